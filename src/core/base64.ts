@@ -1,0 +1,75 @@
+/**
+ * Unpadded base64 (appendices.md "Unpadded Base64") and its URL-safe variant (used by
+ * room v4+ event IDs). Decoding accepts padded and unpadded input, as the spec asks.
+ */
+import { CoreError } from './errors.ts';
+
+const STD = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+function encode(bytes: Uint8Array, alphabet: string): string {
+  let out = '';
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8) | (bytes[i + 2] as number);
+    out += alphabet[n >> 18]! + alphabet[(n >> 12) & 63]! + alphabet[(n >> 6) & 63]! + alphabet[n & 63]!;
+  }
+  const rest = bytes.length - i;
+  if (rest === 1) {
+    const n = (bytes[i] as number) << 16;
+    out += alphabet[n >> 18]! + alphabet[(n >> 12) & 63]!;
+  } else if (rest === 2) {
+    const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8);
+    out += alphabet[n >> 18]! + alphabet[(n >> 12) & 63]! + alphabet[(n >> 6) & 63]!;
+  }
+  return out;
+}
+
+const STD_LOOKUP = lookupTable(STD);
+const URL_LOOKUP = lookupTable(URL);
+
+function lookupTable(alphabet: string): Int16Array {
+  const table = new Int16Array(128).fill(-1);
+  for (let i = 0; i < alphabet.length; i++) table[alphabet.charCodeAt(i)] = i;
+  return table;
+}
+
+function decode(text: string, table: Int16Array): Uint8Array {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end--;
+  if (text.length - end > 2 || end % 4 === 1) {
+    throw new CoreError('BAD_KEY', 'malformed base64: bad length or padding');
+  }
+  const out = new Uint8Array(Math.floor((end * 3) / 4));
+  let acc = 0;
+  let bits = 0;
+  let o = 0;
+  for (let i = 0; i < end; i++) {
+    const c = text.charCodeAt(i);
+    const v = c < 128 ? (table[c] as number) : -1;
+    if (v < 0) throw new CoreError('BAD_KEY', `malformed base64: unexpected character at ${i}`);
+    acc = (acc << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >> bits) & 0xff;
+    }
+  }
+  return out;
+}
+
+export function encodeBase64(bytes: Uint8Array): string {
+  return encode(bytes, STD);
+}
+
+export function decodeBase64(text: string): Uint8Array {
+  return decode(text, STD_LOOKUP);
+}
+
+export function encodeBase64Url(bytes: Uint8Array): string {
+  return encode(bytes, URL);
+}
+
+export function decodeBase64Url(text: string): Uint8Array {
+  return decode(text, URL_LOOKUP);
+}

@@ -1,0 +1,126 @@
+/**
+ * Canonical JSON — appendices.md "Canonical JSON".
+ *
+ * The shortest UTF-8 JSON with object keys sorted by Unicode code point, integers only
+ * in [-(2^53)+1, 2^53-1]. Serialisation is done by `fast-json-stable-stringify`; this
+ * wrapper first walks the value and rejects what the spec forbids, so a value that
+ * encodes here encodes the same on every other homeserver.
+ */
+import stableStringify from 'fast-json-stable-stringify';
+import { CoreError } from './errors.ts';
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
+export const MAX_SAFE_INTEGER = 2 ** 53 - 1;
+export const MIN_SAFE_INTEGER = -(2 ** 53) + 1;
+/**
+ * Nesting beyond this is refused rather than risking the stack. Synapse's Python JSON
+ * encoder stops near 1,000 levels too, so no event another server accepts is lost.
+ */
+export const MAX_JSON_DEPTH = 512;
+
+export interface CanonicalJsonOptions {
+  /**
+   * Room versions 1–5 predate strict enforcement (rooms/v6.md "Canonical JSON"): their
+   * events may carry floats and out-of-range integers. `strict: false` encodes those
+   * as JavaScript prints them instead of rejecting them.
+   */
+  strict?: boolean;
+}
+
+/** Compare two strings by Unicode code point (not by UTF-16 code unit, as `<` does). */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    // Surrogates (U+D800–DFFF) encode code points above U+FFFF, so they sort after U+E000–FFFF.
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+      y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+const byCodePoint = (a: { key: string }, b: { key: string }) => compareCodePoints(a.key, b.key);
+
+/**
+ * Walks the value, throwing `NOT_CANONICAL` on anything the spec cannot encode.
+ * Returns whether some object key holds a surrogate (the only case where the
+ * default sort differs from code-point order).
+ */
+function check(value: unknown, strict: boolean, depth: number, path: string): boolean {
+  switch (typeof value) {
+    case 'string':
+      if (!value.isWellFormed()) throw notCanonical(path, 'string has a lone surrogate (not encodable as UTF-8)');
+      return false;
+    case 'boolean':
+      return false;
+    case 'number':
+      if (!Number.isFinite(value)) throw notCanonical(path, `number ${value} is not finite`);
+      if (strict) {
+        if (!Number.isInteger(value)) throw notCanonical(path, `${value} is not an integer (floats are not allowed)`);
+        if (value > MAX_SAFE_INTEGER || value < MIN_SAFE_INTEGER) {
+          throw notCanonical(path, `integer ${value} is outside [-(2^53)+1, 2^53-1]`);
+        }
+      }
+      return false;
+    case 'object': {
+      if (value === null) return false;
+      if (depth >= MAX_JSON_DEPTH) throw notCanonical(path, `nesting deeper than ${MAX_JSON_DEPTH}`);
+      let astralKey = false;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const item = value[i];
+          if (item === undefined) throw notCanonical(`${path}[${i}]`, 'undefined is not JSON');
+          if (check(item, strict, depth + 1, path)) astralKey = true;
+        }
+        return astralKey;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) {
+        throw notCanonical(path, `${proto?.constructor?.name ?? 'object'} is not a plain JSON object`);
+      }
+      for (const key in value) {
+        const item = (value as Record<string, unknown>)[key];
+        if (item === undefined) continue; // absent, as JSON.stringify treats it
+        if (!key.isWellFormed()) throw notCanonical(path, 'key has a lone surrogate');
+        if (!astralKey) {
+          for (let i = 0; i < key.length; i++) {
+            if (key.charCodeAt(i) >= 0xd800) {
+              astralKey = true;
+              break;
+            }
+          }
+        }
+        if (check(item, strict, depth + 1, path ? `${path}.${key}` : key)) astralKey = true;
+      }
+      return astralKey;
+    }
+    default:
+      throw notCanonical(path, `${typeof value} is not JSON`);
+  }
+}
+
+function notCanonical(path: string, why: string): CoreError {
+  return new CoreError('NOT_CANONICAL', path ? `not canonical JSON at ${path}: ${why}` : `not canonical JSON: ${why}`);
+}
+
+/** Encode a value as canonical JSON text. Throws `CoreError('NOT_CANONICAL')` for what the spec forbids. */
+export function canonicalJson(value: unknown, options: CanonicalJsonOptions = {}): string {
+  const needsCodePointSort = check(value, options.strict ?? true, 0, '');
+  return needsCodePointSort ? stableStringify(value, { cmp: byCodePoint }) : stableStringify(value);
+}
+
+const encoder = new TextEncoder();
+
+/** Canonical JSON as the UTF-8 bytes that are hashed and signed. */
+export function canonicalJsonBytes(value: unknown, options: CanonicalJsonOptions = {}): Uint8Array {
+  return encoder.encode(canonicalJson(value, options));
+}

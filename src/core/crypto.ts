@@ -1,0 +1,163 @@
+/**
+ * ed25519 and sha256 for signing JSON and events (appendices.md "Signing JSON",
+ * "Cryptographic key representation").
+ *
+ * Two interchangeable ed25519 backends give byte-identical results: WebCrypto's native
+ * Ed25519 (fast, asynchronous; Node ≥ 22 and current browsers) and `@noble/curves`
+ * (pure JS, everywhere). The core never reaches for a global: callers pass a backend,
+ * or take `defaultEd25519()`, which picks WebCrypto when the runtime offers it.
+ */
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
+import { decodeBase64, encodeBase64 } from './base64.ts';
+import { CoreError } from './errors.ts';
+
+export const ED25519_SEED_BYTES = 32;
+export const ED25519_PUBLIC_KEY_BYTES = 32;
+export const ED25519_SIGNATURE_BYTES = 64;
+
+export function sha256(bytes: Uint8Array): Uint8Array {
+  return nobleSha256(bytes);
+}
+
+export interface Ed25519Backend {
+  readonly name: 'webcrypto' | 'noble';
+  /** Prepares a signer for a 32-byte seed; the returned function signs messages. */
+  signer(seed: Uint8Array): Promise<{ publicKey: Uint8Array; sign(message: Uint8Array): Promise<Uint8Array> }>;
+  verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
+}
+
+function checkSeed(seed: Uint8Array): void {
+  if (!(seed instanceof Uint8Array) || seed.length !== ED25519_SEED_BYTES) {
+    throw new CoreError('BAD_KEY', `an ed25519 seed is ${ED25519_SEED_BYTES} bytes`);
+  }
+}
+
+function wellSized(publicKey: Uint8Array, signature: Uint8Array): boolean {
+  return publicKey.length === ED25519_PUBLIC_KEY_BYTES && signature.length === ED25519_SIGNATURE_BYTES;
+}
+
+/** The pure-JS backend. `zip215: false` keeps it to RFC 8032's strict checks, as WebCrypto does. */
+export const nobleEd25519: Ed25519Backend = {
+  name: 'noble',
+  async signer(seed) {
+    checkSeed(seed);
+    const secret = seed.slice();
+    return {
+      publicKey: ed25519.getPublicKey(secret),
+      sign: async (message) => ed25519.sign(message, secret),
+    };
+  },
+  async verify(publicKey, message, signature) {
+    if (!wellSized(publicKey, signature)) return false;
+    try {
+      return ed25519.verify(signature, message, publicKey, { zip215: false });
+    } catch {
+      return false; // a public key that is not a curve point
+    }
+  },
+};
+
+/** PKCS#8 wrapping of a raw ed25519 seed (RFC 8410): WebCrypto imports private keys only this way. */
+const PKCS8_PREFIX = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
+
+/** Imported public keys, kept so verifying many events from one server imports its key once. */
+const VERIFY_KEY_CACHE_LIMIT = 1024;
+
+export function webCryptoEd25519(subtle: SubtleCrypto): Ed25519Backend {
+  const verifyKeys = new Map<string, Promise<CryptoKey>>();
+  const importVerifyKey = (publicKey: Uint8Array): Promise<CryptoKey> => {
+    const id = encodeBase64(publicKey);
+    let key = verifyKeys.get(id);
+    if (!key) {
+      if (verifyKeys.size >= VERIFY_KEY_CACHE_LIMIT) verifyKeys.clear();
+      key = subtle.importKey('raw', publicKey as BufferSource, { name: 'Ed25519' }, false, ['verify']);
+      key.catch(() => verifyKeys.delete(id));
+      verifyKeys.set(id, key);
+    }
+    return key;
+  };
+  return {
+    name: 'webcrypto',
+    async signer(seed) {
+      checkSeed(seed);
+      const pkcs8 = new Uint8Array(PKCS8_PREFIX.length + seed.length);
+      pkcs8.set(PKCS8_PREFIX);
+      pkcs8.set(seed, PKCS8_PREFIX.length);
+      const privateKey = await subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, false, ['sign']);
+      // WebCrypto cannot derive the public key from a non-extractable private key; the curve math is cheap.
+      const publicKey = ed25519.getPublicKey(seed);
+      return {
+        publicKey,
+        sign: async (message) => new Uint8Array(await subtle.sign({ name: 'Ed25519' }, privateKey, message as BufferSource)),
+      };
+    },
+    async verify(publicKey, message, signature) {
+      if (!wellSized(publicKey, signature)) return false;
+      try {
+        const key = await importVerifyKey(publicKey);
+        return await subtle.verify({ name: 'Ed25519' }, key, signature as BufferSource, message as BufferSource);
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+let detected: Promise<Ed25519Backend> | undefined;
+
+/**
+ * WebCrypto's Ed25519 where the runtime has it (checked once by importing a key),
+ * otherwise noble. The result is the same bytes either way; only the speed differs.
+ */
+export function defaultEd25519(): Promise<Ed25519Backend> {
+  detected ??= (async () => {
+    const subtle = globalThis.crypto?.subtle;
+    if (!subtle) return nobleEd25519;
+    try {
+      const backend = webCryptoEd25519(subtle);
+      await backend.signer(new Uint8Array(ED25519_SEED_BYTES));
+      return backend;
+    } catch {
+      return nobleEd25519;
+    }
+  })();
+  return detected;
+}
+
+/** A server's signing key: `ed25519:<version>` plus the ability to sign. */
+export interface SigningKey {
+  readonly keyId: string;
+  readonly publicKey: Uint8Array;
+  /** Unpadded base64 of the public key, as published in `/_matrix/key/v2/server`. */
+  readonly publicKeyBase64: string;
+  sign(message: Uint8Array): Promise<Uint8Array>;
+}
+
+const KEY_VERSION = /^[a-zA-Z0-9_]+$/;
+
+export async function signingKeyFromSeed(
+  seed: Uint8Array,
+  version: string,
+  backend?: Ed25519Backend,
+): Promise<SigningKey> {
+  if (!KEY_VERSION.test(version)) throw new CoreError('BAD_KEY', 'a key version is [a-zA-Z0-9_]+');
+  const { publicKey, sign } = await (backend ?? (await defaultEd25519())).signer(seed);
+  return { keyId: `ed25519:${version}`, publicKey, publicKeyBase64: encodeBase64(publicKey), sign };
+}
+
+/** Parses an unpadded-base64 ed25519 seed, e.g. from a Synapse-style signing key file. */
+export function seedFromBase64(text: string): Uint8Array {
+  const seed = decodeBase64(text);
+  checkSeed(seed);
+  return seed;
+}
+
+/** Parses an unpadded-base64 ed25519 public key. */
+export function publicKeyFromBase64(text: string): Uint8Array {
+  const key = decodeBase64(text);
+  if (key.length !== ED25519_PUBLIC_KEY_BYTES) {
+    throw new CoreError('BAD_KEY', `an ed25519 public key is ${ED25519_PUBLIC_KEY_BYTES} bytes`);
+  }
+  return key;
+}

@@ -1,0 +1,11 @@
+/**
+ * `hearth/core` — the pure Matrix protocol: no I/O, no clocks, no globals. Every
+ * signature and hash Hearth makes or checks comes from here.
+ */
+export * from './base64.ts';
+export * from './canonical-json.ts';
+export * from './crypto.ts';
+export * from './errors.ts';
+export * from './pdu.ts';
+export * from './room-versions.ts';
+export * from './signing.ts';

@@ -1,0 +1,100 @@
+/**
+ * Signing and checking signed JSON — appendices.md "Signing Details" and "Checking for
+ * a Signature". `signatures` and `unsigned` are never covered by a signature.
+ */
+import { decodeBase64, encodeBase64 } from './base64.ts';
+import { type CanonicalJsonOptions, canonicalJsonBytes, type JsonObject } from './canonical-json.ts';
+import { defaultEd25519, type Ed25519Backend, type SigningKey } from './crypto.ts';
+import { CoreError } from './errors.ts';
+
+export type Signatures = Record<string, Record<string, string>>;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The bytes a signature covers: canonical JSON of the object less `signatures` and `unsigned`. */
+export function signedBytes(object: object, options?: CanonicalJsonOptions): Uint8Array {
+  const { signatures: _s, unsigned: _u, ...rest } = object as Record<string, unknown>;
+  return canonicalJsonBytes(rest, options);
+}
+
+/**
+ * Returns a copy of `object` signed by `signingName` with `key`; existing signatures
+ * (of this and other entities) and `unsigned` are kept.
+ */
+export async function signJson<T extends object>(
+  object: T,
+  signingName: string,
+  key: SigningKey,
+  options?: CanonicalJsonOptions,
+): Promise<T & { signatures: Signatures }> {
+  if (!isPlainObject(object)) throw new CoreError('BAD_EVENT', 'only a JSON object can be signed');
+  const existing = (object as { signatures?: unknown }).signatures;
+  if (existing !== undefined && !isSignatures(existing)) {
+    throw new CoreError('BAD_EVENT', '`signatures` must be an object of objects of strings');
+  }
+  const signature = encodeBase64(await key.sign(signedBytes(object, options)));
+  const signatures: Signatures = { ...(existing as Signatures | undefined) };
+  signatures[signingName] = { ...signatures[signingName], [key.keyId]: signature };
+  return { ...object, signatures };
+}
+
+function isSignatures(value: unknown): value is Signatures {
+  if (!isPlainObject(value)) return false;
+  for (const entity of Object.values(value)) {
+    if (!isPlainObject(entity)) return false;
+    for (const sig of Object.values(entity)) if (typeof sig !== 'string') return false;
+  }
+  return true;
+}
+
+/** Verification keys of one entity, by key ID (`ed25519:abc`). */
+export type VerifyKeys = Readonly<Record<string, Uint8Array>> | ReadonlyMap<string, Uint8Array>;
+
+function lookup(keys: VerifyKeys, keyId: string): Uint8Array | undefined {
+  return keys instanceof Map ? keys.get(keyId) : (keys as Record<string, Uint8Array>)[keyId];
+}
+
+/**
+ * Checks that `signingName` signed `object`. Every ed25519 signature of that entity
+ * whose key is in `keys` must verify, and at least one must. Throws
+ * `CoreError('BAD_SIGNATURE')` with the reason otherwise.
+ */
+export async function verifyJson(
+  object: object,
+  signingName: string,
+  keys: VerifyKeys,
+  options?: CanonicalJsonOptions & { backend?: Ed25519Backend },
+): Promise<void> {
+  const signatures = (object as { signatures?: unknown }).signatures;
+  if (!isPlainObject(signatures)) throw new CoreError('BAD_SIGNATURE', 'no `signatures` object');
+  const entry = signatures[signingName];
+  if (!isPlainObject(entry)) throw new CoreError('BAD_SIGNATURE', `not signed by ${signingName}`);
+  const candidates = Object.entries(entry).filter(([keyId]) => keyId.startsWith('ed25519:'));
+  if (candidates.length === 0) throw new CoreError('BAD_SIGNATURE', `no ed25519 signature from ${signingName}`);
+  let bytes: Uint8Array | undefined;
+  let checked = 0;
+  const backend = options?.backend ?? (await defaultEd25519());
+  for (const [keyId, signature] of candidates) {
+    const publicKey = lookup(keys, keyId);
+    if (!publicKey) continue;
+    if (typeof signature !== 'string') throw new CoreError('BAD_SIGNATURE', `signature ${keyId} is not a string`);
+    let sigBytes: Uint8Array;
+    try {
+      sigBytes = decodeBase64(signature);
+    } catch {
+      throw new CoreError('BAD_SIGNATURE', `signature ${keyId} of ${signingName} is not base64`);
+    }
+    bytes ??= signedBytes(object, options);
+    if (!(await backend.verify(publicKey, bytes, sigBytes))) {
+      throw new CoreError('BAD_SIGNATURE', `signature ${keyId} of ${signingName} does not verify`);
+    }
+    checked++;
+  }
+  if (checked === 0) {
+    throw new CoreError('BAD_SIGNATURE', `no known key for any signature of ${signingName}`);
+  }
+}
+
+export type { JsonObject };
