@@ -1,6 +1,8 @@
 /**
  * Unpadded base64 (appendices.md "Unpadded Base64") and its URL-safe variant (used by
- * room v4+ event IDs). Decoding accepts padded and unpadded input, as the spec asks.
+ * room v4+ event IDs). Decoding accepts padded and unpadded input, as the spec asks, and
+ * rejects anything else (stray characters, whitespace, partial padding) with `BAD_KEY`.
+ * Non-zero bits in the last character are ignored, as Python's decoder (Synapse) does.
  */
 import { CoreError } from './errors.ts';
 
@@ -8,19 +10,23 @@ const STD = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 function encode(bytes: Uint8Array, alphabet: string): string {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new CoreError('BAD_KEY', 'only bytes (a Uint8Array) can be base64-encoded');
+  }
+  const at = (index: number) => alphabet.charAt(index);
   let out = '';
   let i = 0;
   for (; i + 2 < bytes.length; i += 3) {
     const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8) | (bytes[i + 2] as number);
-    out += alphabet[n >> 18]! + alphabet[(n >> 12) & 63]! + alphabet[(n >> 6) & 63]! + alphabet[n & 63]!;
+    out += at(n >> 18) + at((n >> 12) & 63) + at((n >> 6) & 63) + at(n & 63);
   }
   const rest = bytes.length - i;
   if (rest === 1) {
     const n = (bytes[i] as number) << 16;
-    out += alphabet[n >> 18]! + alphabet[(n >> 12) & 63]!;
+    out += at(n >> 18) + at((n >> 12) & 63);
   } else if (rest === 2) {
     const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8);
-    out += alphabet[n >> 18]! + alphabet[(n >> 12) & 63]! + alphabet[(n >> 6) & 63]!;
+    out += at(n >> 18) + at((n >> 12) & 63) + at((n >> 6) & 63);
   }
   return out;
 }
@@ -35,10 +41,15 @@ function lookupTable(alphabet: string): Int16Array {
 }
 
 function decode(text: string, table: Int16Array): Uint8Array {
+  if (typeof text !== 'string')
+    throw new CoreError('BAD_KEY', `malformed base64: ${typeof text} is not a string`);
   let end = text.length;
   while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end--;
-  if (text.length - end > 2 || end % 4 === 1) {
-    throw new CoreError('BAD_KEY', 'malformed base64: bad length or padding');
+  const padding = text.length - end;
+  // Unpadded text never leaves a single character over; padded text is whole 4-character groups.
+  if (end % 4 === 1) throw new CoreError('BAD_KEY', 'malformed base64: bad length');
+  if (padding > 0 && (padding > 2 || text.length % 4 !== 0)) {
+    throw new CoreError('BAD_KEY', 'malformed base64: bad padding');
   }
   const out = new Uint8Array(Math.floor((end * 3) / 4));
   let acc = 0;

@@ -51,21 +51,37 @@ export function compareCodePoints(a: string, b: string): number {
 const byCodePoint = (a: { key: string }, b: { key: string }) => compareCodePoints(a.key, b.key);
 
 /**
- * Walks the value, throwing `NOT_CANONICAL` on anything the spec cannot encode.
- * Returns whether some object key holds a surrogate (the only case where the
- * default sort differs from code-point order).
+ * A lone surrogate cannot be encoded as UTF-8. With the `u` flag paired surrogates read as
+ * one astral code point, so only lone ones are in category Cs. (Used instead of
+ * `String.prototype.isWellFormed`, which older edge runtimes and our ES2023 lib lack.)
  */
-function check(value: unknown, strict: boolean, depth: number, path: string): boolean {
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** fast-json-stable-stringify accepts a comparator, which its bundled typings leave out. */
+const stringifyWith = stableStringify as unknown as (
+  value: unknown,
+  options?: { cmp?: (a: { key: string }, b: { key: string }) => number },
+) => string;
+
+/**
+ * Walks the value, throwing `NOT_CANONICAL` on anything the spec cannot encode.
+ * Returns whether some object key holds a character at or above U+D800 (the only case
+ * where the default UTF-16 sort may differ from code-point order). `path` holds the keys
+ * and indexes leading here; it is only turned into text for an error message.
+ */
+function check(value: unknown, strict: boolean, path: (string | number)[]): boolean {
   switch (typeof value) {
     case 'string':
-      if (!value.isWellFormed()) throw notCanonical(path, 'string has a lone surrogate (not encodable as UTF-8)');
+      if (LONE_SURROGATE.test(value))
+        throw notCanonical(path, 'string has a lone surrogate (not encodable as UTF-8)');
       return false;
     case 'boolean':
       return false;
     case 'number':
       if (!Number.isFinite(value)) throw notCanonical(path, `number ${value} is not finite`);
       if (strict) {
-        if (!Number.isInteger(value)) throw notCanonical(path, `${value} is not an integer (floats are not allowed)`);
+        if (!Number.isInteger(value))
+          throw notCanonical(path, `${value} is not an integer (floats are not allowed)`);
         if (value > MAX_SAFE_INTEGER || value < MIN_SAFE_INTEGER) {
           throw notCanonical(path, `integer ${value} is outside [-(2^53)+1, 2^53-1]`);
         }
@@ -73,13 +89,15 @@ function check(value: unknown, strict: boolean, depth: number, path: string): bo
       return false;
     case 'object': {
       if (value === null) return false;
-      if (depth >= MAX_JSON_DEPTH) throw notCanonical(path, `nesting deeper than ${MAX_JSON_DEPTH}`);
+      if (path.length >= MAX_JSON_DEPTH) throw notCanonical(path, `nesting deeper than ${MAX_JSON_DEPTH}`);
       let astralKey = false;
       if (Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) {
           const item = value[i];
-          if (item === undefined) throw notCanonical(`${path}[${i}]`, 'undefined is not JSON');
-          if (check(item, strict, depth + 1, path)) astralKey = true;
+          path.push(i);
+          if (item === undefined) throw notCanonical(path, 'undefined is not JSON');
+          if (check(item, strict, path)) astralKey = true;
+          path.pop();
         }
         return astralKey;
       }
@@ -87,10 +105,12 @@ function check(value: unknown, strict: boolean, depth: number, path: string): bo
       if (proto !== Object.prototype && proto !== null) {
         throw notCanonical(path, `${proto?.constructor?.name ?? 'object'} is not a plain JSON object`);
       }
-      for (const key in value) {
+      // Object.keys, as the serialiser uses: own enumerable keys only.
+      for (const key of Object.keys(value)) {
         const item = (value as Record<string, unknown>)[key];
         if (item === undefined) continue; // absent, as JSON.stringify treats it
-        if (!key.isWellFormed()) throw notCanonical(path, 'key has a lone surrogate');
+        path.push(key);
+        if (LONE_SURROGATE.test(key)) throw notCanonical(path, 'key has a lone surrogate');
         if (!astralKey) {
           for (let i = 0; i < key.length; i++) {
             if (key.charCodeAt(i) >= 0xd800) {
@@ -99,7 +119,8 @@ function check(value: unknown, strict: boolean, depth: number, path: string): bo
             }
           }
         }
-        if (check(item, strict, depth + 1, path ? `${path}.${key}` : key)) astralKey = true;
+        if (check(item, strict, path)) astralKey = true;
+        path.pop();
       }
       return astralKey;
     }
@@ -108,14 +129,20 @@ function check(value: unknown, strict: boolean, depth: number, path: string): bo
   }
 }
 
-function notCanonical(path: string, why: string): CoreError {
-  return new CoreError('NOT_CANONICAL', path ? `not canonical JSON at ${path}: ${why}` : `not canonical JSON: ${why}`);
+function notCanonical(path: (string | number)[], why: string): CoreError {
+  if (path.length === 0) return new CoreError('NOT_CANONICAL', `not canonical JSON: ${why}`);
+  const where = path
+    .map((p) =>
+      typeof p === 'number' ? `[${p}]` : /^[A-Za-z_$][\w$]*$/.test(p) ? `.${p}` : `[${JSON.stringify(p)}]`,
+    )
+    .join('');
+  return new CoreError('NOT_CANONICAL', `not canonical JSON at ${where}: ${why}`);
 }
 
 /** Encode a value as canonical JSON text. Throws `CoreError('NOT_CANONICAL')` for what the spec forbids. */
 export function canonicalJson(value: unknown, options: CanonicalJsonOptions = {}): string {
-  const needsCodePointSort = check(value, options.strict ?? true, 0, '');
-  return needsCodePointSort ? stableStringify(value, { cmp: byCodePoint }) : stableStringify(value);
+  const needsCodePointSort = check(value, options.strict ?? true, []);
+  return needsCodePointSort ? stringifyWith(value, { cmp: byCodePoint }) : stableStringify(value);
 }
 
 const encoder = new TextEncoder();

@@ -23,7 +23,9 @@ export function sha256(bytes: Uint8Array): Uint8Array {
 export interface Ed25519Backend {
   readonly name: 'webcrypto' | 'noble';
   /** Prepares a signer for a 32-byte seed; the returned function signs messages. */
-  signer(seed: Uint8Array): Promise<{ publicKey: Uint8Array; sign(message: Uint8Array): Promise<Uint8Array> }>;
+  signer(
+    seed: Uint8Array,
+  ): Promise<{ publicKey: Uint8Array; sign(message: Uint8Array): Promise<Uint8Array> }>;
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
 }
 
@@ -33,8 +35,15 @@ function checkSeed(seed: Uint8Array): void {
   }
 }
 
-function wellSized(publicKey: Uint8Array, signature: Uint8Array): boolean {
-  return publicKey.length === ED25519_PUBLIC_KEY_BYTES && signature.length === ED25519_SIGNATURE_BYTES;
+/** Malformed input to `verify` means "does not verify", never an exception. */
+function wellFormed(publicKey: unknown, message: unknown, signature: unknown): boolean {
+  return (
+    publicKey instanceof Uint8Array &&
+    message instanceof Uint8Array &&
+    signature instanceof Uint8Array &&
+    publicKey.length === ED25519_PUBLIC_KEY_BYTES &&
+    signature.length === ED25519_SIGNATURE_BYTES
+  );
 }
 
 /** The pure-JS backend. `zip215: false` keeps it to RFC 8032's strict checks, as WebCrypto does. */
@@ -49,7 +58,7 @@ export const nobleEd25519: Ed25519Backend = {
     };
   },
   async verify(publicKey, message, signature) {
-    if (!wellSized(publicKey, signature)) return false;
+    if (!wellFormed(publicKey, message, signature)) return false;
     try {
       return ed25519.verify(signature, message, publicKey, { zip215: false });
     } catch {
@@ -59,7 +68,9 @@ export const nobleEd25519: Ed25519Backend = {
 };
 
 /** PKCS#8 wrapping of a raw ed25519 seed (RFC 8410): WebCrypto imports private keys only this way. */
-const PKCS8_PREFIX = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
+const PKCS8_PREFIX = new Uint8Array([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+]);
 
 /** Imported public keys, kept so verifying many events from one server imports its key once. */
 const VERIFY_KEY_CACHE_LIMIT = 1024;
@@ -89,14 +100,20 @@ export function webCryptoEd25519(subtle: SubtleCrypto): Ed25519Backend {
       const publicKey = ed25519.getPublicKey(seed);
       return {
         publicKey,
-        sign: async (message) => new Uint8Array(await subtle.sign({ name: 'Ed25519' }, privateKey, message as BufferSource)),
+        sign: async (message) =>
+          new Uint8Array(await subtle.sign({ name: 'Ed25519' }, privateKey, message as BufferSource)),
       };
     },
     async verify(publicKey, message, signature) {
-      if (!wellSized(publicKey, signature)) return false;
+      if (!wellFormed(publicKey, message, signature)) return false;
       try {
         const key = await importVerifyKey(publicKey);
-        return await subtle.verify({ name: 'Ed25519' }, key, signature as BufferSource, message as BufferSource);
+        return await subtle.verify(
+          { name: 'Ed25519' },
+          key,
+          signature as BufferSource,
+          message as BufferSource,
+        );
       } catch {
         return false;
       }

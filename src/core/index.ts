@@ -9,3 +9,6 @@ export * from './errors.ts';
 export * from './pdu.ts';
 export * from './room-versions.ts';
 export * from './signing.ts';
+export * from './events.ts';
+export * from './redaction.ts';
+export * from './identifiers.ts';

@@ -15,6 +15,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 /** The bytes a signature covers: canonical JSON of the object less `signatures` and `unsigned`. */
 export function signedBytes(object: object, options?: CanonicalJsonOptions): Uint8Array {
+  if (!isPlainObject(object)) throw new CoreError('NOT_CANONICAL', 'only a JSON object can be signed');
   const { signatures: _s, unsigned: _u, ...rest } = object as Record<string, unknown>;
   return canonicalJsonBytes(rest, options);
 }
@@ -67,19 +68,22 @@ export async function verifyJson(
   keys: VerifyKeys,
   options?: CanonicalJsonOptions & { backend?: Ed25519Backend },
 ): Promise<void> {
-  const signatures = (object as { signatures?: unknown }).signatures;
+  if (!isPlainObject(object)) throw new CoreError('BAD_SIGNATURE', 'only a JSON object can carry signatures');
+  const signatures = object.signatures;
   if (!isPlainObject(signatures)) throw new CoreError('BAD_SIGNATURE', 'no `signatures` object');
   const entry = signatures[signingName];
   if (!isPlainObject(entry)) throw new CoreError('BAD_SIGNATURE', `not signed by ${signingName}`);
   const candidates = Object.entries(entry).filter(([keyId]) => keyId.startsWith('ed25519:'));
-  if (candidates.length === 0) throw new CoreError('BAD_SIGNATURE', `no ed25519 signature from ${signingName}`);
+  if (candidates.length === 0)
+    throw new CoreError('BAD_SIGNATURE', `no ed25519 signature from ${signingName}`);
   let bytes: Uint8Array | undefined;
   let checked = 0;
   const backend = options?.backend ?? (await defaultEd25519());
   for (const [keyId, signature] of candidates) {
     const publicKey = lookup(keys, keyId);
     if (!publicKey) continue;
-    if (typeof signature !== 'string') throw new CoreError('BAD_SIGNATURE', `signature ${keyId} is not a string`);
+    if (typeof signature !== 'string')
+      throw new CoreError('BAD_SIGNATURE', `signature ${keyId} is not a string`);
     let sigBytes: Uint8Array;
     try {
       sigBytes = decodeBase64(signature);

@@ -1,0 +1,237 @@
+/**
+ * Events of every room version: format checks, hashes, IDs, and signing — the entry point
+ * for `hearth/core` callers. Signing and checking signatures follow server-server-api.md
+ * "Signing Events": "Adding hashes and signatures to outgoing events" and "Validating
+ * hashes and signatures on received events".
+ *
+ * A signature covers the *redacted* event (so it still verifies after a redaction), and the
+ * content hash, which the redacted event keeps, covers everything else.
+ */
+import type { Ed25519Backend, SigningKey } from './crypto.ts';
+import { CoreError, isCoreError } from './errors.ts';
+import { toWirePdu } from './event-id.ts';
+import { addContentHash, canonicalOptions, checkContentHash } from './hashes.ts';
+import type { Pdu } from './pdu.ts';
+import { redact } from './redaction.ts';
+import type { RoomVersion } from './room-versions.ts';
+import { signJson, type VerifyKeys, verifyJson } from './signing.ts';
+
+export * from './event-format.ts';
+export * from './event-id.ts';
+export * from './hashes.ts';
+
+const MEMBER_EVENT_TYPE = 'm.room.member';
+
+/**
+ * The server part of a sigil identifier (`@user:server`, `$opaque:server`): everything
+ * after the first colon, since localparts never contain one and server names may (a port).
+ * Deliberately lenient (unlike identifiers.ts `serverNameOf`): old rooms hold senders that
+ * break today's grammar, and their events must still be checkable.
+ */
+function domainOf(id: string): string {
+  const colon = id.indexOf(':');
+  if (colon < 1 || colon === id.length - 1) {
+    throw new CoreError('BAD_EVENT', `${JSON.stringify(id)} has no server name`);
+  }
+  return id.slice(colon + 1);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Signs an outgoing event: sets `hashes.sha256` to the content hash, signs the redacted
+ * event as `serverName` with `key`, and returns the full event carrying the new signature
+ * next to any it had. v3+ events are returned without `event_id` (their wire form).
+ */
+export async function signEvent(
+  pdu: Pdu,
+  serverName: string,
+  key: SigningKey,
+  version: RoomVersion,
+): Promise<Pdu> {
+  if (!isObject(pdu)) throw new CoreError('BAD_EVENT', 'only a JSON object can be signed as an event');
+  const hashed = addContentHash(toWirePdu(pdu, version), version);
+  return cosignEvent(hashed, serverName, key, version);
+}
+
+/**
+ * Adds `serverName`'s signature to an event that already has its content hash, leaving
+ * the hash and other signatures untouched — e.g. the resident server's signature on a
+ * restricted join (`join_authorised_via_users_server`), which must not disturb the
+ * joining server's signature.
+ */
+export async function cosignEvent(
+  pdu: Pdu,
+  serverName: string,
+  key: SigningKey,
+  version: RoomVersion,
+): Promise<Pdu> {
+  if (!isObject(pdu)) throw new CoreError('BAD_EVENT', 'only a JSON object can be signed as an event');
+  if (typeof (pdu.hashes as { sha256?: unknown } | undefined)?.sha256 !== 'string') {
+    throw new CoreError('BAD_EVENT', 'event has no "hashes.sha256" to sign over; use signEvent');
+  }
+  const wire = toWirePdu(pdu, version);
+  const signed = await signJson(redact(wire, version), serverName, key, canonicalOptions(version));
+  return { ...wire, signatures: signed.signatures };
+}
+
+/** Whether a member event is an invite made from a third-party invite (server-server-api.md "Validating hashes..."). */
+function isThirdPartyInvite(pdu: Pdu): boolean {
+  return (
+    pdu.type === MEMBER_EVENT_TYPE &&
+    isObject(pdu.content) &&
+    pdu.content.membership === 'invite' &&
+    pdu.content.third_party_invite !== undefined
+  );
+}
+
+/**
+ * The servers whose signatures an event must carry: the sender's server (except on an
+ * invite made from a third-party invite, which another server may send), for v1/v2 also
+ * the server named in the `event_id`, and for restricted joins (v8+) the server of
+ * `content.join_authorised_via_users_server`. Callers fetch these servers' keys first.
+ */
+export function requiredSigners(pdu: Pdu, version: RoomVersion): string[] {
+  if (typeof pdu.sender !== 'string') throw new CoreError('BAD_EVENT', 'event has no string "sender"');
+  const servers = new Set<string>();
+  if (!isThirdPartyInvite(pdu)) servers.add(domainOf(pdu.sender));
+  if (version.eventIdFormat === 'server') {
+    if (typeof pdu.event_id !== 'string') {
+      throw new CoreError('BAD_EVENT', `room version ${version.id} events must carry a string "event_id"`);
+    }
+    servers.add(domainOf(pdu.event_id));
+  }
+  const content = isObject(pdu.content) ? pdu.content : {};
+  const authoriser = content.join_authorised_via_users_server;
+  if (
+    version.restrictedJoinRule &&
+    pdu.type === MEMBER_EVENT_TYPE &&
+    content.membership === 'join' &&
+    typeof authoriser === 'string'
+  ) {
+    servers.add(domainOf(authoriser));
+  }
+  return [...servers];
+}
+
+/**
+ * Looks up a server's verification keys. `originServerTs` lets the caller leave out keys
+ * that had expired by the time the event was sent (rooms/fragments/v5-signing-requirements.md);
+ * unknown keys are simply absent.
+ */
+export type KeysFor = (
+  serverName: string,
+  originServerTs: number,
+) => VerifyKeys | undefined | Promise<VerifyKeys | undefined>;
+
+export interface VerifyEventOptions {
+  backend?: Ed25519Backend;
+}
+
+export interface VerifiedEvent<T extends Pdu> {
+  /** True when the content hash did not match: only the redacted form may be kept. */
+  redacted: boolean;
+  /** What to keep: the event itself, or its redaction when `redacted`. */
+  pdu: T;
+}
+
+/**
+ * Checks that `serverName` signed the redacted form of the event with one of `keys`.
+ * Throws `BAD_SIGNATURE` naming the server and key otherwise. Auth rules use this for
+ * `join_authorised_via_users_server` on any membership.
+ */
+export async function verifyEventSignature(
+  pdu: Pdu,
+  version: RoomVersion,
+  serverName: string,
+  keys: VerifyKeys,
+  opts: VerifyEventOptions = {},
+): Promise<void> {
+  await verifyRedacted(redact(toWirePdu(pdu, version), version), version, serverName, keys, opts);
+}
+
+async function verifyRedacted(
+  redacted: Pdu,
+  version: RoomVersion,
+  serverName: string,
+  keys: VerifyKeys,
+  opts: VerifyEventOptions,
+): Promise<void> {
+  try {
+    await verifyJson(redacted, serverName, keys, { ...canonicalOptions(version), backend: opts.backend });
+  } catch (err) {
+    if (isCoreError(err))
+      throw new CoreError('BAD_SIGNATURE', `event signature check failed: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * Checks a received event's signatures, then its content hash (server-server-api.md
+ * "Validating hashes and signatures on received events"):
+ * 1. every server of `requiredSigners` must have signed the redacted event with a key
+ *    `keysFor` knows, and every such signature must verify — else `BAD_SIGNATURE`;
+ * 2. an invite from a third-party invite, which the sender's server need not sign, must
+ *    carry at least one verifying signature from a server with known keys;
+ * 3. if the content hash does not match, the event is treated as redacted: the result
+ *    says so and carries the redacted copy to store instead.
+ */
+export async function verifyEvent<T extends Pdu>(
+  pdu: T,
+  version: RoomVersion,
+  keysFor: KeysFor,
+  opts: VerifyEventOptions = {},
+): Promise<VerifiedEvent<T>> {
+  if (!isObject(pdu)) throw new CoreError('BAD_EVENT', 'an event must be a JSON object');
+  const ts = typeof pdu.origin_server_ts === 'number' ? pdu.origin_server_ts : 0;
+  const required = requiredSigners(pdu, version);
+  // Signatures cover the redacted event (server-server-api.md "Signing Events").
+  const redacted = redact(toWirePdu(pdu, version), version);
+  for (const server of required) {
+    const keys = await keysFor(server, ts);
+    if (!keys) {
+      throw new CoreError(
+        'BAD_SIGNATURE',
+        `no verification keys known for ${server}, which must sign this event`,
+      );
+    }
+    await verifyRedacted(redacted, version, server, keys, opts);
+  }
+  if (isThirdPartyInvite(pdu)) await verifyAnySigner(redacted, version, keysFor, ts, opts);
+  if (checkContentHash(pdu, version)) return { redacted: false, pdu };
+  return { redacted: true, pdu: redact(pdu, version) as T };
+}
+
+function knowsAKey(entry: unknown, keys: VerifyKeys): boolean {
+  if (!isObject(entry)) return false;
+  return Object.keys(entry).some((keyId) =>
+    keys instanceof Map ? keys.has(keyId) : Object.hasOwn(keys as Record<string, Uint8Array>, keyId),
+  );
+}
+
+async function verifyAnySigner(
+  redacted: Pdu,
+  version: RoomVersion,
+  keysFor: KeysFor,
+  ts: number,
+  opts: VerifyEventOptions,
+): Promise<void> {
+  const signatures = isObject(redacted.signatures) ? redacted.signatures : {};
+  let verified = 0;
+  for (const [server, entry] of Object.entries(signatures)) {
+    const keys = await keysFor(server, ts);
+    // Signatures made with keys we do not know are skipped (server-server-api.md); one
+    // made with a known key must verify.
+    if (!keys || !knowsAKey(entry, keys)) continue;
+    await verifyRedacted(redacted, version, server, keys, opts);
+    verified++;
+  }
+  if (verified === 0) {
+    throw new CoreError(
+      'BAD_SIGNATURE',
+      'third-party invite carries no verifiable signature from any known server',
+    );
+  }
+}
