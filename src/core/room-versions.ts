@@ -80,8 +80,20 @@ const v7: RoomVersion = { ...v6, id: '7', knockJoinRule: true };
 const v8: RoomVersion = { ...v7, id: '8', restrictedJoinRule: true, redaction: 'v8' };
 const v9: RoomVersion = { ...v8, id: '9', redaction: 'v9' };
 const v10: RoomVersion = { ...v9, id: '10', knockRestrictedJoinRule: true, integerPowerLevels: true };
-const v11: RoomVersion = { ...v10, id: '11', implicitRoomCreator: true, redactsInContent: true, redaction: 'v11' };
-const v12: RoomVersion = { ...v11, id: '12', stateRes: 'v2.1', roomIdFromCreateEvent: true, privilegedCreators: true };
+const v11: RoomVersion = {
+  ...v10,
+  id: '11',
+  implicitRoomCreator: true,
+  redactsInContent: true,
+  redaction: 'v11',
+};
+const v12: RoomVersion = {
+  ...v11,
+  id: '12',
+  stateRes: 'v2.1',
+  roomIdFromCreateEvent: true,
+  privilegedCreators: true,
+};
 
 /** Every room version this server speaks, by ID. */
 export const roomVersions: Readonly<Record<string, RoomVersion>> = Object.freeze({
@@ -104,6 +116,7 @@ export const DEFAULT_ROOM_VERSION = '12';
 
 export function getRoomVersion(id: unknown): RoomVersion {
   const version = typeof id === 'string' && Object.hasOwn(roomVersions, id) ? roomVersions[id] : undefined;
-  if (!version) throw new CoreError('UNSUPPORTED_ROOM_VERSION', `unsupported room version ${JSON.stringify(id)}`);
+  if (!version)
+    throw new CoreError('UNSUPPORTED_ROOM_VERSION', `unsupported room version ${JSON.stringify(id)}`);
   return version;
 }

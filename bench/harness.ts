@@ -1,0 +1,90 @@
+/**
+ * A small benchmark harness. Figures are rates measured over a fixed wall-clock budget
+ * after a warm-up; every row names the raw primitive measured in the same run beside it,
+ * because absolute times on shared machines drift but ratios hold.
+ */
+
+export interface BenchRow {
+  name: string;
+  value: number;
+  unit: string;
+  /** The raw primitive this figure is compared with, measured in the same run. */
+  baselineName?: string;
+  baselineValue?: number;
+  /** value ÷ baselineValue for rates (higher is better), baseline ÷ value for times. */
+  ratio?: number;
+  note?: string;
+}
+
+const now = () => performance.now();
+
+/** Calls `fn` repeatedly for about `ms` milliseconds (after a warm-up) and returns calls per second. */
+export async function rate(fn: () => unknown | Promise<unknown>, ms = 1000, warmupMs = 200): Promise<number> {
+  const warmEnd = now() + warmupMs;
+  while (now() < warmEnd) await fn();
+  let count = 0;
+  const start = now();
+  const end = start + ms;
+  while (now() < end) {
+    await fn();
+    count++;
+  }
+  return (count * 1000) / (now() - start);
+}
+
+/** Like `rate`, for synchronous functions, without an await per call. */
+export function rateSync(fn: () => unknown, ms = 1000, warmupMs = 200): number {
+  const warmEnd = now() + warmupMs;
+  while (now() < warmEnd) fn();
+  let count = 0;
+  const start = now();
+  const end = start + ms;
+  while (now() < end) {
+    for (let i = 0; i < 16; i++) fn();
+    count += 16;
+  }
+  return (count * 1000) / (now() - start);
+}
+
+/** Median duration in milliseconds of `runs` calls of `fn` (after one warm-up call). */
+export async function medianMs(fn: () => unknown | Promise<unknown>, runs = 5): Promise<number> {
+  await fn();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = now();
+    await fn();
+    times.push(now() - start);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)] as number;
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const at = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[at] as number;
+}
+
+function fmt(n: number | undefined): string {
+  if (n === undefined || Number.isNaN(n)) return '';
+  if (Math.abs(n) >= 100) return Math.round(n).toLocaleString('en-US');
+  return n.toFixed(n >= 10 ? 1 : 2);
+}
+
+export function printTable(title: string, rows: readonly BenchRow[]): void {
+  const header = ['figure', 'value', 'unit', 'baseline (same run)', 'baseline', 'ratio'];
+  const body = rows.map((r) => [
+    r.name + (r.note ? ` (${r.note})` : ''),
+    fmt(r.value),
+    r.unit,
+    r.baselineName ?? '',
+    fmt(r.baselineValue),
+    r.ratio === undefined ? '' : r.ratio.toFixed(2),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`;
+  console.log(`\n## ${title}\n`);
+  console.log(line(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const b of body) console.log(line(b));
+}

@@ -1,0 +1,12 @@
+/**
+ * `npm run bench` — every benchmark table. Figures are rates or times measured in this
+ * run; ratios against the raw primitive beside them are what to compare across runs.
+ */
+import { coreBench } from './core.ts';
+import { printTable } from './harness.ts';
+
+const only = process.argv[2];
+
+console.log(`Hearth benchmarks — Node ${process.version}, ${new Date().toISOString()}`);
+if (!only || only === 'core')
+  printTable('core: signing, verifying, canonical JSON, state resolution', await coreBench());
