@@ -1,10 +1,66 @@
+import { execFileSync } from 'node:child_process';
+import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
+
+/**
+ * Debian's Chromium for the browser project, installed by `scripts/ensure-chromium.sh`
+ * when missing (a fresh CI machine). If that fails, the browser tests fail to launch with
+ * the reason printed; the Node tests still run.
+ */
+function chromium(): string {
+  try {
+    return execFileSync('bash', ['scripts/ensure-chromium.sh'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }).trim();
+  } catch {
+    return '/usr/bin/chromium';
+  }
+}
 
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     // Two cores on CI: keep workers to what the machine has.
     maxWorkers: 2,
     testTimeout: 30_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'node',
+          include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+          exclude: ['**/node_modules/**', '**/*.browser.test.ts'],
+        },
+      },
+      {
+        // `*.browser.test.ts` run in headless Chromium: real IndexedDB, the Service Worker host.
+        extends: true,
+        test: {
+          name: 'chromium',
+          include: ['src/**/*.browser.test.ts', 'test/**/*.browser.test.ts'],
+          browser: {
+            enabled: true,
+            headless: true,
+            screenshotFailures: false,
+            instances: [{ browser: 'chromium' }],
+            provider: playwright({
+              launchOptions: {
+                executablePath: chromium(),
+                // Playwright gives each launch a fresh temporary profile; nothing reaches past loopback.
+                args: [
+                  '--no-sandbox',
+                  '--disable-gpu',
+                  '--no-first-run',
+                  '--disable-background-networking',
+                  '--disable-component-update',
+                  '--disable-sync',
+                  '--disable-quic',
+                ],
+              },
+            }),
+          },
+        },
+      },
+    ],
   },
 });

@@ -4,9 +4,11 @@
  */
 import { coreBench } from './core.ts';
 import { printTable } from './harness.ts';
+import { storageBench } from './storage.ts';
 
 const only = process.argv[2];
 
 console.log(`Hearth benchmarks — Node ${process.version}, ${new Date().toISOString()}`);
 if (!only || only === 'core')
   printTable('core: signing, verifying, canonical JSON, state resolution', await coreBench());
+if (!only || only === 'storage') printTable('storage: persist and read, each backend beside its raw rate', await storageBench());

@@ -1,0 +1,61 @@
+/** Helpers shared by the store areas. */
+import { encodeBase64 } from '../../core/base64.ts';
+import { sha256 } from '../../core/crypto.ts';
+import type { Tx } from '../engine.ts';
+import { StoreError } from '../store.ts';
+
+/** Stream counters: `events` is read from the events table, the others kept in `streams`. */
+export type Counter =
+  | 'events'
+  | 'backfill'
+  | 'receipts'
+  | 'account_data'
+  | 'to_device'
+  | 'device_lists'
+  | 'state_groups'
+  | 'outbox'
+  | 'filters';
+
+/**
+ * The next position of a counter. Read and written inside the caller's transaction, so
+ * concurrent writers are serialised by the backend and a rolled-back write leaves no gap.
+ */
+export async function nextPosition(tx: Tx, counter: Counter): Promise<number> {
+  if (counter === 'events') return (await currentPosition(tx, 'events')) + 1;
+  const row = await tx.get('streams', counter);
+  const position = ((row?.position as number | undefined) ?? 0) + 1;
+  await tx.put('streams', { name: counter, position });
+  return position;
+}
+
+export async function currentPosition(tx: Tx, counter: Counter): Promise<number> {
+  if (counter === 'events') {
+    // The events stream is the highest position in the events table's unique stream index:
+    // no counter row to rewrite on the hottest write path.
+    const [last] = await tx.query('events', { index: 'stream', reverse: true, limit: 1 });
+    return Math.max(0, (last?.stream as number | undefined) ?? 0);
+  }
+  const row = await tx.get('streams', counter);
+  return (row?.position as number | undefined) ?? 0;
+}
+
+const utf8 = new TextEncoder();
+
+/** Tokens are stored as sha256 (unpadded base64): a copy of the database grants no access. */
+export function hashToken(token: string): string {
+  return encodeBase64(sha256(utf8.encode(token)));
+}
+
+export function invalid(message: string): StoreError {
+  return new StoreError('INVALID', message);
+}
+
+export function requireString(value: unknown, what: string): string {
+  if (typeof value !== 'string' || value.length === 0) throw invalid(`${what} must be a non-empty string`);
+  return value;
+}
+
+export function requirePosition(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw invalid(`${what} must be an integer`);
+  return value;
+}

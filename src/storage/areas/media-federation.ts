@@ -1,0 +1,204 @@
+/**
+ * Media blobs (client-server-api "Content repository") and the federation side: the
+ * per-destination outbox, destination backoff, the remote server keys cache
+ * (server-server-api "Retrieving server keys") and secrets such as the signing seed.
+ */
+import type { JsonObject } from '../../core/canonical-json.ts';
+import type { Engine, Row } from '../engine.ts';
+import type { FederationStore, MediaInfo, MediaStore, OutboxItem, ServerKey } from '../store.ts';
+import { invalid, nextPosition, requireString } from './common.ts';
+
+function toMediaInfo(row: Row): MediaInfo {
+  return {
+    origin: row.origin as string,
+    mediaId: row.media_id as string,
+    contentType: row.content_type as string,
+    size: row.size as number,
+    uploadName: (row.upload_name as string | null) ?? null,
+    userId: (row.user_id as string | null) ?? null,
+    createdAt: row.created_ts as number,
+  };
+}
+
+export function mediaStore(engine: Engine): MediaStore {
+  return {
+    async putMedia(info, data) {
+      requireString(info?.origin, 'origin');
+      requireString(info.mediaId, 'mediaId');
+      if (!(data instanceof Uint8Array) && !(data instanceof Blob))
+        throw invalid('media data must be a Uint8Array or a Blob');
+      // Converted before the transaction: nothing but the store may be awaited inside one.
+      const stored =
+        engine.bytes === 'blob'
+          ? data instanceof Blob
+            ? data
+            : new Blob([data as Uint8Array<ArrayBuffer>], { type: info.contentType })
+          : data instanceof Blob
+            ? new Uint8Array(await data.arrayBuffer())
+            : data;
+      const size = stored instanceof Blob ? stored.size : stored.byteLength;
+      const row = {
+        origin: info.origin,
+        media_id: info.mediaId,
+        content_type: info.contentType,
+        size,
+        upload_name: info.uploadName ?? null,
+        user_id: info.userId ?? null,
+        created_ts: info.createdAt,
+        data: stored,
+      };
+      await engine.write(['media'], (tx) => tx.insert('media', row));
+      return toMediaInfo(row);
+    },
+
+    async getMedia(origin, mediaId) {
+      const row = await engine.read(['media'], (tx) => tx.get('media', [origin, mediaId]));
+      if (!row) return null;
+      const info = toMediaInfo(row);
+      const data =
+        row.data instanceof Blob
+          ? row.data
+          : new Blob([row.data as Uint8Array<ArrayBuffer>], { type: info.contentType });
+      return { info, data };
+    },
+
+    async getMediaInfo(origin, mediaId) {
+      const row = await engine.read(['media'], (tx) => tx.get('media', [origin, mediaId]));
+      return row ? toMediaInfo(row) : null;
+    },
+
+    deleteMedia(origin, mediaId) {
+      return engine.write(['media'], async (tx) => {
+        if (!(await tx.get('media', [origin, mediaId]))) return false;
+        await tx.delete('media', [origin, mediaId]);
+        return true;
+      });
+    },
+  };
+}
+
+function toServerKey(row: Row): ServerKey {
+  return {
+    serverName: row.server_name as string,
+    keyId: row.key_id as string,
+    key: row.key as string,
+    validUntil: row.valid_until_ts as number,
+    expiredAt: (row.expired_ts as number | null) ?? null,
+    fetchedAt: row.fetched_ts as number,
+  };
+}
+
+export function federationStore(engine: Engine): FederationStore {
+  return {
+    async enqueueEdu(destinations, edu) {
+      await engine.write(['outbox', 'streams'], async (tx) => {
+        for (const destination of new Set(destinations)) {
+          const seq = await nextPosition(tx, 'outbox');
+          await tx.put('outbox', { destination, seq, kind: 'edu', edu });
+        }
+      });
+    },
+
+    async outbox(destination, limit) {
+      const rows = await engine.read(['outbox'], (tx) =>
+        tx.query('outbox', { prefix: [destination], limit }),
+      );
+      return rows.map(
+        (row): OutboxItem =>
+          row.kind === 'pdu'
+            ? { seq: row.seq as number, kind: 'pdu', eventId: row.event_id as string }
+            : { seq: row.seq as number, kind: 'edu', edu: row.edu as JsonObject },
+      );
+    },
+
+    async ackOutbox(destination, seq) {
+      await engine.write(['outbox'], (tx) =>
+        tx.deleteRange('outbox', { prefix: [destination], upper: [seq] }),
+      );
+    },
+
+    destinationsWithOutbox() {
+      // A skip scan: one keyed read per destination, whatever the length of its queue.
+      return engine.read(['outbox'], async (tx) => {
+        const destinations: string[] = [];
+        for (;;) {
+          const last = destinations[destinations.length - 1];
+          const [row] = await tx.query(
+            'outbox',
+            last === undefined ? { limit: 1 } : { lower: [last], lowerOpen: true, limit: 1 },
+          );
+          if (!row) return destinations;
+          destinations.push(row.destination as string);
+        }
+      });
+    },
+
+    async getDestination(destination) {
+      const row = await engine.read(['destinations'], (tx) => tx.get('destinations', destination));
+      if (!row) return null;
+      return {
+        retryAt: row.retry_at as number,
+        retryInterval: row.retry_interval as number,
+        lastSuccessAt: (row.last_success_ts as number | null) ?? null,
+      };
+    },
+
+    async setDestination(destination, state) {
+      await engine.write(['destinations'], (tx) =>
+        state === null
+          ? tx.delete('destinations', destination)
+          : tx.put('destinations', {
+              destination,
+              retry_at: state.retryAt,
+              retry_interval: state.retryInterval,
+              last_success_ts: state.lastSuccessAt,
+            }),
+      );
+    },
+
+    async putServerKeys(keys) {
+      await engine.write(['server_keys'], (tx) =>
+        tx.putMany(
+          'server_keys',
+          keys.map((k) => ({
+            server_name: requireString(k.serverName, 'serverName'),
+            key_id: requireString(k.keyId, 'keyId'),
+            key: k.key,
+            valid_until_ts: k.validUntil,
+            expired_ts: k.expiredAt,
+            fetched_ts: k.fetchedAt,
+          })),
+        ),
+      );
+    },
+
+    async getServerKeys(serverName, keyIds) {
+      const rows = await engine.read(['server_keys'], async (tx) =>
+        keyIds === undefined
+          ? tx.query('server_keys', { prefix: [serverName] })
+          : (
+              await tx.getMany(
+                'server_keys',
+                keyIds.map((keyId) => [serverName, keyId]),
+              )
+            ).filter((row): row is Row => row !== undefined),
+      );
+      return rows.map(toServerKey);
+    },
+
+    async getSecret(name) {
+      const row = await engine.read(['secrets'], (tx) => tx.get('secrets', name));
+      return row ? (row.value as Uint8Array) : null;
+    },
+
+    async putSecretOnce(name, value) {
+      if (!(value instanceof Uint8Array)) throw invalid('a secret is a Uint8Array');
+      return engine.write(['secrets'], async (tx) => {
+        const row = await tx.get('secrets', name);
+        if (row) return row.value as Uint8Array;
+        await tx.insert('secrets', { name, value });
+        return value;
+      });
+    },
+  };
+}

@@ -1,0 +1,135 @@
+/**
+ * Per-user data: account data (client-server-api "Client Config"), filters ("Filtering"),
+ * push rules ("Push Rules": only the user's own rules and overrides of server-default ones
+ * are kept; the homeserver merges the defaults), profiles ("Profiles").
+ */
+import type { JsonObject, JsonValue } from '../../core/canonical-json.ts';
+import type { Engine, Row } from '../engine.ts';
+import type { AccountDataEntry, PushRuleRecord, UserDataStore } from '../store.ts';
+import { invalid, nextPosition, requirePosition, requireString } from './common.ts';
+
+const KIND_ORDER: readonly PushRuleRecord['kind'][] = ['override', 'content', 'room', 'sender', 'underride'];
+
+function toPushRule(row: Row): PushRuleRecord {
+  return {
+    kind: row.kind as PushRuleRecord['kind'],
+    ruleId: row.rule_id as string,
+    priority: row.priority as number,
+    rule: (row.rule as JsonObject | null) ?? null,
+    enabled: (row.enabled as boolean | null) ?? null,
+    actions: (row.actions as JsonValue[] | null) ?? null,
+  };
+}
+
+export function userDataStore(engine: Engine): UserDataStore {
+  return {
+    async getAccountData(userId, type, roomId) {
+      const row = await engine.read(['account_data'], (tx) =>
+        tx.get('account_data', [userId, roomId ?? '', type]),
+      );
+      return (row?.content as JsonObject | undefined) ?? null;
+    },
+
+    async setAccountData(userId, type, content, roomId) {
+      requireString(type, 'type');
+      if (roomId !== undefined) requireString(roomId, 'roomId');
+      return engine.write(['account_data', 'streams'], async (tx) => {
+        const stream = await nextPosition(tx, 'account_data');
+        await tx.put('account_data', { user_id: userId, room_id: roomId ?? '', type, content, stream });
+        return stream;
+      });
+    },
+
+    async accountDataSince(userId, from, to) {
+      const rows = await engine.read(['account_data'], (tx) =>
+        tx.query('account_data', {
+          index: '[user_id+stream]',
+          prefix: [userId],
+          lower: [requirePosition(from, 'from')],
+          lowerOpen: true,
+          ...(to === undefined ? {} : { upper: [requirePosition(to, 'to')] }),
+        }),
+      );
+      return rows.map(
+        (row): AccountDataEntry => ({
+          roomId: row.room_id === '' ? null : (row.room_id as string),
+          type: row.type as string,
+          content: row.content as JsonObject,
+          stream: row.stream as number,
+        }),
+      );
+    },
+
+    createFilter(userId, filter) {
+      return engine.write(['filters', 'streams'], async (tx) => {
+        const filterId = String(await nextPosition(tx, 'filters'));
+        await tx.insert('filters', { user_id: userId, filter_id: filterId, filter });
+        return filterId;
+      });
+    },
+
+    async getFilter(userId, filterId) {
+      const row = await engine.read(['filters'], (tx) => tx.get('filters', [userId, filterId]));
+      return (row?.filter as JsonObject | undefined) ?? null;
+    },
+
+    async pushRules(userId) {
+      const [rows, version] = await engine.read(['push_rules', 'push_rules_stream'], async (tx) => [
+        await tx.query('push_rules', { prefix: [userId] }),
+        await tx.get('push_rules_stream', userId),
+      ]);
+      const rules = rows
+        .map(toPushRule)
+        .sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || b.priority - a.priority);
+      return { rules, stream: (version?.stream as number | undefined) ?? 0 };
+    },
+
+    async putPushRule(userId, rule) {
+      if (!KIND_ORDER.includes(rule?.kind)) throw invalid(`unknown push rule kind ${String(rule?.kind)}`);
+      requireString(rule.ruleId, 'ruleId');
+      return engine.write(['push_rules', 'push_rules_stream', 'streams'], async (tx) => {
+        await tx.put('push_rules', {
+          user_id: userId,
+          kind: rule.kind,
+          rule_id: rule.ruleId,
+          priority: rule.priority,
+          rule: rule.rule,
+          enabled: rule.enabled,
+          actions: rule.actions,
+        });
+        // Push rules reach clients as `m.push_rules` account data: a change moves that stream.
+        const stream = await nextPosition(tx, 'account_data');
+        await tx.put('push_rules_stream', { user_id: userId, stream });
+        return stream;
+      });
+    },
+
+    deletePushRule(userId, kind, ruleId) {
+      return engine.write(['push_rules', 'push_rules_stream', 'streams'], async (tx) => {
+        if (!(await tx.get('push_rules', [userId, kind, ruleId]))) return null;
+        await tx.delete('push_rules', [userId, kind, ruleId]);
+        const stream = await nextPosition(tx, 'account_data');
+        await tx.put('push_rules_stream', { user_id: userId, stream });
+        return stream;
+      });
+    },
+
+    async getProfile(userId) {
+      const row = await engine.read(['profiles'], (tx) => tx.get('profiles', userId));
+      return (row?.fields as JsonObject | undefined) ?? null;
+    },
+
+    updateProfile(userId, patch) {
+      return engine.write(['profiles'], async (tx) => {
+        const row = await tx.get('profiles', userId);
+        const fields: JsonObject = { ...((row?.fields as JsonObject | undefined) ?? {}) };
+        for (const [key, value] of Object.entries(patch)) {
+          if (value === null) delete fields[key];
+          else fields[key] = value;
+        }
+        await tx.put('profiles', { user_id: userId, fields });
+        return fields;
+      });
+    },
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * The engine: the few table operations each backend provides (IndexedDB through Dexie,
+ * SQLite through `node:sqlite`), on which the one implementation of the `Store` is written
+ * (`create-store.ts`). Tables, keys and indexes are those of `schema.ts`.
+ *
+ * A transaction is a callback: `write(tables, fn)` commits what `fn` did when its promise
+ * resolves and undoes all of it when it rejects. Inside `fn` await only `Tx` operations —
+ * an IndexedDB transaction commits itself as soon as nothing is pending.
+ */
+
+/** A key or key component: the subset of IndexedDB keys that SQLite compares the same way. */
+export type KeyPart = string | number;
+/** A primary key: one value, or an array for a compound key (`[a+b]`). */
+export type Key = KeyPart | KeyPart[];
+export type Row = Record<string, unknown>;
+
+/**
+ * A range over an index (or the primary key): equality on the first index columns
+ * (`prefix`), then optional bounds on the following ones. A bound may name fewer columns
+ * than remain; it then compares only those (`lower: [5]` with `lowerOpen` on
+ * `[room_id+depth+stream]` after a room prefix means depth > 5).
+ */
+export interface Range {
+  /** As declared in `schema.ts` (`'[room_id+stream]'`, `'stream'`); the primary key when absent. */
+  index?: string;
+  prefix?: KeyPart[];
+  lower?: KeyPart[];
+  lowerOpen?: boolean;
+  upper?: KeyPart[];
+  upperOpen?: boolean;
+  reverse?: boolean;
+  limit?: number;
+  /** Applied before `limit`; synchronous, so it can run inside any transaction. */
+  filter?: (row: Row) => boolean;
+}
+
+export interface Tx {
+  get(table: string, key: Key): Promise<Row | undefined>;
+  getMany(table: string, keys: Key[]): Promise<(Row | undefined)[]>;
+  query(table: string, range?: Range): Promise<Row[]>;
+  count(table: string, range?: Range): Promise<number>;
+  /** Insert or replace. */
+  put(table: string, row: Row): Promise<void>;
+  putMany(table: string, rows: Row[]): Promise<void>;
+  /** Insert; fails with `StoreError('CONFLICT')` (and so fails the transaction) when the key exists. */
+  insert(table: string, row: Row): Promise<void>;
+  delete(table: string, key: Key): Promise<void>;
+  /** Deletes every row in the range (`limit`, `reverse` and `filter` are not allowed). */
+  deleteRange(table: string, range: Range): Promise<void>;
+}
+
+export interface Engine {
+  readonly kind: 'indexeddb' | 'sqlite';
+  /** How this engine keeps media bytes: IndexedDB stores `Blob`s, SQLite `Uint8Array` BLOBs. */
+  readonly bytes: 'blob' | 'uint8array';
+  read<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T>;
+  write<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

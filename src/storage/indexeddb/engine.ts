@@ -1,0 +1,469 @@
+/**
+ * The IndexedDB engine, on Dexie: the tables of `schema.ts` as object stores with their
+ * compound indexes, Dexie's versioned upgrades as the migrations.
+ *
+ * It takes the `IDBFactory` (and `IDBKeyRange`) to use — the browser's in a page or
+ * Service Worker, fake-indexeddb in Node — and touches no global. A transaction is one
+ * Dexie transaction over the stores the operation names; its callback awaits nothing but
+ * Dexie, so IndexedDB never commits it early.
+ */
+import Dexie, { type Collection, type Table, type Transaction } from 'dexie';
+import type { Engine, Key, KeyPart, Range, Row, Tx } from '../engine.ts';
+import { type IndexSpec, SCHEMA, SCHEMA_VERSION, type TableSpec, tablesAt } from '../schema.ts';
+import { StoreError } from '../store.ts';
+
+export interface IndexedDbOptions {
+  indexedDB: IDBFactory;
+  IDBKeyRange: typeof IDBKeyRange;
+  /** Database name; one origin can hold several homeservers. Default 'hearth'. */
+  name?: string;
+  /**
+   * Chromium's commit durability. 'strict' flushes to disk before a write is acknowledged
+   * (survives an OS crash); 'relaxed' acknowledges once the browser holds it (survives a
+   * killed tab or worker, not a power loss). Default 'strict'.
+   */
+  durability?: 'strict' | 'relaxed';
+  /**
+   * Which transactions run on bare IndexedDB rather than Dexie's. Default: writes only —
+   * bench/storage.ts measures Dexie costing ~35% on event writes in Chromium and nothing
+   * measurable on timeline reads. 'all' and 'none' exist to measure and test both paths.
+   */
+  bare?: 'writes' | 'all' | 'none';
+}
+
+/** Dexie multiplies declared versions by 10 for the native IndexedDB version. */
+const NATIVE_VERSION_FACTOR = 10;
+const MIN_KEY = Number.NEGATIVE_INFINITY;
+/**
+ * Sorts after every string and number: an array (IndexedDB "Keys" ordering). A new one
+ * each time: the same object twice in one key reads as a cycle and the key is refused.
+ */
+const maxKey = (): KeyPart => [[]] as unknown as KeyPart;
+
+/** Backend failures become StoreErrors; an error thrown by the operation itself passes as it is. */
+function mapError(error: unknown): unknown {
+  const fromBackend =
+    error instanceof Dexie.DexieError ||
+    (typeof DOMException !== 'undefined' && error instanceof DOMException) ||
+    // fake-indexeddb's DOMException stand-ins in older Node
+    (error instanceof Error &&
+      /^(Constraint|Abort|Data|InvalidState|TransactionInactive|Quota|Unknown|NotFound|ReadOnly)Error$/.test(
+        error.name,
+      ));
+  if (!fromBackend) return error;
+  const name = (error as { name?: unknown })?.name;
+  const inner = (error as { inner?: { name?: unknown } })?.inner?.name;
+  const message = error instanceof Error ? error.message : String(error);
+  if (name === 'ConstraintError' || inner === 'ConstraintError')
+    return new StoreError('CONFLICT', message, { cause: error });
+  if (name === 'DatabaseClosedError') return new StoreError('CLOSED', message, { cause: error });
+  return new StoreError('BACKEND', message, { cause: error });
+}
+
+interface ResolvedRange {
+  index: IndexSpec;
+  primary: boolean;
+  /** Null: the whole index. */
+  bounds: { lower: Key; upper: Key; includeLower: boolean; includeUpper: boolean } | null;
+}
+
+/** A `Range` as IndexedDB bounds on the named index (a bound naming fewer columns is padded). */
+function resolveRange(specs: Map<string, TableSpec>, name: string, range: Range): ResolvedRange {
+  const spec = specs.get(name);
+  if (!spec) throw new StoreError('INVALID', `no table ${name}`);
+  const index = range.index === undefined ? spec.key : spec.indexes.find((ix) => ix.name === range.index);
+  if (!index) throw new StoreError('INVALID', `${name} has no index ${range.index}`);
+  const primary = range.index === undefined;
+  const prefix = range.prefix ?? [];
+  const width = index.columns.length;
+  if (prefix.length > width) throw new StoreError('INVALID', `${name}: prefix longer than ${index.name}`);
+  if (prefix.length === 0 && !range.lower?.length && !range.upper?.length)
+    return { index, primary, bounds: null };
+  const pad = (
+    values: KeyPart[] | undefined,
+    open: boolean,
+    side: 'lower' | 'upper',
+  ): [KeyPart[], boolean] => {
+    const key = [...prefix, ...(values ?? [])];
+    if (key.length > width) throw new StoreError('INVALID', `${name}: bound longer than ${index.name}`);
+    const exclusive = open && key.length > prefix.length;
+    if (key.length === width) return [key, !exclusive];
+    // Exclusive lower / inclusive upper: past every key with this start; else before them.
+    const max = (side === 'lower') === exclusive;
+    while (key.length < width) key.push(max ? maxKey() : MIN_KEY);
+    return [key, true];
+  };
+  const [lower, includeLower] = pad(range.lower, range.lowerOpen === true, 'lower');
+  const [upper, includeUpper] = pad(range.upper, range.upperOpen === true, 'upper');
+  const single = width === 1;
+  return {
+    index,
+    primary,
+    bounds: {
+      lower: single ? (lower[0] as KeyPart) : lower,
+      upper: single ? (upper[0] as KeyPart) : upper,
+      includeLower,
+      includeUpper,
+    },
+  };
+}
+
+class DexieTx implements Tx {
+  private readonly trans: Transaction;
+  private readonly specs: Map<string, TableSpec>;
+  constructor(trans: Transaction, specs: Map<string, TableSpec>) {
+    this.trans = trans;
+    this.specs = specs;
+  }
+
+  private table(name: string): Table {
+    return this.trans.table(name);
+  }
+
+  private collection(name: string, range: Range): Collection {
+    const { index, primary, bounds } = resolveRange(this.specs, name, range);
+    const table = this.table(name);
+    let collection = !bounds
+      ? primary
+        ? table.toCollection()
+        : table.orderBy(index.name)
+      : table.where(index.name).between(bounds.lower, bounds.upper, bounds.includeLower, bounds.includeUpper);
+    if (range.reverse) collection = collection.reverse();
+    if (range.filter) collection = collection.filter(range.filter as (row: unknown) => boolean);
+    if (range.limit !== undefined) collection = collection.limit(range.limit);
+    return collection;
+  }
+
+  async get(table: string, key: Key): Promise<Row | undefined> {
+    return this.table(table).get(key as never);
+  }
+
+  async getMany(table: string, keys: Key[]): Promise<(Row | undefined)[]> {
+    return this.table(table).bulkGet(keys as never[]);
+  }
+
+  async query(table: string, range: Range = {}): Promise<Row[]> {
+    if (range.limit !== undefined && range.limit <= 0) return [];
+    return this.collection(table, range).toArray();
+  }
+
+  async count(table: string, range: Range = {}): Promise<number> {
+    return this.collection(table, range).count();
+  }
+
+  async put(table: string, row: Row): Promise<void> {
+    await this.table(table).put(row);
+  }
+
+  async putMany(table: string, rows: Row[]): Promise<void> {
+    if (rows.length > 0) await this.table(table).bulkPut(rows);
+  }
+
+  async insert(table: string, row: Row): Promise<void> {
+    try {
+      await this.table(table).add(row);
+    } catch (error) {
+      throw mapError(error);
+    }
+  }
+
+  async delete(table: string, key: Key): Promise<void> {
+    await this.table(table).delete(key as never);
+  }
+
+  async deleteRange(table: string, range: Range): Promise<void> {
+    if (range.filter || range.limit !== undefined || range.reverse) {
+      throw new StoreError('INVALID', 'deleteRange takes no filter, limit or reverse');
+    }
+    await this.collection(table, range).delete();
+  }
+}
+
+function request<T>(req: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+/**
+ * The same operations on a bare `IDBTransaction`, for the hot write path. Dexie still
+ * declares the schema, opens, migrates and runs reads; bench/storage.ts shows its
+ * per-request machinery costing ~35% on event writes — past the 20% where the issue allows
+ * raw IndexedDB.
+ * A failed request is left to abort the transaction, which is what all-or-nothing wants.
+ */
+class RawTx implements Tx {
+  private readonly trans: IDBTransaction;
+  private readonly engine: IndexedDbEngine;
+  constructor(trans: IDBTransaction, engine: IndexedDbEngine) {
+    this.trans = trans;
+    this.engine = engine;
+  }
+
+  private store(name: string): IDBObjectStore {
+    return this.trans.objectStore(name);
+  }
+
+  /** The source and key range of a range; null when the range is empty. */
+  private target(
+    name: string,
+    range: Range,
+  ): { source: IDBObjectStore | IDBIndex; keys: IDBKeyRange | null } | null {
+    const { index, primary, bounds } = resolveRange(this.engine.specs, name, range);
+    const store = this.store(name);
+    const source = primary ? store : store.index(index.name);
+    if (!bounds) return { source, keys: null };
+    const order = this.engine.factory.cmp(bounds.lower, bounds.upper);
+    if (order > 0 || (order === 0 && !(bounds.includeLower && bounds.includeUpper))) return null;
+    return {
+      source,
+      keys: this.engine.keyRange.bound(
+        bounds.lower,
+        bounds.upper,
+        !bounds.includeLower,
+        !bounds.includeUpper,
+      ),
+    };
+  }
+
+  async get(table: string, key: Key): Promise<Row | undefined> {
+    return request(this.store(table).get(key));
+  }
+
+  async getMany(table: string, keys: Key[]): Promise<(Row | undefined)[]> {
+    const store = this.store(table);
+    return Promise.all(keys.map((key) => request(store.get(key))));
+  }
+
+  async query(table: string, range: Range = {}): Promise<Row[]> {
+    const limit = range.limit;
+    if (limit !== undefined && limit <= 0) return [];
+    const target = this.target(table, range);
+    if (!target) return [];
+    const { source, keys } = target;
+    const direction: IDBCursorDirection = range.reverse ? 'prev' : 'next';
+    if (!range.filter && direction === 'next') return request(source.getAll(keys, limit));
+    if (!range.filter && this.engine.getAllWithDirection) {
+      // IndexedDB 3.1: getAll takes a direction (Chromium ≥ 141); one request instead of a cursor walk.
+      const getAll = source.getAll as unknown as (options: object) => IDBRequest<Row[]>;
+      return request(getAll.call(source, { query: keys, count: limit, direction }));
+    }
+    const { filter } = range;
+    return new Promise((resolve, reject) => {
+      const found: Row[] = [];
+      const cursorRequest = source.openCursor(keys, direction);
+      cursorRequest.onerror = () => reject(cursorRequest.error);
+      cursorRequest.onsuccess = () => {
+        const cursor = cursorRequest.result;
+        if (!cursor) return resolve(found);
+        try {
+          const row = cursor.value as Row;
+          if (!filter || filter(row)) found.push(row);
+        } catch (error) {
+          return reject(error);
+        }
+        if (limit !== undefined && found.length >= limit) return resolve(found);
+        cursor.continue();
+      };
+    });
+  }
+
+  async count(table: string, range: Range = {}): Promise<number> {
+    if (range.filter || range.limit !== undefined) return (await this.query(table, range)).length;
+    const target = this.target(table, range);
+    return target ? request(target.source.count(target.keys ?? undefined)) : 0;
+  }
+
+  async put(table: string, row: Row): Promise<void> {
+    await request(this.store(table).put(row));
+  }
+
+  async putMany(table: string, rows: Row[]): Promise<void> {
+    const store = this.store(table);
+    await Promise.all(rows.map((row) => request(store.put(row))));
+  }
+
+  async insert(table: string, row: Row): Promise<void> {
+    try {
+      await request(this.store(table).add(row));
+    } catch (error) {
+      throw mapError(error);
+    }
+  }
+
+  async delete(table: string, key: Key): Promise<void> {
+    await request(this.store(table).delete(key));
+  }
+
+  async deleteRange(table: string, range: Range): Promise<void> {
+    if (range.filter || range.limit !== undefined || range.reverse) {
+      throw new StoreError('INVALID', 'deleteRange takes no filter, limit or reverse');
+    }
+    const target = this.target(table, range);
+    if (!target) return;
+    const { source, keys } = target;
+    if (!('objectStore' in source)) {
+      await request(keys ? source.delete(keys) : source.clear());
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const cursorRequest = source.openCursor(keys);
+      cursorRequest.onerror = () => reject(cursorRequest.error);
+      cursorRequest.onsuccess = () => {
+        const cursor = cursorRequest.result;
+        if (!cursor) return resolve();
+        cursor.delete();
+        cursor.continue();
+      };
+    });
+  }
+}
+
+/**
+ * The native version of an existing database, or 0 when there is none — without creating
+ * one and without upgrading one (a newer database must be refused untouched).
+ */
+export function nativeVersion(factory: IDBFactory, name: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let created = false;
+    const request = factory.open(name);
+    request.onupgradeneeded = () => {
+      // Only a database that did not exist gets here (no version asked): undo its creation.
+      created = true;
+      request.transaction?.abort();
+    };
+    request.onsuccess = () => {
+      request.result.close();
+      resolve(request.result.version);
+    };
+    request.onerror = (event) => {
+      event.preventDefault();
+      if (created) resolve(0);
+      else reject(request.error);
+    };
+    request.onblocked = () => undefined;
+  });
+}
+
+export function declareSchema(db: Dexie, upTo: number = SCHEMA_VERSION): void {
+  for (const step of SCHEMA) {
+    if (step.version > upTo) break;
+    const version = db.version(step.version).stores(step.tables);
+    const { upgrade } = step;
+    if (upgrade) version.upgrade((trans) => upgrade(new DexieTx(trans, tablesAt(step.version))));
+  }
+}
+
+export class IndexedDbEngine implements Engine {
+  readonly kind = 'indexeddb';
+  readonly bytes = 'blob';
+  readonly db: Dexie;
+  readonly specs = tablesAt(SCHEMA_VERSION);
+  readonly factory: IDBFactory;
+  readonly keyRange: typeof IDBKeyRange;
+  readonly getAllWithDirection: boolean;
+  private readonly durability: 'strict' | 'relaxed';
+  private readonly bare: 'writes' | 'all' | 'none';
+  private closed = false;
+
+  private constructor(db: Dexie, options: IndexedDbOptions) {
+    this.db = db;
+    this.factory = options.indexedDB;
+    this.keyRange = options.IDBKeyRange;
+    this.durability = options.durability ?? 'strict';
+    this.bare = options.bare ?? 'writes';
+    const probe = db.backendDB().transaction('meta').objectStore('meta');
+    this.getAllWithDirection = 'getAllRecords' in probe;
+  }
+
+  static async open(options: IndexedDbOptions): Promise<IndexedDbEngine> {
+    const name = options.name ?? 'hearth';
+    const found = await nativeVersion(options.indexedDB, name);
+    if (found > SCHEMA_VERSION * NATIVE_VERSION_FACTOR) {
+      throw new StoreError(
+        'SCHEMA_TOO_NEW',
+        `IndexedDB database "${name}" has schema version ${found / NATIVE_VERSION_FACTOR}, newer than this Hearth's ${SCHEMA_VERSION}; it was left untouched — run a newer Hearth`,
+      );
+    }
+    const db = new Dexie(name, {
+      indexedDB: options.indexedDB,
+      IDBKeyRange: options.IDBKeyRange,
+      chromeTransactionDurability: options.durability ?? 'strict',
+      // Rows are handed to callers; never share cached objects between calls.
+      cache: 'disabled',
+    });
+    declareSchema(db);
+    try {
+      await db.open();
+    } catch (error) {
+      db.close();
+      throw mapError(error);
+    }
+    return new IndexedDbEngine(db, options);
+  }
+
+  read<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.transaction('readonly', tables, fn);
+  }
+
+  write<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.transaction('readwrite', tables, fn);
+  }
+
+  private async transaction<T>(
+    mode: IDBTransactionMode,
+    tables: readonly string[],
+    fn: (tx: Tx) => Promise<T>,
+  ): Promise<T> {
+    if (this.closed) throw new StoreError('CLOSED', 'the store is closed');
+    if (this.bare === 'none' || (this.bare === 'writes' && mode === 'readonly')) {
+      try {
+        return await this.db.transaction(mode === 'readonly' ? 'r' : 'rw', tables as string[], (trans) =>
+          fn(new DexieTx(trans, this.specs)),
+        );
+      } catch (error) {
+        throw mapError(error);
+      }
+    }
+    // Dexie closes the connection when a newer version of the page upgrades the database.
+    if (!this.db.isOpen())
+      throw new StoreError('CLOSED', 'the database was closed (a newer version is upgrading it?)');
+    let trans: IDBTransaction;
+    try {
+      trans = this.db.backendDB().transaction(tables as string[], mode, { durability: this.durability });
+    } catch (error) {
+      throw mapError(error);
+    }
+    const finished = new Promise<void>((resolve, reject) => {
+      trans.oncomplete = () => resolve();
+      trans.onabort = () => reject(trans.error ?? new StoreError('BACKEND', 'the transaction was aborted'));
+    });
+    finished.catch(() => undefined);
+    let result: T;
+    try {
+      result = await fn(new RawTx(trans, this));
+    } catch (error) {
+      try {
+        trans.abort();
+      } catch {
+        // Already aborted by the failed request.
+      }
+      throw mapError(error);
+    }
+    // Nothing more is coming: let IndexedDB commit now rather than when it notices.
+    trans.commit?.();
+    try {
+      await finished;
+    } catch (error) {
+      throw mapError(error);
+    }
+    return result;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    // IndexedDB closes the connection once its running transactions finish.
+    this.db.close({ disableAutoOpen: true });
+  }
+}

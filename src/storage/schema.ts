@@ -1,0 +1,240 @@
+/**
+ * The schema, for both backends, derived from the queries in `QUERIES.md`.
+ *
+ * Each table is declared once in Dexie's notation: the primary key first (`[a+b]` is
+ * compound), then secondary indexes (`&` = unique). IndexedDB gets exactly these stores;
+ * SQLite gets a table whose columns are the key, index and blob columns, plus `v`, the JSON of
+ * every other field (`sqliteDdl`), and an index per declared index. Rows are plain objects
+ * with snake_case fields, the same in both.
+ *
+ * A version lists only what changed (Dexie's convention); `upgrade` moves data, through the
+ * same engine operations the store uses. Databases of every earlier version are migrated
+ * on open; a database of a later version is refused, untouched (`StoreError SCHEMA_TOO_NEW`).
+ */
+import type { Tx } from './engine.ts';
+
+export interface SchemaVersion {
+  version: number;
+  tables: Record<string, string | null>;
+  upgrade?: (tx: Tx) => Promise<void>;
+}
+
+export const SCHEMA: readonly SchemaVersion[] = [
+  {
+    version: 1,
+    tables: {
+      meta: 'name',
+      streams: 'name', // one counter row per stream
+      rooms: 'room_id, published',
+      events: 'event_id, [room_id+stream], [room_id+depth+stream], &stream',
+      event_edges: '[prev_id+event_id]',
+      forward_extremities: '[room_id+event_id]',
+      state_groups: 'id', // {room_id, prev, chain: ids back to a snapshot, delta}
+      current_state: '[room_id+type+state_key]',
+      room_members: '[room_id+user_id], [user_id+membership], [room_id+membership]',
+      room_aliases: 'alias, room_id',
+      txn_ids: '[user_id+device_id+txn_id]',
+      users: 'user_id',
+      devices: '[user_id+device_id]',
+      access_tokens: 'token_hash, [user_id+device_id]',
+      refresh_tokens: 'token_hash, [user_id+device_id]',
+      uia_sessions: 'session_id',
+      registration_tokens: 'token',
+      account_data: '[user_id+room_id+type], [user_id+stream]',
+      filters: '[user_id+filter_id]',
+      push_rules: '[user_id+kind+rule_id]',
+      push_rules_stream: 'user_id',
+      profiles: 'user_id',
+      receipts: '[room_id+receipt_type+user_id+thread_id], [room_id+stream], &stream',
+      notifications: '[user_id+room_id+stream]',
+      device_keys: '[user_id+device_id]',
+      device_list_changes: 'stream, user_id',
+      one_time_keys: '[user_id+device_id+algorithm+key_id]',
+      fallback_keys: '[user_id+device_id+algorithm]',
+      cross_signing_keys: '[user_id+key_type]',
+      key_signatures: '[user_id+key_id+signer_user_id+signer_key_id]',
+      to_device: '[user_id+device_id+stream]',
+      backup_versions: '[user_id+version]',
+      backup_sessions: '[user_id+version+room_id+session_id]',
+      media: '[origin+media_id]',
+      outbox: '[destination+seq]',
+      destinations: 'destination',
+      server_keys: '[server_name+key_id]',
+      secrets: 'name',
+    },
+  },
+  {
+    // Relations (m.relates_to) indexed for /relations, threads and edits: a query without
+    // an index is a full scan per event (matrix-rust-sdk #5572). Backfilled from events.
+    version: 2,
+    tables: { relations: 'event_id, [relates_to+stream], [relates_to+rel_type+stream]' },
+    upgrade: async (tx) => {
+      let after: string | undefined;
+      for (;;) {
+        const batch = await tx.query(
+          'events',
+          after === undefined ? { limit: 500 } : { lower: [after], lowerOpen: true, limit: 500 },
+        );
+        for (const row of batch) {
+          const relation = relationRow(row);
+          if (relation) await tx.put('relations', relation);
+        }
+        if (batch.length < 500) return;
+        after = batch[batch.length - 1]?.event_id as string;
+      }
+    },
+  },
+];
+
+export const SCHEMA_VERSION = SCHEMA[SCHEMA.length - 1]?.version ?? 0;
+
+/**
+ * SQLite tables whose rows can be large (events, state snapshots, media, JSON documents)
+ * keep a rowid; every other table is WITHOUT ROWID — one B-tree instead of a table plus
+ * its primary-key index, so a write dirties half the pages (SQLite's advice for small rows).
+ */
+export const SQLITE_ROWID_TABLES: ReadonlySet<string> = new Set(
+  'events state_groups media account_data filters push_rules profiles uia_sessions device_keys cross_signing_keys to_device backup_versions backup_sessions outbox'.split(
+    ' ',
+  ),
+);
+
+/** Fields holding bytes (Uint8Array; a Blob for media in IndexedDB): SQLite BLOB columns, not JSON. */
+export const BLOB_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  media: ['data'],
+  secrets: ['value'],
+};
+
+/** The relations row of an event row (v2), or null when the event relates to nothing. */
+export function relationRow(row: Record<string, unknown>): Record<string, unknown> | null {
+  const pdu = row.pdu as { content?: { 'm.relates_to'?: unknown }; type?: unknown } | undefined;
+  const rel = pdu?.content?.['m.relates_to'];
+  if (typeof rel !== 'object' || rel === null) return null;
+  const { rel_type: relType, event_id: target } = rel as Record<string, unknown>;
+  if (typeof relType !== 'string' || typeof target !== 'string') return null;
+  return {
+    event_id: row.event_id,
+    room_id: row.room_id,
+    relates_to: target,
+    rel_type: relType,
+    type: pdu?.type,
+    stream: row.stream ?? null,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Derivations
+
+export interface IndexSpec {
+  /** As written in the declaration: `'[room_id+stream]'`, `'&stream'` without the `&`. */
+  name: string;
+  columns: string[];
+  unique: boolean;
+}
+
+export interface TableSpec {
+  name: string;
+  key: IndexSpec;
+  indexes: IndexSpec[];
+  /** SQLite columns: key, index and blob columns; every other field goes in `v`. */
+  columns: string[];
+}
+
+function parseIndex(text: string): IndexSpec {
+  const unique = text.startsWith('&');
+  const name = unique ? text.slice(1) : text;
+  const columns = name.startsWith('[') ? name.slice(1, -1).split('+') : [name];
+  return { name, columns, unique };
+}
+
+export function parseTable(name: string, declaration: string): TableSpec {
+  const [key, ...indexes] = declaration.split(',').map((part) => parseIndex(part.trim()));
+  if (!key) throw new Error(`table ${name} declares no key`);
+  const columns = [...new Set([key, ...indexes].flatMap((ix) => ix.columns).concat(BLOB_FIELDS[name] ?? []))];
+  return { name, key: { ...key, unique: true }, indexes, columns };
+}
+
+/** The tables as they are at `version`. */
+export function tablesAt(version: number): Map<string, TableSpec> {
+  const tables = new Map<string, TableSpec>();
+  for (const step of SCHEMA) {
+    if (step.version > version) break;
+    for (const [name, declaration] of Object.entries(step.tables)) {
+      if (declaration === null) tables.delete(name);
+      else tables.set(name, parseTable(name, declaration));
+    }
+  }
+  return tables;
+}
+
+const quote = (id: string) => `"${id}"`;
+
+/** SQLite index columns: IndexedDB orders index ties by primary key, so non-unique SQL
+ * indexes carry the key columns too, and the same ORDER BY is served by the index. */
+export function sqliteIndexColumns(table: TableSpec, index: IndexSpec): string[] {
+  if (index.unique) return index.columns;
+  return [...new Set([...index.columns, ...table.key.columns])];
+}
+
+function createTable(table: TableSpec): string[] {
+  const columns = table.columns.map((c) =>
+    table.key.columns.includes(c) ? `${quote(c)} NOT NULL` : quote(c),
+  );
+  const statements = [
+    `CREATE TABLE ${quote(table.name)} (${[...columns, 'v TEXT'].join(', ')}, PRIMARY KEY (${table.key.columns.map(quote).join(', ')}))${
+      SQLITE_ROWID_TABLES.has(table.name) ? '' : ' WITHOUT ROWID'
+    }`,
+  ];
+  for (const index of table.indexes) statements.push(createIndex(table, index));
+  return statements;
+}
+
+function createIndex(table: TableSpec, index: IndexSpec): string {
+  const columns = sqliteIndexColumns(table, index).map(quote).join(', ');
+  return `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX ${quote(sqliteIndexName(table.name, index))} ON ${quote(table.name)} (${columns})`;
+}
+
+export function sqliteIndexName(table: string, index: IndexSpec): string {
+  return `${table}__${index.columns.join('_')}`;
+}
+
+/**
+ * The DDL taking a SQLite database from `from` to `to` (0 = empty). Portable SQL only:
+ * CREATE/DROP TABLE and INDEX, nothing host-specific.
+ */
+export function sqliteDdl(from: number, to: number): string[] {
+  const statements: string[] = [];
+  let before = tablesAt(from);
+  for (const step of SCHEMA) {
+    if (step.version <= from || step.version > to) continue;
+    const after = tablesAt(step.version);
+    for (const name of Object.keys(step.tables)) {
+      const old = before.get(name);
+      const next = after.get(name);
+      if (!next) {
+        if (old) statements.push(`DROP TABLE ${quote(name)}`);
+      } else if (!old) {
+        statements.push(...createTable(next));
+      } else {
+        const sameColumns = next.columns.every((c) => old.columns.includes(c));
+        if (next.key.name !== old.key.name || !sameColumns) {
+          // Moving fields between `v` and columns needs a hand-written step; refuse rather than guess.
+          throw new Error(
+            `schema v${step.version}: table ${name} changes key or columns; write its SQLite migration`,
+          );
+        }
+        for (const ix of old.indexes) {
+          if (!next.indexes.some((n) => n.name === ix.name && n.unique === ix.unique)) {
+            statements.push(`DROP INDEX ${quote(sqliteIndexName(name, ix))}`);
+          }
+        }
+        for (const ix of next.indexes) {
+          if (!old.indexes.some((o) => o.name === ix.name && o.unique === ix.unique))
+            statements.push(createIndex(next, ix));
+        }
+      }
+    }
+    before = after;
+  }
+  return statements;
+}

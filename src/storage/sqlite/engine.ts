@@ -1,0 +1,369 @@
+/**
+ * The SQLite engine: the tables of `schema.ts` as SQL tables, driven through a small
+ * synchronous driver (`SqlDriver`) so the same code can later sit on another SQLite host
+ * (Durable Objects' `sql.exec` is synchronous too). Only portable SQL is generated:
+ * CREATE TABLE/INDEX, SELECT/INSERT … ON CONFLICT/DELETE with row-value comparisons
+ * (SQLite ≥ 3.24). Host specifics (journal mode, sync level) stay in the driver.
+ *
+ * A row is stored as its key, index and blob columns plus `v`, the JSON of its other
+ * fields. One transaction runs at a time (the driver holds one connection); each is
+ * BEGIN IMMEDIATE … COMMIT for writes, so a second process waits rather than interleaves.
+ */
+import type { Engine, Key, KeyPart, Range, Row, Tx } from '../engine.ts';
+import {
+  SCHEMA,
+  SCHEMA_VERSION,
+  sqliteDdl,
+  sqliteIndexColumns,
+  type TableSpec,
+  tablesAt,
+} from '../schema.ts';
+import { StoreError } from '../store.ts';
+
+export type SqlValue = string | number | null | Uint8Array;
+export type SqlRow = Record<string, SqlValue>;
+
+export interface SqlDriver {
+  exec(sql: string): void;
+  all(sql: string, params: readonly SqlValue[]): SqlRow[];
+  iterate(sql: string, params: readonly SqlValue[]): Iterable<SqlRow>;
+  run(sql: string, params: readonly SqlValue[]): void;
+  begin(mode: 'read' | 'write'): void;
+  commit(): void;
+  rollback(): void;
+  close(): void;
+}
+
+const q = (id: string) => `"${id}"`;
+
+class TableCodec {
+  readonly spec: TableSpec;
+  private readonly columnSet: Set<string>;
+  readonly upsertSql: string;
+  readonly insertSql: string;
+  readonly keyWhere: string;
+
+  constructor(spec: TableSpec) {
+    this.spec = spec;
+    this.columnSet = new Set(spec.columns);
+    const cols = [...spec.columns, 'v'].map(q).join(', ');
+    const marks = [...spec.columns, 'v'].map(() => '?').join(', ');
+    const updates = [...spec.columns.filter((c) => !spec.key.columns.includes(c)), 'v'].map(
+      (c) => `${q(c)} = excluded.${q(c)}`,
+    );
+    this.insertSql = `INSERT INTO ${q(spec.name)} (${cols}) VALUES (${marks})`;
+    // An upsert on the primary key only: a clash on a unique index still fails, as in IndexedDB.
+    this.upsertSql = `${this.insertSql} ON CONFLICT (${spec.key.columns.map(q).join(', ')}) DO UPDATE SET ${updates.join(', ')}`;
+    this.keyWhere = spec.key.columns.map((c) => `${q(c)} = ?`).join(' AND ');
+  }
+
+  encode(row: Row): SqlValue[] {
+    const values = this.spec.columns.map((c) => toSql(row[c], this.spec.name, c));
+    const rest: Row = {};
+    for (const [field, value] of Object.entries(row))
+      if (!this.columnSet.has(field) && value !== undefined) rest[field] = value;
+    values.push(JSON.stringify(rest));
+    return values;
+  }
+
+  decode(sqlRow: SqlRow): Row {
+    const row: Row = typeof sqlRow.v === 'string' ? JSON.parse(sqlRow.v) : {};
+    for (const c of this.spec.columns) row[c] = sqlRow[c] ?? null;
+    return row;
+  }
+
+  keyValues(key: Key): SqlValue[] {
+    const parts = Array.isArray(key) ? key : [key];
+    if (parts.length !== this.spec.key.columns.length) {
+      throw new StoreError('INVALID', `${this.spec.name}: key needs ${this.spec.key.columns.length} parts`);
+    }
+    return parts.map((part) => toSql(part, this.spec.name, 'key'));
+  }
+
+  /** WHERE and ORDER BY for a range, mirroring IndexedDB's index semantics. */
+  range(range: Range): { where: string; params: SqlValue[]; order: string } {
+    const index =
+      range.index === undefined ? this.spec.key : this.spec.indexes.find((ix) => ix.name === range.index);
+    if (!index) throw new StoreError('INVALID', `${this.spec.name} has no index ${range.index}`);
+    const cols = index.columns;
+    const prefix = range.prefix ?? [];
+    if (prefix.length > cols.length)
+      throw new StoreError('INVALID', `${this.spec.name}: prefix longer than ${index.name}`);
+    const clauses: string[] = [];
+    const params: SqlValue[] = [];
+    prefix.forEach((value, i) => {
+      clauses.push(`${q(cols[i] as string)} = ?`);
+      params.push(toSql(value, this.spec.name, cols[i] as string));
+    });
+    const rest = cols.slice(prefix.length);
+    const bound = (values: KeyPart[] | undefined, op: string) => {
+      if (!values || values.length === 0) return;
+      if (values.length > rest.length)
+        throw new StoreError('INVALID', `${this.spec.name}: bound longer than ${index.name}`);
+      const names = rest.slice(0, values.length).map(q).join(', ');
+      clauses.push(`(${names}) ${op} (${values.map(() => '?').join(', ')})`);
+      for (const v of values) params.push(toSql(v, this.spec.name, 'bound'));
+    };
+    bound(range.lower, range.lowerOpen ? '>' : '>=');
+    bound(range.upper, range.upperOpen ? '<' : '<=');
+    // IndexedDB leaves out of an index every row whose indexed fields are not all keys.
+    if (index !== this.spec.key) for (const c of rest) clauses.push(`${q(c)} IS NOT NULL`);
+    const orderCols = index === this.spec.key ? cols : sqliteIndexColumns(this.spec, index);
+    const dir = range.reverse ? 'DESC' : 'ASC';
+    return {
+      where: clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '',
+      params,
+      order: `ORDER BY ${orderCols.map((c) => `${q(c)} ${dir}`).join(', ')}`,
+    };
+  }
+}
+
+function toSql(value: unknown, table: string, field: string): SqlValue {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'string' || typeof value === 'number' || value instanceof Uint8Array) return value;
+  throw new StoreError('INVALID', `${table}.${field}: ${typeof value} cannot be a SQL column value`);
+}
+
+/** SQLite failures become StoreErrors; an error thrown by the operation itself passes as it is. */
+function mapError(error: unknown): unknown {
+  const errcode = (error as { errcode?: unknown })?.errcode;
+  if (typeof errcode !== 'number' && (error as { code?: unknown })?.code !== 'ERR_SQLITE_ERROR') return error;
+  const message = error instanceof Error ? error.message : String(error);
+  // SQLITE_CONSTRAINT and its extended codes (primary key, unique).
+  if (typeof errcode === 'number' && (errcode & 0xff) === 19)
+    return new StoreError('CONFLICT', message, { cause: error });
+  return new StoreError('BACKEND', message, { cause: error });
+}
+
+class SqlTx implements Tx {
+  private readonly driver: SqlDriver;
+  private readonly codecs: Map<string, TableCodec>;
+  constructor(driver: SqlDriver, codecs: Map<string, TableCodec>) {
+    this.driver = driver;
+    this.codecs = codecs;
+  }
+
+  private codec(table: string): TableCodec {
+    const codec = this.codecs.get(table);
+    if (!codec) throw new StoreError('INVALID', `no table ${table}`);
+    return codec;
+  }
+
+  async get(table: string, key: Key): Promise<Row | undefined> {
+    const c = this.codec(table);
+    const [row] = this.driver.all(`SELECT * FROM ${q(table)} WHERE ${c.keyWhere}`, c.keyValues(key));
+    return row ? c.decode(row) : undefined;
+  }
+
+  async getMany(table: string, keys: Key[]): Promise<(Row | undefined)[]> {
+    const c = this.codec(table);
+    const sql = `SELECT * FROM ${q(table)} WHERE ${c.keyWhere}`;
+    return keys.map((key) => {
+      const [row] = this.driver.all(sql, c.keyValues(key));
+      return row ? c.decode(row) : undefined;
+    });
+  }
+
+  async query(table: string, range: Range = {}): Promise<Row[]> {
+    const c = this.codec(table);
+    const { where, params, order } = c.range(range);
+    const sql = `SELECT * FROM ${q(table)} ${where} ${order}`;
+    const limit = range.limit ?? Number.POSITIVE_INFINITY;
+    if (limit <= 0) return [];
+    if (!range.filter) {
+      const rows = Number.isFinite(limit)
+        ? this.driver.all(`${sql} LIMIT ?`, [...params, limit])
+        : this.driver.all(sql, params);
+      return rows.map((row) => c.decode(row));
+    }
+    const found: Row[] = [];
+    for (const sqlRow of this.driver.iterate(sql, params)) {
+      const row = c.decode(sqlRow);
+      if (!range.filter(row)) continue;
+      found.push(row);
+      if (found.length >= limit) break;
+    }
+    return found;
+  }
+
+  async count(table: string, range: Range = {}): Promise<number> {
+    if (range.filter || range.limit !== undefined) return (await this.query(table, range)).length;
+    const c = this.codec(table);
+    const { where, params } = c.range(range);
+    const [row] = this.driver.all(`SELECT COUNT(*) AS n FROM ${q(table)} ${where}`, params);
+    return Number(row?.n ?? 0);
+  }
+
+  async put(table: string, row: Row): Promise<void> {
+    const c = this.codec(table);
+    this.driver.run(c.upsertSql, c.encode(row));
+  }
+
+  async putMany(table: string, rows: Row[]): Promise<void> {
+    const c = this.codec(table);
+    for (const row of rows) this.driver.run(c.upsertSql, c.encode(row));
+  }
+
+  async insert(table: string, row: Row): Promise<void> {
+    const c = this.codec(table);
+    try {
+      this.driver.run(c.insertSql, c.encode(row));
+    } catch (error) {
+      throw mapError(error);
+    }
+  }
+
+  async delete(table: string, key: Key): Promise<void> {
+    const c = this.codec(table);
+    this.driver.run(`DELETE FROM ${q(table)} WHERE ${c.keyWhere}`, c.keyValues(key));
+  }
+
+  async deleteRange(table: string, range: Range): Promise<void> {
+    if (range.filter || range.limit !== undefined || range.reverse) {
+      throw new StoreError('INVALID', 'deleteRange takes no filter, limit or reverse');
+    }
+    const c = this.codec(table);
+    const { where, params } = c.range(range);
+    this.driver.run(`DELETE FROM ${q(table)} ${where}`, params);
+  }
+}
+
+function codecsAt(version: number): Map<string, TableCodec> {
+  return new Map([...tablesAt(version)].map(([name, spec]) => [name, new TableCodec(spec)]));
+}
+
+export class SqliteEngine implements Engine {
+  readonly kind = 'sqlite';
+  readonly bytes = 'uint8array';
+  private readonly driver: SqlDriver;
+  private readonly tx: SqlTx;
+  private tail: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(driver: SqlDriver) {
+    this.driver = driver;
+    this.tx = new SqlTx(driver, codecsAt(SCHEMA_VERSION));
+  }
+
+  /** Opens (creating or migrating) the schema on a driver. Refuses a newer schema untouched. */
+  static async open(driver: SqlDriver): Promise<SqliteEngine> {
+    try {
+      await migrate(driver);
+    } catch (error) {
+      driver.close();
+      throw mapError(error);
+    }
+    return new SqliteEngine(driver);
+  }
+
+  read<T>(_tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.transaction('read', fn);
+  }
+
+  write<T>(_tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.transaction('write', fn);
+  }
+
+  private transaction<T>(mode: 'read' | 'write', fn: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreError('CLOSED', 'the store is closed'));
+    const run = async () => {
+      if (this.closed) throw new StoreError('CLOSED', 'the store is closed');
+      this.driver.begin(mode);
+      try {
+        const result = await fn(this.tx);
+        this.driver.commit();
+        return result;
+      } catch (error) {
+        this.driver.rollback();
+        throw mapError(error);
+      }
+    };
+    // One connection, one transaction at a time: the next starts when this one settles.
+    const result = this.tail.then(run, run);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.tail;
+    this.driver.close();
+  }
+}
+
+/** The schema version recorded in `meta`, 0 for an empty database. */
+export function schemaVersionOf(driver: SqlDriver): number {
+  const tables = driver.all("SELECT name FROM sqlite_master WHERE type = 'table'", []);
+  if (tables.length === 0) return 0;
+  if (!tables.some((t) => t.name === 'meta')) {
+    throw new StoreError(
+      'INVALID',
+      'this SQLite database is not a Hearth store (it has tables but no meta table)',
+    );
+  }
+  const [row] = driver.all(`SELECT v FROM meta WHERE name = 'schema_version'`, []);
+  const version = typeof row?.v === 'string' ? (JSON.parse(row.v) as { value?: unknown }).value : undefined;
+  if (typeof version !== 'number') throw new StoreError('INVALID', 'the Hearth store has no schema version');
+  return version;
+}
+
+function tooNew(version: number): StoreError {
+  return new StoreError(
+    'SCHEMA_TOO_NEW',
+    `the database has schema version ${version}, newer than this Hearth's ${SCHEMA_VERSION}; it was left untouched — run a newer Hearth`,
+  );
+}
+
+async function migrate(driver: SqlDriver): Promise<void> {
+  const found = schemaVersionOf(driver);
+  if (found > SCHEMA_VERSION) throw tooNew(found);
+  if (found === SCHEMA_VERSION) return;
+  driver.begin('write');
+  try {
+    // Read again under the write lock: another process may have migrated meanwhile.
+    let current = schemaVersionOf(driver);
+    if (current > SCHEMA_VERSION) throw tooNew(current);
+    for (const step of SCHEMA) {
+      if (step.version <= current) continue;
+      for (const statement of sqliteDdl(current, step.version)) driver.exec(statement);
+      if (step.upgrade && current > 0) await step.upgrade(new SqlTx(driver, codecsAt(step.version)));
+      current = step.version;
+    }
+    await new SqlTx(driver, codecsAt(current)).put('meta', { name: 'schema_version', value: current });
+    driver.commit();
+  } catch (error) {
+    driver.rollback();
+    throw error;
+  }
+}
+
+/**
+ * Creates the schema as it was at `version` on an empty database and fills it with `rows`:
+ * how tests build a database of an earlier version to migrate.
+ */
+export async function createSqliteAtVersion(
+  driver: SqlDriver,
+  version: number,
+  rows: Record<string, Row[]>,
+): Promise<void> {
+  driver.begin('write');
+  try {
+    for (const statement of sqliteDdl(0, version)) driver.exec(statement);
+    const tx = new SqlTx(driver, codecsAt(version));
+    for (const [table, list] of Object.entries(rows)) await tx.putMany(table, list);
+    await tx.put('meta', { name: 'schema_version', value: version });
+    driver.commit();
+  } catch (error) {
+    driver.rollback();
+    throw error;
+  }
+}
+
+/** The SELECT a query on `table` runs (for plan checks in tests). */
+export function selectFor(table: string, range: Range): { sql: string; params: SqlValue[] } {
+  const codec = codecsAt(SCHEMA_VERSION).get(table);
+  if (!codec) throw new StoreError('INVALID', `no table ${table}`);
+  const { where, params, order } = codec.range(range);
+  return { sql: `SELECT * FROM ${q(table)} ${where} ${order}`, params };
+}

@@ -1,0 +1,548 @@
+/**
+ * `Store` — the only persistence seam (DESIGN.md "Seams"). Everything the homeserver keeps
+ * goes through it; `QUERIES.md` lists what it asks and why. One method is one transaction:
+ * a method that writes several tables writes all of them or none.
+ *
+ * The store keeps events as it is given them: it neither signs, hashes nor authorises. The
+ * homeserver resolves state and passes the result; the store keeps it as deltas.
+ *
+ * Positions: each stream (`events`, `receipts`, `accountData`, `toDevice`, `deviceLists`)
+ * has a counter that a committed write increases by one per row, so positions are unique
+ * and gapless. A position names the point *after* the row that holds it; 0 is before all.
+ */
+import type { JsonObject, JsonValue } from '../core/canonical-json.ts';
+import type { IdentifiedPdu, StateMap } from '../core/pdu.ts';
+
+export type StoreErrorCode =
+  /** A row that must be new already exists (user ID, alias, …). */
+  | 'CONFLICT'
+  /** Something the operation needs is not stored (e.g. the event a state is taken after). */
+  | 'NOT_FOUND'
+  /** The input cannot be stored as given. */
+  | 'INVALID'
+  /** The database was written by a newer Hearth; it is left untouched. */
+  | 'SCHEMA_TOO_NEW'
+  | 'CLOSED'
+  /** The backend failed (I/O, quota, …); the transaction was rolled back. */
+  | 'BACKEND';
+
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  readonly code: StoreErrorCode;
+  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Events, rooms, state
+
+/** Where an event sits in the two orders of a room. `stream` is null for events outside
+ * every timeline: outliers, rejected and soft-failed events. */
+export interface EventPosition {
+  eventId: string;
+  depth: number;
+  stream: number | null;
+}
+
+export interface StoredEvent {
+  /** The event as stored: after a redaction, its redacted form. */
+  event: IdentifiedPdu;
+  roomId: string;
+  stream: number | null;
+  depth: number;
+  outlier: boolean;
+  /** Why the event was rejected, or null. */
+  rejected: string | null;
+  softFailed: boolean;
+  /** The redaction event that removed this event's content, or null. */
+  redactedBy: string | null;
+  /** The client transaction that sent it, for `unsigned.transaction_id` on the sender's device. */
+  txn: { deviceId: string; txnId: string } | null;
+}
+
+export type StateBefore =
+  /** The state after another stored (or earlier in the same batch) event — the linear case. */
+  | { afterEvent: string }
+  /** A resolved state; kept as a delta from the state after the event's first prev event. */
+  | { state: StateMap };
+
+export interface PersistEventInput {
+  event: IdentifiedPdu;
+  /** Required unless `outlier`. */
+  stateBefore?: StateBefore;
+  /** Known by ID only (an auth-chain event): no state, no timeline place. */
+  outlier?: boolean;
+  rejected?: string;
+  softFailed?: boolean;
+  /** Older history from federation: given a negative stream position so /sync never sees it as new. */
+  backfilled?: boolean;
+  /**
+   * The room's current state after this event, when the caller resolved it (forks). Without
+   * it, an accepted, live state event replaces its own (type, state_key) in the current state.
+   */
+  currentState?: StateMap;
+  /** Servers this event goes to: one outbox row each. */
+  destinations?: readonly string[];
+  /** The client transaction that sent it; later `eventForTransaction` finds the event. */
+  txn?: { userId: string; deviceId: string; txnId: string };
+  /** Push actions: the local users this event notifies. */
+  notify?: readonly { userId: string; highlight: boolean }[];
+  /** This event redacts another stored event: the target's content is replaced by `redacted`. */
+  redaction?: { eventId: string; redacted: IdentifiedPdu };
+  /**
+   * A membership event for a room this server is not in (an invite or knock received over
+   * federation, a rejection of one): stored as an outlier with a stream position, and the
+   * user's membership row updated so /sync shows it.
+   */
+  outOfBandMembership?: boolean;
+}
+
+export interface PersistedEvent {
+  eventId: string;
+  stream: number | null;
+  /** True when the event was already stored: nothing was written for it. */
+  existed: boolean;
+}
+
+/** Pagination in stream order. Tokens are stream positions (after the event holding them).
+ * 'f': from < stream ≤ to, ascending. 'b': to < stream ≤ from, descending. */
+export interface StreamPage {
+  from?: number;
+  to?: number;
+  dir: 'f' | 'b';
+  limit: number;
+  /** Only matching events count toward `limit`. */
+  filter?: (event: StoredEvent) => boolean;
+}
+
+/** A place in topological order: after the event at (depth, stream). */
+export interface TopoToken {
+  depth: number;
+  stream: number;
+}
+
+/** Pagination in topological order, with the same conventions as `StreamPage`. */
+export interface TopoPage {
+  from?: TopoToken;
+  to?: TopoToken;
+  dir: 'f' | 'b';
+  limit: number;
+  filter?: (event: StoredEvent) => boolean;
+}
+
+export interface Page<T> {
+  events: StoredEvent[];
+  /** Where the next page in the same direction starts, or null when the range is exhausted. */
+  next: T | null;
+}
+
+export interface Membership {
+  roomId: string;
+  userId: string;
+  membership: string;
+  eventId: string;
+  /** Stream position of the membership event (null for an outlier without one). */
+  stream: number | null;
+  forgotten: boolean;
+}
+
+export interface RoomRecord {
+  roomId: string;
+  roomVersion: string;
+  creator: string;
+  published: boolean;
+}
+
+export interface RoomAlias {
+  alias: string;
+  roomId: string;
+  servers: string[];
+  creator: string;
+}
+
+export interface Relation {
+  eventId: string;
+  relType: string;
+  type: string;
+  stream: number;
+}
+
+export interface RoomStore {
+  /** Persists a batch in order, all or nothing. Events already stored are skipped. */
+  persistEvents(inputs: readonly PersistEventInput[]): Promise<PersistedEvent[]>;
+  getEvent(eventId: string): Promise<StoredEvent | null>;
+  /** The stored ones among `eventIds`. */
+  getEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>>;
+  timeline(roomId: string, page: StreamPage): Promise<Page<number>>;
+  /** Several rooms' stream pages read in one transaction (initial /sync). */
+  timelines(requests: readonly (StreamPage & { roomId: string })[]): Promise<Page<number>[]>;
+  messages(roomId: string, page: TopoPage): Promise<Page<TopoToken>>;
+  /** Rooms with events at positions in (from, to]. */
+  roomsWithEvents(from: number, to: number): Promise<string[]>;
+  /** The latest timeline event at or before a stream position. */
+  eventAtStream(roomId: string, position: number): Promise<StoredEvent | null>;
+  forwardExtremities(roomId: string): Promise<EventPosition[]>;
+  /** Events that name `eventId` among their prev_events. */
+  childrenOf(eventId: string): Promise<string[]>;
+  /** State before or after a stored event; null when it has none (outlier) or is unknown. */
+  stateAt(eventId: string, when: 'before' | 'after'): Promise<StateMap | null>;
+  /** State after the latest timeline event at or before a position (empty before the first). */
+  stateAtStream(roomId: string, position: number): Promise<StateMap>;
+  currentState(roomId: string, type?: string): Promise<StateMap>;
+  /** Current state events, all or of the given types, read with the state in one transaction. */
+  currentStateEvents(roomId: string, types?: readonly string[]): Promise<StoredEvent[]>;
+  currentStateEvent(roomId: string, type: string, stateKey: string): Promise<StoredEvent | null>;
+  membership(roomId: string, userId: string): Promise<Membership | null>;
+  roomsForUser(userId: string, membership?: string): Promise<Membership[]>;
+  members(roomId: string, membership?: string): Promise<Membership[]>;
+  countMembers(roomId: string, membership: string): Promise<number>;
+  forgetRoom(roomId: string, userId: string): Promise<void>;
+  /** Replaces a stored event by its redacted form; false when the event is not stored. */
+  redactEvent(eventId: string, redacted: IdentifiedPdu, redactedBy: string): Promise<boolean>;
+  eventForTransaction(userId: string, deviceId: string, txnId: string): Promise<string | null>;
+  relations(
+    eventId: string,
+    options: { relType?: string; from?: number; dir: 'f' | 'b'; limit: number },
+  ): Promise<Relation[]>;
+  getRoom(roomId: string): Promise<RoomRecord | null>;
+  setPublished(roomId: string, published: boolean): Promise<void>;
+  publishedRooms(): Promise<string[]>;
+  /** Fails with CONFLICT when the alias exists. */
+  createAlias(alias: RoomAlias): Promise<void>;
+  getAlias(alias: string): Promise<RoomAlias | null>;
+  aliasesOf(roomId: string): Promise<RoomAlias[]>;
+  deleteAlias(alias: string): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Accounts, devices, tokens
+
+export interface UserRecord {
+  userId: string;
+  passwordHash: string | null;
+  createdAt: number;
+  isGuest: boolean;
+  admin: boolean;
+  deactivated: boolean;
+  userType: string | null;
+}
+
+export interface DeviceRecord {
+  userId: string;
+  deviceId: string;
+  displayName: string | null;
+  createdAt: number;
+  lastSeenAt: number | null;
+  lastSeenIp: string | null;
+}
+
+/** Tokens are given in clear and kept as sha256 hashes: a stolen database yields none. */
+export interface NewSession {
+  userId: string;
+  deviceId: string;
+  /** Set on a new device; an existing device keeps its name unless this is given. */
+  displayName?: string | null;
+  accessToken: string;
+  refreshToken?: string;
+  /** Expiry of the access token (ms since epoch), null for none. */
+  expiresAt?: number | null;
+  now: number;
+}
+
+export interface TokenInfo {
+  userId: string;
+  deviceId: string;
+  createdAt: number;
+  expiresAt: number | null;
+}
+
+export interface RegistrationToken {
+  token: string;
+  usesAllowed: number | null;
+  completed: number;
+  expiresAt: number | null;
+}
+
+export interface AccountStore {
+  /** Creates the user (CONFLICT when the ID is taken), optionally with a profile and a first session. */
+  createUser(
+    user: Omit<UserRecord, 'deactivated' | 'admin'> & { admin?: boolean },
+    extras?: { profile?: JsonObject; session?: NewSession },
+  ): Promise<void>;
+  getUser(userId: string): Promise<UserRecord | null>;
+  updateUser(
+    userId: string,
+    patch: Partial<Pick<UserRecord, 'passwordHash' | 'admin' | 'userType'>>,
+  ): Promise<void>;
+  /** Marks the user deactivated and removes every device, token and key. */
+  deactivateUser(userId: string): Promise<void>;
+  createSession(session: NewSession): Promise<void>;
+  getAccessToken(token: string): Promise<TokenInfo | null>;
+  deleteAccessToken(token: string): Promise<void>;
+  /** Replaces a refresh token and its device's access tokens; null when the old token is unknown. */
+  rotateRefreshToken(
+    refreshToken: string,
+    next: { accessToken: string; refreshToken: string; expiresAt: number | null; now: number },
+  ): Promise<{ userId: string; deviceId: string } | null>;
+  getDevice(userId: string, deviceId: string): Promise<DeviceRecord | null>;
+  listDevices(userId: string): Promise<DeviceRecord[]>;
+  updateDevice(
+    userId: string,
+    deviceId: string,
+    patch: Partial<Pick<DeviceRecord, 'displayName' | 'lastSeenAt' | 'lastSeenIp'>>,
+  ): Promise<boolean>;
+  /** Deletes devices with their tokens, keys and to-device inbox; notes a device-list change. */
+  deleteDevices(userId: string, deviceIds: readonly string[]): Promise<void>;
+  putUiaSession(sessionId: string, data: JsonObject, expiresAt: number): Promise<void>;
+  /** Null when unknown or expired at `now`. */
+  getUiaSession(sessionId: string, now: number): Promise<JsonObject | null>;
+  deleteUiaSession(sessionId: string): Promise<void>;
+  putRegistrationToken(token: RegistrationToken): Promise<void>;
+  getRegistrationToken(token: string): Promise<RegistrationToken | null>;
+  /** Counts one use if the token is valid at `now`; false otherwise. */
+  useRegistrationToken(token: string, now: number): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Account data, filters, push rules, profiles
+
+export interface AccountDataEntry {
+  /** Null for global account data. */
+  roomId: string | null;
+  type: string;
+  content: JsonObject;
+  stream: number;
+}
+
+export interface PushRuleRecord {
+  kind: 'override' | 'content' | 'room' | 'sender' | 'underride';
+  ruleId: string;
+  /** Order within the kind; higher first. */
+  priority: number;
+  /** The user's own rule, or null for a server-default rule of which only `enabled`/`actions` are overridden. */
+  rule: JsonObject | null;
+  enabled: boolean | null;
+  actions: JsonValue[] | null;
+}
+
+export interface UserDataStore {
+  getAccountData(userId: string, type: string, roomId?: string): Promise<JsonObject | null>;
+  /** Returns the new account-data stream position. */
+  setAccountData(userId: string, type: string, content: JsonObject, roomId?: string): Promise<number>;
+  /** Entries set at positions in (from, to], oldest first. */
+  accountDataSince(userId: string, from: number, to?: number): Promise<AccountDataEntry[]>;
+  createFilter(userId: string, filter: JsonObject): Promise<string>;
+  getFilter(userId: string, filterId: string): Promise<JsonObject | null>;
+  /** The user's rules by kind then priority (highest first), and the position of the last change. */
+  pushRules(userId: string): Promise<{ rules: PushRuleRecord[]; stream: number }>;
+  putPushRule(userId: string, rule: PushRuleRecord): Promise<number>;
+  deletePushRule(userId: string, kind: PushRuleRecord['kind'], ruleId: string): Promise<number | null>;
+  getProfile(userId: string): Promise<JsonObject | null>;
+  /** Sets fields (null removes one) atomically; returns the profile after. */
+  updateProfile(userId: string, patch: Record<string, JsonValue | null>): Promise<JsonObject>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Receipts, notification counts
+
+export interface Receipt {
+  roomId: string;
+  receiptType: string;
+  userId: string;
+  /** Undefined for an unthreaded receipt. */
+  threadId?: string;
+  eventId: string;
+  data: JsonObject;
+  stream: number;
+}
+
+export interface ReceiptStore {
+  /** Replaces the user's receipt of this type (and thread) in the room; returns its position. */
+  putReceipt(receipt: Omit<Receipt, 'stream'>): Promise<number>;
+  /** Receipts at positions in (from, to], in the given rooms (all rooms when omitted). */
+  receiptsSince(from: number, to: number, roomIds?: readonly string[]): Promise<Receipt[]>;
+  roomReceipts(roomId: string): Promise<Receipt[]>;
+  getReceipt(roomId: string, receiptType: string, userId: string, threadId?: string): Promise<Receipt | null>;
+  /** Notifying events for the user in the room after a stream position. */
+  notificationCounts(
+    userId: string,
+    roomId: string,
+    after: number,
+  ): Promise<{ notifications: number; highlights: number }>;
+  /** Drops push actions at or before a position (after a read receipt moved past them). */
+  clearNotifications(userId: string, roomId: string, upTo: number): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------
+// End-to-end encryption key distribution, to-device, key backup
+
+export interface ToDeviceMessage {
+  sender: string;
+  type: string;
+  content: JsonObject;
+  messageId?: string;
+}
+
+export interface OneTimeKey {
+  algorithm: string;
+  keyId: string;
+  key: JsonValue;
+}
+
+export interface BackupVersion {
+  version: string;
+  algorithm: string;
+  authData: JsonObject;
+  etag: number;
+  count: number;
+}
+
+export interface E2eeStore {
+  /** Returns the device-lists position of the change. */
+  putDeviceKeys(userId: string, deviceId: string, keys: JsonObject): Promise<number>;
+  /** Keys of the listed users' devices (all devices when `deviceIds` is empty or absent). */
+  getDeviceKeys(
+    query: readonly { userId: string; deviceIds?: readonly string[] }[],
+  ): Promise<{ userId: string; deviceId: string; keys: JsonObject }[]>;
+  /** Records that a user's device list changed (e.g. a remote user's), returns the position. */
+  markDeviceListChanged(userId: string): Promise<number>;
+  deviceListChanges(from: number, to: number): Promise<string[]>;
+  addOneTimeKeys(userId: string, deviceId: string, keys: readonly OneTimeKey[]): Promise<void>;
+  countOneTimeKeys(userId: string, deviceId: string): Promise<Record<string, number>>;
+  /** Takes one key per claim, lowest key ID first; falls back to the fallback key (marked used). */
+  claimKeys(
+    claims: readonly { userId: string; deviceId: string; algorithm: string }[],
+  ): Promise<{ userId: string; deviceId: string; keyId: string; key: JsonValue; fallback: boolean }[]>;
+  putFallbackKey(userId: string, deviceId: string, key: OneTimeKey): Promise<void>;
+  unusedFallbackKeyTypes(userId: string, deviceId: string): Promise<string[]>;
+  /** `keyType`: master, self_signing, user_signing. Returns the device-lists position. */
+  putCrossSigningKey(userId: string, keyType: string, key: JsonObject): Promise<number>;
+  getCrossSigningKeys(userId: string): Promise<Record<string, JsonObject>>;
+  putSignatures(
+    signatures: readonly {
+      userId: string;
+      keyId: string;
+      signerUserId: string;
+      signerKeyId: string;
+      signature: string;
+    }[],
+  ): Promise<void>;
+  getSignatures(
+    userId: string,
+  ): Promise<{ keyId: string; signerUserId: string; signerKeyId: string; signature: string }[]>;
+  /** Queues messages for devices; returns the to-device position of the last. */
+  sendToDevice(
+    messages: readonly (ToDeviceMessage & { userId: string; deviceId: string })[],
+  ): Promise<number>;
+  toDeviceMessages(
+    userId: string,
+    deviceId: string,
+    from: number,
+    limit: number,
+  ): Promise<{ messages: (ToDeviceMessage & { stream: number })[]; next: number | null }>;
+  deleteToDeviceMessages(userId: string, deviceId: string, upTo: number): Promise<void>;
+  createBackupVersion(userId: string, algorithm: string, authData: JsonObject): Promise<string>;
+  /** The given version, or the latest when omitted; null when none (or deleted). */
+  getBackupVersion(userId: string, version?: string): Promise<BackupVersion | null>;
+  updateBackupVersion(userId: string, version: string, authData: JsonObject): Promise<boolean>;
+  deleteBackupVersion(userId: string, version: string): Promise<boolean>;
+  /** Stores sessions (replacing same IDs); returns the new etag. NOT_FOUND for an unknown version. */
+  putBackupSessions(
+    userId: string,
+    version: string,
+    sessions: readonly { roomId: string; sessionId: string; data: JsonObject }[],
+  ): Promise<number>;
+  getBackupSessions(
+    userId: string,
+    version: string,
+    roomId?: string,
+    sessionId?: string,
+  ): Promise<{ roomId: string; sessionId: string; data: JsonObject }[]>;
+  deleteBackupSessions(userId: string, version: string, roomId?: string, sessionId?: string): Promise<number>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Media
+
+export interface MediaInfo {
+  origin: string;
+  mediaId: string;
+  contentType: string;
+  size: number;
+  uploadName: string | null;
+  userId: string | null;
+  createdAt: number;
+}
+
+export interface MediaStore {
+  /** Fails with CONFLICT when the ID exists. */
+  putMedia(info: Omit<MediaInfo, 'size'>, data: Uint8Array | Blob): Promise<MediaInfo>;
+  getMedia(origin: string, mediaId: string): Promise<{ info: MediaInfo; data: Blob } | null>;
+  getMediaInfo(origin: string, mediaId: string): Promise<MediaInfo | null>;
+  deleteMedia(origin: string, mediaId: string): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Federation: outbox, destinations, server keys, secrets
+
+export type OutboxItem =
+  | { seq: number; kind: 'pdu'; eventId: string }
+  | { seq: number; kind: 'edu'; edu: JsonObject };
+
+export interface DestinationState {
+  retryAt: number;
+  retryInterval: number;
+  lastSuccessAt: number | null;
+}
+
+export interface ServerKey {
+  serverName: string;
+  keyId: string;
+  /** Unpadded base64 public key. */
+  key: string;
+  validUntil: number;
+  /** Set for old_verify_keys. */
+  expiredAt: number | null;
+  fetchedAt: number;
+}
+
+export interface FederationStore {
+  enqueueEdu(destinations: readonly string[], edu: JsonObject): Promise<void>;
+  /** Outbox rows for one destination, oldest first. */
+  outbox(destination: string, limit: number): Promise<OutboxItem[]>;
+  /** Removes rows up to and including `seq` (a sent transaction). */
+  ackOutbox(destination: string, seq: number): Promise<void>;
+  destinationsWithOutbox(): Promise<string[]>;
+  getDestination(destination: string): Promise<DestinationState | null>;
+  setDestination(destination: string, state: DestinationState | null): Promise<void>;
+  putServerKeys(keys: readonly ServerKey[]): Promise<void>;
+  getServerKeys(serverName: string, keyIds?: readonly string[]): Promise<ServerKey[]>;
+  getSecret(name: string): Promise<Uint8Array | null>;
+  /** Stores `value` unless a value exists; returns the value kept (the first one wins). */
+  putSecretOnce(name: string, value: Uint8Array): Promise<Uint8Array>;
+}
+
+// ---------------------------------------------------------------------------------------
+
+export interface StreamPositions {
+  events: number;
+  receipts: number;
+  accountData: number;
+  toDevice: number;
+  deviceLists: number;
+}
+
+export interface Store {
+  readonly rooms: RoomStore;
+  readonly accounts: AccountStore;
+  readonly userData: UserDataStore;
+  readonly receipts: ReceiptStore;
+  readonly e2ee: E2eeStore;
+  readonly media: MediaStore;
+  readonly federation: FederationStore;
+  /** Every stream's position, read together: a /sync `next_batch`. */
+  positions(): Promise<StreamPositions>;
+  close(): Promise<void>;
+}
