@@ -1,0 +1,49 @@
+/**
+ * Every Client-Server endpoint, one file per spec area. The router is built from this list.
+ */
+import type { Services } from '../../homeserver/services.ts';
+import type { Endpoint } from '../endpoint.ts';
+import { accountEndpoints } from './account.ts';
+import { accountDataEndpoints } from './account-data.ts';
+import { deviceEndpoints } from './devices.ts';
+import { discoveryEndpoints } from './discovery.ts';
+import { filterEndpoints } from './filter.ts';
+import { loginEndpoints } from './login.ts';
+import { presenceEndpoints } from './presence.ts';
+import { profileEndpoints } from './profile.ts';
+import { pushRulesEndpoints } from './push-rules.ts';
+import { receiptEndpoints } from './receipts.ts';
+import { registerEndpoints } from './register.ts';
+import { roomReadEndpoints } from './room-read.ts';
+import { roomsEndpoints } from './rooms.ts';
+import { syncEndpoints } from './sync.ts';
+import { typingEndpoints } from './typing.ts';
+
+export function clientEndpoints(services: Services): Endpoint[] {
+  const { config } = services.ctx;
+  return [
+    ...discoveryEndpoints({ baseUrl: config.publicBaseUrl }),
+    ...[registerEndpoints, loginEndpoints, accountEndpoints, deviceEndpoints, profileEndpoints].flatMap((f) =>
+      f(services),
+    ),
+    ...[
+      filterEndpoints,
+      accountDataEndpoints,
+      typingEndpoints,
+      receiptEndpoints,
+      presenceEndpoints,
+      roomReadEndpoints,
+    ].flatMap((f) => f(services)),
+    ...roomsEndpoints(services),
+    ...pushRulesEndpoints(services),
+    ...syncEndpoints(services),
+  ];
+}
+
+/** Rate-limit classes named by the endpoints (per user when signed in, else per client address). */
+export const RATE_LIMITS = {
+  login: { perSecond: 0.2, burst: 5 },
+  register: { perSecond: 0.1, burst: 5 },
+  message: { perSecond: 10, burst: 50 },
+  default: { perSecond: 50, burst: 200 },
+} as const;

@@ -1,0 +1,52 @@
+/**
+ * Presence — client-server-api/modules/presence.md, data/api/client-server/presence.yaml.
+ */
+import type { Services } from '../../homeserver/services.ts';
+import { type Endpoint, endpoint, v } from '../endpoint.ts';
+import { forbidden, notFound } from '../errors.ts';
+
+/** A status message is a short line of text; this bounds what every room-mate's sync carries. */
+const MAX_STATUS_MSG = 1024;
+
+export function presenceEndpoints(services: Services): Endpoint[] {
+  const { presence, ctx } = services;
+  return [
+    endpoint({
+      // PUT /_matrix/client/v3/presence/{userId}/status
+      method: 'PUT',
+      path: '/presence/{userId}/status',
+      versions: ['r0', 'v3'],
+      auth: 'required',
+      rateLimit: 'default',
+      body: v.object({
+        presence: v.enum(['online', 'offline', 'unavailable']),
+        status_msg: v.optional(v.nullable(v.string({ max: MAX_STATUS_MSG }))),
+      }),
+      spec: 'client-server-api/#put_matrixclientv3presenceuseridstatus',
+      handler: async ({ params, body, auth }) => {
+        if (params.userId !== auth.userId) throw forbidden('Cannot set the presence of another user');
+        await presence.set(auth.userId, body.presence, body.status_msg);
+        return {};
+      },
+    }),
+    endpoint({
+      // GET /_matrix/client/v3/presence/{userId}/status
+      method: 'GET',
+      path: '/presence/{userId}/status',
+      versions: ['r0', 'v3'],
+      auth: 'required',
+      spec: 'client-server-api/#get_matrixclientv3presenceuseridstatus',
+      handler: async ({ params, auth }) => {
+        const userId = params.userId;
+        if (!(await presence.canSee(auth.userId, userId))) {
+          throw forbidden('You are not allowed to see their presence');
+        }
+        const status = presence.get(userId);
+        if (status) return status;
+        // No presence recorded (e.g. since a restart): a user this server knows is offline.
+        if (await ctx.store.accounts.getUser(userId)) return { presence: 'offline' };
+        throw notFound('No presence state for this user');
+      },
+    }),
+  ];
+}

@@ -1,0 +1,245 @@
+/**
+ * Push rule evaluation — client-server-api "Push Notifications": "Push Rules" (kinds checked
+ * override → content → room → sender → underride, the first enabled matching rule decides,
+ * disabled rules never match), "Conditions" (`event_match`, `event_property_is`,
+ * `event_property_contains`, `contains_display_name`, `room_member_count`,
+ * `sender_notification_permission`; unknown kinds never match) and "Actions" (`notify`,
+ * `set_tweak` with `highlight` true when given without a value).
+ *
+ * Pure: everything about the room (member count, the user's display name, power levels) comes
+ * in through `RoomFacts`, so the same code serves the server and tests.
+ */
+import type { JsonValue } from '../../core/canonical-json.ts';
+import {
+  type CompiledGlob,
+  compileGlob,
+  globMatches,
+  type PreparedText,
+  parsePropertyPath,
+  prepareText,
+  valueAtPath,
+} from './glob.ts';
+import {
+  HISTORICAL_ACTIONS,
+  type PushAction,
+  type PushCondition,
+  type PushRule,
+  type PushRuleKind,
+  RULE_KINDS,
+  type Ruleset,
+} from './rules.ts';
+
+/** What the conditions may ask about the room and the user the rules belong to. */
+export interface RoomFacts {
+  /** The owner of the ruleset. */
+  userId: string;
+  roomId: string;
+  /** Joined members of the room ("the current number of members in the room"). */
+  memberCount: number;
+  /** The owner's display name in this room (`m.room.member` content), if any. */
+  displayName: string | null;
+  /** The sender's power level. */
+  senderPowerLevel: number;
+  /** The level `notifications[key]` of the power levels requires (the schema's default is 50). */
+  notificationLevel(key: string): number;
+}
+
+/** One event prepared for evaluation against many rulesets: property lookups and folded text are cached. */
+export interface PreparedEvent {
+  readonly event: Readonly<Record<string, unknown>>;
+  value(key: string): unknown;
+  /** The folded code points of a string property value. */
+  text(value: string): PreparedText;
+  glob(pattern: string, literal?: boolean): CompiledGlob;
+}
+
+export function prepareEvent(event: Readonly<Record<string, unknown>>): PreparedEvent {
+  const values = new Map<string, unknown>();
+  const texts = new Map<string, PreparedText>();
+  const globs = new Map<string, CompiledGlob>();
+  return {
+    event,
+    value(key) {
+      if (!values.has(key)) values.set(key, valueAtPath(event, parsePropertyPath(key)));
+      return values.get(key);
+    },
+    text(value) {
+      let prepared = texts.get(value);
+      if (!prepared) {
+        prepared = prepareText(value);
+        texts.set(value, prepared);
+      }
+      return prepared;
+    },
+    glob(pattern, literal = false) {
+      const cacheKey = `${literal ? 'l' : 'g'}${pattern}`;
+      let compiled = globs.get(cacheKey);
+      if (!compiled) {
+        compiled = compileGlob(pattern, { literal });
+        globs.set(cacheKey, compiled);
+      }
+      return compiled;
+    },
+  };
+}
+
+/** The key whose `event_match` uses word-boundary substring matching ("`event_match`"). */
+const BODY_KEY = 'content.body';
+
+/** The values `event_property_is` / `_contains` compare: non-compound canonical JSON values. */
+function isScalar(value: unknown): value is string | number | boolean | null {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  return typeof value === 'number' && Number.isSafeInteger(value);
+}
+
+const MEMBER_COUNT = /^(==|<=|>=|<|>)?([0-9]+)$/;
+
+/** Parses `room_member_count`'s `is` ("a decimal integer optionally prefixed by ==, <, >, >= or <="). */
+export function parseMemberCount(is: unknown): { op: string; count: number } | null {
+  if (typeof is !== 'string') return null;
+  const match = MEMBER_COUNT.exec(is);
+  if (!match) return null;
+  const count = Number(match[2]);
+  if (!Number.isSafeInteger(count)) return null;
+  return { op: match[1] ?? '==', count };
+}
+
+function compare(actual: number, op: string, expected: number): boolean {
+  switch (op) {
+    case '<':
+      return actual < expected;
+    case '>':
+      return actual > expected;
+    case '<=':
+      return actual <= expected;
+    case '>=':
+      return actual >= expected;
+    default:
+      return actual === expected;
+  }
+}
+
+function eventMatch(event: PreparedEvent, key: unknown, pattern: unknown): boolean {
+  if (typeof key !== 'string' || typeof pattern !== 'string') return false;
+  const value = event.value(key);
+  // "If the property … is completely absent from the event, or does not have a string value,
+  // then the condition will not match, even if pattern is *."
+  if (typeof value !== 'string') return false;
+  return globMatches(event.glob(pattern), event.text(value), key === BODY_KEY ? 'words' : 'whole');
+}
+
+export function conditionMatches(condition: PushCondition, event: PreparedEvent, facts: RoomFacts): boolean {
+  switch (condition.kind) {
+    case 'event_match':
+      return eventMatch(event, condition.key, condition.pattern);
+    case 'event_property_is': {
+      if (typeof condition.key !== 'string' || !isScalar(condition.value)) return false;
+      const value = event.value(condition.key);
+      return isScalar(value) && value === condition.value;
+    }
+    case 'event_property_contains': {
+      if (typeof condition.key !== 'string' || !isScalar(condition.value)) return false;
+      const value = event.value(condition.key);
+      return Array.isArray(value) && value.some((item) => isScalar(item) && item === condition.value);
+    }
+    case 'contains_display_name': {
+      // Deprecated (v1.17) but still defined: the owner's display name, as literal text, at word boundaries of the body.
+      const body = event.value(BODY_KEY);
+      if (typeof body !== 'string' || !facts.displayName) return false;
+      return globMatches(event.glob(facts.displayName, true), event.text(body), 'words');
+    }
+    case 'room_member_count': {
+      const wanted = parseMemberCount(condition.is);
+      return wanted !== null && compare(facts.memberCount, wanted.op, wanted.count);
+    }
+    case 'sender_notification_permission': {
+      if (typeof condition.key !== 'string') return false;
+      return facts.senderPowerLevel >= facts.notificationLevel(condition.key);
+    }
+    default:
+      // "Unrecognised conditions MUST NOT match any events, effectively making the push rule disabled."
+      return false;
+  }
+}
+
+/** Whether one rule of `kind` matches; room, sender and content rules carry their condition in their ID or pattern. */
+export function ruleMatches(
+  kind: PushRuleKind,
+  rule: PushRule,
+  event: PreparedEvent,
+  facts: RoomFacts,
+): boolean {
+  if (!rule.enabled) return false;
+  switch (kind) {
+    case 'override':
+    case 'underride':
+      return (rule.conditions ?? []).every((condition) => conditionMatches(condition, event, facts));
+    case 'content':
+      return typeof rule.pattern === 'string' && eventMatch(event, BODY_KEY, rule.pattern);
+    case 'room':
+      return rule.rule_id === facts.roomId;
+    case 'sender':
+      return rule.rule_id === event.value('sender');
+  }
+}
+
+export interface MatchedRule {
+  kind: PushRuleKind;
+  rule: PushRule;
+}
+
+/** The first enabled rule that matches, in kind order then rule order; null when none does. */
+export function firstMatchingRule(
+  ruleset: Ruleset,
+  event: PreparedEvent,
+  facts: RoomFacts,
+): MatchedRule | null {
+  for (const kind of RULE_KINDS) {
+    for (const rule of ruleset[kind]) {
+      if (ruleMatches(kind, rule, event, facts)) return { kind, rule };
+    }
+  }
+  return null;
+}
+
+export interface PushOutcome {
+  notify: boolean;
+  highlight: boolean;
+  /** The `sound` tweak, if set. */
+  sound: string | null;
+  /** Every tweak set, as the push gateway would receive them. */
+  tweaks: Record<string, JsonValue>;
+}
+
+/** What a rule's actions mean; historical actions are ignored, a valueless `highlight` is true. */
+export function outcomeOf(actions: readonly PushAction[]): PushOutcome {
+  const tweaks: Record<string, JsonValue> = {};
+  let notify = false;
+  for (const action of actions) {
+    if (typeof action === 'string') {
+      if (action === 'notify') notify = true;
+      else if (HISTORICAL_ACTIONS.has(action)) continue;
+    } else if (typeof action.set_tweak === 'string') {
+      const value = action.value;
+      tweaks[action.set_tweak] =
+        action.set_tweak === 'highlight' && value === undefined ? true : (value ?? null);
+    }
+  }
+  const sound = tweaks.sound;
+  return {
+    notify,
+    highlight: tweaks.highlight === true,
+    sound: typeof sound === 'string' ? sound : null,
+    tweaks,
+  };
+}
+
+/** Evaluates a ruleset for one event: the matching rule and what its actions mean (no match: no notification). */
+export function evaluate(
+  ruleset: Ruleset,
+  event: PreparedEvent,
+  facts: RoomFacts,
+): { matched: MatchedRule | null; outcome: PushOutcome } {
+  const matched = firstMatchingRule(ruleset, event, facts);
+  return { matched, outcome: outcomeOf(matched?.rule.actions ?? []) };
+}

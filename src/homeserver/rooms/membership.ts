@@ -1,0 +1,259 @@
+/**
+ * Room membership — client-server-api "Room membership" (joining.yaml, inviting.yaml,
+ * leaving.yaml, kicking.yaml, banning.yaml, knocking.yaml): every change is an
+ * `m.room.member` event sent through the pipeline, so the authorization rules of the room
+ * version decide who may do what (a rejection is 403 M_FORBIDDEN with the rule's reason).
+ * What the rules cannot express — e.g. "kick someone who is in the room" — is checked here.
+ *
+ * Rooms of other servers need federation, which comes later: joining or knocking on one
+ * answers 404 M_NOT_FOUND, inviting a remote user 403 M_FORBIDDEN, each saying so.
+ */
+import { forbidden, guestAccessForbidden, invalidParam, matrixError, notFound } from '../../api/errors.ts';
+import {
+  isValidRoomAlias,
+  isValidRoomId,
+  isValidUserId,
+  type JsonObject,
+  namedPowerLevel,
+  type RoomVersion,
+  serverNameOf,
+  stateKey,
+  userPowerLevel,
+} from '../../core/index.ts';
+import type { HomeserverContext } from '../context.ts';
+import { CREATE_STATE_KEY, MEMBER_TYPE, POWER_LEVELS_TYPE } from './build.ts';
+import { memberContent } from './members.ts';
+import type { EventPipeline, SendEventResult } from './pipeline.ts';
+
+export interface MembershipOptions {
+  reason?: string;
+  /** Guests may only join rooms whose `m.room.guest_access` is `can_join`. */
+  isGuest?: boolean;
+}
+
+export interface Membership {
+  /** Joins a room by ID or alias; returns the room ID. */
+  join(userId: string, roomIdOrAlias: string, options?: MembershipOptions): Promise<string>;
+  /** Knocks on a room by ID or alias (room versions with the knock join rule); returns the room ID. */
+  knock(userId: string, roomIdOrAlias: string, options?: MembershipOptions): Promise<string>;
+  invite(
+    sender: string,
+    roomId: string,
+    target: string,
+    options?: MembershipOptions & { isDirect?: boolean },
+  ): Promise<SendEventResult>;
+  /** Leaves, rejects an invite or withdraws a knock. Leaving twice is not an error. */
+  leave(userId: string, roomId: string, options?: MembershipOptions): Promise<SendEventResult>;
+  /** Hides a room the user has left from their room lists (forget; leaving.yaml). */
+  forget(userId: string, roomId: string): Promise<void>;
+  kick(sender: string, roomId: string, target: string, options?: MembershipOptions): Promise<SendEventResult>;
+  ban(sender: string, roomId: string, target: string, options?: MembershipOptions): Promise<SendEventResult>;
+  unban(
+    sender: string,
+    roomId: string,
+    target: string,
+    options?: MembershipOptions,
+  ): Promise<SendEventResult>;
+  /**
+   * Sends `m.room.member` for `target` with `membership`, the target's profile for
+   * join/invite/knock, and `extra` content (reason, is_direct …). The generic form the others use.
+   */
+  setMembership(
+    sender: string,
+    roomId: string,
+    target: string,
+    membership: string,
+    extra?: JsonObject,
+  ): Promise<SendEventResult>;
+  /** A room ID, or a local alias resolved to one (404 M_NOT_FOUND when unknown). */
+  resolveRoom(roomIdOrAlias: string): Promise<string>;
+}
+
+const federationMissing = (what: string) =>
+  notFound(
+    `${what} is not known to this server, and reaching other servers (federation) is not supported yet`,
+  );
+
+export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline): Membership {
+  const { store, config } = ctx;
+
+  const isLocal = (id: string): boolean => {
+    try {
+      return serverNameOf(id) === config.serverName;
+    } catch {
+      return false;
+    }
+  };
+
+  async function resolveRoom(roomIdOrAlias: string): Promise<string> {
+    if (roomIdOrAlias.startsWith('#')) {
+      if (!isValidRoomAlias(roomIdOrAlias))
+        throw invalidParam(`${JSON.stringify(roomIdOrAlias)} is not a valid room alias`);
+      const alias = await store.rooms.getAlias(roomIdOrAlias);
+      if (!alias)
+        throw isLocal(roomIdOrAlias)
+          ? notFound(`Room alias ${roomIdOrAlias} not found`)
+          : federationMissing(`Room alias ${roomIdOrAlias}`);
+      return alias.roomId;
+    }
+    if (!isValidRoomId(roomIdOrAlias)) {
+      throw invalidParam(`${JSON.stringify(roomIdOrAlias)} is neither a room ID (!…) nor a room alias (#…)`);
+    }
+    return roomIdOrAlias;
+  }
+
+  async function knownRoom(roomId: string): Promise<RoomVersion> {
+    const version = await pipeline.roomVersionOf(roomId);
+    if (!version) throw federationMissing(`Room ${roomId}`);
+    return version;
+  }
+
+  function checkTarget(target: string): void {
+    if (!isValidUserId(target, { historical: true }))
+      throw invalidParam(`${JSON.stringify(target)} is not a valid user ID`);
+  }
+
+  const withReason = (options: MembershipOptions | undefined, extra: JsonObject = {}): JsonObject =>
+    options?.reason !== undefined ? { ...extra, reason: options.reason } : extra;
+
+  async function setMembership(
+    sender: string,
+    roomId: string,
+    target: string,
+    membership: string,
+    extra: JsonObject = {},
+  ): Promise<SendEventResult> {
+    const content = await memberContent(store, target, membership, extra);
+    return pipeline.sendEvent({ sender, roomId, type: MEMBER_TYPE, stateKey: target, content });
+  }
+
+  const currentMembership = async (roomId: string, userId: string) =>
+    (await store.rooms.membership(roomId, userId))?.membership ?? null;
+
+  /**
+   * For a restricted room (v8+ `restricted`, v10+ `knock_restricted`): a local member who may
+   * invite, to name in `join_authorised_via_users_server` when the joiner is in one of the
+   * rooms the join rule allows (client-server-api "Restricted rooms"). Null when none applies.
+   */
+  async function restrictedAuthoriser(
+    roomId: string,
+    userId: string,
+    version: RoomVersion,
+  ): Promise<string | null> {
+    if (!version.restrictedJoinRule) return null;
+    const rules = (await store.rooms.currentStateEvent(roomId, 'm.room.join_rules', ''))?.event.content;
+    const rule = rules?.join_rule;
+    if (rule !== 'restricted' && !(rule === 'knock_restricted' && version.knockRestrictedJoinRule))
+      return null;
+    const allow = Array.isArray(rules?.allow) ? rules.allow : [];
+    let allowed = false;
+    for (const entry of allow) {
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) continue;
+      if (entry.type !== 'm.room_membership' || typeof entry.room_id !== 'string') continue;
+      if ((await currentMembership(entry.room_id, userId)) === 'join') {
+        allowed = true;
+        break;
+      }
+    }
+    if (!allowed) return null;
+    const state = await pipeline.stateEventsAt(roomId, [CREATE_STATE_KEY, stateKey(POWER_LEVELS_TYPE, '')]);
+    const create = state.get(CREATE_STATE_KEY);
+    const powerLevels = state.get(stateKey(POWER_LEVELS_TYPE, ''));
+    const needed = namedPowerLevel('invite', powerLevels, version);
+    const members = await store.rooms.members(roomId, 'join');
+    const candidate = members
+      .map((m) => m.userId)
+      .filter((id) => isLocal(id) && userPowerLevel(id, powerLevels, create, version) >= needed)
+      .sort(
+        (a, b) =>
+          userPowerLevel(b, powerLevels, create, version) - userPowerLevel(a, powerLevels, create, version),
+      )[0];
+    return candidate ?? null;
+  }
+
+  return {
+    resolveRoom,
+    setMembership,
+
+    async join(userId, roomIdOrAlias, options) {
+      const roomId = await resolveRoom(roomIdOrAlias);
+      const version = await knownRoom(roomId);
+      const current = await currentMembership(roomId, userId);
+      if (options?.isGuest && current !== 'join') {
+        const access = (await store.rooms.currentStateEvent(roomId, 'm.room.guest_access', ''))?.event
+          .content;
+        if (access?.guest_access !== 'can_join') throw guestAccessForbidden('Guests may not join this room');
+      }
+      const extra = withReason(options);
+      if (current !== 'join' && current !== 'invite') {
+        const authoriser = await restrictedAuthoriser(roomId, userId, version);
+        if (authoriser) extra.join_authorised_via_users_server = authoriser;
+      }
+      await setMembership(userId, roomId, userId, 'join', extra);
+      return roomId;
+    },
+
+    async knock(userId, roomIdOrAlias, options) {
+      const roomId = await resolveRoom(roomIdOrAlias);
+      const version = await knownRoom(roomId);
+      if (!version.knockJoinRule) throw forbidden(`Room version ${version.id} does not allow knocking`);
+      await setMembership(userId, roomId, userId, 'knock', withReason(options));
+      return roomId;
+    },
+
+    async invite(sender, roomId, target, options) {
+      checkTarget(target);
+      await knownRoom(roomId);
+      if (!isLocal(target)) {
+        throw forbidden(`Inviting ${target} needs federation, which this server does not support yet`);
+      }
+      if (!(await store.accounts.getUser(target))) throw notFound(`Unknown user ${target}`);
+      const extra = withReason(options, options?.isDirect ? { is_direct: true } : {});
+      return setMembership(sender, roomId, target, 'invite', extra);
+    },
+
+    async leave(userId, roomId, options) {
+      const row = await store.rooms.membership(roomId, userId);
+      if (!row) {
+        if (!(await pipeline.roomVersionOf(roomId))) throw federationMissing(`Room ${roomId}`);
+        throw forbidden(`You are not in room ${roomId}`);
+      }
+      // Already gone: leaving again changes nothing (clients leave before they forget).
+      if (row.membership === 'leave') return { eventId: row.eventId };
+      return setMembership(userId, roomId, userId, 'leave', withReason(options));
+    },
+
+    async forget(userId, roomId) {
+      const membership = await currentMembership(roomId, userId);
+      if (membership === 'join') {
+        throw matrixError(400, 'M_UNKNOWN', 'You must leave the room before you can forget it');
+      }
+      if (membership === null) return;
+      await store.rooms.forgetRoom(roomId, userId);
+    },
+
+    async kick(sender, roomId, target, options) {
+      checkTarget(target);
+      await knownRoom(roomId);
+      const membership = await currentMembership(roomId, target);
+      if (membership !== 'join' && membership !== 'invite' && membership !== 'knock') {
+        throw forbidden(`${target} is not in room ${roomId}`);
+      }
+      return setMembership(sender, roomId, target, 'leave', withReason(options));
+    },
+
+    async ban(sender, roomId, target, options) {
+      checkTarget(target);
+      await knownRoom(roomId);
+      return setMembership(sender, roomId, target, 'ban', withReason(options));
+    },
+
+    async unban(sender, roomId, target, options) {
+      checkTarget(target);
+      await knownRoom(roomId);
+      if ((await currentMembership(roomId, target)) !== 'ban')
+        throw forbidden(`${target} is not banned from room ${roomId}`);
+      return setMembership(sender, roomId, target, 'leave', withReason(options));
+    },
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * `GET /sync` — client-server-api "Syncing" (data/api/client-server/sync.yaml): initial and
+ * incremental sync and the long-poll.
+ *
+ * Long-poll: the notifier's version is read *before* each answer is computed; when the answer
+ * holds nothing, the request waits for a change to the user or one of their rooms made after
+ * that version (so none slips between computing and waiting), then computes again. It ends by
+ * `config.maxSyncTimeoutMs` (25 s at most — a Service Worker host is stopped past 30 s)
+ * whatever the client asks, and at once when the request is aborted.
+ */
+import { invalidParam } from '../../api/errors.ts';
+import type { HomeserverContext } from '../context.ts';
+import { parseSyncToken, type SyncPositions } from '../tokens.ts';
+import { clampSince, computePass, currentPositions } from './compute.ts';
+import { type SyncFilterView, syncFilterView } from './filter-view.ts';
+import type { SyncDeps, SyncRequest, SyncResponse } from './types.ts';
+
+export { syncFilterView } from './filter-view.ts';
+export type * from './types.ts';
+
+export interface SyncService {
+  sync(request: SyncRequest): Promise<SyncResponse>;
+}
+
+/** Wake-ups that found nothing for the user before giving up early (a guard, not a tuning knob). */
+const MAX_EMPTY_WAKES = 1000;
+
+export function createSyncService(ctx: HomeserverContext, deps: SyncDeps): SyncService {
+  return {
+    async sync(request) {
+      const { userId, deviceId } = request;
+      let since: SyncPositions | undefined;
+      if (request.since !== undefined) {
+        const parsed = parseSyncToken(request.since);
+        if (!parsed) {
+          throw invalidParam(
+            `"since" is not a sync token of this server: ${JSON.stringify(request.since.slice(0, 40))}`,
+          );
+        }
+        since = parsed;
+      }
+      const filter: SyncFilterView = syncFilterView(await deps.filters.load(userId, request.filter));
+      await deps.presence?.syncing(userId, request.setPresence ?? 'online');
+
+      const now = await currentPositions(ctx, deps);
+      const clamped = since === undefined ? undefined : clampSince(since, now);
+      // Messages the client acknowledged by syncing from a later token are delivered: delete
+      // them (send_to_device.md "Server behaviour").
+      if (clamped && clamped.toDevice > 0 && deviceId !== null)
+        await ctx.store.e2ee.deleteToDeviceMessages(userId, deviceId, clamped.toDevice);
+
+      const pass = () =>
+        computePass({
+          ctx,
+          deps,
+          userId,
+          deviceId,
+          filter,
+          since: clamped,
+          fullState: request.fullState === true,
+          stateField:
+            request.stateAfter === 'stable'
+              ? 'state_after'
+              : request.stateAfter === 'unstable'
+                ? 'org.matrix.msc4222.state_after'
+                : 'state',
+        });
+      const timeout = Math.max(0, Math.min(request.timeoutMs ?? 0, ctx.config.maxSyncTimeoutMs));
+      const deadline = ctx.clock.now() + timeout;
+      // "full_state … the timeout parameter will be ignored and the query will return immediately."
+      const mayWait = clamped !== undefined && request.fullState !== true;
+      for (let wakes = 0; ; wakes++) {
+        const version = ctx.notifier.version;
+        const result = await pass();
+        const remaining = deadline - ctx.clock.now();
+        if (
+          !result.empty ||
+          !mayWait ||
+          remaining <= 0 ||
+          request.signal?.aborted ||
+          wakes >= MAX_EMPTY_WAKES
+        ) {
+          return result.body;
+        }
+        const woken = await ctx.notifier.wait(userId, result.rooms, version, remaining, request.signal);
+        if (!woken) return result.body;
+      }
+    },
+  };
+}
