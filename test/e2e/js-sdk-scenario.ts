@@ -30,7 +30,10 @@ export const PASSWORD = 'correct horse battery staple';
 const quiet = { debug() {}, info() {}, log() {}, warn() {}, error() {}, trace() {}, getChild: () => quiet };
 
 /** Registers through the user-interactive auth flow exactly as a client does: 401, then m.login.dummy. */
-export async function register(target: Target, username: string): Promise<{ userId: string; accessToken: string; deviceId: string }> {
+export async function register(
+  target: Target,
+  username: string,
+): Promise<{ userId: string; accessToken: string; deviceId: string }> {
   const anon = createClient({ baseUrl: target.baseUrl, fetchFn: target.fetchFn, logger: quiet as never });
   let session: string | undefined;
   try {
@@ -42,18 +45,37 @@ export async function register(target: Target, username: string): Promise<{ user
     expect(data?.flows).toBeDefined();
     session = data?.session;
   }
-  const done = await anon.registerRequest({ username, password: PASSWORD, auth: { type: 'm.login.dummy', session } });
-  return { userId: done.user_id, accessToken: done.access_token as string, deviceId: done.device_id as string };
+  const done = await anon.registerRequest({
+    username,
+    password: PASSWORD,
+    auth: { type: 'm.login.dummy', session },
+  });
+  return {
+    userId: done.user_id,
+    accessToken: done.access_token as string,
+    deviceId: done.device_id as string,
+  };
 }
 
-export async function login(target: Target, userId: string): Promise<{ userId: string; accessToken: string; deviceId: string }> {
+export async function login(
+  target: Target,
+  userId: string,
+): Promise<{ userId: string; accessToken: string; deviceId: string }> {
   const anon = createClient({ baseUrl: target.baseUrl, fetchFn: target.fetchFn, logger: quiet as never });
-  const res = await anon.loginRequest({ type: 'm.login.password', identifier: { type: 'm.id.user', user: userId }, password: PASSWORD });
+  const res = await anon.loginRequest({
+    type: 'm.login.password',
+    identifier: { type: 'm.id.user', user: userId },
+    password: PASSWORD,
+  });
   return { userId: res.user_id, accessToken: res.access_token, deviceId: res.device_id };
 }
 
 /** A started client, resolved once its first sync is PREPARED. */
-export async function startClient(target: Target, creds: { userId: string; accessToken: string; deviceId: string }, initialSyncLimit = 20): Promise<MatrixClient> {
+export async function startClient(
+  target: Target,
+  creds: { userId: string; accessToken: string; deviceId: string },
+  initialSyncLimit = 20,
+): Promise<MatrixClient> {
   const client = createClient({
     baseUrl: target.baseUrl,
     fetchFn: target.fetchFn,
@@ -79,7 +101,12 @@ export async function startClient(target: Target, creds: { userId: string; acces
 }
 
 /** Waits until `check` holds, re-testing on every client event; fails after `ms`. */
-export function until(clients: MatrixClient[], check: () => boolean, what: string, ms = 15_000): Promise<void> {
+export function until(
+  clients: MatrixClient[],
+  check: () => boolean,
+  what: string,
+  ms = 15_000,
+): Promise<void> {
   if (check()) return Promise.resolve();
   return new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -92,7 +119,17 @@ export function until(clients: MatrixClient[], check: () => boolean, what: strin
         resolve();
       }
     };
-    const events = [ClientEvent.Sync, RoomEvent.Timeline, RoomEvent.Receipt, RoomMemberEvent.Typing, RoomMemberEvent.Membership, RoomMemberEvent.Name, ClientEvent.AccountData, RoomEvent.Redaction, ClientEvent.Room] as const;
+    const events = [
+      ClientEvent.Sync,
+      RoomEvent.Timeline,
+      RoomEvent.Receipt,
+      RoomMemberEvent.Typing,
+      RoomMemberEvent.Membership,
+      RoomMemberEvent.Name,
+      ClientEvent.AccountData,
+      RoomEvent.Redaction,
+      ClientEvent.Room,
+    ] as const;
     const cleanup = () => {
       clearTimeout(timer);
       for (const c of clients) for (const e of events) c.off(e as never, poll);
@@ -124,30 +161,56 @@ export async function runScenario(target: Target, prefix: string): Promise<Scena
   const clients = [alice, bob];
   try {
     // Alice creates a room and invites Bob; Bob joins.
-    const { room_id: roomId } = await alice.createRoom({ name: 'Hearth test', preset: 'private_chat' as never, invite: [bobCreds.userId] });
+    const { room_id: roomId } = await alice.createRoom({
+      name: 'Hearth test',
+      preset: 'private_chat' as never,
+      invite: [bobCreds.userId],
+    });
     await until(clients, () => bob.getRoom(roomId)?.getMyMembership() === 'invite', 'Bob to see the invite');
     await bob.joinRoom(roomId);
-    await until(clients, () => alice.getRoom(roomId)?.getMember(bobCreds.userId)?.membership === 'join', 'Alice to see Bob join');
+    await until(
+      clients,
+      () => alice.getRoom(roomId)?.getMember(bobCreds.userId)?.membership === 'join',
+      'Alice to see Bob join',
+    );
 
     // They exchange messages.
     await alice.sendTextMessage(roomId, 'hello Bob');
-    await until(clients, () => bodies(bob.getRoom(roomId) as Room).includes('hello Bob'), "Bob to receive Alice's message");
+    await until(
+      clients,
+      () => bodies(bob.getRoom(roomId) as Room).includes('hello Bob'),
+      "Bob to receive Alice's message",
+    );
     await bob.sendTextMessage(roomId, 'hi Alice');
-    await until(clients, () => bodies(alice.getRoom(roomId) as Room).includes('hi Alice'), "Alice to receive Bob's message");
+    await until(
+      clients,
+      () => bodies(alice.getRoom(roomId) as Room).includes('hi Alice'),
+      "Alice to receive Bob's message",
+    );
 
     // Typing: Bob sees Alice typing, then stop.
     await alice.sendTyping(roomId, true, 20_000);
-    await until(clients, () => bob.getRoom(roomId)?.getMember(aliceCreds.userId)?.typing === true, 'Bob to see Alice typing');
+    await until(
+      clients,
+      () => bob.getRoom(roomId)?.getMember(aliceCreds.userId)?.typing === true,
+      'Bob to see Alice typing',
+    );
     await alice.sendTyping(roomId, false, 0);
-    await until(clients, () => bob.getRoom(roomId)?.getMember(aliceCreds.userId)?.typing === false, 'Bob to see Alice stop typing');
+    await until(
+      clients,
+      () => bob.getRoom(roomId)?.getMember(aliceCreds.userId)?.typing === false,
+      'Bob to see Alice stop typing',
+    );
 
     // 200 messages, then a fresh client of Bob paginates back through all of them.
-    for (let i = 0; i < 200; i++) await alice.sendEvent(roomId, EventType.RoomMessage, { msgtype: MsgType.Text, body: `message ${i}` });
+    for (let i = 0; i < 200; i++)
+      await alice.sendEvent(roomId, EventType.RoomMessage, { msgtype: MsgType.Text, body: `message ${i}` });
     const bob2 = await startClient(target, await login(target, bobCreds.userId), 10);
     clients.push(bob2);
     const room2 = bob2.getRoom(roomId) as Room;
     expect(room2).toBeTruthy();
-    for (let guard = 0; guard < 30 && !bodies(room2).includes('hello Bob'); guard++) await bob2.scrollback(room2, 50);
+    for (let guard = 0; guard < 30 && !bodies(room2).includes('hello Bob'); guard++)
+      await bob2.scrollback(room2, 50);
     const seen = bodies(room2);
     const numbered = seen.filter((b) => b.startsWith('message '));
     expect(numbered).toEqual(Array.from({ length: 200 }, (_, i) => `message ${i}`));
@@ -156,18 +219,34 @@ export async function runScenario(target: Target, prefix: string): Promise<Scena
     // Receipts: Bob reads the last message; Alice sees it.
     const last = room2.getLiveTimeline().getEvents().at(-1) as MatrixEvent;
     await bob.sendReadReceipt(bob.getRoom(roomId)?.findEventById(last.getId() as string) ?? last);
-    await until(clients, () => alice.getRoom(roomId)?.getEventReadUpTo(bobCreds.userId) === last.getId(), "Alice to see Bob's read receipt");
+    await until(
+      clients,
+      () => alice.getRoom(roomId)?.getEventReadUpTo(bobCreds.userId) === last.getId(),
+      "Alice to see Bob's read receipt",
+    );
 
     // Profile and account data.
     await alice.setDisplayName('Alice A.');
-    await until(clients, () => bob.getRoom(roomId)?.getMember(aliceCreds.userId)?.name === 'Alice A.', "Bob to see Alice's new name");
+    await until(
+      clients,
+      () => bob.getRoom(roomId)?.getMember(aliceCreds.userId)?.name === 'Alice A.',
+      "Bob to see Alice's new name",
+    );
     await alice.setAccountData('org.example.settings' as never, { theme: 'dark' } as never);
-    await until(clients, () => alice.getAccountData('org.example.settings' as never)?.getContent().theme === 'dark', 'account data to come back through sync');
+    await until(
+      clients,
+      () => alice.getAccountData('org.example.settings' as never)?.getContent().theme === 'dark',
+      'account data to come back through sync',
+    );
 
     // Redaction: Alice redacts her first message; Bob's copy loses its content.
-    const hello = bob.getRoom(roomId)?.getLiveTimeline().getEvents().find((e) => e.getContent().body === 'hello Bob') as MatrixEvent;
+    const hello = bob
+      .getRoom(roomId)
+      ?.getLiveTimeline()
+      .getEvents()
+      .find((e) => e.getContent().body === 'hello Bob') as MatrixEvent;
     await alice.redactEvent(roomId, hello.getId() as string);
-    await until(clients, () => hello.isRedacted(), "Bob to see the redaction");
+    await until(clients, () => hello.isRedacted(), 'Bob to see the redaction');
     expect(hello.getContent().body).toBeUndefined();
 
     // A second client of Alice sees the same rooms after an initial sync.
@@ -178,7 +257,11 @@ export async function runScenario(target: Target, prefix: string): Promise<Scena
 
     // Bob leaves; Alice sees it.
     await bob.leave(roomId);
-    await until(clients, () => alice.getRoom(roomId)?.getMember(bobCreds.userId)?.membership === 'leave', 'Alice to see Bob leave');
+    await until(
+      clients,
+      () => alice.getRoom(roomId)?.getMember(bobCreds.userId)?.membership === 'leave',
+      'Alice to see Bob leave',
+    );
     return { roomId, alice: aliceCreds, bob: bobCreds, lastEventId: last.getId() as string };
   } finally {
     for (const c of clients) c.stopClient();
@@ -193,9 +276,12 @@ export async function checkAfterRestart(target: Target, result: ScenarioResult):
     expect(room).toBeTruthy();
     expect(room.getMember(result.bob.userId)?.membership).toBe('leave');
     expect(room.getMember(result.alice.userId)?.name).toBe('Alice A.');
-    for (let guard = 0; guard < 30 && !bodies(room).includes('hi Alice'); guard++) await alice.scrollback(room, 50);
+    for (let guard = 0; guard < 30 && !bodies(room).includes('hi Alice'); guard++)
+      await alice.scrollback(room, 50);
     const seen = bodies(room);
-    expect(seen.filter((b) => b.startsWith('message '))).toEqual(Array.from({ length: 200 }, (_, i) => `message ${i}`));
+    expect(seen.filter((b) => b.startsWith('message '))).toEqual(
+      Array.from({ length: 200 }, (_, i) => `message ${i}`),
+    );
     expect(seen).not.toContain('hello Bob');
     // Bob's leave came after his receipt, so ask for the receipt itself, not the SDK's synthesised one.
     expect(room.getReadReceiptForUserId(result.bob.userId, true)?.eventId).toBe(result.lastEventId);

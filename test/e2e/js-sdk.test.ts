@@ -15,7 +15,8 @@ describe('matrix-js-sdk against hs.fetch (in-process)', () => {
   it('runs the whole two-user scenario', async () => {
     const hs = await createTestHomeserver({ serverName: 'inproc.test' });
     try {
-      const fetchFn = ((input: RequestInfo | URL, init?: RequestInit) => hs.fetch(new Request(input, init))) as typeof fetch;
+      const fetchFn = ((input: RequestInfo | URL, init?: RequestInit) =>
+        hs.fetch(new Request(input, init))) as typeof fetch;
       await runScenario({ baseUrl: 'http://inproc.test', fetchFn }, 'p');
     } finally {
       await hs.close();
@@ -27,10 +28,27 @@ const NODE = join(process.cwd(), 'node_modules', '.bin', 'node');
 
 /** Starts `hearth serve` on a free loopback port; resolves with its URL once it listens. */
 function startServe(dataDir: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(NODE, ['src/hosts/cli.ts', 'serve', '--port', '0', '--data', dataDir, '--registration', 'open', '--log-level', 'warn', '--server-name', 'serve.test'], {
-    cwd: process.cwd(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    NODE,
+    [
+      'src/hosts/cli.ts',
+      'serve',
+      '--port',
+      '0',
+      '--data',
+      dataDir,
+      '--registration',
+      'open',
+      '--log-level',
+      'warn',
+      '--server-name',
+      'serve.test',
+    ],
+    {
+      cwd: process.cwd(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`hearth serve did not start:\n${out}`)), 20_000);

@@ -14,9 +14,13 @@ beforeAll(() => {
 
 function runNio(baseUrl: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/python3', [join('test', 'e2e', 'nio_scenario.py'), baseUrl, 'niouser', 'nio password 1'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      '/usr/bin/python3',
+      [join('test', 'e2e', 'nio_scenario.py'), baseUrl, 'niouser', 'nio password 1'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
@@ -36,7 +40,13 @@ function runNio(baseUrl: string): Promise<Record<string, unknown>> {
 
 describe('matrix-nio against hearth serve', () => {
   it('registers, logs in, creates a room, sends, syncs and paginates over r0 with ?access_token=', async () => {
-    const running = await serve({ host: '127.0.0.1', port: 0, registration: 'open', logLevel: 'error', serverName: 'nio.test' });
+    const running = await serve({
+      host: '127.0.0.1',
+      port: 0,
+      registration: 'open',
+      logLevel: 'error',
+      serverName: 'nio.test',
+    });
     try {
       const seen = await runNio(running.url);
       expect(seen.register).toBe('RegisterResponse');
