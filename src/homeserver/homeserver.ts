@@ -9,6 +9,7 @@
  */
 import { clientEndpoints, RATE_LIMITS } from '../api/client/index.ts';
 import { type ConnectionInfo, createRouter, type FetchHandler } from '../api/http.ts';
+import type { RateLimitConfig } from '../api/rate-limit.ts';
 import { encodeBase64Url } from '../core/base64.ts';
 import { signingKeyFromSeed } from '../core/crypto.ts';
 import { DEFAULT_ROOM_VERSION } from '../core/room-versions.ts';
@@ -38,6 +39,8 @@ export interface HomeserverOptions {
   passwordIterations?: number;
   maxSyncTimeoutMs?: number;
   accessTokenLifetimeMs?: number | null;
+  /** Rate limits per class, over the defaults (`RATE_LIMITS`): a deployment or a benchmark may raise them. */
+  rateLimits?: Partial<Record<keyof typeof RATE_LIMITS, RateLimitConfig>>;
   clock?: Clock;
   random?: Random;
   logger?: Logger;
@@ -99,7 +102,7 @@ export function createHomeserver(options: HomeserverOptions): Homeserver {
       endpoints: clientEndpoints(services),
       // Expired tokens answer as soft logouts (accounts/index.ts).
       resolveToken: (token) => services.accounts.resolveAccessToken(token),
-      rateLimits: RATE_LIMITS,
+      rateLimits: { ...RATE_LIMITS, ...options.rateLimits },
       clock,
       logger: {
         error: (message, detail) => logger.error(message, { detail: String(detail) }),

@@ -1,0 +1,481 @@
+/**
+ * Homeserver benchmarks (issue "Client-Server API … `hearth serve`"): what a client feels,
+ * through the one entry point `hs.fetch`, both in-process (a `Request` handed to `hs.fetch`,
+ * as a Service Worker host does) and over loopback HTTP (`serveHttp` on 127.0.0.1, Node's
+ * fetch as the client, as `hearth serve` does). Every figure sits beside the bare round trip
+ * of the same transport measured in the same run:
+ *
+ * - in-process: `hs.fetch` of `GET /versions` (routing + a fixed JSON answer, nothing stored);
+ * - loopback: a bare `node:http` server answering the same `/versions` bytes, same client.
+ *
+ * Figures, each on the in-memory store (fake-indexeddb: what tests and a no-`--data` server
+ * use) and on SQLite (a file, WAL, synchronous=FULL: what `hearth serve --data` runs):
+ * - events sent per second by one client: sequential `PUT /rooms/{id}/send/m.room.message/{txn}`,
+ *   each answered only once stored;
+ * - send → other client's /sync wake latency (p50, p99): user B long-polls
+ *   `/sync?since=…&timeout=20000`; user A sends; timed from just before A's send to B's
+ *   answer holding the event — in a fresh room, then (in-process) once B has 2,000 unread
+ *   messages there, since unread counts are computed on every sync;
+ * - initial /sync (default filter, timeline limit 10) for a user in 50 rooms × 200 events
+ *   (made through `services.rooms.sendEvent`, the pipeline the send endpoint uses).
+ *
+ * Send rate limits are raised for the run: the default (10 messages/s per user) would
+ * measure the limiter, not the server.
+ *
+ *   node bench/homeserver.ts              every figure
+ *   node bench/homeserver.ts wake memory  some of send | wake | sync, memory | sqlite (to profile one)
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import { createHomeserver, type Homeserver } from '../src/homeserver/homeserver.ts';
+import type { Services } from '../src/homeserver/services.ts';
+import { serveHttp } from '../src/hosts/node.ts';
+import { openIndexedDbStore } from '../src/storage/indexeddb/index.ts';
+import { openSqliteStore } from '../src/storage/sqlite/index.ts';
+import type { Store } from '../src/storage/store.ts';
+import { type BenchRow, percentile, printTable, rates2 } from './harness.ts';
+
+const SERVER_NAME = 'bench.localhost';
+const CLIENT = '/_matrix/client/v3';
+const VERSIONS = '/_matrix/client/versions';
+/** Time per send-rate figure (split between the send and its bare round trip). */
+const SEND_MS = 3000;
+const WAKE_SAMPLES = 250;
+const WAKE_WARMUP = 20;
+/** Unread messages Bob has in the room for the backlog wake figure. */
+const UNREAD_BACKLOG = 2000;
+const BACKLOG_SAMPLES = 100;
+const SYNC_ROOMS = 50;
+const SYNC_EVENTS_PER_ROOM = 200;
+const SYNC_RUNS = 9;
+const UNLIMITED = { perSecond: 1e9, burst: 1e9 };
+
+const now = () => performance.now();
+
+interface Reply {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/** One way of reaching a server: in-process `hs.fetch` or Node's fetch over loopback. */
+interface Transport {
+  label: string;
+  call(method: string, path: string, token?: string, body?: unknown): Promise<Reply>;
+}
+
+function requestInit(method: string, token?: string, body?: unknown): RequestInit {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  return { method, headers, body: body === undefined ? undefined : JSON.stringify(body) };
+}
+
+async function reply(response: Response): Promise<Reply> {
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : {} };
+}
+
+function inProcess(hs: Homeserver): Transport {
+  const origin = `http://${SERVER_NAME}`;
+  return {
+    label: 'in-process',
+    call: async (method, path, token, body) =>
+      reply(await hs.fetch(new Request(origin + path, requestInit(method, token, body)))),
+  };
+}
+
+function overHttp(url: string): Transport {
+  return {
+    label: 'loopback HTTP',
+    call: async (method, path, token, body) =>
+      reply(await fetch(url + path, requestInit(method, token, body))),
+  };
+}
+
+/** A bare node:http server answering fixed bytes: the least any loopback request costs. */
+async function bareHttpServer(body: string): Promise<{ url: string; close(): Promise<void> }> {
+  const bytes = Buffer.from(body);
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': bytes.length });
+    res.end(bytes);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+interface User {
+  userId: string;
+  token: string;
+}
+
+interface Bench {
+  hs: Homeserver;
+  services: Services;
+  /** The transports under test, each with its bare round trip. */
+  transports: { t: Transport; bare: () => Promise<unknown> }[];
+  close(): Promise<void>;
+}
+
+async function openBench(store: Store): Promise<Bench> {
+  const hs = createHomeserver({
+    serverName: SERVER_NAME,
+    store,
+    registration: 'open',
+    passwordIterations: 1000,
+    rateLimits: { message: UNLIMITED, default: UNLIMITED },
+  });
+  const services = await hs.ready;
+  const local = inProcess(hs);
+  const versionsBody = JSON.stringify((await local.call('GET', VERSIONS)).body);
+  const served = await serveHttp((request, info) => hs.fetch(request, info), { host: '127.0.0.1', port: 0 });
+  const bare = await bareHttpServer(versionsBody);
+  const check = (r: Reply) => {
+    if (r.status !== 200) throw new Error(`bare round trip answered ${r.status}`);
+  };
+  return {
+    hs,
+    services,
+    transports: [
+      { t: local, bare: async () => check(await local.call('GET', VERSIONS)) },
+      { t: overHttp(served.url), bare: async () => check(await reply(await fetch(bare.url + VERSIONS))) },
+    ],
+    async close() {
+      await served.close();
+      await bare.close();
+      await hs.close();
+    },
+  };
+}
+
+async function expectOk(r: Promise<Reply>, what: string): Promise<Record<string, unknown>> {
+  const { status, body } = await r;
+  if (status !== 200) throw new Error(`${what}: ${status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+/** Registers through the real endpoint (open registration, m.login.dummy). */
+async function register(t: Transport, username: string): Promise<User> {
+  const body = await expectOk(
+    t.call('POST', `${CLIENT}/register`, undefined, {
+      username,
+      password: `pw-${username}`,
+      auth: { type: 'm.login.dummy' },
+    }),
+    `register ${username}`,
+  );
+  return { userId: body.user_id as string, token: body.access_token as string };
+}
+
+/** Alice creates a room, invites Bob, Bob joins — all through the API. */
+async function roomOfTwo(t: Transport, alice: User, bob: User): Promise<string> {
+  const { room_id } = await expectOk(
+    t.call('POST', `${CLIENT}/createRoom`, alice.token, { preset: 'private_chat', invite: [bob.userId] }),
+    'createRoom',
+  );
+  const roomId = room_id as string;
+  await expectOk(t.call('POST', `${CLIENT}/join/${encodeURIComponent(roomId)}`, bob.token, {}), 'join');
+  return roomId;
+}
+
+let txnCounter = 0;
+function sendPath(roomId: string): string {
+  return `${CLIENT}/rooms/${encodeURIComponent(roomId)}/send/m.room.message/bench-${++txnCounter}`;
+}
+
+const message = (body: string) => ({ msgtype: 'm.text', body });
+
+/** Sequential sends by one client beside the bare round trip, alternating slices of each. */
+async function sendRates(bench: Bench, storeLabel: string, alice: User, roomId: string): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  for (const { t, bare } of bench.transports) {
+    const send = async () => {
+      const r = await t.call('PUT', sendPath(roomId), alice.token, message('hello from the send-rate bench'));
+      if (r.status !== 200 || typeof r.body.event_id !== 'string')
+        throw new Error(`send answered ${r.status}`);
+    };
+    const [sent, bareRate] = await rates2(send, bare, SEND_MS);
+    rows.push({
+      name: `send → stored, ${t.label}, ${storeLabel}`,
+      value: sent,
+      unit: 'events/s',
+      baselineName: `bare ${t.label} round trip`,
+      baselineValue: bareRate,
+      ratio: sent / bareRate,
+    });
+  }
+  return rows;
+}
+
+interface WakeOptions {
+  storeLabel: string;
+  samples: number;
+  /** Only the in-process transport (the unread-backlog figure). */
+  inProcessOnly?: boolean;
+  /** Added to the figure's name. */
+  what?: string;
+  aim?: string;
+}
+
+/**
+ * Send → other client's /sync wake latency. Bob's long-poll must be parked before Alice
+ * sends, or the figure would mix in a sync that merely had not started yet: the notifier's
+ * `wait` is wrapped (observed, not changed) to tell when Bob's request is waiting.
+ */
+async function wakeLatency(
+  bench: Bench,
+  alice: User,
+  bob: User,
+  roomId: string,
+  o: WakeOptions,
+): Promise<BenchRow[]> {
+  const notifier = bench.services.ctx.notifier;
+  const originalWait = notifier.wait;
+  let onParked: (() => void) | undefined;
+  notifier.wait = (userId, rooms, sinceVersion, timeoutMs, signal) => {
+    const waiting = originalWait.call(notifier, userId, rooms, sinceVersion, timeoutMs, signal);
+    if (userId === bob.userId) onParked?.();
+    return waiting;
+  };
+  const rows: BenchRow[] = [];
+  try {
+    for (const { t, bare } of o.inProcessOnly ? bench.transports.slice(0, 1) : bench.transports) {
+      let since = (await expectOk(t.call('GET', `${CLIENT}/sync?timeout=0`, bob.token), 'sync'))
+        .next_batch as string;
+      const latencies: number[] = [];
+      const bareTimes: number[] = [];
+      for (let i = 0; i < WAKE_WARMUP + o.samples; i++) {
+        const nonce = `wake ${t.label} ${i} ${Math.random()}`;
+        const parked = new Promise<void>((resolve) => {
+          onParked = resolve;
+        });
+        // Bob's long-poll loop: re-polls until an answer holds Alice's event.
+        const woken = (async () => {
+          for (;;) {
+            const body = await expectOk(
+              t.call('GET', `${CLIENT}/sync?since=${encodeURIComponent(since)}&timeout=20000`, bob.token),
+              'long-poll sync',
+            );
+            const at = now();
+            since = body.next_batch as string;
+            const rooms = body.rooms as {
+              join?: Record<string, { timeline?: { events?: { content?: { body?: string } }[] } }>;
+            };
+            if (rooms?.join?.[roomId]?.timeline?.events?.some((e) => e.content?.body === nonce)) return at;
+          }
+        })();
+        await parked;
+        onParked = undefined;
+        const start = now();
+        await expectOk(t.call('PUT', sendPath(roomId), alice.token, message(nonce)), 'send');
+        const end = await woken;
+        // One bare round trip per sample, so both see the same machine load.
+        const bareStart = now();
+        await bare();
+        const bareMs = now() - bareStart;
+        if (i >= WAKE_WARMUP) {
+          latencies.push(end - start);
+          bareTimes.push(bareMs);
+        }
+      }
+      latencies.sort((a, b) => a - b);
+      bareTimes.sort((a, b) => a - b);
+      const bareP50 = percentile(bareTimes, 50);
+      for (const p of [50, 99]) {
+        const value = percentile(latencies, p);
+        const notes = [`${o.samples} samples`, ...(o.aim && t.label === 'in-process' ? [o.aim] : [])];
+        rows.push({
+          name: `send → other client's /sync wake${o.what ?? ''}, ${t.label}, ${o.storeLabel}`,
+          value,
+          unit: `ms p${p}`,
+          baselineName: `bare ${t.label} round trip p50`,
+          baselineValue: bareP50,
+          ratio: bareP50 / value,
+          note: p === 50 ? notes.join('; ') : undefined,
+        });
+      }
+    }
+  } finally {
+    notifier.wait = originalWait;
+  }
+  return rows;
+}
+
+/** Bob in 50 rooms of 200 messages each, made through the same pipeline the send endpoint uses. */
+async function fillRooms(services: Services, alice: User, bob: User): Promise<void> {
+  for (let r = 0; r < SYNC_ROOMS; r++) {
+    const { roomId } = await services.rooms.createRoom(alice.userId, {
+      preset: 'private_chat',
+      name: `Bench room ${r}`,
+      invite: [bob.userId],
+    });
+    await services.rooms.join(bob.userId, roomId);
+    for (let e = 0; e < SYNC_EVENTS_PER_ROOM; e++) {
+      const sender = e % 2 === 0 ? alice : bob;
+      await services.rooms.sendEvent({
+        sender: sender.userId,
+        roomId,
+        type: 'm.room.message',
+        content: message(`Message ${e} in room ${r}: the quick brown fox jumps over the lazy dog.`),
+      });
+    }
+  }
+}
+
+async function initialSync(bench: Bench, bob: User, storeLabel: string): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  for (const { t, bare } of bench.transports) {
+    const sync = async () => {
+      const body = await expectOk(t.call('GET', `${CLIENT}/sync`, bob.token), 'initial sync');
+      const joined = Object.keys((body.rooms as { join?: object })?.join ?? {}).length;
+      if (joined < SYNC_ROOMS) throw new Error(`initial sync shows ${joined} joined rooms`);
+    };
+    // Alternate the two so drift hits both; one warm-up call of each.
+    await sync();
+    await bare();
+    const syncTimes: number[] = [];
+    const bareTimes: number[] = [];
+    for (let i = 0; i < SYNC_RUNS; i++) {
+      let start = now();
+      await sync();
+      syncTimes.push(now() - start);
+      start = now();
+      await bare();
+      bareTimes.push(now() - start);
+    }
+    const value = percentile(
+      syncTimes.sort((a, b) => a - b),
+      50,
+    );
+    const baselineValue = percentile(
+      bareTimes.sort((a, b) => a - b),
+      50,
+    );
+    rows.push({
+      name: `initial /sync, ${SYNC_ROOMS} rooms × ${SYNC_EVENTS_PER_ROOM} events, ${t.label}, ${storeLabel}`,
+      value,
+      unit: `ms (median of ${SYNC_RUNS})`,
+      baselineName: `bare ${t.label} round trip`,
+      baselineValue,
+      ratio: baselineValue / value,
+      note: t.label === 'in-process' ? 'default filter; aim ≤ 300 ms' : 'default filter',
+    });
+  }
+  return rows;
+}
+
+/** `count` more messages from `sender`, straight through the pipeline the send endpoint uses. */
+async function backlog(services: Services, sender: User, roomId: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    await services.rooms.sendEvent({
+      sender: sender.userId,
+      roomId,
+      type: 'm.room.message',
+      content: message(`Backlog message ${i}`),
+    });
+  }
+}
+
+export type HomeserverPart = 'send' | 'wake' | 'sync';
+const ALL_PARTS: readonly HomeserverPart[] = ['send', 'wake', 'sync'];
+
+/** Every figure for one store: a fresh homeserver, users registered through the API. */
+async function benchStore(
+  store: Store,
+  storeLabel: string,
+  parts: readonly HomeserverPart[],
+): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const bench = await openBench(store);
+  try {
+    const local = bench.transports[0]?.t as Transport;
+    const alice = await register(local, 'alice');
+    const bob = await register(local, 'bob');
+    if (parts.includes('send')) {
+      rows.push(...(await sendRates(bench, storeLabel, alice, await roomOfTwo(local, alice, bob))));
+    }
+    if (parts.includes('wake')) {
+      // A fresh room, so the figure does not depend on how much the send-rate run wrote.
+      const roomId = await roomOfTwo(local, alice, bob);
+      rows.push(
+        ...(await wakeLatency(bench, alice, bob, roomId, {
+          storeLabel,
+          samples: WAKE_SAMPLES,
+          aim: 'aim ≤ 5 ms',
+        })),
+      );
+      // The same room once Bob has a backlog of unread messages (he sends no read receipts).
+      await backlog(bench.services, alice, roomId, UNREAD_BACKLOG);
+      rows.push(
+        ...(await wakeLatency(bench, alice, bob, roomId, {
+          storeLabel,
+          samples: BACKLOG_SAMPLES,
+          inProcessOnly: true,
+          what: ` with ${UNREAD_BACKLOG.toLocaleString('en-US')} unread`,
+        })),
+      );
+    }
+    if (parts.includes('sync')) {
+      const carol = await register(local, 'carol');
+      const dave = await register(local, 'dave');
+      await fillRooms(bench.services, carol, dave);
+      rows.push(...(await initialSync(bench, dave, storeLabel)));
+    }
+  } finally {
+    await bench.close();
+  }
+  return rows;
+}
+
+export type HomeserverStore = 'memory' | 'sqlite';
+const ALL_STORES: readonly HomeserverStore[] = ['memory', 'sqlite'];
+
+/** All figures, or only some `parts` on some `stores` (for profiling one of them). */
+export async function homeserverBench(
+  parts: readonly HomeserverPart[] = ALL_PARTS,
+  stores: readonly HomeserverStore[] = ALL_STORES,
+): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  if (stores.includes('memory')) {
+    const memory = await openIndexedDbStore({
+      indexedDB: new IDBFactory(),
+      IDBKeyRange,
+      name: 'hearth-bench',
+    });
+    rows.push(...(await benchStore(memory, 'in-memory store', parts)));
+  }
+  if (stores.includes('sqlite')) {
+    // SQLite on a file, as `hearth serve --data` runs (WAL, synchronous=FULL).
+    const dir = mkdtempSync(join(tmpdir(), 'hearth-bench-hs-'));
+    try {
+      const sqlite = await openSqliteStore({ path: join(dir, 'hearth.sqlite') });
+      rows.push(...(await benchStore(sqlite, 'SQLite', parts)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return rows;
+}
+
+if (import.meta.main) {
+  const started = now();
+  const args = process.argv.slice(2);
+  const parts = args.filter((a): a is HomeserverPart => ALL_PARTS.includes(a as HomeserverPart));
+  const stores = args.filter((a): a is HomeserverStore => ALL_STORES.includes(a as HomeserverStore));
+  printTable(
+    'homeserver: send, /sync wake, initial /sync — in-process and loopback HTTP',
+    await homeserverBench(parts.length > 0 ? parts : ALL_PARTS, stores.length > 0 ? stores : ALL_STORES),
+  );
+  console.log(`\n(${((now() - started) / 1000).toFixed(1)} s)`);
+}
