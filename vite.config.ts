@@ -1,25 +1,127 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { defineConfig } from 'vite';
+import { defineConfig, type InlineConfig, type Plugin } from 'vite';
 
 /**
- * The library build: `hearth` and `hearth/core` as ESM. The Service Worker, page and
- * demo builds join this file when their hosts exist.
+ * Hearth's builds. `npm run build` (scripts/build.ts) runs each of them, then the demo
+ * (web/vite.config.ts) and the type declarations, and fails on any warning:
+ *
+ * - `libraryConfig` → `dist/lib/`: ESM for `hearth`, `hearth/core`, `hearth/page`, `hearth/sw`
+ *   (the package's subpath exports). Dependencies stay imports (the app's bundler shares
+ *   them); `node:` modules stay external and are reached only from Node-only entry points.
+ * - `workerBundleConfig` → `dist/browser/hearth-sw.js`: the ready-made Service Worker script,
+ *   one self-contained classic script (a worker loads no chunks, and classic scripts run as
+ *   Service Workers in every browser), dependencies included, minified.
+ * - `pageBundleConfig` → `dist/browser/hearth-page.js`: `registerHomeserver` as one ES module
+ *   for pages without a bundler; the in-page fallback homeserver is a separate chunk that
+ *   only pages without Service Workers load.
+ *
+ * `vite build` alone builds the library.
  */
-export default defineConfig({
-  build: {
-    target: 'es2023',
-    outDir: 'dist',
-    emptyOutDir: true,
-    sourcemap: true,
-    lib: {
-      entry: {
-        index: resolve(import.meta.dirname, 'src/index.ts'),
-        core: resolve(import.meta.dirname, 'src/core/index.ts'),
+const root = import.meta.dirname;
+const src = (path: string) => resolve(root, 'src', path);
+const packageJson = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as {
+  dependencies?: Record<string, string>;
+};
+const dependencies = Object.keys(packageJson.dependencies ?? {});
+/** The browsers Hearth targets: Service Workers with ES2023 (Chromium ≥ 110, Firefox ≥ 115, Safari ≥ 16.4). */
+const target = 'es2023';
+/**
+ * Rolldown's slow-plugin notices measure the machine's load, not the code: on a busy CI box
+ * they would make the no-warnings rule of `npm run build` a coin toss.
+ */
+const checks = { bundlerTimings: false };
+
+export function libraryConfig(outDir = resolve(root, 'dist/lib')): InlineConfig {
+  return {
+    configFile: false,
+    root,
+    logLevel: 'warn',
+    build: {
+      target,
+      outDir,
+      emptyOutDir: true,
+      sourcemap: true,
+      minify: false,
+      reportCompressedSize: false,
+      lib: {
+        entry: {
+          index: src('index.ts'),
+          core: src('core/index.ts'),
+          page: src('hosts/page.ts'),
+          sw: src('hosts/service-worker.ts'),
+        },
+        formats: ['es'],
       },
-      formats: ['es'],
+      rolldownOptions: {
+        checks,
+        external: (id) =>
+          id.startsWith('node:') || dependencies.some((dep) => id === dep || id.startsWith(`${dep}/`)),
+      },
     },
-    rollupOptions: {
-      external: [/^node:/],
+  };
+}
+
+export interface BundleOptions {
+  outDir?: string;
+  /** The worker script; default the ready-made one (`src/hosts/service-worker-script.ts`). */
+  entry?: string;
+  /** The file name in `outDir`; default `hearth-sw.js`. */
+  fileName?: string;
+  plugins?: Plugin[];
+  /** Leave `outDir`'s other files alone (several bundles share one directory). */
+  keepOutDir?: boolean;
+}
+
+export function workerBundleConfig(options: BundleOptions = {}): InlineConfig {
+  const fileName = options.fileName ?? 'hearth-sw.js';
+  return {
+    configFile: false,
+    root,
+    logLevel: 'warn',
+    plugins: options.plugins ?? [],
+    build: {
+      target,
+      outDir: options.outDir ?? resolve(root, 'dist/browser'),
+      emptyOutDir: !options.keepOutDir,
+      sourcemap: true,
+      minify: true,
+      reportCompressedSize: false,
+      lib: {
+        entry: options.entry ?? src('hosts/service-worker-script.ts'),
+        formats: ['iife'],
+        name: 'hearthServiceWorker',
+        fileName: () => fileName,
+      },
+      rolldownOptions: { checks },
     },
-  },
-});
+  };
+}
+
+export function pageBundleConfig(options: BundleOptions = {}): InlineConfig {
+  return {
+    configFile: false,
+    root,
+    logLevel: 'warn',
+    plugins: options.plugins ?? [],
+    build: {
+      target,
+      outDir: options.outDir ?? resolve(root, 'dist/browser'),
+      emptyOutDir: !options.keepOutDir,
+      sourcemap: true,
+      // Not library mode: that keeps ES output's whitespace for the app's bundler; this one is
+      // served to browsers as it is.
+      minify: true,
+      modulePreload: false,
+      reportCompressedSize: false,
+      rolldownOptions: {
+        checks,
+        input: { 'hearth-page': options.entry ?? src('hosts/page.ts') },
+        preserveEntrySignatures: 'exports-only',
+        output: { format: 'es', entryFileNames: '[name].js', chunkFileNames: 'hearth-[name]-[hash].js' },
+      },
+    },
+  };
+}
+
+export default defineConfig(libraryConfig());

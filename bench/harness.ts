@@ -46,6 +46,75 @@ export function rateSync(fn: () => unknown, ms = 1000, warmupMs = 200): number {
   return (count * 1000) / (now() - start);
 }
 
+/**
+ * Two rates measured in alternating slices (after a warm-up of each), so drift on a shared
+ * machine hits both alike — how every "ratio to the raw primitive" here is taken. Returns
+ * [a, b] calls per second.
+ */
+export async function rates2(
+  a: () => unknown | Promise<unknown>,
+  b: () => unknown | Promise<unknown>,
+  ms = 2000,
+  slices = 10,
+): Promise<[number, number]> {
+  const calls = [0, 0];
+  const spent = [0, 0];
+  const fns = [a, b];
+  for (const fn of fns) {
+    const warmEnd = now() + 100;
+    while (now() < warmEnd) await fn();
+  }
+  const slice = ms / (2 * slices);
+  for (let round = 0; round < slices; round++) {
+    for (let k = 0; k < 2; k++) {
+      const fn = fns[k] as () => unknown;
+      const start = now();
+      const end = start + slice;
+      let n = 0;
+      while (now() < end) {
+        await fn();
+        n++;
+      }
+      calls[k] = (calls[k] as number) + n;
+      spent[k] = (spent[k] as number) + now() - start;
+    }
+  }
+  return [
+    ((calls[0] as number) * 1000) / (spent[0] as number),
+    ((calls[1] as number) * 1000) / (spent[1] as number),
+  ];
+}
+
+/** `rates2` for synchronous functions, without an await per call. */
+export function rates2Sync(a: () => unknown, b: () => unknown, ms = 2000, slices = 10): [number, number] {
+  const calls = [0, 0];
+  const spent = [0, 0];
+  const fns = [a, b];
+  for (const fn of fns) {
+    const warmEnd = now() + 100;
+    while (now() < warmEnd) fn();
+  }
+  const slice = ms / (2 * slices);
+  for (let round = 0; round < slices; round++) {
+    for (let k = 0; k < 2; k++) {
+      const fn = fns[k] as () => unknown;
+      const start = now();
+      const end = start + slice;
+      let n = 0;
+      while (now() < end) {
+        for (let i = 0; i < 16; i++) fn();
+        n += 16;
+      }
+      calls[k] = (calls[k] as number) + n;
+      spent[k] = (spent[k] as number) + now() - start;
+    }
+  }
+  return [
+    ((calls[0] as number) * 1000) / (spent[0] as number),
+    ((calls[1] as number) * 1000) / (spent[1] as number),
+  ];
+}
+
 /** Median duration in milliseconds of `runs` calls of `fn` (after one warm-up call). */
 export async function medianMs(fn: () => unknown | Promise<unknown>, runs = 5): Promise<number> {
   await fn();

@@ -2,8 +2,10 @@
  * `npm run bench` — every benchmark table. Figures are rates or times measured in this
  * run; ratios against the raw primitive beside them are what to compare across runs.
  */
+import { browserBench } from './browser.ts';
 import { coreBench } from './core.ts';
 import { printTable } from './harness.ts';
+import { homeserverBench } from './homeserver.ts';
 import { storageBench } from './storage.ts';
 
 const only = process.argv[2];
@@ -11,4 +13,12 @@ const only = process.argv[2];
 console.log(`Hearth benchmarks — Node ${process.version}, ${new Date().toISOString()}`);
 if (!only || only === 'core')
   printTable('core: signing, verifying, canonical JSON, state resolution', await coreBench());
-if (!only || only === 'storage') printTable('storage: persist and read, each backend beside its raw rate', await storageBench());
+if (!only || only === 'storage')
+  printTable('storage: persist and read, each backend beside its raw rate', await storageBench());
+if (!only || only === 'homeserver')
+  printTable(
+    'homeserver: send, /sync wake, initial /sync — in-process and loopback HTTP, each store',
+    await homeserverBench(),
+  );
+if (!only || only === 'browser')
+  printTable('browser: the Service Worker homeserver in headless Chromium', await browserBench());

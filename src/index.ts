@@ -1,5 +1,11 @@
 /**
- * `hearth` — the homeserver. Until the homeserver lands, the package root re-exports
- * the protocol core so `import … from 'hearth'` already gives signing and hashing.
+ * `hearth` — the homeserver as one function: `createHomeserver(options).fetch(request)`.
+ * Hosts feed it requests (`hearth/sw` in a Service Worker, `hearth/page` in a page,
+ * `hearth serve` on Node). The protocol core is re-exported for convenience; it is also
+ * importable alone as `hearth/core`.
  */
 export * from './core/index.ts';
+export type { Clock, Logger, Random, RegistrationPolicy } from './homeserver/context.ts';
+export { createHomeserver, type Homeserver, type HomeserverOptions } from './homeserver/homeserver.ts';
+export { openIndexedDbStore, type IndexedDbOptions } from './storage/indexeddb/index.ts';
+export type { Store } from './storage/store.ts';

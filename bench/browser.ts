@@ -1,0 +1,209 @@
+/**
+ * The Service Worker homeserver in headless Chromium (`npm run bench -- browser`, or
+ * `node bench/browser.ts`):
+ *
+ * - cold start: the worker stopped through DevTools, then the time until a page's
+ *   `fetch('/_matrix/client/versions')` is answered (start the worker, open IndexedDB, load
+ *   the signing key, route) — beside a warm request of the same, in the same run;
+ * - send → /sync wake: a long-polling /sync in the page, then a message sent; the time from
+ *   the send to the /sync answer carrying it (p50/p99) — beside a plain `fetch` of a static
+ *   file through the same controlled page (the worker lets it pass to the network);
+ * - the gzipped size of the worker bundle and of the page bundle (and its fallback chunk).
+ *
+ * Aims (issue 5): cold start ≤ 150 ms, send → sync p50 ≤ 30 ms, worker ≤ 250 KB gzipped.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSize } from '../scripts/build.ts';
+import { buildTestSite, launch, type PageGlobals } from '../test/browser/sw-harness.ts';
+import { type BenchRow, percentile, printTable } from './harness.ts';
+
+const PASSWORD = 'bench password';
+const COLD_STARTS = 12;
+const WAKES = 150;
+const STRICT_WAKES = 60;
+const SENDERS = 4;
+
+interface Users {
+  reader: string;
+  writers: string[];
+  room: string;
+}
+
+function sorted(values: number[]): number[] {
+  return [...values].sort((a, b) => a - b);
+}
+
+/**
+ * `samples` times: a long-poll /sync as the reader, then a message from one of the writers;
+ * the time from the send to the /sync answer carrying it. After each, a static file fetch.
+ */
+function wakeSamples(page: import('playwright-core').Page, users: Users, samples: number) {
+  return page.evaluate(
+    async ({ reader, writers, room, samples }) => {
+      const { mx } = window as unknown as PageGlobals;
+      let since = (await mx.sync(reader)).next_batch as string;
+      const wakes: number[] = [];
+      const statics: number[] = [];
+      for (let i = 0; i < samples; i++) {
+        const text = `wake ${Date.now()} ${i}`;
+        const polling = (async () => {
+          for (;;) {
+            const body = await mx.sync(reader, since, 10_000);
+            since = body.next_batch;
+            if (mx.syncTexts(body, room).includes(text)) return performance.now();
+          }
+        })();
+        // Let the long-poll reach the worker and start waiting.
+        await new Promise((r) => setTimeout(r, 15));
+        const start = performance.now();
+        await mx.send(writers[i % writers.length] as string, room, text);
+        wakes.push((await polling) - start);
+
+        const fileStart = performance.now();
+        const file = await fetch('/index.html', { cache: 'no-store' });
+        await file.arrayBuffer();
+        statics.push(performance.now() - fileStart);
+        // Message rate limits are per user (10/s): spread the sends.
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      return { wakes, statics };
+    },
+    { ...users, samples },
+  );
+}
+
+export async function browserBench(): Promise<BenchRow[]> {
+  const site = await buildTestSite(false);
+  const browser = await launch(site);
+  try {
+    const page = await browser.open();
+    const users: Users = await page.evaluate(
+      async ({ password, senders }) => {
+        const w = window as unknown as PageGlobals;
+        w.handle = await w.hearth.registerHomeserver({ workerUrl: '/sw.js' });
+        const tokens: string[] = [];
+        for (let i = 0; i <= senders; i++) {
+          await w.handle.control.createAccount(`user${i}`, password);
+          tokens.push(await w.mx.login(`user${i}`, password));
+        }
+        const [reader, ...writers] = tokens as [string, ...string[]];
+        const room = await w.mx.createRoom(reader, { preset: 'public_chat' });
+        for (const token of writers) await w.mx.join(token, room);
+        return { reader, writers, room };
+      },
+      { password: PASSWORD, senders: SENDERS },
+    );
+
+    // Cold start: stop, then time one request from the page.
+    const workers = await browser.workers(page);
+    const cold: number[] = [];
+    const warm: number[] = [];
+    for (let i = 0; i < COLD_STARTS; i++) {
+      await workers.stopAll();
+      const [first, second] = await page.evaluate(async () => {
+        const time = async () => {
+          const start = performance.now();
+          const response = await fetch('/_matrix/client/versions');
+          await response.arrayBuffer();
+          if (response.status !== 200) throw new Error(`versions: ${response.status}`);
+          return performance.now() - start;
+        };
+        return [await time(), await time()];
+      });
+      cold.push(first);
+      warm.push(second);
+    }
+    await workers.detach();
+
+    // Send → /sync wake, and a static file through the same page, interleaved.
+    const { wakes, statics } = await wakeSamples(page, users, WAKES);
+    // The same with every commit flushed to disk ('strict'): a worker update, same database.
+    await page.evaluate(async () => {
+      const w = window as unknown as PageGlobals;
+      w.handle = await w.hearth.registerHomeserver({ workerUrl: '/sw.js', durability: 'strict' });
+    });
+    const strict = await wakeSamples(page, users, STRICT_WAKES);
+    if (browser.errors.length > 0) throw new Error(`errors in the browser:\n${browser.errors.join('\n')}`);
+
+    const coldS = sorted(cold);
+    const warmS = sorted(warm);
+    const wakeS = sorted(wakes);
+    const staticS = sorted(statics);
+    const chunk = readdirSync(site.dir).find(
+      (f) => f.startsWith('hearth-page-fallback-') && f.endsWith('.js'),
+    );
+    const kb = (path: string) => gzipSize(path) / 1024;
+    const rows: BenchRow[] = [];
+    for (const [p, label] of [
+      [50, 'p50'],
+      [90, 'p90'],
+    ] as const) {
+      const value = percentile(coldS, p);
+      const base = percentile(warmS, p);
+      rows.push({
+        name: `worker cold start → first /versions answered, ${label}`,
+        value,
+        unit: 'ms',
+        baselineName: `warm /versions ${label}`,
+        baselineValue: base,
+        ratio: base / value,
+        note: `${COLD_STARTS} stops via DevTools; aim ≤ 150 ms`,
+      });
+    }
+    for (const [p, label] of [
+      [50, 'p50'],
+      [99, 'p99'],
+    ] as const) {
+      const value = percentile(wakeS, p);
+      const base = percentile(staticS, p);
+      rows.push({
+        name: `send → /sync wake through the worker, ${label}`,
+        value,
+        unit: 'ms',
+        baselineName: `static file fetch ${label}`,
+        baselineValue: base,
+        ratio: base / value,
+        note: `${WAKES} messages${p === 50 ? '; aim ≤ 30 ms' : ''}`,
+      });
+    }
+    const strictS = sorted(strict.wakes);
+    rows.push({
+      name: "send → /sync wake, p50, with durability 'strict'",
+      value: percentile(strictS, 50),
+      unit: 'ms',
+      baselineName: "the same with 'relaxed' (default)",
+      baselineValue: percentile(wakeS, 50),
+      ratio: percentile(wakeS, 50) / percentile(strictS, 50),
+      note: `${STRICT_WAKES} messages; every commit flushed to disk`,
+    });
+    rows.push(
+      {
+        name: 'worker bundle (hearth-sw.js), gzipped',
+        value: kb(join(site.dir, 'sw.js')),
+        unit: 'KB',
+        note: 'aim ≤ 250 KB',
+      },
+      {
+        name: 'page bundle (hearth-page.js), gzipped',
+        value: kb(join(site.dir, 'hearth-page.js')),
+        unit: 'KB',
+      },
+    );
+    if (chunk) {
+      rows.push({
+        name: 'in-page fallback chunk (loaded without SW), gzipped',
+        value: kb(join(site.dir, chunk)),
+        unit: 'KB',
+      });
+    }
+    return rows;
+  } finally {
+    await browser.close();
+    site.remove();
+  }
+}
+
+if (import.meta.main) {
+  printTable('browser: the Service Worker homeserver in headless Chromium', await browserBench());
+}

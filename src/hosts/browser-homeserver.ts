@@ -1,0 +1,283 @@
+/**
+ * One homeserver on the browser's IndexedDB, as the Service Worker host and the in-page
+ * fallback both run it: `fetch` for the Client-Server API, and the owner's controls
+ * (first account, backup export/import, reset) that no HTTP endpoint offers.
+ *
+ * Creating it is synchronous and opens nothing: the database opens on the first request,
+ * which waits for it (no start-up race). Reset and import replace the homeserver underneath:
+ * new requests wait, running ones (a long-polling /sync) are ended, the store is closed, the
+ * database deleted or rewritten in one transaction, and a fresh homeserver starts on it —
+ * caches of the old data never outlive it.
+ */
+
+import { hashPassword } from '../homeserver/accounts/passwords.ts';
+import { userIdForUsername } from '../homeserver/accounts/usernames.ts';
+import { type Logger, type RegistrationPolicy, webRandom } from '../homeserver/context.ts';
+import { createHomeserver, type Homeserver } from '../homeserver/homeserver.ts';
+import { BackupError, exportBackup, importBackup, readBackup } from '../storage/backup.ts';
+import { createStore } from '../storage/create-store.ts';
+import { IndexedDbEngine } from '../storage/indexeddb/engine.ts';
+import { SCHEMA_VERSION } from '../storage/schema.ts';
+import { StoreError } from '../storage/store.ts';
+
+export interface BrowserHomeserverOptions {
+  serverName: string;
+  /** The worker's or page's own IndexedDB (the store touches no global). */
+  indexedDB: IDBFactory;
+  IDBKeyRange: typeof IDBKeyRange;
+  /** Default `hearth`. */
+  databaseName?: string;
+  /**
+   * Default 'open': a homeserver in a browser belongs to whoever opened the page; every
+   * visitor of a site gets their own, in their own browser storage.
+   */
+  registration?: RegistrationPolicy;
+  /** At most 25 s: a browser stops a Service Worker whose single event runs much longer. */
+  maxSyncTimeoutMs?: number;
+  passwordIterations?: number;
+  /**
+   * IndexedDB commit durability. Default 'relaxed', the browsers' own default: a write is
+   * acknowledged once the browser has handed it to the OS, so it survives the worker, the tab
+   * or the whole browser being killed — only an OS crash or power loss in the next moments
+   * can lose it. 'strict' waits for the disk flush on every commit (bench/browser.ts measures
+   * it at roughly twice the send → /sync latency).
+   */
+  durability?: 'strict' | 'relaxed';
+  logger?: Logger;
+}
+
+export interface HomeserverStatus {
+  /** The store is open and the signing key loaded. */
+  ready: boolean;
+  serverName: string;
+  /** The schema version this homeserver's code writes. */
+  schemaVersion: number;
+  /** Why it is not ready, when it failed to start. */
+  error?: string;
+}
+
+/** What the page may ask the homeserver beyond HTTP (over comlink in the Service Worker case). */
+export interface HomeserverControl {
+  /** Waits for the store to open; reports whether it did. */
+  status(): Promise<HomeserverStatus>;
+  /** Creates an account whatever the registration policy (the owner's first account). */
+  createAccount(localpart: string, password: string): Promise<{ userId: string }>;
+  /** The whole homeserver as one file (see `storage/backup.ts`). */
+  exportBackup(): Promise<Blob>;
+  /** Replaces everything with the backup's contents; all or nothing. */
+  importBackup(backup: Blob): Promise<void>;
+  /** Deletes every trace of this homeserver; the next request starts a new, empty one. */
+  reset(): Promise<void>;
+}
+
+export interface BrowserHomeserver {
+  readonly serverName: string;
+  fetch(request: Request, info?: { clientAddress?: string }): Promise<Response>;
+  readonly control: HomeserverControl;
+  close(): Promise<void>;
+}
+
+/** One homeserver over one opening of the database. */
+interface Generation {
+  hs: Homeserver;
+  /** The engine, opened on first use. */
+  engine(): Promise<IndexedDbEngine>;
+  /** Ends the requests still running when the generation is replaced. */
+  stop: AbortController;
+  running: Set<Promise<unknown>>;
+  failed: boolean;
+}
+
+export function createBrowserHomeserver(options: BrowserHomeserverOptions): BrowserHomeserver {
+  const { serverName } = options;
+  const databaseName = options.databaseName ?? 'hearth';
+  const passwordIterations = options.passwordIterations ?? 210_000;
+  const openEngine = () =>
+    IndexedDbEngine.open({
+      indexedDB: options.indexedDB,
+      IDBKeyRange: options.IDBKeyRange,
+      name: databaseName,
+      durability: options.durability ?? 'relaxed',
+    });
+
+  const start = (given?: IndexedDbEngine): Generation => {
+    let opened: Promise<IndexedDbEngine> | undefined = given && Promise.resolve(given);
+    const engine = () => {
+      opened ??= openEngine();
+      return opened;
+    };
+    const hs = createHomeserver({
+      serverName,
+      store: async () => createStore(await engine()),
+      registration: options.registration ?? 'open',
+      maxSyncTimeoutMs: Math.min(options.maxSyncTimeoutMs ?? 25_000, 25_000),
+      passwordIterations,
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+    const generation: Generation = {
+      hs,
+      engine,
+      stop: new AbortController(),
+      running: new Set(),
+      failed: false,
+    };
+    hs.ready.catch(() => {
+      generation.failed = true;
+    });
+    return generation;
+  };
+
+  // Started at once: a Service Worker woken by a request opens the database while the
+  // request is still being dispatched. After a reset, the next caller starts the next one.
+  let current: Generation | null = start();
+  /** Set while reset/import replaces `current`: everything else waits for it. */
+  let replacing: Promise<unknown> | null = null;
+  let closed = false;
+
+  /** Runs `fn` on the current generation, counted as running until it settles. */
+  async function use<T>(fn: (gen: Generation) => Promise<T>): Promise<T> {
+    while (replacing) await replacing.catch(() => undefined);
+    if (closed) throw new StoreError('CLOSED', 'this homeserver was closed');
+    // A start that failed (e.g. the database could not open) is retried by the next caller.
+    if (current?.failed) {
+      void current.hs.close().catch(() => undefined);
+      current = null;
+    }
+    current ??= start();
+    const gen = current;
+    const run = fn(gen);
+    gen.running.add(run);
+    try {
+      return await run;
+    } finally {
+      gen.running.delete(run);
+    }
+  }
+
+  /** Stops the current generation (waiting for its requests), runs `work`, starts the next. */
+  function replace(work: () => Promise<IndexedDbEngine | undefined>): Promise<void> {
+    const previous = replacing;
+    const job = (async () => {
+      if (previous) await previous.catch(() => undefined);
+      const old = current;
+      current = null;
+      if (old) {
+        old.stop.abort();
+        await Promise.allSettled([...old.running]);
+        await old.hs.close();
+      }
+      const engine = await work();
+      // After a failed import the database is as it was; the next caller reopens it.
+      if (engine) current = start(engine);
+    })();
+    replacing = job;
+    const settled = () => {
+      if (replacing === job) replacing = null;
+    };
+    // The caller sees the failure; this only clears the gate.
+    job.then(settled, settled);
+    return job;
+  }
+
+  const control: HomeserverControl = {
+    async status() {
+      return use(async (gen) => {
+        try {
+          await gen.hs.ready;
+          return { ready: true, serverName, schemaVersion: SCHEMA_VERSION };
+        } catch (error) {
+          return { ready: false, serverName, schemaVersion: SCHEMA_VERSION, error: String(error) };
+        }
+      });
+    },
+
+    async createAccount(localpart, password) {
+      if (typeof password !== 'string' || password.length === 0 || password.length > 512) {
+        throw new Error('the password must be 1–512 characters');
+      }
+      const userId = userIdForUsername(localpart, serverName);
+      const passwordHash = await hashPassword(password, passwordIterations, webRandom);
+      return use(async (gen) => {
+        const { ctx } = await gen.hs.ready;
+        try {
+          await ctx.store.accounts.createUser(
+            { userId, passwordHash, createdAt: Date.now(), isGuest: false, userType: null },
+            { profile: { displayname: userId.slice(1, userId.indexOf(':')) } },
+          );
+        } catch (error) {
+          if (error instanceof StoreError && error.code === 'CONFLICT')
+            throw new Error(`${userId} already exists`);
+          throw error;
+        }
+        return { userId };
+      });
+    },
+
+    async exportBackup() {
+      return use(async (gen) => {
+        // The server must have started: a brand-new one writes its signing key first.
+        await gen.hs.ready;
+        return exportBackup(await gen.engine(), { serverName });
+      });
+    },
+
+    async importBackup(backup) {
+      if (!(backup instanceof Blob)) throw new TypeError('importBackup takes a Blob (or File)');
+      // Read and check it all before stopping anything: a wrong file changes nothing.
+      const parsed = await readBackup(backup, 'blob');
+      if (parsed.header.server_name !== serverName) {
+        throw new BackupError(
+          'SERVER_MISMATCH',
+          `this backup is of ${parsed.header.server_name}, not of ${serverName}`,
+        );
+      }
+      await replace(async () => {
+        const engine = await openEngine();
+        try {
+          await importBackup(engine, parsed, { serverName });
+          return engine;
+        } catch (error) {
+          // One transaction: the database is as it was, and stays in use.
+          await engine.close();
+          throw error;
+        }
+      });
+    },
+
+    async reset() {
+      await replace(async () => {
+        await deleteDatabase(options.indexedDB, databaseName);
+        return undefined;
+      });
+    },
+  };
+
+  return {
+    serverName,
+    fetch(request, info) {
+      return use((gen) => {
+        // A reset or import ends running requests (a long-poll would hold it up to 25 s).
+        const signal = AbortSignal.any([request.signal, gen.stop.signal]);
+        return gen.hs.fetch(new Request(request, { signal }), info);
+      });
+    },
+    control,
+    async close() {
+      closed = true;
+      if (replacing) await replacing.catch(() => undefined);
+      if (!current) return;
+      current.stop.abort();
+      await Promise.allSettled([...current.running]);
+      await current.hs.close();
+    },
+  };
+}
+
+/** Deletes an IndexedDB database; other connections get `versionchange` and (Dexie) close. */
+function deleteDatabase(factory: IDBFactory, name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const request = factory.deleteDatabase(name);
+    request.onsuccess = () => resolve();
+    request.onerror = () => reject(request.error);
+  });
+}

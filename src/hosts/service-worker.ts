@@ -1,0 +1,130 @@
+/**
+ * `hearth/sw` — the homeserver as a Service Worker. A worker script is one call:
+ *
+ *   import { installHomeserverWorker } from 'hearth/sw';
+ *   installHomeserverWorker();
+ *
+ * It answers `/_matrix/*` and `/.well-known/matrix/*` on its own origin (and on any virtual
+ * origins given) with `hs.fetch`, passing the request and response bodies through as
+ * streams; every other request is left to the network (no `respondWith` at all).
+ *
+ * What it must get right (the walls Dendrite's 2020 Service Worker hit):
+ * - No start-up race: the homeserver is created as the script runs and the database opens
+ *   in the background; a request arriving meanwhile waits for it instead of failing.
+ * - Stopped at any time: nothing lives only in memory, so a worker the browser stopped
+ *   answers the next request after a cold start. A /sync long-poll ends within 25 s, so no
+ *   single event outlives the browser's patience.
+ * - An update keeps the data: the new worker takes over at once (`skipWaiting`,
+ *   `clients.claim`) and opens the same database, which Dexie migrates to the new schema
+ *   (the old worker's connection closes on `versionchange`); nothing is ever wiped.
+ *
+ * The server name comes from the script URL (`sw.js?server_name=…`, set by
+ * `registerHomeserver`), so every restart of the worker sees the same one. The page talks to
+ * the worker's controls (`HomeserverControl`) over comlink: each call posts a fresh
+ * MessagePort, and the message event keeps the worker alive until the call is released.
+ * `navigator.storage.persist()` exists only in pages: `registerHomeserver` asks for it.
+ */
+import { expose, finalizer } from 'comlink';
+import { consoleLogger, type Logger, type RegistrationPolicy } from '../homeserver/context.ts';
+import { type BrowserHomeserver, createBrowserHomeserver } from './browser-homeserver.ts';
+import { CLAIM_MESSAGE, CONTROL_MESSAGE, isHomeserverPath } from './worker-protocol.ts';
+
+export type { BrowserHomeserver, HomeserverControl, HomeserverStatus } from './browser-homeserver.ts';
+export { isHomeserverPath } from './worker-protocol.ts';
+
+export interface HomeserverWorkerOptions {
+  /** Default: the script URL's `server_name` query parameter, else the worker's own host. */
+  serverName?: string;
+  /**
+   * Extra origins whose Matrix requests this worker answers, e.g. `https://hearth.localhost`
+   * for a client configured with that base URL. Requests to them never reach the network.
+   * Default: the script URL's `origins` parameter (comma-separated).
+   */
+  origins?: readonly string[];
+  /** Default: the script URL's `registration` parameter, else 'open'. */
+  registration?: RegistrationPolicy;
+  /** IndexedDB database name; default `hearth`. */
+  databaseName?: string;
+  /** Longest /sync long-poll, at most (and by default) 25 s. */
+  maxSyncTimeoutMs?: number;
+  passwordIterations?: number;
+  /** IndexedDB commit durability (see `BrowserHomeserverOptions`); default the `durability` parameter, else 'relaxed'. */
+  durability?: 'strict' | 'relaxed';
+  /** Default: warnings and errors to the worker's console. */
+  logger?: Logger;
+}
+
+/**
+ * How long one control call may keep the worker alive. An export or import of a large
+ * homeserver takes seconds; Chromium allows an event at most 5 minutes.
+ */
+const CONTROL_CALL_MAX_MS = 4 * 60_000;
+
+const POLICIES: readonly string[] = ['open', 'token', 'closed'];
+
+export function installHomeserverWorker(options: HomeserverWorkerOptions = {}): BrowserHomeserver {
+  const worker = globalThis as unknown as ServiceWorkerGlobalScope;
+  const params = new URL(worker.location.href).searchParams;
+  const serverName = options.serverName ?? (params.get('server_name') || worker.location.host);
+  const policy = options.registration ?? params.get('registration') ?? 'open';
+  if (!POLICIES.includes(policy))
+    throw new Error(`registration must be open, token or closed, not ${policy}`);
+  const durability = options.durability ?? (params.get('durability') === 'strict' ? 'strict' : 'relaxed');
+
+  const hs = createBrowserHomeserver({
+    serverName,
+    indexedDB: worker.indexedDB,
+    IDBKeyRange: globalThis.IDBKeyRange,
+    registration: policy as RegistrationPolicy,
+    durability,
+    logger: options.logger ?? consoleLogger('warn'),
+    ...(options.databaseName !== undefined ? { databaseName: options.databaseName } : {}),
+    ...(options.maxSyncTimeoutMs !== undefined ? { maxSyncTimeoutMs: options.maxSyncTimeoutMs } : {}),
+    ...(options.passwordIterations !== undefined ? { passwordIterations: options.passwordIterations } : {}),
+  });
+  const extra = options.origins ?? params.get('origins')?.split(',').filter(Boolean) ?? [];
+  const origins = new Set([worker.location.origin, ...extra.map((o) => new URL(o).origin)]);
+
+  // A new version replaces the old at once: both open the same database, and the schema
+  // only ever migrates forward, so there is no "old page with new data" to protect.
+  worker.addEventListener('install', (event) => event.waitUntil(worker.skipWaiting()));
+  worker.addEventListener('activate', (event) => event.waitUntil(worker.clients.claim()));
+
+  worker.addEventListener('fetch', (event) => {
+    const url = new URL(event.request.url);
+    if (!origins.has(url.origin) || !isHomeserverPath(url.pathname)) return;
+    // The tab is the "client address": rate limits of unauthenticated requests are per tab.
+    event.respondWith(hs.fetch(event.request, { clientAddress: event.clientId || 'service-worker' }));
+  });
+
+  worker.addEventListener('message', (event) => {
+    const type = (event.data as { type?: unknown } | null)?.type;
+    if (type === CLAIM_MESSAGE) {
+      // A page loaded without a controller (a hard reload) asks to be taken over.
+      event.waitUntil(worker.clients.claim());
+      return;
+    }
+    const port = event.ports[0];
+    if (type !== CONTROL_MESSAGE || !port) return;
+    let released!: () => void;
+    const done = new Promise<void>((resolve) => {
+      released = resolve;
+    });
+    const { control } = hs;
+    expose(
+      {
+        status: () => control.status(),
+        createAccount: (localpart: string, password: string) => control.createAccount(localpart, password),
+        exportBackup: () => control.exportBackup(),
+        importBackup: (backup: Blob) => control.importBackup(backup),
+        reset: () => control.reset(),
+        [finalizer]: released,
+      },
+      port,
+    );
+    // The worker stays alive while the page holds the channel (it releases it after one call).
+    event.waitUntil(Promise.race([done, new Promise((resolve) => setTimeout(resolve, CONTROL_CALL_MAX_MS))]));
+  });
+
+  return hs;
+}
