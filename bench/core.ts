@@ -18,7 +18,7 @@ import {
   verifyEvent,
   webCryptoEd25519,
 } from '../src/core/index.ts';
-import { type BenchRow, medianMs, rate, rateSync } from './harness.ts';
+import { type BenchRow, medianMs, rates2, rates2Sync } from './harness.ts';
 
 const version = getRoomVersion('11');
 const SERVER = 'bench.example.org';
@@ -60,8 +60,10 @@ async function signingRows(): Promise<BenchRow[]> {
     const bytes = signedBytes(redact(toWirePdu(signed, version), version), canonicalOptions(version));
     const sig = decodeBase64(signed.signatures[SERVER]?.['ed25519:bench'] as string);
 
-    const signRate = await rate(() => signEvent(event, SERVER, key, version));
-    const rawSign = await rate(() => key.sign(bytes));
+    const [signRate, rawSign] = await rates2(
+      () => signEvent(event, SERVER, key, version),
+      () => key.sign(bytes),
+    );
     rows.push({
       name: `event hashed+signed (${backend.name})`,
       value: signRate,
@@ -73,8 +75,10 @@ async function signingRows(): Promise<BenchRow[]> {
 
     const keys = { 'ed25519:bench': key.publicKey };
     const keysFor = () => keys;
-    const verifyRate = await rate(() => verifyEvent(signed, version, keysFor, { backend }));
-    const rawVerify = await rate(() => backend.verify(key.publicKey, bytes, sig));
+    const [verifyRate, rawVerify] = await rates2(
+      () => verifyEvent(signed, version, keysFor, { backend }),
+      () => backend.verify(key.publicKey, bytes, sig),
+    );
     rows.push({
       name: `event verified: signature + content hash (${backend.name})`,
       value: verifyRate,
@@ -87,10 +91,12 @@ async function signingRows(): Promise<BenchRow[]> {
     if (backend.name === 'webcrypto') {
       // A federation transaction verifies up to 50 PDUs at once: WebCrypto works off the main thread.
       const batch = Array.from({ length: 50 }, () => signed);
-      const batched =
-        50 * (await rate(() => Promise.all(batch.map((e) => verifyEvent(e, version, keysFor, { backend })))));
-      const rawBatched =
-        50 * (await rate(() => Promise.all(batch.map(() => backend.verify(key.publicKey, bytes, sig)))));
+      const [batchRate, rawBatchRate] = await rates2(
+        () => Promise.all(batch.map((e) => verifyEvent(e, version, keysFor, { backend }))),
+        () => Promise.all(batch.map(() => backend.verify(key.publicKey, bytes, sig))),
+      );
+      const batched = 50 * batchRate;
+      const rawBatched = 50 * rawBatchRate;
       rows.push({
         name: 'events verified, 50 in parallel (webcrypto)',
         value: batched,
@@ -108,8 +114,10 @@ function canonicalRows(): BenchRow[] {
   const event = sampleEvent();
   event.hashes = { sha256: 'K8280/U9SSy9IVtjBuVeLr+HpOB4BQFWbg+UZaADMtTdGYI' };
   const size = canonicalJson(event).length;
-  const ours = rateSync(() => canonicalJson(event));
-  const raw = rateSync(() => JSON.stringify(event));
+  const [ours, raw] = rates2Sync(
+    () => canonicalJson(event),
+    () => JSON.stringify(event),
+  );
   return [
     {
       name: `canonical JSON of a ${size}-byte event`,

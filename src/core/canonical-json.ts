@@ -51,11 +51,16 @@ export function compareCodePoints(a: string, b: string): number {
 const byCodePoint = (a: { key: string }, b: { key: string }) => compareCodePoints(a.key, b.key);
 
 /**
- * A lone surrogate cannot be encoded as UTF-8. With the `u` flag paired surrogates read as
- * one astral code point, so only lone ones are in category Cs. (Used instead of
- * `String.prototype.isWellFormed`, which older edge runtimes and our ES2023 lib lack.)
+ * A lone surrogate cannot be encoded as UTF-8: a string is encodable exactly when it is
+ * well formed (ES2024 `String.prototype.isWellFormed`, in Node ≥ 20 and current browsers and
+ * edge runtimes). Where a runtime lacks it, the regex answers the same: with the `u` flag
+ * paired surrogates read as one astral code point, so only lone ones are in category Cs.
  */
 const LONE_SURROGATE = /\p{Cs}/u;
+const wellFormed: (text: string) => boolean =
+  typeof String.prototype.isWellFormed === 'function'
+    ? (text) => text.isWellFormed()
+    : (text) => !LONE_SURROGATE.test(text);
 
 /** fast-json-stable-stringify accepts a comparator, which its bundled typings leave out. */
 const stringifyWith = stableStringify as unknown as (
@@ -72,7 +77,7 @@ const stringifyWith = stableStringify as unknown as (
 function check(value: unknown, strict: boolean, path: (string | number)[]): boolean {
   switch (typeof value) {
     case 'string':
-      if (LONE_SURROGATE.test(value))
+      if (!wellFormed(value))
         throw notCanonical(path, 'string has a lone surrogate (not encodable as UTF-8)');
       return false;
     case 'boolean':
@@ -110,7 +115,7 @@ function check(value: unknown, strict: boolean, path: (string | number)[]): bool
         const item = (value as Record<string, unknown>)[key];
         if (item === undefined) continue; // absent, as JSON.stringify treats it
         path.push(key);
-        if (LONE_SURROGATE.test(key)) throw notCanonical(path, 'key has a lone surrogate');
+        if (!wellFormed(key)) throw notCanonical(path, 'key has a lone surrogate');
         if (!astralKey) {
           for (let i = 0; i < key.length; i++) {
             if (key.charCodeAt(i) >= 0xd800) {
@@ -129,6 +134,63 @@ function check(value: unknown, strict: boolean, path: (string | number)[]): bool
   }
 }
 
+/** What `scan` found: nothing to say, a key that needs code-point sorting, or a problem. */
+const FINE = 0;
+const ASTRAL_KEY = 1;
+const PROBLEM = 2;
+
+/**
+ * `check` without the path bookkeeping, for the common case of a value that encodes: it
+ * only says whether there is a problem, and `check` then walks again to say what and where.
+ */
+function scan(value: unknown, strict: boolean, depth: number): number {
+  switch (typeof value) {
+    case 'string':
+      return wellFormed(value) ? FINE : PROBLEM;
+    case 'boolean':
+      return FINE;
+    case 'number':
+      if (strict ? !Number.isSafeInteger(value) : !Number.isFinite(value)) return PROBLEM;
+      return FINE;
+    case 'object': {
+      if (value === null) return FINE;
+      if (depth >= MAX_JSON_DEPTH) return PROBLEM;
+      let found = FINE;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const item = value[i];
+          if (item === undefined) return PROBLEM;
+          const inner = scan(item, strict, depth + 1);
+          if (inner === PROBLEM) return PROBLEM;
+          found |= inner;
+        }
+        return found;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return PROBLEM;
+      for (const key of Object.keys(value)) {
+        const item = (value as Record<string, unknown>)[key];
+        if (item === undefined) continue;
+        if (!wellFormed(key)) return PROBLEM;
+        if (found === FINE) {
+          for (let i = 0; i < key.length; i++) {
+            if (key.charCodeAt(i) >= 0xd800) {
+              found = ASTRAL_KEY;
+              break;
+            }
+          }
+        }
+        const inner = scan(item, strict, depth + 1);
+        if (inner === PROBLEM) return PROBLEM;
+        found |= inner;
+      }
+      return found;
+    }
+    default:
+      return PROBLEM;
+  }
+}
+
 function notCanonical(path: (string | number)[], why: string): CoreError {
   if (path.length === 0) return new CoreError('NOT_CANONICAL', `not canonical JSON: ${why}`);
   const where = path
@@ -141,8 +203,11 @@ function notCanonical(path: (string | number)[], why: string): CoreError {
 
 /** Encode a value as canonical JSON text. Throws `CoreError('NOT_CANONICAL')` for what the spec forbids. */
 export function canonicalJson(value: unknown, options: CanonicalJsonOptions = {}): string {
-  const needsCodePointSort = check(value, options.strict ?? true, []);
-  return needsCodePointSort ? stringifyWith(value, { cmp: byCodePoint }) : stableStringify(value);
+  const strict = options.strict ?? true;
+  let found = scan(value, strict, 0);
+  // Something is wrong: walk again with the path, to throw the precise error.
+  if (found === PROBLEM) found = check(value, strict, []) ? ASTRAL_KEY : FINE;
+  return found === ASTRAL_KEY ? stringifyWith(value, { cmp: byCodePoint }) : stableStringify(value);
 }
 
 const encoder = new TextEncoder();

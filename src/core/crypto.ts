@@ -77,16 +77,37 @@ const VERIFY_KEY_CACHE_LIMIT = 1024;
 
 export function webCryptoEd25519(subtle: SubtleCrypto): Ed25519Backend {
   const verifyKeys = new Map<string, Promise<CryptoKey>>();
-  const importVerifyKey = (publicKey: Uint8Array): Promise<CryptoKey> => {
-    const id = encodeBase64(publicKey);
+  /** The same keys once imported, so a verification starts without waiting a turn for the import. */
+  const importedKeys = new Map<string, CryptoKey>();
+  const importVerifyKey = (id: string, publicKey: Uint8Array): Promise<CryptoKey> => {
     let key = verifyKeys.get(id);
     if (!key) {
-      if (verifyKeys.size >= VERIFY_KEY_CACHE_LIMIT) verifyKeys.clear();
+      if (verifyKeys.size >= VERIFY_KEY_CACHE_LIMIT) {
+        verifyKeys.clear();
+        importedKeys.clear();
+      }
       key = subtle.importKey('raw', publicKey as BufferSource, { name: 'Ed25519' }, false, ['verify']);
-      key.catch(() => verifyKeys.delete(id));
+      key.then(
+        (imported) => {
+          if (verifyKeys.get(id) === key) importedKeys.set(id, imported);
+        },
+        () => verifyKeys.delete(id),
+      );
       verifyKeys.set(id, key);
     }
     return key;
+  };
+  const verifyWith = async (key: CryptoKey, message: Uint8Array, signature: Uint8Array) => {
+    try {
+      return await subtle.verify(
+        { name: 'Ed25519' },
+        key,
+        signature as BufferSource,
+        message as BufferSource,
+      );
+    } catch {
+      return false;
+    }
   };
   return {
     name: 'webcrypto',
@@ -104,24 +125,23 @@ export function webCryptoEd25519(subtle: SubtleCrypto): Ed25519Backend {
           new Uint8Array(await subtle.sign({ name: 'Ed25519' }, privateKey, message as BufferSource)),
       };
     },
-    async verify(publicKey, message, signature) {
-      if (!wellFormed(publicKey, message, signature)) return false;
-      try {
-        const key = await importVerifyKey(publicKey);
-        return await subtle.verify(
-          { name: 'Ed25519' },
-          key,
-          signature as BufferSource,
-          message as BufferSource,
-        );
-      } catch {
-        return false;
-      }
+    // Not `async`: with the key imported, WebCrypto gets the job before this returns, so
+    // the caller can work while it runs (verifyEvent hashes the content meanwhile).
+    verify(publicKey, message, signature) {
+      if (!wellFormed(publicKey, message, signature)) return Promise.resolve(false);
+      const id = encodeBase64(publicKey);
+      const imported = importedKeys.get(id);
+      if (imported) return verifyWith(imported, message, signature);
+      return importVerifyKey(id, publicKey).then(
+        (key) => verifyWith(key, message, signature),
+        () => false,
+      );
     },
   };
 }
 
 let detected: Promise<Ed25519Backend> | undefined;
+let resolved: Ed25519Backend | undefined;
 
 /**
  * WebCrypto's Ed25519 where the runtime has it (checked once by importing a key),
@@ -130,16 +150,28 @@ let detected: Promise<Ed25519Backend> | undefined;
 export function defaultEd25519(): Promise<Ed25519Backend> {
   detected ??= (async () => {
     const subtle = globalThis.crypto?.subtle;
-    if (!subtle) return nobleEd25519;
-    try {
-      const backend = webCryptoEd25519(subtle);
-      await backend.signer(new Uint8Array(ED25519_SEED_BYTES));
-      return backend;
-    } catch {
-      return nobleEd25519;
+    let backend: Ed25519Backend = nobleEd25519;
+    if (subtle) {
+      try {
+        const candidate = webCryptoEd25519(subtle);
+        await candidate.signer(new Uint8Array(ED25519_SEED_BYTES));
+        backend = candidate;
+      } catch {
+        // No Ed25519 in this runtime's WebCrypto: noble it is.
+      }
     }
+    resolved = backend;
+    return backend;
   })();
   return detected;
+}
+
+/**
+ * `defaultEd25519()`'s answer once it has been found, else undefined — so hot paths
+ * (verifying every event of a transaction) need not await it each time.
+ */
+export function defaultEd25519IfKnown(): Ed25519Backend | undefined {
+  return resolved;
 }
 
 /** A server's signing key: `ed25519:<version>` plus the ability to sign. */

@@ -7,14 +7,14 @@
  * A signature covers the *redacted* event (so it still verifies after a redaction), and the
  * content hash, which the redacted event keeps, covers everything else.
  */
-import type { Ed25519Backend, SigningKey } from './crypto.ts';
+import { defaultEd25519, defaultEd25519IfKnown, type Ed25519Backend, type SigningKey } from './crypto.ts';
 import { CoreError, isCoreError } from './errors.ts';
 import { toWirePdu } from './event-id.ts';
-import { addContentHash, canonicalOptions, checkContentHash } from './hashes.ts';
+import { addContentHash, checkContentHash, eventSignedBytes } from './hashes.ts';
 import type { Pdu } from './pdu.ts';
 import { redact } from './redaction.ts';
 import type { RoomVersion } from './room-versions.ts';
-import { signJson, type VerifyKeys, verifyJson } from './signing.ts';
+import { addSignature, type VerifyKeys, verifySignatures } from './signing.ts';
 
 export * from './event-format.ts';
 export * from './event-id.ts';
@@ -52,8 +52,15 @@ export async function signEvent(
   version: RoomVersion,
 ): Promise<Pdu> {
   if (!isObject(pdu)) throw new CoreError('BAD_EVENT', 'only a JSON object can be signed as an event');
-  const hashed = addContentHash(toWirePdu(pdu, version), version);
-  return cosignEvent(hashed, serverName, key, version);
+  return signWire(addContentHash(toWirePdu(pdu, version), version), serverName, key, version);
+}
+
+/** Signs the redacted form of a wire event that has its content hash; returns the event with the signature added. */
+async function signWire(wire: Pdu, serverName: string, key: SigningKey, version: RoomVersion): Promise<Pdu> {
+  const signatures = await addSignature(wire.signatures, serverName, key, () =>
+    eventSignedBytes(wire, version),
+  );
+  return { ...wire, signatures };
 }
 
 /**
@@ -72,9 +79,7 @@ export async function cosignEvent(
   if (typeof (pdu.hashes as { sha256?: unknown } | undefined)?.sha256 !== 'string') {
     throw new CoreError('BAD_EVENT', 'event has no "hashes.sha256" to sign over; use signEvent');
   }
-  const wire = toWirePdu(pdu, version);
-  const signed = await signJson(redact(wire, version), serverName, key, canonicalOptions(version));
-  return { ...wire, signatures: signed.signatures };
+  return signWire(toWirePdu(pdu, version), serverName, key, version);
 }
 
 /** Whether a member event is an invite made from a third-party invite (server-server-api.md "Validating hashes..."). */
@@ -149,23 +154,34 @@ export async function verifyEventSignature(
   keys: VerifyKeys,
   opts: VerifyEventOptions = {},
 ): Promise<void> {
-  await verifyRedacted(redact(toWirePdu(pdu, version), version), version, serverName, keys, opts);
+  const backend = opts.backend ?? defaultEd25519IfKnown() ?? (await defaultEd25519());
+  await verifySigner(pdu, signedBytesOf(pdu, version), serverName, keys, backend);
 }
 
-async function verifyRedacted(
-  redacted: Pdu,
-  version: RoomVersion,
+/** The event's signed bytes, encoded on first use and then reused for every signer. */
+function signedBytesOf(pdu: Pdu, version: RoomVersion): () => Uint8Array {
+  let bytes: Uint8Array | undefined;
+  return () => (bytes ??= eventSignedBytes(pdu, version));
+}
+
+/**
+ * One server's signatures on the event; the verifications are under way when this
+ * returns (see `verifySignatures`). Signatures are never redacted, so the event's own are
+ * the redacted event's.
+ */
+function verifySigner(
+  pdu: Pdu,
+  signed: () => Uint8Array,
   serverName: string,
   keys: VerifyKeys,
-  opts: VerifyEventOptions,
+  backend: Ed25519Backend,
 ): Promise<void> {
-  try {
-    await verifyJson(redacted, serverName, keys, { ...canonicalOptions(version), backend: opts.backend });
-  } catch (err) {
+  const signatures = Object.hasOwn(pdu, 'signatures') ? pdu.signatures : undefined;
+  return verifySignatures(signatures, serverName, keys, signed, backend).catch((err: unknown) => {
     if (isCoreError(err))
       throw new CoreError('BAD_SIGNATURE', `event signature check failed: ${err.message}`);
     throw err;
-  }
+  });
 }
 
 /**
@@ -177,6 +193,8 @@ async function verifyRedacted(
  *    carry at least one verifying signature from a server with known keys;
  * 3. if the content hash does not match, the event is treated as redacted: the result
  *    says so and carries the redacted copy to store instead.
+ * Servers are checked one after another, as listed; the content hash is computed while
+ * the last signature is verified (WebCrypto verifies off the main thread).
  */
 export async function verifyEvent<T extends Pdu>(
   pdu: T,
@@ -187,9 +205,12 @@ export async function verifyEvent<T extends Pdu>(
   if (!isObject(pdu)) throw new CoreError('BAD_EVENT', 'an event must be a JSON object');
   const ts = typeof pdu.origin_server_ts === 'number' ? pdu.origin_server_ts : 0;
   const required = requiredSigners(pdu, version);
+  const backend = opts.backend ?? defaultEd25519IfKnown() ?? (await defaultEd25519());
   // Signatures cover the redacted event (server-server-api.md "Signing Events").
-  const redacted = redact(toWirePdu(pdu, version), version);
+  const signed = signedBytesOf(pdu, version);
+  let last: Promise<void> | undefined;
   for (const server of required) {
+    await last;
     const keys = await keysFor(server, ts);
     if (!keys) {
       throw new CoreError(
@@ -197,10 +218,17 @@ export async function verifyEvent<T extends Pdu>(
         `no verification keys known for ${server}, which must sign this event`,
       );
     }
-    await verifyRedacted(redacted, version, server, keys, opts);
+    last = verifySigner(pdu, signed, server, keys, backend);
+    last.catch(() => undefined); // awaited below
   }
-  if (isThirdPartyInvite(pdu)) await verifyAnySigner(redacted, version, keysFor, ts, opts);
-  if (checkContentHash(pdu, version)) return { redacted: false, pdu };
+  if (isThirdPartyInvite(pdu)) {
+    await last;
+    last = undefined;
+    await verifyAnySigner(pdu, signed, keysFor, ts, backend);
+  }
+  const hashMatches = checkContentHash(pdu, version);
+  await last;
+  if (hashMatches) return { redacted: false, pdu };
   return { redacted: true, pdu: redact(pdu, version) as T };
 }
 
@@ -212,20 +240,20 @@ function knowsAKey(entry: unknown, keys: VerifyKeys): boolean {
 }
 
 async function verifyAnySigner(
-  redacted: Pdu,
-  version: RoomVersion,
+  pdu: Pdu,
+  signed: () => Uint8Array,
   keysFor: KeysFor,
   ts: number,
-  opts: VerifyEventOptions,
+  backend: Ed25519Backend,
 ): Promise<void> {
-  const signatures = isObject(redacted.signatures) ? redacted.signatures : {};
+  const signatures = isObject(pdu.signatures) ? pdu.signatures : {};
   let verified = 0;
   for (const [server, entry] of Object.entries(signatures)) {
     const keys = await keysFor(server, ts);
     // Signatures made with keys we do not know are skipped (server-server-api.md); one
     // made with a known key must verify.
     if (!keys || !knowsAKey(entry, keys)) continue;
-    await verifyRedacted(redacted, version, server, keys, opts);
+    await verifySigner(pdu, signed, server, keys, backend);
     verified++;
   }
   if (verified === 0) {

@@ -11,7 +11,7 @@ import { decodeBase64, encodeBase64 } from './base64.ts';
 import { type CanonicalJsonOptions, canonicalJsonBytes } from './canonical-json.ts';
 import { sha256 } from './crypto.ts';
 import type { Pdu } from './pdu.ts';
-import { redact } from './redaction.ts';
+import { redactedView } from './redaction.ts';
 import type { RoomVersion } from './room-versions.ts';
 
 export const SHA256_BYTES = 32;
@@ -21,15 +21,21 @@ export function canonicalOptions(version: RoomVersion): CanonicalJsonOptions {
   return { strict: version.strictCanonicalJson };
 }
 
+/** Top-level keys a content hash leaves out, by whether the event ID is computed (v3+). */
+const NOT_CONTENT_HASHED = new Set(['unsigned', 'signatures', 'hashes']);
+const NOT_CONTENT_HASHED_V3 = new Set([...NOT_CONTENT_HASHED, 'event_id']);
+
 /**
- * The event as it is hashed: for v3+ `event_id` is never part of the event (rooms/v3.md
- * "Event format": it is computed, not sent), so a locally identified event hashes the same
- * as its wire form.
+ * What the content hash covers: the event without `unsigned`, `signatures` and `hashes`,
+ * and for v3+ without `event_id` either — it is never part of the event (rooms/v3.md
+ * "Event format": it is computed, not sent), so a locally identified event hashes the
+ * same as its wire form. One shallow copy; the values are the event's own.
  */
-function withoutComputedId(pdu: Pdu, version: RoomVersion): Record<string, unknown> {
-  if (version.eventIdFormat === 'server') return { ...pdu };
-  const { event_id: _id, ...rest } = pdu;
-  return rest;
+function contentHashed(pdu: Pdu, version: RoomVersion): Record<string, unknown> {
+  const omit = version.eventIdFormat === 'server' ? NOT_CONTENT_HASHED : NOT_CONTENT_HASHED_V3;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(pdu)) if (!omit.has(key)) out[key] = (pdu as Record<string, unknown>)[key];
+  return out;
 }
 
 /**
@@ -38,8 +44,7 @@ function withoutComputedId(pdu: Pdu, version: RoomVersion): Record<string, unkno
  * that carries a float or an out-of-range integer.
  */
 export function computeContentHash(pdu: Pdu, version: RoomVersion): Uint8Array {
-  const { unsigned: _u, signatures: _s, hashes: _h, ...rest } = withoutComputedId(pdu, version);
-  return sha256(canonicalJsonBytes(rest, canonicalOptions(version)));
+  return sha256(canonicalJsonBytes(contentHashed(pdu, version), canonicalOptions(version)));
 }
 
 /** A copy of the event with `hashes.sha256` set to its content hash (other hash algorithms kept). */
@@ -56,27 +61,52 @@ export function addContentHash<T extends Pdu>(pdu: T, version: RoomVersion): T {
  * received events" the caller then keeps only the redacted event.
  */
 export function checkContentHash(pdu: Pdu, version: RoomVersion): boolean {
-  const claimed = (pdu.hashes as { sha256?: unknown } | undefined)?.sha256;
-  if (typeof claimed !== 'string') return false;
-  let expected: Uint8Array;
-  let given: Uint8Array;
+  const claimed = claimedHash(pdu);
+  if (!claimed) return false;
   try {
-    given = decodeBase64(claimed);
-    expected = computeContentHash(pdu, version);
+    return sameBytes(claimed, computeContentHash(pdu, version));
   } catch {
     return false;
   }
-  if (given.length !== expected.length) return false;
-  for (let i = 0; i < given.length; i++) if (given[i] !== expected[i]) return false;
+}
+
+/** The decoded `hashes.sha256`, or undefined when missing or not base64. */
+function claimedHash(pdu: Pdu): Uint8Array | undefined {
+  const claimed = (pdu.hashes as { sha256?: unknown } | undefined)?.sha256;
+  if (typeof claimed !== 'string') return undefined;
+  try {
+    return decodeBase64(claimed);
+  } catch {
+    return undefined;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/** Top-level keys neither a signature nor the reference hash covers (`unsigned` is redacted anyway). */
+const NOT_SIGNED = new Set(['signatures', 'unsigned']);
+const NOT_SIGNED_V3 = new Set([...NOT_SIGNED, 'event_id']);
 
 /**
  * The reference hash: sha256 over the canonical JSON of the redacted event without
  * `signatures` and `unsigned` (and, for v3+, without `event_id`).
  */
 export function computeReferenceHash(pdu: Pdu, version: RoomVersion): Uint8Array {
-  const redacted = withoutComputedId(redact(pdu, version), version);
-  const { signatures: _s, unsigned: _u, ...rest } = redacted;
-  return sha256(canonicalJsonBytes(rest, canonicalOptions(version)));
+  const omit = version.eventIdFormat === 'server' ? NOT_SIGNED : NOT_SIGNED_V3;
+  return sha256(canonicalJsonBytes(redactedView(pdu, version, omit), canonicalOptions(version)));
+}
+
+/**
+ * The bytes an event's signatures cover: canonical JSON of its redacted wire form (v3+
+ * without `event_id`) less `signatures` and `unsigned` (server-server-api.md "Signing
+ * Events"; appendices.md "Signing Details") — `signedBytes(redact(toWirePdu(pdu)))`
+ * without copying the event.
+ */
+export function eventSignedBytes(pdu: Pdu, version: RoomVersion): Uint8Array {
+  const omit = version.eventIdFormat === 'server' ? NOT_SIGNED : NOT_SIGNED_V3;
+  return canonicalJsonBytes(redactedView(pdu, version, omit), canonicalOptions(version));
 }

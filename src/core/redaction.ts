@@ -126,13 +126,16 @@ function cloneJson<T>(value: T): T {
   return value;
 }
 
-function redactContent(content: unknown, rule: ContentRedactionRule | undefined): JsonObject {
+/** Copies (for `redact`, whose result shares nothing) or shares (for `redactedView`) a kept value. */
+type Keep = <T>(value: T) => T;
+const share: Keep = (value) => value;
+
+function redactContent(content: unknown, rule: ContentRedactionRule | undefined, keep: Keep): JsonObject {
   const out: JsonObject = {};
   if (!rule || !isObject(content)) return out;
-  if (rule.keep === 'all') return cloneJson(content as JsonObject);
+  if (rule.keep === 'all') return keep(content as JsonObject);
   for (const key of rule.keep) {
-    if (Object.hasOwn(content, key) && content[key] !== undefined)
-      out[key] = cloneJson(content[key] as JsonValue);
+    if (Object.hasOwn(content, key) && content[key] !== undefined) out[key] = keep(content[key] as JsonValue);
   }
   for (const [key, innerKeys] of Object.entries(rule.keepWithin ?? {})) {
     const inner = Object.hasOwn(content, key) ? content[key] : undefined;
@@ -142,12 +145,26 @@ function redactContent(content: unknown, rule: ContentRedactionRule | undefined)
     const kept: JsonObject = {};
     for (const innerKey of innerKeys) {
       if (Object.hasOwn(inner, innerKey) && inner[innerKey] !== undefined) {
-        kept[innerKey] = cloneJson(inner[innerKey] as JsonValue);
+        kept[innerKey] = keep(inner[innerKey] as JsonValue);
       }
     }
     out[key] = kept;
   }
   return out;
+}
+
+function redactWith(pdu: Pdu, version: RoomVersion, keep: Keep, omit?: ReadonlySet<string>): Pdu {
+  const table = REDACTION_RULES[version.redaction];
+  const source = pdu as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const key of table.topLevel) {
+    if (key === 'content' || omit?.has(key) || !Object.hasOwn(source, key) || source[key] === undefined)
+      continue;
+    out[key] = keep(source[key]);
+  }
+  const type = typeof source.type === 'string' ? source.type : undefined;
+  out.content = redactContent(source.content, type === undefined ? undefined : table.content.get(type), keep);
+  return out as Pdu;
 }
 
 /**
@@ -159,16 +176,17 @@ function redactContent(content: unknown, rule: ContentRedactionRule | undefined)
 export function redact(pdu: IdentifiedPdu, version: RoomVersion): IdentifiedPdu;
 export function redact(pdu: Pdu, version: RoomVersion): Pdu;
 export function redact(pdu: Pdu, version: RoomVersion): Pdu {
-  const table = REDACTION_RULES[version.redaction];
-  const source = pdu as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (const key of table.topLevel) {
-    if (key === 'content' || !Object.hasOwn(source, key) || source[key] === undefined) continue;
-    out[key] = cloneJson(source[key]);
-  }
-  const type = typeof source.type === 'string' ? source.type : undefined;
-  out.content = redactContent(source.content, type === undefined ? undefined : table.content.get(type));
-  return out as Pdu;
+  return redactWith(pdu, version, cloneJson);
+}
+
+/**
+ * `redact`, less the top-level keys in `omit`, as a *view*: the kept values are the
+ * input's own, not copies. For encoding what a signature or reference hash covers (the
+ * result is serialised and dropped), where copying the event each time is wasted work;
+ * never for keeping or handing out.
+ */
+export function redactedView(pdu: Pdu, version: RoomVersion, omit?: ReadonlySet<string>): Pdu {
+  return redactWith(pdu, version, share, omit);
 }
 
 /** The content keys an event type keeps under a room version, for callers that explain redactions. */

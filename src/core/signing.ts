@@ -4,7 +4,7 @@
  */
 import { decodeBase64, encodeBase64 } from './base64.ts';
 import { type CanonicalJsonOptions, canonicalJsonBytes, type JsonObject } from './canonical-json.ts';
-import { defaultEd25519, type Ed25519Backend, type SigningKey } from './crypto.ts';
+import { defaultEd25519, defaultEd25519IfKnown, type Ed25519Backend, type SigningKey } from './crypto.ts';
 import { CoreError } from './errors.ts';
 
 export type Signatures = Record<string, Record<string, string>>;
@@ -31,14 +31,34 @@ export async function signJson<T extends object>(
   options?: CanonicalJsonOptions,
 ): Promise<T & { signatures: Signatures }> {
   if (!isPlainObject(object)) throw new CoreError('BAD_EVENT', 'only a JSON object can be signed');
-  const existing = (object as { signatures?: unknown }).signatures;
+  const signatures = await addSignature(
+    (object as { signatures?: unknown }).signatures,
+    signingName,
+    key,
+    () => signedBytes(object, options),
+  );
+  return { ...object, signatures };
+}
+
+/**
+ * Signs `signed()` — the signed bytes of an object carrying `existing` signatures — and
+ * returns those signatures plus `signingName`'s new one (entities' maps copied, not shared).
+ * Throws `BAD_EVENT` when `existing` is not a signatures object.
+ */
+export async function addSignature(
+  existing: unknown,
+  signingName: string,
+  key: SigningKey,
+  signed: () => Uint8Array,
+): Promise<Signatures> {
   if (existing !== undefined && !isSignatures(existing)) {
     throw new CoreError('BAD_EVENT', '`signatures` must be an object of objects of strings');
   }
-  const signature = encodeBase64(await key.sign(signedBytes(object, options)));
-  const signatures: Signatures = { ...(existing as Signatures | undefined) };
+  const signature = encodeBase64(await key.sign(signed()));
+  const signatures: Signatures = {};
+  for (const [entity, entry] of Object.entries(existing ?? {})) signatures[entity] = { ...entry };
   signatures[signingName] = { ...signatures[signingName], [key.keyId]: signature };
-  return { ...object, signatures };
+  return signatures;
 }
 
 function isSignatures(value: unknown): value is Signatures {
@@ -69,35 +89,74 @@ export async function verifyJson(
   options?: CanonicalJsonOptions & { backend?: Ed25519Backend },
 ): Promise<void> {
   if (!isPlainObject(object)) throw new CoreError('BAD_SIGNATURE', 'only a JSON object can carry signatures');
-  const signatures = object.signatures;
+  const backend = options?.backend ?? defaultEd25519IfKnown() ?? (await defaultEd25519());
+  let bytes: Uint8Array | undefined;
+  await verifySignatures(
+    object.signatures,
+    signingName,
+    keys,
+    () => (bytes ??= signedBytes(object, options)),
+    backend,
+  );
+}
+
+/**
+ * `verifyJson` on parts at hand: the object's `signatures` and its signed bytes (`signed`,
+ * called at most once, when a signature has a known key). Every verification is started
+ * before this first awaits — so a caller can work while WebCrypto verifies off the main
+ * thread, and several keys verify together — and failures are reported in key order, as
+ * checking one at a time would.
+ */
+export async function verifySignatures(
+  signatures: unknown,
+  signingName: string,
+  keys: VerifyKeys,
+  signed: () => Uint8Array,
+  backend: Ed25519Backend,
+): Promise<void> {
   if (!isPlainObject(signatures)) throw new CoreError('BAD_SIGNATURE', 'no `signatures` object');
   const entry = signatures[signingName];
   if (!isPlainObject(entry)) throw new CoreError('BAD_SIGNATURE', `not signed by ${signingName}`);
   const candidates = Object.entries(entry).filter(([keyId]) => keyId.startsWith('ed25519:'));
   if (candidates.length === 0)
     throw new CoreError('BAD_SIGNATURE', `no ed25519 signature from ${signingName}`);
-  let bytes: Uint8Array | undefined;
-  let checked = 0;
-  const backend = options?.backend ?? (await defaultEd25519());
+  const checks: { keyId: string; verified?: Promise<boolean>; error?: unknown }[] = [];
   for (const [keyId, signature] of candidates) {
     const publicKey = lookup(keys, keyId);
     if (!publicKey) continue;
-    if (typeof signature !== 'string')
-      throw new CoreError('BAD_SIGNATURE', `signature ${keyId} is not a string`);
+    if (typeof signature !== 'string') {
+      checks.push({ keyId, error: new CoreError('BAD_SIGNATURE', `signature ${keyId} is not a string`) });
+      continue;
+    }
     let sigBytes: Uint8Array;
     try {
       sigBytes = decodeBase64(signature);
     } catch {
-      throw new CoreError('BAD_SIGNATURE', `signature ${keyId} of ${signingName} is not base64`);
+      const error = new CoreError('BAD_SIGNATURE', `signature ${keyId} of ${signingName} is not base64`);
+      checks.push({ keyId, error });
+      continue;
     }
-    bytes ??= signedBytes(object, options);
-    if (!(await backend.verify(publicKey, bytes, sigBytes))) {
+    let verified: Promise<boolean>;
+    try {
+      verified = backend.verify(publicKey, signed(), sigBytes);
+    } catch (error) {
+      // Encoding the signed bytes failed (or the backend threw): reported in turn, and
+      // nothing after it is examined, as when checking one at a time.
+      checks.push({ keyId, error });
+      break;
+    }
+    // Awaited below in order; one left behind by an earlier failure must not count as unhandled.
+    verified.catch(() => undefined);
+    checks.push({ keyId, verified });
+  }
+  if (checks.length === 0) {
+    throw new CoreError('BAD_SIGNATURE', `no known key for any signature of ${signingName}`);
+  }
+  for (const { keyId, verified, error } of checks) {
+    if (!verified) throw error;
+    if (!(await verified)) {
       throw new CoreError('BAD_SIGNATURE', `signature ${keyId} of ${signingName} does not verify`);
     }
-    checked++;
-  }
-  if (checked === 0) {
-    throw new CoreError('BAD_SIGNATURE', `no known key for any signature of ${signingName}`);
   }
 }
 
