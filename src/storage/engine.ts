@@ -42,7 +42,10 @@ export interface Tx {
   /** Insert or replace. */
   put(table: string, row: Row): Promise<void>;
   putMany(table: string, rows: Row[]): Promise<void>;
-  /** Insert; fails with `StoreError('CONFLICT')` (and so fails the transaction) when the key exists. */
+  /**
+   * Insert; when the key exists the transaction fails with `StoreError('CONFLICT')` — at this
+   * call or, on IndexedDB, where writes resolve once issued, when the transaction ends.
+   */
   insert(table: string, row: Row): Promise<void>;
   delete(table: string, key: Key): Promise<void>;
   /** Deletes every row in the range (`limit`, `reverse` and `filter` are not allowed). */

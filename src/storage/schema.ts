@@ -11,6 +11,7 @@
  * same engine operations the store uses. Databases of every earlier version are migrated
  * on open; a database of a later version is refused, untouched (`StoreError SCHEMA_TOO_NEW`).
  */
+import { type EventReference, referencedIds } from '../core/pdu.ts';
 import type { Tx } from './engine.ts';
 
 export interface SchemaVersion {
@@ -84,7 +85,50 @@ export const SCHEMA: readonly SchemaVersion[] = [
       }
     },
   },
+  {
+    // Events awaited by a stored child get a marker row on their extremity key (see
+    // `awaitedMarker`); the store relies on it from v3, so mark those of earlier versions.
+    version: 3,
+    tables: {},
+    upgrade: async (tx) => {
+      let after: string | undefined;
+      for (;;) {
+        const batch = await tx.query(
+          'events',
+          after === undefined ? { limit: 500 } : { lower: [after], lowerOpen: true, limit: 500 },
+        );
+        for (const row of batch) {
+          if (row.stream == null || row.outlier === true) continue;
+          const pdu = row.pdu as { prev_events?: unknown };
+          if (!Array.isArray(pdu?.prev_events)) continue;
+          for (const prev of referencedIds(pdu.prev_events as EventReference[])) {
+            if ((await tx.count('events', { prefix: [prev] })) === 0)
+              await tx.put(
+                'forward_extremities',
+                awaitedMarker(row.room_id as string, prev, row.event_id as string),
+              );
+          }
+        }
+        if (batch.length < 500) return;
+        after = batch[batch.length - 1]?.event_id as string;
+      }
+    },
+  },
 ];
+
+/**
+ * A `forward_extremities` row without a position: `eventId` is not stored and `childId`, a
+ * stored timeline event, names it among its prev_events — so it must not become an
+ * extremity when it arrives. Written by the store for such events, dropped when they arrive.
+ */
+export function awaitedMarker(roomId: string, eventId: string, childId: string): Record<string, unknown> {
+  return { room_id: roomId, event_id: eventId, awaited_by: childId };
+}
+
+/** Whether a `forward_extremities` row is an extremity (not an `awaitedMarker`). */
+export function isExtremity(row: Record<string, unknown>): boolean {
+  return typeof row.stream === 'number';
+}
 
 export const SCHEMA_VERSION = SCHEMA[SCHEMA.length - 1]?.version ?? 0;
 

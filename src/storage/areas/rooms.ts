@@ -11,7 +11,7 @@
 import type { IdentifiedPdu, StateMap } from '../../core/pdu.ts';
 import { referencedIds, stateKey } from '../../core/pdu.ts';
 import type { Engine, Range, Row, Tx } from '../engine.ts';
-import { relationRow } from '../schema.ts';
+import { awaitedMarker, isExtremity, relationRow } from '../schema.ts';
 import type {
   EventPosition,
   Membership,
@@ -29,7 +29,7 @@ import type {
 } from '../store.ts';
 import { StoreError } from '../store.ts';
 import { currentPosition, invalid, nextPosition, requirePosition, requireString } from './common.ts';
-import { addGroup, groupForState, loadState } from './state-groups.ts';
+import { GroupWriter, loadState } from './state-groups.ts';
 
 const PERSIST_TABLES = [
   'events',
@@ -165,7 +165,144 @@ class Pending {
   }
 }
 
-async function persistOne(tx: Tx, input: PersistEventInput, pending: Pending): Promise<PersistedEvent> {
+/** Entries kept per cache map; the oldest go first (a linear room needs only the last few). */
+const CACHE_LIMIT = 2048;
+
+/**
+ * What a store remembers of its own committed writes, so that the common write — the next
+ * event in a room, after the event persisted just before — reads nothing back. Every entry
+ * is a fact that no later write changes, or a lower bound guarded by a unique key:
+ * - `position`: the events stream position last committed or read. Nothing deletes events,
+ *   so it is ≤ the true one; if another writer (another tab, another store) moved past it,
+ *   the position after it is taken and the optimistic `insert` of the event row fails.
+ * - `groups`: the same for the `state_groups` counter (group IDs 1…counter all exist).
+ * - `stateAfter`: an event's state group after it — fixed once the event has state.
+ * - `chains`: a state group's ancestor chain — groups are never rewritten.
+ * The counters are trusted only when no other write of this store is under way (a
+ * concurrent one would take the same next position and have to run again).
+ */
+interface PersistCache {
+  /** persistEvents calls of this store under way: with more than one, the counters are read. */
+  writers: number;
+  position: number | undefined;
+  groups: number | undefined;
+  stateAfter: Map<string, number>;
+  chains: Map<number, readonly number[]>;
+}
+
+function remember<K, V>(map: Map<K, V>, entries: Iterable<[K, V]>): void {
+  for (const [key, value] of entries) {
+    map.delete(key);
+    map.set(key, value);
+  }
+  if (map.size > CACHE_LIMIT) {
+    let excess = map.size - CACHE_LIMIT;
+    for (const key of map.keys()) {
+      if (excess-- <= 0) break;
+      map.delete(key);
+    }
+  }
+}
+
+/**
+ * One attempt at persisting a batch, in one write transaction.
+ *
+ * Optimistic (the first attempt): events are assumed new and the cache current, so the
+ * event row and new state groups are `insert`ed and nothing is read to check them. An event
+ * already stored, or a position or group ID another writer took, makes an insert fail with
+ * CONFLICT, which fails the whole transaction (nothing is left of it); `persistEvents` then
+ * runs the batch again carefully: reading whether each event exists (skipped, or an outlier
+ * promoted) and every counter, exactly as a store without a cache would.
+ */
+class PersistRun {
+  readonly tx: Tx;
+  readonly optimistic: boolean;
+  private readonly cache: PersistCache;
+  private readonly pending = new Pending();
+  readonly groups: GroupWriter;
+  /** The last events stream position taken in this transaction; undefined until known. */
+  private position: number | undefined;
+  /** Whether an optimistic insert failed: the careful attempt will decide. */
+  conflict = false;
+  /** State after the events stored or read in this transaction, for later events of the batch and the cache. */
+  readonly stateAfter = new Map<string, number>();
+  private readonly stored = new Set<string>();
+
+  /** Whether the cached counters may be used: optimistic, and this store's only write under way. */
+  private readonly trustCounters: boolean;
+
+  constructor(tx: Tx, cache: PersistCache, optimistic: boolean) {
+    this.tx = tx;
+    this.cache = cache;
+    this.optimistic = optimistic;
+    this.trustCounters = optimistic && cache.writers === 1;
+    this.groups = new GroupWriter(tx, {
+      optimistic,
+      cached: this.trustCounters ? cache.groups : undefined,
+      chains: cache.chains,
+      write: (promise) => this.write(promise),
+    });
+  }
+
+  write(promise: Promise<unknown>): void {
+    this.pending.add(promise);
+  }
+
+  /** `insert` when optimistic (a clash fails the transaction, see above), else `put`. */
+  writeNew(table: string, row: Row): void {
+    if (!this.optimistic) {
+      this.write(this.tx.put(table, row));
+      return;
+    }
+    const inserted = this.tx.insert(table, row);
+    inserted.catch((error: unknown) => {
+      if (error instanceof StoreError && error.code === 'CONFLICT') this.conflict = true;
+    });
+    this.write(inserted);
+  }
+
+  /** Whether the position must be read: not known in this transaction, nor trusted from the cache. */
+  needsPosition(): boolean {
+    return this.position === undefined && !(this.trustCounters && this.cache.position !== undefined);
+  }
+
+  /** The next events stream position, after `read` (when `needsPosition` asked for it). */
+  nextPosition(read: number | undefined): number {
+    this.position = (this.position ?? read ?? this.cache.position ?? 0) + 1;
+    return this.position;
+  }
+
+  knownStateAfter(eventId: string): number | undefined {
+    return this.stateAfter.get(eventId) ?? this.cache.stateAfter.get(eventId);
+  }
+
+  /** Whether the event is known to be stored: written or read in this transaction, or remembered. */
+  knownStored(eventId: string): boolean {
+    return this.stored.has(eventId) || this.cache.stateAfter.has(eventId);
+  }
+
+  sawStored(eventId: string, row?: Row): void {
+    this.stored.add(eventId);
+    if (typeof row?.state_after === 'number') this.stateAfter.set(eventId, row.state_after);
+  }
+
+  async finish(): Promise<void> {
+    this.groups.finish();
+    await this.pending.settle();
+  }
+
+  /** After commit: what the transaction wrote or read is now a fact to remember. */
+  committed(): void {
+    const { cache } = this;
+    if (this.position !== undefined) cache.position = Math.max(cache.position ?? 0, this.position);
+    if (this.groups.last !== undefined) cache.groups = Math.max(cache.groups ?? 0, this.groups.last);
+    remember(cache.stateAfter, this.stateAfter);
+    remember(cache.chains, this.groups.made);
+  }
+}
+
+async function persistOne(run: PersistRun, input: PersistEventInput): Promise<PersistedEvent> {
+  const { tx } = run;
   const pdu = input.event;
   const eventId = pdu.event_id;
   const roomId = roomIdOf(pdu);
@@ -174,52 +311,69 @@ async function persistOne(tx: Tx, input: PersistEventInput, pending: Pending): P
   const accepted = input.rejected === undefined && !input.softFailed;
   const live = accepted && !input.outlier && !input.outOfBandMembership;
   const inTimeline = live || input.outOfBandMembership === true;
+  const outlier = !live && !input.rejected && !input.softFailed;
   // Backfilled history lies behind the extremities and current state: it moves neither.
   const advances = live && !input.backfilled;
+  // A child that keeps its prev events from being extremities, even if they arrive later.
+  const counts = inTimeline && !outlier;
   const stateBefore = input.outlier || input.outOfBandMembership ? undefined : input.stateBefore;
   const sourceId = stateBefore && ('afterEvent' in stateBefore ? stateBefore.afterEvent : prevIds[0]);
+  const sourceState = sourceId === undefined ? undefined : run.knownStateAfter(sourceId);
   const isCreate = pdu.type === 'm.room.create' && pdu.state_key === '';
   const destinations = [...new Set(input.destinations ?? [])];
+  // Prev events not known to be stored, when it matters (see `markAwaited`); the source is read anyway.
+  const unknownPrevs = counts
+    ? prevIds.filter((id) => !run.knownStored(id) && !(id === sourceId && sourceState === undefined))
+    : [];
 
-  // The reads this event needs, all at once.
-  const [existing, lastPosition, source, children, room, outboxCounter] = await Promise.all([
-    tx.get('events', eventId),
-    inTimeline && !input.backfilled ? currentPosition(tx, 'events') : undefined,
-    sourceId === undefined ? undefined : tx.get('events', sourceId),
-    advances ? tx.query('event_edges', { prefix: [eventId] }) : undefined,
+  // The reads this event needs, all at once. Optimistic: no existence read, no children read.
+  const reads = [
+    run.optimistic ? undefined : tx.get('events', eventId),
+    inTimeline && !input.backfilled && run.needsPosition() ? currentPosition(tx, 'events') : undefined,
+    sourceId === undefined || sourceState !== undefined ? undefined : tx.get('events', sourceId),
+    advances && !run.optimistic ? tx.query('event_edges', { prefix: [eventId] }) : undefined,
     isCreate ? tx.get('rooms', roomId) : undefined,
     destinations.length > 0 ? currentPosition(tx, 'outbox') : undefined,
-  ]);
+    unknownPrevs.length > 0
+      ? Promise.all(unknownPrevs.map((id) => tx.count('events', { prefix: [id] })))
+      : undefined,
+  ] as const;
+  const [existing, readPosition, source, children, room, outboxCounter, prevCounts] =
+    await Promise.all(reads);
   const promotes = existing?.outlier === true && !input.outlier && !input.outOfBandMembership;
-  if (existing && !promotes)
+  if (existing && !promotes) {
+    run.sawStored(eventId, existing);
     return { eventId, stream: (existing.stream as number | null) ?? null, existed: true };
+  }
+  if (sourceId !== undefined && source) run.sawStored(sourceId, source);
+  unknownPrevs.forEach((id, i) => {
+    if ((prevCounts?.[i] ?? 0) > 0) run.sawStored(id);
+  });
 
   let stream: number | null = null;
   if (inTimeline)
-    stream = input.backfilled ? -(await nextPosition(tx, 'backfill')) : (lastPosition as number) + 1;
+    stream = input.backfilled ? -(await nextPosition(tx, 'backfill')) : run.nextPosition(readPosition);
 
   let before: number | null = null;
   let after: number | null = null;
   if (stateBefore) {
+    const sourceAfter = sourceState ?? (source?.state_after as number | null | undefined) ?? null;
     if ('afterEvent' in stateBefore) {
-      if (source?.state_after == null)
+      if (sourceAfter === null)
         throw new StoreError('NOT_FOUND', `the state after ${stateBefore.afterEvent} is not stored`);
-      before = source.state_after as number;
+      before = sourceAfter;
     } else {
-      before = await groupForState(
-        tx,
-        roomId,
-        stateBefore.state,
-        (source?.state_after as number | null) ?? null,
-      );
+      before = await run.groups.forState(roomId, stateBefore.state, sourceAfter);
     }
     after =
       isState && input.rejected === undefined
-        ? await addGroup(tx, roomId, before, [[stateKey(pdu.type, pdu.state_key as string), eventId]])
+        ? await run.groups.add(roomId, before, [[stateKey(pdu.type, pdu.state_key as string), eventId]])
         : before;
   }
 
-  // An event that arrives after one of its children (federation) is no extremity.
+  // An event that arrives after one of its children (federation) is no extremity. Careful:
+  // read its children. Optimistic: assume none — a child stored first left an "awaited"
+  // marker on this event's extremity key, so inserting the extremity fails (see `markAwaited`).
   let extremity = advances;
   if (advances && children && children.length > 0) {
     const childRows = await tx.getMany(
@@ -238,7 +392,7 @@ async function persistOne(tx: Tx, input: PersistEventInput, pending: Pending): P
     state_key: isState ? pdu.state_key : null,
     sender: pdu.sender,
     pdu,
-    outlier: !live && !input.rejected && !input.softFailed,
+    outlier,
     rejected: input.rejected ?? null,
     soft_failed: input.softFailed === true,
     redacted_by: null,
@@ -249,12 +403,14 @@ async function persistOne(tx: Tx, input: PersistEventInput, pending: Pending): P
         ? { deviceId: input.txn.deviceId, txnId: input.txn.txnId }
         : null,
   };
-  pending.add(tx.put('events', row));
-  for (const prevId of prevIds) pending.add(tx.put('event_edges', { prev_id: prevId, event_id: eventId }));
+  // Careful: `put`, which also promotes a stored outlier. Optimistic: `insert`, which fails if it exists.
+  run.writeNew('events', row);
+  run.sawStored(eventId, row);
+  for (const prevId of prevIds) run.write(tx.put('event_edges', { prev_id: prevId, event_id: eventId }));
 
   if (isCreate && !room) {
     const content = pdu.content as { room_version?: unknown; creator?: unknown };
-    pending.add(
+    run.write(
       tx.put('rooms', {
         room_id: roomId,
         room_version: typeof content.room_version === 'string' ? content.room_version : '1',
@@ -263,18 +419,28 @@ async function persistOne(tx: Tx, input: PersistEventInput, pending: Pending): P
       }),
     );
   }
-  if (advances) {
-    for (const prevId of prevIds) pending.add(tx.delete('forward_extremities', [roomId, prevId]));
-    if (extremity)
-      pending.add(
-        tx.put('forward_extremities', { room_id: roomId, event_id: eventId, depth: pdu.depth, stream }),
-      );
+  if (counts) {
+    for (const prevId of prevIds) {
+      if (!run.knownStored(prevId)) markAwaited(run, roomId, prevId, eventId);
+      else if (advances) run.write(tx.delete('forward_extremities', [roomId, prevId]));
+    }
+  }
+  const extremityKey = [roomId, eventId];
+  if (advances && run.optimistic) {
+    run.writeNew('forward_extremities', { room_id: roomId, event_id: eventId, depth: pdu.depth, stream });
+  } else if (extremity) {
+    run.write(
+      tx.put('forward_extremities', { room_id: roomId, event_id: eventId, depth: pdu.depth, stream }),
+    );
+  } else {
+    // Stored now: a marker left by a child that came first has done its work.
+    run.write(tx.delete('forward_extremities', extremityKey));
   }
 
   if (input.currentState) {
     await replaceCurrentState(tx, roomId, input.currentState);
   } else if (advances && isState) {
-    pending.add(
+    run.write(
       tx.put('current_state', {
         room_id: roomId,
         type: pdu.type,
@@ -283,12 +449,12 @@ async function persistOne(tx: Tx, input: PersistEventInput, pending: Pending): P
         stream,
       }),
     );
-    if (pdu.type === 'm.room.member') pending.add(setMembership(tx, roomId, row));
+    if (pdu.type === 'm.room.member') run.write(setMembership(tx, roomId, row));
   }
-  if (input.outOfBandMembership) pending.add(setMembership(tx, roomId, row));
+  if (input.outOfBandMembership) run.write(setMembership(tx, roomId, row));
 
   if (input.txn) {
-    pending.add(
+    run.write(
       tx.put('txn_ids', {
         user_id: input.txn.userId,
         device_id: input.txn.deviceId,
@@ -299,7 +465,7 @@ async function persistOne(tx: Tx, input: PersistEventInput, pending: Pending): P
   }
   if (stream !== null) {
     for (const { userId, highlight } of input.notify ?? []) {
-      pending.add(
+      run.write(
         tx.put('notifications', {
           user_id: userId,
           room_id: roomId,
@@ -311,17 +477,37 @@ async function persistOne(tx: Tx, input: PersistEventInput, pending: Pending): P
     }
   }
   const relation = relationRow(row);
-  if (relation) pending.add(tx.put('relations', relation));
+  if (relation) run.write(tx.put('relations', relation));
   if (input.redaction) await applyRedaction(tx, input.redaction.eventId, input.redaction.redacted, eventId);
   if (outboxCounter !== undefined) {
     for (const [i, destination] of destinations.entries()) {
-      pending.add(
+      run.write(
         tx.put('outbox', { destination, seq: outboxCounter + i + 1, kind: 'pdu', event_id: eventId }),
       );
     }
-    pending.add(tx.put('streams', { name: 'outbox', position: outboxCounter + destinations.length }));
+    run.write(tx.put('streams', { name: 'outbox', position: outboxCounter + destinations.length }));
   }
   return { eventId, stream, existed: false };
+}
+
+/**
+ * Marks `eventId`, not stored, as awaited by a stored child: a row on its extremity key
+ * without a position, which `forwardExtremities` skips. When the event arrives, the
+ * optimistic insert of its extremity fails on this row, and the careful attempt reads its
+ * children (and drops the marker). So an event that comes after its children never needs
+ * a read to know it has none. Schema v3 added these markers for events stored before.
+ */
+function markAwaited(run: PersistRun, roomId: string, eventId: string, childId: string): void {
+  run.write(run.tx.put('forward_extremities', awaitedMarker(roomId, eventId, childId)));
+}
+
+/** Errors the careful attempt can answer differently: the event may exist (and be skipped). */
+function optimismFailed(run: PersistRun, error: unknown): boolean {
+  return (
+    run.conflict ||
+    (error instanceof StoreError &&
+      (error.code === 'CONFLICT' || error.code === 'NOT_FOUND' || error.code === 'INVALID'))
+  );
 }
 
 async function applyRedaction(
@@ -433,17 +619,45 @@ function toAlias(row: Row): RoomAlias {
 }
 
 export function roomStore(engine: Engine): RoomStore {
+  const cache: PersistCache = {
+    writers: 0,
+    position: undefined,
+    groups: undefined,
+    stateAfter: new Map(),
+    chains: new Map(),
+  };
   return {
     async persistEvents(inputs) {
       if (!Array.isArray(inputs)) throw invalid('persistEvents takes an array');
       for (const input of inputs) validate(input);
-      return engine.write(PERSIST_TABLES, async (tx) => {
-        const pending = new Pending();
-        const results: PersistedEvent[] = [];
-        for (const input of inputs) results.push(await persistOne(tx, input, pending));
-        await pending.settle();
-        return results;
-      });
+      const attempt = async (optimistic: boolean) => {
+        let run: PersistRun | undefined;
+        try {
+          const results = await engine.write(PERSIST_TABLES, async (tx) => {
+            run = new PersistRun(tx, cache, optimistic);
+            const results: PersistedEvent[] = [];
+            for (const input of inputs) results.push(await persistOne(run, input));
+            await run.finish();
+            return results;
+          });
+          run?.committed();
+          return results;
+        } catch (error) {
+          if (optimistic && run && optimismFailed(run, error)) return undefined;
+          throw error;
+        }
+      };
+      cache.writers += 1;
+      try {
+        const results = await attempt(true);
+        if (results) return results;
+        // Another writer may have moved the counters: forget them, read them again.
+        cache.position = undefined;
+        cache.groups = undefined;
+        return (await attempt(false)) as PersistedEvent[];
+      } finally {
+        cache.writers -= 1;
+      }
     },
 
     async getEvent(eventId) {
@@ -501,7 +715,8 @@ export function roomStore(engine: Engine): RoomStore {
       const rows = await engine.read(['forward_extremities'], (tx) =>
         tx.query('forward_extremities', { prefix: [roomId] }),
       );
-      return rows.map(
+      // Rows without a position are markers of awaited events (`markAwaited`), not extremities.
+      return rows.filter(isExtremity).map(
         (row): EventPosition => ({
           eventId: row.event_id as string,
           depth: row.depth as number,

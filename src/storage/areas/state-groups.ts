@@ -6,12 +6,12 @@
  * pairs (eventId null = key removed) applied on top of `prev`; `chain` holds the IDs of
  * every ancestor back to a snapshot (a group with no `prev` whose delta is the full state),
  * so loading any state is two reads: the group, then its chain in one bulk get. A chain
- * longer than `MAX_CHAIN` ends in a fresh snapshot, which bounds reads per load.
+ * longer than `MAX_CHAIN` ends in a fresh snapshot, which bounds reads per load. New
+ * groups are made through a `GroupWriter`, one per write transaction.
  */
 import type { StateKey, StateMap } from '../../core/pdu.ts';
-import type { Tx } from '../engine.ts';
+import type { Row, Tx } from '../engine.ts';
 import { StoreError } from '../store.ts';
-import { nextPosition } from './common.ts';
 
 /** Synapse caps its delta chains at 100 hops; 64 keeps a load to ≤ 65 rows, under D1's 100 bound parameters. */
 export const MAX_CHAIN = 64;
@@ -41,53 +41,101 @@ export async function loadState(tx: Tx, groupId: number): Promise<StateMap> {
   return state;
 }
 
-/** Stores the state `parent` + `delta` as a new group and returns its ID. */
-export async function addGroup(
-  tx: Tx,
-  roomId: string,
-  parentId: number | null,
-  delta: Delta,
-): Promise<number> {
-  const [id, parent] = await Promise.all([
-    nextPosition(tx, 'state_groups'),
-    parentId === null ? undefined : (tx.get('state_groups', parentId) as Promise<GroupRow | undefined>),
-  ]);
-  if (parentId !== null && !parent)
-    throw new StoreError('NOT_FOUND', `state group ${parentId} is not stored`);
-  if (parent && parent.chain.length + 1 < MAX_CHAIN) {
-    await tx.put('state_groups', {
-      id,
-      room_id: roomId,
-      prev: parent.id,
-      chain: [...parent.chain, parent.id],
-      delta,
-    });
+/**
+ * How a write transaction makes groups. The `state_groups` counter is read once (or taken
+ * from `cached` when `optimistic`) and written once at the end (`finish`). Groups are never
+ * changed once written, so the chains of committed groups can be remembered (`chains`).
+ * Optimistic: a group is `insert`ed, so a stale cached counter fails the transaction
+ * (the ID exists: IDs 1…counter are all taken) instead of overwriting a group.
+ */
+export class GroupWriter {
+  readonly tx: Tx;
+  private readonly optimistic: boolean;
+  private readonly cached: number | undefined;
+  private readonly chains: ReadonlyMap<number, readonly number[]>;
+  private readonly write: (promise: Promise<unknown>) => void;
+  /** The last group ID taken in this transaction; undefined until the counter is known. */
+  last: number | undefined;
+  private written = false;
+  /** Groups written in this transaction with their chains (to remember once committed). */
+  readonly made: [number, number[]][] = [];
+
+  constructor(
+    tx: Tx,
+    options: {
+      optimistic: boolean;
+      cached: number | undefined;
+      chains: ReadonlyMap<number, readonly number[]>;
+      write: (promise: Promise<unknown>) => void;
+    },
+  ) {
+    this.tx = tx;
+    this.optimistic = options.optimistic;
+    this.cached = options.cached;
+    this.chains = options.chains;
+    this.write = options.write;
+  }
+
+  private async nextId(): Promise<number> {
+    if (this.last === undefined) {
+      if (this.optimistic && this.cached !== undefined) this.last = this.cached;
+      else {
+        const row = await this.tx.get('streams', 'state_groups');
+        this.last ??= (row?.position as number | undefined) ?? 0;
+      }
+    }
+    this.written = true;
+    this.last += 1;
+    return this.last;
+  }
+
+  private async chainOf(id: number): Promise<readonly number[]> {
+    const known = this.chains.get(id) ?? this.made.find(([made]) => made === id)?.[1];
+    if (known) return known;
+    const parent = (await this.tx.get('state_groups', id)) as GroupRow | undefined;
+    if (!parent) throw new StoreError('NOT_FOUND', `state group ${id} is not stored`);
+    return parent.chain;
+  }
+
+  private put(group: GroupRow): void {
+    this.made.push([group.id, group.chain]);
+    const row = group as unknown as Row;
+    this.write(this.optimistic ? this.tx.insert('state_groups', row) : this.tx.put('state_groups', row));
+  }
+
+  /** Stores the state `parent` + `delta` as a new group and returns its ID. */
+  async add(roomId: string, parentId: number | null, delta: Delta): Promise<number> {
+    const [id, chain] = await Promise.all([
+      this.nextId(),
+      parentId === null ? undefined : this.chainOf(parentId),
+    ]);
+    if (parentId !== null && chain && chain.length + 1 < MAX_CHAIN) {
+      this.put({ id, room_id: roomId, prev: parentId, chain: [...chain, parentId], delta });
+      return id;
+    }
+    const state = parentId !== null ? await loadState(this.tx, parentId) : new Map<StateKey, string>();
+    for (const [key, eventId] of delta) {
+      if (eventId === null) state.delete(key);
+      else state.set(key, eventId);
+    }
+    this.put({ id, room_id: roomId, prev: null, chain: [], delta: [...state] });
     return id;
   }
-  const state = parent ? await loadState(tx, parent.id) : new Map<StateKey, string>();
-  for (const [key, eventId] of delta) {
-    if (eventId === null) state.delete(key);
-    else state.set(key, eventId);
-  }
-  await tx.put('state_groups', { id, room_id: roomId, prev: null, chain: [], delta: [...state] });
-  return id;
-}
 
-/** A group holding exactly `state`: `base` when equal, else a delta from it (or a snapshot). */
-export async function groupForState(
-  tx: Tx,
-  roomId: string,
-  state: StateMap,
-  base: number | null,
-): Promise<number> {
-  if (base === null) return addGroup(tx, roomId, null, [...state]);
-  const baseState = await loadState(tx, base);
-  const delta: Delta = [];
-  for (const [key, eventId] of state) if (baseState.get(key) !== eventId) delta.push([key, eventId]);
-  for (const key of baseState.keys()) if (!state.has(key)) delta.push([key, null]);
-  if (delta.length === 0) return base;
-  // A delta as large as the state saves nothing: start a snapshot instead.
-  return delta.length * 2 > state.size
-    ? addGroup(tx, roomId, null, [...state])
-    : addGroup(tx, roomId, base, delta);
+  /** A group holding exactly `state`: `base` when equal, else a delta from it (or a snapshot). */
+  async forState(roomId: string, state: StateMap, base: number | null): Promise<number> {
+    if (base === null) return this.add(roomId, null, [...state]);
+    const baseState = await loadState(this.tx, base);
+    const delta: Delta = [];
+    for (const [key, eventId] of state) if (baseState.get(key) !== eventId) delta.push([key, eventId]);
+    for (const key of baseState.keys()) if (!state.has(key)) delta.push([key, null]);
+    if (delta.length === 0) return base;
+    // A delta as large as the state saves nothing: start a snapshot instead.
+    return delta.length * 2 > state.size ? this.add(roomId, null, [...state]) : this.add(roomId, base, delta);
+  }
+
+  /** Writes the counter, once, after the transaction's last group. */
+  finish(): void {
+    if (this.written) this.write(this.tx.put('streams', { name: 'state_groups', position: this.last }));
+  }
 }

@@ -25,7 +25,7 @@ export interface IndexedDbOptions {
   durability?: 'strict' | 'relaxed';
   /**
    * Which transactions run on bare IndexedDB rather than Dexie's. Default: writes only —
-   * bench/storage.ts measures Dexie costing ~35% on event writes in Chromium and nothing
+   * bench/storage.ts measures Dexie costing ~35–55% on event writes in Chromium and nothing
    * measurable on timeline reads. 'all' and 'none' exist to measure and test both paths.
    */
   bare?: 'writes' | 'all' | 'none';
@@ -189,9 +189,10 @@ function request<T>(req: IDBRequest<T>): Promise<T> {
 /**
  * The same operations on a bare `IDBTransaction`, for the hot write path. Dexie still
  * declares the schema, opens, migrates and runs reads; bench/storage.ts shows its
- * per-request machinery costing ~35% on event writes — past the 20% where the issue allows
+ * per-request machinery costing ~35–55% on event writes — past the 20% where the issue allows
  * raw IndexedDB.
- * A failed request is left to abort the transaction, which is what all-or-nothing wants.
+ * A failed request is left to abort the transaction, which is what all-or-nothing wants;
+ * writes therefore resolve once issued, and the failure is reported for the transaction.
  */
 class RawTx implements Tx {
   private readonly trans: IDBTransaction;
@@ -275,25 +276,24 @@ class RawTx implements Tx {
     return target ? request(target.source.count(target.keys ?? undefined)) : 0;
   }
 
+  // Writes are issued, not awaited: the transaction commits only if every request succeeds,
+  // and a failed one aborts it with its error (reported by `transaction`, CONFLICT for a
+  // ConstraintError). Waiting for each success would add an IPC round trip before the commit.
   async put(table: string, row: Row): Promise<void> {
-    await request(this.store(table).put(row));
+    this.store(table).put(row);
   }
 
   async putMany(table: string, rows: Row[]): Promise<void> {
     const store = this.store(table);
-    await Promise.all(rows.map((row) => request(store.put(row))));
+    for (const row of rows) store.put(row);
   }
 
   async insert(table: string, row: Row): Promise<void> {
-    try {
-      await request(this.store(table).add(row));
-    } catch (error) {
-      throw mapError(error);
-    }
+    this.store(table).add(row);
   }
 
   async delete(table: string, key: Key): Promise<void> {
-    await request(this.store(table).delete(key));
+    this.store(table).delete(key);
   }
 
   async deleteRange(table: string, range: Range): Promise<void> {
@@ -449,7 +449,9 @@ export class IndexedDbEngine implements Engine {
       } catch {
         // Already aborted by the failed request.
       }
-      throw mapError(error);
+      // A failed request aborted the transaction (later requests then fail with AbortError):
+      // report the request's error, the cause.
+      throw mapError(trans.error ?? error);
     }
     // Nothing more is coming: let IndexedDB commit now rather than when it notices.
     trans.commit?.();

@@ -1,0 +1,211 @@
+/**
+ * The optimistic write path of `persistEvents` (rooms.ts): what each store remembers of its
+ * own writes must never make it wrong when another store (another tab, another process)
+ * writes the same database, and events that arrive after their children (the "awaited"
+ * markers, schema v3) must still never become extremities. Run on fake-indexeddb and SQLite.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import { afterAll, describe, expect, it } from 'vitest';
+import { stateKey } from '../../core/pdu.ts';
+import { ALICE, BOB, dump, LinearRoom, makeEvent, ROOM } from '../conformance/harness.ts';
+import { createStore } from '../create-store.ts';
+import type { Engine, Row } from '../engine.ts';
+import { IndexedDbEngine } from '../indexeddb/engine.ts';
+import { createIndexedDbAtVersion } from '../indexeddb/testing.ts';
+import { createSqliteAtVersion } from '../sqlite/engine.ts';
+import { nodeSqliteDriver, openSqliteEngine } from '../sqlite/index.ts';
+import type { Store } from '../store.ts';
+
+interface Backend {
+  name: string;
+  /** Opens (another connection to) database `id`. */
+  open(id: string): Promise<Engine>;
+  createAtVersion(id: string, version: number, rows: Record<string, Row[]>): Promise<void>;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'hearth-persist-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const indexedDB = new IDBFactory();
+
+const backends: Backend[] = [
+  {
+    name: 'IndexedDB (fake-indexeddb)',
+    open: (id) => IndexedDbEngine.open({ indexedDB, IDBKeyRange, name: id }),
+    createAtVersion: (id, version, rows) =>
+      createIndexedDbAtVersion(indexedDB, IDBKeyRange, id, version, rows),
+  },
+  {
+    name: 'SQLite',
+    open: (id) => openSqliteEngine({ path: join(dir, `${id}.sqlite`) }),
+    async createAtVersion(id, version, rows) {
+      const driver = nodeSqliteDriver({ path: join(dir, `${id}.sqlite`) });
+      try {
+        await createSqliteAtVersion(driver, version, rows);
+      } finally {
+        driver.close();
+      }
+    },
+  },
+];
+
+let counter = 0;
+
+for (const backend of backends) {
+  describe(`persistEvents beside other writers — ${backend.name}`, () => {
+    async function twoStores(): Promise<[Store, Store, Engine]> {
+      const id = `persist-${Date.now().toString(36)}-${++counter}`;
+      const a = await backend.open(id);
+      const b = await backend.open(id);
+      return [createStore(a), createStore(b), a];
+    }
+
+    it('keeps positions, state groups and extremities exact when two stores take turns', async () => {
+      const [a, b] = await twoStores();
+      const room = new LinearRoom();
+      const written: { id: string; stream: number | null }[] = [];
+      const expected = new Map<string, string>();
+      const states = new Map<string, Map<string, string>>();
+      const persist = async (store: Store, next: ReturnType<LinearRoom['next']>) => {
+        const [result] = await store.rooms.persistEvents([next]);
+        written.push({ id: next.event.event_id, stream: result?.stream ?? null });
+      };
+      await persist(a, room.create());
+      expected.set(stateKey('m.room.create', ''), room.head as string);
+      states.set(room.head as string, new Map(expected));
+      // Each store warms its cache, then the other moves the counters past it.
+      for (let i = 0; i < 12; i++) {
+        const store = i % 3 === 0 ? b : a;
+        if (i % 2 === 0) {
+          const user = `@u${i}:hearth.test`;
+          await persist(store, room.member(user, 'join'));
+          expected.set(stateKey('m.room.member', user), room.head as string);
+        } else {
+          await persist(store, room.message());
+        }
+        expect(await a.rooms.stateAt(room.head as string, 'after')).toEqual(expected);
+        states.set(room.head as string, new Map(expected));
+      }
+      expect(written.map((w) => w.stream)).toEqual(written.map((_, i) => i + 1));
+      // Backfilled history makes state groups without moving the events position.
+      const create = written[0]?.id as string;
+      const topic = makeEvent({ id: '$old-topic', type: 'm.room.topic', stateKey: '', depth: 1, prev: [] });
+      const [old] = await b.rooms.persistEvents([
+        { event: topic, stateBefore: { afterEvent: create }, backfilled: true },
+      ]);
+      expect(old?.stream).toBe(-1);
+      const last = room.member('@late:hearth.test', 'join');
+      await a.rooms.persistEvents([last]);
+      expected.set(stateKey('m.room.member', '@late:hearth.test'), room.head as string);
+      states.set(room.head as string, new Map(expected));
+      states.set(
+        '$old-topic',
+        new Map([...(states.get(create) ?? []), [stateKey('m.room.topic', ''), '$old-topic']]),
+      );
+      // No store's write replaced a state group the other made.
+      for (const [eventId, state] of states) expect(await b.rooms.stateAt(eventId, 'after')).toEqual(state);
+      for (const store of [a, b]) {
+        expect(await store.rooms.forwardExtremities(ROOM)).toEqual([
+          { eventId: room.head, depth: 14, stream: 14 },
+        ]);
+        expect((await store.positions()).events).toBe(14);
+        expect(await store.rooms.currentState(ROOM)).toEqual(expected);
+      }
+      await a.close();
+      await b.close();
+    });
+
+    it('reports an event already stored (by either store) as existing and writes nothing', async () => {
+      const [a, b, engine] = await twoStores();
+      const room = new LinearRoom();
+      const create = room.create();
+      const join = room.member(ALICE, 'join');
+      const message = room.message();
+      await a.rooms.persistEvents([create, join]);
+      await b.rooms.persistEvents([message]);
+      const before = await dump(engine);
+      for (const store of [a, b]) {
+        expect(await store.rooms.persistEvents([join, message])).toEqual([
+          { eventId: join.event.event_id, stream: 2, existed: true },
+          { eventId: message.event.event_id, stream: 3, existed: true },
+        ]);
+      }
+      expect(await dump(engine)).toEqual(before);
+      // A batch with an event twice stores it once.
+      const next = room.message();
+      expect((await a.rooms.persistEvents([next, next])).map((r) => [r.stream, r.existed])).toEqual([
+        [4, false],
+        [4, true],
+      ]);
+      await a.close();
+      await b.close();
+    });
+
+    it('never makes an event that arrives after its child an extremity, nor shows the marker', async () => {
+      const [a, b] = await twoStores();
+      const room = new LinearRoom();
+      await a.rooms.persistEvents([room.create(), room.member(ALICE, 'join')]);
+      const head = room.head as string;
+      const parent = makeEvent({ id: '$parent', depth: 3, prev: [head] });
+      const child = makeEvent({ id: '$child', depth: 4, prev: ['$parent'] });
+      // The child first (its state after the head), through one store; the parent through the other.
+      await a.rooms.persistEvents([{ event: child, stateBefore: { afterEvent: head } }]);
+      expect((await b.rooms.forwardExtremities(ROOM)).map((e) => e.eventId).sort()).toEqual(
+        ['$child', head].sort(),
+      );
+      const [late] = await b.rooms.persistEvents([{ event: parent, stateBefore: { afterEvent: head } }]);
+      expect(late?.existed).toBe(false);
+      for (const store of [a, b]) {
+        expect((await store.rooms.forwardExtremities(ROOM)).map((e) => e.eventId)).toEqual(['$child']);
+        expect(await store.rooms.childrenOf('$parent')).toEqual(['$child']);
+      }
+      // A backfilled child keeps a later parent from being an extremity too (as before).
+      const old = makeEvent({ id: '$old', depth: 1, prev: ['$older'] });
+      const older = makeEvent({ id: '$older', depth: 0 });
+      await a.rooms.persistEvents([{ event: old, stateBefore: { afterEvent: head }, backfilled: true }]);
+      await b.rooms.persistEvents([{ event: older, stateBefore: { afterEvent: head } }]);
+      expect((await a.rooms.forwardExtremities(ROOM)).map((e) => e.eventId).sort()).toEqual(['$child']);
+      await a.close();
+      await b.close();
+    });
+
+    it('migrates a version-2 database: an event awaited by a stored child is marked', async () => {
+      const id = `persist-v2-${Date.now().toString(36)}-${++counter}`;
+      const child = makeEvent({ id: '$child', depth: 2, prev: ['$missing'], sender: BOB });
+      const childRow: Row = {
+        event_id: '$child',
+        room_id: ROOM,
+        stream: 1,
+        depth: 2,
+        type: child.type,
+        state_key: null,
+        sender: BOB,
+        pdu: child,
+        outlier: false,
+        rejected: null,
+        soft_failed: false,
+        redacted_by: null,
+        state_before: 1,
+        state_after: 1,
+        txn: null,
+      };
+      await backend.createAtVersion(id, 2, {
+        events: [childRow],
+        event_edges: [{ prev_id: '$missing', event_id: '$child' }],
+        forward_extremities: [{ room_id: ROOM, event_id: '$child', depth: 2, stream: 1 }],
+        state_groups: [{ id: 1, room_id: ROOM, prev: null, chain: [], delta: [] }],
+        streams: [{ name: 'state_groups', position: 1 }],
+      });
+      const store = createStore(await backend.open(id));
+      expect((await store.rooms.forwardExtremities(ROOM)).map((e) => e.eventId)).toEqual(['$child']);
+      await store.rooms.persistEvents([
+        { event: makeEvent({ id: '$missing', depth: 1 }), stateBefore: { state: new Map() } },
+      ]);
+      expect((await store.rooms.forwardExtremities(ROOM)).map((e) => e.eventId)).toEqual(['$child']);
+      expect((await store.rooms.getEvent('$missing'))?.stream).toBe(2);
+      await store.close();
+    });
+  });
+}
