@@ -278,7 +278,12 @@ export interface AccountStore {
   ): Promise<void>;
   /** Marks the user deactivated and removes every device, token and key. */
   deactivateUser(userId: string): Promise<void>;
-  createSession(session: NewSession): Promise<void>;
+  /**
+   * Adds a token (pair) to a device, creating the device if new. `replaceDeviceTokens` first
+   * revokes the device's earlier access and refresh tokens in the same transaction (login with
+   * a known device_id); the device, its keys and to-device inbox stay.
+   */
+  createSession(session: NewSession, options?: { replaceDeviceTokens?: boolean }): Promise<void>;
   getAccessToken(token: string): Promise<TokenInfo | null>;
   deleteAccessToken(token: string): Promise<void>;
   /** Replaces a refresh token and its device's access tokens; null when the old token is unknown. */

@@ -142,6 +142,42 @@ describe('login, logout, refresh', () => {
     expect(laptops.map((d) => d.displayName)).toEqual(['Laptop']);
   });
 
+  it('re-login on a known device revokes its earlier refresh tokens too, keeping the device and its keys', async () => {
+    const hs = await open({ accessTokenLifetimeMs: 60_000 });
+    const login = (extra: Record<string, unknown> = {}) =>
+      hs.req('POST', LOGIN, {
+        body: { type: 'm.login.password', user: 'alice', password: 'secret', device_id: 'TABLET', ...extra },
+      });
+    const first = await login({ refresh_token: true });
+    expect(first.status).toBe(200);
+    const oldRefreshes = [first.body.refresh_token as string];
+    expect(typeof oldRefreshes[0]).toBe('string');
+    await hs.store.e2ee.putDeviceKeys('@alice:test.localhost', 'TABLET', { device_id: 'TABLET', keys: {} });
+
+    for (const extra of [{ refresh_token: true }, {}]) {
+      const again = await login(extra);
+      expect(again.status).toBe(200);
+      expect(again.body.device_id).toBe('TABLET');
+      expect(again.body.refresh_token !== undefined).toBe(extra.refresh_token === true);
+      if (again.body.refresh_token !== undefined) oldRefreshes.push(again.body.refresh_token as string);
+    }
+    // Both refresh tokens handed out before the last login are gone, not just the access tokens.
+    expect(oldRefreshes).toHaveLength(2);
+    for (const refresh_token of oldRefreshes) {
+      const refused = await hs.req('POST', '/_matrix/client/v3/refresh', { body: { refresh_token } });
+      expect(refused.status).toBe(401);
+      expect(refused.body.errcode).toBe('M_UNKNOWN_TOKEN');
+    }
+    expect((await hs.req('GET', WHOAMI, { token: first.body.access_token as string })).body.errcode).toBe(
+      'M_UNKNOWN_TOKEN',
+    );
+    expect(await hs.store.accounts.getDevice('@alice:test.localhost', 'TABLET')).not.toBeNull();
+    const keys = await hs.store.e2ee.getDeviceKeys([
+      { userId: '@alice:test.localhost', deviceIds: ['TABLET'] },
+    ]);
+    expect(keys).toHaveLength(1);
+  });
+
   it('keeps device keys across a re-login on the same device (soft logout recovery)', async () => {
     const hs = await open();
     const first = await hs.login('alice', 'secret', { device_id: 'PHONE' });

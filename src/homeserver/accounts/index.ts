@@ -320,36 +320,22 @@ export function createAccountsService(ctx: HomeserverContext, deps: AccountsDeps
     const refreshToken = input.refreshToken ? newToken('hrt') : undefined;
     const { expiresAt, expiresInMs } = tokenExpiry(input.refreshToken === true);
     const now = clock.now();
-    if (!existing) {
-      await store.accounts.createSession({
+    // One transaction: the device's earlier access and refresh tokens go as the new ones come.
+    // Revoking whenever the client names the device (a no-op for a new one) also covers a
+    // concurrent login that creates it after the lookup above. A known device keeps its name
+    // ("initial_device_display_name": "Ignored if device_id corresponds to a known device").
+    await store.accounts.createSession(
+      {
         userId: input.userId,
         deviceId,
-        displayName: input.displayName ?? null,
+        ...(existing ? {} : { displayName: input.displayName ?? null }),
         accessToken,
         ...(refreshToken ? { refreshToken } : {}),
         expiresAt,
         now,
-      });
-    } else {
-      // The Store has no "revoke a device's tokens" yet: rotating a throwaway refresh token is
-      // the one operation that drops every access token of the device and keeps its keys.
-      // (Refresh tokens handed out earlier for the device survive it; see the report.)
-      const bridge = newToken('hrt');
-      await store.accounts.createSession({
-        userId: input.userId,
-        deviceId,
-        accessToken: newToken('hat'),
-        refreshToken: bridge,
-        now,
-      });
-      await store.accounts.rotateRefreshToken(bridge, {
-        accessToken,
-        // The rotation always stores a refresh token; one nobody knows is as good as none.
-        refreshToken: refreshToken ?? newToken('hrt'),
-        expiresAt,
-        now,
-      });
-    }
+      },
+      { replaceDeviceTokens: input.deviceId !== undefined },
+    );
     lastSeenWritten.set(`${input.userId}\u0000${deviceId}`, now);
     return {
       userId: input.userId,

@@ -54,9 +54,16 @@ function toRegistrationToken(row: Row): RegistrationToken {
   };
 }
 
-async function createSession(tx: Tx, session: NewSession): Promise<void> {
+async function createSession(tx: Tx, session: NewSession, replaceDeviceTokens = false): Promise<void> {
   requireString(session.accessToken, 'accessToken');
   const key = [session.userId, session.deviceId];
+  if (replaceDeviceTokens) {
+    // client-server-api "Relationship between access tokens and devices": when a client names
+    // its device_id "the server will invalidate any access and refresh tokens previously
+    // assigned to that device" — a surviving refresh token could mint access again.
+    await tx.deleteRange('access_tokens', { index: '[user_id+device_id]', prefix: key });
+    await tx.deleteRange('refresh_tokens', { index: '[user_id+device_id]', prefix: key });
+  }
   const device = await tx.get('devices', key);
   if (!device) {
     await tx.put('devices', {
@@ -167,8 +174,10 @@ export function accountStore(engine: Engine): AccountStore {
       });
     },
 
-    async createSession(session) {
-      await engine.write(['devices', 'access_tokens', 'refresh_tokens'], (tx) => createSession(tx, session));
+    async createSession(session, options = {}) {
+      await engine.write(['devices', 'access_tokens', 'refresh_tokens'], (tx) =>
+        createSession(tx, session, options.replaceDeviceTokens === true),
+      );
     },
 
     async getAccessToken(token) {

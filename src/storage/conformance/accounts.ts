@@ -2,7 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { encodeBase64 } from '../../core/base64.ts';
 import { sha256 } from '../../core/crypto.ts';
-import { ALICE, type ConformanceTarget, dump, useStores } from './harness.ts';
+import { createStore } from '../create-store.ts';
+import type { Engine } from '../engine.ts';
+import type { Store } from '../store.ts';
+import { ALICE, type ConformanceTarget, dump, faultyEngine, InjectedFault, useStores } from './harness.ts';
 
 const session = (deviceId: string, accessToken: string, extra: object = {}) => ({
   userId: ALICE,
@@ -11,6 +14,12 @@ const session = (deviceId: string, accessToken: string, extra: object = {}) => (
   now: 1000,
   ...extra,
 });
+
+/** Whether a refresh token is still stored, probed without spending it (a rotation would). */
+const refreshKnown = async (engine: Engine, token: string) =>
+  (await engine.read(['refresh_tokens'], (tx) =>
+    tx.get('refresh_tokens', encodeBase64(sha256(new TextEncoder().encode(token)))),
+  )) !== undefined;
 
 const newUser = {
   userId: ALICE,
@@ -130,6 +139,117 @@ export function accountTests(target: ConformanceTarget): void {
         }),
       ).toBeNull();
       expect(await store.accounts.getAccessToken('a3')).toBeNull();
+    });
+  });
+
+  describe('re-login on a known device (replaceDeviceTokens)', () => {
+    const seed = async (store: Store) => {
+      await store.accounts.createUser(newUser, {
+        session: session('PHONE', 'a1', { displayName: 'Phone', refreshToken: 'r1' }),
+      });
+      await store.accounts.createSession(session('PHONE', 'a2', { refreshToken: 'r2' }));
+      await store.accounts.createSession(session('LAPTOP', 'other', { refreshToken: 'r_other' }));
+      await store.e2ee.putDeviceKeys(ALICE, 'PHONE', { device_id: 'PHONE' });
+      await store.e2ee.addOneTimeKeys(ALICE, 'PHONE', [
+        { algorithm: 'signed_curve25519', keyId: 'k1', key: { key: 'x' } },
+      ]);
+      await store.e2ee.sendToDevice([
+        { userId: ALICE, deviceId: 'PHONE', sender: ALICE, type: 'm.test', content: { n: 1 } },
+      ]);
+    };
+    const relogin = (store: Store, accessToken = 'a3') =>
+      store.accounts.createSession(session('PHONE', accessToken, { refreshToken: 'r3', now: 2000 }), {
+        replaceDeviceTokens: true,
+      });
+
+    it('revokes every earlier access and refresh token of the device; keeps the device, its keys and inbox', async () => {
+      const { store, engine } = await stores.fresh();
+      await seed(store);
+      const positions = await store.positions();
+      await relogin(store);
+
+      expect(await store.accounts.getAccessToken('a1')).toBeNull();
+      expect(await store.accounts.getAccessToken('a2')).toBeNull();
+      expect(await store.accounts.getAccessToken('a3')).toEqual({
+        userId: ALICE,
+        deviceId: 'PHONE',
+        createdAt: 2000,
+        expiresAt: null,
+      });
+      const spend = (token: string) =>
+        store.accounts.rotateRefreshToken(token, {
+          accessToken: `${token}-a`,
+          refreshToken: `${token}-r`,
+          expiresAt: null,
+          now: 3000,
+        });
+      expect(await spend('r1')).toBeNull();
+      expect(await spend('r2')).toBeNull();
+      expect(await store.accounts.getAccessToken('r1-a')).toBeNull();
+
+      // Other devices are untouched.
+      expect(await store.accounts.getAccessToken('other')).not.toBeNull();
+      expect(await refreshKnown(engine, 'r_other')).toBe(true);
+
+      // The device is the same one: name, creation time, keys and inbox kept, no device-list change.
+      expect(await store.accounts.getDevice(ALICE, 'PHONE')).toMatchObject({
+        displayName: 'Phone',
+        createdAt: 1000,
+      });
+      expect(
+        (await store.e2ee.getDeviceKeys([{ userId: ALICE, deviceIds: ['PHONE'] }])).map((k) => k.deviceId),
+      ).toEqual(['PHONE']);
+      expect(await store.e2ee.countOneTimeKeys(ALICE, 'PHONE')).toEqual({ signed_curve25519: 1 });
+      expect((await store.e2ee.toDeviceMessages(ALICE, 'PHONE', 0, 10)).messages).toHaveLength(1);
+      expect((await store.positions()).deviceLists).toBe(positions.deviceLists);
+
+      // The new refresh token is the one that works.
+      expect(await spend('r3')).toEqual({ userId: ALICE, deviceId: 'PHONE' });
+    });
+
+    it('creates the device when it is new', async () => {
+      const { store } = await stores.fresh();
+      await store.accounts.createUser(newUser);
+      await store.accounts.createSession(session('NEW', 'n1', { displayName: 'New' }), {
+        replaceDeviceTokens: true,
+      });
+      expect((await store.accounts.getDevice(ALICE, 'NEW'))?.displayName).toBe('New');
+      expect((await store.accounts.getAccessToken('n1'))?.deviceId).toBe('NEW');
+    });
+
+    it('is one transaction: a failure at any write step leaves the old tokens working', async () => {
+      const { store, engine } = await stores.fresh();
+      await seed(store);
+      const before = await dump(engine);
+      let steps = 0;
+      for (let failAt = 1; ; failAt++) {
+        const error = await relogin(createStore(faultyEngine(engine, failAt))).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        if (error === null) break;
+        expect(error).toBeInstanceOf(InjectedFault);
+        steps = failAt;
+        expect(await dump(engine)).toEqual(before);
+        expect(await store.accounts.getAccessToken('a1')).not.toBeNull();
+        expect(await refreshKnown(engine, 'r1')).toBe(true);
+      }
+      // Failures were injected after the revocation, not only before it.
+      expect(steps).toBeGreaterThanOrEqual(3);
+      expect(await store.accounts.getAccessToken('a1')).toBeNull();
+      expect(await refreshKnown(engine, 'r1')).toBe(false);
+    });
+
+    it('a re-login failing on its own (new token taken by another device) keeps the old tokens', async () => {
+      const { store, engine } = await stores.fresh();
+      await seed(store);
+      const before = await dump(engine);
+      await expect(relogin(store, 'other')).rejects.toMatchObject({ name: 'StoreError', code: 'CONFLICT' });
+      expect(await dump(engine)).toEqual(before);
+      expect(await store.accounts.getAccessToken('a1')).not.toBeNull();
+      expect(await store.accounts.getAccessToken('a2')).not.toBeNull();
+      expect(await refreshKnown(engine, 'r1')).toBe(true);
+      expect(await refreshKnown(engine, 'r2')).toBe(true);
     });
   });
 
