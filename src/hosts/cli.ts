@@ -110,6 +110,10 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(command === undefined || command === '--help' || command === 'help' ? USAGE : `Unknown command ${command}\n\n${USAGE}`);
     return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
   }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   let options: ServeOptions;
   try {
     options = parseServeArgs(rest);
