@@ -1,10 +1,14 @@
 /**
  * Endpoint coverage against the spec: reads every Client-Server OpenAPI file in
- * `../shared/matrix-spec/data/api/client-server/`, calls the homeserver's fetch once per
- * operation (method + path, placeholder parameters, `{}` bodies, a bearer token) and lists the
- * operations that answer with anything but `M_UNRECOGNIZED` (404/405) — i.e. that exist.
+ * `../shared/matrix-spec/data/api/client-server/`, builds the real homeserver (on fake
+ * IndexedDB), registers a user through the API, creates a room with an alias, sends a message
+ * and defines a filter, then calls every operation once — its path filled with that user's own
+ * IDs, the room, the real event ID, `{}` as the body of POST and PUT, the user's token — and
+ * counts the operations that answer with anything but `M_UNRECOGNIZED` (404/405), i.e. that
+ * exist. 4xx answers are fine (`{}` is rarely a valid body); the operations not answered are
+ * listed.
  *
- *   npm run coverage:spec [-- --spec DIR] [-- --missing]
+ *   npm run coverage:spec [-- --spec DIR] [-- --answered]
  *
  * Exits 1 if any operation answers 5xx: placeholder input is client input, and client input
  * must never produce a server error.
@@ -12,9 +16,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { discoveryEndpoints } from '../src/api/client/discovery.ts';
 import { fillTemplate } from '../src/api/fuzzing.ts';
-import { createRouter, type FetchHandler } from '../src/api/http.ts';
+import type { FetchHandler } from '../src/api/http.ts';
+import { createTestHomeserver } from '../src/homeserver/testing.ts';
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
 
@@ -30,6 +34,7 @@ export interface Operation {
 export interface CoverageResult extends Operation {
   status: number;
   errcode: string | undefined;
+  error: string | undefined;
   implemented: boolean;
 }
 
@@ -64,51 +69,185 @@ export async function readOperations(specDir: string): Promise<Operation[]> {
   return ops;
 }
 
-/** Call each operation once and classify the answer. */
+/** A real homeserver (fake IndexedDB), a registered user with a room, an event and a filter. */
+export interface CoverageWorld {
+  fetch: FetchHandler;
+  origin: string;
+  /** The user's token now (re-issued when an operation logged it out). */
+  token(): string;
+  /** Placeholder values for path parameters, by name: the user's own IDs, the room, the event. */
+  values: Record<string, string>;
+  /** Puts back what an operation may have undone: the token, the user's membership. */
+  restore(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const PASSWORD = 'coverage-password';
+
+export async function buildWorld(): Promise<CoverageWorld> {
+  const serverName = 'coverage.localhost';
+  const origin = `http://${serverName}`;
+  const unlimited = { perSecond: 1e9, burst: 1e9 };
+  const hs = await createTestHomeserver({
+    serverName,
+    registration: 'open',
+    // Coverage is about which operations exist, not about waiting on long-polls or limits.
+    maxSyncTimeoutMs: 50,
+    rateLimits: { login: unlimited, register: unlimited, message: unlimited, default: unlimited },
+  });
+  const call = async (method: string, path: string, token: string | null, body?: unknown) => {
+    const r = await hs.call(method, `/_matrix/client/v3${path}`, {
+      ...(token ? { token } : {}),
+      ...(body === undefined ? {} : { body }),
+    });
+    return r;
+  };
+  const must = async (method: string, path: string, token: string | null, body?: unknown) => {
+    const r = await call(method, path, token, body);
+    if (r.status !== 200) throw new Error(`set-up ${method} ${path} → ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  };
+
+  // Register through the API (user-interactive auth, m.login.dummy), as a client would.
+  const challenge = await call('POST', '/register', null, { username: 'coverage', password: PASSWORD });
+  const registered = await must('POST', '/register', null, {
+    username: 'coverage',
+    password: PASSWORD,
+    auth: { type: 'm.login.dummy', session: challenge.body.session },
+  });
+  const userId = registered.user_id as string;
+  let token = registered.access_token as string;
+  const deviceId = registered.device_id as string;
+  const enc = encodeURIComponent;
+  const roomId = (
+    await must('POST', '/createRoom', token, {
+      preset: 'public_chat',
+      room_alias_name: 'coverage',
+      name: 'Coverage',
+    })
+  ).room_id as string;
+  const eventId = (
+    await must('PUT', `/rooms/${enc(roomId)}/send/m.room.message/coverage-1`, token, {
+      msgtype: 'm.text',
+      body: 'hello',
+    })
+  ).event_id as string;
+  const filterId = (await must('POST', `/user/${enc(userId)}/filter`, token, {})).filter_id as string;
+
+  const values: Record<string, string> = {
+    userId,
+    roomId,
+    roomIdOrAlias: roomId,
+    roomAlias: `#coverage:${serverName}`,
+    eventId,
+    deviceId,
+    filterId,
+    serverName,
+    eventType: 'm.room.message',
+    stateKey: '',
+    keyName: 'displayname',
+    type: 'org.example.coverage',
+    tag: 'u.coverage',
+    receiptType: 'm.read',
+    kind: 'override',
+    ruleId: '.m.rule.master',
+    relType: 'm.annotation',
+    version: '1',
+    sessionId: 'coverage-session',
+    mediaId: 'coverage-media',
+    fileName: 'file.txt',
+    protocol: 'irc',
+    networkId: 'irc',
+    appserviceId: 'coverage-appservice',
+    idpId: 'coverage-idp',
+  };
+
+  return {
+    fetch: hs.fetch,
+    origin,
+    token: () => token,
+    values,
+    async restore() {
+      if ((await call('GET', '/account/whoami', token)).status !== 200) {
+        const login = await must('POST', '/login', null, {
+          type: 'm.login.password',
+          identifier: { type: 'm.id.user', user: userId },
+          password: PASSWORD,
+          device_id: deviceId,
+        });
+        token = login.access_token as string;
+      }
+      const member = await call('GET', `/rooms/${enc(roomId)}/state/m.room.member/${enc(userId)}`, token);
+      if (member.status !== 200 || member.body.membership !== 'join')
+        await must('POST', `/join/${enc(roomId)}`, token, {});
+    },
+    close: () => hs.close(),
+  };
+}
+
+/** Call each operation once, with the world's placeholders and token, and classify the answer. */
 export async function measureCoverage(
-  fetch: FetchHandler,
+  world: CoverageWorld,
   ops: readonly Operation[],
-  opts: { origin?: string; token?: string } = {},
 ): Promise<CoverageResult[]> {
-  const origin = opts.origin ?? 'http://localhost:8008';
   const results: CoverageResult[] = [];
+  let txn = 0;
   for (const op of ops) {
-    const headers: Record<string, string> = {};
-    if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
+    const headers: Record<string, string> = { Authorization: `Bearer ${world.token()}` };
     let body: string | undefined;
     if (op.method === 'POST' || op.method === 'PUT') {
       body = '{}';
       headers['Content-Type'] = 'application/json';
     }
-    const res = await fetch(
-      new Request(origin + fillTemplate(op.path), { method: op.method, headers, body }),
-    );
+    const values: Record<string, string> = { ...world.values, txnId: `coverage-txn-${++txn}` };
+    const path = fillTemplate(op.path, (name) => values[name] ?? 'x');
+    const res = await world.fetch(new Request(world.origin + path, { method: op.method, headers, body }));
     let errcode: string | undefined;
+    let error: string | undefined;
     try {
-      const json = (await res.json()) as { errcode?: unknown };
+      const json = (await res.json()) as { errcode?: unknown; error?: unknown };
       if (typeof json?.errcode === 'string') errcode = json.errcode;
+      if (typeof json?.error === 'string') error = json.error;
     } catch {
       // Not JSON (media, 204): certainly not M_UNRECOGNIZED.
     }
     const unrecognized = errcode === 'M_UNRECOGNIZED' && (res.status === 404 || res.status === 405);
-    results.push({ ...op, status: res.status, errcode, implemented: !unrecognized });
+    results.push({ ...op, status: res.status, errcode, error, implemented: !unrecognized });
+    // A logout, a leave, a password change …: the next operation should still find the user
+    // signed in and in the room.
+    if (res.status < 300) await world.restore();
   }
   return results;
 }
 
-/**
- * The homeserver measured. Until `createHomeserver` exists this is the router with the
- * endpoint areas written so far; the lead swaps in `createHomeserver(...).fetch` (with a
- * registered user's token) once it does.
- */
-function buildHomeserver(): { fetch: FetchHandler; token: string } {
-  const token = 'coverage-token';
-  const fetch = createRouter({
-    endpoints: [...discoveryEndpoints()],
-    resolveToken: async (t) =>
-      t === token ? { userId: '@coverage:localhost', deviceId: 'COVERAGE', isGuest: false } : null,
-  });
-  return { fetch, token };
+/** The printed report and the exit code: 1 when any operation answered 5xx. */
+export function report(
+  results: readonly CoverageResult[],
+  options: { answered?: boolean } = {},
+): {
+  text: string;
+  exitCode: number;
+} {
+  const implemented = results.filter((r) => r.implemented);
+  const missing = results.filter((r) => !r.implemented);
+  const broken = results.filter((r) => r.status >= 500);
+  const line = (r: CoverageResult) =>
+    `  ${r.method.padEnd(6)} ${r.path}  → ${r.status}${r.errcode ? ` ${r.errcode}` : ''}  (${r.file}${r.deprecated ? ', deprecated' : ''})`;
+  const out: string[] = [];
+  if (options.answered) {
+    out.push('Answering (not M_UNRECOGNIZED):', ...implemented.map(line), '');
+  }
+  out.push(`Not answered (404/405 M_UNRECOGNIZED), ${missing.length}:`, ...missing.map(line));
+  if (broken.length > 0) {
+    out.push('', 'Server errors (must not happen):', ...broken.map((r) => `${line(r)}  ${r.error ?? ''}`));
+  }
+  const files = new Set(results.map((o) => o.file)).size;
+  out.push(
+    '',
+    `${implemented.length} of ${results.length} Client-Server operations answer (from ${files} OpenAPI files)` +
+      (broken.length ? `; ${broken.length} answered 5xx` : ''),
+  );
+  return { text: out.join('\n'), exitCode: broken.length > 0 ? 1 : 0 };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -116,32 +255,17 @@ async function main(argv: string[]): Promise<number> {
   const specDir = resolve(
     argv.includes('--spec') && specArg ? specArg : '../shared/matrix-spec/data/api/client-server',
   );
-  const showMissing = argv.includes('--missing');
   const ops = await readOperations(specDir);
-  const { fetch, token } = buildHomeserver();
-  const results = await measureCoverage(fetch, ops, { token });
-
-  const implemented = results.filter((r) => r.implemented);
-  const broken = results.filter((r) => r.status >= 500);
-  const line = (r: CoverageResult) =>
-    `  ${r.method.padEnd(6)} ${r.path}  → ${r.status}${r.errcode ? ` ${r.errcode}` : ''}  (${r.file}${r.deprecated ? ', deprecated' : ''})`;
-
-  console.log(`Answering (not M_UNRECOGNIZED):`);
-  for (const r of implemented) console.log(line(r));
-  if (showMissing) {
-    console.log(`\nNot implemented (404/405 M_UNRECOGNIZED):`);
-    for (const r of results.filter((x) => !x.implemented)) console.log(line(r));
+  const world = await buildWorld();
+  let results: CoverageResult[];
+  try {
+    results = await measureCoverage(world, ops);
+  } finally {
+    await world.close();
   }
-  if (broken.length > 0) {
-    console.log(`\nServer errors (must not happen):`);
-    for (const r of broken) console.log(line(r));
-  }
-  const files = new Set(ops.map((o) => o.file)).size;
-  console.log(
-    `\n${implemented.length} of ${results.length} Client-Server operations answer (from ${files} OpenAPI files)` +
-      (broken.length ? `; ${broken.length} answered 5xx` : ''),
-  );
-  return broken.length > 0 ? 1 : 0;
+  const { text, exitCode } = report(results, { answered: argv.includes('--answered') });
+  console.log(text);
+  return exitCode;
 }
 
 if (import.meta.main) {

@@ -10,7 +10,8 @@ import { type Endpoint, fullPaths } from './endpoint.ts';
 export const ERRCODE_STATUS: Readonly<Record<string, readonly number[]>> = {
   M_UNRECOGNIZED: [404, 405],
   M_NOT_JSON: [400],
-  M_BAD_JSON: [400],
+  // account-data.yaml: 405 M_BAD_JSON for account data types the server controls (m.fully_read).
+  M_BAD_JSON: [400, 405],
   M_MISSING_PARAM: [400],
   M_INVALID_PARAM: [400],
   M_TOO_LARGE: [413],
@@ -20,17 +21,27 @@ export const ERRCODE_STATUS: Readonly<Record<string, readonly number[]>> = {
   M_GUEST_ACCESS_FORBIDDEN: [403],
   M_NOT_FOUND: [404],
   M_LIMIT_EXCEEDED: [429],
-  M_UNKNOWN: [400],
+  // directory.yaml: 409 M_UNKNOWN for an alias that already exists.
+  M_UNKNOWN: [400, 409],
 };
 
 export interface Checked {
   status: number;
+  /** The body when it is a JSON object. */
   body: Record<string, unknown> | undefined;
+  /** The parsed body, whatever it is (an array for `GET /rooms/{roomId}/state`). */
+  json: unknown;
+  /** A user-interactive authentication challenge (401 with `flows`). */
+  uia: boolean;
 }
 
 /**
  * Throws unless `res` is a well-formed Matrix answer: CORS headers present; errors are JSON
  * objects with a string `errcode` (of the expected status) and `error`; no 5xx at all.
+ * Successes are JSON objects, or arrays where the spec says so (`GET /rooms/{roomId}/state`).
+ * A 401 carrying `flows` is a user-interactive authentication challenge
+ * (client-server-api "User-interactive authentication API"): its first answer has no
+ * `errcode`; later ones may add one.
  */
 export async function checkMatrixResponse(res: Response, method: string): Promise<Checked> {
   const fail = (why: string, body?: unknown): never => {
@@ -42,7 +53,7 @@ export async function checkMatrixResponse(res: Response, method: string): Promis
   if (res.status >= 500) fail('server error', await res.text());
   if (res.status === 204) {
     if (method !== 'OPTIONS') fail('204 for a non-OPTIONS request');
-    return { status: 204, body: undefined };
+    return { status: 204, body: undefined, json: undefined, uia: false };
   }
   const type = res.headers.get('content-type');
   if (type !== 'application/json') fail(`content type ${type}`);
@@ -53,9 +64,30 @@ export async function checkMatrixResponse(res: Response, method: string): Promis
   } catch {
     fail('body is not JSON', text);
   }
+  if (Array.isArray(body) && res.status < 300) {
+    return { status: res.status, body: undefined, json: body, uia: false };
+  }
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     fail('body is not a JSON object', body);
   const obj = body as Record<string, unknown>;
+  if (res.status === 401 && obj.flows !== undefined) {
+    const flows = obj.flows;
+    const wellFormed =
+      Array.isArray(flows) &&
+      flows.every(
+        (f) =>
+          typeof f === 'object' &&
+          f !== null &&
+          Array.isArray((f as { stages?: unknown }).stages) &&
+          (f as { stages: unknown[] }).stages.every((stage) => typeof stage === 'string'),
+      ) &&
+      (obj.session === undefined || typeof obj.session === 'string') &&
+      (obj.params === undefined || (typeof obj.params === 'object' && obj.params !== null)) &&
+      (obj.completed === undefined || Array.isArray(obj.completed)) &&
+      (obj.errcode === undefined || (typeof obj.errcode === 'string' && typeof obj.error === 'string'));
+    if (!wellFormed) fail('malformed user-interactive authentication answer', obj);
+    return { status: 401, body: obj, json: obj, uia: true };
+  }
   if (res.status >= 400) {
     if (typeof obj.errcode !== 'string' || !/^M_[A-Z_]+$/.test(obj.errcode)) fail('bad errcode', obj);
     if (typeof obj.error !== 'string') fail('error is not a string', obj);
@@ -63,7 +95,7 @@ export async function checkMatrixResponse(res: Response, method: string): Promis
     if (allowed && !allowed.includes(res.status)) fail(`${obj.errcode} with status ${res.status}`, obj);
     if (res.status === 429 && res.headers.get('retry-after') === null) fail('429 without Retry-After');
   }
-  return { status: res.status, body: obj };
+  return { status: res.status, body: obj, json: obj, uia: false };
 }
 
 /** A plausible value for a path parameter, by its name. */

@@ -5,6 +5,7 @@ import type { Services } from '../../homeserver/services.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { accountEndpoints } from './account.ts';
 import { accountDataEndpoints } from './account-data.ts';
+import { capabilitiesEndpoints } from './capabilities.ts';
 import { deviceEndpoints } from './devices.ts';
 import { discoveryEndpoints } from './discovery.ts';
 import { filterEndpoints } from './filter.ts';
@@ -23,6 +24,7 @@ export function clientEndpoints(services: Services): Endpoint[] {
   const { config } = services.ctx;
   return [
     ...discoveryEndpoints({ baseUrl: config.publicBaseUrl }),
+    ...capabilitiesEndpoints(services),
     ...[registerEndpoints, loginEndpoints, accountEndpoints, deviceEndpoints, profileEndpoints].flatMap((f) =>
       f(services),
     ),

@@ -242,8 +242,8 @@ export function createAccountsService(ctx: HomeserverContext, deps: AccountsDeps
   }
 
   const passwordStage: StageHandler = async (auth) => {
-    if (typeof auth.password !== 'string')
-      throw missingParam('auth.password is required for m.login.password');
+    if (auth.password === undefined) throw missingParam('auth.password is required for m.login.password');
+    if (typeof auth.password !== 'string') throw badJson('auth.password must be a string');
     const identifier = auth.identifier;
     if (
       identifier !== undefined &&

@@ -1,0 +1,69 @@
+/**
+ * `npm run coverage:spec` against the real homeserver: the operations it counts really exist,
+ * the ones it lists as missing really answer M_UNRECOGNIZED, and a 5xx fails the run.
+ */
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  buildWorld,
+  type CoverageResult,
+  type CoverageWorld,
+  measureCoverage,
+  readOperations,
+  report,
+} from '../../scripts/coverage-spec.ts';
+
+const SPEC_DIR = fileURLToPath(
+  new URL('../../../shared/matrix-spec/data/api/client-server', import.meta.url),
+);
+
+describe('coverage:spec', () => {
+  let world: CoverageWorld;
+  let results: CoverageResult[];
+  beforeAll(async () => {
+    world = await buildWorld();
+    results = await measureCoverage(world, await readOperations(SPEC_DIR));
+  }, 60_000);
+  afterAll(() => world?.close());
+
+  it('calls every operation with the user’s own IDs and finds the implemented ones', () => {
+    const answered = (method: string, path: string) =>
+      results.find((r) => r.method === method && r.path === `/_matrix/client/v3${path}`)?.implemented;
+    expect(results.length).toBeGreaterThan(150);
+    expect(results.every((r) => r.status < 500)).toBe(true);
+    // Filled sensibly: the user's own room, event, device and filter are found, not 403/404.
+    const ok = (method: string, path: string) =>
+      results.find((r) => r.method === method && r.path === `/_matrix/client/v3${path}`)?.status;
+    expect(ok('GET', '/rooms/{roomId}/event/{eventId}')).toBe(200);
+    expect(ok('GET', '/rooms/{roomId}/context/{eventId}')).toBe(200);
+    expect(ok('GET', '/devices/{deviceId}')).toBe(200);
+    expect(ok('GET', '/user/{userId}/filter/{filterId}')).toBe(200);
+    expect(ok('GET', '/capabilities')).toBe(200);
+    expect(answered('POST', '/createRoom')).toBe(true);
+    // Logout is called before whoami in file order; the token was restored in between.
+    expect(ok('GET', '/account/whoami')).toBe(200);
+    // Later issues: still M_UNRECOGNIZED.
+    expect(answered('POST', '/keys/upload')).toBe(false);
+    expect(answered('POST', '/search')).toBe(false);
+  });
+
+  it('prints the count and the unanswered list, and exits 0 without server errors', () => {
+    const { text, exitCode } = report(results);
+    const implemented = results.filter((r) => r.implemented).length;
+    expect(text).toContain(`${implemented} of ${results.length} Client-Server operations answer`);
+    expect(text).toContain('POST   /_matrix/client/v3/keys/upload  → 404 M_UNRECOGNIZED');
+    expect(exitCode).toBe(0);
+  });
+
+  it('exits 1 when an operation answers 5xx', () => {
+    const first = results[0] as CoverageResult;
+    const broken = [
+      { ...first, status: 500, errcode: 'M_UNKNOWN', error: 'boom', implemented: true },
+      ...results.slice(1),
+    ];
+    const { text, exitCode } = report(broken);
+    expect(exitCode).toBe(1);
+    expect(text).toContain('Server errors (must not happen):');
+    expect(text).toContain('1 answered 5xx');
+  });
+});
