@@ -2,20 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url } from './base64.ts';
 import { CoreError } from './errors.ts';
+import { expectCoreError } from './test-helpers.ts';
 
 const ascii = (text: string) => new TextEncoder().encode(text);
-
-function expectBadKey(fn: () => unknown, message?: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(CoreError);
-  expect((caught as CoreError).code).toBe('BAD_KEY');
-  if (message) expect((caught as CoreError).message).toMatch(message);
-}
 
 // RFC 4648 section 10, as the spec quotes them (appendices.md "Unpadded Base64"), with
 // the RFC's padded forms next to them.
@@ -84,19 +73,19 @@ describe('unpadded base64', () => {
     ['Zm9v\u{1f600}', /unexpected character at 4/],
     ['Zm-_', /unexpected character at 2/], // URL-safe characters in standard base64
   ])('decodeBase64 rejects %j', (text, message) => {
-    expectBadKey(() => decodeBase64(text), message);
+    expectCoreError(() => decodeBase64(text), 'BAD_KEY', message);
   });
 
   it("decodeBase64Url rejects the standard alphabet's + and /", () => {
-    expectBadKey(() => decodeBase64Url('Zm+/'), /unexpected character at 2/);
-    expectBadKey(() => decodeBase64Url('Z'), /bad length/);
+    expectCoreError(() => decodeBase64Url('Zm+/'), 'BAD_KEY', /unexpected character at 2/);
+    expectCoreError(() => decodeBase64Url('Z'), 'BAD_KEY', /bad length/);
   });
 
   it('rejects what is not a string or bytes with BAD_KEY, not TypeError', () => {
     for (const value of [undefined, null, 42, {}, ['Zg']]) {
-      expectBadKey(() => decodeBase64(value as unknown as string), /not a string/);
-      expectBadKey(() => decodeBase64Url(value as unknown as string), /not a string/);
-      expectBadKey(() => encodeBase64(value as unknown as Uint8Array), /Uint8Array/);
+      expectCoreError(() => decodeBase64(value as unknown as string), 'BAD_KEY', /not a string/);
+      expectCoreError(() => decodeBase64Url(value as unknown as string), 'BAD_KEY', /not a string/);
+      expectCoreError(() => encodeBase64(value as unknown as Uint8Array), 'BAD_KEY', /Uint8Array/);
     }
   });
 

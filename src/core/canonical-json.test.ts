@@ -8,22 +8,10 @@ import {
   MAX_SAFE_INTEGER,
   MIN_SAFE_INTEGER,
 } from './canonical-json.ts';
-import { CoreError } from './errors.ts';
 import fixture from './fixtures/canonical-json-examples.json' with { type: 'json' };
+import { expectCoreError } from './test-helpers.ts';
 
 const utf8 = new TextEncoder();
-
-function expectNotCanonical(fn: () => unknown, message?: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(CoreError);
-  expect((caught as CoreError).code).toBe('NOT_CANONICAL');
-  if (message) expect((caught as CoreError).message).toMatch(message);
-}
 
 // ---------------------------------------------------------------------------------------
 // An independent reference encoder, written from the spec's grammar (appendices.md
@@ -218,19 +206,27 @@ describe('numbers', () => {
     [Number.POSITIVE_INFINITY, /Infinity is not finite/],
     [Number.NEGATIVE_INFINITY, /-Infinity is not finite/],
   ])('rejects %d', (n, message) => {
-    expectNotCanonical(() => canonicalJson(n), message);
-    expectNotCanonical(() => canonicalJson({ content: { n } }), /at \.content\.n:/);
-    expectNotCanonical(() => canonicalJsonBytes([n]), /at \[0\]:/);
+    expectCoreError(() => canonicalJson(n), 'NOT_CANONICAL', message);
+    expectCoreError(() => canonicalJson({ content: { n } }), 'NOT_CANONICAL', /at \.content\.n:/);
+    expectCoreError(() => canonicalJsonBytes([n]), 'NOT_CANONICAL', /at \[0\]:/);
   });
 
   it('with strict: false (room versions 1-5) accepts floats and big integers, not NaN or Infinity', () => {
     expect(canonicalJson({ b: 1.5, a: -0.25, c: 2 ** 53, d: 1e300 }, { strict: false })).toBe(
       '{"a":-0.25,"b":1.5,"c":9007199254740992,"d":1e+300}',
     );
-    expectNotCanonical(() => canonicalJson({ a: Number.NaN }, { strict: false }), /not finite/);
-    expectNotCanonical(() => canonicalJson([Number.POSITIVE_INFINITY], { strict: false }), /not finite/);
+    expectCoreError(() => canonicalJson({ a: Number.NaN }, { strict: false }), 'NOT_CANONICAL', /not finite/);
+    expectCoreError(
+      () => canonicalJson([Number.POSITIVE_INFINITY], { strict: false }),
+      'NOT_CANONICAL',
+      /not finite/,
+    );
     // What strict mode forbids for numbers only: strings and structure rules still hold.
-    expectNotCanonical(() => canonicalJson({ a: '\ud800' }, { strict: false }), /lone surrogate/);
+    expectCoreError(
+      () => canonicalJson({ a: '\ud800' }, { strict: false }),
+      'NOT_CANONICAL',
+      /lone surrogate/,
+    );
   });
 });
 
@@ -264,7 +260,7 @@ describe('what is not JSON', () => {
       /at \.a\[1\]\["b c"\]\[0\]: 0.5 is not an integer/,
     ],
   ])('rejects %s', (_what, value, message) => {
-    expectNotCanonical(() => canonicalJson(value), message);
+    expectCoreError(() => canonicalJson(value), 'NOT_CANONICAL', message);
   });
 
   it('accepts objects with a null prototype, and drops undefined members as JSON does', () => {
@@ -282,11 +278,15 @@ describe('what is not JSON', () => {
       return value;
     };
     expect(canonicalJson(nest(MAX_JSON_DEPTH))).toMatch(/^\[\{"k":\[/);
-    expectNotCanonical(() => canonicalJson(nest(MAX_JSON_DEPTH + 1)), /nesting deeper than 512/);
-    expectNotCanonical(() => canonicalJson(nest(100_000)), /nesting deeper than 512/);
+    expectCoreError(
+      () => canonicalJson(nest(MAX_JSON_DEPTH + 1)),
+      'NOT_CANONICAL',
+      /nesting deeper than 512/,
+    );
+    expectCoreError(() => canonicalJson(nest(100_000)), 'NOT_CANONICAL', /nesting deeper than 512/);
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    expectNotCanonical(() => canonicalJson(cyclic), /nesting deeper/);
+    expectCoreError(() => canonicalJson(cyclic), 'NOT_CANONICAL', /nesting deeper/);
   });
 });
 

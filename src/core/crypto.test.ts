@@ -12,8 +12,8 @@ import {
   signingKeyFromSeed,
   webCryptoEd25519,
 } from './crypto.ts';
-import { CoreError } from './errors.ts';
 import rfc8032 from './fixtures/ed25519-rfc8032.json' with { type: 'json' };
+import { expectCoreErrorAsync } from './test-helpers.ts';
 
 const hex = (text: string) => Uint8Array.from(Buffer.from(text, 'hex'));
 const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
@@ -23,18 +23,6 @@ const BACKENDS: [string, Ed25519Backend][] = [
   ['noble', nobleEd25519],
   ['webcrypto', webcrypto],
 ];
-
-async function expectBadKey(promise: Promise<unknown> | (() => unknown), message?: RegExp): Promise<void> {
-  let caught: unknown;
-  try {
-    await (typeof promise === 'function' ? promise() : promise);
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(CoreError);
-  expect((caught as CoreError).code).toBe('BAD_KEY');
-  if (message) expect((caught as CoreError).message).toMatch(message);
-}
 
 const seed32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
 
@@ -74,13 +62,21 @@ describe.each(BACKENDS)('the %s ed25519 backend', (_name, backend) => {
   );
 
   it.each([0, 16, 31, 33, 64])('rejects a %i-byte seed with BAD_KEY', async (length) => {
-    await expectBadKey(backend.signer(new Uint8Array(length)), /an ed25519 seed is 32 bytes/);
-    await expectBadKey(signingKeyFromSeed(new Uint8Array(length), '1', backend), /32 bytes/);
+    await expectCoreErrorAsync(
+      backend.signer(new Uint8Array(length)),
+      'BAD_KEY',
+      /an ed25519 seed is 32 bytes/,
+    );
+    await expectCoreErrorAsync(
+      signingKeyFromSeed(new Uint8Array(length), '1', backend),
+      'BAD_KEY',
+      /32 bytes/,
+    );
   });
 
   it('rejects a seed that is not bytes with BAD_KEY', async () => {
     for (const seed of [undefined, null, 'a'.repeat(32), Array(32).fill(0)]) {
-      await expectBadKey(backend.signer(seed as unknown as Uint8Array), /32 bytes/);
+      await expectCoreErrorAsync(backend.signer(seed as unknown as Uint8Array), 'BAD_KEY', /32 bytes/);
     }
   });
 
@@ -204,17 +200,29 @@ describe('keys', () => {
   });
 
   it.each(['', 'a:b', 'a-b', 'a b', 'é'])('rejects the key version %j', async (version) => {
-    await expectBadKey(signingKeyFromSeed(new Uint8Array(32), version, nobleEd25519), /\[a-zA-Z0-9_\]\+/);
+    await expectCoreErrorAsync(
+      signingKeyFromSeed(new Uint8Array(32), version, nobleEd25519),
+      'BAD_KEY',
+      /\[a-zA-Z0-9_\]\+/,
+    );
   });
 
   it('seedFromBase64 and publicKeyFromBase64 want 32 bytes of base64', async () => {
     const seed = seedFromBase64('YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1');
     expect(seed).toHaveLength(32);
     expect(publicKeyFromBase64(encodeBase64(seed))).toEqual(seed);
-    await expectBadKey(() => seedFromBase64(encodeBase64(new Uint8Array(31))), /32 bytes/);
-    await expectBadKey(() => seedFromBase64(encodeBase64(new Uint8Array(33))), /32 bytes/);
-    await expectBadKey(() => publicKeyFromBase64(encodeBase64(new Uint8Array(31))), /32 bytes/);
-    await expectBadKey(() => seedFromBase64('not base64!'), /malformed base64/);
-    await expectBadKey(() => publicKeyFromBase64(undefined as unknown as string), /not a string/);
+    await expectCoreErrorAsync(() => seedFromBase64(encodeBase64(new Uint8Array(31))), 'BAD_KEY', /32 bytes/);
+    await expectCoreErrorAsync(() => seedFromBase64(encodeBase64(new Uint8Array(33))), 'BAD_KEY', /32 bytes/);
+    await expectCoreErrorAsync(
+      () => publicKeyFromBase64(encodeBase64(new Uint8Array(31))),
+      'BAD_KEY',
+      /32 bytes/,
+    );
+    await expectCoreErrorAsync(() => seedFromBase64('not base64!'), 'BAD_KEY', /malformed base64/);
+    await expectCoreErrorAsync(
+      () => publicKeyFromBase64(undefined as unknown as string),
+      'BAD_KEY',
+      /not a string/,
+    );
   });
 });

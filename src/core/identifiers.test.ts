@@ -29,19 +29,7 @@ import {
   userIdCompliance,
   utf8ByteLength,
 } from './identifiers.ts';
-
-/** Runs `fn`, expecting a CoreError INVALID_ID whose message matches `message`. */
-function expectInvalid(fn: () => unknown, message?: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(CoreError);
-  expect((caught as CoreError).code).toBe('INVALID_ID');
-  if (message) expect((caught as CoreError).message).toMatch(message);
-}
+import { expectCoreError } from './test-helpers.ts';
 
 /** An ID of exactly `bytes` UTF-8 bytes: sigil + localpart + ":" + server. */
 function idOfBytes(sigil: string, bytes: number, server = 'example.org', fill = 'a'): string {
@@ -136,13 +124,13 @@ describe('server names', () => {
     ['[1:2:3:4:5:6:7:1.2.3.4]', /8 groups, not 9/],
     [`[${'1:'.repeat(23)}1]`, /2 to 45 characters/],
   ])('rejects %j', (name, message) => {
-    expectInvalid(() => parseServerName(name), message);
+    expectCoreError(() => parseServerName(name), 'INVALID_ID', message);
     expect(isValidServerName(name)).toBe(false);
   });
 
   it('rejects what is not a string with INVALID_ID', () => {
     for (const value of [undefined, null, 8448, {}, ['matrix.org']]) {
-      expectInvalid(() => parseServerName(value), /not a string/);
+      expectCoreError(() => parseServerName(value), 'INVALID_ID', /not a string/);
       expect(isValidServerName(value)).toBe(false);
     }
   });
@@ -206,7 +194,7 @@ describe('user IDs', () => {
     ['@alice!:example.org', /"!"/],
     ['@😀:example.org', /U\+1F600/],
   ])('rejects %j under the strict grammar but accepts it as historical', (id, message) => {
-    expectInvalid(() => parseUserId(id), message);
+    expectCoreError(() => parseUserId(id), 'INVALID_ID', message);
     expect(isValidUserId(id)).toBe(false);
     expect(isValidUserId(id, { historical: true })).toBe(true);
   });
@@ -226,8 +214,8 @@ describe('user IDs', () => {
     ['@a\ud800b:example.org', /lone surrogate/],
     ['@a\udc00:example.org', /lone surrogate/],
   ])('rejects %j under both grammars', (id, message) => {
-    expectInvalid(() => parseUserId(id), undefined);
-    expectInvalid(() => parseUserId(id, { historical: true }), message);
+    expectCoreError(() => parseUserId(id), 'INVALID_ID', undefined);
+    expectCoreError(() => parseUserId(id, { historical: true }), 'INVALID_ID', message);
     expect(isValidUserId(id, { historical: true })).toBe(false);
   });
 
@@ -245,13 +233,25 @@ describe('user IDs', () => {
     const atLimit = idOfBytes('@', MAX_ID_BYTES);
     expect(atLimit.length).toBe(255);
     expect(isValidUserId(atLimit)).toBe(true);
-    expectInvalid(() => parseUserId(idOfBytes('@', 256)), /256 bytes long; the limit is 255 bytes/);
+    expectCoreError(
+      () => parseUserId(idOfBytes('@', 256)),
+      'INVALID_ID',
+      /256 bytes long; the limit is 255 bytes/,
+    );
     // é is 2 bytes: 126 of them make 1 + 252 + 2 = 255 bytes in 129 characters.
     expect(isValidUserId(`@${'é'.repeat(126)}:a`, { historical: true })).toBe(true);
-    expectInvalid(() => parseUserId(`@${'é'.repeat(127)}:a`, { historical: true }), /257 bytes long/);
+    expectCoreError(
+      () => parseUserId(`@${'é'.repeat(127)}:a`, { historical: true }),
+      'INVALID_ID',
+      /257 bytes long/,
+    );
     // An astral character is 4 bytes but 2 UTF-16 units.
     expect(isValidUserId(`@${'😀'.repeat(63)}:a`, { historical: true })).toBe(true);
-    expectInvalid(() => parseUserId(`@${'😀'.repeat(63)}a:a`, { historical: true }), /256 bytes/);
+    expectCoreError(
+      () => parseUserId(`@${'😀'.repeat(63)}a:a`, { historical: true }),
+      'INVALID_ID',
+      /256 bytes/,
+    );
   });
 
   it('isValidLocalpart follows the same grammars', () => {
@@ -272,7 +272,7 @@ describe('user IDs', () => {
     expect(userIdCompliance('@:example.org')).toBe('non-compliant');
     expect(userIdCompliance('@al ice:example.org')).toBe('non-compliant'); // U+0020 is outside U+0021–U+007E
     expect(userIdCompliance('@日本:example.org')).toBe('non-compliant');
-    expectInvalid(() => userIdCompliance('@a\0:example.org'), /NUL/);
+    expectCoreError(() => userIdCompliance('@a\0:example.org'), 'INVALID_ID', /NUL/);
   });
 
   it('accepts every localpart of the strict alphabet', () => {
@@ -310,7 +310,7 @@ describe('room IDs', () => {
   it('parses the v12 form, which names no server', () => {
     expect(parseRoomId(V12_ROOM_ID)).toEqual({ opaque: V12_ROOM_ID.slice(1) });
     expect(parseRoomId(V12_ROOM_ID, { format: 'hash' })).toEqual({ opaque: V12_ROOM_ID.slice(1) });
-    expectInvalid(() => parseRoomId(V12_ROOM_ID, { format: 'server' }), /no ":"/);
+    expectCoreError(() => parseRoomId(V12_ROOM_ID, { format: 'server' }), 'INVALID_ID', /no ":"/);
   });
 
   it.each([
@@ -328,24 +328,24 @@ describe('room IDs', () => {
     ['!a\udfff:example.org', {}, /lone surrogate/],
     ['', {}, /empty/],
   ] as const)('rejects %j %j', (id, options, message) => {
-    expectInvalid(() => parseRoomId(id, options), message);
+    expectCoreError(() => parseRoomId(id, options), 'INVALID_ID', message);
     expect(isValidRoomId(id, options)).toBe(false);
   });
 
   it('limits room IDs to 255 bytes', () => {
     expect(isValidRoomId(idOfBytes('!', 255))).toBe(true);
-    expectInvalid(() => parseRoomId(idOfBytes('!', 256)), /256 bytes/);
+    expectCoreError(() => parseRoomId(idOfBytes('!', 256)), 'INVALID_ID', /256 bytes/);
     // 本 is 3 bytes: 1 + 240 + 12 = 253 bytes; one more makes 256.
     expect(isValidRoomId(`!${'本'.repeat(80)}:example.org`)).toBe(true);
-    expectInvalid(() => parseRoomId(`!${'本'.repeat(81)}:example.org`), /256 bytes/);
+    expectCoreError(() => parseRoomId(`!${'本'.repeat(81)}:example.org`), 'INVALID_ID', /256 bytes/);
   });
 
   it('maps a v12 room ID to its create event ID and back', () => {
     const createEventId = `$${V12_ROOM_ID.slice(1)}`;
     expect(roomIdFromCreateEventId(createEventId)).toBe(V12_ROOM_ID);
     expect(createEventIdFromRoomId(V12_ROOM_ID)).toBe(createEventId);
-    expectInvalid(() => roomIdFromCreateEventId('$0:domain'), /name no server/);
-    expectInvalid(() => createEventIdFromRoomId('!x:domain'), /name no server/);
+    expectCoreError(() => roomIdFromCreateEventId('$0:domain'), 'INVALID_ID', /name no server/);
+    expectCoreError(() => createEventIdFromRoomId('!x:domain'), 'INVALID_ID', /name no server/);
   });
 });
 
@@ -372,12 +372,17 @@ describe('event IDs', () => {
     expect(parseEventId(V3_EXAMPLE)).toEqual({ opaque: V3_EXAMPLE.slice(1) });
     expect(parseEventId(V4_EXAMPLE)).toEqual({ opaque: V4_EXAMPLE.slice(1) });
     expect(parseEventId(STD_ONLY)).toEqual({ opaque: STD_ONLY.slice(1) });
-    expectInvalid(
+    expectCoreError(
       () => parseEventId(V4_EXAMPLE, { format: 'base64' }),
+      'INVALID_ID',
       /"-" \(U\+002D\) is not a standard base64/,
     );
-    expectInvalid(() => parseEventId(STD_ONLY, { format: 'urlsafe' }), /"\/" \(U\+002F\) is not a URL-safe/);
-    expectInvalid(() => parseEventId(V4_EXAMPLE, { format: 'server' }), /no ":"/);
+    expectCoreError(
+      () => parseEventId(STD_ONLY, { format: 'urlsafe' }),
+      'INVALID_ID',
+      /"\/" \(U\+002F\) is not a URL-safe/,
+    );
+    expectCoreError(() => parseEventId(V4_EXAMPLE, { format: 'server' }), 'INVALID_ID', /no ":"/);
   });
 
   it.each([
@@ -391,13 +396,13 @@ describe('event IDs', () => {
     ['$0:', {}, /empty/],
     ['$0\u0000:domain', {}, /NUL/],
   ] as const)('rejects %j %j', (id, options, message) => {
-    expectInvalid(() => parseEventId(id, options), message);
+    expectCoreError(() => parseEventId(id, options), 'INVALID_ID', message);
     expect(isValidEventId(id, options)).toBe(false);
   });
 
   it('limits event IDs to 255 bytes', () => {
     expect(isValidEventId(idOfBytes('$', 255))).toBe(true);
-    expectInvalid(() => parseEventId(idOfBytes('$', 256)), /256 bytes/);
+    expectCoreError(() => parseEventId(idOfBytes('$', 256)), 'INVALID_ID', /256 bytes/);
   });
 
   it('accepts the encoding of every 32-byte hash and rejects other lengths', () => {
@@ -432,7 +437,7 @@ describe('room aliases', () => {
     ['#a\ud83d:example.org', /lone surrogate/],
     [idOfBytes('#', 256), /256 bytes/],
   ])('rejects %j', (alias, message) => {
-    expectInvalid(() => parseRoomAlias(alias), message);
+    expectCoreError(() => parseRoomAlias(alias), 'INVALID_ID', message);
     expect(isValidRoomAlias(alias)).toBe(false);
   });
 
@@ -455,10 +460,10 @@ describe('serverNameOf', () => {
   });
 
   it('rejects unknown sigils and invalid IDs', () => {
-    expectInvalid(() => serverNameOf('+alice:example.org'), /sigils/);
-    expectInvalid(() => serverNameOf(''), /empty/);
-    expectInvalid(() => serverNameOf(null), /not a string/);
-    expectInvalid(() => serverNameOf('@alice'), /no ":"/);
+    expectCoreError(() => serverNameOf('+alice:example.org'), 'INVALID_ID', /sigils/);
+    expectCoreError(() => serverNameOf(''), 'INVALID_ID', /empty/);
+    expectCoreError(() => serverNameOf(null), 'INVALID_ID', /not a string/);
+    expectCoreError(() => serverNameOf('@alice'), 'INVALID_ID', /no ":"/);
   });
 });
 
@@ -474,7 +479,7 @@ describe('device IDs', () => {
     ['a\ud800', /U\+D800/],
     ['é'.repeat(128), /256 bytes/],
   ])('rejects %j', (id, message) => {
-    expectInvalid(() => parseDeviceId(id), message);
+    expectCoreError(() => parseDeviceId(id), 'INVALID_ID', message);
     expect(isValidDeviceId(id)).toBe(false);
   });
 });
@@ -510,7 +515,11 @@ describe('key IDs', () => {
     'ed25519:a-b',
     'ed25519:日本',
   ])('rejects %s as a server key ID', (id) => {
-    expectInvalid(() => parseKeyId(id, { server: true }), /a server key version is \[a-zA-Z0-9_\]\+/);
+    expectCoreError(
+      () => parseKeyId(id, { server: true }),
+      'INVALID_ID',
+      /a server key version is \[a-zA-Z0-9_\]\+/,
+    );
     expect(isValidKeyId(id, { server: true })).toBe(false);
   });
 
@@ -522,7 +531,7 @@ describe('key IDs', () => {
     ['ed25519:a\nb', /printable/],
     ['', /empty/],
   ])('rejects %j', (id, message) => {
-    expectInvalid(() => parseKeyId(id), message);
+    expectCoreError(() => parseKeyId(id), 'INVALID_ID', message);
     expect(isValidKeyId(id)).toBe(false);
   });
 });

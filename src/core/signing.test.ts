@@ -11,9 +11,9 @@ import {
   signingKeyFromSeed,
   webCryptoEd25519,
 } from './crypto.ts';
-import { CoreError } from './errors.ts';
 import vectors from './fixtures/json-signing-vectors.json' with { type: 'json' };
 import { type Signatures, signedBytes, signJson, verifyJson } from './signing.ts';
+import { expectCoreErrorAsync } from './test-helpers.ts';
 
 const webcrypto = webCryptoEd25519(globalThis.crypto.subtle);
 const BACKENDS: [string, Ed25519Backend][] = [
@@ -28,18 +28,6 @@ async function vectorKey(backend: Ed25519Backend): Promise<SigningKey> {
   const key = await signingKeyFromSeed(SEED, KEY_ID.slice('ed25519:'.length), backend);
   expect(key.keyId).toBe(KEY_ID);
   return key;
-}
-
-async function expectBadSignature(promise: Promise<unknown>, message?: RegExp): Promise<void> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(CoreError);
-  expect((caught as CoreError).code).toBe('BAD_SIGNATURE');
-  if (message) expect((caught as CoreError).message).toMatch(message);
 }
 
 describe('the appendix test vectors ("Cryptographic Test Vectors" > "JSON Signing")', () => {
@@ -90,7 +78,11 @@ describe('the example of "Signing Details"', () => {
   it('is illustrative: its signature does not verify with the key it lists (the seed is not given)', async () => {
     const keys = { 'ed25519:1': publicKeyFromBase64(example.signing_keys['ed25519:1']) };
     for (const [, backend] of BACKENDS) {
-      await expectBadSignature(verifyJson(example, 'example.org', keys, { backend }), /does not verify/);
+      await expectCoreErrorAsync(
+        verifyJson(example, 'example.org', keys, { backend }),
+        'BAD_SIGNATURE',
+        /does not verify/,
+      );
     }
   });
 
@@ -207,7 +199,11 @@ describe('verifyJson', () => {
     const { signed, key } = await signedFixture();
     const keys = { [KEY_ID]: key.publicKey, 'ed25519:1b': key.publicKey };
     for (const [, backend] of BACKENDS) {
-      await expectBadSignature(verifyJson(tamper(signed), SERVER, keys, { backend }), message);
+      await expectCoreErrorAsync(
+        verifyJson(tamper(signed), SERVER, keys, { backend }),
+        'BAD_SIGNATURE',
+        message,
+      );
     }
   });
 
@@ -215,17 +211,23 @@ describe('verifyJson', () => {
     const { signed } = await signedFixture();
     const other = await signingKeyFromSeed(new Uint8Array(32).fill(3), '1', nobleEd25519);
     for (const [, backend] of BACKENDS) {
-      await expectBadSignature(
+      await expectCoreErrorAsync(
         verifyJson(signed, SERVER, { [KEY_ID]: other.publicKey }, { backend }),
+        'BAD_SIGNATURE',
         /does not verify/,
       );
-      await expectBadSignature(
+      await expectCoreErrorAsync(
         verifyJson(signed, SERVER, { [KEY_ID]: new Uint8Array(31) }, { backend }),
+        'BAD_SIGNATURE',
         /does not verify/,
       );
     }
     for (const value of [null, undefined, 'string', 42, [signed]]) {
-      await expectBadSignature(verifyJson(value as object, SERVER, {}), /only a JSON object/);
+      await expectCoreErrorAsync(
+        verifyJson(value as object, SERVER, {}),
+        'BAD_SIGNATURE',
+        /only a JSON object/,
+      );
     }
   });
 
@@ -335,8 +337,9 @@ describe('sign then verify (fast-check)', () => {
           }
           expect(signedBytesText(tampered)).not.toBe(signedBytesText(signed));
           for (const [, backend] of BACKENDS) {
-            await expectBadSignature(
+            await expectCoreErrorAsync(
               verifyJson(tampered, SERVER, { [KEY_ID]: key.publicKey }, { backend }),
+              'BAD_SIGNATURE',
               /does not verify/,
             );
           }
@@ -355,8 +358,9 @@ describe('sign then verify (fast-check)', () => {
         bytes[bit >> 3] = (bytes[bit >> 3] as number) ^ (1 << (bit & 7));
         const tampered = { ...signed, signatures: { [SERVER]: { [KEY_ID]: encodeBase64(bytes) } } };
         for (const [, backend] of BACKENDS) {
-          await expectBadSignature(
+          await expectCoreErrorAsync(
             verifyJson(tampered, SERVER, { [KEY_ID]: key.publicKey }, { backend }),
+            'BAD_SIGNATURE',
             /does not verify/,
           );
         }

@@ -67,6 +67,16 @@ async function call(hs: Homeserver, method: string, path: string, body?: unknown
   return { status: response.status, body: (await response.json()) as JsonObject };
 }
 
+/** A homeserver (open registration, cheap password hashing) on `engine`'s data. */
+function homeserverOn(engine: Engine): Homeserver {
+  return createHomeserver({
+    serverName: SERVER,
+    store: createStore(engine),
+    registration: 'open',
+    passwordIterations: 1000,
+  });
+}
+
 async function register(hs: Homeserver, username: string): Promise<string> {
   const first = await call(hs, 'POST', '/_matrix/client/v3/register', {
     username,
@@ -84,12 +94,7 @@ async function register(hs: Homeserver, username: string): Promise<string> {
 
 /** A homeserver with users, a room with messages whose content has `$` keys, and media. */
 async function populated(engine: Engine) {
-  const hs = createHomeserver({
-    serverName: SERVER,
-    store: createStore(engine),
-    registration: 'open',
-    passwordIterations: 1000,
-  });
+  const hs = homeserverOn(engine);
   const alice = await register(hs, 'alice');
   const bob = await register(hs, 'bob');
   const room = await call(
@@ -215,12 +220,7 @@ describe('whole-store backup', () => {
           await back.close();
         }
         // Only now run a server on it: a request with a token records its device as seen.
-        const hs = createHomeserver({
-          serverName: SERVER,
-          store: createStore(target),
-          registration: 'open',
-          passwordIterations: 1000,
-        });
+        const hs = homeserverOn(target);
         expect(await messages(hs, roomId, alice)).toEqual(history);
         const media = await createStore(target).media.getMedia(SERVER, 'picture');
         if (!media) throw new Error('the media row is missing');
@@ -235,13 +235,7 @@ describe('whole-store backup', () => {
   it('replaces what the target held, in one transaction', async () => {
     const target = await openIdb();
     try {
-      const other = createHomeserver({
-        serverName: SERVER,
-        store: createStore(target),
-        registration: 'open',
-        passwordIterations: 1000,
-      });
-      await register(other, 'carol');
+      await register(homeserverOn(target), 'carol');
       await importBackup(target, backup, { serverName: SERVER });
       expect(await dump(target)).toEqual(before);
       expect(await createStore(target).accounts.getUser(`@carol:${SERVER}`)).toBeNull();
@@ -253,13 +247,7 @@ describe('whole-store backup', () => {
   it('keeps the old contents when a row cannot be written (all or nothing)', async () => {
     const target = await openIdb();
     try {
-      const other = createHomeserver({
-        serverName: SERVER,
-        store: createStore(target),
-        registration: 'open',
-        passwordIterations: 1000,
-      });
-      await register(other, 'carol');
+      await register(homeserverOn(target), 'carol');
       const kept = await dump(target);
       // A parseable file whose last events row lacks its key: IndexedDB refuses that put.
       const text = await backup.text();

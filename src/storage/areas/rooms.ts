@@ -10,7 +10,7 @@
  */
 import type { IdentifiedPdu, StateMap } from '../../core/pdu.ts';
 import { referencedIds, stateKey } from '../../core/pdu.ts';
-import type { Engine, Range, Row, Tx } from '../engine.ts';
+import type { Engine, KeyPart, Range, Row, Tx } from '../engine.ts';
 import { awaitedMarker, isExtremity, relationRow } from '../schema.ts';
 import type {
   EventPosition,
@@ -529,16 +529,7 @@ async function applyRedaction(
 function streamRange(roomId: string, page: StreamPage): Range {
   const from = page.from === undefined ? undefined : [requirePosition(page.from, 'from')];
   const to = page.to === undefined ? undefined : [requirePosition(page.to, 'to')];
-  const forward = page.dir === 'f';
-  return {
-    index: '[room_id+stream]',
-    prefix: [roomId],
-    lower: forward ? from : to,
-    lowerOpen: true,
-    upper: forward ? to : from,
-    upperOpen: false,
-    reverse: !forward,
-  };
+  return pageRange('[room_id+stream]', roomId, page.dir, from, to);
 }
 
 function topoRange(roomId: string, page: TopoPage): Range {
@@ -546,11 +537,21 @@ function topoRange(roomId: string, page: TopoPage): Range {
     token === undefined
       ? undefined
       : [requirePosition(token.depth, `${what}.depth`), requirePosition(token.stream, `${what}.stream`)];
-  const from = key(page.from, 'from');
-  const to = key(page.to, 'to');
-  const forward = page.dir === 'f';
+  return pageRange('[room_id+depth+stream]', roomId, page.dir, key(page.from, 'from'), key(page.to, 'to'));
+}
+
+/** A page's bounds on a room's `index` (store.ts `StreamPage`): 'f' takes from < key ≤ to
+ * ascending, 'b' to < key ≤ from descending. */
+function pageRange(
+  index: string,
+  roomId: string,
+  dir: 'f' | 'b',
+  from: KeyPart[] | undefined,
+  to: KeyPart[] | undefined,
+): Range {
+  const forward = dir === 'f';
   return {
-    index: '[room_id+depth+stream]',
+    index,
     prefix: [roomId],
     lower: forward ? from : to,
     lowerOpen: true,
