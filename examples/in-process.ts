@@ -16,7 +16,11 @@ async function call(method: string, path: string, body?: unknown, token?: string
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   const res = await hs.fetch(
-    new Request(`http://example.localhost${path}`, { method, headers, body: body && JSON.stringify(body) }),
+    new Request(`http://example.localhost${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }),
   );
   return { status: res.status, json: await res.json() };
 }
