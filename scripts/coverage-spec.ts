@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { fillTemplate } from '../src/api/fuzzing.ts';
 import type { FetchHandler } from '../src/api/http.ts';
-import { createTestHomeserver } from '../src/homeserver/testing.ts';
+import { createTestHomeserver } from '../src/testing.ts';
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
 

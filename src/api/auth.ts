@@ -5,17 +5,11 @@
  * sends it), the `access_token` query parameter that v1.20 stopped supporting. It is resolved to
  * a user and device by an injected `resolveToken`, so this module needs no store.
  */
-import { guestAccessForbidden, missingToken, unknownToken } from './errors.ts';
+import type { Auth } from '../homeserver/context.ts';
+import { guestAccessForbidden, missingToken, unknownToken } from '../homeserver/errors.ts';
 
-/** Who made the request, once the token is known. */
-export interface Auth {
-  userId: string;
-  /** `null` for tokens without a device (application services). */
-  deviceId: string | null;
-  isGuest: boolean;
-  /** `false` exempts the caller from rate limits (application services, admins). */
-  rateLimited?: boolean;
-}
+/** Who made the request, once the token is known (defined with the services that use it). */
+export type { Auth } from '../homeserver/context.ts';
 
 /**
  * Resolve a token to its owner, or `null` for an unknown one (→ 401 M_UNKNOWN_TOKEN).

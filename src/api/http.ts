@@ -10,8 +10,6 @@
  * `toResponse` in one place; a client cannot make this produce a 500.
  */
 import { MAX_JSON_DEPTH } from '../core/canonical-json.ts';
-import { type Auth, authenticate, type ResolveToken } from './auth.ts';
-import { type AnyHandlerRequest, type Endpoint, fullPaths } from './endpoint.ts';
 import {
   badJson,
   invalidParam,
@@ -22,9 +20,11 @@ import {
   tooLarge,
   toResponse,
   unrecognized,
-} from './errors.ts';
+} from '../homeserver/errors.ts';
+import { inspectJson, isPlainObject } from '../homeserver/validate.ts';
+import { type Auth, authenticate, type ResolveToken } from './auth.ts';
+import { type AnyHandlerRequest, type Endpoint, fullPaths } from './endpoint.ts';
 import { type Clock, createRateLimiter, type RateLimitConfig, systemClock } from './rate-limit.ts';
-import { inspectJson, isPlainObject } from './validate.ts';
 
 /** What a host knows about the connection that the Request does not carry. */
 export interface ConnectionInfo {

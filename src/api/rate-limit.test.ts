@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isMatrixError } from './errors.ts';
+import { isMatrixError } from '../homeserver/errors.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import { manualClock } from './test-fixtures.ts';
 

@@ -5,7 +5,7 @@
  * has a bucket holding up to `burst` tokens that refills at `perSecond`. A request takes one
  * token; an empty bucket answers 429 M_LIMIT_EXCEEDED with how long until the next token.
  */
-import { limitExceeded } from './errors.ts';
+import { limitExceeded } from '../homeserver/errors.ts';
 
 /** Milliseconds since some fixed point; injected so tests control time. */
 export interface Clock {

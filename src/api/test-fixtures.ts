@@ -2,9 +2,10 @@
  * Endpoints shaped like real Client-Server ones, echoing what the router handed them, for the
  * router and fuzz tests. Not used by the homeserver.
  */
+
+import { unknownToken } from '../homeserver/errors.ts';
 import type { Auth } from './auth.ts';
 import { type Endpoint, endpoint, q, v } from './endpoint.ts';
-import { unknownToken } from './errors.ts';
 import { createRouter, type RouterOptions } from './http.ts';
 import type { Clock } from './rate-limit.ts';
 

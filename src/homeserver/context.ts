@@ -24,6 +24,16 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
+/** Who made the request, once the token is known. */
+export interface Auth {
+  userId: string;
+  /** `null` for tokens without a device (application services). */
+  deviceId: string | null;
+  isGuest: boolean;
+  /** `false` exempts the caller from rate limits (application services, admins). */
+  rateLimited?: boolean;
+}
+
 export type RegistrationPolicy = 'open' | 'token' | 'closed';
 
 export interface HomeserverConfig {
@@ -78,7 +88,8 @@ export const webRandom: Random = {
   bytes(length) {
     const out = new Uint8Array(length);
     // getRandomValues fills at most 65,536 bytes per call.
-    for (let at = 0; at < length; at += 65_536) globalThis.crypto.getRandomValues(out.subarray(at, at + 65_536));
+    for (let at = 0; at < length; at += 65_536)
+      globalThis.crypto.getRandomValues(out.subarray(at, at + 65_536));
     return out;
   },
 };
@@ -89,8 +100,7 @@ export function consoleLogger(level: 'debug' | 'info' | 'warn' | 'error' = 'info
   const order = ['debug', 'info', 'warn', 'error'];
   const min = order.indexOf(level);
   const at =
-    (name: 'debug' | 'info' | 'warn' | 'error') =>
-    (message: string, fields?: Record<string, unknown>) => {
+    (name: 'debug' | 'info' | 'warn' | 'error') => (message: string, fields?: Record<string, unknown>) => {
       if (order.indexOf(name) < min) return;
       const line = fields ? `${message} ${JSON.stringify(fields)}` : message;
       console[name === 'debug' ? 'log' : name](`${new Date().toISOString()} ${name.toUpperCase()} ${line}`);

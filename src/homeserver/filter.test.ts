@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { isMatrixError } from '../api/errors.ts';
+import { createTestHomeserver, type TestHomeserver } from '../testing.ts';
+import { isMatrixError } from './errors.ts';
 import {
   applyEventFields,
   type Filter,
@@ -10,7 +11,6 @@ import {
   parseFieldPath,
   parseFilter,
 } from './filter.ts';
-import { createTestHomeserver, type TestHomeserver } from './testing.ts';
 
 function errcodeOf(fn: () => unknown): string | undefined {
   try {

@@ -8,10 +8,10 @@
  * The matching functions are pure: /sync, /messages and /context call them per event.
  */
 
-import { notFound } from '../api/errors.ts';
-import { inspectJson, invalid, isPlainObject, type Source, type Validator, v } from '../api/validate.ts';
 import type { JsonObject, JsonValue } from '../core/canonical-json.ts';
 import type { HomeserverContext } from './context.ts';
+import { notFound } from './errors.ts';
+import { inspectJson, invalid, isPlainObject, type Source, type Validator, v } from './validate.ts';
 
 /** definitions/event_filter.yaml */
 export interface EventFilter {

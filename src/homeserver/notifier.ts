@@ -20,7 +20,13 @@ export interface Notifier {
    * Resolves true when a change after `sinceVersion` touches `userId` or one of `rooms`,
    * false after `timeoutMs` or when `signal` aborts.
    */
-  wait(userId: string, rooms: ReadonlySet<string>, sinceVersion: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+  wait(
+    userId: string,
+    rooms: ReadonlySet<string>,
+    sinceVersion: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<boolean>;
 }
 
 interface Waiter {
@@ -54,7 +60,11 @@ export function createNotifier(): Notifier {
       return version;
     },
     notify(change) {
-      const recorded: Recorded = { version: ++version, users: new Set(change.users), rooms: new Set(change.rooms) };
+      const recorded: Recorded = {
+        version: ++version,
+        users: new Set(change.users),
+        rooms: new Set(change.rooms),
+      };
       history.push(recorded);
       if (history.length > HISTORY) history.shift();
       for (const waiter of waiters) {
@@ -63,7 +73,11 @@ export function createNotifier(): Notifier {
     },
     wait(userId, rooms, sinceVersion, timeoutMs, signal) {
       const oldest = history[0]?.version ?? version + 1;
-      if (sinceVersion < version && (sinceVersion + 1 < oldest || history.some((c) => c.version > sinceVersion && touches(c, userId, rooms)))) {
+      if (
+        sinceVersion < version &&
+        (sinceVersion + 1 < oldest ||
+          history.some((c) => c.version > sinceVersion && touches(c, userId, rooms)))
+      ) {
         return Promise.resolve(true);
       }
       if (timeoutMs <= 0 || signal?.aborted) return Promise.resolve(false);

@@ -28,7 +28,10 @@ export function createServices(ctx: HomeserverContext): Services {
   services.push = createPushService(ctx);
   Object.assign(
     services,
-    createEphemeralServices(ctx, { rooms: services.rooms, pushRules: (userId) => (services.push as PushService).pushRulesContent(userId) }),
+    createEphemeralServices(ctx, {
+      rooms: services.rooms,
+      pushRules: (userId) => (services.push as PushService).pushRulesContent(userId),
+    }),
   );
   const ready = services as Services;
   services.sync = createSyncService(ctx, {

@@ -16,7 +16,15 @@ export interface SyncPositions extends StreamPositions {
   presence: number;
 }
 
-const SYNC_FIELDS = ['events', 'receipts', 'accountData', 'toDevice', 'deviceLists', 'typing', 'presence'] as const;
+const SYNC_FIELDS = [
+  'events',
+  'receipts',
+  'accountData',
+  'toDevice',
+  'deviceLists',
+  'typing',
+  'presence',
+] as const;
 
 export function formatSyncToken(p: SyncPositions): string {
   return `s${SYNC_FIELDS.map((f) => p[f]).join('_')}`;

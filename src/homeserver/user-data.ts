@@ -5,10 +5,10 @@
  * Every change moves the account-data stream and wakes the user's /sync.
  */
 
-import { badJson, invalidParam, matrixError, notFound } from '../api/errors.ts';
 import type { JsonObject } from '../core/canonical-json.ts';
 import { utf8ByteLength } from '../core/identifiers.ts';
 import type { HomeserverContext } from './context.ts';
+import { badJson, invalidParam, matrixError, notFound } from './errors.ts';
 
 /**
  * Types the server manages (account_data.md "Server Behaviour": "Servers MUST reject setting

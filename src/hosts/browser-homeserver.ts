@@ -13,7 +13,7 @@
 import { hashPassword } from '../homeserver/accounts/passwords.ts';
 import { userIdForUsername } from '../homeserver/accounts/usernames.ts';
 import { type Logger, type RegistrationPolicy, webRandom } from '../homeserver/context.ts';
-import { createHomeserver, type Homeserver } from '../homeserver/homeserver.ts';
+import { createHomeserver, type Homeserver } from '../server.ts';
 import { BackupError, exportBackup, importBackup, readBackup } from '../storage/backup.ts';
 import { createStore } from '../storage/create-store.ts';
 import { IndexedDbEngine } from '../storage/indexeddb/engine.ts';

@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { consoleLogger, type RegistrationPolicy, randomString, webRandom } from '../homeserver/context.ts';
-import { createHomeserver, type Homeserver } from '../homeserver/homeserver.ts';
+import { createHomeserver, type Homeserver } from '../server.ts';
 import { openIndexedDbStore } from '../storage/indexeddb/index.ts';
 import { openSqliteStore } from '../storage/sqlite/index.ts';
 import type { Store } from '../storage/store.ts';
@@ -52,14 +52,22 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     strict: true,
   });
   const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`--port must be 0–65535, not ${values.port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new Error(`--port must be 0–65535, not ${values.port}`);
   const registration = values.registration as RegistrationPolicy;
   if (!['open', 'token', 'closed'].includes(registration)) {
     throw new Error(`--registration must be open, token or closed, not ${values.registration}`);
   }
   const logLevel = values['log-level'] as ServeOptions['logLevel'];
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new Error(`--log-level: ${logLevel}?`);
-  return { host: values.host, port, serverName: values['server-name'], data: values.data, registration, logLevel };
+  return {
+    host: values.host,
+    port,
+    serverName: values['server-name'],
+    data: values.data,
+    registration,
+    logLevel,
+  };
 }
 
 /** Starts `hearth serve`; resolves once listening, with a function that stops it cleanly. */
@@ -107,7 +115,11 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command !== 'serve') {
-    process.stderr.write(command === undefined || command === '--help' || command === 'help' ? USAGE : `Unknown command ${command}\n\n${USAGE}`);
+    process.stderr.write(
+      command === undefined || command === '--help' || command === 'help'
+        ? USAGE
+        : `Unknown command ${command}\n\n${USAGE}`,
+    );
     return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {

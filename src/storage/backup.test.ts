@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson, type JsonObject } from '../core/canonical-json.ts';
-import { createHomeserver, type Homeserver } from '../homeserver/homeserver.ts';
+import { createHomeserver, type Homeserver } from '../server.ts';
 import {
   BACKUP_FORMAT_VERSION,
   BackupError,

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, it } from 'vitest';
-import { createTestHomeserver } from '../../src/homeserver/testing.ts';
+import { createTestHomeserver } from '../../src/testing.ts';
 import { checkAfterRestart, runScenario } from './js-sdk-scenario.ts';
 
 describe('matrix-js-sdk against hs.fetch (in-process)', () => {

@@ -33,8 +33,8 @@ import {
 import { isValidEventId, isValidRoomAlias, isValidRoomId, isValidUserId } from '../../src/core/index.ts';
 import type { Logger } from '../../src/homeserver/context.ts';
 import type { Services } from '../../src/homeserver/services.ts';
-import { createTestHomeserver, type TestHomeserver } from '../../src/homeserver/testing.ts';
 import type { Store } from '../../src/storage/store.ts';
+import { createTestHomeserver, type TestHomeserver } from '../../src/testing.ts';
 import { readSpecRequests, routeKey, type SpecRequest } from './spec-requests.ts';
 
 const SPEC_DIR = fileURLToPath(

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestHomeserver, type TestHomeserver } from '../../homeserver/testing.ts';
+import { createTestHomeserver, type TestHomeserver } from '../../testing.ts';
 
 describe('account data and tags', () => {
   let hs: TestHomeserver | undefined;

@@ -3,11 +3,11 @@
  * modules/tags.md; data/api/client-server/account-data.yaml, tags.yaml.
  */
 import { isValidRoomId } from '../../core/identifiers.ts';
+import { forbidden, invalidParam } from '../../homeserver/errors.ts';
 import type { Services } from '../../homeserver/services.ts';
 import { accountDataNotFound } from '../../homeserver/user-data.ts';
 import type { Auth } from '../auth.ts';
 import { type Endpoint, endpoint, v } from '../endpoint.ts';
-import { forbidden, invalidParam } from '../errors.ts';
 
 /** account-data.yaml: the token must belong to the user named in the path. */
 function requireSelf(auth: Auth, userId: string, what: string): void {

@@ -9,9 +9,9 @@
  * error for that case.
  */
 import { isValidUserId } from '../../core/identifiers.ts';
+import { forbidden, invalidParam, matrixError, notFound } from '../../homeserver/errors.ts';
 import type { Services } from '../../homeserver/services.ts';
 import { type Endpoint, endpoint, v } from '../endpoint.ts';
-import { forbidden, invalidParam, matrixError, notFound } from '../errors.ts';
 
 const MEDIUM = v.enum(['email', 'msisdn']);
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { roomVersions } from '../../core/room-versions.ts';
-import { createTestHomeserver, type TestHomeserver } from '../../homeserver/testing.ts';
+import { createTestHomeserver, type TestHomeserver } from '../../testing.ts';
 
 describe('GET /capabilities', () => {
   let hs: TestHomeserver | undefined;

@@ -3,8 +3,8 @@
  * (data/api/client-server/wellknown.yaml, versions.yaml).
  */
 import type { JsonObject } from '../../core/canonical-json.ts';
+import { notFound } from '../../homeserver/errors.ts';
 import { type Endpoint, endpoint } from '../endpoint.ts';
-import { notFound } from '../errors.ts';
 
 /**
  * Every Client-Server spec version, oldest first: the individually versioned r0 releases

@@ -1,9 +1,10 @@
 /**
  * Filters — client-server-api/_index.md "Filtering", data/api/client-server/filter.yaml.
  */
+
+import { forbidden } from '../../homeserver/errors.ts';
 import type { Services } from '../../homeserver/services.ts';
 import { type Endpoint, endpoint, v } from '../endpoint.ts';
-import { forbidden } from '../errors.ts';
 
 export function filterEndpoints(services: Services): Endpoint[] {
   const { filters } = services;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AccountsTestHomeserver, accountsHomeserver } from '../../homeserver/accounts/testing.ts';
-import type { HomeserverOptions } from '../../homeserver/homeserver.ts';
+import type { HomeserverOptions } from '../../server.ts';
 
 const LOGIN = '/_matrix/client/v3/login';
 const WHOAMI = '/_matrix/client/v3/account/whoami';
@@ -315,7 +315,7 @@ describe('login, logout, refresh', () => {
     const before = (await hs.store.accounts.getUser('@alice:test.localhost'))?.passwordHash;
     // A second homeserver on the same store with more iterations configured: login re-hashes.
     // (Not closed here: closing it would close the shared store under the first one.)
-    const { createHomeserver } = await import('../../homeserver/homeserver.ts');
+    const { createHomeserver } = await import('../../server.ts');
     const again = createHomeserver({
       serverName: 'test.localhost',
       store: hs.store,

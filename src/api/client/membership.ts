@@ -4,9 +4,10 @@
  * Each handler names its operation; `services.rooms` decides, through the room's
  * authorization rules.
  */
+
+import { badJson, missingParam, unrecognized } from '../../homeserver/errors.ts';
 import type { Services } from '../../homeserver/services.ts';
 import { type Endpoint, endpoint, q, v } from '../endpoint.ts';
-import { badJson, missingParam, unrecognized } from '../errors.ts';
 import { roomIdOrAliasParam, roomIdParam } from './room-params.ts';
 
 /** `server_name` (deprecated) and `via`: servers to join through — only needed for remote rooms. */

@@ -1,9 +1,10 @@
 /**
  * Presence — client-server-api/modules/presence.md, data/api/client-server/presence.yaml.
  */
+
+import { forbidden, notFound } from '../../homeserver/errors.ts';
 import type { Services } from '../../homeserver/services.ts';
 import { type Endpoint, endpoint, v } from '../endpoint.ts';
-import { forbidden, notFound } from '../errors.ts';
 
 /** A status message is a short line of text; this bounds what every room-mate's sync carries. */
 const MAX_STATUS_MSG = 1024;

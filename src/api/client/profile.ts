@@ -4,9 +4,9 @@
  * key, v1.16), set and delete (only one's own).
  */
 import type { JsonValue } from '../../core/canonical-json.ts';
+import { missingParam } from '../../homeserver/errors.ts';
 import type { Services } from '../../homeserver/services.ts';
 import { type Endpoint, endpoint, v } from '../endpoint.ts';
-import { missingParam } from '../errors.ts';
 
 export function profileEndpoints(services: Services): Endpoint[] {
   const { accounts } = services;

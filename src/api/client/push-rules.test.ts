@@ -1,7 +1,7 @@
 /** The push rule and pusher endpoints through the real router (pushrules.yaml, pusher.yaml). */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import specRules from '../../homeserver/push/fixtures/spec-default-rules.json' with { type: 'json' };
-import { createTestHomeserver, type TestHomeserver } from '../../homeserver/testing.ts';
+import { createTestHomeserver, type TestHomeserver } from '../../testing.ts';
 
 let hs: TestHomeserver;
 let token: string;

@@ -3,9 +3,9 @@
  * data/api/client-server/receipts.yaml, read_markers.yaml.
  */
 import { RECEIPT_TYPES, type ReceiptType } from '../../homeserver/ephemeral/receipts.ts';
+import { invalidParam } from '../../homeserver/errors.ts';
 import type { Services } from '../../homeserver/services.ts';
 import { type Endpoint, endpoint, v } from '../endpoint.ts';
-import { invalidParam } from '../errors.ts';
 import { eventIdParam, roomIdParam } from './room-params.ts';
 
 const eventIdField = v.string({ pattern: /^\$/, patternName: 'an event ID' });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AccountsTestHomeserver, accountsHomeserver } from '../../homeserver/accounts/testing.ts';
-import type { HomeserverOptions } from '../../homeserver/homeserver.ts';
+import type { HomeserverOptions } from '../../server.ts';
 
 const REGISTER = '/_matrix/client/v3/register';
 

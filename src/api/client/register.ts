@@ -4,9 +4,9 @@
  * registration.yaml, registration_tokens.yaml).
  */
 import type { SessionGrant } from '../../homeserver/accounts/index.ts';
+import { matrixError } from '../../homeserver/errors.ts';
 import type { Services } from '../../homeserver/services.ts';
 import { type Endpoint, endpoint, q, v } from '../endpoint.ts';
-import { matrixError } from '../errors.ts';
 
 /** The token fields of a login or registration answer (login.yaml, registration.yaml). */
 export function grantBody(grant: SessionGrant): Record<string, string | number> {

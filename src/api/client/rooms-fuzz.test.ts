@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createTestHomeserver } from '../../homeserver/testing.ts';
+import { createTestHomeserver } from '../../testing.ts';
 import { fullPaths } from '../endpoint.ts';
 import { checkMatrixResponse, fillTemplate, hostileBody } from '../fuzzing.ts';
 import { roomsEndpoints } from './rooms.ts';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRoomAs, roomsTestbed, stateContent, type TestUser } from '../../homeserver/rooms/testing.ts';
-import type { TestHomeserver } from '../../homeserver/testing.ts';
+import type { TestHomeserver } from '../../testing.ts';
 
 let hs: TestHomeserver | undefined;
 afterEach(async () => {

@@ -5,9 +5,10 @@
  * upgrades land). Membership endpoints are in membership.ts, aliases and the directory in
  * directory.ts; `roomsEndpoints` gathers all three.
  */
+
+import { unrecognized } from '../../homeserver/errors.ts';
 import type { Services } from '../../homeserver/services.ts';
 import { type Endpoint, endpoint, v } from '../endpoint.ts';
-import { unrecognized } from '../errors.ts';
 import { directoryEndpoints } from './directory.ts';
 import { membershipEndpoints } from './membership.ts';
 import { eventIdParam, roomIdParam } from './room-params.ts';

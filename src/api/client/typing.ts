@@ -1,9 +1,10 @@
 /**
  * Typing notifications — client-server-api/modules/typing_notifications.md, typing.yaml.
  */
+
+import { forbidden } from '../../homeserver/errors.ts';
 import type { Services } from '../../homeserver/services.ts';
 import { type Endpoint, endpoint, v } from '../endpoint.ts';
-import { forbidden } from '../errors.ts';
 import { roomIdParam } from './room-params.ts';
 
 export function typingEndpoints(services: Services): Endpoint[] {

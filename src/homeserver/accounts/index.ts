@@ -7,7 +7,11 @@
  * No HTTP here: the endpoints in src/api/client/{register,login,account,devices,profile}.ts
  * validate requests and call these methods; errors are `MatrixError`s.
  */
-import type { Auth } from '../../api/auth.ts';
+
+import type { JsonObject } from '../../core/canonical-json.ts';
+import { isValidDeviceId, isValidOpaqueId, isValidUserId, parseUserId } from '../../core/identifiers.ts';
+import { StoreError } from '../../storage/store.ts';
+import { type Auth, type HomeserverContext, randomString } from '../context.ts';
 import {
   badJson,
   forbidden,
@@ -19,11 +23,7 @@ import {
   unknownToken,
   userDeactivated,
   userInUse,
-} from '../../api/errors.ts';
-import type { JsonObject } from '../../core/canonical-json.ts';
-import { isValidDeviceId, isValidOpaqueId, isValidUserId, parseUserId } from '../../core/identifiers.ts';
-import { StoreError } from '../../storage/store.ts';
-import { type HomeserverContext, randomString } from '../context.ts';
+} from '../errors.ts';
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts';
 import { createProfileService, type ProfileService, type RoomsForAccounts } from './profile.ts';
 import { createUia, DUMMY, PASSWORD, REGISTRATION_TOKEN, type StageHandler } from './uia.ts';

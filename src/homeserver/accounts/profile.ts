@@ -4,10 +4,11 @@
  * `displayname` or `avatar_url` is sent as a new `m.room.member` join event into every room the
  * user is joined to.
  */
-import { forbidden, invalidParam, MatrixError, notFound } from '../../api/errors.ts';
+
 import { canonicalJsonBytes, type JsonObject, type JsonValue } from '../../core/canonical-json.ts';
 import { isValidUserId, serverNameOf, utf8ByteLength } from '../../core/identifiers.ts';
 import type { HomeserverContext } from '../context.ts';
+import { forbidden, invalidParam, MatrixError, notFound } from '../errors.ts';
 
 /** What accounts need from the rooms service (the contract in notes/issue4-plan.md). */
 export interface RoomsForAccounts {

@@ -5,8 +5,8 @@
  * registration dance in one call.
  */
 
-import type { HomeserverOptions } from '../homeserver.ts';
-import { createTestHomeserver, type TestHomeserver } from '../testing.ts';
+import type { HomeserverOptions } from '../../server.ts';
+import { createTestHomeserver, type TestHomeserver } from '../../testing.ts';
 
 export interface Reply {
   status: number;

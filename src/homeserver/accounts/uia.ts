@@ -11,9 +11,9 @@
  * known, to one user: a session obtained for one call cannot authorise another.
  */
 
-import { badJson, forbidden, MatrixError } from '../../api/errors.ts';
 import type { JsonObject, JsonValue } from '../../core/canonical-json.ts';
 import { type HomeserverContext, randomString } from '../context.ts';
+import { badJson, forbidden, MatrixError } from '../errors.ts';
 
 /** How long a UIA session lives: enough to type a password or fetch a registration token. */
 export const UIA_SESSION_LIFETIME_MS = 30 * 60 * 1000;

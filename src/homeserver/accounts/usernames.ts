@@ -4,9 +4,10 @@
  * `username` which does not comply to the grammar with `M_INVALID_USERNAME`") and
  * appendices.md "User Identifiers" (new IDs use the strict grammar, at most 255 bytes).
  */
-import { invalidUsername } from '../../api/errors.ts';
+
 import { isValidLocalpart, isValidUserId, MAX_ID_BYTES, utf8ByteLength } from '../../core/identifiers.ts';
 import type { Random } from '../context.ts';
+import { invalidUsername } from '../errors.ts';
 
 /**
  * All-digit localparts are what the server hands out itself (guests, registrations without a

@@ -9,10 +9,10 @@
  * when several devices read the same room).
  */
 
-import { forbidden, invalidParam, notFound } from '../../api/errors.ts';
 import type { JsonObject } from '../../core/canonical-json.ts';
 import type { Receipt, StoredEvent } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
+import { forbidden, invalidParam, notFound } from '../errors.ts';
 import type { UserDataService } from '../user-data.ts';
 
 export const RECEIPT_TYPES = ['m.read', 'm.read.private', 'm.fully_read'] as const;

@@ -2,8 +2,9 @@
  * Test set-up shared by the ephemeral and room-read tests: a homeserver with users and a
  * room made through the real room service (the same pipeline the endpoints use).
  */
+
+import { createTestHomeserver, type TestHomeserver } from '../../testing.ts';
 import type { Clock } from '../context.ts';
-import { createTestHomeserver, type TestHomeserver } from '../testing.ts';
 
 export interface TestUser {
   userId: string;

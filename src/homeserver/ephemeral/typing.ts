@@ -6,9 +6,10 @@
  * A restart forgets everyone's typing, which is what a client would see anyway a few
  * seconds later.
  */
-import { forbidden } from '../../api/errors.ts';
+
 import type { JsonObject } from '../../core/canonical-json.ts';
 import type { HomeserverContext } from '../context.ts';
+import { forbidden } from '../errors.ts';
 
 /**
  * Longest a single request marks a user as typing. Clients re-send every 20–30 s

@@ -8,8 +8,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JsonObject } from '../../core/canonical-json.ts';
 import type { IdentifiedPdu } from '../../core/pdu.ts';
 import type { Store } from '../../storage/store.ts';
+import { createTestHomeserver, type TestHomeserver } from '../../testing.ts';
 import type { Services } from '../services.ts';
-import { createTestHomeserver, type TestHomeserver } from '../testing.ts';
 import type { PushService } from './service.ts';
 
 const SERVER = 'test.localhost';

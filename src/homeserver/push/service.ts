@@ -9,13 +9,14 @@
  * account-data stream (the store does that) and wakes the user's /sync; `rulesFor` gives the
  * content and that position.
  */
-import { badJson, forbidden, invalidParam, matrixError, notFound } from '../../api/errors.ts';
+
 import type { JsonObject } from '../../core/canonical-json.ts';
 import type { IdentifiedPdu } from '../../core/pdu.ts';
 import { parsePowerLevelsContent, userPowerLevel } from '../../core/power-levels.ts';
 import { getRoomVersion, type RoomVersion, roomVersions } from '../../core/room-versions.ts';
 import type { PushRuleRecord } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
+import { badJson, forbidden, invalidParam, matrixError, notFound } from '../errors.ts';
 import { createKeyedLock } from '../rooms/lock.ts';
 import { evaluate, type PreparedEvent, prepareEvent, type RoomFacts } from './evaluate.ts';
 import {

@@ -7,7 +7,7 @@
  * Pure apart from the clock and randomness it is handed: `sendEvent` feeds it the room's
  * current state from the store, `createRoom` the in-memory state of a room being made.
  */
-import { badJson, forbidden, tooLarge } from '../../api/errors.ts';
+
 import {
   type AuthState,
   authTypesForEvent,
@@ -33,6 +33,7 @@ import {
   utf8ByteLength,
 } from '../../core/index.ts';
 import { type Random, randomString } from '../context.ts';
+import { badJson, forbidden, tooLarge } from '../errors.ts';
 
 export const CREATE_TYPE = 'm.room.create';
 export const MEMBER_TYPE = 'm.room.member';

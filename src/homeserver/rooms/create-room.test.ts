@@ -9,7 +9,7 @@ import {
   validatePdu,
   verifyEvent,
 } from '../../core/index.ts';
-import type { TestHomeserver } from '../testing.ts';
+import type { TestHomeserver } from '../../testing.ts';
 import { createRoomAs, roomsTestbed, stateContent, timelineOf } from './testing.ts';
 
 let hs: TestHomeserver | undefined;

@@ -6,17 +6,7 @@
  * previous ones made, then persisted together in one transaction: a room is either wholly
  * created or not at all.
  */
-import {
-  badJson,
-  forbidden,
-  invalidParam,
-  isMatrixError,
-  MatrixError,
-  notFound,
-  roomInUse,
-  unrecognized,
-  unsupportedRoomVersion,
-} from '../../api/errors.ts';
+
 import {
   type IdentifiedPdu,
   isValidUserId,
@@ -33,6 +23,17 @@ import {
 import type { PersistEventInput } from '../../storage/store.ts';
 import { StoreError } from '../../storage/store.ts';
 import { type HomeserverContext, randomString } from '../context.ts';
+import {
+  badJson,
+  forbidden,
+  invalidParam,
+  isMatrixError,
+  MatrixError,
+  notFound,
+  roomInUse,
+  unrecognized,
+  unsupportedRoomVersion,
+} from '../errors.ts';
 import { buildEvent, CREATE_TYPE, type EventDraft, MEMBER_TYPE, POWER_LEVELS_TYPE } from './build.ts';
 import { memberContent } from './members.ts';
 import type { EventPipeline } from './pipeline.ts';

@@ -6,7 +6,7 @@
  * another server's directory needs federation, which comes later (404 M_NOT_FOUND for an
  * alias, 404 M_UNRECOGNIZED for `?server=`, each saying why).
  */
-import { forbidden, invalidParam, matrixError, notFound, unrecognized } from '../../api/errors.ts';
+
 import {
   type IdentifiedPdu,
   type JsonObject,
@@ -19,6 +19,7 @@ import {
 } from '../../core/index.ts';
 import { StoreError } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
+import { forbidden, invalidParam, matrixError, notFound, unrecognized } from '../errors.ts';
 import { CREATE_STATE_KEY, CREATE_TYPE, POWER_LEVELS_TYPE } from './build.ts';
 import type { EventPipeline } from './pipeline.ts';
 

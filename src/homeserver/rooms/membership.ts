@@ -8,7 +8,7 @@
  * Rooms of other servers need federation, which comes later: joining or knocking on one
  * answers 404 M_NOT_FOUND, inviting a remote user 403 M_FORBIDDEN, each saying so.
  */
-import { forbidden, guestAccessForbidden, invalidParam, matrixError, notFound } from '../../api/errors.ts';
+
 import {
   isValidRoomAlias,
   isValidRoomId,
@@ -21,6 +21,7 @@ import {
   userPowerLevel,
 } from '../../core/index.ts';
 import type { HomeserverContext } from '../context.ts';
+import { forbidden, guestAccessForbidden, invalidParam, matrixError, notFound } from '../errors.ts';
 import { CREATE_STATE_KEY, MEMBER_TYPE, POWER_LEVELS_TYPE } from './build.ts';
 import { memberContent } from './members.ts';
 import type { EventPipeline, SendEventResult } from './pipeline.ts';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { getRoomVersion, verifyEvent } from '../../core/index.ts';
-import type { TestHomeserver } from '../testing.ts';
+import type { TestHomeserver } from '../../testing.ts';
 import { createKeyedLock } from './lock.ts';
 import { createRoomsService } from './service.ts';
 import { roomsTestbed, type TestUser } from './testing.ts';

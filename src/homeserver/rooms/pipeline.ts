@@ -8,7 +8,7 @@
  * checkAuth against the current state → push actions → one atomic `persistEvents` (event,
  * state delta, stream position, txn, notifications, redaction of the target) → wake /sync.
  */
-import { badJson, forbidden, notFound } from '../../api/errors.ts';
+
 import {
   authTypesForEvent,
   canonicalJson,
@@ -26,6 +26,7 @@ import {
 } from '../../core/index.ts';
 import type { PersistEventInput, StateBefore } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
+import { badJson, forbidden, notFound } from '../errors.ts';
 import {
   type BuildTools,
   buildEvent,

@@ -4,7 +4,7 @@
  * other areas share (membership checks, room versions, current state, history visibility).
  * HTTP lives in src/api/client/rooms.ts and its siblings; this module never sees a request.
  */
-import { badJson, forbidden, invalidParam, matrixError } from '../../api/errors.ts';
+
 import {
   type IdentifiedPdu,
   isValidRoomAlias,
@@ -15,6 +15,7 @@ import {
 } from '../../core/index.ts';
 import type { StoredEvent } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
+import { badJson, forbidden, invalidParam, matrixError } from '../errors.ts';
 import { MEMBER_TYPE, REDACTION_TYPE } from './build.ts';
 import { type CreateRoomRequest, createRoom } from './create-room.ts';
 import { createDirectory, type Directory } from './directory.ts';

@@ -3,7 +3,7 @@
  * timeline and state read straight from the store (what was really persisted).
  */
 import type { IdentifiedPdu } from '../../core/index.ts';
-import { createTestHomeserver, type TestHomeserver } from '../testing.ts';
+import { createTestHomeserver, type TestHomeserver } from '../../testing.ts';
 
 export interface TestUser {
   userId: string;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TestHomeserver } from '../testing.ts';
+import type { TestHomeserver } from '../../testing.ts';
 import { roomsTestbed, type TestUser } from './testing.ts';
 
 let hs: TestHomeserver | undefined;

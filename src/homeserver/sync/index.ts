@@ -8,8 +8,9 @@
  * `config.maxSyncTimeoutMs` (25 s at most — a Service Worker host is stopped past 30 s)
  * whatever the client asks, and at once when the request is aborted.
  */
-import { invalidParam } from '../../api/errors.ts';
+
 import type { HomeserverContext } from '../context.ts';
+import { invalidParam } from '../errors.ts';
 import { parseSyncToken, type SyncPositions } from '../tokens.ts';
 import { clampSince, computePass, currentPositions } from './compute.ts';
 import { type SyncFilterView, syncFilterView } from './filter-view.ts';

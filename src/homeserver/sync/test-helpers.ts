@@ -4,8 +4,8 @@
  */
 import { expect } from 'vitest';
 import type { JsonObject } from '../../core/canonical-json.ts';
-import type { HomeserverOptions } from '../homeserver.ts';
-import { createTestHomeserver, type TestHomeserver } from '../testing.ts';
+import type { HomeserverOptions } from '../../server.ts';
+import { createTestHomeserver, type TestHomeserver } from '../../testing.ts';
 
 export interface User {
   userId: string;

@@ -7,13 +7,12 @@
  * request (or on `ready`), and every request waits for it, so a request that races start-up
  * is answered, not refused.
  */
-import { clientEndpoints, RATE_LIMITS } from '../api/client/index.ts';
-import { type ConnectionInfo, createRouter, type FetchHandler } from '../api/http.ts';
-import type { RateLimitConfig } from '../api/rate-limit.ts';
-import { encodeBase64Url } from '../core/base64.ts';
-import { signingKeyFromSeed } from '../core/crypto.ts';
-import { DEFAULT_ROOM_VERSION } from '../core/room-versions.ts';
-import type { Store } from '../storage/store.ts';
+import { clientEndpoints, RATE_LIMITS } from './api/client/index.ts';
+import { type ConnectionInfo, createRouter, type FetchHandler } from './api/http.ts';
+import type { RateLimitConfig } from './api/rate-limit.ts';
+import { encodeBase64Url } from './core/base64.ts';
+import { signingKeyFromSeed } from './core/crypto.ts';
+import { DEFAULT_ROOM_VERSION } from './core/room-versions.ts';
 import {
   type Clock,
   type HomeserverConfig,
@@ -24,9 +23,10 @@ import {
   silentLogger,
   systemClock,
   webRandom,
-} from './context.ts';
-import { createNotifier } from './notifier.ts';
-import { createServices, type Services } from './services.ts';
+} from './homeserver/context.ts';
+import { createNotifier } from './homeserver/notifier.ts';
+import { createServices, type Services } from './homeserver/services.ts';
+import type { Store } from './storage/store.ts';
 
 export interface HomeserverOptions {
   serverName: string;

@@ -4,10 +4,10 @@
  * area's tests do not depend on the registration endpoint.
  */
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
-import { openIndexedDbStore } from '../storage/indexeddb/index.ts';
-import type { Store } from '../storage/store.ts';
-import { randomString, webRandom } from './context.ts';
-import { createHomeserver, type Homeserver, type HomeserverOptions } from './homeserver.ts';
+import { randomString, webRandom } from './homeserver/context.ts';
+import { createHomeserver, type Homeserver, type HomeserverOptions } from './server.ts';
+import { openIndexedDbStore } from './storage/indexeddb/index.ts';
+import type { Store } from './storage/store.ts';
 
 export interface TestHomeserver extends Homeserver {
   store: Store;
@@ -21,14 +21,22 @@ export interface TestHomeserver extends Homeserver {
   createUser(localpart: string): Promise<{ userId: string; deviceId: string; accessToken: string }>;
 }
 
-export async function createTestHomeserver(options: Partial<HomeserverOptions> = {}): Promise<TestHomeserver> {
+export async function createTestHomeserver(
+  options: Partial<HomeserverOptions> = {},
+): Promise<TestHomeserver> {
   const store = await openIndexedDbStore({
     indexedDB: new IDBFactory(),
     IDBKeyRange,
     name: `hearth-test-${randomString(webRandom, 8)}`,
   });
   const serverName = options.serverName ?? 'test.localhost';
-  const hs = createHomeserver({ serverName, registration: 'open', passwordIterations: 1000, ...options, store });
+  const hs = createHomeserver({
+    serverName,
+    registration: 'open',
+    passwordIterations: 1000,
+    ...options,
+    store,
+  });
   await hs.ready;
   const call: TestHomeserver['call'] = async (method, path, opts = {}) => {
     const headers: Record<string, string> = { ...opts.headers };

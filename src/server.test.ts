@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createNotifier } from './notifier.ts';
+import { createNotifier } from './homeserver/notifier.ts';
 import { createTestHomeserver, type TestHomeserver } from './testing.ts';
 
 describe('createHomeserver', () => {
