@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
+import { CHROMIUM_ARGS, chromiumPath } from './scripts/chromium.ts';
 
 /**
  * Debian's Chromium for the browser project, installed by `scripts/ensure-chromium.sh`
@@ -9,10 +9,7 @@ import { defineConfig } from 'vitest/config';
  */
 function chromium(): string {
   try {
-    return execFileSync('bash', ['scripts/ensure-chromium.sh'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    }).trim();
+    return chromiumPath();
   } catch {
     return '/usr/bin/chromium';
   }
@@ -47,15 +44,7 @@ export default defineConfig({
               launchOptions: {
                 executablePath: chromium(),
                 // Playwright gives each launch a fresh temporary profile; nothing reaches past loopback.
-                args: [
-                  '--no-sandbox',
-                  '--disable-gpu',
-                  '--no-first-run',
-                  '--disable-background-networking',
-                  '--disable-component-update',
-                  '--disable-sync',
-                  '--disable-quic',
-                ],
+                args: [...CHROMIUM_ARGS],
               },
             }),
           },

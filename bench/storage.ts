@@ -9,12 +9,12 @@
  *   node bench/storage.ts            all three
  *   node bench/storage.ts sqlite     one of sqlite | fake-indexeddb | chromium
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import { CHROMIUM_ARGS, chromiumPath } from '../scripts/chromium.ts';
 import { openSqliteEngine, openSqliteStore } from '../src/storage/sqlite/index.ts';
 import type { PersistEventInput } from '../src/storage/store.ts';
 import { type BenchRow, printTable } from './harness.ts';
@@ -114,21 +114,9 @@ function benchFakeIndexedDb(events: number, readMs: number): Promise<BenchRow[]>
   });
 }
 
-const CHROMIUM_FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-];
-
 /** The IndexedDB cases in headless Chromium: a vite-served page on loopback, driven by playwright-core. */
 async function benchChromium(events: number, readMs: number): Promise<BenchRow[]> {
-  const executablePath = execFileSync('bash', [join(repo, 'scripts/ensure-chromium.sh')], {
-    encoding: 'utf8',
-  }).trim();
+  const executablePath = chromiumPath();
   const { createServer } = await import('vite');
   const { chromium } = await import('playwright-core');
   const server = await createServer({
@@ -138,7 +126,7 @@ async function benchChromium(events: number, readMs: number): Promise<BenchRow[]
     server: { host: '127.0.0.1', port: 0, hmr: false },
   });
   await server.listen();
-  const browser = await chromium.launch({ executablePath, args: CHROMIUM_FLAGS });
+  const browser = await chromium.launch({ executablePath, args: [...CHROMIUM_ARGS] });
   try {
     const address = server.httpServer?.address();
     if (!address || typeof address === 'string') throw new Error('vite did not listen');

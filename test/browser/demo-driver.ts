@@ -3,11 +3,12 @@
  * playwright-core: build it, serve it on loopback, click and type. Shared by
  * test/browser/demo.test.ts and `npm run screenshot` (scripts/screenshot.ts).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS, chromiumPath } from '../../scripts/chromium.ts';
 import { type RunningStaticServer, serveStatic } from '../../src/hosts/static-server.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -60,24 +61,12 @@ export async function startDemo(
   const outDir = join(work, 'web');
   await buildDemo(outDir);
   const server = await serveStatic({ root: outDir, port: options.port ?? 0 });
-  const executablePath = execFileSync('bash', [join(ROOT, 'scripts/ensure-chromium.sh')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  }).trim();
   const context = await chromium.launchPersistentContext(join(work, 'profile'), {
-    executablePath,
+    executablePath: chromiumPath(),
     headless: true,
     viewport,
     colorScheme: 'light',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-    ],
+    args: [...CHROMIUM_ARGS],
   });
   // Below the tests' own timeout, so a stuck step fails with Playwright's account of what it awaited.
   context.setDefaultTimeout(20_000);

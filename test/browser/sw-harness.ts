@@ -4,28 +4,18 @@
  * with a test page, served from loopback by the demo's static server, and Debian's headless
  * Chromium on a fresh profile driven by playwright-core — nothing reaches past 127.0.0.1.
  */
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type BrowserContext, type CDPSession, chromium, type Page } from 'playwright-core';
 import { build, type Plugin } from 'vite';
 import { buildBrowserBundles } from '../../scripts/build.ts';
+import { CHROMIUM_ARGS, chromiumPath } from '../../scripts/chromium.ts';
 import { type RunningStaticServer, serveStatic } from '../../src/hosts/static-server.ts';
 import { workerBundleConfig } from '../../vite.config.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const FIXTURES = join(import.meta.dirname, 'fixtures');
-
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-];
 
 /** Resolves `src/storage/schema.ts` to `fixtures/schema-next.ts` everywhere but in that file. */
 function nextSchema(): Plugin {
@@ -79,13 +69,6 @@ export async function buildTestSite(withNext = false): Promise<TestSite> {
   };
 }
 
-export function chromiumPath(): string {
-  return execFileSync('bash', [join(ROOT, 'scripts/ensure-chromium.sh')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  }).trim();
-}
-
 export interface Browser {
   context: BrowserContext;
   server: RunningStaticServer;
@@ -106,7 +89,7 @@ export async function launch(site: TestSite, options: { initScript?: string } = 
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath(),
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS],
   });
   const errors: string[] = [];
   const watch = (page: Page) => page.on('pageerror', (err) => errors.push(`page: ${err.message}`));
