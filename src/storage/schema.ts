@@ -12,7 +12,7 @@
  * on open; a database of a later version is refused, untouched (`StoreError SCHEMA_TOO_NEW`).
  */
 import { type EventReference, referencedIds } from '../core/pdu.ts';
-import type { Tx } from './engine.ts';
+import type { Row, Tx } from './engine.ts';
 
 export interface SchemaVersion {
   version: number;
@@ -70,19 +70,10 @@ export const SCHEMA: readonly SchemaVersion[] = [
     version: 2,
     tables: { relations: 'event_id, [relates_to+stream], [relates_to+rel_type+stream]' },
     upgrade: async (tx) => {
-      let after: string | undefined;
-      for (;;) {
-        const batch = await tx.query(
-          'events',
-          after === undefined ? { limit: 500 } : { lower: [after], lowerOpen: true, limit: 500 },
-        );
-        for (const row of batch) {
-          const relation = relationRow(row);
-          if (relation) await tx.put('relations', relation);
-        }
-        if (batch.length < 500) return;
-        after = batch[batch.length - 1]?.event_id as string;
-      }
+      await forEachEvent(tx, async (row) => {
+        const relation = relationRow(row);
+        if (relation) await tx.put('relations', relation);
+      });
     },
   },
   {
@@ -91,30 +82,35 @@ export const SCHEMA: readonly SchemaVersion[] = [
     version: 3,
     tables: {},
     upgrade: async (tx) => {
-      let after: string | undefined;
-      for (;;) {
-        const batch = await tx.query(
-          'events',
-          after === undefined ? { limit: 500 } : { lower: [after], lowerOpen: true, limit: 500 },
-        );
-        for (const row of batch) {
-          if (row.stream == null || row.outlier === true) continue;
-          const pdu = row.pdu as { prev_events?: unknown };
-          if (!Array.isArray(pdu?.prev_events)) continue;
-          for (const prev of referencedIds(pdu.prev_events as EventReference[])) {
-            if ((await tx.count('events', { prefix: [prev] })) === 0)
-              await tx.put(
-                'forward_extremities',
-                awaitedMarker(row.room_id as string, prev, row.event_id as string),
-              );
-          }
+      await forEachEvent(tx, async (row) => {
+        if (row.stream == null || row.outlier === true) return;
+        const pdu = row.pdu as { prev_events?: unknown };
+        if (!Array.isArray(pdu?.prev_events)) return;
+        for (const prev of referencedIds(pdu.prev_events as EventReference[])) {
+          if ((await tx.count('events', { prefix: [prev] })) === 0)
+            await tx.put(
+              'forward_extremities',
+              awaitedMarker(row.room_id as string, prev, row.event_id as string),
+            );
         }
-        if (batch.length < 500) return;
-        after = batch[batch.length - 1]?.event_id as string;
-      }
+      });
     },
   },
 ];
+
+/** Visits every stored event in event-ID order, 500 rows a read, inside a migration's transaction. */
+async function forEachEvent(tx: Tx, visit: (row: Row) => Promise<void>): Promise<void> {
+  let after: string | undefined;
+  for (;;) {
+    const batch = await tx.query(
+      'events',
+      after === undefined ? { limit: 500 } : { lower: [after], lowerOpen: true, limit: 500 },
+    );
+    for (const row of batch) await visit(row);
+    if (batch.length < 500) return;
+    after = batch[batch.length - 1]?.event_id as string;
+  }
+}
 
 /**
  * A `forward_extremities` row without a position: `eventId` is not stored and `childId`, a

@@ -13,7 +13,6 @@ import {
   type JsonValue,
   type RoomVersion,
 } from '../../core/index.ts';
-import type { StoredEvent } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
 import { badJson, forbidden, invalidParam, matrixError } from '../errors.ts';
 import { MEMBER_TYPE, REDACTION_TYPE } from './build.ts';
@@ -26,9 +25,10 @@ import {
   type SendEventInput,
   type SendEventResult,
 } from './pipeline.ts';
-import { createVisibility } from './visibility.ts';
+import { createVisibility, type Visibility } from './visibility.ts';
 
-export interface RoomsService extends Membership, Directory {
+/** History visibility (`visibleToUser`, `filterVisible`) comes from visibility.ts. */
+export interface RoomsService extends Membership, Directory, Visibility {
   /** The one local event pipeline (see pipeline.ts). */
   sendEvent(input: SendEventInput): Promise<SendEventResult>;
   createRoom(userId: string, body: CreateRoomRequest): Promise<{ roomId: string }>;
@@ -63,17 +63,6 @@ export interface RoomsService extends Membership, Directory {
   currentStateEvent(roomId: string, type: string, stateKey: string): Promise<IdentifiedPdu | null>;
   /** The content of the current state event at (type, state_key), or null. */
   currentStateContent(roomId: string, type: string, stateKey?: string): Promise<JsonObject | null>;
-  /**
-   * Whether the user may see the event under the room's history visibility at that event
-   * (client-server-api "Room History Visibility").
-   */
-  visibleToUser(userId: string, roomId: string, event: IdentifiedPdu | StoredEvent): Promise<boolean>;
-  /** The events among `events` the user may see, in the same order. */
-  filterVisible<T extends IdentifiedPdu | StoredEvent>(
-    userId: string,
-    roomId: string,
-    events: readonly T[],
-  ): Promise<T[]>;
 }
 
 const CANONICAL_ALIAS_TYPE = 'm.room.canonical_alias';

@@ -28,7 +28,12 @@ interface Situation {
 }
 
 export interface Visibility {
+  /**
+   * Whether the user may see the event under the room's history visibility at that event
+   * (client-server-api "Room History Visibility").
+   */
   visibleToUser(userId: string, roomId: string, event: IdentifiedPdu | StoredEvent): Promise<boolean>;
+  /** The events among `events` the user may see, in the same order. */
   filterVisible<T extends IdentifiedPdu | StoredEvent>(
     userId: string,
     roomId: string,
