@@ -10,6 +10,7 @@ export * from './crypto.ts';
 export * from './errors.ts';
 export * from './events.ts';
 export * from './identifiers.ts';
+export * from './json.ts';
 export * from './pdu.ts';
 export * from './power-levels.ts';
 export * from './redaction.ts';

@@ -1,0 +1,258 @@
+import { execFileSync } from 'node:child_process';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type JsonDecodeReason, parseJson } from './json.ts';
+
+/** Every escape the runtime bug was seen with, as written in JSON text, and what it decodes to. */
+const ESCAPED_KEYS: Array<[string, string]> = [
+  ['\\t', '\t'],
+  ['\\n', '\n'],
+  ['\\"', '"'],
+  ['\\/', '/'],
+  ['\\b', '\b'],
+  ['\\f', '\f'],
+  ['\\r', '\r'],
+  ['\\u00e9', 'é'],
+  ['\\u4e2d', '中'],
+  ['\\u0041', 'A'],
+  ['\\ud83d\\ude00', '😀'],
+];
+const POISON = '{"\\\\":1}';
+
+function reason(run: () => unknown): JsonDecodeReason | 'accepted' {
+  try {
+    run();
+    return 'accepted';
+  } catch (err) {
+    const r = (err as { reason?: JsonDecodeReason }).reason;
+    if (!r) throw err;
+    return r;
+  }
+}
+
+describe('parseJson against the V8 escaped-key bug (nodejs/node#63785)', () => {
+  // A fresh process, poisoned before anything else runs in it: the runtime's misreading
+  // depends on which strings that process has already seen, so the raw reads come first and
+  // the decoder (imported after) then reads the same texts in the same poisoned process.
+  const script = `
+    const cases = ${JSON.stringify(ESCAPED_KEYS.map(([raw]) => `{"${raw}":1}`))};
+    JSON.parse(${JSON.stringify(POISON)});
+    const raw = cases.map((text) => Object.keys(JSON.parse(text))[0]);
+    const { parseJson } = await import(${JSON.stringify(new URL('./json.ts', import.meta.url).href)});
+    const ours = cases.map((text) => Object.keys(parseJson(text))[0]);
+    console.log(JSON.stringify({ raw, ours }));`;
+  const results = parseJson(
+    execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }),
+  ) as { raw: string[]; ours: string[] };
+  const major = Number(process.versions.node.split('.')[0]);
+
+  it.each(ESCAPED_KEYS.map(([raw, decoded], i) => [raw, decoded, i] as const))(
+    'decodes the key "%s" exactly after a "\\\\" key was parsed',
+    (_raw, decoded, i) => {
+      expect(results.ours[i]).toBe(decoded);
+    },
+  );
+
+  it.runIf(major === 24 || major === 26)('shows the runtime itself getting it wrong (Node 24/26)', () => {
+    // If this ever fails, the runtime was fixed: the fast path is then exact everywhere.
+    expect(results.raw.filter((k) => k === '\\').length).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe('parseJson', () => {
+  it('reads what JSON.parse reads on ordinary texts', () => {
+    for (const text of ['{}', '[]', 'null', '0', '-0', '1.5e3', '"x"', ' { "a" : [ 1 , true , null ] } ']) {
+      expect(parseJson(text)).toEqual(JSON.parse(text));
+    }
+  });
+
+  it('keeps __proto__ an own property on both paths', () => {
+    for (const text of ['{"__proto__":{"admin":true}}', '{"__proto__":{"admin":true},"\\t":1}']) {
+      const value = parseJson(text) as Record<string, unknown>;
+      expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+      expect(Object.keys(value)).toContain('__proto__');
+      expect((value as { admin?: unknown }).admin).toBeUndefined();
+    }
+  });
+
+  it('refuses lone surrogates, escaped or raw, unless told to allow them', () => {
+    for (const text of [
+      '"\\ud800"',
+      '{"a":"x\\udc00"}',
+      '{"\\ud800":1}',
+      '["\\ud83d\\u0041"]',
+      '"\\ud83d"',
+    ]) {
+      expect(reason(() => parseJson(text))).toBe('lone-surrogate');
+      expect(reason(() => parseJson(text, { loneSurrogates: 'allow' }))).toBe('accepted');
+    }
+    expect(reason(() => parseJson('"\ud800"'))).toBe('lone-surrogate');
+    expect(parseJson('"\\ud83d\\ude00"')).toBe('😀');
+    expect(parseJson('{"\\ud83d\\ude00":"\\uD83D\\uDE00"}')).toEqual({ '😀': '😀' });
+  });
+
+  it('refuses numbers the runtime would turn into Infinity, on both paths', () => {
+    for (const text of ['1e400', '{"a":-1E+309}', `[${'9'.repeat(310)}]`, `{"a":1${'0'.repeat(300)}e10}`]) {
+      expect(reason(() => parseJson(text))).toBe('non-finite');
+      expect(reason(() => parseJson(text, { duplicateKeys: 'reject' }))).toBe('non-finite');
+    }
+    expect(parseJson('{"a":"1e400","b":1e308}')).toEqual({ a: '1e400', b: 1e308 });
+  });
+
+  it('bounds nesting on both paths', () => {
+    const nest = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    expect(reason(() => parseJson(nest(10), { maxDepth: 10 }))).toBe('accepted');
+    expect(reason(() => parseJson(nest(11), { maxDepth: 10 }))).toBe('too-deep');
+    expect(reason(() => parseJson(`{"\\t":${nest(10)}}`, { maxDepth: 10 }))).toBe('too-deep');
+    expect(reason(() => parseJson(`{"\\t":${nest(9)}}`, { maxDepth: 10 }))).toBe('accepted');
+    expect(reason(() => parseJson(nest(100_000)))).toBe('too-deep');
+    expect(reason(() => parseJson(`{"\\t":${nest(100_000)}}`))).toBe('too-deep');
+  });
+
+  it('rejects duplicate keys only when asked', () => {
+    expect(parseJson('{"a":1,"a":2}')).toEqual({ a: 2 });
+    expect(reason(() => parseJson('{"a":1,"a":2}', { duplicateKeys: 'reject' }))).toBe('duplicate-key');
+    expect(reason(() => parseJson('{"a":1,"\\u0061":2}', { duplicateKeys: 'reject' }))).toBe('duplicate-key');
+    expect(reason(() => parseJson('[{"a":1},{"a":2}]', { duplicateKeys: 'reject' }))).toBe('accepted');
+  });
+
+  it('bounds length', () => {
+    expect(reason(() => parseJson('"abcdef"', { maxLength: 5 }))).toBe('too-large');
+  });
+
+  it('refuses every malformed text on the exact path as JSON.parse does', () => {
+    const broken = [
+      '',
+      ' ',
+      '{',
+      '{"a"}',
+      '{"a":}',
+      '{"a":1,}',
+      '[1,]',
+      '[01]',
+      '[1.]',
+      '[.5]',
+      '[+1]',
+      '["\\x"]',
+      '["\\u12"]',
+      '["\t"]',
+      '["a]',
+      '[tru]',
+      '[nul]',
+      '{} {}',
+      '{a:1}',
+      "{'a':1}",
+      '[NaN]',
+      '[-]',
+      '[1e]',
+      '{"a" 1}',
+    ];
+    for (const text of broken) {
+      expect(() => JSON.parse(text)).toThrow(SyntaxError);
+      expect(reason(() => parseJson(text))).toBe('syntax');
+      // The same text with an escaped key up front, so the exact parser decides.
+      const exact = `{"\\t":${text}}`;
+      expect(
+        reason(() => parseJson(exact)),
+        exact,
+      ).toBe('syntax');
+      expect(
+        reason(() => parseJson(text, { duplicateKeys: 'reject' })),
+        text,
+      ).toBe('syntax');
+    }
+  });
+});
+
+// --- property: random values, written with random escapes, read after poisoning -----------
+
+/** A value's JSON text with each character of each string written raw or escaped at random. */
+function writeWithEscapes(value: unknown, coin: () => number): string {
+  const quote = (s: string) => {
+    let out = '"';
+    for (const ch of s) {
+      const code = ch.codePointAt(0) as number;
+      const mustEscape = ch === '"' || ch === '\\' || code < 0x20;
+      const pick = coin();
+      if (!mustEscape && pick < 0.5) {
+        out += ch;
+      } else if (pick < 0.75 && '"\\/\b\f\n\r\t'.includes(ch)) {
+        out += {
+          '"': '\\"',
+          '\\': '\\\\',
+          '/': '\\/',
+          '\b': '\\b',
+          '\f': '\\f',
+          '\n': '\\n',
+          '\r': '\\r',
+          '\t': '\\t',
+        }[ch];
+      } else {
+        for (let i = 0; i < ch.length; i++) {
+          const unit = ch.charCodeAt(i).toString(16).padStart(4, '0');
+          out += `\\u${pick < 0.9 ? unit : unit.toUpperCase()}`;
+        }
+      }
+    }
+    return `${out}"`;
+  };
+  const ws = () => (coin() < 0.8 ? '' : ' \n\t\r'[Math.floor(coin() * 4)]);
+  const write = (v: unknown): string => {
+    if (typeof v === 'string') return quote(v);
+    if (Array.isArray(v)) return `[${ws()}${v.map(write).join(`${ws()},${ws()}`)}${ws()}]`;
+    if (v !== null && typeof v === 'object') {
+      const parts = Object.entries(v).map(([k, x]) => `${quote(k)}${ws()}:${ws()}${write(x)}`);
+      return `{${ws()}${parts.join(`,${ws()}`)}${ws()}}`;
+    }
+    return JSON.stringify(v);
+  };
+  return write(value);
+}
+
+function seeded(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 2 ** 32;
+  };
+}
+
+const key = fc.oneof(
+  fc.string({ minLength: 1, maxLength: 1, unit: 'grapheme' }),
+  fc.constantFrom('\\', '"', '/', '\t', '\n', 'é', '中', 'A', '😀'),
+  fc.string({ maxLength: 6, unit: 'binary' }),
+);
+const { value: jsonTree } = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.string({ maxLength: 8, unit: 'binary' }),
+    fc.integer(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }).filter((d) => !Object.is(d, -0)),
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(tie('value'), { maxLength: 4 }),
+    fc.dictionary(key, tie('value'), { maxKeys: 4 }),
+  ),
+}));
+const poison = fc.constantFrom(
+  POISON,
+  '{"\\\\":{"\\\\":[1]}}',
+  '[{"\\\\":1},{"\\\\":2}]',
+  '{"a\\\\":1}',
+  '{"\\\\t":1}',
+);
+
+describe('parseJson property', () => {
+  it('reads back every value written with random escapes, whatever was parsed before', () => {
+    fc.assert(
+      fc.property(poison, jsonTree, fc.integer(), (poisonText, value, seed) => {
+        JSON.parse(poisonText);
+        const text = writeWithEscapes(value, seeded(seed));
+        expect(parseJson(text, { loneSurrogates: 'allow' })).toEqual(value);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+});

@@ -1,0 +1,418 @@
+/**
+ * `parseJson` — the one JSON decoder for every text → value boundary in Hearth: request
+ * bodies, query parameters that carry JSON, stored rows, backups, configuration.
+ *
+ * Why not plain `JSON.parse`: V8 in Node 24 and 26 (nodejs/node#63785, V8 issue 521080746)
+ * can decode an object key written with an escape (`"\t"`, `"\u00e9"`, `"\""`, …) as a
+ * different key once another text with a `"\\"` key has been parsed in the same process:
+ * its fast path compares the key's raw characters with the key the previous objects of that
+ * shape had. Keys written without escapes read the same raw and decoded, so only keys
+ * holding a backslash can be hit. One user's input would silently change another user's
+ * stored data, and a signed event's bytes. So:
+ *
+ * - the fast path is the runtime's own `JSON.parse`, taken when a cheap scan of the text
+ *   (which visits only the strings that hold a backslash) finds no object key with an escape;
+ * - a text with such a key is decoded by the exact parser below, which no runtime bug reaches.
+ *
+ * It also enforces, in one place, what Matrix asks of JSON it takes in: no lone surrogates
+ * (they cannot be encoded as UTF-8, so no signature or canonical form exists for them;
+ * appendices.md "Canonical JSON"), no number the runtime would turn into ±Infinity, a
+ * nesting limit, a size limit, and — where asked, as for signed federation JSON, whose keys
+ * must be unique for its canonical form to mean one thing — no duplicate keys.
+ */
+
+/** Why a text was refused. */
+export type JsonDecodeReason =
+  | 'syntax'
+  | 'too-large'
+  | 'too-deep'
+  | 'lone-surrogate'
+  | 'non-finite'
+  | 'duplicate-key';
+
+export class JsonDecodeError extends Error {
+  override readonly name = 'JsonDecodeError';
+  readonly reason: JsonDecodeReason;
+
+  constructor(reason: JsonDecodeReason, message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+export function isJsonDecodeError(err: unknown): err is JsonDecodeError {
+  return (
+    err instanceof Error &&
+    err.name === 'JsonDecodeError' &&
+    typeof (err as JsonDecodeError).reason === 'string'
+  );
+}
+
+export interface ParseJsonOptions {
+  /** Deepest nesting of arrays and objects accepted (the top-level value is depth 1). Default 512. */
+  maxDepth?: number;
+  /** Longest text accepted, in UTF-16 code units. Default: no limit beyond the runtime's. */
+  maxLength?: number;
+  /**
+   * `'reject'` (default) refuses a text that decodes to a string with a lone surrogate.
+   * `'allow'` is for reading back what this program stored before the rule existed.
+   */
+  loneSurrogates?: 'reject' | 'allow';
+  /** `'last'` (default) keeps the last value, as `JSON.parse` does; `'reject'` refuses the text. */
+  duplicateKeys?: 'last' | 'reject';
+}
+
+/** Deeper than this is refused: our own encoders and validators walk values this deep. */
+export const DEFAULT_MAX_JSON_PARSE_DEPTH = 512;
+
+/** `text` as a JSON value, exactly as RFC 8259 reads it, on every runtime. Throws `JsonDecodeError`. */
+export function parseJson(text: string, options: ParseJsonOptions = {}): unknown {
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_JSON_PARSE_DEPTH;
+  const rejectSurrogates = options.loneSurrogates !== 'allow';
+  if (options.maxLength !== undefined && text.length > options.maxLength) {
+    throw new JsonDecodeError('too-large', `JSON text is longer than ${options.maxLength} characters`);
+  }
+  // A raw lone surrogate in the text itself (a JS string can hold one; decoded UTF-8 cannot).
+  if (rejectSurrogates && !isWellFormed(text)) {
+    throw new JsonDecodeError('lone-surrogate', 'JSON text holds a lone surrogate');
+  }
+  const scan = scanEscapes(text);
+  if (rejectSurrogates && scan.loneSurrogate) {
+    throw new JsonDecodeError('lone-surrogate', 'JSON text holds a lone surrogate escape');
+  }
+  if (scan.escapedKey || options.duplicateKeys === 'reject') {
+    return new ExactParser(text, maxDepth, options.duplicateKeys === 'reject').parseText();
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    // A RangeError is an engine's stack giving out on absurd nesting: too deep, not malformed.
+    if (err instanceof SyntaxError) throw new JsonDecodeError('syntax', `not valid JSON: ${err.message}`);
+    throw new JsonDecodeError('too-deep', `JSON nests deeper than ${maxDepth} levels`);
+  }
+  if (mayOverflow(text)) checkFinite(value);
+  if (openers(text, maxDepth) > maxDepth) checkDepth(value, maxDepth);
+  return value;
+}
+
+// --- the cheap scan ----------------------------------------------------------------------
+
+interface EscapeScan {
+  /** Some object key is written with a backslash escape. */
+  escapedKey: boolean;
+  /** Some `\uXXXX` escape is a surrogate without its partner. */
+  loneSurrogate: boolean;
+}
+
+const BACKSLASH = 0x5c;
+const QUOTE = 0x22;
+const COLON = 0x3a;
+
+/**
+ * Visits only the strings that hold a backslash. In valid JSON a backslash stands only inside
+ * a string, and the first one of a string starts an escape, so from it the string's end is
+ * found by stepping over escapes; whether the string is a key is whether a colon follows it.
+ * On invalid JSON the answer does not matter: both paths refuse the text.
+ */
+function scanEscapes(text: string): EscapeScan {
+  let escapedKey = false;
+  let loneSurrogate = false;
+  let at = text.indexOf('\\');
+  while (at !== -1) {
+    let i = at;
+    const n = text.length;
+    let pendingHigh = false;
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      if (c === QUOTE) break;
+      if (c !== BACKSLASH) {
+        if (pendingHigh) loneSurrogate = true;
+        pendingHigh = false;
+        i++;
+        continue;
+      }
+      if (text.charCodeAt(i + 1) === 0x75 /* u */) {
+        const unit = Number.parseInt(text.slice(i + 2, i + 6), 16);
+        if (unit >= 0xd800 && unit <= 0xdbff) {
+          if (pendingHigh) loneSurrogate = true;
+          pendingHigh = true;
+        } else if (unit >= 0xdc00 && unit <= 0xdfff) {
+          if (!pendingHigh) loneSurrogate = true;
+          pendingHigh = false;
+        } else {
+          if (pendingHigh) loneSurrogate = true;
+          pendingHigh = false;
+        }
+        i += 6;
+      } else {
+        if (pendingHigh) loneSurrogate = true;
+        pendingHigh = false;
+        i += 2;
+      }
+    }
+    // A high surrogate escape right before the closing quote has no partner. (One followed by
+    // a raw low surrogate counts as lone too: the text itself is then not well formed.)
+    if (pendingHigh) loneSurrogate = true;
+    let j = i + 1;
+    while (j < n) {
+      const c = text.charCodeAt(j);
+      if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) break;
+      j++;
+    }
+    if (text.charCodeAt(j) === COLON) escapedKey = true;
+    if (escapedKey && loneSurrogate) break;
+    at = text.indexOf('\\', j);
+  }
+  return { escapedKey, loneSurrogate };
+}
+
+/**
+ * Only a number token with an exponent, or with 309 or more integer digits, can exceed
+ * Number.MAX_VALUE (~1.8e308). A string that merely looks like one sends the value through
+ * the exact check, which finds nothing: harmless.
+ */
+const MAY_OVERFLOW = /(?:^|[:,[])\s*-?(?:\d+(?:\.\d+)?[eE]|\d{309})/;
+const mayOverflow = (text: string): boolean => MAY_OVERFLOW.test(text);
+
+/** How many `{` and `[` the text holds, counting no further than `limit + 1`. */
+function openers(text: string, limit: number): number {
+  let count = 0;
+  for (const ch of ['{', '[']) {
+    let at = text.indexOf(ch);
+    while (at !== -1) {
+      if (++count > limit) return count;
+      at = text.indexOf(ch, at + 1);
+    }
+  }
+  return count;
+}
+
+function checkFinite(value: unknown): void {
+  walk(value, 0, (node) => {
+    if (typeof node === 'number' && !Number.isFinite(node)) {
+      throw new JsonDecodeError('non-finite', 'JSON holds a number too large to represent');
+    }
+  });
+}
+
+function checkDepth(value: unknown, maxDepth: number): void {
+  walk(value, maxDepth, () => {});
+}
+
+/** Iterative, so hostile nesting cannot exhaust the stack here. `maxDepth` 0 means no limit. */
+function walk(value: unknown, maxDepth: number, visit: (node: unknown) => void): void {
+  visit(value);
+  if (typeof value !== 'object' || value === null) return;
+  const stack: Array<[object, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [object, number];
+    if (maxDepth > 0 && depth > maxDepth) {
+      throw new JsonDecodeError('too-deep', `JSON nests deeper than ${maxDepth} levels`);
+    }
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      visit(child);
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+}
+
+const LONE_SURROGATE = /\p{Cs}/u;
+const isWellFormed: (text: string) => boolean =
+  typeof ''.isWellFormed === 'function'
+    ? (text) => text.isWellFormed()
+    : (text) => !LONE_SURROGATE.test(text);
+
+// --- the exact parser --------------------------------------------------------------------
+
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+/** A run of string characters that need no decoding. */
+const PLAIN_RUN = /[^"\\\u0000-\u001f]*/y;
+const ESCAPES: Record<string, string> = {
+  '"': '"',
+  '\\': '\\',
+  '/': '/',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+};
+
+/**
+ * RFC 8259 read by hand: slower than the runtime's parser, so used only for the texts the
+ * fast path must not see, and for strict duplicate-key checking. Recursive, bounded by
+ * `maxDepth`.
+ */
+class ExactParser {
+  private at = 0;
+  private readonly text: string;
+  private readonly maxDepth: number;
+  private readonly rejectDuplicates: boolean;
+
+  constructor(text: string, maxDepth: number, rejectDuplicates: boolean) {
+    this.text = text;
+    this.maxDepth = maxDepth;
+    this.rejectDuplicates = rejectDuplicates;
+  }
+
+  parseText(): unknown {
+    this.space();
+    const value = this.value(1);
+    this.space();
+    if (this.at !== this.text.length) this.fail('unexpected text after the JSON value');
+    return value;
+  }
+
+  private fail(what: string): never {
+    throw new JsonDecodeError('syntax', `not valid JSON: ${what} at position ${this.at}`);
+  }
+
+  private space(): void {
+    const { text } = this;
+    while (this.at < text.length) {
+      const c = text.charCodeAt(this.at);
+      if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return;
+      this.at++;
+    }
+  }
+
+  private value(depth: number): unknown {
+    const c = this.text[this.at];
+    switch (c) {
+      case '{':
+        return this.object(depth);
+      case '[':
+        return this.array(depth);
+      case '"':
+        return this.string();
+      case 't':
+        return this.literal('true', true);
+      case 'f':
+        return this.literal('false', false);
+      case 'n':
+        return this.literal('null', null);
+      default:
+        return this.number();
+    }
+  }
+
+  private enter(depth: number): void {
+    if (depth > this.maxDepth) {
+      throw new JsonDecodeError('too-deep', `JSON nests deeper than ${this.maxDepth} levels`);
+    }
+  }
+
+  private object(depth: number): Record<string, unknown> {
+    this.enter(depth);
+    this.at++;
+    const out: Record<string, unknown> = {};
+    const seen = this.rejectDuplicates ? new Set<string>() : undefined;
+    this.space();
+    if (this.text[this.at] === '}') {
+      this.at++;
+      return out;
+    }
+    for (;;) {
+      if (this.text[this.at] !== '"') this.fail('expected a key');
+      const key = this.string();
+      if (seen) {
+        if (seen.has(key)) {
+          throw new JsonDecodeError('duplicate-key', `JSON object has the key ${JSON.stringify(key)} twice`);
+        }
+        seen.add(key);
+      }
+      this.space();
+      if (this.text[this.at] !== ':') this.fail('expected a colon');
+      this.at++;
+      this.space();
+      const value = this.value(depth + 1);
+      // `__proto__` is an own property in JSON.parse's result, never the prototype.
+      if (key === '__proto__') {
+        Object.defineProperty(out, key, { value, writable: true, enumerable: true, configurable: true });
+      } else {
+        out[key] = value;
+      }
+      this.space();
+      const next = this.text[this.at++];
+      if (next === '}') return out;
+      if (next !== ',') {
+        this.at--;
+        this.fail('expected , or }');
+      }
+      this.space();
+    }
+  }
+
+  private array(depth: number): unknown[] {
+    this.enter(depth);
+    this.at++;
+    const out: unknown[] = [];
+    this.space();
+    if (this.text[this.at] === ']') {
+      this.at++;
+      return out;
+    }
+    for (;;) {
+      out.push(this.value(depth + 1));
+      this.space();
+      const next = this.text[this.at++];
+      if (next === ']') return out;
+      if (next !== ',') {
+        this.at--;
+        this.fail('expected , or ]');
+      }
+      this.space();
+    }
+  }
+
+  private string(): string {
+    const { text } = this;
+    this.at++;
+    let out = '';
+    for (;;) {
+      PLAIN_RUN.lastIndex = this.at;
+      PLAIN_RUN.test(text);
+      if (PLAIN_RUN.lastIndex > this.at) {
+        out += text.slice(this.at, PLAIN_RUN.lastIndex);
+        this.at = PLAIN_RUN.lastIndex;
+      }
+      const c = text[this.at];
+      if (c === '"') {
+        this.at++;
+        return out;
+      }
+      if (c !== '\\') this.fail(c === undefined ? 'unterminated string' : 'control character in a string');
+      const e = text[this.at + 1];
+      if (e === 'u') {
+        const hex = text.slice(this.at + 2, this.at + 6);
+        if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail('bad \\u escape');
+        out += String.fromCharCode(Number.parseInt(hex, 16));
+        this.at += 6;
+      } else {
+        const decoded = e === undefined ? undefined : ESCAPES[e];
+        if (decoded === undefined) this.fail('bad escape');
+        out += decoded;
+        this.at += 2;
+      }
+    }
+  }
+
+  private literal<T>(word: string, value: T): T {
+    if (!this.text.startsWith(word, this.at)) this.fail('unexpected character');
+    this.at += word.length;
+    return value;
+  }
+
+  private number(): number {
+    NUMBER.lastIndex = this.at;
+    const match = NUMBER.exec(this.text);
+    if (!match) this.fail(this.at >= this.text.length ? 'unexpected end' : 'unexpected character');
+    this.at += match[0].length;
+    const value = Number(match[0]);
+    if (!Number.isFinite(value)) {
+      throw new JsonDecodeError('non-finite', 'JSON holds a number too large to represent');
+    }
+    return value;
+  }
+}
