@@ -4,6 +4,7 @@
  * area's tests do not depend on the registration endpoint.
  */
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import { parseJson } from './core/json.ts';
 import { randomString, webRandom } from './homeserver/context.ts';
 import { createHomeserver, type Homeserver, type HomeserverOptions } from './server.ts';
 import { openIndexedDbStore } from './storage/indexeddb/index.ts';
@@ -48,7 +49,12 @@ export async function createTestHomeserver(
     }
     const response = await hs.fetch(new Request(`http://${serverName}${path}`, { method, headers, body }));
     const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : {} };
+    return {
+      status: response.status,
+      body: text
+        ? (parseJson(text, { loneSurrogates: 'allow', maxDepth: 1024 }) as Record<string, unknown>)
+        : {},
+    };
   };
   return {
     ...hs,

@@ -4,6 +4,7 @@
  * well-formed Matrix response, never a 500. Test-only (uses fast-check).
  */
 import fc from 'fast-check';
+import { parseJson } from '../core/json.ts';
 import { type Endpoint, fullPaths } from './endpoint.ts';
 
 /** The status each errcode may come with (client-server-api "Common error codes" …). */
@@ -60,7 +61,7 @@ export async function checkMatrixResponse(res: Response, method: string): Promis
   const text = await res.text();
   let body: unknown;
   try {
-    body = JSON.parse(text);
+    body = parseJson(text, { loneSurrogates: 'allow', maxDepth: 1024 });
   } catch {
     fail('body is not JSON', text);
   }

@@ -10,6 +10,7 @@
  * `toResponse` in one place; a client cannot make this produce a 500.
  */
 import { MAX_JSON_DEPTH } from '../core/canonical-json.ts';
+import { isJsonDecodeError, parseJson } from '../core/json.ts';
 import {
   badJson,
   invalidParam,
@@ -21,7 +22,7 @@ import {
   toResponse,
   unrecognized,
 } from '../homeserver/errors.ts';
-import { inspectJson, isPlainObject } from '../homeserver/validate.ts';
+import { describeJsonProblem, isPlainObject } from '../homeserver/validate.ts';
 import { type Auth, authenticate, type ResolveToken } from './auth.ts';
 import { type AnyHandlerRequest, type Endpoint, fullPaths } from './endpoint.ts';
 import { type Clock, createRateLimiter, type RateLimitConfig, systemClock } from './rate-limit.ts';
@@ -338,16 +339,13 @@ export function parseJsonObject(
   }
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseJson(text, { maxDepth });
   } catch (err) {
-    if (err instanceof SyntaxError) throw notJson('Request body is not valid JSON');
-    // JSON.parse can run out of stack on absurd nesting in some engines.
-    throw badJson(`Request body nests deeper than ${maxDepth} levels`);
+    if (!isJsonDecodeError(err)) throw err;
+    if (err.reason === 'syntax') throw notJson('Request body is not valid JSON');
+    throw badJson(`Request body ${describeJsonProblem(err.reason, maxDepth)}`);
   }
   if (!isPlainObject(value)) throw badJson('Request body must be a JSON object');
-  const problem = inspectJson(value, maxDepth);
-  if (problem === 'too-deep') throw badJson(`Request body nests deeper than ${maxDepth} levels`);
-  if (problem === 'non-finite') throw badJson('Request body holds a number too large to represent');
   return value;
 }
 

@@ -11,7 +11,7 @@
 import type { JsonObject, JsonValue } from '../core/canonical-json.ts';
 import type { HomeserverContext } from './context.ts';
 import { notFound } from './errors.ts';
-import { inspectJson, invalid, isPlainObject, type Source, type Validator, v } from './validate.ts';
+import { decodeJsonText, invalid, isPlainObject, type Source, type Validator, v } from './validate.ts';
 
 /** definitions/event_filter.yaml */
 export interface EventFilter {
@@ -118,15 +118,7 @@ export function parseRoomEventFilter(value: unknown, source: Source, name = 'fil
 
 /** Parse JSON text given in a query parameter; bad JSON is M_INVALID_PARAM. */
 export function parseJsonParam(text: string, name: string): unknown {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return invalid(name, 'query', 'is not valid JSON');
-  }
-  if (inspectJson(parsed, FILTER_MAX_DEPTH) !== undefined)
-    invalid(name, 'query', 'nests too deep or holds a bad number');
-  return parsed;
+  return decodeJsonText(text, FILTER_MAX_DEPTH, (problem) => invalid(name, 'query', problem));
 }
 
 // --- the service ----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isMatrixError, type MatrixError } from './errors.ts';
-import { inspectJson, q, type Source, type Validator, v } from './validate.ts';
+import { decodeJsonText, q, type Source, type Validator, v } from './validate.ts';
 
 function fails(fn: () => unknown): MatrixError {
   try {
@@ -185,15 +185,15 @@ describe('query validators', () => {
   });
 });
 
-describe('inspectJson', () => {
-  it('finds excess depth and non-finite numbers iteratively', () => {
-    let deep: unknown = 1;
-    for (let i = 0; i < 200_000; i++) deep = { a: deep };
-    expect(inspectJson(deep, 512)).toBe('too-deep');
-    expect(inspectJson([[[]]], 3)).toBeUndefined();
-    expect(inspectJson([[[[]]]], 3)).toBe('too-deep');
-    expect(inspectJson({ a: [1, { b: Number.POSITIVE_INFINITY }] }, 10)).toBe('non-finite');
-    expect(inspectJson(Number.NaN, 10)).toBe('non-finite');
-    expect(inspectJson('x', 0)).toBeUndefined();
+describe('decodeJsonText', () => {
+  const fail = (problem: string): never => {
+    throw new Error(problem);
+  };
+  it('reads JSON query text and names what is wrong with bad text', () => {
+    expect(decodeJsonText('{"\\t":[1]}', 3, fail)).toEqual({ '\t': [1] });
+    expect(() => decodeJsonText('{', 3, fail)).toThrow('is not valid JSON');
+    expect(() => decodeJsonText('[[[[]]]]', 3, fail)).toThrow('nests deeper than 3 levels');
+    expect(() => decodeJsonText('{"a":1e999}', 3, fail)).toThrow('too large to represent');
+    expect(() => decodeJsonText('{"a":"\\ud800"}', 3, fail)).toThrow('lone surrogate');
   });
 });

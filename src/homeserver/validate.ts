@@ -13,6 +13,7 @@
  * nothing here.
  */
 import type { JsonObject, JsonValue } from '../core/canonical-json.ts';
+import { isJsonDecodeError, type JsonDecodeReason, parseJson } from '../core/json.ts';
 import { badJson, invalidParam, missingParam } from './errors.ts';
 
 /** Where the value came from; decides the errcode and wording of failures. */
@@ -473,15 +474,7 @@ const qEnum = <const T extends readonly string[]>(values: T) => {
 /** A parameter given as JSON text (`filter={"limit":10}`), checked with a body validator. */
 const qJson = <T>(inner: Validator<T>) =>
   scalar(`JSON (${inner.expected})`, (text, name) => {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      return invalid(name, 'query', 'is not valid JSON');
-    }
-    const problem = inspectJson(parsed, QUERY_JSON_MAX_DEPTH);
-    if (problem === 'too-deep') invalid(name, 'query', `nests deeper than ${QUERY_JSON_MAX_DEPTH} levels`);
-    if (problem === 'non-finite') invalid(name, 'query', 'holds a number out of range');
+    const parsed = decodeJsonText(text, QUERY_JSON_MAX_DEPTH, (problem) => invalid(name, 'query', problem));
     return inner.parse(parsed, name, 'query');
   });
 
@@ -552,25 +545,28 @@ export const q = {
 /** Query JSON (filters) is small; a tighter bound than bodies. */
 const QUERY_JSON_MAX_DEPTH = 64;
 
-/** What `inspectJson` found wrong with a parsed JSON value, if anything. */
-export type JsonProblem = 'too-deep' | 'non-finite';
-
-/**
- * One iterative walk over parsed JSON: does it nest deeper than `maxDepth` arrays/objects, or
- * hold a number JSON.parse turned into ±Infinity (`1e400`)? Iterative so hostile input cannot
- * exhaust the stack here; it stops at the first problem.
- */
-export function inspectJson(value: unknown, maxDepth: number): JsonProblem | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? undefined : 'non-finite';
-  if (typeof value !== 'object' || value === null) return undefined;
-  const stack: Array<[object, number]> = [[value, 1]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop() as [object, number];
-    if (depth > maxDepth) return 'too-deep';
-    for (const child of Array.isArray(node) ? node : Object.values(node)) {
-      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
-      else if (typeof child === 'number' && !Number.isFinite(child)) return 'non-finite';
-    }
+/** How a refusal of `parseJson` reads in an error message, after "Request body …" or a parameter name. */
+export function describeJsonProblem(reason: Exclude<JsonDecodeReason, 'syntax'>, maxDepth: number): string {
+  switch (reason) {
+    case 'too-deep':
+      return `nests deeper than ${maxDepth} levels`;
+    case 'too-large':
+      return 'is too large';
+    case 'lone-surrogate':
+      return 'holds a lone surrogate (a \\uD800–\\uDFFF escape without its pair), which cannot be encoded as UTF-8';
+    case 'non-finite':
+      return 'holds a number too large to represent';
+    case 'duplicate-key':
+      return 'has an object with the same key twice';
   }
-  return undefined;
+}
+
+/** JSON text given in a query parameter (a filter): its value, or `fail` with what is wrong. */
+export function decodeJsonText(text: string, maxDepth: number, fail: (problem: string) => never): unknown {
+  try {
+    return parseJson(text, { maxDepth });
+  } catch (err) {
+    if (!isJsonDecodeError(err)) throw err;
+    return fail(err.reason === 'syntax' ? 'is not valid JSON' : describeJsonProblem(err.reason, maxDepth));
+  }
 }

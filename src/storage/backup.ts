@@ -26,6 +26,7 @@
  * that transaction by the same upgrade steps that migrate a database on open.
  */
 import { decodeBase64, encodeBase64 } from '../core/base64.ts';
+import { parseJson } from '../core/json.ts';
 import type { Engine, Row } from './engine.ts';
 import { SCHEMA, SCHEMA_VERSION, tablesAt } from './schema.ts';
 
@@ -245,7 +246,7 @@ async function* lines(blob: Blob): AsyncGenerator<string> {
 function parseHeader(line: string | undefined): BackupHeader {
   let header: unknown;
   try {
-    header = JSON.parse(line ?? '');
+    header = parseJson(line ?? '', { loneSurrogates: 'allow', maxDepth: 1024 });
   } catch {
     throw new BackupError('NOT_A_BACKUP', 'this file is not a Hearth backup (its first line is not JSON)');
   }
@@ -304,7 +305,7 @@ export async function readBackup(blob: Blob, bytes: Engine['bytes']): Promise<Pa
     if (line === '') continue;
     let parsed: unknown;
     try {
-      parsed = JSON.parse(line);
+      parsed = parseJson(line, { loneSurrogates: 'allow', maxDepth: 1024 });
     } catch {
       throw new BackupError('CORRUPT', `line ${lineNumber} of the backup is not JSON`);
     }

@@ -5,6 +5,7 @@
  * registration dance in one call.
  */
 
+import { parseJson } from '../../core/json.ts';
 import type { HomeserverOptions } from '../../server.ts';
 import { createTestHomeserver, type TestHomeserver } from '../../testing.ts';
 
@@ -66,7 +67,12 @@ export async function accountsHomeserver(
       },
     );
     const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : {} };
+    return {
+      status: response.status,
+      body: text
+        ? (parseJson(text, { loneSurrogates: 'allow', maxDepth: 1024 }) as Record<string, unknown>)
+        : {},
+    };
   };
 
   const grant = (r: Reply, what: string) => {

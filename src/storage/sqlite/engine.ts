@@ -9,6 +9,8 @@
  * fields. One transaction runs at a time (the driver holds one connection); each is
  * BEGIN IMMEDIATE … COMMIT for writes, so a second process waits rather than interleaves.
  */
+
+import { parseJson } from '../../core/json.ts';
 import type { Engine, Key, KeyPart, Range, Row, Tx } from '../engine.ts';
 import {
   SCHEMA,
@@ -19,6 +21,16 @@ import {
   tablesAt,
 } from '../schema.ts';
 import { StoreError } from '../store.ts';
+
+/**
+ * A stored row's JSON text, read back exactly (core/json.ts: the runtime's JSON.parse can
+ * misread escaped keys). Rows hold what was accepted before, so no rule of today's inputs is
+ * re-applied: a row written before lone surrogates were refused still reads. Events nest at
+ * most 512 levels (core MAX_JSON_DEPTH); a row wraps them a few levels deeper.
+ */
+function parseStored(text: string): unknown {
+  return parseJson(text, { loneSurrogates: 'allow', maxDepth: 1024 });
+}
 
 export type SqlValue = string | number | null | Uint8Array;
 export type SqlRow = Record<string, SqlValue>;
@@ -67,7 +79,7 @@ class TableCodec {
   }
 
   decode(sqlRow: SqlRow): Row {
-    const row: Row = typeof sqlRow.v === 'string' ? JSON.parse(sqlRow.v) : {};
+    const row: Row = typeof sqlRow.v === 'string' ? (parseStored(sqlRow.v) as Row) : {};
     for (const c of this.spec.columns) row[c] = sqlRow[c] ?? null;
     return row;
   }
@@ -303,7 +315,7 @@ export function schemaVersionOf(driver: SqlDriver): number {
     );
   }
   const [row] = driver.all(`SELECT v FROM meta WHERE name = 'schema_version'`, []);
-  const version = typeof row?.v === 'string' ? (JSON.parse(row.v) as { value?: unknown }).value : undefined;
+  const version = typeof row?.v === 'string' ? (parseStored(row.v) as { value?: unknown }).value : undefined;
   if (typeof version !== 'number') throw new StoreError('INVALID', 'the Hearth store has no schema version');
   return version;
 }
