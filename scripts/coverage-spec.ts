@@ -1,6 +1,7 @@
 /**
- * Endpoint coverage against the spec: reads every Client-Server OpenAPI file in
- * `../shared/matrix-spec/data/api/client-server/`, builds the real homeserver (on fake
+ * Endpoint coverage against the spec: reads every Client-Server operation from the committed
+ * spec table (`test/data/spec/client-server.json`; `--spec DIR` reads the spec's OpenAPI YAML
+ * instead, see scripts/spec-table.ts), builds the real homeserver (on fake
  * IndexedDB), registers a user through the API, creates a room with an alias, sends a message
  * and defines a filter, then calls every operation once — its path filled with that user's own
  * IDs, the room, the real event ID, `{}` as the body of POST and PUT, the user's token — and
@@ -13,14 +14,11 @@
  * Exits 1 if any operation answers 5xx: placeholder input is client input, and client input
  * must never produce a server error.
  */
-import { readdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { parse } from 'yaml';
+import { resolve } from 'node:path';
 import { fillTemplate } from '../src/api/fuzzing.ts';
 import type { FetchHandler } from '../src/api/http.ts';
 import { createTestHomeserver } from '../src/testing.ts';
-
-const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
+import { readSpecTable, readSpecYaml } from './spec-table.ts';
 
 export interface Operation {
   file: string;
@@ -38,35 +36,16 @@ export interface CoverageResult extends Operation {
   implemented: boolean;
 }
 
-interface OpenApiDoc {
-  paths?: Record<string, Record<string, { operationId?: string; deprecated?: boolean }>>;
-  servers?: Array<{ variables?: { basePath?: { default?: string } } }>;
-}
-
-/** Every operation of every top-level YAML in `specDir` (definitions/ holds only schemas). */
-export async function readOperations(specDir: string): Promise<Operation[]> {
-  const files = (await readdir(specDir)).filter((f) => f.endsWith('.yaml')).sort();
-  const ops: Operation[] = [];
-  for (const file of files) {
-    const doc = parse(await readFile(join(specDir, file), 'utf8')) as OpenApiDoc;
-    const base = doc.servers?.[0]?.variables?.basePath?.default ?? '';
-    for (const [path, item] of Object.entries(doc.paths ?? {})) {
-      for (const method of HTTP_METHODS) {
-        const op = item[method];
-        if (!op) continue;
-        ops.push({
-          file,
-          operationId: op.operationId ?? `${method} ${path}`,
-          method: method.toUpperCase(),
-          // The spec writes `"/rooms/{roomId}/invite "` (trailing space) to give one path two
-          // operations (invite a user / invite by third-party ID); the server sees one path.
-          path: base + path.trim(),
-          deprecated: op.deprecated === true,
-        });
-      }
-    }
-  }
-  return ops;
+/** Every operation of the spec table: the committed one, or one read from the spec's YAML. */
+export function readOperations(specDir?: string): Operation[] {
+  const table = specDir === undefined ? readSpecTable() : readSpecYaml(specDir, 'as read');
+  return table.operations.map(({ file, operationId, method, path, deprecated }) => ({
+    file,
+    operationId,
+    method,
+    path,
+    deprecated,
+  }));
 }
 
 /** A real homeserver (fake IndexedDB), a registered user with a room, an event and a filter. */
@@ -252,10 +231,7 @@ export function report(
 
 async function main(argv: string[]): Promise<number> {
   const specArg = argv[argv.indexOf('--spec') + 1];
-  const specDir = resolve(
-    argv.includes('--spec') && specArg ? specArg : '../shared/matrix-spec/data/api/client-server',
-  );
-  const ops = await readOperations(specDir);
+  const ops = readOperations(argv.includes('--spec') && specArg ? resolve(specArg) : undefined);
   const world = await buildWorld();
   let results: CoverageResult[];
   try {

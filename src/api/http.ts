@@ -31,7 +31,20 @@ import { type Clock, createRateLimiter, type RateLimitConfig, systemClock } from
 export interface ConnectionInfo {
   /** The peer's IP address: the rate-limit key for unauthenticated requests. */
   clientAddress?: string;
+  /**
+   * The method as the client sent it, where a fetch `Request` cannot carry it: the Fetch
+   * standard forbids constructing one for CONNECT, TRACE and TRACK, and a host's HTTP parser
+   * may refuse unknown methods. The host then passes a bodiless stand-in request and the
+   * real method here, so the router still answers 405 (with `Allow`) or 404 as for any method.
+   */
+  method?: string;
 }
+
+/**
+ * Longest request URL answered; longer is `414 M_TOO_LARGE`. Node's parser stops at 16 KiB of
+ * request line and headers (the host answers that itself); other hosts have larger limits.
+ */
+export const MAX_URL_LENGTH = 8 * 1024;
 
 export type FetchHandler = (request: Request, info?: ConnectionInfo) => Promise<Response>;
 
@@ -390,8 +403,15 @@ export function createRouter(opts: RouterOptions): FetchHandler {
   }
 
   async function handle(request: Request, info: ConnectionInfo | undefined): Promise<Response> {
+    if (request.url.length > MAX_URL_LENGTH) {
+      throw new MatrixError(
+        414,
+        'M_TOO_LARGE',
+        `The request URL is longer than ${MAX_URL_LENGTH} characters`,
+      );
+    }
     const url = new URL(request.url);
-    const method = request.method.toUpperCase();
+    const method = (info?.method ?? request.method).toUpperCase();
 
     // "MUST NOT perform any logic defined for the endpoints when approached with OPTIONS".
     if (

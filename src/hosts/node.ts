@@ -3,8 +3,14 @@
  * a web `Request` (body streamed, aborted when the client goes away) and writes the
  * `Response` back, streaming its body. Nothing Matrix-specific lives here.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ConnectionInfo } from '../api/http.ts';
 
@@ -24,7 +30,37 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-function toRequest(req: IncomingMessage, signal: AbortSignal, origin: string): Request {
+/** Methods a fetch `Request` cannot be made with (Fetch standard, "forbidden method"). */
+const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
+
+/**
+ * The request as `hs.fetch` takes it, and the method to pass beside it when a `Request` cannot
+ * carry that method (see `ConnectionInfo.method`): no Matrix endpoint uses such a method, so a
+ * bodiless stand-in lets the router answer it like any other unknown method.
+ */
+function toRequest(
+  req: IncomingMessage,
+  signal: AbortSignal,
+  origin: string,
+): { request: Request; method?: string } {
+  const method = req.method ?? 'GET';
+  if (FORBIDDEN_METHODS.has(method.toUpperCase())) {
+    return { request: standIn(req.url ?? '/', origin, signal), method };
+  }
+  return { request: toFetchRequest(req, signal, origin) };
+}
+
+function standIn(path: string, origin: string, signal?: AbortSignal): Request {
+  let url: URL;
+  try {
+    url = new URL(path, origin);
+  } catch {
+    url = new URL('/', origin);
+  }
+  return new Request(url, { method: 'GET', signal });
+}
+
+function toFetchRequest(req: IncomingMessage, signal: AbortSignal, origin: string): Request {
   const headers = new Headers();
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i] as string;
@@ -71,6 +107,37 @@ async function writeResponse(response: Response, res: ServerResponse): Promise<v
   }
 }
 
+/** Writes a whole HTTP/1.1 response to a socket the HTTP server has let go of, then closes it. */
+function writeRaw(socket: Socket, status: number, body: unknown, headers: Headers = new Headers()): void {
+  writeRawText(socket, status, JSON.stringify(body), headers);
+}
+
+function writeRawText(socket: Socket, status: number, text: string, headers: Headers): void {
+  headers.set('content-type', 'application/json');
+  headers.set('content-length', String(Buffer.byteLength(text)));
+  headers.set('connection', 'close');
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
+  headers.forEach((value, name) => {
+    head += `${name}: ${value}\r\n`;
+  });
+  socket.end(`${head}\r\n${text}`);
+}
+
+/** Answers a request Node's server would not hand us, through `fetch` with its real method. */
+function answerRaw(
+  socket: Socket,
+  fetch: FetchLike,
+  request: Request,
+  method: string,
+  client?: string,
+): void {
+  fetch(request, { clientAddress: client ?? 'unknown', method })
+    .then(async (response) => {
+      writeRawText(socket, response.status, await response.text(), new Headers(response.headers));
+    })
+    .catch(() => writeRaw(socket, 500, { errcode: 'M_UNKNOWN', error: 'Internal server error' }));
+}
+
 /** Serves `fetch` over HTTP until `close()`. */
 export async function serveHttp(fetch: FetchLike, options: NodeServerOptions = {}): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
@@ -85,7 +152,8 @@ export async function serveHttp(fetch: FetchLike, options: NodeServerOptions = {
     const origin = `http://${req.headers.host ?? `${host}:${(server.address() as AddressInfo).port}`}`;
     let status = 500;
     try {
-      const response = await fetch(toRequest(req, aborter.signal, origin), { clientAddress: address });
+      const { request, method } = toRequest(req, aborter.signal, origin);
+      const response = await fetch(request, { clientAddress: address, ...(method ? { method } : {}) });
       status = response.status;
       await writeResponse(response, res);
     } catch (err) {
@@ -108,6 +176,49 @@ export async function serveHttp(fetch: FetchLike, options: NodeServerOptions = {
   });
   // Long-polls end by themselves within 25 s; keep idle sockets from holding shutdown.
   server.keepAliveTimeout = 5_000;
+  const originOf = (headers: IncomingMessage['headers'] | undefined) =>
+    `http://${headers?.host ?? `${host}:${(server.address() as AddressInfo).port}`}`;
+  // CONNECT never reaches the request handler: without this, Node closes the socket unanswered.
+  server.on('connect', (req: IncomingMessage, socket: Socket) => {
+    answerRaw(
+      socket,
+      fetch,
+      standIn(req.url ?? '/', originOf(req.headers)),
+      req.method ?? 'CONNECT',
+      socket.remoteAddress,
+    );
+  });
+  // What Node's HTTP parser refuses (an unknown method, a request line or headers over its
+  // limit, broken framing) would otherwise get a bare status with no body, or none at all.
+  server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const head = err.rawPacket?.toString('latin1') ?? '';
+    const lineEnd = head.indexOf('\r\n');
+    if (err.code === 'HPE_HEADER_OVERFLOW') {
+      // No end of the request line within the limit: the URL itself is too long.
+      const uri = lineEnd === -1;
+      writeRaw(socket, uri ? 414 : 431, {
+        errcode: 'M_TOO_LARGE',
+        error: uri ? 'The request URL is too long' : 'The request headers are too large',
+      });
+      return;
+    }
+    const line = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/1\.[01]$/.exec(head.slice(0, lineEnd));
+    if (err.code === 'HPE_INVALID_METHOD' && line) {
+      answerRaw(
+        socket,
+        fetch,
+        standIn(line[2] as string, originOf(undefined)),
+        line[1] as string,
+        socket.remoteAddress,
+      );
+      return;
+    }
+    writeRaw(socket, 400, { errcode: 'M_UNKNOWN', error: 'Malformed HTTP request' });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 8008, host, () => {

@@ -76,7 +76,11 @@ interface Written {
 
 /** Alice poisons the parser; Bob then writes one event, one state event and account data per escape. */
 async function writeVictims(alice: Client, bob: Client): Promise<Written> {
-  const created = await alice.call('POST', '/createRoom', '{"preset":"public_chat","power_level_content_override":{"state_default":0}}');
+  const created = await alice.call(
+    'POST',
+    '/createRoom',
+    '{"preset":"public_chat","power_level_content_override":{"state_default":0}}',
+  );
   expect(created.status).toBe(200);
   const roomId = created.body.room_id as string;
   const room = encodeURIComponent(roomId);

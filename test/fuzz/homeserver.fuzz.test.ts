@@ -17,7 +17,6 @@
  * endpoint whatever the counters say.
  */
 import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import stableStringify from 'fast-json-stable-stringify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,9 +36,6 @@ import type { Store } from '../../src/storage/store.ts';
 import { createTestHomeserver, type TestHomeserver } from '../../src/testing.ts';
 import { readSpecRequests, routeKey, type SpecRequest } from './spec-requests.ts';
 
-const SPEC_DIR = fileURLToPath(
-  new URL('../../../shared/matrix-spec/data/api/client-server', import.meta.url),
-);
 const SERVER = 'fuzz.localhost';
 const ORIGIN = `http://${SERVER}`;
 /** In every private value of Alice's: no answer to Bob or to an anonymous client may hold it. */
@@ -676,7 +672,7 @@ describe('fuzz: the whole homeserver', () => {
   }
 
   it('answers hostile input to every endpoint with a Matrix error and changes nothing it refused', async () => {
-    const spec = readSpecRequests(SPEC_DIR);
+    const spec = readSpecRequests();
     const endpoints = clientEndpoints(w.services);
     const problems: string[] = [];
     const statuses = new Map<string, number>();

@@ -1,5 +1,5 @@
 /**
- * The ruma state resolution fixtures (shared/conformance/state-res, read unchanged at test
+ * The ruma state resolution fixtures (test/data/ruma-state-res, a copy of shared/conformance/state-res, read unchanged at test
  * time): every batch case resolved iteratively, file by file and atomically must give the
  * snapshot's state, and the MSC4297 state-map cases must give the v2.0 answer in a v11 room and
  * the v2.1 answer in a v12 room.
@@ -11,7 +11,7 @@ import { getRoomVersion } from '../room-versions.ts';
 import { resolveState } from './index.ts';
 import { indexEvents, resolveInBatches, resolveIteratively, stateOf } from './testing.ts';
 
-const root = new URL('../../../../shared/conformance/state-res/', import.meta.url);
+const root = new URL('../../../test/data/ruma-state-res/', import.meta.url);
 
 function readJson<T>(path: string): T {
   return JSON.parse(readFileSync(new URL(path, root), 'utf8')) as T;

@@ -36,7 +36,7 @@ function fixtureCases(): Case[] {
       stateSets: data.state_sets.map((ids) => stateOf(ids, events)),
     });
   }
-  const conformance = new URL('../../../../shared/conformance/state-res/fixtures/', import.meta.url);
+  const conformance = new URL('../../../test/data/ruma-state-res/fixtures/', import.meta.url);
   for (const [dir, states] of [
     ['MSC4297-problem-A', ['state-bob', 'state-charlie']],
     ['MSC4297-problem-B', ['state-eve', 'state-zara']],
