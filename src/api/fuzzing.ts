@@ -15,7 +15,8 @@ export const ERRCODE_STATUS: Readonly<Record<string, readonly number[]>> = {
   M_BAD_JSON: [400, 405],
   M_MISSING_PARAM: [400],
   M_INVALID_PARAM: [400],
-  M_TOO_LARGE: [413],
+  // 414 and 431: a request line or headers over the host's limit (api/http.ts MAX_URL_LENGTH, hosts/node.ts).
+  M_TOO_LARGE: [413, 414, 431],
   M_MISSING_TOKEN: [401],
   M_UNKNOWN_TOKEN: [401],
   M_FORBIDDEN: [403],

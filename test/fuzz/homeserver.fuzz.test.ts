@@ -388,9 +388,15 @@ const BODY_CASES: { name: string; body: BodyInit; errcode?: string; status?: num
   { name: 'huge number', body: '{"n":1e400,"limit":1e400}', errcode: 'M_BAD_JSON' },
   { name: 'prototype keys', body: '{"__proto__":{"admin":true},"constructor":{"prototype":{"x":1}}}' },
   {
+    // Refused everywhere alike (core/json.ts): no JSON encoder can sign or store them exactly.
     name: 'lone surrogates, empty key',
     body: '{"":1,"body":"\\ud800","name":"\\udfff x","msgtype":"\\ud83d"}',
+    errcode: 'M_BAD_JSON',
   },
+  { name: 'lone surrogate in a key', body: '{"\\udc00":1}', errcode: 'M_BAD_JSON' },
+  // The V8 escaped-key bug's trigger and victims (nodejs/node#63785): read exactly, whatever follows.
+  { name: 'escaped keys', body: '{"\\\\":1,"\\t":{"\\u00e9":[1]},"\\"":2}' },
+  { name: 'duplicate keys', body: '{"a":1,"a":2,"body":"x","body":"y"}' },
 ];
 
 /** Plausible event contents per type, for the send and state endpoints. */
@@ -1078,4 +1084,158 @@ describe('fuzz: the whole homeserver', () => {
     expect(endpoints.length).toBeGreaterThan(80);
     expect(Math.min(...perEndpoint)).toBeGreaterThanOrEqual(4);
   }, 300_000);
+
+  it('answers every method on every endpoint path with a Matrix error or the endpoint, and changes nothing it refused', async () => {
+    const endpoints = clientEndpoints(w.services);
+    const values: Record<string, string> = {
+      userId: w.bob.userId,
+      roomId: w.r3,
+      roomIdOrAlias: w.r3,
+      eventId: w.e3,
+      roomAlias: '#bobs:fuzz.localhost',
+      deviceId: w.bob.deviceId,
+      filterId: w.bobFilter,
+      keyName: 'displayname',
+      type: 'org.example.fuzz',
+      tag: 'u.fuzz',
+      receiptType: 'm.read',
+      eventType: 'org.example.fuzz',
+      stateKey: '',
+      kind: 'override',
+      ruleId: 'fuzz.rule',
+      txnId: 'methods',
+    };
+    // Every path once, with the methods the table declares on it.
+    const paths = new Map<string, Set<string>>();
+    for (const e of endpoints) {
+      for (const template of fullPaths(e)) {
+        const path = fillTemplate(template, (name) => values[name] ?? 'x');
+        paths.set(path, (paths.get(path) ?? new Set()).add(e.method));
+      }
+    }
+    // Fetch refuses to build a Request for CONNECT, TRACE and TRACK: hosts pass them beside a
+    // bodiless stand-in (ConnectionInfo.method), as the Node host does.
+    const forbidden = new Set(['CONNECT', 'TRACE', 'TRACK']);
+    const methods = [
+      'GET',
+      'HEAD',
+      'POST',
+      'PUT',
+      'DELETE',
+      'PATCH',
+      'OPTIONS',
+      'QUERY',
+      'PROPFIND',
+      'FOO',
+      ...forbidden,
+    ];
+    const hostile = ['{"\\ud800":1}', '{"a":1e999}', deep(400), '{', '{"\\\\":1,"\\n":2}'];
+    const problems: string[] = [];
+    let n = 0;
+    let snapshot = await dump(w);
+    for (const [path, declared] of paths) {
+      for (const method of methods) {
+        const body =
+          method === 'GET' || method === 'HEAD' || forbidden.has(method)
+            ? null
+            : hostile[n++ % hostile.length];
+        const request = new Request(ORIGIN + path, {
+          method: forbidden.has(method) ? 'GET' : method,
+          headers: { authorization: `Bearer ${w.bob.accessToken}`, 'content-type': 'application/json' },
+          body,
+        });
+        const wrote = writes.count;
+        const label = `${method} ${path} ${body ?? ''}`;
+        const res = await w.hs.fetch(request, forbidden.has(method) ? { method } : undefined);
+        if (res.status >= 500) problems.push(`${label}: ${res.status}`);
+        if (method !== 'HEAD' && method !== 'OPTIONS') {
+          try {
+            await checkMatrixResponse(res, method);
+          } catch (err) {
+            problems.push(`${label}: ${(err as Error).message.slice(0, 200)}`);
+          }
+        }
+        if (!declared.has(method) && method !== 'OPTIONS' && method !== 'HEAD') {
+          if (res.status !== 405) problems.push(`${label}: expected 405, got ${res.status}`);
+          const allow = (res.headers.get('allow') ?? '').split(/,\s*/);
+          for (const m of declared) if (!allow.includes(m)) problems.push(`${label}: Allow lacks ${m}`);
+        }
+        if (writes.count !== wrote) {
+          const after = await dump(w);
+          if (res.status >= 400 && diffKeys(snapshot, after).length > 0)
+            problems.push(`${label}: refused (${res.status}) but changed the store`);
+          if (res.status < 400) await repair();
+          snapshot = await dump(w);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+    expect(paths.size).toBeGreaterThan(80);
+  }, 300_000);
+
+  it('refuses over-long URLs with 414 M_TOO_LARGE', async () => {
+    const res = await w.hs.fetch(new Request(`${ORIGIN}/_matrix/client/v3/profile/${'a'.repeat(100_000)}`));
+    expect(res.status).toBe(414);
+    expect((await checkMatrixResponse(res, 'GET')).body?.errcode).toBe('M_TOO_LARGE');
+  });
+
+  it('treats `limit` alike on every endpoint that takes it: refused unless a whole number ≥ 0, clamped when huge', async () => {
+    const v3 = '/_matrix/client/v3';
+    const enc = encodeURIComponent;
+    const withLimit = [
+      `${v3}/rooms/${enc(w.r3)}/messages?dir=b&limit=`,
+      `${v3}/rooms/${enc(w.r3)}/context/${enc(w.e3)}?limit=`,
+      `${v3}/publicRooms?limit=`,
+    ];
+    // Every implemented spec operation with a `limit` query parameter is in the list above.
+    const implemented = new Set(clientEndpoints(w.services).map((e) => routeKey(e.method, e.path)));
+    const specLimited = [...readSpecRequests()]
+      .filter(([key, req]) => implemented.has(key) && req.query.some((q) => q.name === 'limit'))
+      .map(([key]) => key);
+    expect(specLimited.sort()).toEqual(
+      ['GET /publicRooms', 'GET /rooms/{}/context/{}', 'GET /rooms/{}/messages'].sort(),
+    );
+    for (const base of withLimit) {
+      for (const bad of ['-1', 'abc', '1e9', '1.5', '', '0x10', `${2 ** 60}`]) {
+        const r = await w.hs.call('GET', base + enc(bad), { token: w.bob.accessToken });
+        expect(r.status, `${base}${bad}`).toBe(400);
+        expect(r.body.errcode, `${base}${bad}`).toBe('M_INVALID_PARAM');
+      }
+      for (const good of ['0', '1', '1000000000']) {
+        const r = await w.hs.call('GET', base + good, { token: w.bob.accessToken });
+        expect(r.status, `${base}${good}: ${JSON.stringify(r.body)}`).toBe(200);
+      }
+    }
+    // Clamped, not obeyed: a page of a billion is the endpoint's maximum.
+    const page = await w.hs.call('GET', `${v3}/rooms/${enc(w.r3)}/messages?dir=b&limit=1000000000`, {
+      token: w.bob.accessToken,
+    });
+    expect((page.body.chunk as unknown[]).length).toBeLessThanOrEqual(1000);
+  });
+
+  it('refuses lone surrogates alike where they were once stored, changing nothing', async () => {
+    const v3 = '/_matrix/client/v3';
+    const enc = encodeURIComponent;
+    const before = await dump(w);
+    const cases: Array<[string, string, string]> = [
+      ['PUT', `${v3}/profile/${enc(w.bob.userId)}/displayname`, '{"displayname":"\\ud800d"}'],
+      ['PUT', `${v3}/user/${enc(w.bob.userId)}/account_data/org.example.s`, '{"x":"\\udfff"}'],
+      ['PUT', `${v3}/devices/${enc(w.bob.deviceId)}`, '{"display_name":"\\ud83d"}'],
+      ['PUT', `${v3}/pushrules/global/content/lone`, '{"pattern":"\\ud800","actions":["notify"]}'],
+      ['PUT', `${v3}/rooms/${enc(w.r3)}/send/m.room.message/lone1`, '{"msgtype":"m.text","body":"\\ud800"}'],
+    ];
+    for (const [method, path, body] of cases) {
+      const res = await w.hs.fetch(
+        new Request(ORIGIN + path, {
+          method,
+          headers: { authorization: `Bearer ${w.bob.accessToken}`, 'content-type': 'application/json' },
+          body,
+        }),
+      );
+      const checked = await checkMatrixResponse(res, method);
+      expect(checked.status, path).toBe(400);
+      expect(checked.body?.errcode, path).toBe('M_BAD_JSON');
+    }
+    expect(diffKeys(before, await dump(w))).toEqual([]);
+  });
 });
