@@ -6,6 +6,7 @@ import { browserBench } from './browser.ts';
 import { coreBench } from './core.ts';
 import { printTable } from './harness.ts';
 import { homeserverBench } from './homeserver.ts';
+import { jsonBench } from './json.ts';
 import { storageBench } from './storage.ts';
 
 const only = process.argv[2];
@@ -13,6 +14,8 @@ const only = process.argv[2];
 console.log(`Hearth benchmarks — Node ${process.version}, ${new Date().toISOString()}`);
 if (!only || only === 'core')
   printTable('core: signing, verifying, canonical JSON, state resolution', await coreBench());
+if (!only || only === 'json')
+  printTable('json: the exact decoder beside raw JSON.parse on the same texts', jsonBench());
 if (!only || only === 'storage')
   printTable('storage: persist and read, each backend beside its raw rate', await storageBench());
 if (!only || only === 'homeserver')

@@ -24,12 +24,12 @@ import { StoreError } from '../store.ts';
 
 /**
  * A stored row's JSON text, read back exactly (core/json.ts: the runtime's JSON.parse can
- * misread escaped keys). Rows hold what was accepted before, so no rule of today's inputs is
- * re-applied: a row written before lone surrogates were refused still reads. Events nest at
- * most 512 levels (core MAX_JSON_DEPTH); a row wraps them a few levels deeper.
+ * misread escaped keys). Rows are this program's own JSON.stringify output of what it accepted
+ * before, so no rule of today's inputs is re-applied: a row written before lone surrogates were
+ * refused still reads.
  */
 function parseStored(text: string): unknown {
-  return parseJson(text, { loneSurrogates: 'allow', maxDepth: 1024 });
+  return parseJson(text, { trusted: true });
 }
 
 export type SqlValue = string | number | null | Uint8Array;

@@ -1,0 +1,86 @@
+/**
+ * The JSON decoder (src/core/json.ts) beside the runtime's raw `JSON.parse` on the same text,
+ * in alternating slices: what the exactness check and Matrix's input rules cost on realistic
+ * texts. The aim is ≤ 10 % over raw (ratio ≥ 0.9) on texts the fast path takes; a text with an
+ * escaped object key takes the exact parser, which is shown for what it costs.
+ */
+import { parseJson } from '../src/core/json.ts';
+import { sampleEvent } from './core.ts';
+import { type BenchRow, rates2Sync } from './harness.ts';
+
+/** A client's message body with line breaks and quotes: backslashes in values, none in keys. */
+function messageBody(i: number): Record<string, unknown> {
+  return {
+    msgtype: 'm.text',
+    body: `Line one of message ${i}\nline "two" with a tab\tand a path C:\\temp\n${'words and more words '.repeat(20)}`,
+    format: 'org.matrix.custom.html',
+    formatted_body: `<p>Line one of message ${i}</p><p>line <b>two</b></p>`,
+    'm.mentions': { user_ids: ['@bob:bench.example.org'] },
+  };
+}
+
+/** A /sync answer of `rooms` rooms × `events` events each. */
+function syncDocument(rooms: number, events: number): Record<string, unknown> {
+  const join: Record<string, unknown> = {};
+  for (let r = 0; r < rooms; r++) {
+    const roomId = `!room${r}:bench.example.org`;
+    join[roomId] = {
+      timeline: {
+        events: Array.from({ length: events }, (_, i) => ({
+          ...sampleEvent(i),
+          event_id: `$event-${r}-${i}-abcdefghijklmnopqrstuvwxyz0123456`,
+          content: i % 3 === 0 ? messageBody(i) : sampleEvent(i).content,
+        })),
+        limited: true,
+        prev_batch: `t${r}-1234`,
+      },
+      state: { events: [] },
+      unread_notifications: { notification_count: r, highlight_count: 0 },
+    };
+  }
+  return { next_batch: 's1234_5678', rooms: { join, invite: {}, leave: {} }, account_data: { events: [] } };
+}
+
+export function jsonBench(): BenchRow[] {
+  const cases: Array<{ name: string; text: string; options: Parameters<typeof parseJson>[1] }> = [
+    {
+      name: 'a client event body (1 KB)',
+      text: JSON.stringify(sampleEvent(1).content),
+      options: { maxDepth: 256 },
+    },
+    {
+      name: 'a message body with \\n and \\" in values',
+      text: JSON.stringify(messageBody(1)),
+      options: { maxDepth: 256 },
+    },
+    {
+      name: 'a stored event row (SQLite)',
+      text: JSON.stringify({ ...sampleEvent(2), event_id: '$abc' }),
+      options: { trusted: true },
+    },
+    {
+      name: `a /sync answer, 20 rooms × 20 events`,
+      text: JSON.stringify(syncDocument(20, 20)),
+      options: { loneSurrogates: 'allow', maxDepth: 1024 },
+    },
+    {
+      name: 'slow path: an event body with one escaped key',
+      text: JSON.stringify({ ...messageBody(3), 'org.example\n': 1 }),
+      options: { maxDepth: 256 },
+    },
+  ];
+  return cases.map(({ name, text, options }) => {
+    const [ours, raw] = rates2Sync(
+      () => parseJson(text, options),
+      () => JSON.parse(text),
+    );
+    return {
+      name: `parseJson, ${name} (${text.length} chars)`,
+      value: ours,
+      unit: 'texts/s',
+      baselineName: 'JSON.parse, same text',
+      baselineValue: raw,
+      ratio: ours / raw,
+    };
+  });
+}
