@@ -116,6 +116,14 @@ describe('parseJson', () => {
     expect(reason(() => parseJson('[{"a":1},{"a":2}]', { duplicateKeys: 'reject' }))).toBe('accepted');
   });
 
+  it('reads its own stored text back without re-applying input rules when trusted', () => {
+    expect(parseJson('{"a":"\\ud800","\\t":1}', { trusted: true })).toEqual({ a: '\ud800', '\t': 1 });
+    const nest = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    expect(reason(() => parseJson(nest(2000), { trusted: true }))).toBe('accepted');
+    expect(reason(() => parseJson(`{"\\t":${nest(1000)}}`, { trusted: true }))).toBe('accepted');
+    expect(reason(() => parseJson(`{"\\t":${nest(100_000)}}`, { trusted: true }))).toBe('too-deep');
+  });
+
   it('bounds length', () => {
     expect(reason(() => parseJson('"abcdef"', { maxLength: 5 }))).toBe('too-large');
   });

@@ -71,7 +71,7 @@ export interface ParseJsonOptions {
 /** Deeper than this is refused: our own encoders and validators walk values this deep. */
 export const DEFAULT_MAX_JSON_PARSE_DEPTH = 512;
 /** The exact parser's bound for trusted text (it recurses; the fast path has none). */
-const TRUSTED_EXACT_DEPTH = 4096;
+const TRUSTED_EXACT_DEPTH = 1024;
 
 /** `text` as a JSON value, exactly as RFC 8259 reads it, on every runtime. Throws `JsonDecodeError`. */
 export function parseJson(text: string, options: ParseJsonOptions = {}): unknown {
@@ -240,7 +240,14 @@ class ExactParser {
 
   parseText(): unknown {
     this.space();
-    const value = this.value(1);
+    let value: unknown;
+    try {
+      value = this.value(1);
+    } catch (err) {
+      // A runtime with a small stack (a worker) gives out before maxDepth: still too deep.
+      if (err instanceof RangeError) throw new JsonDecodeError('too-deep', 'JSON nests too deep for this runtime');
+      throw err;
+    }
     this.space();
     if (this.at !== this.text.length) this.fail('unexpected text after the JSON value');
     return value;
