@@ -19,7 +19,9 @@ describe('parseXMatrix', () => {
 
   it('takes bare values, colons included, any name case and order, and spaces and tabs around commas', () => {
     expect(
-      parseXMatrix('x-matrix   SIG=abc/def+g , \tKey=ed25519:k1,\tDestination=b.test:8448 ,ORIGIN=a.test:8448'),
+      parseXMatrix(
+        'x-matrix   SIG=abc/def+g , \tKey=ed25519:k1,\tDestination=b.test:8448 ,ORIGIN=a.test:8448',
+      ),
     ).toEqual({ origin: 'a.test:8448', destination: 'b.test:8448', key: 'ed25519:k1', sig: 'abc/def+g' });
   });
 
@@ -63,7 +65,9 @@ describe('xMatrixAuthorization', () => {
       content: { pdus: [] },
     };
     const header = await xMatrixAuthorization({ ...request, key });
-    expect(header).toMatch(/^X-Matrix origin="a\.test",destination="b\.test",key="ed25519:k1",sig="[A-Za-z0-9+/]+"$/);
+    expect(header).toMatch(
+      /^X-Matrix origin="a\.test",destination="b\.test",key="ed25519:k1",sig="[A-Za-z0-9+/]+"$/,
+    );
     const creds = parseXMatrix(header);
     const signed = { ...xMatrixSignedObject(request), signatures: { 'a.test': { 'ed25519:k1': creds.sig } } };
     await verifyJson(signed, 'a.test', { 'ed25519:k1': key.publicKey });
