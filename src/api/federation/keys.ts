@@ -89,6 +89,8 @@ export function keyEndpoints(ctx: HomeserverContext, keys: ServerKeys): Endpoint
       versions: ['v2'],
       base: KEY_BASE,
       auth: 'none',
+      // Each name asked about may cost an outgoing fetch: per-address limits, as anonymous client calls.
+      rateLimit: 'default',
       query: q.object({ minimum_valid_until_ts: q.optional(q.int({ min: 0 })) }),
       spec: 'server-server-api/#get_matrixkeyv2queryservername',
       handler: async ({ params, query }) => ({
@@ -102,6 +104,7 @@ export function keyEndpoints(ctx: HomeserverContext, keys: ServerKeys): Endpoint
       versions: ['v2'],
       base: KEY_BASE,
       auth: 'none',
+      rateLimit: 'default',
       body: v.jsonObject(),
       spec: 'server-server-api/#post_matrixkeyv2query',
       handler: async ({ body }) => {
