@@ -41,6 +41,9 @@ export const OWN_KEY_VALIDITY_MS = 24 * 60 * 60 * 1000;
  */
 export const DEFAULT_MIN_REFETCH_INTERVAL_MS = 60 * 1000;
 
+/** Servers whose last fetch time is remembered before expired entries are swept out. */
+const MAX_TRACKED_SERVERS = 10_000;
+
 /** A key response is small (a few keys and signatures); refuse anything like a megabyte. */
 export const MAX_KEY_RESPONSE_BYTES = 1024 * 1024;
 
@@ -279,6 +282,10 @@ export function createServerKeys(options: ServerKeysOptions): ServerKeys {
     const last = lastFetch.get(serverName);
     const now = clock.now();
     if (last !== undefined && now - last < minInterval) return Promise.resolve(false);
+    if (lastFetch.size >= MAX_TRACKED_SERVERS) {
+      // Any caller can name any origin: forget the attempts that no longer limit anything.
+      for (const [name, at] of lastFetch) if (now - at >= minInterval) lastFetch.delete(name);
+    }
     lastFetch.set(serverName, now);
     const attempt = (async () => {
       try {
