@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { signingKeyFromSeed } from '../core/crypto.ts';
 import { verifyJson } from '../core/signing.ts';
@@ -76,5 +77,40 @@ describe('xMatrixAuthorization', () => {
       uri: '/_matrix/federation/v1/send/1?x=1',
       origin: 'a.test',
     });
+  });
+});
+
+describe('parseXMatrix on any input', () => {
+  it('either reads credentials or throws XMatrixParseError, never anything else', () => {
+    const header = fc.oneof(
+      fc.string(),
+      fc.string().map((s) => `X-Matrix ${s}`),
+      fc
+        .array(fc.tuple(fc.constantFrom('origin', 'destination', 'key', 'sig', 'x'), fc.string()), {
+          maxLength: 6,
+        })
+        .map((pairs) => `X-Matrix ${pairs.map(([k, v]) => `${k}=${v}`).join(',')}`),
+    );
+    fc.assert(
+      fc.property(header, (h) => {
+        try {
+          const creds = parseXMatrix(h);
+          expect(typeof creds.origin).toBe('string');
+        } catch (err) {
+          expect(err).toBeInstanceOf(XMatrixParseError);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('reads back any quoted value, whatever quotes and backslashes it holds', () => {
+    const quote = (s: string) => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+    fc.assert(
+      fc.property(fc.string({ minLength: 1 }), (sig) => {
+        const creds = parseXMatrix(`X-Matrix origin=a.test,key=ed25519:k,sig=${quote(sig)}`);
+        expect(creds.sig).toBe(sig);
+      }),
+    );
   });
 });
