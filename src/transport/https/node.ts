@@ -195,8 +195,14 @@ async function answer(handler: InboundHandler, req: IncomingMessage, res: Server
   }
   const method = req.method ?? 'GET';
   const hasBody = method !== 'GET' && method !== 'HEAD';
-  const host = headers.get('host') ?? 'localhost';
-  const request = new Request(new URL(req.url ?? '/', `https://${host}`), {
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', `https://${headers.get('host') ?? 'localhost'}`);
+  } catch {
+    // A Host header that is no authority: the path still counts, the host is ours anyway.
+    url = new URL(req.url ?? '/', 'https://localhost');
+  }
+  const request = new Request(url, {
     method,
     headers,
     body: hasBody ? (Readable.toWeb(req) as ReadableStream<Uint8Array>) : undefined,
