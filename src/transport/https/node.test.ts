@@ -83,7 +83,11 @@ beforeAll(async () => {
     },
     { ...leaf },
   );
-  b = await createTestHomeserver({ serverName: `localhost:${main.port}` });
+  // B reaches others over HTTPS too: it fetches the key of whoever signs a request to it.
+  b = await createTestHomeserver({
+    serverName: `localhost:${main.port}`,
+    federation: { transport: transport() },
+  });
   hs = b;
   wrongName = await listenHttps(async () => Response.json({}), trusted.issue(['DNS:wrong.test']));
   stranger = createTestCa('Someone else');
@@ -118,6 +122,34 @@ describe('HTTPS federation transport on loopback', () => {
       expect((await a.store.federation.getServerKeys(`localhost:${main.port}`)).length).toBe(1);
     } finally {
       await a.close();
+    }
+  });
+
+  it("carries a signed request between two homeservers, each fetching the other's key over HTTPS", async () => {
+    let aHs: TestHomeserver | undefined;
+    const aListener = await listenHttps(
+      async (request) => aHs?.fetch(request) ?? new Response('not ready', { status: 503 }),
+      trusted.issue(['DNS:localhost']),
+    );
+    try {
+      const aName = `localhost:${aListener.port}`;
+      const aTransport = transport();
+      aHs = await createTestHomeserver({ serverName: aName, federation: { transport: aTransport } });
+      await b.createUser('carol');
+      const { client } = createFederation((await aHs.ready).ctx, { transport: aTransport });
+      seen.length = 0;
+      const profile = await client.request(`localhost:${main.port}`, {
+        method: 'GET',
+        target: `/_matrix/federation/v1/query/profile?user_id=${encodeURIComponent(`@carol:localhost:${main.port}`)}`,
+      });
+      expect(profile).toEqual({ displayname: 'carol' });
+      // B fetched A's key from A's own HTTPS listener to check the signature.
+      expect((await b.store.federation.getServerKeys(aName)).map((k) => k.keyId)).toEqual([
+        (await aHs.ready).ctx.signingKey.keyId,
+      ]);
+    } finally {
+      await aHs?.close();
+      await aListener.close();
     }
   });
 
