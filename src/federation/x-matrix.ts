@@ -17,6 +17,13 @@ import type { SigningKey } from '../core/crypto.ts';
 import { isValidKeyId, isValidServerName } from '../core/identifiers.ts';
 import { signedBytes } from '../core/signing.ts';
 
+/**
+ * Request bodies are signed whatever numbers they hold: a transaction may carry events of room
+ * versions 1–5, which allow floats and out-of-range integers, and to-device content is the
+ * client's own. Strict canonical JSON would make such a request impossible to send or accept.
+ */
+export const X_MATRIX_JSON = { strict: false } as const;
+
 /** The object an X-Matrix signature covers ("Step 1 sign JSON"). */
 export function xMatrixSignedObject(parts: {
   method: string;
@@ -57,7 +64,7 @@ export async function xMatrixAuthorization(request: {
   key: SigningKey;
 }): Promise<string> {
   const object = xMatrixSignedObject(request);
-  const sig = encodeBase64(await request.key.sign(signedBytes(object)));
+  const sig = encodeBase64(await request.key.sign(signedBytes(object, X_MATRIX_JSON)));
   return `X-Matrix origin="${request.origin}",destination="${request.destination}",key="${request.key.keyId}",sig="${sig}"`;
 }
 

@@ -196,6 +196,12 @@ describe('federationEndpoint with a body', () => {
     expect(await post(net, { n: 1 })).toEqual({ status: 200, body: { origin: 'a.test', n: 1, thing: 'x' } });
   });
 
+  it('accepts a body holding numbers strict canonical JSON refuses (old room versions, client content)', async () => {
+    net = await setUp();
+    const { status, body } = await post(net, { n: 1, f: 0.5, big: 2 ** 60 } as unknown as JsonObject);
+    expect([status, body.origin]).toEqual([200, 'a.test']);
+  });
+
   it('refuses a body changed after signing', async () => {
     net = await setUp();
     const { status, body } = await post(net, { n: 1 }, JSON.stringify({ n: 2 }));

@@ -13,7 +13,12 @@
  */
 import type { JsonObject } from '../../core/canonical-json.ts';
 import { verifyJson } from '../../core/signing.ts';
-import { parseXMatrix, type XMatrixCredentials, xMatrixSignedObject } from '../../federation/x-matrix.ts';
+import {
+  parseXMatrix,
+  X_MATRIX_JSON,
+  type XMatrixCredentials,
+  xMatrixSignedObject,
+} from '../../federation/x-matrix.ts';
 import type { Clock } from '../../homeserver/context.ts';
 import { unauthorized } from '../../homeserver/errors.ts';
 import type { KeyStore } from '../../homeserver/ports.ts';
@@ -65,7 +70,7 @@ export async function verifyXMatrix(
     signatures: { [creds.origin]: { [creds.key]: creds.sig } },
   };
   try {
-    await verifyJson(signed, creds.origin, keys);
+    await verifyJson(signed, creds.origin, keys, X_MATRIX_JSON);
   } catch {
     throw unauthorized(`The request's signature by ${creds.origin} does not verify`);
   }

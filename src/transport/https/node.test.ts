@@ -137,7 +137,6 @@ describe('HTTPS federation transport on loopback', () => {
       aHs = await createTestHomeserver({ serverName: aName, federation: { transport: aTransport } });
       await b.createUser('carol');
       const { client } = createFederation((await aHs.ready).ctx, { transport: aTransport });
-      seen.length = 0;
       const profile = await client.request(`localhost:${main.port}`, {
         method: 'GET',
         target: `/_matrix/federation/v1/query/profile?user_id=${encodeURIComponent(`@carol:localhost:${main.port}`)}`,
