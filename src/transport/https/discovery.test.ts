@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   createDiscovery,
   orderSrv,
+  SRV_CACHE_MS,
   type SrvRecord,
   WELL_KNOWN_DEFAULT_CACHE_MS,
   WELL_KNOWN_MAX_CACHE_MS,
@@ -195,6 +196,24 @@ describe('server discovery (server-server-api "Resolving server names")', () => 
   it('refuses an SRV answer of "." (the service is not available there)', async () => {
     const { discovery } = setUp({ srv: { '_matrix-fed._tcp.example.org': [srv('.', 0)] } });
     await expect(discovery.resolve('example.org')).rejects.toMatchObject({ name: 'TransportError' });
+  });
+
+  it('reuses SRV answers, records or none, for ten minutes', async () => {
+    const t = setUp({ srv: { '_matrix-fed._tcp.example.org': [srv('a.example.org', 443)] } });
+    await t.discovery.resolve('example.org');
+    await t.discovery.resolve('other.example');
+    t.advance(SRV_CACHE_MS - 1);
+    await t.discovery.resolve('example.org');
+    await t.discovery.resolve('other.example');
+    const srvLookups = () => t.lookups.filter((l) => l.startsWith('SRV'));
+    expect(srvLookups()).toEqual([
+      'SRV _matrix-fed._tcp.example.org',
+      'SRV _matrix-fed._tcp.other.example',
+      'SRV _matrix._tcp.other.example',
+    ]);
+    t.advance(1);
+    await t.discovery.resolve('example.org');
+    expect(srvLookups().length).toBe(4);
   });
 
   it('caches .well-known for 24 hours by default', async () => {

@@ -26,6 +26,13 @@ export const WELL_KNOWN_MAX_ERROR_CACHE_MS = 60 * 60 * 1000;
  */
 export const WELL_KNOWN_FIRST_ERROR_CACHE_MS = 2 * 60 * 1000;
 
+/**
+ * How long SRV answers (records or none) are reused. Node's `resolveSrv` reports no TTL, and
+ * without a cache every request would wait for one or two DNS queries; ten minutes bounds how
+ * stale a changed record can be, as a typical SRV TTL would.
+ */
+export const SRV_CACHE_MS = 10 * 60 * 1000;
+
 export interface SrvRecord {
   name: string;
   port: number;
@@ -159,6 +166,22 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
   const { srv, wellKnown, clock } = options;
   const random = options.random ?? Math.random;
   const wellKnownCache = new Map<string, CachedWellKnown>();
+  const srvCache = new Map<string, { records: SrvRecord[]; until: number }>();
+
+  async function lookupSrv(name: string): Promise<SrvRecord[]> {
+    const now = clock.now();
+    const cached = srvCache.get(name);
+    if (cached && now < cached.until) return cached.records;
+    let records: SrvRecord[];
+    try {
+      records = await srv.resolveSrv(name);
+    } catch (err) {
+      // A DNS failure is not an answer: nothing cached, the next request asks again.
+      throw new TransportError('UNREACHABLE', `SRV lookup of ${name} failed`, { cause: err });
+    }
+    srvCache.set(name, { records, until: now + SRV_CACHE_MS });
+    return records;
+  }
 
   async function delegation(hostname: string): Promise<(ServerName & { name: string }) | undefined> {
     const now = clock.now();
@@ -185,12 +208,7 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
   /** `_matrix-fed._tcp.<host>`, then the deprecated `_matrix._tcp.<host>`; empty when neither has records. */
   async function srvTargets(host: string): Promise<ConnectTarget[]> {
     for (const service of ['_matrix-fed._tcp', '_matrix._tcp']) {
-      let records: SrvRecord[];
-      try {
-        records = await srv.resolveSrv(`${service}.${host}`);
-      } catch (err) {
-        throw new TransportError('UNREACHABLE', `SRV lookup of ${service}.${host} failed`, { cause: err });
-      }
+      const records = await lookupSrv(`${service}.${host}`);
       if (records.length === 0) continue;
       // RFC 2782: a target of "." means "the service is decidedly not available at this domain".
       if (records.length === 1 && (records[0]?.name === '.' || records[0]?.name === '')) {
