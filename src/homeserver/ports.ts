@@ -15,5 +15,9 @@ export interface KeyStore {
    * valid at `validAt` (ms since the epoch; `old_verify_keys` count up to their `expired_ts`).
    * Keys that cannot be found are absent from the answer; it never throws for a missing key.
    */
-  verifyKeys(serverName: string, keyIds: readonly string[], validAt: number): Promise<Map<string, Uint8Array>>;
+  verifyKeys(
+    serverName: string,
+    keyIds: readonly string[],
+    validAt: number,
+  ): Promise<Map<string, Uint8Array>>;
 }
