@@ -8,11 +8,13 @@
  * is answered, not refused.
  */
 import { clientEndpoints, RATE_LIMITS } from './api/client/index.ts';
+import { federationEndpoints } from './api/federation/index.ts';
 import { type ConnectionInfo, createRouter, type FetchHandler } from './api/http.ts';
 import type { RateLimitConfig } from './api/rate-limit.ts';
 import { encodeBase64Url } from './core/base64.ts';
 import { signingKeyFromSeed } from './core/crypto.ts';
 import { DEFAULT_ROOM_VERSION } from './core/room-versions.ts';
+import { createFederation, type FederationOptions } from './federation/index.ts';
 import {
   type Clock,
   type HomeserverConfig,
@@ -44,6 +46,8 @@ export interface HomeserverOptions {
   clock?: Clock;
   random?: Random;
   logger?: Logger;
+  /** How to reach other servers (transport, notaries); without it other servers are unreachable. */
+  federation?: FederationOptions;
 }
 
 export interface Homeserver {
@@ -99,7 +103,10 @@ export function createHomeserver(options: HomeserverOptions): Homeserver {
 
   const router: Promise<FetchHandler> = ready.then((services) =>
     createRouter({
-      endpoints: clientEndpoints(services),
+      endpoints: [
+        ...clientEndpoints(services),
+        ...federationEndpoints({ services, keys: createFederation(services.ctx, options.federation).keys }),
+      ],
       // Expired tokens answer as soft logouts (accounts/index.ts).
       resolveToken: (token) => services.accounts.resolveAccessToken(token),
       rateLimits: { ...RATE_LIMITS, ...options.rateLimits },

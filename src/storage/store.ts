@@ -511,6 +511,12 @@ export interface ServerKey {
   /** Set for old_verify_keys. */
   expiredAt: number | null;
   fetchedAt: number;
+  /**
+   * The whole signed `/_matrix/key/v2/server` response that carried this key, kept so a
+   * notary can serve it again with the origin's own signature (server-server-api "Querying
+   * Keys Through Another Server"). Absent for keys stored without it.
+   */
+  response?: JsonObject;
 }
 
 export interface FederationStore {

@@ -78,7 +78,7 @@ export function mediaStore(engine: Engine): MediaStore {
 }
 
 function toServerKey(row: Row): ServerKey {
-  return {
+  const key: ServerKey = {
     serverName: row.server_name as string,
     keyId: row.key_id as string,
     key: row.key as string,
@@ -86,6 +86,8 @@ function toServerKey(row: Row): ServerKey {
     expiredAt: (row.expired_ts as number | null) ?? null,
     fetchedAt: row.fetched_ts as number,
   };
+  if (row.response != null) key.response = row.response as JsonObject;
+  return key;
 }
 
 export function federationStore(engine: Engine): FederationStore {
@@ -167,6 +169,7 @@ export function federationStore(engine: Engine): FederationStore {
             valid_until_ts: k.validUntil,
             expired_ts: k.expiredAt,
             fetched_ts: k.fetchedAt,
+            response: k.response ?? null,
           })),
         ),
       );

@@ -222,6 +222,19 @@ export function e2eeTests(target: ConformanceTarget): void {
       ]);
       await store.federation.putServerKeys([{ ...key, validUntil: 200 }]);
       expect((await store.federation.getServerKeys('remote.test', ['ed25519:a']))[0]?.validUntil).toBe(200);
+      // The signed response that carried a key comes back as stored (a notary serves it again).
+      const response = {
+        server_name: 'remote.test',
+        valid_until_ts: 300,
+        verify_keys: { 'ed25519:b': { key: 'BBBB' } },
+      };
+      await store.federation.putServerKeys([{ ...key, keyId: 'ed25519:b', key: 'BBBB', response }]);
+      expect((await store.federation.getServerKeys('remote.test', ['ed25519:b']))[0]?.response).toEqual(
+        response,
+      );
+      expect(
+        (await store.federation.getServerKeys('remote.test', ['ed25519:a']))[0]?.response,
+      ).toBeUndefined();
 
       expect(await store.federation.getDestination('remote.test')).toBeNull();
       await store.federation.setDestination('remote.test', {

@@ -1,0 +1,47 @@
+/**
+ * The outgoing side of federation for one homeserver, built from its context: the signed
+ * request client and the server-keys cache (the `KeyStore`). `createHomeserver` builds this
+ * once and hands `keys` to the federation endpoints (X-Matrix checks, notary) and, next, to
+ * the accept pipeline.
+ */
+import type { HomeserverContext } from '../homeserver/context.ts';
+import { type FederationTransport, TransportError } from '../transport/transport.ts';
+import { createFederationClient, type FederationClient } from './client.ts';
+import { createServerKeys, type NotaryConfig, type ServerKeys } from './server-keys.ts';
+
+export interface FederationOptions {
+  /** How requests reach other servers. Without one, every other server is unreachable. */
+  transport?: FederationTransport;
+  /** Notaries asked for a server's keys when it does not answer itself. */
+  notaries?: readonly NotaryConfig[];
+}
+
+export interface Federation {
+  readonly client: FederationClient;
+  readonly keys: ServerKeys;
+}
+
+/** Federation is off: every send fails as unreachable, so lookups find nothing. */
+export const noTransport: FederationTransport = {
+  async send(destination) {
+    throw new TransportError('UNREACHABLE', `federation is off: cannot reach ${destination}`);
+  },
+};
+
+export function createFederation(ctx: HomeserverContext, options: FederationOptions = {}): Federation {
+  const client = createFederationClient({
+    serverName: ctx.config.serverName,
+    signingKey: ctx.signingKey,
+    transport: options.transport ?? noTransport,
+  });
+  const keys = createServerKeys({
+    serverName: ctx.config.serverName,
+    signingKey: ctx.signingKey,
+    store: ctx.store.federation,
+    client,
+    clock: ctx.clock,
+    notaries: options.notaries,
+    logger: ctx.logger,
+  });
+  return { client, keys };
+}

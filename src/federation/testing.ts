@@ -1,0 +1,67 @@
+/**
+ * Test support for federation: several homeservers in one process on an in-memory network,
+ * sharing one settable clock, each with its federation pieces (`createFederation`) at hand.
+ */
+import type { Clock } from '../homeserver/context.ts';
+import type { Services } from '../homeserver/services.ts';
+import { createTestHomeserver, type TestHomeserver } from '../testing.ts';
+import { createMemoryNetwork, type MemoryNetwork } from '../transport/memory.ts';
+import { createFederation, type Federation } from './index.ts';
+import type { NotaryConfig } from './server-keys.ts';
+
+export interface SettableClock extends Clock {
+  set(ms: number): void;
+  advance(ms: number): void;
+}
+
+export function settableClock(start = Date.UTC(2026, 0, 1)): SettableClock {
+  let now = start;
+  return {
+    now: () => now,
+    set(ms) {
+      now = ms;
+    },
+    advance(ms) {
+      now += ms;
+    },
+  };
+}
+
+export interface FederatedServer {
+  hs: TestHomeserver;
+  services: Services;
+  /** A second set of this server's federation pieces (same store, transport and key) for tests to drive. */
+  federation: Federation;
+}
+
+export interface FederatedNetwork {
+  network: MemoryNetwork;
+  clock: SettableClock;
+  servers: Record<string, FederatedServer>;
+  close(): Promise<void>;
+}
+
+/** Homeservers named `names` on one memory network; each asks `notaries` for keys it cannot fetch. */
+export async function createFederatedServers(
+  names: readonly string[],
+  options: { notaries?: readonly NotaryConfig[]; clock?: SettableClock } = {},
+): Promise<FederatedNetwork> {
+  const network = createMemoryNetwork();
+  const clock = options.clock ?? settableClock();
+  const servers: Record<string, FederatedServer> = {};
+  for (const name of names) {
+    const federationOptions = { transport: network.transport(name), notaries: options.notaries };
+    const hs = await createTestHomeserver({ serverName: name, clock, federation: federationOptions });
+    network.serve(name, (request, info) => hs.fetch(request, info));
+    const services = await hs.ready;
+    servers[name] = { hs, services, federation: createFederation(services.ctx, federationOptions) };
+  }
+  return {
+    network,
+    clock,
+    servers,
+    async close() {
+      await Promise.all(Object.values(servers).map((s) => s.hs.close()));
+    },
+  };
+}
