@@ -245,7 +245,8 @@ class ExactParser {
       value = this.value(1);
     } catch (err) {
       // A runtime with a small stack (a worker) gives out before maxDepth: still too deep.
-      if (err instanceof RangeError) throw new JsonDecodeError('too-deep', 'JSON nests too deep for this runtime');
+      if (err instanceof RangeError)
+        throw new JsonDecodeError('too-deep', 'JSON nests too deep for this runtime');
       throw err;
     }
     this.space();

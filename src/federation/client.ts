@@ -5,6 +5,7 @@
  */
 import type { JsonObject } from '../core/canonical-json.ts';
 import type { SigningKey } from '../core/crypto.ts';
+import { parseJson } from '../core/json.ts';
 import type { FederationTransport } from '../transport/transport.ts';
 import { xMatrixAuthorization } from './x-matrix.ts';
 
@@ -122,7 +123,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** The body as a JSON object, or undefined when it is not one. */
 function parseObject(bytes: Uint8Array): JsonObject | undefined {
   try {
-    const value: unknown = JSON.parse(utf8.decode(bytes));
+    const value: unknown = parseJson(utf8.decode(bytes));
     return typeof value === 'object' && value !== null && !Array.isArray(value)
       ? (value as JsonObject)
       : undefined;

@@ -8,6 +8,7 @@
  * connect to happens when connecting.
  */
 import { type HostKind, parseServerName, type ServerName } from '../../core/identifiers.ts';
+import { parseJson } from '../../core/json.ts';
 import { TransportError } from '../transport.ts';
 
 /** The IANA-registered Matrix federation port ("8448 if no port is given"). */
@@ -115,7 +116,7 @@ export function readWellKnown(answer: WellKnownAnswer): (ServerName & { name: st
   let value: unknown;
   try {
     // "servers parsing the response should assume that the body is JSON regardless of type".
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(answer.body));
+    value = parseJson(new TextDecoder('utf-8', { fatal: true }).decode(answer.body));
   } catch {
     return undefined;
   }
