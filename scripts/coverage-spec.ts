@@ -16,8 +16,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { fillTemplate } from '../src/api/fuzzing.ts';
 import type { FetchHandler } from '../src/api/http.ts';
+import { fillTemplate } from '../src/api/testing-fuzz.ts';
 import { createTestHomeserver } from '../src/testing.ts';
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;

@@ -22,7 +22,7 @@ import {
   signJson,
   stateKey,
   verifyEvent,
-} from '../core/index.ts';
+} from '../src/core/index.ts';
 
 const SPEC_SEED = 'YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1';
 const SPEC_SIGNATURE =

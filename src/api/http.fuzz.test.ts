@@ -5,8 +5,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fullPaths } from './endpoint.ts';
-import { checkMatrixResponse, fillTemplate, hostileBody, hostileRequest, toRequest } from './fuzzing.ts';
-import { BASE, testEndpoints, testRouter } from './test-fixtures.ts';
+import { BASE, testEndpoints, testRouter } from './testing.ts';
+import { checkMatrixResponse, fillTemplate, hostileBody, hostileRequest, toRequest } from './testing-fuzz.ts';
 
 // Generous limits: the fuzz is about input handling, not about tripping the rate limiter.
 const router = () =>

@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { readOperations } from '../../scripts/coverage-spec.ts';
 import { type Endpoint, endpoint, type Method } from './endpoint.ts';
-import { fillTemplate } from './fuzzing.ts';
 import { createRouter } from './http.ts';
+import { fillTemplate } from './testing-fuzz.ts';
 
 const SPEC_DIR = fileURLToPath(
   new URL('../../../shared/matrix-spec/data/api/client-server', import.meta.url),
