@@ -10,21 +10,13 @@
  * `toResponse` in one place; a client cannot make this produce a 500.
  */
 import { MAX_JSON_DEPTH } from '../core/canonical-json.ts';
-import {
-  badJson,
-  invalidParam,
-  jsonResponse,
-  type Logger,
-  MatrixError,
-  notJson,
-  tooLarge,
-  toResponse,
-  unrecognized,
-} from '../homeserver/errors.ts';
-import { inspectJson, isPlainObject } from '../homeserver/validate.ts';
+import { type Clock, type Logger, systemClock } from '../homeserver/context.ts';
+import { badJson, invalidParam, MatrixError, notJson, tooLarge, unrecognized } from '../homeserver/errors.ts';
 import { type Auth, authenticate, type ResolveToken } from './auth.ts';
 import { type AnyHandlerRequest, type Endpoint, fullPaths } from './endpoint.ts';
-import { type Clock, createRateLimiter, type RateLimitConfig, systemClock } from './rate-limit.ts';
+import { createRateLimiter, type RateLimitConfig } from './rate-limit.ts';
+import { jsonResponse, toResponse } from './response.ts';
+import { inspectJson, isPlainObject } from './validate.ts';
 
 /** What a host knows about the connection that the Request does not carry. */
 export interface ConnectionInfo {
@@ -39,7 +31,8 @@ export interface RouterOptions {
   resolveToken: ResolveToken;
   /** Rate-limit classes named by endpoints' `rateLimit`. */
   rateLimits?: Readonly<Record<string, RateLimitConfig>>;
-  logger?: Logger;
+  /** Where errors the client must not see are written. */
+  logger?: Pick<Logger, 'error'>;
   clock?: Clock;
   /** `Access-Control-Allow-Origin`; the spec recommends `*`. */
   corsOrigin?: string;
