@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { endpoint, v } from './endpoint.ts';
 import { createRouter, readBody } from './http.ts';
-import { ALICE, req, resolveToken, testRouter } from './test-fixtures.ts';
+import { ALICE, req, resolveToken, testRouter } from './testing.ts';
 
 async function call(fetch: (r: Request) => Promise<Response>, r: Request) {
   const res = await fetch(r);

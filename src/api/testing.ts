@@ -4,10 +4,10 @@
  */
 
 import { unknownToken } from '../homeserver/errors.ts';
+import { manualClock } from '../homeserver/testing.ts';
 import type { Auth } from './auth.ts';
 import { type Endpoint, endpoint, q, v } from './endpoint.ts';
 import { createRouter, type RouterOptions } from './http.ts';
-import type { Clock } from './rate-limit.ts';
 
 export const ALICE: Auth = { userId: '@alice:example.org', deviceId: 'ALICEDEVICE', isGuest: false };
 export const GUEST: Auth = { userId: '@123:example.org', deviceId: 'GUESTDEVICE', isGuest: true };
@@ -199,17 +199,6 @@ export const buggyEndpoint = endpoint({
   },
 });
 
-/** A clock the test moves by hand. */
-export function manualClock(start = 1_000_000): Clock & { advance(ms: number): void } {
-  let now = start;
-  return {
-    now: () => now,
-    advance(ms) {
-      now += ms;
-    },
-  };
-}
-
 export interface LoggedError {
   message: string;
   detail: unknown;
@@ -217,13 +206,13 @@ export interface LoggedError {
 
 /** A router over the fixtures, with a manual clock and a logger that records errors. */
 export function testRouter(extra: Partial<RouterOptions> = {}) {
-  const clock = manualClock();
+  const clock = manualClock(1_000_000);
   const logged: LoggedError[] = [];
   const fetch = createRouter({
     endpoints: [...testEndpoints, buggyEndpoint],
     resolveToken,
     rateLimits: { message: { perSecond: 5, burst: 10 }, login: { perSecond: 0.5, burst: 3 } },
-    logger: { error: (message, detail) => logged.push({ message, detail }) },
+    logger: { error: (message, fields) => logged.push({ message, detail: fields?.error }) },
     clock,
     ...extra,
   });
@@ -257,3 +246,5 @@ export function req(
   }
   return new Request(BASE + path, init);
 }
+
+export { manualClock };

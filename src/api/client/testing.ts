@@ -1,31 +1,21 @@
 /**
- * Test set-up shared by the ephemeral and room-read tests: a homeserver with users and a
- * room made through the real room service (the same pipeline the endpoints use).
+ * Test support for the Client-Server endpoint tests: a whole homeserver (src/testing.ts) with
+ * users, and rooms made through the real room service (the pipeline the endpoints use), so a
+ * test of one endpoint does not depend on the others.
  */
 
-import { createTestHomeserver, type TestHomeserver } from '../../testing.ts';
-import type { Clock } from '../context.ts';
+import { createRoomAs, stateContent, timelineOf } from '../../homeserver/rooms/testing.ts';
+import { manualClock } from '../../homeserver/testing.ts';
+import { createTestHomeserver, type TestHomeserver, type TestUser } from '../../testing.ts';
 
-export interface TestUser {
-  userId: string;
-  deviceId: string;
-  accessToken: string;
-}
-
-/** A clock tests move by hand. */
-export function manualClock(
-  start = 1_700_000_000_000,
-): Clock & { advance(ms: number): void; set(ms: number): void } {
-  let now = start;
-  return {
-    now: () => now,
-    advance(ms) {
-      now += ms;
-    },
-    set(ms) {
-      now = ms;
-    },
-  };
+/** A homeserver with one signed-in user per localpart. */
+export async function roomsTestbed(
+  ...localparts: string[]
+): Promise<{ hs: TestHomeserver; users: TestUser[] }> {
+  const hs = await createTestHomeserver();
+  const users: TestUser[] = [];
+  for (const localpart of localparts) users.push(await hs.createUser(localpart));
+  return { hs, users };
 }
 
 export async function roomWith(
@@ -34,7 +24,7 @@ export async function roomWith(
   joiners: readonly TestUser[] = [],
   body: Record<string, unknown> = { preset: 'public_chat' },
 ): Promise<string> {
-  const { rooms } = await hs.ready;
+  const { rooms } = hs.internals;
   const { roomId } = await rooms.createRoom(creator.userId, body);
   for (const user of joiners) await rooms.join(user.userId, roomId);
   return roomId;
@@ -47,7 +37,7 @@ export async function sendText(
   body: string,
   txnId?: string,
 ): Promise<string> {
-  const { rooms } = await hs.ready;
+  const { rooms } = hs.internals;
   const { eventId } = await rooms.sendEvent({
     sender: user.userId,
     deviceId: user.deviceId,
@@ -59,4 +49,12 @@ export async function sendText(
   return eventId;
 }
 
-export { createTestHomeserver, type TestHomeserver };
+export {
+  createRoomAs,
+  createTestHomeserver,
+  manualClock,
+  stateContent,
+  type TestHomeserver,
+  type TestUser,
+  timelineOf,
+};

@@ -91,6 +91,12 @@ export interface DeviceInfo {
   last_seen_ts?: number;
 }
 
+/** admin.yaml `GET /admin/whois/{userId}` */
+export interface WhoisResult {
+  user_id: string;
+  devices: Record<string, { sessions: { connections: { ip?: string; last_seen?: number }[] }[] }>;
+}
+
 export interface AccountsService extends ProfileService {
   /** Access token → who is calling; an expired token is a soft logout (401, `soft_logout`). */
   resolveAccessToken(token: string): Promise<Auth | null>;
@@ -99,6 +105,17 @@ export interface AccountsService extends ProfileService {
     usesAllowed?: number | null;
     expiresAt?: number | null;
   }): Promise<string>;
+  /**
+   * Creates a local account whatever the registration policy: the operator's action (the
+   * browser owner's first account, a host's set-up), which no HTTP endpoint offers. Without a
+   * password the account can only be used through the session `login: true` returns.
+   */
+  createUser(input: { localpart: string; password?: string; login?: boolean }): Promise<RegisterResult>;
+  /**
+   * GET /admin/whois/{userId}: the user's devices and where they were last seen. admin.yaml:
+   * "may be restricted to only be called by the user being looked up, or by a server admin".
+   */
+  whois(caller: Auth, userId: string): Promise<WhoisResult>;
   /** GET /register/m.login.registration_token/validity */
   registrationTokenValid(token: string): Promise<boolean>;
   /** GET /register/available: the user ID, or M_INVALID_USERNAME / M_USER_IN_USE. */
@@ -529,6 +546,42 @@ export function createAccountsService(ctx: HomeserverContext, deps: AccountsDeps
         expiresAt: options.expiresAt ?? null,
       });
       return token;
+    },
+
+    async createUser({ localpart, password, login }) {
+      const userId = userIdForUsername(localpart, config.serverName);
+      if (password !== undefined) checkNewPassword(password);
+      const passwordHash =
+        password === undefined ? null : await hashPassword(password, config.passwordIterations, random);
+      try {
+        await store.accounts.createUser(
+          { userId, passwordHash, createdAt: clock.now(), isGuest: false, userType: null },
+          { profile: { displayname: userId.slice(1, userId.indexOf(':')) } },
+        );
+      } catch (err) {
+        if (err instanceof StoreError && err.code === 'CONFLICT') throw userInUse(`${userId} already exists`);
+        throw err;
+      }
+      logger.info('created a user', { userId });
+      return { userId, session: login ? await issueSession({ userId }) : null };
+    },
+
+    async whois(caller, userId) {
+      if (userId !== caller.userId && !(await store.accounts.getUser(caller.userId))?.admin) {
+        throw forbidden('Only server administrators may look up other users');
+      }
+      if (!(await store.accounts.getUser(userId))) throw notFound('No such user');
+      const devices: WhoisResult['devices'] = {};
+      for (const d of await store.accounts.listDevices(userId)) {
+        const connection = {
+          ...(d.lastSeenIp !== null ? { ip: d.lastSeenIp } : {}),
+          ...(d.lastSeenAt !== null ? { last_seen: d.lastSeenAt } : {}),
+        };
+        devices[d.deviceId] = {
+          sessions: [{ connections: Object.keys(connection).length ? [connection] : [] }],
+        };
+      }
+      return { user_id: userId, devices };
     },
 
     async registrationTokenValid(token) {
