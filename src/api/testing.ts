@@ -1,12 +1,15 @@
 /**
- * Endpoints shaped like real Client-Server ones, echoing what the router handed them, for the
- * router and fuzz tests. Not used by the homeserver.
+ * Test support for the router and fuzz tests: the real endpoint table with handlers that echo
+ * what the router handed them, tokens, and a router over them with a manual clock.
  */
 
+import type { HomeserverConfig } from '../homeserver/context.ts';
 import { unknownToken } from '../homeserver/errors.ts';
+import type { Services } from '../homeserver/services.ts';
 import { manualClock } from '../homeserver/testing.ts';
 import type { Auth } from './auth.ts';
-import { type Endpoint, endpoint, q, v } from './endpoint.ts';
+import { clientEndpoints, RATE_LIMITS } from './client/index.ts';
+import { type Endpoint, endpoint } from './endpoint.ts';
 import { createRouter, type RouterOptions } from './http.ts';
 
 export const ALICE: Auth = { userId: '@alice:example.org', deviceId: 'ALICEDEVICE', isGuest: false };
@@ -29,150 +32,59 @@ export async function resolveToken(token: string): Promise<Auth | null> {
   return Object.hasOwn(TOKENS, token) ? (TOKENS[token] as Auth) : null;
 }
 
-const stateEvent = v.object({
-  type: v.string(),
-  state_key: v.optional(v.string(), ''),
-  content: v.jsonObject(),
-});
+/** Server configuration the endpoint factories read when they are built (login flows, capabilities). */
+const CONFIG: HomeserverConfig = {
+  serverName: 'example.org',
+  registration: 'open',
+  guestAccess: true,
+  defaultRoomVersion: '12',
+  passwordIterations: 1000,
+  maxSyncTimeoutMs: 25_000,
+  accessTokenLifetimeMs: null,
+};
 
+/**
+ * Services no handler here calls: every echoing handler replaces the real one, so a service
+ * reached anyway is a fixture bug, said loudly.
+ */
+const unreachable = new Proxy(
+  {},
+  {
+    get: (_target, name) => () => {
+      throw new Error(`router tests call no service (${String(name)})`);
+    },
+  },
+);
+const noServices = new Proxy({ config: CONFIG } as Record<string, unknown>, {
+  get: (target, name) => (typeof name === 'string' && name in target ? target[name] : unreachable),
+}) as unknown as Services;
+
+/**
+ * The handler every test endpoint gets: it answers with what the router handed it, so a test
+ * sees the routing, parsing and validation of the real endpoint table and nothing else.
+ */
+function echo(e: Endpoint): Endpoint {
+  return {
+    ...e,
+    handler: async ({ params, query, body, auth, clientAddress }) => ({
+      endpoint: `${e.method} ${e.path}`,
+      params,
+      query: query ?? null,
+      body: body ?? null,
+      user: auth?.userId ?? null,
+      guest: auth?.isGuest ?? null,
+      clientAddress: clientAddress ?? null,
+    }),
+  };
+}
+
+/**
+ * The real Client-Server endpoints (`clientEndpoints`), each answering with an echo — derived,
+ * not re-declared, so they cannot drift from what the homeserver serves — and one raw-body
+ * upload, which the real table does not have yet.
+ */
 export const testEndpoints: Endpoint[] = [
-  endpoint({
-    method: 'GET',
-    path: '/rooms/{roomId}/state/{eventType}/{stateKey?}',
-    versions: ['r0', 'v3'],
-    auth: 'required',
-    guest: true,
-    handler: async ({ params }) => ({ endpoint: 'getState', params }),
-  }),
-  endpoint({
-    method: 'PUT',
-    path: '/rooms/{roomId}/state/{eventType}/{stateKey?}',
-    versions: ['r0', 'v3'],
-    auth: 'required',
-    rateLimit: 'message',
-    body: v.jsonObject(),
-    handler: async ({ params, body }) => ({ endpoint: 'putState', params, body }),
-  }),
-  endpoint({
-    method: 'GET',
-    path: '/rooms/{roomId}/state',
-    versions: ['r0', 'v3'],
-    auth: 'required',
-    handler: async ({ params }) => ({ endpoint: 'allState', params }),
-  }),
-  endpoint({
-    method: 'PUT',
-    path: '/rooms/{roomId}/send/{eventType}/{txnId}',
-    versions: ['r0', 'v3'],
-    auth: 'required',
-    rateLimit: 'message',
-    body: v.jsonObject(),
-    handler: async ({ params, body, auth }) => ({ endpoint: 'send', params, body, user: auth.userId }),
-  }),
-  endpoint({
-    method: 'POST',
-    path: '/login',
-    versions: ['r0', 'v3'],
-    auth: 'none',
-    rateLimit: 'login',
-    body: v.object({
-      type: v.string({ min: 1 }),
-      identifier: v.optional(v.object({ type: v.string(), user: v.optional(v.string({ max: 255 })) })),
-      password: v.optional(v.string({ max: 512 })),
-      refresh_token: v.optional(v.bool(), false),
-    }),
-    handler: async ({ body, auth, clientAddress }) => ({ endpoint: 'login', body, auth, clientAddress }),
-  }),
-  endpoint({
-    method: 'GET',
-    path: '/rooms/{roomId}/messages',
-    versions: ['r0', 'v3'],
-    auth: 'required',
-    query: q.object({
-      from: q.optional(q.string()),
-      dir: q.enum(['b', 'f']),
-      limit: q.optional(q.int({ min: 0, max: 1000 }), 10),
-      filter: q.optional(q.json(v.object({ limit: v.optional(v.int({ min: 0 })) }, { unknownKeys: 'keep' }))),
-    }),
-    handler: async ({ query }) => ({ endpoint: 'messages', query }),
-  }),
-  endpoint({
-    method: 'GET',
-    path: '/sync',
-    versions: ['r0', 'v3'],
-    auth: 'required',
-    guest: true,
-    query: q.object({
-      since: q.optional(q.string()),
-      full_state: q.optional(q.bool(), false),
-      timeout: q.optional(q.int({ min: 0 }), 0),
-      set_presence: q.optional(q.enum(['offline', 'online', 'unavailable'])),
-    }),
-    handler: async ({ query, auth }) => ({ endpoint: 'sync', query, guest: auth.isGuest }),
-  }),
-  endpoint({
-    method: 'POST',
-    path: '/createRoom',
-    versions: ['r0', 'v3'],
-    auth: 'required',
-    body: v.object({
-      visibility: v.optional(v.enum(['public', 'private'])),
-      name: v.optional(v.string({ maxBytes: 255 })),
-      invite: v.optional(v.array(v.string({ min: 1 }), { max: 100 })),
-      initial_state: v.optional(v.array(stateEvent)),
-      creation_content: v.optional(v.jsonObject()),
-      power_level_content_override: v.optional(v.record(v.json())),
-      is_direct: v.optional(v.bool()),
-    }),
-    handler: async ({ body }) => ({ endpoint: 'createRoom', body }),
-  }),
-  endpoint({
-    method: 'POST',
-    path: '/join/{roomIdOrAlias}',
-    versions: ['r0', 'v3'],
-    auth: 'required',
-    query: q.object({ server_name: q.list(), via: q.list() }),
-    body: v.object({ reason: v.optional(v.string()) }),
-    allowEmptyBody: true,
-    params: { roomIdOrAlias: v.string({ pattern: /^[!#]/, patternName: 'a room ID or alias' }) },
-    handler: async ({ params, query, body }) => ({ endpoint: 'join', params, query, body }),
-  }),
-  endpoint({
-    method: 'POST',
-    path: '/logout',
-    versions: ['r0', 'v3'],
-    auth: 'required',
-    handler: async ({ body }) => ({ endpoint: 'logout', body: body ?? null }),
-  }),
-  endpoint({
-    method: 'GET',
-    path: '/joined_rooms',
-    versions: ['r0', 'v3'],
-    auth: 'required',
-    handler: async () => ({ joined_rooms: [] }),
-  }),
-  endpoint({
-    method: 'GET',
-    path: '/profile/{userId}/displayname',
-    versions: ['r0', 'v3'],
-    auth: 'optional',
-    handler: async ({ params, auth }) => ({ endpoint: 'displayname', params, viewer: auth?.userId ?? null }),
-  }),
-  endpoint({
-    method: 'PUT',
-    path: '/profile/{userId}/displayname',
-    versions: ['r0', 'v3'],
-    auth: 'required',
-    body: v.object({ displayname: v.nullable(v.string({ maxBytes: 256 })) }),
-    handler: async ({ params, body }) => ({ endpoint: 'setDisplayname', params, body }),
-  }),
-  endpoint({
-    method: 'DELETE',
-    path: '/profile/{userId}/{keyName}',
-    versions: ['v3'],
-    auth: 'required',
-    handler: async ({ params }) => ({ endpoint: 'deleteProfileField', params }),
-  }),
+  ...clientEndpoints(noServices).map(echo),
   endpoint({
     method: 'POST',
     path: '/upload',
@@ -211,7 +123,7 @@ export function testRouter(extra: Partial<RouterOptions> = {}) {
   const fetch = createRouter({
     endpoints: [...testEndpoints, buggyEndpoint],
     resolveToken,
-    rateLimits: { message: { perSecond: 5, burst: 10 }, login: { perSecond: 0.5, burst: 3 } },
+    rateLimits: { ...RATE_LIMITS, message: { perSecond: 5, burst: 10 }, login: { perSecond: 0.5, burst: 3 } },
     logger: { error: (message, fields) => logged.push({ message, detail: fields?.error }) },
     clock,
     ...extra,
