@@ -112,7 +112,8 @@ export function startHomeserver(options: HomeserverOptions): {
       return { userId };
     },
     async exportBackup() {
-      return (await running).ctx.store.exportBackup({ serverName });
+      const { ctx } = await running;
+      return ctx.store.exportBackup({ serverName, now: ctx.clock.now() });
     },
     async importBackup(backup) {
       const before = running;
