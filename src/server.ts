@@ -1,6 +1,6 @@
 /**
  * `createHomeserver` — the whole homeserver as one function, `fetch(Request) → Response`
- * (DESIGN.md "One idea carries it"). Hosts (Service Worker, page, Node, edge) only feed it
+ * (README "Architecture"). Hosts (Service Worker, page, Node) only feed it
  * requests, and use the few operator actions of `admin` that no HTTP endpoint offers.
  *
  * Creating a homeserver is synchronous and cheap; the store opens lazily on the first

@@ -1,5 +1,5 @@
 /**
- * `Store` — the only persistence seam (DESIGN.md "Seams"). Everything the homeserver keeps
+ * `Store` — the only persistence seam (README "Architecture", "Seams"). Everything the homeserver keeps
  * goes through it; `QUERIES.md` lists what it asks and why. One method is one transaction:
  * a method that writes several tables writes all of them or none.
  *
