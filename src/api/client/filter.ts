@@ -6,7 +6,6 @@
  * `Filter` the services take (`src/homeserver/filter.ts` declares it and matches events).
  */
 
-import type { JsonObject } from '../../core/canonical-json.ts';
 import { forbidden } from '../../homeserver/errors.ts';
 import type {
   EventFilter,
@@ -127,7 +126,7 @@ export function filterEndpoints(services: Pick<Services, 'filters'>): Endpoint[]
       handler: async ({ params, body, auth }) => {
         if (params.userId !== auth.userId) throw forbidden('Cannot create filters for other users');
         parseFilter(body, 'body');
-        return { filter_id: await filters.create(auth.userId, body as JsonObject) };
+        return { filter_id: await filters.create(auth.userId, body) };
       },
     }),
     endpoint({
