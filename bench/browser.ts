@@ -15,7 +15,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSize } from '../scripts/build.ts';
-import { buildTestSite, launch, type PageGlobals } from '../test/browser/sw-harness.ts';
+import { buildTestSite, launch, type PageGlobals } from '../test/browser/testing-sw.ts';
 import { type BenchRow, percentile, printTable } from './harness.ts';
 
 const PASSWORD = 'bench password';

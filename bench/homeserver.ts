@@ -33,7 +33,7 @@ import { join } from 'node:path';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import type { Services } from '../src/homeserver/services.ts';
 import { serveHttp } from '../src/hosts/node.ts';
-import { createHomeserver, type Homeserver } from '../src/server.ts';
+import { type Homeserver, type HomeserverInternals, startHomeserver } from '../src/server.ts';
 import { openIndexedDbStore } from '../src/storage/indexeddb/index.ts';
 import { openSqliteStore } from '../src/storage/sqlite/index.ts';
 import type { Store } from '../src/storage/store.ts';
@@ -123,20 +123,22 @@ interface User {
 interface Bench {
   hs: Homeserver;
   services: Services;
+  /** The context, for the wake-latency probe on the notifier. */
+  ctx: HomeserverInternals['ctx'];
   /** The transports under test, each with its bare round trip. */
   transports: { t: Transport; bare: () => Promise<unknown> }[];
   close(): Promise<void>;
 }
 
 async function openBench(store: Store): Promise<Bench> {
-  const hs = createHomeserver({
+  const { homeserver: hs, internals } = startHomeserver({
     serverName: SERVER_NAME,
     store,
     registration: 'open',
     passwordIterations: 1000,
     rateLimits: { message: UNLIMITED, default: UNLIMITED },
   });
-  const services = await hs.ready;
+  const { services, ctx } = await internals();
   const local = inProcess(hs);
   const versionsBody = JSON.stringify((await local.call('GET', VERSIONS)).body);
   const served = await serveHttp((request, info) => hs.fetch(request, info), { host: '127.0.0.1', port: 0 });
@@ -147,6 +149,7 @@ async function openBench(store: Store): Promise<Bench> {
   return {
     hs,
     services,
+    ctx,
     transports: [
       { t: local, bare: async () => check(await local.call('GET', VERSIONS)) },
       { t: overHttp(served.url), bare: async () => check(await reply(await fetch(bare.url + VERSIONS))) },
@@ -240,7 +243,7 @@ async function wakeLatency(
   roomId: string,
   o: WakeOptions,
 ): Promise<BenchRow[]> {
-  const notifier = bench.services.ctx.notifier;
+  const notifier = bench.ctx.notifier;
   const originalWait = notifier.wait;
   let onParked: (() => void) | undefined;
   notifier.wait = (userId, rooms, sinceVersion, timeoutMs, signal) => {

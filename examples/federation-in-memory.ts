@@ -7,20 +7,22 @@
  */
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { createFederation } from '../src/federation/index.ts';
-import { createHomeserver, openIndexedDbStore } from '../src/index.ts';
+import { openIndexedDbStore } from '../src/index.ts';
+import { startHomeserver } from '../src/server.ts';
 import { createMemoryNetwork } from '../src/transport/memory.ts';
 
 const network = createMemoryNetwork();
 
+/** A homeserver and its internals (the example reaches past `fetch` to make a signed request itself). */
 function server(serverName: string) {
-  const hs = createHomeserver({
+  const { homeserver: hs, internals } = startHomeserver({
     serverName,
     registration: 'open',
     store: () => openIndexedDbStore({ indexedDB: new IDBFactory(), IDBKeyRange, name: serverName }),
     federation: { transport: network.transport(serverName) },
   });
   network.serve(serverName, hs.fetch);
-  return hs;
+  return Object.assign(hs, { internals });
 }
 
 const a = server('a.localhost');
@@ -37,7 +39,7 @@ const register = await b.fetch(
 console.log('alice registered on b.localhost:', register.status);
 
 // A asks B for alice's profile with an X-Matrix signed request.
-const { client, keys } = createFederation((await a.ready).ctx, {
+const { client, keys } = createFederation((await a.internals()).ctx, {
   transport: network.transport('a.localhost'),
 });
 console.log(
@@ -49,7 +51,7 @@ console.log(
 );
 
 // A has B's key now too, checked against B's own signature on it.
-const bKey = (await b.ready).ctx.signingKey;
+const bKey = (await b.internals()).ctx.signingKey;
 console.log(
   'B key known to A:',
   (await keys.verifyKeys('b.localhost', [bKey.keyId], Date.now())).has(bKey.keyId),

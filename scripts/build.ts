@@ -39,7 +39,8 @@ const WORKER_FORBIDDEN: readonly [RegExp, string][] = [
   [/^node:|\0node:/, 'a Node built-in'],
   [/fake-indexeddb/, 'fake-indexeddb (Node test store)'],
   [/src\/storage\/sqlite\//, 'the SQLite backend'],
-  [/src\/hosts\/(node|cli|static-server|selfcheck)\.ts$/, 'a Node host'],
+  [/src\/hosts\/(node|cli)\.ts$/, 'a Node host'],
+  [/web\/server\.ts$/, "the demo's Node file server"],
 ];
 
 export function forbiddenWorkerModules(modules: readonly string[]): string[] {

@@ -15,8 +15,8 @@
  * must never produce a server error.
  */
 import { resolve } from 'node:path';
-import { fillTemplate } from '../src/api/fuzzing.ts';
 import type { FetchHandler } from '../src/api/http.ts';
+import { fillTemplate } from '../src/api/testing-fuzz.ts';
 import { createTestHomeserver } from '../src/testing.ts';
 import { readSpecTable, readSpecYaml } from './spec-table.ts';
 

@@ -15,7 +15,7 @@ import {
   send,
   signUp,
   startDemo,
-} from '../test/browser/demo-driver.ts';
+} from '../test/browser/testing-demo.ts';
 
 const OUT = resolve(import.meta.dirname, '../docs/screenshot.png');
 const PASSWORD = 'correct horse battery staple';

@@ -14,7 +14,7 @@ describe('createHomeserver', () => {
     const versions = await hs.call('GET', '/_matrix/client/versions');
     expect(versions.status).toBe(200);
     expect(versions.body.versions).toContain('v1.16');
-    const first = (await hs.ready).ctx.signingKey;
+    const first = hs.internals.ctx.signingKey;
     const second = await hs.store.federation.putSecretOnce('signing_key_seed', new Uint8Array(32));
     expect(second).not.toEqual(new Uint8Array(32));
     expect(first.keyId).toMatch(/^ed25519:a_[a-zA-Z0-9_]+$/);

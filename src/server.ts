@@ -1,7 +1,7 @@
 /**
  * `createHomeserver` — the whole homeserver as one function, `fetch(Request) → Response`
- * (DESIGN.md "One idea carries it"). Hosts (Service Worker, page, Node, edge) only feed it
- * requests.
+ * (README "Architecture"). Hosts (Service Worker, page, Node) only feed it
+ * requests, and use the few operator actions of `admin` that no HTTP endpoint offers.
  *
  * Creating a homeserver is synchronous and cheap; the store opens lazily on the first
  * request (or on `ready`), and every request waits for it, so a request that races start-up
@@ -11,43 +11,38 @@ import { clientEndpoints, RATE_LIMITS } from './api/client/index.ts';
 import { federationEndpoints } from './api/federation/index.ts';
 import { type ConnectionInfo, createRouter, type FetchHandler } from './api/http.ts';
 import type { RateLimitConfig } from './api/rate-limit.ts';
-import { encodeBase64Url } from './core/base64.ts';
-import { signingKeyFromSeed } from './core/crypto.ts';
-import { DEFAULT_ROOM_VERSION } from './core/room-versions.ts';
 import { createFederation, type FederationOptions } from './federation/index.ts';
-import {
-  type Clock,
-  type HomeserverConfig,
-  type HomeserverContext,
-  type Logger,
-  type Random,
-  type RegistrationPolicy,
-  silentLogger,
-  systemClock,
-  webRandom,
-} from './homeserver/context.ts';
-import { createNotifier } from './homeserver/notifier.ts';
-import { createServices, type Services } from './homeserver/services.ts';
+import { type HomeserverContext, silentLogger } from './homeserver/context.ts';
+import type { Services } from './homeserver/services.ts';
+import { type ServicesOptions, startServices } from './homeserver/start.ts';
 import type { Store } from './storage/store.ts';
 
-export interface HomeserverOptions {
-  serverName: string;
+export interface HomeserverOptions extends ServicesOptions {
   /** The store, or a function opening it (called once, on first use). */
   store: Store | (() => Promise<Store>);
-  registration?: RegistrationPolicy;
-  guestAccess?: boolean;
-  defaultRoomVersion?: string;
-  publicBaseUrl?: string;
-  passwordIterations?: number;
-  maxSyncTimeoutMs?: number;
-  accessTokenLifetimeMs?: number | null;
   /** Rate limits per class, over the defaults (`RATE_LIMITS`): a deployment or a benchmark may raise them. */
   rateLimits?: Partial<Record<keyof typeof RATE_LIMITS, RateLimitConfig>>;
-  clock?: Clock;
-  random?: Random;
-  logger?: Logger;
   /** How to reach other servers (transport, notaries); without it other servers are unreachable. */
   federation?: FederationOptions;
+}
+
+/** What the operator of a homeserver may do that no Matrix client may. */
+export interface HomeserverAdmin {
+  /** A registration token for the `token` policy; unlimited and without expiry unless told. */
+  createRegistrationToken(options?: {
+    usesAllowed?: number | null;
+    expiresAt?: number | null;
+  }): Promise<string>;
+  /** Creates an account whatever the registration policy (the owner's first account). */
+  createUser(localpart: string, password: string): Promise<{ userId: string }>;
+  /** The whole homeserver as one file (`storage/backup.ts`). */
+  exportBackup(): Promise<Blob>;
+  /**
+   * Replaces everything with the backup's contents, all or nothing, and restarts the services
+   * on it (their caches describe the old data). Requests still running keep the old services:
+   * a host ends them first (`hosts/browser-homeserver.ts`).
+   */
+  importBackup(backup: Blob): Promise<void>;
 }
 
 export interface Homeserver {
@@ -55,72 +50,95 @@ export interface Homeserver {
   /** Answers one Client-Server (and later Server-Server) API request. */
   fetch(request: Request, info?: ConnectionInfo): Promise<Response>;
   /** Resolves once the store is open and the signing key loaded; rejects if that failed. */
-  readonly ready: Promise<Services>;
+  readonly ready: Promise<void>;
+  readonly admin: HomeserverAdmin;
   /** Stops answering and closes the store. */
   close(): Promise<void>;
 }
 
-/** Name of the secret holding this server's ed25519 seed in the store. */
-export const SIGNING_SEED_SECRET = 'signing_key_seed';
+export { SIGNING_SEED_SECRET } from './homeserver/start.ts';
+
+/** The services and context behind a homeserver: for tests (`src/testing.ts`), never for hosts. */
+export interface HomeserverInternals {
+  readonly ctx: HomeserverContext;
+  readonly services: Services;
+}
+
+interface Running extends HomeserverInternals {
+  readonly router: FetchHandler;
+}
 
 export function createHomeserver(options: HomeserverOptions): Homeserver {
-  const config: HomeserverConfig = {
-    serverName: options.serverName,
-    registration: options.registration ?? 'token',
-    guestAccess: options.guestAccess ?? false,
-    defaultRoomVersion: options.defaultRoomVersion ?? DEFAULT_ROOM_VERSION,
-    publicBaseUrl: options.publicBaseUrl,
-    passwordIterations: options.passwordIterations ?? 210_000,
-    maxSyncTimeoutMs: Math.min(options.maxSyncTimeoutMs ?? 25_000, 25_000),
-    accessTokenLifetimeMs: options.accessTokenLifetimeMs ?? null,
-  };
-  const clock = options.clock ?? systemClock;
-  const random = options.random ?? webRandom;
+  return startHomeserver(options).homeserver;
+}
+
+/**
+ * `createHomeserver` with its internals beside it. Not exported from the package: a host
+ * that needed them would be reaching past the services.
+ */
+export function startHomeserver(options: HomeserverOptions): {
+  homeserver: Homeserver;
+  internals(): Promise<HomeserverInternals>;
+} {
+  const { serverName } = options;
   const logger = options.logger ?? silentLogger;
   let closed = false;
   let store: Store | undefined;
 
-  const ready = (async () => {
-    store = typeof options.store === 'function' ? await options.store() : options.store;
-    // The first start creates the seed; later starts (and racing first starts) read it back.
-    const seed = await store.federation.putSecretOnce(SIGNING_SEED_SECRET, random.bytes(32));
-    const probe = await signingKeyFromSeed(seed, 'probe');
-    const version = `a_${encodeBase64Url(probe.publicKey.slice(0, 3)).replace(/[^a-zA-Z0-9]/g, '_')}`;
-    const signingKey = await signingKeyFromSeed(seed, version);
-    const ctx: HomeserverContext = {
-      config,
-      store,
-      clock,
-      random,
-      logger,
-      signingKey,
-      notifier: createNotifier(),
-    };
-    return createServices(ctx);
-  })();
-  // A failed start is reported by each request; keep it from being an unhandled rejection.
-  ready.catch((err) => logger.error('homeserver failed to start', { error: String(err) }));
-
-  const router: Promise<FetchHandler> = ready.then((services) =>
-    createRouter({
+  const start = async (opened: Store): Promise<Running> => {
+    const { ctx, services } = await startServices(opened, options);
+    const router = createRouter({
       endpoints: [
         ...clientEndpoints(services),
-        ...federationEndpoints({ services, keys: createFederation(services.ctx, options.federation).keys }),
+        ...federationEndpoints({ ctx, services, keys: createFederation(ctx, options.federation).keys }),
       ],
       // Expired tokens answer as soft logouts (accounts/index.ts).
       resolveToken: (token) => services.accounts.resolveAccessToken(token),
       rateLimits: { ...RATE_LIMITS, ...options.rateLimits },
-      clock,
-      logger: {
-        error: (message, detail) => logger.error(message, { detail: String(detail) }),
-        warn: (message, detail) => logger.warn(message, { detail: String(detail) }),
-      },
-    }),
-  );
+      clock: ctx.clock,
+      logger: ctx.logger,
+    });
+    return { ctx, services, router };
+  };
 
-  return {
-    serverName: config.serverName,
+  let running: Promise<Running> = (async () => {
+    store = typeof options.store === 'function' ? await options.store() : options.store;
+    return start(store);
+  })();
+  // A failed start is reported by each request; keep it from being an unhandled rejection.
+  running.catch((err) => logger.error('homeserver failed to start', { error: String(err) }));
+  const ready = running.then(() => undefined);
+  ready.catch(() => undefined);
+
+  const admin: HomeserverAdmin = {
+    async createRegistrationToken(tokenOptions) {
+      return (await running).services.accounts.createRegistrationToken(tokenOptions);
+    },
+    async createUser(localpart, password) {
+      const { userId } = await (await running).services.accounts.createUser({ localpart, password });
+      return { userId };
+    },
+    async exportBackup() {
+      const { ctx } = await running;
+      return ctx.store.exportBackup({ serverName, now: ctx.clock.now() });
+    },
+    async importBackup(backup) {
+      const before = running;
+      const next = (async () => {
+        const { ctx } = await before;
+        await ctx.store.importBackup(backup, { serverName });
+        return start(ctx.store);
+      })();
+      // A refused backup changed nothing: the services running before go on.
+      running = next.catch(() => before);
+      await next;
+    },
+  };
+
+  const homeserver: Homeserver = {
+    serverName,
     ready,
+    admin,
     async fetch(request, info) {
       if (closed) {
         return Response.json(
@@ -130,7 +148,7 @@ export function createHomeserver(options: HomeserverOptions): Homeserver {
       }
       let handler: FetchHandler;
       try {
-        handler = await router;
+        handler = (await running).router;
       } catch {
         return Response.json(
           { errcode: 'M_UNKNOWN', error: 'The homeserver could not start' },
@@ -141,8 +159,9 @@ export function createHomeserver(options: HomeserverOptions): Homeserver {
     },
     async close() {
       closed = true;
-      await ready.catch(() => undefined);
+      await running.catch(() => undefined);
       await store?.close();
     },
   };
+  return { homeserver, internals: () => running };
 }

@@ -1,44 +1,40 @@
 /**
- * Test helpers: a homeserver on a fresh in-memory store (IndexedDB semantics through
- * fake-indexeddb — no hand-rolled store), and users created straight in the store so an
- * area's tests do not depend on the registration endpoint.
+ * Test support for the whole homeserver: one on a fresh in-memory store (IndexedDB semantics
+ * through fake-indexeddb — no hand-rolled store), requests in-process, and users created
+ * through the accounts service so an area's tests do not depend on the registration
+ * endpoint. Tests also get the internals (`store`, `internals`) no host is given, to check
+ * what was really persisted.
  */
-import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { parseJson } from './core/json.ts';
-import { randomString, webRandom } from './homeserver/context.ts';
-import { createHomeserver, type Homeserver, type HomeserverOptions } from './server.ts';
-import { openIndexedDbStore } from './storage/indexeddb/index.ts';
-import type { Store } from './storage/store.ts';
+import { createTestUser, openTestStore, type TestServices, type TestUser } from './homeserver/testing.ts';
+import { type Homeserver, type HomeserverOptions, startHomeserver } from './server.ts';
 
-export interface TestHomeserver extends Homeserver {
-  store: Store;
+export type { TestUser };
+
+/** What `createTestServices` gives, and the homeserver's HTTP face in front of it. */
+export interface TestHomeserver extends Homeserver, TestServices {
   /** Calls `fetch` with a JSON body and token; returns status and parsed body. */
   call(
     method: string,
     path: string,
     options?: { token?: string; body?: unknown; headers?: Record<string, string> },
   ): Promise<{ status: number; body: Record<string, unknown> }>;
-  /** Creates a user with a device and access token directly in the store. */
-  createUser(localpart: string): Promise<{ userId: string; deviceId: string; accessToken: string }>;
+  close(): Promise<void>;
 }
 
 export async function createTestHomeserver(
   options: Partial<HomeserverOptions> = {},
 ): Promise<TestHomeserver> {
-  const store = await openIndexedDbStore({
-    indexedDB: new IDBFactory(),
-    IDBKeyRange,
-    name: `hearth-test-${randomString(webRandom, 8)}`,
-  });
+  const store = await openTestStore();
   const serverName = options.serverName ?? 'test.localhost';
-  const hs = createHomeserver({
+  const { homeserver: hs, internals } = startHomeserver({
     serverName,
     registration: 'open',
     passwordIterations: 1000,
     ...options,
     store,
   });
-  await hs.ready;
+  const { ctx, services } = await internals();
   const call: TestHomeserver['call'] = async (method, path, opts = {}) => {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
@@ -57,22 +53,14 @@ export async function createTestHomeserver(
     };
   };
   return {
-    ...hs,
+    serverName: hs.serverName,
     fetch: hs.fetch,
     close: hs.close,
     ready: hs.ready,
-    serverName: hs.serverName,
+    admin: hs.admin,
     store,
+    internals: { ...services, ctx },
     call,
-    async createUser(localpart) {
-      const userId = `@${localpart}:${serverName}`;
-      const deviceId = randomString(webRandom, 10);
-      const accessToken = randomString(webRandom, 32);
-      await store.accounts.createUser(
-        { userId, passwordHash: null, createdAt: Date.now(), isGuest: false, userType: null },
-        { profile: { displayname: localpart }, session: { userId, deviceId, accessToken, now: Date.now() } },
-      );
-      return { userId, deviceId, accessToken };
-    },
+    createUser: (localpart) => createTestUser(services, localpart),
   };
 }

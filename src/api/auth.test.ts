@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { authenticate, extractAccessToken } from './auth.ts';
-import { ALICE, GUEST, resolveToken } from './test-fixtures.ts';
+import { ALICE, GUEST, resolveToken } from './testing.ts';
 
 const at = (path: string, headers: Record<string, string> = {}) => {
   const request = new Request(`http://h${path}`, { headers });

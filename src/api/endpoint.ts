@@ -16,11 +16,11 @@
  * ```
  */
 
-import type { QueryValidator, Validator } from '../homeserver/validate.ts';
 import type { Auth, AuthMode } from './auth.ts';
+import type { QueryValidator, Validator } from './validate.ts';
 
-export { q, v } from '../homeserver/validate.ts';
 export type { Auth, AuthMode } from './auth.ts';
+export { q, v } from './validate.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'HEAD';
 

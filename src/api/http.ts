@@ -11,21 +11,13 @@
  */
 import { MAX_JSON_DEPTH } from '../core/canonical-json.ts';
 import { isJsonDecodeError, parseJson } from '../core/json.ts';
-import {
-  badJson,
-  invalidParam,
-  jsonResponse,
-  type Logger,
-  MatrixError,
-  notJson,
-  tooLarge,
-  toResponse,
-  unrecognized,
-} from '../homeserver/errors.ts';
-import { describeJsonProblem, isPlainObject } from '../homeserver/validate.ts';
+import { type Clock, type Logger, systemClock } from '../homeserver/context.ts';
+import { badJson, invalidParam, MatrixError, notJson, tooLarge, unrecognized } from '../homeserver/errors.ts';
 import { type Auth, authenticate, type ResolveToken } from './auth.ts';
 import { type AnyHandlerRequest, type Endpoint, fullPaths } from './endpoint.ts';
-import { type Clock, createRateLimiter, type RateLimitConfig, systemClock } from './rate-limit.ts';
+import { createRateLimiter, type RateLimitConfig } from './rate-limit.ts';
+import { jsonResponse, toResponse } from './response.ts';
+import { describeJsonProblem, isPlainObject } from './validate.ts';
 
 /** What a host knows about the connection that the Request does not carry. */
 export interface ConnectionInfo {
@@ -53,7 +45,8 @@ export interface RouterOptions {
   resolveToken: ResolveToken;
   /** Rate-limit classes named by endpoints' `rateLimit`. */
   rateLimits?: Readonly<Record<string, RateLimitConfig>>;
-  logger?: Logger;
+  /** Where errors the client must not see are written. */
+  logger?: Pick<Logger, 'error'>;
   clock?: Clock;
   /** `Access-Control-Allow-Origin`; the spec recommends `*`. */
   corsOrigin?: string;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isMatrixError } from '../homeserver/errors.ts';
 import { createRateLimiter } from './rate-limit.ts';
-import { manualClock } from './test-fixtures.ts';
+import { manualClock } from './testing.ts';
 
 function refusal(fn: () => void) {
   try {

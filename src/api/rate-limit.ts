@@ -5,14 +5,8 @@
  * has a bucket holding up to `burst` tokens that refills at `perSecond`. A request takes one
  * token; an empty bucket answers 429 M_LIMIT_EXCEEDED with how long until the next token.
  */
+import { type Clock, systemClock } from '../homeserver/context.ts';
 import { limitExceeded } from '../homeserver/errors.ts';
-
-/** Milliseconds since some fixed point; injected so tests control time. */
-export interface Clock {
-  now(): number;
-}
-
-export const systemClock: Clock = { now: () => Date.now() };
 
 export interface RateLimitConfig {
   /** Sustained rate, in requests per second (fractions allowed: 0.1 = one per 10 s). */

@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { readOperations } from '../../scripts/coverage-spec.ts';
 import { type Endpoint, endpoint, type Method } from './endpoint.ts';
-import { fillTemplate } from './fuzzing.ts';
 import { createRouter } from './http.ts';
+import { fillTemplate } from './testing-fuzz.ts';
 
 describe('the spec path table', async () => {
   const ops = readOperations();

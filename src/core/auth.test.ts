@@ -19,7 +19,7 @@ import {
   parseVersions,
   type Scenario,
   selectAuthState,
-} from './fixtures/auth/harness.ts';
+} from './fixtures/auth/testing.ts';
 import type { IdentifiedPdu } from './pdu.ts';
 import { splitStateKey } from './pdu.ts';
 import type { RoomVersion } from './room-versions.ts';

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url } from './base64.ts';
 import { CoreError } from './errors.ts';
-import { expectCoreError } from './test-helpers.ts';
+import { expectCoreError } from './testing.ts';
 
 const ascii = (text: string) => new TextEncoder().encode(text);
 

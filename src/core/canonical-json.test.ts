@@ -9,7 +9,7 @@ import {
   MIN_SAFE_INTEGER,
 } from './canonical-json.ts';
 import fixture from './fixtures/canonical-json-examples.json' with { type: 'json' };
-import { expectCoreError } from './test-helpers.ts';
+import { expectCoreError } from './testing.ts';
 
 const utf8 = new TextEncoder();
 

@@ -13,7 +13,7 @@ import {
   webCryptoEd25519,
 } from './crypto.ts';
 import rfc8032 from './fixtures/ed25519-rfc8032.json' with { type: 'json' };
-import { expectCoreErrorAsync } from './test-helpers.ts';
+import { expectCoreErrorAsync } from './testing.ts';
 
 const hex = (text: string) => Uint8Array.from(Buffer.from(text, 'hex'));
 const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');

@@ -29,7 +29,7 @@ import {
   userIdCompliance,
   utf8ByteLength,
 } from './identifiers.ts';
-import { expectCoreError } from './test-helpers.ts';
+import { expectCoreError } from './testing.ts';
 
 /** An ID of exactly `bytes` UTF-8 bytes: sigil + localpart + ":" + server. */
 function idOfBytes(sigil: string, bytes: number, server = 'example.org', fill = 'a'): string {

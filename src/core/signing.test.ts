@@ -13,7 +13,7 @@ import {
 } from './crypto.ts';
 import vectors from './fixtures/json-signing-vectors.json' with { type: 'json' };
 import { type Signatures, signedBytes, signJson, verifyJson } from './signing.ts';
-import { expectCoreErrorAsync } from './test-helpers.ts';
+import { expectCoreErrorAsync } from './testing.ts';
 
 const webcrypto = webCryptoEd25519(globalThis.crypto.subtle);
 const BACKENDS: [string, Ed25519Backend][] = [

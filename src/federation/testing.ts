@@ -2,7 +2,7 @@
  * Test support for federation: several homeservers in one process on an in-memory network,
  * sharing one settable clock, each with its federation pieces (`createFederation`) at hand.
  */
-import type { Clock } from '../homeserver/context.ts';
+import type { Clock, HomeserverContext } from '../homeserver/context.ts';
 import type { Services } from '../homeserver/services.ts';
 import { createTestHomeserver, type TestHomeserver } from '../testing.ts';
 import { createMemoryNetwork, type MemoryNetwork } from '../transport/memory.ts';
@@ -29,7 +29,7 @@ export function settableClock(start = Date.UTC(2026, 0, 1)): SettableClock {
 
 export interface FederatedServer {
   hs: TestHomeserver;
-  services: Services;
+  services: Services & { ctx: HomeserverContext };
   /** A second set of this server's federation pieces (same store, transport and key) for tests to drive. */
   federation: Federation;
 }
@@ -53,7 +53,7 @@ export async function createFederatedServers(
     const federationOptions = { transport: network.transport(name), notaries: options.notaries };
     const hs = await createTestHomeserver({ serverName: name, clock, federation: federationOptions });
     network.serve(name, (request, info) => hs.fetch(request, info));
-    const services = await hs.ready;
+    const services = hs.internals;
     servers[name] = { hs, services, federation: createFederation(services.ctx, federationOptions) };
   }
   return {

@@ -4,6 +4,7 @@
  * deterministic; the store is the only way to durable state.
  */
 import type { SigningKey } from '../core/crypto.ts';
+import { serverNameOf } from '../core/identifiers.ts';
 import type { Store } from '../storage/store.ts';
 import type { Notifier } from './notifier.ts';
 
@@ -64,6 +65,19 @@ export interface HomeserverContext {
   /** This server's ed25519 key: signs every event and federation request it makes. */
   readonly signingKey: SigningKey;
   readonly notifier: Notifier;
+}
+
+/**
+ * Whether a user ID, room ID, event ID or room alias names this server. The server name is
+ * parsed, not matched as a suffix (`@a:evil.example:8448` is not local to `example:8448`'s
+ * lookalikes); anything that does not parse is not local.
+ */
+export function isLocalId(config: Pick<HomeserverConfig, 'serverName'>, id: string): boolean {
+  try {
+    return serverNameOf(id) === config.serverName;
+  } catch {
+    return false;
+  }
 }
 
 const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';

@@ -2,18 +2,11 @@
  * Matrix errors, made in one place — client-server-api/_index.md "Standard error response",
  * "Common error codes", "Other error codes" and "Rate limiting".
  *
- * Handlers and the router throw `MatrixError` (through the constructors below); `toResponse`
- * is the only place that turns an error into an HTTP response. Anything that is not a
- * `MatrixError` is a bug on our side: it becomes `500 M_UNKNOWN` with a fixed message (the
- * original text may hold internals) and a log line.
+ * Services, handlers and the router throw `MatrixError` (through the constructors below); the
+ * API layer's `toResponse` (src/api/response.ts) is the only place that turns one into an HTTP
+ * response. The homeserver itself never makes a response.
  */
-import type { JsonObject, JsonValue } from '../core/canonical-json.ts';
-
-/** Where the router writes what it cannot show the client. */
-export interface Logger {
-  error(message: string, detail?: unknown): void;
-  warn?(message: string, detail?: unknown): void;
-}
+import type { JsonObject } from '../core/canonical-json.ts';
 
 export class MatrixError extends Error {
   // A `name` (not only the class) identifies the error after structured cloning (postMessage).
@@ -153,29 +146,3 @@ export const unauthorized = (message: string): MatrixError => new MatrixError(40
 /** Any other spec or namespaced code, e.g. `matrixError(400, 'M_EXCLUSIVE', '…')`. */
 export const matrixError = (status: number, errcode: string, message: string, extra?: JsonObject) =>
   new MatrixError(status, errcode, message, extra);
-
-// --- The one place errors become responses ------------------------------------------------
-
-export const JSON_HEADERS: Readonly<Record<string, string>> = { 'Content-Type': 'application/json' };
-
-/** Serialise a JSON body with the spec's mandatory content type. */
-export function jsonResponse(
-  body: JsonValue | object,
-  status = 200,
-  headers?: Record<string, string>,
-): Response {
-  return new Response(JSON.stringify(body), { status, headers: { ...JSON_HEADERS, ...headers } });
-}
-
-/**
- * Map any thrown value to a Matrix error response. A `MatrixError` is shown as it is;
- * anything else is logged in full and shown only as `500 M_UNKNOWN "Internal server error"`,
- * because its message may carry storage paths, stack fragments or another user's data.
- */
-export function toResponse(err: unknown, logger?: Logger): Response {
-  if (isMatrixError(err)) {
-    return jsonResponse(err.toJSON(), err.status, err.headers);
-  }
-  logger?.error('unexpected error while handling a request', err);
-  return jsonResponse(unknownError().toJSON(), 500);
-}

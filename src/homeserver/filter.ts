@@ -3,15 +3,15 @@
  * data/api/client-server/filter.yaml and definitions/{sync_filter,event_filter,room_event_filter}.yaml;
  * appendices.md "Dot-separated property paths" for `event_fields`.
  *
- * A filter is validated once (on upload, or when given inline) into the typed `Filter`, kept
- * with the wire names so callers read `filter.room?.timeline?.limit` as the spec writes it.
- * The matching functions are pure: /sync, /messages and /context call them per event.
+ * The types of a filter, kept with the wire names so callers read `filter.room?.timeline?.limit`
+ * as the spec writes it; the service that stores them; and the pure matching functions /sync,
+ * /messages and /context call per event. Checking a filter's shape is the API layer's
+ * (`src/api/client/filter.ts`): a service is handed a `Filter` already checked.
  */
 
 import type { JsonObject, JsonValue } from '../core/canonical-json.ts';
 import type { HomeserverContext } from './context.ts';
 import { notFound } from './errors.ts';
-import { decodeJsonText, invalid, isPlainObject, type Source, type Validator, v } from './validate.ts';
 
 /** definitions/event_filter.yaml */
 export interface EventFilter {
@@ -52,98 +52,22 @@ export interface Filter {
   room?: RoomFilter;
 }
 
-// --- validation -----------------------------------------------------------------------------
-
-// The spec gives sender and room lists the `^@` / `^!` patterns; anything further (a full
-// identifier grammar) would refuse historical user IDs that still appear in old rooms.
-const userIdItem = v.string({ pattern: /^@/, patternName: 'a user ID' });
-const roomIdItem = v.string({ pattern: /^!/, patternName: 'a room ID' });
-/** Bounds how much work one filter can ask of every event it is matched against. */
-const MAX_LIST = 1000;
-
-// `limit` must be "greater than 0" by the spec, yet clients ask for `timeline.limit: 0` to get
-// state without history, and Synapse and ruma accept it; 0 is kept, negatives are refused.
-const eventFilterShape = {
-  limit: v.optional(v.int({ min: 0 })),
-  types: v.optional(v.array(v.string(), { max: MAX_LIST })),
-  not_types: v.optional(v.array(v.string(), { max: MAX_LIST })),
-  senders: v.optional(v.array(userIdItem, { max: MAX_LIST })),
-  not_senders: v.optional(v.array(userIdItem, { max: MAX_LIST })),
-} as const;
-
-const eventFilter: Validator<EventFilter> = v.object(eventFilterShape);
-
-export const roomEventFilterValidator: Validator<RoomEventFilter> = v.object({
-  ...eventFilterShape,
-  rooms: v.optional(v.array(roomIdItem, { max: MAX_LIST })),
-  not_rooms: v.optional(v.array(roomIdItem, { max: MAX_LIST })),
-  contains_url: v.optional(v.bool()),
-  lazy_load_members: v.optional(v.bool()),
-  include_redundant_members: v.optional(v.bool()),
-  unread_thread_notifications: v.optional(v.bool()),
-});
-
-const roomFilter: Validator<RoomFilter> = v.object({
-  rooms: v.optional(v.array(roomIdItem, { max: MAX_LIST })),
-  not_rooms: v.optional(v.array(roomIdItem, { max: MAX_LIST })),
-  include_leave: v.optional(v.bool()),
-  timeline: v.optional(roomEventFilterValidator),
-  state: v.optional(roomEventFilterValidator),
-  ephemeral: v.optional(roomEventFilterValidator),
-  account_data: v.optional(roomEventFilterValidator),
-});
-
-export const filterValidator: Validator<Filter> = v.object({
-  event_fields: v.optional(v.array(v.string(), { max: MAX_LIST })),
-  event_format: v.optional(v.enum(['client', 'federation'])),
-  presence: v.optional(eventFilter),
-  account_data: v.optional(eventFilter),
-  room: v.optional(roomFilter),
-});
-
-/** Deepest nesting a filter needs is 4 (filter → room → timeline → types → item). */
-const FILTER_MAX_DEPTH = 8;
-
-/**
- * Validate a filter definition. A body (`POST /filter`) fails with M_BAD_JSON, a query
- * parameter (`?filter=`) with M_INVALID_PARAM, each naming the offending field.
- */
-export function parseFilter(value: unknown, source: Source, name = 'filter'): Filter {
-  return filterValidator.parse(value, source === 'body' ? '' : name, source);
-}
-
-export function parseRoomEventFilter(value: unknown, source: Source, name = 'filter'): RoomEventFilter {
-  return roomEventFilterValidator.parse(value, source === 'body' ? '' : name, source);
-}
-
-/** Parse JSON text given in a query parameter; bad JSON is M_INVALID_PARAM. */
-export function parseJsonParam(text: string, name: string): unknown {
-  return decodeJsonText(text, FILTER_MAX_DEPTH, (problem) => invalid(name, 'query', problem));
-}
-
 // --- the service ----------------------------------------------------------------------------
 
 export interface FilterService {
-  /** Validates and stores a filter (M_BAD_JSON when invalid); returns its ID. */
-  create(userId: string, definition: unknown): Promise<string>;
+  /** Stores a definition the caller has checked (`parseFilter`); returns its ID. */
+  create(userId: string, definition: JsonObject): Promise<string>;
   /** The definition as uploaded; M_NOT_FOUND when the user has no such filter. */
   get(userId: string, filterId: string): Promise<JsonObject>;
-  /**
-   * The filter a `filter` query parameter names: inline JSON when it starts with `{`
-   * (sync.yaml "filter"), a stored filter ID otherwise, the empty filter when absent.
-   * Unknown IDs and bad JSON are M_INVALID_PARAM (the parameter is what is wrong).
-   */
-  load(userId: string, param: string | undefined, name?: string): Promise<Filter>;
+  /** The definition as uploaded, or null when the user has no such filter. */
+  find(userId: string, filterId: string): Promise<JsonObject | null>;
 }
 
 export function createFilterService(ctx: Pick<HomeserverContext, 'store'>): FilterService {
   const { store } = ctx;
   return {
-    async create(userId, definition) {
-      parseFilter(definition, 'body');
-      // The definition is kept as uploaded so GET returns it unchanged, unknown keys included.
-      return store.userData.createFilter(userId, definition as JsonObject);
-    },
+    // The definition is kept as uploaded so GET returns it unchanged, unknown keys included.
+    create: (userId, definition) => store.userData.createFilter(userId, definition),
 
     async get(userId, filterId) {
       const stored = await store.userData.getFilter(userId, filterId);
@@ -151,15 +75,14 @@ export function createFilterService(ctx: Pick<HomeserverContext, 'store'>): Filt
       return stored;
     },
 
-    async load(userId, param, name = 'filter') {
-      if (param === undefined || param === '') return {};
-      if (param.startsWith('{')) return parseFilter(parseJsonParam(param, name), 'query', name);
-      const stored = await store.userData.getFilter(userId, param);
-      if (!stored) return invalid(name, 'query', `no filter with ID ${JSON.stringify(param.slice(0, 40))}`);
-      return parseFilter(stored, 'query', name);
+    async find(userId, filterId) {
+      return (await store.userData.getFilter(userId, filterId)) ?? null;
     },
   };
 }
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 // --- matching -------------------------------------------------------------------------------
 

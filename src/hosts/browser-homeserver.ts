@@ -4,19 +4,16 @@
  * (first account, backup export/import, reset) that no HTTP endpoint offers.
  *
  * Creating it is synchronous and opens nothing: the database opens on the first request,
- * which waits for it (no start-up race). Reset and import replace the homeserver underneath:
- * new requests wait, running ones (a long-polling /sync) are ended, the store is closed, the
- * database deleted or rewritten in one transaction, and a fresh homeserver starts on it —
- * caches of the old data never outlive it.
+ * which waits for it (no start-up race). Reset and import change the data underneath: new
+ * requests wait, running ones (a long-polling /sync) are ended, then the database is deleted
+ * (reset: the next request starts a new homeserver) or rewritten in one transaction by the
+ * homeserver's own `admin.importBackup`, which restarts its services on it — caches of the
+ * old data never outlive it.
  */
 
-import { hashPassword } from '../homeserver/accounts/passwords.ts';
-import { userIdForUsername } from '../homeserver/accounts/usernames.ts';
-import { type Logger, type RegistrationPolicy, webRandom } from '../homeserver/context.ts';
+import type { Logger, RegistrationPolicy } from '../homeserver/context.ts';
 import { createHomeserver, type Homeserver } from '../server.ts';
-import { BackupError, exportBackup, importBackup, readBackup } from '../storage/backup.ts';
-import { createStore } from '../storage/create-store.ts';
-import { IndexedDbEngine } from '../storage/indexeddb/engine.ts';
+import { openIndexedDbStore } from '../storage/indexeddb/index.ts';
 import { SCHEMA_VERSION } from '../storage/schema.ts';
 import { StoreError } from '../storage/store.ts';
 
@@ -80,9 +77,7 @@ export interface BrowserHomeserver {
 /** One homeserver over one opening of the database. */
 interface Generation {
   hs: Homeserver;
-  /** The engine, opened on first use. */
-  engine(): Promise<IndexedDbEngine>;
-  /** Ends the requests still running when the generation is replaced. */
+  /** Ends the requests still running when the data changes underneath them. */
   stop: AbortController;
   running: Set<Promise<unknown>>;
   failed: boolean;
@@ -91,36 +86,22 @@ interface Generation {
 export function createBrowserHomeserver(options: BrowserHomeserverOptions): BrowserHomeserver {
   const { serverName } = options;
   const databaseName = options.databaseName ?? 'hearth';
-  const passwordIterations = options.passwordIterations ?? 210_000;
-  const openEngine = () =>
-    IndexedDbEngine.open({
-      indexedDB: options.indexedDB,
-      IDBKeyRange: options.IDBKeyRange,
-      name: databaseName,
-      durability: options.durability ?? 'relaxed',
-    });
-
-  const start = (given?: IndexedDbEngine): Generation => {
-    let opened: Promise<IndexedDbEngine> | undefined = given && Promise.resolve(given);
-    const engine = () => {
-      opened ??= openEngine();
-      return opened;
-    };
+  const start = (): Generation => {
     const hs = createHomeserver({
       serverName,
-      store: async () => createStore(await engine()),
+      store: () =>
+        openIndexedDbStore({
+          indexedDB: options.indexedDB,
+          IDBKeyRange: options.IDBKeyRange,
+          name: databaseName,
+          durability: options.durability ?? 'relaxed',
+        }),
       registration: options.registration ?? 'open',
       maxSyncTimeoutMs: Math.min(options.maxSyncTimeoutMs ?? 25_000, 25_000),
-      passwordIterations,
+      ...(options.passwordIterations !== undefined ? { passwordIterations: options.passwordIterations } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
     });
-    const generation: Generation = {
-      hs,
-      engine,
-      stop: new AbortController(),
-      running: new Set(),
-      failed: false,
-    };
+    const generation: Generation = { hs, stop: new AbortController(), running: new Set(), failed: false };
     hs.ready.catch(() => {
       generation.failed = true;
     });
@@ -130,7 +111,7 @@ export function createBrowserHomeserver(options: BrowserHomeserverOptions): Brow
   // Started at once: a Service Worker woken by a request opens the database while the
   // request is still being dispatched. After a reset, the next caller starts the next one.
   let current: Generation | null = start();
-  /** Set while reset/import replaces `current`: everything else waits for it. */
+  /** Set while a reset or an import runs: everything else waits for it. */
   let replacing: Promise<unknown> | null = null;
   let closed = false;
 
@@ -154,21 +135,21 @@ export function createBrowserHomeserver(options: BrowserHomeserverOptions): Brow
     }
   }
 
-  /** Stops the current generation (waiting for its requests), runs `work`, starts the next. */
-  function replace(work: () => Promise<IndexedDbEngine | undefined>): Promise<void> {
+  /**
+   * Ends the current generation's running requests (waiting for them), then runs `work` on it
+   * while every other caller waits.
+   */
+  function exclusive(work: (gen: Generation | null) => Promise<void>): Promise<void> {
     const previous = replacing;
     const job = (async () => {
       if (previous) await previous.catch(() => undefined);
-      const old = current;
-      current = null;
-      if (old) {
-        old.stop.abort();
-        await Promise.allSettled([...old.running]);
-        await old.hs.close();
+      const gen = current;
+      if (gen) {
+        gen.stop.abort();
+        await Promise.allSettled([...gen.running]);
+        gen.stop = new AbortController();
       }
-      const engine = await work();
-      // After a failed import the database is as it was; the next caller reopens it.
-      if (engine) current = start(engine);
+      await work(gen);
     })();
     replacing = job;
     const settled = () => {
@@ -192,62 +173,31 @@ export function createBrowserHomeserver(options: BrowserHomeserverOptions): Brow
     },
 
     async createAccount(localpart, password) {
-      if (typeof password !== 'string' || password.length === 0 || password.length > 512) {
-        throw new Error('the password must be 1–512 characters');
-      }
-      const userId = userIdForUsername(localpart, serverName);
-      const passwordHash = await hashPassword(password, passwordIterations, webRandom);
-      return use(async (gen) => {
-        const { ctx } = await gen.hs.ready;
-        try {
-          await ctx.store.accounts.createUser(
-            { userId, passwordHash, createdAt: Date.now(), isGuest: false, userType: null },
-            { profile: { displayname: userId.slice(1, userId.indexOf(':')) } },
-          );
-        } catch (error) {
-          if (error instanceof StoreError && error.code === 'CONFLICT')
-            throw new Error(`${userId} already exists`);
-          throw error;
-        }
-        return { userId };
-      });
+      return use((gen) => gen.hs.admin.createUser(localpart, password));
     },
 
     async exportBackup() {
-      return use(async (gen) => {
-        // The server must have started: a brand-new one writes its signing key first.
-        await gen.hs.ready;
-        return exportBackup(await gen.engine(), { serverName });
-      });
+      return use((gen) => gen.hs.admin.exportBackup());
     },
 
     async importBackup(backup) {
       if (!(backup instanceof Blob)) throw new TypeError('importBackup takes a Blob (or File)');
-      // Read and check it all before stopping anything: a wrong file changes nothing.
-      const parsed = await readBackup(backup, 'blob');
-      if (parsed.header.server_name !== serverName) {
-        throw new BackupError(
-          'SERVER_MISMATCH',
-          `this backup is of ${parsed.header.server_name}, not of ${serverName}`,
-        );
-      }
-      await replace(async () => {
-        const engine = await openEngine();
-        try {
-          await importBackup(engine, parsed, { serverName });
-          return engine;
-        } catch (error) {
-          // One transaction: the database is as it was, and stays in use.
-          await engine.close();
-          throw error;
-        }
+      await exclusive(async (gen) => {
+        // After a reset no homeserver runs yet (and a failed one is retried): start one to import into.
+        if (gen?.failed) void gen.hs.close().catch(() => undefined);
+        if (gen === null || gen.failed) current = start();
+        await (current as Generation).hs.admin.importBackup(backup);
       });
     },
 
     async reset() {
-      await replace(async () => {
+      await exclusive(async (gen) => {
+        if (gen) {
+          if (current === gen) current = null;
+          await gen.hs.close();
+        }
+        // The next caller starts a new, empty homeserver.
         await deleteDatabase(options.indexedDB, databaseName);
-        return undefined;
       });
     },
   };

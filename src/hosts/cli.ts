@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
-import { consoleLogger, type RegistrationPolicy, randomString, webRandom } from '../homeserver/context.ts';
+import { consoleLogger, type RegistrationPolicy } from '../homeserver/context.ts';
 import { createHomeserver, type Homeserver } from '../server.ts';
 import { openIndexedDbStore } from '../storage/indexeddb/index.ts';
 import { openSqliteStore } from '../storage/sqlite/index.ts';
@@ -99,8 +99,7 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
   startHomeserver(hs);
   logger.info(`Hearth ${serverName} listening on ${running.url}`);
   if (options.registration === 'token') {
-    const token = randomString(webRandom, 16);
-    await store.accounts.putRegistrationToken({ token, usesAllowed: null, completed: 0, expiresAt: null });
+    const token = await hs.admin.createRegistrationToken();
     logger.info(`registration token (share it with whoever may sign up): ${token}`);
   }
   return {

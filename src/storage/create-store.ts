@@ -9,6 +9,7 @@ import { federationStore, mediaStore } from './areas/media-federation.ts';
 import { receiptStore } from './areas/receipts.ts';
 import { roomStore } from './areas/rooms.ts';
 import { userDataStore } from './areas/user-data.ts';
+import { exportBackup, importBackup } from './backup.ts';
 import type { Engine } from './engine.ts';
 import type { Store } from './store.ts';
 
@@ -39,6 +40,8 @@ export function createStore(engine: Engine): Store {
         deviceLists: deviceLists ?? 0,
       };
     },
+    exportBackup: (options) => exportBackup(engine, options),
+    importBackup: (backup, options) => importBackup(engine, backup, options),
     close: () => engine.close(),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * `Store` — the only persistence seam (DESIGN.md "Seams"). Everything the homeserver keeps
+ * `Store` — the only persistence seam (README "Architecture", "Seams"). Everything the homeserver keeps
  * goes through it; `QUERIES.md` lists what it asks and why. One method is one transaction:
  * a method that writes several tables writes all of them or none.
  *
@@ -12,6 +12,7 @@
  */
 import type { JsonObject, JsonValue } from '../core/canonical-json.ts';
 import type { IdentifiedPdu, StateMap } from '../core/pdu.ts';
+import type { BackupHeader } from './backup.ts';
 
 export type StoreErrorCode =
   /** A row that must be new already exists (user ID, alias, …). */
@@ -555,5 +556,13 @@ export interface Store {
   readonly federation: FederationStore;
   /** Every stream's position, read together: a /sync `next_batch`. */
   positions(): Promise<StreamPositions>;
+  /** Every table as one backup file (`backup.ts`), from one consistent snapshot. */
+  exportBackup(options: { serverName: string; now?: number }): Promise<Blob>;
+  /**
+   * Replaces everything with a backup of the same server, in one transaction: a bad or
+   * foreign file (`BackupError`) changes nothing. In-memory state built on the old data is
+   * the caller's to drop.
+   */
+  importBackup(backup: Blob, options: { serverName: string }): Promise<BackupHeader>;
   close(): Promise<void>;
 }

@@ -24,7 +24,7 @@ import {
   send,
   signUp,
   startDemo,
-} from './demo-driver.ts';
+} from './testing-demo.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const ROOM = 'Hearth demo';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forbiddenWorkerModules } from '../../scripts/build.ts';
-import { type Browser, buildTestSite, launch, type PageGlobals, type TestSite } from './sw-harness.ts';
+import { type Browser, buildTestSite, launch, type PageGlobals, type TestSite } from './testing-sw.ts';
 
 const PASSWORD = 'correct horse battery staple';
 

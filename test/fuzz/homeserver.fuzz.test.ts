@@ -28,13 +28,13 @@ import {
   hostileBody,
   hostileRequest,
   toRequest,
-} from '../../src/api/fuzzing.ts';
+} from '../../src/api/testing-fuzz.ts';
 import { isValidEventId, isValidRoomAlias, isValidRoomId, isValidUserId } from '../../src/core/index.ts';
 import type { Logger } from '../../src/homeserver/context.ts';
 import type { Services } from '../../src/homeserver/services.ts';
 import type { Store } from '../../src/storage/store.ts';
 import { createTestHomeserver, type TestHomeserver } from '../../src/testing.ts';
-import { readSpecRequests, routeKey, type SpecRequest } from './spec-requests.ts';
+import { readSpecRequests, routeKey, type SpecRequest } from './testing.ts';
 
 const SERVER = 'fuzz.localhost';
 const ORIGIN = `http://${SERVER}`;
@@ -544,7 +544,7 @@ describe('fuzz: the whole homeserver', () => {
       maxSyncTimeoutMs: 100,
       rateLimits: { login: UNLIMITED, register: UNLIMITED, message: UNLIMITED, default: UNLIMITED },
     });
-    const services = await hs.ready;
+    const services = hs.internals;
     const v3 = '/_matrix/client/v3';
     // Bob registers for real, so he has a password and UIA input reaches the password stage.
     const challenge = await hs.call('POST', `${v3}/register`, {

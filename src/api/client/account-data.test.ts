@@ -13,7 +13,7 @@ describe('account data and tags', () => {
   it('round-trips global and room account data, moves the stream and wakes the user', async () => {
     hs = await createTestHomeserver();
     const alice = await hs.createUser('alice');
-    const { ctx } = await hs.ready;
+    const { ctx } = hs.internals;
     const base = `/_matrix/client/v3/user/${encodeURIComponent(alice.userId)}`;
 
     const missing = await hs.call('GET', `${base}/account_data/org.example.settings`, {
@@ -70,7 +70,7 @@ describe('account data and tags', () => {
     const alice = await hs.createUser('alice');
     const bob = await hs.createUser('bob');
     const base = `/_matrix/client/v3/user/${alice.userId}`;
-    const before = await (await hs.ready).ctx.store.positions();
+    const before = await hs.internals.ctx.store.positions();
 
     const cases: [string, string, unknown, string | undefined, number, string][] = [
       ['PUT', `${base}/account_data/x.y`, { a: 1 }, bob.accessToken, 403, 'M_FORBIDDEN'],
@@ -109,7 +109,7 @@ describe('account data and tags', () => {
       expect([method, path, res.status, res.body.errcode]).toEqual([method, path, status, errcode]);
     }
     // Nothing was written by any of them.
-    expect(await (await hs.ready).ctx.store.positions()).toEqual(before);
+    expect(await hs.internals.ctx.store.positions()).toEqual(before);
     // The server-managed m.push_rules can still be read, as the push rules themselves.
     const rules = await hs.call('GET', `${base}/account_data/m.push_rules`, { token: alice.accessToken });
     expect(rules.status).toBe(200);
@@ -146,7 +146,7 @@ describe('account data and tags', () => {
     expect(Object.keys(after.body.tags as object).sort()).toEqual(['m.favourite', 'u.a', 'u.b']);
 
     // The changes reach /sync through the account-data stream.
-    const entries = await (await hs.ready).ctx.store.userData.accountDataSince(alice.userId, 0);
+    const entries = await hs.internals.ctx.store.userData.accountDataSince(alice.userId, 0);
     const last = entries.filter((e) => e.type === 'm.tag').at(-1);
     expect(last?.roomId).toBe(ROOM);
     expect(Object.keys((last?.content.tags ?? {}) as object).sort()).toEqual(['m.favourite', 'u.a', 'u.b']);

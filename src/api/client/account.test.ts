@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AccountsTestHomeserver, accountsHomeserver } from '../../homeserver/accounts/testing.ts';
+import { type AccountsTestHomeserver, accountsHomeserver } from './testing-accounts.ts';
 
 const PASSWORD = '/_matrix/client/v3/account/password';
 const DEACTIVATE = '/_matrix/client/v3/account/deactivate';
@@ -156,7 +156,7 @@ describe('account management', () => {
 
   it('deactivates: tokens die, login answers M_USER_DEACTIVATED, the name stays taken, rooms are left', async () => {
     const hs = await open();
-    const services = await hs.ready;
+    const services = hs.internals;
     const alice = await hs.register('alice', 'pw');
     const bob = await hs.register('bob', 'pw');
     const { roomId } = await services.rooms.createRoom(bob.userId, { preset: 'public_chat' });

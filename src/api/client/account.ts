@@ -9,15 +9,14 @@
  * error for that case.
  */
 import { isValidUserId } from '../../core/identifiers.ts';
-import { forbidden, invalidParam, matrixError, notFound } from '../../homeserver/errors.ts';
+import { invalidParam, matrixError } from '../../homeserver/errors.ts';
 import type { Services } from '../../homeserver/services.ts';
 import { type Endpoint, endpoint, v } from '../endpoint.ts';
 
 const MEDIUM = v.enum(['email', 'msisdn']);
 
-export function accountEndpoints(services: Services): Endpoint[] {
+export function accountEndpoints(services: Pick<Services, 'accounts'>): Endpoint[] {
   const { accounts } = services;
-  const { store } = services.ctx;
 
   const requestTokenEndpoint = (path: string, spec: string, fail: () => never) =>
     endpoint({
@@ -213,22 +212,7 @@ export function accountEndpoints(services: Services): Endpoint[] {
       spec: 'client-server-api/#get_matrixclientv3adminwhoisuserid',
       handler: async ({ auth, params }) => {
         if (!isValidUserId(params.userId, { historical: true })) throw invalidParam('Invalid user ID');
-        // admin.yaml: "may be restricted to only be called by the user being looked up, or by a server admin".
-        if (params.userId !== auth.userId && !(await store.accounts.getUser(auth.userId))?.admin) {
-          throw forbidden('Only server administrators may look up other users');
-        }
-        if (!(await store.accounts.getUser(params.userId))) throw notFound('No such user');
-        const devices: Record<string, unknown> = {};
-        for (const d of await accounts.listDevices(params.userId)) {
-          const connection = {
-            ...(d.last_seen_ip !== undefined ? { ip: d.last_seen_ip } : {}),
-            ...(d.last_seen_ts !== undefined ? { last_seen: d.last_seen_ts } : {}),
-          };
-          devices[d.device_id] = {
-            sessions: [{ connections: Object.keys(connection).length ? [connection] : [] }],
-          };
-        }
-        return { user_id: params.userId, devices };
+        return accounts.whois(auth, params.userId);
       },
     }),
   ];

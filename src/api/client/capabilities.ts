@@ -29,7 +29,7 @@ export function capabilities(defaultRoomVersion: string): JsonObject {
 }
 
 export function capabilitiesEndpoints(services: Services): Endpoint[] {
-  const document = capabilities(services.ctx.config.defaultRoomVersion);
+  const document = capabilities(services.config.defaultRoomVersion);
   return [
     endpoint({
       // GET /_matrix/client/v3/capabilities

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRoomAs, roomsTestbed, stateContent, type TestUser } from '../../homeserver/rooms/testing.ts';
-import type { TestHomeserver } from '../../testing.ts';
+import { createRoomAs, roomsTestbed, stateContent, type TestHomeserver, type TestUser } from './testing.ts';
 
 let hs: TestHomeserver | undefined;
 afterEach(async () => {

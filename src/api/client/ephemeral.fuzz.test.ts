@@ -5,14 +5,14 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createTestHomeserver, roomWith, sendText } from '../../homeserver/ephemeral/test-helpers.ts';
 import { fullPaths } from '../endpoint.ts';
-import { checkMatrixResponse, ERRCODE_STATUS, hostileBody } from '../fuzzing.ts';
+import { checkMatrixResponse, ERRCODE_STATUS, hostileBody } from '../testing-fuzz.ts';
 import { accountDataEndpoints } from './account-data.ts';
 import { filterEndpoints } from './filter.ts';
 import { presenceEndpoints } from './presence.ts';
 import { receiptEndpoints } from './receipts.ts';
 import { roomReadEndpoints } from './room-read.ts';
+import { createTestHomeserver, roomWith, sendText } from './testing.ts';
 import { typingEndpoints } from './typing.ts';
 
 /**
@@ -43,7 +43,7 @@ describe('fuzz: ephemeral and room-read endpoints', () => {
       const eve = await hs.createUser('eve');
       const roomId = await roomWith(hs, alice);
       const eventId = await sendText(hs, alice, roomId, 'hello');
-      const services = await hs.ready;
+      const services = hs.internals;
       const endpoints = [
         filterEndpoints,
         accountDataEndpoints,

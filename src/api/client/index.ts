@@ -21,7 +21,7 @@ import { syncEndpoints } from './sync.ts';
 import { typingEndpoints } from './typing.ts';
 
 export function clientEndpoints(services: Services): Endpoint[] {
-  const { config } = services.ctx;
+  const { config } = services;
   return [
     ...discoveryEndpoints({ baseUrl: config.publicBaseUrl }),
     ...capabilitiesEndpoints(services),

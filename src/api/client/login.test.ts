@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AccountsTestHomeserver, accountsHomeserver } from '../../homeserver/accounts/testing.ts';
 import type { HomeserverOptions } from '../../server.ts';
+import { type AccountsTestHomeserver, accountsHomeserver } from './testing-accounts.ts';
 
 const LOGIN = '/_matrix/client/v3/login';
 const WHOAMI = '/_matrix/client/v3/account/whoami';

@@ -8,7 +8,7 @@ import { grantBody } from './register.ts';
 
 export function loginEndpoints(services: Services): Endpoint[] {
   const { accounts } = services;
-  const { serverName, publicBaseUrl } = services.ctx.config;
+  const { serverName, publicBaseUrl } = services.config;
   return [
     endpoint({
       // GET /_matrix/client/v3/login

@@ -1,11 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CURRENTLY_ACTIVE_MS, OFFLINE_AFTER_MS } from '../../homeserver/ephemeral/presence.ts';
-import {
-  createTestHomeserver,
-  manualClock,
-  roomWith,
-  type TestHomeserver,
-} from '../../homeserver/ephemeral/test-helpers.ts';
+import { createTestHomeserver, manualClock, roomWith, type TestHomeserver } from './testing.ts';
 
 describe('presence', () => {
   let hs: TestHomeserver | undefined;
@@ -21,7 +16,7 @@ describe('presence', () => {
     const bob = await hs.createUser('bob');
     const eve = await hs.createUser('eve');
     const roomId = await roomWith(hs, alice, [bob]);
-    const { ctx } = await hs.ready;
+    const { ctx } = hs.internals;
     const path = (u: string, v = 'v3') => `/_matrix/client/${v}/presence/${u}/status`;
 
     // Known user without recorded presence: offline.
@@ -90,7 +85,7 @@ describe('presence', () => {
     const eve = await hs.createUser('eve');
     await roomWith(hs, alice, [bob]);
     await roomWith(hs, eve);
-    const { presence } = await hs.ready;
+    const { presence } = hs.internals;
     await hs.call('PUT', `/_matrix/client/v3/presence/${bob.userId}/status`, {
       token: bob.accessToken,
       body: { presence: 'online', status_msg: 'hi' },
@@ -137,7 +132,7 @@ describe('presence', () => {
     const alice = await hs.createUser('alice');
     const bob = await hs.createUser('bob');
     const roomId = await roomWith(hs, alice, [bob]);
-    const { presence, ctx } = await hs.ready;
+    const { presence, ctx } = hs.internals;
     await presence.syncing(alice.userId);
     await presence.syncing(bob.userId);
     clock.advance(OFFLINE_AFTER_MS - 1_000);

@@ -9,8 +9,8 @@ import { type Endpoint, endpoint, v } from '../endpoint.ts';
 /** A status message is a short line of text; this bounds what every room-mate's sync carries. */
 const MAX_STATUS_MSG = 1024;
 
-export function presenceEndpoints(services: Services): Endpoint[] {
-  const { presence, ctx } = services;
+export function presenceEndpoints(services: Pick<Services, 'presence'>): Endpoint[] {
+  const { presence } = services;
   return [
     endpoint({
       // PUT /_matrix/client/v3/presence/{userId}/status
@@ -42,11 +42,9 @@ export function presenceEndpoints(services: Services): Endpoint[] {
         if (!(await presence.canSee(auth.userId, userId))) {
           throw forbidden('You are not allowed to see their presence');
         }
-        const status = presence.get(userId);
-        if (status) return status;
-        // No presence recorded (e.g. since a restart): a user this server knows is offline.
-        if (await ctx.store.accounts.getUser(userId)) return { presence: 'offline' };
-        throw notFound('No presence state for this user');
+        const status = await presence.status(userId);
+        if (!status) throw notFound('No presence state for this user');
+        return status;
       },
     }),
   ];

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AccountsTestHomeserver, accountsHomeserver } from '../../homeserver/accounts/testing.ts';
+import { type AccountsTestHomeserver, accountsHomeserver } from './testing-accounts.ts';
 
 const profile = (userId: string, key?: string) =>
   `/_matrix/client/v3/profile/${encodeURIComponent(userId)}${key === undefined ? '' : `/${encodeURIComponent(key)}`}`;
@@ -129,7 +129,7 @@ describe('profiles', () => {
 
   it('propagates name and avatar changes as m.room.member events into joined rooms only', async () => {
     const { hs, alice, bob } = await setup();
-    const services = await hs.ready;
+    const services = hs.internals;
     const { roomId: first } = await services.rooms.createRoom(alice.userId, { preset: 'public_chat' });
     hs.clock.advance(1);
     const { roomId: second } = await services.rooms.createRoom(bob.userId, { preset: 'public_chat' });

@@ -222,7 +222,7 @@ describe('malformed requests', () => {
 
 describe('m.push_rules reaches /sync', () => {
   it('every change moves the account-data stream position rulesFor reports', async () => {
-    const services = await hs.ready;
+    const services = hs.internals;
     const before = await services.push.rulesFor(userId);
     await call('PUT', rule('sender', '@spambot:matrix.org'), { actions: [] });
     const after = await services.push.rulesFor(userId);

@@ -15,8 +15,8 @@ import {
   RULE_KINDS,
 } from '../../homeserver/push/index.ts';
 import type { Services } from '../../homeserver/services.ts';
-import { invalid, type Validator } from '../../homeserver/validate.ts';
 import { type Endpoint, endpoint, q, v } from '../endpoint.ts';
+import { invalid, type Validator } from '../validate.ts';
 
 const kindParam = v.enum(RULE_KINDS as readonly PushRuleKind[]);
 

@@ -1,10 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  createTestHomeserver,
-  roomWith,
-  sendText,
-  type TestHomeserver,
-} from '../../homeserver/ephemeral/test-helpers.ts';
+import { createTestHomeserver, roomWith, sendText, type TestHomeserver } from './testing.ts';
 
 describe('receipts and read markers', () => {
   let hs: TestHomeserver | undefined;
@@ -20,7 +15,7 @@ describe('receipts and read markers', () => {
     const roomId = await roomWith(hs, alice, [bob]);
     const first = await sendText(hs, alice, roomId, 'one');
     const second = await sendText(hs, alice, roomId, 'two');
-    const { receipts, ctx } = await hs.ready;
+    const { receipts, ctx } = hs.internals;
 
     const from = (await ctx.store.positions()).receipts;
     const version = ctx.notifier.version;
@@ -70,7 +65,7 @@ describe('receipts and read markers', () => {
     hs = await createTestHomeserver();
     const alice = await hs.createUser('alice');
     const roomId = await roomWith(hs, alice);
-    const { rooms, ctx } = await hs.ready;
+    const { rooms, ctx } = hs.internals;
     const root = await sendText(hs, alice, roomId, 'root');
     const { eventId: inThread } = await rooms.sendEvent({
       sender: alice.userId,
@@ -93,9 +88,8 @@ describe('receipts and read markers', () => {
     expect((await store.getReceipt(roomId, 'm.read', alice.userId, 'main'))?.eventId).toBe(later);
     expect((await store.getReceipt(roomId, 'm.read', alice.userId))?.eventId).toBe(root);
     // The m.receipt content names the thread.
-    const content = (await (await hs.ready).receipts.receiptEvents(alice.userId, 0, 100, [roomId])).get(
-      roomId,
-    )?.content as Record<string, Record<string, Record<string, { thread_id?: string }>>>;
+    const content = (await hs.internals.receipts.receiptEvents(alice.userId, 0, 100, [roomId])).get(roomId)
+      ?.content as Record<string, Record<string, Record<string, { thread_id?: string }>>>;
     expect(content[inThread]?.['m.read']?.[alice.userId]?.thread_id).toBe(root);
     expect(content[root]?.['m.read']?.[alice.userId]?.thread_id).toBeUndefined();
 
@@ -124,7 +118,7 @@ describe('receipts and read markers', () => {
     const alice = await hs.createUser('alice');
     const bob = await hs.createUser('bob');
     const roomId = await roomWith(hs, alice, [bob]);
-    const services = await hs.ready;
+    const services = hs.internals;
     // The push area decides who is notified; here every message notifies Bob, so the test
     // sees exactly the rows the pipeline stores for him.
     (services as unknown as { push: unknown }).push = {
@@ -167,7 +161,7 @@ describe('receipts and read markers', () => {
     const roomId = await roomWith(hs, alice, [bob]);
     const one = await sendText(hs, alice, roomId, 'one');
     const two = await sendText(hs, alice, roomId, 'two');
-    const { ctx } = await hs.ready;
+    const { ctx } = hs.internals;
     const path = `/_matrix/client/v3/rooms/${roomId}/read_markers`;
 
     const res = await hs.call('POST', path, {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AccountsTestHomeserver, accountsHomeserver } from '../../homeserver/accounts/testing.ts';
 import type { HomeserverOptions } from '../../server.ts';
+import { type AccountsTestHomeserver, accountsHomeserver } from './testing-accounts.ts';
 
 const REGISTER = '/_matrix/client/v3/register';
 
@@ -102,7 +102,7 @@ describe('POST /register', () => {
 
   it('with the token policy: offers m.login.registration_token, refuses bad tokens, counts uses', async () => {
     const hs = await open({ registration: 'token' });
-    const services = await hs.ready;
+    const services = hs.internals;
     const token = await services.accounts.createRegistrationToken({ usesAllowed: 1 });
     const validity = (t: string) =>
       hs.req(
@@ -159,7 +159,7 @@ describe('POST /register', () => {
 
   it('honours token expiry', async () => {
     const hs = await open({ registration: 'token' });
-    const token = await (await hs.ready).accounts.createRegistrationToken({
+    const token = await hs.internals.accounts.createRegistrationToken({
       expiresAt: hs.clock.now() + 1000,
     });
     hs.clock.advance(1000);

@@ -21,7 +21,7 @@ export function grantBody(grant: SessionGrant): Record<string, string | number> 
 
 export function registerEndpoints(services: Services): Endpoint[] {
   const { accounts } = services;
-  const serverName = services.ctx.config.serverName;
+  const serverName = services.config.serverName;
   /** Validating e-mail addresses or phone numbers needs a mailer or SMS gateway Hearth has not. */
   const threepidDenied = (medium: string) =>
     endpoint({

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { formatSyncToken } from '../../homeserver/tokens.ts';
 import {
   createTestHomeserver,
   manualClock,
@@ -6,8 +7,7 @@ import {
   sendText,
   type TestHomeserver,
   type TestUser,
-} from '../../homeserver/ephemeral/test-helpers.ts';
-import { formatSyncToken } from '../../homeserver/tokens.ts';
+} from './testing.ts';
 
 type Json = Record<string, unknown>;
 type ClientEvent = {
@@ -48,7 +48,7 @@ describe('reading rooms', () => {
     const carol = await hs.createUser('carol');
     const roomId = await roomWith(hs, alice, [bob], { preset: 'public_chat', name: 'Lobby' });
     const other = await roomWith(hs, alice);
-    const { rooms } = await hs.ready;
+    const { rooms } = hs.internals;
     await rooms.invite(alice.userId, roomId, carol.userId);
 
     expect(((await get('/joined_rooms', alice)).body.joined_rooms as string[]).sort()).toEqual(
@@ -142,7 +142,7 @@ describe('reading rooms', () => {
     const alice = await hs.createUser('alice');
     const bob = await hs.createUser('bob');
     const roomId = await roomWith(hs, alice, [bob], { preset: 'public_chat', name: 'First' });
-    const { rooms } = await hs.ready;
+    const { rooms } = hs.internals;
     const eventId = await sendText(hs, alice, roomId, 'hello', 'txn-1');
     clock.advance(1234);
 
@@ -264,7 +264,7 @@ describe('reading rooms', () => {
     expect(stop.body.end).toBeUndefined();
 
     // A sync token (a /sync prev_batch or next_batch) works as `from` too.
-    const { ctx } = await hs.ready;
+    const { ctx } = hs.internals;
     const syncToken = formatSyncToken({ ...(await ctx.store.positions()), typing: 0, presence: 0 });
     const fromSync = await get(
       `/rooms/${roomId}/messages?dir=b&limit=2&from=${syncToken}&filter=${onlyMessages}`,
@@ -384,7 +384,7 @@ describe('reading rooms', () => {
       name: 'Before',
       initial_state: [{ type: 'm.room.history_visibility', content: { history_visibility: 'joined' } }],
     });
-    const { rooms } = await hs.ready;
+    const { rooms } = hs.internals;
     const hidden = await sendText(hs, alice, roomId, 'before bob');
     await rooms.join(bob.userId, roomId);
     const seen = await sendText(hs, alice, roomId, 'while bob is here');

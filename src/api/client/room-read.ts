@@ -1,11 +1,11 @@
 /**
  * Reading rooms — client-server-api "Getting events for a room" (rooms.yaml,
  * list_joined_rooms.yaml), "Retrieving the event context" (event_context.yaml) and
- * "Pagination" (message_pagination.yaml). Behaviour is in src/homeserver/room-read.ts.
+ * "Pagination" (message_pagination.yaml). Behaviour is in src/homeserver/rooms/read.ts.
  */
-import { parseJsonParam, parseRoomEventFilter } from '../../homeserver/filter.ts';
 import type { Services } from '../../homeserver/services.ts';
 import { type Endpoint, endpoint, q } from '../endpoint.ts';
+import { parseJsonParam, parseRoomEventFilter } from './filter.ts';
 import { eventIdParam, roomIdParam } from './room-params.ts';
 
 const MEMBERSHIPS = ['join', 'invite', 'knock', 'leave', 'ban'] as const;

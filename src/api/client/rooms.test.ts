@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRoomAs, roomsTestbed, stateContent, type TestUser } from '../../homeserver/rooms/testing.ts';
-import type { TestHomeserver } from '../../testing.ts';
+import { createRoomAs, roomsTestbed, stateContent, type TestHomeserver, type TestUser } from './testing.ts';
 
 let hs: TestHomeserver | undefined;
 afterEach(async () => {
@@ -37,7 +36,7 @@ describe('PUT /rooms/{roomId}/send/{eventType}/{txnId}', () => {
     const again = await send(hs, alice, roomId, 't1', { msgtype: 'm.text', body: 'hello' });
     expect(again.body.event_id).toBe(first.body.event_id);
     // The same transaction ID from another device of the same user is another message.
-    const { ctx } = await hs.ready;
+    const { ctx } = hs.internals;
     const otherToken = 'second-device-token';
     await ctx.store.accounts.createSession({
       userId: alice.userId,
@@ -277,5 +276,70 @@ describe('POST /rooms/{roomId}/upgrade', () => {
       body: { new_version: '12' },
     });
     expect([res.status, res.body.errcode]).toEqual([404, 'M_UNRECOGNIZED']);
+  });
+});
+
+// POST /createRoom's refusals: the body's shape is checked by the endpoint, the rest by the
+// room service (src/homeserver/rooms/create-room.ts); both answer before anything is written.
+describe('createRoom refusals', () => {
+  it('refuses what it cannot do, writing nothing', async () => {
+    const t = await roomsTestbed('alice');
+    hs = t.hs;
+    const alice = t.users[0] as (typeof t.users)[0];
+    const call = (body: unknown) =>
+      (hs as TestHomeserver).call('POST', '/_matrix/client/v3/createRoom', {
+        token: alice.accessToken,
+        body,
+      });
+    const cases: [unknown, number, string][] = [
+      [{ room_version: '99' }, 400, 'M_UNSUPPORTED_ROOM_VERSION'],
+      [{ preset: 'party' }, 400, 'M_BAD_JSON'],
+      [{ invite: ['not-a-user'] }, 400, 'M_BAD_JSON'],
+      [{ invite: ['@bob:elsewhere.example'] }, 403, 'M_FORBIDDEN'],
+      [{ invite: ['@nobody:test.localhost'] }, 404, 'M_NOT_FOUND'],
+      [{ room_alias_name: 'has:colon' }, 400, 'M_INVALID_PARAM'],
+      [{ initial_state: [{ type: 'm.room.create', content: {} }] }, 400, 'M_BAD_JSON'],
+      [{ initial_state: [{ type: 'x', content: 'text' }] }, 400, 'M_BAD_JSON'],
+      [
+        { invite_3pid: [{ id_server: 'id.example', medium: 'email', address: 'a@b.c' }] },
+        404,
+        'M_UNRECOGNIZED',
+      ],
+      // The creator demoted below the name level cannot then name the room (create_room.yaml 400).
+      [
+        { name: 'x', power_level_content_override: { users: { [alice.userId]: 10 } } },
+        400,
+        'M_INVALID_ROOM_STATE',
+      ],
+      [
+        { room_version: '12', power_level_content_override: { users: { [alice.userId]: 100 } } },
+        400,
+        'M_INVALID_ROOM_STATE',
+      ],
+      [{ creation_content: { 'm.federate': 1.5 }, room_version: '11' }, 400, 'M_BAD_JSON'],
+    ];
+    for (const [body, status, errcode] of cases) {
+      const res = await call(body);
+      expect([JSON.stringify(body), res.status, res.body.errcode]).toEqual([
+        JSON.stringify(body),
+        status,
+        errcode,
+      ]);
+    }
+    expect(await hs.store.rooms.roomsForUser(alice.userId)).toEqual([]);
+  });
+
+  it('refuses an alias in use with M_ROOM_IN_USE and keeps the first room', async () => {
+    const t = await roomsTestbed('alice');
+    hs = t.hs;
+    const alice = t.users[0] as (typeof t.users)[0];
+    const first = await createRoomAs(hs, alice, { room_alias_name: 'taken' });
+    const res = await hs.call('POST', '/_matrix/client/v3/createRoom', {
+      token: alice.accessToken,
+      body: { room_alias_name: 'taken' },
+    });
+    expect([res.status, res.body.errcode]).toEqual([400, 'M_ROOM_IN_USE']);
+    expect((await hs.store.rooms.getAlias('#taken:test.localhost'))?.roomId).toBe(first);
+    expect(await hs.store.rooms.roomsForUser(alice.userId)).toHaveLength(1);
   });
 });

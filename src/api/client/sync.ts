@@ -3,9 +3,10 @@
  */
 import type { Services } from '../../homeserver/services.ts';
 import { type Endpoint, endpoint, q } from '../endpoint.ts';
+import { loadFilter } from './filter.ts';
 
 export function syncEndpoints(services: Services): Endpoint[] {
-  const { sync } = services;
+  const { sync, filters } = services;
   return [
     endpoint({
       // GET /_matrix/client/v3/sync
@@ -32,7 +33,7 @@ export function syncEndpoints(services: Services): Endpoint[] {
           userId: auth.userId,
           deviceId: auth.deviceId,
           since: query.since,
-          filter: query.filter,
+          filter: await loadFilter(filters, auth.userId, query.filter),
           fullState: query.full_state,
           setPresence: query.set_presence,
           timeoutMs: query.timeout,

@@ -1,11 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  createTestHomeserver,
-  manualClock,
-  roomWith,
-  type TestHomeserver,
-} from '../../homeserver/ephemeral/test-helpers.ts';
 import { MAX_TYPING_TIMEOUT_MS } from '../../homeserver/ephemeral/typing.ts';
+import { createTestHomeserver, manualClock, roomWith, type TestHomeserver } from './testing.ts';
 
 describe('typing', () => {
   let hs: TestHomeserver | undefined;
@@ -20,7 +15,7 @@ describe('typing', () => {
     const alice = await hs.createUser('alice');
     const bob = await hs.createUser('bob');
     const roomId = await roomWith(hs, alice, [bob]);
-    const { typing, ctx } = await hs.ready;
+    const { typing, ctx } = hs.internals;
     const path = (u: string) => `/_matrix/client/v3/rooms/${roomId}/typing/${u}`;
 
     const start = typing.position;
@@ -69,7 +64,7 @@ describe('typing', () => {
     const alice = await hs.createUser('alice');
     const roomA = await roomWith(hs, alice);
     const roomB = await roomWith(hs, alice);
-    const { typing } = await hs.ready;
+    const { typing } = hs.internals;
 
     await hs.call('PUT', `/_matrix/client/v3/rooms/${roomA}/typing/${alice.userId}`, {
       token: alice.accessToken,
@@ -94,7 +89,7 @@ describe('typing', () => {
     hs = await createTestHomeserver();
     const alice = await hs.createUser('alice');
     const roomId = await roomWith(hs, alice);
-    const { typing, ctx } = await hs.ready;
+    const { typing, ctx } = hs.internals;
     typing.set(roomId, alice.userId, true, 30);
     const version = ctx.notifier.version;
     expect(await ctx.notifier.wait('@bob:x', new Set([roomId]), version, 2_000)).toBe(true);
@@ -106,7 +101,7 @@ describe('typing', () => {
     const alice = await hs.createUser('alice');
     const eve = await hs.createUser('eve');
     const roomId = await roomWith(hs, alice);
-    const { typing } = await hs.ready;
+    const { typing } = hs.internals;
     const cases: [string, string | undefined, unknown, number, string][] = [
       [`/rooms/${roomId}/typing/${alice.userId}`, eve.accessToken, { typing: true }, 403, 'M_FORBIDDEN'],
       [`/rooms/${roomId}/typing/${eve.userId}`, eve.accessToken, { typing: true }, 403, 'M_FORBIDDEN'],

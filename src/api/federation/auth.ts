@@ -22,9 +22,9 @@ import {
 import type { Clock } from '../../homeserver/context.ts';
 import { unauthorized } from '../../homeserver/errors.ts';
 import type { KeyStore } from '../../homeserver/ports.ts';
-import type { QueryValidator, Validator } from '../../homeserver/validate.ts';
 import { type ApiVersion, type Endpoint, endpoint, type PathParams } from '../endpoint.ts';
 import { DEFAULT_MAX_JSON_BODY, DEFAULT_MAX_JSON_DEPTH, parseJsonObject } from '../http.ts';
+import type { QueryValidator, Validator } from '../validate.ts';
 
 export interface XMatrixDeps {
   /** This server's name: the only acceptable `destination`. */

@@ -4,6 +4,7 @@
  * which checks X-Matrix before the handler runs.
  */
 import type { ServerKeys } from '../../federation/server-keys.ts';
+import type { HomeserverContext } from '../../homeserver/context.ts';
 import type { Services } from '../../homeserver/services.ts';
 import type { Endpoint } from '../endpoint.ts';
 import type { XMatrixDeps } from './auth.ts';
@@ -12,13 +13,14 @@ import { queryEndpoints } from './query.ts';
 import { versionEndpoints } from './version.ts';
 
 export interface FederationEndpointDeps {
+  /** The server's name, clock and signing key (for its own key and notary answers). */
+  ctx: HomeserverContext;
   services: Services;
   /** Other servers' keys: checks X-Matrix signatures and backs the notary endpoints. */
   keys: ServerKeys;
 }
 
-export function federationEndpoints({ services, keys }: FederationEndpointDeps): Endpoint[] {
-  const { ctx } = services;
+export function federationEndpoints({ ctx, services, keys }: FederationEndpointDeps): Endpoint[] {
   const xMatrix: XMatrixDeps = { serverName: ctx.config.serverName, keys, clock: ctx.clock };
   return [...keyEndpoints(ctx, keys), ...versionEndpoints(), ...queryEndpoints(xMatrix, services)];
 }

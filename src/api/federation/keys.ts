@@ -10,8 +10,8 @@ import { addSignature, signedBytes } from '../../core/signing.ts';
 import { ownKeyResponse, type ServerKeys } from '../../federation/server-keys.ts';
 import type { HomeserverContext } from '../../homeserver/context.ts';
 import { badJson } from '../../homeserver/errors.ts';
-import { isPlainObject } from '../../homeserver/validate.ts';
 import { type Endpoint, endpoint, q, v } from '../endpoint.ts';
+import { isPlainObject } from '../validate.ts';
 
 /**
  * Most servers one `POST /query` may ask about. The spec sets no bound; each unknown server

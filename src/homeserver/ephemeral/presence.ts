@@ -45,6 +45,11 @@ export interface PresenceService {
   syncing(userId: string, setPresence?: PresenceState): Promise<void>;
   /** The user's presence now, or null when the server has none for them. */
   get(userId: string): PresenceStatus | null;
+  /**
+   * `GET /presence/{userId}/status`: the user's presence, `offline` for a local user with
+   * none recorded (e.g. since a restart), null for a user this server does not know.
+   */
+  status(userId: string): Promise<PresenceStatus | null>;
   /** Whether `viewer` may see `userId`'s presence: themself, or a user sharing a room. */
   canSee(viewer: string, userId: string): Promise<boolean>;
   /**
@@ -139,6 +144,12 @@ export function createPresenceService(
     return false;
   };
 
+  function get(userId: string): PresenceStatus | null {
+    void sweep();
+    const entry = entries.get(userId);
+    return entry ? statusOf(entry, clock.now()) : null;
+  }
+
   return {
     get position() {
       return position;
@@ -167,10 +178,10 @@ export function createPresenceService(
       }
     },
 
-    get(userId) {
-      void sweep();
-      const entry = entries.get(userId);
-      return entry ? statusOf(entry, clock.now()) : null;
+    get,
+
+    async status(userId) {
+      return get(userId) ?? ((await store.accounts.getUser(userId)) ? { presence: 'offline' } : null);
     },
 
     async canSee(viewer, userId) {

@@ -8,8 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JsonObject } from '../../core/canonical-json.ts';
 import type { IdentifiedPdu } from '../../core/pdu.ts';
 import type { Store } from '../../storage/store.ts';
-import { createTestHomeserver, type TestHomeserver } from '../../testing.ts';
-import type { Services } from '../services.ts';
+import { createTestServices, type TestServices } from '../testing.ts';
 import type { PushService } from './service.ts';
 
 const SERVER = 'test.localhost';
@@ -18,14 +17,14 @@ const BOB = `@bob:${SERVER}`;
 const CAROL = `@carol:${SERVER}`;
 const REMOTE = '@rita:remote.example';
 
-let hs: TestHomeserver;
-let services: Services;
+let hs: TestServices;
+let services: TestServices['internals'];
 let push: PushService;
 let store: Store;
 
 beforeEach(async () => {
-  hs = await createTestHomeserver({ serverName: SERVER });
-  services = await hs.ready;
+  hs = await createTestServices({ serverName: SERVER });
+  services = hs.internals;
   push = services.push;
   store = hs.store;
 });

@@ -15,7 +15,7 @@ import type { IdentifiedPdu } from '../../core/pdu.ts';
 import { parsePowerLevelsContent, userPowerLevel } from '../../core/power-levels.ts';
 import { getRoomVersion, type RoomVersion, roomVersions } from '../../core/room-versions.ts';
 import type { PushRuleRecord } from '../../storage/store.ts';
-import type { HomeserverContext } from '../context.ts';
+import { type HomeserverContext, isLocalId } from '../context.ts';
 import { badJson, forbidden, invalidParam, matrixError, notFound } from '../errors.ts';
 import { createKeyedLock } from '../rooms/lock.ts';
 import { evaluate, type PreparedEvent, prepareEvent, type RoomFacts } from './evaluate.ts';
@@ -120,7 +120,7 @@ export function createPushService(
   // Rule writes read the kind's order, then write: one user's writes go one at a time.
   const lock = createKeyedLock();
 
-  const isLocal = (userId: string) => userId.endsWith(`:${config.serverName}`);
+  const isLocal = (userId: string) => isLocalId(config, userId);
 
   async function loadRuleset(
     userId: string,

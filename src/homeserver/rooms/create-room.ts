@@ -22,7 +22,7 @@ import {
 } from '../../core/index.ts';
 import type { PersistEventInput } from '../../storage/store.ts';
 import { StoreError } from '../../storage/store.ts';
-import { type HomeserverContext, randomString } from '../context.ts';
+import { type HomeserverContext, isLocalId, randomString } from '../context.ts';
 import {
   badJson,
   forbidden,
@@ -186,7 +186,7 @@ export async function createRoom(
   const invitees = [...new Set(body.invite ?? [])].filter((id) => id !== userId);
   checkUserIds(invitees, 'invite');
   for (const invitee of invitees) {
-    if (!invitee.endsWith(`:${config.serverName}`)) {
+    if (!isLocalId(config, invitee)) {
       throw forbidden(`Inviting ${invitee} needs federation, which this server does not support yet`);
     }
     if (!(await store.accounts.getUser(invitee))) throw notFound(`Unknown user ${invitee}`);

@@ -16,11 +16,10 @@ import {
   type JsonObject,
   namedPowerLevel,
   type RoomVersion,
-  serverNameOf,
   stateKey,
   userPowerLevel,
 } from '../../core/index.ts';
-import type { HomeserverContext } from '../context.ts';
+import { type HomeserverContext, isLocalId } from '../context.ts';
 import { forbidden, guestAccessForbidden, invalidParam, matrixError, notFound } from '../errors.ts';
 import { CREATE_STATE_KEY, MEMBER_TYPE, POWER_LEVELS_TYPE } from './build.ts';
 import { memberContent } from './members.ts';
@@ -78,13 +77,7 @@ const federationMissing = (what: string) =>
 export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline): Membership {
   const { store, config } = ctx;
 
-  const isLocal = (id: string): boolean => {
-    try {
-      return serverNameOf(id) === config.serverName;
-    } catch {
-      return false;
-    }
-  };
+  const isLocal = (id: string): boolean => isLocalId(config, id);
 
   async function resolveRoom(roomIdOrAlias: string): Promise<string> {
     if (roomIdOrAlias.startsWith('#')) {

@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { getRoomVersion, verifyEvent } from '../../core/index.ts';
-import type { TestHomeserver } from '../../testing.ts';
+import type { TestServices } from '../testing.ts';
 import { createKeyedLock } from './lock.ts';
 import { createRoomsService } from './service.ts';
 import { roomsTestbed, type TestUser } from './testing.ts';
 
-let hs: TestHomeserver | undefined;
+let hs: TestServices | undefined;
 afterEach(async () => {
   await hs?.close();
   hs = undefined;
@@ -37,7 +37,7 @@ describe('sendEvent', () => {
     const t = await roomsTestbed('alice', 'bob');
     hs = t.hs;
     const [alice, bob] = t.users as [TestUser, TestUser];
-    const { ctx } = await hs.ready;
+    const { ctx } = hs.internals;
     const pushed: string[] = [];
     const rooms = createRoomsService(ctx, {
       push: () => ({
@@ -89,7 +89,7 @@ describe('sendEvent', () => {
     const t = await roomsTestbed('alice', 'bob');
     hs = t.hs;
     const [alice, bob] = t.users as [TestUser, TestUser];
-    const { rooms } = await hs.ready;
+    const { rooms } = hs.internals;
     const { roomId } = await rooms.createRoom(alice.userId, {});
     const before = await hs.store.positions();
     for (const target of [roomId, '!unknown:test.localhost']) {

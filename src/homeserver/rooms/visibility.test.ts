@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TestHomeserver } from '../../testing.ts';
+import type { TestServices } from '../testing.ts';
 import { roomsTestbed, type TestUser } from './testing.ts';
 
-let hs: TestHomeserver | undefined;
+let hs: TestServices | undefined;
 afterEach(async () => {
   await hs?.close();
   hs = undefined;
@@ -17,7 +17,7 @@ async function scenario(historyVisibility: string, bobLeaves = true) {
   hs = t.hs;
   const server = t.hs;
   const [alice, bob, eve] = t.users as [TestUser, TestUser, TestUser];
-  const { rooms } = await server.ready;
+  const { rooms } = server.internals;
   const { roomId } = await rooms.createRoom(alice.userId, {
     preset: 'public_chat',
     initial_state: [

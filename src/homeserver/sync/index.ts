@@ -40,7 +40,7 @@ export function createSyncService(ctx: HomeserverContext, deps: SyncDeps): SyncS
         }
         since = parsed;
       }
-      const filter: SyncFilterView = syncFilterView(await deps.filters.load(userId, request.filter));
+      const filter: SyncFilterView = syncFilterView(request.filter ?? {});
       await deps.presence?.syncing(userId, request.setPresence ?? 'online');
 
       const now = await currentPositions(ctx, deps);

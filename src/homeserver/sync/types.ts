@@ -5,7 +5,7 @@
 import type { JsonObject } from '../../core/canonical-json.ts';
 import type { PresenceService } from '../ephemeral/presence.ts';
 import type { TypingService } from '../ephemeral/typing.ts';
-import type { FilterService } from '../filter.ts';
+import type { Filter } from '../filter.ts';
 import type { RoomsService } from '../rooms/index.ts';
 import type { StrippedStateEvent } from './stripped.ts';
 import type { RoomSummary } from './summary.ts';
@@ -13,8 +13,6 @@ import type { RoomSummary } from './summary.ts';
 export type PresenceState = 'online' | 'offline' | 'unavailable';
 
 export interface SyncDeps {
-  /** The filter a `filter` query parameter names (inline JSON or a stored ID); MatrixErrors for bad ones. */
-  filters: Pick<FilterService, 'load'>;
   /** Typing notifications (memory only); without it, no `m.typing` events. */
   typing?: Pick<TypingService, 'position' | 'changesSince'>;
   /** Presence (memory only); without it, the `presence` section stays empty. */
@@ -30,8 +28,8 @@ export interface SyncRequest {
   /** Null for a token without a device (application services): no device sections then. */
   deviceId: string | null;
   since?: string;
-  /** The `filter` query parameter: a filter ID or inline JSON. */
-  filter?: string;
+  /** The filter the request names, already checked (absent: the empty filter). */
+  filter?: Filter;
   fullState?: boolean;
   setPresence?: PresenceState;
   /** Milliseconds to wait for something new; capped by `config.maxSyncTimeoutMs`. */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stateKey } from '../../core/pdu.ts';
-import { ALICE, BOB, dump, LinearRoom, makeEvent, ROOM } from '../conformance/harness.ts';
+import { ALICE, BOB, dump, LinearRoom, makeEvent, ROOM } from '../conformance/testing.ts';
 import { createStore } from '../create-store.ts';
 import type { Engine, Row } from '../engine.ts';
 import { IndexedDbEngine } from '../indexeddb/engine.ts';

@@ -5,7 +5,7 @@ import { sha256 } from '../../core/crypto.ts';
 import { createStore } from '../create-store.ts';
 import type { Engine } from '../engine.ts';
 import type { Store } from '../store.ts';
-import { ALICE, type ConformanceTarget, dump, faultyEngine, InjectedFault, useStores } from './harness.ts';
+import { ALICE, type ConformanceTarget, dump, faultyEngine, InjectedFault, useStores } from './testing.ts';
 
 const session = (deviceId: string, accessToken: string, extra: object = {}) => ({
   userId: ALICE,

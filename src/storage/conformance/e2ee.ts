@@ -1,6 +1,6 @@
 /** Conformance: device keys, one-time/fallback keys, cross-signing, to-device, key backup; media; federation. */
 import { describe, expect, it } from 'vitest';
-import { ALICE, BOB, type ConformanceTarget, useStores } from './harness.ts';
+import { ALICE, BOB, type ConformanceTarget, useStores } from './testing.ts';
 
 export function e2eeTests(target: ConformanceTarget): void {
   const stores = useStores(target);

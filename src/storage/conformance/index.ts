@@ -5,12 +5,12 @@
 import { describe } from 'vitest';
 import { accountTests } from './accounts.ts';
 import { e2eeTests } from './e2ee.ts';
-import type { ConformanceTarget } from './harness.ts';
 import { lifecycleTests } from './lifecycle.ts';
 import { roomTests } from './rooms.ts';
+import type { ConformanceTarget } from './testing.ts';
 import { userDataTests } from './user-data.ts';
 
-export type { ConformanceTarget } from './harness.ts';
+export type { ConformanceTarget } from './testing.ts';
 
 export function storeConformance(target: ConformanceTarget): void {
   describe(`Store conformance — ${target.name}`, () => {

@@ -22,7 +22,7 @@ import {
   ROOM,
   seedRoom,
   useStores,
-} from './harness.ts';
+} from './testing.ts';
 
 /**
  * Runs `operation` once per write step with a failure injected at that step, and checks

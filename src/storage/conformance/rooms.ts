@@ -14,7 +14,7 @@ import {
   seedRoom,
   shuffle,
   useStores,
-} from './harness.ts';
+} from './testing.ts';
 
 const ids = (events: StoredEvent[]) => events.map((e) => e.event.event_id);
 

@@ -1,6 +1,6 @@
 /** Conformance: account data, filters, push rules, profiles, receipts, stream positions. */
 import { describe, expect, it } from 'vitest';
-import { ALICE, BOB, type ConformanceTarget, ROOM, useStores } from './harness.ts';
+import { ALICE, BOB, type ConformanceTarget, ROOM, useStores } from './testing.ts';
 
 export function userDataTests(target: ConformanceTarget): void {
   const stores = useStores(target);

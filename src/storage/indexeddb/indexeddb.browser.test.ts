@@ -3,9 +3,9 @@
  * (vitest's `chromium` project): the browser is where this backend matters.
  */
 import { storeConformance } from '../conformance/index.ts';
-import { abortTests } from './abort-cases.ts';
 import { IndexedDbEngine } from './engine.ts';
 import { createIndexedDbAtVersion, createNewerIndexedDb, newerIndexedDbIntact } from './testing.ts';
+import { abortTests } from './testing-abort.ts';
 
 // The page's own IndexedDB, passed in as a host would (the store reads no globals).
 const { indexedDB, IDBKeyRange } = globalThis;

@@ -113,8 +113,8 @@ describe('HTTPS federation transport on loopback', () => {
       federation: { transport: transport() },
     });
     try {
-      const bKey = (await b.ready).ctx.signingKey;
-      const { keys } = createFederation((await a.ready).ctx, { transport: transport() });
+      const bKey = b.internals.ctx.signingKey;
+      const { keys } = createFederation(a.internals.ctx, { transport: transport() });
       seen.length = 0;
       const found = await keys.verifyKeys(`localhost:${main.port}`, [bKey.keyId], Date.now());
       expect(found.get(bKey.keyId)).toEqual(bKey.publicKey);
@@ -136,7 +136,7 @@ describe('HTTPS federation transport on loopback', () => {
       const aTransport = transport();
       aHs = await createTestHomeserver({ serverName: aName, federation: { transport: aTransport } });
       await b.createUser('carol');
-      const { client } = createFederation((await aHs.ready).ctx, { transport: aTransport });
+      const { client } = createFederation(aHs.internals.ctx, { transport: aTransport });
       const profile = await client.request(`localhost:${main.port}`, {
         method: 'GET',
         target: `/_matrix/federation/v1/query/profile?user_id=${encodeURIComponent(`@carol:localhost:${main.port}`)}`,
@@ -144,7 +144,7 @@ describe('HTTPS federation transport on loopback', () => {
       expect(profile).toEqual({ displayname: 'carol' });
       // B fetched A's key from A's own HTTPS listener to check the signature.
       expect((await b.store.federation.getServerKeys(aName)).map((k) => k.keyId)).toEqual([
-        (await aHs.ready).ctx.signingKey.keyId,
+        aHs.internals.ctx.signingKey.keyId,
       ]);
     } finally {
       await aHs?.close();

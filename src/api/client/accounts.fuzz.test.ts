@@ -5,16 +5,16 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AccountsTestHomeserver, accountsHomeserver } from '../../homeserver/accounts/testing.ts';
 import type { Logger } from '../../homeserver/context.ts';
 import type { Services } from '../../homeserver/services.ts';
 import { type Endpoint, fullPaths } from '../endpoint.ts';
-import { checkMatrixResponse, fillTemplate, hostileBody } from '../fuzzing.ts';
+import { checkMatrixResponse, fillTemplate, hostileBody } from '../testing-fuzz.ts';
 import { accountEndpoints } from './account.ts';
 import { deviceEndpoints } from './devices.ts';
 import { loginEndpoints } from './login.ts';
 import { profileEndpoints } from './profile.ts';
 import { registerEndpoints } from './register.ts';
+import { type AccountsTestHomeserver, accountsHomeserver } from './testing-accounts.ts';
 
 describe('fuzz: account endpoints', () => {
   let hs: AccountsTestHomeserver;
@@ -29,7 +29,7 @@ describe('fuzz: account endpoints', () => {
 
   beforeAll(async () => {
     hs = await accountsHomeserver({ registration: 'open', guestAccess: true, logger });
-    const services: Services = await hs.ready;
+    const services: Services = hs.internals;
     endpoints = [
       registerEndpoints,
       loginEndpoints,

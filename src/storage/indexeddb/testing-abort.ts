@@ -4,7 +4,7 @@
  * acknowledged before it stays.
  */
 import { describe, expect, it } from 'vitest';
-import { ALICE, BOB, dump, seedRoom } from '../conformance/harness.ts';
+import { ALICE, BOB, dump, seedRoom } from '../conformance/testing.ts';
 import { createStore } from '../create-store.ts';
 import type { Engine, Tx } from '../engine.ts';
 import type { IndexedDbEngine } from './engine.ts';

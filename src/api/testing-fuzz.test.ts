@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkMatrixResponse } from './fuzzing.ts';
+import { checkMatrixResponse } from './testing-fuzz.ts';
 
 const cors = { 'access-control-allow-origin': '*', 'content-type': 'application/json' };
 const answer = (status: number, body: unknown) =>

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, chromiumPath } from '../../scripts/chromium.ts';
-import { type RunningStaticServer, serveStatic } from '../../src/hosts/static-server.ts';
+import { type RunningStaticServer, serveStatic } from '../../web/server.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const NODE = join(ROOT, 'node_modules', '.bin', 'node');

@@ -16,15 +16,15 @@
  * and topological tokens (`t…`, its own `start`/`end`); it answers with topological ones.
  */
 
-import type { JsonObject } from '../core/canonical-json.ts';
-import { type StateMap, splitStateKey, stateKey } from '../core/pdu.ts';
-import type { StoredEvent, TopoToken } from '../storage/store.ts';
-import { loadClientEvents, type Viewer } from './client-event.ts';
-import type { HomeserverContext } from './context.ts';
-import { forbidden, invalidParam, notFound } from './errors.ts';
-import { matchesEventFilter, type RoomEventFilter } from './filter.ts';
-import type { RoomsService } from './rooms/index.ts';
-import { formatTopoToken, parseSyncToken, parseTopoToken } from './tokens.ts';
+import type { JsonObject } from '../../core/canonical-json.ts';
+import { type StateMap, splitStateKey, stateKey } from '../../core/pdu.ts';
+import type { StoredEvent, TopoToken } from '../../storage/store.ts';
+import { loadClientEvents, type Viewer } from '../client-event.ts';
+import type { HomeserverContext } from '../context.ts';
+import { forbidden, invalidParam, notFound } from '../errors.ts';
+import { matchesEventFilter, type RoomEventFilter } from '../filter.ts';
+import { formatTopoToken, parseSyncToken, parseTopoToken } from '../tokens.ts';
+import type { RoomsService } from './index.ts';
 
 const MEMBER = 'm.room.member';
 const HISTORY_VISIBILITY = 'm.room.history_visibility';

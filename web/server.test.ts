@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningStaticServer, serveStatic } from './static-server.ts';
+import { type RunningStaticServer, serveStatic } from './server.ts';
 
 /** A raw GET (fetch would normalise `..` away before it reaches the server). */
 function get(

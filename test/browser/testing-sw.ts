@@ -11,8 +11,8 @@ import { type BrowserContext, type CDPSession, chromium, type Page } from 'playw
 import { build, type Plugin } from 'vite';
 import { buildBrowserBundles } from '../../scripts/build.ts';
 import { CHROMIUM_ARGS, chromiumPath } from '../../scripts/chromium.ts';
-import { type RunningStaticServer, serveStatic } from '../../src/hosts/static-server.ts';
 import { workerBundleConfig } from '../../vite.config.ts';
+import { type RunningStaticServer, serveStatic } from '../../web/server.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const FIXTURES = join(import.meta.dirname, 'fixtures');

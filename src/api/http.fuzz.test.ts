@@ -4,14 +4,17 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { RATE_LIMITS } from './client/index.ts';
 import { fullPaths } from './endpoint.ts';
-import { checkMatrixResponse, fillTemplate, hostileBody, hostileRequest, toRequest } from './fuzzing.ts';
-import { BASE, testEndpoints, testRouter } from './test-fixtures.ts';
+import { BASE, testEndpoints, testRouter } from './testing.ts';
+import { checkMatrixResponse, fillTemplate, hostileBody, hostileRequest, toRequest } from './testing-fuzz.ts';
 
 // Generous limits: the fuzz is about input handling, not about tripping the rate limiter.
 const router = () =>
   testRouter({
-    rateLimits: { message: { perSecond: 1e6, burst: 1e6 }, login: { perSecond: 1e6, burst: 1e6 } },
+    rateLimits: Object.fromEntries(
+      Object.keys(RATE_LIMITS).map((name) => [name, { perSecond: 1e6, burst: 1e6 }]),
+    ),
   });
 
 describe('fuzz: the router never fails on client input', () => {

@@ -3,7 +3,7 @@
  * A tiny static file server for the built demo (`dist/web`), on loopback only. `npm start`
  * runs it after the build:
  *
- *   node src/hosts/static-server.ts [DIR] [--port 8080] [--host 127.0.0.1]
+ *   node web/server.ts [DIR] [--port 8080] [--host 127.0.0.1]
  *
  * The homeserver itself runs in the browser's Service Worker, so this server only hands out
  * files. What it must get right for that:

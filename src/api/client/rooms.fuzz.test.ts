@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createTestHomeserver } from '../../testing.ts';
 import { fullPaths } from '../endpoint.ts';
-import { checkMatrixResponse, fillTemplate, hostileBody } from '../fuzzing.ts';
+import { checkMatrixResponse, fillTemplate, hostileBody } from '../testing-fuzz.ts';
 import { roomsEndpoints } from './rooms.ts';
 
 /** Bodies built from the fields these endpoints read, with random JSON values. */
@@ -74,7 +74,7 @@ describe('fuzz: room endpoints never fail on client input', () => {
       logger,
       clock: { now: () => (now += 1000) },
     });
-    const services = await hs.ready;
+    const services = hs.internals;
     const alice = await hs.createUser('alice');
     const { roomId } = await services.rooms.createRoom(alice.userId, {
       preset: 'public_chat',

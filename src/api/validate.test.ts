@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isMatrixError, type MatrixError } from './errors.ts';
+import { isMatrixError, type MatrixError } from '../homeserver/errors.ts';
 import { decodeJsonText, q, type Source, type Validator, v } from './validate.ts';
 
 function fails(fn: () => unknown): MatrixError {

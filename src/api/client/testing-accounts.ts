@@ -6,6 +6,7 @@
  */
 
 import { parseJson } from '../../core/json.ts';
+import { manualClock } from '../../homeserver/testing.ts';
 import type { HomeserverOptions } from '../../server.ts';
 import { createTestHomeserver, type TestHomeserver } from '../../testing.ts';
 
@@ -34,7 +35,7 @@ export interface AccountsTestHomeserver extends TestHomeserver {
     extra?: Record<string, unknown>,
   ): Promise<{ userId: string; accessToken: string; deviceId: string }>;
   /** The clock the homeserver reads; tests move it. */
-  clock: { now(): number; advance(ms: number): void };
+  clock: ReturnType<typeof manualClock>;
 }
 
 let addresses = 0;
@@ -42,13 +43,7 @@ let addresses = 0;
 export async function accountsHomeserver(
   options: Partial<HomeserverOptions> = {},
 ): Promise<AccountsTestHomeserver> {
-  let now = 1_700_000_000_000;
-  const clock = {
-    now: () => now,
-    advance(ms: number) {
-      now += ms;
-    },
-  };
+  const clock = manualClock();
   const hs = await createTestHomeserver({ clock, ...options });
 
   const req: AccountsTestHomeserver['req'] = async (method, path, opts = {}) => {

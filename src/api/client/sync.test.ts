@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseSyncToken } from '../tokens.ts';
-import { bodies, type ClientEvent, SyncHarness, stateKeys, type User } from './test-helpers.ts';
+import { parseSyncToken } from '../../homeserver/tokens.ts';
+import { bodies, type ClientEvent, SyncHarness, stateKeys, type User } from './testing-sync.ts';
 
 let h: SyncHarness;
 afterEach(async () => {
@@ -271,7 +271,7 @@ describe('long-poll', () => {
 
   it('stops waiting when the request is aborted', async () => {
     const { bob } = await twoUsersInRoom();
-    const services = await h.hs.ready;
+    const services = h.hs.internals;
     const token = (await h.sync(bob)).next_batch;
     const controller = new AbortController();
     const started = Date.now();

@@ -14,7 +14,7 @@
  */
 import type { JsonObject, JsonValue } from '../core/canonical-json.ts';
 import { isJsonDecodeError, type JsonDecodeReason, parseJson } from '../core/json.ts';
-import { badJson, invalidParam, missingParam } from './errors.ts';
+import { badJson, invalidParam, missingParam } from '../homeserver/errors.ts';
 
 /** Where the value came from; decides the errcode and wording of failures. */
 export type Source = 'body' | 'query' | 'path';

@@ -1,0 +1,171 @@
+/**
+ * Sessions: access and refresh tokens bound to devices — client-server-api/_index.md "Client
+ * Authentication", "Relationship between access tokens and devices", "Refreshing access
+ * tokens", "Soft logout" — and when each device was last seen.
+ */
+import { isValidDeviceId } from '../../core/identifiers.ts';
+import { type Auth, type HomeserverContext, randomString } from '../context.ts';
+import { invalidParam, unknownToken } from '../errors.ts';
+import type { SessionGrant } from './index.ts';
+
+/** How often a device's `last_seen_ts` is written at most: a write per request would be waste. */
+const LAST_SEEN_INTERVAL_MS = 10 * 60 * 1000;
+
+export interface Sessions {
+  newToken(prefix: string): string;
+  newDeviceId(): string;
+  /** When a new access token expires: never for clients that cannot refresh. */
+  tokenExpiry(wantsRefresh: boolean): { expiresAt: number | null; expiresInMs?: number };
+  issue(input: {
+    userId: string;
+    deviceId?: string;
+    displayName?: string;
+    refreshToken?: boolean;
+  }): Promise<SessionGrant>;
+  /** Deletes devices (tokens, keys, to-device inbox) and wakes the user's other /sync requests. */
+  removeDevices(userId: string, deviceIds: readonly string[]): Promise<void>;
+  /** Drops what this process remembers of a deactivated user's devices. */
+  forgetUser(userId: string): void;
+  resolveAccessToken(token: string): Promise<Auth | null>;
+  refresh(refreshToken: string): Promise<Omit<SessionGrant, 'userId' | 'deviceId'>>;
+}
+
+export function checkDeviceId(deviceId: string | undefined): void {
+  if (deviceId !== undefined && !isValidDeviceId(deviceId)) {
+    throw invalidParam('device_id must be 1–255 bytes of printable text');
+  }
+}
+
+export function createSessions(ctx: HomeserverContext): Sessions {
+  const { store, clock, config, random } = ctx;
+  /** Device → when its last_seen_ts was last written by this process. */
+  const lastSeenWritten = new Map<string, number>();
+
+  const newToken = (prefix: string) => `${prefix}_${randomString(random, 40)}`;
+
+  function newDeviceId(): string {
+    // Ten upper-case letters, the form Synapse gives and clients show.
+    const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+    let out = '';
+    while (out.length < 10) {
+      for (const byte of random.bytes(16)) {
+        // 26 × 9 = 234: reject the top bytes so every letter is equally likely.
+        if (byte < 234 && out.length < 10) out += letters[byte % 26];
+      }
+    }
+    return out;
+  }
+
+  function tokenExpiry(wantsRefresh: boolean): { expiresAt: number | null; expiresInMs?: number } {
+    // Clients that cannot refresh get tokens that do not expire ("Refreshing access tokens":
+    // handling them "is up to the homeserver").
+    const lifetime = config.accessTokenLifetimeMs;
+    if (!wantsRefresh || lifetime === null) return { expiresAt: null };
+    return { expiresAt: clock.now() + lifetime, expiresInMs: lifetime };
+  }
+
+  /**
+   * A new access token (and refresh token) on a device, creating the device if needed. When
+   * the device exists, its earlier tokens are revoked ("Relationship between access tokens and
+   * devices": "the server will invalidate any access and refresh tokens previously assigned").
+   */
+  async function issueSession(input: {
+    userId: string;
+    deviceId?: string;
+    displayName?: string;
+    refreshToken?: boolean;
+  }): Promise<SessionGrant> {
+    let deviceId = input.deviceId;
+    if (deviceId === undefined) {
+      do deviceId = newDeviceId();
+      while (await store.accounts.getDevice(input.userId, deviceId));
+    }
+    const existing =
+      input.deviceId !== undefined ? await store.accounts.getDevice(input.userId, deviceId) : null;
+    const accessToken = newToken('hat');
+    const refreshToken = input.refreshToken ? newToken('hrt') : undefined;
+    const { expiresAt, expiresInMs } = tokenExpiry(input.refreshToken === true);
+    const now = clock.now();
+    // One transaction: the device's earlier access and refresh tokens go as the new ones come.
+    // Revoking whenever the client names the device (a no-op for a new one) also covers a
+    // concurrent login that creates it after the lookup above. A known device keeps its name
+    // ("initial_device_display_name": "Ignored if device_id corresponds to a known device").
+    await store.accounts.createSession(
+      {
+        userId: input.userId,
+        deviceId,
+        ...(existing ? {} : { displayName: input.displayName ?? null }),
+        accessToken,
+        ...(refreshToken ? { refreshToken } : {}),
+        expiresAt,
+        now,
+      },
+      { replaceDeviceTokens: input.deviceId !== undefined },
+    );
+    lastSeenWritten.set(`${input.userId}\u0000${deviceId}`, now);
+    return {
+      userId: input.userId,
+      deviceId,
+      accessToken,
+      ...(refreshToken ? { refreshToken } : {}),
+      ...(expiresInMs !== undefined ? { expiresInMs } : {}),
+    };
+  }
+
+  /** Deletes devices (tokens, keys, to-device inbox) and wakes the user's other /sync requests. */
+  async function removeDevices(userId: string, deviceIds: readonly string[]): Promise<void> {
+    if (deviceIds.length === 0) return;
+    await store.accounts.deleteDevices(userId, deviceIds);
+    for (const d of deviceIds) lastSeenWritten.delete(`${userId}\u0000${d}`);
+    ctx.notifier.notify({ users: [userId] });
+  }
+
+  return {
+    newToken,
+    newDeviceId,
+    tokenExpiry,
+    issue: issueSession,
+    removeDevices,
+
+    forgetUser(userId) {
+      for (const key of lastSeenWritten.keys())
+        if (key.startsWith(`${userId}\u0000`)) lastSeenWritten.delete(key);
+    },
+
+    async resolveAccessToken(token) {
+      const info = await store.accounts.getAccessToken(token);
+      if (!info) return null;
+      const now = clock.now();
+      if (info.expiresAt !== null && info.expiresAt <= now) {
+        throw unknownToken('Access token has expired', { softLogout: true });
+      }
+      const user = await store.accounts.getUser(info.userId);
+      if (!user || user.deactivated) return null;
+      const key = `${info.userId}\u0000${info.deviceId}`;
+      const written = lastSeenWritten.get(key);
+      if (written === undefined || now - written >= LAST_SEEN_INTERVAL_MS) {
+        lastSeenWritten.set(key, now);
+        await store.accounts.updateDevice(info.userId, info.deviceId, { lastSeenAt: now });
+      }
+      return { userId: info.userId, deviceId: info.deviceId, isGuest: user.isGuest };
+    },
+
+    async refresh(refreshToken) {
+      const accessToken = newToken('hat');
+      const nextRefresh = newToken('hrt');
+      const { expiresAt, expiresInMs } = tokenExpiry(true);
+      const owner = await store.accounts.rotateRefreshToken(refreshToken, {
+        accessToken,
+        refreshToken: nextRefresh,
+        expiresAt,
+        now: clock.now(),
+      });
+      if (!owner) throw unknownToken('Unknown or already used refresh token');
+      return {
+        accessToken,
+        refreshToken: nextRefresh,
+        ...(expiresInMs !== undefined ? { expiresInMs } : {}),
+      };
+    },
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * Starting the homeserver's services on an open store: the configuration with its defaults,
+ * this server's signing key (created on the first start, read back on every later one), and
+ * the context every service is given. `createHomeserver` (src/server.ts) calls it and puts
+ * the HTTP layer in front; homeserver tests call it directly, with no HTTP in between.
+ */
+import { encodeBase64Url } from '../core/base64.ts';
+import { signingKeyFromSeed } from '../core/crypto.ts';
+import { DEFAULT_ROOM_VERSION } from '../core/room-versions.ts';
+import type { Store } from '../storage/store.ts';
+import {
+  type Clock,
+  type HomeserverConfig,
+  type HomeserverContext,
+  type Logger,
+  type Random,
+  type RegistrationPolicy,
+  silentLogger,
+  systemClock,
+  webRandom,
+} from './context.ts';
+import { createNotifier } from './notifier.ts';
+import { createServices, type Services } from './services.ts';
+
+export interface ServicesOptions {
+  serverName: string;
+  registration?: RegistrationPolicy;
+  guestAccess?: boolean;
+  defaultRoomVersion?: string;
+  publicBaseUrl?: string;
+  passwordIterations?: number;
+  maxSyncTimeoutMs?: number;
+  accessTokenLifetimeMs?: number | null;
+  clock?: Clock;
+  random?: Random;
+  logger?: Logger;
+}
+
+/** Name of the secret holding this server's ed25519 seed in the store. */
+export const SIGNING_SEED_SECRET = 'signing_key_seed';
+
+export function homeserverConfig(options: ServicesOptions): HomeserverConfig {
+  return {
+    serverName: options.serverName,
+    registration: options.registration ?? 'token',
+    guestAccess: options.guestAccess ?? false,
+    defaultRoomVersion: options.defaultRoomVersion ?? DEFAULT_ROOM_VERSION,
+    publicBaseUrl: options.publicBaseUrl,
+    passwordIterations: options.passwordIterations ?? 210_000,
+    maxSyncTimeoutMs: Math.min(options.maxSyncTimeoutMs ?? 25_000, 25_000),
+    accessTokenLifetimeMs: options.accessTokenLifetimeMs ?? null,
+  };
+}
+
+export async function startServices(
+  store: Store,
+  options: ServicesOptions,
+): Promise<{ ctx: HomeserverContext; services: Services }> {
+  const random = options.random ?? webRandom;
+  // The first start creates the seed; later starts (and racing first starts) read it back.
+  const seed = await store.federation.putSecretOnce(SIGNING_SEED_SECRET, random.bytes(32));
+  const probe = await signingKeyFromSeed(seed, 'probe');
+  const version = `a_${encodeBase64Url(probe.publicKey.slice(0, 3)).replace(/[^a-zA-Z0-9]/g, '_')}`;
+  const ctx: HomeserverContext = {
+    config: homeserverConfig(options),
+    store,
+    clock: options.clock ?? systemClock,
+    random,
+    logger: options.logger ?? silentLogger,
+    signingKey: await signingKeyFromSeed(seed, version),
+    notifier: createNotifier(),
+  };
+  return { ctx, services: createServices(ctx) };
+}

@@ -1,0 +1,131 @@
+/**
+ * The user-wide sections of one /sync answer: presence, to-device messages and the device's
+ * key counts (send_to_device.md, end_to_end_encryption.md "Extensions to /sync"), and
+ * `device_lists`.
+ */
+import type { SyncPositions } from '../tokens.ts';
+import { limitList, type Pass, type RoomPlan } from './pass.ts';
+import type { SyncResponse } from './types.ts';
+
+/** "100 messages is recommended as a reasonable limit" (send_to_device.md "Server behaviour"). */
+export const TO_DEVICE_LIMIT = 100;
+
+/** A member event of another user in a room of the answer (device lists follow joins and leaves). */
+export interface MemberChange {
+  roomId: string;
+  userId: string;
+  membership: string;
+}
+
+/**
+ * Fills `presence`, `to_device`, the key counts and `device_lists` of `body`; returns the
+ * to-device position the answer's token may name.
+ */
+export async function fillUserSections(
+  pass: Pass,
+  body: SyncResponse,
+  joinedRoomIds: ReadonlySet<string>,
+  memberChanges: readonly MemberChange[],
+  plans: readonly RoomPlan[],
+): Promise<number> {
+  const { store, userId, since, now, filter, ignored } = pass;
+  const { deps, deviceId } = pass.input;
+  const sharesRoom = sharedRoomCheck(pass, joinedRoomIds);
+  if (deps.presence) {
+    // The presence service shows the user only those who share a room with them.
+    const events = (await deps.presence.changesSince(userId, since?.presence ?? 0)).filter((event) => {
+      const sender = event.sender as string;
+      return !ignored.has(sender) && filter.presence.matches(event as { type: string; sender: string });
+    });
+    body.presence.events = limitList(events, filter.presence.limit);
+  }
+
+  let toDevicePosition = now.toDevice;
+  if (deviceId !== null) {
+    const toDevice = await store.e2ee.toDeviceMessages(
+      userId,
+      deviceId,
+      since?.toDevice ?? 0,
+      TO_DEVICE_LIMIT,
+    );
+    body.to_device.events = toDevice.messages.map((m) => ({
+      sender: m.sender,
+      type: m.type,
+      content: m.content,
+    }));
+    const lastToDevice = toDevice.messages[toDevice.messages.length - 1]?.stream ?? 0;
+    // With more messages waiting, the token stops after the last one sent; the rest come next.
+    toDevicePosition = toDevice.next !== null ? toDevice.next : Math.max(now.toDevice, lastToDevice);
+    const [keyCounts, fallbackTypes] = await Promise.all([
+      store.e2ee.countOneTimeKeys(userId, deviceId),
+      store.e2ee.unusedFallbackKeyTypes(userId, deviceId),
+    ]);
+    // Some clients read a missing count as "unknown" and upload again: say 0, as Synapse does.
+    body.device_one_time_keys_count = { signed_curve25519: 0, ...keyCounts };
+    body.device_unused_fallback_key_types = fallbackTypes;
+  }
+  if (since) body.device_lists = await deviceListChanges(pass, since, sharesRoom, memberChanges, plans);
+  return toDevicePosition;
+}
+
+/** Whether another user is joined to one of the user's joined rooms (cached per answer). */
+function sharedRoomCheck(pass: Pass, joined: ReadonlySet<string>): (other: string) => Promise<boolean> {
+  const cache = new Map<string, Promise<boolean>>();
+  return (other) => {
+    let known = cache.get(other);
+    if (!known) {
+      known = pass.store.rooms
+        .roomsForUser(other, 'join')
+        .then((rooms) => rooms.some((r) => joined.has(r.roomId)));
+      cache.set(other, known);
+    }
+    return known;
+  };
+}
+
+/**
+ * `device_lists` (end_to_end_encryption.md "Extensions to /sync"): users whose devices or
+ * cross-signing keys changed and who share a room with the user, plus users who now share an
+ * encrypted room; `left`: users with whom the user no longer shares any room after a leave
+ * in an encrypted room.
+ */
+async function deviceListChanges(
+  pass: Pass,
+  since: SyncPositions,
+  sharesRoom: (other: string) => Promise<boolean>,
+  memberChanges: readonly MemberChange[],
+  plans: readonly RoomPlan[],
+): Promise<{ changed: string[]; left: string[] }> {
+  const { store, userId, now } = pass;
+  const changed = new Set<string>();
+  const left = new Set<string>();
+  for (const other of await store.e2ee.deviceListChanges(since.deviceLists, now.deviceLists)) {
+    if (other === userId || (await sharesRoom(other))) changed.add(other);
+  }
+  const encrypted = new Map<string, Promise<boolean>>();
+  const isEncrypted = (roomId: string) => {
+    let known = encrypted.get(roomId);
+    if (!known) {
+      known = store.rooms.currentState(roomId, 'm.room.encryption').then((state) => state.size > 0);
+      encrypted.set(roomId, known);
+    }
+    return known;
+  };
+  for (const change of memberChanges) {
+    if (!(await isEncrypted(change.roomId))) continue;
+    if (change.membership === 'join') changed.add(change.userId);
+    else if (change.membership === 'leave' || change.membership === 'ban') {
+      if (!(await sharesRoom(change.userId))) left.add(change.userId);
+    }
+  }
+  for (const p of plans) {
+    if (!(p.newlyJoined || p.section === 'leave') || !(await isEncrypted(p.roomId))) continue;
+    for (const member of await store.rooms.members(p.roomId, 'join')) {
+      if (member.userId === userId) continue;
+      if (p.section === 'join') changed.add(member.userId);
+      else if (!(await sharesRoom(member.userId))) left.add(member.userId);
+    }
+  }
+  for (const other of left) changed.delete(other);
+  return { changed: [...changed].sort(), left: [...left].sort() };
+}
