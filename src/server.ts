@@ -25,6 +25,7 @@ import {
   webRandom,
 } from './homeserver/context.ts';
 import { createNotifier } from './homeserver/notifier.ts';
+import { type FederationPort, federationOff, type KeyStore, ownKeyStore } from './homeserver/ports.ts';
 import { createServices, type Services } from './homeserver/services.ts';
 import type { Store } from './storage/store.ts';
 
@@ -44,6 +45,10 @@ export interface HomeserverOptions {
   clock?: Clock;
   random?: Random;
   logger?: Logger;
+  /** Requests to other servers; without it, each answers "federation is off". */
+  federation?: FederationPort;
+  /** Other servers' signing keys; without it, only this server's own key is known. */
+  keyStore?: KeyStore;
 }
 
 export interface Homeserver {
@@ -91,6 +96,8 @@ export function createHomeserver(options: HomeserverOptions): Homeserver {
       logger,
       signingKey,
       notifier: createNotifier(),
+      federation: options.federation ?? federationOff,
+      keys: options.keyStore ?? ownKeyStore(config.serverName, signingKey),
     };
     return createServices(ctx);
   })();

@@ -6,6 +6,7 @@
 import type { SigningKey } from '../core/crypto.ts';
 import type { Store } from '../storage/store.ts';
 import type { Notifier } from './notifier.ts';
+import type { FederationPort, KeyStore } from './ports.ts';
 
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
@@ -64,6 +65,10 @@ export interface HomeserverContext {
   /** This server's ed25519 key: signs every event and federation request it makes. */
   readonly signingKey: SigningKey;
   readonly notifier: Notifier;
+  /** Requests to other servers (`federationOff` unless federation is configured). */
+  readonly federation: FederationPort;
+  /** Other servers' signing keys, for checking the events they sign. */
+  readonly keys: KeyStore;
 }
 
 const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
