@@ -2,7 +2,8 @@
  * Building one local event for a room of any version (v1–v12): the PDU in the version's
  * format (rooms/fragments/*-event-format.md), its auth events chosen by the "Auth events
  * selection" algorithm (server-server-api.md), the content hash and this server's signature
- * ("Signing Events"), its ID, and the authorisation check against the state it is sent in.
+ * ("Signing Events") and its ID. Whether the event may be sent — its format, size and the
+ * authorization rules — is decided by accept.ts, which every event goes through.
  *
  * Pure apart from the clock and randomness it is handed: `sendEvent` feeds it the room's
  * current state from the store, `createRoom` the in-memory state of a room being made.
@@ -11,19 +12,15 @@
 import {
   type AuthState,
   authTypesForEvent,
-  CoreError,
-  checkAuth,
   computeReferenceHash,
   type EventReference,
   encodeBase64,
-  eventSizeBytes,
   type IdentifiedPdu,
   identify,
   isCoreError,
   type JsonObject,
   MAX_DEPTH,
   MAX_ID_BYTES,
-  MAX_PDU_BYTES,
   MAX_PREV_EVENTS,
   type Pdu,
   type RoomVersion,
@@ -33,7 +30,7 @@ import {
   utf8ByteLength,
 } from '../../core/index.ts';
 import { type Random, randomString } from '../context.ts';
-import { badJson, forbidden, tooLarge } from '../errors.ts';
+import { badJson, tooLarge } from '../errors.ts';
 
 export const CREATE_TYPE = 'm.room.create';
 export const MEMBER_TYPE = 'm.room.member';
@@ -91,10 +88,8 @@ export function checkDraft(draft: EventDraft): void {
 }
 
 /**
- * Builds, signs and identifies the event, then checks it against `place.state` with the
- * room version's authorization rules. A rejection is `403 M_FORBIDDEN` carrying the rule's
- * reason; content canonical JSON cannot carry (floats in v6+) is `400 M_BAD_JSON`; an event
- * over 64 KiB is `413 M_TOO_LARGE`.
+ * Builds, signs and identifies the event. Content canonical JSON cannot carry (floats in
+ * v6+) is `400 M_BAD_JSON`. Nothing is checked against the rules here: accept.ts does.
  */
 export async function buildEvent(
   draft: EventDraft,
@@ -135,20 +130,11 @@ export async function buildEvent(
     signatures: {},
   };
 
-  let event: IdentifiedPdu;
   try {
-    event = identify(await signEvent(pdu, tools.serverName, tools.signingKey, version), version);
-    const size = eventSizeBytes(event, version);
-    if (size > MAX_PDU_BYTES) {
-      throw new CoreError('TOO_LARGE', `The event is ${size} bytes, over the limit of ${MAX_PDU_BYTES}`);
-    }
+    return identify(await signEvent(pdu, tools.serverName, tools.signingKey, version), version);
   } catch (err) {
     throw coreToMatrix(err);
   }
-
-  const result = checkAuth(event, place.state, version);
-  if (!result.ok) throw forbidden(result.reason);
-  return event;
 }
 
 /** A core rejection of client-supplied data as the Matrix error a client should see. */
