@@ -116,7 +116,11 @@ export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline
       if (isLocal(roomIdOrAlias)) throw notFound(`Room alias ${roomIdOrAlias} not found`);
       const aliasServer = serverNameOf(roomIdOrAlias) as string;
       const found = await ctx.federation.queryDirectory(aliasServer, roomIdOrAlias);
-      return { roomId: found.roomId, servers: remoteServers(found.servers, [aliasServer], hints) };
+      const creator = serverOf(found.roomId);
+      return {
+        roomId: found.roomId,
+        servers: remoteServers(found.servers, [aliasServer], hints, creator ? [creator] : []),
+      };
     }
     if (!isValidRoomId(roomIdOrAlias)) {
       throw invalidParam(`${JSON.stringify(roomIdOrAlias)} is neither a room ID (!…) nor a room alias (#…)`);
