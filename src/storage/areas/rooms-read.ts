@@ -265,6 +265,18 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites> {
       });
     },
 
+    currentStateEventsAt(roomId, keys) {
+      return engine.read(['current_state', 'events'], async (tx) => {
+        // Requests run in order within the transaction: issue them all, then wait.
+        const rows = await Promise.all(
+          keys.map(([type, key]) => tx.get('current_state', [roomId, type, key])),
+        );
+        const ids = rows.filter((row): row is Row => row !== undefined).map((row) => row.event_id as string);
+        const events = ids.length > 0 ? await tx.getMany('events', ids) : [];
+        return events.filter((row): row is Row => row !== undefined).map(toStoredEvent);
+      });
+    },
+
     async membership(roomId, userId) {
       const row = await engine.read(['room_members'], (tx) => tx.get('room_members', [roomId, userId]));
       return row ? toMembership(row) : null;
