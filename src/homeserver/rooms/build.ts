@@ -48,13 +48,19 @@ export interface EventDraft {
   redacts?: string;
 }
 
+/**
+ * A prev event as building needs it: its ID and depth. v1/v2 events cite their prev events'
+ * reference hashes, so there the whole event is needed; from v3 the ID is the hash.
+ */
+export type PrevEvent = IdentifiedPdu | { readonly event_id: string; readonly depth: number };
+
 /** Where in the room the event goes and what authorises it. */
 export interface BuildPlace {
   version: RoomVersion;
   /** Absent only for a v12 `m.room.create`, whose ID names the room. */
   roomId: string | undefined;
   /** The forward extremities the event follows (at most 20 used), with their depths. */
-  prevEvents: readonly IdentifiedPdu[];
+  prevEvents: readonly PrevEvent[];
   /**
    * The state the event is sent in, keyed by (type, state_key). It must hold every state
    * event `authTypesForEvent` selects, and the `m.room.create` event even in v12 (where
@@ -71,8 +77,10 @@ export interface BuildTools {
 }
 
 /** v1/v2 reference events as `[event_id, {sha256: reference hash}]`; v3+ by bare ID. */
-export function referenceTo(event: IdentifiedPdu, version: RoomVersion): EventReference {
+export function referenceTo(event: PrevEvent, version: RoomVersion): EventReference {
   if (version.eventIdFormat !== 'server') return event.event_id;
+  if (!('hashes' in event))
+    throw new Error(`building a v${version.id} event needs prev event ${event.event_id} whole`);
   return [event.event_id, { sha256: encodeBase64(computeReferenceHash(event, version)) }];
 }
 

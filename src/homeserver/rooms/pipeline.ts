@@ -42,6 +42,7 @@ import {
   type EventDraft,
   MEMBER_TYPE,
   POWER_LEVELS_TYPE,
+  type PrevEvent,
   REDACTION_TYPE,
 } from './build.ts';
 import { createKeyedLock, type KeyedLock } from './lock.ts';
@@ -285,15 +286,19 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
         ? await redactionOf(draft, roomId, version, state)
         : undefined;
 
-    const prevStored = await store.rooms.getEvents(extremities.map((e) => e.eventId));
-    const prevEvents = [...prevStored.values()].map((stored) => stored.event);
+    // From v3 an event cites its prev events by ID, and the extremities carry their depths:
+    // the events themselves are read only for v1/v2, whose references hold their hashes.
+    const prevEvents: PrevEvent[] =
+      version.eventIdFormat === 'server'
+        ? [...(await store.rooms.getEvents(extremities.map((e) => e.eventId))).values()].map((s) => s.event)
+        : extremities.map((e) => ({ event_id: e.eventId, depth: e.depth }));
     if (prevEvents.length === 0) throw forbidden(`Room ${roomId} has no events to build on`);
     const event = await buildEvent(draft, { version, roomId, prevEvents, state }, tools());
 
     // Built on every forward extremity: the state before it is the room's current state.
     const stateBefore: StateBefore =
       prevEvents.length === 1
-        ? { afterEvent: (prevEvents[0] as IdentifiedPdu).event_id }
+        ? { afterEvent: (prevEvents[0] as PrevEvent).event_id }
         : { state: await store.rooms.currentState(roomId) };
     const built: NonNullable<Candidate['built']> = { authState: state, stateBefore, followsCurrent: true };
     if (txn) built.txn = txn;
