@@ -88,8 +88,11 @@ export type AcceptOutcome =
   | { status: 'rejected'; eventId: string; redacted: boolean; reason: string }
   /** Not stored: the format or a signature is bad (steps 1–2). */
   | { status: 'dropped'; eventId: string | null; reason: string }
-  /** Not stored: these prev or auth events are unknown here (or known without state). */
-  | { status: 'missing'; eventId: string; missing: string[] }
+  /**
+   * Not stored: these prev or auth events are unknown here (or known without a state), or
+   * an event state resolution needs is (`reason` says which).
+   */
+  | { status: 'missing'; eventId: string; missing: string[]; reason?: string }
   /** Stored before: nothing was done. */
   | { status: 'known'; eventId: string };
 
@@ -364,7 +367,8 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
         stateMap = await resolve(version, sets as StateMap[], known);
       } catch (err) {
         if (!isCoreError(err)) throw err;
-        return { outcome: { status: 'missing', eventId, missing: [err.message] }, membershipChanged: false };
+        const outcome: AcceptOutcome = { status: 'missing', eventId, missing: [], reason: err.message };
+        return { outcome, membershipChanged: false };
       }
       stateBefore =
         prevIds.length === 1 || sets.every((set) => sameState(set as StateMap, stateMap as StateMap))
