@@ -357,3 +357,32 @@ describe.each(['1', '12'])('room version %s: gaps and redactions from another se
     expect((await store.rooms.getEvent(hers))?.event.content).toEqual({ msgtype: 'm.text', body: 'mine' });
   });
 });
+
+describe.each(['2', '12'])('room version %s: after a rejected event', (versionId) => {
+  it('accepts a later event that cites it, with the state from before it', async () => {
+    const room = await roomWithRemoteMember(versionId);
+    const { remote, bob, roomId, version } = room;
+    const store = room.hs.store;
+    const powerLevels = (await store.rooms.currentStateEvent(roomId, 'm.room.power_levels', ''))?.event;
+    const grab = await remoteEvent(remote, store, version, roomId, {
+      sender: bob,
+      type: 'm.room.power_levels',
+      stateKey: '',
+      content: { ...powerLevels?.content, users: { [bob]: 100 } },
+    });
+    expect((await accept(room, grab.wire))[0]?.status).toBe('rejected');
+    // "Rejection": later events may reference it if they pass the auth rules; the state used
+    // is calculated as if the rejected event had not changed it.
+    const after = await remoteEvent(remote, store, version, roomId, message(bob, 'never mind'), {
+      prevEvents: [grab.event],
+    });
+    expect((await accept(room, after.wire))[0]?.status).toBe('accepted');
+    const before = await store.rooms.stateAt(after.event.event_id, 'before');
+    expect(before?.get(stateKey('m.room.power_levels', ''))).toBe(powerLevels?.event_id);
+    expect((await store.rooms.forwardExtremities(roomId)).map((e) => e.eventId)).toContain(
+      after.event.event_id,
+    );
+    expect(await syncTimeline(room)).toContain(after.event.event_id);
+    expect(await syncTimeline(room)).not.toContain(grab.event.event_id);
+  });
+});
