@@ -24,8 +24,8 @@
  * prev or auth events this server lacks is not stored: the answer names them, for the
  * federation side to fetch (get_missing_events, event_auth) before trying again.
  *
- * Callers hold the room's lock (`RoomLock`): the checks read the extremities and current
- * state the write then moves.
+ * Callers hold the room's lock (lock.ts): the checks read the extremities and current state
+ * the write then moves, so nothing else may move them meanwhile.
  */
 
 import {

@@ -15,6 +15,7 @@
 import {
   isValidRoomAlias,
   isValidRoomId,
+  isValidServerName,
   isValidUserId,
   type JsonObject,
   namedPowerLevel,
@@ -130,9 +131,14 @@ export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline
     return { roomId: roomIdOrAlias, servers: remoteServers(hints, creator ? [creator] : []) };
   }
 
-  /** Other servers among `lists`, in order, each once. */
+  /**
+   * Other servers among `lists`, in order, each once. Hints come from the client's query
+   * string: only valid server names are passed on to the federation port.
+   */
   function remoteServers(...lists: (readonly string[])[]): string[] {
-    return [...new Set(lists.flat())].filter((server) => server !== config.serverName);
+    return [...new Set(lists.flat())].filter(
+      (server) => server !== config.serverName && isValidServerName(server),
+    );
   }
 
   async function resolveRoom(roomIdOrAlias: string): Promise<string> {

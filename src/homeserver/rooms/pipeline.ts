@@ -339,7 +339,8 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
     });
     const [outcome] = await lock.run(roomId, () => accept.acceptLocked(roomId, version, [{ pdu: signed }]));
     if (outcome?.status !== 'accepted' && outcome?.status !== 'known') {
-      throw forbidden(`The invite of ${target} was not accepted: ${JSON.stringify(outcome)}`);
+      const why = outcome && 'reason' in outcome ? `: ${outcome.reason}` : '';
+      throw forbidden(`The invite of ${target}, as its server signed it, was not accepted${why}`);
     }
     return { eventId: outcome.eventId };
   }
