@@ -117,3 +117,49 @@ describe('membership through the federation port', () => {
     ).toEqual([eventId]);
   });
 });
+
+describe('remote queries through the federation port', () => {
+  it('asks the user’s or alias’s server for profiles and aliases; 404 while federation is off', async () => {
+    const asked: string[] = [];
+    const federation: FederationPort = {
+      ...federationOff,
+      async queryProfile(destination, userId, field) {
+        asked.push(`profile ${destination} ${userId} ${field ?? '*'}`);
+        return { displayname: 'Far Bob' };
+      },
+      async queryDirectory(destination, alias) {
+        asked.push(`directory ${destination} ${alias}`);
+        return { roomId: '!far:other.example', servers: ['other.example'] };
+      },
+    };
+    hs = await createTestHomeserver({ federation });
+    const get = (path: string) =>
+      hs?.call('GET', `/_matrix/client/v3${path}`) as ReturnType<TestHomeserver['call']>;
+    expect((await get(`/profile/${enc('@bob:other.example')}`)).body).toEqual({ displayname: 'Far Bob' });
+    expect((await get(`/profile/${enc('@bob:other.example')}/displayname`)).body).toEqual({
+      displayname: 'Far Bob',
+    });
+    expect((await get(`/profile/${enc('@bob:other.example')}/avatar_url`)).status).toBe(404);
+    expect((await get(`/directory/room/${enc('#far:other.example')}`)).body).toEqual({
+      room_id: '!far:other.example',
+      servers: ['other.example'],
+    });
+    expect(asked).toEqual([
+      'profile other.example @bob:other.example *',
+      'profile other.example @bob:other.example displayname',
+      'profile other.example @bob:other.example avatar_url',
+      'directory other.example #far:other.example',
+    ]);
+    await hs.close();
+
+    hs = await createTestHomeserver();
+    for (const path of [
+      `/profile/${enc('@bob:other.example')}`,
+      `/directory/room/${enc('#far:other.example')}`,
+    ]) {
+      const res = await get(path);
+      expect([res.status, res.body.errcode], path).toEqual([404, 'M_NOT_FOUND']);
+      expect(res.body.error).toMatch(/needs federation, which is off/);
+    }
+  });
+});
