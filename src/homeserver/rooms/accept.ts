@@ -274,6 +274,67 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     return { event, redacted };
   }
 
+  /** Step 4's inputs: the auth events, found in the builder's state or the store. */
+  async function authEventsOf(
+    event: IdentifiedPdu,
+    roomId: string,
+    version: RoomVersion,
+    built: BuiltEvent | undefined,
+    known: Map<string, StoredEvent>,
+  ): Promise<{ authEvents: IdentifiedPdu[]; create: IdentifiedPdu | undefined; missing: string[] }> {
+    const authIds = referencedIds(event.auth_events);
+    const byId = new Map(built ? [...built.authState.values()].map((e) => [e.event_id, e]) : []);
+    // v12: the create event is named by the room ID, never listed (rooms/v12.md).
+    const createId =
+      version.roomIdFromCreateEvent && event.type !== 'm.room.create' ? createEventIdOf(roomId) : undefined;
+    const builtCreate = createId ? built?.authState.get(CREATE_STATE_KEY) : undefined;
+    const unread = authIds.filter((id) => !byId.has(id));
+    if (createId && !builtCreate) unread.push(createId);
+    // Received events: their prev events are read in the same go (step 5 needs them).
+    const reads = built ? unread : [...unread, ...referencedIds(event.prev_events)];
+    if (reads.length > 0)
+      for (const [id, stored] of await store.rooms.getEvents(reads)) known.set(id, stored);
+    const missing = unread.filter((id) => !known.has(id));
+    const authEvents = authIds.flatMap((id) => {
+      const found = byId.get(id) ?? known.get(id)?.event;
+      return found ? [found] : [];
+    });
+    const create = builtCreate ?? (createId ? known.get(createId)?.event : undefined);
+    return { authEvents, create, missing };
+  }
+
+  /**
+   * Step 5's input for a received event: the state after its prev events, resolved when they
+   * differ. A string lists what is missing; otherwise the state and how the store keeps it.
+   */
+  async function stateBeforeOf(
+    event: IdentifiedPdu,
+    roomId: string,
+    version: RoomVersion,
+    known: Map<string, StoredEvent>,
+  ): Promise<{ missing: string[]; reason?: string } | { stateMap: StateMap; stateBefore: StateBefore }> {
+    const prevIds = referencedIds(event.prev_events);
+    const unknownPrevs = prevIds.filter((id) => {
+      const stored = known.get(id);
+      return !stored || stored.outlier || stored.roomId !== roomId;
+    });
+    if (unknownPrevs.length > 0) return { missing: unknownPrevs };
+    const sets = await Promise.all(prevIds.map((id) => store.rooms.stateAt(id, 'after')));
+    const missing = prevIds.filter((_, i) => sets[i] === null);
+    if (missing.length > 0) return { missing };
+    let stateMap: StateMap;
+    try {
+      stateMap = await resolve(version, sets as StateMap[], known);
+    } catch (err) {
+      if (!isCoreError(err)) throw err;
+      return { missing: [], reason: err.message };
+    }
+    const stateBefore: StateBefore = (sets as StateMap[]).every((set) => sameState(set, stateMap))
+      ? { afterEvent: prevIds[0] as string }
+      : { state: stateMap };
+    return { stateMap, stateBefore };
+  }
+
   async function check(
     roomId: string,
     version: RoomVersion,
@@ -281,6 +342,9 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     extremities: readonly string[],
   ): Promise<Verdict> {
     const { built } = candidate;
+    const unchanged = (outcome: AcceptOutcome): Verdict => ({ outcome, membershipChanged: false });
+
+    // --- 1–3: format, signatures, content hash ------------------------------------------------
     let event: IdentifiedPdu;
     let redacted: boolean;
     try {
@@ -290,90 +354,44 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       // A client's draft that makes no valid event: 400 M_BAD_JSON or 413 M_TOO_LARGE.
       if (built) throw coreToMatrix(err);
       const eventId = typeof candidate.pdu.event_id === 'string' ? candidate.pdu.event_id : null;
-      return { outcome: { status: 'dropped', eventId, reason: err.message }, membershipChanged: false };
+      return unchanged({ status: 'dropped', eventId, reason: err.message });
     }
     const eventId = event.event_id;
-    const known = new Map<string, StoredEvent>();
-
     if (!built) {
       const existing = await store.rooms.getEvent(eventId);
-      if (existing && !existing.outlier)
-        return { outcome: { status: 'known', eventId }, membershipChanged: false };
+      if (existing && !existing.outlier) return unchanged({ status: 'known', eventId });
     }
 
-    // --- 4: against its own auth events ----------------------------------------------------
-    const authIds = referencedIds(event.auth_events);
-    const authEvents: IdentifiedPdu[] = [];
-    const notInBasis: string[] = [];
-    if (built) {
-      const byId = new Map([...built.authState.values()].map((e) => [e.event_id, e]));
-      for (const id of authIds) {
-        const found = byId.get(id);
-        if (found) authEvents.push(found);
-        else notInBasis.push(id);
-      }
-    } else notInBasis.push(...authIds);
-    // v12: the create event is named by the room ID, never listed (rooms/v12.md).
-    const createId =
-      version.roomIdFromCreateEvent && event.type !== 'm.room.create' ? createEventIdOf(roomId) : undefined;
-    const prevIds = referencedIds(event.prev_events);
-    const wanted = [...notInBasis, ...(createId && !built ? [createId] : []), ...(built ? [] : prevIds)];
-    if (wanted.length > 0)
-      for (const [id, stored] of await store.rooms.getEvents(wanted)) known.set(id, stored);
-    const missing = [...notInBasis, ...(createId && !built ? [createId] : [])].filter((id) => !known.has(id));
-    for (const id of notInBasis) {
-      const stored = known.get(id);
-      if (stored) authEvents.push(stored.event);
+    // --- 4: against its own auth events -----------------------------------------------------
+    const known = new Map<string, StoredEvent>();
+    const { authEvents, create, missing } = await authEventsOf(event, roomId, version, built, known);
+    if (missing.length > 0) {
+      if (built) throw new Error(`built event ${eventId} cites auth events the store lacks: ${missing}`);
+      return unchanged({ status: 'missing', eventId, missing });
     }
     const isRejected = (id: string) => (known.get(id)?.rejected ?? null) !== null;
+    const shape = checkAuthEventsShape(event, authEvents, version, { isRejected });
+    const byAuthEvents = shape.ok
+      ? checkAuth(event, authStateOf(create ? [create, ...authEvents] : authEvents), version)
+      : shape;
+    let rejection = byAuthEvents.ok ? undefined : byAuthEvents.reason;
 
-    let rejection: string | undefined;
-    if (missing.length === 0) {
-      const shape = checkAuthEventsShape(event, authEvents, version, { isRejected });
-      const createEvent = createId
-        ? (built?.authState.get(CREATE_STATE_KEY) ?? known.get(createId)?.event)
-        : undefined;
-      const byAuthEvents = shape.ok
-        ? checkAuth(event, authStateOf(createEvent ? [createEvent, ...authEvents] : authEvents), version)
-        : shape;
-      if (!byAuthEvents.ok) rejection = byAuthEvents.reason;
-    } else if (!built) {
-      return { outcome: { status: 'missing', eventId, missing }, membershipChanged: false };
-    }
-
-    // --- 5: against the state before it ----------------------------------------------------
+    // --- 5: against the state before it -----------------------------------------------------
     let stateBefore: StateBefore | undefined;
-    let before: AuthState;
     let stateMap: StateMap | undefined;
+    let before: AuthState;
     if (built) {
       stateBefore = built.stateBefore;
       before = built.authState;
     } else {
-      const unknownPrevs = prevIds.filter((id) => {
-        const stored = known.get(id);
-        return !stored || stored.outlier || stored.roomId !== roomId;
-      });
-      if (unknownPrevs.length > 0) {
-        if (rejection === undefined)
-          return { outcome: { status: 'missing', eventId, missing: unknownPrevs }, membershipChanged: false };
-        // Rejected anyway: kept without a state, as an event the DAG names but nothing follows.
-        return rejectedVerdict(event, redacted, rejection, undefined);
+      const found = await stateBeforeOf(event, roomId, version, known);
+      if ('missing' in found) {
+        // Rejected anyway: kept without a state, an event the DAG may name but nothing follows.
+        if (rejection !== undefined && found.reason === undefined)
+          return rejectedVerdict(event, redacted, rejection, undefined);
+        return unchanged({ status: 'missing', eventId, ...found });
       }
-      const sets = await Promise.all(prevIds.map((id) => store.rooms.stateAt(id, 'after')));
-      if (sets.some((set) => set === null)) {
-        return { outcome: { status: 'missing', eventId, missing: prevIds }, membershipChanged: false };
-      }
-      try {
-        stateMap = await resolve(version, sets as StateMap[], known);
-      } catch (err) {
-        if (!isCoreError(err)) throw err;
-        const outcome: AcceptOutcome = { status: 'missing', eventId, missing: [], reason: err.message };
-        return { outcome, membershipChanged: false };
-      }
-      stateBefore =
-        prevIds.length === 1 || sets.every((set) => sameState(set as StateMap, stateMap as StateMap))
-          ? { afterEvent: prevIds[0] as string }
-          : { state: stateMap };
+      ({ stateMap, stateBefore } = found);
       before = await eventsAt(stateMap, [CREATE_STATE_KEY, ...authTypesForEvent(event, version)]);
     }
     if (rejection === undefined) {
@@ -385,29 +403,26 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       return rejectedVerdict(event, redacted, rejection, stateBefore);
     }
 
-    // --- 6: against the current state --------------------------------------------------------
+    // --- 6: against the current state -------------------------------------------------------
+    const prevIds = referencedIds(event.prev_events);
     const followsCurrent = built ? built.followsCurrent : sameSet(prevIds, extremities);
     let softFailed = false;
     if (!followsCurrent) {
-      const keys = [CREATE_STATE_KEY, ...authTypesForEvent(event, version)];
-      const current = await deps.stateEventsAt(roomId, keys);
+      const current = await deps.stateEventsAt(roomId, [
+        CREATE_STATE_KEY,
+        ...authTypesForEvent(event, version),
+      ]);
       softFailed = !checkAuth(event, current, version).ok;
     }
 
+    // --- what the write carries -------------------------------------------------------------
     const input: PersistEventInput = { event, stateBefore };
     if (softFailed) input.softFailed = true;
     let stateReset = false;
-    if (!softFailed && !built && !(followsCurrent && prevIds.length === 1)) {
+    if (!softFailed && stateMap && !(followsCurrent && prevIds.length === 1)) {
       // The event forks the room or merges branches: the current state is the resolution of
       // the states after the new forward extremities (server-server-api.md "Soft failure").
-      input.currentState = await currentAfter(
-        version,
-        event,
-        stateMap as StateMap,
-        extremities,
-        prevIds,
-        known,
-      );
+      input.currentState = await currentAfter(version, event, stateMap, extremities, prevIds, known);
       stateReset = true;
     }
     if (built?.txn) input.txn = built.txn;
