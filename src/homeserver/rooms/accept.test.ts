@@ -313,10 +313,14 @@ describe.each(['1', '12'])('room version %s: gaps and redactions from another se
       { status: 'missing', eventId: second.event.event_id, missing: [first.event.event_id] },
     ]);
     expect(await store.rooms.getEvent(second.event.event_id)).toBeNull();
+    // Alice's long-poll wakes when they land.
+    const { notifier } = room.services.ctx;
+    const woken = notifier.wait(room.alice.userId, new Set([roomId]), notifier.version, 5000);
     expect((await accept(room, first.wire, second.wire)).map((o) => o.status)).toEqual([
       'accepted',
       'accepted',
     ]);
+    expect(await woken).toBe(true);
     expect((await syncTimeline(room)).slice(-2)).toEqual([first.event.event_id, second.event.event_id]);
   });
 
