@@ -8,6 +8,15 @@ export * from './core/index.ts';
 export type { FederationOptions } from './federation/index.ts';
 export type { NotaryConfig } from './federation/server-keys.ts';
 export type { Clock, Logger, Random, RegistrationPolicy } from './homeserver/context.ts';
+export {
+  type EventTemplate,
+  type FederationPort,
+  federationOff,
+  type KeyStore,
+  type RemoteState,
+  type RemoteStateIds,
+  type SendJoinResponse,
+} from './homeserver/ports.ts';
 export { createHomeserver, type Homeserver, type HomeserverAdmin, type HomeserverOptions } from './server.ts';
 export { type IndexedDbOptions, openIndexedDbStore } from './storage/indexeddb/index.ts';
 export type { Store } from './storage/store.ts';

@@ -11,7 +11,7 @@ import { clientEndpoints, RATE_LIMITS } from './api/client/index.ts';
 import { federationEndpoints } from './api/federation/index.ts';
 import { type ConnectionInfo, createRouter, type FetchHandler } from './api/http.ts';
 import type { RateLimitConfig } from './api/rate-limit.ts';
-import { createFederation, type FederationOptions } from './federation/index.ts';
+import { createFederation, type Federation, type FederationOptions } from './federation/index.ts';
 import { type HomeserverContext, silentLogger } from './homeserver/context.ts';
 import type { Services } from './homeserver/services.ts';
 import { type ServicesOptions, startServices } from './homeserver/start.ts';
@@ -22,7 +22,10 @@ export interface HomeserverOptions extends ServicesOptions {
   store: Store | (() => Promise<Store>);
   /** Rate limits per class, over the defaults (`RATE_LIMITS`): a deployment or a benchmark may raise them. */
   rateLimits?: Partial<Record<keyof typeof RATE_LIMITS, RateLimitConfig>>;
-  /** How to reach other servers (transport, notaries); without it other servers are unreachable. */
+  /**
+   * How to reach other servers (transport, notaries). With it, other servers' keys are fetched
+   * and checked; without it, only this server's key is known and other servers are unreachable.
+   */
   federation?: FederationOptions;
 }
 
@@ -86,12 +89,19 @@ export function startHomeserver(options: HomeserverOptions): {
   let store: Store | undefined;
 
   const start = async (opened: Store): Promise<Running> => {
-    const { ctx, services } = await startServices(opened, options);
+    // Federation is built on the context's key and store once they exist (src/federation),
+    // and handed back to the homeserver as its KeyStore: the homeserver never imports it.
+    let federation: Federation | undefined;
+    const { ctx, services } = await startServices(opened, {
+      ...options,
+      connect: (base) => {
+        federation = createFederation(base, options.federation);
+        return options.federation ? { keys: federation.keys } : {};
+      },
+    });
+    const { keys } = federation ?? createFederation(ctx, options.federation);
     const router = createRouter({
-      endpoints: [
-        ...clientEndpoints(services),
-        ...federationEndpoints({ ctx, services, keys: createFederation(ctx, options.federation).keys }),
-      ],
+      endpoints: [...clientEndpoints(services), ...federationEndpoints({ ctx, services, keys })],
       // Expired tokens answer as soft logouts (accounts/index.ts).
       resolveToken: (token) => services.accounts.resolveAccessToken(token),
       rateLimits: { ...RATE_LIMITS, ...options.rateLimits },

@@ -28,7 +28,10 @@ export const noTransport: FederationTransport = {
   },
 };
 
-export function createFederation(ctx: HomeserverContext, options: FederationOptions = {}): Federation {
+export function createFederation(
+  ctx: Pick<HomeserverContext, 'config' | 'signingKey' | 'store' | 'clock' | 'logger'>,
+  options: FederationOptions = {},
+): Federation {
   const client = createFederationClient({
     serverName: ctx.config.serverName,
     signingKey: ctx.signingKey,

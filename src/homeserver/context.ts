@@ -7,6 +7,7 @@ import type { SigningKey } from '../core/crypto.ts';
 import { serverNameOf } from '../core/identifiers.ts';
 import type { Store } from '../storage/store.ts';
 import type { Notifier } from './notifier.ts';
+import type { FederationPort, KeyStore } from './ports.ts';
 
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
@@ -65,6 +66,10 @@ export interface HomeserverContext {
   /** This server's ed25519 key: signs every event and federation request it makes. */
   readonly signingKey: SigningKey;
   readonly notifier: Notifier;
+  /** Requests to other servers (`federationOff` unless federation is configured). */
+  readonly federation: FederationPort;
+  /** Other servers' signing keys, for checking the events they sign. */
+  readonly keys: KeyStore;
 }
 
 /**

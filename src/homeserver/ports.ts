@@ -5,6 +5,11 @@
  * handed these by `createHomeserver`. Without federation, each answers "federation is off".
  */
 
+import type { JsonObject } from '../core/canonical-json.ts';
+import type { SigningKey } from '../core/crypto.ts';
+import type { Pdu } from '../core/pdu.ts';
+import { MatrixError } from './errors.ts';
+
 /**
  * Other servers' signing keys (server-server-api.md "Retrieving server keys"). Used by the
  * accept pipeline to check the signatures of every event not built here.
@@ -20,4 +25,161 @@ export interface KeyStore {
     keyIds: readonly string[],
     validAt: number,
   ): Promise<Map<string, Uint8Array>>;
+}
+
+// ---------------------------------------------------------------------------------------
+// What the homeserver asks of other servers
+
+/** A room version's event template from `make_join`, `make_leave` or `make_knock`. */
+export interface EventTemplate {
+  roomVersion: string;
+  /** The unsigned event to complete (origin_server_ts, hashes, signatures) and send back. */
+  event: JsonObject;
+}
+
+/** `send_join` v2: the room as the resident server sees it at the join. */
+export interface SendJoinResponse {
+  origin: string;
+  /** The state before the join. */
+  state: Pdu[];
+  /** The auth chain of the join and of every state event. */
+  authChain: Pdu[];
+  /** The join as the resident server signed it (restricted joins add its signature). */
+  event?: Pdu;
+  membersOmitted?: boolean;
+  serversInRoom?: string[];
+}
+
+/** `state` / `state_ids` at an event: the room state and its auth chain. */
+export interface RemoteState {
+  pdus: Pdu[];
+  authChain: Pdu[];
+}
+
+export interface RemoteStateIds {
+  pduIds: string[];
+  authChainIds: string[];
+}
+
+/**
+ * The requests the homeserver makes of other servers (server-server-api.md "Joining Rooms",
+ * "Leaving Rooms", "Inviting to a room", "Knocking upon a room", "Backfilling and retrieving
+ * missing events", "Retrieving events", "Querying for information", "End-to-End Encryption").
+ * `destination` is the server asked; every answer is already checked to be the shape the
+ * endpoint promises, but PDUs in it are untrusted: they go through the accept pipeline.
+ * A refusal by the remote server, or a server that cannot be reached, is a `MatrixError`.
+ */
+export interface FederationPort {
+  /** GET /make_join: a join template for `userId`; `versions` are the room versions we speak. */
+  makeJoin(
+    destination: string,
+    roomId: string,
+    userId: string,
+    versions: readonly string[],
+  ): Promise<EventTemplate>;
+  /** PUT /v2/send_join: the signed join; the resident server answers with the room's state. */
+  sendJoin(destination: string, roomId: string, eventId: string, event: Pdu): Promise<SendJoinResponse>;
+  makeLeave(destination: string, roomId: string, userId: string): Promise<EventTemplate>;
+  sendLeave(destination: string, roomId: string, eventId: string, event: Pdu): Promise<void>;
+  /** PUT /v2/invite: the invitee's server signs the invite and returns it. */
+  invite(
+    destination: string,
+    roomId: string,
+    eventId: string,
+    request: { roomVersion: string; event: Pdu; inviteRoomState: JsonObject[] },
+  ): Promise<Pdu>;
+  makeKnock(
+    destination: string,
+    roomId: string,
+    userId: string,
+    versions: readonly string[],
+  ): Promise<EventTemplate>;
+  /** PUT /send_knock: answers with the stripped state shown to the knocker. */
+  sendKnock(destination: string, roomId: string, eventId: string, event: Pdu): Promise<JsonObject[]>;
+  /** GET /backfill: up to `limit` events before (and including) `from`. */
+  backfill(destination: string, roomId: string, from: readonly string[], limit: number): Promise<Pdu[]>;
+  /** POST /get_missing_events: events between what we have (`earliest`) and `latest`. */
+  getMissingEvents(
+    destination: string,
+    roomId: string,
+    request: { earliest: readonly string[]; latest: readonly string[]; limit: number; minDepth: number },
+  ): Promise<Pdu[]>;
+  /** GET /event/{eventId}. */
+  getEvent(destination: string, eventId: string): Promise<Pdu>;
+  /** GET /state/{roomId}?event_id=: the state before `eventId`. */
+  getState(destination: string, roomId: string, eventId: string): Promise<RemoteState>;
+  getStateIds(destination: string, roomId: string, eventId: string): Promise<RemoteStateIds>;
+  /** GET /event_auth/{roomId}/{eventId}. */
+  getEventAuth(destination: string, roomId: string, eventId: string): Promise<Pdu[]>;
+  /** GET /query/profile: a remote user's profile (one field, or all). */
+  queryProfile(destination: string, userId: string, field?: string): Promise<JsonObject>;
+  /** GET /query/directory: a remote room alias. */
+  queryDirectory(destination: string, alias: string): Promise<{ roomId: string; servers: string[] }>;
+  /** POST /user/keys/query: `{userId: [deviceIds]}` → the body (device_keys, master_keys, …). */
+  queryUserKeys(
+    destination: string,
+    deviceKeys: Readonly<Record<string, readonly string[]>>,
+  ): Promise<JsonObject>;
+  /** POST /user/keys/claim: `{userId: {deviceId: algorithm}}` → `one_time_keys`. */
+  claimUserKeys(
+    destination: string,
+    oneTimeKeys: Readonly<Record<string, Readonly<Record<string, string>>>>,
+  ): Promise<JsonObject>;
+}
+
+/**
+ * The error every request to another server meets while federation is off. What a client
+ * asked for cannot be found from here, so it is 404 M_NOT_FOUND (what clients already get
+ * for a room or alias this server does not know), except handing something to another
+ * server (an invite), which is refused: 403 M_FORBIDDEN.
+ */
+export function federationOffError(what: string, status: 403 | 404 = 404): MatrixError {
+  return new MatrixError(
+    status,
+    status === 403 ? 'M_FORBIDDEN' : 'M_NOT_FOUND',
+    `${what} needs federation, which is off on this server`,
+  );
+}
+
+const off =
+  (what: (destination: string) => string, status: 403 | 404 = 404) =>
+  async (destination: string): Promise<never> => {
+    throw federationOffError(what(destination), status);
+  };
+
+/** A homeserver alone: every request to another server answers "federation is off". */
+export const federationOff: FederationPort = {
+  makeJoin: off((d) => `Joining a room through ${d}`),
+  sendJoin: off((d) => `Joining a room through ${d}`),
+  makeLeave: off((d) => `Leaving a room through ${d}`),
+  sendLeave: off((d) => `Leaving a room through ${d}`),
+  invite: off((d) => `Inviting a user of ${d}`, 403),
+  makeKnock: off((d) => `Knocking on a room through ${d}`),
+  sendKnock: off((d) => `Knocking on a room through ${d}`),
+  backfill: off((d) => `Fetching history from ${d}`),
+  getMissingEvents: off((d) => `Fetching missing events from ${d}`),
+  getEvent: off((d) => `Fetching an event from ${d}`),
+  getState: off((d) => `Fetching room state from ${d}`),
+  getStateIds: off((d) => `Fetching room state from ${d}`),
+  getEventAuth: off((d) => `Fetching auth events from ${d}`),
+  queryProfile: off((d) => `The profile of a user of ${d}`),
+  queryDirectory: off((d) => `A room alias of ${d}`),
+  queryUserKeys: off((d) => `The device keys of users of ${d}`),
+  claimUserKeys: off((d) => `One-time keys of users of ${d}`),
+};
+
+/**
+ * The key store of a server without federation: it knows this server's own key and no
+ * other. Events signed elsewhere then fail their signature check, as they must when their
+ * signer's keys cannot be fetched.
+ */
+export function ownKeyStore(serverName: string, signingKey: SigningKey): KeyStore {
+  return {
+    async verifyKeys(server, keyIds) {
+      const found = new Map<string, Uint8Array>();
+      if (server === serverName && keyIds.includes(signingKey.keyId))
+        found.set(signingKey.keyId, signingKey.publicKey);
+      return found;
+    },
+  };
 }

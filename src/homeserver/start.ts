@@ -20,6 +20,7 @@ import {
   webRandom,
 } from './context.ts';
 import { createNotifier } from './notifier.ts';
+import { type FederationPort, federationOff, type KeyStore, ownKeyStore } from './ports.ts';
 import { createServices, type Services } from './services.ts';
 
 export interface ServicesOptions {
@@ -34,7 +35,20 @@ export interface ServicesOptions {
   clock?: Clock;
   random?: Random;
   logger?: Logger;
+  /** Requests to other servers; without it (and without `connect`), each answers "federation is off". */
+  federationPort?: FederationPort;
+  /** Other servers' signing keys; without it (and without `connect`), only this server's key is known. */
+  keyStore?: KeyStore;
+  /**
+   * Called once this server's signing key is loaded, with what federation is built on: the
+   * composition root (src/server.ts) plugs src/federation in here, so the homeserver never
+   * imports it. What it returns stands in for the defaults; `federationPort`/`keyStore` win.
+   */
+  connect?: (base: FederationBase) => { port?: FederationPort; keys?: KeyStore };
 }
+
+/** What federation is built on: the context without the federation it is about to be given. */
+export type FederationBase = Omit<HomeserverContext, 'federation' | 'keys'>;
 
 /** Name of the secret holding this server's ed25519 seed in the store. */
 export const SIGNING_SEED_SECRET = 'signing_key_seed';
@@ -61,7 +75,7 @@ export async function startServices(
   const seed = await store.federation.putSecretOnce(SIGNING_SEED_SECRET, random.bytes(32));
   const probe = await signingKeyFromSeed(seed, 'probe');
   const version = `a_${encodeBase64Url(probe.publicKey.slice(0, 3)).replace(/[^a-zA-Z0-9]/g, '_')}`;
-  const ctx: HomeserverContext = {
+  const base: FederationBase = {
     config: homeserverConfig(options),
     store,
     clock: options.clock ?? systemClock,
@@ -69,6 +83,12 @@ export async function startServices(
     logger: options.logger ?? silentLogger,
     signingKey: await signingKeyFromSeed(seed, version),
     notifier: createNotifier(),
+  };
+  const connected = options.connect?.(base) ?? {};
+  const ctx: HomeserverContext = {
+    ...base,
+    federation: options.federationPort ?? connected.port ?? federationOff,
+    keys: options.keyStore ?? connected.keys ?? ownKeyStore(base.config.serverName, base.signingKey),
   };
   return { ctx, services: createServices(ctx) };
 }

@@ -195,6 +195,11 @@ export interface RoomStore {
   /** Current state events, all or of the given types, read with the state in one transaction. */
   currentStateEvents(roomId: string, types?: readonly string[]): Promise<StoredEvent[]>;
   currentStateEvent(roomId: string, type: string, stateKey: string): Promise<StoredEvent | null>;
+  /** Current state events at several (type, state_key) pairs, read in one transaction; absent ones left out. */
+  currentStateEventsAt(
+    roomId: string,
+    keys: readonly (readonly [type: string, stateKey: string])[],
+  ): Promise<StoredEvent[]>;
   membership(roomId: string, userId: string): Promise<Membership | null>;
   roomsForUser(userId: string, membership?: string): Promise<Membership[]>;
   members(roomId: string, membership?: string): Promise<Membership[]>;

@@ -245,7 +245,7 @@ describe('the Service Worker homeserver in Chromium', () => {
         },
         { t: token, s: from, room: roomId },
       );
-    const polls = [poll(page, alice, aliceSince), poll(second, bob, bobSince)];
+    const polls = [poll(page, alice, aliceSince), poll(second, bob, bobSince)] as const;
     await new Promise((r) => setTimeout(r, 300));
     await page.evaluate(
       ({ token, room }) => (window as unknown as PageGlobals).mx.send(token, room, 'live in both tabs'),

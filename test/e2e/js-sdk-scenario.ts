@@ -132,9 +132,9 @@ export function until(
     ] as const;
     const cleanup = () => {
       clearTimeout(timer);
-      for (const c of clients) for (const e of events) c.off(e as never, poll);
+      for (const c of clients) for (const e of events) c.off(e as never, poll as never);
     };
-    for (const c of clients) for (const e of events) c.on(e as never, poll);
+    for (const c of clients) for (const e of events) c.on(e as never, poll as never);
   });
 }
 

@@ -563,7 +563,7 @@ describe('fuzz: the whole homeserver', () => {
       accessToken: registered.body.access_token as string,
     };
     const [alice, carol] = [await hs.createUser('alice'), await hs.createUser('carol')];
-    w = { hs, services, store: hs.store, alice, bob, carol } as World;
+    w = { hs, services, store: hs.store, alice, bob, carol } as unknown as World;
 
     // Alice's private things, each carrying the marker.
     await call(alice, 'PUT', `${v3}/devices/${enc(alice.deviceId)}`, { display_name: `phone ${SECRET}` });

@@ -16,6 +16,12 @@ const joinQuery = q.object({
   via: q.optional(q.list()),
 });
 
+/** `via` first (v1.12), then the deprecated `server_name`. */
+const serversOf = (query: { server_name?: string[]; via?: string[] }): string[] => [
+  ...(query.via ?? []),
+  ...(query.server_name ?? []),
+];
+
 const joinBody = v.object({
   reason: v.optional(v.string()),
   third_party_signed: v.optional(v.jsonObject()),
@@ -75,16 +81,17 @@ export function membershipEndpoints(services: Services): Endpoint[] {
       guest: true,
       rateLimit: 'default',
       params: { roomIdOrAlias: roomIdOrAliasParam },
-      // Servers to join through matter only for rooms of other servers, which need federation.
+      // Servers to join through matter only for rooms of other servers (federation).
       query: joinQuery,
       body: joinBody,
       allowEmptyBody: true,
       spec: 'client-server-api/#post_matrixclientv3joinroomidoralias',
-      handler: async ({ params, body, auth }) => {
+      handler: async ({ params, query, body, auth }) => {
         noThirdPartySigned(body);
         const roomId = await rooms.join(auth.userId, params.roomIdOrAlias, {
           reason: body.reason,
           isGuest: auth.isGuest,
+          servers: serversOf(query),
         });
         return { room_id: roomId };
       },
@@ -102,8 +109,11 @@ export function membershipEndpoints(services: Services): Endpoint[] {
       body: reasonBody,
       allowEmptyBody: true,
       spec: 'client-server-api/#post_matrixclientv3knockroomidoralias',
-      handler: async ({ params, body, auth }) => {
-        const roomId = await rooms.knock(auth.userId, params.roomIdOrAlias, { reason: body.reason });
+      handler: async ({ params, query, body, auth }) => {
+        const roomId = await rooms.knock(auth.userId, params.roomIdOrAlias, {
+          reason: body.reason,
+          servers: serversOf(query),
+        });
         return { room_id: roomId };
       },
     }),

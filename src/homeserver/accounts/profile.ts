@@ -81,7 +81,7 @@ export interface ProfileCaller {
 }
 
 export interface ProfileService {
-  /** The whole profile of a local user (404 for unknown and remote users). */
+  /** The whole profile of a user (404 for unknown users; remote ones are asked of their server). */
   getProfile(userId: string): Promise<JsonObject>;
   getProfileField(userId: string, key: string): Promise<JsonValue>;
   /** Sets one field of the caller's own profile; a changed name or avatar is propagated. */
@@ -98,12 +98,17 @@ export function createProfileService(
 ): ProfileService {
   const { store, config, logger } = ctx;
 
-  async function requireLocalUser(userId: string): Promise<void> {
+  /**
+   * The profile of a user: a local one from the store (404 when unknown), a remote one from
+   * its server through the federation port (GET /query/profile; 404 while federation is off).
+   */
+  async function profileOf(userId: string, field?: string): Promise<JsonObject> {
     if (!isValidUserId(userId, { historical: true }))
       throw invalidParam(`Invalid user ID ${JSON.stringify(userId)}`);
-    // No federation yet: remote profiles cannot be fetched, so they are not found.
-    if (serverNameOf(userId) !== config.serverName) throw notFound('Profile not found');
+    const server = serverNameOf(userId) as string;
+    if (server !== config.serverName) return ctx.federation.queryProfile(server, userId, field);
     if (!(await store.accounts.getUser(userId))) throw notFound('Profile not found');
+    return (await store.userData.getProfile(userId)) ?? {};
   }
 
   async function propagate(userId: string, deviceId?: string | null): Promise<void> {
@@ -171,15 +176,13 @@ export function createProfileService(
   }
 
   return {
-    async getProfile(userId) {
-      await requireLocalUser(userId);
-      return (await store.userData.getProfile(userId)) ?? {};
+    getProfile(userId) {
+      return profileOf(userId);
     },
 
     async getProfileField(userId, key) {
       checkProfileKey(key);
-      await requireLocalUser(userId);
-      const profile = (await store.userData.getProfile(userId)) ?? {};
+      const profile = await profileOf(userId, key);
       if (!Object.hasOwn(profile, key)) throw notFound(`This user has no ${key}`);
       return profile[key] as JsonValue;
     },

@@ -2,7 +2,8 @@
  * Building one local event for a room of any version (v1–v12): the PDU in the version's
  * format (rooms/fragments/*-event-format.md), its auth events chosen by the "Auth events
  * selection" algorithm (server-server-api.md), the content hash and this server's signature
- * ("Signing Events"), its ID, and the authorisation check against the state it is sent in.
+ * ("Signing Events") and its ID. Whether the event may be sent — its format, size and the
+ * authorization rules — is decided by accept.ts, which every event goes through.
  *
  * Pure apart from the clock and randomness it is handed: `sendEvent` feeds it the room's
  * current state from the store, `createRoom` the in-memory state of a room being made.
@@ -10,30 +11,31 @@
 
 import {
   type AuthState,
+  addContentHash,
+  addSignature,
   authTypesForEvent,
-  CoreError,
-  checkAuth,
   computeReferenceHash,
   type EventReference,
   encodeBase64,
-  eventSizeBytes,
+  encodeBase64Url,
+  eventSignedBytes,
   type IdentifiedPdu,
   identify,
   isCoreError,
   type JsonObject,
   MAX_DEPTH,
   MAX_ID_BYTES,
-  MAX_PDU_BYTES,
   MAX_PREV_EVENTS,
   type Pdu,
   type RoomVersion,
   type SigningKey,
-  signEvent,
+  sha256,
   stateKey,
+  toWirePdu,
   utf8ByteLength,
 } from '../../core/index.ts';
 import { type Random, randomString } from '../context.ts';
-import { badJson, forbidden, tooLarge } from '../errors.ts';
+import { badJson, tooLarge } from '../errors.ts';
 
 export const CREATE_TYPE = 'm.room.create';
 export const MEMBER_TYPE = 'm.room.member';
@@ -51,13 +53,19 @@ export interface EventDraft {
   redacts?: string;
 }
 
+/**
+ * A prev event as building needs it: its ID and depth. v1/v2 events cite their prev events'
+ * reference hashes, so there the whole event is needed; from v3 the ID is the hash.
+ */
+export type PrevEvent = IdentifiedPdu | { readonly event_id: string; readonly depth: number };
+
 /** Where in the room the event goes and what authorises it. */
 export interface BuildPlace {
   version: RoomVersion;
   /** Absent only for a v12 `m.room.create`, whose ID names the room. */
   roomId: string | undefined;
   /** The forward extremities the event follows (at most 20 used), with their depths. */
-  prevEvents: readonly IdentifiedPdu[];
+  prevEvents: readonly PrevEvent[];
   /**
    * The state the event is sent in, keyed by (type, state_key). It must hold every state
    * event `authTypesForEvent` selects, and the `m.room.create` event even in v12 (where
@@ -74,8 +82,10 @@ export interface BuildTools {
 }
 
 /** v1/v2 reference events as `[event_id, {sha256: reference hash}]`; v3+ by bare ID. */
-export function referenceTo(event: IdentifiedPdu, version: RoomVersion): EventReference {
+export function referenceTo(event: PrevEvent, version: RoomVersion): EventReference {
   if (version.eventIdFormat !== 'server') return event.event_id;
+  if (!('hashes' in event))
+    throw new Error(`building a v${version.id} event needs prev event ${event.event_id} whole`);
   return [event.event_id, { sha256: encodeBase64(computeReferenceHash(event, version)) }];
 }
 
@@ -91,10 +101,8 @@ export function checkDraft(draft: EventDraft): void {
 }
 
 /**
- * Builds, signs and identifies the event, then checks it against `place.state` with the
- * room version's authorization rules. A rejection is `403 M_FORBIDDEN` carrying the rule's
- * reason; content canonical JSON cannot carry (floats in v6+) is `400 M_BAD_JSON`; an event
- * over 64 KiB is `413 M_TOO_LARGE`.
+ * Builds, signs and identifies the event. Content canonical JSON cannot carry (floats in
+ * v6+) is `400 M_BAD_JSON`. Nothing is checked against the rules here: accept.ts does.
  */
 export async function buildEvent(
   draft: EventDraft,
@@ -135,20 +143,34 @@ export async function buildEvent(
     signatures: {},
   };
 
-  let event: IdentifiedPdu;
   try {
-    event = identify(await signEvent(pdu, tools.serverName, tools.signingKey, version), version);
-    const size = eventSizeBytes(event, version);
-    if (size > MAX_PDU_BYTES) {
-      throw new CoreError('TOO_LARGE', `The event is ${size} bytes, over the limit of ${MAX_PDU_BYTES}`);
-    }
+    return await signAndIdentify(pdu, version, tools);
   } catch (err) {
     throw coreToMatrix(err);
   }
+}
 
-  const result = checkAuth(event, place.state, version);
-  if (!result.ok) throw forbidden(result.reason);
-  return event;
+/**
+ * `identify(signEvent(pdu))` with the redacted event encoded once: from v3 the event ID is
+ * the reference hash, and its input — the redacted event less `signatures`, `unsigned` and
+ * `event_id` (server-server-api.md "Calculating the reference hash for an event") — is
+ * exactly what the signature covers ("Signing Events"). build.test.ts checks the result
+ * against `computeEventId` and `verifyEvent` in every room version.
+ */
+async function signAndIdentify(pdu: Pdu, version: RoomVersion, tools: BuildTools): Promise<IdentifiedPdu> {
+  const wire = addContentHash(toWirePdu(pdu, version), version);
+  let bytes: Uint8Array | undefined;
+  const signed = () => (bytes ??= eventSignedBytes(wire, version));
+  const signatures = await addSignature(wire.signatures, tools.serverName, tools.signingKey, signed);
+  const event = { ...wire, signatures };
+  switch (version.eventIdFormat) {
+    case 'server':
+      return identify(event, version);
+    case 'base64':
+      return { ...event, event_id: `$${encodeBase64(sha256(signed()))}` };
+    case 'urlsafe':
+      return { ...event, event_id: `$${encodeBase64Url(sha256(signed()))}` };
+  }
 }
 
 /** A core rejection of client-supplied data as the Matrix error a client should see. */

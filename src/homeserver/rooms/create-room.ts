@@ -20,20 +20,19 @@ import {
   stateKey,
   utf8ByteLength,
 } from '../../core/index.ts';
-import type { PersistEventInput } from '../../storage/store.ts';
 import { StoreError } from '../../storage/store.ts';
 import { type HomeserverContext, isLocalId, randomString } from '../context.ts';
 import {
   badJson,
   forbidden,
   invalidParam,
-  isMatrixError,
   MatrixError,
   notFound,
   roomInUse,
   unrecognized,
   unsupportedRoomVersion,
 } from '../errors.ts';
+import { BuiltEventRefused, type Candidate } from './accept.ts';
 import { buildEvent, CREATE_TYPE, type EventDraft, MEMBER_TYPE, POWER_LEVELS_TYPE } from './build.ts';
 import { memberContent } from './members.ts';
 import type { EventPipeline } from './pipeline.ts';
@@ -223,30 +222,27 @@ export async function createRoom(
   // --- build every event against the state the previous ones made ------------------------
   const tools = pipeline.tools();
   const state = new Map<StateKey, IdentifiedPdu>();
-  const inputs: PersistEventInput[] = [];
+  const candidates: Candidate[] = [];
+  const steps: string[] = [];
   let roomId: string | undefined = version.roomIdFromCreateEvent ? undefined : newRoomId(ctx);
   let last: IdentifiedPdu | undefined;
 
+  // Each event is built on the one before and the state so far; accept checks them all.
   const add = async (draft: Omit<EventDraft, 'sender'>, step: string): Promise<IdentifiedPdu> => {
-    let event: IdentifiedPdu;
-    try {
-      event = await buildEvent(
-        { sender: userId, ...draft },
-        { version, roomId, prevEvents: last ? [last] : [], state },
-        tools,
-      );
-    } catch (err) {
-      // The request implied a state its own events cannot satisfy (create_room.yaml 400).
-      if (isMatrixError(err) && err.errcode === 'M_FORBIDDEN') {
-        throw new MatrixError(
-          400,
-          'M_INVALID_ROOM_STATE',
-          `${step} is not allowed in the new room: ${err.message}`,
-        );
-      }
-      throw err;
-    }
-    inputs.push({ event, stateBefore: last ? { afterEvent: last.event_id } : { state: new Map() } });
+    const event = await buildEvent(
+      { sender: userId, ...draft },
+      { version, roomId, prevEvents: last ? [last] : [], state },
+      tools,
+    );
+    candidates.push({
+      pdu: event,
+      built: {
+        authState: new Map(state),
+        stateBefore: last ? { afterEvent: last.event_id } : { state: new Map() },
+        followsCurrent: true,
+      },
+    });
+    steps.push(step);
     if (event.state_key !== undefined) state.set(stateKey(event.type, event.state_key), event);
     last = event;
     return event;
@@ -317,9 +313,17 @@ export async function createRoom(
     }
   }
   try {
-    await pipeline.lock.run(finalRoomId, () => pipeline.persistBuilt(finalRoomId, inputs));
+    await pipeline.lock.run(finalRoomId, () => pipeline.acceptLocked(finalRoomId, version, candidates));
   } catch (err) {
     if (alias) await store.rooms.deleteAlias(alias).catch(() => undefined);
+    // The request implied a state its own events cannot satisfy (create_room.yaml 400).
+    if (err instanceof BuiltEventRefused && err.errcode === 'M_FORBIDDEN') {
+      throw new MatrixError(
+        400,
+        'M_INVALID_ROOM_STATE',
+        `${steps[err.index]} is not allowed in the new room: ${err.message}`,
+      );
+    }
     throw err;
   }
   if (body.visibility === 'public') await store.rooms.setPublished(finalRoomId, true);

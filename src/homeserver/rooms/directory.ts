@@ -2,9 +2,9 @@
  * Room aliases and the published room directory — client-server-api "Room aliases"
  * (directory.yaml) and "Published room directory" (list_public_rooms.yaml).
  *
- * Only this server's own aliases and rooms: resolving another server's alias or listing
- * another server's directory needs federation, which comes later (404 M_NOT_FOUND for an
- * alias, 404 M_UNRECOGNIZED for `?server=`, each saying why).
+ * Another server's alias is resolved through the federation port (`ctx.federation`, 404
+ * M_NOT_FOUND while federation is off); listing another server's directory is not built
+ * yet (404 M_UNRECOGNIZED for `?server=`, saying why).
  */
 
 import {
@@ -190,11 +190,9 @@ export function createDirectory(ctx: HomeserverContext, pipeline: EventPipeline)
       const { serverName } = parseAlias(alias);
       const found = await store.rooms.getAlias(alias);
       if (!found) {
-        throw notFound(
-          serverName === config.serverName
-            ? `Room alias ${alias} not found`
-            : `Room alias ${alias} is on another server; resolving it needs federation, which is not supported yet`,
-        );
+        if (serverName === config.serverName) throw notFound(`Room alias ${alias} not found`);
+        // Another server's alias is that server's to answer (GET /query/directory).
+        return ctx.federation.queryDirectory(serverName, alias);
       }
       return {
         roomId: found.roomId,

@@ -5,22 +5,37 @@
  * version decide who may do what (a rejection is 403 M_FORBIDDEN with the rule's reason).
  * What the rules cannot express — e.g. "kick someone who is in the room" — is checked here.
  *
- * Rooms of other servers need federation, which comes later: joining or knocking on one
- * answers 404 M_NOT_FOUND, inviting a remote user 403 M_FORBIDDEN, each saying so.
+ * Rooms this server does not have are reached through `ctx.federation` (the
+ * `FederationPort`): a join, knock or leave asks a server named by the room ID, the alias or
+ * the client's `via` hints; an invite of a remote user asks the invitee's server. With
+ * federation off those answer 404 M_NOT_FOUND (403 M_FORBIDDEN for an invite), saying so.
+ * Completing a remote join, knock or leave from the template is the next step of federation.
  */
 
 import {
   isValidRoomAlias,
   isValidRoomId,
+  isValidServerName,
   isValidUserId,
   type JsonObject,
   namedPowerLevel,
   type RoomVersion,
+  roomVersions,
+  serverNameOf,
   stateKey,
   userPowerLevel,
 } from '../../core/index.ts';
 import { type HomeserverContext, isLocalId } from '../context.ts';
-import { forbidden, guestAccessForbidden, invalidParam, matrixError, notFound } from '../errors.ts';
+import {
+  forbidden,
+  guestAccessForbidden,
+  invalidParam,
+  isMatrixError,
+  matrixError,
+  notFound,
+  unrecognized,
+} from '../errors.ts';
+import { serverOf } from './accept.ts';
 import { CREATE_STATE_KEY, MEMBER_TYPE, POWER_LEVELS_TYPE } from './build.ts';
 import { memberContent } from './members.ts';
 import type { EventPipeline, SendEventResult } from './pipeline.ts';
@@ -29,6 +44,8 @@ export interface MembershipOptions {
   reason?: string;
   /** Guests may only join rooms whose `m.room.guest_access` is `can_join`. */
   isGuest?: boolean;
+  /** Servers to reach a room of another server through (`via`, `server_name`). */
+  servers?: readonly string[];
 }
 
 export interface Membership {
@@ -69,38 +86,92 @@ export interface Membership {
   resolveRoom(roomIdOrAlias: string): Promise<string>;
 }
 
-const federationMissing = (what: string) =>
-  notFound(
-    `${what} is not known to this server, and reaching other servers (federation) is not supported yet`,
-  );
+const noServer = (what: string) =>
+  notFound(`${what} is not known to this server, and no other server was named to reach it through`);
+
+/** Sending the event a remote template asks for is the next step of federation (issue "Federation"). */
+const remoteFlowMissing = (what: string) =>
+  unrecognized(`${what} of a room on another server is not supported yet`, 404);
 
 export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline): Membership {
   const { store, config } = ctx;
 
   const isLocal = (id: string): boolean => isLocalId(config, id);
 
-  async function resolveRoom(roomIdOrAlias: string): Promise<string> {
+  /** The room and the servers that may have it: the alias's own answer first, then the hints. */
+  async function locateRoom(
+    roomIdOrAlias: string,
+    hints: readonly string[] = [],
+  ): Promise<{ roomId: string; servers: string[] }> {
     if (roomIdOrAlias.startsWith('#')) {
       if (!isValidRoomAlias(roomIdOrAlias))
         throw invalidParam(`${JSON.stringify(roomIdOrAlias)} is not a valid room alias`);
       const alias = await store.rooms.getAlias(roomIdOrAlias);
-      if (!alias)
-        throw isLocal(roomIdOrAlias)
-          ? notFound(`Room alias ${roomIdOrAlias} not found`)
-          : federationMissing(`Room alias ${roomIdOrAlias}`);
-      return alias.roomId;
+      if (alias) return { roomId: alias.roomId, servers: remoteServers(alias.servers, hints) };
+      if (isLocal(roomIdOrAlias)) throw notFound(`Room alias ${roomIdOrAlias} not found`);
+      const aliasServer = serverNameOf(roomIdOrAlias) as string;
+      const found = await ctx.federation.queryDirectory(aliasServer, roomIdOrAlias);
+      const creator = serverOf(found.roomId);
+      return {
+        roomId: found.roomId,
+        servers: remoteServers(found.servers, [aliasServer], hints, creator ? [creator] : []),
+      };
     }
     if (!isValidRoomId(roomIdOrAlias)) {
       throw invalidParam(`${JSON.stringify(roomIdOrAlias)} is neither a room ID (!…) nor a room alias (#…)`);
     }
-    return roomIdOrAlias;
+    // v1–v11 room IDs name the server that made the room; v12 IDs name none (rooms/v12.md).
+    const creator = serverNameOf(roomIdOrAlias);
+    return { roomId: roomIdOrAlias, servers: remoteServers(hints, creator ? [creator] : []) };
+  }
+
+  /**
+   * Other servers among `lists`, in order, each once. Hints come from the client's query
+   * string: only valid server names are passed on to the federation port.
+   */
+  function remoteServers(...lists: (readonly string[])[]): string[] {
+    return [...new Set(lists.flat())].filter(
+      (server) => server !== config.serverName && isValidServerName(server),
+    );
+  }
+
+  async function resolveRoom(roomIdOrAlias: string): Promise<string> {
+    return (await locateRoom(roomIdOrAlias)).roomId;
   }
 
   async function knownRoom(roomId: string): Promise<RoomVersion> {
     const version = await pipeline.roomVersionOf(roomId);
-    if (!version) throw federationMissing(`Room ${roomId}`);
+    if (!version) throw notFound(`Room ${roomId} is not known to this server`);
     return version;
   }
+
+  /**
+   * Asks the room's servers in turn for a membership template (make_join, make_knock,
+   * make_leave); the first answer wins, and when none answers the last refusal is the
+   * client's. Sending the completed event back is not built yet.
+   */
+  async function throughRemote(
+    what: string,
+    roomId: string,
+    servers: readonly string[],
+    ask: (server: string) => Promise<unknown>,
+  ): Promise<never> {
+    if (servers.length === 0) throw noServer(`Room ${roomId}`);
+    let refusal: unknown;
+    for (const server of servers) {
+      try {
+        await ask(server);
+      } catch (err) {
+        if (!isMatrixError(err)) throw err;
+        refusal = err;
+        continue;
+      }
+      throw remoteFlowMissing(what);
+    }
+    throw refusal;
+  }
+
+  const supportedVersions = Object.keys(roomVersions);
 
   function checkTarget(target: string): void {
     if (!isValidUserId(target, { historical: true }))
@@ -170,8 +241,13 @@ export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline
     setMembership,
 
     async join(userId, roomIdOrAlias, options) {
-      const roomId = await resolveRoom(roomIdOrAlias);
-      const version = await knownRoom(roomId);
+      const { roomId, servers } = await locateRoom(roomIdOrAlias, options?.servers);
+      const version = await pipeline.roomVersionOf(roomId);
+      if (!version) {
+        return throughRemote('Joining', roomId, servers, (server) =>
+          ctx.federation.makeJoin(server, roomId, userId, supportedVersions),
+        );
+      }
       const current = await currentMembership(roomId, userId);
       if (options?.isGuest && current !== 'join') {
         const access = (await store.rooms.currentStateEvent(roomId, 'm.room.guest_access', ''))?.event
@@ -188,8 +264,13 @@ export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline
     },
 
     async knock(userId, roomIdOrAlias, options) {
-      const roomId = await resolveRoom(roomIdOrAlias);
-      const version = await knownRoom(roomId);
+      const { roomId, servers } = await locateRoom(roomIdOrAlias, options?.servers);
+      const version = await pipeline.roomVersionOf(roomId);
+      if (!version) {
+        return throughRemote('Knocking', roomId, servers, (server) =>
+          ctx.federation.makeKnock(server, roomId, userId, supportedVersions),
+        );
+      }
       if (!version.knockJoinRule) throw forbidden(`Room version ${version.id} does not allow knocking`);
       await setMembership(userId, roomId, userId, 'knock', withReason(options));
       return roomId;
@@ -198,20 +279,29 @@ export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline
     async invite(sender, roomId, target, options) {
       checkTarget(target);
       await knownRoom(roomId);
+      const extra = withReason(options, options?.isDirect ? { is_direct: true } : {});
       if (!isLocal(target)) {
-        throw forbidden(`Inviting ${target} needs federation, which this server does not support yet`);
+        const content = await memberContent(store, target, 'invite', extra);
+        return pipeline.inviteRemote(sender, roomId, target, content);
       }
       if (!(await store.accounts.getUser(target))) throw notFound(`Unknown user ${target}`);
-      const extra = withReason(options, options?.isDirect ? { is_direct: true } : {});
       return setMembership(sender, roomId, target, 'invite', extra);
     },
 
     async leave(userId, roomId, options) {
       const row = await store.rooms.membership(roomId, userId);
-      if (!row) {
-        if (!(await pipeline.roomVersionOf(roomId))) throw federationMissing(`Room ${roomId}`);
-        throw forbidden(`You are not in room ${roomId}`);
+      if (!(await pipeline.roomVersionOf(roomId))) {
+        // A room known only by an invite or knock, or not at all: its servers decide.
+        const held = row ? (await store.rooms.getEvent(row.eventId))?.event.sender : undefined;
+        const servers = remoteServers(
+          options?.servers ?? [],
+          [serverOf(held), serverOf(roomId)].filter((server): server is string => server !== undefined),
+        );
+        return throughRemote('Leaving', roomId, servers, (server) =>
+          ctx.federation.makeLeave(server, roomId, userId),
+        );
       }
+      if (!row) throw forbidden(`You are not in room ${roomId}`);
       // Already gone: leaving again changes nothing (clients leave before they forget).
       if (row.membership === 'leave') return { eventId: row.eventId };
       return setMembership(userId, roomId, userId, 'leave', withReason(options));

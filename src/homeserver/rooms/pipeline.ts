@@ -1,12 +1,14 @@
 /**
- * The one local event pipeline — every event this server's users send goes through here
+ * The local half of the event pipeline — every event this server's users send starts here
  * (client-server-api "Sending events to a room", "Redactions"; server-server-api.md
- * "Authorisation rules", "Signing Events"):
+ * "Signing Events"):
  *
  * per-room lock → transaction ID lookup → prev_events (forward extremities) and depth →
- * auth events from the current state → PDU for the room version → hash, sign, identify →
- * checkAuth against the current state → push actions → one atomic `persistEvents` (event,
- * state delta, stream position, txn, notifications, redaction of the target) → wake /sync.
+ * auth events from the current state → build: PDU for the room version, hash, sign,
+ * identify → accept (accept.ts, the same checks every received event meets: format, hash,
+ * auth against its auth events, against the state before it, one atomic `persistEvents`
+ * with state delta, stream position, txn, push actions, outbox rows and the redaction of
+ * the target) → wake /sync.
  */
 
 import {
@@ -18,15 +20,20 @@ import {
   type JsonObject,
   type JsonValue,
   namedPowerLevel,
+  type Pdu,
   type RoomVersion,
   redact,
   type StateKey,
+  serverNameOf,
+  splitStateKey,
   stateKey,
+  toWirePdu,
   userPowerLevel,
 } from '../../core/index.ts';
 import type { PersistEventInput, StateBefore } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
 import { badJson, forbidden, notFound } from '../errors.ts';
+import { type AcceptOutcome, affectedUsers, type Candidate, createAccept } from './accept.ts';
 import {
   type BuildTools,
   buildEvent,
@@ -35,6 +42,7 @@ import {
   type EventDraft,
   MEMBER_TYPE,
   POWER_LEVELS_TYPE,
+  type PrevEvent,
   REDACTION_TYPE,
 } from './build.ts';
 import { createKeyedLock, type KeyedLock } from './lock.ts';
@@ -73,8 +81,23 @@ export interface EventPipeline {
   roomVersionOf(roomId: string): Promise<RoomVersion | null>;
   /** The current state events at the given keys (absent keys are left out). */
   stateEventsAt(roomId: string, keys: Iterable<StateKey>): Promise<Map<StateKey, IdentifiedPdu>>;
-  /** Persists locally built events of one room in one transaction, with push actions, then wakes /sync. */
-  persistBuilt(roomId: string, inputs: PersistEventInput[]): Promise<void>;
+  /**
+   * Accepts events of one room (accept.ts), built here or received; the room's lock must be
+   * held. Built ones are all stored or none (a failed check throws); received ones each get
+   * an outcome.
+   */
+  acceptLocked(
+    roomId: string,
+    version: RoomVersion,
+    candidates: readonly Candidate[],
+  ): Promise<AcceptOutcome[]>;
+  /** Received events of one room, under its lock; an unknown room stores nothing. */
+  acceptRemote(roomId: string, pdus: readonly Pdu[]): Promise<AcceptOutcome[]>;
+  /**
+   * Invites a user of another server: the invite is built here, signed by the invitee's
+   * server through `ctx.federation.invite`, then accepted like any received event.
+   */
+  inviteRemote(sender: string, roomId: string, target: string, content: JsonObject): Promise<SendEventResult>;
   /** The clock, key and randomness events are built with. */
   tools(): BuildTools;
   readonly lock: KeyedLock;
@@ -109,10 +132,7 @@ function routeRedaction(draft: EventDraft, version: RoomVersion): void {
     throw badJson(`${JSON.stringify(draft.redacts)} is not a valid event ID`);
 }
 
-/** Users whose membership an event changes: their /sync must wake even if they are not in the room. */
-export function affectedUsers(event: IdentifiedPdu): string[] {
-  return event.type === MEMBER_TYPE && typeof event.state_key === 'string' ? [event.state_key] : [];
-}
+export { affectedUsers };
 
 export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}): EventPipeline {
   const { store } = ctx;
@@ -141,34 +161,38 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
     roomId: string,
     keys: Iterable<StateKey>,
   ): Promise<Map<StateKey, IdentifiedPdu>> {
-    const wanted = [...new Set(keys)];
-    const found = await Promise.all(
-      wanted.map((key) => {
-        const at = key.indexOf('\u0000');
-        return store.rooms.currentStateEvent(roomId, key.slice(0, at), key.slice(at + 1));
-      }),
-    );
+    // One read transaction for every key: a send needs three or four.
+    const wanted = [...new Set(keys)].map(splitStateKey);
+    const found = await store.rooms.currentStateEventsAt(roomId, wanted);
     const state = new Map<StateKey, IdentifiedPdu>();
-    found.forEach((stored, i) => {
-      if (stored) state.set(wanted[i] as StateKey, stored.event);
-    });
+    for (const stored of found)
+      state.set(stateKey(stored.event.type, stored.event.state_key ?? ''), stored.event);
     return state;
   }
 
-  async function notifications(event: IdentifiedPdu, roomId: string) {
-    const push = deps.push?.();
-    if (!push) return undefined;
-    return push.notificationsFor(event, roomId);
-  }
+  const accept = createAccept(ctx, {
+    stateEventsAt,
+    notificationsFor: (event, roomId) => deps.push?.()?.notificationsFor(event, roomId),
+  });
 
-  async function persistBuilt(roomId: string, inputs: PersistEventInput[]): Promise<void> {
-    for (const input of inputs) {
-      const notify = await notifications(input.event, roomId);
-      if (notify && notify.length > 0) input.notify = notify;
-    }
-    await store.rooms.persistEvents(inputs);
-    const users = new Set(inputs.flatMap((input) => affectedUsers(input.event)));
-    ctx.notifier.notify({ rooms: [roomId], users });
+  async function acceptRemote(roomId: string, pdus: readonly Pdu[]): Promise<AcceptOutcome[]> {
+    return lock.run(roomId, async () => {
+      const version = await roomVersionOf(roomId);
+      if (!version) {
+        return pdus.map(
+          (pdu): AcceptOutcome => ({
+            status: 'dropped',
+            eventId: typeof pdu.event_id === 'string' ? pdu.event_id : null,
+            reason: `room ${roomId} is not known to this server`,
+          }),
+        );
+      }
+      return accept.acceptLocked(
+        roomId,
+        version,
+        pdus.map((pdu) => ({ pdu })),
+      );
+    });
   }
 
   /** The redacted form to store in place of the target, after checking the sender may redact it. */
@@ -198,7 +222,8 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
     return { eventId: targetId, redacted: { ...redact(target.event, version), event_id: targetId } };
   }
 
-  async function sendEvent(input: SendEventInput): Promise<SendEventResult> {
+  /** The draft of a send, checked as far as a client's input can be before building. */
+  function draftOf(input: SendEventInput): EventDraft {
     const draft: EventDraft = {
       sender: input.sender,
       type: input.type,
@@ -207,66 +232,127 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
       ...(input.redacts !== undefined ? { redacts: input.redacts } : {}),
     };
     checkDraft(draft);
+    return draft;
+  }
+
+  /**
+   * Builds the event on the room's forward extremities and current state, with the lock
+   * held; or answers at once (`eventId`) for a repeated transaction or a no-op state change.
+   */
+  async function prepare(
+    input: SendEventInput,
+    draft: EventDraft,
+  ): Promise<{ eventId: string } | { version: RoomVersion; candidate: Candidate & { pdu: IdentifiedPdu } }> {
+    const { roomId } = input;
+    const txn =
+      input.txnId !== undefined && input.deviceId
+        ? { userId: input.sender, deviceId: input.deviceId, txnId: input.txnId }
+        : undefined;
+    if (txn) {
+      const earlier = await store.rooms.eventForTransaction(txn.userId, txn.deviceId, txn.txnId);
+      if (earlier !== null) return { eventId: earlier };
+    }
+    const version = await roomVersionOf(roomId);
+    // An unknown room and a room the sender is not in answer alike, so nobody learns which
+    // rooms exist by sending to them.
+    if (!version) throw forbidden(`You are not in room ${roomId}`);
+
+    if (draft.type === REDACTION_TYPE) routeRedaction(draft, version);
+
+    const selectable = {
+      type: draft.type,
+      sender: draft.sender,
+      state_key: draft.stateKey,
+      content: draft.content,
+    };
+    const keys: StateKey[] = [CREATE_STATE_KEY, ...authTypesForEvent(selectable, version)];
+    if (draft.stateKey !== undefined) keys.push(stateKey(draft.type, draft.stateKey));
+    const [state, extremities] = await Promise.all([
+      stateEventsAt(roomId, keys),
+      store.rooms.forwardExtremities(roomId),
+    ]);
+
+    // Setting a state event to what it already is changes nothing: answer with the event
+    // that holds it (as Synapse does), so retries and no-op profile updates add no events.
+    if (draft.stateKey !== undefined) {
+      const current = state.get(stateKey(draft.type, draft.stateKey));
+      if (current && current.sender === draft.sender && sameJson(current.content, draft.content)) {
+        return { eventId: current.event_id };
+      }
+    }
+
+    const redaction =
+      draft.type === REDACTION_TYPE && draft.redacts !== undefined
+        ? await redactionOf(draft, roomId, version, state)
+        : undefined;
+
+    // From v3 an event cites its prev events by ID, and the extremities carry their depths:
+    // the events themselves are read only for v1/v2, whose references hold their hashes.
+    const prevEvents: PrevEvent[] =
+      version.eventIdFormat === 'server'
+        ? [...(await store.rooms.getEvents(extremities.map((e) => e.eventId))).values()].map((s) => s.event)
+        : extremities.map((e) => ({ event_id: e.eventId, depth: e.depth }));
+    if (prevEvents.length === 0) throw forbidden(`Room ${roomId} has no events to build on`);
+    const event = await buildEvent(draft, { version, roomId, prevEvents, state }, tools());
+
+    // Built on every forward extremity: the state before it is the room's current state.
+    const stateBefore: StateBefore =
+      prevEvents.length === 1
+        ? { afterEvent: (prevEvents[0] as PrevEvent).event_id }
+        : { state: await store.rooms.currentState(roomId) };
+    const built: NonNullable<Candidate['built']> = { authState: state, stateBefore, followsCurrent: true };
+    if (txn) built.txn = txn;
+    if (redaction) built.redaction = redaction;
+    return { version, candidate: { pdu: event, built } };
+  }
+
+  async function sendEvent(input: SendEventInput): Promise<SendEventResult> {
+    const draft = draftOf(input);
     const { roomId } = input;
     return lock.run(roomId, async () => {
-      const txn =
-        input.txnId !== undefined && input.deviceId
-          ? { userId: input.sender, deviceId: input.deviceId, txnId: input.txnId }
-          : undefined;
-      if (txn) {
-        const earlier = await store.rooms.eventForTransaction(txn.userId, txn.deviceId, txn.txnId);
-        if (earlier !== null) return { eventId: earlier };
-      }
-      const version = await roomVersionOf(roomId);
-      // An unknown room and a room the sender is not in answer alike, so nobody learns which
-      // rooms exist by sending to them.
-      if (!version) throw forbidden(`You are not in room ${roomId}`);
-
-      if (draft.type === REDACTION_TYPE) routeRedaction(draft, version);
-
-      const selectable = {
-        type: draft.type,
-        sender: draft.sender,
-        state_key: draft.stateKey,
-        content: draft.content,
-      };
-      const keys: StateKey[] = [CREATE_STATE_KEY, ...authTypesForEvent(selectable, version)];
-      if (draft.stateKey !== undefined) keys.push(stateKey(draft.type, draft.stateKey));
-      const [state, extremities] = await Promise.all([
-        stateEventsAt(roomId, keys),
-        store.rooms.forwardExtremities(roomId),
-      ]);
-
-      // Setting a state event to what it already is changes nothing: answer with the event
-      // that holds it (as Synapse does), so retries and no-op profile updates add no events.
-      if (draft.stateKey !== undefined) {
-        const current = state.get(stateKey(draft.type, draft.stateKey));
-        if (current && current.sender === draft.sender && sameJson(current.content, draft.content)) {
-          return { eventId: current.event_id };
-        }
-      }
-
-      const redaction =
-        draft.type === REDACTION_TYPE && draft.redacts !== undefined
-          ? await redactionOf(draft, roomId, version, state)
-          : undefined;
-
-      const prevStored = await store.rooms.getEvents(extremities.map((e) => e.eventId));
-      const prevEvents = [...prevStored.values()].map((stored) => stored.event);
-      if (prevEvents.length === 0) throw forbidden(`Room ${roomId} has no events to build on`);
-      const event = await buildEvent(draft, { version, roomId, prevEvents, state }, tools());
-
-      const stateBefore: StateBefore =
-        prevEvents.length === 1
-          ? { afterEvent: (prevEvents[0] as IdentifiedPdu).event_id }
-          : { state: await store.rooms.currentState(roomId) };
-      const persist: PersistEventInput = { event, stateBefore };
-      if (txn) persist.txn = txn;
-      if (redaction) persist.redaction = redaction;
-      await persistBuilt(roomId, [persist]);
-      return { eventId: event.event_id };
+      const prepared = await prepare(input, draft);
+      if ('eventId' in prepared) return prepared;
+      await accept.acceptLocked(roomId, prepared.version, [prepared.candidate]);
+      return { eventId: prepared.candidate.pdu.event_id };
     });
   }
 
-  return { sendEvent, roomVersionOf, stateEventsAt, persistBuilt, tools, lock };
+  async function inviteRemote(
+    sender: string,
+    roomId: string,
+    target: string,
+    content: JsonObject,
+  ): Promise<SendEventResult> {
+    const draft = draftOf({ sender, roomId, type: MEMBER_TYPE, stateKey: target, content });
+    // Built under the lock, but the invitee's server is asked without it: a slow server must
+    // not hold the room. Accept takes whatever happened meanwhile into account (a fork).
+    const prepared = await lock.run(roomId, () =>
+      prepare({ sender, roomId, type: MEMBER_TYPE, stateKey: target, content }, draft),
+    );
+    if ('eventId' in prepared) return prepared;
+    const { version, candidate } = prepared;
+    const eventId = candidate.pdu.event_id;
+    const signed = await ctx.federation.invite(serverNameOf(target) as string, roomId, eventId, {
+      roomVersion: version.id,
+      event: toWirePdu(candidate.pdu, version),
+      inviteRoomState: [],
+    });
+    const [outcome] = await lock.run(roomId, () => accept.acceptLocked(roomId, version, [{ pdu: signed }]));
+    if (outcome?.status !== 'accepted' && outcome?.status !== 'known') {
+      const why = outcome && 'reason' in outcome ? `: ${outcome.reason}` : '';
+      throw forbidden(`The invite of ${target}, as its server signed it, was not accepted${why}`);
+    }
+    return { eventId: outcome.eventId };
+  }
+
+  return {
+    sendEvent,
+    roomVersionOf,
+    stateEventsAt,
+    acceptLocked: accept.acceptLocked,
+    acceptRemote,
+    inviteRemote,
+    tools,
+    lock,
+  };
 }

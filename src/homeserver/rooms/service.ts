@@ -11,10 +11,12 @@ import {
   isValidUserId,
   type JsonObject,
   type JsonValue,
+  type Pdu,
   type RoomVersion,
 } from '../../core/index.ts';
 import type { HomeserverContext } from '../context.ts';
 import { badJson, forbidden, invalidParam, matrixError } from '../errors.ts';
+import type { AcceptOutcome } from './accept.ts';
 import { MEMBER_TYPE, REDACTION_TYPE } from './build.ts';
 import { type CreateRoomRequest, createRoom } from './create-room.ts';
 import { createDirectory, type Directory } from './directory.ts';
@@ -31,6 +33,11 @@ import { createVisibility, type Visibility } from './visibility.ts';
 export interface RoomsService extends Membership, Directory, Visibility {
   /** The one local event pipeline (see pipeline.ts). */
   sendEvent(input: SendEventInput): Promise<SendEventResult>;
+  /**
+   * Events of a room this server has, received from another server (a federation
+   * transaction, a join's state, backfill): each checked and stored by accept.ts, in order.
+   */
+  acceptRemote(roomId: string, pdus: readonly Pdu[]): Promise<AcceptOutcome[]>;
   createRoom(userId: string, body: CreateRoomRequest): Promise<{ roomId: string }>;
   /**
    * PUT /rooms/{roomId}/state/{eventType}/{stateKey}: a state event through the pipeline, with
@@ -129,6 +136,7 @@ export function createRoomsService(ctx: HomeserverContext, deps: RoomsDeps = {})
     ...membership,
     ...directory,
     sendEvent: pipeline.sendEvent,
+    acceptRemote: pipeline.acceptRemote,
     async setState(sender, roomId, type, stateKey, content) {
       if (type === MEMBER_TYPE) {
         if (!isValidUserId(stateKey, { historical: true })) {

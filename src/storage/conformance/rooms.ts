@@ -457,6 +457,19 @@ export function roomTests(target: ConformanceTarget): void {
       expect(events.map((e) => e.event.event_id).sort()).toEqual([...all.values()].sort());
       const members = await store.rooms.currentStateEvents(ROOM, ['m.room.member', 'm.room.name']);
       expect(members).toHaveLength(3);
+      const some = await store.rooms.currentStateEventsAt(ROOM, [
+        ['m.room.name', ''],
+        ['m.room.topic', ''],
+        ['m.room.member', BOB],
+      ]);
+      expect(some.map((e) => [e.event.type, e.event.state_key]).sort()).toEqual([
+        ['m.room.member', BOB],
+        ['m.room.name', ''],
+      ]);
+      expect(await store.rooms.currentStateEventsAt(ROOM, [])).toEqual([]);
+      expect(await store.rooms.currentStateEventsAt('!elsewhere:hearth.test', [['m.room.name', '']])).toEqual(
+        [],
+      );
     });
   });
 

@@ -1,0 +1,581 @@
+/**
+ * Accepting an event into a room: the one way any event — built here or received from
+ * another server — becomes part of a room this server has. server-server-api.md "Checks
+ * performed on receipt of a PDU", in its order:
+ *
+ * 1. the room version's event format and size (rooms/fragments/*-event-format.md) — else dropped;
+ * 2. signatures of every required signer ("Validating hashes and signatures on received
+ *    events") — else dropped;
+ * 3. the content hash — else the event is kept only in its redacted form;
+ * 4. the authorization rules against its own `auth_events` — else rejected;
+ * 5. the rules against the state before it, the state after its `prev_events`, resolved with
+ *    the room version's algorithm when there are several ("Room State Resolution") — else
+ *    rejected;
+ * 6. the rules against the room's current state — else soft failed ("Soft failure");
+ *
+ * then one `persistEvents` transaction writes the event with its state delta, its stream
+ * position (none for rejected and soft-failed events), the room's new current state when
+ * the event forked or merged it, push actions and, for events of this server's users, an
+ * outbox row per remote server in the room; then /sync is woken.
+ *
+ * Rejected events are stored with their reason ("Rejection": they may sit in the DAG, and a
+ * later event citing one takes the state before it); soft-failed ones are stored with their
+ * state but never served to clients and never become forward extremities. An event whose
+ * prev or auth events this server lacks is not stored: the answer names them, for the
+ * federation side to fetch (get_missing_events, event_auth) before trying again.
+ *
+ * Callers hold the room's lock (lock.ts): the checks read the extremities and current state
+ * the write then moves, so nothing else may move them meanwhile.
+ */
+
+import {
+  type AuthState,
+  authStateOf,
+  authTypesForEvent,
+  CoreError,
+  checkAuth,
+  checkAuthEventsShape,
+  checkContentHash,
+  type IdentifiedPdu,
+  identify,
+  isCoreError,
+  namedPowerLevel,
+  type Pdu,
+  type RoomVersion,
+  redact,
+  referencedIds,
+  resolveState,
+  roomIdOf,
+  type StateKey,
+  type StateMap,
+  stateKey,
+  userPowerLevel,
+  validatePdu,
+  verifyEvent,
+} from '../../core/index.ts';
+import type { PersistEventInput, StateBefore, StoredEvent } from '../../storage/store.ts';
+import type { HomeserverContext } from '../context.ts';
+import { forbidden, MatrixError } from '../errors.ts';
+import { CREATE_STATE_KEY, coreToMatrix, MEMBER_TYPE, POWER_LEVELS_TYPE, REDACTION_TYPE } from './build.ts';
+
+/** What the builder knew when it made an event: handed over so nothing is read back. */
+export interface BuiltEvent {
+  /**
+   * The state before the event, as events by (type, state_key): at least the create event and
+   * every key `authTypesForEvent` selects for the event.
+   */
+  authState: AuthState;
+  /** The state before the event as the store keeps it. */
+  stateBefore: StateBefore;
+  /**
+   * The event's prev_events are all of the room's forward extremities (or it starts the room),
+   * so the state before it is the current state and the soft-fail check would repeat step 5.
+   */
+  followsCurrent: boolean;
+  txn?: PersistEventInput['txn'];
+  redaction?: PersistEventInput['redaction'];
+}
+
+export interface Candidate {
+  /** As received (v3+ without `event_id`), or as built and identified. */
+  pdu: Pdu;
+  /** Set only by this process's pipeline, for an event it has just built and signed. */
+  built?: BuiltEvent;
+}
+
+export type AcceptOutcome =
+  | { status: 'accepted' | 'soft_failed'; eventId: string; redacted: boolean }
+  | { status: 'rejected'; eventId: string; redacted: boolean; reason: string }
+  /** Not stored: the format or a signature is bad (steps 1–2). */
+  | { status: 'dropped'; eventId: string | null; reason: string }
+  /**
+   * Not stored: these prev or auth events are unknown here (or known without a state), or
+   * an event state resolution needs is (`reason` says which).
+   */
+  | { status: 'missing'; eventId: string; missing: string[]; reason?: string }
+  /** Stored before: nothing was done. */
+  | { status: 'known'; eventId: string };
+
+/** A built event failed a check: the client's request is refused and nothing is stored. */
+export class BuiltEventRefused extends MatrixError {
+  /** Which of the candidates failed. */
+  readonly index: number;
+  constructor(index: number, error: MatrixError) {
+    super(error.status, error.errcode, error.message, error.extra, error.headers);
+    this.index = index;
+  }
+}
+
+export interface AcceptDeps {
+  /** The users an event notifies, with highlight (push rules); absent in tests without push. */
+  notificationsFor?: (
+    event: IdentifiedPdu,
+    roomId: string,
+  ) => Promise<{ userId: string; highlight: boolean }[]> | undefined;
+  /** Current state events at the given keys (the pipeline's reader, shared). */
+  stateEventsAt(roomId: string, keys: Iterable<StateKey>): Promise<Map<StateKey, IdentifiedPdu>>;
+}
+
+export interface Accept {
+  /**
+   * Checks and persists `candidates` of one room of `version`, in order, and wakes /sync.
+   * The room's lock must be held. Built candidates are persisted together, all or none (a
+   * failed check throws `BuiltEventRefused`); received ones one by one, each answered with
+   * its outcome.
+   */
+  acceptLocked(
+    roomId: string,
+    version: RoomVersion,
+    candidates: readonly Candidate[],
+  ): Promise<AcceptOutcome[]>;
+}
+
+/** Users whose membership an event changes: their /sync must wake even if they are not in the room. */
+export function affectedUsers(event: IdentifiedPdu): string[] {
+  return event.type === MEMBER_TYPE && typeof event.state_key === 'string' ? [event.state_key] : [];
+}
+
+/** What one event's checks decided, ready to persist. */
+interface Verdict {
+  outcome: AcceptOutcome;
+  input?: PersistEventInput;
+  /** The event became the room's newest state and changed who is in it, or the state was replaced. */
+  membershipChanged: boolean;
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && a.every((id) => b.includes(id));
+
+/**
+ * The server of a user ID, leniently: everything after the first colon (old rooms hold
+ * senders that today's grammar refuses; their events are still routed and compared).
+ */
+export function serverOf(id: unknown): string | undefined {
+  if (typeof id !== 'string') return undefined;
+  const colon = id.indexOf(':');
+  return colon > 0 && colon < id.length - 1 ? id.slice(colon + 1) : undefined;
+}
+
+/** The rooms/v12.md create event ID a v12 room ID names (`!x` ↔ `$x`). */
+const createEventIdOf = (roomId: string) => `$${roomId.slice(1)}`;
+
+export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
+  const { store, config } = ctx;
+  /**
+   * Per room, the other servers with a joined member: the outbox destinations of a local
+   * event. Read once, then kept until a membership change or a state reset in the room (both
+   * happen only here, under the room's lock), so a message costs no members read.
+   */
+  const remoteServers = new Map<string, Set<string>>();
+
+  async function destinationsOf(roomId: string, event: IdentifiedPdu): Promise<string[]> {
+    let servers = remoteServers.get(roomId);
+    if (!servers) {
+      servers = new Set();
+      for (const member of await store.rooms.members(roomId, 'join')) {
+        const server = serverOf(member.userId);
+        if (server && server !== config.serverName) servers.add(server);
+      }
+      remoteServers.set(roomId, servers);
+    }
+    const target = event.type === MEMBER_TYPE ? serverOf(event.state_key) : undefined;
+    if (target && target !== config.serverName && !servers.has(target)) return [...servers, target];
+    return [...servers];
+  }
+
+  /** Keys of the event's signers: this server's own, else the key store's. */
+  const keysFor = (pdu: Pdu) => async (server: string, ts: number) => {
+    if (server === config.serverName) return { [ctx.signingKey.keyId]: ctx.signingKey.publicKey };
+    const entry = (pdu.signatures as Record<string, Record<string, string>> | undefined)?.[server];
+    const keyIds = entry && typeof entry === 'object' ? Object.keys(entry) : [];
+    const keys = keyIds.length > 0 ? await ctx.keys.verifyKeys(server, keyIds, ts) : new Map();
+    return keys.size > 0 ? keys : undefined;
+  };
+
+  /**
+   * Stored events with what they cite through `auth_events`, transitively: what state
+   * resolution reads (the events of the state sets and their auth chains) into `known`.
+   */
+  async function withAuthChains(ids: Iterable<string>, known: Map<string, StoredEvent>): Promise<void> {
+    const tried = new Set<string>();
+    let wanted = [...new Set(ids)];
+    while (wanted.length > 0) {
+      const asked = wanted.filter((id) => !known.has(id));
+      for (const id of wanted) tried.add(id);
+      const found = asked.length > 0 ? await store.rooms.getEvents(asked) : new Map<string, StoredEvent>();
+      for (const [id, stored] of found) known.set(id, stored);
+      const next = new Set<string>();
+      for (const id of wanted) {
+        for (const authId of referencedIds(known.get(id)?.event.auth_events ?? []))
+          if (!tried.has(authId)) next.add(authId);
+      }
+      // Unknown ones stay out: resolveState names the first it needs.
+      wanted = [...next];
+    }
+  }
+
+  async function resolve(
+    version: RoomVersion,
+    sets: StateMap[],
+    known: Map<string, StoredEvent>,
+  ): Promise<StateMap> {
+    const distinct = sets.filter((set, i) => sets.findIndex((other) => sameState(other, set)) === i);
+    if (distinct.length === 1) return distinct[0] as StateMap;
+    await withAuthChains(
+      distinct.flatMap((set) => [...set.values()]),
+      known,
+    );
+    return resolveState(version, distinct, (id) => known.get(id)?.event, {
+      isRejected: (id) => (known.get(id)?.rejected ?? null) !== null,
+    });
+  }
+
+  /** The events at `keys` of a state map, read by ID. */
+  async function eventsAt(state: StateMap, keys: readonly StateKey[]): Promise<AuthState> {
+    const ids = keys.map((key) => state.get(key)).filter((id): id is string => id !== undefined);
+    const found = await store.rooms.getEvents(ids);
+    const events: IdentifiedPdu[] = [];
+    for (const id of ids) {
+      const stored = found.get(id);
+      if (stored) events.push(stored.event);
+    }
+    return authStateOf(events);
+  }
+
+  /** Step 1 for any event, and step 2 for received ones; returns the event as kept (3). */
+  async function checkIntegrity(
+    roomId: string,
+    version: RoomVersion,
+    candidate: Candidate,
+  ): Promise<{ event: IdentifiedPdu; redacted: boolean }> {
+    let pdu = validatePdu(candidate.pdu, version);
+    if (roomIdOf(pdu, version) !== roomId) {
+      throw new CoreError('BAD_EVENT', `the event is for room ${String(pdu.room_id)}, not ${roomId}`);
+    }
+    let redacted: boolean;
+    if (candidate.built) {
+      // Signed a moment ago by this process with its own key (build.ts): verifying that
+      // signature again proves nothing and costs ~0.2 ms per send, so it alone is skipped.
+      // The content hash, which a bug in building could break, is still checked.
+      redacted = !checkContentHash(pdu, version);
+      if (redacted) pdu = redact(pdu, version);
+    } else {
+      const verified = await verifyEvent(pdu, version, keysFor(pdu));
+      redacted = verified.redacted;
+      pdu = verified.pdu;
+    }
+    // A built event's ID was computed by build.ts from these very bytes; only a redaction changes
+    // what a v3+ ID covers, so the reference hash is not taken again for nothing.
+    if (candidate.built && !redacted && typeof pdu.event_id === 'string')
+      return { event: pdu as IdentifiedPdu, redacted };
+    const event = identify(pdu, version);
+    // What another server put in `unsigned` is its own view (age, relations); ours is computed.
+    if (!candidate.built) delete event.unsigned;
+    return { event, redacted };
+  }
+
+  /** Step 4's inputs: the auth events, found in the builder's state or the store. */
+  async function authEventsOf(
+    event: IdentifiedPdu,
+    roomId: string,
+    version: RoomVersion,
+    built: BuiltEvent | undefined,
+    known: Map<string, StoredEvent>,
+  ): Promise<{ authEvents: IdentifiedPdu[]; create: IdentifiedPdu | undefined; missing: string[] }> {
+    const authIds = referencedIds(event.auth_events);
+    const byId = new Map(built ? [...built.authState.values()].map((e) => [e.event_id, e]) : []);
+    // v12: the create event is named by the room ID, never listed (rooms/v12.md).
+    const createId =
+      version.roomIdFromCreateEvent && event.type !== 'm.room.create' ? createEventIdOf(roomId) : undefined;
+    const builtCreate = createId ? built?.authState.get(CREATE_STATE_KEY) : undefined;
+    const unread = authIds.filter((id) => !byId.has(id));
+    if (createId && !builtCreate) unread.push(createId);
+    // Received events: their prev events are read in the same go (step 5 needs them).
+    const reads = built ? unread : [...unread, ...referencedIds(event.prev_events)];
+    if (reads.length > 0)
+      for (const [id, stored] of await store.rooms.getEvents(reads)) known.set(id, stored);
+    const missing = unread.filter((id) => !known.has(id));
+    const authEvents = authIds.flatMap((id) => {
+      const found = byId.get(id) ?? known.get(id)?.event;
+      return found ? [found] : [];
+    });
+    const create = builtCreate ?? (createId ? known.get(createId)?.event : undefined);
+    return { authEvents, create, missing };
+  }
+
+  /**
+   * Step 5's input for a received event: the state after its prev events, resolved when they
+   * differ. A string lists what is missing; otherwise the state and how the store keeps it.
+   */
+  async function stateBeforeOf(
+    event: IdentifiedPdu,
+    roomId: string,
+    version: RoomVersion,
+    known: Map<string, StoredEvent>,
+  ): Promise<{ missing: string[]; reason?: string } | { stateMap: StateMap; stateBefore: StateBefore }> {
+    const prevIds = referencedIds(event.prev_events);
+    const unknownPrevs = prevIds.filter((id) => {
+      const stored = known.get(id);
+      return !stored || stored.outlier || stored.roomId !== roomId;
+    });
+    if (unknownPrevs.length > 0) return { missing: unknownPrevs };
+    const sets = await Promise.all(prevIds.map((id) => store.rooms.stateAt(id, 'after')));
+    const missing = prevIds.filter((_, i) => sets[i] === null);
+    if (missing.length > 0) return { missing };
+    let stateMap: StateMap;
+    try {
+      stateMap = await resolve(version, sets as StateMap[], known);
+    } catch (err) {
+      if (!isCoreError(err)) throw err;
+      return { missing: [], reason: err.message };
+    }
+    const stateBefore: StateBefore = (sets as StateMap[]).every((set) => sameState(set, stateMap))
+      ? { afterEvent: prevIds[0] as string }
+      : { state: stateMap };
+    return { stateMap, stateBefore };
+  }
+
+  async function check(
+    roomId: string,
+    version: RoomVersion,
+    candidate: Candidate,
+    extremities: readonly string[],
+  ): Promise<Verdict> {
+    const { built } = candidate;
+    const unchanged = (outcome: AcceptOutcome): Verdict => ({ outcome, membershipChanged: false });
+
+    // --- 1–3: format, signatures, content hash ------------------------------------------------
+    let event: IdentifiedPdu;
+    let redacted: boolean;
+    try {
+      ({ event, redacted } = await checkIntegrity(roomId, version, candidate));
+    } catch (err) {
+      if (!isCoreError(err)) throw err;
+      // A client's draft that makes no valid event: 400 M_BAD_JSON or 413 M_TOO_LARGE.
+      if (built) throw coreToMatrix(err);
+      const eventId = typeof candidate.pdu.event_id === 'string' ? candidate.pdu.event_id : null;
+      return unchanged({ status: 'dropped', eventId, reason: err.message });
+    }
+    const eventId = event.event_id;
+    if (!built) {
+      const existing = await store.rooms.getEvent(eventId);
+      if (existing && !existing.outlier) return unchanged({ status: 'known', eventId });
+    }
+
+    // --- 4: against its own auth events -----------------------------------------------------
+    const known = new Map<string, StoredEvent>();
+    const { authEvents, create, missing } = await authEventsOf(event, roomId, version, built, known);
+    if (missing.length > 0) {
+      if (built) throw new Error(`built event ${eventId} cites auth events the store lacks: ${missing}`);
+      return unchanged({ status: 'missing', eventId, missing });
+    }
+    const isRejected = (id: string) => (known.get(id)?.rejected ?? null) !== null;
+    const shape = checkAuthEventsShape(event, authEvents, version, { isRejected });
+    const byAuthEvents = shape.ok
+      ? checkAuth(event, authStateOf(create ? [create, ...authEvents] : authEvents), version)
+      : shape;
+    let rejection = byAuthEvents.ok ? undefined : byAuthEvents.reason;
+
+    // --- 5: against the state before it -----------------------------------------------------
+    let stateBefore: StateBefore | undefined;
+    let stateMap: StateMap | undefined;
+    let before: AuthState;
+    if (built) {
+      stateBefore = built.stateBefore;
+      before = built.authState;
+    } else {
+      const found = await stateBeforeOf(event, roomId, version, known);
+      if ('missing' in found) {
+        // Rejected anyway: kept without a state, an event the DAG may name but nothing follows.
+        if (rejection !== undefined && found.reason === undefined)
+          return rejectedVerdict(event, redacted, rejection, undefined);
+        return unchanged({ status: 'missing', eventId, ...found });
+      }
+      ({ stateMap, stateBefore } = found);
+      before = await eventsAt(stateMap, [CREATE_STATE_KEY, ...authTypesForEvent(event, version)]);
+    }
+    if (rejection === undefined) {
+      const byState = checkAuth(event, before, version);
+      if (!byState.ok) rejection = byState.reason;
+    }
+    if (rejection !== undefined) {
+      if (built) throw forbidden(rejection);
+      return rejectedVerdict(event, redacted, rejection, stateBefore);
+    }
+
+    // --- 6: against the current state -------------------------------------------------------
+    const prevIds = referencedIds(event.prev_events);
+    const followsCurrent = built ? built.followsCurrent : sameSet(prevIds, extremities);
+    let softFailed = false;
+    if (!followsCurrent) {
+      const current = await deps.stateEventsAt(roomId, [
+        CREATE_STATE_KEY,
+        ...authTypesForEvent(event, version),
+      ]);
+      softFailed = !checkAuth(event, current, version).ok;
+    }
+
+    // --- what the write carries -------------------------------------------------------------
+    const input: PersistEventInput = { event, stateBefore };
+    if (softFailed) input.softFailed = true;
+    let stateReset = false;
+    if (!softFailed && stateMap && !(followsCurrent && prevIds.length === 1)) {
+      // The event forks the room or merges branches: the current state is the resolution of
+      // the states after the new forward extremities (server-server-api.md "Soft failure").
+      input.currentState = await currentAfter(version, event, stateMap, extremities, prevIds, known);
+      stateReset = true;
+    }
+    if (built?.txn) input.txn = built.txn;
+    const redaction = built
+      ? built.redaction
+      : softFailed
+        ? undefined
+        : await remoteRedaction(event, roomId, version, before);
+    if (redaction) input.redaction = redaction;
+    if (serverOf(event.sender) === config.serverName) {
+      const destinations = await destinationsOf(roomId, event);
+      if (destinations.length > 0) input.destinations = destinations;
+    }
+    if (!softFailed) {
+      const notify = await deps.notificationsFor?.(event, roomId);
+      if (notify && notify.length > 0) input.notify = notify;
+    }
+    return {
+      outcome: { status: softFailed ? 'soft_failed' : 'accepted', eventId, redacted },
+      input,
+      membershipChanged: stateReset || (!softFailed && event.type === MEMBER_TYPE),
+    };
+  }
+
+  function rejectedVerdict(
+    event: IdentifiedPdu,
+    redacted: boolean,
+    reason: string,
+    stateBefore: StateBefore | undefined,
+  ): Verdict {
+    const input: PersistEventInput = { event, rejected: reason };
+    if (stateBefore) input.stateBefore = stateBefore;
+    return {
+      outcome: { status: 'rejected', eventId: event.event_id, redacted, reason },
+      input,
+      membershipChanged: false,
+    };
+  }
+
+  /** The room's current state once `event` joins the forward extremities. */
+  async function currentAfter(
+    version: RoomVersion,
+    event: IdentifiedPdu,
+    before: StateMap,
+    extremities: readonly string[],
+    prevIds: readonly string[],
+    known: Map<string, StoredEvent>,
+  ): Promise<StateMap> {
+    const after = new Map(before);
+    if (typeof event.state_key === 'string') after.set(stateKey(event.type, event.state_key), event.event_id);
+    const others = extremities.filter((id) => !prevIds.includes(id));
+    if (others.length === 0) return after;
+    const sets = await Promise.all(others.map((id) => store.rooms.stateAt(id, 'after')));
+    known.set(event.event_id, {
+      event,
+      roomId: '',
+      stream: null,
+      depth: event.depth,
+      outlier: false,
+      rejected: null,
+      softFailed: false,
+      redactedBy: null,
+      txn: null,
+    });
+    return resolve(version, [...sets.filter((set): set is StateMap => set !== null), after], known);
+  }
+
+  /**
+   * A received redaction, accepted: the target's content goes when the target is here and the
+   * redaction may remove it — v1/v2 decided that in the auth rules; from v3 the sender must be
+   * of the target's server or hold the redact level (rooms/v3.md "Handling redactions").
+   * A target that arrives later keeps its content: applying it then is left to federation.
+   */
+  async function remoteRedaction(
+    event: IdentifiedPdu,
+    roomId: string,
+    version: RoomVersion,
+    state: AuthState,
+  ): Promise<PersistEventInput['redaction']> {
+    if (event.type !== REDACTION_TYPE) return undefined;
+    const targetId = version.redactsInContent ? event.content.redacts : event.redacts;
+    if (typeof targetId !== 'string') return undefined;
+    const target = await store.rooms.getEvent(targetId);
+    if (!target || target.roomId !== roomId || target.redactedBy !== null || target.rejected !== null)
+      return undefined;
+    if (version.redactionsCheckedLater && serverOf(target.event.sender) !== serverOf(event.sender)) {
+      const powerLevels = state.get(stateKey(POWER_LEVELS_TYPE, ''));
+      const create = state.get(CREATE_STATE_KEY);
+      if (
+        userPowerLevel(event.sender, powerLevels, create, version) <
+        namedPowerLevel('redact', powerLevels, version)
+      )
+        return undefined;
+    }
+    return { eventId: targetId, redacted: { ...redact(target.event, version), event_id: targetId } };
+  }
+
+  async function persist(roomId: string, verdicts: readonly Verdict[]): Promise<void> {
+    const inputs = verdicts.flatMap((verdict) => (verdict.input ? [verdict.input] : []));
+    if (inputs.length === 0) return;
+    try {
+      await store.rooms.persistEvents(inputs);
+    } finally {
+      // Whatever happened to the write, membership may have moved: read it again next time.
+      if (verdicts.some((verdict) => verdict.membershipChanged)) remoteServers.delete(roomId);
+    }
+    const users = new Set(
+      inputs
+        .filter((input) => !input.rejected && !input.softFailed)
+        .flatMap((input) => affectedUsers(input.event)),
+    );
+    ctx.notifier.notify({ rooms: [roomId], users });
+  }
+
+  async function acceptLocked(
+    roomId: string,
+    version: RoomVersion,
+    candidates: readonly Candidate[],
+  ): Promise<AcceptOutcome[]> {
+    if (candidates.length === 0) return [];
+    if (candidates.every((candidate) => candidate.built)) {
+      const verdicts: Verdict[] = [];
+      for (const [index, candidate] of candidates.entries()) {
+        let verdict: Verdict;
+        try {
+          verdict = await check(roomId, version, candidate, []);
+        } catch (err) {
+          throw err instanceof MatrixError ? new BuiltEventRefused(index, err) : err;
+        }
+        verdicts.push(verdict);
+      }
+      await persist(roomId, verdicts);
+      return verdicts.map((verdict) => verdict.outcome);
+    }
+    if (candidates.some((candidate) => candidate.built)) {
+      throw new Error('acceptLocked: built and received events are accepted separately');
+    }
+    const outcomes: AcceptOutcome[] = [];
+    for (const candidate of candidates) {
+      const extremities = (await store.rooms.forwardExtremities(roomId)).map((e) => e.eventId);
+      const verdict = await check(roomId, version, candidate, extremities);
+      await persist(roomId, [verdict]);
+      outcomes.push(verdict.outcome);
+    }
+    return outcomes;
+  }
+
+  return { acceptLocked };
+}
+
+function sameState(a: StateMap, b: StateMap): boolean {
+  if (a === b) return true;
+  if (a.size !== b.size) return false;
+  for (const [key, id] of a) if (b.get(key) !== id) return false;
+  return true;
+}

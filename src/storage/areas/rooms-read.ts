@@ -1,0 +1,359 @@
+/**
+ * Events, room state and membership — the read queries of `RoomStore`. Orders
+ * (server-server-api.md "Room state", client-server-api "Syncing", "Pagination"):
+ * - stream order: the order this server learned events (`events.stream`), which /sync
+ *   follows; backfilled history takes negative positions so it never looks new;
+ * - topological order: (depth, stream), which /messages and backfill follow.
+ * The write path is in rooms-write.ts; rooms.ts joins both.
+ */
+import type { IdentifiedPdu } from '../../core/pdu.ts';
+import { stateKey } from '../../core/pdu.ts';
+import type { Engine, KeyPart, Range, Row, Tx } from '../engine.ts';
+import { isExtremity } from '../schema.ts';
+import type {
+  EventPosition,
+  Membership,
+  Page,
+  Relation,
+  RoomAlias,
+  RoomRecord,
+  RoomStore,
+  StoredEvent,
+  StreamPage,
+  TopoPage,
+  TopoToken,
+} from '../store.ts';
+import { invalid, requirePosition } from './common.ts';
+import type { RoomWrites } from './rooms-write.ts';
+import { loadState } from './state-groups.ts';
+
+export function toStoredEvent(row: Row): StoredEvent {
+  return {
+    event: row.pdu as IdentifiedPdu,
+    roomId: row.room_id as string,
+    stream: (row.stream as number | null) ?? null,
+    depth: row.depth as number,
+    outlier: row.outlier === true,
+    rejected: (row.rejected as string | null) ?? null,
+    softFailed: row.soft_failed === true,
+    redactedBy: (row.redacted_by as string | null) ?? null,
+    txn: (row.txn as StoredEvent['txn']) ?? null,
+  };
+}
+
+function toMembership(row: Row): Membership {
+  return {
+    roomId: row.room_id as string,
+    userId: row.user_id as string,
+    membership: row.membership as string,
+    eventId: row.event_id as string,
+    stream: (row.stream as number | null) ?? null,
+    forgotten: row.forgotten === true,
+  };
+}
+
+function streamRange(roomId: string, page: StreamPage): Range {
+  const from = page.from === undefined ? undefined : [requirePosition(page.from, 'from')];
+  const to = page.to === undefined ? undefined : [requirePosition(page.to, 'to')];
+  return pageRange('[room_id+stream]', roomId, page.dir, from, to);
+}
+
+function topoRange(roomId: string, page: TopoPage): Range {
+  const key = (token: TopoToken | undefined, what: string) =>
+    token === undefined
+      ? undefined
+      : [requirePosition(token.depth, `${what}.depth`), requirePosition(token.stream, `${what}.stream`)];
+  return pageRange('[room_id+depth+stream]', roomId, page.dir, key(page.from, 'from'), key(page.to, 'to'));
+}
+
+/** A page's bounds on a room's `index` (store.ts `StreamPage`): 'f' takes from < key ≤ to
+ * ascending, 'b' to < key ≤ from descending. */
+function pageRange(
+  index: string,
+  roomId: string,
+  dir: 'f' | 'b',
+  from: KeyPart[] | undefined,
+  to: KeyPart[] | undefined,
+): Range {
+  const forward = dir === 'f';
+  return {
+    index,
+    prefix: [roomId],
+    lower: forward ? from : to,
+    lowerOpen: true,
+    upper: forward ? to : from,
+    upperOpen: false,
+    reverse: !forward,
+  };
+}
+
+async function pageOf<T>(
+  tx: Tx,
+  range: Range,
+  page: { limit: number; dir: 'f' | 'b'; filter?: (event: StoredEvent) => boolean },
+  token: (last: StoredEvent) => T,
+): Promise<Page<T>> {
+  if (!Number.isSafeInteger(page.limit) || page.limit < 0)
+    throw invalid('limit must be a non-negative integer');
+  if (page.dir !== 'f' && page.dir !== 'b') throw invalid("dir must be 'f' or 'b'");
+  const { filter } = page;
+  const rows = await tx.query('events', {
+    ...range,
+    limit: page.limit + 1,
+    ...(filter ? { filter: (row: Row) => filter(toStoredEvent(row)) } : {}),
+  });
+  const events = rows.slice(0, page.limit).map(toStoredEvent);
+  const last = events[events.length - 1];
+  return { events, next: rows.length > page.limit && last ? token(last) : null };
+}
+
+const streamToken = (dir: 'f' | 'b') => (last: StoredEvent) =>
+  dir === 'f' ? (last.stream as number) : (last.stream as number) - 1;
+const topoToken =
+  (dir: 'f' | 'b') =>
+  (last: StoredEvent): TopoToken => ({
+    depth: last.depth,
+    stream: (last.stream as number) - (dir === 'f' ? 0 : 1),
+  });
+
+async function eventAtStream(tx: Tx, roomId: string, position: number): Promise<Row | undefined> {
+  const [row] = await tx.query('events', {
+    index: '[room_id+stream]',
+    prefix: [roomId],
+    upper: [requirePosition(position, 'position')],
+    reverse: true,
+    limit: 1,
+  });
+  return row;
+}
+
+function toRoom(row: Row): RoomRecord {
+  return {
+    roomId: row.room_id as string,
+    roomVersion: row.room_version as string,
+    creator: row.creator as string,
+    published: row.published === 1,
+  };
+}
+
+function toAlias(row: Row): RoomAlias {
+  return {
+    alias: row.alias as string,
+    roomId: row.room_id as string,
+    servers: row.servers as string[],
+    creator: row.creator as string,
+  };
+}
+
+/** The reading half of `RoomStore`. */
+export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites> {
+  return {
+    async getEvent(eventId) {
+      const row = await engine.read(['events'], (tx) => tx.get('events', eventId));
+      return row ? toStoredEvent(row) : null;
+    },
+
+    async getEvents(eventIds) {
+      const rows = await engine.read(['events'], (tx) => tx.getMany('events', [...eventIds]));
+      const found = new Map<string, StoredEvent>();
+      for (const row of rows) if (row) found.set(row.event_id as string, toStoredEvent(row));
+      return found;
+    },
+
+    timeline(roomId, page) {
+      return engine.read(['events'], (tx) =>
+        pageOf(tx, streamRange(roomId, page), page, streamToken(page.dir)),
+      );
+    },
+
+    timelines(requests) {
+      return engine.read(['events'], async (tx) => {
+        const pages: Page<number>[] = [];
+        for (const request of requests) {
+          pages.push(
+            await pageOf(tx, streamRange(request.roomId, request), request, streamToken(request.dir)),
+          );
+        }
+        return pages;
+      });
+    },
+
+    messages(roomId, page) {
+      return engine.read(['events'], (tx) => pageOf(tx, topoRange(roomId, page), page, topoToken(page.dir)));
+    },
+
+    async roomsWithEvents(from, to) {
+      const rows = await engine.read(['events'], (tx) =>
+        tx.query('events', {
+          index: 'stream',
+          lower: [requirePosition(from, 'from')],
+          lowerOpen: true,
+          upper: [requirePosition(to, 'to')],
+        }),
+      );
+      return [...new Set(rows.map((row) => row.room_id as string))];
+    },
+
+    async eventAtStream(roomId, position) {
+      const row = await engine.read(['events'], (tx) => eventAtStream(tx, roomId, position));
+      return row ? toStoredEvent(row) : null;
+    },
+
+    async forwardExtremities(roomId) {
+      const rows = await engine.read(['forward_extremities'], (tx) =>
+        tx.query('forward_extremities', { prefix: [roomId] }),
+      );
+      // Rows without a position are markers of awaited events (`markAwaited`), not extremities.
+      return rows.filter(isExtremity).map(
+        (row): EventPosition => ({
+          eventId: row.event_id as string,
+          depth: row.depth as number,
+          stream: row.stream as number,
+        }),
+      );
+    },
+
+    async childrenOf(eventId) {
+      const rows = await engine.read(['event_edges'], (tx) => tx.query('event_edges', { prefix: [eventId] }));
+      return rows.map((row) => row.event_id as string);
+    },
+
+    stateAt(eventId, when) {
+      return engine.read(['events', 'state_groups'], async (tx) => {
+        const row = await tx.get('events', eventId);
+        const group = row?.[when === 'before' ? 'state_before' : 'state_after'];
+        return typeof group === 'number' ? loadState(tx, group) : null;
+      });
+    },
+
+    stateAtStream(roomId, position) {
+      return engine.read(['events', 'state_groups'], async (tx) => {
+        const row = await eventAtStream(tx, roomId, position);
+        return typeof row?.state_after === 'number' ? loadState(tx, row.state_after) : new Map();
+      });
+    },
+
+    async currentState(roomId, type) {
+      const rows = await engine.read(['current_state'], (tx) =>
+        tx.query('current_state', { prefix: type === undefined ? [roomId] : [roomId, type] }),
+      );
+      return new Map(
+        rows.map((row) => [stateKey(row.type as string, row.state_key as string), row.event_id as string]),
+      );
+    },
+
+    currentStateEvents(roomId, types) {
+      return engine.read(['current_state', 'events'], async (tx) => {
+        const rows: Row[] = [];
+        if (types === undefined) rows.push(...(await tx.query('current_state', { prefix: [roomId] })));
+        else
+          for (const type of types)
+            rows.push(...(await tx.query('current_state', { prefix: [roomId, type] })));
+        const events = await tx.getMany(
+          'events',
+          rows.map((row) => row.event_id as string),
+        );
+        return events.filter((row): row is Row => row !== undefined).map(toStoredEvent);
+      });
+    },
+
+    currentStateEvent(roomId, type, key) {
+      return engine.read(['current_state', 'events'], async (tx) => {
+        const row = await tx.get('current_state', [roomId, type, key]);
+        const event = row && (await tx.get('events', row.event_id as string));
+        return event ? toStoredEvent(event) : null;
+      });
+    },
+
+    currentStateEventsAt(roomId, keys) {
+      return engine.read(['current_state', 'events'], async (tx) => {
+        // Requests run in order within the transaction: issue them all, then wait.
+        const rows = await Promise.all(
+          keys.map(([type, key]) => tx.get('current_state', [roomId, type, key])),
+        );
+        const ids = rows.filter((row): row is Row => row !== undefined).map((row) => row.event_id as string);
+        const events = ids.length > 0 ? await tx.getMany('events', ids) : [];
+        return events.filter((row): row is Row => row !== undefined).map(toStoredEvent);
+      });
+    },
+
+    async membership(roomId, userId) {
+      const row = await engine.read(['room_members'], (tx) => tx.get('room_members', [roomId, userId]));
+      return row ? toMembership(row) : null;
+    },
+
+    async roomsForUser(userId, membership) {
+      const rows = await engine.read(['room_members'], (tx) =>
+        tx.query('room_members', {
+          index: '[user_id+membership]',
+          prefix: membership === undefined ? [userId] : [userId, membership],
+        }),
+      );
+      return rows.map(toMembership);
+    },
+
+    async members(roomId, membership) {
+      const rows = await engine.read(['room_members'], (tx) =>
+        membership === undefined
+          ? tx.query('room_members', { prefix: [roomId] })
+          : tx.query('room_members', { index: '[room_id+membership]', prefix: [roomId, membership] }),
+      );
+      return rows.map(toMembership);
+    },
+
+    countMembers(roomId, membership) {
+      return engine.read(['room_members'], (tx) =>
+        tx.count('room_members', { index: '[room_id+membership]', prefix: [roomId, membership] }),
+      );
+    },
+
+    async eventForTransaction(userId, deviceId, txnId) {
+      const row = await engine.read(['txn_ids'], (tx) => tx.get('txn_ids', [userId, deviceId, txnId]));
+      return (row?.result as string | undefined) ?? null;
+    },
+
+    async relations(eventId, options) {
+      const from = options.from === undefined ? undefined : [requirePosition(options.from, 'from')];
+      const forward = options.dir === 'f';
+      const rows = await engine.read(['relations'], (tx) =>
+        tx.query('relations', {
+          index: options.relType === undefined ? '[relates_to+stream]' : '[relates_to+rel_type+stream]',
+          prefix: options.relType === undefined ? [eventId] : [eventId, options.relType],
+          ...(forward ? { lower: from, lowerOpen: true } : { upper: from }),
+          reverse: !forward,
+          limit: options.limit,
+        }),
+      );
+      return rows.map(
+        (row): Relation => ({
+          eventId: row.event_id as string,
+          relType: row.rel_type as string,
+          type: row.type as string,
+          stream: row.stream as number,
+        }),
+      );
+    },
+
+    async getRoom(roomId) {
+      const row = await engine.read(['rooms'], (tx) => tx.get('rooms', roomId));
+      return row ? toRoom(row) : null;
+    },
+
+    async publishedRooms() {
+      const rows = await engine.read(['rooms'], (tx) => tx.query('rooms', { index: 'published' }));
+      return rows.map((row) => row.room_id as string);
+    },
+
+    async getAlias(alias) {
+      const row = await engine.read(['room_aliases'], (tx) => tx.get('room_aliases', alias));
+      return row ? toAlias(row) : null;
+    },
+
+    async aliasesOf(roomId) {
+      const rows = await engine.read(['room_aliases'], (tx) =>
+        tx.query('room_aliases', { index: 'room_id', prefix: [roomId] }),
+      );
+      return rows.map(toAlias);
+    },
+  };
+}

@@ -1,0 +1,576 @@
+/**
+ * Events, room state and membership — the write path of `RoomStore`: `persistEvents` (one
+ * transaction per batch: event rows, edges, extremities, state groups, current state,
+ * membership, stream positions, outbox, txn IDs, push actions, relations, redactions) and
+ * the small writes beside it. The read queries are in rooms-read.ts; rooms.ts joins both.
+ *
+ * Outliers, rejected and soft-failed events have no stream position: they are kept and
+ * found by ID, but are in no timeline and never forward extremities.
+ */
+import type { IdentifiedPdu, StateMap } from '../../core/pdu.ts';
+import { referencedIds, stateKey } from '../../core/pdu.ts';
+import type { Engine, Row, Tx } from '../engine.ts';
+import { awaitedMarker, relationRow } from '../schema.ts';
+import type { PersistEventInput, PersistedEvent, RoomStore } from '../store.ts';
+import { StoreError } from '../store.ts';
+import { currentPosition, invalid, nextPosition, requireString } from './common.ts';
+import { GroupWriter } from './state-groups.ts';
+
+const PERSIST_TABLES = [
+  'events',
+  'event_edges',
+  'forward_extremities',
+  'state_groups',
+  'current_state',
+  'room_members',
+  'rooms',
+  'streams',
+  'outbox',
+  'txn_ids',
+  'notifications',
+  'relations',
+] as const;
+
+/** The room an event belongs to: a v12 create event has no room_id; its ID names the room (rooms/v12.md). */
+export function roomIdOf(event: IdentifiedPdu): string {
+  if (typeof event.room_id === 'string') return event.room_id;
+  if (event.type === 'm.room.create' && typeof event.event_id === 'string')
+    return `!${event.event_id.slice(1)}`;
+  throw invalid(`event ${String(event.event_id)} has no room_id`);
+}
+
+function validate(input: PersistEventInput): void {
+  const event = input?.event;
+  if (typeof event !== 'object' || event === null) throw invalid('persistEvents: each input needs an event');
+  requireString(event.event_id, 'event_id');
+  requireString(event.type, `type of ${event.event_id}`);
+  requireString(event.sender, `sender of ${event.event_id}`);
+  roomIdOf(event);
+  if (!Number.isSafeInteger(event.depth) || event.depth < 0)
+    throw invalid(`depth of ${event.event_id} must be a non-negative integer`);
+  if (!Array.isArray(event.prev_events)) throw invalid(`prev_events of ${event.event_id} must be an array`);
+  if (event.state_key !== undefined && typeof event.state_key !== 'string')
+    throw invalid(`state_key of ${event.event_id} must be a string`);
+  const stateless = input.outlier || input.outOfBandMembership || input.rejected !== undefined;
+  if (!stateless && !input.stateBefore)
+    throw invalid(`event ${event.event_id} needs stateBefore (or outlier)`);
+  if (input.outOfBandMembership && event.type !== 'm.room.member')
+    throw invalid('outOfBandMembership is for m.room.member events');
+}
+
+const membershipOf = (pdu: IdentifiedPdu) => {
+  const value = (pdu.content as { membership?: unknown }).membership;
+  return typeof value === 'string' ? value : 'leave';
+};
+
+function setMembership(tx: Tx, roomId: string, eventRow: Row): Promise<void> {
+  const pdu = eventRow.pdu as IdentifiedPdu;
+  return tx.put('room_members', {
+    room_id: roomId,
+    user_id: pdu.state_key,
+    membership: membershipOf(pdu),
+    event_id: pdu.event_id,
+    stream: eventRow.stream ?? null,
+    forgotten: false,
+  });
+}
+
+/** Makes the room's current state `state`, writing only what changed. */
+async function replaceCurrentState(tx: Tx, roomId: string, state: StateMap): Promise<void> {
+  const rows = await tx.query('current_state', { prefix: [roomId] });
+  const had = new Map(
+    rows.map((row) => [stateKey(row.type as string, row.state_key as string), row.event_id as string]),
+  );
+  for (const row of rows) {
+    if (!state.has(stateKey(row.type as string, row.state_key as string))) {
+      await tx.delete('current_state', [roomId, row.type as string, row.state_key as string]);
+      if (row.type === 'm.room.member') await tx.delete('room_members', [roomId, row.state_key as string]);
+    }
+  }
+  const changed = [...state].filter(([key, eventId]) => had.get(key) !== eventId);
+  const events = await tx.getMany(
+    'events',
+    changed.map(([, eventId]) => eventId),
+  );
+  for (const [i, [key, eventId]] of changed.entries()) {
+    const row = events[i];
+    if (!row) throw new StoreError('NOT_FOUND', `current state names ${eventId}, which is not stored`);
+    const pdu = row.pdu as IdentifiedPdu;
+    await tx.put('current_state', {
+      room_id: roomId,
+      type: pdu.type,
+      state_key: pdu.state_key,
+      event_id: eventId,
+      stream: row.stream ?? null,
+    });
+    if (pdu.type === 'm.room.member' && key === stateKey(pdu.type, pdu.state_key ?? ''))
+      await setMembership(tx, roomId, row);
+  }
+}
+
+/**
+ * Writes that nothing later in the transaction waits for are issued without awaiting each
+ * (requests run in order within a transaction, so later reads still see them) and awaited
+ * together at the end: an IndexedDB round trip per write would dominate the cost.
+ */
+class Pending {
+  private readonly all: Promise<unknown>[] = [];
+  add(promise: Promise<unknown>): void {
+    // Handled at `settle`; the no-op catch keeps an early rejection from counting as unhandled.
+    promise.catch(() => undefined);
+    this.all.push(promise);
+  }
+  async settle(): Promise<void> {
+    await Promise.all(this.all);
+  }
+}
+
+/** Entries kept per cache map; the oldest go first (a linear room needs only the last few). */
+const CACHE_LIMIT = 2048;
+
+/**
+ * What a store remembers of its own committed writes, so that the common write — the next
+ * event in a room, after the event persisted just before — reads nothing back. Every entry
+ * is a fact that no later write changes, or a lower bound guarded by a unique key:
+ * - `position`: the events stream position last committed or read. Nothing deletes events,
+ *   so it is ≤ the true one; if another writer (another tab, another store) moved past it,
+ *   the position after it is taken and the optimistic `insert` of the event row fails.
+ * - `groups`: the same for the `state_groups` counter (group IDs 1…counter all exist).
+ * - `stateAfter`: an event's state group after it — fixed once the event has state.
+ * - `chains`: a state group's ancestor chain — groups are never rewritten.
+ * The counters are trusted only when no other write of this store is under way (a
+ * concurrent one would take the same next position and have to run again).
+ */
+interface PersistCache {
+  /** persistEvents calls of this store under way: with more than one, the counters are read. */
+  writers: number;
+  position: number | undefined;
+  groups: number | undefined;
+  stateAfter: Map<string, number>;
+  chains: Map<number, readonly number[]>;
+}
+
+function remember<K, V>(map: Map<K, V>, entries: Iterable<[K, V]>): void {
+  for (const [key, value] of entries) {
+    map.delete(key);
+    map.set(key, value);
+  }
+  if (map.size > CACHE_LIMIT) {
+    let excess = map.size - CACHE_LIMIT;
+    for (const key of map.keys()) {
+      if (excess-- <= 0) break;
+      map.delete(key);
+    }
+  }
+}
+
+/**
+ * One attempt at persisting a batch, in one write transaction.
+ *
+ * Optimistic (the first attempt): events are assumed new and the cache current, so the
+ * event row and new state groups are `insert`ed and nothing is read to check them. An event
+ * already stored, or a position or group ID another writer took, makes an insert fail with
+ * CONFLICT, which fails the whole transaction (nothing is left of it); `persistEvents` then
+ * runs the batch again carefully: reading whether each event exists (skipped, or an outlier
+ * promoted) and every counter, exactly as a store without a cache would.
+ */
+class PersistRun {
+  readonly tx: Tx;
+  readonly optimistic: boolean;
+  private readonly cache: PersistCache;
+  private readonly pending = new Pending();
+  readonly groups: GroupWriter;
+  /** The last events stream position taken in this transaction; undefined until known. */
+  private position: number | undefined;
+  /** Whether an optimistic insert failed: the careful attempt will decide. */
+  conflict = false;
+  /** State after the events stored or read in this transaction, for later events of the batch and the cache. */
+  readonly stateAfter = new Map<string, number>();
+  private readonly stored = new Set<string>();
+
+  /** Whether the cached counters may be used: optimistic, and this store's only write under way. */
+  private readonly trustCounters: boolean;
+
+  constructor(tx: Tx, cache: PersistCache, optimistic: boolean) {
+    this.tx = tx;
+    this.cache = cache;
+    this.optimistic = optimistic;
+    this.trustCounters = optimistic && cache.writers === 1;
+    this.groups = new GroupWriter(tx, {
+      optimistic,
+      cached: this.trustCounters ? cache.groups : undefined,
+      chains: cache.chains,
+      write: (promise) => this.write(promise),
+    });
+  }
+
+  write(promise: Promise<unknown>): void {
+    this.pending.add(promise);
+  }
+
+  /** `insert` when optimistic (a clash fails the transaction, see above), else `put`. */
+  writeNew(table: string, row: Row): void {
+    if (!this.optimistic) {
+      this.write(this.tx.put(table, row));
+      return;
+    }
+    const inserted = this.tx.insert(table, row);
+    inserted.catch((error: unknown) => {
+      if (error instanceof StoreError && error.code === 'CONFLICT') this.conflict = true;
+    });
+    this.write(inserted);
+  }
+
+  /** Whether the position must be read: not known in this transaction, nor trusted from the cache. */
+  needsPosition(): boolean {
+    return this.position === undefined && !(this.trustCounters && this.cache.position !== undefined);
+  }
+
+  /** The next events stream position, after `read` (when `needsPosition` asked for it). */
+  nextPosition(read: number | undefined): number {
+    this.position = (this.position ?? read ?? this.cache.position ?? 0) + 1;
+    return this.position;
+  }
+
+  knownStateAfter(eventId: string): number | undefined {
+    return this.stateAfter.get(eventId) ?? this.cache.stateAfter.get(eventId);
+  }
+
+  /** Whether the event is known to be stored: written or read in this transaction, or remembered. */
+  knownStored(eventId: string): boolean {
+    return this.stored.has(eventId) || this.cache.stateAfter.has(eventId);
+  }
+
+  sawStored(eventId: string, row?: Row): void {
+    this.stored.add(eventId);
+    if (typeof row?.state_after === 'number') this.stateAfter.set(eventId, row.state_after);
+  }
+
+  async finish(): Promise<void> {
+    this.groups.finish();
+    await this.pending.settle();
+  }
+
+  /** After commit: what the transaction wrote or read is now a fact to remember. */
+  committed(): void {
+    const { cache } = this;
+    if (this.position !== undefined) cache.position = Math.max(cache.position ?? 0, this.position);
+    if (this.groups.last !== undefined) cache.groups = Math.max(cache.groups ?? 0, this.groups.last);
+    remember(cache.stateAfter, this.stateAfter);
+    remember(cache.chains, this.groups.made);
+  }
+}
+
+async function persistOne(run: PersistRun, input: PersistEventInput): Promise<PersistedEvent> {
+  const { tx } = run;
+  const pdu = input.event;
+  const eventId = pdu.event_id;
+  const roomId = roomIdOf(pdu);
+  const prevIds = referencedIds(pdu.prev_events);
+  const isState = typeof pdu.state_key === 'string';
+  const accepted = input.rejected === undefined && !input.softFailed;
+  const live = accepted && !input.outlier && !input.outOfBandMembership;
+  const inTimeline = live || input.outOfBandMembership === true;
+  const outlier = !live && !input.rejected && !input.softFailed;
+  // Backfilled history lies behind the extremities and current state: it moves neither.
+  const advances = live && !input.backfilled;
+  // A child that keeps its prev events from being extremities, even if they arrive later.
+  const counts = inTimeline && !outlier;
+  const stateBefore = input.outlier || input.outOfBandMembership ? undefined : input.stateBefore;
+  const sourceId = stateBefore && ('afterEvent' in stateBefore ? stateBefore.afterEvent : prevIds[0]);
+  const sourceState = sourceId === undefined ? undefined : run.knownStateAfter(sourceId);
+  const isCreate = pdu.type === 'm.room.create' && pdu.state_key === '';
+  const destinations = [...new Set(input.destinations ?? [])];
+  // Prev events not known to be stored, when it matters (see `markAwaited`); the source is read anyway.
+  const unknownPrevs = counts
+    ? prevIds.filter((id) => !run.knownStored(id) && !(id === sourceId && sourceState === undefined))
+    : [];
+
+  // The reads this event needs, all at once. Optimistic: no existence read, no children read.
+  const reads = [
+    run.optimistic ? undefined : tx.get('events', eventId),
+    inTimeline && !input.backfilled && run.needsPosition() ? currentPosition(tx, 'events') : undefined,
+    sourceId === undefined || sourceState !== undefined ? undefined : tx.get('events', sourceId),
+    advances && !run.optimistic ? tx.query('event_edges', { prefix: [eventId] }) : undefined,
+    isCreate ? tx.get('rooms', roomId) : undefined,
+    destinations.length > 0 ? currentPosition(tx, 'outbox') : undefined,
+    unknownPrevs.length > 0
+      ? Promise.all(unknownPrevs.map((id) => tx.count('events', { prefix: [id] })))
+      : undefined,
+  ] as const;
+  const [existing, readPosition, source, children, room, outboxCounter, prevCounts] =
+    await Promise.all(reads);
+  const promotes = existing?.outlier === true && !input.outlier && !input.outOfBandMembership;
+  if (existing && !promotes) {
+    run.sawStored(eventId, existing);
+    return { eventId, stream: (existing.stream as number | null) ?? null, existed: true };
+  }
+  if (sourceId !== undefined && source) run.sawStored(sourceId, source);
+  unknownPrevs.forEach((id, i) => {
+    if ((prevCounts?.[i] ?? 0) > 0) run.sawStored(id);
+  });
+
+  let stream: number | null = null;
+  if (inTimeline)
+    stream = input.backfilled ? -(await nextPosition(tx, 'backfill')) : run.nextPosition(readPosition);
+
+  let before: number | null = null;
+  let after: number | null = null;
+  if (stateBefore) {
+    const sourceAfter = sourceState ?? (source?.state_after as number | null | undefined) ?? null;
+    if ('afterEvent' in stateBefore) {
+      if (sourceAfter === null)
+        throw new StoreError('NOT_FOUND', `the state after ${stateBefore.afterEvent} is not stored`);
+      before = sourceAfter;
+    } else {
+      before = await run.groups.forState(roomId, stateBefore.state, sourceAfter);
+    }
+    after =
+      isState && input.rejected === undefined
+        ? await run.groups.add(roomId, before, [[stateKey(pdu.type, pdu.state_key as string), eventId]])
+        : before;
+  }
+
+  // An event that arrives after one of its children (federation) is no extremity. Careful:
+  // read its children. Optimistic: assume none — a child stored first left an "awaited"
+  // marker on this event's extremity key, so inserting the extremity fails (see `markAwaited`).
+  let extremity = advances;
+  if (advances && children && children.length > 0) {
+    const childRows = await tx.getMany(
+      'events',
+      children.map((edge) => edge.event_id as string),
+    );
+    extremity = !childRows.some((child) => child && child.stream != null && child.outlier !== true);
+  }
+
+  const row: Row = {
+    event_id: eventId,
+    room_id: roomId,
+    stream,
+    depth: pdu.depth,
+    type: pdu.type,
+    state_key: isState ? pdu.state_key : null,
+    sender: pdu.sender,
+    pdu,
+    outlier,
+    rejected: input.rejected ?? null,
+    soft_failed: input.softFailed === true,
+    redacted_by: null,
+    state_before: before,
+    state_after: after,
+    txn:
+      input.txn && input.txn.userId === pdu.sender
+        ? { deviceId: input.txn.deviceId, txnId: input.txn.txnId }
+        : null,
+  };
+  // Careful: `put`, which also promotes a stored outlier. Optimistic: `insert`, which fails if it exists.
+  run.writeNew('events', row);
+  run.sawStored(eventId, row);
+  for (const prevId of prevIds) run.write(tx.put('event_edges', { prev_id: prevId, event_id: eventId }));
+
+  if (isCreate && !room) {
+    const content = pdu.content as { room_version?: unknown; creator?: unknown };
+    run.write(
+      tx.put('rooms', {
+        room_id: roomId,
+        room_version: typeof content.room_version === 'string' ? content.room_version : '1',
+        creator: typeof content.creator === 'string' ? content.creator : pdu.sender,
+        published: null,
+      }),
+    );
+  }
+  if (counts) {
+    for (const prevId of prevIds) {
+      if (!run.knownStored(prevId)) markAwaited(run, roomId, prevId, eventId);
+      else if (advances) run.write(tx.delete('forward_extremities', [roomId, prevId]));
+    }
+  }
+  const extremityKey = [roomId, eventId];
+  if (advances && run.optimistic) {
+    run.writeNew('forward_extremities', { room_id: roomId, event_id: eventId, depth: pdu.depth, stream });
+  } else if (extremity) {
+    run.write(
+      tx.put('forward_extremities', { room_id: roomId, event_id: eventId, depth: pdu.depth, stream }),
+    );
+  } else {
+    // Stored now: a marker left by a child that came first has done its work.
+    run.write(tx.delete('forward_extremities', extremityKey));
+  }
+
+  if (input.currentState) {
+    await replaceCurrentState(tx, roomId, input.currentState);
+  } else if (advances && isState) {
+    run.write(
+      tx.put('current_state', {
+        room_id: roomId,
+        type: pdu.type,
+        state_key: pdu.state_key,
+        event_id: eventId,
+        stream,
+      }),
+    );
+    if (pdu.type === 'm.room.member') run.write(setMembership(tx, roomId, row));
+  }
+  if (input.outOfBandMembership) run.write(setMembership(tx, roomId, row));
+
+  if (input.txn) {
+    run.write(
+      tx.put('txn_ids', {
+        user_id: input.txn.userId,
+        device_id: input.txn.deviceId,
+        txn_id: input.txn.txnId,
+        result: eventId,
+      }),
+    );
+  }
+  if (stream !== null) {
+    for (const { userId, highlight } of input.notify ?? []) {
+      run.write(
+        tx.put('notifications', {
+          user_id: userId,
+          room_id: roomId,
+          stream,
+          event_id: eventId,
+          highlight: highlight === true,
+        }),
+      );
+    }
+  }
+  const relation = relationRow(row);
+  if (relation) run.write(tx.put('relations', relation));
+  if (input.redaction) await applyRedaction(tx, input.redaction.eventId, input.redaction.redacted, eventId);
+  if (outboxCounter !== undefined) {
+    for (const [i, destination] of destinations.entries()) {
+      run.write(
+        tx.put('outbox', { destination, seq: outboxCounter + i + 1, kind: 'pdu', event_id: eventId }),
+      );
+    }
+    run.write(tx.put('streams', { name: 'outbox', position: outboxCounter + destinations.length }));
+  }
+  return { eventId, stream, existed: false };
+}
+
+/**
+ * Marks `eventId`, not stored, as awaited by a stored child: a row on its extremity key
+ * without a position, which `forwardExtremities` skips. When the event arrives, the
+ * optimistic insert of its extremity fails on this row, and the careful attempt reads its
+ * children (and drops the marker). So an event that comes after its children never needs
+ * a read to know it has none. Schema v3 added these markers for events stored before.
+ */
+function markAwaited(run: PersistRun, roomId: string, eventId: string, childId: string): void {
+  run.write(run.tx.put('forward_extremities', awaitedMarker(roomId, eventId, childId)));
+}
+
+/** Errors the careful attempt can answer differently: the event may exist (and be skipped). */
+function optimismFailed(run: PersistRun, error: unknown): boolean {
+  return (
+    run.conflict ||
+    (error instanceof StoreError &&
+      (error.code === 'CONFLICT' || error.code === 'NOT_FOUND' || error.code === 'INVALID'))
+  );
+}
+
+async function applyRedaction(
+  tx: Tx,
+  targetId: string,
+  redacted: IdentifiedPdu,
+  redactedBy: string,
+): Promise<boolean> {
+  const target = await tx.get('events', targetId);
+  if (!target) return false;
+  if (redacted?.event_id !== targetId)
+    throw invalid(`the redacted form of ${targetId} carries another event_id`);
+  // The original content is overwritten, not hidden: a redaction is real.
+  await tx.put('events', { ...target, pdu: redacted, redacted_by: redactedBy });
+  await tx.delete('relations', targetId);
+  return true;
+}
+
+export type RoomWrites = Pick<
+  RoomStore,
+  'persistEvents' | 'forgetRoom' | 'redactEvent' | 'setPublished' | 'createAlias' | 'deleteAlias'
+>;
+
+/** The writing half of `RoomStore`. */
+export function roomWrites(engine: Engine): RoomWrites {
+  const cache: PersistCache = {
+    writers: 0,
+    position: undefined,
+    groups: undefined,
+    stateAfter: new Map(),
+    chains: new Map(),
+  };
+  return {
+    async persistEvents(inputs) {
+      if (!Array.isArray(inputs)) throw invalid('persistEvents takes an array');
+      for (const input of inputs) validate(input);
+      const attempt = async (optimistic: boolean) => {
+        let run: PersistRun | undefined;
+        try {
+          const results = await engine.write(PERSIST_TABLES, async (tx) => {
+            run = new PersistRun(tx, cache, optimistic);
+            const results: PersistedEvent[] = [];
+            for (const input of inputs) results.push(await persistOne(run, input));
+            await run.finish();
+            return results;
+          });
+          run?.committed();
+          return results;
+        } catch (error) {
+          if (optimistic && run && optimismFailed(run, error)) return undefined;
+          throw error;
+        }
+      };
+      cache.writers += 1;
+      try {
+        const results = await attempt(true);
+        if (results) return results;
+        // Another writer may have moved the counters: forget them, read them again.
+        cache.position = undefined;
+        cache.groups = undefined;
+        return (await attempt(false)) as PersistedEvent[];
+      } finally {
+        cache.writers -= 1;
+      }
+    },
+
+    async forgetRoom(roomId, userId) {
+      await engine.write(['room_members'], async (tx) => {
+        const row = await tx.get('room_members', [roomId, userId]);
+        if (row) await tx.put('room_members', { ...row, forgotten: true });
+      });
+    },
+
+    redactEvent(eventId, redacted, redactedBy) {
+      return engine.write(['events', 'relations'], (tx) => applyRedaction(tx, eventId, redacted, redactedBy));
+    },
+
+    async setPublished(roomId, published) {
+      await engine.write(['rooms'], async (tx) => {
+        const row = await tx.get('rooms', roomId);
+        if (!row) throw new StoreError('NOT_FOUND', `room ${roomId} is not stored`);
+        await tx.put('rooms', { ...row, published: published ? 1 : null });
+      });
+    },
+
+    async createAlias(alias) {
+      requireString(alias?.alias, 'alias');
+      await engine.write(['room_aliases'], (tx) =>
+        tx.insert('room_aliases', {
+          alias: alias.alias,
+          room_id: alias.roomId,
+          servers: [...alias.servers],
+          creator: alias.creator,
+        }),
+      );
+    },
+
+    deleteAlias(alias) {
+      return engine.write(['room_aliases'], async (tx) => {
+        if (!(await tx.get('room_aliases', alias))) return false;
+        await tx.delete('room_aliases', alias);
+        return true;
+      });
+    },
+  };
+}
