@@ -101,7 +101,14 @@ export function startHomeserver(options: HomeserverOptions): {
     });
     const { keys } = federation ?? createFederation(ctx, options.federation);
     const router = createRouter({
-      endpoints: [...clientEndpoints(services), ...federationEndpoints({ ctx, services, keys })],
+      endpoints: [
+        ...clientEndpoints(services),
+        ...federationEndpoints({
+          server: { serverName: ctx.config.serverName, signingKey: ctx.signingKey, clock: ctx.clock },
+          services,
+          keys,
+        }),
+      ],
       // Expired tokens answer as soft logouts (accounts/index.ts).
       resolveToken: (token) => services.accounts.resolveAccessToken(token),
       rateLimits: { ...RATE_LIMITS, ...options.rateLimits },

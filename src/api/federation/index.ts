@@ -4,23 +4,22 @@
  * which checks X-Matrix before the handler runs.
  */
 import type { ServerKeys } from '../../federation/server-keys.ts';
-import type { HomeserverContext } from '../../homeserver/context.ts';
 import type { Services } from '../../homeserver/services.ts';
 import type { Endpoint } from '../endpoint.ts';
 import type { XMatrixDeps } from './auth.ts';
-import { keyEndpoints } from './keys.ts';
+import { keyEndpoints, type ServerIdentity } from './keys.ts';
 import { queryEndpoints } from './query.ts';
 import { versionEndpoints } from './version.ts';
 
 export interface FederationEndpointDeps {
-  /** The server's name, clock and signing key (for its own key and notary answers). */
-  ctx: HomeserverContext;
+  /** The server's identity: its own key answers and notary countersignatures (no store access). */
+  server: ServerIdentity;
   services: Services;
   /** Other servers' keys: checks X-Matrix signatures and backs the notary endpoints. */
   keys: ServerKeys;
 }
 
-export function federationEndpoints({ ctx, services, keys }: FederationEndpointDeps): Endpoint[] {
-  const xMatrix: XMatrixDeps = { serverName: ctx.config.serverName, keys, clock: ctx.clock };
-  return [...keyEndpoints(ctx, keys), ...versionEndpoints(), ...queryEndpoints(xMatrix, services)];
+export function federationEndpoints({ server, services, keys }: FederationEndpointDeps): Endpoint[] {
+  const xMatrix: XMatrixDeps = { serverName: server.serverName, keys, clock: server.clock };
+  return [...keyEndpoints(server, keys), ...versionEndpoints(), ...queryEndpoints(xMatrix, services)];
 }

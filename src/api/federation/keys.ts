@@ -5,10 +5,11 @@
  */
 
 import type { JsonObject } from '../../core/canonical-json.ts';
+import type { SigningKey } from '../../core/crypto.ts';
 import { isValidServerName } from '../../core/identifiers.ts';
 import { addSignature, signedBytes } from '../../core/signing.ts';
 import { ownKeyResponse, type ServerKeys } from '../../federation/server-keys.ts';
-import type { HomeserverContext } from '../../homeserver/context.ts';
+import type { Clock } from '../../homeserver/context.ts';
 import { badJson } from '../../homeserver/errors.ts';
 import { type Endpoint, endpoint, q, v } from '../endpoint.ts';
 import { isPlainObject } from '../validate.ts';
@@ -51,8 +52,15 @@ function readQuery(body: JsonObject): Map<string, Criteria> {
   return out;
 }
 
-export function keyEndpoints(ctx: HomeserverContext, keys: ServerKeys): Endpoint[] {
-  const { serverName } = ctx.config;
+/** Who this server is, as the key endpoints need it. */
+export interface ServerIdentity {
+  serverName: string;
+  signingKey: SigningKey;
+  clock: Clock;
+}
+
+export function keyEndpoints(server: ServerIdentity, keys: ServerKeys): Endpoint[] {
+  const { serverName, signingKey, clock } = server;
 
   /** The origin's responses, each countersigned by this server as notary. */
   async function notarise(name: string, minimumValidUntil: number | undefined): Promise<JsonObject[]> {
@@ -60,11 +68,11 @@ export function keyEndpoints(ctx: HomeserverContext, keys: ServerKeys): Endpoint
     // not be reached and no cached keys were available".
     if (!isValidServerName(name)) return [];
     // "If not supplied, the notary server MUST use the current time."
-    const responses = await keys.notaryResponses(name, minimumValidUntil ?? ctx.clock.now());
+    const responses = await keys.notaryResponses(name, minimumValidUntil ?? clock.now());
     return Promise.all(
       responses.map(async (response) => ({
         ...response,
-        signatures: await addSignature(response.signatures, serverName, ctx.signingKey, () =>
+        signatures: await addSignature(response.signatures, serverName, signingKey, () =>
           signedBytes(response),
         ),
       })),
@@ -80,7 +88,7 @@ export function keyEndpoints(ctx: HomeserverContext, keys: ServerKeys): Endpoint
       base: KEY_BASE,
       auth: 'none',
       spec: 'server-server-api/#get_matrixkeyv2server',
-      handler: async () => ownKeyResponse(serverName, ctx.signingKey, ctx.clock.now()),
+      handler: async () => ownKeyResponse(serverName, signingKey, clock.now()),
     }),
     endpoint({
       // GET /_matrix/key/v2/query/{serverName}
