@@ -10,11 +10,10 @@
  *
  *   npm run spec:schemas -- --spec ../shared/matrix-spec/data/api/server-server --version v1.19
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import { parse } from 'yaml';
 import { parseJson } from '../src/core/json.ts';
+import { createYamlFiles, isObj, type Obj, writeTableFromArgs, yamlOperations } from './spec-yaml.ts';
 
 export interface SchemaOperation {
   operationId: string;
@@ -39,9 +38,6 @@ export function readSchemaTable(file: URL | string = SERVER_SERVER_TABLE): Schem
   return parseJson(readFileSync(file, 'utf8'), { loneSurrogates: 'allow' }) as SchemaTable;
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
-
 /** Keywords that carry prose or examples, not shape. */
 const DROPPED = new Set([
   'description',
@@ -53,24 +49,7 @@ const DROPPED = new Set([
 ]);
 
 function createInliner() {
-  const files = new Map<string, unknown>();
-  const load = (file: string): unknown => {
-    let doc = files.get(file);
-    if (doc === undefined) {
-      doc = parse(readFileSync(file, 'utf8')) as unknown;
-      files.set(file, doc);
-    }
-    return doc;
-  };
-  const target = (ref: string, file: string): { node: unknown; file: string } => {
-    const [path, pointer] = ref.split('#') as [string, string | undefined];
-    const at = path === '' ? file : resolve(dirname(file), path);
-    let node = load(at);
-    for (const part of (pointer ?? '').split('/').filter(Boolean)) {
-      node = isObj(node) ? node[part.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined;
-    }
-    return { node, file: at };
-  };
+  const { load, target } = createYamlFiles();
   /** `node` with every `$ref` replaced by what it names; `seen` guards recursion. */
   const inline = (node: unknown, file: string, seen: readonly string[] = []): unknown => {
     if (Array.isArray(node)) return node.map((x) => inline(x, file, seen));
@@ -107,43 +86,28 @@ const METHODS = ['get', 'put', 'post', 'delete'] as const;
 export function readServerServerYaml(specDir: string, version: string): SchemaTable {
   const { load, inline, target } = createInliner();
   const operations: SchemaOperation[] = [];
-  for (const name of readdirSync(specDir)
-    .filter((f) => f.endsWith('.yaml'))
-    .sort()) {
-    const file = join(specDir, name);
-    const doc = load(file);
-    if (!isObj(doc) || !isObj(doc.paths)) continue;
-    const base =
-      (doc.servers as { variables?: { basePath?: { default?: string } } }[] | undefined)?.[0]?.variables
-        ?.basePath?.default ?? '';
-    for (const [path, item] of Object.entries(doc.paths)) {
-      if (!isObj(item)) continue;
-      for (const method of METHODS) {
-        const op = item[method];
-        if (!isObj(op)) continue;
-        const entry: SchemaOperation = {
-          operationId: typeof op.operationId === 'string' ? op.operationId : `${method} ${path}`,
-          file: name,
-          method: method.toUpperCase(),
-          path: base + path.trim(),
-          responses: {},
-        };
-        const body =
-          isObj(op.requestBody) && typeof op.requestBody.$ref === 'string'
-            ? target(op.requestBody.$ref, file).node
-            : op.requestBody;
-        const json = isObj(body) && isObj(body.content) ? body.content['application/json'] : undefined;
-        if (isObj(json) && json.schema !== undefined) entry.request = inline(json.schema, file);
-        for (const [status, raw] of Object.entries(isObj(op.responses) ? op.responses : {})) {
-          const response = isObj(raw) && typeof raw.$ref === 'string' ? target(raw.$ref, file).node : raw;
-          const content =
-            isObj(response) && isObj(response.content) ? response.content['application/json'] : undefined;
-          if (isObj(content) && content.schema !== undefined)
-            entry.responses[status] = inline(content.schema, file);
-        }
-        operations.push(entry);
-      }
+  for (const { name, file, method, path, operationId, op } of yamlOperations(specDir, load, METHODS)) {
+    const entry: SchemaOperation = {
+      operationId,
+      file: name,
+      method: method.toUpperCase(),
+      path,
+      responses: {},
+    };
+    const body =
+      isObj(op.requestBody) && typeof op.requestBody.$ref === 'string'
+        ? target(op.requestBody.$ref, file).node
+        : op.requestBody;
+    const json = isObj(body) && isObj(body.content) ? body.content['application/json'] : undefined;
+    if (isObj(json) && json.schema !== undefined) entry.request = inline(json.schema, file);
+    for (const [status, raw] of Object.entries(isObj(op.responses) ? op.responses : {})) {
+      const response = isObj(raw) && typeof raw.$ref === 'string' ? target(raw.$ref, file).node : raw;
+      const content =
+        isObj(response) && isObj(response.content) ? response.content['application/json'] : undefined;
+      if (isObj(content) && content.schema !== undefined)
+        entry.responses[status] = inline(content.schema, file);
     }
+    operations.push(entry);
   }
   return {
     source: {
@@ -156,19 +120,13 @@ export function readServerServerYaml(specDir: string, version: string): SchemaTa
   };
 }
 
-function main(argv: string[]): void {
-  const arg = (name: string) => {
-    const at = argv.indexOf(name);
-    return at >= 0 ? argv[at + 1] : undefined;
-  };
-  const specDir = resolve(arg('--spec') ?? '../shared/matrix-spec/data/api/server-server');
-  const table = readServerServerYaml(specDir, arg('--version') ?? 'unknown');
-  const out = arg('--out') ?? SERVER_SERVER_TABLE;
-  writeFileSync(out, `${JSON.stringify(table, null, 1)}\n`);
-  console.log(`${table.operations.length} operations from ${specDir} written to ${String(out)}`);
+if (import.meta.main) {
+  writeTableFromArgs(
+    process.argv.slice(2),
+    { specDir: '../shared/matrix-spec/data/api/server-server', out: SERVER_SERVER_TABLE },
+    readServerServerYaml,
+  );
 }
-
-if (import.meta.main) main(process.argv.slice(2));
 
 // --- validation ------------------------------------------------------------------------------
 

@@ -10,10 +10,9 @@
  *
  *   npm run spec:table -- --spec ../shared/matrix-spec/data/api/client-server --version v1.19
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { parse } from 'yaml';
+import { readFileSync } from 'node:fs';
 import { parseJson } from '../src/core/json.ts';
+import { createYamlFiles, isObj, type Obj, writeTableFromArgs, yamlOperations } from './spec-yaml.ts';
 
 export interface SpecProperty {
   name: string;
@@ -60,34 +59,6 @@ export function readSpecTable(file: URL | string = DEFAULT_TABLE): SpecTable {
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
 
 type Json = unknown;
-type Obj = Record<string, unknown>;
-
-const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
-
-/** YAML files with `$ref` resolution (relative files and JSON pointers), read once each. */
-function createResolver() {
-  const files = new Map<string, Json>();
-  const load = (file: string): Json => {
-    let doc = files.get(file);
-    if (doc === undefined) {
-      doc = parse(readFileSync(file, 'utf8')) as Json;
-      files.set(file, doc);
-    }
-    return doc;
-  };
-  /** Follow `$ref`s at the top of `node` (not inside it); returns the node and its file. */
-  const deref = (node: Json, file: string, depth = 0): { node: Json; file: string } => {
-    if (!isObj(node) || typeof node.$ref !== 'string' || depth > 20) return { node, file };
-    const [path, pointer] = node.$ref.split('#') as [string, string | undefined];
-    const target = path === '' ? file : resolve(dirname(file), path);
-    let value: Json = load(target);
-    for (const part of (pointer ?? '').split('/').filter(Boolean)) {
-      value = isObj(value) ? value[part.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined;
-    }
-    return deref(value, target, depth + 1);
-  };
-  return { load, deref };
-}
 
 const typesOf = (schema: Json): string[] => {
   if (!isObj(schema)) return [];
@@ -98,74 +69,61 @@ const typesOf = (schema: Json): string[] => {
   return [];
 };
 
-/** Every operation of every top-level YAML in `specDir` (definitions/ holds only schemas). */
+/** Every operation of every top-level YAML in `specDir`. */
 export function readSpecYaml(specDir: string, version: string): SpecTable {
-  const { load, deref } = createResolver();
+  const { load, deref } = createYamlFiles();
   const operations: SpecOperation[] = [];
-  for (const name of readdirSync(specDir)
-    .filter((f) => f.endsWith('.yaml'))
-    .sort()) {
-    const file = join(specDir, name);
-    const doc = load(file);
-    if (!isObj(doc) || !isObj(doc.paths)) continue;
-    const base =
-      (doc.servers as { variables?: { basePath?: { default?: string } } }[] | undefined)?.[0]?.variables
-        ?.basePath?.default ?? '';
-    for (const [path, item] of Object.entries(doc.paths)) {
-      if (!isObj(item)) continue;
-      for (const method of HTTP_METHODS) {
-        const op = item[method];
-        if (!isObj(op)) continue;
-        const entry: SpecOperation = {
-          operationId: typeof op.operationId === 'string' ? op.operationId : `${method} ${path}`,
-          file: name,
-          method: method.toUpperCase(),
-          // The spec writes `"/rooms/{roomId}/invite "` (trailing space) to give one path two
-          // operations (invite a user / invite by third-party ID); the server sees one path.
-          path: base + path.trim(),
-          deprecated: op.deprecated === true,
-          query: [],
-          properties: [],
-        };
-        // Query parameters, from the path item and the operation.
-        const params = [
-          ...(Array.isArray(item.parameters) ? item.parameters : []),
-          ...(Array.isArray(op.parameters) ? op.parameters : []),
-        ];
-        for (const raw of params) {
-          const p = deref(raw, file).node;
-          if (!isObj(p) || p.in !== 'query' || typeof p.name !== 'string') continue;
-          if (entry.query.some((q) => q.name === p.name)) continue;
-          const schema = deref(p.schema, file).node;
-          const example = p.example ?? (isObj(schema) ? schema.example : undefined);
-          entry.query.push({
-            name: p.name,
-            required: p.required === true,
-            types: typesOf(schema),
-            ...(isObj(schema) && Array.isArray(schema.enum) ? { enum: schema.enum } : {}),
-            ...(example !== undefined ? { example } : {}),
-          });
-        }
-        // The JSON body.
-        const body = deref(op.requestBody, file);
-        const content =
-          isObj(body.node) && isObj(body.node.content) ? body.node.content['application/json'] : undefined;
-        if (isObj(content)) {
-          const schemaRef = deref(content.schema, body.file);
-          const schemas = flatten(schemaRef.node, schemaRef.file, deref);
-          for (const { schema, file: schemaFile } of schemas) {
-            if (!isObj(schema) || !isObj(schema.properties)) continue;
-            for (const [prop, raw] of Object.entries(schema.properties)) {
-              if (entry.properties.some((p) => p.name === prop)) continue;
-              entry.properties.push({ name: prop, types: typesOf(deref(raw, schemaFile).node) });
-            }
-          }
-          const example = exampleBody(content, schemas, deref);
-          if (example) entry.example = example;
-        }
-        operations.push(entry);
-      }
+  for (const { name, file, method, path, operationId, item, op } of yamlOperations(
+    specDir,
+    load,
+    HTTP_METHODS,
+  )) {
+    const entry: SpecOperation = {
+      operationId,
+      file: name,
+      method: method.toUpperCase(),
+      path,
+      deprecated: op.deprecated === true,
+      query: [],
+      properties: [],
+    };
+    // Query parameters, from the path item and the operation.
+    const params = [
+      ...(Array.isArray(item.parameters) ? item.parameters : []),
+      ...(Array.isArray(op.parameters) ? op.parameters : []),
+    ];
+    for (const raw of params) {
+      const p = deref(raw, file).node;
+      if (!isObj(p) || p.in !== 'query' || typeof p.name !== 'string') continue;
+      if (entry.query.some((q) => q.name === p.name)) continue;
+      const schema = deref(p.schema, file).node;
+      const example = p.example ?? (isObj(schema) ? schema.example : undefined);
+      entry.query.push({
+        name: p.name,
+        required: p.required === true,
+        types: typesOf(schema),
+        ...(isObj(schema) && Array.isArray(schema.enum) ? { enum: schema.enum } : {}),
+        ...(example !== undefined ? { example } : {}),
+      });
     }
+    // The JSON body.
+    const body = deref(op.requestBody, file);
+    const content =
+      isObj(body.node) && isObj(body.node.content) ? body.node.content['application/json'] : undefined;
+    if (isObj(content)) {
+      const schemaRef = deref(content.schema, body.file);
+      const schemas = flatten(schemaRef.node, schemaRef.file, deref);
+      for (const { schema, file: schemaFile } of schemas) {
+        if (!isObj(schema) || !isObj(schema.properties)) continue;
+        for (const [prop, raw] of Object.entries(schema.properties)) {
+          if (entry.properties.some((p) => p.name === prop)) continue;
+          entry.properties.push({ name: prop, types: typesOf(deref(raw, schemaFile).node) });
+        }
+      }
+      const example = exampleBody(content, schemas, deref);
+      if (example) entry.example = example;
+    }
+    operations.push(entry);
   }
   return {
     source: {
@@ -221,17 +179,10 @@ function exampleBody(content: Obj, schemas: { schema: Json; file: string }[], de
   return Object.keys(built).length > 0 ? built : undefined;
 }
 
-function main(argv: string[]): void {
-  const arg = (name: string) => {
-    const at = argv.indexOf(name);
-    return at >= 0 ? argv[at + 1] : undefined;
-  };
-  const specDir = resolve(arg('--spec') ?? '../shared/matrix-spec/data/api/client-server');
-  const version = arg('--version') ?? 'unknown';
-  const table = readSpecYaml(specDir, version);
-  const out = arg('--out') ?? DEFAULT_TABLE;
-  writeFileSync(out, `${JSON.stringify(table, null, 1)}\n`);
-  console.log(`${table.operations.length} operations from ${specDir} written to ${String(out)}`);
+if (import.meta.main) {
+  writeTableFromArgs(
+    process.argv.slice(2),
+    { specDir: '../shared/matrix-spec/data/api/client-server', out: DEFAULT_TABLE },
+    readSpecYaml,
+  );
 }
-
-if (import.meta.main) main(process.argv.slice(2));

@@ -516,6 +516,28 @@ interface Case {
   mustFail?: boolean;
 }
 
+/** Path parameters naming Bob's own things: where hostile input reaches deepest. */
+function bobsValues(w: World): Record<string, string> {
+  return {
+    userId: w.bob.userId,
+    roomId: w.r3,
+    roomIdOrAlias: w.r3,
+    eventId: w.e3,
+    roomAlias: '#bobs:fuzz.localhost',
+    deviceId: w.bob.deviceId,
+    filterId: w.bobFilter,
+    keyName: 'displayname',
+    type: 'org.example.fuzz',
+    tag: 'u.fuzz',
+    receiptType: 'm.read',
+    eventType: 'm.room.message',
+    stateKey: '',
+    kind: 'override',
+    ruleId: 'fuzz.rule',
+    txnId: 'x',
+  };
+}
+
 describe('fuzz: the whole homeserver', () => {
   let w: World;
   const errors: string[] = [];
@@ -703,24 +725,7 @@ describe('fuzz: the whole homeserver', () => {
     let snapshot = await dump(w);
     const log: string[] = [];
 
-    const own = (): Record<string, string> => ({
-      userId: w.bob.userId,
-      roomId: w.r3,
-      roomIdOrAlias: w.r3,
-      eventId: w.e3,
-      roomAlias: '#bobs:fuzz.localhost',
-      deviceId: w.bob.deviceId,
-      filterId: w.bobFilter,
-      keyName: 'displayname',
-      type: 'org.example.fuzz',
-      tag: 'u.fuzz',
-      receiptType: 'm.read',
-      eventType: 'm.room.message',
-      stateKey: '',
-      kind: 'override',
-      ruleId: 'fuzz.rule',
-      txnId: 'x',
-    });
+    const own = (): Record<string, string> => bobsValues(w);
     const foreignPrivate = (): Record<string, string> => ({
       ...own(),
       userId: w.alice.userId,
@@ -1088,21 +1093,8 @@ describe('fuzz: the whole homeserver', () => {
   it('answers every method on every endpoint path with a Matrix error or the endpoint, and changes nothing it refused', async () => {
     const endpoints = clientEndpoints(w.services);
     const values: Record<string, string> = {
-      userId: w.bob.userId,
-      roomId: w.r3,
-      roomIdOrAlias: w.r3,
-      eventId: w.e3,
-      roomAlias: '#bobs:fuzz.localhost',
-      deviceId: w.bob.deviceId,
-      filterId: w.bobFilter,
-      keyName: 'displayname',
-      type: 'org.example.fuzz',
-      tag: 'u.fuzz',
-      receiptType: 'm.read',
+      ...bobsValues(w),
       eventType: 'org.example.fuzz',
-      stateKey: '',
-      kind: 'override',
-      ruleId: 'fuzz.rule',
       txnId: 'methods',
     };
     // Every path once, with the methods the table declares on it.
