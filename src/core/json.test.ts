@@ -252,7 +252,36 @@ const poison = fc.constantFrom(
   '{"\\\\t":1}',
 );
 
+/** Strings that may hold lone surrogates, as single code units, next to ordinary ones. */
+const surrogateString = fc
+  .array(
+    fc.oneof(
+      fc.constantFrom('\ud800', '\udbff', '\udc00', '\udfff', '\ud83d\ude00', '\\', 'u', 'a', '"'),
+      fc.string({ maxLength: 3 }),
+    ),
+    { maxLength: 6 },
+  )
+  .map((parts) => parts.join(''));
+
 describe('parseJson property', () => {
+  it('refuses a text exactly when a string in it has a lone surrogate, however it is escaped', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(surrogateString, surrogateString, { maxKeys: 3 }),
+        fc.integer(),
+        (value, seed) => {
+          const text = writeWithEscapes(value, seeded(seed));
+          const lone = [...Object.keys(value), ...Object.values(value)].some((s) => !s.isWellFormed());
+          expect(
+            reason(() => parseJson(text)),
+            text,
+          ).toBe(lone ? 'lone-surrogate' : 'accepted');
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+
   it('reads back every value written with random escapes, whatever was parsed before', () => {
     fc.assert(
       fc.property(poison, jsonTree, fc.integer(), (poisonText, value, seed) => {

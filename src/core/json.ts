@@ -116,7 +116,6 @@ interface EscapeScan {
 }
 
 const BACKSLASH = 0x5c;
-const QUOTE = 0x22;
 const COLON = 0x3a;
 
 /**
@@ -129,43 +128,15 @@ function scanEscapes(text: string): EscapeScan {
   let escapedKey = false;
   let loneSurrogate = false;
   let at = text.indexOf('\\');
+  // Native indexOf hops, never a character loop: a message body full of `\n` costs a few
+  // searches, not a walk over its text.
   while (at !== -1) {
-    let i = at;
-    const n = text.length;
-    let pendingHigh = false;
-    while (i < n) {
-      const c = text.charCodeAt(i);
-      if (c === QUOTE) break;
-      if (c !== BACKSLASH) {
-        if (pendingHigh) loneSurrogate = true;
-        pendingHigh = false;
-        i++;
-        continue;
-      }
-      if (text.charCodeAt(i + 1) === 0x75 /* u */) {
-        const unit = Number.parseInt(text.slice(i + 2, i + 6), 16);
-        if (unit >= 0xd800 && unit <= 0xdbff) {
-          if (pendingHigh) loneSurrogate = true;
-          pendingHigh = true;
-        } else if (unit >= 0xdc00 && unit <= 0xdfff) {
-          if (!pendingHigh) loneSurrogate = true;
-          pendingHigh = false;
-        } else {
-          if (pendingHigh) loneSurrogate = true;
-          pendingHigh = false;
-        }
-        i += 6;
-      } else {
-        if (pendingHigh) loneSurrogate = true;
-        pendingHigh = false;
-        i += 2;
-      }
-    }
-    // A high surrogate escape right before the closing quote has no partner. (One followed by
-    // a raw low surrogate counts as lone too: the text itself is then not well formed.)
-    if (pendingHigh) loneSurrogate = true;
-    let j = i + 1;
-    while (j < n) {
+    let end = text.indexOf('"', at);
+    while (end !== -1 && escapedAt(text, end)) end = text.indexOf('"', end + 1);
+    if (end === -1) break;
+    if (!loneSurrogate) loneSurrogate = hasLoneSurrogate(text, at, end);
+    let j = end + 1;
+    while (j < text.length) {
       const c = text.charCodeAt(j);
       if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) break;
       j++;
@@ -175,6 +146,41 @@ function scanEscapes(text: string): EscapeScan {
     at = text.indexOf('\\', j);
   }
   return { escapedKey, loneSurrogate };
+}
+
+/** Whether the character at `i` is escaped: an odd run of backslashes stands before it. */
+function escapedAt(text: string, i: number): boolean {
+  let run = 0;
+  while (text.charCodeAt(i - 1 - run) === BACKSLASH) run++;
+  return run % 2 === 1;
+}
+
+/**
+ * Whether the string text between `from` and `end` holds a `\uD800`–`\uDFFF` escape without its
+ * partner: a high one not followed at once by a low one, or a low one not after a high one.
+ * (A high escape followed by a raw low surrogate counts as lone: the text itself is then not
+ * well formed.)
+ */
+function hasLoneSurrogate(text: string, from: number, end: number): boolean {
+  let u = text.indexOf('\\u', from);
+  while (u !== -1 && u < end) {
+    if (escapedAt(text, u)) {
+      // `\\u`: an escaped backslash, then a plain `u`.
+      u = text.indexOf('\\u', u + 1);
+      continue;
+    }
+    const unit = Number.parseInt(text.slice(u + 2, u + 6), 16);
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      if (text.charCodeAt(u + 6) !== BACKSLASH || text.charCodeAt(u + 7) !== 0x75) return true;
+      const low = Number.parseInt(text.slice(u + 8, u + 12), 16);
+      if (!(low >= 0xdc00 && low <= 0xdfff)) return true;
+      u = text.indexOf('\\u', u + 12);
+      continue;
+    }
+    if (unit >= 0xdc00 && unit <= 0xdfff) return true;
+    u = text.indexOf('\\u', u + 6);
+  }
+  return false;
 }
 
 /**
