@@ -152,8 +152,6 @@ export function slidingSyncEndpoints(services: Services): Endpoint[] {
         ),
       }),
       allowEmptyBody: true,
-      // Subscriptions to many rooms make large bodies; still far below what a sync answers.
-      maxBodyBytes: 256 * 1024,
       handler: async ({ query, body, auth, request }) => {
         const { userId } = auth;
         const lists: Record<string, ListRequest> = {};
