@@ -331,3 +331,27 @@ describe('sliding sync: long-poll', () => {
     expect(bodiesOf(woken.rooms[roomId])).toEqual(['wake']);
   });
 });
+
+describe('sliding sync: rooms the user is not joined to', () => {
+  it('sends an invite or a left room again only when the membership changes, not for room events', async () => {
+    const alice = await h.user('alice');
+    const bob = await h.user('bob');
+    const roomId = await h.createRoom(bob, { preset: 'public_chat', invite: [alice.userId] });
+    const first = await ok(alice, { lists: { l: list([[0, 9]]) } });
+    expect(first.rooms[roomId]?.membership).toBe('invite');
+    await h.send(bob, roomId, 'alice cannot see this yet');
+    const quiet = await ok(alice, { lists: { l: list([[0, 9]]) } }, { pos: first.pos });
+    expect(quiet.rooms).toEqual({});
+    await h.join(alice, roomId);
+    const joined = await ok(alice, { lists: { l: list([[0, 9]]) } }, { pos: quiet.pos });
+    // Known only by its stripped state until now: sent whole.
+    expect(joined.rooms[roomId]?.initial).toBe(true);
+    expect(joined.rooms[roomId]?.membership).toBe('join');
+    await h.leave(alice, roomId);
+    const left = await ok(alice, { lists: { l: list([[0, 9]]) } }, { pos: joined.pos });
+    expect(left.rooms[roomId]?.membership).toBe('leave');
+    await h.send(bob, roomId, 'after alice left');
+    const after = await ok(alice, { lists: { l: list([[0, 9]]) } }, { pos: left.pos });
+    expect(after.rooms).toEqual({});
+  });
+});

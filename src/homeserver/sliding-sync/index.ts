@@ -106,11 +106,14 @@ export function createSlidingSyncService(ctx: HomeserverContext, deps: SlidingSy
         send(true);
       } else {
         const at = prev.at ?? from?.events ?? 0;
-        const hasEvents =
-          prev.at === null
-            ? (changedRooms?.has(roomId) ?? false)
-            : ((await store.rooms.eventAtStream(roomId, now.events))?.stream ?? 0) > at;
-        if (hasEvents || prev.membership !== membership) send(false, at);
+        let news: boolean;
+        if (membership !== 'join') {
+          // Invited, knocked, left or banned: nothing in the room after the membership event
+          // is the user's to see, so only a change of it is news.
+          news = (room.membership.stream ?? 0) > at;
+        } else if (prev.at === null) news = changedRooms?.has(roomId) ?? false;
+        else news = ((await store.rooms.eventAtStream(roomId, now.events))?.stream ?? 0) > at;
+        if (news || prev.membership !== membership) send(false, at);
         // A shorter limit needs no resend; remember the one the client's copy was made with.
         sent.timelineLimit = Math.max(prev.timelineLimit, config.timelineLimit);
       }
