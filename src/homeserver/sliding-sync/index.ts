@@ -43,6 +43,8 @@ export interface SlidingSyncDeps extends SyncDeps {
 
 /** Subscriptions a connection keeps: past this the oldest go (clients that never unsubscribe). */
 export const MAX_SUBSCRIPTIONS = 500;
+/** Connection states kept in memory (see `loadCached`): a few per active connection. */
+const RECENT_STATES = 64;
 /** Wake-ups that found nothing for the user before giving up early (a guard, as in /sync). */
 const MAX_EMPTY_WAKES = 1000;
 
@@ -58,6 +60,26 @@ interface Pass {
 export function createSlidingSyncService(ctx: HomeserverContext, deps: SlidingSyncDeps): SlidingSyncService {
   const { store } = ctx;
   const facts = createRoomFacts(store);
+  /**
+   * Recently used connection states by version. A saved version never changes (a new one is
+   * written instead), so a copy kept here is never stale; it only saves reading and decoding
+   * a row of a few hundred rooms on every long-poll. The store stays the record.
+   */
+  const recent = new Map<string, ConnectionState>();
+  type Key = { userId: string; deviceId: string; connId: string };
+  const remember = (key: Key, version: number, state: ConnectionState) => {
+    const id = `${key.userId}\u0000${key.deviceId}\u0000${key.connId}\u0000${version}`;
+    recent.delete(id);
+    if (recent.size >= RECENT_STATES) recent.delete(recent.keys().next().value as string);
+    recent.set(id, state);
+  };
+  async function loadCached(key: Key, version: number) {
+    const state =
+      recent.get(`${key.userId}\u0000${key.deviceId}\u0000${key.connId}\u0000${version}`) ??
+      (await loadState(store, key, version));
+    remember(key, version, state);
+    return state;
+  }
 
   async function computeOnce(
     request: SlidingSyncRequest,
@@ -169,7 +191,7 @@ export function createSlidingSyncService(ctx: HomeserverContext, deps: SlidingSy
       const { userId } = request;
       const key = { userId, deviceId: request.deviceId ?? '', connId: request.connId };
       const pos = request.pos === undefined ? undefined : parsePos(request.pos);
-      const loaded = await loadState(store, key, pos?.version ?? 0);
+      const loaded = await loadCached(key, pos?.version ?? 0);
       const state: ConnectionState = { rooms: loaded.rooms, subscriptions: new Map(loaded.subscriptions) };
       for (const roomId of request.unsubscribeRooms) state.subscriptions.delete(roomId);
       for (const [roomId, config] of Object.entries(request.roomSubscriptions)) {
@@ -208,6 +230,7 @@ export function createSlidingSyncService(ctx: HomeserverContext, deps: SlidingSy
           toStored(result.next),
           pos?.version ?? 0,
         );
+        remember(key, version, result.next);
       }
       result.body.pos = formatPos(version, result.now);
       if (request.txnId !== undefined) result.body.txn_id = request.txnId;
