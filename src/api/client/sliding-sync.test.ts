@@ -355,3 +355,61 @@ describe('sliding sync: rooms the user is not joined to', () => {
     expect(after.rooms).toEqual({});
   });
 });
+
+describe('sliding sync: extensions', () => {
+  it('gives account data, receipts and typing for the rooms of the answer', async () => {
+    const alice = await h.user('alice');
+    const bob = await h.user('bob');
+    const roomId = await h.createRoom(alice, { preset: 'public_chat' });
+    await h.join(bob, roomId);
+    const eventId = await h.send(bob, roomId, 'read me');
+    await h.ok('PUT', `/user/${encodeURIComponent(alice.userId)}/account_data/org.example.global`, alice, {
+      a: 1,
+    });
+    await h.ok(
+      'PUT',
+      `/user/${encodeURIComponent(alice.userId)}/rooms/${encodeURIComponent(roomId)}/tags/u.work`,
+      alice,
+      { order: 0.5 },
+    );
+    await h.ok(
+      'POST',
+      `/rooms/${encodeURIComponent(roomId)}/receipt/m.read/${encodeURIComponent(eventId)}`,
+      bob,
+      {},
+    );
+    const extensions = {
+      account_data: { enabled: true },
+      receipts: { enabled: true },
+      typing: { enabled: true },
+    };
+    const first = await ok(alice, { lists: { l: list([[0, 0]]) }, extensions });
+    const accountData = first.extensions.account_data as {
+      global: JsonObject[];
+      rooms: Record<string, JsonObject[]>;
+    };
+    expect(accountData.global.map((e) => e.type)).toContain('org.example.global');
+    expect(accountData.global.map((e) => e.type)).toContain('m.push_rules');
+    expect(accountData.rooms[roomId]?.map((e) => e.type)).toEqual(['m.tag']);
+    const receipts = (first.extensions.receipts as { rooms: Record<string, JsonObject> }).rooms[roomId];
+    expect(receipts?.type).toBe('m.receipt');
+    expect(Object.keys(receipts?.content as JsonObject)).toEqual([eventId]);
+
+    // Bob types: Alice's long-poll wakes with it, and with nothing else.
+    const waiting = ok(
+      alice,
+      { lists: { l: list([[0, 0]]) }, extensions },
+      { pos: first.pos, timeout: 10_000 },
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    await h.ok('PUT', `/rooms/${encodeURIComponent(roomId)}/typing/${encodeURIComponent(bob.userId)}`, bob, {
+      typing: true,
+      timeout: 10_000,
+    });
+    const typed = await waiting;
+    expect(typed.rooms).toEqual({});
+    const typing = (typed.extensions.typing as { rooms: Record<string, JsonObject> }).rooms[roomId];
+    expect(typing).toEqual({ type: 'm.typing', content: { user_ids: [bob.userId] } });
+    expect((typed.extensions.account_data as { global: JsonObject[] }).global).toEqual([]);
+  });
+});
