@@ -13,14 +13,13 @@
 import type { JsonObject } from '../../core/canonical-json.ts';
 import type { Receipt, StoredEvent } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
-import type { E2eeSyncData } from '../e2ee/sync-data.ts';
 import { receiptContent } from '../ephemeral/receipts.ts';
 import { accountDataParts } from '../sync/account-data.ts';
 import { syncFilterView } from '../sync/filter-view.ts';
 import { createPass, type RoomPlan } from '../sync/pass.ts';
 import type { SyncDeps } from '../sync/types.ts';
 import type { SyncPositions } from '../tokens.ts';
-import type { ExtensionScope, ExtensionsRequest } from './types.ts';
+import type { E2eeForSync, ExtensionScope, ExtensionsRequest } from './types.ts';
 
 /** "100 messages is recommended as a reasonable limit" (send_to_device.md "Server behaviour"). */
 const TO_DEVICE_LIMIT = 100;
@@ -28,7 +27,7 @@ const TO_DEVICE_LIMIT = 100;
 export interface ExtensionInput {
   ctx: HomeserverContext;
   deps: SyncDeps;
-  e2ee: E2eeSyncData;
+  e2ee: E2eeForSync;
   userId: string;
   deviceId: string | null;
   ignored: ReadonlySet<string>;

@@ -12,7 +12,6 @@
 
 import { canonicalJson } from '../../core/canonical-json.ts';
 import type { HomeserverContext } from '../context.ts';
-import type { E2eeSyncData } from '../e2ee/sync-data.ts';
 import { clampSince, currentPositions, ignoredUsersOf } from '../sync/compute.ts';
 import type { SyncDeps } from '../sync/types.ts';
 import type { SyncPositions } from '../tokens.ts';
@@ -29,7 +28,7 @@ import { combineConfigs, requiredStateSignature } from './required-state.ts';
 import { type RoomToSend, roomResults } from './room-data.ts';
 import { createRoomFacts } from './room-facts.ts';
 import { buildRoomList } from './room-list.ts';
-import type { SlidingSyncRequest, SlidingSyncResponse } from './types.ts';
+import type { E2eeForSync, SlidingSyncRequest, SlidingSyncResponse } from './types.ts';
 
 export type * from './types.ts';
 
@@ -38,7 +37,7 @@ export interface SlidingSyncService {
 }
 
 export interface SlidingSyncDeps extends SyncDeps {
-  e2ee: E2eeSyncData;
+  e2ee: E2eeForSync;
 }
 
 /** Subscriptions a connection keeps: past this the oldest go (clients that never unsubscribe). */
