@@ -6,6 +6,10 @@
  * what an encrypted client needs (to-device messages, acknowledged; one-time key counts and
  * fallback key types; device-list changes).
  */
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ClientEvent, createClient, type MatrixClient, SyncState } from 'matrix-js-sdk';
 import {
   type Extension,
@@ -16,9 +20,6 @@ import {
   SlidingSyncEvent,
   SlidingSyncState,
 } from 'matrix-js-sdk/lib/sliding-sync.js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Homeserver, startHomeserver } from '../../src/server.ts';
 import { openSqliteStore } from '../../src/storage/sqlite/index.ts';
