@@ -17,13 +17,18 @@
  *   answer holding the event — in a fresh room, then (in-process) once B has 2,000 unread
  *   messages there, since unread counts are computed on every sync;
  * - initial /sync (default filter, timeline limit 10) for a user in 50 rooms × 200 events
- *   (made through `services.rooms.sendEvent`, the pipeline the send endpoint uses).
+ *   (made through `services.rooms.sendEvent`, the pipeline the send endpoint uses);
+ * - sliding sync (MSC4186) for a user in 500 rooms, in-process, each beside the v3 /sync
+ *   figure of the same user measured in the same run: the first response of a connection
+ *   (Element X's first request: the top 20 rooms, timeline 1, a few state events; and the
+ *   whole list of 500) beside an initial /sync, and the wake after a send (p50, p99) beside
+ *   the /sync long-poll wake.
  *
  * Send rate limits are raised for the run: the default (10 messages/s per user) would
  * measure the limiter, not the server.
  *
  *   node bench/homeserver.ts              every figure
- *   node bench/homeserver.ts wake memory  some of send | wake | sync, memory | sqlite (to profile one)
+ *   node bench/homeserver.ts wake memory  some of send | wake | sync | sliding, memory | sqlite (to profile one)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -52,6 +57,10 @@ const BACKLOG_SAMPLES = 100;
 const SYNC_ROOMS = 50;
 const SYNC_EVENTS_PER_ROOM = 200;
 const SYNC_RUNS = 9;
+const SLIDING_ROOMS = 500;
+const SLIDING_RUNS = 7;
+const SLIDING_WAKE_SAMPLES = 100;
+const SLIDING = '/_matrix/client/unstable/org.matrix.simplified_msc3575/sync';
 const UNLIMITED = { perSecond: 1e9, burst: 1e9 };
 
 const now = () => performance.now();
@@ -378,6 +387,190 @@ async function initialSync(bench: Bench, bob: User, storeLabel: string): Promise
   return rows;
 }
 
+/** Eve in 500 rooms (Frank's, two messages each), made through the pipeline. */
+async function fillSlidingRooms(services: Services, frank: User, eve: User): Promise<string[]> {
+  const rooms: string[] = [];
+  for (let r = 0; r < SLIDING_ROOMS; r++) {
+    const { roomId } = await services.rooms.createRoom(frank.userId, {
+      preset: 'private_chat',
+      name: `Sliding room ${r}`,
+      invite: [eve.userId],
+    });
+    await services.rooms.join(eve.userId, roomId);
+    for (let e = 0; e < 2; e++) {
+      await services.rooms.sendEvent({
+        sender: frank.userId,
+        roomId,
+        type: 'm.room.message',
+        content: message(`Message ${e} in room ${r}`),
+      });
+    }
+    rooms.push(roomId);
+  }
+  return rooms;
+}
+
+/** The list Element X opens with (its first request): the top rooms, one event, a few state events. */
+const slidingList = (end: number) => ({
+  lists: {
+    all: {
+      ranges: [[0, end]],
+      timeline_limit: 1,
+      required_state: [
+        ['m.room.name', ''],
+        ['m.room.avatar', ''],
+        ['m.room.encryption', ''],
+        ['m.room.member', '$LAZY'],
+        ['m.room.member', '$ME'],
+      ],
+    },
+  },
+  extensions: { to_device: { enabled: true }, e2ee: { enabled: true }, account_data: { enabled: true } },
+});
+
+/** Median of `runs` timed calls of each, alternated so drift hits them alike. */
+async function medians(fns: (() => Promise<unknown>)[], runs: number): Promise<number[]> {
+  const times: number[][] = fns.map(() => []);
+  for (const fn of fns) await fn(); // warm-up
+  for (let i = 0; i < runs; i++) {
+    for (const [j, fn] of fns.entries()) {
+      const start = now();
+      await fn();
+      times[j]?.push(now() - start);
+    }
+  }
+  return times.map((t) =>
+    percentile(
+      t.sort((a, b) => a - b),
+      50,
+    ),
+  );
+}
+
+/**
+ * Sliding sync for a user in 500 rooms beside v3 /sync for the same user, in-process: the
+ * first response of a connection beside an initial /sync, and send → wake beside the /sync wake.
+ */
+async function slidingSync(bench: Bench, frank: User, eve: User, storeLabel: string): Promise<BenchRow[]> {
+  const t = bench.transports[0]?.t as Transport;
+  const rooms = await fillSlidingRooms(bench.services, frank, eve);
+  let conn = 0;
+  const first = (end: number, expected: number) => async () => {
+    // A new connection each time: a first request, nothing remembered.
+    const body = await expectOk(
+      t.call('POST', SLIDING, eve.token, { conn_id: `bench-${++conn}`, ...slidingList(end) }),
+      'sliding sync',
+    );
+    const got = Object.keys(body.rooms as object).length;
+    if (got !== expected) throw new Error(`sliding sync sent ${got} rooms, expected ${expected}`);
+  };
+  const v3 = async () => {
+    const body = await expectOk(t.call('GET', `${CLIENT}/sync`, eve.token), 'initial sync');
+    const joined = Object.keys((body.rooms as { join?: object })?.join ?? {}).length;
+    if (joined < SLIDING_ROOMS) throw new Error(`initial sync shows ${joined} joined rooms`);
+  };
+  const [top = 0, whole = 0, initial = 0] = await medians(
+    [first(19, 20), first(SLIDING_ROOMS - 1, SLIDING_ROOMS), v3],
+    SLIDING_RUNS,
+  );
+  const rows: BenchRow[] = [];
+  const firstRow = (what: string, value: number): BenchRow => ({
+    name: `sliding sync first response, ${what} of ${SLIDING_ROOMS} rooms, in-process, ${storeLabel}`,
+    value,
+    unit: `ms (median of ${SLIDING_RUNS})`,
+    baselineName: `initial /sync, same user, ${SLIDING_ROOMS} rooms`,
+    baselineValue: initial,
+    ratio: initial / value,
+    note: 'timeline 1; ratio = /sync time ÷ sliding time',
+  });
+  rows.push(firstRow('top 20', top), firstRow('all', whole));
+
+  // Send → wake: Eve long-polls (sliding sync with pos, or /sync with since) in a room of the
+  // 500; Frank sends; timed from just before the send to Eve's answer holding the event.
+  const notifier = bench.ctx.notifier;
+  const originalWait = notifier.wait;
+  let onParked: (() => void) | undefined;
+  notifier.wait = (userId, waitRooms, sinceVersion, timeoutMs, signal) => {
+    const waiting = originalWait.call(notifier, userId, waitRooms, sinceVersion, timeoutMs, signal);
+    if (userId === eve.userId) onParked?.();
+    return waiting;
+  };
+  const roomId = rooms[SLIDING_ROOMS - 1] as string;
+  try {
+    let pos = (
+      await expectOk(t.call('POST', SLIDING, eve.token, { conn_id: 'wake', ...slidingList(19) }), 'sliding')
+    ).pos as string;
+    let since = (await expectOk(t.call('GET', `${CLIENT}/sync?timeout=0`, eve.token), 'sync'))
+      .next_batch as string;
+    const slidingPoll = async (nonce: string) => {
+      for (;;) {
+        const body = await expectOk(
+          t.call('POST', `${SLIDING}?pos=${encodeURIComponent(pos)}&timeout=20000`, eve.token, {
+            conn_id: 'wake',
+            ...slidingList(19),
+          }),
+          'sliding long-poll',
+        );
+        const at = now();
+        pos = body.pos as string;
+        const room = (body.rooms as Record<string, { timeline?: { content?: { body?: string } }[] }>)[roomId];
+        if (room?.timeline?.some((e) => e.content?.body === nonce)) return at;
+      }
+    };
+    const v3Poll = async (nonce: string) => {
+      for (;;) {
+        const body = await expectOk(
+          t.call('GET', `${CLIENT}/sync?since=${encodeURIComponent(since)}&timeout=20000`, eve.token),
+          'long-poll sync',
+        );
+        const at = now();
+        since = body.next_batch as string;
+        const rooms = body.rooms as {
+          join?: Record<string, { timeline?: { events?: { content?: { body?: string } }[] } }>;
+        };
+        if (rooms?.join?.[roomId]?.timeline?.events?.some((e) => e.content?.body === nonce)) return at;
+      }
+    };
+    const latencies = { sliding: [] as number[], v3: [] as number[] };
+    for (let i = 0; i < WAKE_WARMUP + SLIDING_WAKE_SAMPLES; i++) {
+      for (const [kind, poll] of [
+        ['sliding', slidingPoll],
+        ['v3', v3Poll],
+      ] as const) {
+        const nonce = `wake ${kind} ${i} ${Math.random()}`;
+        const parked = new Promise<void>((resolve) => {
+          onParked = resolve;
+        });
+        const woken = poll(nonce);
+        await parked;
+        onParked = undefined;
+        const start = now();
+        await expectOk(t.call('PUT', sendPath(roomId), frank.token, message(nonce)), 'send');
+        const end = await woken;
+        if (i >= WAKE_WARMUP) latencies[kind].push(end - start);
+      }
+    }
+    latencies.sliding.sort((a, b) => a - b);
+    latencies.v3.sort((a, b) => a - b);
+    for (const p of [50, 99]) {
+      const value = percentile(latencies.sliding, p);
+      const baselineValue = percentile(latencies.v3, p);
+      rows.push({
+        name: `send → sliding sync wake, user in ${SLIDING_ROOMS} rooms, in-process, ${storeLabel}`,
+        value,
+        unit: `ms p${p}`,
+        baselineName: `send → /sync wake, same user, p${p}`,
+        baselineValue,
+        ratio: baselineValue / value,
+        note: p === 50 ? `${SLIDING_WAKE_SAMPLES} samples each, alternated` : undefined,
+      });
+    }
+  } finally {
+    notifier.wait = originalWait;
+  }
+  return rows;
+}
+
 /** `count` more messages from `sender`, straight through the pipeline the send endpoint uses. */
 async function backlog(services: Services, sender: User, roomId: string, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
@@ -390,8 +583,8 @@ async function backlog(services: Services, sender: User, roomId: string, count: 
   }
 }
 
-export type HomeserverPart = 'send' | 'wake' | 'sync';
-const ALL_PARTS: readonly HomeserverPart[] = ['send', 'wake', 'sync'];
+export type HomeserverPart = 'send' | 'wake' | 'sync' | 'sliding';
+const ALL_PARTS: readonly HomeserverPart[] = ['send', 'wake', 'sync', 'sliding'];
 
 /** Every figure for one store: a fresh homeserver, users registered through the API. */
 async function benchStore(
@@ -435,6 +628,11 @@ async function benchStore(
       await fillRooms(bench.services, carol, dave);
       rows.push(...(await initialSync(bench, dave, storeLabel)));
     }
+    if (parts.includes('sliding')) {
+      const frank = await register(local, 'frank');
+      const eve = await register(local, 'eve');
+      rows.push(...(await slidingSync(bench, frank, eve, storeLabel)));
+    }
   } finally {
     await bench.close();
   }
@@ -477,7 +675,7 @@ if (import.meta.main) {
   const parts = args.filter((a): a is HomeserverPart => ALL_PARTS.includes(a as HomeserverPart));
   const stores = args.filter((a): a is HomeserverStore => ALL_STORES.includes(a as HomeserverStore));
   printTable(
-    'homeserver: send, /sync wake, initial /sync — in-process and loopback HTTP',
+    'homeserver: send, /sync wake, initial /sync, sliding sync — in-process and loopback HTTP',
     await homeserverBench(parts.length > 0 ? parts : ALL_PARTS, stores.length > 0 ? stores : ALL_STORES),
   );
   console.log(`\n(${((now() - started) / 1000).toFixed(1)} s)`);

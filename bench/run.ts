@@ -20,7 +20,7 @@ if (!only || only === 'storage')
   printTable('storage: persist and read, each backend beside its raw rate', await storageBench());
 if (!only || only === 'homeserver')
   printTable(
-    'homeserver: send, /sync wake, initial /sync — in-process and loopback HTTP, each store',
+    'homeserver: send, /sync wake, initial /sync, sliding sync — in-process and loopback HTTP, each store',
     await homeserverBench(),
   );
 if (!only || only === 'browser')

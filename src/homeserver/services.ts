@@ -10,6 +10,7 @@
 
 import { type AccountsService, createAccountsService } from './accounts/index.ts';
 import type { HomeserverConfig, HomeserverContext } from './context.ts';
+import { createE2eeSyncData, type E2eeSyncData } from './e2ee/sync-data.ts';
 import { createPresenceService, type PresenceService } from './ephemeral/presence.ts';
 import { createReceiptService, type ReceiptService } from './ephemeral/receipts.ts';
 import { createTypingService, type TypingService } from './ephemeral/typing.ts';
@@ -17,6 +18,7 @@ import { createFilterService, type FilterService } from './filter.ts';
 import { createPushService, type PushService } from './push/index.ts';
 import { createRoomsService, type RoomsService } from './rooms/index.ts';
 import { createRoomReadService, type RoomReadService } from './rooms/read.ts';
+import { createSlidingSyncService, type SlidingSyncService } from './sliding-sync/index.ts';
 import { createSyncService, type SyncService } from './sync/index.ts';
 import { createUserDataService, type UserDataService } from './user-data.ts';
 
@@ -27,6 +29,10 @@ export interface Services {
   /** Reading rooms (state, members, events, context, /messages). */
   readonly roomRead: RoomReadService;
   readonly sync: SyncService;
+  /** Simplified sliding sync (MSC4186). */
+  readonly slidingSync: SlidingSyncService;
+  /** What sync reads of E2EE: to-device messages, device-list changes, key counts. */
+  readonly e2ee: E2eeSyncData;
   readonly push: PushService;
   readonly filters: FilterService;
   /** Account data and tags. */
@@ -46,12 +52,15 @@ export function createServices(ctx: HomeserverContext): Services {
   const userData = createUserDataService(ctx, { pushRules });
   const typing = createTypingService(ctx);
   const presence = createPresenceService(ctx);
+  const e2ee = createE2eeSyncData(ctx);
   return {
     config: ctx.config,
     accounts: createAccountsService(ctx, { rooms: () => rooms }),
     rooms,
     roomRead: createRoomReadService(ctx, { rooms }),
     sync: createSyncService(ctx, { typing, presence, rooms, pushRules }),
+    slidingSync: createSlidingSyncService(ctx, { typing, presence, rooms, pushRules, e2ee }),
+    e2ee,
     push,
     filters: createFilterService(ctx),
     userData,

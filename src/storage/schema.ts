@@ -96,6 +96,13 @@ export const SCHEMA: readonly SchemaVersion[] = [
       });
     },
   },
+  {
+    // Simplified sliding sync (MSC4186): what one connection (user, device, conn_id) has sent
+    // its client, saved per answer under a version its `pos` names, so a retried request and
+    // a restarted host find it.
+    version: 4,
+    tables: { sliding_sync_connections: '[user_id+device_id+conn_id+version]' },
+  },
 ];
 
 /** Visits every stored event in event-ID order, 500 rows a read, inside a migration's transaction. */
@@ -134,7 +141,7 @@ export const SCHEMA_VERSION = SCHEMA[SCHEMA.length - 1]?.version ?? 0;
  * its primary-key index, so a write dirties half the pages (SQLite's advice for small rows).
  */
 export const SQLITE_ROWID_TABLES: ReadonlySet<string> = new Set(
-  'events state_groups media account_data filters push_rules profiles uia_sessions device_keys cross_signing_keys to_device backup_versions backup_sessions outbox'.split(
+  'events state_groups media account_data filters push_rules profiles uia_sessions device_keys cross_signing_keys to_device backup_versions backup_sessions outbox sliding_sync_connections'.split(
     ' ',
   ),
 );

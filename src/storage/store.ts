@@ -353,6 +353,29 @@ export interface UserDataStore {
   getProfile(userId: string): Promise<JsonObject | null>;
   /** Sets fields (null removes one) atomically; returns the profile after. */
   updateProfile(userId: string, patch: Record<string, JsonValue | null>): Promise<JsonObject>;
+  /**
+   * A sliding sync connection's state as saved under `version` (simplified sliding sync,
+   * MSC4186), or null when that version is unknown or was dropped.
+   */
+  slidingSyncConnection(
+    userId: string,
+    deviceId: string,
+    connId: string,
+    version: number,
+  ): Promise<JsonObject | null>;
+  /**
+   * Saves a connection's state under a new version, higher than any the connection has, and
+   * returns it; in the same transaction drops the versions below `confirmed` (the client has
+   * moved past them: MSC4186 "Connections"). Versions are never reused, so two answers to
+   * one retried request cannot overwrite each other.
+   */
+  saveSlidingSyncConnection(
+    userId: string,
+    deviceId: string,
+    connId: string,
+    state: JsonObject,
+    confirmed: number,
+  ): Promise<number>;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -17,13 +17,18 @@ import { receiptEndpoints } from './receipts.ts';
 import { registerEndpoints } from './register.ts';
 import { roomReadEndpoints } from './room-read.ts';
 import { roomsEndpoints } from './rooms.ts';
+import { slidingSyncEndpoints } from './sliding-sync.ts';
 import { syncEndpoints } from './sync.ts';
 import { typingEndpoints } from './typing.ts';
 
 export function clientEndpoints(services: Services): Endpoint[] {
   const { config } = services;
   return [
-    ...discoveryEndpoints({ baseUrl: config.publicBaseUrl }),
+    ...discoveryEndpoints({
+      baseUrl: config.publicBaseUrl,
+      // How matrix-rust-sdk (Element X) and matrix-js-sdk learn that sliding sync is native.
+      unstableFeatures: { 'org.matrix.simplified_msc3575': true },
+    }),
     ...capabilitiesEndpoints(services),
     ...[registerEndpoints, loginEndpoints, accountEndpoints, deviceEndpoints, profileEndpoints].flatMap((f) =>
       f(services),
@@ -39,6 +44,7 @@ export function clientEndpoints(services: Services): Endpoint[] {
     ...roomsEndpoints(services),
     ...pushRulesEndpoints(services),
     ...syncEndpoints(services),
+    ...slidingSyncEndpoints(services),
   ];
 }
 

@@ -23,11 +23,19 @@
 import type { JsonObject } from '../../core/canonical-json.ts';
 import type { Membership, Receipt, StoredEvent } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
-import { formatSyncToken, formatTopoToken, type SyncPositions } from '../tokens.ts';
+import { formatSyncToken, type SyncPositions } from '../tokens.ts';
 import { accountDataParts } from './account-data.ts';
 import { fillUserSections, type MemberChange } from './devices.ts';
 import { ephemeralParts } from './ephemeral.ts';
-import { createPass, limitList, MEMBER, membershipOf, type PassInput, type RoomPlan } from './pass.ts';
+import {
+  createPass,
+  limitList,
+  MEMBER,
+  membershipOf,
+  type PassInput,
+  prevBatchFor,
+  type RoomPlan,
+} from './pass.ts';
 import { planRooms, statesAtSince } from './plan.ts';
 import { chooseState, loadTimelines } from './room-state.ts';
 import { strippedStateFor } from './stripped.ts';
@@ -69,7 +77,7 @@ export function clampSince(since: SyncPositions, now: SyncPositions): SyncPositi
 const isObject = (value: unknown): value is JsonObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-function ignoredUsersOf(content: JsonObject | null): Set<string> {
+export function ignoredUsersOf(content: JsonObject | null): Set<string> {
   const ignored = content?.ignored_users;
   return new Set(isObject(ignored) ? Object.keys(ignored) : []);
 }
@@ -112,14 +120,7 @@ export async function computePass(input: PassInput): Promise<PassResult> {
 
   for (const p of plans) {
     const timeline = timelines.get(p.roomId) ?? { events: [], limited: false };
-    const first = timeline.events[0];
-    const prevBatch =
-      first === undefined
-        ? formatSyncToken({ ...now, events: p.upper })
-        : (first.stream ?? 0) >= 1
-          ? formatSyncToken({ ...now, events: (first.stream as number) - 1 })
-          : // Backfilled history has negative stream positions: a topological token names it.
-            formatTopoToken({ depth: first.depth, stream: (first.stream ?? 0) - 1 });
+    const prevBatch = prevBatchFor(timeline.events[0], now, p.upper);
     const events = await pass.formatEvents(timeline.events, true);
     const state = await states.stateFor(p);
     const accountEvents = limitList(roomData.byRoom.get(p.roomId) ?? [], input.filter.room.accountData.limit);

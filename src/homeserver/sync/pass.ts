@@ -8,7 +8,7 @@ import type { IdentifiedPdu } from '../../core/pdu.ts';
 import type { Membership, Store, StoredEvent } from '../../storage/store.ts';
 import { loadClientEvents } from '../client-event.ts';
 import type { HomeserverContext } from '../context.ts';
-import type { SyncPositions } from '../tokens.ts';
+import { formatSyncToken, formatTopoToken, type SyncPositions } from '../tokens.ts';
 import type { SyncFilterView } from './filter-view.ts';
 import type { StateField, SyncDeps } from './types.ts';
 
@@ -90,3 +90,14 @@ export const membershipOf = (event: IdentifiedPdu | undefined) =>
 
 export const limitList = <T>(list: T[], max: number | undefined): T[] =>
   max === undefined ? list : list.slice(0, max);
+
+/**
+ * The `prev_batch` of a timeline starting at `first` (a token /messages reads): just before
+ * it, or at `upper` when the timeline is empty.
+ */
+export function prevBatchFor(first: StoredEvent | undefined, now: SyncPositions, upper: number): string {
+  if (first === undefined) return formatSyncToken({ ...now, events: upper });
+  if ((first.stream ?? 0) >= 1) return formatSyncToken({ ...now, events: (first.stream as number) - 1 });
+  // Backfilled history has negative stream positions: a topological token names it.
+  return formatTopoToken({ depth: first.depth, stream: (first.stream ?? 0) - 1 });
+}

@@ -18,6 +18,7 @@ export const DEVICE_TABLES = [
   'one_time_keys',
   'fallback_keys',
   'to_device',
+  'sliding_sync_connections',
   'device_list_changes',
   'streams',
 ] as const;
@@ -114,6 +115,7 @@ async function deleteDevices(tx: Tx, userId: string, deviceIds: readonly string[
     await tx.deleteRange('one_time_keys', { prefix });
     await tx.deleteRange('fallback_keys', { prefix });
     await tx.deleteRange('to_device', { prefix });
+    await tx.deleteRange('sliding_sync_connections', { prefix });
   }
   if (deviceIds.length > 0) await markDeviceListChanged(tx, userId);
 }

@@ -131,5 +131,31 @@ export function userDataStore(engine: Engine): UserDataStore {
         return fields;
       });
     },
+
+    async slidingSyncConnection(userId, deviceId, connId, version) {
+      const row = await engine.read(['sliding_sync_connections'], (tx) =>
+        tx.get('sliding_sync_connections', [userId, deviceId, connId, requirePosition(version, 'version')]),
+      );
+      return (row?.state as JsonObject | undefined) ?? null;
+    },
+
+    saveSlidingSyncConnection(userId, deviceId, connId, state, confirmed) {
+      requirePosition(confirmed, 'confirmed');
+      const prefix = [userId, deviceId, connId];
+      return engine.write(['sliding_sync_connections'], async (tx) => {
+        const [last] = await tx.query('sliding_sync_connections', { prefix, reverse: true, limit: 1 });
+        const version = ((last?.version as number | undefined) ?? 0) + 1;
+        if (confirmed > 0)
+          await tx.deleteRange('sliding_sync_connections', { prefix, upper: [confirmed], upperOpen: true });
+        await tx.insert('sliding_sync_connections', {
+          user_id: userId,
+          device_id: deviceId,
+          conn_id: connId,
+          version,
+          state,
+        });
+        return version;
+      });
+    },
   };
 }

@@ -39,6 +39,43 @@ export function userDataTests(target: ConformanceTarget): void {
     });
   });
 
+  describe('sliding sync connections', () => {
+    it('saves versions that only grow, reads each back, and drops those below the confirmed one', async () => {
+      const { store } = await stores.fresh();
+      const v1 = await store.userData.saveSlidingSyncConnection(ALICE, 'DEV', '', { rooms: { a: 1 } }, 0);
+      const v2 = await store.userData.saveSlidingSyncConnection(ALICE, 'DEV', '', { rooms: { a: 2 } }, v1);
+      // A retried request with the same confirmed version gets a version of its own.
+      const v3 = await store.userData.saveSlidingSyncConnection(ALICE, 'DEV', '', { rooms: { a: 3 } }, v1);
+      expect(v1).toBeGreaterThan(0);
+      expect(v2).toBeGreaterThan(v1);
+      expect(v3).toBeGreaterThan(v2);
+      expect(await store.userData.slidingSyncConnection(ALICE, 'DEV', '', v1)).toEqual({ rooms: { a: 1 } });
+      expect(await store.userData.slidingSyncConnection(ALICE, 'DEV', '', v2)).toEqual({ rooms: { a: 2 } });
+      // Other connections, devices and users are apart.
+      expect(await store.userData.slidingSyncConnection(ALICE, 'DEV', 'other', v1)).toBeNull();
+      expect(await store.userData.slidingSyncConnection(ALICE, 'DEV2', '', v1)).toBeNull();
+      expect(await store.userData.slidingSyncConnection(BOB, 'DEV', '', v1)).toBeNull();
+      const v4 = await store.userData.saveSlidingSyncConnection(ALICE, 'DEV', '', { rooms: {} }, v3);
+      expect(await store.userData.slidingSyncConnection(ALICE, 'DEV', '', v1)).toBeNull();
+      expect(await store.userData.slidingSyncConnection(ALICE, 'DEV', '', v2)).toBeNull();
+      expect(await store.userData.slidingSyncConnection(ALICE, 'DEV', '', v3)).toEqual({ rooms: { a: 3 } });
+      expect(await store.userData.slidingSyncConnection(ALICE, 'DEV', '', v4)).toEqual({ rooms: {} });
+    });
+
+    it('goes with the device', async () => {
+      const { store } = await stores.fresh();
+      await store.accounts.createUser(
+        { userId: ALICE, passwordHash: null, createdAt: 1, isGuest: false, userType: null },
+        {
+          session: { userId: ALICE, deviceId: 'DEV', accessToken: 'tok', now: 1 },
+        },
+      );
+      const v = await store.userData.saveSlidingSyncConnection(ALICE, 'DEV', '', { rooms: {} }, 0);
+      await store.accounts.deleteDevices(ALICE, ['DEV']);
+      expect(await store.userData.slidingSyncConnection(ALICE, 'DEV', '', v)).toBeNull();
+    });
+  });
+
   describe('push rules', () => {
     it('orders rules by kind then priority, and moves the account-data stream on change', async () => {
       const { store } = await stores.fresh();

@@ -1,0 +1,179 @@
+/**
+ * The room list of one answer (MSC4186 "Lists"): the user's rooms — joined, invited, knocked,
+ * and those left or banned from that this connection has already been sent — sorted by
+ * recent activity, filtered per list, cut to each list's ranges; plus the subscribed rooms.
+ */
+import type { JsonObject } from '../../core/canonical-json.ts';
+import type { Membership, Store } from '../../storage/store.ts';
+import type { ConnectionState } from './connection.ts';
+import type { RoomFacts } from './room-facts.ts';
+import type { ListFilters, ListRequest, RoomConfig } from './types.ts';
+
+export interface ListedRoom {
+  roomId: string;
+  membership: Membership;
+  /** The sort key, also sent as `bump_stamp`: greater is more recent. */
+  stamp: number;
+}
+
+export interface RoomList {
+  /** Every room of the user's server list, by room ID. */
+  rooms: Map<string, ListedRoom>;
+  counts: Record<string, { count: number }>;
+  /** Rooms some rule matches: the configs that apply and the lists that hold them. */
+  matched: Map<string, { configs: RoomConfig[]; lists: string[]; subscribed: boolean }>;
+  /** Rooms a change to which concerns this user (what a long-poll waits on). */
+  wakeRooms: Set<string>;
+  dmRooms: Set<string>;
+}
+
+const isObject = (value: unknown): value is JsonObject =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Rooms named in the user's `m.direct` account data. */
+async function directRooms(store: Store, userId: string): Promise<Set<string>> {
+  const content = await store.userData.getAccountData(userId, 'm.direct');
+  const out = new Set<string>();
+  for (const rooms of Object.values(content ?? {})) {
+    if (Array.isArray(rooms)) for (const roomId of rooms) if (typeof roomId === 'string') out.add(roomId);
+  }
+  return out;
+}
+
+/** An invite the inviter marked direct (`is_direct`) counts as a DM before `m.direct` knows it. */
+async function directInvites(store: Store, invites: readonly Membership[]): Promise<Set<string>> {
+  const events = await store.rooms.getEvents(invites.map((m) => m.eventId));
+  return new Set(
+    invites.filter((m) => events.get(m.eventId)?.event.content.is_direct === true).map((m) => m.roomId),
+  );
+}
+
+async function roomTags(store: Store, userId: string): Promise<Map<string, Set<string>>> {
+  const out = new Map<string, Set<string>>();
+  for (const entry of await store.userData.accountDataSince(userId, 0)) {
+    if (entry.type !== 'm.tag' || entry.roomId === null) continue;
+    const tags = entry.content.tags;
+    out.set(entry.roomId, new Set(isObject(tags) ? Object.keys(tags) : []));
+  }
+  return out;
+}
+
+/** Children the given spaces (those the user is joined to) name with a valid `m.space.child`. */
+async function spaceChildren(
+  store: Store,
+  spaces: readonly string[],
+  joined: ReadonlySet<string>,
+): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const space of spaces) {
+    if (!joined.has(space)) continue;
+    for (const child of await store.rooms.currentStateEvents(space, ['m.space.child'])) {
+      const via = child.event.content.via;
+      if (typeof child.event.state_key === 'string' && Array.isArray(via) && via.length > 0)
+        out.add(child.event.state_key);
+    }
+  }
+  return out;
+}
+
+export async function buildRoomList(input: {
+  store: Store;
+  facts: RoomFacts;
+  userId: string;
+  now: number;
+  state: ConnectionState;
+  lists: Record<string, ListRequest>;
+}): Promise<RoomList> {
+  const { store, facts, userId, now, state, lists } = input;
+  const memberships = await store.rooms.roomsForUser(userId);
+  const wakeRooms = new Set<string>();
+  const entries: Membership[] = [];
+  for (const m of memberships) {
+    if (m.membership !== 'leave' && m.membership !== 'ban') wakeRooms.add(m.roomId);
+    if (m.forgotten) continue;
+    // Rooms left or banned from stay in the list only for a connection that was sent them:
+    // it must learn of the leave; a new connection has no use for them (MSC4186 "Lists").
+    if ((m.membership === 'leave' || m.membership === 'ban') && !state.rooms.has(m.roomId)) continue;
+    if (['join', 'invite', 'knock', 'leave', 'ban'].includes(m.membership)) entries.push(m);
+  }
+  const joinedIds = entries.filter((m) => m.membership === 'join').map((m) => m.roomId);
+  await facts.advance(now);
+  const bumps = await facts.bumpStamps(joinedIds, now);
+  const rooms = new Map<string, ListedRoom>();
+  for (const m of entries) {
+    const own = m.stream ?? 0;
+    // A joined room is as recent as its last proper event, or the join itself if later (a
+    // room just joined shows at the top); other rooms as recent as the membership change.
+    const stamp = m.membership === 'join' ? Math.max(bumps.get(m.roomId) ?? 0, own) : own;
+    rooms.set(m.roomId, { roomId: m.roomId, membership: m, stamp });
+  }
+  const sorted = [...rooms.values()].sort(
+    (a, b) => b.stamp - a.stamp || (a.roomId < b.roomId ? -1 : a.roomId > b.roomId ? 1 : 0),
+  );
+
+  // Facts the filters need, read once for all lists.
+  const allFilters = Object.values(lists).map((l) => l.filters);
+  const ids = sorted.map((r) => r.roomId);
+  const need = (f: (x: ListFilters) => unknown) => allFilters.some((x) => f(x) !== undefined);
+  const dmRooms = await directRooms(store, userId);
+  for (const roomId of await directInvites(
+    store,
+    entries.filter((m) => m.membership === 'invite'),
+  ))
+    dmRooms.add(roomId);
+  const encrypted = need((f) => f.isEncrypted) ? await facts.encrypted(ids) : undefined;
+  const types =
+    need((f) => f.roomTypes) || need((f) => f.notRoomTypes) ? await facts.roomTypes(ids) : undefined;
+  const tags = need((f) => f.tags) || need((f) => f.notTags) ? await roomTags(store, userId) : undefined;
+  const joinedSet = new Set(joinedIds);
+
+  const counts: RoomList['counts'] = {};
+  const matched: RoomList['matched'] = new Map();
+  const match = (roomId: string) => {
+    let m = matched.get(roomId);
+    if (!m) {
+      m = { configs: [], lists: [], subscribed: false };
+      matched.set(roomId, m);
+    }
+    return m;
+  };
+  for (const [name, list] of Object.entries(lists)) {
+    const f = list.filters;
+    const inSpaces = f.spaces ? await spaceChildren(store, f.spaces, joinedSet) : undefined;
+    const filtered = sorted.filter((r) => {
+      const membership = r.membership.membership;
+      if (f.isDm !== undefined && dmRooms.has(r.roomId) !== f.isDm) return false;
+      if (f.isInvite !== undefined && (membership === 'invite') !== f.isInvite) return false;
+      if (f.isEncrypted !== undefined && (encrypted?.get(r.roomId) ?? false) !== f.isEncrypted) return false;
+      if (inSpaces && !inSpaces.has(r.roomId)) return false;
+      const type = types?.get(r.roomId) ?? null;
+      if (f.roomTypes && !f.roomTypes.includes(type)) return false;
+      if (f.notRoomTypes?.includes(type)) return false;
+      const roomTags = tags?.get(r.roomId);
+      if (f.notTags?.some((t) => roomTags?.has(t))) return false;
+      if (f.tags && !f.tags.some((t) => roomTags?.has(t))) return false;
+      return true;
+    });
+    counts[name] = { count: filtered.length };
+    const ranges = list.ranges ?? [[0, filtered.length - 1]];
+    const picked = new Set<number>();
+    for (const [start, end] of ranges) {
+      for (let i = start; i <= Math.min(end, filtered.length - 1); i++) picked.add(i);
+    }
+    for (const i of [...picked].sort((a, b) => a - b)) {
+      const room = filtered[i] as ListedRoom;
+      const m = match(room.roomId);
+      m.configs.push(list);
+      m.lists.push(name);
+    }
+  }
+  // Subscriptions: only rooms the user may see — joined, invited, knocked, or the connection's
+  // left ones (MSC4186 "Subscriptions"); others are ignored.
+  for (const [roomId, config] of state.subscriptions) {
+    if (!rooms.has(roomId)) continue;
+    const m = match(roomId);
+    m.configs.push(config);
+    m.subscribed = true;
+  }
+  return { rooms, counts, matched, wakeRooms, dmRooms };
+}

@@ -1,0 +1,145 @@
+/**
+ * Simplified sliding sync (MSC4186) as the service sees it: the request already checked and
+ * read into one shape whichever form the client used (the unstable one matrix-js-sdk and
+ * Element X send — `ranges`, `required_state` pairs, `is_invite` — or the MSC's later one —
+ * `range`, `{include, exclude, lazy_members}`, `is_invited`), and the answer in the unstable
+ * endpoint's wire form, which is what those clients read.
+ */
+import type { JsonObject } from '../../core/canonical-json.ts';
+import type { StrippedStateEvent } from '../sync/stripped.ts';
+
+/**
+ * What sliding sync reads of end-to-end encryption (its `to_device` and `e2ee` extensions),
+ * declared here so the E2EE service behind it can change freely: `services.e2ee` provides it.
+ * Positions are the store's `toDevice` / `deviceLists` stream positions.
+ */
+export interface E2eeForSync {
+  deviceListChanges(
+    userId: string,
+    fromPosition: number,
+    toPosition: number,
+  ): Promise<{ changed: string[]; left: string[] }>;
+  toDeviceMessages(
+    userId: string,
+    deviceId: string,
+    afterPosition: number,
+    limit: number,
+  ): Promise<{ events: JsonObject[]; position: number }>;
+  acknowledgeToDevice(userId: string, deviceId: string, position: number): Promise<void>;
+  keyCounts(
+    userId: string,
+    deviceId: string,
+  ): Promise<{ oneTimeKeyCounts: Record<string, number>; unusedFallbackKeyTypes: string[] }>;
+}
+
+/** One `(type, state_key)` pattern; null matches anything. `$ME` is already the user ID. */
+export interface StatePattern {
+  type: string | null;
+  stateKey: string | null;
+}
+
+export interface RequiredState {
+  include: StatePattern[];
+  exclude: StatePattern[];
+  /** Member events only for the timeline's senders and targets ("Lazy loaded memberships"). */
+  lazyMembers: boolean;
+}
+
+/** What to send for a room a rule matches (MSC4186 "room config"). */
+export interface RoomConfig {
+  timelineLimit: number;
+  requiredState: RequiredState;
+}
+
+export interface ListFilters {
+  isDm?: boolean;
+  isEncrypted?: boolean;
+  isInvite?: boolean;
+  /** Rooms that these spaces (joined) name in `m.space.child`; any of them. */
+  spaces?: string[];
+  /** `m.room.create` `type`s, null for rooms without one. */
+  roomTypes?: (string | null)[];
+  notRoomTypes?: (string | null)[];
+  tags?: string[];
+  notTags?: string[];
+}
+
+export interface ListRequest extends RoomConfig {
+  /** Inclusive index ranges into the filtered, sorted list; undefined for the whole list. */
+  ranges: [number, number][] | undefined;
+  filters: ListFilters;
+}
+
+/** Which rooms an extension covers: all rooms of the answer's rules unless narrowed. */
+export interface ExtensionScope {
+  enabled: boolean;
+  /** List names whose rooms it covers; undefined = every list. */
+  lists?: string[];
+  /** Room IDs it covers; `*` = every subscribed room; undefined = every subscription. */
+  rooms?: string[];
+}
+
+export interface ExtensionsRequest {
+  toDevice?: { enabled: boolean; since?: string; limit?: number };
+  e2ee?: { enabled: boolean };
+  accountData?: ExtensionScope;
+  receipts?: ExtensionScope;
+  typing?: ExtensionScope;
+}
+
+export interface SlidingSyncRequest {
+  userId: string;
+  /** Null for a token without a device: no to-device or key sections then. */
+  deviceId: string | null;
+  /** The connection (`conn_id`); '' when the client names none. */
+  connId: string;
+  pos?: string;
+  /** Milliseconds to wait when there is nothing new; capped by `config.maxSyncTimeoutMs`. */
+  timeoutMs?: number;
+  setPresence?: 'online' | 'offline' | 'unavailable';
+  lists: Record<string, ListRequest>;
+  /** New or changed subscriptions; they stay with the connection until unsubscribed. */
+  roomSubscriptions: Record<string, RoomConfig>;
+  unsubscribeRooms: string[];
+  extensions: ExtensionsRequest;
+  txnId?: string;
+  signal?: AbortSignal;
+}
+
+export interface Hero {
+  user_id: string;
+  displayname?: string;
+  avatar_url?: string;
+}
+
+export interface RoomResult {
+  initial?: true;
+  membership?: string;
+  lists?: string[];
+  bump_stamp?: number;
+  name?: string;
+  avatar?: string;
+  heroes?: Hero[];
+  is_dm?: boolean;
+  required_state?: JsonObject[];
+  timeline?: JsonObject[];
+  prev_batch?: string;
+  limited?: boolean;
+  num_live?: number;
+  joined_count?: number;
+  invited_count?: number;
+  notification_count?: number;
+  highlight_count?: number;
+  invite_state?: StrippedStateEvent[];
+  knock_state?: StrippedStateEvent[];
+  /** MSC4186's later name for `invite_state` / `knock_state`. */
+  stripped_state?: StrippedStateEvent[];
+}
+
+export interface SlidingSyncResponse {
+  pos: string;
+  txn_id?: string;
+  lists: Record<string, { count: number }>;
+  rooms: Record<string, RoomResult>;
+  extensions: JsonObject;
+}
