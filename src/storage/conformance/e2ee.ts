@@ -199,6 +199,44 @@ export function e2eeTests(target: ConformanceTarget): void {
       expect(await store.media.getMedia('hearth.test', 'abc')).toBeNull();
       expect(await store.media.deleteMedia('hearth.test', 'abc')).toBe(false);
     });
+
+    it('reserves an ID whose bytes come later, filled once', async () => {
+      const { store } = await stores.fresh();
+      const reservation = {
+        origin: 'hearth.test',
+        mediaId: 'later',
+        userId: ALICE,
+        createdAt: 5,
+        pendingUntil: 1_000,
+      };
+      await store.media.reserveMedia(reservation);
+      await expect(store.media.reserveMedia(reservation)).rejects.toMatchObject({ code: 'CONFLICT' });
+      expect(await store.media.getMedia('hearth.test', 'later')).toBeNull();
+      expect(await store.media.getMediaInfo('hearth.test', 'later')).toMatchObject({
+        userId: ALICE,
+        pendingUntil: 1_000,
+        size: 0,
+      });
+      const info = {
+        origin: 'hearth.test',
+        mediaId: 'later',
+        contentType: 'text/plain',
+        uploadName: 'a.txt',
+        userId: ALICE,
+        createdAt: 9,
+      };
+      expect(await store.media.completeMedia(info, new Uint8Array([104, 105]))).toEqual({ ...info, size: 2 });
+      const got = await store.media.getMedia('hearth.test', 'later');
+      expect(got?.info).toEqual({ ...info, size: 2 });
+      expect(await got?.data.text()).toBe('hi');
+      await expect(store.media.completeMedia(info, new Uint8Array([1]))).rejects.toMatchObject({
+        code: 'CONFLICT',
+      });
+      await expect(
+        store.media.completeMedia({ ...info, mediaId: 'never' }, new Uint8Array([1])),
+      ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      expect(await got?.data.text()).toBe('hi');
+    });
   });
 
   describe('federation state', () => {
