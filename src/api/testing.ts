@@ -41,6 +41,7 @@ const CONFIG: HomeserverConfig = {
   passwordIterations: 1000,
   maxSyncTimeoutMs: 25_000,
   accessTokenLifetimeMs: null,
+  maxUploadBytes: 1024 * 1024,
 };
 
 /**
