@@ -69,7 +69,7 @@ export interface ThumbnailPlan {
  *
  * - scale: the smallest downscale that still covers the asked box (both sides ≥ asked).
  * - crop: scaled the same way, then the centre cut to the asked box; when the source is
- *   smaller than the box on one side, the centre cut at the asked aspect ratio, unscaled.
+ *   smaller than the box on one side, the centre cut of the box (as much as there is), unscaled.
  */
 export function planThumbnail(
   sourceWidth: number,
@@ -86,17 +86,30 @@ export function planThumbnail(
       height: Math.max(want.height, Math.round(sourceHeight * factor)),
     };
   }
-  // crop: the source region with the asked aspect ratio, as large as fits.
-  const aspect = want.width / want.height;
-  const regionWidth = Math.min(sourceWidth, Math.round(sourceHeight * aspect));
-  const regionHeight = Math.min(sourceHeight, Math.round(sourceWidth / aspect));
+  if (factor < 1) {
+    // crop: the largest centre region with the asked aspect ratio, scaled down to the box.
+    const aspect = want.width / want.height;
+    const regionWidth = Math.max(1, Math.min(sourceWidth, Math.round(sourceHeight * aspect)));
+    const regionHeight = Math.max(1, Math.min(sourceHeight, Math.round(sourceWidth / aspect)));
+    const crop = {
+      x: Math.floor((sourceWidth - regionWidth) / 2),
+      y: Math.floor((sourceHeight - regionHeight) / 2),
+      width: regionWidth,
+      height: regionHeight,
+    };
+    return { crop, width: want.width, height: want.height };
+  }
+  // The source is smaller than the box on a side: scaling up is forbidden and so is a side
+  // smaller than asked where the source has it, so the centre cut of the box, unscaled (the
+  // aspect ratio then gives way: the spec's "tries to" against its "MUST NOT").
+  const width = Math.min(sourceWidth, want.width);
+  const height = Math.min(sourceHeight, want.height);
+  if (width === sourceWidth && height === sourceHeight) return null;
   const crop = {
-    x: Math.floor((sourceWidth - regionWidth) / 2),
-    y: Math.floor((sourceHeight - regionHeight) / 2),
-    width: Math.max(1, regionWidth),
-    height: Math.max(1, regionHeight),
+    x: Math.floor((sourceWidth - width) / 2),
+    y: Math.floor((sourceHeight - height) / 2),
+    width,
+    height,
   };
-  if (factor < 1) return { crop, width: want.width, height: want.height };
-  if (crop.width === sourceWidth && crop.height === sourceHeight) return null;
   return { crop, width: crop.width, height: crop.height };
 }
