@@ -89,9 +89,12 @@ export const testEndpoints: Endpoint[] = clientEndpoints(noServices).map((e) =>
   e.rawBody
     ? {
         ...e,
-        handler: async ({ bytes, request }) =>
+        handler: async ({ bytes, blob, request }) =>
           new Response(
-            JSON.stringify({ size: bytes?.byteLength, type: request.headers.get('content-type') }),
+            JSON.stringify({
+              size: blob?.size ?? bytes?.byteLength,
+              type: request.headers.get('content-type'),
+            }),
             {
               status: 200,
               headers: { 'Content-Type': 'application/json' },

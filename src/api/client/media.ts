@@ -269,11 +269,11 @@ export function mediaEndpoints(services: Services): Endpoint[] {
       auth: 'required',
       rateLimit: 'message',
       query: uploadQuery,
-      rawBody: true,
+      rawBody: 'blob',
       maxBodyBytes: uploadLimit,
       spec: 'client-server-api/#post_matrixmediav3upload',
-      handler: async ({ auth, bytes, request, query }) => {
-        const contentUri = await media.upload(auth.userId, bytes ?? new Uint8Array(0), {
+      handler: async ({ auth, blob, request, query }) => {
+        const contentUri = await media.upload(auth.userId, blob ?? new Blob([]), {
           contentType: request.headers.get('content-type'),
           filename: query.filename ?? null,
         });
@@ -290,11 +290,11 @@ export function mediaEndpoints(services: Services): Endpoint[] {
       rateLimit: 'message',
       params: mediaParams,
       query: uploadQuery,
-      rawBody: true,
+      rawBody: 'blob',
       maxBodyBytes: uploadLimit,
       spec: 'client-server-api/#put_matrixmediav3uploadservernamemediaid',
-      handler: async ({ auth, bytes, request, query, params }) => {
-        await media.uploadTo(auth.userId, params.serverName, params.mediaId, bytes ?? new Uint8Array(0), {
+      handler: async ({ auth, blob, request, query, params }) => {
+        await media.uploadTo(auth.userId, params.serverName, params.mediaId, blob ?? new Blob([]), {
           contentType: request.headers.get('content-type'),
           filename: query.filename ?? null,
         });
