@@ -38,5 +38,5 @@ export interface RemoteMediaPort {
     serverName: string,
     mediaId: string,
     options: { timeoutMs: number; maxBytes: number },
-  ): Promise<{ contentType: string; uploadName: string | null; data: Blob } | null>;
+  ): Promise<{ contentType: string; uploadName: string | null; data: Blob | Uint8Array } | null>;
 }

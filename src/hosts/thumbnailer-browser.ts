@@ -28,7 +28,11 @@ export function createBrowserThumbnailer(): Thumbnailer | undefined {
       let bitmap: ImageBitmap;
       try {
         // Orientation from the image's own metadata (EXIF), as it is displayed.
-        bitmap = await createImageBitmap(source);
+        bitmap = await createImageBitmap(
+          source instanceof Blob
+            ? source
+            : new Blob([source as Uint8Array<ArrayBuffer>], { type: contentType }),
+        );
       } catch (err) {
         throw new ThumbnailError('undecodable', String(err));
       }

@@ -44,7 +44,7 @@ export function nodeThumbnailer(sharp: Sharp): Thumbnailer {
     canDecode: (contentType) => DECODABLE.has(contentType),
 
     async thumbnail(source, contentType, want) {
-      const input = new Uint8Array(await source.arrayBuffer());
+      const input = source instanceof Uint8Array ? source : new Uint8Array(await source.arrayBuffer());
       let width: number | undefined;
       let height: number | undefined;
       try {

@@ -497,10 +497,23 @@ export interface MediaReservation {
 }
 
 export interface MediaStore {
+  /**
+   * The form this backend keeps media in without converting it (IndexedDB: Blobs; SQLite:
+   * bytes). Every method takes either; handing over this one saves a copy of the whole file.
+   */
+  readonly keeps: 'blob' | 'bytes';
   /** Fails with CONFLICT when the ID exists. */
   putMedia(info: Omit<MediaInfo, 'size' | 'pendingUntil'>, data: Uint8Array | Blob): Promise<MediaInfo>;
   /** Media with its bytes; null when unknown or only reserved. */
   getMedia(origin: string, mediaId: string): Promise<{ info: MediaInfo; data: Blob } | null>;
+  /**
+   * `getMedia` with the bytes in the form kept (`keeps`): no copy into a Blob on SQLite, whose
+   * Blobs are built by copying (on Node, slower than reading the row).
+   */
+  getMediaAsKept(
+    origin: string,
+    mediaId: string,
+  ): Promise<{ info: MediaInfo; data: Blob | Uint8Array } | null>;
   /** The description of stored or reserved media (`pendingUntil` tells a reservation). */
   getMediaInfo(origin: string, mediaId: string): Promise<MediaInfo | null>;
   /** Reserves an ID whose bytes come later (`completeMedia`). Fails with CONFLICT when the ID exists. */

@@ -78,12 +78,40 @@ export function dispositionFor(contentType: string): 'inline' | 'attachment' {
   return INLINE_TYPES.has(baseType(contentType)) ? 'inline' : 'attachment';
 }
 
-function mediaResponse(data: Blob, contentType: string, disposition: string, cacheControl: string): Response {
-  return new Response(data, {
+/** Piece size of a byte body: the host writes one piece at a time, with backpressure. */
+const CHUNK_BYTES = 256 * 1024;
+
+/**
+ * The bytes as a stream of views into them, not copied: a Response built on a Uint8Array
+ * copies it first (Fetch's "extract a body" takes a copy of a BufferSource), a megabyte per
+ * download for nothing. A Blob (IndexedDB) is its own stream.
+ */
+function bodyOf(data: Blob | Uint8Array): Blob | ReadableStream<Uint8Array> {
+  if (data instanceof Blob) return data;
+  let offset = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (offset >= data.byteLength) {
+        controller.close();
+        return;
+      }
+      controller.enqueue(data.subarray(offset, offset + CHUNK_BYTES));
+      offset += CHUNK_BYTES;
+    },
+  });
+}
+
+function mediaResponse(
+  data: Blob | Uint8Array,
+  contentType: string,
+  disposition: string,
+  cacheControl: string,
+): Response {
+  return new Response(bodyOf(data), {
     status: 200,
     headers: {
       'Content-Type': contentType,
-      'Content-Length': String(data.size),
+      'Content-Length': String(data instanceof Blob ? data.size : data.byteLength),
       'Content-Disposition': disposition,
       'Content-Security-Policy': CONTENT_SECURITY_POLICY,
       'Cross-Origin-Resource-Policy': 'cross-origin',
@@ -192,6 +220,11 @@ export function mediaEndpoints(services: Services): Endpoint[] {
   const { media, config } = services;
   const uploadLimit = config.maxUploadBytes;
   const uploadQuery = q.object({ filename: q.optional(q.string()) });
+  // The body as the store keeps it (IndexedDB: a Blob the browser may hold on disk; SQLite:
+  // bytes), so an upload is not converted, a copy of the whole file, on its way in.
+  const rawBody = media.takesBlobs ? 'blob' : true;
+  const uploaded = (req: { bytes: Uint8Array | undefined; blob: Blob | undefined }) =>
+    req.blob ?? req.bytes ?? new Uint8Array(0);
   const mediaParams = { serverName: serverNameParam, mediaId: mediaIdParam };
 
   return [
@@ -269,11 +302,12 @@ export function mediaEndpoints(services: Services): Endpoint[] {
       auth: 'required',
       rateLimit: 'message',
       query: uploadQuery,
-      rawBody: 'blob',
+      rawBody,
       maxBodyBytes: uploadLimit,
       spec: 'client-server-api/#post_matrixmediav3upload',
-      handler: async ({ auth, blob, request, query }) => {
-        const contentUri = await media.upload(auth.userId, blob ?? new Blob([]), {
+      handler: async (req) => {
+        const { auth, request, query } = req;
+        const contentUri = await media.upload(auth.userId, uploaded(req), {
           contentType: request.headers.get('content-type'),
           filename: query.filename ?? null,
         });
@@ -290,11 +324,12 @@ export function mediaEndpoints(services: Services): Endpoint[] {
       rateLimit: 'message',
       params: mediaParams,
       query: uploadQuery,
-      rawBody: 'blob',
+      rawBody,
       maxBodyBytes: uploadLimit,
       spec: 'client-server-api/#put_matrixmediav3uploadservernamemediaid',
-      handler: async ({ auth, blob, request, query, params }) => {
-        await media.uploadTo(auth.userId, params.serverName, params.mediaId, blob ?? new Blob([]), {
+      handler: async (req) => {
+        const { auth, request, query, params } = req;
+        await media.uploadTo(auth.userId, params.serverName, params.mediaId, uploaded(req), {
           contentType: request.headers.get('content-type'),
           filename: query.filename ?? null,
         });

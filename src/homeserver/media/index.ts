@@ -66,7 +66,8 @@ export interface MediaContent {
   contentType: string;
   uploadName: string | null;
   size: number;
-  data: Blob;
+  /** As the store keeps it (a Blob in IndexedDB, bytes in SQLite): a Response takes either. */
+  data: Blob | Uint8Array;
 }
 
 export interface UploadMeta {
@@ -79,6 +80,8 @@ export interface UploadMeta {
 export interface MediaService {
   /** The largest upload accepted, in bytes (`m.upload.size` of `/media/config`). */
   readonly maxUploadBytes: number;
+  /** Whether uploads are best handed over as Blobs (else as bytes): what the store keeps. */
+  readonly takesBlobs: boolean;
   /** Stores an upload; returns its `mxc://` URI. */
   upload(userId: string, data: Uint8Array | Blob, meta: UploadMeta): Promise<string>;
   /** Reserves an `mxc://` URI whose content `userId` uploads later. */
@@ -103,7 +106,7 @@ export interface MediaService {
     mediaId: string,
     want: ThumbnailRequest,
     options: { timeoutMs: number; allowRemote: boolean },
-  ): Promise<{ contentType: string; data: Blob }>;
+  ): Promise<{ contentType: string; data: Blob | Uint8Array }>;
   /** URL previews are off: always M_FORBIDDEN, saying so. */
   previewUrl(): Promise<never>;
 }
@@ -170,7 +173,7 @@ export function createMediaService(ctx: HomeserverContext, deps: MediaDeps = {})
 
   async function local(mediaId: string, timeoutMs: number): Promise<MediaContent> {
     const origin = config.serverName;
-    let found = await store.media.getMedia(origin, mediaId);
+    let found = await store.media.getMediaAsKept(origin, mediaId);
     if (!found) {
       const info = await store.media.getMediaInfo(origin, mediaId);
       if (!info || info.pendingUntil === undefined || info.pendingUntil <= clock.now()) {
@@ -178,7 +181,7 @@ export function createMediaService(ctx: HomeserverContext, deps: MediaDeps = {})
       }
       const wait = Math.min(Math.max(0, timeoutMs), MAX_MEDIA_WAIT_MS, info.pendingUntil - clock.now());
       if (wait > 0) await waitForUpload(origin, mediaId, wait);
-      found = await store.media.getMedia(origin, mediaId);
+      found = await store.media.getMediaAsKept(origin, mediaId);
       if (!found) throw notYetUploaded();
     }
     const { info, data } = found;
@@ -201,7 +204,7 @@ export function createMediaService(ctx: HomeserverContext, deps: MediaDeps = {})
     return {
       contentType: normalizeContentType(got.contentType),
       uploadName: got.uploadName,
-      size: got.data.size,
+      size: got.data instanceof Blob ? got.data.size : got.data.byteLength,
       data: got.data,
     };
   }
@@ -222,6 +225,7 @@ export function createMediaService(ctx: HomeserverContext, deps: MediaDeps = {})
 
   return {
     maxUploadBytes,
+    takesBlobs: store.media.keeps === 'blob',
 
     async upload(userId, data, meta) {
       const { contentType, uploadName } = checkUpload(data, meta);

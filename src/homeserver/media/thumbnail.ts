@@ -34,7 +34,12 @@ export interface Thumbnail {
 export interface Thumbnailer {
   /** Whether it can decode this content type at all (checked before reading the bytes). */
   canDecode(contentType: string): boolean;
-  thumbnail(source: Blob, contentType: string, want: ThumbnailRequest): Promise<Thumbnail | 'original'>;
+  /** `source` is as the store keeps it: a Blob (IndexedDB) or bytes (SQLite). */
+  thumbnail(
+    source: Blob | Uint8Array,
+    contentType: string,
+    want: ThumbnailRequest,
+  ): Promise<Thumbnail | 'original'>;
 }
 
 export class ThumbnailError extends Error {

@@ -66,6 +66,8 @@ async function mediaRow(
 
 export function mediaStore(engine: Engine): MediaStore {
   return {
+    keeps: engine.bytes === 'blob' ? 'blob' : 'bytes',
+
     async putMedia(info, data) {
       const row = await mediaRow(engine, info, data);
       await engine.write(['media'], (tx) => tx.insert('media', row));
@@ -97,6 +99,12 @@ export function mediaStore(engine: Engine): MediaStore {
         await tx.put('media', row);
       });
       return toMediaInfo(row);
+    },
+
+    async getMediaAsKept(origin, mediaId) {
+      const row = await engine.read(['media'], (tx) => tx.get('media', [origin, mediaId]));
+      if (!row || typeof row.pending_until === 'number') return null;
+      return { info: toMediaInfo(row), data: row.data as Blob | Uint8Array };
     },
 
     async getMedia(origin, mediaId) {

@@ -187,6 +187,13 @@ export function e2eeTests(target: ConformanceTarget): void {
       expect(got?.data.type).toBe('image/png');
       if (!got) throw new Error('media not found');
       expect(new Uint8Array(await got.data.arrayBuffer())).toEqual(bytes);
+      const kept = await store.media.getMediaAsKept('hearth.test', 'abc');
+      expect(kept?.info).toEqual({ ...info, size: 70_000 });
+      const keptData = kept?.data;
+      expect(keptData instanceof (store.media.keeps === 'blob' ? Blob : Uint8Array)).toBe(true);
+      expect(keptData instanceof Blob ? new Uint8Array(await keptData.arrayBuffer()) : keptData).toEqual(
+        bytes,
+      );
       const small = await store.media.getMedia('hearth.test', 'blob');
       if (!small) throw new Error('media not found');
       expect(new Uint8Array(await small.data.arrayBuffer())).toEqual(new Uint8Array([1, 2, 3]));
@@ -212,6 +219,7 @@ export function e2eeTests(target: ConformanceTarget): void {
       await store.media.reserveMedia(reservation);
       await expect(store.media.reserveMedia(reservation)).rejects.toMatchObject({ code: 'CONFLICT' });
       expect(await store.media.getMedia('hearth.test', 'later')).toBeNull();
+      expect(await store.media.getMediaAsKept('hearth.test', 'later')).toBeNull();
       expect(await store.media.getMediaInfo('hearth.test', 'later')).toMatchObject({
         userId: ALICE,
         pendingUntil: 1_000,
