@@ -375,6 +375,11 @@ describe('media', () => {
     const { hs, alice } = await start();
     const png = await sampleImage(20, 20, 'png');
     const { serverName, mediaId } = await upload(hs, alice, png, 'image/png', 'a.png');
+    // An ID reserved but not yet filled travels too, and can be filled after the import.
+    const created = await json(
+      await send(hs, 'POST', '/_matrix/media/v1/create', { token: alice.accessToken }),
+    );
+    const reserved = (created.content_uri as string).slice('mxc://'.length);
     const backup = await hs.admin.exportBackup();
     const other = await createTestHomeserver({ serverName: hs.serverName });
     try {
@@ -383,6 +388,14 @@ describe('media', () => {
       expect(res.status).toBe(200);
       expect(new Uint8Array(await res.arrayBuffer())).toEqual(png);
       expect(res.headers.get('content-disposition')).toBe('inline; filename="a.png"');
+      const filled = await send(other, 'PUT', `/_matrix/media/v3/upload/${reserved}`, {
+        token: alice.accessToken,
+        body: 'later',
+        type: 'text/plain',
+      });
+      expect(filled.status).toBe(200);
+      const later = await send(other, 'GET', `/_matrix/media/v3/download/${reserved}`);
+      expect(await later.text()).toBe('later');
     } finally {
       await other.close();
     }
