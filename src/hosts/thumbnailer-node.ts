@@ -3,8 +3,9 @@
  * platform). Kept in its own file (STYLE.md §9) so nothing else, and no browser bundle, loads
  * a native module; the browser's is `thumbnailer-browser.ts`.
  *
- * Fallback: where sharp cannot load (a platform without a prebuilt binary), there is no
- * thumbnailer, and the media service answers thumbnail requests of images with the original
+ * sharp is an optional dependency: an install where it cannot be had (a platform without a
+ * prebuilt binary) still succeeds. Fallback: where sharp cannot load, there is no thumbnailer
+ * (a warning says so), and the media service answers thumbnail requests of images with the original
  * image (clients scale it), and of anything else with 400 M_UNKNOWN.
  */
 import type { Logger } from '../homeserver/context.ts';
