@@ -8,6 +8,8 @@
  * - send → /sync wake: a long-polling /sync in the page, then a message sent; the time from
  *   the send to the /sync answer carrying it (p50/p99) — beside a plain `fetch` of a static
  *   file through the same controlled page (the worker lets it pass to the network);
+ * - media: 1 MiB uploads and downloads through the worker (`fetch` of a Blob, the body read to
+ *   its end), beside the page's own IndexedDB put and get of the same Blob, interleaved;
  * - the gzipped size of the worker bundle and of the page bundle (and its fallback chunk).
  *
  * Aims (issue 5): cold start ≤ 150 ms, send → sync p50 ≤ 30 ms, worker ≤ 250 KB gzipped.
@@ -23,6 +25,7 @@ const COLD_STARTS = 12;
 const WAKES = 150;
 const STRICT_WAKES = 60;
 const SENDERS = 4;
+const MEDIA_ROUNDS = 40;
 
 interface Users {
   reader: string;
@@ -32,6 +35,80 @@ interface Users {
 
 function sorted(values: number[]): number[] {
   return [...values].sort((a, b) => a - b);
+}
+
+/**
+ * `rounds` times, interleaved: a 1 MiB upload through the worker and the page's own IndexedDB
+ * put of the same Blob; then a download of it (read to the end) and the page's IndexedDB get
+ * (its Blob read to the end). Returns the mean milliseconds of each.
+ */
+function mediaSamples(page: import('playwright-core').Page, token: string, rounds: number) {
+  return page.evaluate(
+    async ({ token, rounds }) => {
+      const file = new Blob([new Uint8Array(1024 * 1024).map((_, i) => (i * 7) % 251)]);
+      const auth = { authorization: `Bearer ${token}` };
+      const drain = async (stream: ReadableStream<Uint8Array> | null) => {
+        if (!stream) return 0;
+        const reader = stream.getReader();
+        let total = 0;
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return total;
+          total += value.byteLength;
+        }
+      };
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const open = indexedDB.open('bench-raw-media', 1);
+        open.onupgradeneeded = () => open.result.createObjectStore('media');
+        open.onsuccess = () => resolve(open.result);
+        open.onerror = () => reject(open.error);
+      });
+      const put = (key: string, value: Blob) =>
+        new Promise<void>((resolve, reject) => {
+          const tx = db.transaction('media', 'readwrite');
+          tx.objectStore('media').put(value, key);
+          tx.oncomplete = () => resolve();
+          tx.onerror = () => reject(tx.error);
+        });
+      const get = (key: string) =>
+        new Promise<Blob>((resolve, reject) => {
+          const request = db.transaction('media').objectStore('media').get(key);
+          request.onsuccess = () => resolve(request.result as Blob);
+          request.onerror = () => reject(request.error);
+        });
+      const totals = { upload: 0, put: 0, download: 0, get: 0 };
+      let path = '';
+      for (let i = 0; i < rounds + 3; i++) {
+        const warm = i < 3;
+        let start = performance.now();
+        const res = await fetch('/_matrix/media/v3/upload', {
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/octet-stream' },
+          body: file,
+        });
+        path = ((await res.json()) as { content_uri: string }).content_uri.slice('mxc://'.length);
+        if (!warm) totals.upload += performance.now() - start;
+        start = performance.now();
+        await put(`m${i}`, file);
+        if (!warm) totals.put += performance.now() - start;
+        start = performance.now();
+        const down = await fetch(`/_matrix/client/v1/media/download/${path}`, { headers: auth });
+        if ((await drain(down.body)) !== file.size) throw new Error('short download');
+        if (!warm) totals.download += performance.now() - start;
+        start = performance.now();
+        if ((await drain((await get(`m${i}`)).stream())) !== file.size) throw new Error('short read');
+        if (!warm) totals.get += performance.now() - start;
+      }
+      db.close();
+      return {
+        upload: totals.upload / rounds,
+        put: totals.put / rounds,
+        download: totals.download / rounds,
+        get: totals.get / rounds,
+      };
+    },
+    { token, rounds },
+  );
 }
 
 /**
@@ -118,6 +195,7 @@ export async function browserBench(): Promise<BenchRow[]> {
 
     // Send → /sync wake, and a static file through the same page, interleaved.
     const { wakes, statics } = await wakeSamples(page, users, WAKES);
+    const media = await mediaSamples(page, users.reader, MEDIA_ROUNDS);
     // The same with every commit flushed to disk ('strict'): a worker update, same database.
     await page.evaluate(async () => {
       const w = window as unknown as PageGlobals;
@@ -177,6 +255,20 @@ export async function browserBench(): Promise<BenchRow[]> {
       ratio: percentile(wakeS, 50) / percentile(strictS, 50),
       note: `${STRICT_WAKES} messages; every commit flushed to disk`,
     });
+    for (const [name, value, base, baseName] of [
+      ['upload 1 MiB through the worker', media.upload, media.put, 'page IndexedDB put of the Blob'],
+      ['download 1 MiB through the worker', media.download, media.get, 'page IndexedDB get + read'],
+    ] as const) {
+      rows.push({
+        name: `media: ${name}`,
+        value: 1000 / value,
+        unit: 'MiB/s',
+        baselineName: baseName,
+        baselineValue: 1000 / base,
+        ratio: base / value,
+        note: `${MEDIA_ROUNDS} rounds, interleaved`,
+      });
+    }
     rows.push(
       {
         name: 'worker bundle (hearth-sw.js), gzipped',

@@ -7,6 +7,7 @@ import { coreBench } from './core.ts';
 import { printTable } from './harness.ts';
 import { homeserverBench } from './homeserver.ts';
 import { jsonBench } from './json.ts';
+import { mediaBench } from './media.ts';
 import { storageBench } from './storage.ts';
 
 const only = process.argv[2];
@@ -22,6 +23,11 @@ if (!only || only === 'homeserver')
   printTable(
     'homeserver: send, /sync wake, initial /sync, sliding sync — in-process and loopback HTTP, each store',
     await homeserverBench(),
+  );
+if (!only || only === 'media')
+  printTable(
+    'media: upload and download beside the store write and read of the same bytes',
+    await mediaBench(),
   );
 if (!only || only === 'browser')
   printTable('browser: the Service Worker homeserver in headless Chromium', await browserBench());

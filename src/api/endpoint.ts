@@ -50,8 +50,10 @@ export interface HandlerRequest<Path extends string, Q, B, A extends AuthMode> {
   query: Q;
   /** The validated JSON body (`undefined` when the endpoint declares no `body`). */
   body: B;
-  /** The raw body for `rawBody` endpoints (media uploads), already size-checked. */
+  /** The raw body for `rawBody: true` endpoints, already size-checked. */
   bytes: Uint8Array | undefined;
+  /** The raw body for `rawBody: 'blob'` endpoints (media uploads), already size-checked. */
+  blob: Blob | undefined;
   auth: AuthFor<A>;
   /** The original request (headers such as Content-Type for uploads). Its body is consumed. */
   request: Request;
@@ -89,8 +91,12 @@ export interface EndpointDef<Path extends string, Q, B, A extends AuthMode> {
   body?: Validator<B>;
   /** Treat an empty body as `{}` (some clients send none where the spec wants `{}`). */
   allowEmptyBody?: boolean;
-  /** Hand the body over as bytes instead of JSON (media uploads). */
-  rawBody?: boolean;
+  /**
+   * Hand the body over as bytes instead of JSON; `'blob'` as a Blob, streamed into it by the
+   * runtime (a browser may keep a large one on disk rather than in the JS heap; IndexedDB then
+   * stores it without a copy), for media uploads.
+   */
+  rawBody?: boolean | 'blob';
   /** Overrides the router's limit for this endpoint's body. */
   maxBodyBytes?: number;
   /** The spec anchor, e.g. `client-server-api/#get_matrixclientv3directoryroomroomalias`. */
@@ -104,6 +110,7 @@ export interface AnyHandlerRequest {
   query: unknown;
   body: unknown;
   bytes: Uint8Array | undefined;
+  blob: Blob | undefined;
   auth: Auth | null;
   request: Request;
   url: URL;
@@ -123,7 +130,7 @@ export interface Endpoint {
   readonly query?: QueryValidator<unknown>;
   readonly body?: Validator<unknown>;
   readonly allowEmptyBody?: boolean;
-  readonly rawBody?: boolean;
+  readonly rawBody?: boolean | 'blob';
   readonly maxBodyBytes?: number;
   readonly spec?: string;
   handler(req: AnyHandlerRequest): Promise<HandlerResult>;

@@ -589,6 +589,24 @@ describe('bodies', () => {
       req('POST', '/_matrix/media/r0/upload', { ...T, body: new Uint8Array(1025) }),
     );
     expect(big.status).toBe(413);
+    // Streamed with no Content-Length: counted as it arrives, stopped past the limit.
+    const stream = (sizes: number[]) =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (const size of sizes) controller.enqueue(new Uint8Array(size));
+          controller.close();
+        },
+      });
+    const streamed = await call(
+      fetch,
+      req('POST', '/_matrix/media/v3/upload', { ...T, body: stream([600, 400]) }),
+    );
+    expect(streamed.body).toMatchObject({ size: 1000 });
+    const over = await call(
+      fetch,
+      req('POST', '/_matrix/media/v3/upload', { ...T, body: stream([600, 600]) }),
+    );
+    expect([over.status, over.body.errcode]).toEqual([413, 'M_TOO_LARGE']);
   });
 
   it('does not read the body of endpoints that take none', async () => {

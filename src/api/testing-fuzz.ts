@@ -40,7 +40,8 @@ export interface Checked {
 /**
  * Throws unless `res` is a well-formed Matrix answer: CORS headers present; errors are JSON
  * objects with a string `errcode` (of the expected status) and `error`; no 5xx at all.
- * Successes are JSON objects, or arrays where the spec says so (`GET /rooms/{roomId}/state`).
+ * Successes are JSON objects, or arrays where the spec says so (`GET /rooms/{roomId}/state`),
+ * or media (a `Content-Disposition`, the sandbox CSP and `nosniff`).
  * A 401 carrying `flows` is a user-interactive authentication challenge
  * (client-server-api "User-interactive authentication API"): its first answer has no
  * `errcode`; later ones may add one.
@@ -58,6 +59,15 @@ export async function checkMatrixResponse(res: Response, method: string): Promis
     return { status: 204, body: undefined, json: undefined, uia: false };
   }
   const type = res.headers.get('content-type');
+  if (res.status === 200 && type !== 'application/json' && res.headers.has('content-disposition')) {
+    // Media (content_repo.md): any content type, served with the spec's disposition and policy.
+    if (!/^(inline|attachment)(;|$)/.test(res.headers.get('content-disposition') ?? ''))
+      fail('malformed Content-Disposition');
+    if (!res.headers.get('content-security-policy')?.includes('sandbox')) fail('media without a sandbox CSP');
+    if (res.headers.get('x-content-type-options') !== 'nosniff') fail('media without nosniff');
+    await res.arrayBuffer();
+    return { status: 200, body: undefined, json: undefined, uia: false };
+  }
   if (type !== 'application/json') fail(`content type ${type}`);
   const text = await res.text();
   let body: unknown;

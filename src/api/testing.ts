@@ -41,6 +41,8 @@ const CONFIG: HomeserverConfig = {
   passwordIterations: 1000,
   maxSyncTimeoutMs: 25_000,
   accessTokenLifetimeMs: null,
+  /** Small, so the raw-body limit is easy to cross. */
+  maxUploadBytes: 1024,
 };
 
 /**
@@ -80,26 +82,27 @@ function echo(e: Endpoint): Endpoint {
 
 /**
  * The real Client-Server endpoints (`clientEndpoints`), each answering with an echo — derived,
- * not re-declared, so they cannot drift from what the homeserver serves — and one raw-body
- * upload, which the real table does not have yet.
+ * not re-declared, so they cannot drift from what the homeserver serves. Raw-body endpoints
+ * (media uploads) echo the size and type of the bytes they were handed, as a ready Response.
  */
-export const testEndpoints: Endpoint[] = [
-  ...clientEndpoints(noServices).map(echo),
-  endpoint({
-    method: 'POST',
-    path: '/upload',
-    base: '/_matrix/media',
-    versions: ['r0', 'v3'],
-    auth: 'required',
-    rawBody: true,
-    maxBodyBytes: 1024,
-    handler: async ({ bytes, request }) =>
-      new Response(JSON.stringify({ size: bytes?.byteLength, type: request.headers.get('content-type') }), {
-        status: 200,
-        headers: { 'Content-Type': 'application/json' },
-      }),
-  }),
-];
+export const testEndpoints: Endpoint[] = clientEndpoints(noServices).map((e) =>
+  e.rawBody
+    ? {
+        ...e,
+        handler: async ({ bytes, blob, request }) =>
+          new Response(
+            JSON.stringify({
+              size: blob?.size ?? bytes?.byteLength,
+              type: request.headers.get('content-type'),
+            }),
+            {
+              status: 200,
+              headers: { 'Content-Type': 'application/json' },
+            },
+          ),
+      }
+    : echo(e),
+);
 
 /** An endpoint with a bug, to see that the router hides internals and logs them. */
 export const buggyEndpoint = endpoint({

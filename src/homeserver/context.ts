@@ -55,6 +55,8 @@ export interface HomeserverConfig {
   readonly maxSyncTimeoutMs: number;
   /** Access token lifetime when the client supports refresh tokens; null = no expiry. */
   readonly accessTokenLifetimeMs: number | null;
+  /** Largest upload to the content repository, in bytes (`m.upload.size`). */
+  readonly maxUploadBytes: number;
 }
 
 export interface HomeserverContext {

@@ -183,3 +183,22 @@ export function ownKeyStore(serverName: string, signingKey: SigningKey): KeyStor
     },
   };
 }
+
+/**
+ * Media that lives on another server (`mxc://other.server/…`), for the download and thumbnail
+ * endpoints (client-server-api "Content repository": the local server fetches remote content
+ * for its clients). Federation implements it over `/_matrix/federation/v1/media/download`;
+ * without it, remote media answers 404 M_NOT_FOUND.
+ */
+export interface RemoteMediaPort {
+  /**
+   * The content and its type, or null when the origin does not have it. Waits at most
+   * `timeoutMs`. Throws `MatrixError`s for the client (502 M_TOO_LARGE for content past the
+   * limit, 504 when the origin does not answer in time).
+   */
+  fetchMedia(
+    serverName: string,
+    mediaId: string,
+    options: { timeoutMs: number; maxBytes: number },
+  ): Promise<{ contentType: string; uploadName: string | null; data: Blob | Uint8Array } | null>;
+}

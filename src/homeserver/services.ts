@@ -15,6 +15,7 @@ import { createPresenceService, type PresenceService } from './ephemeral/presenc
 import { createReceiptService, type ReceiptService } from './ephemeral/receipts.ts';
 import { createTypingService, type TypingService } from './ephemeral/typing.ts';
 import { createFilterService, type FilterService } from './filter.ts';
+import { createMediaService, type MediaDeps, type MediaService } from './media/index.ts';
 import { createPushService, type PushService } from './push/index.ts';
 import { createRoomsService, type RoomsService } from './rooms/index.ts';
 import { createRoomReadService, type RoomReadService } from './rooms/read.ts';
@@ -40,9 +41,14 @@ export interface Services {
   readonly typing: TypingService;
   readonly presence: PresenceService;
   readonly receipts: ReceiptService;
+  /** The content repository: uploads, downloads, thumbnails. */
+  readonly media: MediaService;
 }
 
-export function createServices(ctx: HomeserverContext): Services {
+/** What the host supplies beside the context: media's thumbnailer and remote-media hook. */
+export type ServiceDeps = MediaDeps;
+
+export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): Services {
   // Rooms tell push about each new event, and push is built after rooms: rooms looks it up
   // when called, not when built.
   let push: PushService | undefined;
@@ -70,5 +76,6 @@ export function createServices(ctx: HomeserverContext): Services {
       userData,
       visibleToUser: (userId, roomId, event) => rooms.visibleToUser(userId, roomId, event),
     }),
+    media: createMediaService(ctx, deps),
   };
 }

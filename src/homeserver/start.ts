@@ -19,8 +19,16 @@ import {
   systemClock,
   webRandom,
 } from './context.ts';
+import { DEFAULT_MAX_UPLOAD_BYTES } from './media/index.ts';
+import type { Thumbnailer } from './media/thumbnail.ts';
 import { createNotifier } from './notifier.ts';
-import { type FederationPort, federationOff, type KeyStore, ownKeyStore } from './ports.ts';
+import {
+  type FederationPort,
+  federationOff,
+  type KeyStore,
+  ownKeyStore,
+  type RemoteMediaPort,
+} from './ports.ts';
 import { createServices, type Services } from './services.ts';
 
 export interface ServicesOptions {
@@ -32,6 +40,12 @@ export interface ServicesOptions {
   passwordIterations?: number;
   maxSyncTimeoutMs?: number;
   accessTokenLifetimeMs?: number | null;
+  /** Largest upload to the content repository, in bytes; default 50 MiB. */
+  maxUploadBytes?: number;
+  /** Makes thumbnails where the host can decode images (see `media/thumbnail.ts`). */
+  thumbnailer?: Thumbnailer;
+  /** Other servers' media; federation's hook. Without it, remote media is 404 M_NOT_FOUND. */
+  remoteMedia?: RemoteMediaPort;
   clock?: Clock;
   random?: Random;
   logger?: Logger;
@@ -63,6 +77,7 @@ export function homeserverConfig(options: ServicesOptions): HomeserverConfig {
     passwordIterations: options.passwordIterations ?? 210_000,
     maxSyncTimeoutMs: Math.min(options.maxSyncTimeoutMs ?? 25_000, 25_000),
     accessTokenLifetimeMs: options.accessTokenLifetimeMs ?? null,
+    maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
   };
 }
 
@@ -90,5 +105,8 @@ export async function startServices(
     federation: options.federationPort ?? connected.port ?? federationOff,
     keys: options.keyStore ?? connected.keys ?? ownKeyStore(base.config.serverName, base.signingKey),
   };
-  return { ctx, services: createServices(ctx) };
+  return {
+    ctx,
+    services: createServices(ctx, { thumbnailer: options.thumbnailer, remoteMedia: options.remoteMedia }),
+  };
 }

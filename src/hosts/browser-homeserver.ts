@@ -12,10 +12,12 @@
  */
 
 import type { Logger, RegistrationPolicy } from '../homeserver/context.ts';
+import type { Thumbnailer } from '../homeserver/media/thumbnail.ts';
 import { createHomeserver, type Homeserver } from '../server.ts';
 import { openIndexedDbStore } from '../storage/indexeddb/index.ts';
 import { SCHEMA_VERSION } from '../storage/schema.ts';
 import { StoreError } from '../storage/store.ts';
+import { createBrowserThumbnailer } from './thumbnailer-browser.ts';
 
 export interface BrowserHomeserverOptions {
   serverName: string;
@@ -40,6 +42,13 @@ export interface BrowserHomeserverOptions {
    * it at roughly twice the send → /sync latency).
    */
   durability?: 'strict' | 'relaxed';
+  /** Largest media upload in bytes; default 50 MiB. */
+  maxUploadBytes?: number;
+  /**
+   * Makes thumbnails; default the browser's own (`createImageBitmap` + `OffscreenCanvas`,
+   * `thumbnailer-browser.ts`), `null` for none.
+   */
+  thumbnailer?: Thumbnailer | null;
   logger?: Logger;
 }
 
@@ -86,6 +95,7 @@ interface Generation {
 export function createBrowserHomeserver(options: BrowserHomeserverOptions): BrowserHomeserver {
   const { serverName } = options;
   const databaseName = options.databaseName ?? 'hearth';
+  const thumbnailer = options.thumbnailer === undefined ? createBrowserThumbnailer() : options.thumbnailer;
   const start = (): Generation => {
     const hs = createHomeserver({
       serverName,
@@ -99,6 +109,8 @@ export function createBrowserHomeserver(options: BrowserHomeserverOptions): Brow
       registration: options.registration ?? 'open',
       maxSyncTimeoutMs: Math.min(options.maxSyncTimeoutMs ?? 25_000, 25_000),
       ...(options.passwordIterations !== undefined ? { passwordIterations: options.passwordIterations } : {}),
+      ...(options.maxUploadBytes !== undefined ? { maxUploadBytes: options.maxUploadBytes } : {}),
+      ...(thumbnailer ? { thumbnailer } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
     });
     const generation: Generation = { hs, stop: new AbortController(), running: new Set(), failed: false };

@@ -3,7 +3,7 @@
  * The `hearth` command. `hearth serve` runs a homeserver over HTTP on loopback:
  *
  *   hearth serve [--host 127.0.0.1] [--port 8008] [--server-name localhost:8008]
- *                [--data DIR] [--registration open|token|closed]
+ *                [--data DIR] [--registration open|token|closed] [--max-upload-size 50M]
  *
  * With `--data` the homeserver keeps everything in DIR/hearth.sqlite (SQLite, WAL);
  * without it, in memory (IndexedDB semantics through fake-indexeddb), and says so.
@@ -18,6 +18,7 @@ import { openIndexedDbStore } from '../storage/indexeddb/index.ts';
 import { openSqliteStore } from '../storage/sqlite/index.ts';
 import type { Store } from '../storage/store.ts';
 import { serveHttp } from './node.ts';
+import { createNodeThumbnailer } from './thumbnailer-node.ts';
 
 const USAGE = `Usage: hearth serve [options]
 
@@ -26,6 +27,8 @@ const USAGE = `Usage: hearth serve [options]
   --server-name NAME      the server name in user IDs (default localhost:<port>)
   --data DIR              keep data in DIR (SQLite); without it nothing persists
   --registration POLICY   open | token | closed (default token: a token is printed at start)
+  --max-upload-size SIZE  largest media upload: bytes, or with K, M or G (binary: 1M = 1 MiB;
+                          default 50M)
   --log-level LEVEL       debug | info | warn | error (default info)
 `;
 
@@ -36,6 +39,19 @@ export interface ServeOptions {
   data?: string;
   registration: RegistrationPolicy;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Largest media upload in bytes; the homeserver's default when absent. */
+  maxUploadBytes?: number;
+}
+
+/** `1048576`, `512K`, `50M`, `1G` (also `50MiB`, `50MB`: all binary, as upload limits are usually meant). */
+export function parseSize(text: string): number {
+  const m = /^\s*(\d+)\s*([KMG]?)(i?B)?\s*$/i.exec(text);
+  if (!m) throw new Error(`--max-upload-size must be bytes or a number with K, M or G, not ${text}`);
+  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(m[2] ?? '').toUpperCase()] ?? 1;
+  const bytes = Number(m[1]) * unit;
+  if (!Number.isSafeInteger(bytes) || bytes < 1)
+    throw new Error(`--max-upload-size: ${text} is not a usable size`);
+  return bytes;
 }
 
 export function parseServeArgs(argv: string[]): ServeOptions {
@@ -48,6 +64,7 @@ export function parseServeArgs(argv: string[]): ServeOptions {
       data: { type: 'string' },
       registration: { type: 'string', default: 'token' },
       'log-level': { type: 'string', default: 'info' },
+      'max-upload-size': { type: 'string' },
     },
     strict: true,
   });
@@ -67,6 +84,9 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     data: values.data,
     registration,
     logLevel,
+    ...(values['max-upload-size'] !== undefined
+      ? { maxUploadBytes: parseSize(values['max-upload-size']) }
+      : {}),
   };
 }
 
@@ -94,7 +114,14 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
     onRequest: (e) => logger.info(`${e.client} ${e.method} ${e.path} → ${e.status} ${e.ms.toFixed(1)} ms`),
   });
   const serverName = options.serverName ?? `localhost:${new URL(running.url).port}`;
-  const hs = createHomeserver({ serverName, store, registration: options.registration, logger });
+  const hs = createHomeserver({
+    serverName,
+    store,
+    registration: options.registration,
+    logger,
+    thumbnailer: await createNodeThumbnailer(logger),
+    ...(options.maxUploadBytes !== undefined ? { maxUploadBytes: options.maxUploadBytes } : {}),
+  });
   await hs.ready;
   startHomeserver(hs);
   logger.info(`Hearth ${serverName} listening on ${running.url}`);

@@ -50,6 +50,8 @@ export interface HomeserverWorkerOptions {
   passwordIterations?: number;
   /** IndexedDB commit durability (see `BrowserHomeserverOptions`); default the `durability` parameter, else 'relaxed'. */
   durability?: 'strict' | 'relaxed';
+  /** Largest media upload in bytes; default the script URL's `max_upload_size`, else 50 MiB. */
+  maxUploadBytes?: number;
   /** Default: warnings and errors to the worker's console. */
   logger?: Logger;
 }
@@ -70,6 +72,10 @@ export function installHomeserverWorker(options: HomeserverWorkerOptions = {}): 
   if (!POLICIES.includes(policy))
     throw new Error(`registration must be open, token or closed, not ${policy}`);
   const durability = options.durability ?? (params.get('durability') === 'strict' ? 'strict' : 'relaxed');
+  const uploadParam = Number(params.get('max_upload_size') ?? Number.NaN);
+  const maxUploadBytes =
+    options.maxUploadBytes ??
+    (Number.isSafeInteger(uploadParam) && uploadParam > 0 ? uploadParam : undefined);
 
   const hs = createBrowserHomeserver({
     serverName,
@@ -81,6 +87,7 @@ export function installHomeserverWorker(options: HomeserverWorkerOptions = {}): 
     ...(options.databaseName !== undefined ? { databaseName: options.databaseName } : {}),
     ...(options.maxSyncTimeoutMs !== undefined ? { maxSyncTimeoutMs: options.maxSyncTimeoutMs } : {}),
     ...(options.passwordIterations !== undefined ? { passwordIterations: options.passwordIterations } : {}),
+    ...(maxUploadBytes !== undefined ? { maxUploadBytes } : {}),
   });
   const extra = options.origins ?? params.get('origins')?.split(',').filter(Boolean) ?? [];
   const origins = new Set([worker.location.origin, ...extra.map((o) => new URL(o).origin)]);

@@ -508,13 +508,50 @@ export interface MediaInfo {
   uploadName: string | null;
   userId: string | null;
   createdAt: number;
+  /**
+   * Present only on an ID reserved for a later upload (`POST /_matrix/media/v1/create`) and
+   * not yet filled: when the reservation lapses (ms since the epoch). Such media has no bytes.
+   */
+  pendingUntil?: number;
+}
+
+export interface MediaReservation {
+  origin: string;
+  mediaId: string;
+  /** Who may fill it. */
+  userId: string;
+  createdAt: number;
+  pendingUntil: number;
 }
 
 export interface MediaStore {
+  /**
+   * The form this backend keeps media in without converting it (IndexedDB: Blobs; SQLite:
+   * bytes). Every method takes either; handing over this one saves a copy of the whole file.
+   */
+  readonly keeps: 'blob' | 'bytes';
   /** Fails with CONFLICT when the ID exists. */
-  putMedia(info: Omit<MediaInfo, 'size'>, data: Uint8Array | Blob): Promise<MediaInfo>;
+  putMedia(info: Omit<MediaInfo, 'size' | 'pendingUntil'>, data: Uint8Array | Blob): Promise<MediaInfo>;
+  /** Media with its bytes; null when unknown or only reserved. */
   getMedia(origin: string, mediaId: string): Promise<{ info: MediaInfo; data: Blob } | null>;
+  /**
+   * `getMedia` with the bytes in the form kept (`keeps`): no copy into a Blob on SQLite, whose
+   * Blobs are built by copying (on Node, slower than reading the row).
+   */
+  getMediaAsKept(
+    origin: string,
+    mediaId: string,
+  ): Promise<{ info: MediaInfo; data: Blob | Uint8Array } | null>;
+  /** The description of stored or reserved media (`pendingUntil` tells a reservation). */
   getMediaInfo(origin: string, mediaId: string): Promise<MediaInfo | null>;
+  /** Reserves an ID whose bytes come later (`completeMedia`). Fails with CONFLICT when the ID exists. */
+  reserveMedia(reservation: MediaReservation): Promise<void>;
+  /**
+   * Fills a reserved ID, atomically: NOT_FOUND when the ID is not stored, CONFLICT when it
+   * already has bytes (so two racing uploads cannot both win). Who may fill it and until when
+   * is the caller's rule, checked on `getMediaInfo` before.
+   */
+  completeMedia(info: Omit<MediaInfo, 'size' | 'pendingUntil'>, data: Uint8Array | Blob): Promise<MediaInfo>;
   deleteMedia(origin: string, mediaId: string): Promise<boolean>;
 }
 

@@ -8,6 +8,7 @@ const NODE = join(process.cwd(), 'node_modules', '.bin', 'node');
 export function startServe(
   dataDir: string,
   serverName = 'serve.test',
+  extraArgs: readonly string[] = [],
 ): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(
     NODE,
@@ -24,6 +25,7 @@ export function startServe(
       'warn',
       '--server-name',
       serverName,
+      ...extraArgs,
     ],
     {
       cwd: process.cwd(),

@@ -29,7 +29,14 @@ import {
   hostileRequest,
   toRequest,
 } from '../../src/api/testing-fuzz.ts';
-import { isValidEventId, isValidRoomAlias, isValidRoomId, isValidUserId } from '../../src/core/index.ts';
+import {
+  isValidEventId,
+  isValidRoomAlias,
+  isValidRoomId,
+  isValidServerName,
+  isValidUserId,
+} from '../../src/core/index.ts';
+import { parseJson } from '../../src/core/json.ts';
 import type { Logger } from '../../src/homeserver/context.ts';
 import type { Services } from '../../src/homeserver/services.ts';
 import type { Store } from '../../src/storage/store.ts';
@@ -77,6 +84,9 @@ interface World {
   e3: string;
   aliceFilter: string;
   bobFilter: string;
+  /** Media IDs each uploaded (media is readable by any signed-in user: no marker in it). */
+  aliceMedia: string;
+  bobMedia: string;
   /** Pagination and sync tokens Alice was given in her private room. */
   realTokens: string[];
 }
@@ -284,6 +294,17 @@ function diffKeys(a: Dump, b: Dump): string[] {
 
 /** Path parameter values by kind: syntactically broken ones, and valid ones that name nothing. */
 const BAD_IDS: Record<string, readonly string[]> = {
+  media: ['..', 'a.b', '%2F', 'a b', '💥', '-', 'x'.repeat(300), 'unknownMediaId'],
+  server: [
+    '..',
+    'bad server',
+    '[::1',
+    'a_b.example',
+    'host:99999',
+    '💥',
+    'elsewhere.invalid',
+    'x'.repeat(300),
+  ],
   room: [
     'not-a-room',
     '!',
@@ -358,6 +379,8 @@ function idKind(param: string): keyof typeof BAD_IDS {
   if (param === 'eventId') return 'event';
   if (param === 'userId') return 'user';
   if (param === 'roomAlias') return 'alias';
+  if (param === 'mediaId') return 'media';
+  if (param === 'serverName') return 'server';
   return 'other';
 }
 
@@ -374,6 +397,10 @@ function syntacticallyInvalid(kind: keyof typeof BAD_IDS, value: string): boolea
       return !isValidUserId(value, { historical: true });
     case 'alias':
       return !isValidRoomAlias(value);
+    case 'media':
+      return !/^[A-Za-z0-9_-]+$/.test(value);
+    case 'server':
+      return !isValidServerName(value);
     default:
       return false;
   }
@@ -565,6 +592,9 @@ function bobsValues(w: World): Record<string, string> {
     kind: 'override',
     ruleId: 'fuzz.rule',
     txnId: 'x',
+    serverName: SERVER,
+    mediaId: w.bobMedia,
+    fileName: 'f.txt',
   };
 }
 
@@ -686,6 +716,19 @@ describe('fuzz: the whole homeserver', () => {
       })
     ).event_id as string;
     w.bobFilter = (await call(bob, 'POST', `${v3}/user/${enc(bob.userId)}/filter`, {})).filter_id as string;
+    const uploadAs = async (user: User, text: string) => {
+      const res = await hs.fetch(
+        new Request(`${ORIGIN}/_matrix/media/v3/upload?filename=f.txt`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${user.accessToken}`, 'content-type': 'text/plain' },
+          body: text,
+        }),
+      );
+      const uri = (parseJson(await res.text()) as { content_uri?: string }).content_uri ?? '';
+      return uri.slice(uri.lastIndexOf('/') + 1);
+    };
+    w.aliceMedia = await uploadAs(alice, 'alice media');
+    w.bobMedia = await uploadAs(bob, 'bob media');
     const page = await call(alice, 'GET', `${v3}/rooms/${enc(w.r1)}/messages?dir=b&limit=2`);
     const synced = await call(alice, 'GET', `${v3}/sync`);
     w.realTokens = [page.start, page.end, synced.next_batch].filter(
@@ -769,6 +812,7 @@ describe('fuzz: the whole homeserver', () => {
       tag: 'u.secret',
       ruleId: 'secret_rule',
       kind: 'content',
+      mediaId: w.aliceMedia,
     });
     const foreignShared = (): Record<string, string> => ({
       ...foreignPrivate(),
@@ -826,7 +870,7 @@ describe('fuzz: the whole homeserver', () => {
     }
 
     function casesFor(e: Endpoint, index: number): Case[] {
-      const req = spec.get(routeKey(e.method, e.path));
+      const req = spec.get(routeKey(e.method, fullPaths(e)[0] ?? e.path));
       const params = [...e.path.matchAll(/\{([A-Za-z]+)\??\}/g)].map((m) => m[1] as string);
       const takesBody = e.method !== 'GET' && e.method !== 'HEAD';
       const isState = e.path.includes('/state/{eventType}');
@@ -1212,7 +1256,9 @@ describe('fuzz: the whole homeserver', () => {
       `${v3}/publicRooms?limit=`,
     ];
     // Every implemented spec operation with a `limit` query parameter is in the list above.
-    const implemented = new Set(clientEndpoints(w.services).map((e) => routeKey(e.method, e.path)));
+    const implemented = new Set(
+      clientEndpoints(w.services).map((e) => routeKey(e.method, fullPaths(e)[0] ?? e.path)),
+    );
     const specLimited = [...readSpecRequests()]
       .filter(([key, req]) => implemented.has(key) && req.query.some((q) => q.name === 'limit'))
       .map(([key]) => key);

@@ -20,10 +20,15 @@ export interface SpecRequest {
   query: SpecQueryParam[];
 }
 
-/** Path key shared by an endpoint and a spec operation: no prefix, parameters unnamed. */
+/**
+ * Path key shared by an endpoint and a spec operation: no prefix (the media API keeps its
+ * `/_matrix/media` base, without a version), parameters unnamed. Give it an endpoint's full
+ * path (`fullPaths`).
+ */
 export function routeKey(method: string, path: string): string {
   const bare = path
     .replace(/^\/_matrix\/client\/(r0|v1|v3|unstable)(?=\/)/, '')
+    .replace(/^\/_matrix\/media\/(r0|v1|v3)(?=\/)/, '/_matrix/media')
     .replace(/\{[^}]*\}/g, '{}')
     .replace(/\/$/, '');
   return `${method.toUpperCase()} ${bare}`;

@@ -10,6 +10,7 @@ import { deviceEndpoints } from './devices.ts';
 import { discoveryEndpoints } from './discovery.ts';
 import { filterEndpoints } from './filter.ts';
 import { loginEndpoints } from './login.ts';
+import { mediaEndpoints } from './media.ts';
 import { presenceEndpoints } from './presence.ts';
 import { profileEndpoints } from './profile.ts';
 import { pushRulesEndpoints } from './push-rules.ts';
@@ -45,6 +46,7 @@ export function clientEndpoints(services: Services): Endpoint[] {
     ...pushRulesEndpoints(services),
     ...syncEndpoints(services),
     ...slidingSyncEndpoints(services),
+    ...mediaEndpoints(services),
   ];
 }
 

@@ -5,11 +5,18 @@
  */
 import type { JsonObject } from '../../core/canonical-json.ts';
 import type { Engine, Row } from '../engine.ts';
-import type { FederationStore, MediaInfo, MediaStore, OutboxItem, ServerKey } from '../store.ts';
+import {
+  type FederationStore,
+  type MediaInfo,
+  type MediaStore,
+  type OutboxItem,
+  type ServerKey,
+  StoreError,
+} from '../store.ts';
 import { invalid, nextPosition, requireString } from './common.ts';
 
 function toMediaInfo(row: Row): MediaInfo {
-  return {
+  const info: MediaInfo = {
     origin: row.origin as string,
     mediaId: row.media_id as string,
     contentType: row.content_type as string,
@@ -18,42 +25,91 @@ function toMediaInfo(row: Row): MediaInfo {
     userId: (row.user_id as string | null) ?? null,
     createdAt: row.created_ts as number,
   };
+  if (typeof row.pending_until === 'number') info.pendingUntil = row.pending_until;
+  return info;
+}
+
+/**
+ * The row of media with its bytes, the bytes as this engine keeps them (a Blob for
+ * IndexedDB, which stores it without base64 or a copy into the JS heap; bytes for SQLite).
+ * Converted before the transaction: nothing but the store may be awaited inside one.
+ */
+async function mediaRow(
+  engine: Engine,
+  info: Omit<MediaInfo, 'size' | 'pendingUntil'>,
+  data: Uint8Array | Blob,
+): Promise<Row> {
+  requireString(info?.origin, 'origin');
+  requireString(info.mediaId, 'mediaId');
+  if (!(data instanceof Uint8Array) && !(data instanceof Blob))
+    throw invalid('media data must be a Uint8Array or a Blob');
+  const stored =
+    engine.bytes === 'blob'
+      ? data instanceof Blob
+        ? data
+        : new Blob([data as Uint8Array<ArrayBuffer>], { type: info.contentType })
+      : data instanceof Blob
+        ? new Uint8Array(await data.arrayBuffer())
+        : data;
+  const size = stored instanceof Blob ? stored.size : stored.byteLength;
+  return {
+    origin: info.origin,
+    media_id: info.mediaId,
+    content_type: info.contentType,
+    size,
+    upload_name: info.uploadName ?? null,
+    user_id: info.userId ?? null,
+    created_ts: info.createdAt,
+    data: stored,
+  };
 }
 
 export function mediaStore(engine: Engine): MediaStore {
   return {
+    keeps: engine.bytes === 'blob' ? 'blob' : 'bytes',
+
     async putMedia(info, data) {
-      requireString(info?.origin, 'origin');
-      requireString(info.mediaId, 'mediaId');
-      if (!(data instanceof Uint8Array) && !(data instanceof Blob))
-        throw invalid('media data must be a Uint8Array or a Blob');
-      // Converted before the transaction: nothing but the store may be awaited inside one.
-      const stored =
-        engine.bytes === 'blob'
-          ? data instanceof Blob
-            ? data
-            : new Blob([data as Uint8Array<ArrayBuffer>], { type: info.contentType })
-          : data instanceof Blob
-            ? new Uint8Array(await data.arrayBuffer())
-            : data;
-      const size = stored instanceof Blob ? stored.size : stored.byteLength;
-      const row = {
-        origin: info.origin,
-        media_id: info.mediaId,
-        content_type: info.contentType,
-        size,
-        upload_name: info.uploadName ?? null,
-        user_id: info.userId ?? null,
-        created_ts: info.createdAt,
-        data: stored,
-      };
+      const row = await mediaRow(engine, info, data);
       await engine.write(['media'], (tx) => tx.insert('media', row));
       return toMediaInfo(row);
     },
 
+    async reserveMedia(reservation) {
+      const row = {
+        origin: requireString(reservation?.origin, 'origin'),
+        media_id: requireString(reservation.mediaId, 'mediaId'),
+        content_type: 'application/octet-stream',
+        size: 0,
+        upload_name: null,
+        user_id: requireString(reservation.userId, 'userId'),
+        created_ts: reservation.createdAt,
+        pending_until: reservation.pendingUntil,
+        data: null,
+      };
+      await engine.write(['media'], (tx) => tx.insert('media', row));
+    },
+
+    async completeMedia(info, data) {
+      const row = await mediaRow(engine, info, data);
+      await engine.write(['media'], async (tx) => {
+        const reserved = await tx.get('media', [info.origin, info.mediaId]);
+        if (!reserved) throw new StoreError('NOT_FOUND', `no media ${info.origin}/${info.mediaId}`);
+        if (typeof reserved.pending_until !== 'number')
+          throw new StoreError('CONFLICT', `media ${info.origin}/${info.mediaId} already has content`);
+        await tx.put('media', row);
+      });
+      return toMediaInfo(row);
+    },
+
+    async getMediaAsKept(origin, mediaId) {
+      const row = await engine.read(['media'], (tx) => tx.get('media', [origin, mediaId]));
+      if (!row || typeof row.pending_until === 'number') return null;
+      return { info: toMediaInfo(row), data: row.data as Blob | Uint8Array };
+    },
+
     async getMedia(origin, mediaId) {
       const row = await engine.read(['media'], (tx) => tx.get('media', [origin, mediaId]));
-      if (!row) return null;
+      if (!row || typeof row.pending_until === 'number') return null;
       const info = toMediaInfo(row);
       const data =
         row.data instanceof Blob

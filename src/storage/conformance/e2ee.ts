@@ -187,6 +187,13 @@ export function e2eeTests(target: ConformanceTarget): void {
       expect(got?.data.type).toBe('image/png');
       if (!got) throw new Error('media not found');
       expect(new Uint8Array(await got.data.arrayBuffer())).toEqual(bytes);
+      const kept = await store.media.getMediaAsKept('hearth.test', 'abc');
+      expect(kept?.info).toEqual({ ...info, size: 70_000 });
+      const keptData = kept?.data;
+      expect(keptData instanceof (store.media.keeps === 'blob' ? Blob : Uint8Array)).toBe(true);
+      expect(keptData instanceof Blob ? new Uint8Array(await keptData.arrayBuffer()) : keptData).toEqual(
+        bytes,
+      );
       const small = await store.media.getMedia('hearth.test', 'blob');
       if (!small) throw new Error('media not found');
       expect(new Uint8Array(await small.data.arrayBuffer())).toEqual(new Uint8Array([1, 2, 3]));
@@ -198,6 +205,45 @@ export function e2eeTests(target: ConformanceTarget): void {
       expect(await store.media.deleteMedia('hearth.test', 'abc')).toBe(true);
       expect(await store.media.getMedia('hearth.test', 'abc')).toBeNull();
       expect(await store.media.deleteMedia('hearth.test', 'abc')).toBe(false);
+    });
+
+    it('reserves an ID whose bytes come later, filled once', async () => {
+      const { store } = await stores.fresh();
+      const reservation = {
+        origin: 'hearth.test',
+        mediaId: 'later',
+        userId: ALICE,
+        createdAt: 5,
+        pendingUntil: 1_000,
+      };
+      await store.media.reserveMedia(reservation);
+      await expect(store.media.reserveMedia(reservation)).rejects.toMatchObject({ code: 'CONFLICT' });
+      expect(await store.media.getMedia('hearth.test', 'later')).toBeNull();
+      expect(await store.media.getMediaAsKept('hearth.test', 'later')).toBeNull();
+      expect(await store.media.getMediaInfo('hearth.test', 'later')).toMatchObject({
+        userId: ALICE,
+        pendingUntil: 1_000,
+        size: 0,
+      });
+      const info = {
+        origin: 'hearth.test',
+        mediaId: 'later',
+        contentType: 'text/plain',
+        uploadName: 'a.txt',
+        userId: ALICE,
+        createdAt: 9,
+      };
+      expect(await store.media.completeMedia(info, new Uint8Array([104, 105]))).toEqual({ ...info, size: 2 });
+      const got = await store.media.getMedia('hearth.test', 'later');
+      expect(got?.info).toEqual({ ...info, size: 2 });
+      expect(await got?.data.text()).toBe('hi');
+      await expect(store.media.completeMedia(info, new Uint8Array([1]))).rejects.toMatchObject({
+        code: 'CONFLICT',
+      });
+      await expect(
+        store.media.completeMedia({ ...info, mediaId: 'never' }, new Uint8Array([1])),
+      ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      expect(await got?.data.text()).toBe('hi');
     });
   });
 
