@@ -10,6 +10,7 @@ import type { XMatrixDeps } from './auth.ts';
 import { keyEndpoints, type ServerIdentity } from './keys.ts';
 import { queryEndpoints } from './query.ts';
 import { versionEndpoints } from './version.ts';
+import { wellKnownServerEndpoints } from './well-known.ts';
 
 export interface FederationEndpointDeps {
   /** The server's identity: its own key answers and notary countersignatures (no store access). */
@@ -17,9 +18,21 @@ export interface FederationEndpointDeps {
   services: Services;
   /** Other servers' keys: checks X-Matrix signatures and backs the notary endpoints. */
   keys: ServerKeys;
+  /** `m.server` of `/.well-known/matrix/server`, when federation is delegated. */
+  wellKnownServer?: string;
 }
 
-export function federationEndpoints({ server, services, keys }: FederationEndpointDeps): Endpoint[] {
+export function federationEndpoints({
+  server,
+  services,
+  keys,
+  wellKnownServer,
+}: FederationEndpointDeps): Endpoint[] {
   const xMatrix: XMatrixDeps = { serverName: server.serverName, keys, clock: server.clock };
-  return [...keyEndpoints(server, keys), ...versionEndpoints(), ...queryEndpoints(xMatrix, services)];
+  return [
+    ...keyEndpoints(server, keys),
+    ...versionEndpoints(),
+    ...queryEndpoints(xMatrix, services),
+    ...wellKnownServerEndpoints(wellKnownServer),
+  ];
 }
