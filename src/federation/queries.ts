@@ -13,7 +13,10 @@ import type { FederationPort } from '../homeserver/ports.ts';
 import { isTransportError } from '../transport/transport.ts';
 import { type FederationClient, FederationRequestError } from './client.ts';
 
-export type QueryPort = Pick<FederationPort, 'queryProfile' | 'queryDirectory' | 'queryUserKeys' | 'claimUserKeys'>;
+export type QueryPort = Pick<
+  FederationPort,
+  'queryProfile' | 'queryDirectory' | 'queryUserKeys' | 'claimUserKeys'
+>;
 
 /** What a client is told when `destination` failed to answer `what`. */
 function remoteFailure(destination: string, what: string, err: unknown): MatrixError {
@@ -25,7 +28,8 @@ function remoteFailure(destination: string, what: string, err: unknown): MatrixE
   return new MatrixError(502, 'M_UNKNOWN', `${destination} did not answer ${what}: ${reason}`);
 }
 
-const isStringArray = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === 'string');
+const isStringArray = (x: unknown): x is string[] =>
+  Array.isArray(x) && x.every((s) => typeof s === 'string');
 
 export function createQueryPort(client: FederationClient): QueryPort {
   async function ask(destination: string, what: string, run: () => Promise<JsonObject>): Promise<JsonObject> {
@@ -40,13 +44,19 @@ export function createQueryPort(client: FederationClient): QueryPort {
       const params = new URLSearchParams({ user_id: userId });
       if (field !== undefined) params.set('field', field);
       return ask(destination, 'a profile query', () =>
-        client.request(destination, { method: 'GET', target: `/_matrix/federation/v1/query/profile?${params}` }),
+        client.request(destination, {
+          method: 'GET',
+          target: `/_matrix/federation/v1/query/profile?${params}`,
+        }),
       );
     },
     async queryDirectory(destination, alias) {
       const params = new URLSearchParams({ room_alias: alias });
       const answer = await ask(destination, 'a directory query', () =>
-        client.request(destination, { method: 'GET', target: `/_matrix/federation/v1/query/directory?${params}` }),
+        client.request(destination, {
+          method: 'GET',
+          target: `/_matrix/federation/v1/query/directory?${params}`,
+        }),
       );
       if (typeof answer.room_id !== 'string' || !isStringArray(answer.servers)) {
         throw remoteFailure(destination, 'a directory query', new Error('malformed answer'));
@@ -54,15 +64,25 @@ export function createQueryPort(client: FederationClient): QueryPort {
       return { roomId: answer.room_id, servers: answer.servers };
     },
     async queryUserKeys(destination, deviceKeys) {
-      const body = { device_keys: Object.fromEntries(Object.entries(deviceKeys).map(([u, d]) => [u, [...d]])) };
+      const body = {
+        device_keys: Object.fromEntries(Object.entries(deviceKeys).map(([u, d]) => [u, [...d]])),
+      };
       return ask(destination, 'a key query', () =>
-        client.request(destination, { method: 'POST', target: '/_matrix/federation/v1/user/keys/query', body }),
+        client.request(destination, {
+          method: 'POST',
+          target: '/_matrix/federation/v1/user/keys/query',
+          body,
+        }),
       );
     },
     async claimUserKeys(destination, oneTimeKeys) {
       const body = { one_time_keys: oneTimeKeys as JsonObject };
       return ask(destination, 'a key claim', () =>
-        client.request(destination, { method: 'POST', target: '/_matrix/federation/v1/user/keys/claim', body }),
+        client.request(destination, {
+          method: 'POST',
+          target: '/_matrix/federation/v1/user/keys/claim',
+          body,
+        }),
       );
     },
   };

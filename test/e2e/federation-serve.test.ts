@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseJson } from '../../src/core/json.ts';
-import { createTestCa } from '../../src/transport/https/testing-tls.ts';
 import { createNodeHttpsTransport } from '../../src/transport/https/node.ts';
+import { createTestCa } from '../../src/transport/https/testing-tls.ts';
 import { freePort, type Serve, startServe, stopServe } from './serve.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'hearth-fed-'));
@@ -59,7 +59,12 @@ describe('two `hearth serve` processes federating over HTTPS', () => {
     };
     // The test speaks HTTPS to both as any other server would: by server name, trusting the CA.
     const https = createNodeHttpsTransport({ ca: tls.caPem });
-    const call = async (server: string, method: string, path: string, opts: { token?: string; body?: Json } = {}) => {
+    const call = async (
+      server: string,
+      method: string,
+      path: string,
+      opts: { token?: string; body?: Json } = {},
+    ) => {
       const headers = new Headers();
       if (opts.token) headers.set('authorization', `Bearer ${opts.token}`);
       if (opts.body) headers.set('content-type', 'application/json');
@@ -92,10 +97,15 @@ describe('two `hearth serve` processes federating over HTTPS', () => {
       const bob = await register(nameA, 'bob');
       expect(alice.user_id).toBe(`@alice:${nameB}`);
       const name = (token: string, userId: string, displayname: string) =>
-        call(userId.slice(userId.indexOf(':') + 1), 'PUT', `/_matrix/client/v3/profile/${encodeURIComponent(userId)}/displayname`, {
-          token,
-          body: { displayname },
-        });
+        call(
+          userId.slice(userId.indexOf(':') + 1),
+          'PUT',
+          `/_matrix/client/v3/profile/${encodeURIComponent(userId)}/displayname`,
+          {
+            token,
+            body: { displayname },
+          },
+        );
       expect((await name(alice.access_token, alice.user_id, 'Alice of B')).status).toBe(200);
       expect((await name(bob.access_token, bob.user_id, 'Bob of A')).status).toBe(200);
       const room = await call(nameB, 'POST', '/_matrix/client/v3/createRoom', {
@@ -118,7 +128,11 @@ describe('two `hearth serve` processes federating over HTTPS', () => {
       const alias = encodeURIComponent(`#lobby:${nameB}`);
       const resolved = await call(nameA, 'GET', `/_matrix/client/v3/directory/room/${alias}`);
       expect(resolved).toEqual({ status: 200, body: { room_id: room.body.room_id, servers: [nameB] } });
-      const missing = await call(nameA, 'GET', `/_matrix/client/v3/directory/room/${encodeURIComponent(`#nope:${nameB}`)}`);
+      const missing = await call(
+        nameA,
+        'GET',
+        `/_matrix/client/v3/directory/room/${encodeURIComponent(`#nope:${nameB}`)}`,
+      );
       expect([missing.status, missing.body.errcode]).toEqual([404, 'M_NOT_FOUND']);
 
       // Each now holds the other's key, fetched over HTTPS: as notary it serves it countersigned.
@@ -144,8 +158,12 @@ describe('two `hearth serve` processes federating over HTTPS', () => {
       await stopServe(b.child);
       b = await start(nameB, portB);
       expect(await ownKey(nameB)).toEqual(keyB);
-      expect((await profile(nameA, bob.access_token, alice.user_id)).body).toEqual({ displayname: 'Alice of B' });
-      expect((await profile(nameB, alice.access_token, bob.user_id)).body).toEqual({ displayname: 'Bob of A' });
+      expect((await profile(nameA, bob.access_token, alice.user_id)).body).toEqual({
+        displayname: 'Alice of B',
+      });
+      expect((await profile(nameB, alice.access_token, bob.user_id)).body).toEqual({
+        displayname: 'Bob of A',
+      });
     } finally {
       https.close();
     }
