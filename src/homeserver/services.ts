@@ -13,6 +13,7 @@ import type { HomeserverConfig, HomeserverContext } from './context.ts';
 import { createPresenceService, type PresenceService } from './ephemeral/presence.ts';
 import { createReceiptService, type ReceiptService } from './ephemeral/receipts.ts';
 import { createTypingService, type TypingService } from './ephemeral/typing.ts';
+import { createFederationQueryService, type FederationQueryService } from './federation-queries/index.ts';
 import { createFilterService, type FilterService } from './filter.ts';
 import { createPushService, type PushService } from './push/index.ts';
 import { createRoomsService, type RoomsService } from './rooms/index.ts';
@@ -34,6 +35,8 @@ export interface Services {
   readonly typing: TypingService;
   readonly presence: PresenceService;
   readonly receipts: ReceiptService;
+  /** What other servers may ask about our users, aliases and rooms (federation queries). */
+  readonly federationQueries: FederationQueryService;
 }
 
 export function createServices(ctx: HomeserverContext): Services {
@@ -61,5 +64,6 @@ export function createServices(ctx: HomeserverContext): Services {
       userData,
       visibleToUser: (userId, roomId, event) => rooms.visibleToUser(userId, roomId, event),
     }),
+    federationQueries: createFederationQueryService(ctx),
   };
 }

@@ -7,8 +7,11 @@ import type { ServerKeys } from '../../federation/server-keys.ts';
 import type { Services } from '../../homeserver/services.ts';
 import type { Endpoint } from '../endpoint.ts';
 import type { XMatrixDeps } from './auth.ts';
+import { e2eeEndpoints } from './e2ee.ts';
 import { keyEndpoints, type ServerIdentity } from './keys.ts';
+import { openIdEndpoints } from './openid.ts';
 import { queryEndpoints } from './query.ts';
+import { roomEndpoints } from './rooms.ts';
 import { versionEndpoints } from './version.ts';
 import { wellKnownServerEndpoints } from './well-known.ts';
 
@@ -33,6 +36,9 @@ export function federationEndpoints({
     ...keyEndpoints(server, keys),
     ...versionEndpoints(),
     ...queryEndpoints(xMatrix, services),
+    ...e2eeEndpoints(xMatrix, services),
+    ...roomEndpoints(xMatrix, services),
+    ...openIdEndpoints(),
     ...wellKnownServerEndpoints(wellKnownServer),
   ];
 }
