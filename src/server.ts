@@ -117,6 +117,7 @@ export function startHomeserver(options: HomeserverOptions): {
           services,
           keys,
           wellKnownServer: options.wellKnownServer,
+          logger: ctx.logger,
         }),
       ],
       // Expired tokens answer as soft logouts (accounts/index.ts).

@@ -23,6 +23,8 @@ export interface FederationEndpointDeps {
   keys: ServerKeys;
   /** `m.server` of `/.well-known/matrix/server`, when federation is delegated. */
   wellKnownServer?: string;
+  /** Refused federation requests are logged here. */
+  logger?: XMatrixDeps['logger'];
 }
 
 export function federationEndpoints({
@@ -30,8 +32,9 @@ export function federationEndpoints({
   services,
   keys,
   wellKnownServer,
+  logger,
 }: FederationEndpointDeps): Endpoint[] {
-  const xMatrix: XMatrixDeps = { serverName: server.serverName, keys, clock: server.clock };
+  const xMatrix: XMatrixDeps = { serverName: server.serverName, keys, clock: server.clock, logger };
   return [
     ...keyEndpoints(server, keys),
     ...versionEndpoints(),
