@@ -9,7 +9,7 @@ import type { JsonObject } from '../../core/canonical-json.ts';
 import type { SigningKey } from '../../core/crypto.ts';
 import { buildFederationRequest } from '../../federation/client.ts';
 import { createFederatedServers, type FederatedNetwork } from '../../federation/testing.ts';
-import type { TestUser } from '../../testing.ts';
+import { createTestHomeserver, type TestUser } from '../../testing.ts';
 
 const check = createWireChecker();
 let net: FederatedNetwork;
@@ -359,5 +359,47 @@ describe('GET /.well-known/matrix/server', () => {
   it('is 404 without delegation', async () => {
     const { status, body } = await B().hs.call('GET', '/.well-known/matrix/server');
     expect([status, body.errcode]).toEqual([404, 'M_NOT_FOUND']);
+  });
+});
+
+describe("outgoing queries: A's clients asking about B's users and aliases", () => {
+  const A = () => net.servers['a.test'] as NonNullable<FederatedNetwork['servers'][string]>;
+
+  it('resolves a profile and an alias through a signed request to B', async () => {
+    const bob = await A().hs.createUser('bob');
+    const profile = await A().hs.call('GET', `/_matrix/client/v3/profile/${enc(alice.userId)}`, {
+      token: bob.accessToken,
+    });
+    expect(profile).toEqual({ status: 200, body: { displayname: 'alice' } });
+    const alias = await A().hs.call('GET', `/_matrix/client/v3/directory/room/${enc('#lobby:b.test')}`);
+    expect(alias).toEqual({ status: 200, body: { room_id: lobby, servers: ['b.test'] } });
+  });
+
+  it("passes B's 404 on, and answers 502 when B cannot be reached", async () => {
+    const missing = await A().hs.call('GET', `/_matrix/client/v3/directory/room/${enc('#nope:b.test')}`);
+    expect([missing.status, missing.body.errcode]).toEqual([404, 'M_NOT_FOUND']);
+    net.network.block('a.test', 'b.test');
+    try {
+      const away = await A().hs.call('GET', `/_matrix/client/v3/directory/room/${enc('#lobby:b.test')}`);
+      expect([away.status, away.body.errcode]).toEqual([502, 'M_UNKNOWN']);
+    } finally {
+      net.network.unblock('a.test', 'b.test');
+    }
+  });
+});
+
+describe('GET /.well-known/matrix/server with delegation', () => {
+  it('names the delegated server, in the shape the spec gives', async () => {
+    const hs = await createTestHomeserver({
+      serverName: 'example.test',
+      wellKnownServer: 'matrix.example.test:443',
+    });
+    try {
+      const { status, body } = await hs.call('GET', '/.well-known/matrix/server');
+      expect([status, body]).toEqual([200, { 'm.server': 'matrix.example.test:443' }]);
+      expect(check('GET', '/.well-known/matrix/server', '200', body)).toEqual([]);
+    } finally {
+      await hs.close();
+    }
   });
 });
