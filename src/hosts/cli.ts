@@ -127,6 +127,13 @@ export function parseServeArgs(argv: string[]): ServeOptions {
 /** Starts `hearth serve`; resolves once listening, with a function that stops it cleanly. */
 export async function serve(options: ServeOptions): Promise<{ url: string; stop(): Promise<void> }> {
   const logger = consoleLogger(options.logLevel);
+  // Read every file before anything else: a wrong path stops start-up with its own message.
+  const tls =
+    options.tlsCert && options.tlsKey
+      ? { cert: readFileSync(options.tlsCert, 'utf8'), key: readFileSync(options.tlsKey, 'utf8') }
+      : undefined;
+  const federationOn = options.federation ?? true;
+  const federationCa = (options.federationCa ?? []).map((file) => readFileSync(file, 'utf8'));
   let store: Store;
   if (options.data) {
     const dir = resolve(options.data);
@@ -137,13 +144,6 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
     store = await openIndexedDbStore({ indexedDB: new IDBFactory(), IDBKeyRange, name: 'hearth' });
     logger.warn('no --data DIR given: everything is kept in memory and lost when the server stops');
   }
-  // Read every file before listening: a wrong path stops start-up with its own message.
-  const tls =
-    options.tlsCert && options.tlsKey
-      ? { cert: readFileSync(options.tlsCert, 'utf8'), key: readFileSync(options.tlsKey, 'utf8') }
-      : undefined;
-  const federationOn = options.federation ?? true;
-  const federationCa = (options.federationCa ?? []).map((file) => readFileSync(file, 'utf8'));
   // Listen first, so `--port 0` names the server after the port it really got.
   let startHomeserver!: (hs: Homeserver) => void;
   const started = new Promise<Homeserver>((resolveStarted) => {
@@ -209,7 +209,14 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  const running = await serve(options);
+  let running: Awaited<ReturnType<typeof serve>>;
+  try {
+    running = await serve(options);
+  } catch (err) {
+    // A missing certificate file, a port in use: one line saying so, not a stack trace.
+    process.stderr.write(`hearth serve could not start: ${(err as Error).message}\n`);
+    return 1;
+  }
   console.log(`\nPoint a Matrix client at ${running.url} (homeserver URL).`);
   await new Promise<void>((resolveStop) => {
     const stop = (signal: string) => {
