@@ -216,3 +216,86 @@ describe('a hostile peer', () => {
     });
   });
 });
+
+describe('hostile input, properly signed', () => {
+  const e = encodeURIComponent;
+  const odd = [
+    '',
+    '@',
+    ':',
+    '@a:',
+    '@:b.test',
+    `@${'x'.repeat(300)}:b.test`,
+    '@é:b.test',
+    '!',
+    '#',
+    '\u0000',
+    '%',
+    '@a:b.test/../x',
+  ];
+  const gets = [
+    ...odd.map((x) => `/_matrix/federation/v1/user/devices/${e(x)}`),
+    ...odd.map((x) => `/_matrix/federation/v1/query/directory?room_alias=${e(x)}`),
+    ...odd.map((x) => `/_matrix/federation/v1/query/profile?user_id=${e(x)}`),
+    ...odd.map((x) => `/_matrix/federation/v1/hierarchy/${e(x)}`),
+    ...odd.map((x) => `/_matrix/federation/v1/query/${e(x) || 'x'}`),
+    '/_matrix/federation/v1/publicRooms?limit=99999999999999999999',
+    '/_matrix/federation/v1/publicRooms?limit=-1',
+    '/_matrix/federation/v1/publicRooms?since=p999999999',
+    '/_matrix/federation/v1/publicRooms?since=p-1',
+    '/_matrix/federation/v1/publicRooms?include_all_networks=maybe',
+    '/_matrix/federation/v1/hierarchy/!x:b.test?suggested_only=perhaps',
+  ];
+  const posts: [string, JsonObject][] = [
+    ['/_matrix/federation/v1/user/keys/query', { device_keys: [] as unknown as JsonObject }],
+    [
+      '/_matrix/federation/v1/user/keys/query',
+      { device_keys: { '@a:b.test': [1, 2] } as unknown as JsonObject },
+    ],
+    [
+      '/_matrix/federation/v1/user/keys/query',
+      { device_keys: Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`@u${i}:b.test`, []])) },
+    ],
+    [
+      '/_matrix/federation/v1/user/keys/query',
+      { device_keys: { '': [], '@': ['x'], [`@${'y'.repeat(300)}:b.test`]: [] } },
+    ],
+    [
+      '/_matrix/federation/v1/user/keys/claim',
+      { one_time_keys: { '@a:b.test': 'x' } as unknown as JsonObject },
+    ],
+    ['/_matrix/federation/v1/user/keys/claim', { one_time_keys: { '@alice:b.test': { '': '' } } }],
+    ['/_matrix/federation/v1/publicRooms', { filter: 'x' } as unknown as JsonObject],
+    ['/_matrix/federation/v1/publicRooms', { filter: { room_types: [1] } } as unknown as JsonObject],
+    ['/_matrix/federation/v1/publicRooms', { limit: 1e300, since: 'p1' }],
+    ['/_matrix/federation/v1/publicRooms', { third_party_instance_id: 'irc', include_all_networks: false }],
+  ];
+
+  it('answers every one with a Matrix error or a 200, never a 5xx, and changes nothing', async () => {
+    const before = await snapshot();
+    const answers: string[] = [];
+    for (const target of gets) {
+      const request = await buildFederationRequest('a.test', keyOf('a.test'), 'b.test', {
+        method: 'GET',
+        target,
+      });
+      const { status, body } = await send(request);
+      answers.push(`${status} ${body.errcode ?? ''} GET ${target.slice(0, 60)}`);
+      expect(status, target).toBeLessThan(500);
+      if (status !== 200) expect(typeof body.errcode, target).toBe('string');
+    }
+    for (const [target, payload] of posts) {
+      const request = await buildFederationRequest('a.test', keyOf('a.test'), 'b.test', {
+        method: 'POST',
+        target,
+        body: payload,
+      });
+      const { status, body } = await send(request);
+      answers.push(`${status} ${body.errcode ?? ''} POST ${target}`);
+      expect(status, target).toBeLessThan(500);
+      if (status !== 200) expect(typeof body.errcode, target).toBe('string');
+    }
+    expect(await snapshot()).toBe(before);
+    expect(answers.length).toBe(gets.length + posts.length);
+  });
+});
