@@ -18,11 +18,22 @@ export type QueryPort = Pick<
   'queryProfile' | 'queryDirectory' | 'queryUserKeys' | 'claimUserKeys'
 >;
 
+/**
+ * Remote answers a client may be told as they are: "not found" and "not allowed" are about what
+ * was asked. Anything else (M_UNRECOGNIZED from a server without the endpoint, 401 because it
+ * could not check our signature) is about the servers, not the client's request: 502.
+ */
+const PASSED_ON = new Set(['404 M_NOT_FOUND', '403 M_FORBIDDEN']);
+
 /** What a client is told when `destination` failed to answer `what`. */
 function remoteFailure(destination: string, what: string, err: unknown): MatrixError {
   if (isMatrixError(err)) return err;
-  if (err instanceof FederationRequestError && err.status >= 400 && err.status < 500 && err.errcode) {
-    return new MatrixError(err.status, err.errcode, `${destination} refused ${what}: ${err.message}`);
+  if (err instanceof FederationRequestError && PASSED_ON.has(`${err.status} ${err.errcode}`)) {
+    return new MatrixError(
+      err.status,
+      err.errcode as string,
+      `${destination} refused ${what}: ${err.message}`,
+    );
   }
   const reason = isTransportError(err) || err instanceof Error ? err.message : String(err);
   return new MatrixError(502, 'M_UNKNOWN', `${destination} did not answer ${what}: ${reason}`);
