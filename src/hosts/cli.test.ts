@@ -75,7 +75,7 @@ describe('hearth serve options', () => {
     }
     expect(failure?.status).toBe(1);
     expect(failure?.stderr).toMatch(/^hearth serve could not start: .*\/nonexistent\/c\.pem/);
-  });
+  }, 90_000);
 
   it('documents every option in --help', () => {
     const help = execFileSync(
@@ -100,5 +100,5 @@ describe('hearth serve options', () => {
     ]) {
       expect(help).toContain(flag);
     }
-  });
+  }, 90_000);
 });

@@ -1,7 +1,7 @@
 /**
- * The Node host: `node:http` (or `node:https` with a certificate) in front of `hs.fetch`. It turns each incoming request into
- * a web `Request` (body streamed, aborted when the client goes away) and writes the
- * `Response` back, streaming its body. Nothing Matrix-specific lives here.
+ * The Node host: `node:http` (or `node:https` with a certificate) in front of `hs.fetch`. It
+ * turns each incoming request into a web `Request` (body streamed, aborted when the client goes
+ * away) and writes the `Response` back, streaming its body. Nothing Matrix-specific lives here.
  */
 import {
   createServer,
@@ -144,7 +144,7 @@ function answerRaw(
     .catch(() => writeRaw(socket, 500, { errcode: 'M_UNKNOWN', error: 'Internal server error' }));
 }
 
-/** Serves `fetch` over HTTP until `close()`. */
+/** Serves `fetch` over HTTP (HTTPS with `tls`) until `close()`. */
 export async function serveHttp(fetch: FetchLike, options: NodeServerOptions = {}): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
   const scheme = options.tls ? 'https' : 'http';
