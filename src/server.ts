@@ -12,7 +12,9 @@ import { federationEndpoints } from './api/federation/index.ts';
 import { type ConnectionInfo, createRouter, type FetchHandler } from './api/http.ts';
 import type { RateLimitConfig } from './api/rate-limit.ts';
 import { createFederation, type Federation, type FederationOptions } from './federation/index.ts';
+import { createQueryPort } from './federation/queries.ts';
 import { type HomeserverContext, silentLogger } from './homeserver/context.ts';
+import { federationOff } from './homeserver/ports.ts';
 import type { Services } from './homeserver/services.ts';
 import { type ServicesOptions, startServices } from './homeserver/start.ts';
 import type { Store } from './storage/store.ts';
@@ -27,6 +29,11 @@ export interface HomeserverOptions extends ServicesOptions {
    * and checked; without it, only this server's key is known and other servers are unreachable.
    */
   federation?: FederationOptions;
+  /**
+   * `m.server` of `/.well-known/matrix/server` (`host[:port]`): where other servers reach this
+   * one when that is not its name (delegation). Without it that path answers 404.
+   */
+  wellKnownServer?: string;
 }
 
 /** What the operator of a homeserver may do that no Matrix client may. */
@@ -96,7 +103,9 @@ export function startHomeserver(options: HomeserverOptions): {
       ...options,
       connect: (base) => {
         federation = createFederation(base, options.federation);
-        return options.federation ? { keys: federation.keys } : {};
+        if (!options.federation) return {};
+        // Queries go out now; the rest of the port (joins, backfill…) is not built yet.
+        return { keys: federation.keys, port: { ...federationOff, ...createQueryPort(federation.client) } };
       },
     });
     const { keys } = federation ?? createFederation(ctx, options.federation);
@@ -107,6 +116,8 @@ export function startHomeserver(options: HomeserverOptions): {
           server: { serverName: ctx.config.serverName, signingKey: ctx.signingKey, clock: ctx.clock },
           services,
           keys,
+          wellKnownServer: options.wellKnownServer,
+          logger: ctx.logger,
         }),
       ],
       // Expired tokens answer as soft logouts (accounts/index.ts).

@@ -2,7 +2,7 @@
  * Test support for federation: several homeservers in one process on an in-memory network,
  * sharing one settable clock, each with its federation pieces (`createFederation`) at hand.
  */
-import type { Clock, HomeserverContext } from '../homeserver/context.ts';
+import type { Clock, HomeserverContext, Logger } from '../homeserver/context.ts';
 import type { Services } from '../homeserver/services.ts';
 import { createTestHomeserver, type TestHomeserver } from '../testing.ts';
 import { createMemoryNetwork, type MemoryNetwork } from '../transport/memory.ts';
@@ -44,14 +44,24 @@ export interface FederatedNetwork {
 /** Homeservers named `names` on one memory network; each asks `notaries` for keys it cannot fetch. */
 export async function createFederatedServers(
   names: readonly string[],
-  options: { notaries?: readonly NotaryConfig[]; clock?: SettableClock } = {},
+  options: {
+    notaries?: readonly NotaryConfig[];
+    clock?: SettableClock;
+    /** Each server's logger (default silent). */
+    logger?: (name: string) => Logger;
+  } = {},
 ): Promise<FederatedNetwork> {
   const network = createMemoryNetwork();
   const clock = options.clock ?? settableClock();
   const servers: Record<string, FederatedServer> = {};
   for (const name of names) {
     const federationOptions = { transport: network.transport(name), notaries: options.notaries };
-    const hs = await createTestHomeserver({ serverName: name, clock, federation: federationOptions });
+    const hs = await createTestHomeserver({
+      serverName: name,
+      clock,
+      federation: federationOptions,
+      ...(options.logger ? { logger: options.logger(name) } : {}),
+    });
     network.serve(name, (request, info) => hs.fetch(request, info));
     const services = hs.internals;
     servers[name] = { hs, services, federation: createFederation(services.ctx, federationOptions) };

@@ -14,6 +14,7 @@ import { createE2eeSyncData, type E2eeSyncData } from './e2ee/sync-data.ts';
 import { createPresenceService, type PresenceService } from './ephemeral/presence.ts';
 import { createReceiptService, type ReceiptService } from './ephemeral/receipts.ts';
 import { createTypingService, type TypingService } from './ephemeral/typing.ts';
+import { createFederationQueryService, type FederationQueryService } from './federation-queries/index.ts';
 import { createFilterService, type FilterService } from './filter.ts';
 import { createMediaService, type MediaDeps, type MediaService } from './media/index.ts';
 import { createPushService, type PushService } from './push/index.ts';
@@ -43,6 +44,8 @@ export interface Services {
   readonly receipts: ReceiptService;
   /** The content repository: uploads, downloads, thumbnails. */
   readonly media: MediaService;
+  /** What other servers may ask about our users, aliases and rooms (federation queries). */
+  readonly federationQueries: FederationQueryService;
 }
 
 /** What the host supplies beside the context: media's thumbnailer and remote-media hook. */
@@ -77,5 +80,6 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
       visibleToUser: (userId, roomId, event) => rooms.visibleToUser(userId, roomId, event),
     }),
     media: createMediaService(ctx, deps),
+    federationQueries: createFederationQueryService(ctx),
   };
 }

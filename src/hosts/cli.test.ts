@@ -1,7 +1,109 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseServeArgs, parseSize } from './cli.ts';
 
-describe('hearth serve arguments', () => {
+const NODE = join(process.cwd(), 'node_modules', '.bin', 'node');
+
+describe('hearth serve options', () => {
+  it('defaults: HTTP, federation on, no extra CA, no delegation', () => {
+    expect(parseServeArgs([])).toMatchObject({
+      tlsCert: undefined,
+      tlsKey: undefined,
+      federationCa: [],
+      delegateTo: undefined,
+      federation: true,
+    });
+  });
+
+  it('reads the federation flags, --federation-ca repeatable', () => {
+    const options = parseServeArgs([
+      '--tls-cert',
+      'c.pem',
+      '--tls-key',
+      'k.pem',
+      '--federation-ca',
+      'one.pem',
+      '--federation-ca',
+      'two.pem',
+      '--delegate-to',
+      'matrix.example.org:443',
+      '--federation',
+      'off',
+    ]);
+    expect(options).toMatchObject({
+      tlsCert: 'c.pem',
+      tlsKey: 'k.pem',
+      federationCa: ['one.pem', 'two.pem'],
+      delegateTo: 'matrix.example.org:443',
+      federation: false,
+    });
+  });
+
+  it.each([
+    [['--tls-cert', 'c.pem'], /go together/],
+    [['--tls-key', 'k.pem'], /go together/],
+    [['--federation', 'maybe'], /on or off/],
+    [['--delegate-to', 'https://matrix.example.org'], /HOST or HOST:PORT/],
+    [['--server-name', 'not a name'], /server name/],
+  ])('refuses %j', (args, message) => {
+    expect(() => parseServeArgs(args)).toThrow(message);
+  });
+
+  it('stops with one line when a certificate file is missing', () => {
+    let failure: { status: number; stderr: string } | undefined;
+    try {
+      execFileSync(
+        NODE,
+        [
+          'src/hosts/cli.ts',
+          'serve',
+          '--port',
+          '0',
+          '--tls-cert',
+          '/nonexistent/c.pem',
+          '--tls-key',
+          '/nonexistent/k.pem',
+        ],
+        {
+          encoding: 'utf8',
+          stdio: 'pipe',
+        },
+      );
+    } catch (err) {
+      failure = err as { status: number; stderr: string };
+    }
+    expect(failure?.status).toBe(1);
+    expect(failure?.stderr).toMatch(/^hearth serve could not start: .*\/nonexistent\/c\.pem/);
+  }, 90_000);
+
+  it('documents every option in --help', () => {
+    const help = execFileSync(
+      join(process.cwd(), 'node_modules', '.bin', 'node'),
+      ['src/hosts/cli.ts', 'serve', '--help'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    for (const flag of [
+      '--host',
+      '--port',
+      '--server-name',
+      '--data',
+      '--registration',
+      '--log-level',
+      '--tls-cert',
+      '--tls-key',
+      '--federation-ca',
+      '--delegate-to',
+      '--federation ',
+    ]) {
+      expect(help).toContain(flag);
+    }
+  }, 90_000);
+});
+
+describe('hearth serve --max-upload-size', () => {
   it('reads --max-upload-size as bytes or with a binary K, M or G', () => {
     expect(parseSize('1048576')).toBe(1024 * 1024);
     expect(parseSize('512K')).toBe(512 * 1024);

@@ -1,22 +1,29 @@
 #!/usr/bin/env node
 /**
- * The `hearth` command. `hearth serve` runs a homeserver over HTTP on loopback:
+ * The `hearth` command. `hearth serve` runs a homeserver over HTTP on loopback, or over
+ * HTTPS with `--tls-cert`/`--tls-key`, which is what federation needs:
  *
  *   hearth serve [--host 127.0.0.1] [--port 8008] [--server-name localhost:8008]
  *                [--data DIR] [--registration open|token|closed] [--max-upload-size 50M]
+ *                [--tls-cert FILE --tls-key FILE] [--federation-ca FILE]
+ *                [--delegate-to HOST[:PORT]] [--federation on|off]
  *
  * With `--data` the homeserver keeps everything in DIR/hearth.sqlite (SQLite, WAL);
  * without it, in memory (IndexedDB semantics through fake-indexeddb), and says so.
+ * One listener answers both APIs: clients and other servers (server-server-api.md "Server
+ * discovery": a server named `localhost:8448` is reached at `https://localhost:8448`).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import { isValidServerName } from '../core/identifiers.ts';
 import { consoleLogger, type RegistrationPolicy } from '../homeserver/context.ts';
 import { createHomeserver, type Homeserver } from '../server.ts';
 import { openIndexedDbStore } from '../storage/indexeddb/index.ts';
 import { openSqliteStore } from '../storage/sqlite/index.ts';
 import type { Store } from '../storage/store.ts';
+import { createNodeHttpsTransport } from '../transport/https/node.ts';
 import { serveHttp } from './node.ts';
 import { createNodeThumbnailer } from './thumbnailer-node.ts';
 
@@ -30,6 +37,20 @@ const USAGE = `Usage: hearth serve [options]
   --max-upload-size SIZE  largest media upload: bytes, or with K, M or G (binary: 1M = 1 MiB;
                           default 50M)
   --log-level LEVEL       debug | info | warn | error (default info)
+
+Federation (other homeservers reach this one over HTTPS, on the same listener):
+  --tls-cert FILE         serve HTTPS with this PEM certificate chain (needs --tls-key)
+  --tls-key FILE          the PEM private key of --tls-cert
+  --federation-ca FILE    also trust the CA certificates in this PEM file when talking to
+                          other servers (repeatable; the system's trust store always counts)
+  --delegate-to HOST[:PORT]
+                          serve /.well-known/matrix/server naming HOST[:PORT] as where other
+                          servers reach this one (delegation; without it that path is 404)
+  --federation on|off     talk to other homeservers (default on); off: only this server's
+                          users and rooms, every remote lookup answers "federation is off"
+
+A server named NAME:PORT (the default name is localhost:<port>) is reached by other servers at
+https://NAME:PORT, so its certificate must be valid for NAME.
 `;
 
 export interface ServeOptions {
@@ -39,6 +60,15 @@ export interface ServeOptions {
   data?: string;
   registration: RegistrationPolicy;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** PEM files to serve HTTPS with. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** PEM files of extra CAs trusted for outgoing federation. */
+  federationCa?: string[];
+  /** `m.server` of `/.well-known/matrix/server`. */
+  delegateTo?: string;
+  /** Default true. */
+  federation?: boolean;
   /** Largest media upload in bytes; the homeserver's default when absent. */
   maxUploadBytes?: number;
 }
@@ -64,7 +94,12 @@ export function parseServeArgs(argv: string[]): ServeOptions {
       data: { type: 'string' },
       registration: { type: 'string', default: 'token' },
       'log-level': { type: 'string', default: 'info' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'federation-ca': { type: 'string', multiple: true },
+      'delegate-to': { type: 'string' },
       'max-upload-size': { type: 'string' },
+      federation: { type: 'string', default: 'on' },
     },
     strict: true,
   });
@@ -77,6 +112,20 @@ export function parseServeArgs(argv: string[]): ServeOptions {
   }
   const logLevel = values['log-level'] as ServeOptions['logLevel'];
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new Error(`--log-level: ${logLevel}?`);
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
+    throw new Error('--tls-cert and --tls-key go together');
+  }
+  if (values.federation !== 'on' && values.federation !== 'off') {
+    throw new Error(`--federation must be on or off, not ${values.federation}`);
+  }
+  const delegateTo = values['delegate-to'];
+  // m.server: "the server name to delegate server-server communications to, with optional port".
+  if (delegateTo !== undefined && !isValidServerName(delegateTo)) {
+    throw new Error(`--delegate-to must be HOST or HOST:PORT, not ${delegateTo}`);
+  }
+  if (values['server-name'] !== undefined && !isValidServerName(values['server-name'])) {
+    throw new Error(`--server-name must be a server name (HOST or HOST:PORT), not ${values['server-name']}`);
+  }
   return {
     host: values.host,
     port,
@@ -84,6 +133,11 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     data: values.data,
     registration,
     logLevel,
+    tlsCert: values['tls-cert'],
+    tlsKey: values['tls-key'],
+    federationCa: values['federation-ca'] ?? [],
+    delegateTo,
+    federation: values.federation === 'on',
     ...(values['max-upload-size'] !== undefined
       ? { maxUploadBytes: parseSize(values['max-upload-size']) }
       : {}),
@@ -93,6 +147,13 @@ export function parseServeArgs(argv: string[]): ServeOptions {
 /** Starts `hearth serve`; resolves once listening, with a function that stops it cleanly. */
 export async function serve(options: ServeOptions): Promise<{ url: string; stop(): Promise<void> }> {
   const logger = consoleLogger(options.logLevel);
+  // Read every file before anything else: a wrong path stops start-up with its own message.
+  const tls =
+    options.tlsCert && options.tlsKey
+      ? { cert: readFileSync(options.tlsCert, 'utf8'), key: readFileSync(options.tlsKey, 'utf8') }
+      : undefined;
+  const federationOn = options.federation ?? true;
+  const federationCa = (options.federationCa ?? []).map((file) => readFileSync(file, 'utf8'));
   let store: Store;
   if (options.data) {
     const dir = resolve(options.data);
@@ -111,20 +172,30 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
   const running = await serveHttp(async (request, info) => (await started).fetch(request, info), {
     host: options.host,
     port: options.port,
+    tls,
     onRequest: (e) => logger.info(`${e.client} ${e.method} ${e.path} → ${e.status} ${e.ms.toFixed(1)} ms`),
   });
   const serverName = options.serverName ?? `localhost:${new URL(running.url).port}`;
+  const transport = federationOn ? createNodeHttpsTransport({ ca: federationCa }) : undefined;
   const hs = createHomeserver({
     serverName,
     store,
     registration: options.registration,
     logger,
+    federation: transport ? { transport } : undefined,
+    wellKnownServer: options.delegateTo,
     thumbnailer: await createNodeThumbnailer(logger),
     ...(options.maxUploadBytes !== undefined ? { maxUploadBytes: options.maxUploadBytes } : {}),
   });
   await hs.ready;
   startHomeserver(hs);
   logger.info(`Hearth ${serverName} listening on ${running.url}`);
+  if (!federationOn) logger.info('federation is off (--federation off)');
+  else if (!tls && !options.delegateTo) {
+    logger.warn(
+      'federation: other servers speak only HTTPS; without --tls-cert/--tls-key (or a TLS proxy and --delegate-to) they cannot reach this one',
+    );
+  }
   if (options.registration === 'token') {
     const token = await hs.admin.createRegistrationToken();
     logger.info(`registration token (share it with whoever may sign up): ${token}`);
@@ -133,6 +204,7 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
     url: running.url,
     async stop() {
       await running.close();
+      transport?.close();
       await hs.close();
     },
   };
@@ -159,7 +231,14 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  const running = await serve(options);
+  let running: Awaited<ReturnType<typeof serve>>;
+  try {
+    running = await serve(options);
+  } catch (err) {
+    // A missing certificate file, a port in use: one line saying so, not a stack trace.
+    process.stderr.write(`hearth serve could not start: ${(err as Error).message}\n`);
+    return 1;
+  }
   console.log(`\nPoint a Matrix client at ${running.url} (homeserver URL).`);
   await new Promise<void>((resolveStop) => {
     const stop = (signal: string) => {

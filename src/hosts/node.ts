@@ -1,7 +1,7 @@
 /**
- * The Node host: `node:http` in front of `hs.fetch`. It turns each incoming request into
- * a web `Request` (body streamed, aborted when the client goes away) and writes the
- * `Response` back, streaming its body. Nothing Matrix-specific lives here.
+ * The Node host: `node:http` (or `node:https` with a certificate) in front of `hs.fetch`. It
+ * turns each incoming request into a web `Request` (body streamed, aborted when the client goes
+ * away) and writes the `Response` back, streaming its body. Nothing Matrix-specific lives here.
  */
 import {
   createServer,
@@ -10,6 +10,7 @@ import {
   type ServerResponse,
   STATUS_CODES,
 } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ConnectionInfo } from '../api/http.ts';
@@ -19,13 +20,18 @@ export type FetchLike = (request: Request, info?: ConnectionInfo) => Promise<Res
 export interface NodeServerOptions {
   host?: string;
   port?: number;
+  /**
+   * Serve HTTPS with this PEM key and certificate chain instead of plain HTTP: what federation
+   * needs (server-server-api.md "TLS": other servers only ever speak HTTPS to us).
+   */
+  tls?: { key: string; cert: string };
   /** Called once per answered request (for the access log). */
   onRequest?: (entry: { method: string; path: string; status: number; ms: number; client: string }) => void;
 }
 
 export interface RunningServer {
   readonly server: Server;
-  /** `http://host:port` as bound (the real port when 0 was asked). */
+  /** `http://host:port` (or `https://`) as bound (the real port when 0 was asked). */
   readonly url: string;
   close(): Promise<void>;
 }
@@ -138,10 +144,11 @@ function answerRaw(
     .catch(() => writeRaw(socket, 500, { errcode: 'M_UNKNOWN', error: 'Internal server error' }));
 }
 
-/** Serves `fetch` over HTTP until `close()`. */
+/** Serves `fetch` over HTTP (HTTPS with `tls`) until `close()`. */
 export async function serveHttp(fetch: FetchLike, options: NodeServerOptions = {}): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
-  const server = createServer(async (req, res) => {
+  const scheme = options.tls ? 'https' : 'http';
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const started = performance.now();
     const aborter = new AbortController();
     // The client hung up before we answered: stop work such as a long-polling /sync.
@@ -149,7 +156,7 @@ export async function serveHttp(fetch: FetchLike, options: NodeServerOptions = {
       if (!res.writableFinished) aborter.abort();
     });
     const address = req.socket.remoteAddress ?? 'unknown';
-    const origin = `http://${req.headers.host ?? `${host}:${(server.address() as AddressInfo).port}`}`;
+    const origin = originOf(req.headers);
     let status = 500;
     try {
       const { request, method } = toRequest(req, aborter.signal, origin);
@@ -173,11 +180,19 @@ export async function serveHttp(fetch: FetchLike, options: NodeServerOptions = {
         client: address,
       });
     }
-  });
+  };
+  // node:https's Server is a node:http Server underneath (tls.Server in front): one code path.
+  const server: Server = options.tls
+    ? (createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, handle) as unknown as Server)
+    : createServer(handle);
   // Long-polls end by themselves within 25 s; keep idle sockets from holding shutdown.
   server.keepAliveTimeout = 5_000;
-  const originOf = (headers: IncomingMessage['headers'] | undefined) =>
-    `http://${headers?.host ?? `${host}:${(server.address() as AddressInfo).port}`}`;
+  function originOf(headers: IncomingMessage['headers'] | undefined): string {
+    const fallback = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${(server.address() as AddressInfo).port}`;
+    if (!headers?.host) return fallback;
+    // A Host header that is no authority must not make the request unanswerable.
+    return URL.canParse(`${scheme}://${headers.host}`) ? `${scheme}://${headers.host}` : fallback;
+  }
   // CONNECT never reaches the request handler: without this, Node closes the socket unanswered.
   server.on('connect', (req: IncomingMessage, socket: Socket) => {
     answerRaw(
@@ -230,7 +245,7 @@ export async function serveHttp(fetch: FetchLike, options: NodeServerOptions = {
   const shownHost = host.includes(':') ? `[${host}]` : host;
   return {
     server,
-    url: `http://${shownHost}:${port}`,
+    url: `${scheme}://${shownHost}:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -19,8 +19,8 @@ import {
   type XMatrixCredentials,
   xMatrixSignedObject,
 } from '../../federation/x-matrix.ts';
-import type { Clock } from '../../homeserver/context.ts';
-import { unauthorized } from '../../homeserver/errors.ts';
+import type { Clock, Logger } from '../../homeserver/context.ts';
+import { isMatrixError, unauthorized } from '../../homeserver/errors.ts';
 import type { KeyStore } from '../../homeserver/ports.ts';
 import { type ApiVersion, type Endpoint, endpoint, type PathParams } from '../endpoint.ts';
 import { DEFAULT_MAX_JSON_BODY, DEFAULT_MAX_JSON_DEPTH, parseJsonObject } from '../http.ts';
@@ -31,6 +31,8 @@ export interface XMatrixDeps {
   serverName: string;
   keys: KeyStore;
   clock: Clock;
+  /** Where refused requests are reported: an operator wants to see who is knocking with bad signatures. */
+  logger?: Pick<Logger, 'warn'>;
 }
 
 /** Step one, before the body is read: the header is X-Matrix and addressed to us. */
@@ -146,21 +148,34 @@ export function federationEndpoint<const Path extends string, Q = undefined, B =
     maxBodyBytes: def.maxBodyBytes ?? DEFAULT_MAX_JSON_BODY,
     spec: def.spec,
     handler: async (req) => {
-      const creds = xMatrixCredentials(req.request, deps.serverName);
-      const bytes = req.bytes ?? new Uint8Array(0);
-      // "All POST and PUT endpoints require the requesting server to supply a request body
-      // containing a (potentially empty) JSON object"; other methods carry none.
-      const hasBody = def.method === 'POST' || def.method === 'PUT';
-      const content = hasBody ? parseJsonObject(bytes, DEFAULT_MAX_JSON_DEPTH, false) : undefined;
-      await verifyXMatrix(
-        creds,
-        {
-          method: def.method,
-          uri: req.url.pathname + req.url.search,
-          content: content as JsonObject | undefined,
-        },
-        deps,
-      );
+      let creds: XMatrixCredentials | undefined;
+      let content: JsonObject | undefined;
+      try {
+        creds = xMatrixCredentials(req.request, deps.serverName);
+        const bytes = req.bytes ?? new Uint8Array(0);
+        // "All POST and PUT endpoints require the requesting server to supply a request body
+        // containing a (potentially empty) JSON object"; other methods carry none.
+        const hasBody = def.method === 'POST' || def.method === 'PUT';
+        content = hasBody ? (parseJsonObject(bytes, DEFAULT_MAX_JSON_DEPTH, false) as JsonObject) : undefined;
+        await verifyXMatrix(
+          creds,
+          { method: def.method, uri: req.url.pathname + req.url.search, content },
+          deps,
+        );
+      } catch (err) {
+        if (isMatrixError(err)) {
+          deps.logger?.warn('federation request refused', {
+            method: def.method,
+            path: req.url.pathname,
+            origin: creds?.origin,
+            key: creds?.key,
+            status: err.status,
+            errcode: err.errcode,
+            reason: err.message,
+          });
+        }
+        throw err;
+      }
       const body = def.body ? def.body.parse(content, '', 'body') : (undefined as B);
       return def.handler({
         params: req.params as PathParams<Path>,

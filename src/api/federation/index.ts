@@ -7,9 +7,13 @@ import type { ServerKeys } from '../../federation/server-keys.ts';
 import type { Services } from '../../homeserver/services.ts';
 import type { Endpoint } from '../endpoint.ts';
 import type { XMatrixDeps } from './auth.ts';
+import { e2eeEndpoints } from './e2ee.ts';
 import { keyEndpoints, type ServerIdentity } from './keys.ts';
+import { openIdEndpoints } from './openid.ts';
 import { queryEndpoints } from './query.ts';
+import { roomEndpoints } from './rooms.ts';
 import { versionEndpoints } from './version.ts';
+import { wellKnownServerEndpoints } from './well-known.ts';
 
 export interface FederationEndpointDeps {
   /** The server's identity: its own key answers and notary countersignatures (no store access). */
@@ -17,9 +21,27 @@ export interface FederationEndpointDeps {
   services: Services;
   /** Other servers' keys: checks X-Matrix signatures and backs the notary endpoints. */
   keys: ServerKeys;
+  /** `m.server` of `/.well-known/matrix/server`, when federation is delegated. */
+  wellKnownServer?: string;
+  /** Refused federation requests are logged here. */
+  logger?: XMatrixDeps['logger'];
 }
 
-export function federationEndpoints({ server, services, keys }: FederationEndpointDeps): Endpoint[] {
-  const xMatrix: XMatrixDeps = { serverName: server.serverName, keys, clock: server.clock };
-  return [...keyEndpoints(server, keys), ...versionEndpoints(), ...queryEndpoints(xMatrix, services)];
+export function federationEndpoints({
+  server,
+  services,
+  keys,
+  wellKnownServer,
+  logger,
+}: FederationEndpointDeps): Endpoint[] {
+  const xMatrix: XMatrixDeps = { serverName: server.serverName, keys, clock: server.clock, logger };
+  return [
+    ...keyEndpoints(server, keys),
+    ...versionEndpoints(),
+    ...queryEndpoints(xMatrix, services),
+    ...e2eeEndpoints(xMatrix, services),
+    ...roomEndpoints(xMatrix, services),
+    ...openIdEndpoints(),
+    ...wellKnownServerEndpoints(wellKnownServer),
+  ];
 }
