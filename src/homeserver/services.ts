@@ -10,10 +10,12 @@
 
 import { type AccountsService, createAccountsService } from './accounts/index.ts';
 import type { HomeserverConfig, HomeserverContext } from './context.ts';
+import { createE2eeService, type E2eeService } from './e2ee/index.ts';
 import { createPresenceService, type PresenceService } from './ephemeral/presence.ts';
 import { createReceiptService, type ReceiptService } from './ephemeral/receipts.ts';
 import { createTypingService, type TypingService } from './ephemeral/typing.ts';
 import { createFilterService, type FilterService } from './filter.ts';
+import type { E2eeRemote } from './ports.ts';
 import { createPushService, type PushService } from './push/index.ts';
 import { createRoomsService, type RoomsService } from './rooms/index.ts';
 import { createRoomReadService, type RoomReadService } from './rooms/read.ts';
@@ -34,9 +36,16 @@ export interface Services {
   readonly typing: TypingService;
   readonly presence: PresenceService;
   readonly receipts: ReceiptService;
+  /** Keys, to-device messages, key backup, and the E2EE data of sync answers. */
+  readonly e2ee: E2eeService;
 }
 
-export function createServices(ctx: HomeserverContext): Services {
+/** What the homeserver is given from outside (ports.ts); each is off when absent. */
+export interface ServicePorts {
+  e2eeRemote?: E2eeRemote;
+}
+
+export function createServices(ctx: HomeserverContext, ports: ServicePorts = {}): Services {
   // Rooms tell push about each new event, and push is built after rooms: rooms looks it up
   // when called, not when built.
   let push: PushService | undefined;
@@ -46,12 +55,13 @@ export function createServices(ctx: HomeserverContext): Services {
   const userData = createUserDataService(ctx, { pushRules });
   const typing = createTypingService(ctx);
   const presence = createPresenceService(ctx);
+  const e2ee = createE2eeService(ctx, { remote: ports.e2eeRemote });
   return {
     config: ctx.config,
     accounts: createAccountsService(ctx, { rooms: () => rooms }),
     rooms,
     roomRead: createRoomReadService(ctx, { rooms }),
-    sync: createSyncService(ctx, { typing, presence, rooms, pushRules }),
+    sync: createSyncService(ctx, { typing, presence, rooms, pushRules, e2ee }),
     push,
     filters: createFilterService(ctx),
     userData,
@@ -61,5 +71,6 @@ export function createServices(ctx: HomeserverContext): Services {
       userData,
       visibleToUser: (userId, roomId, event) => rooms.visibleToUser(userId, roomId, event),
     }),
+    e2ee,
   };
 }

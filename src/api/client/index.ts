@@ -9,15 +9,18 @@ import { capabilitiesEndpoints } from './capabilities.ts';
 import { deviceEndpoints } from './devices.ts';
 import { discoveryEndpoints } from './discovery.ts';
 import { filterEndpoints } from './filter.ts';
+import { keysEndpoints } from './keys.ts';
 import { loginEndpoints } from './login.ts';
 import { presenceEndpoints } from './presence.ts';
 import { profileEndpoints } from './profile.ts';
 import { pushRulesEndpoints } from './push-rules.ts';
 import { receiptEndpoints } from './receipts.ts';
 import { registerEndpoints } from './register.ts';
+import { roomKeysEndpoints } from './room-keys.ts';
 import { roomReadEndpoints } from './room-read.ts';
 import { roomsEndpoints } from './rooms.ts';
 import { syncEndpoints } from './sync.ts';
+import { toDeviceEndpoints } from './to-device.ts';
 import { typingEndpoints } from './typing.ts';
 
 export function clientEndpoints(services: Services): Endpoint[] {
@@ -39,6 +42,7 @@ export function clientEndpoints(services: Services): Endpoint[] {
     ...roomsEndpoints(services),
     ...pushRulesEndpoints(services),
     ...syncEndpoints(services),
+    ...[keysEndpoints, toDeviceEndpoints, roomKeysEndpoints].flatMap((f) => f(services)),
   ];
 }
 

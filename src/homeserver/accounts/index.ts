@@ -131,6 +131,13 @@ export interface AccountsService extends ProfileService {
     deviceIds: readonly string[];
     uia: JsonObject | undefined;
   }): Promise<void>;
+  /**
+   * User-interactive auth proving the caller owns the account (their password, or a dummy
+   * stage for an account without one), for another service's operation — replacing
+   * cross-signing keys. Resolves once a flow is complete; throws the 401 challenge otherwise.
+   * `operation` names what the session may authorise (a session cannot authorise another).
+   */
+  confirmOwner(input: { auth: Auth; operation: string; uia: JsonObject | undefined }): Promise<void>;
 }
 
 export interface AccountsDeps {
@@ -168,6 +175,16 @@ export function createAccountsService(ctx: HomeserverContext, deps: AccountsDeps
         userId,
         devices.map((d) => d.deviceId),
       );
+    },
+
+    async confirmOwner({ auth, operation, uia: authDict }) {
+      const done = await uia.authenticate({
+        operation,
+        userId: auth.userId,
+        flows: await credentials.ownerFlows(auth),
+        auth: authDict,
+      });
+      await uia.finish(done.sessionId);
     },
 
     async changePassword({ auth, newPassword, logoutDevices, uia: authDict }) {

@@ -192,7 +192,12 @@ export function e2eeTests(target: ConformanceTarget): void {
         lower,
       );
       expect((await store.e2ee.getBackupSessions(ALICE, v)).map((s) => s.data.i)).toEqual([5, 9]);
-      await store.e2ee.putBackupSessions(ALICE, v, [{ roomId: '!r:x', sessionId: 's', data: { i: 2 } }], lower);
+      await store.e2ee.putBackupSessions(
+        ALICE,
+        v,
+        [{ roomId: '!r:x', sessionId: 's', data: { i: 2 } }],
+        lower,
+      );
       expect((await store.e2ee.getBackupSessions(ALICE, v, '!r:x', 's'))[0]?.data).toEqual({ i: 2 });
     });
   });
