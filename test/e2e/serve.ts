@@ -4,10 +4,11 @@ import { join } from 'node:path';
 
 const NODE = join(process.cwd(), 'node_modules', '.bin', 'node');
 
-/** Starts `hearth serve` on a free loopback port; resolves with its URL once it listens. */
+/** Starts `hearth serve` on a loopback port (a free one by default); resolves with its URL once it listens. */
 export function startServe(
   dataDir: string,
   serverName = 'serve.test',
+  port = 0,
 ): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(
     NODE,
@@ -15,7 +16,7 @@ export function startServe(
       'src/hosts/cli.ts',
       'serve',
       '--port',
-      '0',
+      String(port),
       '--data',
       dataDir,
       '--registration',
