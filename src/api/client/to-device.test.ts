@@ -60,7 +60,7 @@ describe('send-to-device', () => {
     const alice = await hs.createUser('alice');
     const bob = await hs.createUser('bob');
     for (let i = 0; i < 150; i++)
-      await hs.internals.e2ee.sendToDevice(alice, 'm.test', `t${i}`, {
+      await hs.internals.e2ee.sendToDevice({ ...alice, isGuest: false }, 'm.test', `t${i}`, {
         [bob.userId]: { [bob.deviceId]: { i } },
       });
     const first = await hs.call('GET', '/_matrix/client/v3/sync', { token: bob.accessToken });
