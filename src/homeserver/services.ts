@@ -58,7 +58,10 @@ export function createServices(ctx: HomeserverContext, ports: ServicePorts = {})
   const e2ee = createE2eeService(ctx, { remote: ports.e2eeRemote });
   return {
     config: ctx.config,
-    accounts: createAccountsService(ctx, { rooms: () => rooms }),
+    accounts: createAccountsService(ctx, {
+      rooms: () => rooms,
+      deviceListChanged: (userId) => e2ee.deviceListChanged(userId),
+    }),
     rooms,
     roomRead: createRoomReadService(ctx, { rooms }),
     sync: createSyncService(ctx, { typing, presence, rooms, pushRules, e2ee }),

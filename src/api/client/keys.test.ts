@@ -225,6 +225,32 @@ describe('keys', () => {
     expect(badToken.body.errcode).toBe('M_INVALID_PARAM');
   });
 
+  it("wakes the long-poll of a user sharing a room when another's device is deleted", async () => {
+    hs = await createTestHomeserver();
+    const alice = await hs.createUser('alice');
+    const bob = await hs.createUser('bob');
+    await roomWith(hs, alice, [bob]);
+    await hs.store.accounts.createSession({
+      userId: alice.userId,
+      deviceId: 'ALICESECOND',
+      accessToken: 'alice-second-token',
+      now: Date.now(),
+    });
+    const since = (await hs.call('GET', '/_matrix/client/v3/sync', { token: bob.accessToken })).body
+      .next_batch;
+    const started = Date.now();
+    const waiting = hs.call('GET', `/_matrix/client/v3/sync?since=${since}&timeout=20000`, {
+      token: bob.accessToken,
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(
+      (await hs.call('POST', '/_matrix/client/v3/logout', { token: 'alice-second-token', body: {} })).status,
+    ).toBe(200);
+    const woken = await waiting;
+    expect((woken.body.device_lists as { changed: string[] }).changed).toEqual([alice.userId]);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
   it('does not tell a stranger about key changes', async () => {
     hs = await createTestHomeserver();
     const alice = await hs.createUser('alice');

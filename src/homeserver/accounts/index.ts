@@ -143,12 +143,17 @@ export interface AccountsService extends ProfileService {
 export interface AccountsDeps {
   /** The rooms service, looked up when needed (profile propagation, leaving on deactivation). */
   rooms?: () => RoomsForAccounts | undefined;
+  /**
+   * A user's devices changed (deleted, renamed): wakes the syncs of those sharing a room and
+   * tells federation (the e2ee service's `deviceListChanged`).
+   */
+  deviceListChanged?: (userId: string) => Promise<void>;
 }
 
 export function createAccountsService(ctx: HomeserverContext, deps: AccountsDeps = {}): AccountsService {
   const { store, config, random, logger } = ctx;
   const rooms = deps.rooms ?? (() => undefined);
-  const sessions = createSessions(ctx);
+  const sessions = createSessions(ctx, { deviceListChanged: deps.deviceListChanged });
   const credentials = createCredentials(ctx, sessions);
   const uia = createUia(ctx, {
     [DUMMY]: async () => ({}),
@@ -159,7 +164,12 @@ export function createAccountsService(ctx: HomeserverContext, deps: AccountsDeps
   return {
     ...createProfileService(ctx, rooms),
     ...createRegistration(ctx, { sessions, uia }),
-    ...createDevices(ctx, { sessions, uia, ownerFlows: credentials.ownerFlows }),
+    ...createDevices(ctx, {
+      sessions,
+      uia,
+      ownerFlows: credentials.ownerFlows,
+      deviceListChanged: deps.deviceListChanged,
+    }),
     resolveAccessToken: sessions.resolveAccessToken,
     refresh: sessions.refresh,
     loginFlows: () => [{ type: 'm.login.password' }],

@@ -21,6 +21,11 @@ export type { ToDeviceService } from './to-device.ts';
 
 export interface E2eeService extends KeysService, ToDeviceService, E2eeSyncData {
   readonly backup: BackupService;
+  /**
+   * A user's device list changed outside this service (a device deleted or renamed; the
+   * store has recorded it): wakes the syncs that may show it and tells federation.
+   */
+  deviceListChanged(userId: string): Promise<void>;
 }
 
 /** No federation: remote keys are failures, remote to-device messages are dropped (and logged). */
@@ -51,5 +56,6 @@ export function createE2eeService(ctx: HomeserverContext, deps: { remote?: E2eeR
     ...createKeysService(ctx, { remote, syncData, keysChanged }),
     ...createToDeviceService(ctx, { remote }),
     backup: createBackupService(ctx),
+    deviceListChanged: keysChanged,
   };
 }
