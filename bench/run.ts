@@ -4,6 +4,7 @@
  */
 import { browserBench } from './browser.ts';
 import { coreBench } from './core.ts';
+import { e2eeBench } from './e2ee.ts';
 import { printTable } from './harness.ts';
 import { homeserverBench } from './homeserver.ts';
 import { jsonBench } from './json.ts';
@@ -28,6 +29,11 @@ if (!only || only === 'media')
   printTable(
     'media: upload and download beside the store write and read of the same bytes',
     await mediaBench(),
+  );
+if (!only || only === 'e2ee')
+  printTable(
+    'e2ee: key query/claim and to-device fan-out for 100 devices, beside their store calls',
+    await e2eeBench(),
   );
 if (!only || only === 'browser')
   printTable('browser: the Service Worker homeserver in headless Chromium', await browserBench());

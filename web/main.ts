@@ -16,6 +16,7 @@ import {
   type MatrixClient,
   type MatrixError,
   type MatrixEvent,
+  MatrixEventEvent,
   Preset,
   type Room,
   RoomEvent,
@@ -202,6 +203,14 @@ async function startChat(session: Session): Promise<void> {
   const c = newClient(session);
   client = c;
   selectedRoomId = undefined;
+  // End-to-end encryption: the Rust crypto, its keys in this origin's IndexedDB, one database
+  // per account and device (tabs of one origin may be signed in as different users).
+  try {
+    await c.initRustCrypto({ cryptoDatabasePrefix: `hearth-demo:${session.userId}:${session.deviceId}` });
+  } catch (err) {
+    toast(`Encryption is unavailable: ${errorText(err)}`);
+  }
+  c.on(MatrixEventEvent.Decrypted, scheduleRender);
   c.on(ClientEvent.Room, scheduleRender);
   c.on(RoomEvent.Timeline, scheduleRender);
   c.on(RoomEvent.Name, scheduleRender);
@@ -254,7 +263,19 @@ function showChat(c: MatrixClient, session: Session): void {
     e.preventDefault();
     const input = $<HTMLInputElement>('.new-room input');
     try {
-      const { room_id } = await c.createRoom({ name: input.value, preset: Preset.PrivateChat });
+      const encrypted = $<HTMLInputElement>('.new-room input[name=encrypted]').checked;
+      const { room_id } = await c.createRoom({
+        name: input.value,
+        preset: Preset.PrivateChat,
+        // Messages of an encrypted room are encrypted by the clients; the server sees ciphertext.
+        ...(encrypted
+          ? {
+              initial_state: [
+                { type: 'm.room.encryption', state_key: '', content: { algorithm: 'm.megolm.v1.aes-sha2' } },
+              ],
+            }
+          : {}),
+      });
       input.value = '';
       selectRoom(room_id);
     } catch (err) {
@@ -394,6 +415,7 @@ function eventRow(event: MatrixEvent, previous: MatrixEvent | undefined): HTMLEl
     !continued && h('span', { className: `avatar hue${hue(event.getSender() ?? '')}` }, sender.charAt(0)),
     !continued && h('div', { className: 'meta' }, h('strong', {}, sender), h('time', {}, time)),
     h('div', { className: 'body' }, body),
+    event.isEncrypted() && h('span', { className: 'lock', title: 'End-to-end encrypted' }, '🔒'),
   );
 }
 

@@ -202,3 +202,31 @@ export interface RemoteMediaPort {
     options: { timeoutMs: number; maxBytes: number },
   ): Promise<{ contentType: string; uploadName: string | null; data: Blob | Uint8Array } | null>;
 }
+
+/**
+ * What end-to-end encryption needs from other servers (server-server-api.md "End-to-End
+ * Encryption", "Send-to-device messaging", "Device Management"). The local side calls these
+ * where federation plugs in; without federation (`e2eeRemoteOff`) a remote user's keys are
+ * reported as failures and to-device messages for them are dropped with a warning.
+ */
+export interface E2eeRemote {
+  /** `POST /_matrix/federation/v1/user/keys/query` to `destination`; its `device_keys`, cross-signing keys. */
+  queryKeys(destination: string, deviceKeys: Record<string, string[]>): Promise<JsonObject>;
+  /** `POST /_matrix/federation/v1/user/keys/claim` to `destination`; its `one_time_keys`. */
+  claimKeys(destination: string, claims: Record<string, Record<string, string>>): Promise<JsonObject>;
+  /** Queues an `m.direct_to_device` EDU for `destination` (the federation outbox owns retries). */
+  sendToDevice(
+    destination: string,
+    edu: {
+      sender: string;
+      type: string;
+      messageId: string;
+      messages: Record<string, Record<string, JsonObject>>;
+    },
+  ): Promise<void>;
+  /**
+   * A local user's devices or cross-signing keys changed: the servers sharing a room with
+   * them are owed an `m.device_list_update` / `m.signing_key_update` EDU.
+   */
+  deviceListChanged(userId: string): Promise<void>;
+}

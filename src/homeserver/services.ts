@@ -10,13 +10,14 @@
 
 import { type AccountsService, createAccountsService } from './accounts/index.ts';
 import type { HomeserverConfig, HomeserverContext } from './context.ts';
-import { createE2eeSyncData, type E2eeSyncData } from './e2ee/sync-data.ts';
+import { createE2eeService, type E2eeService } from './e2ee/index.ts';
 import { createPresenceService, type PresenceService } from './ephemeral/presence.ts';
 import { createReceiptService, type ReceiptService } from './ephemeral/receipts.ts';
 import { createTypingService, type TypingService } from './ephemeral/typing.ts';
 import { createFederationQueryService, type FederationQueryService } from './federation-queries/index.ts';
 import { createFilterService, type FilterService } from './filter.ts';
 import { createMediaService, type MediaDeps, type MediaService } from './media/index.ts';
+import type { E2eeRemote } from './ports.ts';
 import { createPushService, type PushService } from './push/index.ts';
 import { createRoomsService, type RoomsService } from './rooms/index.ts';
 import { createRoomReadService, type RoomReadService } from './rooms/read.ts';
@@ -33,8 +34,6 @@ export interface Services {
   readonly sync: SyncService;
   /** Simplified sliding sync (MSC4186). */
   readonly slidingSync: SlidingSyncService;
-  /** What sync reads of E2EE: to-device messages, device-list changes, key counts. */
-  readonly e2ee: E2eeSyncData;
   readonly push: PushService;
   readonly filters: FilterService;
   /** Account data and tags. */
@@ -46,10 +45,14 @@ export interface Services {
   readonly media: MediaService;
   /** What other servers may ask about our users, aliases and rooms (federation queries). */
   readonly federationQueries: FederationQueryService;
+  /** Keys, to-device messages, key backup, and the E2EE data of sync answers. */
+  readonly e2ee: E2eeService;
 }
 
-/** What the host supplies beside the context: media's thumbnailer and remote-media hook. */
-export type ServiceDeps = MediaDeps;
+/** What the host supplies beside the context: media's thumbnailer and remote-media hook, and the E2EE federation hook (ports.ts); each is off when absent. */
+export interface ServiceDeps extends MediaDeps {
+  e2eeRemote?: E2eeRemote;
+}
 
 export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): Services {
   // Rooms tell push about each new event, and push is built after rooms: rooms looks it up
@@ -61,13 +64,16 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
   const userData = createUserDataService(ctx, { pushRules });
   const typing = createTypingService(ctx);
   const presence = createPresenceService(ctx);
-  const e2ee = createE2eeSyncData(ctx);
+  const e2ee = createE2eeService(ctx, { remote: deps.e2eeRemote });
   return {
     config: ctx.config,
-    accounts: createAccountsService(ctx, { rooms: () => rooms }),
+    accounts: createAccountsService(ctx, {
+      rooms: () => rooms,
+      deviceListChanged: (userId) => e2ee.deviceListChanged(userId),
+    }),
     rooms,
     roomRead: createRoomReadService(ctx, { rooms }),
-    sync: createSyncService(ctx, { typing, presence, rooms, pushRules }),
+    sync: createSyncService(ctx, { typing, presence, rooms, pushRules, e2ee }),
     slidingSync: createSlidingSyncService(ctx, { typing, presence, rooms, pushRules, e2ee }),
     e2ee,
     push,

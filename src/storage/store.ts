@@ -466,9 +466,14 @@ export interface E2eeStore {
   getSignatures(
     userId: string,
   ): Promise<{ keyId: string; signerUserId: string; signerKeyId: string; signature: string }[]>;
-  /** Queues messages for devices; returns the to-device position of the last. */
+  /**
+   * Queues messages for devices; returns the to-device position of the last. With `txn`, the
+   * sender's transaction is recorded with the messages, and a transaction already recorded
+   * queues nothing and returns 0 (idempotent `PUT /sendToDevice/{type}/{txnId}`).
+   */
   sendToDevice(
     messages: readonly (ToDeviceMessage & { userId: string; deviceId: string })[],
+    txn?: { userId: string; deviceId: string; txnId: string },
   ): Promise<number>;
   toDeviceMessages(
     userId: string,
@@ -482,11 +487,16 @@ export interface E2eeStore {
   getBackupVersion(userId: string, version?: string): Promise<BackupVersion | null>;
   updateBackupVersion(userId: string, version: string, authData: JsonObject): Promise<boolean>;
   deleteBackupVersion(userId: string, version: string): Promise<boolean>;
-  /** Stores sessions (replacing same IDs); returns the new etag. NOT_FOUND for an unknown version. */
+  /**
+   * Stores sessions (replacing same IDs); returns the new etag. NOT_FOUND for an unknown
+   * version. With `replace`, a stored session is replaced only when `replace(stored, new)`
+   * says so, decided in the same transaction.
+   */
   putBackupSessions(
     userId: string,
     version: string,
     sessions: readonly { roomId: string; sessionId: string; data: JsonObject }[],
+    replace?: (stored: JsonObject, incoming: JsonObject) => boolean,
   ): Promise<number>;
   getBackupSessions(
     userId: string,

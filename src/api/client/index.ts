@@ -9,6 +9,7 @@ import { capabilitiesEndpoints } from './capabilities.ts';
 import { deviceEndpoints } from './devices.ts';
 import { discoveryEndpoints } from './discovery.ts';
 import { filterEndpoints } from './filter.ts';
+import { keysEndpoints } from './keys.ts';
 import { loginEndpoints } from './login.ts';
 import { mediaEndpoints } from './media.ts';
 import { presenceEndpoints } from './presence.ts';
@@ -16,10 +17,12 @@ import { profileEndpoints } from './profile.ts';
 import { pushRulesEndpoints } from './push-rules.ts';
 import { receiptEndpoints } from './receipts.ts';
 import { registerEndpoints } from './register.ts';
+import { roomKeysEndpoints } from './room-keys.ts';
 import { roomReadEndpoints } from './room-read.ts';
 import { roomsEndpoints } from './rooms.ts';
 import { slidingSyncEndpoints } from './sliding-sync.ts';
 import { syncEndpoints } from './sync.ts';
+import { toDeviceEndpoints } from './to-device.ts';
 import { typingEndpoints } from './typing.ts';
 
 export function clientEndpoints(services: Services): Endpoint[] {
@@ -47,6 +50,7 @@ export function clientEndpoints(services: Services): Endpoint[] {
     ...syncEndpoints(services),
     ...slidingSyncEndpoints(services),
     ...mediaEndpoints(services),
+    ...[keysEndpoints, toDeviceEndpoints, roomKeysEndpoints].flatMap((f) => f(services)),
   ];
 }
 

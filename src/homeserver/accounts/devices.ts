@@ -36,6 +36,7 @@ export function createDevices(
     sessions: Sessions;
     uia: Uia;
     ownerFlows: Credentials['ownerFlows'];
+    deviceListChanged?: (userId: string) => Promise<void>;
   },
 ): Devices {
   const { store } = ctx;
@@ -65,6 +66,7 @@ export function createDevices(
       if (displayName !== undefined) {
         await store.e2ee.markDeviceListChanged(userId);
         ctx.notifier.notify({ users: [userId] });
+        await deps.deviceListChanged?.(userId);
       }
     },
 

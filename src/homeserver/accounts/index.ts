@@ -131,17 +131,29 @@ export interface AccountsService extends ProfileService {
     deviceIds: readonly string[];
     uia: JsonObject | undefined;
   }): Promise<void>;
+  /**
+   * User-interactive auth proving the caller owns the account (their password, or a dummy
+   * stage for an account without one), for another service's operation — replacing
+   * cross-signing keys. Resolves once a flow is complete; throws the 401 challenge otherwise.
+   * `operation` names what the session may authorise (a session cannot authorise another).
+   */
+  confirmOwner(input: { auth: Auth; operation: string; uia: JsonObject | undefined }): Promise<void>;
 }
 
 export interface AccountsDeps {
   /** The rooms service, looked up when needed (profile propagation, leaving on deactivation). */
   rooms?: () => RoomsForAccounts | undefined;
+  /**
+   * A user's devices changed (deleted, renamed): wakes the syncs of those sharing a room and
+   * tells federation (the e2ee service's `deviceListChanged`).
+   */
+  deviceListChanged?: (userId: string) => Promise<void>;
 }
 
 export function createAccountsService(ctx: HomeserverContext, deps: AccountsDeps = {}): AccountsService {
   const { store, config, random, logger } = ctx;
   const rooms = deps.rooms ?? (() => undefined);
-  const sessions = createSessions(ctx);
+  const sessions = createSessions(ctx, { deviceListChanged: deps.deviceListChanged });
   const credentials = createCredentials(ctx, sessions);
   const uia = createUia(ctx, {
     [DUMMY]: async () => ({}),
@@ -152,7 +164,12 @@ export function createAccountsService(ctx: HomeserverContext, deps: AccountsDeps
   return {
     ...createProfileService(ctx, rooms),
     ...createRegistration(ctx, { sessions, uia }),
-    ...createDevices(ctx, { sessions, uia, ownerFlows: credentials.ownerFlows }),
+    ...createDevices(ctx, {
+      sessions,
+      uia,
+      ownerFlows: credentials.ownerFlows,
+      deviceListChanged: deps.deviceListChanged,
+    }),
     resolveAccessToken: sessions.resolveAccessToken,
     refresh: sessions.refresh,
     loginFlows: () => [{ type: 'm.login.password' }],
@@ -168,6 +185,16 @@ export function createAccountsService(ctx: HomeserverContext, deps: AccountsDeps
         userId,
         devices.map((d) => d.deviceId),
       );
+    },
+
+    async confirmOwner({ auth, operation, uia: authDict }) {
+      const done = await uia.authenticate({
+        operation,
+        userId: auth.userId,
+        flows: await credentials.ownerFlows(auth),
+        auth: authDict,
+      });
+      await uia.finish(done.sessionId);
     },
 
     async changePassword({ auth, newPassword, logoutDevices, uia: authDict }) {

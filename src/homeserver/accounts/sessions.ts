@@ -36,7 +36,10 @@ export function checkDeviceId(deviceId: string | undefined): void {
   }
 }
 
-export function createSessions(ctx: HomeserverContext): Sessions {
+export function createSessions(
+  ctx: HomeserverContext,
+  hooks: { deviceListChanged?: (userId: string) => Promise<void> } = {},
+): Sessions {
   const { store, clock, config, random } = ctx;
   /** Device → when its last_seen_ts was last written by this process. */
   const lastSeenWritten = new Map<string, number>();
@@ -118,6 +121,8 @@ export function createSessions(ctx: HomeserverContext): Sessions {
     await store.accounts.deleteDevices(userId, deviceIds);
     for (const d of deviceIds) lastSeenWritten.delete(`${userId}\u0000${d}`);
     ctx.notifier.notify({ users: [userId] });
+    // Others sharing a room stop encrypting for the deleted devices once they hear of it.
+    await hooks.deviceListChanged?.(userId);
   }
 
   return {

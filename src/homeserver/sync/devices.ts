@@ -3,6 +3,7 @@
  * key counts (send_to_device.md, end_to_end_encryption.md "Extensions to /sync"), and
  * `device_lists`.
  */
+import { createE2eeSyncData, type E2eeSyncData } from '../e2ee/sync-data.ts';
 import type { SyncPositions } from '../tokens.ts';
 import { limitList, type Pass, type RoomPlan } from './pass.ts';
 import type { SyncResponse } from './types.ts';
@@ -28,8 +29,9 @@ export async function fillUserSections(
   memberChanges: readonly MemberChange[],
   plans: readonly RoomPlan[],
 ): Promise<number> {
-  const { store, userId, since, now, filter, ignored } = pass;
+  const { userId, since, now, filter, ignored } = pass;
   const { deps, deviceId } = pass.input;
+  const e2ee = deps.e2ee ?? createE2eeSyncData(pass.input.ctx);
   const sharesRoom = sharedRoomCheck(pass, joinedRoomIds);
   if (deps.presence) {
     // The presence service shows the user only those who share a room with them.
@@ -42,29 +44,19 @@ export async function fillUserSections(
 
   let toDevicePosition = now.toDevice;
   if (deviceId !== null) {
-    const toDevice = await store.e2ee.toDeviceMessages(
-      userId,
-      deviceId,
-      since?.toDevice ?? 0,
-      TO_DEVICE_LIMIT,
-    );
-    body.to_device.events = toDevice.messages.map((m) => ({
-      sender: m.sender,
-      type: m.type,
-      content: m.content,
-    }));
-    const lastToDevice = toDevice.messages[toDevice.messages.length - 1]?.stream ?? 0;
-    // With more messages waiting, the token stops after the last one sent; the rest come next.
-    toDevicePosition = toDevice.next !== null ? toDevice.next : Math.max(now.toDevice, lastToDevice);
-    const [keyCounts, fallbackTypes] = await Promise.all([
-      store.e2ee.countOneTimeKeys(userId, deviceId),
-      store.e2ee.unusedFallbackKeyTypes(userId, deviceId),
-    ]);
-    // Some clients read a missing count as "unknown" and upload again: say 0, as Synapse does.
-    body.device_one_time_keys_count = { signed_curve25519: 0, ...keyCounts };
-    body.device_unused_fallback_key_types = fallbackTypes;
+    const toDevice = await e2ee.toDeviceMessages(userId, deviceId, since?.toDevice ?? 0, TO_DEVICE_LIMIT);
+    body.to_device.events = toDevice.events;
+    // A full page may leave more waiting: the token stops after the last one sent and the
+    // rest come in the next answer. A short page emptied the queue: the token names now.
+    toDevicePosition =
+      toDevice.events.length >= TO_DEVICE_LIMIT
+        ? toDevice.position
+        : Math.max(now.toDevice, toDevice.position);
+    const counts = await e2ee.keyCounts(userId, deviceId);
+    body.device_one_time_keys_count = counts.oneTimeKeyCounts;
+    body.device_unused_fallback_key_types = counts.unusedFallbackKeyTypes;
   }
-  if (since) body.device_lists = await deviceListChanges(pass, since, sharesRoom, memberChanges, plans);
+  if (since) body.device_lists = await deviceListChanges(pass, e2ee, since, sharesRoom, memberChanges, plans);
   return toDevicePosition;
 }
 
@@ -91,6 +83,7 @@ function sharedRoomCheck(pass: Pass, joined: ReadonlySet<string>): (other: strin
  */
 async function deviceListChanges(
   pass: Pass,
+  e2ee: E2eeSyncData,
   since: SyncPositions,
   sharesRoom: (other: string) => Promise<boolean>,
   memberChanges: readonly MemberChange[],
@@ -99,9 +92,9 @@ async function deviceListChanges(
   const { store, userId, now } = pass;
   const changed = new Set<string>();
   const left = new Set<string>();
-  for (const other of await store.e2ee.deviceListChanges(since.deviceLists, now.deviceLists)) {
-    if (other === userId || (await sharesRoom(other))) changed.add(other);
-  }
+  const fromStream = await e2ee.deviceListChanges(userId, since.deviceLists, now.deviceLists);
+  for (const other of fromStream.changed) changed.add(other);
+  for (const other of fromStream.left) left.add(other);
   const encrypted = new Map<string, Promise<boolean>>();
   const isEncrypted = (roomId: string) => {
     let known = encrypted.get(roomId);

@@ -10,6 +10,7 @@
  */
 
 import type { HomeserverContext } from '../context.ts';
+import { createE2eeSyncData } from '../e2ee/sync-data.ts';
 import { invalidParam } from '../errors.ts';
 import { parseSyncToken, type SyncPositions } from '../tokens.ts';
 import { clampSince, computePass, currentPositions } from './compute.ts';
@@ -26,7 +27,9 @@ export interface SyncService {
 /** Wake-ups that found nothing for the user before giving up early (a guard, not a tuning knob). */
 const MAX_EMPTY_WAKES = 1000;
 
-export function createSyncService(ctx: HomeserverContext, deps: SyncDeps): SyncService {
+export function createSyncService(ctx: HomeserverContext, given: SyncDeps): SyncService {
+  const e2ee = given.e2ee ?? createE2eeSyncData(ctx);
+  const deps: SyncDeps = { ...given, e2ee };
   return {
     async sync(request) {
       const { userId, deviceId } = request;
@@ -48,7 +51,7 @@ export function createSyncService(ctx: HomeserverContext, deps: SyncDeps): SyncS
       // Messages the client acknowledged by syncing from a later token are delivered: delete
       // them (send_to_device.md "Server behaviour").
       if (clamped && clamped.toDevice > 0 && deviceId !== null)
-        await ctx.store.e2ee.deleteToDeviceMessages(userId, deviceId, clamped.toDevice);
+        await e2ee.acknowledgeToDevice(userId, deviceId, clamped.toDevice);
 
       const pass = () =>
         computePass({

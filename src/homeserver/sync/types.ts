@@ -3,6 +3,7 @@
  * services sync reads: only what it uses, so each collaborator stays replaceable in tests.
  */
 import type { JsonObject } from '../../core/canonical-json.ts';
+import type { E2eeSyncData } from '../e2ee/sync-data.ts';
 import type { PresenceService } from '../ephemeral/presence.ts';
 import type { TypingService } from '../ephemeral/typing.ts';
 import type { Filter } from '../filter.ts';
@@ -21,6 +22,8 @@ export interface SyncDeps {
   rooms?: Pick<RoomsService, 'filterVisible'>;
   /** The user's whole push ruleset, the content of the `m.push_rules` account data event. */
   pushRules?(userId: string): Promise<JsonObject>;
+  /** To-device messages, key counts and device lists; without it, read from the store directly. */
+  e2ee?: E2eeSyncData;
 }
 
 export interface SyncRequest {

@@ -10,6 +10,9 @@ import { StoreError } from '../store.ts';
 import { markDeviceListChanged } from './accounts.ts';
 import { nextPosition, requirePosition, requireString } from './common.ts';
 
+/** Prefix of a to-device transaction's key in `txn_ids` (room sends use the bare ID). */
+const TO_DEVICE_TXN_PREFIX = 'm.send_to_device\u0001';
+
 /** Backup versions are decimal strings on the wire and integers in the key, so the latest sorts last. */
 function versionNumber(version: string): number | null {
   return /^[1-9][0-9]{0,14}$/.test(version) ? Number(version) : null;
@@ -189,8 +192,16 @@ export function e2eeStore(engine: Engine): E2eeStore {
       }));
     },
 
-    sendToDevice(messages) {
-      return engine.write(['to_device', 'streams'], async (tx) => {
+    sendToDevice(messages, txn) {
+      return engine.write(['to_device', 'streams', 'txn_ids'], async (tx) => {
+        if (txn) {
+          // The room send's txn_ids table, under a key of its own: a to-device transaction ID
+          // is scoped to its endpoint, and checked and recorded in the same transaction as
+          // the messages, so a retried request queues nothing twice and a lost one nothing.
+          const key = [txn.userId, txn.deviceId, `${TO_DEVICE_TXN_PREFIX}${txn.txnId}`];
+          if (await tx.get('txn_ids', key)) return 0;
+          await tx.put('txn_ids', { user_id: key[0], device_id: key[1], txn_id: key[2], to_device: true });
+        }
         let last = 0;
         for (const m of messages) {
           last = await nextPosition(tx, 'to_device');
@@ -301,22 +312,33 @@ export function e2eeStore(engine: Engine): E2eeStore {
       });
     },
 
-    putBackupSessions(userId, version, sessions) {
+    putBackupSessions(userId, version, sessions, replace) {
       const n = versionNumber(version);
       return engine.write(['backup_versions', 'backup_sessions'], async (tx) => {
         const row = n === null ? undefined : await tx.get('backup_versions', [userId, n]);
         if (!row || row.deleted === true)
           throw new StoreError('NOT_FOUND', `backup version ${version} is not stored`);
-        await tx.putMany(
-          'backup_sessions',
-          sessions.map((s) => ({
-            user_id: userId,
-            version: n,
-            room_id: requireString(s.roomId, 'roomId'),
-            session_id: requireString(s.sessionId, 'sessionId'),
-            data: s.data,
-          })),
-        );
+        const rows = sessions.map((s) => ({
+          user_id: userId,
+          version: n as number,
+          room_id: requireString(s.roomId, 'roomId'),
+          session_id: requireString(s.sessionId, 'sessionId'),
+          data: s.data,
+        }));
+        let kept = rows;
+        if (replace) {
+          // Compared with what is stored inside this transaction, so two uploads racing for
+          // one session cannot both win.
+          const existing = await tx.getMany(
+            'backup_sessions',
+            rows.map((r) => [userId, r.version, r.room_id, r.session_id]),
+          );
+          kept = rows.filter((r, i) => {
+            const old = existing[i];
+            return !old || replace(old.data as JsonObject, r.data);
+          });
+        }
+        await tx.putMany('backup_sessions', kept);
         const etag = (row.etag as number) + 1;
         await tx.put('backup_versions', { ...row, etag });
         return etag;

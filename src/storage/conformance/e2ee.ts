@@ -118,6 +118,19 @@ export function e2eeTests(target: ConformanceTarget): void {
       ]);
       expect((await store.positions()).toDevice).toBe(6);
     });
+
+    it('queues a transaction once: a retried one queues nothing, another device or ID does', async () => {
+      const { store } = await stores.fresh();
+      const message = { userId: ALICE, deviceId: 'A', sender: BOB, type: 'm.x', content: {} };
+      const txn = { userId: BOB, deviceId: 'B1', txnId: 't1' };
+      expect(await store.e2ee.sendToDevice([message], txn)).toBe(1);
+      expect(await store.e2ee.sendToDevice([message], txn)).toBe(0);
+      expect(await store.e2ee.sendToDevice([message], { ...txn, deviceId: 'B2' })).toBe(2);
+      expect(await store.e2ee.sendToDevice([message], { ...txn, txnId: 't2' })).toBe(3);
+      // A room send's transaction of the same ID is another transaction.
+      expect(await store.rooms.eventForTransaction(BOB, 'B1', 't1')).toBeNull();
+      expect((await store.e2ee.toDeviceMessages(ALICE, 'A', 0, 10)).messages).toHaveLength(3);
+    });
   });
 
   describe('key backup', () => {
@@ -162,6 +175,30 @@ export function e2eeTests(target: ConformanceTarget): void {
       expect(await store.e2ee.createBackupVersion(ALICE, 'alg', {})).toBe('3');
       expect(await store.e2ee.getBackupVersion(ALICE, 'not-a-number')).toBeNull();
       expect(await store.e2ee.getBackupVersion(BOB)).toBeNull();
+    });
+
+    it('replaces a stored session only when the given rule says so', async () => {
+      const { store } = await stores.fresh();
+      const v = await store.e2ee.createBackupVersion(ALICE, 'alg', {});
+      await store.e2ee.putBackupSessions(ALICE, v, [{ roomId: '!r:x', sessionId: 's', data: { i: 5 } }]);
+      const lower = (old: { i?: unknown }, next: { i?: unknown }) => (next.i as number) < (old.i as number);
+      await store.e2ee.putBackupSessions(
+        ALICE,
+        v,
+        [
+          { roomId: '!r:x', sessionId: 's', data: { i: 7 } },
+          { roomId: '!r:x', sessionId: 't', data: { i: 9 } },
+        ],
+        lower,
+      );
+      expect((await store.e2ee.getBackupSessions(ALICE, v)).map((s) => s.data.i)).toEqual([5, 9]);
+      await store.e2ee.putBackupSessions(
+        ALICE,
+        v,
+        [{ roomId: '!r:x', sessionId: 's', data: { i: 2 } }],
+        lower,
+      );
+      expect((await store.e2ee.getBackupSessions(ALICE, v, '!r:x', 's'))[0]?.data).toEqual({ i: 2 });
     });
   });
 

@@ -1,0 +1,84 @@
+/**
+ * Send-to-device messaging — send_to_device.md, data/api/client-server/to_device.yaml.
+ *
+ * Messages for local devices are queued in the store with the sender's transaction ID in one
+ * write (a retried `PUT` queues nothing twice; a Service Worker stopped mid-request leaves
+ * either all or none) and stay until the device's next sync acknowledges them (sync-data.ts).
+ * Messages for remote users go to the `E2eeRemote` port, one EDU per server.
+ */
+import type { JsonObject } from '../../core/canonical-json.ts';
+import { serverNameOf } from '../../core/identifiers.ts';
+import type { ToDeviceMessage } from '../../storage/store.ts';
+import { type Auth, type HomeserverContext, randomString } from '../context.ts';
+import type { E2eeRemote } from '../ports.ts';
+
+export interface ToDeviceService {
+  /** PUT /sendToDevice/{eventType}/{txnId}; `*` as a device ID means every device of the user. */
+  sendToDevice(
+    auth: Auth,
+    eventType: string,
+    txnId: string,
+    messages: Record<string, Record<string, JsonObject>>,
+  ): Promise<void>;
+}
+
+export function createToDeviceService(ctx: HomeserverContext, deps: { remote: E2eeRemote }): ToDeviceService {
+  const { store, config, logger } = ctx;
+  return {
+    async sendToDevice(auth, eventType, txnId, messages) {
+      const messageId = randomString(ctx.random, 16);
+      const local: (ToDeviceMessage & { userId: string; deviceId: string })[] = [];
+      const remote = new Map<string, Record<string, Record<string, JsonObject>>>();
+      for (const [userId, devices] of Object.entries(messages)) {
+        let server: string | undefined;
+        try {
+          server = userId.startsWith('@') ? serverNameOf(userId) : undefined;
+        } catch {
+          // Not a user ID: nobody to deliver to (to_device.yaml has no error for it).
+        }
+        if (server === undefined) continue;
+        if (server !== config.serverName) {
+          remote.set(server, { ...remote.get(server), [userId]: devices });
+          continue;
+        }
+        // Only devices that exist get a queue: a message for an unknown one would never be
+        // acknowledged, and so never deleted.
+        const existing = (await store.accounts.listDevices(userId)).map((d) => d.deviceId);
+        const targets = new Set<string>();
+        for (const deviceId of Object.keys(devices)) {
+          if (deviceId === '*') for (const d of existing) targets.add(d);
+          else if (existing.includes(deviceId)) targets.add(deviceId);
+        }
+        for (const deviceId of targets) {
+          // A specific device's own content wins over the `*` content.
+          const content = devices[deviceId] ?? devices['*'];
+          if (content)
+            local.push({ userId, deviceId, sender: auth.userId, type: eventType, content, messageId });
+        }
+      }
+      const position = await store.e2ee.sendToDevice(local, {
+        userId: auth.userId,
+        deviceId: auth.deviceId ?? '',
+        txnId,
+      });
+      // 0: this transaction was queued before; its messages went then.
+      if (position === 0 && local.length > 0) return;
+      if (local.length > 0) ctx.notifier.notify({ users: new Set(local.map((m) => m.userId)) });
+      for (const [destination, forServer] of remote) {
+        try {
+          await deps.remote.sendToDevice(destination, {
+            sender: auth.userId,
+            type: eventType,
+            messageId,
+            messages: forServer,
+          });
+        } catch (err) {
+          logger.warn('to-device messages for a remote server were dropped', {
+            destination,
+            error: String(err),
+          });
+        }
+      }
+    },
+  };
+}
