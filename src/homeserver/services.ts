@@ -13,6 +13,7 @@ import type { HomeserverConfig, HomeserverContext } from './context.ts';
 import { createPresenceService, type PresenceService } from './ephemeral/presence.ts';
 import { createReceiptService, type ReceiptService } from './ephemeral/receipts.ts';
 import { createTypingService, type TypingService } from './ephemeral/typing.ts';
+import { createFederationInboundService, type FederationInboundService } from './federation-inbound/index.ts';
 import { createFilterService, type FilterService } from './filter.ts';
 import { createPushService, type PushService } from './push/index.ts';
 import { createRoomsService, type RoomsService } from './rooms/index.ts';
@@ -34,6 +35,8 @@ export interface Services {
   readonly typing: TypingService;
   readonly presence: PresenceService;
   readonly receipts: ReceiptService;
+  /** What other servers ask of our rooms' events, and the PDUs they send (federation-inbound/). */
+  readonly federationInbound: FederationInboundService;
 }
 
 export function createServices(ctx: HomeserverContext): Services {
@@ -61,5 +64,6 @@ export function createServices(ctx: HomeserverContext): Services {
       userData,
       visibleToUser: (userId, roomId, event) => rooms.visibleToUser(userId, roomId, event),
     }),
+    federationInbound: createFederationInboundService(ctx, { rooms }),
   };
 }

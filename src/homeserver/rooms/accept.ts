@@ -81,6 +81,15 @@ export interface Candidate {
   pdu: Pdu;
   /** Set only by this process's pipeline, for an event it has just built and signed. */
   built?: BuiltEvent;
+  /**
+   * A received event taken without its prev events (server-server-api.md "Retrieving
+   * events"): `outlier` — an auth-chain or state event, checked against its own auth events
+   * only (steps 1–4) and stored with no state and no timeline place; `state` — an event whose
+   * prev events cannot be had, checked against the state before it as another server
+   * answered `/state_ids` at it (the state's events already stored), instead of the state
+   * after its prev events.
+   */
+  placed?: { outlier: true } | { state: StateMap };
 }
 
 export type AcceptOutcome =
@@ -357,9 +366,11 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       return unchanged({ status: 'dropped', eventId, reason: err.message });
     }
     const eventId = event.event_id;
+    const { placed } = candidate;
+    const asOutlier = placed !== undefined && 'outlier' in placed;
     if (!built) {
       const existing = await store.rooms.getEvent(eventId);
-      if (existing && !existing.outlier) return unchanged({ status: 'known', eventId });
+      if (existing && (!existing.outlier || asOutlier)) return unchanged({ status: 'known', eventId });
     }
 
     // --- 4: against its own auth events -----------------------------------------------------
@@ -375,6 +386,14 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       ? checkAuth(event, authStateOf(create ? [create, ...authEvents] : authEvents), version)
       : shape;
     let rejection = byAuthEvents.ok ? undefined : byAuthEvents.reason;
+    if (asOutlier) {
+      if (rejection !== undefined) return rejectedVerdict(event, redacted, rejection, undefined);
+      return {
+        outcome: { status: 'accepted', eventId, redacted },
+        input: { event, outlier: true },
+        membershipChanged: false,
+      };
+    }
 
     // --- 5: against the state before it -----------------------------------------------------
     let stateBefore: StateBefore | undefined;
@@ -383,6 +402,10 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     if (built) {
       stateBefore = built.stateBefore;
       before = built.authState;
+    } else if (placed && 'state' in placed) {
+      stateMap = placed.state;
+      stateBefore = { state: stateMap };
+      before = await eventsAt(stateMap, [CREATE_STATE_KEY, ...authTypesForEvent(event, version)]);
     } else {
       const found = await stateBeforeOf(event, roomId, version, known);
       if ('missing' in found) {
