@@ -3,6 +3,7 @@
  * sharing one settable clock, each with its federation pieces (`createFederation`) at hand.
  */
 import type { Clock, HomeserverContext } from '../homeserver/context.ts';
+import type { FederationPort } from '../homeserver/ports.ts';
 import type { Services } from '../homeserver/services.ts';
 import { createTestHomeserver, type TestHomeserver } from '../testing.ts';
 import { createMemoryNetwork, type MemoryNetwork } from '../transport/memory.ts';
@@ -44,17 +45,33 @@ export interface FederatedNetwork {
 /** Homeservers named `names` on one memory network; each asks `notaries` for keys it cannot fetch. */
 export async function createFederatedServers(
   names: readonly string[],
-  options: { notaries?: readonly NotaryConfig[]; clock?: SettableClock } = {},
+  options: {
+    notaries?: readonly NotaryConfig[];
+    clock?: SettableClock;
+    /** The homeserver's `FederationPort`, given its federation pieces (built just after it). */
+    federationPort?: (name: string, federation: () => Federation) => FederationPort;
+  } = {},
 ): Promise<FederatedNetwork> {
   const network = createMemoryNetwork();
   const clock = options.clock ?? settableClock();
   const servers: Record<string, FederatedServer> = {};
   for (const name of names) {
     const federationOptions = { transport: network.transport(name), notaries: options.notaries };
-    const hs = await createTestHomeserver({ serverName: name, clock, federation: federationOptions });
+    let federation: Federation | undefined;
+    const federationPort = options.federationPort?.(name, () => {
+      if (!federation) throw new Error(`the federation of ${name} is not built yet`);
+      return federation;
+    });
+    const hs = await createTestHomeserver({
+      serverName: name,
+      clock,
+      federation: federationOptions,
+      ...(federationPort ? { federationPort } : {}),
+    });
     network.serve(name, (request, info) => hs.fetch(request, info));
     const services = hs.internals;
-    servers[name] = { hs, services, federation: createFederation(services.ctx, federationOptions) };
+    federation = createFederation(services.ctx, federationOptions);
+    servers[name] = { hs, services, federation };
   }
   return {
     network,

@@ -154,9 +154,18 @@ export function createEventServing(ctx: HomeserverContext): EventServing {
     stored !== undefined && stored.roomId === roomId && !stored.outlier && stored.rejected === null;
 
   /** Everything the events cite through `auth_events`, transitively (not the events themselves). */
-  async function authChain(roomId: string, from: readonly IdentifiedPdu[]): Promise<StoredEvent[]> {
+  async function authChain(
+    roomId: string,
+    version: RoomVersion,
+    from: readonly IdentifiedPdu[],
+  ): Promise<StoredEvent[]> {
     const chain = new Map<string, StoredEvent>();
-    let wanted = [...new Set(from.flatMap((e) => referencedIds(e.auth_events)))];
+    const cited = from.flatMap((e) => referencedIds(e.auth_events));
+    // v12: the create event is named by the room ID and never listed (rooms/v12.md), yet it
+    // is every event's first auth event.
+    if (version.roomIdFromCreateEvent && !from.some((e) => e.type === 'm.room.create'))
+      cited.push(`$${roomId.slice(1)}`);
+    let wanted = [...new Set(cited)];
     while (wanted.length > 0 && chain.size < MAX_AUTH_CHAIN) {
       const found = await store.rooms.getEvents(wanted);
       const next = new Set<string>();
@@ -269,6 +278,7 @@ export function createEventServing(ctx: HomeserverContext): EventServing {
       const { a, state } = await stateBefore(origin, roomId, eventId);
       const chain = await authChain(
         roomId,
+        a.version,
         state.map((s) => s.event),
       );
       return {
@@ -279,9 +289,10 @@ export function createEventServing(ctx: HomeserverContext): EventServing {
 
     // GET /_matrix/federation/v1/state_ids/{roomId}?event_id=
     async stateIds(origin, roomId, eventId) {
-      const { state } = await stateBefore(origin, roomId, eventId);
+      const { a, state } = await stateBefore(origin, roomId, eventId);
       const chain = await authChain(
         roomId,
+        a.version,
         state.map((s) => s.event),
       );
       return {
@@ -295,7 +306,7 @@ export function createEventServing(ctx: HomeserverContext): EventServing {
       const a = await access(origin, roomId);
       const stored = await store.rooms.getEvent(eventId);
       if (!stored || stored.roomId !== roomId) throw notFound(`Event ${eventId} is not known in ${roomId}`);
-      const chain = await authChain(roomId, [stored.event]);
+      const chain = await authChain(roomId, a.version, [stored.event]);
       return { auth_chain: chain.map((s) => wire(s.event, a.version)) };
     },
 
