@@ -55,7 +55,8 @@ function errorOf(outcome: AcceptOutcome): string | undefined {
     case 'dropped':
       return `dropped: ${outcome.reason}`;
     case 'missing':
-      return `missing events: ${outcome.missing.join(', ')}${outcome.reason ? ` (${outcome.reason})` : ''}`;
+      // Everything was asked for and something is still lacking: never applied.
+      return `rejected: ${outcome.reason ?? `cannot obtain ${outcome.missing.join(', ')}`}`;
   }
 }
 
@@ -241,9 +242,10 @@ export function createReceiving(
           if (id) results.set(id, { error: why(err) });
           continue;
         }
-        if (outcome.eventId === null) continue;
+        const id = outcome.eventId ?? idOf(pdu, version);
+        if (id === undefined) continue;
         const error = errorOf(outcome);
-        results.set(outcome.eventId, error === undefined ? {} : { error });
+        results.set(id, error === undefined ? {} : { error });
       }
       return results;
     },
