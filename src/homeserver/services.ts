@@ -49,11 +49,15 @@ export function createServices(ctx: HomeserverContext): Services {
   const userData = createUserDataService(ctx, { pushRules });
   const typing = createTypingService(ctx);
   const presence = createPresenceService(ctx);
+  const federationInbound = createFederationInboundService(ctx, { rooms });
   return {
     config: ctx.config,
     accounts: createAccountsService(ctx, { rooms: () => rooms }),
     rooms,
-    roomRead: createRoomReadService(ctx, { rooms }),
+    roomRead: createRoomReadService(ctx, {
+      rooms,
+      backfill: (roomId, from, limit) => federationInbound.backfillRoom(roomId, from, limit),
+    }),
     sync: createSyncService(ctx, { typing, presence, rooms, pushRules }),
     push,
     filters: createFilterService(ctx),
@@ -64,6 +68,6 @@ export function createServices(ctx: HomeserverContext): Services {
       userData,
       visibleToUser: (userId, roomId, event) => rooms.visibleToUser(userId, roomId, event),
     }),
-    federationInbound: createFederationInboundService(ctx, { rooms }),
+    federationInbound,
   };
 }

@@ -22,7 +22,7 @@ import {
   stateKey,
 } from '../../core/index.ts';
 import type { HomeserverContext } from '../context.ts';
-import type { AcceptOutcome } from '../rooms/accept.ts';
+import { type AcceptOutcome, serverOf } from '../rooms/accept.ts';
 import type { RoomsService } from '../rooms/service.ts';
 import type { EventServing } from './serve.ts';
 
@@ -75,7 +75,18 @@ const why = (err: unknown): string => (err instanceof Error ? err.message : Stri
 
 export interface Receiving {
   receivePdus(origin: string, roomId: string, pdus: unknown[]): Promise<ReceiveResult>;
+  /**
+   * History from before what this server holds of a room (a client paging back past it):
+   * `/backfill` from `from` of the servers in the room, the events stored as backfilled,
+   * the oldest on the state `/state_ids` gives at it. Returns how many events were stored.
+   */
+  backfillRoom(roomId: string, from: readonly string[], limit: number): Promise<number>;
 }
+
+/** Servers asked in turn for one backfill. */
+const MAX_BACKFILL_SERVERS = 3;
+/** Events whose prev events could not be backfilled, so each is not asked about again and again. */
+const MAX_BACKFILL_FAILURES = 1000;
 
 export function createReceiving(
   ctx: HomeserverContext,
@@ -220,7 +231,61 @@ export function createReceiving(
     return placed as AcceptOutcome;
   }
 
+  /** Event IDs a backfill from them brought nothing for: a client paging back asks once. */
+  const fruitless = new Set<string>();
+
+  /** Servers to ask for a room's history: those of the events' senders first, then the others in the room. */
+  async function backfillServers(roomId: string, from: readonly string[]): Promise<string[]> {
+    const servers = new Set<string>();
+    for (const stored of (await store.rooms.getEvents(from)).values()) {
+      const server = serverOf(stored.event.sender);
+      if (server) servers.add(server);
+    }
+    for (const member of await store.rooms.members(roomId, 'join')) {
+      const server = serverOf(member.userId);
+      if (server) servers.add(server);
+    }
+    servers.delete(ctx.config.serverName);
+    return [...servers].slice(0, MAX_BACKFILL_SERVERS);
+  }
+
+  async function backfillRoom(roomId: string, from: readonly string[], limit: number): Promise<number> {
+    const wanted = from.filter((id) => !fruitless.has(id));
+    if (wanted.length === 0) return 0;
+    let stored = 0;
+    for (const server of await backfillServers(roomId, wanted)) {
+      let pdus: Pdu[];
+      try {
+        pdus = (await federation.backfill(server, roomId, wanted, limit)).filter(isObject).sort(byDepth);
+      } catch (err) {
+        logger.warn('backfill failed', { server, roomId, error: why(err) });
+        continue;
+      }
+      // Oldest first; the oldest lack their prev events: they go on the state the server gives.
+      let pending = pdus;
+      for (let round = 0; round < 3 && pending.length > 0; round++) {
+        const outcomes = await rooms.acceptRemote(roomId, pending, { backfilled: true });
+        stored += outcomes.filter((o) => o.status === 'accepted' || o.status === 'soft_failed').length;
+        const waiting = pending.filter((_, i) => outcomes[i]?.status === 'missing');
+        const oldest = outcomes.find((o) => o.status === 'missing');
+        if (!oldest) break;
+        const state = await fetchState(server, roomId, oldest.eventId);
+        if (!state) break;
+        const [first, ...rest] = waiting;
+        const [placed] = await rooms.acceptRemote(roomId, [first as Pdu], { state, backfilled: true });
+        if (placed?.status !== 'accepted' && placed?.status !== 'soft_failed') break;
+        stored++;
+        pending = rest;
+      }
+      if (stored > 0) return stored;
+    }
+    if (fruitless.size >= MAX_BACKFILL_FAILURES) fruitless.clear();
+    for (const id of wanted) fruitless.add(id);
+    return stored;
+  }
+
   return {
+    backfillRoom,
     async receivePdus(origin, roomId, pdus) {
       const results: ReceiveResult = new Map();
       const candidates = pdus.filter(isObject).sort(byDepth);
