@@ -3,6 +3,7 @@
  * sharing one settable clock, each with its federation pieces (`createFederation`) at hand.
  */
 import type { Clock, HomeserverContext, Logger } from '../homeserver/context.ts';
+import type { FederationPort } from '../homeserver/ports.ts';
 import type { Services } from '../homeserver/services.ts';
 import { createTestHomeserver, type TestHomeserver } from '../testing.ts';
 import { createMemoryNetwork, type MemoryNetwork } from '../transport/memory.ts';
@@ -49,6 +50,8 @@ export async function createFederatedServers(
     clock?: SettableClock;
     /** Each server's logger (default silent). */
     logger?: (name: string) => Logger;
+    /** The homeserver's `FederationPort`, given its federation pieces (built just after it). */
+    federationPort?: (name: string, federation: () => Federation) => FederationPort;
   } = {},
 ): Promise<FederatedNetwork> {
   const network = createMemoryNetwork();
@@ -56,15 +59,22 @@ export async function createFederatedServers(
   const servers: Record<string, FederatedServer> = {};
   for (const name of names) {
     const federationOptions = { transport: network.transport(name), notaries: options.notaries };
+    let federation: Federation | undefined;
+    const federationPort = options.federationPort?.(name, () => {
+      if (!federation) throw new Error(`the federation of ${name} is not built yet`);
+      return federation;
+    });
     const hs = await createTestHomeserver({
       serverName: name,
       clock,
       federation: federationOptions,
       ...(options.logger ? { logger: options.logger(name) } : {}),
+      ...(federationPort ? { federationPort } : {}),
     });
     network.serve(name, (request, info) => hs.fetch(request, info));
     const services = hs.internals;
-    servers[name] = { hs, services, federation: createFederation(services.ctx, federationOptions) };
+    federation = createFederation(services.ctx, federationOptions);
+    servers[name] = { hs, services, federation };
   }
   return {
     network,

@@ -14,6 +14,7 @@ import { createE2eeService, type E2eeService } from './e2ee/index.ts';
 import { createPresenceService, type PresenceService } from './ephemeral/presence.ts';
 import { createReceiptService, type ReceiptService } from './ephemeral/receipts.ts';
 import { createTypingService, type TypingService } from './ephemeral/typing.ts';
+import { createFederationInboundService, type FederationInboundService } from './federation-inbound/index.ts';
 import { createFederationQueryService, type FederationQueryService } from './federation-queries/index.ts';
 import { createFilterService, type FilterService } from './filter.ts';
 import { createMediaService, type MediaDeps, type MediaService } from './media/index.ts';
@@ -47,6 +48,8 @@ export interface Services {
   readonly federationQueries: FederationQueryService;
   /** Keys, to-device messages, key backup, and the E2EE data of sync answers. */
   readonly e2ee: E2eeService;
+  /** What other servers ask of our rooms' events, and the PDUs they send (federation-inbound/). */
+  readonly federationInbound: FederationInboundService;
 }
 
 /** What the host supplies beside the context: media's thumbnailer and remote-media hook, and the E2EE federation hook (ports.ts); each is off when absent. */
@@ -65,6 +68,7 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
   const typing = createTypingService(ctx);
   const presence = createPresenceService(ctx);
   const e2ee = createE2eeService(ctx, { remote: deps.e2eeRemote });
+  const federationInbound = createFederationInboundService(ctx, { rooms });
   return {
     config: ctx.config,
     accounts: createAccountsService(ctx, {
@@ -72,7 +76,10 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
       deviceListChanged: (userId) => e2ee.deviceListChanged(userId),
     }),
     rooms,
-    roomRead: createRoomReadService(ctx, { rooms }),
+    roomRead: createRoomReadService(ctx, {
+      rooms,
+      backfill: (roomId, from, limit) => federationInbound.backfillRoom(roomId, from, limit),
+    }),
     sync: createSyncService(ctx, { typing, presence, rooms, pushRules, e2ee }),
     slidingSync: createSlidingSyncService(ctx, { typing, presence, rooms, pushRules, e2ee }),
     e2ee,
@@ -87,5 +94,6 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
     }),
     media: createMediaService(ctx, deps),
     federationQueries: createFederationQueryService(ctx),
+    federationInbound,
   };
 }

@@ -8,6 +8,7 @@ import type { Services } from '../../homeserver/services.ts';
 import type { Endpoint } from '../endpoint.ts';
 import type { XMatrixDeps } from './auth.ts';
 import { e2eeEndpoints } from './e2ee.ts';
+import { eventEndpoints } from './events.ts';
 import { keyEndpoints, type ServerIdentity } from './keys.ts';
 import { openIdEndpoints } from './openid.ts';
 import { queryEndpoints } from './query.ts';
@@ -43,5 +44,6 @@ export function federationEndpoints({
     ...roomEndpoints(xMatrix, services),
     ...openIdEndpoints(),
     ...wellKnownServerEndpoints(wellKnownServer),
+    ...eventEndpoints(xMatrix, services),
   ];
 }

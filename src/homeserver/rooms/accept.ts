@@ -81,7 +81,23 @@ export interface Candidate {
   pdu: Pdu;
   /** Set only by this process's pipeline, for an event it has just built and signed. */
   built?: BuiltEvent;
+  /** Where a received event goes when not simply on its prev events (see `Placement`). */
+  placed?: Placement;
 }
+
+/**
+ * A received event taken without its prev events (server-server-api.md "Retrieving events",
+ * "Backfilling and retrieving missing events"):
+ * - `outlier` — an auth-chain or state event, checked against its own auth events only
+ *   (steps 1–4) and stored with no state and no timeline place;
+ * - `state` — an event whose prev events cannot be had, checked against the state before it
+ *   as another server answered `/state_ids` at it (the state's events already stored),
+ *   instead of the state after its prev events;
+ * - `backfilled` — older history: stored behind the timeline (negative stream positions),
+ *   moving neither the forward extremities nor the current state, so not checked against
+ *   the current state (step 6) and sent nowhere.
+ */
+export type Placement = { outlier: true } | { state?: StateMap; backfilled?: true };
 
 export type AcceptOutcome =
   | { status: 'accepted' | 'soft_failed'; eventId: string; redacted: boolean }
@@ -319,6 +335,8 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       return !stored || stored.outlier || stored.roomId !== roomId;
     });
     if (unknownPrevs.length > 0) return { missing: unknownPrevs };
+    // The create event (taken as an outlier first, then into the timeline by backfill).
+    if (prevIds.length === 0) return { stateMap: new Map(), stateBefore: { state: new Map() } };
     const sets = await Promise.all(prevIds.map((id) => store.rooms.stateAt(id, 'after')));
     const missing = prevIds.filter((_, i) => sets[i] === null);
     if (missing.length > 0) return { missing };
@@ -357,9 +375,13 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       return unchanged({ status: 'dropped', eventId, reason: err.message });
     }
     const eventId = event.event_id;
+    const { placed } = candidate;
+    const asOutlier = placed !== undefined && 'outlier' in placed;
+    const givenState = placed && 'state' in placed ? placed.state : undefined;
+    const backfilled = placed !== undefined && 'backfilled' in placed && placed.backfilled === true;
     if (!built) {
       const existing = await store.rooms.getEvent(eventId);
-      if (existing && !existing.outlier) return unchanged({ status: 'known', eventId });
+      if (existing && (!existing.outlier || asOutlier)) return unchanged({ status: 'known', eventId });
     }
 
     // --- 4: against its own auth events -----------------------------------------------------
@@ -375,6 +397,14 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       ? checkAuth(event, authStateOf(create ? [create, ...authEvents] : authEvents), version)
       : shape;
     let rejection = byAuthEvents.ok ? undefined : byAuthEvents.reason;
+    if (asOutlier) {
+      if (rejection !== undefined) return rejectedVerdict(event, redacted, rejection, undefined);
+      return {
+        outcome: { status: 'accepted', eventId, redacted },
+        input: { event, outlier: true },
+        membershipChanged: false,
+      };
+    }
 
     // --- 5: against the state before it -----------------------------------------------------
     let stateBefore: StateBefore | undefined;
@@ -383,6 +413,10 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     if (built) {
       stateBefore = built.stateBefore;
       before = built.authState;
+    } else if (givenState) {
+      stateMap = givenState;
+      stateBefore = { state: stateMap };
+      before = await eventsAt(stateMap, [CREATE_STATE_KEY, ...authTypesForEvent(event, version)]);
     } else {
       const found = await stateBeforeOf(event, roomId, version, known);
       if ('missing' in found) {
@@ -405,9 +439,12 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
 
     // --- 6: against the current state -------------------------------------------------------
     const prevIds = referencedIds(event.prev_events);
-    const followsCurrent = built ? built.followsCurrent : sameSet(prevIds, extremities);
+    // An event on a given state in a room with no timeline here yet (a join's answer) starts
+    // the room's current state: nothing else to check it against.
+    const startsRoom = givenState !== undefined && extremities.length === 0;
+    const followsCurrent = built ? built.followsCurrent : startsRoom || sameSet(prevIds, extremities);
     let softFailed = false;
-    if (!followsCurrent) {
+    if (!followsCurrent && !backfilled) {
       const current = await deps.stateEventsAt(roomId, [
         CREATE_STATE_KEY,
         ...authTypesForEvent(event, version),
@@ -418,8 +455,9 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     // --- what the write carries -------------------------------------------------------------
     const input: PersistEventInput = { event, stateBefore };
     if (softFailed) input.softFailed = true;
+    if (backfilled) input.backfilled = true;
     let stateReset = false;
-    if (!softFailed && stateMap && !(followsCurrent && prevIds.length === 1)) {
+    if (!softFailed && !backfilled && stateMap && (startsRoom || !(followsCurrent && prevIds.length === 1))) {
       // The event forks the room or merges branches: the current state is the resolution of
       // the states after the new forward extremities (server-server-api.md "Soft failure").
       input.currentState = await currentAfter(version, event, stateMap, extremities, prevIds, known);
@@ -432,18 +470,18 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
         ? undefined
         : await remoteRedaction(event, roomId, version, before);
     if (redaction) input.redaction = redaction;
-    if (serverOf(event.sender) === config.serverName) {
+    if (!backfilled && serverOf(event.sender) === config.serverName) {
       const destinations = await destinationsOf(roomId, event);
       if (destinations.length > 0) input.destinations = destinations;
     }
-    if (!softFailed) {
+    if (!softFailed && !backfilled) {
       const notify = await deps.notificationsFor?.(event, roomId);
       if (notify && notify.length > 0) input.notify = notify;
     }
     return {
       outcome: { status: softFailed ? 'soft_failed' : 'accepted', eventId, redacted },
       input,
-      membershipChanged: stateReset || (!softFailed && event.type === MEMBER_TYPE),
+      membershipChanged: stateReset || (!softFailed && !backfilled && event.type === MEMBER_TYPE),
     };
   }
 

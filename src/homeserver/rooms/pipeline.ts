@@ -33,7 +33,7 @@ import {
 import type { PersistEventInput, StateBefore } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
 import { badJson, forbidden, notFound } from '../errors.ts';
-import { type AcceptOutcome, affectedUsers, type Candidate, createAccept } from './accept.ts';
+import { type AcceptOutcome, affectedUsers, type Candidate, createAccept, type Placement } from './accept.ts';
 import {
   type BuildTools,
   buildEvent,
@@ -91,8 +91,11 @@ export interface EventPipeline {
     version: RoomVersion,
     candidates: readonly Candidate[],
   ): Promise<AcceptOutcome[]>;
-  /** Received events of one room, under its lock; an unknown room stores nothing. */
-  acceptRemote(roomId: string, pdus: readonly Pdu[]): Promise<AcceptOutcome[]>;
+  /**
+   * Received events of one room, under its lock; an unknown room stores nothing. `placed`
+   * takes them as outliers or on a given state (accept.ts `Candidate.placed`).
+   */
+  acceptRemote(roomId: string, pdus: readonly Pdu[], placed?: Placement): Promise<AcceptOutcome[]>;
   /**
    * Invites a user of another server: the invite is built here, signed by the invitee's
    * server through `ctx.federation.invite`, then accepted like any received event.
@@ -175,7 +178,11 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
     notificationsFor: (event, roomId) => deps.push?.()?.notificationsFor(event, roomId),
   });
 
-  async function acceptRemote(roomId: string, pdus: readonly Pdu[]): Promise<AcceptOutcome[]> {
+  async function acceptRemote(
+    roomId: string,
+    pdus: readonly Pdu[],
+    placed?: Placement,
+  ): Promise<AcceptOutcome[]> {
     return lock.run(roomId, async () => {
       const version = await roomVersionOf(roomId);
       if (!version) {
@@ -190,7 +197,7 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
       return accept.acceptLocked(
         roomId,
         version,
-        pdus.map((pdu) => ({ pdu })),
+        pdus.map((pdu) => (placed ? { pdu, placed } : { pdu })),
       );
     });
   }

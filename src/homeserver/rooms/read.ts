@@ -12,12 +12,16 @@
  * - anyone reads a `world_readable` room;
  * - anyone else (never joined, only invited or knocking) gets 403 M_FORBIDDEN.
  *
+ * History from before what this server holds (a room joined over federation): paging back
+ * onto an event whose prev events are not here asks the room's other servers for it
+ * (`backfill`, federation-inbound/receive.ts) once per gap, and reads the page again.
+ *
  * Tokens (tokens.ts): /messages takes sync tokens (`s…`, a sync's `prev_batch`/`next_batch`)
  * and topological tokens (`t…`, its own `start`/`end`); it answers with topological ones.
  */
 
 import type { JsonObject } from '../../core/canonical-json.ts';
-import { type StateMap, splitStateKey, stateKey } from '../../core/pdu.ts';
+import { referencedIds, type StateMap, splitStateKey, stateKey } from '../../core/pdu.ts';
 import type { StoredEvent, TopoToken } from '../../storage/store.ts';
 import { loadClientEvents, type Viewer } from '../client-event.ts';
 import type { HomeserverContext } from '../context.ts';
@@ -98,12 +102,29 @@ const compareTopo = (a: TopoToken, b: TopoToken) => a.depth - b.depth || a.strea
 const minTopo = (a: TopoToken, b: TopoToken) => (compareTopo(a, b) <= 0 ? a : b);
 const topoOf = (e: StoredEvent): TopoToken => ({ depth: e.depth, stream: e.stream as number });
 
-export function createRoomReadService(
-  ctx: HomeserverContext,
-  deps: { rooms: Pick<RoomsService, 'filterVisible'> },
-): RoomReadService {
+export interface RoomReadDeps {
+  rooms: Pick<RoomsService, 'filterVisible'>;
+  /** Fetches older history of a room from other servers; how many events it stored. */
+  backfill?: (roomId: string, from: readonly string[], limit: number) => Promise<number>;
+}
+
+export function createRoomReadService(ctx: HomeserverContext, deps: RoomReadDeps): RoomReadService {
   const { store, clock } = ctx;
   const { rooms } = deps;
+
+  /** Events of the page whose prev events are not (all) in the room's DAG here: where history stops. */
+  async function gapsIn(events: readonly StoredEvent[]): Promise<string[]> {
+    const prevs = [...new Set(events.flatMap((e) => referencedIds(e.event.prev_events)))];
+    if (prevs.length === 0) return [];
+    const found = await store.rooms.getEvents(prevs);
+    const held = (id: string) => {
+      const stored = found.get(id);
+      return stored !== undefined && !stored.outlier;
+    };
+    return events
+      .filter((e) => referencedIds(e.event.prev_events).some((id) => !held(id)))
+      .map((e) => e.event.event_id);
+  }
 
   async function access(userId: string, roomId: string): Promise<Access> {
     const membership = await store.rooms.membership(roomId, userId);
@@ -363,14 +384,26 @@ export function createRoomReadService(
       let next: TopoToken | null = null;
       let cursor: TopoToken | undefined = from;
       let pageLimit = limit;
+      let backfilled = false;
       for (let page = 0; page < MAX_HIDDEN_PAGES; page++) {
-        const result = await store.rooms.messages(roomId, {
-          dir,
-          ...(cursor ? { from: cursor } : {}),
-          ...(to ? { to } : {}),
-          limit: pageLimit,
-          filter,
-        });
+        const read = (keep?: (event: StoredEvent) => boolean) =>
+          store.rooms.messages(roomId, {
+            dir,
+            ...(cursor ? { from: cursor } : {}),
+            ...(to ? { to } : {}),
+            limit: pageLimit,
+            ...(keep ? { filter: keep } : {}),
+          });
+        let result = await read(filter);
+        if (dir === 'b' && deps.backfill && !backfilled) {
+          // A gap is where the room's history here stops, whatever the filter keeps.
+          const gaps = await gapsIn(filter ? (await read()).events : result.events);
+          if (gaps.length > 0) {
+            backfilled = true;
+            const limit = Math.max(pageLimit, DEFAULT_MESSAGES_LIMIT);
+            if ((await deps.backfill(roomId, gaps, limit)) > 0) result = await read(filter);
+          }
+        }
         chunk.push(...(await rooms.filterVisible(viewer.userId, roomId, result.events)));
         next = result.next;
         if (chunk.length > 0 || !next) break;

@@ -16,7 +16,7 @@ import {
 } from '../../core/index.ts';
 import type { HomeserverContext } from '../context.ts';
 import { badJson, forbidden, invalidParam, matrixError } from '../errors.ts';
-import type { AcceptOutcome } from './accept.ts';
+import type { AcceptOutcome, Placement } from './accept.ts';
 import { MEMBER_TYPE, REDACTION_TYPE } from './build.ts';
 import { type CreateRoomRequest, createRoom } from './create-room.ts';
 import { createDirectory, type Directory } from './directory.ts';
@@ -37,7 +37,7 @@ export interface RoomsService extends Membership, Directory, Visibility {
    * Events of a room this server has, received from another server (a federation
    * transaction, a join's state, backfill): each checked and stored by accept.ts, in order.
    */
-  acceptRemote(roomId: string, pdus: readonly Pdu[]): Promise<AcceptOutcome[]>;
+  acceptRemote(roomId: string, pdus: readonly Pdu[], placed?: Placement): Promise<AcceptOutcome[]>;
   createRoom(userId: string, body: CreateRoomRequest): Promise<{ roomId: string }>;
   /**
    * PUT /rooms/{roomId}/state/{eventType}/{stateKey}: a state event through the pipeline, with
