@@ -129,12 +129,19 @@ function scanEscapes(text: string): EscapeScan {
   let loneSurrogate = false;
   let at = text.indexOf('\\');
   // Native indexOf hops, never a character loop: a message body full of `\n` costs a few
-  // searches, not a walk over its text.
+  // searches, not a walk over its text. `u` is the next `\u` at or after the current string,
+  // kept across strings so that no search runs over the rest of the text twice.
+  let u = at === -1 ? -1 : text.indexOf('\\u', at);
   while (at !== -1) {
     let end = text.indexOf('"', at);
     while (end !== -1 && escapedAt(text, end)) end = text.indexOf('"', end + 1);
     if (end === -1) break;
-    if (!loneSurrogate) loneSurrogate = hasLoneSurrogate(text, at, end);
+    if (u !== -1 && u < at) u = text.indexOf('\\u', at);
+    while (u !== -1 && u < end && !loneSurrogate) {
+      const next = surrogateEscape(text, u);
+      if (next === -1) loneSurrogate = true;
+      else u = text.indexOf('\\u', next);
+    }
     let j = end + 1;
     while (j < text.length) {
       const c = text.charCodeAt(j);
@@ -156,31 +163,20 @@ function escapedAt(text: string, i: number): boolean {
 }
 
 /**
- * Whether the string text between `from` and `end` holds a `\uD800`–`\uDFFF` escape without its
- * partner: a high one not followed at once by a low one, or a low one not after a high one.
- * (A high escape followed by a raw low surrogate counts as lone: the text itself is then not
- * well formed.)
+ * Looks at the `\u` at `u`: where to search on from, or -1 when it is a lone surrogate — a
+ * high `\uD800`–`\uDBFF` not followed at once by a low one, or a low one standing alone. (A
+ * high escape followed by a raw low surrogate counts as lone: the text itself is then not
+ * well formed.) A `\\u` — an escaped backslash, then a plain `u` — is no escape.
  */
-function hasLoneSurrogate(text: string, from: number, end: number): boolean {
-  let u = text.indexOf('\\u', from);
-  while (u !== -1 && u < end) {
-    if (escapedAt(text, u)) {
-      // `\\u`: an escaped backslash, then a plain `u`.
-      u = text.indexOf('\\u', u + 1);
-      continue;
-    }
-    const unit = Number.parseInt(text.slice(u + 2, u + 6), 16);
-    if (unit >= 0xd800 && unit <= 0xdbff) {
-      if (text.charCodeAt(u + 6) !== BACKSLASH || text.charCodeAt(u + 7) !== 0x75) return true;
-      const low = Number.parseInt(text.slice(u + 8, u + 12), 16);
-      if (!(low >= 0xdc00 && low <= 0xdfff)) return true;
-      u = text.indexOf('\\u', u + 12);
-      continue;
-    }
-    if (unit >= 0xdc00 && unit <= 0xdfff) return true;
-    u = text.indexOf('\\u', u + 6);
+function surrogateEscape(text: string, u: number): number {
+  if (escapedAt(text, u)) return u + 1;
+  const unit = Number.parseInt(text.slice(u + 2, u + 6), 16);
+  if (unit >= 0xd800 && unit <= 0xdbff) {
+    if (text.charCodeAt(u + 6) !== BACKSLASH || text.charCodeAt(u + 7) !== 0x75) return -1;
+    const low = Number.parseInt(text.slice(u + 8, u + 12), 16);
+    return low >= 0xdc00 && low <= 0xdfff ? u + 12 : -1;
   }
-  return false;
+  return unit >= 0xdc00 && unit <= 0xdfff ? -1 : u + 6;
 }
 
 /**
