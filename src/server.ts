@@ -12,6 +12,7 @@ import { federationEndpoints } from './api/federation/index.ts';
 import { type ConnectionInfo, createRouter, type FetchHandler } from './api/http.ts';
 import type { RateLimitConfig } from './api/rate-limit.ts';
 import { createFederation, type Federation, type FederationOptions } from './federation/index.ts';
+import { createFederationPort } from './federation/port.ts';
 import { type HomeserverContext, silentLogger } from './homeserver/context.ts';
 import type { Services } from './homeserver/services.ts';
 import { type ServicesOptions, startServices } from './homeserver/start.ts';
@@ -96,7 +97,9 @@ export function startHomeserver(options: HomeserverOptions): {
       ...options,
       connect: (base) => {
         federation = createFederation(base, options.federation);
-        return options.federation ? { keys: federation.keys } : {};
+        return options.federation
+          ? { keys: federation.keys, port: createFederationPort(federation.client) }
+          : {};
       },
     });
     const { keys } = federation ?? createFederation(ctx, options.federation);
