@@ -8,6 +8,7 @@ import type { Services } from '../../homeserver/services.ts';
 import type { Endpoint } from '../endpoint.ts';
 import type { XMatrixDeps } from './auth.ts';
 import { keyEndpoints, type ServerIdentity } from './keys.ts';
+import { membershipEndpoints } from './membership.ts';
 import { queryEndpoints } from './query.ts';
 import { versionEndpoints } from './version.ts';
 
@@ -21,5 +22,10 @@ export interface FederationEndpointDeps {
 
 export function federationEndpoints({ server, services, keys }: FederationEndpointDeps): Endpoint[] {
   const xMatrix: XMatrixDeps = { serverName: server.serverName, keys, clock: server.clock };
-  return [...keyEndpoints(server, keys), ...versionEndpoints(), ...queryEndpoints(xMatrix, services)];
+  return [
+    ...keyEndpoints(server, keys),
+    ...versionEndpoints(),
+    ...queryEndpoints(xMatrix, services),
+    ...membershipEndpoints(xMatrix, services),
+  ];
 }

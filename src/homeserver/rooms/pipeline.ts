@@ -33,7 +33,13 @@ import {
 import type { PersistEventInput, StateBefore } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
 import { badJson, forbidden, notFound } from '../errors.ts';
-import { type AcceptOutcome, affectedUsers, type Candidate, createAccept } from './accept.ts';
+import {
+  type AcceptOutcome,
+  affectedUsers,
+  type Candidate,
+  createAccept,
+  type ReceivedRoom,
+} from './accept.ts';
 import {
   type BuildTools,
   buildEvent,
@@ -91,6 +97,8 @@ export interface EventPipeline {
     version: RoomVersion,
     candidates: readonly Candidate[],
   ): Promise<AcceptOutcome[]>;
+  /** A room joined through another server (accept.ts `acceptJoinedRoomLocked`), under its lock. */
+  acceptJoinedRoom(roomId: string, version: RoomVersion, room: ReceivedRoom): Promise<{ eventId: string }>;
   /** Received events of one room, under its lock; an unknown room stores nothing. */
   acceptRemote(roomId: string, pdus: readonly Pdu[]): Promise<AcceptOutcome[]>;
   /**
@@ -351,6 +359,12 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
     stateEventsAt,
     acceptLocked: accept.acceptLocked,
     acceptRemote,
+    async acceptJoinedRoom(roomId, version, room) {
+      const accepted = await lock.run(roomId, () => accept.acceptJoinedRoomLocked(roomId, version, room));
+      // The room may have been known before (a rejoin): its version is read again from the store.
+      versions.delete(roomId);
+      return accepted;
+    },
     inviteRemote,
     tools,
     lock,

@@ -27,10 +27,12 @@ import {
   type SendEventInput,
   type SendEventResult,
 } from './pipeline.ts';
+import { createResident, type ResidentService } from './resident.ts';
 import { createVisibility, type Visibility } from './visibility.ts';
 
 /** History visibility (`visibleToUser`, `filterVisible`) comes from visibility.ts. */
-export interface RoomsService extends Membership, Directory, Visibility {
+/** The resident side of federation's membership handshakes comes from resident.ts. */
+export interface RoomsService extends Membership, Directory, Visibility, ResidentService {
   /** The one local event pipeline (see pipeline.ts). */
   sendEvent(input: SendEventInput): Promise<SendEventResult>;
   /**
@@ -131,10 +133,12 @@ export function createRoomsService(ctx: HomeserverContext, deps: RoomsDeps = {})
   const visibility = createVisibility(ctx);
   const membership = createMembership(ctx, pipeline);
   const directory = createDirectory(ctx, pipeline);
+  const resident = createResident(ctx, pipeline);
 
   return {
     ...membership,
     ...directory,
+    ...resident,
     sendEvent: pipeline.sendEvent,
     acceptRemote: pipeline.acceptRemote,
     async setState(sender, roomId, type, stateKey, content) {
