@@ -525,7 +525,29 @@ export interface ServerKey {
   response?: JsonObject;
 }
 
+/** A received transaction staged before it is applied. */
+export interface StagedTransaction {
+  origin: string;
+  txnId: string;
+  txn: JsonObject;
+  receivedAt: number;
+}
+
 export interface FederationStore {
+  /**
+   * Stages a received transaction unless `origin` sent `txnId` before: then nothing is
+   * written and the answer says what is known — the first answer (`response`) when it was
+   * applied, or `staged` while it waits. One transaction.
+   */
+  stageTransaction(
+    staged: StagedTransaction,
+  ): Promise<{ status: 'new' | 'staged' } | { status: 'answered'; response: JsonObject }>;
+  /** Records the answer of a staged transaction and unstages it, in one transaction. */
+  finishTransaction(origin: string, txnId: string, response: JsonObject, now: number): Promise<void>;
+  /** Transactions staged and not yet answered, oldest first (what a restart applies). */
+  stagedTransactions(limit: number): Promise<StagedTransaction[]>;
+  /** Forgets the answers of transactions answered before `before` (they are no longer retried). */
+  pruneTransactions(before: number): Promise<number>;
   enqueueEdu(destinations: readonly string[], edu: JsonObject): Promise<void>;
   /** Outbox rows for one destination, oldest first. */
   outbox(destination: string, limit: number): Promise<OutboxItem[]>;
