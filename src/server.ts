@@ -13,7 +13,9 @@ import { type ConnectionInfo, createRouter, type FetchHandler } from './api/http
 import type { RateLimitConfig } from './api/rate-limit.ts';
 import { createFederation, type Federation, type FederationOptions } from './federation/index.ts';
 import { createFederationPort } from './federation/port.ts';
+import { createSender, type Sender } from './federation/sender.ts';
 import { type HomeserverContext, silentLogger } from './homeserver/context.ts';
+import type { FederationPort } from './homeserver/ports.ts';
 import type { Services } from './homeserver/services.ts';
 import { type ServicesOptions, startServices } from './homeserver/start.ts';
 import type { Store } from './storage/store.ts';
@@ -70,6 +72,8 @@ export interface HomeserverInternals {
 
 interface Running extends HomeserverInternals {
   readonly router: FetchHandler;
+  /** Outgoing transactions, when federation is configured. */
+  readonly sender?: Sender;
 }
 
 export function createHomeserver(options: HomeserverOptions): Homeserver {
@@ -93,13 +97,26 @@ export function startHomeserver(options: HomeserverOptions): {
     // Federation is built on the context's key and store once they exist (src/federation),
     // and handed back to the homeserver as its KeyStore: the homeserver never imports it.
     let federation: Federation | undefined;
+    let sender: Sender | undefined;
     const { ctx, services } = await startServices(opened, {
       ...options,
       connect: (base) => {
         federation = createFederation(base, options.federation);
-        return options.federation
-          ? { keys: federation.keys, port: createFederationPort(federation.client) }
-          : {};
+        if (!options.federation) return {};
+        const outgoing = createSender({
+          serverName: base.config.serverName,
+          store: base.store,
+          client: federation.client,
+          clock: base.clock,
+          random: base.random,
+          logger: base.logger,
+        });
+        sender = outgoing;
+        const port: FederationPort = {
+          ...createFederationPort(federation.client),
+          outboxWritten: (destinations) => outgoing.wake(destinations),
+        };
+        return { keys: federation.keys, port };
       },
     });
     const { keys } = federation ?? createFederation(ctx, options.federation);
@@ -110,6 +127,7 @@ export function startHomeserver(options: HomeserverOptions): {
           server: { serverName: ctx.config.serverName, signingKey: ctx.signingKey, clock: ctx.clock },
           services,
           keys,
+          seen: sender ? (origin) => sender?.seen(origin) : undefined,
         }),
       ],
       // Expired tokens answer as soft logouts (accounts/index.ts).
@@ -118,7 +136,12 @@ export function startHomeserver(options: HomeserverOptions): {
       clock: ctx.clock,
       logger: ctx.logger,
     });
-    return { ctx, services, router };
+    // Transactions staged before a restart are applied, and the outbox sent, in the background.
+    services.transactions
+      .resumeStaged()
+      .catch((err) => ctx.logger.error('could not apply staged transactions', { error: String(err) }));
+    sender?.start();
+    return { ctx, services, router, sender };
   };
 
   let running: Promise<Running> = (async () => {
@@ -152,6 +175,8 @@ export function startHomeserver(options: HomeserverOptions): {
       // A refused backup changed nothing: the services running before go on.
       running = next.catch(() => before);
       await next;
+      // The old services' sender would send from the replaced data: only the new one runs.
+      (await before).sender?.stop();
     },
   };
 
@@ -179,7 +204,7 @@ export function startHomeserver(options: HomeserverOptions): {
     },
     async close() {
       closed = true;
-      await running.catch(() => undefined);
+      (await running.catch(() => undefined))?.sender?.stop();
       await store?.close();
     },
   };

@@ -58,3 +58,68 @@ describe('joining a room of another server', () => {
     expect(name.body).toEqual({ name: 'Lounge' });
   });
 });
+
+describe('a room shared by two servers', () => {
+  it('carries messages both ways, typing and receipts, through the outbox and /send', async () => {
+    net = await createFederatedServers(['a.test', 'b.test']);
+    const a = hs(net, 'a.test');
+    const b = hs(net, 'b.test');
+    const alice = await a.createUser('alice');
+    const bob = await b.createUser('bob');
+    const roomId = (
+      await a.call('POST', '/_matrix/client/v3/createRoom', {
+        token: alice.accessToken,
+        body: { preset: 'public_chat' },
+      })
+    ).body.room_id as string;
+    const invite = await a.call('POST', `/_matrix/client/v3/rooms/${enc(roomId)}/invite`, {
+      token: alice.accessToken,
+      body: { user_id: bob.userId },
+    });
+    expect(invite.status).toBe(200);
+    expect((await b.store.rooms.membership(roomId, bob.userId))?.membership).toBe('invite');
+    const joined = await b.call('POST', `/_matrix/client/v3/join/${enc(roomId)}`, {
+      token: bob.accessToken,
+      body: {},
+    });
+    expect(joined.status).toBe(200);
+
+    const send = (server: TestHomeserver, token: string, body: string, txn: string) =>
+      server.call('PUT', `/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/${txn}`, {
+        token,
+        body: { msgtype: 'm.text', body },
+      });
+    const bodies = async (server: TestHomeserver, token: string) => {
+      const res = await server.call(
+        'GET',
+        `/_matrix/client/v3/rooms/${enc(roomId)}/messages?dir=b&limit=50`,
+        {
+          token,
+        },
+      );
+      return (res.body.chunk as { type: string; content: { body?: string } }[])
+        .filter((e) => e.type === 'm.room.message')
+        .map((e) => e.content.body)
+        .reverse();
+    };
+    const fromBob = await send(b, bob.accessToken, 'hi from b', 't1');
+    expect(fromBob.status).toBe(200);
+    await expect.poll(() => bodies(a, alice.accessToken)).toEqual(['hi from b']);
+    await send(a, alice.accessToken, 'hi from a', 't2');
+    await expect.poll(() => bodies(b, bob.accessToken)).toEqual(['hi from b', 'hi from a']);
+
+    await b.call('PUT', `/_matrix/client/v3/rooms/${enc(roomId)}/typing/${enc(bob.userId)}`, {
+      token: bob.accessToken,
+      body: { typing: true, timeout: 20000 },
+    });
+    await expect.poll(() => a.internals.typing.typingIn(roomId)).toEqual([bob.userId]);
+    const eventId = fromBob.body.event_id as string;
+    await a.call('POST', `/_matrix/client/v3/rooms/${enc(roomId)}/receipt/m.read/${enc(eventId)}`, {
+      token: alice.accessToken,
+      body: {},
+    });
+    await expect
+      .poll(async () => (await b.store.receipts.getReceipt(roomId, 'm.read', alice.userId))?.eventId)
+      .toBe(eventId);
+  });
+});

@@ -31,6 +31,8 @@ export interface XMatrixDeps {
   serverName: string;
   keys: KeyStore;
   clock: Clock;
+  /** Called with the origin of every authenticated request: that server is up (the sender resets its backoff). */
+  seen?: (origin: string) => void;
 }
 
 /** Step one, before the body is read: the header is X-Matrix and addressed to us. */
@@ -161,6 +163,7 @@ export function federationEndpoint<const Path extends string, Q = undefined, B =
         },
         deps,
       );
+      deps.seen?.(creds.origin);
       const body = def.body ? def.body.parse(content, '', 'body') : (undefined as B);
       return def.handler({
         params: req.params as PathParams<Path>,

@@ -10,6 +10,7 @@ import type { XMatrixDeps } from './auth.ts';
 import { keyEndpoints, type ServerIdentity } from './keys.ts';
 import { membershipEndpoints } from './membership.ts';
 import { queryEndpoints } from './query.ts';
+import { transactionEndpoints } from './transactions.ts';
 import { versionEndpoints } from './version.ts';
 
 export interface FederationEndpointDeps {
@@ -18,14 +19,17 @@ export interface FederationEndpointDeps {
   services: Services;
   /** Other servers' keys: checks X-Matrix signatures and backs the notary endpoints. */
   keys: ServerKeys;
+  /** An authenticated request came from `origin` (see `XMatrixDeps.seen`). */
+  seen?: (origin: string) => void;
 }
 
-export function federationEndpoints({ server, services, keys }: FederationEndpointDeps): Endpoint[] {
-  const xMatrix: XMatrixDeps = { serverName: server.serverName, keys, clock: server.clock };
+export function federationEndpoints({ server, services, keys, seen }: FederationEndpointDeps): Endpoint[] {
+  const xMatrix: XMatrixDeps = { serverName: server.serverName, keys, clock: server.clock, seen };
   return [
     ...keyEndpoints(server, keys),
     ...versionEndpoints(),
     ...queryEndpoints(xMatrix, services),
     ...membershipEndpoints(xMatrix, services),
+    ...transactionEndpoints(xMatrix, services),
   ];
 }

@@ -562,6 +562,8 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
         .flatMap((input) => affectedUsers(input.event)),
     );
     ctx.notifier.notify({ rooms: [roomId], users });
+    const destinations = [...new Set(inputs.flatMap((input) => input.destinations ?? []))];
+    if (destinations.length > 0) ctx.federation.outboxWritten?.(destinations);
   }
 
   async function acceptLocked(
