@@ -6,6 +6,7 @@ import type { Clock, HomeserverContext } from '../homeserver/context.ts';
 import type { Services } from '../homeserver/services.ts';
 import { createTestHomeserver, type TestHomeserver } from '../testing.ts';
 import { createMemoryNetwork, type MemoryNetwork } from '../transport/memory.ts';
+import type { InboundHandler } from '../transport/transport.ts';
 import { createFederation, type Federation } from './index.ts';
 import type { NotaryConfig } from './server-keys.ts';
 
@@ -44,7 +45,12 @@ export interface FederatedNetwork {
 /** Homeservers named `names` on one memory network; each asks `notaries` for keys it cannot fetch. */
 export async function createFederatedServers(
   names: readonly string[],
-  options: { notaries?: readonly NotaryConfig[]; clock?: SettableClock } = {},
+  options: {
+    notaries?: readonly NotaryConfig[];
+    clock?: SettableClock;
+    /** Stands in front of each server's inbound handler (a test recording the wire). */
+    inbound?: (name: string, handler: InboundHandler) => InboundHandler;
+  } = {},
 ): Promise<FederatedNetwork> {
   const network = createMemoryNetwork();
   const clock = options.clock ?? settableClock();
@@ -52,7 +58,8 @@ export async function createFederatedServers(
   for (const name of names) {
     const federationOptions = { transport: network.transport(name), notaries: options.notaries };
     const hs = await createTestHomeserver({ serverName: name, clock, federation: federationOptions });
-    network.serve(name, (request, info) => hs.fetch(request, info));
+    const handler: InboundHandler = (request, info) => hs.fetch(request, info);
+    network.serve(name, options.inbound ? options.inbound(name, handler) : handler);
     const services = hs.internals;
     servers[name] = { hs, services, federation: createFederation(services.ctx, federationOptions) };
   }

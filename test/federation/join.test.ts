@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFederatedServers, type FederatedNetwork } from '../../src/federation/testing.ts';
 import type { TestHomeserver } from '../../src/testing.ts';
+import { checkedOperations, wireRecorder, wireViolations } from './testing-wire.ts';
 
 let net: FederatedNetwork | undefined;
 afterEach(async () => {
@@ -121,5 +122,89 @@ describe('a room shared by two servers', () => {
     await expect
       .poll(async () => (await b.store.receipts.getReceipt(roomId, 'm.read', alice.userId))?.eventId)
       .toBe(eventId);
+  });
+});
+
+describe('three servers', () => {
+  it('a user of C joins by alias, everyone hears everyone, B leaves and rejoins; every body fits the spec', async () => {
+    const wire = wireRecorder();
+    net = await createFederatedServers(['a.test', 'b.test', 'c.test'], { inbound: wire.inbound });
+    const a = hs(net, 'a.test');
+    const b = hs(net, 'b.test');
+    const c = hs(net, 'c.test');
+    const alice = await a.createUser('alice');
+    const bob = await b.createUser('bob');
+    const carol = await c.createUser('carol');
+    const roomId = (
+      await a.call('POST', '/_matrix/client/v3/createRoom', {
+        token: alice.accessToken,
+        body: { preset: 'public_chat', room_alias_name: 'lounge' },
+      })
+    ).body.room_id as string;
+    const post = (server: TestHomeserver, token: string, path: string, body: unknown = {}) =>
+      server.call('POST', `/_matrix/client/v3${path}`, { token, body });
+    expect((await post(b, bob.accessToken, `/join/${enc(roomId)}?via=a.test`)).status).toBe(200);
+    const byAlias = await post(c, carol.accessToken, `/join/${enc('#lounge:a.test')}`);
+    expect(byAlias.body).toEqual({ room_id: roomId });
+    // A passed C's join on to B.
+    await expect
+      .poll(async () => (await b.store.rooms.membership(roomId, carol.userId))?.membership)
+      .toBe('join');
+
+    let txn = 0;
+    const say = (server: TestHomeserver, token: string, body: string) =>
+      server.call('PUT', `/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/m${++txn}`, {
+        token,
+        body: { msgtype: 'm.text', body },
+      });
+    const heard = async (server: TestHomeserver, token: string) => {
+      const res = await server.call(
+        'GET',
+        `/_matrix/client/v3/rooms/${enc(roomId)}/messages?dir=b&limit=50`,
+        {
+          token,
+        },
+      );
+      return (res.body.chunk as { type: string; content: { body?: string } }[])
+        .filter((e) => e.type === 'm.room.message')
+        .map((e) => e.content.body);
+    };
+    expect((await say(c, carol.accessToken, 'hello from c')).status).toBe(200);
+    await expect.poll(() => heard(b, bob.accessToken)).toContain('hello from c');
+    await expect.poll(() => heard(a, alice.accessToken)).toContain('hello from c');
+
+    // B leaves (the leave travels like any event), then joins again through A.
+    expect((await post(b, bob.accessToken, `/rooms/${enc(roomId)}/leave`)).status).toBe(200);
+    await expect
+      .poll(async () => (await a.store.rooms.membership(roomId, bob.userId))?.membership)
+      .toBe('leave');
+    await expect
+      .poll(async () => (await c.store.rooms.membership(roomId, bob.userId))?.membership)
+      .toBe('leave');
+    await say(a, alice.accessToken, 'while b was away');
+    const rejoined = await post(b, bob.accessToken, `/join/${enc(roomId)}`);
+    expect(rejoined.body).toEqual({ room_id: roomId });
+    await expect
+      .poll(async () => (await a.store.rooms.membership(roomId, bob.userId))?.membership)
+      .toBe('join');
+    await say(c, carol.accessToken, 'welcome back');
+    await expect.poll(() => heard(b, bob.accessToken)).toContain('welcome back');
+
+    expect(wire.exchanges.map((e) => `${e.method} ${e.path.split('/').slice(0, 5).join('/')}`)).toEqual(
+      expect.arrayContaining([
+        'GET /_matrix/federation/v1/make_join',
+        'PUT /_matrix/federation/v2/send_join',
+        'GET /_matrix/federation/v1/query',
+        'PUT /_matrix/federation/v1/send',
+      ]),
+    );
+    expect(wire.exchanges.filter((e) => e.status !== 200)).toEqual([]);
+    expect(wireViolations(wire.exchanges)).toEqual([]);
+    expect(checkedOperations(wire.exchanges)).toEqual([
+      '/_matrix/federation/v1/make_join/{roomId}/{userId}',
+      '/_matrix/federation/v1/query/directory',
+      '/_matrix/federation/v1/send/{txnId}',
+      '/_matrix/federation/v2/send_join/{roomId}/{eventId}',
+    ]);
   });
 });

@@ -81,6 +81,12 @@ export interface Candidate {
   pdu: Pdu;
   /** Set only by this process's pipeline, for an event it has just built and signed. */
   built?: BuiltEvent;
+  /**
+   * A received event this server passes on to the room's other servers: a join, leave or knock
+   * that came through this server's send_join/send_leave/send_knock (server-server-api.md
+   * "Joining Rooms": the resident server sends the event to the other servers in the room).
+   */
+  forward?: boolean;
 }
 
 export type AcceptOutcome =
@@ -459,8 +465,10 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
         ? undefined
         : await remoteRedaction(event, roomId, version, before);
     if (redaction) input.redaction = redaction;
-    if (serverOf(event.sender) === config.serverName) {
-      const destinations = await destinationsOf(roomId, event);
+    const senderServer = serverOf(event.sender);
+    if (senderServer === config.serverName || (candidate.forward && !softFailed)) {
+      // A forwarded event goes to every other server but its own.
+      const destinations = (await destinationsOf(roomId, event)).filter((server) => server !== senderServer);
       if (destinations.length > 0) input.destinations = destinations;
     }
     if (!softFailed) {

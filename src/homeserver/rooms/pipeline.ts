@@ -99,8 +99,15 @@ export interface EventPipeline {
   ): Promise<AcceptOutcome[]>;
   /** A room joined through another server (accept.ts `acceptJoinedRoomLocked`), under its lock. */
   acceptJoinedRoom(roomId: string, version: RoomVersion, room: ReceivedRoom): Promise<{ eventId: string }>;
-  /** Received events of one room, under its lock; an unknown room stores nothing. */
-  acceptRemote(roomId: string, pdus: readonly Pdu[]): Promise<AcceptOutcome[]>;
+  /**
+   * Received events of one room, under its lock; an unknown room stores nothing. `forward`:
+   * this server passes them on to the room's other servers (see `Candidate.forward`).
+   */
+  acceptRemote(
+    roomId: string,
+    pdus: readonly Pdu[],
+    options?: { forward?: boolean },
+  ): Promise<AcceptOutcome[]>;
   /**
    * Invites a user of another server: the invite is built here, signed by the invitee's
    * server through `ctx.federation.invite`, then accepted like any received event.
@@ -183,7 +190,11 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
     notificationsFor: (event, roomId) => deps.push?.()?.notificationsFor(event, roomId),
   });
 
-  async function acceptRemote(roomId: string, pdus: readonly Pdu[]): Promise<AcceptOutcome[]> {
+  async function acceptRemote(
+    roomId: string,
+    pdus: readonly Pdu[],
+    options: { forward?: boolean } = {},
+  ): Promise<AcceptOutcome[]> {
     return lock.run(roomId, async () => {
       const version = await roomVersionOf(roomId);
       if (!version) {
@@ -198,7 +209,7 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
       return accept.acceptLocked(
         roomId,
         version,
-        pdus.map((pdu) => ({ pdu })),
+        pdus.map((pdu) => (options.forward ? { pdu, forward: true } : { pdu })),
       );
     });
   }

@@ -230,7 +230,8 @@ export function createResident(ctx: HomeserverContext, pipeline: EventPipeline):
       ) {
         throw badJson(`The event is not a ${membership} of a user of ${origin}`);
       }
-      const [outcome] = await pipeline.acceptRemote(roomId, [pdu]);
+      // The resident server passes the membership on to the room's other servers.
+      const [outcome] = await pipeline.acceptRemote(roomId, [pdu], { forward: true });
       if (outcome?.status !== 'accepted' && outcome?.status !== 'known') {
         const why = outcome && 'reason' in outcome && outcome.reason ? `: ${outcome.reason}` : '';
         throw forbidden(`The ${membership} was not accepted (${outcome?.status ?? 'unknown'})${why}`);

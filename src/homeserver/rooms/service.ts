@@ -39,7 +39,11 @@ export interface RoomsService extends Membership, Directory, Visibility, Residen
    * Events of a room this server has, received from another server (a federation
    * transaction, a join's state, backfill): each checked and stored by accept.ts, in order.
    */
-  acceptRemote(roomId: string, pdus: readonly Pdu[]): Promise<AcceptOutcome[]>;
+  acceptRemote(
+    roomId: string,
+    pdus: readonly Pdu[],
+    options?: { forward?: boolean },
+  ): Promise<AcceptOutcome[]>;
   createRoom(userId: string, body: CreateRoomRequest): Promise<{ roomId: string }>;
   /**
    * PUT /rooms/{roomId}/state/{eventType}/{stateKey}: a state event through the pipeline, with
