@@ -622,7 +622,10 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
         return (await checkIntegrity(roomId, version, { pdu })).event;
       } catch (err) {
         if (!isCoreError(err)) throw err;
-        const id = typeof pdu.event_id === 'string' ? ` ${pdu.event_id}` : '';
+        const id =
+          typeof pdu.event_id === 'string'
+            ? ` ${pdu.event_id}`
+            : ` ${String(pdu.type)} (state key ${JSON.stringify(pdu.state_key ?? null)})`;
         return refuse(`${what}${id} fails its checks: ${err.message}`);
       }
     };
