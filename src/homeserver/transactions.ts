@@ -62,9 +62,8 @@ export function createTransactions(ctx: HomeserverContext, deps: TransactionsDep
     return rooms.acceptRemote(roomId, pdus);
   }
 
-  /** Whether `origin` takes part in the room: a joined member, and its server ACL allows it. */
+  /** Whether `origin` has a joined member in the room. */
   async function originInRoom(origin: string, roomId: string): Promise<boolean> {
-    if (!(await rooms.serverAllowed(roomId, origin))) return false;
     const members = await store.rooms.members(roomId, 'join');
     return members.some((m) => serverOf(m.userId) === origin);
   }
@@ -108,22 +107,32 @@ export function createTransactions(ctx: HomeserverContext, deps: TransactionsDep
     }
     for (const [roomId, list] of byRoom) {
       const version = await rooms.roomVersionOf(roomId);
-      if (!version || !(await originInRoom(origin, roomId))) {
-        for (const pdu of list) {
-          const id = idOf(pdu, version?.id);
-          if (id !== null) results[id] = { error: `${origin} is not in room ${roomId} here` };
-        }
+      const refuse = (pdu: Pdu, why: string) => {
+        const id = idOf(pdu, version?.id);
+        if (id !== null) results[id] = { error: why };
+      };
+      if (!version || !(await rooms.serverAllowed(roomId, origin))) {
+        for (const pdu of list) refuse(pdu, `${origin} is not in room ${roomId} here`);
         continue;
       }
+      // A server in the room may relay any event of it; one that is not (yet: its join may be
+      // on its way) only its own users' events, which the auth rules then judge.
+      const inRoom = await originInRoom(origin, roomId);
+      const admitted = list.filter((pdu) => {
+        if (inRoom || serverOf(pdu.sender) === origin) return true;
+        refuse(pdu, `${origin} is not in room ${roomId} here`);
+        return false;
+      });
+      if (admitted.length === 0) continue;
       let outcomes: AcceptOutcome[];
       try {
-        outcomes = await receivePdus(origin, roomId, list);
+        outcomes = await receivePdus(origin, roomId, admitted);
       } catch (err) {
         logger.warn('a received transaction could not be applied to a room', { roomId, error: String(err) });
         throw err;
       }
       for (const [i, outcome] of outcomes.entries()) {
-        const id = outcome.eventId ?? idOf(list[i] as Pdu, version.id);
+        const id = outcome.eventId ?? idOf(admitted[i] as Pdu, version.id);
         if (id !== null) results[id] = errorOf(outcome);
       }
     }

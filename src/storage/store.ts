@@ -84,6 +84,11 @@ export interface PersistEventInput {
    * it, an accepted, live state event replaces its own (type, state_key) in the current state.
    */
   currentState?: StateMap;
+  /**
+   * The room's forward extremities become this (live) event alone: a join through another
+   * server, whose state supersedes the branches this server had left (a rejoin).
+   */
+  replacesExtremities?: boolean;
   /** Servers this event goes to: one outbox row each. */
   destinations?: readonly string[];
   /** The client transaction that sent it; later `eventForTransaction` finds the event. */

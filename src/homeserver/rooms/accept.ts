@@ -700,7 +700,13 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       .map((event) => ({ event, outlier: true }));
     const after: StateMap = new Map(stateMap);
     after.set(stateKey(MEMBER_TYPE, join.state_key as string), join.event_id);
-    inputs.push({ event: join, stateBefore: { state: stateMap }, currentState: after });
+    // A rejoin: the branches this server had left end here (it cannot build on them any more).
+    inputs.push({
+      event: join,
+      stateBefore: { state: stateMap },
+      currentState: after,
+      replacesExtremities: true,
+    });
     try {
       await store.rooms.persistEvents(inputs);
     } finally {

@@ -52,6 +52,7 @@ import {
   REDACTION_TYPE,
 } from './build.ts';
 import { createKeyedLock, type KeyedLock } from './lock.ts';
+import { strippedState } from './members.ts';
 
 /** What the push area gives the pipeline: the local users an event notifies. */
 export interface PushNotifier {
@@ -354,7 +355,7 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
     const signed = await ctx.federation.invite(serverNameOf(target) as string, roomId, eventId, {
       roomVersion: version.id,
       event: toWirePdu(candidate.pdu, version),
-      inviteRoomState: [],
+      inviteRoomState: await strippedState(store, roomId, sender),
     });
     const [outcome] = await lock.run(roomId, () => accept.acceptLocked(roomId, version, [{ pdu: signed }]));
     if (outcome?.status !== 'accepted' && outcome?.status !== 'known') {

@@ -28,6 +28,7 @@ import { type HomeserverContext, isLocalId } from '../context.ts';
 import { badJson, forbidden, MatrixError, notFound } from '../errors.ts';
 import { affectedUsers, serverOf } from './accept.ts';
 import { buildEvent, CREATE_STATE_KEY, MEMBER_TYPE, type PrevEvent } from './build.ts';
+import { strippedState } from './members.ts';
 import type { EventPipeline } from './pipeline.ts';
 
 export type RemoteMembershipKind = 'join' | 'leave' | 'knock';
@@ -97,17 +98,6 @@ export function aclAllows(content: JsonObject | undefined, server: string): bool
   return globs('allow').some((glob) => globToRegExp(glob).test(host));
 }
 
-/** State an invitee or knocker sees before joining (client-server-api "Stripped state"). */
-const STRIPPED_TYPES = [
-  'm.room.create',
-  'm.room.name',
-  'm.room.avatar',
-  'm.room.topic',
-  'm.room.join_rules',
-  'm.room.canonical_alias',
-  'm.room.encryption',
-];
-
 export function createResident(ctx: HomeserverContext, pipeline: EventPipeline): ResidentService {
   const { store, config } = ctx;
 
@@ -132,17 +122,6 @@ export function createResident(ctx: HomeserverContext, pipeline: EventPipeline):
     if (!isValidUserId(userId, { historical: true }))
       throw badJson(`${JSON.stringify(userId)} is not a valid user ID`);
     if (serverOf(userId) !== origin) throw forbidden(`${userId} is not a user of ${origin}`);
-  }
-
-  /** Stripped state events of the room, for an invite or a knock. */
-  async function strippedState(roomId: string): Promise<JsonObject[]> {
-    const events = await store.rooms.currentStateEvents(roomId, STRIPPED_TYPES);
-    return events.map(({ event }) => ({
-      type: event.type,
-      state_key: event.state_key ?? '',
-      sender: event.sender,
-      content: event.content,
-    }));
   }
 
   /** Every event the `ids` cite through auth_events, transitively, the `ids` left out. */
@@ -237,7 +216,7 @@ export function createResident(ctx: HomeserverContext, pipeline: EventPipeline):
         throw forbidden(`The ${membership} was not accepted (${outcome?.status ?? 'unknown'})${why}`);
       }
       if (membership === 'leave') return {};
-      if (membership === 'knock') return { knock_room_state: await strippedState(roomId) };
+      if (membership === 'knock') return { knock_room_state: await strippedState(store, roomId) };
       const stateMap = (await store.rooms.stateAt(eventId, 'before')) ?? new Map();
       const stateIds = [...stateMap.entries()]
         .filter(([key]) => {
