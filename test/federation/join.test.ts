@@ -208,3 +208,96 @@ describe('three servers', () => {
     ]);
   });
 });
+
+describe('invites, knocks and server ACLs across servers', () => {
+  it('a remote invite is shown by /sync, and rejecting it goes through make_leave/send_leave', async () => {
+    net = await createFederatedServers(['a.test', 'b.test']);
+    const a = hs(net, 'a.test');
+    const b = hs(net, 'b.test');
+    const alice = await a.createUser('alice');
+    const bob = await b.createUser('bob');
+    const roomId = (
+      await a.call('POST', '/_matrix/client/v3/createRoom', {
+        token: alice.accessToken,
+        body: { preset: 'private_chat', name: 'Secret', invite: [bob.userId] },
+      })
+    ).body.room_id as string;
+    const sync = await b.call('GET', '/_matrix/client/v3/sync', { token: bob.accessToken });
+    const invited = (
+      sync.body.rooms as { invite: Record<string, { invite_state: { events: { type: string }[] } }> }
+    ).invite[roomId];
+    expect(invited?.invite_state.events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['m.room.create', 'm.room.name', 'm.room.member']),
+    );
+    const rejected = await b.call('POST', `/_matrix/client/v3/rooms/${enc(roomId)}/leave`, {
+      token: bob.accessToken,
+      body: {},
+    });
+    expect(rejected.status).toBe(200);
+    expect((await a.store.rooms.membership(roomId, bob.userId))?.membership).toBe('leave');
+    expect((await b.store.rooms.membership(roomId, bob.userId))?.membership).toBe('leave');
+  });
+
+  it('knocks through make_knock/send_knock on a knockable room', async () => {
+    net = await createFederatedServers(['a.test', 'b.test']);
+    const a = hs(net, 'a.test');
+    const b = hs(net, 'b.test');
+    const alice = await a.createUser('alice');
+    const bob = await b.createUser('bob');
+    const roomId = (
+      await a.call('POST', '/_matrix/client/v3/createRoom', {
+        token: alice.accessToken,
+        body: {
+          preset: 'private_chat',
+          initial_state: [{ type: 'm.room.join_rules', state_key: '', content: { join_rule: 'knock' } }],
+        },
+      })
+    ).body.room_id as string;
+    const knocked = await b.call('POST', `/_matrix/client/v3/knock/${enc(roomId)}?via=a.test`, {
+      token: bob.accessToken,
+      body: { reason: 'let me in' },
+    });
+    expect(knocked.body).toEqual({ room_id: roomId });
+    expect((await a.store.rooms.membership(roomId, bob.userId))?.membership).toBe('knock');
+    expect((await b.store.rooms.membership(roomId, bob.userId))?.membership).toBe('knock');
+    // A public room cannot be knocked on: the resident server refuses the template.
+    const open = (
+      await a.call('POST', '/_matrix/client/v3/createRoom', {
+        token: alice.accessToken,
+        body: { preset: 'public_chat' },
+      })
+    ).body.room_id as string;
+    const refused = await b.call('POST', `/_matrix/client/v3/knock/${enc(open)}?via=a.test`, {
+      token: bob.accessToken,
+      body: {},
+    });
+    expect([refused.status, refused.body.errcode]).toEqual([403, 'M_FORBIDDEN']);
+  });
+
+  it('a server denied by the room ACL can neither join nor send', async () => {
+    net = await createFederatedServers(['a.test', 'b.test']);
+    const a = hs(net, 'a.test');
+    const b = hs(net, 'b.test');
+    const alice = await a.createUser('alice');
+    const bob = await b.createUser('bob');
+    const roomId = (
+      await a.call('POST', '/_matrix/client/v3/createRoom', {
+        token: alice.accessToken,
+        body: { preset: 'public_chat' },
+      })
+    ).body.room_id as string;
+    await a.call('PUT', `/_matrix/client/v3/rooms/${enc(roomId)}/state/m.room.server_acl/`, {
+      token: alice.accessToken,
+      body: { allow: ['*'], deny: ['b.test'], allow_ip_literals: false },
+    });
+    expect(await a.internals.rooms.serverAllowed(roomId, 'b.test')).toBe(false);
+    expect(await a.internals.rooms.serverAllowed(roomId, 'c.test:8448')).toBe(true);
+    const joined = await b.call('POST', `/_matrix/client/v3/join/${enc(roomId)}?via=a.test`, {
+      token: bob.accessToken,
+      body: {},
+    });
+    expect([joined.status, joined.body.errcode]).toEqual([403, 'M_FORBIDDEN']);
+    expect(joined.body.error).toMatch(/server ACL/);
+    expect(await b.store.rooms.getRoom(roomId)).toBeNull();
+  });
+});
