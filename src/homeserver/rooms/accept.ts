@@ -156,6 +156,8 @@ export interface ReceivedRoom {
   authChain: readonly Pdu[];
   /** Our membership event as the resident server accepted it. */
   join: Pdu;
+  /** The ID of the join this server made: the one returned must be it (perhaps co-signed). */
+  joinEventId: string;
 }
 
 /** A received room's state failed a check: nothing of it was stored. */
@@ -688,6 +690,8 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       refuse(`the room is of version ${String(createdVersion)}, not ${version.id} as make_join said`);
 
     // The join, against its auth events and against the state before it.
+    if (join.event_id !== room.joinEventId)
+      refuse(`the returned join ${join.event_id} is not ours, ${room.joinEventId}`);
     if (join.type !== MEMBER_TYPE || join.content.membership !== 'join')
       refuse('the returned join is not a join');
     checkOne(join);

@@ -231,8 +231,11 @@ export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline
           servers,
           version ? await knownServers(roomId) : [],
         );
-        await remote.join(userId, roomId, through, withReason(options));
-        return roomId;
+        // A room this server has that nobody anywhere else is in: join it here, as before.
+        if (!version || through.length > 0) {
+          await remote.join(userId, roomId, through, withReason(options));
+          return roomId;
+        }
       }
       const current = await currentMembership(roomId, userId);
       if (options?.isGuest && current !== 'join') {
@@ -253,8 +256,11 @@ export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline
       const { roomId, servers } = await locateRoom(roomIdOrAlias, options?.servers);
       const version = await pipeline.roomVersionOf(roomId);
       if (!version || !(await residentIn(roomId))) {
-        await remote.knock(userId, roomId, servers, withReason(options));
-        return roomId;
+        const through = remoteServers(servers, version ? await knownServers(roomId) : []);
+        if (!version || through.length > 0) {
+          await remote.knock(userId, roomId, through, withReason(options));
+          return roomId;
+        }
       }
       if (!version.knockJoinRule) throw forbidden(`Room version ${version.id} does not allow knocking`);
       await setMembership(userId, roomId, userId, 'knock', withReason(options));

@@ -144,6 +144,7 @@ export function createRemoteMembership(ctx: HomeserverContext, pipeline: EventPi
           state: answer.state,
           authChain: answer.authChain,
           join: answer.event ?? wire,
+          joinEventId: event.event_id,
         });
         return eventId;
       });
