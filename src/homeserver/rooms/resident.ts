@@ -209,6 +209,14 @@ export function createResident(ctx: HomeserverContext, pipeline: EventPipeline):
       ) {
         throw badJson(`The event is not a ${membership} of a user of ${origin}`);
       }
+      // "The servers active in the room (ie, those with joined members) before the join".
+      const serversBefore = new Set<string>([config.serverName]);
+      if (membership === 'join' && options.omitMembers) {
+        for (const member of await store.rooms.members(roomId, 'join')) {
+          const server = serverOf(member.userId);
+          if (server) serversBefore.add(server);
+        }
+      }
       // The resident server passes the membership on to the room's other servers.
       const [outcome] = await pipeline.acceptRemote(roomId, [pdu], { forward: true });
       if (outcome?.status !== 'accepted' && outcome?.status !== 'known') {
@@ -239,13 +247,8 @@ export function createResident(ctx: HomeserverContext, pipeline: EventPipeline):
         event: wire(event),
       };
       if (options.omitMembers) {
-        const servers = new Set<string>([config.serverName]);
-        for (const member of await store.rooms.members(roomId, 'join')) {
-          const server = serverOf(member.userId);
-          if (server) servers.add(server);
-        }
         answer.members_omitted = true;
-        answer.servers_in_room = [...servers];
+        answer.servers_in_room = [...serversBefore];
       }
       return answer;
     },
