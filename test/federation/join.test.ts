@@ -374,3 +374,45 @@ describe('partial state at send_join (omit_members)', () => {
     expect(wireViolations(wire.exchanges)).toEqual([]);
   });
 });
+
+describe('an unreachable server', () => {
+  it('gets what it missed once it is seen again: the outbox waits, the backoff resets on its next request', async () => {
+    net = await createFederatedServers(['a.test', 'b.test']);
+    const a = hs(net, 'a.test');
+    const b = hs(net, 'b.test');
+    const alice = await a.createUser('alice');
+    const bob = await b.createUser('bob');
+    const roomId = (
+      await a.call('POST', '/_matrix/client/v3/createRoom', {
+        token: alice.accessToken,
+        body: { preset: 'public_chat' },
+      })
+    ).body.room_id as string;
+    await b.call('POST', `/_matrix/client/v3/join/${enc(roomId)}?via=a.test`, {
+      token: bob.accessToken,
+      body: {},
+    });
+    net.network.block('a.test', 'b.test');
+    const sent = await a.call('PUT', `/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/away`, {
+      token: alice.accessToken,
+      body: { msgtype: 'm.text', body: 'are you there?' },
+    });
+    const eventId = sent.body.event_id as string;
+    // A backs off: the row stays in its outbox, with a retry time kept in the store.
+    await expect
+      .poll(async () => (await a.store.federation.getDestination('b.test'))?.retryInterval ?? 0)
+      .toBeGreaterThan(0);
+    expect((await a.store.federation.outbox('b.test', 10)).map((r) => r.kind === 'pdu' && r.eventId)).toEqual(
+      [eventId],
+    );
+    expect(await b.store.rooms.getEvent(eventId)).toBeNull();
+    // B comes back and says something: A hears from it, resets the backoff and sends at once.
+    net.network.unblock('a.test', 'b.test');
+    await b.call('PUT', `/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/back`, {
+      token: bob.accessToken,
+      body: { msgtype: 'm.text', body: 'back now' },
+    });
+    await expect.poll(async () => (await b.store.rooms.getEvent(eventId))?.stream ?? null).not.toBeNull();
+    expect(await a.store.federation.outbox('b.test', 10)).toEqual([]);
+  });
+});
