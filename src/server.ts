@@ -12,9 +12,11 @@ import { federationEndpoints } from './api/federation/index.ts';
 import { type ConnectionInfo, createRouter, type FetchHandler } from './api/http.ts';
 import type { RateLimitConfig } from './api/rate-limit.ts';
 import { createFederation, type Federation, type FederationOptions } from './federation/index.ts';
+import { createFederationPort } from './federation/port.ts';
 import { createQueryPort } from './federation/queries.ts';
+import { createSender, type Sender } from './federation/sender.ts';
 import { type HomeserverContext, silentLogger } from './homeserver/context.ts';
-import { federationOff } from './homeserver/ports.ts';
+import type { FederationPort } from './homeserver/ports.ts';
 import type { Services } from './homeserver/services.ts';
 import { type ServicesOptions, startServices } from './homeserver/start.ts';
 import type { Store } from './storage/store.ts';
@@ -76,6 +78,8 @@ export interface HomeserverInternals {
 
 interface Running extends HomeserverInternals {
   readonly router: FetchHandler;
+  /** Outgoing transactions, when federation is configured. */
+  readonly sender?: Sender;
 }
 
 export function createHomeserver(options: HomeserverOptions): Homeserver {
@@ -99,13 +103,28 @@ export function startHomeserver(options: HomeserverOptions): {
     // Federation is built on the context's key and store once they exist (src/federation),
     // and handed back to the homeserver as its KeyStore: the homeserver never imports it.
     let federation: Federation | undefined;
+    let sender: Sender | undefined;
     const { ctx, services } = await startServices(opened, {
       ...options,
       connect: (base) => {
         federation = createFederation(base, options.federation);
         if (!options.federation) return {};
-        // Queries go out now; the rest of the port (joins, backfill…) is not built yet.
-        return { keys: federation.keys, port: { ...federationOff, ...createQueryPort(federation.client) } };
+        const outgoing = createSender({
+          serverName: base.config.serverName,
+          store: base.store,
+          client: federation.client,
+          clock: base.clock,
+          random: base.random,
+          logger: base.logger,
+        });
+        sender = outgoing;
+        const port: FederationPort = {
+          ...createFederationPort(federation.client),
+          // Queries pass the other server's 404/403 on and answer 502 for anything else.
+          ...createQueryPort(federation.client),
+          outboxWritten: (destinations) => outgoing.wake(destinations),
+        };
+        return { keys: federation.keys, port };
       },
     });
     const { keys } = federation ?? createFederation(ctx, options.federation);
@@ -118,6 +137,7 @@ export function startHomeserver(options: HomeserverOptions): {
           keys,
           wellKnownServer: options.wellKnownServer,
           logger: ctx.logger,
+          seen: sender ? (origin) => sender?.seen(origin) : undefined,
         }),
       ],
       // Expired tokens answer as soft logouts (accounts/index.ts).
@@ -126,7 +146,12 @@ export function startHomeserver(options: HomeserverOptions): {
       clock: ctx.clock,
       logger: ctx.logger,
     });
-    return { ctx, services, router };
+    // Transactions staged before a restart are applied, and the outbox sent, in the background.
+    services.transactions
+      .resumeStaged()
+      .catch((err) => ctx.logger.error('could not apply staged transactions', { error: String(err) }));
+    sender?.start();
+    return { ctx, services, router, sender };
   };
 
   let running: Promise<Running> = (async () => {
@@ -160,6 +185,8 @@ export function startHomeserver(options: HomeserverOptions): {
       // A refused backup changed nothing: the services running before go on.
       running = next.catch(() => before);
       await next;
+      // The old services' sender would send from the replaced data: only the new one runs.
+      (await before).sender?.stop();
     },
   };
 
@@ -187,7 +214,7 @@ export function startHomeserver(options: HomeserverOptions): {
     },
     async close() {
       closed = true;
-      await running.catch(() => undefined);
+      (await running.catch(() => undefined))?.sender?.stop();
       await store?.close();
     },
   };

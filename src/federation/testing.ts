@@ -7,6 +7,7 @@ import type { FederationPort } from '../homeserver/ports.ts';
 import type { Services } from '../homeserver/services.ts';
 import { createTestHomeserver, type TestHomeserver } from '../testing.ts';
 import { createMemoryNetwork, type MemoryNetwork } from '../transport/memory.ts';
+import type { InboundHandler } from '../transport/transport.ts';
 import { createFederation, type Federation } from './index.ts';
 import type { NotaryConfig } from './server-keys.ts';
 
@@ -52,6 +53,8 @@ export async function createFederatedServers(
     logger?: (name: string) => Logger;
     /** The homeserver's `FederationPort`, given its federation pieces (built just after it). */
     federationPort?: (name: string, federation: () => Federation) => FederationPort;
+    /** Stands in front of each server's inbound handler (a test recording the wire). */
+    inbound?: (name: string, handler: InboundHandler) => InboundHandler;
   } = {},
 ): Promise<FederatedNetwork> {
   const network = createMemoryNetwork();
@@ -71,7 +74,8 @@ export async function createFederatedServers(
       ...(options.logger ? { logger: options.logger(name) } : {}),
       ...(federationPort ? { federationPort } : {}),
     });
-    network.serve(name, (request, info) => hs.fetch(request, info));
+    const handler: InboundHandler = (request, info) => hs.fetch(request, info);
+    network.serve(name, options.inbound ? options.inbound(name, handler) : handler);
     const services = hs.internals;
     federation = createFederation(services.ctx, federationOptions);
     servers[name] = { hs, services, federation };

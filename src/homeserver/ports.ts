@@ -125,6 +125,11 @@ export interface FederationPort {
     destination: string,
     oneTimeKeys: Readonly<Record<string, Readonly<Record<string, string>>>>,
   ): Promise<JsonObject>;
+  /**
+   * New rows were committed to the durable outbox for these servers (events, EDUs): the
+   * sender may go now rather than on its next wake-up. Absent when nothing sends.
+   */
+  outboxWritten?(destinations: readonly string[]): void;
 }
 
 /**

@@ -11,6 +11,7 @@
 import { type AccountsService, createAccountsService } from './accounts/index.ts';
 import type { HomeserverConfig, HomeserverContext } from './context.ts';
 import { createE2eeService, type E2eeService } from './e2ee/index.ts';
+import { createEduOutbox } from './ephemeral/outgoing.ts';
 import { createPresenceService, type PresenceService } from './ephemeral/presence.ts';
 import { createReceiptService, type ReceiptService } from './ephemeral/receipts.ts';
 import { createTypingService, type TypingService } from './ephemeral/typing.ts';
@@ -24,6 +25,7 @@ import { createRoomsService, type RoomsService } from './rooms/index.ts';
 import { createRoomReadService, type RoomReadService } from './rooms/read.ts';
 import { createSlidingSyncService, type SlidingSyncService } from './sliding-sync/index.ts';
 import { createSyncService, type SyncService } from './sync/index.ts';
+import { createTransactions, type TransactionsService } from './transactions.ts';
 import { createUserDataService, type UserDataService } from './user-data.ts';
 
 export interface Services {
@@ -50,6 +52,8 @@ export interface Services {
   readonly e2ee: E2eeService;
   /** What other servers ask of our rooms' events, and the PDUs they send (federation-inbound/). */
   readonly federationInbound: FederationInboundService;
+  /** Received federation transactions (PUT /send/{txnId}). */
+  readonly transactions: TransactionsService;
 }
 
 /** What the host supplies beside the context: media's thumbnailer and remote-media hook, and the E2EE federation hook (ports.ts); each is off when absent. */
@@ -65,10 +69,40 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
   push = createPushService(ctx);
   const pushRules = (userId: string) => (push as PushService).pushRulesContent(userId);
   const userData = createUserDataService(ctx, { pushRules });
-  const typing = createTypingService(ctx);
-  const presence = createPresenceService(ctx);
+  const edus = createEduOutbox(ctx);
+  // Local users' typing, public read receipts and presence also go to the rooms' other servers.
+  const localTyping = createTypingService(ctx);
+  const typing: TypingService = Object.assign(Object.create(localTyping) as TypingService, {
+    async setTyping(roomId: string, userId: string, isTyping: boolean, timeoutMs?: number) {
+      await localTyping.setTyping(roomId, userId, isTyping, timeoutMs);
+      await edus.typing(roomId, userId, isTyping, timeoutMs);
+    },
+  });
   const e2ee = createE2eeService(ctx, { remote: deps.e2eeRemote });
   const federationInbound = createFederationInboundService(ctx, { rooms });
+  const localPresence = createPresenceService(ctx);
+  const presence: PresenceService = Object.assign(Object.create(localPresence) as PresenceService, {
+    async set(userId: string, state: Parameters<PresenceService['set']>[1], statusMsg?: string | null) {
+      await localPresence.set(userId, state, statusMsg);
+      const status = localPresence.get(userId);
+      if (status) await edus.presence(userId, status);
+    },
+  });
+  const localReceipts = createReceiptService(ctx, {
+    userData,
+    visibleToUser: (userId, roomId, event) => rooms.visibleToUser(userId, roomId, event),
+  });
+  const receipts: ReceiptService = {
+    ...localReceipts,
+    async send(userId, roomId, receiptType, eventId, threadId) {
+      await localReceipts.send(userId, roomId, receiptType, eventId, threadId);
+      if (receiptType === 'm.read') await edus.receipt(roomId, userId, eventId, threadId);
+    },
+    async setReadMarkers(userId, roomId, markers) {
+      await localReceipts.setReadMarkers(userId, roomId, markers);
+      if (markers['m.read'] !== undefined) await edus.receipt(roomId, userId, markers['m.read']);
+    },
+  };
   return {
     config: ctx.config,
     accounts: createAccountsService(ctx, {
@@ -88,12 +122,15 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
     userData,
     typing,
     presence,
-    receipts: createReceiptService(ctx, {
-      userData,
-      visibleToUser: (userId, roomId, event) => rooms.visibleToUser(userId, roomId, event),
-    }),
+    receipts,
     media: createMediaService(ctx, deps),
     federationQueries: createFederationQueryService(ctx),
     federationInbound,
+    transactions: createTransactions(ctx, {
+      rooms,
+      typing,
+      presence,
+      receivePdus: (origin, roomId, pdus) => federationInbound.receivePdus(origin, roomId, pdus),
+    }),
   };
 }

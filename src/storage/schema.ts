@@ -103,6 +103,16 @@ export const SCHEMA: readonly SchemaVersion[] = [
     version: 4,
     tables: { sliding_sync_connections: '[user_id+device_id+conn_id+version]' },
   },
+  {
+    // Received federation transactions (server-server-api.md "Transactions"): staged as they
+    // arrive, before anything is applied, so a crash in between loses nothing; answered ones
+    // keep their answer, so a retried txnId gets the first answer and is applied once.
+    version: 5,
+    tables: {
+      inbound_staged: '[origin+txn_id], received_ts', // {txn, received_ts}
+      inbound_txns: '[origin+txn_id], answered_ts', // {response, answered_ts}
+    },
+  },
 ];
 
 /** Visits every stored event in event-ID order, 500 rows a read, inside a migration's transaction. */

@@ -84,6 +84,11 @@ export interface PersistEventInput {
    * it, an accepted, live state event replaces its own (type, state_key) in the current state.
    */
   currentState?: StateMap;
+  /**
+   * The room's forward extremities become this (live) event alone: a join through another
+   * server, whose state supersedes the branches this server had left (a rejoin).
+   */
+  replacesExtremities?: boolean;
   /** Servers this event goes to: one outbox row each. */
   destinations?: readonly string[];
   /** The client transaction that sent it; later `eventForTransaction` finds the event. */
@@ -595,7 +600,29 @@ export interface ServerKey {
   response?: JsonObject;
 }
 
+/** A received transaction staged before it is applied. */
+export interface StagedTransaction {
+  origin: string;
+  txnId: string;
+  txn: JsonObject;
+  receivedAt: number;
+}
+
 export interface FederationStore {
+  /**
+   * Stages a received transaction unless `origin` sent `txnId` before: then nothing is
+   * written and the answer says what is known — the first answer (`response`) when it was
+   * applied, or `staged` while it waits. One transaction.
+   */
+  stageTransaction(
+    staged: StagedTransaction,
+  ): Promise<{ status: 'new' | 'staged' } | { status: 'answered'; response: JsonObject }>;
+  /** Records the answer of a staged transaction and unstages it, in one transaction. */
+  finishTransaction(origin: string, txnId: string, response: JsonObject, now: number): Promise<void>;
+  /** Transactions staged and not yet answered, oldest first (what a restart applies). */
+  stagedTransactions(limit: number): Promise<StagedTransaction[]>;
+  /** Forgets the answers of transactions answered before `before` (they are no longer retried). */
+  pruneTransactions(before: number): Promise<number>;
   enqueueEdu(destinations: readonly string[], edu: JsonObject): Promise<void>;
   /** Outbox rows for one destination, oldest first. */
   outbox(destination: string, limit: number): Promise<OutboxItem[]>;

@@ -68,9 +68,11 @@ async function joinedLate(history: string, invite = false) {
   const outliers = [...(answer.auth_chain as Pdu[]), ...(answer.pdus as Pdu[])].sort(
     (x, y) => (x.depth as number) - (y.depth as number),
   );
-  await b.services.rooms.acceptRemote(roomId, outliers, { outlier: true });
+  await b.services.rooms.acceptRemote(roomId, outliers, { placed: { outlier: true } });
   const state = (await a.hs.store.rooms.stateAt(join.event.event_id, 'before')) ?? new Map();
-  expect((await b.services.rooms.acceptRemote(roomId, [join.wire], { state }))[0]?.status).toBe('accepted');
+  expect((await b.services.rooms.acceptRemote(roomId, [join.wire], { placed: { state } }))[0]?.status).toBe(
+    'accepted',
+  );
   await say(a, roomId, alice, 'after the join');
   const latest = (await timeline(a, roomId)).at(-1);
   await b.services.rooms.acceptRemote(roomId, [toWirePdu(latest?.event as never, version)]);

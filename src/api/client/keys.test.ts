@@ -86,13 +86,13 @@ describe('keys', () => {
     expect(Object.keys(query.body.failures as object)).toEqual(['remote.example']);
 
     const claim = (userId: string, deviceId: string) =>
-      hs?.call('POST', `${KEYS}/claim`, {
+      (hs as TestHomeserver).call('POST', `${KEYS}/claim`, {
         token: bob.accessToken,
         body: { one_time_keys: { [userId]: { [deviceId]: 'signed_curve25519' } } },
       });
     const keyIds = async () => {
       const res = await claim(alice.userId, alice.deviceId);
-      const keys = (res?.body.one_time_keys as Record<string, Record<string, Record<string, unknown>>>)[
+      const keys = (res.body.one_time_keys as Record<string, Record<string, Record<string, unknown>>>)[
         alice.userId
       ];
       return Object.keys(keys?.[alice.deviceId] ?? {});
@@ -199,12 +199,12 @@ describe('keys', () => {
       token: bob.accessToken,
       body: { device_keys: { [alice.userId]: [alice.deviceId] } },
     });
-    const deviceSignatures = ((
+    const deviceSignatures = (
       seen.body.device_keys as Record<
         string,
         Record<string, { signatures: Record<string, Record<string, string>> }>
       >
-    )[alice.userId]?.[alice.deviceId]?.signatures ?? {})[alice.userId];
+    )[alice.userId]?.[alice.deviceId]?.signatures?.[alice.userId];
     expect(Object.keys(deviceSignatures ?? {}).sort()).toEqual(
       [`ed25519:${alice.deviceId}`, cs.selfSigning.keyId].sort(),
     );

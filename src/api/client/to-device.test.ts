@@ -20,15 +20,17 @@ describe('send-to-device', () => {
       now: Date.now(),
     });
     const send = (txnId: string, messages: Record<string, Record<string, unknown>>) =>
-      hs?.call('PUT', `/_matrix/client/v3/sendToDevice/m.test/${txnId}`, {
+      (hs as TestHomeserver).call('PUT', `/_matrix/client/v3/sendToDevice/m.test/${txnId}`, {
         token: alice.accessToken,
         body: { messages },
       });
     const sync = (token: string, since?: string) =>
-      hs?.call('GET', `/_matrix/client/v3/sync${since ? `?since=${since}` : ''}`, { token });
+      (hs as TestHomeserver).call('GET', `/_matrix/client/v3/sync${since ? `?since=${since}` : ''}`, {
+        token,
+      });
 
     const first = await sync(bob.accessToken);
-    expect((first?.body.to_device as { events: unknown[] }).events).toEqual([]);
+    expect((first.body.to_device as { events: unknown[] }).events).toEqual([]);
     expect((await send('t1', { [bob.userId]: { [bob.deviceId]: { n: 1 } } }))?.status).toBe(200);
     // A retried request is the same transaction: nothing is queued twice.
     expect((await send('t1', { [bob.userId]: { [bob.deviceId]: { n: 1 } } }))?.status).toBe(200);
@@ -37,21 +39,21 @@ describe('send-to-device', () => {
     await send('t3', { [bob.userId]: { NOSUCHDEVICE: { n: 4 } } });
 
     const got = await sync(bob.accessToken, first?.body.next_batch as string);
-    const events = (got?.body.to_device as { events: unknown[] }).events;
+    const events = (got.body.to_device as { events: unknown[] }).events;
     expect(events).toEqual([
       { sender: alice.userId, type: 'm.test', content: { n: 1 } },
       { sender: alice.userId, type: 'm.test', content: { n: 2 } },
     ]);
     const secondDevice = await sync('bob-second-token');
-    expect((secondDevice?.body.to_device as { events: unknown[] }).events).toEqual([
+    expect((secondDevice.body.to_device as { events: unknown[] }).events).toEqual([
       { sender: alice.userId, type: 'm.test', content: { n: 2 } },
     ]);
     // The same since again (the answer was lost): the messages come again.
     const retried = await sync(bob.accessToken, first?.body.next_batch as string);
-    expect((retried?.body.to_device as { events: unknown[] }).events).toHaveLength(2);
+    expect((retried.body.to_device as { events: unknown[] }).events).toHaveLength(2);
     // Syncing from the later token acknowledges them: they are deleted.
     const after = await sync(bob.accessToken, got?.body.next_batch as string);
-    expect((after?.body.to_device as { events: unknown[] }).events).toEqual([]);
+    expect((after.body.to_device as { events: unknown[] }).events).toEqual([]);
     expect((await hs.store.e2ee.toDeviceMessages(bob.userId, bob.deviceId, 0, 10)).messages).toEqual([]);
   });
 

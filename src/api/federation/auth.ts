@@ -33,6 +33,8 @@ export interface XMatrixDeps {
   clock: Clock;
   /** Where refused requests are reported: an operator wants to see who is knocking with bad signatures. */
   logger?: Pick<Logger, 'warn'>;
+  /** Called with the origin of every authenticated request: that server is up (the sender resets its backoff). */
+  seen?: (origin: string) => void;
 }
 
 /** Step one, before the body is read: the header is X-Matrix and addressed to us. */
@@ -162,6 +164,7 @@ export function federationEndpoint<const Path extends string, Q = undefined, B =
           { method: def.method, uri: req.url.pathname + req.url.search, content },
           deps,
         );
+        deps.seen?.(creds.origin);
       } catch (err) {
         if (isMatrixError(err)) {
           deps.logger?.warn('federation request refused', {

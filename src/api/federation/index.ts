@@ -10,9 +10,11 @@ import type { XMatrixDeps } from './auth.ts';
 import { e2eeEndpoints } from './e2ee.ts';
 import { eventEndpoints } from './events.ts';
 import { keyEndpoints, type ServerIdentity } from './keys.ts';
+import { membershipEndpoints } from './membership.ts';
 import { openIdEndpoints } from './openid.ts';
 import { queryEndpoints } from './query.ts';
 import { roomEndpoints } from './rooms.ts';
+import { transactionEndpoints } from './transactions.ts';
 import { versionEndpoints } from './version.ts';
 import { wellKnownServerEndpoints } from './well-known.ts';
 
@@ -26,6 +28,8 @@ export interface FederationEndpointDeps {
   wellKnownServer?: string;
   /** Refused federation requests are logged here. */
   logger?: XMatrixDeps['logger'];
+  /** An authenticated request came from `origin` (see `XMatrixDeps.seen`). */
+  seen?: (origin: string) => void;
 }
 
 export function federationEndpoints({
@@ -34,8 +38,9 @@ export function federationEndpoints({
   keys,
   wellKnownServer,
   logger,
+  seen,
 }: FederationEndpointDeps): Endpoint[] {
-  const xMatrix: XMatrixDeps = { serverName: server.serverName, keys, clock: server.clock, logger };
+  const xMatrix: XMatrixDeps = { serverName: server.serverName, keys, clock: server.clock, logger, seen };
   return [
     ...keyEndpoints(server, keys),
     ...versionEndpoints(),
@@ -45,5 +50,7 @@ export function federationEndpoints({
     ...openIdEndpoints(),
     ...wellKnownServerEndpoints(wellKnownServer),
     ...eventEndpoints(xMatrix, services),
+    ...membershipEndpoints(xMatrix, services),
+    ...transactionEndpoints(xMatrix, services),
   ];
 }

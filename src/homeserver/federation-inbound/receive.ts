@@ -181,7 +181,7 @@ export function createReceiving(
       }
     }
     // Auth chain first, then state: each event's auth events are older (lower depth) than it.
-    await rooms.acceptRemote(roomId, got.filter(isObject).sort(byDepth), { outlier: true });
+    await rooms.acceptRemote(roomId, got.filter(isObject).sort(byDepth), { placed: { outlier: true } });
     const stored = await store.rooms.getEvents(stateIds);
     const state: StateMap = new Map();
     for (const id of stateIds) {
@@ -196,7 +196,7 @@ export function createReceiving(
   async function fetchAuth(origin: string, roomId: string, eventId: string): Promise<void> {
     try {
       const chain = await federation.getEventAuth(origin, roomId, eventId);
-      await rooms.acceptRemote(roomId, chain.filter(isObject).sort(byDepth), { outlier: true });
+      await rooms.acceptRemote(roomId, chain.filter(isObject).sort(byDepth), { placed: { outlier: true } });
     } catch (err) {
       logger.warn('event_auth failed', { origin, roomId, eventId, error: why(err) });
     }
@@ -227,7 +227,7 @@ export function createReceiving(
       if (outcome.status !== 'missing') return outcome;
     }
     if ((await unknownAuth()).length > 0 || state === null) return outcome;
-    const [placed] = await rooms.acceptRemote(roomId, [pdu], { state });
+    const [placed] = await rooms.acceptRemote(roomId, [pdu], { placed: { state } });
     return placed as AcceptOutcome;
   }
 
@@ -264,7 +264,7 @@ export function createReceiving(
       // Oldest first; the oldest lack their prev events: they go on the state the server gives.
       let pending = pdus;
       for (let round = 0; round < 3 && pending.length > 0; round++) {
-        const outcomes = await rooms.acceptRemote(roomId, pending, { backfilled: true });
+        const outcomes = await rooms.acceptRemote(roomId, pending, { placed: { backfilled: true } });
         stored += outcomes.filter((o) => o.status === 'accepted' || o.status === 'soft_failed').length;
         const waiting = pending.filter((_, i) => outcomes[i]?.status === 'missing');
         const oldest = outcomes.find((o) => o.status === 'missing');
@@ -272,7 +272,9 @@ export function createReceiving(
         const state = await fetchState(server, roomId, oldest.eventId);
         if (!state) break;
         const [first, ...rest] = waiting;
-        const [placed] = await rooms.acceptRemote(roomId, [first as Pdu], { state, backfilled: true });
+        const [placed] = await rooms.acceptRemote(roomId, [first as Pdu], {
+          placed: { state, backfilled: true },
+        });
         if (placed?.status !== 'accepted' && placed?.status !== 'soft_failed') break;
         stored++;
         pending = rest;

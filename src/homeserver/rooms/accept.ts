@@ -83,6 +83,12 @@ export interface Candidate {
   built?: BuiltEvent;
   /** Where a received event goes when not simply on its prev events (see `Placement`). */
   placed?: Placement;
+  /**
+   * A received event this server passes on to the room's other servers: a join, leave or knock
+   * that came through this server's send_join/send_leave/send_knock (server-server-api.md
+   * "Joining Rooms": the resident server sends the event to the other servers in the room).
+   */
+  forward?: boolean;
 }
 
 /**
@@ -144,6 +150,35 @@ export interface Accept {
     version: RoomVersion,
     candidates: readonly Candidate[],
   ): Promise<AcceptOutcome[]>;
+  /**
+   * A room joined through another server (`send_join`'s answer): every state and auth-chain
+   * event checked (format, signatures, content hash, auth against its own auth events), the
+   * join checked against that state, then all of it stored in one `persistEvents` batch —
+   * the state and auth chain as outliers, the join as the room's one forward extremity with
+   * the received state before it and the current state after it. Any event failing a check
+   * refuses the whole room (`RoomStateRefused`) and nothing is stored: a forged state event
+   * fails the join rather than poisoning the room. The room's lock must be held.
+   */
+  acceptJoinedRoomLocked(
+    roomId: string,
+    version: RoomVersion,
+    room: ReceivedRoom,
+  ): Promise<{ eventId: string }>;
+}
+
+/** The room as a resident server handed it over at a join. */
+export interface ReceivedRoom {
+  state: readonly Pdu[];
+  authChain: readonly Pdu[];
+  /** Our membership event as the resident server accepted it. */
+  join: Pdu;
+  /** The ID of the join this server made: the one returned must be it (perhaps co-signed). */
+  joinEventId: string;
+}
+
+/** A received room's state failed a check: nothing of it was stored. */
+export class RoomStateRefused extends Error {
+  override readonly name = 'RoomStateRefused';
 }
 
 /** Users whose membership an event changes: their /sync must wake even if they are not in the room. */
@@ -470,8 +505,10 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
         ? undefined
         : await remoteRedaction(event, roomId, version, before);
     if (redaction) input.redaction = redaction;
-    if (!backfilled && serverOf(event.sender) === config.serverName) {
-      const destinations = await destinationsOf(roomId, event);
+    const senderServer = serverOf(event.sender);
+    if (!backfilled && (senderServer === config.serverName || (candidate.forward && !softFailed))) {
+      // A forwarded event goes to every other server but its own.
+      const destinations = (await destinationsOf(roomId, event)).filter((server) => server !== senderServer);
       if (destinations.length > 0) input.destinations = destinations;
     }
     if (!softFailed && !backfilled) {
@@ -573,6 +610,8 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
         .flatMap((input) => affectedUsers(input.event)),
     );
     ctx.notifier.notify({ rooms: [roomId], users });
+    const destinations = [...new Set(inputs.flatMap((input) => input.destinations ?? []))];
+    if (destinations.length > 0) ctx.federation.outboxWritten?.(destinations);
   }
 
   async function acceptLocked(
@@ -608,7 +647,118 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     return outcomes;
   }
 
-  return { acceptLocked };
+  async function acceptJoinedRoomLocked(
+    roomId: string,
+    version: RoomVersion,
+    room: ReceivedRoom,
+  ): Promise<{ eventId: string }> {
+    const refuse = (why: string): never => {
+      throw new RoomStateRefused(why);
+    };
+    // 1–3 for every event the resident server sent.
+    const byId = new Map<string, IdentifiedPdu>();
+    const integrity = async (pdu: Pdu, what: string): Promise<IdentifiedPdu> => {
+      try {
+        return (await checkIntegrity(roomId, version, { pdu })).event;
+      } catch (err) {
+        if (!isCoreError(err)) throw err;
+        const id =
+          typeof pdu.event_id === 'string'
+            ? ` ${pdu.event_id}`
+            : ` ${String(pdu.type)} (state key ${JSON.stringify(pdu.state_key ?? null)})`;
+        return refuse(`${what}${id} fails its checks: ${err.message}`);
+      }
+    };
+    const stateIds: string[] = [];
+    for (const pdu of room.state) {
+      const event = await integrity(pdu, 'state event');
+      byId.set(event.event_id, event);
+      stateIds.push(event.event_id);
+    }
+    for (const pdu of room.authChain) {
+      const event = await integrity(pdu, 'auth chain event');
+      if (!byId.has(event.event_id)) byId.set(event.event_id, event);
+    }
+    const join = await integrity(room.join, 'the join');
+
+    // Step 4 for each, auth events first; those already stored here count as checked.
+    const stored = await store.rooms.getEvents([...byId.keys()]);
+    const createId = version.roomIdFromCreateEvent ? createEventIdOf(roomId) : undefined;
+    const authIdsOf = (event: IdentifiedPdu) => {
+      const ids = referencedIds(event.auth_events);
+      if (createId && event.type !== 'm.room.create' && !ids.includes(createId)) ids.push(createId);
+      return ids;
+    };
+    const lookup = (id: string) => byId.get(id) ?? stored.get(id)?.event;
+    const checked = new Set<string>(
+      [...stored].filter(([, s]) => s.rejected === null && !s.softFailed).map(([id]) => id),
+    );
+    const checkOne = (event: IdentifiedPdu) => {
+      const authEvents: IdentifiedPdu[] = [];
+      for (const id of authIdsOf(event)) {
+        const found = lookup(id);
+        if (!found) refuse(`${event.event_id} cites auth event ${id}, which the room's auth chain lacks`);
+        else authEvents.push(found);
+      }
+      const listed = authEvents.filter((e) => referencedIds(event.auth_events).includes(e.event_id));
+      const shape = checkAuthEventsShape(event, listed, version);
+      const result = shape.ok ? checkAuth(event, authStateOf(authEvents), version) : shape;
+      if (!result.ok) refuse(`${event.event_id} is not allowed by its auth events: ${result.reason}`);
+    };
+    const pending = [...byId.values()].filter((e) => !checked.has(e.event_id));
+    while (pending.length > 0) {
+      const ready = pending.findIndex((e) => authIdsOf(e).every((id) => checked.has(id) || !lookup(id)));
+      if (ready < 0) refuse('the auth chain has a cycle');
+      const [event] = pending.splice(ready, 1) as [IdentifiedPdu];
+      checkOne(event);
+      checked.add(event.event_id);
+    }
+
+    // The state: one create event of this version, one event per key.
+    const stateMap: StateMap = new Map();
+    for (const id of stateIds) {
+      const event = byId.get(id) as IdentifiedPdu;
+      if (typeof event.state_key !== 'string') refuse(`${id} in the room's state is not a state event`);
+      stateMap.set(stateKey(event.type, event.state_key as string), id);
+    }
+    const create = lookup(stateMap.get(CREATE_STATE_KEY) ?? '');
+    if (!create) return refuse("the room's state has no create event");
+    const createdVersion = create.content.room_version ?? '1';
+    if (createdVersion !== version.id)
+      refuse(`the room is of version ${String(createdVersion)}, not ${version.id} as make_join said`);
+
+    // The join, against its auth events and against the state before it.
+    if (join.event_id !== room.joinEventId)
+      refuse(`the returned join ${join.event_id} is not ours, ${room.joinEventId}`);
+    if (join.type !== MEMBER_TYPE || join.content.membership !== 'join')
+      refuse('the returned join is not a join');
+    checkOne(join);
+    const stateEvents = authStateOf(stateIds.map((id) => byId.get(id) as IdentifiedPdu));
+    const byState = checkAuth(join, stateEvents, version);
+    if (!byState.ok) refuse(`the join is not allowed by the room's state: ${byState.reason}`);
+
+    const inputs: PersistEventInput[] = [...byId.values()]
+      .filter((event) => !stored.has(event.event_id))
+      .map((event) => ({ event, outlier: true }));
+    const after: StateMap = new Map(stateMap);
+    after.set(stateKey(MEMBER_TYPE, join.state_key as string), join.event_id);
+    // A rejoin: the branches this server had left end here (it cannot build on them any more).
+    inputs.push({
+      event: join,
+      stateBefore: { state: stateMap },
+      currentState: after,
+      replacesExtremities: true,
+    });
+    try {
+      await store.rooms.persistEvents(inputs);
+    } finally {
+      remoteServers.delete(roomId);
+    }
+    ctx.notifier.notify({ rooms: [roomId], users: affectedUsers(join) });
+    return { eventId: join.event_id };
+  }
+
+  return { acceptLocked, acceptJoinedRoomLocked };
 }
 
 function sameState(a: StateMap, b: StateMap): boolean {

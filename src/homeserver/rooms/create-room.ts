@@ -24,7 +24,6 @@ import { StoreError } from '../../storage/store.ts';
 import { type HomeserverContext, isLocalId, randomString } from '../context.ts';
 import {
   badJson,
-  forbidden,
   invalidParam,
   MatrixError,
   notFound,
@@ -32,6 +31,7 @@ import {
   unrecognized,
   unsupportedRoomVersion,
 } from '../errors.ts';
+import { federationOff, federationOffError } from '../ports.ts';
 import { BuiltEventRefused, type Candidate } from './accept.ts';
 import { buildEvent, CREATE_TYPE, type EventDraft, MEMBER_TYPE, POWER_LEVELS_TYPE } from './build.ts';
 import { memberContent } from './members.ts';
@@ -185,11 +185,14 @@ export async function createRoom(
   const invitees = [...new Set(body.invite ?? [])].filter((id) => id !== userId);
   checkUserIds(invitees, 'invite');
   for (const invitee of invitees) {
-    if (!isLocalId(config, invitee)) {
-      throw forbidden(`Inviting ${invitee} needs federation, which this server does not support yet`);
-    }
-    if (!(await store.accounts.getUser(invitee))) throw notFound(`Unknown user ${invitee}`);
+    if (isLocalId(config, invitee) && !(await store.accounts.getUser(invitee)))
+      throw notFound(`Unknown user ${invitee}`);
   }
+  // Users of other servers are invited once the room exists: their server signs each invite.
+  const remoteInvitees = invitees.filter((id) => !isLocalId(config, id));
+  // Without federation none of them can be: refuse before making a room that misses them.
+  if (remoteInvitees.length > 0 && ctx.federation === federationOff)
+    throw federationOffError(`Inviting ${remoteInvitees[0]}`, 403);
   const alias =
     body.room_alias_name === undefined ? undefined : localAlias(body.room_alias_name, config.serverName);
   if (alias && (await store.rooms.getAlias(alias)))
@@ -291,9 +294,14 @@ export async function createRoom(
     };
     await add({ type: 'm.room.topic', stateKey: '', content }, 'm.room.topic');
   }
+  const inviteContent = (invitee: string) =>
+    memberContent(store, invitee, 'invite', body.is_direct ? { is_direct: true } : {});
   for (const invitee of invitees) {
-    const content = await memberContent(store, invitee, 'invite', body.is_direct ? { is_direct: true } : {});
-    await add({ type: MEMBER_TYPE, stateKey: invitee, content }, `The invite of ${invitee}`);
+    if (remoteInvitees.includes(invitee)) continue;
+    await add(
+      { type: MEMBER_TYPE, stateKey: invitee, content: await inviteContent(invitee) },
+      `The invite of ${invitee}`,
+    );
   }
 
   // --- write: the alias row first (it may be taken meanwhile), then every event at once ----
@@ -327,5 +335,14 @@ export async function createRoom(
     throw err;
   }
   if (body.visibility === 'public') await store.rooms.setPublished(finalRoomId, true);
+  for (const invitee of remoteInvitees) {
+    // The room exists whatever another server answers: a refused invite is logged, not the
+    // client's error (it could not learn the new room's ID from one).
+    try {
+      await pipeline.inviteRemote(userId, finalRoomId, invitee, await inviteContent(invitee));
+    } catch (err) {
+      ctx.logger.warn('createRoom: an invite to another server failed', { invitee, error: String(err) });
+    }
+  }
   return { roomId: finalRoomId };
 }

@@ -23,3 +23,29 @@ export async function memberContent(
   }
   return { ...content, ...extra, membership };
 }
+
+/** State an invitee or knocker sees before joining (client-server-api "Stripped state"). */
+const STRIPPED_TYPES = [
+  'm.room.create',
+  'm.room.name',
+  'm.room.avatar',
+  'm.room.topic',
+  'm.room.join_rules',
+  'm.room.canonical_alias',
+  'm.room.encryption',
+];
+
+/** The room's stripped state, with `sender`'s own membership when given (who invited). */
+export async function strippedState(store: Store, roomId: string, sender?: string): Promise<JsonObject[]> {
+  const events = (await store.rooms.currentStateEvents(roomId, STRIPPED_TYPES)).map((s) => s.event);
+  if (sender !== undefined) {
+    const own = await store.rooms.currentStateEvent(roomId, 'm.room.member', sender);
+    if (own) events.push(own.event);
+  }
+  return events.map((event) => ({
+    type: event.type,
+    state_key: event.state_key ?? '',
+    sender: event.sender,
+    content: event.content,
+  }));
+}

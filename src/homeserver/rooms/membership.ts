@@ -9,7 +9,7 @@
  * `FederationPort`): a join, knock or leave asks a server named by the room ID, the alias or
  * the client's `via` hints; an invite of a remote user asks the invitee's server. With
  * federation off those answer 404 M_NOT_FOUND (403 M_FORBIDDEN for an invite), saying so.
- * Completing a remote join, knock or leave from the template is the next step of federation.
+ * The handshakes themselves (make_*, send_*) are remote-join.ts's.
  */
 
 import {
@@ -20,25 +20,17 @@ import {
   type JsonObject,
   namedPowerLevel,
   type RoomVersion,
-  roomVersions,
   serverNameOf,
   stateKey,
   userPowerLevel,
 } from '../../core/index.ts';
 import { type HomeserverContext, isLocalId } from '../context.ts';
-import {
-  forbidden,
-  guestAccessForbidden,
-  invalidParam,
-  isMatrixError,
-  matrixError,
-  notFound,
-  unrecognized,
-} from '../errors.ts';
+import { forbidden, guestAccessForbidden, invalidParam, matrixError, notFound } from '../errors.ts';
 import { serverOf } from './accept.ts';
 import { CREATE_STATE_KEY, MEMBER_TYPE, POWER_LEVELS_TYPE } from './build.ts';
 import { memberContent } from './members.ts';
 import type { EventPipeline, SendEventResult } from './pipeline.ts';
+import { createRemoteMembership } from './remote-join.ts';
 
 export interface MembershipOptions {
   reason?: string;
@@ -86,15 +78,9 @@ export interface Membership {
   resolveRoom(roomIdOrAlias: string): Promise<string>;
 }
 
-const noServer = (what: string) =>
-  notFound(`${what} is not known to this server, and no other server was named to reach it through`);
-
-/** Sending the event a remote template asks for is the next step of federation (issue "Federation"). */
-const remoteFlowMissing = (what: string) =>
-  unrecognized(`${what} of a room on another server is not supported yet`, 404);
-
 export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline): Membership {
   const { store, config } = ctx;
+  const remote = createRemoteMembership(ctx, pipeline);
 
   const isLocal = (id: string): boolean => isLocalId(config, id);
 
@@ -146,32 +132,28 @@ export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline
   }
 
   /**
-   * Asks the room's servers in turn for a membership template (make_join, make_knock,
-   * make_leave); the first answer wins, and when none answers the last refusal is the
-   * client's. Sending the completed event back is not built yet.
+   * Whether this server is in the room: some local user is joined. A room it was in once but
+   * left is known (its events stay) but joining again goes through a resident server.
    */
-  async function throughRemote(
-    what: string,
-    roomId: string,
-    servers: readonly string[],
-    ask: (server: string) => Promise<unknown>,
-  ): Promise<never> {
-    if (servers.length === 0) throw noServer(`Room ${roomId}`);
-    let refusal: unknown;
-    for (const server of servers) {
-      try {
-        await ask(server);
-      } catch (err) {
-        if (!isMatrixError(err)) throw err;
-        refusal = err;
-        continue;
-      }
-      throw remoteFlowMissing(what);
-    }
-    throw refusal;
+  async function residentIn(roomId: string): Promise<boolean> {
+    return (await store.rooms.members(roomId, 'join')).some((m) => isLocal(m.userId));
   }
 
-  const supportedVersions = Object.keys(roomVersions);
+  /** The server that sent `userId` the membership it holds (an invite), when it is remote. */
+  async function senderServerOf(roomId: string, userId: string): Promise<string[]> {
+    const row = await store.rooms.membership(roomId, userId);
+    const held = row ? (await store.rooms.getEvent(row.eventId))?.event.sender : undefined;
+    const server = serverOf(held);
+    return server ? [server] : [];
+  }
+
+  /** Servers with joined members of a room this server knows (for a rejoin). */
+  async function knownServers(roomId: string): Promise<string[]> {
+    return (await store.rooms.members(roomId, 'join')).flatMap((m) => {
+      const server = serverOf(m.userId);
+      return server ? [server] : [];
+    });
+  }
 
   function checkTarget(target: string): void {
     if (!isValidUserId(target, { historical: true }))
@@ -243,10 +225,17 @@ export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline
     async join(userId, roomIdOrAlias, options) {
       const { roomId, servers } = await locateRoom(roomIdOrAlias, options?.servers);
       const version = await pipeline.roomVersionOf(roomId);
-      if (!version) {
-        return throughRemote('Joining', roomId, servers, (server) =>
-          ctx.federation.makeJoin(server, roomId, userId, supportedVersions),
+      if (!version || !(await residentIn(roomId))) {
+        const through = remoteServers(
+          await senderServerOf(roomId, userId),
+          servers,
+          version ? await knownServers(roomId) : [],
         );
+        // A room this server has that nobody anywhere else is in: join it here, as before.
+        if (!version || through.length > 0) {
+          await remote.join(userId, roomId, through, withReason(options));
+          return roomId;
+        }
       }
       const current = await currentMembership(roomId, userId);
       if (options?.isGuest && current !== 'join') {
@@ -266,10 +255,12 @@ export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline
     async knock(userId, roomIdOrAlias, options) {
       const { roomId, servers } = await locateRoom(roomIdOrAlias, options?.servers);
       const version = await pipeline.roomVersionOf(roomId);
-      if (!version) {
-        return throughRemote('Knocking', roomId, servers, (server) =>
-          ctx.federation.makeKnock(server, roomId, userId, supportedVersions),
-        );
+      if (!version || !(await residentIn(roomId))) {
+        const through = remoteServers(servers, version ? await knownServers(roomId) : []);
+        if (!version || through.length > 0) {
+          await remote.knock(userId, roomId, through, withReason(options));
+          return roomId;
+        }
       }
       if (!version.knockJoinRule) throw forbidden(`Room version ${version.id} does not allow knocking`);
       await setMembership(userId, roomId, userId, 'knock', withReason(options));
@@ -297,9 +288,7 @@ export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline
           options?.servers ?? [],
           [serverOf(held), serverOf(roomId)].filter((server): server is string => server !== undefined),
         );
-        return throughRemote('Leaving', roomId, servers, (server) =>
-          ctx.federation.makeLeave(server, roomId, userId),
-        );
+        return { eventId: await remote.leave(userId, roomId, servers, withReason(options)) };
       }
       if (!row) throw forbidden(`You are not in room ${roomId}`);
       // Already gone: leaving again changes nothing (clients leave before they forget).

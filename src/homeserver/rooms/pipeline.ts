@@ -33,7 +33,14 @@ import {
 import type { PersistEventInput, StateBefore } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
 import { badJson, forbidden, notFound } from '../errors.ts';
-import { type AcceptOutcome, affectedUsers, type Candidate, createAccept, type Placement } from './accept.ts';
+import {
+  type AcceptOutcome,
+  affectedUsers,
+  type Candidate,
+  createAccept,
+  type Placement,
+  type ReceivedRoom,
+} from './accept.ts';
 import {
   type BuildTools,
   buildEvent,
@@ -46,6 +53,7 @@ import {
   REDACTION_TYPE,
 } from './build.ts';
 import { createKeyedLock, type KeyedLock } from './lock.ts';
+import { strippedState } from './members.ts';
 
 /** What the push area gives the pipeline: the local users an event notifies. */
 export interface PushNotifier {
@@ -91,11 +99,18 @@ export interface EventPipeline {
     version: RoomVersion,
     candidates: readonly Candidate[],
   ): Promise<AcceptOutcome[]>;
+  /** A room joined through another server (accept.ts `acceptJoinedRoomLocked`), under its lock. */
+  acceptJoinedRoom(roomId: string, version: RoomVersion, room: ReceivedRoom): Promise<{ eventId: string }>;
   /**
    * Received events of one room, under its lock; an unknown room stores nothing. `placed`
-   * takes them as outliers or on a given state (accept.ts `Candidate.placed`).
+   * takes them as outliers or on a given state (accept.ts `Candidate.placed`); `forward`: this
+   * server passes them on to the room's other servers (`Candidate.forward`).
    */
-  acceptRemote(roomId: string, pdus: readonly Pdu[], placed?: Placement): Promise<AcceptOutcome[]>;
+  acceptRemote(
+    roomId: string,
+    pdus: readonly Pdu[],
+    options?: { placed?: Placement; forward?: boolean },
+  ): Promise<AcceptOutcome[]>;
   /**
    * Invites a user of another server: the invite is built here, signed by the invitee's
    * server through `ctx.federation.invite`, then accepted like any received event.
@@ -181,7 +196,7 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
   async function acceptRemote(
     roomId: string,
     pdus: readonly Pdu[],
-    placed?: Placement,
+    options: { placed?: Placement; forward?: boolean } = {},
   ): Promise<AcceptOutcome[]> {
     return lock.run(roomId, async () => {
       const version = await roomVersionOf(roomId);
@@ -197,7 +212,11 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
       return accept.acceptLocked(
         roomId,
         version,
-        pdus.map((pdu) => (placed ? { pdu, placed } : { pdu })),
+        pdus.map((pdu) => ({
+          pdu,
+          ...(options.placed ? { placed: options.placed } : {}),
+          ...(options.forward ? { forward: true } : {}),
+        })),
       );
     });
   }
@@ -342,7 +361,7 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
     const signed = await ctx.federation.invite(serverNameOf(target) as string, roomId, eventId, {
       roomVersion: version.id,
       event: toWirePdu(candidate.pdu, version),
-      inviteRoomState: [],
+      inviteRoomState: await strippedState(store, roomId, sender),
     });
     const [outcome] = await lock.run(roomId, () => accept.acceptLocked(roomId, version, [{ pdu: signed }]));
     if (outcome?.status !== 'accepted' && outcome?.status !== 'known') {
@@ -358,6 +377,12 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
     stateEventsAt,
     acceptLocked: accept.acceptLocked,
     acceptRemote,
+    async acceptJoinedRoom(roomId, version, room) {
+      const accepted = await lock.run(roomId, () => accept.acceptJoinedRoomLocked(roomId, version, room));
+      // The room may have been known before (a rejoin): its version is read again from the store.
+      versions.delete(roomId);
+      return accepted;
+    },
     inviteRemote,
     tools,
     lock,

@@ -27,17 +27,23 @@ import {
   type SendEventInput,
   type SendEventResult,
 } from './pipeline.ts';
+import { createResident, type ResidentService } from './resident.ts';
 import { createVisibility, type Visibility } from './visibility.ts';
 
 /** History visibility (`visibleToUser`, `filterVisible`) comes from visibility.ts. */
-export interface RoomsService extends Membership, Directory, Visibility {
+/** The resident side of federation's membership handshakes comes from resident.ts. */
+export interface RoomsService extends Membership, Directory, Visibility, ResidentService {
   /** The one local event pipeline (see pipeline.ts). */
   sendEvent(input: SendEventInput): Promise<SendEventResult>;
   /**
    * Events of a room this server has, received from another server (a federation
    * transaction, a join's state, backfill): each checked and stored by accept.ts, in order.
    */
-  acceptRemote(roomId: string, pdus: readonly Pdu[], placed?: Placement): Promise<AcceptOutcome[]>;
+  acceptRemote(
+    roomId: string,
+    pdus: readonly Pdu[],
+    options?: { placed?: Placement; forward?: boolean },
+  ): Promise<AcceptOutcome[]>;
   createRoom(userId: string, body: CreateRoomRequest): Promise<{ roomId: string }>;
   /**
    * PUT /rooms/{roomId}/state/{eventType}/{stateKey}: a state event through the pipeline, with
@@ -131,10 +137,12 @@ export function createRoomsService(ctx: HomeserverContext, deps: RoomsDeps = {})
   const visibility = createVisibility(ctx);
   const membership = createMembership(ctx, pipeline);
   const directory = createDirectory(ctx, pipeline);
+  const resident = createResident(ctx, pipeline);
 
   return {
     ...membership,
     ...directory,
+    ...resident,
     sendEvent: pipeline.sendEvent,
     acceptRemote: pipeline.acceptRemote,
     async setState(sender, roomId, type, stateKey, content) {

@@ -157,6 +157,58 @@ export function federationStore(engine: Engine): FederationStore {
       });
     },
 
+    async stageTransaction(staged) {
+      requireString(staged.origin, 'origin');
+      requireString(staged.txnId, 'txnId');
+      return engine.write(['inbound_staged', 'inbound_txns'], async (tx) => {
+        const key = [staged.origin, staged.txnId];
+        const [answered, waiting] = await Promise.all([
+          tx.get('inbound_txns', key),
+          tx.get('inbound_staged', key),
+        ]);
+        if (answered) return { status: 'answered' as const, response: answered.response as JsonObject };
+        if (waiting) return { status: 'staged' as const };
+        await tx.put('inbound_staged', {
+          origin: staged.origin,
+          txn_id: staged.txnId,
+          txn: staged.txn,
+          received_ts: staged.receivedAt,
+        });
+        return { status: 'new' as const };
+      });
+    },
+
+    async finishTransaction(origin, txnId, response, now) {
+      await engine.write(['inbound_staged', 'inbound_txns'], async (tx) => {
+        await tx.put('inbound_txns', { origin, txn_id: txnId, response, answered_ts: now });
+        await tx.delete('inbound_staged', [origin, txnId]);
+      });
+    },
+
+    async stagedTransactions(limit) {
+      const rows = await engine.read(['inbound_staged'], (tx) =>
+        tx.query('inbound_staged', { index: 'received_ts', limit }),
+      );
+      return rows.map((row) => ({
+        origin: row.origin as string,
+        txnId: row.txn_id as string,
+        txn: row.txn as JsonObject,
+        receivedAt: row.received_ts as number,
+      }));
+    },
+
+    async pruneTransactions(before) {
+      return engine.write(['inbound_txns'], async (tx) => {
+        const old = await tx.query('inbound_txns', {
+          index: 'answered_ts',
+          upper: [before],
+          upperOpen: true,
+        });
+        for (const row of old) await tx.delete('inbound_txns', [row.origin as string, row.txn_id as string]);
+        return old.length;
+      });
+    },
+
     async outbox(destination, limit) {
       const rows = await engine.read(['outbox'], (tx) =>
         tx.query('outbox', { prefix: [destination], limit }),

@@ -10,7 +10,7 @@
 import type { IdentifiedPdu, StateMap } from '../../core/pdu.ts';
 import { referencedIds, stateKey } from '../../core/pdu.ts';
 import type { Engine, Row, Tx } from '../engine.ts';
-import { awaitedMarker, relationRow } from '../schema.ts';
+import { awaitedMarker, isExtremity, relationRow } from '../schema.ts';
 import type { PersistEventInput, PersistedEvent, RoomStore } from '../store.ts';
 import { StoreError } from '../store.ts';
 import { currentPosition, invalid, nextPosition, requireString } from './common.ts';
@@ -383,6 +383,13 @@ async function persistOne(run: PersistRun, input: PersistEventInput): Promise<Pe
     for (const prevId of prevIds) {
       if (!run.knownStored(prevId)) markAwaited(run, roomId, prevId, eventId);
       else if (advances) run.write(tx.delete('forward_extremities', [roomId, prevId]));
+    }
+  }
+  if (input.replacesExtremities && advances) {
+    // The room's older branches end here: this event alone is where the room goes on from.
+    for (const row of await tx.query('forward_extremities', { prefix: [roomId] })) {
+      if (isExtremity(row) && row.event_id !== eventId)
+        await tx.delete('forward_extremities', [roomId, row.event_id as string]);
     }
   }
   const extremityKey = [roomId, eventId];

@@ -285,6 +285,39 @@ export function e2eeTests(target: ConformanceTarget): void {
   });
 
   describe('federation state', () => {
+    it('stages a received transaction once, answers a replay with the first answer, and lists what waits', async () => {
+      const { store } = await stores.fresh();
+      const fed = store.federation;
+      const txn = { origin: 'a.test', origin_server_ts: 1, pdus: [{ type: 'x' }] };
+      const staged = { origin: 'a.test', txnId: 't1', txn, receivedAt: 10 };
+      expect(await fed.stageTransaction(staged)).toEqual({ status: 'new' });
+      // The same txnId again while it waits: nothing new is written.
+      expect(await fed.stageTransaction({ ...staged, txn: { other: true }, receivedAt: 11 })).toEqual({
+        status: 'staged',
+      });
+      // Another origin's t1 is another transaction.
+      expect(await fed.stageTransaction({ ...staged, origin: 'b.test', receivedAt: 12 })).toEqual({
+        status: 'new',
+      });
+      expect(await fed.stagedTransactions(10)).toEqual([
+        staged,
+        { ...staged, origin: 'b.test', receivedAt: 12 },
+      ]);
+      await fed.finishTransaction('a.test', 't1', { pdus: { $e: {} } }, 20);
+      expect(await fed.stageTransaction(staged)).toEqual({
+        status: 'answered',
+        response: { pdus: { $e: {} } },
+      });
+      expect((await fed.stagedTransactions(10)).map((t) => t.origin)).toEqual(['b.test']);
+      await fed.finishTransaction('b.test', 't1', { pdus: {} }, 30);
+      expect(await fed.pruneTransactions(25)).toBe(1);
+      expect(await fed.stageTransaction(staged)).toEqual({ status: 'new' });
+      expect(await fed.stageTransaction({ ...staged, origin: 'b.test' })).toEqual({
+        status: 'answered',
+        response: { pdus: {} },
+      });
+    });
+
     it('caches server keys, destination backoff and a signing seed that is created once', async () => {
       const { store } = await stores.fresh();
       const key = {

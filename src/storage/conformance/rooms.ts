@@ -293,6 +293,37 @@ export function roomTests(target: ConformanceTarget): void {
       expect(await store.rooms.forwardExtremities(ROOM)).toEqual([{ eventId: '$z', depth: 5, stream: 6 }]);
     });
 
+    it('a rejoin through another server ends the branches this server had: it alone is the extremity', async () => {
+      const { store } = await stores.fresh();
+      const room = await seedRoom(store, 1);
+      const head = room.head as string;
+      // The room went on elsewhere ($elsewhere is not here); the rejoin names it, with the
+      // state the resident server gave, and replaces the extremities.
+      const state = await store.rooms.currentState(ROOM);
+      await store.rooms.persistEvents([
+        {
+          event: makeEvent({
+            id: '$rejoin',
+            depth: 9,
+            prev: ['$elsewhere'],
+            type: 'm.room.member',
+            stateKey: BOB,
+            sender: BOB,
+            content: { membership: 'join' },
+          }),
+          stateBefore: { state },
+          replacesExtremities: true,
+        },
+      ]);
+      expect((await store.rooms.forwardExtremities(ROOM)).map((e) => e.eventId)).toEqual(['$rejoin']);
+      expect((await store.rooms.childrenOf(head)).length).toBe(0);
+      // The event the rejoin names is still awaited: when it comes it is no extremity.
+      await store.rooms.persistEvents([
+        { event: makeEvent({ id: '$elsewhere', depth: 8, prev: [head] }), stateBefore: { afterEvent: head } },
+      ]);
+      expect((await store.rooms.forwardExtremities(ROOM)).map((e) => e.eventId)).toEqual(['$rejoin']);
+    });
+
     it('does not make an extremity of an event whose child arrived first', async () => {
       const { store } = await stores.fresh();
       const room = await seedRoom(store, 0);

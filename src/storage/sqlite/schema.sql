@@ -1,4 +1,4 @@
--- Derived from src/storage/schema.ts (schema version 4); do not edit.
+-- Derived from src/storage/schema.ts (schema version 5); do not edit.
 CREATE TABLE "meta" ("name" NOT NULL, v TEXT, PRIMARY KEY ("name")) WITHOUT ROWID;
 CREATE TABLE "streams" ("name" NOT NULL, v TEXT, PRIMARY KEY ("name")) WITHOUT ROWID;
 CREATE TABLE "rooms" ("room_id" NOT NULL, "published", v TEXT, PRIMARY KEY ("room_id")) WITHOUT ROWID;
@@ -54,3 +54,7 @@ CREATE TABLE "relations" ("event_id" NOT NULL, "relates_to", "stream", "rel_type
 CREATE INDEX "relations__relates_to_stream" ON "relations" ("relates_to", "stream", "event_id");
 CREATE INDEX "relations__relates_to_rel_type_stream" ON "relations" ("relates_to", "rel_type", "stream", "event_id");
 CREATE TABLE "sliding_sync_connections" ("user_id" NOT NULL, "device_id" NOT NULL, "conn_id" NOT NULL, "version" NOT NULL, v TEXT, PRIMARY KEY ("user_id", "device_id", "conn_id", "version"));
+CREATE TABLE "inbound_staged" ("origin" NOT NULL, "txn_id" NOT NULL, "received_ts", v TEXT, PRIMARY KEY ("origin", "txn_id")) WITHOUT ROWID;
+CREATE INDEX "inbound_staged__received_ts" ON "inbound_staged" ("received_ts", "origin", "txn_id");
+CREATE TABLE "inbound_txns" ("origin" NOT NULL, "txn_id" NOT NULL, "answered_ts", v TEXT, PRIMARY KEY ("origin", "txn_id")) WITHOUT ROWID;
+CREATE INDEX "inbound_txns__answered_ts" ON "inbound_txns" ("answered_ts", "origin", "txn_id");
