@@ -53,6 +53,19 @@ export function jsonBench(): BenchRow[] {
       text: JSON.stringify(messageBody(1)),
       options: { maxDepth: 256 },
     },
+    // The same two bodies with only the exactness check (what a stored row gets): the rows
+    // above add Matrix's input rules — depth, ±Infinity, lone surrogates — which the request
+    // path walked for before this decoder too.
+    {
+      name: 'a client event body, exactness only',
+      text: JSON.stringify(sampleEvent(1).content),
+      options: { trusted: true },
+    },
+    {
+      name: 'a message body with escapes, exactness only',
+      text: JSON.stringify(messageBody(1)),
+      options: { trusted: true },
+    },
     {
       name: 'a stored event row (SQLite)',
       text: JSON.stringify({ ...sampleEvent(2), event_id: '$abc' }),
