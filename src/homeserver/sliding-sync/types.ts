@@ -6,31 +6,15 @@
  * endpoint's wire form, which is what those clients read.
  */
 import type { JsonObject } from '../../core/canonical-json.ts';
+import type { E2eeSyncData } from '../e2ee/sync-data.ts';
 import type { StrippedStateEvent } from '../sync/stripped.ts';
 
 /**
- * What sliding sync reads of end-to-end encryption (its `to_device` and `e2ee` extensions),
- * declared here so the E2EE service behind it can change freely: `services.e2ee` provides it.
- * Positions are the store's `toDevice` / `deviceLists` stream positions.
+ * What sliding sync reads of end-to-end encryption (its `to_device` and `e2ee` extensions):
+ * the E2EE service's sync data, the same four reads /sync makes. Positions are the store's
+ * `toDevice` / `deviceLists` stream positions.
  */
-export interface E2eeForSync {
-  deviceListChanges(
-    userId: string,
-    fromPosition: number,
-    toPosition: number,
-  ): Promise<{ changed: string[]; left: string[] }>;
-  toDeviceMessages(
-    userId: string,
-    deviceId: string,
-    afterPosition: number,
-    limit: number,
-  ): Promise<{ events: JsonObject[]; position: number }>;
-  acknowledgeToDevice(userId: string, deviceId: string, position: number): Promise<void>;
-  keyCounts(
-    userId: string,
-    deviceId: string,
-  ): Promise<{ oneTimeKeyCounts: Record<string, number>; unusedFallbackKeyTypes: string[] }>;
-}
+export type E2eeForSync = E2eeSyncData;
 
 /** One `(type, state_key)` pattern; null matches anything. `$ME` is already the user ID. */
 export interface StatePattern {
