@@ -85,11 +85,13 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): unknown
   if (rejectSurrogates && !isWellFormed(text)) {
     throw new JsonDecodeError('lone-surrogate', 'JSON text holds a lone surrogate');
   }
-  const scan = scanEscapes(text);
-  if (rejectSurrogates && scan.loneSurrogate) {
+  // Most texts hold no backslash at all: then there is nothing to scan.
+  const first = text.indexOf('\\');
+  const scan = first === -1 ? 0 : scanEscapes(text, first);
+  if (rejectSurrogates && (scan & LONE_SURROGATE_ESCAPE) !== 0) {
     throw new JsonDecodeError('lone-surrogate', 'JSON text holds a lone surrogate escape');
   }
-  if (scan.escapedKey || options.duplicateKeys === 'reject') {
+  if ((scan & ESCAPED_KEY) !== 0 || options.duplicateKeys === 'reject') {
     // Recursive: bounded even for trusted text, whose writer nests far less than this.
     const exactDepth = Number.isFinite(maxDepth) ? maxDepth : TRUSTED_EXACT_DEPTH;
     return new ExactParser(text, exactDepth, options.duplicateKeys === 'reject').parseText();
@@ -108,12 +110,10 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): unknown
 
 // --- the cheap scan ----------------------------------------------------------------------
 
-interface EscapeScan {
-  /** Some object key is written with a backslash escape. */
-  escapedKey: boolean;
-  /** Some `\uXXXX` escape is a surrogate without its partner. */
-  loneSurrogate: boolean;
-}
+/** What the scan found, as bits: some object key is written with an escape… */
+const ESCAPED_KEY = 1;
+/** …and some `\\uXXXX` escape is a surrogate without its partner. */
+const LONE_SURROGATE_ESCAPE = 2;
 
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
@@ -124,10 +124,10 @@ const COLON = 0x3a;
  * found by stepping over escapes; whether the string is a key is whether a colon follows it.
  * On invalid JSON the answer does not matter: both paths refuse the text.
  */
-function scanEscapes(text: string): EscapeScan {
+function scanEscapes(text: string, first: number): number {
   let escapedKey = false;
   let loneSurrogate = false;
-  let at = text.indexOf('\\');
+  let at = first;
   // Native indexOf hops, never a character loop: a message body full of `\n` costs a few
   // searches, not a walk over its text. `u` is the next `\u` at or after the current string,
   // kept across strings so that no search runs over the rest of the text twice.
@@ -152,7 +152,7 @@ function scanEscapes(text: string): EscapeScan {
     if (escapedKey && loneSurrogate) break;
     at = text.indexOf('\\', j);
   }
-  return { escapedKey, loneSurrogate };
+  return (escapedKey ? ESCAPED_KEY : 0) | (loneSurrogate ? LONE_SURROGATE_ESCAPE : 0);
 }
 
 /** Whether the character at `i` is escaped: an odd run of backslashes stands before it. */
