@@ -9,7 +9,7 @@ import {
   validatePdu,
   verifyEvent,
 } from '../../core/index.ts';
-import type { TestServices } from '../testing.ts';
+import { createTestServices, manualClock, type TestServices } from '../testing.ts';
 import { createRoomAs, roomsTestbed, stateContent, timelineOf } from './testing.ts';
 
 let hs: TestServices | undefined;
@@ -159,5 +159,33 @@ describe('createRoom', () => {
     const roomId = await createRoomAs(hs, t.users[0] as (typeof t.users)[0]);
     expect((await hs.store.rooms.getRoom(roomId))?.roomVersion).toBe('12');
     expect(await stateContent(hs, roomId, 'm.room.join_rules')).toEqual({ join_rule: 'invite' });
+  });
+});
+
+describe('v12 room IDs of rooms created in the same millisecond', () => {
+  it('gives two identical creations by one user two rooms, one after the other or at once', async () => {
+    const hs = await createTestServices({ clock: manualClock() });
+    try {
+      const alice = await hs.createUser('alice');
+      const one = await createRoomAs(hs, alice, { room_version: '12', name: 'One' });
+      const two = await createRoomAs(hs, alice, { room_version: '12', name: 'Two' });
+      const [three, four] = await Promise.all([
+        createRoomAs(hs, alice, { room_version: '12', name: 'Three' }),
+        createRoomAs(hs, alice, { room_version: '12', name: 'Four' }),
+      ]);
+      expect(new Set([one, two, three, four]).size).toBe(4);
+      for (const [roomId, name] of [
+        [one, 'One'],
+        [two, 'Two'],
+        [three, 'Three'],
+        [four, 'Four'],
+      ] as const) {
+        expect((await hs.store.rooms.currentStateEvent(roomId, 'm.room.name', ''))?.event.content).toEqual({
+          name,
+        });
+      }
+    } finally {
+      await hs.close();
+    }
   });
 });

@@ -33,7 +33,14 @@ import {
 } from '../errors.ts';
 import { federationOff, federationOffError } from '../ports.ts';
 import { BuiltEventRefused, type Candidate } from './accept.ts';
-import { buildEvent, CREATE_TYPE, type EventDraft, MEMBER_TYPE, POWER_LEVELS_TYPE } from './build.ts';
+import {
+  buildEvent,
+  CREATE_STATE_KEY,
+  CREATE_TYPE,
+  type EventDraft,
+  MEMBER_TYPE,
+  POWER_LEVELS_TYPE,
+} from './build.ts';
 import { memberContent } from './members.ts';
 import type { EventPipeline } from './pipeline.ts';
 
@@ -158,6 +165,9 @@ export function localAlias(localpart: string, serverName: string): string {
   return alias;
 }
 
+/** v12 room IDs of creations still running, per store (see where the create event is built). */
+const creating = new WeakMap<object, Set<string>>();
+
 export interface CreateRoomDeps {
   ctx: HomeserverContext;
   pipeline: EventPipeline;
@@ -251,8 +261,28 @@ export async function createRoom(
     return event;
   };
 
-  const create = await add({ type: CREATE_TYPE, stateKey: '', content: createContent }, 'm.room.create');
-  if (roomId === undefined) roomId = roomIdFromCreateEvent(create, version);
+  let create = await add({ type: CREATE_TYPE, stateKey: '', content: createContent }, 'm.room.create');
+  let reserved: { ids: Set<string>; id: string } | undefined;
+  if (roomId === undefined) {
+    // A v12 room ID is the create event's hash: two rooms created by one user with the same
+    // content in the same millisecond would be one room. The later one moves on a millisecond
+    // until its ID is free here — in the store and among creations still running.
+    const ids = creating.get(store) ?? new Set<string>();
+    creating.set(store, ids);
+    let id = roomIdFromCreateEvent(create, version);
+    while (ids.has(id) || (await store.rooms.getRoom(id)) !== null || ids.has(id)) {
+      candidates.pop();
+      steps.pop();
+      state.delete(CREATE_STATE_KEY);
+      last = undefined;
+      tools.now += 1;
+      create = await add({ type: CREATE_TYPE, stateKey: '', content: createContent }, 'm.room.create');
+      id = roomIdFromCreateEvent(create, version);
+    }
+    ids.add(id);
+    reserved = { ids, id };
+    roomId = id;
+  }
   await add(
     { type: MEMBER_TYPE, stateKey: userId, content: await memberContent(store, userId, 'join') },
     "The creator's join",
@@ -322,7 +352,9 @@ export async function createRoom(
   }
   try {
     await pipeline.lock.run(finalRoomId, () => pipeline.acceptLocked(finalRoomId, version, candidates));
+    reserved?.ids.delete(reserved.id);
   } catch (err) {
+    reserved?.ids.delete(reserved.id);
     if (alias) await store.rooms.deleteAlias(alias).catch(() => undefined);
     // The request implied a state its own events cannot satisfy (create_room.yaml 400).
     if (err instanceof BuiltEventRefused && err.errcode === 'M_FORBIDDEN') {
