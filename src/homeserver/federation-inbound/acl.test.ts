@@ -1,6 +1,6 @@
 /** Server ACL matching (client-server-api modules/server_acls.md, the `m.room.server_acl` schema). */
 import { describe, expect, it } from 'vitest';
-import { serverAllowed } from './acl.ts';
+import { serverAllowed } from '../rooms/server-acl.ts';
 
 describe('serverAllowed', () => {
   it('allows everyone without an ACL and no one with an empty one', () => {

@@ -28,7 +28,7 @@ import type { StoredEvent } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
 import { forbidden, notFound } from '../errors.ts';
 import { serverOf } from '../rooms/accept.ts';
-import { serverAllowed } from './acl.ts';
+import { serverAllowed } from '../rooms/server-acl.ts';
 
 const HISTORY_TYPE = 'm.room.history_visibility';
 const MEMBER_TYPE = 'm.room.member';

@@ -30,6 +30,7 @@ import { affectedUsers, serverOf } from './accept.ts';
 import { buildEvent, CREATE_STATE_KEY, MEMBER_TYPE, type PrevEvent } from './build.ts';
 import { strippedState } from './members.ts';
 import type { EventPipeline } from './pipeline.ts';
+import { serverAllowed as serverAllowedByAcl } from './server-acl.ts';
 
 export type RemoteMembershipKind = 'join' | 'leave' | 'knock';
 
@@ -69,41 +70,12 @@ export interface ResidentService {
   ): Promise<Pdu>;
 }
 
-/** A server name without its port: what ACL globs match (client-server-api "Server ACLs"). */
-const hostOf = (server: string): string => {
-  if (server.startsWith('[')) return server.slice(0, server.indexOf(']') + 1);
-  const colon = server.lastIndexOf(':');
-  return colon >= 0 ? server.slice(0, colon) : server;
-};
-
-const globToRegExp = (glob: string): RegExp =>
-  new RegExp(
-    `^${glob
-      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '.*')
-      .replace(/\?/g, '.')}$`,
-    'i',
-  );
-
-const isIpLiteral = (host: string): boolean => host.startsWith('[') || /^\d+\.\d+\.\d+\.\d+$/.test(host);
-
-/** The ACL rule: deny globs, then allow globs, and IP literals only when allowed. */
-export function aclAllows(content: JsonObject | undefined, server: string): boolean {
-  if (!content) return true;
-  const host = hostOf(server);
-  if (content.allow_ip_literals === false && isIpLiteral(host)) return false;
-  const globs = (key: string) =>
-    (Array.isArray(content[key]) ? content[key] : []).filter((g): g is string => typeof g === 'string');
-  if (globs('deny').some((glob) => globToRegExp(glob).test(host))) return false;
-  return globs('allow').some((glob) => globToRegExp(glob).test(host));
-}
-
 export function createResident(ctx: HomeserverContext, pipeline: EventPipeline): ResidentService {
   const { store, config } = ctx;
 
   async function serverAllowed(roomId: string, server: string): Promise<boolean> {
     const acl = await store.rooms.currentStateEvent(roomId, 'm.room.server_acl', '');
-    return aclAllows(acl?.event.content, server);
+    return serverAllowedByAcl(acl?.event.content, server);
   }
 
   /** The room, which this server is in, and `origin` may reach. */
