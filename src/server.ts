@@ -13,7 +13,6 @@ import { type ConnectionInfo, createRouter, type FetchHandler } from './api/http
 import type { RateLimitConfig } from './api/rate-limit.ts';
 import { createFederation, type Federation, type FederationOptions } from './federation/index.ts';
 import { createFederationPort } from './federation/port.ts';
-import { createQueryPort } from './federation/queries.ts';
 import { createSender, type Sender } from './federation/sender.ts';
 import { type HomeserverContext, silentLogger } from './homeserver/context.ts';
 import type { FederationPort } from './homeserver/ports.ts';
@@ -120,8 +119,6 @@ export function startHomeserver(options: HomeserverOptions): {
         sender = outgoing;
         const port: FederationPort = {
           ...createFederationPort(federation.client),
-          // Queries pass the other server's 404/403 on and answer 502 for anything else.
-          ...createQueryPort(federation.client),
           outboxWritten: (destinations) => outgoing.wake(destinations),
         };
         return { keys: federation.keys, port };

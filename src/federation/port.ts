@@ -16,6 +16,7 @@ import type { EventTemplate, FederationPort, SendJoinResponse } from '../homeser
 import { isTransportError } from '../transport/transport.ts';
 import type { FederationClient, FederationRequest } from './client.ts';
 import { FederationRequestError } from './client.ts';
+import { createQueryPort } from './queries.ts';
 
 const FEDERATION = '/_matrix/federation';
 
@@ -246,55 +247,8 @@ export function createFederationPort(client: FederationClient): FederationPort {
         },
         (body) => pdus(body, 'auth_chain'),
       ),
-
-    queryProfile: (destination, userId, profileField) =>
-      ask(
-        destination,
-        {
-          method: 'GET',
-          target: `${FEDERATION}/v1/query/profile?user_id=${enc(userId)}${profileField !== undefined ? `&field=${enc(profileField)}` : ''}`,
-        },
-        (body) => body,
-      ),
-
-    queryDirectory: (destination, alias) =>
-      ask(
-        destination,
-        { method: 'GET', target: `${FEDERATION}/v1/query/directory?room_alias=${enc(alias)}` },
-        (body) => ({
-          roomId: field(body, 'room_id', isString, 'a string'),
-          servers: field(body, 'servers', isStringArray, 'an array of strings'),
-        }),
-      ),
-
-    queryUserKeys: (destination, deviceKeys) =>
-      ask(
-        destination,
-        {
-          method: 'POST',
-          target: `${FEDERATION}/v1/user/keys/query`,
-          body: {
-            device_keys: Object.fromEntries(
-              Object.entries(deviceKeys).map(([user, ids]) => [user, [...ids]]),
-            ),
-          },
-        },
-        (body) => {
-          field(body, 'device_keys', isObj, 'an object');
-          return body;
-        },
-      ),
-
-    claimUserKeys: (destination, oneTimeKeys) =>
-      ask(
-        destination,
-        {
-          method: 'POST',
-          target: `${FEDERATION}/v1/user/keys/claim`,
-          body: { one_time_keys: oneTimeKeys as JsonObject },
-        },
-        (body) => field(body, 'one_time_keys', isObj, 'an object'),
-      ),
+    // The queries: what a client is told when another server refuses or fails them.
+    ...createQueryPort(client),
   };
 }
 

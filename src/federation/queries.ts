@@ -2,7 +2,7 @@
  * The query half of the `FederationPort` — server-server-api.md "Querying for information"
  * and "End-to-End Encryption": what this server asks another about its users and aliases
  * (a client's profile lookup or alias resolution for a remote name, a remote user's keys).
- * The join/leave/backfill half is built beside it; until then those answer "federation is off".
+ * `createFederationPort` (port.ts) takes these four from here.
  *
  * A refusal by the other server keeps its Matrix error (a 404 stays a 404 for the client);
  * a server that gives no usable answer is 502 M_UNKNOWN, never the client's fault.
