@@ -130,6 +130,7 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
       rooms,
       typing,
       presence,
+      e2ee,
       receivePdus: (origin, roomId, pdus) => federationInbound.receivePdus(origin, roomId, pdus),
     }),
   };
