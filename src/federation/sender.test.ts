@@ -54,10 +54,11 @@ function manualTimers(clock: ReturnType<typeof settableClock>) {
 /** A client whose answers the test decides; it records every transaction. */
 function scriptedClient() {
   const sent: { destination: string; txnId: string; body: JsonObject }[] = [];
-  let failing = false;
+  let failing: false | true | number = false;
   const client: FederationClient = {
     async request(destination: string, request: FederationRequest) {
-      if (failing) throw new FederationRequestError(502, undefined, 'down');
+      if (failing === true) throw new FederationRequestError(502, undefined, 'down');
+      if (failing !== false) throw new FederationRequestError(failing, 'M_UNKNOWN', `answered ${failing}`);
       sent.push({
         destination,
         txnId: request.target.split('/').pop() as string,
@@ -66,7 +67,7 @@ function scriptedClient() {
       return { pdus: {} };
     },
   };
-  return { client, sent, fail: (on: boolean) => (failing = on) };
+  return { client, sent, fail: (on: boolean | number) => (failing = on) };
 }
 
 /** Randomness that always draws the top of the range (the full backoff cap, minus one). */
@@ -168,5 +169,47 @@ describe('the federation sender', () => {
     sender.wake(['b.test']);
     await sender.idle();
     expect(sent.length).toBe(1);
+  });
+
+  it('drops a transaction refused with a 4xx retrying cannot change, and retries the others', async () => {
+    store = await openTestStore();
+    const room = await seedRoom(store, 0);
+    const clock = settableClock();
+    const manual = manualTimers(clock);
+    const { client, sent, fail } = scriptedClient();
+    sender = createSender({
+      serverName: 'a.test',
+      store,
+      client,
+      clock,
+      random: maxRandom,
+      logger: silentLogger,
+      timers: manual.timers,
+    });
+    sender.start();
+    const queue = async () => {
+      await store?.rooms.persistEvents([{ ...room.message(), destinations: ['b.test'] }]);
+      sender?.wake(['b.test']);
+      await sender?.idle();
+    };
+    // Refused for good: the row goes, nothing is scheduled, the destination is not backed off.
+    for (const status of [400, 403, 413]) {
+      fail(status);
+      await queue();
+      expect(await store.federation.outbox('b.test', 10)).toEqual([]);
+      expect((await store.federation.getDestination('b.test'))?.retryInterval ?? 0).toBe(0);
+    }
+    // Worth another try: the row stays and a retry is scheduled.
+    for (const status of [401, 404, 429, 500]) {
+      fail(status);
+      await queue();
+      expect((await store.federation.outbox('b.test', 10)).length).toBe(1);
+      expect((await store.federation.getDestination('b.test'))?.retryInterval).toBeGreaterThan(0);
+      fail(false);
+      manual.advance(manual.nextDelay());
+      await sender.idle();
+      expect(await store.federation.outbox('b.test', 10)).toEqual([]);
+    }
+    expect(sent.length).toBe(4);
   });
 });
