@@ -14,6 +14,7 @@ import type { RateLimitConfig } from './api/rate-limit.ts';
 import { createE2eeRemote } from './federation/e2ee-remote.ts';
 import { createFederation, type Federation, type FederationOptions } from './federation/index.ts';
 import { createFederationPort } from './federation/port.ts';
+import { createRemoteMedia } from './federation/remote-media.ts';
 import { createSender, type Sender } from './federation/sender.ts';
 import { type HomeserverContext, silentLogger } from './homeserver/context.ts';
 import type { FederationPort } from './homeserver/ports.ts';
@@ -128,7 +129,8 @@ export function startHomeserver(options: HomeserverOptions): {
           logger: base.logger,
           outboxWritten,
         });
-        return { keys: federation.keys, port, e2eeRemote };
+        const remoteMedia = createRemoteMedia({ fetch: federation.fetch });
+        return { keys: federation.keys, port, e2eeRemote, remoteMedia };
       },
     });
     const { keys } = federation ?? createFederation(ctx, options.federation);

@@ -10,6 +10,7 @@ import type { XMatrixDeps } from './auth.ts';
 import { e2eeEndpoints } from './e2ee.ts';
 import { eventEndpoints } from './events.ts';
 import { keyEndpoints, type ServerIdentity } from './keys.ts';
+import { mediaFederationEndpoints } from './media.ts';
 import { membershipEndpoints } from './membership.ts';
 import { openIdEndpoints } from './openid.ts';
 import { queryEndpoints } from './query.ts';
@@ -52,5 +53,6 @@ export function federationEndpoints({
     ...eventEndpoints(xMatrix, services),
     ...membershipEndpoints(xMatrix, services),
     ...transactionEndpoints(xMatrix, services),
+    ...mediaFederationEndpoints(xMatrix, services),
   ];
 }
