@@ -48,7 +48,7 @@ export function federationEndpoints({
     ...queryEndpoints(xMatrix, services),
     ...e2eeEndpoints(xMatrix, services),
     ...roomEndpoints(xMatrix, services),
-    ...openIdEndpoints(),
+    ...openIdEndpoints(services),
     ...wellKnownServerEndpoints(wellKnownServer),
     ...eventEndpoints(xMatrix, services),
     ...membershipEndpoints(xMatrix, services),
