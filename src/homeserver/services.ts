@@ -124,7 +124,7 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
     presence,
     receipts,
     media: createMediaService(ctx, deps),
-    federationQueries: createFederationQueryService(ctx),
+    federationQueries: createFederationQueryService(ctx, { rooms }),
     federationInbound,
     transactions: createTransactions(ctx, {
       rooms,

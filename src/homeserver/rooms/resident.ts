@@ -37,8 +37,10 @@ export type RemoteMembershipKind = 'join' | 'leave' | 'knock';
 
 export interface ResidentService {
   /**
-   * Whether `server` may take part in the room by its `m.room.server_acl` (no ACL: yes).
-   * Server names are compared without their port; deny wins over allow.
+   * Whether `server` may take part in the room by its `m.room.server_acl` (no ACL, or a room
+   * this server lacks: yes). Server names are compared without their port; deny wins over
+   * allow. The one reader of the ACL: every room-scoped federation endpoint, `/send` and the
+   * PDUs it carries, and the queries ask this.
    */
   serverAllowed(roomId: string, server: string): Promise<boolean>;
   /** make_join / make_leave / make_knock: the unsigned event for `origin`'s user to complete. */
@@ -76,7 +78,8 @@ export function createResident(ctx: HomeserverContext, pipeline: EventPipeline):
 
   async function serverAllowed(roomId: string, server: string): Promise<boolean> {
     const acl = await store.rooms.currentStateEvent(roomId, 'm.room.server_acl', '');
-    return serverAllowedByAcl(acl?.event.content, server);
+    // A rejected ACL event is no ACL (defensive: current state holds none).
+    return serverAllowedByAcl(acl && acl.rejected === null ? acl.event.content : null, server);
   }
 
   /** The room, which this server is in, and `origin` may reach. */
