@@ -73,6 +73,23 @@ function scriptedClient() {
 /** Randomness that always draws the top of the range (the full backoff cap, minus one). */
 const maxRandom = { bytes: (n: number) => new Uint8Array(n).fill(0xff) };
 
+/** a.test's sender on `store`, with the maximal random draw (not started). */
+const startSender = (
+  on: Store,
+  client: FederationClient,
+  clock: ReturnType<typeof settableClock>,
+  timers?: Timers,
+): Sender =>
+  createSender({
+    serverName: 'a.test',
+    store: on,
+    client,
+    clock,
+    random: maxRandom,
+    logger: silentLogger,
+    ...(timers ? { timers } : {}),
+  });
+
 describe('the federation sender', () => {
   it('sends the outbox in transactions of at most 50 PDUs and 100 EDUs, acknowledging after a 200', async () => {
     store = await openTestStore();
@@ -83,14 +100,7 @@ describe('the federation sender', () => {
       await store.federation.enqueueEdu(['b.test'], { edu_type: 'm.typing', content: { i } });
     const clock = settableClock();
     const { client, sent } = scriptedClient();
-    sender = createSender({
-      serverName: 'a.test',
-      store,
-      client,
-      clock,
-      random: maxRandom,
-      logger: silentLogger,
-    });
+    sender = startSender(store, client, clock);
     sender.start();
     await sender.idle();
     expect(sent.map((t) => [(t.body.pdus as unknown[]).length, (t.body.edus as unknown[]).length])).toEqual([
@@ -111,15 +121,7 @@ describe('the federation sender', () => {
     const manual = manualTimers(clock);
     const { client, sent, fail } = scriptedClient();
     fail(true);
-    sender = createSender({
-      serverName: 'a.test',
-      store,
-      client,
-      clock,
-      random: maxRandom,
-      logger: silentLogger,
-      timers: manual.timers,
-    });
+    sender = startSender(store, client, clock, manual.timers);
     sender.start();
     await sender.idle();
     // Each failure doubles the cap; the maximal draw is just under it.
@@ -151,14 +153,7 @@ describe('the federation sender', () => {
     const room = await seedRoom(store, 0);
     const clock = settableClock();
     const { client, sent } = scriptedClient();
-    sender = createSender({
-      serverName: 'a.test',
-      store,
-      client,
-      clock,
-      random: maxRandom,
-      logger: silentLogger,
-    });
+    sender = startSender(store, client, clock);
     sender.start();
     await store.rooms.persistEvents([{ ...room.message(), destinations: ['b.test'] }]);
     sender.wake(['b.test']);
@@ -177,15 +172,7 @@ describe('the federation sender', () => {
     const clock = settableClock();
     const manual = manualTimers(clock);
     const { client, sent, fail } = scriptedClient();
-    sender = createSender({
-      serverName: 'a.test',
-      store,
-      client,
-      clock,
-      random: maxRandom,
-      logger: silentLogger,
-      timers: manual.timers,
-    });
+    sender = startSender(store, client, clock, manual.timers);
     sender.start();
     const queue = async () => {
       await store?.rooms.persistEvents([{ ...room.message(), destinations: ['b.test'] }]);
