@@ -449,8 +449,28 @@ export interface ReceiptStore {
     roomId: string,
     after: number,
   ): Promise<{ notifications: number; highlights: number }>;
-  /** Drops push actions at or before a position (after a read receipt moved past them). */
-  clearNotifications(userId: string, roomId: string, upTo: number): Promise<void>;
+  /**
+   * The user's unread counts in each room, kept at write time (no notification row is read):
+   * the main timeline's, and each thread's by its root's event ID.
+   */
+  unreadCounts(userId: string, roomIds: readonly string[]): Promise<Map<string, RoomUnreadCounts>>;
+  /**
+   * A read receipt at stream position `upTo`: the counts of the thread (`'main'` for the main
+   * timeline; every thread of the room when undefined: an unthreaded receipt) restart after
+   * it, unless a receipt already put them further. Notification rows are kept.
+   */
+  markRead(userId: string, roomId: string, upTo: number, threadId?: string): Promise<void>;
+}
+
+export interface UnreadCounts {
+  notifications: number;
+  highlights: number;
+}
+
+export interface RoomUnreadCounts {
+  main: UnreadCounts;
+  /** Threads with unread notifications, by thread root. */
+  threads: Map<string, UnreadCounts>;
 }
 
 // ---------------------------------------------------------------------------------------
