@@ -53,7 +53,7 @@ export interface PassResult {
 
 /** The positions of every stream now, the in-memory ones included. */
 export async function currentPositions(ctx: HomeserverContext, deps: SyncDeps): Promise<SyncPositions> {
-  const stored = await ctx.store.positions();
+  const stored = await (deps.shared ?? ctx.store).positions();
   return { ...stored, typing: deps.typing?.position ?? 0, presence: deps.presence?.position ?? 0 };
 }
 
@@ -91,7 +91,11 @@ export async function computePass(input: PassInput): Promise<PassResult> {
     store.rooms.roomsForUser(userId),
     store.userData.getAccountData(userId, 'm.ignored_user_list'),
     store.userData.accountDataSince(userId, since?.accountData ?? 0, now.accountData),
-    since ? store.rooms.roomsWithEvents(since.events, now.events).then((ids) => new Set(ids)) : undefined,
+    since
+      ? deps.shared
+        ? deps.shared.roomsWithEvents(since.events, now.events)
+        : store.rooms.roomsWithEvents(since.events, now.events).then((ids) => new Set(ids))
+      : undefined,
     since ? store.receipts.receiptsSince(since.receipts, now.receipts) : undefined,
   ]);
   const pass = createPass(input, now, ignoredUsersOf(ignoredContent));

@@ -26,7 +26,7 @@ import type {
 } from '../store.ts';
 import { invalid, requirePosition } from './common.ts';
 import type { RoomWrites } from './rooms-write.ts';
-import { loadState } from './state-groups.ts';
+import { loadState, StateCache } from './state-groups.ts';
 
 export function toStoredEvent(row: Row): StoredEvent {
   return {
@@ -158,6 +158,7 @@ function toAlias(row: Row): RoomAlias {
 
 /** The reading half of `RoomStore`. */
 export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites> {
+  const states = new StateCache();
   return {
     async getEvent(eventId) {
       const row = await engine.read(['events'], (tx) => tx.get('events', eventId));
@@ -227,14 +228,14 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites> {
       return engine.read(['events', 'state_groups'], async (tx) => {
         const row = await tx.get('events', eventId);
         const group = row?.[when === 'before' ? 'state_before' : 'state_after'];
-        return typeof group === 'number' ? loadState(tx, group) : null;
+        return typeof group === 'number' ? loadState(tx, group, states) : null;
       });
     },
 
     stateAtStream(roomId, position) {
       return engine.read(['events', 'state_groups'], async (tx) => {
         const row = await eventAtStream(tx, roomId, position);
-        return typeof row?.state_after === 'number' ? loadState(tx, row.state_after) : new Map();
+        return typeof row?.state_after === 'number' ? loadState(tx, row.state_after, states) : new Map();
       });
     },
 
