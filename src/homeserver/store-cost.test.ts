@@ -49,7 +49,8 @@ interface SendCost {
 }
 
 /** A public room of `members` local users; the transactions of two sends by its creator. */
-async function sendCost(open: () => Promise<Engine>, members: number): Promise<SendCost> {
+/** The services on a store whose engine counts its transactions. */
+async function countedServices(open: () => Promise<Engine>) {
   const counting = countingEngine(await open());
   const store = createStore(counting.engine);
   closers.push(() => store.close());
@@ -58,6 +59,11 @@ async function sendCost(open: () => Promise<Engine>, members: number): Promise<S
     registration: 'open',
     passwordIterations: 1000,
   });
+  return { counting, services };
+}
+
+async function sendCost(open: () => Promise<Engine>, members: number): Promise<SendCost> {
+  const { counting, services } = await countedServices(open);
   const owner = await createTestUser(services, 'owner');
   const { roomId } = await services.rooms.createRoom(owner.userId, { preset: 'public_chat' });
   for (let i = 1; i < members; i++) {
@@ -118,14 +124,7 @@ describe.each(Object.entries(engines))('store work per send (%s)', (_name, open)
 
 /** Alice's room with Bob in it; `unread` messages from Alice that notify Bob, then one more. */
 async function syncCost(open: () => Promise<Engine>, unread: number) {
-  const counting = countingEngine(await open());
-  const store = createStore(counting.engine);
-  closers.push(() => store.close());
-  const { services } = await startServices(store, {
-    serverName: 'cost.localhost',
-    registration: 'open',
-    passwordIterations: 1000,
-  });
+  const { counting, services } = await countedServices(open);
   const alice = await createTestUser(services, 'alice');
   const bob = await createTestUser(services, 'bob');
   const { roomId } = await services.rooms.createRoom(alice.userId, { preset: 'public_chat' });
