@@ -6,10 +6,12 @@ import { browserBench } from './browser.ts';
 import { coreBench } from './core.ts';
 import { e2eeBench } from './e2ee.ts';
 import { federationBench } from './federation.ts';
-import { printTable } from './harness.ts';
+import { printScaling, printTable } from './harness.ts';
 import { homeserverBench } from './homeserver.ts';
 import { jsonBench } from './json.ts';
 import { mediaBench } from './media.ts';
+import { scalingBench } from './scaling.ts';
+import { startupBench } from './startup.ts';
 import { storageBench } from './storage.ts';
 
 const only = process.argv[2];
@@ -26,6 +28,13 @@ if (!only || only === 'homeserver')
     'homeserver: send, /sync wake, initial /sync, sliding sync — in-process and loopback HTTP, each store',
     await homeserverBench(),
   );
+if (!only || only === 'scaling')
+  printScaling(
+    'scaling: growth with members, unread, waiters, rooms (SQLite, in-process)',
+    await scalingBench(),
+  );
+if (!only || only === 'startup')
+  printTable('start-up: hearth serve beside a bare node:http server', await startupBench());
 if (!only || only === 'media')
   printTable(
     'media: upload and download beside the store write and read of the same bytes',

@@ -16,16 +16,14 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { isValidServerName } from '../core/identifiers.ts';
 import { consoleLogger, type RegistrationPolicy } from '../homeserver/context.ts';
 import { createHomeserver, type Homeserver } from '../server.ts';
-import { openIndexedDbStore } from '../storage/indexeddb/index.ts';
 import { openSqliteStore } from '../storage/sqlite/index.ts';
 import type { Store } from '../storage/store.ts';
 import { createNodeHttpsTransport } from '../transport/https/node.ts';
 import { serveHttp } from './node.ts';
-import { createNodeThumbnailer } from './thumbnailer-node.ts';
+import { lazyNodeThumbnailer } from './thumbnailer-node.ts';
 
 const USAGE = `Usage: hearth serve [options]
 
@@ -161,6 +159,11 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
     store = await openSqliteStore({ path: join(dir, 'hearth.sqlite') });
     logger.info(`data: ${join(dir, 'hearth.sqlite')}`);
   } else {
+    // Loaded only here: a server with --data never loads Dexie and fake-indexeddb.
+    const [{ IDBFactory, IDBKeyRange }, { openIndexedDbStore }] = await Promise.all([
+      import('fake-indexeddb'),
+      import('../storage/indexeddb/index.ts'),
+    ]);
     store = await openIndexedDbStore({ indexedDB: new IDBFactory(), IDBKeyRange, name: 'hearth' });
     logger.warn('no --data DIR given: everything is kept in memory and lost when the server stops');
   }
@@ -184,7 +187,7 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
     logger,
     federation: transport ? { transport } : undefined,
     wellKnownServer: options.delegateTo,
-    thumbnailer: await createNodeThumbnailer(logger),
+    thumbnailer: lazyNodeThumbnailer(logger),
     ...(options.maxUploadBytes !== undefined ? { maxUploadBytes: options.maxUploadBytes } : {}),
   });
   await hs.ready;
@@ -210,7 +213,7 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
   };
 }
 
-async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command !== 'serve') {
     process.stderr.write(

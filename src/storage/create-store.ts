@@ -8,7 +8,7 @@ import { e2eeStore } from './areas/e2ee.ts';
 import { federationStore, mediaStore } from './areas/media-federation.ts';
 import { receiptStore } from './areas/receipts.ts';
 import { roomStore } from './areas/rooms.ts';
-import { userDataStore } from './areas/user-data.ts';
+import { PushSettingsCache, userDataStore } from './areas/user-data.ts';
 import { exportBackup, importBackup } from './backup.ts';
 import type { Engine } from './engine.ts';
 import type { Store } from './store.ts';
@@ -16,10 +16,11 @@ import type { Store } from './store.ts';
 const POSITION_STREAMS = ['receipts', 'account_data', 'to_device', 'device_lists'] as const;
 
 export function createStore(engine: Engine): Store {
+  const pushSettings = new PushSettingsCache();
   return {
     rooms: roomStore(engine),
     accounts: accountStore(engine),
-    userData: userDataStore(engine),
+    userData: userDataStore(engine, pushSettings),
     receipts: receiptStore(engine),
     e2ee: e2eeStore(engine),
     media: mediaStore(engine),
@@ -41,7 +42,13 @@ export function createStore(engine: Engine): Store {
       };
     },
     exportBackup: (options) => exportBackup(engine, options),
-    importBackup: (backup, options) => importBackup(engine, backup, options),
+    async importBackup(backup, options) {
+      try {
+        return await importBackup(engine, backup, options);
+      } finally {
+        pushSettings.forget();
+      }
+    },
     close: () => engine.close(),
   };
 }

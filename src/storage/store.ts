@@ -47,6 +47,25 @@ export interface EventPosition {
   stream: number | null;
 }
 
+export interface SendSnapshotRequest {
+  txn?: { userId: string; deviceId: string; txnId: string };
+  keys: readonly (readonly [type: string, stateKey: string])[];
+  prevEvents?: boolean;
+  joined?: boolean;
+}
+
+export interface SendSnapshot {
+  /** The event of an earlier send with the same transaction ID: nothing else is read then. */
+  earlier: string | null;
+  state: StoredEvent[];
+  extremities: EventPosition[];
+  /** With several extremities: the room's current state. */
+  currentState?: StateMap;
+  prevEvents?: StoredEvent[];
+  /** User IDs of the joined members, when asked. */
+  joined?: string[];
+}
+
 export interface StoredEvent {
   /** The event as stored: after a redaction, its redacted form. */
   event: IdentifiedPdu;
@@ -219,6 +238,14 @@ export interface RoomStore {
   /** Replaces a stored event by its redacted form; false when the event is not stored. */
   redactEvent(eventId: string, redacted: IdentifiedPdu, redactedBy: string): Promise<boolean>;
   eventForTransaction(userId: string, deviceId: string, txnId: string): Promise<string | null>;
+  /**
+   * What building a local event reads, in one read transaction (one snapshot): the event an
+   * earlier use of the transaction ID made, the current state events at `keys`, the forward
+   * extremities, the whole current state when there are several extremities (the state the
+   * new event is built on), the extremities' events when `prevEvents` (v1/v2 cite their
+   * hashes), and the joined members when `joined`.
+   */
+  sendSnapshot(roomId: string, request: SendSnapshotRequest): Promise<SendSnapshot>;
   relations(
     eventId: string,
     options: { relType?: string; from?: number; dir: 'f' | 'b'; limit: number },
@@ -353,6 +380,11 @@ export interface PushRuleRecord {
   actions: JsonValue[] | null;
 }
 
+export interface PushSettings {
+  rules: readonly PushRuleRecord[];
+  ignoredUsers: JsonObject | null;
+}
+
 export interface UserDataStore {
   getAccountData(userId: string, type: string, roomId?: string): Promise<JsonObject | null>;
   /** Returns the new account-data stream position. */
@@ -364,6 +396,13 @@ export interface UserDataStore {
   /** The user's rules by kind then priority (highest first), and the position of the last change. */
   pushRules(userId: string): Promise<{ rules: PushRuleRecord[]; stream: number }>;
   putPushRule(userId: string, rule: PushRuleRecord): Promise<number>;
+  /**
+   * What evaluating push for an event needs of each user: their rules (as `pushRules`) and
+   * the content of their `m.ignored_user_list`. Kept in a write-through cache that this
+   * store's writes of either invalidate, so a send to a room reads nothing here once its
+   * members are known; the users not cached are read together, in one transaction.
+   */
+  pushSettings(userIds: readonly string[]): Promise<Map<string, PushSettings>>;
   deletePushRule(userId: string, kind: PushRuleRecord['kind'], ruleId: string): Promise<number | null>;
   getProfile(userId: string): Promise<JsonObject | null>;
   /** Sets fields (null removes one) atomically; returns the profile after. */
@@ -420,8 +459,28 @@ export interface ReceiptStore {
     roomId: string,
     after: number,
   ): Promise<{ notifications: number; highlights: number }>;
-  /** Drops push actions at or before a position (after a read receipt moved past them). */
-  clearNotifications(userId: string, roomId: string, upTo: number): Promise<void>;
+  /**
+   * The user's unread counts in each room, kept at write time (no notification row is read):
+   * the main timeline's, and each thread's by its root's event ID.
+   */
+  unreadCounts(userId: string, roomIds: readonly string[]): Promise<Map<string, RoomUnreadCounts>>;
+  /**
+   * A read receipt at stream position `upTo`: the counts of the thread (`'main'` for the main
+   * timeline; every thread of the room when undefined: an unthreaded receipt) restart after
+   * it, unless a receipt already put them further. Notification rows are kept.
+   */
+  markRead(userId: string, roomId: string, upTo: number, threadId?: string): Promise<void>;
+}
+
+export interface UnreadCounts {
+  notifications: number;
+  highlights: number;
+}
+
+export interface RoomUnreadCounts {
+  main: UnreadCounts;
+  /** Threads with unread notifications, by thread root. */
+  threads: Map<string, UnreadCounts>;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -42,9 +42,6 @@ export interface RoomDataInput {
   posEvents: number | undefined;
 }
 
-/** Receipt types that mark the user's place in the main timeline (push.md "Marking notifications as read"). */
-const READ_TYPES = ['m.read', 'm.read.private'];
-
 export async function roomResults(
   input: RoomDataInput,
   sends: readonly RoomToSend[],
@@ -204,21 +201,17 @@ export async function roomResults(
   return { rooms, timelines: timelinesOut };
 }
 
-/** Notifying events after the user's read receipt (the later of `m.read` and `m.read.private`). */
+/** The room's unread counts, every thread included: the counters the store keeps at write time. */
 async function unreadCounts(
   input: RoomDataInput,
   roomId: string,
 ): Promise<{ notification_count: number; highlight_count: number }> {
-  const { store } = input.ctx;
-  const found = await Promise.all(
-    READ_TYPES.flatMap((type) => [
-      store.receipts.getReceipt(roomId, type, input.userId),
-      store.receipts.getReceipt(roomId, type, input.userId, 'main'),
-    ]),
-  );
-  const ids = found.filter((r) => r !== null).map((r) => r.eventId);
-  const events = await store.rooms.getEvents([...new Set(ids)]);
-  const after = Math.max(0, ...ids.map((id) => events.get(id)?.stream ?? 0));
-  const counts = await store.receipts.notificationCounts(input.userId, roomId, after);
-  return { notification_count: counts.notifications, highlight_count: counts.highlights };
+  const counts = (await input.ctx.store.receipts.unreadCounts(input.userId, [roomId])).get(roomId);
+  let notifications = counts?.main.notifications ?? 0;
+  let highlights = counts?.main.highlights ?? 0;
+  for (const thread of counts?.threads.values() ?? []) {
+    notifications += thread.notifications;
+    highlights += thread.highlights;
+  }
+  return { notification_count: notifications, highlight_count: highlights };
 }
