@@ -1,0 +1,74 @@
+/** Edge hosts as child processes (Deno, Bun, `jco serve`), started as their README sections say. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+const bin = (name: string) => join(process.cwd(), 'node_modules', '.bin', name);
+
+/** Deno's permissions for the host: the listener and outgoing federation, its files, its settings. */
+export const DENO_ARGS = ['run', '--no-lock', '--allow-net', '--allow-read', '--allow-write', '--allow-env'];
+
+export interface HostProcess {
+  url: string;
+  child: ChildProcess;
+  /** Everything it printed so far. */
+  output(): string;
+}
+
+export function denoHost(env: Record<string, string>): Promise<HostProcess> {
+  return startHostProcess(bin('deno'), [...DENO_ARGS, 'src/hosts/deno.ts'], env);
+}
+
+export function bunHost(env: Record<string, string>): Promise<HostProcess> {
+  return startHostProcess(bin('bun'), ['src/hosts/bun.ts'], env);
+}
+
+/**
+ * Starts a host process from the repository root and resolves once it prints
+ * "Point a Matrix client at URL"; rejects if it exits or says nothing in `startMs`.
+ */
+export function startHostProcess(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  startMs = 30_000,
+): Promise<HostProcess> {
+  const child = spawn(command, args, {
+    cwd: process.cwd(),
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HEARTH_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${command} did not start:\n${out}`));
+    }, startMs);
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /Point a Matrix client at (https?:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ url: match[1] as string, child, output: () => out });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${command} exited with ${code}:\n${out}`));
+    });
+  });
+}
+
+/** SIGTERM, then SIGKILL if it has not exited in `graceMs`. */
+export function stopHostProcess(child: ChildProcess, graceMs = 10_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+    child.kill('SIGTERM');
+  });
+}
