@@ -89,7 +89,12 @@ describe('a Deno host and a Node host federating over HTTPS', () => {
       preset: 'private_chat' as never,
       invite: [bobId],
     });
-    await until(clients, () => bob.getRoom(roomId)?.getMyMembership() === 'invite', 'Bob (Deno) to see the invite', 30_000);
+    await until(
+      clients,
+      () => bob.getRoom(roomId)?.getMyMembership() === 'invite',
+      'Bob (Deno) to see the invite',
+      30_000,
+    );
     await bob.joinRoom(roomId);
     await until(
       clients,
@@ -98,9 +103,19 @@ describe('a Deno host and a Node host federating over HTTPS', () => {
       30_000,
     );
     await alice.sendTextMessage(roomId, 'hello from Node');
-    await until(clients, () => bodies(bob.getRoom(roomId)).includes('hello from Node'), 'Bob to get it', 30_000);
+    await until(
+      clients,
+      () => bodies(bob.getRoom(roomId)).includes('hello from Node'),
+      'Bob to get it',
+      30_000,
+    );
     await bob.sendTextMessage(roomId, 'hello from Deno');
-    await until(clients, () => bodies(alice.getRoom(roomId)).includes('hello from Deno'), 'Alice to get it', 30_000);
+    await until(
+      clients,
+      () => bodies(alice.getRoom(roomId)).includes('hello from Deno'),
+      'Alice to get it',
+      30_000,
+    );
     expect(bodies(alice.getRoom(roomId))).toEqual(['hello from Node', 'hello from Deno']);
   }, 180_000);
 });

@@ -72,3 +72,68 @@ export function stopHostProcess(child: ChildProcess, graceMs = 10_000): Promise<
     child.kill('SIGTERM');
   });
 }
+
+/** `jco serve` of the component, one fresh instance per request (see src/hosts/wasi.ts for why). */
+export async function jcoServe(
+  wasm: string,
+  port: number,
+  env: Record<string, string>,
+  startMs = 120_000,
+): Promise<HostProcess> {
+  const jco = join(process.cwd(), 'node_modules/@bytecodealliance/jco/dist/jco.js');
+  const child = spawn(
+    bin('node'),
+    [
+      jco,
+      'serve',
+      wasm,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      ...JCO_SERVE_ISOLATION,
+      '--jco-import',
+      'wasm-bindings/jco-serve.ts',
+    ],
+    {
+      cwd: process.cwd(),
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        HEARTH_LOG_LEVEL: 'warn',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  const collect = (chunk: Buffer) => {
+    out += chunk.toString();
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const url = `http://127.0.0.1:${port}`;
+  // jco serve says it listens before its server really does: ask until the homeserver answers.
+  const deadline = Date.now() + startMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`jco serve exited with ${child.exitCode}:\n${out}`);
+    try {
+      const response = await fetch(`${url}/_matrix/client/versions`, { signal: AbortSignal.timeout(10_000) });
+      if (response.ok) break;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`jco serve did not answer in ${startMs} ms:\n${out}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return { url, child, output: () => out };
+}
+
+/**
+ * A fresh instance per request in one of a few prewarmed workers, so requests (a long-poll
+ * /sync among them) run side by side.
+ */
+export const JCO_SERVE_ISOLATION = ['--isolate-requests', 'worker', '--isolate-worker-pool-size', '4'];
