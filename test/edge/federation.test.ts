@@ -5,15 +5,14 @@
  * with `Deno.createHttpClient`). matrix-js-sdk users on each: a room on Node, the Deno user
  * invited and joining over federation, messages both ways.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventType, type MatrixClient, type MatrixEvent, type Room } from 'matrix-js-sdk';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createNodeHttpsTransport } from '../../src/transport/https/node.ts';
-import { createTestCa } from '../../src/transport/https/testing-tls.ts';
 import { register, startClient, until } from '../e2e/js-sdk-scenario.ts';
-import { freePort, type Serve, startServe, stopServe } from '../e2e/serve.ts';
+import { freePort, type Serve, startServe, stopServe, writeTestTls } from '../e2e/serve.ts';
 import { denoHost, type HostProcess, stopHostProcess } from './processes.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'hearth-edge-fed-'));
@@ -30,12 +29,7 @@ const bodies = (room: Room | null): string[] =>
 
 describe('a Deno host and a Node host federating over HTTPS', () => {
   it('a Deno user joins a room on Node over federation and both chat', async () => {
-    const ca = createTestCa();
-    const leaf = ca.issue(['DNS:localhost', 'IP:127.0.0.1']);
-    const files = { cert: join(root, 'tls.crt'), key: join(root, 'tls.key'), ca: join(root, 'ca.crt') };
-    writeFileSync(files.cert, leaf.cert);
-    writeFileSync(files.key, leaf.key, { mode: 0o600 });
-    writeFileSync(files.ca, ca.cert);
+    const { ca, files } = writeTestTls(root);
 
     const nodePort = await freePort();
     const nodeName = `localhost:${nodePort}`;

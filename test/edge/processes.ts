@@ -1,6 +1,7 @@
 /** Edge hosts as child processes (Deno, Bun, `jco serve`), started as their README sections say. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { Miniflare } from 'miniflare';
 
 const bin = (name: string) => join(process.cwd(), 'node_modules', '.bin', name);
 
@@ -137,3 +138,27 @@ export async function jcoServe(
  * /sync among them) run side by side.
  */
 export const JCO_SERVE_ISOLATION = ['--isolate-requests', 'worker', '--isolate-worker-pool-size', '4'];
+
+/**
+ * The Workers bundle (scripts/edge-build.ts) in workerd through miniflare, on loopback, with its
+ * Durable Objects' SQLite kept in `persistDir` (so a second start finds the first one's data).
+ */
+export async function startWorkerd(
+  bundleFile: string,
+  persistDir: string,
+  bindings: Record<string, string>,
+): Promise<{ url: string; stop(): Promise<void> }> {
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: bundleFile,
+    modulesRoot: dirname(bundleFile),
+    compatibilityDate: '2026-04-01',
+    durableObjects: { HEARTH: { className: 'HearthHomeserver', useSQLite: true } },
+    durableObjectsPersist: persistDir,
+    bindings,
+    host: '127.0.0.1',
+    port: 0,
+  });
+  const url = (await mf.ready).origin;
+  return { url, stop: () => mf.dispose() };
+}

@@ -37,7 +37,7 @@ describe('Hearth as a WASI 0.2 HTTP component under jco serve', () => {
     let host = await jcoServe(component.wasm, await freePort(), env);
     let result: Awaited<ReturnType<typeof runScenario>>;
     try {
-      result = await runScenario({ baseUrl: host.url }, 'c', { typing: false });
+      result = await runScenario({ baseUrl: host.url }, 'c', { typing: false, waitMs: 60_000 });
     } finally {
       await stopHostProcess(host.child);
     }
@@ -47,5 +47,5 @@ describe('Hearth as a WASI 0.2 HTTP component under jco serve', () => {
     } finally {
       await stopHostProcess(host.child);
     }
-  }, 600_000);
+  }, 1_200_000);
 });

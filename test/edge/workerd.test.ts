@@ -7,13 +7,13 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { Miniflare } from 'miniflare';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleWorkerd, type EdgeBundle } from '../../scripts/edge-build.ts';
 import { encodeBase64 } from '../../src/core/base64.ts';
 import { signingKeyFromSeed } from '../../src/core/crypto.ts';
 import { checkAfterRestart, runScenario } from '../e2e/js-sdk-scenario.ts';
+import { startWorkerd } from './processes.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'hearth-workerd-'));
 let bundle: EdgeBundle;
@@ -24,23 +24,12 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-async function startWorkerd(
-  bindings: Record<string, string>,
-): Promise<{ url: string; stop(): Promise<void> }> {
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath: bundle.file,
-    modulesRoot: dirname(bundle.file),
-    compatibilityDate: '2026-04-01',
-    durableObjects: { HEARTH: { className: 'HearthHomeserver', useSQLite: true } },
-    durableObjectsPersist: join(root, 'durable-objects'),
-    bindings: { HEARTH_SERVER_NAME: 'workerd.test', HEARTH_REGISTRATION: 'open', ...bindings },
-    host: '127.0.0.1',
-    port: 0,
+const startHost = (bindings: Record<string, string>) =>
+  startWorkerd(bundle.file, join(root, 'durable-objects'), {
+    HEARTH_SERVER_NAME: 'workerd.test',
+    HEARTH_REGISTRATION: 'open',
+    ...bindings,
   });
-  const url = (await mf.ready).origin;
-  return { url, stop: () => mf.dispose() };
-}
 
 describe('Hearth on Cloudflare Workers (workerd through miniflare)', () => {
   it('bundles without Node or libp2p modules', () => {
@@ -51,14 +40,14 @@ describe('Hearth on Cloudflare Workers (workerd through miniflare)', () => {
 
   it('runs the matrix-js-sdk scenario, and after a restart on the same storage everything is there', async () => {
     const secret = { HEARTH_SIGNING_SEED: encodeBase64(seed) };
-    const first = await startWorkerd(secret);
+    const first = await startHost(secret);
     let result: Awaited<ReturnType<typeof runScenario>>;
     try {
       result = await runScenario({ baseUrl: first.url }, 'w');
     } finally {
       await first.stop();
     }
-    const second = await startWorkerd(secret);
+    const second = await startHost(secret);
     try {
       await checkAfterRestart({ baseUrl: second.url }, result);
       // The key is the one of the secret's seed.
@@ -71,7 +60,7 @@ describe('Hearth on Cloudflare Workers (workerd through miniflare)', () => {
       await second.stop();
     }
     // Another seed for the same storage is refused, not silently ignored.
-    const other = await startWorkerd({ HEARTH_SIGNING_SEED: encodeBase64(new Uint8Array(32).fill(9)) });
+    const other = await startHost({ HEARTH_SIGNING_SEED: encodeBase64(new Uint8Array(32).fill(9)) });
     try {
       const response = await fetch(`${other.url}/_matrix/client/versions`);
       expect(response.status).toBe(503);

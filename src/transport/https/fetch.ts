@@ -27,29 +27,23 @@ const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 const bracketed = (host: string) => (host.includes(':') ? `[${host}]` : host);
 
 async function readLimited(response: Response, limit: number, who: string): Promise<Uint8Array> {
-  const length = Number(response.headers.get('content-length') ?? Number.NaN);
-  if (length > limit) throw new TransportError('TOO_LARGE', `${who} answered more than ${limit} bytes`);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
+  const tooLarge = () => new TransportError('TOO_LARGE', `${who} answered more than ${limit} bytes`);
+  if (Number(response.headers.get('content-length') ?? 0) > limit) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
   if (!response.body) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel();
-      throw new TransportError('TOO_LARGE', `${who} answered more than ${limit} bytes`);
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
+  let total = 0;
+  const counted = response.body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        total += chunk.byteLength;
+        if (total > limit) controller.error(tooLarge());
+        else controller.enqueue(chunk);
+      },
+    }),
+  );
+  return new Uint8Array(await new Response(counted).arrayBuffer());
 }
 
 export function fetchHttpsConnector(
