@@ -235,16 +235,20 @@ async function wasi(root: string, rows: BenchRow[]): Promise<Target> {
   };
 }
 
-export async function edgeBench(): Promise<BenchRow[]> {
+/** `hosts`: some of workerd, deno, bun, wasi (`npm run bench edge deno bun`); default all. */
+export async function edgeBench(hosts: readonly string[] = []): Promise<BenchRow[]> {
   const root = mkdtempSync(join(tmpdir(), 'hearth-bench-edge-'));
   const rows: BenchRow[] = [];
   try {
-    const starts: (() => Promise<Target>)[] = [
-      () => workerd(root),
-      () => runtime(root, 'Deno'),
-      () => runtime(root, 'Bun'),
-      () => wasi(root, rows),
+    const all: [string, () => Promise<Target>][] = [
+      ['workerd', () => workerd(root)],
+      ['deno', () => runtime(root, 'Deno')],
+      ['bun', () => runtime(root, 'Bun')],
+      ['wasi', () => wasi(root, rows)],
     ];
+    const starts = all
+      .filter(([name]) => hosts.length === 0 || hosts.includes(name))
+      .map(([, start]) => start);
     for (const start of starts) {
       const target = await start();
       try {

@@ -42,5 +42,5 @@ if (!only || only === 'browser')
 if (only === 'edge')
   printTable(
     'edge: workerd, Deno, Bun and the WASI component over loopback, each beside a hello-world handler on the same host',
-    await edgeBench(),
+    await edgeBench(process.argv.slice(3)),
   );
