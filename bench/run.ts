@@ -5,6 +5,7 @@
 import { browserBench } from './browser.ts';
 import { coreBench } from './core.ts';
 import { e2eeBench } from './e2ee.ts';
+import { edgeBench } from './edge.ts';
 import { federationBench } from './federation.ts';
 import { printScaling, printTable } from './harness.ts';
 import { homeserverBench } from './homeserver.ts';
@@ -52,3 +53,9 @@ if (!only || only === 'federation')
   );
 if (!only || only === 'browser')
   printTable('browser: the Service Worker homeserver in headless Chromium', await browserBench());
+// Builds the workerd bundle and two WASI components first (minutes): only when asked for.
+if (only === 'edge')
+  printTable(
+    'edge: workerd, Deno, Bun and the WASI component over loopback, each beside a hello-world handler on the same host',
+    await edgeBench(process.argv.slice(3)),
+  );

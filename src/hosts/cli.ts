@@ -22,6 +22,7 @@ import { createHomeserver, type Homeserver } from '../server.ts';
 import { openSqliteStore } from '../storage/sqlite/index.ts';
 import type { Store } from '../storage/store.ts';
 import { createNodeHttpsTransport } from '../transport/https/node.ts';
+import { parseSize as parseSizeSetting } from './config.ts';
 import { serveHttp } from './node.ts';
 import { lazyNodeThumbnailer } from './thumbnailer-node.ts';
 
@@ -71,15 +72,9 @@ export interface ServeOptions {
   maxUploadBytes?: number;
 }
 
-/** `1048576`, `512K`, `50M`, `1G` (also `50MiB`, `50MB`: all binary, as upload limits are usually meant). */
+/** `--max-upload-size`: bytes, or with K, M or G (`config.ts`, shared with the edge hosts' settings). */
 export function parseSize(text: string): number {
-  const m = /^\s*(\d+)\s*([KMG]?)(i?B)?\s*$/i.exec(text);
-  if (!m) throw new Error(`--max-upload-size must be bytes or a number with K, M or G, not ${text}`);
-  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(m[2] ?? '').toUpperCase()] ?? 1;
-  const bytes = Number(m[1]) * unit;
-  if (!Number.isSafeInteger(bytes) || bytes < 1)
-    throw new Error(`--max-upload-size: ${text} is not a usable size`);
-  return bytes;
+  return parseSizeSetting(text, '--max-upload-size');
 }
 
 export function parseServeArgs(argv: string[]): ServeOptions {
