@@ -28,6 +28,8 @@ its key). It prints the addresses to give as --bootstrap.
   --circuit-minutes N       a relayed connection lasts at most N minutes (default ${DEFAULT_RELAY_LIMITS.circuitDurationMs / 60_000})
   --circuit-mb N            and carries at most N MiB (default ${DEFAULT_RELAY_LIMITS.circuitBytes / 2 ** 20})
   --max-connections N       connections at once (default ${DEFAULT_RELAY_LIMITS.maxConnections})
+  --connections-per-second N  new connections accepted per second from one IP address
+                            (default ${DEFAULT_RELAY_LIMITS.inboundConnectionsPerSecond})
   --mailbox-days N          how long held transactions wait (default ${DEFAULT_MAILBOX_LIMITS.ttlMs / 86_400_000})
   --mailbox-mb N            held for one destination at most (default ${DEFAULT_MAILBOX_LIMITS.maxBytesPerDestination / 2 ** 20})
   --stats-seconds N         log the figures every N seconds (default 60; 0: never)
@@ -41,6 +43,7 @@ export interface RelayArgs {
   circuitMinutes: number;
   circuitMb: number;
   maxConnections: number;
+  connectionsPerSecond: number;
   mailboxDays: number;
   mailboxMb: number;
   statsSeconds: number;
@@ -68,6 +71,7 @@ export function parseRelayArgs(argv: string[]): RelayArgs {
       'circuit-minutes': { type: 'string' },
       'circuit-mb': { type: 'string' },
       'max-connections': { type: 'string' },
+      'connections-per-second': { type: 'string' },
       'mailbox-days': { type: 'string' },
       'mailbox-mb': { type: 'string' },
       'stats-seconds': { type: 'string' },
@@ -109,6 +113,11 @@ export function parseRelayArgs(argv: string[]): RelayArgs {
       values['max-connections'],
       DEFAULT_RELAY_LIMITS.maxConnections,
     ),
+    connectionsPerSecond: positive(
+      'connections-per-second',
+      values['connections-per-second'],
+      DEFAULT_RELAY_LIMITS.inboundConnectionsPerSecond,
+    ),
     mailboxDays: positive('mailbox-days', values['mailbox-days'], DEFAULT_MAILBOX_LIMITS.ttlMs / 86_400_000),
     mailboxMb: positive(
       'mailbox-mb',
@@ -144,6 +153,7 @@ export async function startRelay(args: RelayArgs): Promise<{ relay: Relay; stop(
       circuitDurationMs: args.circuitMinutes * 60_000,
       circuitBytes: Math.round(args.circuitMb * 2 ** 20),
       maxConnections: args.maxConnections,
+      inboundConnectionsPerSecond: args.connectionsPerSecond,
     },
     mailbox: {
       ttlMs: args.mailboxDays * 86_400_000,
