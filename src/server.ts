@@ -97,12 +97,14 @@ export function startHomeserver(options: HomeserverOptions): {
   const logger = options.logger ?? silentLogger;
   let closed = false;
   let store: Store | undefined;
+  let stopReachable: (() => void) | undefined;
 
   const start = async (opened: Store): Promise<Running> => {
     // Federation is built on the context's key and store once they exist (src/federation),
     // and handed back to the homeserver as its KeyStore: the homeserver never imports it.
     let federation: Federation | undefined;
     let sender: Sender | undefined;
+    stopReachable?.();
     const { ctx, services } = await startServices(opened, {
       ...options,
       connect: (base) => {
@@ -117,6 +119,8 @@ export function startHomeserver(options: HomeserverOptions): {
           logger: base.logger,
         });
         sender = outgoing;
+        // A peer that comes into reach gets what waited for it now, not at the end of a backoff.
+        stopReachable = options.federation.transport?.onReachable?.((name) => outgoing.seen(name));
         const port: FederationPort = {
           ...createFederationPort(federation.client),
           outboxWritten: (destinations) => outgoing.wake(destinations),
@@ -211,6 +215,7 @@ export function startHomeserver(options: HomeserverOptions): {
     },
     async close() {
       closed = true;
+      stopReachable?.();
       (await running.catch(() => undefined))?.sender?.stop();
       await store?.close();
     },

@@ -17,5 +17,11 @@ export function createRoutingTransport(routes: {
       const route = isP2pServerName(destination) ? p2p : dns;
       return route.hold ? route.hold(destination, requests) : false;
     },
+    onReachable(listener) {
+      const stops = [p2p, dns].map((route) => route.onReachable?.(listener));
+      return () => {
+        for (const stop of stops) stop?.();
+      };
+    },
   };
 }

@@ -24,6 +24,12 @@ export interface FederationTransport {
    * is back. Resolves true once they were all taken; false when nobody would hold them.
    */
   hold?(destination: string, requests: readonly Request[]): Promise<boolean>;
+  /**
+   * Where the transport knows when a server comes into reach (a libp2p peer connects):
+   * `listener` is called with its name, so the outbox resumes at once, backoff reset.
+   * Returns a function that stops the calls.
+   */
+  onReachable?(listener: (serverName: string) => void): () => void;
 }
 
 /** What a transport knows about an inbound request that the Request itself does not carry. */
