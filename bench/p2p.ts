@@ -413,7 +413,7 @@ async function relayLoadBench(peers: number): Promise<BenchRow[]> {
         note: `${((loadAfter.rssKiB - emptyRss) / peers).toFixed(0)} KiB a peer`,
       },
       {
-        name: `relay CPU with ${peers} peers connected and idle (10 s)`,
+        name: `relay CPU with ${stats?.[1]} peers connected (${stats?.[2]} reservations), idle, over 10 s`,
         value: loadCpu * 100,
         unit: '% of a core',
         baselineName: 'with no peers (5 s)',
