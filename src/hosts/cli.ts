@@ -25,8 +25,9 @@ import { openSqliteStore } from '../storage/sqlite/index.ts';
 import type { Store } from '../storage/store.ts';
 import { createNodeHttpsTransport } from '../transport/https/node.ts';
 import { serveHttp } from './node.ts';
-import { type NodeP2p, startNodeP2p } from './p2p-node.ts';
-import { relayMain } from './relay.ts';
+// Only the types: libp2p (and node-datachannel's native binding) loads when P2P is asked for,
+// so a plain `hearth serve` starts as fast as before.
+import type { NodeP2p } from './p2p-node.ts';
 import { createNodeThumbnailer } from './thumbnailer-node.ts';
 
 const USAGE = `Usage: hearth serve [options]
@@ -214,7 +215,7 @@ export async function serve(
   const transport = federationOn ? createNodeHttpsTransport({ ca: federationCa }) : undefined;
   const p2p =
     transport && (options.p2p || (options.bootstrap ?? []).length > 0 || (options.p2pListen ?? []).length > 0)
-      ? await startNodeP2p({
+      ? await (await import('./p2p-node.ts')).startNodeP2p({
           seed: identity?.seed ?? (await openP2pIdentity(store)).seed,
           bootstrap: options.bootstrap ?? [],
           listen: options.p2pListen,
@@ -264,7 +265,7 @@ export async function serve(
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === 'relay') return relayMain(rest);
+  if (command === 'relay') return (await import('./relay.ts')).relayMain(rest);
   if (command !== 'serve') {
     process.stderr.write(
       command === undefined || command === '--help' || command === 'help'
