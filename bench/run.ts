@@ -11,6 +11,7 @@ import { printScaling, printTable } from './harness.ts';
 import { homeserverBench } from './homeserver.ts';
 import { jsonBench } from './json.ts';
 import { mediaBench } from './media.ts';
+import { p2pBench } from './p2p.ts';
 import { scalingBench } from './scaling.ts';
 import { startupBench } from './startup.ts';
 import { storageBench } from './storage.ts';
@@ -51,6 +52,8 @@ if (!only || only === 'federation')
     'federation: inbound accept rate, outbox CPU per destination, a join of a room with 10,000 state events',
     await federationBench(),
   );
+if (!only || only === 'p2p')
+  printTable('p2p: libp2p federation beside raw libp2p echoes on the same connections', await p2pBench());
 if (!only || only === 'browser')
   printTable('browser: the Service Worker homeserver in headless Chromium', await browserBench());
 // Builds the workerd bundle and two WASI components first (minutes): only when asked for.

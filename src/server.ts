@@ -69,7 +69,7 @@ export interface Homeserver {
   close(): Promise<void>;
 }
 
-export { SIGNING_SEED_SECRET } from './homeserver/start.ts';
+export { openP2pIdentity, SIGNING_SEED_SECRET } from './homeserver/start.ts';
 
 /** The services and context behind a homeserver: for tests (`src/testing.ts`), never for hosts. */
 export interface HomeserverInternals {
@@ -99,12 +99,14 @@ export function startHomeserver(options: HomeserverOptions): {
   const logger = options.logger ?? silentLogger;
   let closed = false;
   let store: Store | undefined;
+  let stopReachable: (() => void) | undefined;
 
   const start = async (opened: Store): Promise<Running> => {
     // Federation is built on the context's key and store once they exist (src/federation),
     // and handed back to the homeserver as its KeyStore: the homeserver never imports it.
     let federation: Federation | undefined;
     let sender: Sender | undefined;
+    stopReachable?.();
     const { ctx, services } = await startServices(opened, {
       ...options,
       connect: (base) => {
@@ -119,6 +121,8 @@ export function startHomeserver(options: HomeserverOptions): {
           logger: base.logger,
         });
         sender = outgoing;
+        // A peer that comes into reach gets what waited for it now, not at the end of a backoff.
+        stopReachable = options.federation.transport?.onReachable?.((name) => outgoing.seen(name));
         const outboxWritten = (destinations: readonly string[]) => outgoing.wake(destinations);
         const port: FederationPort = { ...createFederationPort(federation.client), outboxWritten };
         const e2eeRemote = createE2eeRemote({
@@ -220,6 +224,7 @@ export function startHomeserver(options: HomeserverOptions): {
     },
     async close() {
       closed = true;
+      stopReachable?.();
       (await running.catch(() => undefined))?.sender?.stop();
       await store?.close();
     },
