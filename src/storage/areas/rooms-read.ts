@@ -127,7 +127,7 @@ async function eventAtStream(tx: Tx, roomId: string, position: number): Promise<
   return row;
 }
 
-function toRoom(row: Row): RoomRecord {
+export function toRoom(row: Row): RoomRecord {
   return {
     roomId: row.room_id as string,
     roomVersion: row.room_version as string,
