@@ -9,6 +9,13 @@
  */
 
 import { type AccountsService, createAccountsService } from './accounts/index.ts';
+import { type AdminService, createAdminService } from './admin/index.ts';
+import {
+  type AppserviceRegistration,
+  type AppservicesService,
+  createAppservicesService,
+  type OutboundFetch,
+} from './appservices/index.ts';
 import type { HomeserverConfig, HomeserverContext } from './context.ts';
 import { createE2eeService, type E2eeService } from './e2ee/index.ts';
 import { createEduOutbox } from './ephemeral/outgoing.ts';
@@ -19,6 +26,7 @@ import { createFederationInboundService, type FederationInboundService } from '.
 import { createFederationQueryService, type FederationQueryService } from './federation-queries/index.ts';
 import { createFilterService, type FilterService } from './filter.ts';
 import { createMediaService, type MediaDeps, type MediaService } from './media/index.ts';
+import { forbidden } from './errors.ts';
 import type { E2eeRemote } from './ports.ts';
 import { createPushService, type PushService } from './push/index.ts';
 import { createRoomsService, type RoomsService } from './rooms/index.ts';
@@ -27,6 +35,31 @@ import { createSlidingSyncService, type SlidingSyncService } from './sliding-syn
 import { createSyncService, type SyncService } from './sync/index.ts';
 import { createTransactions, type TransactionsService } from './transactions.ts';
 import { createUserDataService, type UserDataService } from './user-data.ts';
+import { createExtrasService, type ExtrasService } from './extras.ts';
+import { createPushDelivery, type PushDelivery } from './push/delivery.ts';
+
+/**
+ * The rooms service as clients reach it: joining or being invited to a room an admin blocked
+ * (`DELETE /_synapse/admin/v2/rooms/{roomId}` with `block`) is refused.
+ */
+function refuseBlockedRooms(rooms: RoomsService, admin: AdminService): RoomsService {
+  const check = async (roomIdOrAlias: string) => {
+    const roomId = roomIdOrAlias.startsWith('#')
+      ? (await rooms.resolveAlias(roomIdOrAlias).catch(() => null))?.roomId
+      : roomIdOrAlias;
+    if (roomId && (await admin.roomBlocked(roomId))) throw forbidden('This room has been blocked on this server');
+  };
+  return Object.assign(Object.create(rooms) as RoomsService, {
+    async join(...args: Parameters<RoomsService['join']>) {
+      await check(args[1]);
+      return rooms.join(...args);
+    },
+    async invite(...args: Parameters<RoomsService['invite']>) {
+      await check(args[1]);
+      return rooms.invite(...args);
+    },
+  });
+}
 
 export interface Services {
   readonly config: HomeserverConfig;
@@ -54,11 +87,24 @@ export interface Services {
   readonly federationInbound: FederationInboundService;
   /** Received federation transactions (PUT /send/{txnId}). */
   readonly transactions: TransactionsService;
+  /** Application services (bridges): their auth, namespaces, transactions, queries. */
+  readonly appservices: AppservicesService;
+  /** The operator's admin API (Synapse's subset, the spec's lock and suspend). */
+  readonly admin: AdminService;
+  /** HTTP pushers' delivery to push gateways (a follower of the event stream). */
+  readonly pushDelivery: PushDelivery;
+  /** Content reports, TURN credentials, login tokens. */
+  readonly extras: ExtrasService;
 }
 
 /** What the host supplies beside the context: media's thumbnailer and remote-media hook, and the E2EE federation hook (ports.ts); each is off when absent. */
 export interface ServiceDeps extends MediaDeps {
   e2eeRemote?: E2eeRemote;
+  appservices?: readonly AppserviceRegistration[];
+  /** Outgoing HTTP (application services, push gateways); absent in a browser. */
+  outboundFetch?: OutboundFetch;
+  /** Synapse's `registration_shared_secret`. */
+  sharedSecret?: string;
 }
 
 export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): Services {
@@ -76,6 +122,10 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
     async setTyping(roomId: string, userId: string, isTyping: boolean, timeoutMs?: number) {
       await localTyping.setTyping(roomId, userId, isTyping, timeoutMs);
       await edus.typing(roomId, userId, isTyping, timeoutMs);
+      await appservices.ephemeral(roomId, {
+        type: 'm.typing',
+        content: { user_ids: localTyping.typingIn(roomId) },
+      });
     },
   });
   const e2ee = createE2eeService(ctx, { remote: deps.e2eeRemote });
@@ -88,6 +138,10 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
       if (status) await edus.presence(userId, status);
     },
   });
+  const appservices = createAppservicesService(ctx, {
+    registrations: deps.appservices ?? [],
+    ...(deps.outboundFetch ? { fetch: deps.outboundFetch } : {}),
+  });
   const localReceipts = createReceiptService(ctx, {
     userData,
     visibleToUser: (userId, roomId, event) => rooms.visibleToUser(userId, roomId, event),
@@ -97,19 +151,35 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
     async send(userId, roomId, receiptType, eventId, threadId) {
       await localReceipts.send(userId, roomId, receiptType, eventId, threadId);
       if (receiptType === 'm.read') await edus.receipt(roomId, userId, eventId, threadId);
+      await appservices.ephemeral(roomId, {
+        type: 'm.receipt',
+        content: {
+          [eventId]: { [receiptType]: { [userId]: { ts: ctx.clock.now(), ...(threadId ? { thread_id: threadId } : {}) } } },
+        },
+      });
     },
     async setReadMarkers(userId, roomId, markers) {
       await localReceipts.setReadMarkers(userId, roomId, markers);
       if (markers['m.read'] !== undefined) await edus.receipt(roomId, userId, markers['m.read']);
     },
   };
+  const accounts = createAccountsService(ctx, {
+    rooms: () => rooms,
+    deviceListChanged: (userId) => e2ee.deviceListChanged(userId),
+  });
+  const admin = createAdminService(ctx, {
+    accounts,
+    rooms,
+    ...(deps.sharedSecret ? { sharedSecret: deps.sharedSecret } : {}),
+  });
   return {
     config: ctx.config,
-    accounts: createAccountsService(ctx, {
-      rooms: () => rooms,
-      deviceListChanged: (userId) => e2ee.deviceListChanged(userId),
-    }),
-    rooms,
+    accounts,
+    rooms: refuseBlockedRooms(rooms, admin),
+    appservices,
+    admin,
+    pushDelivery: createPushDelivery(ctx, { push, ...(deps.outboundFetch ? { fetch: deps.outboundFetch } : {}) }),
+    extras: createExtrasService(ctx),
     roomRead: createRoomReadService(ctx, {
       rooms,
       backfill: (roomId, from, limit) => federationInbound.backfillRoom(roomId, from, limit),

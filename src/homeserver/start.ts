@@ -15,10 +15,13 @@ import {
   type Logger,
   type Random,
   type RegistrationPolicy,
+  type SupportInfo,
   silentLogger,
+  type TurnConfig,
   systemClock,
   webRandom,
 } from './context.ts';
+import type { AppserviceRegistration, OutboundFetch } from './appservices/index.ts';
 import { DEFAULT_MAX_UPLOAD_BYTES } from './media/index.ts';
 import type { Thumbnailer } from './media/thumbnail.ts';
 import { createNotifier } from './notifier.ts';
@@ -42,6 +45,17 @@ export interface ServicesOptions {
   accessTokenLifetimeMs?: number | null;
   /** Largest upload to the content repository, in bytes; default 50 MiB. */
   maxUploadBytes?: number;
+  turn?: TurnConfig;
+  support?: SupportInfo;
+  /** Application services (bridges), their registrations already checked. */
+  appservices?: readonly AppserviceRegistration[];
+  /** Synapse's `registration_shared_secret` (`/_synapse/admin/v1/register`). */
+  registrationSharedSecret?: string;
+  /**
+   * Outgoing HTTP for application services and push gateways (`fetch`). Without it (a
+   * browser), pushers are stored and reported as not delivered, and services get nothing.
+   */
+  outboundFetch?: OutboundFetch;
   /** Makes thumbnails where the host can decode images (see `media/thumbnail.ts`). */
   thumbnailer?: Thumbnailer;
   /** Other servers' media; federation's hook. Without it, remote media is 404 M_NOT_FOUND. */
@@ -78,6 +92,9 @@ export function homeserverConfig(options: ServicesOptions): HomeserverConfig {
     maxSyncTimeoutMs: Math.min(options.maxSyncTimeoutMs ?? 25_000, 25_000),
     accessTokenLifetimeMs: options.accessTokenLifetimeMs ?? null,
     maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
+    ...(options.turn ? { turn: options.turn } : {}),
+    ...(options.support ? { support: options.support } : {}),
+    pushDelivery: options.outboundFetch !== undefined,
   };
 }
 
@@ -107,6 +124,12 @@ export async function startServices(
   };
   return {
     ctx,
-    services: createServices(ctx, { thumbnailer: options.thumbnailer, remoteMedia: options.remoteMedia }),
+    services: createServices(ctx, {
+      thumbnailer: options.thumbnailer,
+      remoteMedia: options.remoteMedia,
+      appservices: options.appservices ?? [],
+      ...(options.outboundFetch ? { outboundFetch: options.outboundFetch } : {}),
+      ...(options.registrationSharedSecret ? { sharedSecret: options.registrationSharedSecret } : {}),
+    }),
   };
 }

@@ -24,6 +24,7 @@ import { openIndexedDbStore } from '../storage/indexeddb/index.ts';
 import { openSqliteStore } from '../storage/sqlite/index.ts';
 import type { Store } from '../storage/store.ts';
 import { createNodeHttpsTransport } from '../transport/https/node.ts';
+import { asConfigKey, type ConfigExtras, ConfigError, type FlagSpec, readConfigFile } from './config.ts';
 import { serveHttp } from './node.ts';
 import { createNodeThumbnailer } from './thumbnailer-node.ts';
 
@@ -53,7 +54,7 @@ A server named NAME:PORT (the default name is localhost:<port>) is reached by ot
 https://NAME:PORT, so its certificate must be valid for NAME.
 `;
 
-export interface ServeOptions {
+export interface ServeOptions extends ConfigExtras {
   host: string;
   port: number;
   serverName?: string;
@@ -71,6 +72,8 @@ export interface ServeOptions {
   federation?: boolean;
   /** Largest media upload in bytes; the homeserver's default when absent. */
   maxUploadBytes?: number;
+  /** Application services' registration files (YAML). */
+  appservices?: string[];
 }
 
 /** `1048576`, `512K`, `50M`, `1G` (also `50MiB`, `50MB`: all binary, as upload limits are usually meant). */
@@ -84,25 +87,45 @@ export function parseSize(text: string): number {
   return bytes;
 }
 
+/**
+ * Every flag of `hearth serve`, as `node:util` parseArgs takes them. The configuration file
+ * reads this same table (`config.ts`): each flag is also a key there, `_` for `-`.
+ */
+export const SERVE_FLAGS = {
+  config: { type: 'string' },
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string', default: '8008' },
+  'server-name': { type: 'string' },
+  data: { type: 'string' },
+  registration: { type: 'string', default: 'token' },
+  'log-level': { type: 'string', default: 'info' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'federation-ca': { type: 'string', multiple: true },
+  'delegate-to': { type: 'string' },
+  'max-upload-size': { type: 'string' },
+  federation: { type: 'string', default: 'on' },
+  appservice: { type: 'string', multiple: true },
+} as const satisfies Record<string, FlagSpec>;
+
+/**
+ * The options of `hearth serve`: the configuration file's (`--config`) first, then the
+ * command line's over them. A bad key or value in the file is named as the file's key.
+ */
 export function parseServeArgs(argv: string[]): ServeOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '8008' },
-      'server-name': { type: 'string' },
-      data: { type: 'string' },
-      registration: { type: 'string', default: 'token' },
-      'log-level': { type: 'string', default: 'info' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      'federation-ca': { type: 'string', multiple: true },
-      'delegate-to': { type: 'string' },
-      'max-upload-size': { type: 'string' },
-      federation: { type: 'string', default: 'on' },
-    },
-    strict: true,
-  });
+  const { values: first } = parseArgs({ args: argv, options: SERVE_FLAGS, strict: true });
+  if (first.config === undefined) return optionsFrom(argv);
+  const loaded = readConfigFile(first.config, SERVE_FLAGS);
+  try {
+    optionsFrom(loaded.argv);
+  } catch (err) {
+    throw new ConfigError(`${first.config}: ${asConfigKey((err as Error).message)}`);
+  }
+  return { ...optionsFrom([...loaded.argv, ...argv]), ...loaded.extras };
+}
+
+function optionsFrom(argv: string[]): ServeOptions {
+  const { values } = parseArgs({ args: argv, options: SERVE_FLAGS, strict: true });
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
     throw new Error(`--port must be 0–65535, not ${values.port}`);
@@ -138,6 +161,7 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     federationCa: values['federation-ca'] ?? [],
     delegateTo,
     federation: values.federation === 'on',
+    appservices: values.appservice ?? [],
     ...(values['max-upload-size'] !== undefined
       ? { maxUploadBytes: parseSize(values['max-upload-size']) }
       : {}),

@@ -6,6 +6,7 @@
 import type { JsonObject } from '../../core/canonical-json.ts';
 import { isValidUserId, parseUserId } from '../../core/identifiers.ts';
 import type { Auth, HomeserverContext } from '../context.ts';
+import { redeemLoginToken } from '../extras.ts';
 import { badJson, forbidden, invalidParam, MatrixError, missingParam, userDeactivated } from '../errors.ts';
 import type { LoginInput, SessionGrant } from './index.ts';
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts';
@@ -133,6 +134,7 @@ export function createCredentials(ctx: HomeserverContext, sessions: Sessions): C
   }
 
   async function login(input: LoginInput): Promise<SessionGrant> {
+    if (input.type === 'm.login.token') return tokenLogin(input);
     if (input.type !== 'm.login.password') {
       throw new MatrixError(400, 'M_UNKNOWN', `Unsupported login type ${JSON.stringify(input.type)}`);
     }
@@ -155,6 +157,22 @@ export function createCredentials(ctx: HomeserverContext, sessions: Sessions): C
       ...(input.initialDeviceDisplayName !== undefined
         ? { displayName: input.initialDeviceDisplayName }
         : {}),
+      refreshToken: input.refreshToken === true,
+    });
+  }
+
+  /** login.yaml `m.login.token`: a token from `POST /login/get_token`, good once. */
+  async function tokenLogin(input: LoginInput): Promise<SessionGrant> {
+    if (typeof input.token !== 'string') throw missingParam('token is required for m.login.token');
+    checkDeviceId(input.deviceId);
+    const userId = await redeemLoginToken(ctx, input.token);
+    if (userId === null) throw forbidden('Invalid or expired login token');
+    const user = await store.accounts.getUser(userId);
+    if (!user || user.deactivated) throw userDeactivated();
+    return sessions.issue({
+      userId,
+      ...(input.deviceId !== undefined ? { deviceId: input.deviceId } : {}),
+      ...(input.initialDeviceDisplayName !== undefined ? { displayName: input.initialDeviceDisplayName } : {}),
       refreshToken: input.refreshToken === true,
     });
   }
