@@ -38,6 +38,8 @@ export interface ExtrasService {
   issueLoginToken(userId: string): Promise<{ login_token: string; expires_in_ms: number }>;
   /** The user a login token was issued to, spending it; null when unknown, spent or expired. */
   redeemLoginToken(token: string): Promise<string | null>;
+  /** The room of a stored event (for the deprecated `GET /events/{eventId}`), or null. */
+  roomOfEvent(eventId: string): Promise<string | null>;
 }
 
 export function createExtrasService(ctx: HomeserverContext): ExtrasService {
@@ -112,5 +114,9 @@ export function createExtrasService(ctx: HomeserverContext): ExtrasService {
     },
 
     redeemLoginToken: (token) => redeemLoginToken(ctx, token),
+
+    async roomOfEvent(eventId) {
+      return (await store.rooms.getEvent(eventId))?.roomId ?? null;
+    },
   };
 }

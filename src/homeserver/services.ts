@@ -26,7 +26,6 @@ import { createFederationInboundService, type FederationInboundService } from '.
 import { createFederationQueryService, type FederationQueryService } from './federation-queries/index.ts';
 import { createFilterService, type FilterService } from './filter.ts';
 import { createMediaService, type MediaDeps, type MediaService } from './media/index.ts';
-import { forbidden } from './errors.ts';
 import type { E2eeRemote } from './ports.ts';
 import { createPushService, type PushService } from './push/index.ts';
 import { createRoomsService, type RoomsService } from './rooms/index.ts';
@@ -35,31 +34,10 @@ import { createSlidingSyncService, type SlidingSyncService } from './sliding-syn
 import { createSyncService, type SyncService } from './sync/index.ts';
 import { createTransactions, type TransactionsService } from './transactions.ts';
 import { createUserDataService, type UserDataService } from './user-data.ts';
+import { clientRooms } from './client-rooms.ts';
 import { createExtrasService, type ExtrasService } from './extras.ts';
 import { createPushDelivery, type PushDelivery } from './push/delivery.ts';
 
-/**
- * The rooms service as clients reach it: joining or being invited to a room an admin blocked
- * (`DELETE /_synapse/admin/v2/rooms/{roomId}` with `block`) is refused.
- */
-function refuseBlockedRooms(rooms: RoomsService, admin: AdminService): RoomsService {
-  const check = async (roomIdOrAlias: string) => {
-    const roomId = roomIdOrAlias.startsWith('#')
-      ? (await rooms.resolveAlias(roomIdOrAlias).catch(() => null))?.roomId
-      : roomIdOrAlias;
-    if (roomId && (await admin.roomBlocked(roomId))) throw forbidden('This room has been blocked on this server');
-  };
-  return Object.assign(Object.create(rooms) as RoomsService, {
-    async join(...args: Parameters<RoomsService['join']>) {
-      await check(args[1]);
-      return rooms.join(...args);
-    },
-    async invite(...args: Parameters<RoomsService['invite']>) {
-      await check(args[1]);
-      return rooms.invite(...args);
-    },
-  });
-}
 
 export interface Services {
   readonly config: HomeserverConfig;
@@ -175,7 +153,7 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
   return {
     config: ctx.config,
     accounts,
-    rooms: refuseBlockedRooms(rooms, admin),
+    rooms: clientRooms(ctx, rooms, { admin, appservices }),
     appservices,
     admin,
     pushDelivery: createPushDelivery(ctx, { push, ...(deps.outboundFetch ? { fetch: deps.outboundFetch } : {}) }),

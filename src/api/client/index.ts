@@ -4,6 +4,9 @@
 import type { Services } from '../../homeserver/services.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { accountEndpoints } from './account.ts';
+import { adminEndpoints } from './admin.ts';
+import { appserviceEndpoints } from './appservice.ts';
+import { operatorEndpoints } from './operator.ts';
 import { accountDataEndpoints } from './account-data.ts';
 import { capabilitiesEndpoints } from './capabilities.ts';
 import { deviceEndpoints } from './devices.ts';
@@ -51,6 +54,7 @@ export function clientEndpoints(services: Services): Endpoint[] {
     ...slidingSyncEndpoints(services),
     ...mediaEndpoints(services),
     ...[keysEndpoints, toDeviceEndpoints, roomKeysEndpoints].flatMap((f) => f(services)),
+    ...[adminEndpoints, appserviceEndpoints, operatorEndpoints].flatMap((f) => f(services)),
   ];
 }
 

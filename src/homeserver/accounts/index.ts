@@ -91,6 +91,7 @@ export interface AccountsService extends ProfileService {
   resolveAccessToken(token: string, clientAddress?: string): Promise<Auth | null>;
   /** A new registration token for the `token` policy (the CLI prints one at start). */
   createRegistrationToken(options?: {
+    token?: string;
     usesAllowed?: number | null;
     expiresAt?: number | null;
   }): Promise<string>;

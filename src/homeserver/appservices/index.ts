@@ -44,8 +44,8 @@ export interface AppservicesService {
   ): Promise<Auth>;
   /** M_EXCLUSIVE when the user ID is in a service's exclusive namespace, unless `auth` is that service. */
   checkUserId(userId: string, auth: Auth | null): void;
-  /** Same for room aliases. */
-  checkAlias(alias: string, auth: Auth | null): void;
+  /** M_EXCLUSIVE when the alias is in a service's exclusive namespace and `userId` is not one of that service's users. */
+  checkAlias(alias: string, userId: string): void;
   /** The service(s) that may create this user, asked whether it exists (application-service-api "Query User"). */
   queryUser(userId: string): Promise<boolean>;
   queryAlias(alias: string): Promise<boolean>;
@@ -279,9 +279,9 @@ export function createAppservicesService(ctx: HomeserverContext, deps: Appservic
       }
     },
 
-    checkAlias(alias, auth) {
+    checkAlias(alias, userId) {
       for (const reg of registrations) {
-        if (auth?.appserviceId === reg.id) continue;
+        if (owns(reg, userId)) continue;
         if (matches(reg.namespaces.aliases, alias, true))
           throw matrixError(400, 'M_EXCLUSIVE', `${alias} is reserved by an application service`);
       }
