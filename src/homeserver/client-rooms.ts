@@ -3,8 +3,9 @@
  * blocked cannot be joined or invited to (`DELETE /_synapse/admin/v2/rooms/{roomId}` with
  * `block`); an alias in an application service's exclusive namespace is that service's
  * (application-service-api "Registration": M_EXCLUSIVE); an unknown alias or user in a
- * service's namespace is asked of the service first ("Querying").
+ * service's namespace is asked of the service first ("Querying"); the same for users' profiles.
  */
+import type { AccountsService } from './accounts/index.ts';
 import type { AdminService } from './admin/index.ts';
 import type { AppservicesService } from './appservices/index.ts';
 import { type HomeserverContext, isLocalId } from './context.ts';
@@ -56,5 +57,32 @@ export function clientRooms(
       }
       return rooms.createRoom(...args);
     },
+  });
+}
+
+/**
+ * The accounts service as clients reach it: a profile asked of an unknown local user in an
+ * application service's namespace is asked of the service first, which may create the user
+ * (application-service-api "Query User").
+ */
+export function askServicesAboutUsers(
+  ctx: Pick<HomeserverContext, 'config'>,
+  accounts: AccountsService,
+  appservices: AppservicesService,
+): AccountsService {
+  const retry =
+    <A extends [string, ...unknown[]], R>(f: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await f(...args);
+      } catch (err) {
+        if (!isMatrixError(err) || err.errcode !== 'M_NOT_FOUND' || !isLocalId(ctx.config, args[0])) throw err;
+        if (!(await appservices.queryUser(args[0]))) throw err;
+        return f(...args);
+      }
+    };
+  return Object.assign(Object.create(accounts) as AccountsService, {
+    getProfile: retry(accounts.getProfile),
+    getProfileField: retry(accounts.getProfileField),
   });
 }

@@ -34,7 +34,7 @@ import { createSlidingSyncService, type SlidingSyncService } from './sliding-syn
 import { createSyncService, type SyncService } from './sync/index.ts';
 import { createTransactions, type TransactionsService } from './transactions.ts';
 import { createUserDataService, type UserDataService } from './user-data.ts';
-import { clientRooms } from './client-rooms.ts';
+import { askServicesAboutUsers, clientRooms } from './client-rooms.ts';
 import { createExtrasService, type ExtrasService } from './extras.ts';
 import { createPushDelivery, type PushDelivery } from './push/delivery.ts';
 
@@ -152,7 +152,7 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
   });
   return {
     config: ctx.config,
-    accounts,
+    accounts: askServicesAboutUsers(ctx, accounts, appservices),
     rooms: clientRooms(ctx, rooms, { admin, appservices }),
     appservices,
     admin,

@@ -17,7 +17,13 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import { parse as parseYaml } from 'yaml';
 import { isValidServerName } from '../core/identifiers.ts';
+import {
+  type AppserviceRegistration,
+  checkRegistrations,
+  parseRegistration,
+} from '../homeserver/appservices/index.ts';
 import { consoleLogger, type RegistrationPolicy } from '../homeserver/context.ts';
 import { createHomeserver, type Homeserver } from '../server.ts';
 import { openIndexedDbStore } from '../storage/indexeddb/index.ts';
@@ -26,10 +32,17 @@ import type { Store } from '../storage/store.ts';
 import { createNodeHttpsTransport } from '../transport/https/node.ts';
 import { asConfigKey, type ConfigExtras, ConfigError, type FlagSpec, readConfigFile } from './config.ts';
 import { serveHttp } from './node.ts';
+import { registerUserMain } from './register-user.ts';
 import { createNodeThumbnailer } from './thumbnailer-node.ts';
 
 const USAGE = `Usage: hearth serve [options]
+       hearth register-user [options] [SERVER_URL]   (hearth register-user --help)
 
+  --config FILE           read options from a YAML file (keys: every option below with _ for -,
+                          plus rate_limits, registration_tokens, registration_shared_secret,
+                          admins, default_room_version, max_request_size, turn, support;
+                          see examples/hearth.yaml). Options given here win over the file.
+  --appservice FILE       an application service (bridge) registration file, YAML (repeatable)
   --host HOST             address to listen on (default 127.0.0.1)
   --port PORT             port (default 8008)
   --server-name NAME      the server name in user IDs (default localhost:<port>)
@@ -168,6 +181,25 @@ function optionsFrom(argv: string[]): ServeOptions {
   };
 }
 
+/** Reads application services' registration files (YAML); a mistake names the file and key. */
+export function loadAppservices(files: readonly string[]): AppserviceRegistration[] {
+  const list = files.map((file) => {
+    let doc: unknown;
+    try {
+      doc = parseYaml(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new Error(`--appservice ${file}: ${(err as Error).message.split('\n')[0]}`);
+    }
+    try {
+      return parseRegistration(doc);
+    } catch (err) {
+      throw new Error(`--appservice ${file}: ${(err as Error).message}`);
+    }
+  });
+  checkRegistrations(list);
+  return list;
+}
+
 /** Starts `hearth serve`; resolves once listening, with a function that stops it cleanly. */
 export async function serve(options: ServeOptions): Promise<{ url: string; stop(): Promise<void> }> {
   const logger = consoleLogger(options.logLevel);
@@ -178,6 +210,7 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
       : undefined;
   const federationOn = options.federation ?? true;
   const federationCa = (options.federationCa ?? []).map((file) => readFileSync(file, 'utf8'));
+  const appservices = loadAppservices(options.appservices ?? []);
   let store: Store;
   if (options.data) {
     const dir = resolve(options.data);
@@ -210,8 +243,23 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
     wellKnownServer: options.delegateTo,
     thumbnailer: await createNodeThumbnailer(logger),
     ...(options.maxUploadBytes !== undefined ? { maxUploadBytes: options.maxUploadBytes } : {}),
+    appservices,
+    // Bridges and push gateways are reached with Node's fetch.
+    outboundFetch: (request) => fetch(request),
+    ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
+    ...(options.rateLimitExemptAdmins ? { rateLimitExemptAdmins: true } : {}),
+    ...(options.maxJsonBodyBytes !== undefined ? { maxJsonBodyBytes: options.maxJsonBodyBytes } : {}),
+    ...(options.defaultRoomVersion !== undefined ? { defaultRoomVersion: options.defaultRoomVersion } : {}),
+    ...(options.turn ? { turn: options.turn } : {}),
+    ...(options.support ? { support: options.support } : {}),
+    ...(options.registrationSharedSecret ? { registrationSharedSecret: options.registrationSharedSecret } : {}),
   });
   await hs.ready;
+  for (const token of options.registrationTokens ?? []) await hs.admin.createRegistrationToken(token);
+  for (const userId of options.admins ?? []) {
+    await hs.admin.setAdmin(userId, true).catch(() => logger.warn(`admins: ${userId} does not exist (yet)`));
+  }
+  for (const reg of appservices) logger.info(`application service ${reg.id}: ${reg.url ?? 'no URL (sends only)'}`);
   startHomeserver(hs);
   logger.info(`Hearth ${serverName} listening on ${running.url}`);
   if (!federationOn) logger.info('federation is off (--federation off)');
@@ -236,6 +284,7 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'register-user') return registerUserMain(rest);
   if (command !== 'serve') {
     process.stderr.write(
       command === undefined || command === '--help' || command === 'help'
