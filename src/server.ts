@@ -163,10 +163,13 @@ export function startHomeserver(options: HomeserverOptions): {
         // An application service's as_token acts as its sender or, with ?user_id=, one of its users.
         const service = services.appservices.byToken(token);
         if (service) {
+          // Registering a user acts as the service itself, whatever user it names (the user
+          // does not exist yet); bridge SDKs send ?user_id= on every request of an intent.
+          const registering = /\/register\/?$/.test(url.pathname);
           return services.appservices.authFor(
             service,
-            url.searchParams.get('user_id'),
-            url.searchParams.get('device_id'),
+            registering ? null : url.searchParams.get('user_id'),
+            registering ? null : url.searchParams.get('device_id'),
           );
         }
         // Expired tokens answer as soft logouts (accounts/index.ts).
