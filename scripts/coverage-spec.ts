@@ -44,7 +44,12 @@ export interface CoverageResult extends Operation {
  */
 const CREDS = { sid: 'coverage-sid', client_secret: 'coverage-secret' };
 const EMAIL = { client_secret: 'coverage-secret', email: 'a@example.org', send_attempt: 1 };
-const PHONE = { client_secret: 'coverage-secret', country: 'GB', phone_number: '7700900000', send_attempt: 1 };
+const PHONE = {
+  client_secret: 'coverage-secret',
+  country: 'GB',
+  phone_number: '7700900000',
+  send_attempt: 1,
+};
 const IDENTITY = { id_server: 'id.example.org', id_access_token: 'coverage-token' };
 
 export const OUT_OF_SCOPE: Readonly<Record<string, { reason: string; errcode: string; body?: object }>> = {

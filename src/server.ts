@@ -58,7 +58,9 @@ export interface HomeserverAdmin {
   /** The local accounts, for the operator's own view (the demo's admin panel). */
   listUsers(): Promise<{ userId: string; admin: boolean; deactivated: boolean; isGuest: boolean }[]>;
   /** The rooms this server has, with their names and member counts. */
-  listRooms(): Promise<{ roomId: string; name: string | null; alias: string | null; joinedMembers: number }[]>;
+  listRooms(): Promise<
+    { roomId: string; name: string | null; alias: string | null; joinedMembers: number }[]
+  >;
   /** Creates an account whatever the registration policy (the owner's first account). */
   createUser(localpart: string, password: string): Promise<{ userId: string }>;
   /** The whole homeserver as one file (`storage/backup.ts`). */
@@ -216,15 +218,21 @@ export function startHomeserver(options: HomeserverOptions): {
     async listUsers() {
       const { ctx } = await running;
       const { users } = await ctx.store.operator.listUsers({ limit: Number.MAX_SAFE_INTEGER });
-      return users.map((u) => ({ userId: u.userId, admin: u.admin, deactivated: u.deactivated, isGuest: u.isGuest }));
+      return users.map((u) => ({
+        userId: u.userId,
+        admin: u.admin,
+        deactivated: u.deactivated,
+        isGuest: u.isGuest,
+      }));
     },
     async listRooms() {
       const { ctx } = await running;
       const out = [];
       for (const room of await ctx.store.operator.listRooms()) {
-        const name = (await ctx.store.rooms.currentStateEvent(room.roomId, 'm.room.name', ''))?.event.content.name;
-        const alias = (await ctx.store.rooms.currentStateEvent(room.roomId, 'm.room.canonical_alias', ''))?.event
-          .content.alias;
+        const name = (await ctx.store.rooms.currentStateEvent(room.roomId, 'm.room.name', ''))?.event.content
+          .name;
+        const alias = (await ctx.store.rooms.currentStateEvent(room.roomId, 'm.room.canonical_alias', ''))
+          ?.event.content.alias;
         out.push({
           roomId: room.roomId,
           name: typeof name === 'string' ? name : null,

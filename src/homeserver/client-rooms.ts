@@ -33,7 +33,8 @@ export function clientRooms(
     const roomId = roomIdOrAlias.startsWith('#')
       ? (await resolveAlias(roomIdOrAlias).catch(() => null))?.roomId
       : roomIdOrAlias;
-    if (roomId && (await admin.roomBlocked(roomId))) throw forbidden('This room has been blocked on this server');
+    if (roomId && (await admin.roomBlocked(roomId)))
+      throw forbidden('This room has been blocked on this server');
   };
 
   return Object.assign(Object.create(rooms) as RoomsService, {
@@ -76,7 +77,8 @@ export function askServicesAboutUsers(
       try {
         return await f(...args);
       } catch (err) {
-        if (!isMatrixError(err) || err.errcode !== 'M_NOT_FOUND' || !isLocalId(ctx.config, args[0])) throw err;
+        if (!isMatrixError(err) || err.errcode !== 'M_NOT_FOUND' || !isLocalId(ctx.config, args[0]))
+          throw err;
         if (!(await appservices.queryUser(args[0]))) throw err;
         return f(...args);
       }

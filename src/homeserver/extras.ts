@@ -3,8 +3,9 @@
  * TURN credentials (voip.yaml, coturn's `use-auth-secret` scheme) and login tokens
  * (login_token.yaml `POST /login/get_token`, redeemed by `m.login.token`).
  */
-import type { JsonObject } from '../core/canonical-json.ts';
+
 import { encodeBase64 } from '../core/base64.ts';
+import type { JsonObject } from '../core/canonical-json.ts';
 import { type Auth, type HomeserverContext, isLocalId, randomString } from './context.ts';
 import { notFound } from './errors.ts';
 
@@ -45,7 +46,10 @@ export interface ExtrasService {
 export function createExtrasService(ctx: HomeserverContext): ExtrasService {
   const { store, clock, random, config, logger } = ctx;
 
-  async function report(auth: Auth, fields: { roomId?: string; eventId?: string; userId?: string; reason?: string; score?: number }) {
+  async function report(
+    auth: Auth,
+    fields: { roomId?: string; eventId?: string; userId?: string; reason?: string; score?: number },
+  ) {
     const id = `${clock.now()}-${randomString(random, 10)}`;
     await store.operator.addReport({
       id,
@@ -67,7 +71,8 @@ export function createExtrasService(ctx: HomeserverContext): ExtrasService {
         throw notFound('The room does not exist or you are not in it');
       if (input.eventId !== undefined) {
         const stored = await store.rooms.getEvent(input.eventId);
-        if (!stored || stored.roomId !== input.roomId) throw notFound('The event does not exist in this room');
+        if (!stored || stored.roomId !== input.roomId)
+          throw notFound('The event does not exist in this room');
       }
       await report(auth, {
         roomId: input.roomId,
@@ -78,7 +83,8 @@ export function createExtrasService(ctx: HomeserverContext): ExtrasService {
     },
 
     async reportUser(auth, userId, reason) {
-      if (isLocalId(config, userId) && !(await store.accounts.getUser(userId))) throw notFound('Unknown user');
+      if (isLocalId(config, userId) && !(await store.accounts.getUser(userId)))
+        throw notFound('Unknown user');
       await report(auth, { userId, ...(reason !== undefined ? { reason } : {}) });
     },
 

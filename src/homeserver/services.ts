@@ -16,17 +16,20 @@ import {
   createAppservicesService,
   type OutboundFetch,
 } from './appservices/index.ts';
+import { askServicesAboutUsers, clientRooms } from './client-rooms.ts';
 import type { HomeserverConfig, HomeserverContext } from './context.ts';
 import { createE2eeService, type E2eeService } from './e2ee/index.ts';
 import { createEduOutbox } from './ephemeral/outgoing.ts';
 import { createPresenceService, type PresenceService } from './ephemeral/presence.ts';
 import { createReceiptService, type ReceiptService } from './ephemeral/receipts.ts';
 import { createTypingService, type TypingService } from './ephemeral/typing.ts';
+import { createExtrasService, type ExtrasService } from './extras.ts';
 import { createFederationInboundService, type FederationInboundService } from './federation-inbound/index.ts';
 import { createFederationQueryService, type FederationQueryService } from './federation-queries/index.ts';
 import { createFilterService, type FilterService } from './filter.ts';
 import { createMediaService, type MediaDeps, type MediaService } from './media/index.ts';
 import type { E2eeRemote } from './ports.ts';
+import { createPushDelivery, type PushDelivery } from './push/delivery.ts';
 import { createPushService, type PushService } from './push/index.ts';
 import { createRoomsService, type RoomsService } from './rooms/index.ts';
 import { createRoomReadService, type RoomReadService } from './rooms/read.ts';
@@ -34,10 +37,6 @@ import { createSlidingSyncService, type SlidingSyncService } from './sliding-syn
 import { createSyncService, type SyncService } from './sync/index.ts';
 import { createTransactions, type TransactionsService } from './transactions.ts';
 import { createUserDataService, type UserDataService } from './user-data.ts';
-import { askServicesAboutUsers, clientRooms } from './client-rooms.ts';
-import { createExtrasService, type ExtrasService } from './extras.ts';
-import { createPushDelivery, type PushDelivery } from './push/delivery.ts';
-
 
 export interface Services {
   readonly config: HomeserverConfig;
@@ -132,7 +131,11 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
       await appservices.ephemeral(roomId, {
         type: 'm.receipt',
         content: {
-          [eventId]: { [receiptType]: { [userId]: { ts: ctx.clock.now(), ...(threadId ? { thread_id: threadId } : {}) } } },
+          [eventId]: {
+            [receiptType]: {
+              [userId]: { ts: ctx.clock.now(), ...(threadId ? { thread_id: threadId } : {}) },
+            },
+          },
         },
       });
     },
@@ -156,7 +159,10 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
     rooms: clientRooms(ctx, rooms, { admin, appservices }),
     appservices,
     admin,
-    pushDelivery: createPushDelivery(ctx, { push, ...(deps.outboundFetch ? { fetch: deps.outboundFetch } : {}) }),
+    pushDelivery: createPushDelivery(ctx, {
+      push,
+      ...(deps.outboundFetch ? { fetch: deps.outboundFetch } : {}),
+    }),
     extras: createExtrasService(ctx),
     roomRead: createRoomReadService(ctx, {
       rooms,

@@ -8,6 +8,7 @@ import { encodeBase64Url } from '../core/base64.ts';
 import { signingKeyFromSeed } from '../core/crypto.ts';
 import { DEFAULT_ROOM_VERSION } from '../core/room-versions.ts';
 import type { Store } from '../storage/store.ts';
+import type { AppserviceRegistration, OutboundFetch } from './appservices/index.ts';
 import {
   type Clock,
   type HomeserverConfig,
@@ -17,11 +18,10 @@ import {
   type RegistrationPolicy,
   type SupportInfo,
   silentLogger,
-  type TurnConfig,
   systemClock,
+  type TurnConfig,
   webRandom,
 } from './context.ts';
-import type { AppserviceRegistration, OutboundFetch } from './appservices/index.ts';
 import { DEFAULT_MAX_UPLOAD_BYTES } from './media/index.ts';
 import type { Thumbnailer } from './media/thumbnail.ts';
 import { createNotifier } from './notifier.ts';

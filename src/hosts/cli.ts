@@ -30,7 +30,7 @@ import { openIndexedDbStore } from '../storage/indexeddb/index.ts';
 import { openSqliteStore } from '../storage/sqlite/index.ts';
 import type { Store } from '../storage/store.ts';
 import { createNodeHttpsTransport } from '../transport/https/node.ts';
-import { asConfigKey, type ConfigExtras, ConfigError, type FlagSpec, readConfigFile } from './config.ts';
+import { asConfigKey, ConfigError, type ConfigExtras, type FlagSpec, readConfigFile } from './config.ts';
 import { serveHttp } from './node.ts';
 import { registerUserMain } from './register-user.ts';
 import { createNodeThumbnailer } from './thumbnailer-node.ts';
@@ -252,14 +252,17 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
     ...(options.defaultRoomVersion !== undefined ? { defaultRoomVersion: options.defaultRoomVersion } : {}),
     ...(options.turn ? { turn: options.turn } : {}),
     ...(options.support ? { support: options.support } : {}),
-    ...(options.registrationSharedSecret ? { registrationSharedSecret: options.registrationSharedSecret } : {}),
+    ...(options.registrationSharedSecret
+      ? { registrationSharedSecret: options.registrationSharedSecret }
+      : {}),
   });
   await hs.ready;
   for (const token of options.registrationTokens ?? []) await hs.admin.createRegistrationToken(token);
   for (const userId of options.admins ?? []) {
     await hs.admin.setAdmin(userId, true).catch(() => logger.warn(`admins: ${userId} does not exist (yet)`));
   }
-  for (const reg of appservices) logger.info(`application service ${reg.id}: ${reg.url ?? 'no URL (sends only)'}`);
+  for (const reg of appservices)
+    logger.info(`application service ${reg.id}: ${reg.url ?? 'no URL (sends only)'}`);
   startHomeserver(hs);
   logger.info(`Hearth ${serverName} listening on ${running.url}`);
   if (!federationOn) logger.info('federation is off (--federation off)');

@@ -88,7 +88,10 @@ describe('hearth serve --config', () => {
     ['porte: 8008', /porte: unknown key/],
     ['port: 70000', /port must be 0–65535/],
     ['registration: sometimes', /registration must be open, token or closed/],
-    ['rate_limits: {message: {per_second: 1, burst: 0}}', /rate_limits\.message\.burst: must be a number ≥ 1/],
+    [
+      'rate_limits: {message: {per_second: 1, burst: 0}}',
+      /rate_limits\.message\.burst: must be a number ≥ 1/,
+    ],
     ['rate_limits: {messages: {per_second: 1, burst: 1}}', /rate_limits\.messages: unknown key/],
     ['default_room_version: "99"', /default_room_version: unknown room version 99/],
     ['turn: {uris: [http://x], shared_secret: s}', /turn\.uris\[0\]: must be a turn: or turns: URI/],

@@ -16,8 +16,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { RateLimitConfig } from '../api/rate-limit.ts';
-import { roomVersions } from '../core/room-versions.ts';
 import { isValidUserId } from '../core/identifiers.ts';
+import { roomVersions } from '../core/room-versions.ts';
 
 /** One flag as `node:util` parseArgs declares it. */
 export interface FlagSpec {
@@ -145,13 +145,15 @@ const EXTRAS: Readonly<Record<string, Checker>> = {
     if (!Array.isArray(value)) fail(key, 'must be a list of tokens');
     extras.registrationTokens = value.map((item, i) => {
       const at = `${key}[${i}]`;
-      if (typeof item === 'string') return { token: checkToken(item, at), usesAllowed: null, expiresAt: null };
+      if (typeof item === 'string')
+        return { token: checkToken(item, at), usesAllowed: null, expiresAt: null };
       const t = objectKeys(item, at, ['token', 'uses_allowed', 'expires_at']);
       const expires = t.expires_at;
       let expiresAt: number | null = null;
       if (expires !== undefined) {
         expiresAt = expires instanceof Date ? expires.getTime() : Date.parse(String(expires));
-        if (!Number.isFinite(expiresAt)) fail(`${at}.expires_at`, 'must be a date (2027-01-31 or an ISO time)');
+        if (!Number.isFinite(expiresAt))
+          fail(`${at}.expires_at`, 'must be a date (2027-01-31 or an ISO time)');
       }
       return {
         token: checkToken(t.token, `${at}.token`),
@@ -183,7 +185,8 @@ const EXTRAS: Readonly<Record<string, Checker>> = {
     const t = objectKeys(value, key, ['uris', 'shared_secret', 'ttl']);
     if (!Array.isArray(t.uris) || t.uris.length === 0) fail(`${key}.uris`, 'must be a non-empty list');
     const uris = t.uris.map((u, i) => {
-      if (typeof u !== 'string' || !/^turns?:/.test(u)) fail(`${key}.uris[${i}]`, 'must be a turn: or turns: URI');
+      if (typeof u !== 'string' || !/^turns?:/.test(u))
+        fail(`${key}.uris[${i}]`, 'must be a turn: or turns: URI');
       return u;
     });
     extras.turn = {
@@ -205,7 +208,9 @@ const EXTRAS: Readonly<Record<string, Checker>> = {
         return {
           role: str(o.role, `${at}.role`),
           ...(o.matrix_id !== undefined ? { matrix_id: str(o.matrix_id, `${at}.matrix_id`) } : {}),
-          ...(o.email_address !== undefined ? { email_address: str(o.email_address, `${at}.email_address`) } : {}),
+          ...(o.email_address !== undefined
+            ? { email_address: str(o.email_address, `${at}.email_address`) }
+            : {}),
         };
       }),
       ...(s.support_page !== undefined ? { support_page: str(s.support_page, `${key}.support_page`) } : {}),
@@ -232,7 +237,11 @@ export function configKeys(flags: Readonly<Record<string, FlagSpec>>): string[] 
 }
 
 /** Reads the YAML text of a configuration file (`file` is where relative paths start). */
-export function parseConfig(text: string, file: string, flags: Readonly<Record<string, FlagSpec>>): LoadedConfig {
+export function parseConfig(
+  text: string,
+  file: string,
+  flags: Readonly<Record<string, FlagSpec>>,
+): LoadedConfig {
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -284,7 +293,9 @@ export function readConfigFile(file: string, flags: Readonly<Record<string, Flag
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`--config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ConfigError(
+      `--config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   try {
     return parseConfig(text, file, flags);

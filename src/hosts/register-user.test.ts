@@ -15,8 +15,18 @@ describe('hearth register-user', () => {
   it('creates an admin on a running server with the shared secret; a wrong secret is refused', async () => {
     const hs = await createTestHomeserver({ registrationSharedSecret: 'the-secret' });
     try {
-      const fetchFn = ((input: string, init?: RequestInit) => hs.fetch(new Request(input, init))) as typeof fetch;
-      const options = parseRegisterUserArgs(['-u', 'root', '-p', 'root-password-1', '-a', '-k', 'the-secret', 'http://test.localhost']);
+      const fetchFn = ((input: string, init?: RequestInit) =>
+        hs.fetch(new Request(input, init))) as typeof fetch;
+      const options = parseRegisterUserArgs([
+        '-u',
+        'root',
+        '-p',
+        'root-password-1',
+        '-a',
+        '-k',
+        'the-secret',
+        'http://test.localhost',
+      ]);
       expect(await registerWithSharedSecret({ ...options, sharedSecret: 'the-secret' }, fetchFn)).toBe(
         '@root:test.localhost',
       );
@@ -32,7 +42,17 @@ describe('hearth register-user', () => {
   it('creates users directly in a data directory, taking the server name from the users there', async () => {
     const data = join(dir, 'data');
     const first = await registerInDataDir({
-      ...parseRegisterUserArgs(['-u', 'alice', '-p', 'alice-password-1', '--data', data, '--server-name', 'example.org', '-a']),
+      ...parseRegisterUserArgs([
+        '-u',
+        'alice',
+        '-p',
+        'alice-password-1',
+        '--data',
+        data,
+        '--server-name',
+        'example.org',
+        '-a',
+      ]),
       data,
     });
     expect(first).toBe('@alice:example.org');
@@ -50,7 +70,11 @@ describe('hearth register-user', () => {
         new Request('http://example.org/_matrix/client/v3/login', {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ type: 'm.login.password', identifier: { type: 'm.id.user', user: 'bob' }, password: 'bob-password-1' }),
+          body: JSON.stringify({
+            type: 'm.login.password',
+            identifier: { type: 'm.id.user', user: 'bob' },
+            password: 'bob-password-1',
+          }),
         }),
       );
       expect(login.status).toBe(200);
@@ -62,6 +86,8 @@ describe('hearth register-user', () => {
   it('needs a user, a password and a way in', () => {
     expect(() => parseRegisterUserArgs(['-p', 'x', '-k', 's'])).toThrow(/--user/);
     expect(() => parseRegisterUserArgs(['-u', 'x', '-p', 'y'])).toThrow(/--shared-secret/);
-    expect(() => parseRegisterUserArgs(['-u', 'x', '-p', 'y', '-k', 's', '-a', '--no-admin'])).toThrow(/contradict/);
+    expect(() => parseRegisterUserArgs(['-u', 'x', '-p', 'y', '-k', 's', '-a', '--no-admin'])).toThrow(
+      /contradict/,
+    );
   });
 });

@@ -13,8 +13,8 @@ import { parseArgs } from 'node:util';
 import { sharedSecretMac } from '../homeserver/admin/index.ts';
 import { createHomeserver } from '../server.ts';
 import { openSqliteStore } from '../storage/sqlite/index.ts';
-import { readConfigFile } from './config.ts';
 import { SERVE_FLAGS } from './cli.ts';
+import { readConfigFile } from './config.ts';
 
 const USAGE = `Usage: hearth register-user [options] [SERVER_URL]
 

@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServe, stopServe, type Serve } from './serve.ts';
+import { type Serve, startServe, stopServe } from './serve.ts';
 
 const require = createRequire(import.meta.url);
 const cryptoModule = require.resolve('@matrix-org/matrix-sdk-crypto-nodejs');
@@ -36,12 +36,14 @@ const SERVER = 'bridge.test';
 const AS_TOKEN = 'as-token-echo-bridge-0123456789';
 const HS_TOKEN = 'hs-token-echo-bridge-0123456789';
 
-interface Call {
-  (method: string, path: string, opts?: { token?: string; body?: unknown }): Promise<{
-    status: number;
-    body: Record<string, unknown>;
-  }>;
-}
+type Call = (
+  method: string,
+  path: string,
+  opts?: { token?: string; body?: unknown },
+) => Promise<{
+  status: number;
+  body: Record<string, unknown>;
+}>;
 
 describe('matrix-appservice-bridge against hearth serve --config', () => {
   let dir: string;
@@ -182,7 +184,10 @@ describe('matrix-appservice-bridge against hearth serve --config', () => {
   it('registers a virtual user, gets the invite and a message, and answers in the room', async () => {
     // The bridge registers its virtual user with its as_token (m.login.application_service).
     await bridge.getIntent(`@echo_alice:${SERVER}`).ensureRegistered();
-    const virtual = await call('GET', `/_matrix/client/v3/profile/${encodeURIComponent(`@echo_alice:${SERVER}`)}`);
+    const virtual = await call(
+      'GET',
+      `/_matrix/client/v3/profile/${encodeURIComponent(`@echo_alice:${SERVER}`)}`,
+    );
     expect(virtual.status).toBe(200);
 
     const alice = (await register('alice')).body;
@@ -211,10 +216,14 @@ describe('matrix-appservice-bridge against hearth serve --config', () => {
       return m.body.membership === 'join';
     });
 
-    const sent = await call('PUT', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/t1`, {
-      token,
-      body: { msgtype: 'm.text', body: 'hello bridge' },
-    });
+    const sent = await call(
+      'PUT',
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/t1`,
+      {
+        token,
+        body: { msgtype: 'm.text', body: 'hello bridge' },
+      },
+    );
     expect(sent.status).toBe(200);
     const echoed = await waitFor(async () => {
       const msgs = await call(
@@ -227,7 +236,11 @@ describe('matrix-appservice-bridge against hearth serve --config', () => {
       );
     });
     expect(echoed).toBeDefined();
-    expect(seen).toContainEqual({ type: 'm.room.message', sender: alice.user_id as string, body: 'hello bridge' });
+    expect(seen).toContainEqual({
+      type: 'm.room.message',
+      sender: alice.user_id as string,
+      body: 'hello bridge',
+    });
     expect(seen.some((e) => e.type === 'm.room.member')).toBe(true);
   }, 60_000);
 
@@ -248,9 +261,13 @@ describe('matrix-appservice-bridge against hearth serve --config', () => {
       body: { type: 'm.login.application_service', username: 'not_echo' },
     });
     expect(outside).toMatchObject({ status: 400, body: { errcode: 'M_EXCLUSIVE' } });
-    const masquerade = await call('GET', `/_matrix/client/v3/account/whoami?user_id=${encodeURIComponent(bob.user_id as string)}`, {
-      token: AS_TOKEN,
-    });
+    const masquerade = await call(
+      'GET',
+      `/_matrix/client/v3/account/whoami?user_id=${encodeURIComponent(bob.user_id as string)}`,
+      {
+        token: AS_TOKEN,
+      },
+    );
     expect(masquerade.status).toBe(403);
     const asSelf = await call('GET', '/_matrix/client/v3/account/whoami', { token: AS_TOKEN });
     expect(asSelf.body.user_id).toBe(`@echobot:${SERVER}`);
@@ -264,7 +281,9 @@ describe('matrix-appservice-bridge against hearth serve --config', () => {
     expect(protocols.body.echo).toMatchObject({ user_fields: ['name'], location_fields: ['channel'] });
     const users = await call('GET', '/_matrix/client/v3/thirdparty/user/echo?name=dora', { token });
     expect(users.status).toBe(200);
-    expect(users.body).toEqual([{ userid: `@echo_dora:${SERVER}`, protocol: 'echo', fields: { name: 'dora' } }]);
+    expect(users.body).toEqual([
+      { userid: `@echo_dora:${SERVER}`, protocol: 'echo', fields: { name: 'dora' } },
+    ]);
     const unknown = await call('GET', '/_matrix/client/v3/thirdparty/protocol/irc', { token });
     expect(unknown.status).toBe(404);
   });

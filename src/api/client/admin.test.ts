@@ -108,7 +108,11 @@ describe('admin API', () => {
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ name: '@dave:test.localhost', displayname: 'Dave', admin: false });
     const login = await hs.call('POST', '/_matrix/client/v3/login', {
-      body: { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'dave' }, password: 'dave-password-1' },
+      body: {
+        type: 'm.login.password',
+        identifier: { type: 'm.id.user', user: 'dave' },
+        password: 'dave-password-1',
+      },
     });
     expect(login.status).toBe(200);
 
@@ -117,9 +121,9 @@ describe('admin API', () => {
       body: { admin: true, displayname: 'Bobby' },
     });
     expect(modified).toMatchObject({ status: 200, body: { admin: true, displayname: 'Bobby' } });
-    expect((await hs.call('GET', `/_synapse/admin/v2/users/${enc(bob.userId)}`, { token: root })).body).toMatchObject(
-      { name: bob.userId, admin: true, deactivated: false, threepids: [] },
-    );
+    expect(
+      (await hs.call('GET', `/_synapse/admin/v2/users/${enc(bob.userId)}`, { token: root })).body,
+    ).toMatchObject({ name: bob.userId, admin: true, deactivated: false, threepids: [] });
 
     const reset = await hs.call('POST', `/_synapse/admin/v1/reset_password/${enc('@dave:test.localhost')}`, {
       token: root,
@@ -140,14 +144,18 @@ describe('admin API', () => {
     expect((await hs.store.accounts.getUser('@carol:test.localhost'))?.deactivated).toBe(true);
     const active = await hs.call('GET', '/_synapse/admin/v2/users', { token: root });
     expect(active.body.total).toBe(3);
-    const withDeactivated = await hs.call('GET', '/_synapse/admin/v2/users?deactivated=true', { token: root });
+    const withDeactivated = await hs.call('GET', '/_synapse/admin/v2/users?deactivated=true', {
+      token: root,
+    });
     expect(withDeactivated.body.total).toBe(4);
 
     const missing = await hs.call('GET', `/_synapse/admin/v2/users/${enc('@nobody:test.localhost')}`, {
       token: root,
     });
     expect(missing).toMatchObject({ status: 404, body: { errcode: 'M_NOT_FOUND' } });
-    expect(logged.some((l) => l.startsWith('admin API call') && l.includes('@root:test.localhost'))).toBe(true);
+    expect(logged.some((l) => l.startsWith('admin API call') && l.includes('@root:test.localhost'))).toBe(
+      true,
+    );
   });
 
   it('lists, describes, blocks and purges rooms', async () => {
@@ -209,10 +217,15 @@ describe('admin API', () => {
     expect((await hs.call('PUT', path('suspend'), { token: root, body: { suspended: true } })).body).toEqual({
       suspended: true,
     });
-    const create = await hs.call('POST', '/_matrix/client/v3/createRoom', { token: bob.accessToken, body: {} });
+    const create = await hs.call('POST', '/_matrix/client/v3/createRoom', {
+      token: bob.accessToken,
+      body: {},
+    });
     expect(create).toMatchObject({ status: 403, body: { errcode: 'M_USER_SUSPENDED' } });
     // Reading still works while suspended.
-    expect((await hs.call('GET', '/_matrix/client/v3/account/whoami', { token: bob.accessToken })).status).toBe(200);
+    expect(
+      (await hs.call('GET', '/_matrix/client/v3/account/whoami', { token: bob.accessToken })).status,
+    ).toBe(200);
     await hs.call('PUT', path('suspend'), { token: root, body: { suspended: false } });
     expect(
       (await hs.call('POST', '/_matrix/client/v3/createRoom', { token: bob.accessToken, body: {} })).status,
@@ -254,7 +267,14 @@ describe('admin API', () => {
       expect([method, path, anonymous.status]).toEqual([method, path, 401]);
     }
     const after = await hs.store.accounts.getUser(alice.userId);
-    expect([after?.admin, after?.locked, after?.suspended, after?.deactivated]).toEqual([false, false, false, false]);
-    expect((await hs.call('GET', '/_synapse/admin/v1/server_version')).body.server_version).toMatch(/^Hearth/);
+    expect([after?.admin, after?.locked, after?.suspended, after?.deactivated]).toEqual([
+      false,
+      false,
+      false,
+      false,
+    ]);
+    expect((await hs.call('GET', '/_synapse/admin/v1/server_version')).body.server_version).toMatch(
+      /^Hearth/,
+    );
   });
 });

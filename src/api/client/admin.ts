@@ -250,7 +250,11 @@ export function adminEndpoints(services: Services): Endpoint[] {
       versions: ['v2'],
       auth: 'required',
       params: { roomId: roomIdParam },
-      body: v.object({ block: v.optional(v.bool()), purge: v.optional(v.bool()), message: v.optional(v.string()) }),
+      body: v.object({
+        block: v.optional(v.bool()),
+        purge: v.optional(v.bool()),
+        message: v.optional(v.string()),
+      }),
       allowEmptyBody: true,
       handler: async ({ auth, params, body }) =>
         admin.deleteRoom(auth, params.roomId, { block: body.block === true, purge: body.purge !== false }),

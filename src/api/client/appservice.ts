@@ -24,7 +24,8 @@ export function appserviceEndpoints(services: Services): Endpoint[] {
       body: v.object({ transaction_id: v.optional(v.string()) }),
       allowEmptyBody: true,
       spec: 'client-server-api/#post_matrixclientv1appserviceappserviceidping',
-      handler: async ({ auth, params, body }) => appservices.ping(auth, params.appserviceId, body.transaction_id),
+      handler: async ({ auth, params, body }) =>
+        appservices.ping(auth, params.appserviceId, body.transaction_id),
     }),
     endpoint({
       // PUT /_matrix/client/v3/directory/list/appservice/{networkId}/{roomId}

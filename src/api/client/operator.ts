@@ -17,7 +17,8 @@ import { eventIdParam, roomIdParam } from './room-params.ts';
 const userIdParam = v.refine(v.string(), (id) => (isValidUserId(id) ? undefined : 'is not a valid user ID'));
 
 /** A timeline or state event of a sync answer with its room ID (the old APIs carry it). */
-const withRoom = (roomId: string, events: readonly JsonObject[]) => events.map((e) => ({ ...e, room_id: roomId }));
+const withRoom = (roomId: string, events: readonly JsonObject[]) =>
+  events.map((e) => ({ ...e, room_id: roomId }));
 
 /** One room of the legacy initial sync (room_initial_sync.yaml `RoomInfo`). */
 function legacyRoom(roomId: string, room: JoinedRoom, nextBatch: string, membership: string): JsonObject {

@@ -30,10 +30,16 @@ export function registerEndpoints(services: Services): Endpoint[] {
   /** application-service-api "Server admin style permissions": a passwordless user of the service's namespace. */
   async function registerAppserviceUser(
     auth: Auth | null,
-    body: { username?: string; inhibit_login?: boolean; device_id?: string; initial_device_display_name?: string },
+    body: {
+      username?: string;
+      inhibit_login?: boolean;
+      device_id?: string;
+      initial_device_display_name?: string;
+    },
   ) {
     if (auth === null) throw missingToken('m.login.application_service needs the application service token');
-    if (auth.appserviceId === undefined) throw forbidden('Only application services may use m.login.application_service');
+    if (auth.appserviceId === undefined)
+      throw forbidden('Only application services may use m.login.application_service');
     if (body.username === undefined) throw missingParam('username is required');
     const userId = userIdForUsername(body.username, serverName);
     appservices.checkUserId(userId, auth);

@@ -6,8 +6,8 @@
 import type { JsonObject } from '../../core/canonical-json.ts';
 import { isValidUserId, parseUserId } from '../../core/identifiers.ts';
 import type { Auth, HomeserverContext } from '../context.ts';
-import { redeemLoginToken } from '../extras.ts';
 import { badJson, forbidden, invalidParam, MatrixError, missingParam, userDeactivated } from '../errors.ts';
+import { redeemLoginToken } from '../extras.ts';
 import type { LoginInput, SessionGrant } from './index.ts';
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts';
 import { checkDeviceId, type Sessions } from './sessions.ts';
@@ -172,7 +172,9 @@ export function createCredentials(ctx: HomeserverContext, sessions: Sessions): C
     return sessions.issue({
       userId,
       ...(input.deviceId !== undefined ? { deviceId: input.deviceId } : {}),
-      ...(input.initialDeviceDisplayName !== undefined ? { displayName: input.initialDeviceDisplayName } : {}),
+      ...(input.initialDeviceDisplayName !== undefined
+        ? { displayName: input.initialDeviceDisplayName }
+        : {}),
       refreshToken: input.refreshToken === true,
     });
   }

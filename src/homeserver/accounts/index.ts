@@ -259,33 +259,33 @@ export function createAccountsService(ctx: HomeserverContext, deps: AccountsDeps
   };
 
   async function deactivateAccount(userId: string, erase: boolean): Promise<void> {
-      // First the account (no more logins or requests), then the rooms, as far as they go.
-      await store.accounts.deactivateUser(userId);
-      sessions.forgetUser(userId);
-      ctx.notifier.notify({ users: [userId] });
-      const service = rooms();
-      if (service) {
-        for (const membership of ['join', 'invite', 'knock']) {
-          for (const m of await store.rooms.roomsForUser(userId, membership)) {
-            try {
-              await service.setMembership(userId, m.roomId, userId, 'leave');
-            } catch (err) {
-              logger.warn('deactivated user could not leave a room', {
-                userId,
-                roomId: m.roomId,
-                error: String(err),
-              });
-            }
+    // First the account (no more logins or requests), then the rooms, as far as they go.
+    await store.accounts.deactivateUser(userId);
+    sessions.forgetUser(userId);
+    ctx.notifier.notify({ users: [userId] });
+    const service = rooms();
+    if (service) {
+      for (const membership of ['join', 'invite', 'knock']) {
+        for (const m of await store.rooms.roomsForUser(userId, membership)) {
+          try {
+            await service.setMembership(userId, m.roomId, userId, 'leave');
+          } catch (err) {
+            logger.warn('deactivated user could not leave a room', {
+              userId,
+              roomId: m.roomId,
+              error: String(err),
+            });
           }
         }
-      } else {
-        logger.warn('deactivated user left in their rooms: no rooms service', { userId });
       }
-      if (erase) {
-        const fields = Object.keys((await store.userData.getProfile(userId)) ?? {});
-        if (fields.length > 0)
-          await store.userData.updateProfile(userId, Object.fromEntries(fields.map((f) => [f, null])));
-      }
-      logger.info('deactivated a user', { userId, erase });
+    } else {
+      logger.warn('deactivated user left in their rooms: no rooms service', { userId });
+    }
+    if (erase) {
+      const fields = Object.keys((await store.userData.getProfile(userId)) ?? {});
+      if (fields.length > 0)
+        await store.userData.updateProfile(userId, Object.fromEntries(fields.map((f) => [f, null])));
+    }
+    logger.info('deactivated a user', { userId, erase });
   }
 }

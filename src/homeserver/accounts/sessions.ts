@@ -161,7 +161,8 @@ export function createSessions(
         });
       }
       // admin.yaml "Account locking": a locked account's tokens are soft-logged-out.
-      if (user.locked) throw matrixError(401, 'M_USER_LOCKED', 'This account has been locked', { soft_logout: true });
+      if (user.locked)
+        throw matrixError(401, 'M_USER_LOCKED', 'This account has been locked', { soft_logout: true });
       return {
         userId: info.userId,
         deviceId: info.deviceId,

@@ -8,11 +8,11 @@
  * `mac = hex(HMAC-SHA1(secret, nonce \0 username \0 password \0 admin|notadmin [\0 user_type]))`.
  */
 import type { JsonObject, JsonValue } from '../../core/canonical-json.ts';
+import type { UserRecord } from '../../storage/store.ts';
+import type { AccountsService } from '../accounts/index.ts';
 import { type Auth, type HomeserverContext, isLocalId, randomString } from '../context.ts';
 import { forbidden, invalidParam, MatrixError, matrixError, notFound } from '../errors.ts';
-import type { AccountsService } from '../accounts/index.ts';
 import type { RoomsService } from '../rooms/index.ts';
-import type { UserRecord } from '../../storage/store.ts';
 
 /** A nonce is good for this long and once (Synapse: 60 s). */
 const NONCE_LIFETIME_MS = 60_000;
@@ -70,7 +70,9 @@ export interface AdminService {
   /** GET /_synapse/admin/v1/register */
   nonce(): { nonce: string };
   /** POST /_synapse/admin/v1/register */
-  registerWithSecret(input: SharedSecretRegistration): Promise<{ userId: string; accessToken: string; deviceId: string }>;
+  registerWithSecret(
+    input: SharedSecretRegistration,
+  ): Promise<{ userId: string; accessToken: string; deviceId: string }>;
   roomBlocked(roomId: string): Promise<boolean>;
 }
 
@@ -81,14 +83,19 @@ export interface AdminDeps {
   sharedSecret?: string;
 }
 
-const hex = (bytes: ArrayBuffer) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('');
+const hex = (bytes: ArrayBuffer) =>
+  [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('');
 
 /** hex HMAC-SHA1 of `parts` joined by NUL (Synapse's register_api.md). */
 export async function sharedSecretMac(secret: string, parts: readonly string[]): Promise<string> {
   const enc = new TextEncoder();
-  const key = await crypto.subtle.importKey('raw', enc.encode(secret), { name: 'HMAC', hash: 'SHA-1' }, false, [
-    'sign',
-  ]);
+  const key = await crypto.subtle.importKey(
+    'raw',
+    enc.encode(secret),
+    { name: 'HMAC', hash: 'SHA-1' },
+    false,
+    ['sign'],
+  );
   return hex(await crypto.subtle.sign('HMAC', key, enc.encode(parts.join('\u0000'))));
 }
 
@@ -191,7 +198,8 @@ export function createAdminService(ctx: HomeserverContext, deps: AdminDeps): Adm
       const matchesName = async (u: UserRecord) => {
         if (q.name === undefined) return true;
         if (u.userId.includes(q.name)) return true;
-        const dn = nameCache.get(u.userId) ?? String((await store.userData.getProfile(u.userId))?.displayname ?? '');
+        const dn =
+          nameCache.get(u.userId) ?? String((await store.userData.getProfile(u.userId))?.displayname ?? '');
         return dn.toLowerCase().includes(q.name.toLowerCase());
       };
       const all = await store.operator.listUsers({
@@ -228,7 +236,10 @@ export function createAdminService(ctx: HomeserverContext, deps: AdminDeps): Adm
       if (!user) {
         if (patch.deactivated) throw invalidParam('Cannot create a deactivated user');
         const localpart = userId.slice(1, userId.indexOf(':'));
-        await accounts.createUser({ localpart, ...(patch.password !== undefined ? { password: patch.password } : {}) });
+        await accounts.createUser({
+          localpart,
+          ...(patch.password !== undefined ? { password: patch.password } : {}),
+        });
         user = await requireUser(userId);
       } else if (patch.password !== undefined) {
         await accounts.setPassword(userId, patch.password, { logoutDevices: patch.logoutDevices !== false });
@@ -246,12 +257,16 @@ export function createAdminService(ctx: HomeserverContext, deps: AdminDeps): Adm
           ...(patch.avatarUrl !== undefined ? { avatar_url: patch.avatarUrl } : {}),
         });
       }
-      if (patch.deactivated === true && !user.deactivated) await accounts.deactivateAccount(userId, { erase: false });
+      if (patch.deactivated === true && !user.deactivated)
+        await accounts.deactivateAccount(userId, { erase: false });
       if (patch.deactivated === false && user.deactivated) {
         throw invalidParam('Reactivating a deactivated account is not supported');
       }
       logger.info(created ? 'admin created a user' : 'admin modified a user', { admin: auth.userId, userId });
-      return { created, user: await describeUser((await store.accounts.getUser(userId)) as UserRecord, true) };
+      return {
+        created,
+        user: await describeUser((await store.accounts.getUser(userId)) as UserRecord, true),
+      };
     },
 
     async deactivate(auth, userId, erase) {
@@ -310,7 +325,11 @@ export function createAdminService(ctx: HomeserverContext, deps: AdminDeps): Adm
             kicked.push(m.userId);
           } catch (err) {
             failed.push(m.userId);
-            logger.warn('admin room deletion: a member could not leave', { roomId, userId: m.userId, error: String(err) });
+            logger.warn('admin room deletion: a member could not leave', {
+              roomId,
+              userId: m.userId,
+              error: String(err),
+            });
           }
         }
       }
@@ -324,7 +343,12 @@ export function createAdminService(ctx: HomeserverContext, deps: AdminDeps): Adm
         delete_id: deleteId,
         room_id: roomId,
         status: 'complete',
-        shutdown_room: { kicked_users: kicked, failed_to_kick_users: failed, local_aliases: aliases, new_room_id: null },
+        shutdown_room: {
+          kicked_users: kicked,
+          failed_to_kick_users: failed,
+          local_aliases: aliases,
+          new_room_id: null,
+        },
       };
       deletions.set(deleteId, status);
       logger.info('admin deleted a room', { admin: auth.userId, roomId, block, purge });
@@ -352,14 +376,19 @@ export function createAdminService(ctx: HomeserverContext, deps: AdminDeps): Adm
       const user = await requireUser(userId);
       if (suspended === undefined) return user.suspended;
       await store.accounts.updateUser(userId, { suspended });
-      logger.info(suspended ? 'admin suspended a user' : 'admin unsuspended a user', { admin: auth.userId, userId });
+      logger.info(suspended ? 'admin suspended a user' : 'admin unsuspended a user', {
+        admin: auth.userId,
+        userId,
+      });
       return suspended;
     },
 
     nonce() {
-      if (!deps.sharedSecret) throw matrixError(400, 'M_UNKNOWN', 'Shared secret registration is not enabled');
+      if (!deps.sharedSecret)
+        throw matrixError(400, 'M_UNKNOWN', 'Shared secret registration is not enabled');
       const now = clock.now();
-      for (const [n, at] of nonces) if (now - at > NONCE_LIFETIME_MS || nonces.size >= MAX_NONCES) nonces.delete(n);
+      for (const [n, at] of nonces)
+        if (now - at > NONCE_LIFETIME_MS || nonces.size >= MAX_NONCES) nonces.delete(n);
       const nonce = randomString(random, 32);
       nonces.set(nonce, now);
       return { nonce };
@@ -379,14 +408,19 @@ export function createAdminService(ctx: HomeserverContext, deps: AdminDeps): Adm
       if (!sameText(await sharedSecretMac(secret, parts), input.mac.toLowerCase())) {
         throw forbidden('HMAC incorrect');
       }
-      const result = await accounts.createUser({ localpart: input.username, password: input.password, login: true });
+      const result = await accounts.createUser({
+        localpart: input.username,
+        password: input.password,
+        login: true,
+      });
       if (input.admin || input.userType !== undefined) {
         await store.accounts.updateUser(result.userId, {
           admin: input.admin,
           ...(input.userType !== undefined ? { userType: input.userType } : {}),
         });
       }
-      if (input.displayname !== undefined) await store.userData.updateProfile(result.userId, { displayname: input.displayname });
+      if (input.displayname !== undefined)
+        await store.userData.updateProfile(result.userId, { displayname: input.displayname });
       const session = result.session;
       if (!session) throw new MatrixError(500, 'M_UNKNOWN', 'No session was issued');
       logger.info('registered a user with the shared secret', { userId: result.userId, admin: input.admin });

@@ -140,9 +140,15 @@ describe('application services', () => {
     );
     await appservices.follow();
     await appservices.deliver();
-    const bodies = received.filter((r) => r.path.startsWith('/_matrix/app/v1/transactions/')).map((r) => r.body);
+    const bodies = received
+      .filter((r) => r.path.startsWith('/_matrix/app/v1/transactions/'))
+      .map((r) => r.body);
     const ephemeral = bodies.flatMap((b) => (b?.ephemeral as JsonObject[] | undefined) ?? []);
-    expect(ephemeral).toContainEqual({ type: 'm.typing', room_id: roomId, content: { user_ids: [alice.userId] } });
+    expect(ephemeral).toContainEqual({
+      type: 'm.typing',
+      room_id: roomId,
+      content: { user_ids: [alice.userId] },
+    });
     expect(bodies.some((b) => Array.isArray(b?.['de.sorunome.msc2409.ephemeral']))).toBe(true);
   });
 
@@ -150,24 +156,38 @@ describe('application services', () => {
     const received = await start(async (r) => {
       if (r.path.startsWith('/_matrix/app/v1/rooms/')) {
         // The bridge makes the room and its alias, as bridges do, then says yes.
-        const made = await hs.call('POST', `/_matrix/client/v3/createRoom?user_id=${encodeURIComponent(`@ircbot:${SERVER}`)}`, {
-          token: 'as-secret',
-          body: { room_alias_name: 'irc_lobby' },
-        });
+        const made = await hs.call(
+          'POST',
+          `/_matrix/client/v3/createRoom?user_id=${encodeURIComponent(`@ircbot:${SERVER}`)}`,
+          {
+            token: 'as-secret',
+            body: { room_alias_name: 'irc_lobby' },
+          },
+        );
         return made.status === 200 ? Response.json({}) : Response.json({}, { status: 404 });
       }
       return Response.json({ errcode: 'M_NOT_FOUND' }, { status: 404 });
     });
     hs.internals.appservices.stop();
     const alice = await hs.createUser('alice');
-    const found = await hs.call('GET', `/_matrix/client/v3/directory/room/${encodeURIComponent(`#irc_lobby:${SERVER}`)}`, {
-      token: alice.accessToken,
-    });
+    const found = await hs.call(
+      'GET',
+      `/_matrix/client/v3/directory/room/${encodeURIComponent(`#irc_lobby:${SERVER}`)}`,
+      {
+        token: alice.accessToken,
+      },
+    );
     expect(found.status).toBe(200);
-    expect(received.some((r) => r.path === `/_matrix/app/v1/rooms/${encodeURIComponent(`#irc_lobby:${SERVER}`)}`)).toBe(true);
-    const user = await hs.call('GET', `/_matrix/client/v3/profile/${encodeURIComponent(`@irc_nobody:${SERVER}`)}`, {
-      token: alice.accessToken,
-    });
+    expect(
+      received.some((r) => r.path === `/_matrix/app/v1/rooms/${encodeURIComponent(`#irc_lobby:${SERVER}`)}`),
+    ).toBe(true);
+    const user = await hs.call(
+      'GET',
+      `/_matrix/client/v3/profile/${encodeURIComponent(`@irc_nobody:${SERVER}`)}`,
+      {
+        token: alice.accessToken,
+      },
+    );
     expect(user.status).toBe(404);
     expect(received.some((r) => r.path.startsWith('/_matrix/app/v1/users/'))).toBe(true);
     // Outside every namespace, nobody is asked.
@@ -191,13 +211,18 @@ describe('application services', () => {
     expect(typeof ok.body.duration_ms).toBe('number');
     expect(received.find((r) => r.path === '/_matrix/app/v1/ping')?.body).toEqual({ transaction_id: 'p1' });
     const alice = await hs.createUser('alice');
-    const other = await hs.call('POST', '/_matrix/client/v1/appservice/irc/ping', { token: alice.accessToken, body: {} });
+    const other = await hs.call('POST', '/_matrix/client/v1/appservice/irc/ping', {
+      token: alice.accessToken,
+      body: {},
+    });
     expect(other).toMatchObject({ status: 403, body: { errcode: 'M_FORBIDDEN' } });
   });
 
   it('refuses a registration file with a bad key, naming it', () => {
     expect(() => registration({ url: 'ftp://x' })).toThrow(/^url:/);
-    expect(() => registration({ namespaces: { users: [{ regex: '(' }] } })).toThrow(/namespaces\.users\[0\]\.regex/);
+    expect(() => registration({ namespaces: { users: [{ regex: '(' }] } })).toThrow(
+      /namespaces\.users\[0\]\.regex/,
+    );
     expect(() => registration({ as_token: '' })).toThrow(/^as_token:/);
     expect(() => registration({ rate_limited: 'no' })).toThrow(/^rate_limited:/);
   });

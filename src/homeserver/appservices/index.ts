@@ -87,7 +87,12 @@ export function createAppservicesService(ctx: HomeserverContext, deps: Appservic
   const owns = (reg: AppserviceRegistration, userId: string) =>
     userId === senderId(reg) || matches(reg.namespaces.users, userId);
 
-  function callService(reg: AppserviceRegistration, method: string, path: string, body?: JsonObject): Request {
+  function callService(
+    reg: AppserviceRegistration,
+    method: string,
+    path: string,
+    body?: JsonObject,
+  ): Request {
     if (reg.url === null || !deps.fetch) throw matrixError(400, 'M_URL_NOT_SET', `${reg.id} has no URL`);
     return new Request(`${reg.url}${path}`, {
       method,
@@ -127,7 +132,12 @@ export function createAppservicesService(ctx: HomeserverContext, deps: Appservic
   })();
 
   /** Whether the service is interested in an event of a room (application-service-api "Pushing events"). */
-  async function interested(reg: AppserviceRegistration, stored: StoredEvent, members: string[], aliases: string[]) {
+  async function interested(
+    reg: AppserviceRegistration,
+    stored: StoredEvent,
+    members: string[],
+    aliases: string[],
+  ) {
     const event = stored.event;
     if (owns(reg, event.sender)) return true;
     if (event.type === 'm.room.member' && typeof event.state_key === 'string' && owns(reg, event.state_key))
@@ -316,7 +326,12 @@ export function createAppservicesService(ctx: HomeserverContext, deps: Appservic
       let res: Response;
       try {
         res = await (deps.fetch as OutboundFetch)(
-          callService(reg, 'POST', '/_matrix/app/v1/ping', transactionId ? { transaction_id: transactionId } : {}),
+          callService(
+            reg,
+            'POST',
+            '/_matrix/app/v1/ping',
+            transactionId ? { transaction_id: transactionId } : {},
+          ),
         );
       } catch (err) {
         if (err instanceof MatrixError) throw err;
@@ -344,7 +359,8 @@ export function createAppservicesService(ctx: HomeserverContext, deps: Appservic
           if (out[protocol]) continue;
           const res = await ask(reg, `/_matrix/app/v1/thirdparty/protocol/${encodeURIComponent(protocol)}`);
           const body = res?.ok ? await jsonOf(res) : undefined;
-          if (typeof body === 'object' && body !== null && !Array.isArray(body)) out[protocol] = body as JsonObject;
+          if (typeof body === 'object' && body !== null && !Array.isArray(body))
+            out[protocol] = body as JsonObject;
         }
       }
       return out;
@@ -366,7 +382,8 @@ export function createAppservicesService(ctx: HomeserverContext, deps: Appservic
           if (typeof body === 'object' && body !== null && !Array.isArray(body)) return body as JsonObject;
           continue;
         }
-        if (Array.isArray(body)) results.push(...(body.filter((b) => typeof b === 'object' && b) as JsonObject[]));
+        if (Array.isArray(body))
+          results.push(...(body.filter((b) => typeof b === 'object' && b) as JsonObject[]));
       }
       if (kind === 'protocol') throw notFound(`No bridge answered for ${protocol}`);
       return results;

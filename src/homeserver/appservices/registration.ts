@@ -120,7 +120,10 @@ export function checkRegistrations(list: readonly AppserviceRegistration[]): voi
       ['hs_token', reg.hsToken],
     ] as const) {
       const key = `${what}\u0000${value}`;
-      if (seen.has(key)) throw new RegistrationError(`${what}: two application services share ${what === 'id' ? value : 'a token'}`);
+      if (seen.has(key))
+        throw new RegistrationError(
+          `${what}: two application services share ${what === 'id' ? value : 'a token'}`,
+        );
       seen.add(key);
     }
   }

@@ -33,7 +33,7 @@ export function createPushDelivery(
   ctx: HomeserverContext,
   deps: { push: PushService; fetch?: OutboundFetch },
 ): PushDelivery {
-  const { store, logger, config } = ctx;
+  const { store, logger } = ctx;
   const fetch = deps.fetch;
 
   async function notification(stored: StoredEvent, userId: string): Promise<JsonObject> {
