@@ -151,6 +151,11 @@ export function createCredentials(ctx: HomeserverContext, sessions: Sessions): C
         }
       }
     }
+    return issueFor(userId, input);
+  }
+
+  /** A session for a logged-in user, with the device the login named. */
+  function issueFor(userId: string, input: LoginInput): Promise<SessionGrant> {
     return sessions.issue({
       userId,
       ...(input.deviceId !== undefined ? { deviceId: input.deviceId } : {}),
@@ -169,14 +174,7 @@ export function createCredentials(ctx: HomeserverContext, sessions: Sessions): C
     if (userId === null) throw forbidden('Invalid or expired login token');
     const user = await store.accounts.getUser(userId);
     if (!user || user.deactivated) throw userDeactivated();
-    return sessions.issue({
-      userId,
-      ...(input.deviceId !== undefined ? { deviceId: input.deviceId } : {}),
-      ...(input.initialDeviceDisplayName !== undefined
-        ? { displayName: input.initialDeviceDisplayName }
-        : {}),
-      refreshToken: input.refreshToken === true,
-    });
+    return issueFor(userId, input);
   }
 
   return { passwordStage, ownerFlows, login };

@@ -13,6 +13,7 @@
 import type { JsonObject } from '../../core/canonical-json.ts';
 import { parseJson } from '../../core/json.ts';
 import type { StoredEvent } from '../../storage/store.ts';
+import { repeatInBackground } from '../background.ts';
 import { toClientEvent } from '../client-event.ts';
 import { type Auth, type HomeserverContext, isLocalId, randomString } from '../context.ts';
 import { forbidden, MatrixError, matrixError, notFound } from '../errors.ts';
@@ -31,6 +32,8 @@ const MIN_RETRY_MS = 500;
 const MAX_RETRY_MS = 5 * 60_000;
 /** How long a query to a service may take before it counts as "no". */
 const QUERY_TIMEOUT_MS = 10_000;
+/** How often the follower looks for new events. */
+const POLL_MS = 100;
 
 export interface AppservicesService {
   readonly registrations: readonly AppserviceRegistration[];
@@ -238,9 +241,13 @@ export function createAppservicesService(ctx: HomeserverContext, deps: Appservic
     for (const reg of registrations) await deliverTo(reg);
   }
 
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let running = false;
-  const POLL_MS = 100;
+  const background = repeatInBackground(
+    async () => {
+      await follow();
+      await deliver();
+    },
+    { intervalMs: POLL_MS, logger, what: 'application service delivery' },
+  );
 
   async function jsonOf(res: Response): Promise<unknown> {
     try {
@@ -403,23 +410,8 @@ export function createAppservicesService(ctx: HomeserverContext, deps: Appservic
     deliver,
 
     start() {
-      if (running || registrations.length === 0) return;
-      running = true;
-      const tick = async () => {
-        try {
-          await follow();
-          await deliver();
-        } catch (err) {
-          logger.error('application service delivery failed', { error: String(err) });
-        }
-        if (running) timer = setTimeout(tick, POLL_MS);
-      };
-      timer = setTimeout(tick, 0);
+      if (registrations.length > 0) background.start();
     },
-
-    stop() {
-      running = false;
-      if (timer !== undefined) clearTimeout(timer);
-    },
+    stop: () => background.stop(),
   };
 }

@@ -12,6 +12,7 @@
 import type { JsonObject } from '../../core/canonical-json.ts';
 import type { StoredEvent } from '../../storage/store.ts';
 import type { OutboundFetch } from '../appservices/index.ts';
+import { repeatInBackground } from '../background.ts';
 import type { HomeserverContext } from '../context.ts';
 import type { PushService } from './service.ts';
 
@@ -130,27 +131,13 @@ export function createPushDelivery(
     return sent;
   }
 
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let running = false;
+  const background = repeatInBackground(step, { intervalMs: POLL_MS, logger, what: 'push delivery' });
   return {
     delivering: fetch !== undefined,
     step,
     start() {
-      if (running || !fetch) return;
-      running = true;
-      const tick = async () => {
-        try {
-          await step();
-        } catch (err) {
-          logger.error('push delivery failed', { error: String(err) });
-        }
-        if (running) timer = setTimeout(tick, POLL_MS);
-      };
-      timer = setTimeout(tick, 0);
+      if (fetch) background.start();
     },
-    stop() {
-      running = false;
-      if (timer !== undefined) clearTimeout(timer);
-    },
+    stop: () => background.stop(),
   };
 }
