@@ -563,6 +563,9 @@ const PUBLIC_ABOUT_OTHERS = new Set([
   'GET /room_keys/keys/{roomId}/{sessionId}',
   'PUT /room_keys/keys/{roomId}/{sessionId}',
   'DELETE /room_keys/keys/{roomId}/{sessionId}',
+  // Reporting a user is open to anyone who can name them (report_content.yaml); the report is
+  // kept for the admins and shows the reporter nothing.
+  'POST /users/{userId}/report',
 ]);
 
 // --- the test ---------------------------------------------------------------------------------

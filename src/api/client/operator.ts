@@ -161,10 +161,11 @@ export function operatorEndpoints(services: Services): Endpoint[] {
       versions: ['r0', 'v3'],
       auth: 'required',
       guest: true,
-      query: q.object({ limit: q.optional(q.int({ min: 0, max: 100 }), 10), archived: q.optional(q.bool()) }),
+      query: q.object({ limit: q.optional(q.int({ min: 0 }), 10), archived: q.optional(q.bool()) }),
       spec: 'client-server-api/#get_matrixclientv3initialsync',
       handler: async ({ auth, query }) => {
-        const answer = await initialSync(auth.userId, auth.deviceId, query.limit);
+        // A huge limit is clamped, as every paginated endpoint here does.
+        const answer = await initialSync(auth.userId, auth.deviceId, Math.min(query.limit, 100));
         const rooms: JsonObject[] = Object.entries(answer.rooms.join).map(([roomId, room]) =>
           legacyRoom(roomId, room, answer.next_batch, 'join'),
         );
