@@ -240,6 +240,34 @@ describe('admin API', () => {
     expect((await hs.call('PUT', path('lock'), { token: root, body: { locked: 'yes' } })).status).toBe(400);
   });
 
+  it('exempts admins from rate limits when configured (rate_limits.exempt_admins)', async () => {
+    hs = await createTestHomeserver({
+      rateLimits: { message: { perSecond: 0.001, burst: 1 } },
+      rateLimitExemptAdmins: true,
+    });
+    const root = await hs.createUser('root');
+    await hs.admin.setAdmin(root.userId, true);
+    const bob = await hs.createUser('bob');
+    const roomId = (
+      await hs.call('POST', '/_matrix/client/v3/createRoom', {
+        token: root.accessToken,
+        body: { preset: 'public_chat' },
+      })
+    ).body.room_id as string;
+    await hs.call('POST', `/_matrix/client/v3/join/${enc(roomId)}`, { token: bob.accessToken, body: {} });
+    const send = (token: string, txn: string) =>
+      hs.call('PUT', `/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/${txn}`, {
+        token,
+        body: { msgtype: 'm.text', body: txn },
+      });
+    for (const txn of ['a1', 'a2', 'a3']) expect((await send(root.accessToken, txn)).status).toBe(200);
+    expect((await send(bob.accessToken, 'b1')).status).toBe(200);
+    expect(await send(bob.accessToken, 'b2')).toMatchObject({
+      status: 429,
+      body: { errcode: 'M_LIMIT_EXCEEDED' },
+    });
+  });
+
   it('refuses every admin endpoint to a user who is not an admin', async () => {
     await start();
     const bob = await hs.createUser('bob');
