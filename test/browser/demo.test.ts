@@ -218,7 +218,7 @@ describe('the demo app in Chromium', { timeout: 60_000 }, () => {
     await bobRow.getByRole('button', { name: 'Deactivate' }).click();
     await panel.locator('.admin-user', { hasText: `${bob} (deactivated)` }).waitFor();
     // The homeserver itself says so: Bob's session no longer works.
-    const whoami = await bobPage.evaluate(async (userId) => {
+    const whoami = await alicePage.evaluate(async (userId) => {
       const sessions = JSON.parse(localStorage.getItem('hearth-demo.sessions') ?? '{}') as Record<
         string,
         { accessToken?: string }
