@@ -13,7 +13,7 @@ import type { JsonObject } from '../../core/canonical-json.ts';
 import type { StoredEvent } from '../../storage/store.ts';
 import type { OutboundFetch } from '../appservices/index.ts';
 import { repeatInBackground } from '../background.ts';
-import type { HomeserverContext } from '../context.ts';
+import { type HomeserverContext, isLocalId } from '../context.ts';
 import type { PushService } from './service.ts';
 
 export const PUSH_CURSOR = 'push';
@@ -81,6 +81,26 @@ export function createPushDelivery(
     return false;
   }
 
+  /** Whether a user has HTTP pushers, remembered briefly (pushers live in account data). */
+  const pusherCache = new Map<string, { has: boolean; at: number }>();
+  const PUSHER_CACHE_MS = 5_000;
+  async function hasPushers(userId: string): Promise<boolean> {
+    const now = ctx.clock.now();
+    const cached = pusherCache.get(userId);
+    if (cached && now - cached.at < PUSHER_CACHE_MS) return cached.has;
+    const has = (await deps.push.pushers(userId)).some((p) => p.kind === 'http');
+    if (pusherCache.size > 10_000) pusherCache.clear();
+    pusherCache.set(userId, { has, at: now });
+    return has;
+  }
+  async function anyPusherIn(roomId: string): Promise<boolean> {
+    for (const m of await store.rooms.members(roomId)) {
+      const candidate = m.membership === 'join' || m.membership === 'invite';
+      if (candidate && isLocalId(ctx.config, m.userId) && (await hasPushers(m.userId))) return true;
+    }
+    return false;
+  }
+
   async function step(): Promise<number> {
     if (!fetch) return 0;
     const head = (await store.positions()).events;
@@ -93,6 +113,8 @@ export function createPushDelivery(
     const upTo = Math.min(head, cursor + 200);
     let sent = 0;
     for (const roomId of await store.rooms.roomsWithEvents(cursor, upTo)) {
+      // Most rooms have nobody with a pusher: skip evaluating push rules for them altogether.
+      if (!(await anyPusherIn(roomId))) continue;
       const page = await store.rooms.timeline(roomId, { from: cursor, to: upTo, dir: 'f', limit: 1000 });
       for (const stored of page.events) {
         for (const n of await deps.push.notificationsFor(stored.event, roomId)) {
