@@ -10,6 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseJson } from '../core/json.ts';
 import { sharedSecretMac } from '../homeserver/admin/index.ts';
 import { createHomeserver } from '../server.ts';
 import { openSqliteStore } from '../storage/sqlite/index.ts';
@@ -103,7 +104,7 @@ export async function registerWithSharedSecret(
 ): Promise<string> {
   const url = `${options.serverUrl.replace(/\/+$/, '')}/_synapse/admin/v1/register`;
   const first = await fetchFn(url);
-  const nonceBody = (await first.json()) as { nonce?: unknown; error?: unknown };
+  const nonceBody = parseJson(await first.text()) as { nonce?: unknown; error?: unknown };
   if (!first.ok || typeof nonceBody.nonce !== 'string') {
     throw new Error(`the server gave no nonce: ${first.status} ${String(nonceBody.error ?? '')}`);
   }
@@ -121,7 +122,7 @@ export async function registerWithSharedSecret(
       mac: await sharedSecretMac(options.sharedSecret, parts),
     }),
   });
-  const body = (await res.json()) as { user_id?: unknown; errcode?: unknown; error?: unknown };
+  const body = parseJson(await res.text()) as { user_id?: unknown; errcode?: unknown; error?: unknown };
   if (!res.ok || typeof body.user_id !== 'string') {
     throw new Error(`${res.status} ${String(body.errcode ?? '')}: ${String(body.error ?? '')}`);
   }
