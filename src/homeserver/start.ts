@@ -26,6 +26,7 @@ import { DEFAULT_MAX_UPLOAD_BYTES } from './media/index.ts';
 import type { Thumbnailer } from './media/thumbnail.ts';
 import { createNotifier } from './notifier.ts';
 import {
+  type E2eeRemote,
   type FederationPort,
   federationOff,
   type KeyStore,
@@ -70,9 +71,14 @@ export interface ServicesOptions {
   /**
    * Called once this server's signing key is loaded, with what federation is built on: the
    * composition root (src/server.ts) plugs src/federation in here, so the homeserver never
-   * imports it. What it returns stands in for the defaults; `federationPort`/`keyStore` win.
+   * imports it. What it returns stands in for the defaults; `federationPort`/`keyStore`/`remoteMedia` win.
    */
-  connect?: (base: FederationBase) => { port?: FederationPort; keys?: KeyStore };
+  connect?: (base: FederationBase) => {
+    port?: FederationPort;
+    keys?: KeyStore;
+    e2eeRemote?: E2eeRemote;
+    remoteMedia?: RemoteMediaPort;
+  };
 }
 
 /** What federation is built on: the context without the federation it is about to be given. */
@@ -126,7 +132,8 @@ export async function startServices(
     ctx,
     services: createServices(ctx, {
       thumbnailer: options.thumbnailer,
-      remoteMedia: options.remoteMedia,
+      remoteMedia: options.remoteMedia ?? connected.remoteMedia,
+      e2eeRemote: connected.e2eeRemote,
       appservices: options.appservices ?? [],
       ...(options.outboundFetch ? { outboundFetch: options.outboundFetch } : {}),
       ...(options.registrationSharedSecret ? { sharedSecret: options.registrationSharedSecret } : {}),

@@ -114,10 +114,21 @@ export const SCHEMA: readonly SchemaVersion[] = [
     },
   },
   {
+    // A redaction received before its target (federation delivers in any order): kept by
+    // target, so the target is stored redacted when it comes. OpenID tokens
+    // (client-server-api "OpenID"): given to a user for another service, which asks
+    // /_matrix/federation/v1/openid/userinfo who they belong to; stored hashed, with expiry.
+    version: 6,
+    tables: {
+      pending_redactions: '[target_id+redaction_id]',
+      openid_tokens: 'token_hash, expires_at', // {user_id, expires_at}
+    },
+  },
+  {
     // The operator's side (issue 14): application services' durable transaction queue and
     // their sending state, how far a background follower of the event stream has got,
     // content reports, rooms blocked by an admin.
-    version: 6,
+    version: 7,
     tables: {
       appservice_queue: '[as_id+seq]', // {kind: 'event' | 'ephemeral', data}
       appservice_state: 'as_id', // {txn_id, up_to, retry_interval}
