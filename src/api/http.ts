@@ -58,6 +58,8 @@ export interface RouterOptions {
   maxJsonDepth?: number;
   /** Accept the deprecated `?access_token=` (matrix-nio still sends it). Default true. */
   allowQueryToken?: boolean;
+  /** A check on who calls, before rate limits and the body (suspended accounts, admin API logging). */
+  checkAuth?: (auth: Auth | null, endpoint: Endpoint, method: string) => void;
 }
 
 export const DEFAULT_MAX_JSON_BODY = 64 * 1024;
@@ -471,7 +473,9 @@ export function createRouter(opts: RouterOptions): FetchHandler {
       e.guest === true,
       opts.resolveToken,
       tokenOptions,
+      info?.clientAddress,
     );
+    opts.checkAuth?.(auth, e, method);
 
     if (e.rateLimit !== undefined && auth?.rateLimited !== false) {
       limiter.take(e.rateLimit, auth ? `user:${auth.userId}` : `ip:${info?.clientAddress ?? 'unknown'}`);

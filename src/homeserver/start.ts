@@ -9,6 +9,7 @@ import { type SigningKey, signingKeyFromSeed } from '../core/crypto.ts';
 import { P2P_KEY_VERSION, p2pServerName } from '../core/p2p-identity.ts';
 import { DEFAULT_ROOM_VERSION } from '../core/room-versions.ts';
 import type { Store } from '../storage/store.ts';
+import type { AppserviceRegistration, OutboundFetch } from './appservices/index.ts';
 import {
   type Clock,
   type HomeserverConfig,
@@ -16,8 +17,10 @@ import {
   type Logger,
   type Random,
   type RegistrationPolicy,
+  type SupportInfo,
   silentLogger,
   systemClock,
+  type TurnConfig,
   webRandom,
 } from './context.ts';
 import { DEFAULT_MAX_UPLOAD_BYTES } from './media/index.ts';
@@ -50,6 +53,17 @@ export interface ServicesOptions {
   accessTokenLifetimeMs?: number | null;
   /** Largest upload to the content repository, in bytes; default 50 MiB. */
   maxUploadBytes?: number;
+  turn?: TurnConfig;
+  support?: SupportInfo;
+  /** Application services (bridges), their registrations already checked. */
+  appservices?: readonly AppserviceRegistration[];
+  /** Synapse's `registration_shared_secret` (`/_synapse/admin/v1/register`). */
+  registrationSharedSecret?: string;
+  /**
+   * Outgoing HTTP for application services and push gateways (`fetch`). Without it (a
+   * browser), pushers are stored and reported as not delivered, and services get nothing.
+   */
+  outboundFetch?: OutboundFetch;
   /** Makes thumbnails where the host can decode images (see `media/thumbnail.ts`). */
   thumbnailer?: Thumbnailer;
   /** Other servers' media; federation's hook. Without it, remote media is 404 M_NOT_FOUND. */
@@ -104,6 +118,9 @@ export function homeserverConfig(options: ServicesOptions): HomeserverConfig {
     maxSyncTimeoutMs: Math.min(options.maxSyncTimeoutMs ?? 25_000, 25_000),
     accessTokenLifetimeMs: options.accessTokenLifetimeMs ?? null,
     maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
+    ...(options.turn ? { turn: options.turn } : {}),
+    ...(options.support ? { support: options.support } : {}),
+    pushDelivery: options.outboundFetch !== undefined,
   };
 }
 
@@ -145,6 +162,9 @@ export async function startServices(
       thumbnailer: options.thumbnailer,
       remoteMedia: options.remoteMedia ?? connected.remoteMedia,
       e2eeRemote: connected.e2eeRemote,
+      appservices: options.appservices ?? [],
+      ...(options.outboundFetch ? { outboundFetch: options.outboundFetch } : {}),
+      ...(options.registrationSharedSecret ? { sharedSecret: options.registrationSharedSecret } : {}),
     }),
   };
 }

@@ -16,21 +16,35 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 import { isValidServerName } from '../core/identifiers.ts';
+import {
+  type AppserviceRegistration,
+  checkRegistrations,
+  parseRegistration,
+} from '../homeserver/appservices/index.ts';
 import { consoleLogger, type RegistrationPolicy } from '../homeserver/context.ts';
 import { createHomeserver, type Homeserver, openP2pIdentity } from '../server.ts';
 import { openSqliteStore } from '../storage/sqlite/index.ts';
 import type { Store } from '../storage/store.ts';
 import { createNodeHttpsTransport } from '../transport/https/node.ts';
-import { parseSize as parseSizeSetting } from './config.ts';
+import { asConfigKey, ConfigError, type ConfigExtras, type FlagSpec, readConfigFile } from './config.ts';
+import { parseSize as parseSizeSetting } from './host-config.ts';
 import { serveHttp } from './node.ts';
 // Only the types: libp2p (and node-datachannel's native binding) loads when P2P is asked for,
 // so a plain `hearth serve` starts as fast as before.
 import type { NodeP2p } from './p2p-node.ts';
+import { registerUserMain } from './register-user.ts';
 import { lazyNodeThumbnailer } from './thumbnailer-node.ts';
 
 const USAGE = `Usage: hearth serve [options]
+       hearth register-user [options] [SERVER_URL]   (hearth register-user --help)
 
+  --config FILE           read options from a YAML file (keys: every option below with _ for -,
+                          plus rate_limits, registration_tokens, registration_shared_secret,
+                          admins, default_room_version, max_request_size, turn, support;
+                          see examples/hearth.yaml). Options given here win over the file.
+  --appservice FILE       an application service (bridge) registration file, YAML (repeatable)
   --host HOST             address to listen on (default 127.0.0.1)
   --port PORT             port (default 8008)
   --server-name NAME      the server name in user IDs (default localhost:<port>)
@@ -67,7 +81,7 @@ Peer-to-peer federation (libp2p: TCP, WebSockets, WebRTC; other names still go o
   hearth relay --help     the relay / bootstrap node for P2P peers and browsers
 `;
 
-export interface ServeOptions {
+export interface ServeOptions extends ConfigExtras {
   host: string;
   port: number;
   serverName?: string;
@@ -90,35 +104,57 @@ export interface ServeOptions {
   /** Relays (multiaddrs); libp2p runs when there are any, or with `p2p`. */
   bootstrap?: string[];
   p2pListen?: string[];
+  /** Application services' registration files (YAML). */
+  appservices?: string[];
 }
 
-/** `--max-upload-size`: bytes, or with K, M or G (`config.ts`, shared with the edge hosts' settings). */
+/** `--max-upload-size`: bytes, or with K, M or G (`host-config.ts`, shared with the edge hosts' settings). */
 export function parseSize(text: string): number {
   return parseSizeSetting(text, '--max-upload-size');
 }
 
+/**
+ * Every flag of `hearth serve`, as `node:util` parseArgs takes them. The configuration file
+ * reads this same table (`config.ts`): each flag is also a key there, `_` for `-`.
+ */
+export const SERVE_FLAGS = {
+  config: { type: 'string' },
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string', default: '8008' },
+  'server-name': { type: 'string' },
+  data: { type: 'string' },
+  registration: { type: 'string', default: 'token' },
+  'log-level': { type: 'string', default: 'info' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'federation-ca': { type: 'string', multiple: true },
+  'delegate-to': { type: 'string' },
+  'max-upload-size': { type: 'string' },
+  federation: { type: 'string', default: 'on' },
+  appservice: { type: 'string', multiple: true },
+  p2p: { type: 'boolean', default: false },
+  bootstrap: { type: 'string', multiple: true },
+  'p2p-listen': { type: 'string', multiple: true },
+} as const satisfies Record<string, FlagSpec>;
+
+/**
+ * The options of `hearth serve`: the configuration file's (`--config`) first, then the
+ * command line's over them. A bad key or value in the file is named as the file's key.
+ */
 export function parseServeArgs(argv: string[]): ServeOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '8008' },
-      'server-name': { type: 'string' },
-      data: { type: 'string' },
-      registration: { type: 'string', default: 'token' },
-      'log-level': { type: 'string', default: 'info' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      'federation-ca': { type: 'string', multiple: true },
-      'delegate-to': { type: 'string' },
-      'max-upload-size': { type: 'string' },
-      federation: { type: 'string', default: 'on' },
-      p2p: { type: 'boolean', default: false },
-      bootstrap: { type: 'string', multiple: true },
-      'p2p-listen': { type: 'string', multiple: true },
-    },
-    strict: true,
-  });
+  const { values: first } = parseArgs({ args: argv, options: SERVE_FLAGS, strict: true });
+  if (first.config === undefined) return optionsFrom(argv);
+  const loaded = readConfigFile(first.config, SERVE_FLAGS);
+  try {
+    optionsFrom(loaded.argv);
+  } catch (err) {
+    throw new ConfigError(`${first.config}: ${asConfigKey((err as Error).message)}`);
+  }
+  return { ...optionsFrom([...loaded.argv, ...argv]), ...loaded.extras };
+}
+
+function optionsFrom(argv: string[]): ServeOptions {
+  const { values } = parseArgs({ args: argv, options: SERVE_FLAGS, strict: true });
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
     throw new Error(`--port must be 0–65535, not ${values.port}`);
@@ -164,10 +200,30 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     federationCa: values['federation-ca'] ?? [],
     delegateTo,
     federation: values.federation === 'on',
+    appservices: values.appservice ?? [],
     ...(values['max-upload-size'] !== undefined
       ? { maxUploadBytes: parseSize(values['max-upload-size']) }
       : {}),
   };
+}
+
+/** Reads application services' registration files (YAML); a mistake names the file and key. */
+export function loadAppservices(files: readonly string[]): AppserviceRegistration[] {
+  const list = files.map((file) => {
+    let doc: unknown;
+    try {
+      doc = parseYaml(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new Error(`--appservice ${file}: ${(err as Error).message.split('\n')[0]}`);
+    }
+    try {
+      return parseRegistration(doc);
+    } catch (err) {
+      throw new Error(`--appservice ${file}: ${(err as Error).message}`);
+    }
+  });
+  checkRegistrations(list);
+  return list;
 }
 
 /** Starts `hearth serve`; resolves once listening, with a function that stops it cleanly. */
@@ -182,6 +238,7 @@ export async function serve(
       : undefined;
   const federationOn = options.federation ?? true;
   const federationCa = (options.federationCa ?? []).map((file) => readFileSync(file, 'utf8'));
+  const appservices = loadAppservices(options.appservices ?? []);
   let store: Store;
   if (options.data) {
     const dir = resolve(options.data);
@@ -233,8 +290,26 @@ export async function serve(
     wellKnownServer: options.delegateTo,
     thumbnailer: lazyNodeThumbnailer(logger),
     ...(options.maxUploadBytes !== undefined ? { maxUploadBytes: options.maxUploadBytes } : {}),
+    appservices,
+    // Bridges and push gateways are reached with Node's fetch.
+    outboundFetch: (request) => fetch(request),
+    ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
+    ...(options.rateLimitExemptAdmins ? { rateLimitExemptAdmins: true } : {}),
+    ...(options.maxJsonBodyBytes !== undefined ? { maxJsonBodyBytes: options.maxJsonBodyBytes } : {}),
+    ...(options.defaultRoomVersion !== undefined ? { defaultRoomVersion: options.defaultRoomVersion } : {}),
+    ...(options.turn ? { turn: options.turn } : {}),
+    ...(options.support ? { support: options.support } : {}),
+    ...(options.registrationSharedSecret
+      ? { registrationSharedSecret: options.registrationSharedSecret }
+      : {}),
   });
   await hs.ready;
+  for (const token of options.registrationTokens ?? []) await hs.admin.createRegistrationToken(token);
+  for (const userId of options.admins ?? []) {
+    await hs.admin.setAdmin(userId, true).catch(() => logger.warn(`admins: ${userId} does not exist (yet)`));
+  }
+  for (const reg of appservices)
+    logger.info(`application service ${reg.id}: ${reg.url ?? 'no URL (sends only)'}`);
   startHomeserver(hs);
   logger.info(`Hearth ${serverName} listening on ${running.url}`);
   if (p2p) logger.info(`p2p: libp2p listening on ${p2p.addresses().join(' ')}`);
@@ -264,6 +339,7 @@ export async function serve(
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'relay') return (await import('./relay.ts')).relayMain(rest);
+  if (command === 'register-user') return registerUserMain(rest);
   if (command !== 'serve') {
     process.stderr.write(
       command === undefined || command === '--help' || command === 'help'

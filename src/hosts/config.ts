@@ -1,232 +1,311 @@
 /**
- * The configuration of the edge hosts (workerd, Deno, Bun, the WASI component) in one shape,
- * read from string settings — environment variables, Workers vars and secrets — named after
- * `hearth serve`'s options (`--server-name` is `HEARTH_SERVER_NAME`, and so on), and the start-up
- * every host shares: a signing seed given as a secret goes into the store before the homeserver
- * reads it, and the password hashing cost is checked against its floor.
+ * `hearth serve --config hearth.yaml`: the configuration file, YAML like Synapse's
+ * `homeserver.yaml`. Two kinds of keys:
  *
- * Runtime-agnostic: no `node:` import, no globals but WebCrypto (a host passes its environment).
+ * - every command-line flag of `hearth serve`, by its name with `_` for `-` (`server_name`,
+ *   `max_upload_size`, `tls_cert`, …), read through the flag table itself (`SERVE_FLAGS` in
+ *   cli.ts): a flag added there is a configuration key at once. A flag given on the command
+ *   line wins over the file; a repeatable flag adds to the file's list.
+ * - what flags do not carry: rate limits, registration tokens and the shared secret, admins,
+ *   the JSON body limit, TURN, the support contacts, the default room version (below).
+ *
+ * Everything is checked before the server starts; a mistake names its key (`rate_limits.
+ * message.burst: must be a number ≥ 1`). Paths in the file are relative to the file.
  */
-import type { RATE_LIMITS } from '../api/client/index.ts';
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import type { RateLimitConfig } from '../api/rate-limit.ts';
-import { decodeBase64 } from '../core/base64.ts';
-import { isValidServerName } from '../core/identifiers.ts';
-import { consoleLogger, type Logger, type RegistrationPolicy } from '../homeserver/context.ts';
-import { type Homeserver, type HomeserverOptions, SIGNING_SEED_SECRET } from '../server.ts';
-import type { Store } from '../storage/store.ts';
+import { isValidUserId } from '../core/identifiers.ts';
+import { roomVersions } from '../core/room-versions.ts';
 
-/**
- * The fewest PBKDF2-SHA-512 iterations a host accepts for new password hashes. Workers cap
- * PBKDF2 at 100,000 iterations and bill its CPU time to the request, so their default is this
- * floor; other hosts default to OWASP's 2023 figure (210,000). Below it an offline guess
- * costs too little to call the hash a defence: no host goes lower, whatever it is told.
- */
-export const PASSWORD_ITERATIONS_FLOOR = 100_000;
-/** OWASP Password Storage Cheat Sheet (2023), PBKDF2-HMAC-SHA-512. */
-export const PASSWORD_ITERATIONS_DEFAULT = 210_000;
-
-export type RateLimitClass = keyof typeof RATE_LIMITS;
-
-export interface HostConfig {
-  /** `HEARTH_SERVER_NAME` (`--server-name`): the name in user IDs. Required. */
-  serverName: string;
-  /** `HEARTH_REGISTRATION` (`--registration`): open | token | closed; default token. */
-  registration: RegistrationPolicy;
-  /** `HEARTH_SIGNING_SEED`, a secret: base64 of 32 bytes, the ed25519 seed; else one is made and kept in the store. */
-  signingSeed?: Uint8Array;
-  /** `HEARTH_PASSWORD_ITERATIONS`: PBKDF2 cost of new password hashes, at least the floor. */
-  passwordIterations: number;
-  /** `HEARTH_MAX_UPLOAD_SIZE` (`--max-upload-size`): bytes, or with K, M or G. */
-  maxUploadBytes?: number;
-  /** `HEARTH_MAX_SYNC_TIMEOUT`: longest /sync long-poll in ms (at most 25 s). */
-  maxSyncTimeoutMs?: number;
-  /** `HEARTH_RATE_LIMITS`: `class=perSecond/burst,…` over the defaults (`message=10/50`). */
-  rateLimits?: Partial<Record<RateLimitClass, RateLimitConfig>>;
-  /** `HEARTH_FEDERATION` (`--federation`): on | off; default on. */
-  federation: boolean;
-  /** `HEARTH_FEDERATION_CA` (`--federation-ca`): extra trusted CA certificates, PEM text. */
-  federationCa?: string;
-  /** `HEARTH_DELEGATE_TO` (`--delegate-to`): `m.server` of `/.well-known/matrix/server`. */
-  delegateTo?: string;
-  /** `HEARTH_LOG_LEVEL` (`--log-level`): debug | info | warn | error; default info. */
-  logLevel: 'debug' | 'info' | 'warn' | 'error';
+/** One flag as `node:util` parseArgs declares it. */
+export interface FlagSpec {
+  type: 'string' | 'boolean';
+  multiple?: boolean;
+  default?: string | boolean;
 }
 
-export type Settings = Readonly<Record<string, string | undefined>>;
+/** Flags whose values name files: relative to the configuration file when given there. */
+const PATH_FLAGS = new Set(['data', 'tls-cert', 'tls-key', 'federation-ca', 'appservice']);
+/** Flags that make no sense inside the file. */
+const NOT_IN_FILE = new Set(['config', 'help']);
+/** Synapse's names for the same settings, accepted so a homeserver.yaml habit works. */
+const SYNAPSE_ALIASES: Readonly<Record<string, string>> = {
+  app_service_config_files: 'appservice',
+};
 
-/** `1048576`, `512K`, `50M`, `1G` (also `50MiB`, `50MB`: all binary, as upload limits are usually meant). */
-export function parseSize(text: string, label = 'a size'): number {
-  const m = /^\s*(\d+)\s*([KMG]?)(i?B)?\s*$/i.exec(text);
-  if (!m) throw new Error(`${label} must be bytes or a number with K, M or G, not ${text}`);
+export interface TurnConfig {
+  uris: string[];
+  /** coturn's `static-auth-secret` (`use-auth-secret`): credentials are HMAC-SHA1 of it. */
+  sharedSecret: string;
+  /** Lifetime of the credentials handed out, in seconds. */
+  ttlSeconds: number;
+}
+
+export interface SupportConfig {
+  contacts: { role: string; matrix_id?: string; email_address?: string }[];
+  support_page?: string;
+}
+
+export interface RegistrationTokenConfig {
+  token: string;
+  usesAllowed: number | null;
+  expiresAt: number | null;
+}
+
+/** What the file sets beyond the flags. */
+export interface ConfigExtras {
+  rateLimits?: Record<string, RateLimitConfig>;
+  /** Admins are not rate-limited. */
+  rateLimitExemptAdmins?: boolean;
+  registrationTokens?: RegistrationTokenConfig[];
+  /** Synapse's `registration_shared_secret`: `/_synapse/admin/v1/register` and `hearth register-user`. */
+  registrationSharedSecret?: string;
+  /** Local users made server admins at start. */
+  admins?: string[];
+  defaultRoomVersion?: string;
+  /** Largest JSON request body, in bytes. */
+  maxJsonBodyBytes?: number;
+  turn?: TurnConfig;
+  support?: SupportConfig;
+}
+
+export interface LoadedConfig {
+  /** The flags the file sets, as command-line arguments (to go before the real ones). */
+  argv: string[];
+  extras: ConfigExtras;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const RATE_LIMIT_CLASSES = ['login', 'register', 'message', 'default'];
+
+type Checker = (value: unknown, key: string, extras: ConfigExtras, file: string) => void;
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function fail(key: string, message: string): never {
+  throw new ConfigError(`${key}: ${message}`);
+}
+
+function str(value: unknown, key: string): string {
+  if (typeof value !== 'string' || value === '') fail(key, 'must be a non-empty string');
+  return value;
+}
+
+function positive(value: unknown, key: string, min: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min)
+    fail(key, `must be a number ≥ ${min}`);
+  return value;
+}
+
+function objectKeys(value: unknown, key: string, allowed: readonly string[]): Record<string, unknown> {
+  if (!isObject(value)) fail(key, 'must be a mapping');
+  for (const k of Object.keys(value)) {
+    if (!allowed.includes(k)) fail(`${key}.${k}`, `unknown key (known: ${allowed.join(', ')})`);
+  }
+  return value;
+}
+
+/** `1048576`, `512K`, `50M`, `1G`: bytes, binary units. */
+export function sizeInBytes(value: unknown, key: string): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) return value;
+  const m = typeof value === 'string' ? /^\s*(\d+)\s*([KMG]?)(i?B)?\s*$/i.exec(value) : null;
+  if (!m) fail(key, 'must be bytes, or a number with K, M or G');
   const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(m[2] ?? '').toUpperCase()] ?? 1;
   const bytes = Number(m[1]) * unit;
-  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new Error(`${label}: ${text} is not a usable size`);
+  if (!Number.isSafeInteger(bytes) || bytes < 1) fail(key, `${String(value)} is not a usable size`);
   return bytes;
 }
 
-function oneOf<T extends string>(
-  name: string,
-  value: string | undefined,
-  allowed: readonly T[],
-  fallback: T,
-): T {
-  if (value === undefined || value === '') return fallback;
-  if (!(allowed as readonly string[]).includes(value))
-    throw new Error(`${name} must be ${allowed.join(', ')}, not ${value}`);
-  return value as T;
-}
-
-function integer(name: string, value: string, min: number): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min)
-    throw new Error(`${name} must be an integer of at least ${min}, not ${value}`);
-  return n;
-}
-
-const RATE_LIMIT_CLASSES: readonly RateLimitClass[] = ['login', 'register', 'message', 'default'];
-
-function parseRateLimits(text: string): Partial<Record<RateLimitClass, RateLimitConfig>> {
-  const limits: Partial<Record<RateLimitClass, RateLimitConfig>> = {};
-  for (const part of text.split(',')) {
-    const m = /^\s*([a-z]+)\s*=\s*(\d+(?:\.\d+)?)\s*\/\s*(\d+)\s*$/.exec(part);
-    const name = m?.[1] as RateLimitClass | undefined;
-    if (!m || !name || !RATE_LIMIT_CLASSES.includes(name) || Number(m[2]) <= 0 || Number(m[3]) < 1) {
-      throw new Error(
-        `HEARTH_RATE_LIMITS: each entry is class=perSecond/burst with class one of ${RATE_LIMIT_CLASSES.join(', ')}, not ${part}`,
-      );
-    }
-    limits[name] = { perSecond: Number(m[2]), burst: Number(m[3]) };
-  }
-  return limits;
-}
-
-/**
- * Reads the settings; throws one message naming the setting at the first wrong one.
- * `defaults.passwordIterations` is the host's default cost (Workers: the floor).
- */
-export function readHostConfig(
-  settings: Settings,
-  defaults: { passwordIterations?: number; serverName?: string } = {},
-): HostConfig {
-  const get = (name: string) => {
-    const value = settings[name];
-    return value === undefined || value === '' ? undefined : value;
-  };
-  const serverName = get('HEARTH_SERVER_NAME') ?? defaults.serverName;
-  if (serverName === undefined)
-    throw new Error('HEARTH_SERVER_NAME is required (the server name in user IDs)');
-  if (!isValidServerName(serverName))
-    throw new Error(`HEARTH_SERVER_NAME must be a server name (HOST or HOST:PORT), not ${serverName}`);
-  const delegateTo = get('HEARTH_DELEGATE_TO');
-  if (delegateTo !== undefined && !isValidServerName(delegateTo))
-    throw new Error(`HEARTH_DELEGATE_TO must be HOST or HOST:PORT, not ${delegateTo}`);
-  let signingSeed: Uint8Array | undefined;
-  const seedText = get('HEARTH_SIGNING_SEED');
-  if (seedText !== undefined) {
-    try {
-      signingSeed = decodeBase64(seedText.trim());
-    } catch {
-      signingSeed = undefined;
-    }
-    if (signingSeed?.length !== 32) throw new Error('HEARTH_SIGNING_SEED must be base64 of exactly 32 bytes');
-  }
-  const iterationsText = get('HEARTH_PASSWORD_ITERATIONS');
-  const passwordIterations =
-    iterationsText === undefined
-      ? (defaults.passwordIterations ?? PASSWORD_ITERATIONS_DEFAULT)
-      : integer('HEARTH_PASSWORD_ITERATIONS', iterationsText, PASSWORD_ITERATIONS_FLOOR);
-  const upload = get('HEARTH_MAX_UPLOAD_SIZE');
-  const syncTimeout = get('HEARTH_MAX_SYNC_TIMEOUT');
-  const rateLimits = get('HEARTH_RATE_LIMITS');
-  const federationCa = get('HEARTH_FEDERATION_CA');
-  return {
-    serverName,
-    registration: oneOf(
-      'HEARTH_REGISTRATION',
-      get('HEARTH_REGISTRATION'),
-      ['open', 'token', 'closed'],
-      'token',
-    ),
-    signingSeed,
-    passwordIterations,
-    ...(upload !== undefined ? { maxUploadBytes: parseSize(upload, 'HEARTH_MAX_UPLOAD_SIZE') } : {}),
-    ...(syncTimeout !== undefined
-      ? { maxSyncTimeoutMs: integer('HEARTH_MAX_SYNC_TIMEOUT', syncTimeout, 0) }
-      : {}),
-    ...(rateLimits !== undefined ? { rateLimits: parseRateLimits(rateLimits) } : {}),
-    federation: oneOf('HEARTH_FEDERATION', get('HEARTH_FEDERATION'), ['on', 'off'], 'on') === 'on',
-    ...(federationCa !== undefined ? { federationCa } : {}),
-    ...(delegateTo !== undefined ? { delegateTo } : {}),
-    logLevel: oneOf('HEARTH_LOG_LEVEL', get('HEARTH_LOG_LEVEL'), ['debug', 'info', 'warn', 'error'], 'info'),
-  };
-}
-
-/**
- * Puts the configured seed into a freshly opened store, or checks it is the one already there:
- * a store keeps one signing key for life (other servers cache it), so a different secret is
- * refused rather than silently ignored.
- */
-export async function installSigningSeed(store: Store, seed: Uint8Array | undefined): Promise<void> {
-  if (!seed) return;
-  const kept = await store.federation.putSecretOnce(SIGNING_SEED_SECRET, seed);
-  if (kept.length !== seed.length || kept.some((byte, i) => byte !== seed[i])) {
-    throw new Error(
-      'HEARTH_SIGNING_SEED differs from the signing key this store already has; a server keeps its key for life',
-    );
-  }
-}
-
-/**
- * `createHomeserver`'s options for a host configuration: `openStore` opens the host's store
- * (the seed is installed before the homeserver reads it); `extra` adds what only the host
- * knows (its federation transport, its clock in tests).
- */
-export function homeserverOptions(
-  config: HostConfig,
-  openStore: () => Promise<Store>,
-  extra: Partial<HomeserverOptions> & { logger?: Logger } = {},
-): HomeserverOptions {
-  return {
-    serverName: config.serverName,
-    registration: config.registration,
-    passwordIterations: config.passwordIterations,
-    logger: extra.logger ?? consoleLogger(config.logLevel),
-    ...(config.maxUploadBytes !== undefined ? { maxUploadBytes: config.maxUploadBytes } : {}),
-    ...(config.maxSyncTimeoutMs !== undefined ? { maxSyncTimeoutMs: config.maxSyncTimeoutMs } : {}),
-    ...(config.rateLimits ? { rateLimits: config.rateLimits } : {}),
-    ...(config.delegateTo !== undefined ? { wellKnownServer: config.delegateTo } : {}),
-    ...extra,
-    store: async () => {
-      const store = await openStore();
-      try {
-        await installSigningSeed(store, config.signingSeed);
-      } catch (error) {
-        await store.close();
-        throw error;
+/** The keys that are not flags, each with its check. */
+const EXTRAS: Readonly<Record<string, Checker>> = {
+  rate_limits(value, key, extras) {
+    const v = objectKeys(value, key, [...RATE_LIMIT_CLASSES, 'exempt_admins']);
+    const limits: Record<string, RateLimitConfig> = {};
+    for (const [name, cfg] of Object.entries(v)) {
+      if (name === 'exempt_admins') {
+        if (typeof cfg !== 'boolean') fail(`${key}.${name}`, 'must be true or false');
+        extras.rateLimitExemptAdmins = cfg;
+        continue;
       }
-      return store;
-    },
-  };
+      const c = objectKeys(cfg, `${key}.${name}`, ['per_second', 'burst']);
+      limits[name] = {
+        perSecond: positive(c.per_second, `${key}.${name}.per_second`, Number.MIN_VALUE),
+        burst: positive(c.burst, `${key}.${name}.burst`, 1),
+      };
+    }
+    extras.rateLimits = limits;
+  },
+  registration_tokens(value, key, extras) {
+    if (!Array.isArray(value)) fail(key, 'must be a list of tokens');
+    extras.registrationTokens = value.map((item, i) => {
+      const at = `${key}[${i}]`;
+      if (typeof item === 'string')
+        return { token: checkToken(item, at), usesAllowed: null, expiresAt: null };
+      const t = objectKeys(item, at, ['token', 'uses_allowed', 'expires_at']);
+      const expires = t.expires_at;
+      let expiresAt: number | null = null;
+      if (expires !== undefined) {
+        expiresAt = expires instanceof Date ? expires.getTime() : Date.parse(String(expires));
+        if (!Number.isFinite(expiresAt))
+          fail(`${at}.expires_at`, 'must be a date (2027-01-31 or an ISO time)');
+      }
+      return {
+        token: checkToken(t.token, `${at}.token`),
+        usesAllowed: t.uses_allowed === undefined ? null : positive(t.uses_allowed, `${at}.uses_allowed`, 1),
+        expiresAt,
+      };
+    });
+  },
+  registration_shared_secret(value, key, extras) {
+    extras.registrationSharedSecret = str(value, key);
+  },
+  admins(value, key, extras) {
+    if (!Array.isArray(value)) fail(key, 'must be a list of user IDs');
+    extras.admins = value.map((u, i) => {
+      if (typeof u !== 'string' || !isValidUserId(u)) fail(`${key}[${i}]`, `${String(u)} is not a user ID`);
+      return u;
+    });
+  },
+  default_room_version(value, key, extras) {
+    const version = typeof value === 'number' ? String(value) : str(value, key);
+    if (!Object.hasOwn(roomVersions, version))
+      fail(key, `unknown room version ${version} (known: ${Object.keys(roomVersions).join(', ')})`);
+    extras.defaultRoomVersion = version;
+  },
+  max_request_size(value, key, extras) {
+    extras.maxJsonBodyBytes = sizeInBytes(value, key);
+  },
+  turn(value, key, extras) {
+    const t = objectKeys(value, key, ['uris', 'shared_secret', 'ttl']);
+    if (!Array.isArray(t.uris) || t.uris.length === 0) fail(`${key}.uris`, 'must be a non-empty list');
+    const uris = t.uris.map((u, i) => {
+      if (typeof u !== 'string' || !/^turns?:/.test(u))
+        fail(`${key}.uris[${i}]`, 'must be a turn: or turns: URI');
+      return u;
+    });
+    extras.turn = {
+      uris,
+      sharedSecret: str(t.shared_secret, `${key}.shared_secret`),
+      ttlSeconds: t.ttl === undefined ? 86_400 : positive(t.ttl, `${key}.ttl`, 1),
+    };
+  },
+  support(value, key, extras) {
+    const s = objectKeys(value, key, ['contacts', 'support_page']);
+    const contacts = s.contacts === undefined ? [] : s.contacts;
+    if (!Array.isArray(contacts)) fail(`${key}.contacts`, 'must be a list');
+    extras.support = {
+      contacts: contacts.map((c, i) => {
+        const at = `${key}.contacts[${i}]`;
+        const o = objectKeys(c, at, ['role', 'matrix_id', 'email_address']);
+        if (o.matrix_id === undefined && o.email_address === undefined)
+          fail(at, 'needs matrix_id or email_address');
+        return {
+          role: str(o.role, `${at}.role`),
+          ...(o.matrix_id !== undefined ? { matrix_id: str(o.matrix_id, `${at}.matrix_id`) } : {}),
+          ...(o.email_address !== undefined
+            ? { email_address: str(o.email_address, `${at}.email_address`) }
+            : {}),
+        };
+      }),
+      ...(s.support_page !== undefined ? { support_page: str(s.support_page, `${key}.support_page`) } : {}),
+    };
+    if (extras.support.contacts.length === 0 && extras.support.support_page === undefined)
+      fail(key, 'needs contacts or support_page');
+  },
+};
+
+function checkToken(value: unknown, key: string): string {
+  const token = str(value, key);
+  if (!/^[A-Za-z0-9._~-]{1,64}$/.test(token)) fail(key, 'must be 1–64 of A-Z a-z 0-9 . _ ~ -');
+  return token;
 }
 
-/**
- * Under the `token` policy, logs a fresh registration token once the homeserver is ready, as
- * `hearth serve` does: whoever reads the host's log may let people sign up.
- */
-export function announceRegistrationToken(hs: Homeserver, config: HostConfig, logger?: Logger): void {
-  if (config.registration !== 'token') return;
-  const log = logger ?? consoleLogger(config.logLevel);
-  hs.ready
-    .then(() => hs.admin.createRegistrationToken())
-    .then(
-      (token) => log.info(`registration token (share it with whoever may sign up): ${token}`),
-      (error) => log.error('could not create a registration token', { error: String(error) }),
+/** The configuration keys: every flag of the table (as `snake_case`) and the extras. */
+export function configKeys(flags: Readonly<Record<string, FlagSpec>>): string[] {
+  return [
+    ...Object.keys(flags)
+      .filter((f) => !NOT_IN_FILE.has(f))
+      .map((f) => f.replaceAll('-', '_')),
+    ...Object.keys(EXTRAS),
+  ];
+}
+
+/** Reads the YAML text of a configuration file (`file` is where relative paths start). */
+export function parseConfig(
+  text: string,
+  file: string,
+  flags: Readonly<Record<string, FlagSpec>>,
+): LoadedConfig {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (doc === null || doc === undefined) return { argv: [], extras: {} };
+  if (!isObject(doc)) throw new ConfigError('the file must be a mapping of keys to values');
+  const argv: string[] = [];
+  const extras: ConfigExtras = {};
+  const base = dirname(resolve(file));
+  for (const [rawKey, value] of Object.entries(doc)) {
+    const key = SYNAPSE_ALIASES[rawKey] ?? rawKey;
+    const extra = EXTRAS[key];
+    if (extra) {
+      extra(value, rawKey, extras, file);
+      continue;
+    }
+    const flag = key.replaceAll('_', '-');
+    const spec = flags[flag];
+    if (!spec || NOT_IN_FILE.has(flag) || key.includes('-')) {
+      fail(rawKey, `unknown key (known: ${configKeys(flags).join(', ')})`);
+    }
+    const values = spec.multiple ? (Array.isArray(value) ? value : [value]) : [value];
+    if (!spec.multiple && Array.isArray(value)) fail(rawKey, 'takes one value, not a list');
+    for (const [i, item] of values.entries()) {
+      const at = spec.multiple && Array.isArray(value) ? `${rawKey}[${i}]` : rawKey;
+      if (spec.type === 'boolean') {
+        if (typeof item !== 'boolean') fail(at, 'must be true or false');
+        if (item) argv.push(`--${flag}`);
+        continue;
+      }
+      // YAML reads `federation: on` as true, `port: 8008` as a number: both mean their text.
+      let text: string;
+      if (typeof item === 'string') text = item;
+      else if (typeof item === 'number') text = String(item);
+      else if (typeof item === 'boolean') text = item ? 'on' : 'off';
+      else fail(at, 'must be a string or a number');
+      if (PATH_FLAGS.has(flag) && !isAbsolute(text)) text = resolve(base, text);
+      argv.push(`--${flag}`, text);
+    }
+  }
+  return { argv, extras };
+}
+
+/** `parseConfig` on a file, with the file's name in front of any error. */
+export function readConfigFile(file: string, flags: Readonly<Record<string, FlagSpec>>): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      `--config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
     );
+  }
+  try {
+    return parseConfig(text, file, flags);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`${file}: ${err.message}`);
+    throw err;
+  }
 }
 
-/** The answer of a host whose settings are wrong: the detail goes to the operator's log only. */
-export function misconfigured(error: unknown, logger: Logger = consoleLogger('error')): () => Response {
-  logger.error(`Hearth cannot start: ${error instanceof Error ? error.message : String(error)}`);
-  return () =>
-    Response.json({ errcode: 'M_UNKNOWN', error: 'The homeserver is misconfigured' }, { status: 503 });
+/** Rewrites `--flag-name` in a flag's error message as the key the file used. */
+export function asConfigKey(message: string): string {
+  return message.replace(/--([a-z][a-z-]*)/g, (_, flag: string) => flag.replaceAll('-', '_'));
 }

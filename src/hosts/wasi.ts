@@ -24,7 +24,7 @@ import * as host from 'hearth:homeserver/host';
 import { createHomeserver, type Homeserver } from '../server.ts';
 import { createStore } from '../storage/create-store.ts';
 import { type SqlDriver, SqliteEngine, type SqlRow, type SqlValue } from '../storage/sqlite/engine.ts';
-import { homeserverOptions, misconfigured, readHostConfig } from './config.ts';
+import { homeserverOptions, misconfigured, readHostConfig } from './host-config.ts';
 import { running } from './wasi-prelude.ts';
 
 /** Default longest /sync wait: no other instance can wake this one (see above). */

@@ -28,7 +28,7 @@ import {
   PASSWORD_ITERATIONS_FLOOR,
   readHostConfig,
   type Settings,
-} from './config.ts';
+} from './host-config.ts';
 
 /** What the host uses of a Durable Object namespace binding. */
 interface DurableObjectNamespaceLike {

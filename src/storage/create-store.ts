@@ -6,6 +6,7 @@ import { accountStore } from './areas/accounts.ts';
 import { currentPosition } from './areas/common.ts';
 import { e2eeStore } from './areas/e2ee.ts';
 import { federationStore, mediaStore } from './areas/media-federation.ts';
+import { operatorStore } from './areas/operator.ts';
 import { receiptStore } from './areas/receipts.ts';
 import { roomStore } from './areas/rooms.ts';
 import { PushSettingsCache, userDataStore } from './areas/user-data.ts';
@@ -25,6 +26,7 @@ export function createStore(engine: Engine): Store {
     e2ee: e2eeStore(engine),
     media: mediaStore(engine),
     federation: federationStore(engine),
+    operator: operatorStore(engine),
     async positions() {
       const [events, rows] = await engine.read(['streams', 'events'], async (tx) => [
         await currentPosition(tx, 'events'),

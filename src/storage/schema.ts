@@ -151,6 +151,19 @@ export const SCHEMA: readonly SchemaVersion[] = [
       for (const count of counts.values()) await tx.put('notification_counts', count);
     },
   },
+  {
+    // The operator's side (issue 14): application services' durable transaction queue and
+    // their sending state, how far a background follower of the event stream has got,
+    // content reports, rooms blocked by an admin.
+    version: 8,
+    tables: {
+      appservice_queue: '[as_id+seq]', // {kind: 'event' | 'ephemeral', data}
+      appservice_state: 'as_id', // {txn_id, up_to, retry_interval}
+      stream_cursors: 'name', // {position}
+      reports: 'id, created_ts', // {user_id, room_id, event_id?, target_user_id?, reason, score}
+      blocked_rooms: 'room_id', // {by, blocked_ts}
+    },
+  },
 ];
 
 /** The thread of the main timeline (receipts.md "Threaded read receipts"). */
@@ -198,7 +211,7 @@ export const SCHEMA_VERSION = SCHEMA[SCHEMA.length - 1]?.version ?? 0;
  * its primary-key index, so a write dirties half the pages (SQLite's advice for small rows).
  */
 export const SQLITE_ROWID_TABLES: ReadonlySet<string> = new Set(
-  'events state_groups media account_data filters push_rules profiles uia_sessions device_keys cross_signing_keys to_device backup_versions backup_sessions outbox sliding_sync_connections'.split(
+  'events state_groups media account_data filters push_rules profiles uia_sessions device_keys cross_signing_keys to_device backup_versions backup_sessions outbox sliding_sync_connections appservice_queue reports'.split(
     ' ',
   ),
 );

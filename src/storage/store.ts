@@ -271,6 +271,10 @@ export interface UserRecord {
   admin: boolean;
   deactivated: boolean;
   userType: string | null;
+  /** Locked by an admin (admin.yaml `lock`): every token answers 401 M_USER_LOCKED. */
+  locked: boolean;
+  /** Suspended by an admin (admin.yaml `suspend`): may read, not act. */
+  suspended: boolean;
 }
 
 export interface DeviceRecord {
@@ -312,13 +316,13 @@ export interface RegistrationToken {
 export interface AccountStore {
   /** Creates the user (CONFLICT when the ID is taken), optionally with a profile and a first session. */
   createUser(
-    user: Omit<UserRecord, 'deactivated' | 'admin'> & { admin?: boolean },
+    user: Omit<UserRecord, 'deactivated' | 'admin' | 'locked' | 'suspended'> & { admin?: boolean },
     extras?: { profile?: JsonObject; session?: NewSession },
   ): Promise<void>;
   getUser(userId: string): Promise<UserRecord | null>;
   updateUser(
     userId: string,
-    patch: Partial<Pick<UserRecord, 'passwordHash' | 'admin' | 'userType'>>,
+    patch: Partial<Pick<UserRecord, 'passwordHash' | 'admin' | 'userType' | 'locked' | 'suspended'>>,
   ): Promise<void>;
   /** Marks the user deactivated and removes every device, token and key. */
   deactivateUser(userId: string): Promise<void>;
@@ -708,6 +712,78 @@ export interface FederationStore {
 }
 
 // ---------------------------------------------------------------------------------------
+// The operator's side: application services' queue, stream followers, reports, admin views
+
+export interface AppserviceQueueItem {
+  seq: number;
+  kind: 'event' | 'ephemeral';
+  data: JsonObject;
+}
+
+/** The transaction an application service is being sent, kept so a retry resends the same one. */
+export interface AppserviceTxnState {
+  txnId: string;
+  /** The last queue position the transaction carries. */
+  upTo: number;
+  /** Milliseconds before the next attempt after a failure (0 when none failed). */
+  retryInterval: number;
+}
+
+export interface Report {
+  id: string;
+  userId: string;
+  roomId: string | null;
+  eventId: string | null;
+  targetUserId: string | null;
+  reason: string | null;
+  score: number | null;
+  createdAt: number;
+}
+
+export interface UserListPage {
+  users: UserRecord[];
+  total: number;
+}
+
+export interface OperatorStore {
+  /** Where a background follower of the event stream has got (null: never started). */
+  getCursor(name: string): Promise<number | null>;
+  /**
+   * Queues items for application services and moves a follower's cursor, in one
+   * transaction: an event is queued once, whatever restarts happen between the two.
+   */
+  enqueueAppservice(
+    items: readonly { asId: string; kind: AppserviceQueueItem['kind']; data: JsonObject }[],
+    cursor?: { name: string; position: number },
+  ): Promise<void>;
+  /** The oldest queued items of one application service, up to `upTo` when given. */
+  appserviceQueue(asId: string, limit: number, upTo?: number): Promise<AppserviceQueueItem[]>;
+  /** Drops the queued items up to `upTo` and clears the transaction state (a delivered transaction). */
+  ackAppservice(asId: string, upTo: number): Promise<void>;
+  getAppserviceTxn(asId: string): Promise<AppserviceTxnState | null>;
+  setAppserviceTxn(asId: string, state: AppserviceTxnState | null): Promise<void>;
+  addReport(report: Report): Promise<void>;
+  /** Newest first. */
+  reports(limit: number): Promise<Report[]>;
+  /** Users in user-ID order after `from`, filtered; `total` counts every match. */
+  listUsers(options: {
+    from?: string;
+    limit: number;
+    filter?: (user: UserRecord) => boolean;
+  }): Promise<UserListPage>;
+  /** Every room this server has, in room-ID order. */
+  listRooms(): Promise<RoomRecord[]>;
+  /** Blocks (or unblocks) a room: nobody on this server may join it. */
+  setRoomBlocked(roomId: string, blocked: { by: string; at: number } | null): Promise<void>;
+  roomBlocked(roomId: string): Promise<{ by: string; at: number } | null>;
+  /**
+   * Forgets a room: its events, state, members, aliases, extremities, receipts and
+   * relations, in one transaction. State snapshots (shared, keyed by group) are left.
+   */
+  purgeRoom(roomId: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------
 
 export interface StreamPositions {
   events: number;
@@ -725,6 +801,7 @@ export interface Store {
   readonly e2ee: E2eeStore;
   readonly media: MediaStore;
   readonly federation: FederationStore;
+  readonly operator: OperatorStore;
   /** Every stream's position, read together: a /sync `next_batch`. */
   positions(): Promise<StreamPositions>;
   /** Every table as one backup file (`backup.ts`), from one consistent snapshot. */

@@ -5,6 +5,8 @@ import type { Services } from '../../homeserver/services.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { accountEndpoints } from './account.ts';
 import { accountDataEndpoints } from './account-data.ts';
+import { adminEndpoints } from './admin.ts';
+import { appserviceEndpoints } from './appservice.ts';
 import { capabilitiesEndpoints } from './capabilities.ts';
 import { deviceEndpoints } from './devices.ts';
 import { discoveryEndpoints } from './discovery.ts';
@@ -13,6 +15,7 @@ import { keysEndpoints } from './keys.ts';
 import { loginEndpoints } from './login.ts';
 import { mediaEndpoints } from './media.ts';
 import { openIdEndpoints } from './openid.ts';
+import { operatorEndpoints } from './operator.ts';
 import { presenceEndpoints } from './presence.ts';
 import { profileEndpoints } from './profile.ts';
 import { pushRulesEndpoints } from './push-rules.ts';
@@ -53,6 +56,7 @@ export function clientEndpoints(services: Services): Endpoint[] {
     ...slidingSyncEndpoints(services),
     ...mediaEndpoints(services),
     ...[keysEndpoints, toDeviceEndpoints, roomKeysEndpoints].flatMap((f) => f(services)),
+    ...[adminEndpoints, appserviceEndpoints, operatorEndpoints].flatMap((f) => f(services)),
   ];
 }
 

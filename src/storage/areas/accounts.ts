@@ -23,7 +23,7 @@ export const DEVICE_TABLES = [
   'streams',
 ] as const;
 
-function toUser(row: Row): UserRecord {
+export function toUser(row: Row): UserRecord {
   return {
     userId: row.user_id as string,
     passwordHash: (row.password_hash as string | null) ?? null,
@@ -32,6 +32,8 @@ function toUser(row: Row): UserRecord {
     admin: row.admin === true,
     deactivated: row.deactivated === true,
     userType: (row.user_type as string | null) ?? null,
+    locked: row.locked === true,
+    suspended: row.suspended === true,
   };
 }
 
@@ -158,6 +160,8 @@ export function accountStore(engine: Engine): AccountStore {
           ...(patch.passwordHash !== undefined ? { password_hash: patch.passwordHash } : {}),
           ...(patch.admin !== undefined ? { admin: patch.admin } : {}),
           ...(patch.userType !== undefined ? { user_type: patch.userType } : {}),
+          ...(patch.locked !== undefined ? { locked: patch.locked } : {}),
+          ...(patch.suspended !== undefined ? { suspended: patch.suspended } : {}),
         });
       });
     },

@@ -138,7 +138,7 @@ const toPosition = (row: Row): EventPosition => ({
 const stateMapOf = (rows: readonly Row[]): StateMap =>
   new Map(rows.map((row) => [stateKey(row.type as string, row.state_key as string), row.event_id as string]));
 
-function toRoom(row: Row): RoomRecord {
+export function toRoom(row: Row): RoomRecord {
   return {
     roomId: row.room_id as string,
     roomVersion: row.room_version as string,

@@ -39,7 +39,13 @@ export function accountTests(target: ConformanceTarget): void {
         profile: { displayname: 'Alice' },
         session: session('PHONE', 'syt_first', { displayName: 'Phone', refreshToken: 'syr_first' }),
       });
-      expect(await store.accounts.getUser(ALICE)).toEqual({ ...newUser, admin: false, deactivated: false });
+      expect(await store.accounts.getUser(ALICE)).toEqual({
+        ...newUser,
+        admin: false,
+        deactivated: false,
+        locked: false,
+        suspended: false,
+      });
       expect(await store.userData.getProfile(ALICE)).toEqual({ displayname: 'Alice' });
       expect(await store.accounts.getAccessToken('syt_first')).toEqual({
         userId: ALICE,
