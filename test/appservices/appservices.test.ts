@@ -6,10 +6,10 @@
  * asked of the service, and ping reports the round trip.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { JsonObject } from '../../core/canonical-json.ts';
-import { parseJson } from '../../core/json.ts';
-import { createTestHomeserver, type TestHomeserver } from '../../testing.ts';
-import { parseRegistration } from './registration.ts';
+import type { JsonObject } from '../../src/core/canonical-json.ts';
+import { parseJson } from '../../src/core/json.ts';
+import { createTestHomeserver, type TestHomeserver } from '../../src/testing.ts';
+import { parseRegistration } from '../../src/homeserver/appservices/registration.ts';
 
 const SERVER = 'test.localhost';
 
