@@ -371,6 +371,47 @@ export async function readBodyBlob(request: Request, limit: number): Promise<Blo
   }
 }
 
+/**
+ * The body as a stream that fails with M_TOO_LARGE past `limit` bytes (a declared
+ * Content-Length over it is refused at once) and with a 400 when the client's stream breaks:
+ * for media uploads written to disk as they arrive, never whole in memory.
+ */
+export function limitedBody(request: Request, limit: number): ReadableStream<Uint8Array> {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && /^\s*\d+\s*$/.test(declared) && Number(declared) > limit) {
+    throw tooLarge(`Request body is larger than ${limit} bytes`);
+  }
+  if (request.body === null) return new Blob([]).stream();
+  const reader = request.body.getReader();
+  let total = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch {
+        // The client went away or sent a broken stream: its fault, not ours.
+        controller.error(new MatrixError(400, 'M_UNKNOWN', 'Could not read the request body'));
+        return;
+      }
+      if (next.done) {
+        controller.close();
+        return;
+      }
+      total += next.value.byteLength;
+      if (total > limit) {
+        reader.cancel().catch(() => {});
+        controller.error(tooLarge(`Request body is larger than ${limit} bytes`));
+        return;
+      }
+      controller.enqueue(next.value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Parse a JSON object body: M_NOT_JSON if it is not JSON, M_BAD_JSON if it is not an object. */
@@ -490,7 +531,10 @@ export function createRouter(opts: RouterOptions): FetchHandler {
     let body: unknown;
     let bytes: Uint8Array | undefined;
     let blob: Blob | undefined;
-    if (e.rawBody === 'blob') {
+    let stream: ReadableStream<Uint8Array> | undefined;
+    if (e.rawBody === 'stream') {
+      stream = limitedBody(request, e.maxBodyBytes ?? maxRaw);
+    } else if (e.rawBody === 'blob') {
       blob = await readBodyBlob(request, e.maxBodyBytes ?? maxRaw);
     } else if (e.rawBody) {
       bytes = await readBody(request, e.maxBodyBytes ?? maxRaw);
@@ -505,6 +549,7 @@ export function createRouter(opts: RouterOptions): FetchHandler {
       body,
       bytes,
       blob,
+      stream,
       auth,
       request,
       url,

@@ -158,8 +158,8 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
   if (options.data) {
     const dir = resolve(options.data);
     mkdirSync(dir, { recursive: true });
-    store = await openSqliteStore({ path: join(dir, 'hearth.sqlite') });
-    logger.info(`data: ${join(dir, 'hearth.sqlite')}`);
+    store = await openSqliteStore({ path: join(dir, 'hearth.sqlite'), mediaDir: join(dir, 'media') });
+    logger.info(`data: ${join(dir, 'hearth.sqlite')}, media files in ${join(dir, 'media')}`);
   } else {
     store = await openIndexedDbStore({ indexedDB: new IDBFactory(), IDBKeyRange, name: 'hearth' });
     logger.warn('no --data DIR given: everything is kept in memory and lost when the server stops');

@@ -539,14 +539,22 @@ export interface MediaReservation {
   pendingUntil: number;
 }
 
+/**
+ * Media bytes as a caller hands them over. A stream is read to its end (an error it raises,
+ * such as a size limit, fails the call with that error and stores nothing).
+ */
+export type MediaBody = Uint8Array | Blob | ReadableStream<Uint8Array>;
+
 export interface MediaStore {
   /**
-   * The form this backend keeps media in without converting it (IndexedDB: Blobs; SQLite:
-   * bytes). Every method takes either; handing over this one saves a copy of the whole file.
+   * The form this backend takes media in without converting it (IndexedDB: Blobs; SQLite:
+   * bytes; files under `--data`: a stream, written to disk as it arrives). Every method takes
+   * any `MediaBody`; handing over this one saves a copy of the whole file. Files are read back
+   * as file-backed Blobs.
    */
-  readonly keeps: 'blob' | 'bytes';
+  readonly keeps: 'blob' | 'bytes' | 'stream';
   /** Fails with CONFLICT when the ID exists. */
-  putMedia(info: Omit<MediaInfo, 'size' | 'pendingUntil'>, data: Uint8Array | Blob): Promise<MediaInfo>;
+  putMedia(info: Omit<MediaInfo, 'size' | 'pendingUntil'>, data: MediaBody): Promise<MediaInfo>;
   /** Media with its bytes; null when unknown or only reserved. */
   getMedia(origin: string, mediaId: string): Promise<{ info: MediaInfo; data: Blob } | null>;
   /**
@@ -566,7 +574,7 @@ export interface MediaStore {
    * already has bytes (so two racing uploads cannot both win). Who may fill it and until when
    * is the caller's rule, checked on `getMediaInfo` before.
    */
-  completeMedia(info: Omit<MediaInfo, 'size' | 'pendingUntil'>, data: Uint8Array | Blob): Promise<MediaInfo>;
+  completeMedia(info: Omit<MediaInfo, 'size' | 'pendingUntil'>, data: MediaBody): Promise<MediaInfo>;
   deleteMedia(origin: string, mediaId: string): Promise<boolean>;
 }
 
