@@ -11,11 +11,11 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { serveHttp } from '../src/hosts/node.ts';
 import { startHomeserver } from '../src/server.ts';

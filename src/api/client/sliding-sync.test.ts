@@ -162,7 +162,7 @@ describe('sliding sync: lists', () => {
     const aliased = await h.createRoom(alice, { room_alias_name: 'zeta-team' });
     const withBob = await h.createRoom(alice, { invite: [bob.userId] });
     await h.join(bob, withBob);
-    await h.ok('PUT', '/profile/' + encodeURIComponent(bob.userId) + '/displayname', bob, {
+    await h.ok('PUT', `/profile/${encodeURIComponent(bob.userId)}/displayname`, bob, {
       displayname: 'Bobby Tables',
     });
     const quiet = await h.createRoom(alice, { name: 'beta' });
@@ -182,7 +182,6 @@ describe('sliding sync: lists', () => {
     expect(await top2(['by_name'])).toEqual([aliased, team].sort());
     expect(await top2(['by_recency'])).toEqual([quiet, withBob].sort());
     // Bob writes in the team room: it notifies alice, so it leads by notification level.
-    await h.join(bob, team).catch(() => undefined);
     await h.invite(alice, team, bob);
     await h.join(bob, team);
     await h.send(bob, team, 'ping');
