@@ -311,6 +311,21 @@ export interface AccountStore {
   ): Promise<boolean>;
   /** Deletes devices with their tokens, keys and to-device inbox; notes a device-list change. */
   deleteDevices(userId: string, deviceIds: readonly string[]): Promise<void>;
+  /**
+   * The user's dehydrated device (MSC3814): a device with no tokens, whose opaque data a
+   * later login fetches to become it. Null when the user has none.
+   */
+  getDehydratedDevice(userId: string): Promise<{ deviceId: string; deviceData: JsonObject } | null>;
+  /**
+   * Makes `deviceId` the user's dehydrated device, in one transaction: the earlier one is
+   * deleted with its keys and inbox. CONFLICT when `deviceId` is another (ordinary) device.
+   */
+  putDehydratedDevice(
+    device: { userId: string; deviceId: string; deviceData: JsonObject; displayName: string | null },
+    now: number,
+  ): Promise<void>;
+  /** Deletes the user's dehydrated device with its keys and inbox; its ID, or null when none. */
+  deleteDehydratedDevice(userId: string): Promise<string | null>;
   putUiaSession(sessionId: string, data: JsonObject, expiresAt: number): Promise<void>;
   /** Null when unknown or expired at `now`. */
   getUiaSession(sessionId: string, now: number): Promise<JsonObject | null>;

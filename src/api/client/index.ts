@@ -6,6 +6,7 @@ import type { Endpoint } from '../endpoint.ts';
 import { accountEndpoints } from './account.ts';
 import { accountDataEndpoints } from './account-data.ts';
 import { capabilitiesEndpoints } from './capabilities.ts';
+import { dehydratedDeviceEndpoints } from './dehydrated-device.ts';
 import { deviceEndpoints } from './devices.ts';
 import { discoveryEndpoints } from './discovery.ts';
 import { filterEndpoints } from './filter.ts';
@@ -31,7 +32,7 @@ export function clientEndpoints(services: Services): Endpoint[] {
     ...discoveryEndpoints({
       baseUrl: config.publicBaseUrl,
       // How matrix-rust-sdk (Element X) and matrix-js-sdk learn that sliding sync is native.
-      unstableFeatures: { 'org.matrix.simplified_msc3575': true },
+      unstableFeatures: { 'org.matrix.simplified_msc3575': true, 'org.matrix.msc3814': true },
     }),
     ...capabilitiesEndpoints(services),
     ...[registerEndpoints, loginEndpoints, accountEndpoints, deviceEndpoints, profileEndpoints].flatMap((f) =>
@@ -50,7 +51,9 @@ export function clientEndpoints(services: Services): Endpoint[] {
     ...syncEndpoints(services),
     ...slidingSyncEndpoints(services),
     ...mediaEndpoints(services),
-    ...[keysEndpoints, toDeviceEndpoints, roomKeysEndpoints].flatMap((f) => f(services)),
+    ...[keysEndpoints, dehydratedDeviceEndpoints, toDeviceEndpoints, roomKeysEndpoints].flatMap((f) =>
+      f(services),
+    ),
   ];
 }
 
