@@ -14,8 +14,8 @@ import type { SecretStorageKeyDescription } from 'matrix-js-sdk/lib/secret-stora
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Homeserver, startHomeserver } from '../../src/server.ts';
 import { openIndexedDbStore } from '../../src/storage/indexeddb/index.ts';
-import { eventually } from './js-sdk-crypto-scenario.ts';
-import { login, PASSWORD, register } from './js-sdk-scenario.ts';
+import { encryptedRoom, eventually, passwordUia } from './js-sdk-crypto-scenario.ts';
+import { login, register } from './js-sdk-scenario.ts';
 
 const quiet = { debug() {}, info() {}, log() {}, warn() {}, error() {}, trace() {}, getChild: () => quiet };
 const BASE = 'http://dehydration.test';
@@ -70,20 +70,7 @@ describe('matrix-js-sdk Rust crypto: device dehydration', () => {
     const bob = await start(bobCreds);
     const aliceCrypto = alice.getCrypto();
     if (!aliceCrypto) throw new Error('no crypto');
-    const authUpload = async (makeRequest: (auth: Record<string, unknown> | null) => Promise<unknown>) => {
-      try {
-        await makeRequest(null);
-      } catch (err) {
-        const e = err as { httpStatus?: number; data?: { session?: string } };
-        if (e.httpStatus !== 401) throw err;
-        await makeRequest({
-          type: 'm.login.password',
-          identifier: { type: 'm.id.user', user: aliceCreds.userId },
-          password: PASSWORD,
-          session: e.data?.session,
-        });
-      }
-    };
+    const authUpload = passwordUia(aliceCreds.userId);
     await aliceCrypto.bootstrapCrossSigning({ authUploadDeviceSigningKeys: authUpload });
     await aliceCrypto.bootstrapSecretStorage({
       setupNewSecretStorage: true,
@@ -99,18 +86,7 @@ describe('matrix-js-sdk Rust crypto: device dehydration', () => {
     expect(typeof dehydrated.device_id).toBe('string');
     expect(dehydrated.device_data).toBeTypeOf('object');
 
-    const { room_id: roomId } = await alice.createRoom({
-      invite: [bobCreds.userId],
-      initial_state: [
-        { type: 'm.room.encryption', state_key: '', content: { algorithm: 'm.megolm.v1.aes-sha2' } },
-      ],
-    });
-    await eventually(() => bob.getRoom(roomId)?.getMyMembership() === 'invite', 'the invite');
-    await bob.joinRoom(roomId);
-    await eventually(
-      () => alice.getRoom(roomId)?.getMember(bobCreds.userId)?.membership === 'join',
-      'bob joined',
-    );
+    const roomId = await encryptedRoom(alice, bob);
 
     await eventually(
       async () => (await bob.getCrypto()?.isEncryptionEnabledInRoom(roomId)) === true,

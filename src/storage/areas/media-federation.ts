@@ -60,7 +60,15 @@ async function mediaRow(
       : data instanceof Blob
         ? new Uint8Array(await data.arrayBuffer())
         : data;
-  const size = stored instanceof Blob ? stored.size : stored.byteLength;
+  return mediaRowOf(info, stored instanceof Blob ? stored.size : stored.byteLength, stored);
+}
+
+/** The stored row of media: its description, and its bytes when the row keeps them (else null). */
+export function mediaRowOf(
+  info: Omit<MediaInfo, 'size' | 'pendingUntil'>,
+  size: number,
+  data: Blob | Uint8Array | null,
+): Row {
   return {
     origin: info.origin,
     media_id: info.mediaId,
@@ -69,7 +77,7 @@ async function mediaRow(
     upload_name: info.uploadName ?? null,
     user_id: info.userId ?? null,
     created_ts: info.createdAt,
-    data: stored,
+    data,
   };
 }
 

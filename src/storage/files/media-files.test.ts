@@ -4,17 +4,16 @@
  * can stop it, leave no file without a committed row and no row without its file.
  * (The whole Store conformance suite also runs on this media store: `sqlite/sqlite.test.ts`.)
  */
-import { spawn } from 'node:child_process';
 import { linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../sqlite/index.ts';
 import type { Store } from '../store.ts';
+import { runUntilKilled } from '../testing-kill.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'hearth-media-files-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-const node = join(import.meta.dirname, '../../../node_modules/.bin/node');
 const writer = join(import.meta.dirname, 'testdata/media-writer.ts');
 const ORIGIN = 'hearth.test';
 let n = 0;
@@ -184,43 +183,34 @@ describe('media files', () => {
     const mediaDir = join(at, 'media');
     const live = new Map<string, number>();
     const gone = new Set<string>();
+    let lastPut = '';
     for (const round of ['a', 'b', 'c']) {
-      await new Promise<void>((resolve, reject) => {
-        const child = spawn(node, [writer, path, mediaDir, round], { stdio: ['ignore', 'pipe', 'pipe'] });
-        let buffered = '';
-        let stderr = '';
-        let acks = 0;
-        let killing = false;
-        child.stderr.on('data', (chunk) => {
-          stderr += chunk;
-        });
-        child.stdout.on('data', (chunk) => {
-          buffered += chunk;
-          const lines = buffered.split('\n');
-          buffered = lines.pop() ?? '';
-          for (const line of lines) {
-            const [what, id, size] = line.split(' ') as [string, string, string];
-            acks++;
-            if (what === 'put') live.set(id, Number(size));
-            else {
-              live.delete(id);
-              gone.add(id);
-            }
+      await runUntilKilled(
+        writer,
+        [path, mediaDir, round],
+        (line) => {
+          const [what, id, size] = line.split(' ') as [string, string, string];
+          if (what === 'put') {
+            live.set(id, Number(size));
+            lastPut = id;
+          } else {
+            live.delete(id);
+            gone.add(id);
           }
-          if (!killing && acks >= 12) {
-            killing = true;
-            setTimeout(() => child.kill('SIGKILL'), Math.floor(Math.random() * 15));
-          }
-        });
-        child.on('exit', (code, signal) => {
-          if (signal === 'SIGKILL') resolve();
-          else reject(new Error(`writer exited (${code}) before it was killed: ${stderr}`));
-        });
-      });
+        },
+        12,
+        15,
+      );
       const store = await openSqliteStore({ path, mediaDir });
       try {
         for (const [id, size] of live) {
           const got = await store.media.getMedia(ORIGIN, id);
+          // The writer deletes every third upload right after it: the last one acknowledged
+          // may have been being deleted when the kill came — there or not, but whole.
+          if (got === null && Number(id.slice(1)) % 3 === 2 && id === lastPut) {
+            live.delete(id);
+            continue;
+          }
           expect(got?.info.size, id).toBe(size);
           expect(got?.data.size, id).toBe(size);
         }

@@ -22,7 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { openAsBlob } from 'node:fs';
 import { link, mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { mediaStore, toMediaInfo } from '../areas/media-federation.ts';
+import { mediaRowOf, mediaStore, toMediaInfo } from '../areas/media-federation.ts';
 import type { Engine, Row } from '../engine.ts';
 import { type MediaInfo, type MediaStore, StoreError } from '../store.ts';
 
@@ -191,16 +191,7 @@ export async function openMediaFiles(engine: Engine, dir: string): Promise<Media
       throw new StoreError('CONFLICT', `media ${origin}/${mediaId} already has content`);
     const { marker, size } = await writeMarker(origin, mediaId, data);
     const final = await publish(origin, mediaId, marker);
-    const row: Row = {
-      origin,
-      media_id: mediaId,
-      content_type: info.contentType,
-      size,
-      upload_name: info.uploadName ?? null,
-      user_id: info.userId ?? null,
-      created_ts: info.createdAt,
-      data: null,
-    };
+    const row = mediaRowOf(info, size, null);
     try {
       await commit(row);
     } catch (err) {
