@@ -337,7 +337,8 @@ describe('media', () => {
       hs = undefined;
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+    // Real files with fsyncs and SQLite at synchronous=FULL: slow on a loaded machine.
+  }, 120_000);
 
   it('creates an ID, uploads to it once, by its creator only; a download waits for it', async () => {
     const { hs, alice } = await start();
