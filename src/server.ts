@@ -11,8 +11,10 @@ import { clientEndpoints, RATE_LIMITS } from './api/client/index.ts';
 import { federationEndpoints } from './api/federation/index.ts';
 import { type ConnectionInfo, createRouter, type FetchHandler } from './api/http.ts';
 import type { RateLimitConfig } from './api/rate-limit.ts';
+import { createE2eeRemote } from './federation/e2ee-remote.ts';
 import { createFederation, type Federation, type FederationOptions } from './federation/index.ts';
 import { createFederationPort } from './federation/port.ts';
+import { createRemoteMedia } from './federation/remote-media.ts';
 import { createSender, type Sender } from './federation/sender.ts';
 import { type HomeserverContext, silentLogger } from './homeserver/context.ts';
 import type { FederationPort } from './homeserver/ports.ts';
@@ -117,11 +119,18 @@ export function startHomeserver(options: HomeserverOptions): {
           logger: base.logger,
         });
         sender = outgoing;
-        const port: FederationPort = {
-          ...createFederationPort(federation.client),
-          outboxWritten: (destinations) => outgoing.wake(destinations),
-        };
-        return { keys: federation.keys, port };
+        const outboxWritten = (destinations: readonly string[]) => outgoing.wake(destinations);
+        const port: FederationPort = { ...createFederationPort(federation.client), outboxWritten };
+        const e2eeRemote = createE2eeRemote({
+          serverName: base.config.serverName,
+          store: base.store,
+          queries: port,
+          clock: base.clock,
+          logger: base.logger,
+          outboxWritten,
+        });
+        const remoteMedia = createRemoteMedia({ fetch: federation.fetch });
+        return { keys: federation.keys, port, e2eeRemote, remoteMedia };
       },
     });
     const { keys } = federation ?? createFederation(ctx, options.federation);

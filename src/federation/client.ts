@@ -132,16 +132,25 @@ function parseObject(bytes: Uint8Array): JsonObject | undefined {
   }
 }
 
+/**
+ * A signed request whose answer is not JSON (federation media): the transport's `Response`
+ * as it came, for the caller to read within its own limits.
+ */
+export type FederationFetch = (destination: string, request: FederationRequest) => Promise<Response>;
+
+export function createFederationFetch(options: FederationClientOptions): FederationFetch {
+  return async (destination, request) =>
+    options.transport.send(
+      destination,
+      await buildFederationRequest(options.serverName, options.signingKey, destination, request),
+    );
+}
+
 export function createFederationClient(options: FederationClientOptions): FederationClient {
+  const send = createFederationFetch(options);
   return {
     async request(destination, request) {
-      const built = await buildFederationRequest(
-        options.serverName,
-        options.signingKey,
-        destination,
-        request,
-      );
-      const response = await options.transport.send(destination, built);
+      const response = await send(destination, request);
       const bytes = await readLimited(response, request.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);
       const json = parseObject(bytes);
       if (response.status < 200 || response.status >= 300) {

@@ -6,7 +6,12 @@
  */
 import type { HomeserverContext } from '../homeserver/context.ts';
 import { type FederationTransport, TransportError } from '../transport/transport.ts';
-import { createFederationClient, type FederationClient } from './client.ts';
+import {
+  createFederationClient,
+  createFederationFetch,
+  type FederationClient,
+  type FederationFetch,
+} from './client.ts';
 import { createServerKeys, type NotaryConfig, type ServerKeys } from './server-keys.ts';
 
 export interface FederationOptions {
@@ -18,6 +23,8 @@ export interface FederationOptions {
 
 export interface Federation {
   readonly client: FederationClient;
+  /** Signed requests whose answers are not JSON (media). */
+  readonly fetch: FederationFetch;
   readonly keys: ServerKeys;
 }
 
@@ -32,11 +39,12 @@ export function createFederation(
   ctx: Pick<HomeserverContext, 'config' | 'signingKey' | 'store' | 'clock' | 'logger'>,
   options: FederationOptions = {},
 ): Federation {
-  const client = createFederationClient({
+  const clientOptions = {
     serverName: ctx.config.serverName,
     signingKey: ctx.signingKey,
     transport: options.transport ?? noTransport,
-  });
+  };
+  const client = createFederationClient(clientOptions);
   const keys = createServerKeys({
     serverName: ctx.config.serverName,
     signingKey: ctx.signingKey,
@@ -46,5 +54,5 @@ export function createFederation(
     notaries: options.notaries,
     logger: ctx.logger,
   });
-  return { client, keys };
+  return { client, keys, fetch: createFederationFetch(clientOptions) };
 }

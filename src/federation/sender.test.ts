@@ -54,10 +54,11 @@ function manualTimers(clock: ReturnType<typeof settableClock>) {
 /** A client whose answers the test decides; it records every transaction. */
 function scriptedClient() {
   const sent: { destination: string; txnId: string; body: JsonObject }[] = [];
-  let failing = false;
+  let failing: false | true | number = false;
   const client: FederationClient = {
     async request(destination: string, request: FederationRequest) {
-      if (failing) throw new FederationRequestError(502, undefined, 'down');
+      if (failing === true) throw new FederationRequestError(502, undefined, 'down');
+      if (failing !== false) throw new FederationRequestError(failing, 'M_UNKNOWN', `answered ${failing}`);
       sent.push({
         destination,
         txnId: request.target.split('/').pop() as string,
@@ -66,11 +67,28 @@ function scriptedClient() {
       return { pdus: {} };
     },
   };
-  return { client, sent, fail: (on: boolean) => (failing = on) };
+  return { client, sent, fail: (on: boolean | number) => (failing = on) };
 }
 
 /** Randomness that always draws the top of the range (the full backoff cap, minus one). */
 const maxRandom = { bytes: (n: number) => new Uint8Array(n).fill(0xff) };
+
+/** a.test's sender on `store`, with the maximal random draw (not started). */
+const startSender = (
+  on: Store,
+  client: FederationClient,
+  clock: ReturnType<typeof settableClock>,
+  timers?: Timers,
+): Sender =>
+  createSender({
+    serverName: 'a.test',
+    store: on,
+    client,
+    clock,
+    random: maxRandom,
+    logger: silentLogger,
+    ...(timers ? { timers } : {}),
+  });
 
 describe('the federation sender', () => {
   it('sends the outbox in transactions of at most 50 PDUs and 100 EDUs, acknowledging after a 200', async () => {
@@ -82,14 +100,7 @@ describe('the federation sender', () => {
       await store.federation.enqueueEdu(['b.test'], { edu_type: 'm.typing', content: { i } });
     const clock = settableClock();
     const { client, sent } = scriptedClient();
-    sender = createSender({
-      serverName: 'a.test',
-      store,
-      client,
-      clock,
-      random: maxRandom,
-      logger: silentLogger,
-    });
+    sender = startSender(store, client, clock);
     sender.start();
     await sender.idle();
     expect(sent.map((t) => [(t.body.pdus as unknown[]).length, (t.body.edus as unknown[]).length])).toEqual([
@@ -110,15 +121,7 @@ describe('the federation sender', () => {
     const manual = manualTimers(clock);
     const { client, sent, fail } = scriptedClient();
     fail(true);
-    sender = createSender({
-      serverName: 'a.test',
-      store,
-      client,
-      clock,
-      random: maxRandom,
-      logger: silentLogger,
-      timers: manual.timers,
-    });
+    sender = startSender(store, client, clock, manual.timers);
     sender.start();
     await sender.idle();
     // Each failure doubles the cap; the maximal draw is just under it.
@@ -150,14 +153,7 @@ describe('the federation sender', () => {
     const room = await seedRoom(store, 0);
     const clock = settableClock();
     const { client, sent } = scriptedClient();
-    sender = createSender({
-      serverName: 'a.test',
-      store,
-      client,
-      clock,
-      random: maxRandom,
-      logger: silentLogger,
-    });
+    sender = startSender(store, client, clock);
     sender.start();
     await store.rooms.persistEvents([{ ...room.message(), destinations: ['b.test'] }]);
     sender.wake(['b.test']);
@@ -168,5 +164,39 @@ describe('the federation sender', () => {
     sender.wake(['b.test']);
     await sender.idle();
     expect(sent.length).toBe(1);
+  });
+
+  it('drops a transaction refused with a 4xx retrying cannot change, and retries the others', async () => {
+    store = await openTestStore();
+    const room = await seedRoom(store, 0);
+    const clock = settableClock();
+    const manual = manualTimers(clock);
+    const { client, sent, fail } = scriptedClient();
+    sender = startSender(store, client, clock, manual.timers);
+    sender.start();
+    const queue = async () => {
+      await store?.rooms.persistEvents([{ ...room.message(), destinations: ['b.test'] }]);
+      sender?.wake(['b.test']);
+      await sender?.idle();
+    };
+    // Refused for good: the row goes, nothing is scheduled, the destination is not backed off.
+    for (const status of [400, 403, 413]) {
+      fail(status);
+      await queue();
+      expect(await store.federation.outbox('b.test', 10)).toEqual([]);
+      expect((await store.federation.getDestination('b.test'))?.retryInterval ?? 0).toBe(0);
+    }
+    // Worth another try: the row stays and a retry is scheduled.
+    for (const status of [401, 404, 429, 500]) {
+      fail(status);
+      await queue();
+      expect((await store.federation.outbox('b.test', 10)).length).toBe(1);
+      expect((await store.federation.getDestination('b.test'))?.retryInterval).toBeGreaterThan(0);
+      fail(false);
+      manual.advance(manual.nextDelay());
+      await sender.idle();
+      expect(await store.federation.outbox('b.test', 10)).toEqual([]);
+    }
+    expect(sent.length).toBe(4);
   });
 });

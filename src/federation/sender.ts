@@ -7,7 +7,9 @@
  * (the receiver answers a replayed txnId with its first answer, and accept takes a known
  * event as known).
  *
- * A failed destination is retried with full-jitter exponential backoff — a delay drawn
+ * A transaction the destination refuses for good (a 4xx that retrying cannot change,
+ * `refusedForGood`) is dropped rather than sent again forever. A failed destination is
+ * retried with full-jitter exponential backoff — a delay drawn
  * uniformly from [0, min(1 h, 1 s · 2^failures)) (the AWS Architecture Blog's "full jitter",
  * which spreads retries of many senders best) — kept in `store.federation` so a restart
  * keeps the backoff; an inbound request from the destination (`seen`) resets it at once.
@@ -17,7 +19,7 @@ import type { JsonObject } from '../core/canonical-json.ts';
 import { type Pdu, roomVersions, toWirePdu } from '../core/index.ts';
 import type { Clock, Logger, Random } from '../homeserver/context.ts';
 import type { Store } from '../storage/store.ts';
-import type { FederationClient } from './client.ts';
+import { type FederationClient, FederationRequestError } from './client.ts';
 
 /** "A transaction is limited to 50 PDUs and 100 EDUs". */
 export const MAX_PDUS_PER_TXN = 50;
@@ -61,6 +63,25 @@ export interface Sender {
   /** Resolves once no destination is sending (tests). */
   idle(): Promise<void>;
   stop(): void;
+}
+
+/**
+ * Answers to `PUT /send` that retrying cannot change: the destination read the transaction
+ * and refused it (400 M_BAD_JSON / M_TOO_LARGE, 403, 413 …). As Synapse does, these drop the
+ * transaction and count as the destination being up. Retried with backoff: 401 (it could not
+ * check our signature yet — fetching our key may have failed), 404 and 405 (no federation
+ * endpoint there: a proxy or another service answering), 408 and 429 (come back later), and
+ * every 5xx or network failure.
+ */
+const RETRIED_4XX = new Set([401, 404, 405, 408, 429]);
+
+export function refusedForGood(err: unknown): boolean {
+  return (
+    err instanceof FederationRequestError &&
+    err.status >= 400 &&
+    err.status < 500 &&
+    !RETRIED_4XX.has(err.status)
+  );
 }
 
 /** Full jitter: uniform in [0, cap). */
@@ -131,11 +152,26 @@ export function createSender(options: SenderOptions): Sender {
     };
     // The same rows make the same txnId, so a retry the receiver already applied is answered as such.
     const txnId = `${firstSeq}-${lastSeq}`;
-    await client.request(destination, {
-      method: 'PUT',
-      target: `/_matrix/federation/v1/send/${encodeURIComponent(txnId)}`,
-      body: txn,
-    });
+    try {
+      await client.request(destination, {
+        method: 'PUT',
+        target: `/_matrix/federation/v1/send/${encodeURIComponent(txnId)}`,
+        body: txn,
+      });
+    } catch (err) {
+      if (!refusedForGood(err)) throw err;
+      // Sending the same rows again would meet the same refusal, and hold up everything
+      // queued behind them for good: they are dropped. A PDU dropped here is not lost to the
+      // room: the destination fetches it with get_missing_events when a later event refers
+      // to it.
+      logger.warn('federation: a transaction was refused, its rows are dropped', {
+        destination,
+        txnId,
+        pdus: pduIds.length,
+        edus: edus.length,
+        error: String(err),
+      });
+    }
     await store.federation.ackOutbox(destination, lastSeq);
     return true;
   }

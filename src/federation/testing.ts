@@ -5,6 +5,7 @@
 import type { Clock, HomeserverContext, Logger } from '../homeserver/context.ts';
 import type { FederationPort } from '../homeserver/ports.ts';
 import type { Services } from '../homeserver/services.ts';
+import type { HomeserverOptions } from '../server.ts';
 import { createTestHomeserver, type TestHomeserver } from '../testing.ts';
 import { createMemoryNetwork, type MemoryNetwork } from '../transport/memory.ts';
 import type { InboundHandler } from '../transport/transport.ts';
@@ -53,6 +54,8 @@ export async function createFederatedServers(
     logger?: (name: string) => Logger;
     /** The homeserver's `FederationPort`, given its federation pieces (built just after it). */
     federationPort?: (name: string, federation: () => Federation) => FederationPort;
+    /** More options for every homeserver (a thumbnailer, limits). */
+    homeserver?: Partial<HomeserverOptions>;
     /** Stands in front of each server's inbound handler (a test recording the wire). */
     inbound?: (name: string, handler: InboundHandler) => InboundHandler;
   } = {},
@@ -68,6 +71,7 @@ export async function createFederatedServers(
       return federation;
     });
     const hs = await createTestHomeserver({
+      ...options.homeserver,
       serverName: name,
       clock,
       federation: federationOptions,

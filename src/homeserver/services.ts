@@ -124,12 +124,13 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
     presence,
     receipts,
     media: createMediaService(ctx, deps),
-    federationQueries: createFederationQueryService(ctx),
+    federationQueries: createFederationQueryService(ctx, { rooms }),
     federationInbound,
     transactions: createTransactions(ctx, {
       rooms,
       typing,
       presence,
+      e2ee,
       receivePdus: (origin, roomId, pdus) => federationInbound.receivePdus(origin, roomId, pdus),
     }),
   };

@@ -23,6 +23,7 @@ import { DEFAULT_MAX_UPLOAD_BYTES } from './media/index.ts';
 import type { Thumbnailer } from './media/thumbnail.ts';
 import { createNotifier } from './notifier.ts';
 import {
+  type E2eeRemote,
   type FederationPort,
   federationOff,
   type KeyStore,
@@ -56,9 +57,14 @@ export interface ServicesOptions {
   /**
    * Called once this server's signing key is loaded, with what federation is built on: the
    * composition root (src/server.ts) plugs src/federation in here, so the homeserver never
-   * imports it. What it returns stands in for the defaults; `federationPort`/`keyStore` win.
+   * imports it. What it returns stands in for the defaults; `federationPort`/`keyStore`/`remoteMedia` win.
    */
-  connect?: (base: FederationBase) => { port?: FederationPort; keys?: KeyStore };
+  connect?: (base: FederationBase) => {
+    port?: FederationPort;
+    keys?: KeyStore;
+    e2eeRemote?: E2eeRemote;
+    remoteMedia?: RemoteMediaPort;
+  };
 }
 
 /** What federation is built on: the context without the federation it is about to be given. */
@@ -107,6 +113,10 @@ export async function startServices(
   };
   return {
     ctx,
-    services: createServices(ctx, { thumbnailer: options.thumbnailer, remoteMedia: options.remoteMedia }),
+    services: createServices(ctx, {
+      thumbnailer: options.thumbnailer,
+      remoteMedia: options.remoteMedia ?? connected.remoteMedia,
+      e2eeRemote: connected.e2eeRemote,
+    }),
   };
 }

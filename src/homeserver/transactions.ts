@@ -17,6 +17,7 @@
 import type { JsonObject, JsonValue } from '../core/canonical-json.ts';
 import { computeEventId, type Pdu, roomVersions } from '../core/index.ts';
 import type { HomeserverContext } from './context.ts';
+import type { E2eeService } from './e2ee/index.ts';
 import type { PresenceService } from './ephemeral/presence.ts';
 import type { TypingService } from './ephemeral/typing.ts';
 import { badJson, MatrixError } from './errors.ts';
@@ -46,6 +47,8 @@ export interface TransactionsDeps {
   receivePdus(origin: string, roomId: string, pdus: unknown[]): Promise<Map<string, { error?: string }>>;
   typing: TypingService;
   presence: PresenceService;
+  /** E2EE's EDUs (to-device, device lists, signing keys); dropped when absent. */
+  e2ee?: Pick<E2eeService, 'receiveEdu'>;
 }
 
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -168,7 +171,8 @@ export function createTransactions(ctx: HomeserverContext, deps: TransactionsDep
         if (edu.edu_type === 'm.typing') await applyTyping(origin, edu.content);
         else if (edu.edu_type === 'm.receipt') await applyReceipts(origin, edu.content);
         else if (edu.edu_type === 'm.presence') await applyPresence(origin, edu.content);
-        // Other EDUs (device lists, to-device, signing keys) are not handled yet: ignored.
+        // Device lists, to-device messages and signing keys are E2EE's; others are ignored.
+        else await deps.e2ee?.receiveEdu(origin, edu.edu_type, edu.content);
       } catch (err) {
         // One bad EDU must not fail the transaction: "EDUs … have no response".
         logger.warn('a received EDU could not be applied', {

@@ -113,6 +113,17 @@ export const SCHEMA: readonly SchemaVersion[] = [
       inbound_txns: '[origin+txn_id], answered_ts', // {response, answered_ts}
     },
   },
+  {
+    // A redaction received before its target (federation delivers in any order): kept by
+    // target, so the target is stored redacted when it comes. OpenID tokens
+    // (client-server-api "OpenID"): given to a user for another service, which asks
+    // /_matrix/federation/v1/openid/userinfo who they belong to; stored hashed, with expiry.
+    version: 6,
+    tables: {
+      pending_redactions: '[target_id+redaction_id]',
+      openid_tokens: 'token_hash, expires_at', // {user_id, expires_at}
+    },
+  },
 ];
 
 /** Visits every stored event in event-ID order, 500 rows a read, inside a migration's transaction. */

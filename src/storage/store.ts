@@ -97,6 +97,10 @@ export interface PersistEventInput {
   notify?: readonly { userId: string; highlight: boolean }[];
   /** This event redacts another stored event: the target's content is replaced by `redacted`. */
   redaction?: { eventId: string; redacted: IdentifiedPdu };
+  /** This redaction's target is not stored: it is kept awaiting it (`pendingRedactions`). */
+  redactsLater?: string;
+  /** The event arrives redacted by this stored redaction (which awaited it); `event` is its redacted form. */
+  redactedBy?: string;
   /**
    * A membership event for a room this server is not in (an invite or knock received over
    * federation, a rejection of one): stored as an outlier with a stream position, and the
@@ -179,6 +183,8 @@ export interface RoomStore {
   /** Persists a batch in order, all or nothing. Events already stored are skipped. */
   persistEvents(inputs: readonly PersistEventInput[]): Promise<PersistedEvent[]>;
   getEvent(eventId: string): Promise<StoredEvent | null>;
+  /** The stored redactions that named `eventId` before it was stored (`redactsLater`). */
+  pendingRedactions(eventId: string): Promise<string[]>;
   /** The stored ones among `eventIds`. */
   getEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>>;
   timeline(roomId: string, page: StreamPage): Promise<Page<number>>;
@@ -297,6 +303,10 @@ export interface AccountStore {
   createSession(session: NewSession, options?: { replaceDeviceTokens?: boolean }): Promise<void>;
   getAccessToken(token: string): Promise<TokenInfo | null>;
   deleteAccessToken(token: string): Promise<void>;
+  /** Keeps an OpenID token (hashed) for `userId` until `expiresAt`; tokens expired before `now` are dropped. */
+  putOpenIdToken(token: string, userId: string, expiresAt: number, now: number): Promise<void>;
+  /** The user of an OpenID token not expired at `now`, or null. */
+  openIdTokenUser(token: string, now: number): Promise<string | null>;
   /** Replaces a refresh token and its device's access tokens; null when the old token is unknown. */
   rotateRefreshToken(
     refreshToken: string,

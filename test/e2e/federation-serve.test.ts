@@ -5,8 +5,8 @@
  * signature), and one restarted on the same `--data` comes back with the same key.
  *
  * The harness (`startFederatingPair` in serve.ts, over `startServe(dataDir, serverName,
- * extraArgs)`) is what the join/send conversation, with matrix-js-sdk on `pair.fetch`, will run
- * on once that handshake exists.
+ * extraArgs)`) also carries the whole conversation, with a restart in the middle
+ * (federation-serve-chat.test.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

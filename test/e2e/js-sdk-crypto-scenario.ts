@@ -71,8 +71,8 @@ class Gate {
   }
 }
 
-async function startCryptoClient(
-  target: CryptoTarget,
+export async function startCryptoClient(
+  target: Pick<CryptoTarget, 'baseUrl' | 'fetchFn'>,
   creds: Creds,
   gate = new Gate(),
 ): Promise<MatrixClient> {
@@ -109,7 +109,7 @@ function decrypted(client: MatrixClient, roomId: string, body: string): MatrixEv
     .find((e) => e.getWireType() === 'm.room.encrypted' && e.getContent().body === body);
 }
 
-async function waitDecrypted(client: MatrixClient, roomId: string, body: string, what: string) {
+export async function waitDecrypted(client: MatrixClient, roomId: string, body: string, what: string) {
   await eventually(() => decrypted(client, roomId, body) !== undefined, what);
 }
 

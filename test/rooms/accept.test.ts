@@ -362,6 +362,36 @@ describe.each(['1', '12'])('room version %s: gaps and redactions from another se
   });
 });
 
+describe.each(['1', '3', '12'])('room version %s: a redaction before its target', (versionId) => {
+  it('is kept, and the target is stored redacted when it comes', async () => {
+    const room = await roomWithRemoteMember(versionId);
+    const { remote, bob, roomId, version } = room;
+    const store = room.hs.store;
+    // Built on the same extremities: neither cites the other, so either may come first.
+    const said = await remoteEvent(remote, store, version, roomId, message(bob, 'taken back'));
+    const redaction = await remoteEvent(remote, store, version, roomId, {
+      sender: bob,
+      type: 'm.room.redaction',
+      content: version.redactsInContent ? { redacts: said.event.event_id } : {},
+      ...(version.redactsInContent ? {} : { redacts: said.event.event_id }),
+    });
+    expect((await accept(room, redaction.wire))[0]?.status).toBe('accepted');
+    expect(await store.rooms.pendingRedactions(said.event.event_id)).toEqual([redaction.event.event_id]);
+    expect((await accept(room, said.wire))[0]).toMatchObject({
+      status: 'accepted',
+      eventId: said.event.event_id,
+    });
+    const target = await store.rooms.getEvent(said.event.event_id);
+    expect(target?.event.content).toEqual({});
+    expect(target?.redactedBy).toBe(redaction.event.event_id);
+    expect(await syncTimeline(room)).toContain(said.event.event_id);
+    expect(JSON.stringify(await store.rooms.timeline(roomId, { dir: 'f', limit: 100 }))).not.toContain(
+      'taken back',
+    );
+    expect(await store.rooms.pendingRedactions(said.event.event_id)).toEqual([]);
+  });
+});
+
 describe.each(['2', '12'])('room version %s: after a rejected event', (versionId) => {
   it('accepts a later event that cites it, with the state from before it', async () => {
     const room = await roomWithRemoteMember(versionId);

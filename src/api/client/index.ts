@@ -13,6 +13,7 @@ import { filterEndpoints } from './filter.ts';
 import { keysEndpoints } from './keys.ts';
 import { loginEndpoints } from './login.ts';
 import { mediaEndpoints } from './media.ts';
+import { openIdEndpoints } from './openid.ts';
 import { presenceEndpoints } from './presence.ts';
 import { profileEndpoints } from './profile.ts';
 import { pushRulesEndpoints } from './push-rules.ts';
@@ -38,6 +39,7 @@ export function clientEndpoints(services: Services): Endpoint[] {
     ...[registerEndpoints, loginEndpoints, accountEndpoints, deviceEndpoints, profileEndpoints].flatMap((f) =>
       f(services),
     ),
+    ...openIdEndpoints(services),
     ...[
       filterEndpoints,
       accountDataEndpoints,

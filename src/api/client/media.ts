@@ -54,7 +54,7 @@ const serverNameParam = v.refine(v.string(), (name) =>
   isValidServerName(name) ? undefined : 'is not a valid server name',
 );
 /** The spec's sanitising rule: a media ID is only [A-Za-z0-9_-]. */
-const mediaIdParam = v.refine(v.string(), (id) =>
+export const mediaIdParam = v.refine(v.string(), (id) =>
   MEDIA_ID_PATTERN.test(id) ? undefined : 'is not a media ID (only A-Z, a-z, 0-9, _ and -)',
 );
 
@@ -123,7 +123,7 @@ function mediaResponse(
   });
 }
 
-const THUMBNAIL_EXTENSIONS: Record<string, string> = {
+export const THUMBNAIL_EXTENSIONS: Record<string, string> = {
   'image/jpeg': 'jpg',
   'image/png': 'png',
   'image/apng': 'png',
@@ -131,7 +131,7 @@ const THUMBNAIL_EXTENSIONS: Record<string, string> = {
   'image/webp': 'webp',
 };
 
-const downloadQuery = q.object({
+export const downloadQuery = q.object({
   timeout_ms: q.optional(q.int({ min: 0 }), 20_000),
 });
 
@@ -152,7 +152,7 @@ const thumbnailShape = {
   animated: q.optional(q.bool(), false),
   timeout_ms: q.optional(q.int({ min: 0 }), 20_000),
 } as const;
-const thumbnailQuery = q.object(thumbnailShape);
+export const thumbnailQuery = q.object(thumbnailShape);
 const legacyThumbnailQuery = q.object({
   ...thumbnailShape,
   allow_remote: q.optional(q.bool(), true),

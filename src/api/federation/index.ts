@@ -10,6 +10,7 @@ import type { XMatrixDeps } from './auth.ts';
 import { e2eeEndpoints } from './e2ee.ts';
 import { eventEndpoints } from './events.ts';
 import { keyEndpoints, type ServerIdentity } from './keys.ts';
+import { mediaFederationEndpoints } from './media.ts';
 import { membershipEndpoints } from './membership.ts';
 import { openIdEndpoints } from './openid.ts';
 import { queryEndpoints } from './query.ts';
@@ -47,10 +48,11 @@ export function federationEndpoints({
     ...queryEndpoints(xMatrix, services),
     ...e2eeEndpoints(xMatrix, services),
     ...roomEndpoints(xMatrix, services),
-    ...openIdEndpoints(),
+    ...openIdEndpoints(services),
     ...wellKnownServerEndpoints(wellKnownServer),
     ...eventEndpoints(xMatrix, services),
     ...membershipEndpoints(xMatrix, services),
     ...transactionEndpoints(xMatrix, services),
+    ...mediaFederationEndpoints(xMatrix, services),
   ];
 }

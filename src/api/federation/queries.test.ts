@@ -342,15 +342,61 @@ describe('GET /hierarchy/{roomId}', () => {
   });
 });
 
-describe('GET /openid/userinfo', () => {
-  it('answers 401 M_UNKNOWN_TOKEN: this server issues no OpenID tokens yet', async () => {
+describe('OpenID: a token from the client API, checked by a third party at /openid/userinfo', () => {
+  const userinfo = async (query: string) => {
+    const response = await net.network
+      .transport('a.test')
+      .send('b.test', new Request(`https://b.test/_matrix/federation/v1/openid/userinfo${query}`));
+    return { status: response.status, body: (await response.json()) as JsonObject };
+  };
+
+  it('names the user of a token until it expires, and 401 M_UNKNOWN_TOKEN for any other', async () => {
+    const requested = await B().hs.call(
+      'POST',
+      `/_matrix/client/v3/user/${enc(alice.userId)}/openid/request_token`,
+      { token: alice.accessToken, body: {} },
+    );
+    expect(requested.status).toBe(200);
+    expect(requested.body).toMatchObject({
+      token_type: 'Bearer',
+      matrix_server_name: 'b.test',
+      expires_in: 3600,
+    });
+    const token = requested.body.access_token as string;
+    const answer = await userinfo(`?access_token=${enc(token)}`);
+    expect(answer).toEqual({ status: 200, body: { sub: alice.userId } });
+    expect(check('GET', '/_matrix/federation/v1/openid/userinfo', '200', answer.body)).toEqual([]);
+    // Not for someone else, not without a token.
+    const other = await B().hs.call(
+      'POST',
+      `/_matrix/client/v3/user/${enc('@nokeys:b.test')}/openid/request_token`,
+      {
+        token: alice.accessToken,
+        body: {},
+      },
+    );
+    expect([other.status, other.body.errcode]).toEqual([403, 'M_FORBIDDEN']);
+    const anonymous = await B().hs.call(
+      'POST',
+      `/_matrix/client/v3/user/${enc(alice.userId)}/openid/request_token`,
+      {
+        body: {},
+      },
+    );
+    expect(anonymous.status).toBe(401);
     for (const query of ['?access_token=anything', '']) {
-      const response = await net.network
-        .transport('a.test')
-        .send('b.test', new Request(`https://b.test/_matrix/federation/v1/openid/userinfo${query}`));
-      const body = (await response.json()) as JsonObject;
-      expect([response.status, body.errcode]).toEqual([401, 'M_UNKNOWN_TOKEN']);
+      const { status, body } = await userinfo(query);
+      expect([status, body.errcode]).toEqual([401, 'M_UNKNOWN_TOKEN']);
       expect(check('GET', '/_matrix/federation/v1/openid/userinfo', '401', body)).toEqual([]);
+    }
+    // An hour later the token is spent.
+    const now = net.clock.now();
+    net.clock.advance(3600 * 1000);
+    try {
+      const expired = await userinfo(`?access_token=${enc(token)}`);
+      expect([expired.status, expired.body.errcode]).toEqual([401, 'M_UNKNOWN_TOKEN']);
+    } finally {
+      net.clock.set(now);
     }
   });
 });

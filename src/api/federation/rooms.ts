@@ -58,7 +58,7 @@ export function roomEndpoints(deps: XMatrixDeps, services: Services): Endpoint[]
       spec: 'server-server-api/#get_matrixfederationv1hierarchyroomid',
       handler: async ({ origin, params, query }) => {
         // server-server-api.md "Server Access Control Lists": a denied server is 403 M_FORBIDDEN.
-        if (!(await federationQueries.serverAllowed(params.roomId, origin))) {
+        if (!(await rooms.serverAllowed(params.roomId, origin))) {
           throw forbidden(`${origin} is denied by the room's server ACL`);
         }
         return federationQueries.hierarchy(origin, params.roomId, query.suggested_only);

@@ -14,7 +14,7 @@
  */
 
 import type { JsonObject } from '../../core/canonical-json.ts';
-import type { Auth, HomeserverContext } from '../context.ts';
+import { type Auth, type HomeserverContext, randomString } from '../context.ts';
 import { forbidden } from '../errors.ts';
 import { checkNewPassword, createCredentials } from './credentials.ts';
 import { createDevices } from './devices.ts';
@@ -138,7 +138,17 @@ export interface AccountsService extends ProfileService {
    * `operation` names what the session may authorise (a session cannot authorise another).
    */
   confirmOwner(input: { auth: Auth; operation: string; uia: JsonObject | undefined }): Promise<void>;
+  /**
+   * An OpenID token for `auth`'s user (client-server-api "OpenID"): proof of identity the
+   * user hands a third party, which asks `/_matrix/federation/v1/openid/userinfo` whose it is.
+   */
+  requestOpenIdToken(auth: Auth): Promise<{ accessToken: string; expiresInSeconds: number }>;
+  /** The user an OpenID token of ours names, while it has not expired; null otherwise. */
+  openIdUser(token: string): Promise<string | null>;
 }
+
+/** Lifetime of an OpenID token: an hour, as Synapse gives, enough for a widget to ask once. */
+export const OPENID_TOKEN_LIFETIME_MS = 60 * 60 * 1000;
 
 export interface AccountsDeps {
   /** The rooms service, looked up when needed (profile propagation, leaving on deactivation). */
@@ -185,6 +195,17 @@ export function createAccountsService(ctx: HomeserverContext, deps: AccountsDeps
         userId,
         devices.map((d) => d.deviceId),
       );
+    },
+
+    async requestOpenIdToken(auth) {
+      const accessToken = `oid_${randomString(random, 32)}`;
+      const now = ctx.clock.now();
+      await store.accounts.putOpenIdToken(accessToken, auth.userId, now + OPENID_TOKEN_LIFETIME_MS, now);
+      return { accessToken, expiresInSeconds: OPENID_TOKEN_LIFETIME_MS / 1000 };
+    },
+
+    openIdUser(token) {
+      return store.accounts.openIdTokenUser(token, ctx.clock.now());
     },
 
     async confirmOwner({ auth, operation, uia: authDict }) {

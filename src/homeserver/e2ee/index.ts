@@ -7,8 +7,10 @@
  * Federation plugs in through `E2eeRemote` (ports.ts): remote key queries and claims, to-device
  * messages for remote users, and the device-list updates other servers are owed.
  */
+import type { JsonObject } from '../../core/canonical-json.ts';
 import type { HomeserverContext } from '../context.ts';
 import type { E2eeRemote } from '../ports.ts';
+import { serverOf } from '../rooms/accept.ts';
 import { type BackupService, createBackupService } from './backup.ts';
 import { createDehydratedDeviceService, type DehydratedDeviceService } from './dehydrated.ts';
 import { createKeysService, type KeysService } from './keys.ts';
@@ -28,6 +30,14 @@ export interface E2eeService extends KeysService, ToDeviceService, E2eeSyncData,
    * store has recorded it): wakes the syncs that may show it and tells federation.
    */
   deviceListChanged(userId: string): Promise<void>;
+  /**
+   * An E2EE EDU from `origin` (`m.direct_to_device`, `m.device_list_update`,
+   * `m.signing_key_update`); false when `eduType` is none of these. A remote user's device
+   * list is not kept here (`/keys/query` asks their server each time): an update marks the
+   * user changed, so the clients sharing a room with them see `device_lists.changed` and ask
+   * again. An update about a user of another server than `origin` is dropped.
+   */
+  receiveEdu(origin: string, eduType: unknown, content: JsonObject): Promise<boolean>;
 }
 
 /** No federation: remote keys are failures, remote to-device messages are dropped (and logged). */
@@ -53,13 +63,32 @@ export function createE2eeService(ctx: HomeserverContext, deps: { remote?: E2eeR
     }
   }
 
+  const toDevice = createToDeviceService(ctx, { remote });
+
+  /** A remote user's devices or cross-signing keys changed: their local room-mates' syncs learn it. */
+  async function remoteKeysChanged(origin: string, userId: unknown): Promise<void> {
+    if (typeof userId !== 'string' || serverOf(userId) !== origin) return;
+    const rooms = await ctx.store.rooms.roomsForUser(userId, 'join');
+    // A user sharing no room with ours is nobody's concern here (Synapse ignores them too).
+    if (rooms.length === 0) return;
+    await ctx.store.e2ee.markDeviceListChanged(userId);
+    ctx.notifier.notify({ rooms: rooms.map((r) => r.roomId) });
+  }
+
   const keys = createKeysService(ctx, { remote, syncData, keysChanged });
   return {
     ...syncData,
     ...keys,
     ...createDehydratedDeviceService(ctx, { keys, syncData, keysChanged }),
-    ...createToDeviceService(ctx, { remote }),
+    ...toDevice,
     backup: createBackupService(ctx),
     deviceListChanged: keysChanged,
+    async receiveEdu(origin, eduType, content) {
+      if (eduType === 'm.direct_to_device') await toDevice.receiveToDevice(origin, content);
+      else if (eduType === 'm.device_list_update' || eduType === 'm.signing_key_update')
+        await remoteKeysChanged(origin, content.user_id);
+      else return false;
+      return true;
+    },
   };
 }

@@ -11,6 +11,9 @@ import { serverNameOf } from '../../core/identifiers.ts';
 import type { ToDeviceMessage } from '../../storage/store.ts';
 import { type Auth, type HomeserverContext, randomString } from '../context.ts';
 import type { E2eeRemote } from '../ports.ts';
+import { serverOf } from '../rooms/accept.ts';
+
+const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export interface ToDeviceService {
   /** PUT /sendToDevice/{eventType}/{txnId}; `*` as a device ID means every device of the user. */
@@ -20,10 +23,40 @@ export interface ToDeviceService {
     txnId: string,
     messages: Record<string, Record<string, JsonObject>>,
   ): Promise<void>;
+  /**
+   * An `m.direct_to_device` EDU from `origin` (server-server-api.md "Send-to-device
+   * messaging"): its messages for this server's users' devices are queued; one from a user of
+   * another server than `origin`, or malformed, is dropped (EDUs have no answer).
+   */
+  receiveToDevice(origin: string, content: JsonObject): Promise<void>;
 }
 
 export function createToDeviceService(ctx: HomeserverContext, deps: { remote: E2eeRemote }): ToDeviceService {
   const { store, config, logger } = ctx;
+
+  /** The messages for `userId`'s existing devices (`*` means all of them). */
+  async function forLocalDevices(
+    userId: string,
+    devices: Record<string, JsonObject>,
+    message: ToDeviceMessage,
+  ): Promise<(ToDeviceMessage & { userId: string; deviceId: string })[]> {
+    // Only devices that exist get a queue: a message for an unknown one would never be
+    // acknowledged, and so never deleted.
+    const existing = (await store.accounts.listDevices(userId)).map((d) => d.deviceId);
+    const targets = new Set<string>();
+    for (const deviceId of Object.keys(devices)) {
+      if (deviceId === '*') for (const d of existing) targets.add(d);
+      else if (existing.includes(deviceId)) targets.add(deviceId);
+    }
+    const out: (ToDeviceMessage & { userId: string; deviceId: string })[] = [];
+    for (const deviceId of targets) {
+      // A specific device's own content wins over the `*` content.
+      const content = devices[deviceId] ?? devices['*'];
+      if (content) out.push({ ...message, userId, deviceId, content });
+    }
+    return out;
+  }
+
   return {
     async sendToDevice(auth, eventType, txnId, messages) {
       const messageId = randomString(ctx.random, 16);
@@ -41,20 +74,14 @@ export function createToDeviceService(ctx: HomeserverContext, deps: { remote: E2
           remote.set(server, { ...remote.get(server), [userId]: devices });
           continue;
         }
-        // Only devices that exist get a queue: a message for an unknown one would never be
-        // acknowledged, and so never deleted.
-        const existing = (await store.accounts.listDevices(userId)).map((d) => d.deviceId);
-        const targets = new Set<string>();
-        for (const deviceId of Object.keys(devices)) {
-          if (deviceId === '*') for (const d of existing) targets.add(d);
-          else if (existing.includes(deviceId)) targets.add(deviceId);
-        }
-        for (const deviceId of targets) {
-          // A specific device's own content wins over the `*` content.
-          const content = devices[deviceId] ?? devices['*'];
-          if (content)
-            local.push({ userId, deviceId, sender: auth.userId, type: eventType, content, messageId });
-        }
+        local.push(
+          ...(await forLocalDevices(userId, devices, {
+            sender: auth.userId,
+            type: eventType,
+            content: {},
+            messageId,
+          })),
+        );
       }
       const position = await store.e2ee.sendToDevice(local, {
         userId: auth.userId,
@@ -79,6 +106,31 @@ export function createToDeviceService(ctx: HomeserverContext, deps: { remote: E2
           });
         }
       }
+    },
+
+    async receiveToDevice(origin, content) {
+      const { sender, type, message_id: messageId, messages } = content;
+      if (typeof sender !== 'string' || typeof type !== 'string' || typeof messageId !== 'string') return;
+      if (!isObject(messages) || serverOf(sender) !== origin) return;
+      const local: (ToDeviceMessage & { userId: string; deviceId: string })[] = [];
+      for (const [userId, devices] of Object.entries(messages)) {
+        // Only this server's users: a server does not relay for others.
+        if (serverOf(userId) !== config.serverName || !isObject(devices)) continue;
+        const bodies = Object.fromEntries(Object.entries(devices).filter(([, c]) => isObject(c))) as Record<
+          string,
+          JsonObject
+        >;
+        local.push(...(await forLocalDevices(userId, bodies, { sender, type, content: {}, messageId })));
+      }
+      if (local.length === 0) return;
+      // The message ID is the sender's transaction: a transaction replayed (or applied again
+      // after a crash) queues nothing twice.
+      const position = await store.e2ee.sendToDevice(local, {
+        userId: sender,
+        deviceId: '',
+        txnId: `m.direct_to_device ${messageId}`,
+      });
+      if (position !== 0) ctx.notifier.notify({ users: new Set(local.map((m) => m.userId)) });
     },
   };
 }

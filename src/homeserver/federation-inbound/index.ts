@@ -16,8 +16,7 @@ export interface FederationInboundService extends EventServing, Receiving {}
 
 export function createFederationInboundService(
   ctx: HomeserverContext,
-  deps: { rooms: Pick<RoomsService, 'acceptRemote' | 'roomVersionOf'> },
+  deps: { rooms: Pick<RoomsService, 'acceptRemote' | 'roomVersionOf' | 'serverAllowed'> },
 ): FederationInboundService {
-  const serving = createEventServing(ctx);
-  return { ...serving, ...createReceiving(ctx, { rooms: deps.rooms, serving }) };
+  return { ...createEventServing(ctx, deps), ...createReceiving(ctx, deps) };
 }

@@ -24,7 +24,6 @@ import {
 import type { HomeserverContext } from '../context.ts';
 import { type AcceptOutcome, serverOf } from '../rooms/accept.ts';
 import type { RoomsService } from '../rooms/service.ts';
-import type { EventServing } from './serve.ts';
 
 /** Events asked for in one `get_missing_events` request. */
 export const MISSING_EVENTS_LIMIT = 100;
@@ -91,8 +90,7 @@ const MAX_BACKFILL_FAILURES = 1000;
 export function createReceiving(
   ctx: HomeserverContext,
   deps: {
-    rooms: Pick<RoomsService, 'acceptRemote' | 'roomVersionOf'>;
-    serving: Pick<EventServing, 'allowedByAcl'>;
+    rooms: Pick<RoomsService, 'acceptRemote' | 'roomVersionOf' | 'serverAllowed'>;
   },
 ): Receiving {
   const { store, federation, logger } = ctx;
@@ -291,7 +289,7 @@ export function createReceiving(
     async receivePdus(origin, roomId, pdus) {
       const results: ReceiveResult = new Map();
       const candidates = pdus.filter(isObject).sort(byDepth);
-      const allowed = await deps.serving.allowedByAcl(origin, roomId);
+      const allowed = await deps.rooms.serverAllowed(roomId, origin);
       const version = await rooms.roomVersionOf(roomId);
       for (const pdu of candidates) {
         if (!allowed) {

@@ -28,11 +28,10 @@ import type { StoredEvent } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
 import { forbidden, notFound } from '../errors.ts';
 import { serverOf } from '../rooms/accept.ts';
-import { serverAllowed } from '../rooms/server-acl.ts';
+import type { RoomsService } from '../rooms/service.ts';
 
 const HISTORY_TYPE = 'm.room.history_visibility';
 const MEMBER_TYPE = 'm.room.member';
-const ACL_TYPE = 'm.room.server_acl';
 
 /** Largest `/backfill` and `/get_missing_events` answer: bounds one request's walk of the DAG. */
 export const MAX_EVENTS_PER_REQUEST = 100;
@@ -56,8 +55,6 @@ export interface EventServing {
   stateIds(origin: string, roomId: string, eventId: string): Promise<JsonObject>;
   eventAuth(origin: string, roomId: string, eventId: string): Promise<JsonObject>;
   timestampToEvent(origin: string, roomId: string, ts: number, dir: 'f' | 'b'): Promise<JsonObject>;
-  /** Whether the room's ACL lets `origin` take part (true for a room this server lacks). */
-  allowedByAcl(origin: string, roomId: string): Promise<boolean>;
 }
 
 interface RoomAccess {
@@ -66,19 +63,17 @@ interface RoomAccess {
   originJoined: boolean;
 }
 
-export function createEventServing(ctx: HomeserverContext): EventServing {
+export function createEventServing(
+  ctx: HomeserverContext,
+  deps: { rooms: Pick<RoomsService, 'serverAllowed'> },
+): EventServing {
   const { store, clock, config } = ctx;
-
-  async function allowedByAcl(origin: string, roomId: string): Promise<boolean> {
-    const acl = await store.rooms.currentStateEvent(roomId, ACL_TYPE, '');
-    return serverAllowed(acl && acl.rejected === null ? acl.event.content : null, origin);
-  }
 
   /** The room, if `origin` may ask about it; 403 otherwise (unknown rooms alike: nothing leaks). */
   async function access(origin: string, roomId: string): Promise<RoomAccess> {
     const room = await store.rooms.getRoom(roomId);
     if (!room) throw forbidden(`${origin} is not in room ${roomId}`);
-    if (!(await allowedByAcl(origin, roomId)))
+    if (!(await deps.rooms.serverAllowed(roomId, origin)))
       throw forbidden(`${origin} is denied by the server ACL of ${roomId}`);
     const version = getRoomVersion(room.roomVersion);
     const joined = await store.rooms.members(roomId, 'join');
@@ -202,9 +197,6 @@ export function createEventServing(ctx: HomeserverContext): EventServing {
   });
 
   return {
-    allowedByAcl: async (origin, roomId) =>
-      (await store.rooms.getRoom(roomId)) === null || allowedByAcl(origin, roomId),
-
     // GET /_matrix/federation/v1/backfill/{roomId}: the events of `v` and before, newest first.
     async backfill(origin, roomId, from, limit) {
       const a = await access(origin, roomId);

@@ -11,7 +11,7 @@ import type { JsonObject, JsonValue } from '../../core/canonical-json.ts';
 import { isValidRoomId, isValidUserId, parseRoomAlias, serverNameOf } from '../../core/identifiers.ts';
 import type { HomeserverContext } from '../context.ts';
 import { forbidden, invalidParam, notFound } from '../errors.ts';
-import { compileServerAcl } from '../rooms/server-acl.ts';
+import type { RoomsService } from '../rooms/service.ts';
 
 export interface FederationDevice {
   device_id: string;
@@ -59,8 +59,6 @@ export interface FederationQueryService {
     roomId: string,
     suggestedOnly: boolean,
   ): Promise<{ room: HierarchyRoom; children: HierarchyRoom[]; inaccessible_children: string[] }>;
-  /** Whether `origin` may talk to us about `roomId` (its `m.room.server_acl`). */
-  serverAllowed(roomId: string, origin: string): Promise<boolean>;
 }
 
 const isObject = (x: unknown): x is JsonObject => typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -69,7 +67,10 @@ const str = (x: JsonValue | undefined): string | undefined => (typeof x === 'str
 /** Join rules under which a server with no member in the room may still see it (it could join or knock). */
 const OPEN_JOIN_RULES = new Set(['public', 'knock', 'restricted', 'knock_restricted']);
 
-export function createFederationQueryService(ctx: HomeserverContext): FederationQueryService {
+export function createFederationQueryService(
+  ctx: HomeserverContext,
+  deps: { rooms: Pick<RoomsService, 'serverAllowed'> },
+): FederationQueryService {
   const { store, config } = ctx;
   const ours = (id: string) => serverNameOf(id) === config.serverName;
 
@@ -113,7 +114,7 @@ export function createFederationQueryService(ctx: HomeserverContext): Federation
     return out;
   }
 
-  async function roomContent(roomId: string, type: string): Promise<JsonObject | null> {
+  async function _roomContent(roomId: string, type: string): Promise<JsonObject | null> {
     return (await store.rooms.currentStateEvent(roomId, type, ''))?.event.content ?? null;
   }
 
@@ -183,7 +184,7 @@ export function createFederationQueryService(ctx: HomeserverContext): Federation
 
   /** Whether `origin` could peek or join: an open join rule, world-readable history, or a member there. */
   async function accessible(room: HierarchyRoom, origin: string): Promise<boolean> {
-    if (!(await service.serverAllowed(room.room_id, origin))) return false;
+    if (!(await deps.rooms.serverAllowed(room.room_id, origin))) return false;
     if (room.world_readable || OPEN_JOIN_RULES.has(room.join_rule ?? '')) return true;
     const members = await store.rooms.members(room.room_id, 'join');
     return members.some((m) => serverNameOf(m.userId) === origin);
@@ -304,10 +305,6 @@ export function createFederationQueryService(ctx: HomeserverContext): Federation
         else inaccessible.push(childId);
       }
       return { room, children, inaccessible_children: inaccessible };
-    },
-
-    async serverAllowed(roomId, origin) {
-      return compileServerAcl(await roomContent(roomId, 'm.room.server_acl')).allows(origin);
     },
   };
   return service;

@@ -4,7 +4,8 @@
  * the store's media area (Blobs in IndexedDB, BLOBs in SQLite) and count in its backups.
  *
  * Remote media (`mxc://` of another server) goes through the `RemoteMediaPort` hook, which
- * federation fills in; without it, such media is 404 M_NOT_FOUND. URL previews are off.
+ * federation fills in, and is kept in the store under its origin's name after the first
+ * fetch; without the hook, media not kept is 404 M_NOT_FOUND. URL previews are off.
  */
 import { isValidServerName } from '../../core/identifiers.ts';
 import type { MediaBody, MediaStore } from '../../storage/store.ts';
@@ -196,11 +197,17 @@ export function createMediaService(ctx: HomeserverContext, deps: MediaDeps = {})
   }
 
   /**
-   * The hook for federation: remote media comes through `RemoteMediaPort` when there is one.
-   * Not cached yet: caching it (and the spec's freeze of unauthenticated access to newly
-   * cached media) belongs with federation media.
+   * Another server's media: from this server's cache (the store, under the origin's name)
+   * or, the first time, through `RemoteMediaPort`, then kept. Cached media is served to
+   * clients as the spec's authenticated endpoints allow; the unauthenticated ones serve it
+   * too (Hearth has no freeze date, see the module notes).
    */
   async function remote(serverName: string, mediaId: string, timeoutMs: number): Promise<MediaContent> {
+    const cached = await store.media.getMediaAsKept(serverName, mediaId);
+    if (cached) {
+      const { info, data } = cached;
+      return { contentType: info.contentType, uploadName: info.uploadName, size: info.size, data };
+    }
     if (!deps.remoteMedia)
       throw notFound('Media not found: this server does not fetch media from other servers');
     const got = await deps.remoteMedia.fetchMedia(serverName, mediaId, {
@@ -208,8 +215,25 @@ export function createMediaService(ctx: HomeserverContext, deps: MediaDeps = {})
       maxBytes: maxUploadBytes,
     });
     if (!got) throw notFound('Media not found');
+    const contentType = normalizeContentType(got.contentType);
+    try {
+      await store.media.putMedia(
+        {
+          origin: serverName,
+          mediaId,
+          contentType,
+          uploadName: got.uploadName,
+          userId: null,
+          createdAt: clock.now(),
+        },
+        got.data,
+      );
+    } catch (err) {
+      // Two downloads racing store it once; either way the client gets the bytes.
+      logger.debug('media: remote media not cached', { serverName, mediaId, error: String(err) });
+    }
     return {
-      contentType: normalizeContentType(got.contentType),
+      contentType,
       uploadName: got.uploadName,
       size: got.data instanceof Blob ? got.data.size : got.data.byteLength,
       data: got.data,

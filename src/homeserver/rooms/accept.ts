@@ -504,7 +504,16 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       : softFailed
         ? undefined
         : await remoteRedaction(event, roomId, version, before);
-    if (redaction) input.redaction = redaction;
+    if (redaction && 'later' in redaction) input.redactsLater = redaction.later;
+    else if (redaction) input.redaction = redaction;
+    if (!built && !softFailed && !backfilled) {
+      // A redaction of this event came first: it is stored redacted.
+      const redactedBy = await awaitingRedaction(event, roomId, version);
+      if (redactedBy !== null) {
+        input.event = { ...redact(event, version), event_id: eventId };
+        input.redactedBy = redactedBy;
+      }
+    }
     const senderServer = serverOf(event.sender);
     if (!backfilled && (senderServer === config.serverName || (candidate.forward && !softFailed))) {
       // A forwarded event goes to every other server but its own.
@@ -569,30 +578,55 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
    * A received redaction, accepted: the target's content goes when the target is here and the
    * redaction may remove it — v1/v2 decided that in the auth rules; from v3 the sender must be
    * of the target's server or hold the redact level (rooms/v3.md "Handling redactions").
-   * A target that arrives later keeps its content: applying it then is left to federation.
+   * A target not here yet is awaited (`later`): when it comes, `awaitingRedaction` applies
+   * the same rule and it is stored redacted.
    */
   async function remoteRedaction(
     event: IdentifiedPdu,
     roomId: string,
     version: RoomVersion,
     state: AuthState,
-  ): Promise<PersistEventInput['redaction']> {
+  ): Promise<PersistEventInput['redaction'] | { later: string } | undefined> {
     if (event.type !== REDACTION_TYPE) return undefined;
     const targetId = version.redactsInContent ? event.content.redacts : event.redacts;
     if (typeof targetId !== 'string') return undefined;
     const target = await store.rooms.getEvent(targetId);
-    if (!target || target.roomId !== roomId || target.redactedBy !== null || target.rejected !== null)
-      return undefined;
-    if (version.redactionsCheckedLater && serverOf(target.event.sender) !== serverOf(event.sender)) {
-      const powerLevels = state.get(stateKey(POWER_LEVELS_TYPE, ''));
-      const create = state.get(CREATE_STATE_KEY);
-      if (
-        userPowerLevel(event.sender, powerLevels, create, version) <
-        namedPowerLevel('redact', powerLevels, version)
-      )
-        return undefined;
-    }
+    if (!target) return { later: targetId };
+    if (target.roomId !== roomId || target.redactedBy !== null || target.rejected !== null) return undefined;
+    if (!mayRedact(event.sender, target.event.sender, version, state)) return undefined;
     return { eventId: targetId, redacted: { ...redact(target.event, version), event_id: targetId } };
+  }
+
+  /** rooms/v3.md "Handling redactions": the target's own server, or the redact level. */
+  function mayRedact(
+    redacter: string,
+    targetSender: string,
+    version: RoomVersion,
+    state: AuthState,
+  ): boolean {
+    if (!version.redactionsCheckedLater || serverOf(targetSender) === serverOf(redacter)) return true;
+    const powerLevels = state.get(stateKey(POWER_LEVELS_TYPE, ''));
+    const create = state.get(CREATE_STATE_KEY);
+    return (
+      userPowerLevel(redacter, powerLevels, create, version) >=
+      namedPowerLevel('redact', powerLevels, version)
+    );
+  }
+
+  /** The stored redaction that came before `event` and may remove its content, or null. */
+  async function awaitingRedaction(event: IdentifiedPdu, roomId: string, version: RoomVersion) {
+    const pending = await store.rooms.pendingRedactions(event.event_id);
+    if (pending.length === 0) return null;
+    for (const redactionId of pending) {
+      const redaction = await store.rooms.getEvent(redactionId);
+      if (!redaction || redaction.roomId !== roomId || redaction.rejected !== null || redaction.softFailed)
+        continue;
+      const stateMap = await store.rooms.stateAt(redactionId, 'before');
+      if (!stateMap) continue;
+      const state = await eventsAt(stateMap, [CREATE_STATE_KEY, stateKey(POWER_LEVELS_TYPE, '')]);
+      if (mayRedact(redaction.event.sender, event.sender, version, state)) return redactionId;
+    }
+    return null;
   }
 
   async function persist(roomId: string, verdicts: readonly Verdict[]): Promise<void> {

@@ -18,19 +18,17 @@ import {
   isValidServerName,
   isValidUserId,
   type JsonObject,
-  namedPowerLevel,
   type RoomVersion,
   serverNameOf,
-  stateKey,
-  userPowerLevel,
 } from '../../core/index.ts';
 import { type HomeserverContext, isLocalId } from '../context.ts';
 import { forbidden, guestAccessForbidden, invalidParam, matrixError, notFound } from '../errors.ts';
 import { serverOf } from './accept.ts';
-import { CREATE_STATE_KEY, MEMBER_TYPE, POWER_LEVELS_TYPE } from './build.ts';
+import { MEMBER_TYPE } from './build.ts';
 import { memberContent } from './members.ts';
 import type { EventPipeline, SendEventResult } from './pipeline.ts';
 import { createRemoteMembership } from './remote-join.ts';
+import { restrictedJoin } from './restricted.ts';
 
 export interface MembershipOptions {
   reason?: string;
@@ -177,47 +175,6 @@ export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline
   const currentMembership = async (roomId: string, userId: string) =>
     (await store.rooms.membership(roomId, userId))?.membership ?? null;
 
-  /**
-   * For a restricted room (v8+ `restricted`, v10+ `knock_restricted`): a local member who may
-   * invite, to name in `join_authorised_via_users_server` when the joiner is in one of the
-   * rooms the join rule allows (client-server-api "Restricted rooms"). Null when none applies.
-   */
-  async function restrictedAuthoriser(
-    roomId: string,
-    userId: string,
-    version: RoomVersion,
-  ): Promise<string | null> {
-    if (!version.restrictedJoinRule) return null;
-    const rules = (await store.rooms.currentStateEvent(roomId, 'm.room.join_rules', ''))?.event.content;
-    const rule = rules?.join_rule;
-    if (rule !== 'restricted' && !(rule === 'knock_restricted' && version.knockRestrictedJoinRule))
-      return null;
-    const allow = Array.isArray(rules?.allow) ? rules.allow : [];
-    let allowed = false;
-    for (const entry of allow) {
-      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) continue;
-      if (entry.type !== 'm.room_membership' || typeof entry.room_id !== 'string') continue;
-      if ((await currentMembership(entry.room_id, userId)) === 'join') {
-        allowed = true;
-        break;
-      }
-    }
-    if (!allowed) return null;
-    const state = await pipeline.stateEventsAt(roomId, [CREATE_STATE_KEY, stateKey(POWER_LEVELS_TYPE, '')]);
-    const create = state.get(CREATE_STATE_KEY);
-    const powerLevels = state.get(stateKey(POWER_LEVELS_TYPE, ''));
-    const needed = namedPowerLevel('invite', powerLevels, version);
-    const members = await store.rooms.members(roomId, 'join');
-    const candidate = members
-      .map((m) => m.userId)
-      .filter((id) => isLocal(id) && userPowerLevel(id, powerLevels, create, version) >= needed)
-      .sort(
-        (a, b) =>
-          userPowerLevel(b, powerLevels, create, version) - userPowerLevel(a, powerLevels, create, version),
-      )[0];
-    return candidate ?? null;
-  }
-
   return {
     resolveRoom,
     setMembership,
@@ -244,10 +201,8 @@ export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline
         if (access?.guest_access !== 'can_join') throw guestAccessForbidden('Guests may not join this room');
       }
       const extra = withReason(options);
-      if (current !== 'join' && current !== 'invite') {
-        const authoriser = await restrictedAuthoriser(roomId, userId, version);
-        if (authoriser) extra.join_authorised_via_users_server = authoriser;
-      }
+      const restricted = await restrictedJoin(ctx, pipeline, roomId, userId, version);
+      if (restricted.kind === 'authorised') extra.join_authorised_via_users_server = restricted.by;
       await setMembership(userId, roomId, userId, 'join', extra);
       return roomId;
     },

@@ -30,14 +30,17 @@ import { affectedUsers, serverOf } from './accept.ts';
 import { buildEvent, CREATE_STATE_KEY, MEMBER_TYPE, type PrevEvent } from './build.ts';
 import { strippedState } from './members.ts';
 import type { EventPipeline } from './pipeline.ts';
+import { restrictedJoin, restrictedRefusal } from './restricted.ts';
 import { serverAllowed as serverAllowedByAcl } from './server-acl.ts';
 
 export type RemoteMembershipKind = 'join' | 'leave' | 'knock';
 
 export interface ResidentService {
   /**
-   * Whether `server` may take part in the room by its `m.room.server_acl` (no ACL: yes).
-   * Server names are compared without their port; deny wins over allow.
+   * Whether `server` may take part in the room by its `m.room.server_acl` (no ACL, or a room
+   * this server lacks: yes). Server names are compared without their port; deny wins over
+   * allow. The one reader of the ACL: every room-scoped federation endpoint, `/send` and the
+   * PDUs it carries, and the queries ask this.
    */
   serverAllowed(roomId: string, server: string): Promise<boolean>;
   /** make_join / make_leave / make_knock: the unsigned event for `origin`'s user to complete. */
@@ -75,7 +78,8 @@ export function createResident(ctx: HomeserverContext, pipeline: EventPipeline):
 
   async function serverAllowed(roomId: string, server: string): Promise<boolean> {
     const acl = await store.rooms.currentStateEvent(roomId, 'm.room.server_acl', '');
-    return serverAllowedByAcl(acl?.event.content, server);
+    // A rejected ACL event is no ACL (defensive: current state holds none).
+    return serverAllowedByAcl(acl && acl.rejected === null ? acl.event.content : null, server);
   }
 
   /** The room, which this server is in, and `origin` may reach. */
@@ -137,6 +141,13 @@ export function createResident(ctx: HomeserverContext, pipeline: EventPipeline):
       if (membership === 'knock' && !version.knockJoinRule)
         throw forbidden(`Room version ${version.id} does not allow knocking`);
       const content: JsonObject = { membership };
+      if (membership === 'join') {
+        // A restricted room: name a member of ours who may invite, or say why not.
+        const restricted = await restrictedJoin(ctx, pipeline, roomId, userId, version);
+        const refusal = restrictedRefusal(restricted, userId, roomId);
+        if (refusal) throw refusal;
+        if (restricted.kind === 'authorised') content.join_authorised_via_users_server = restricted.by;
+      }
       const draft = { sender: userId, type: MEMBER_TYPE, stateKey: userId, content };
       const keys = [CREATE_STATE_KEY, ...authTypesForEvent({ ...draft, state_key: userId }, version)];
       const template = await pipeline.lock.run(roomId, async () => {
@@ -188,6 +199,26 @@ export function createResident(ctx: HomeserverContext, pipeline: EventPipeline):
           const server = serverOf(member.userId);
           if (server) serversBefore.add(server);
         }
+      }
+      const authoriser = (content as { join_authorised_via_users_server?: unknown })
+        .join_authorised_via_users_server;
+      if (membership === 'join' && typeof authoriser === 'string' && isLocalId(config, authoriser)) {
+        // A restricted join one of ours authorises: checked again now, then signed by this
+        // server too, as the auth rules ask of the authoriser's server.
+        const refusal = restrictedRefusal(
+          await restrictedJoin(ctx, pipeline, roomId, event.sender, version),
+          event.sender,
+          roomId,
+        );
+        if (refusal) throw refusal;
+        const cosigned = await cosignEvent(
+          toWirePdu(event, version),
+          config.serverName,
+          ctx.signingKey,
+          version,
+        );
+        pdu = cosigned;
+        event = identify(cosigned, version);
       }
       // The resident server passes the membership on to the room's other servers.
       const [outcome] = await pipeline.acceptRemote(roomId, [pdu], { forward: true });

@@ -197,6 +197,23 @@ export function accountStore(engine: Engine): AccountStore {
       await engine.write(['access_tokens'], (tx) => tx.delete('access_tokens', hashToken(token)));
     },
 
+    async putOpenIdToken(token, userId, expiresAt, now) {
+      await engine.write(['openid_tokens'], async (tx) => {
+        for (const old of await tx.query('openid_tokens', { index: 'expires_at', upper: [now], limit: 100 }))
+          await tx.delete('openid_tokens', old.token_hash as string);
+        await tx.put('openid_tokens', {
+          token_hash: hashToken(token),
+          user_id: userId,
+          expires_at: expiresAt,
+        });
+      });
+    },
+
+    async openIdTokenUser(token, now) {
+      const row = await engine.read(['openid_tokens'], (tx) => tx.get('openid_tokens', hashToken(token)));
+      return row && (row.expires_at as number) > now ? (row.user_id as string) : null;
+    },
+
     rotateRefreshToken(refreshToken, next) {
       const oldHash = hashToken(refreshToken);
       return engine.write(['devices', 'access_tokens', 'refresh_tokens'], async (tx) => {

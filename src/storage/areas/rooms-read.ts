@@ -153,6 +153,13 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites> {
       return row ? toStoredEvent(row) : null;
     },
 
+    async pendingRedactions(eventId) {
+      const rows = await engine.read(['pending_redactions'], (tx) =>
+        tx.query('pending_redactions', { prefix: [eventId] }),
+      );
+      return rows.map((row) => row.redaction_id as string);
+    },
+
     async getEvents(eventIds) {
       const rows = await engine.read(['events'], (tx) => tx.getMany('events', [...eventIds]));
       const found = new Map<string, StoredEvent>();

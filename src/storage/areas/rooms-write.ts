@@ -18,6 +18,7 @@ import { GroupWriter } from './state-groups.ts';
 
 const PERSIST_TABLES = [
   'events',
+  'pending_redactions',
   'event_edges',
   'forward_extremities',
   'state_groups',
@@ -355,7 +356,7 @@ async function persistOne(run: PersistRun, input: PersistEventInput): Promise<Pe
     outlier,
     rejected: input.rejected ?? null,
     soft_failed: input.softFailed === true,
-    redacted_by: null,
+    redacted_by: input.redactedBy ?? null,
     state_before: before,
     state_after: after,
     txn:
@@ -446,6 +447,9 @@ async function persistOne(run: PersistRun, input: PersistEventInput): Promise<Pe
   const relation = relationRow(row);
   if (relation) run.write(tx.put('relations', relation));
   if (input.redaction) await applyRedaction(tx, input.redaction.eventId, input.redaction.redacted, eventId);
+  if (input.redactsLater !== undefined)
+    run.write(tx.put('pending_redactions', { target_id: input.redactsLater, redaction_id: eventId }));
+  if (input.redactedBy !== undefined) run.write(tx.delete('pending_redactions', [eventId, input.redactedBy]));
   if (outboxCounter !== undefined) {
     for (const [i, destination] of destinations.entries()) {
       run.write(

@@ -93,6 +93,18 @@ export function accountTests(target: ConformanceTarget): void {
       expect(await store.accounts.getAccessToken('syt_secret_acces')).toBeNull();
     });
 
+    it('keeps OpenID tokens hashed until they expire', async () => {
+      const { store } = await stores.fresh();
+      await store.accounts.putOpenIdToken('oid_one', ALICE, 1_000, 0);
+      expect(await store.accounts.openIdTokenUser('oid_one', 999)).toBe(ALICE);
+      expect(await store.accounts.openIdTokenUser('oid_one', 1_000)).toBeNull();
+      expect(await store.accounts.openIdTokenUser('oid_unknown', 0)).toBeNull();
+      // A later token drops those expired by then.
+      await store.accounts.putOpenIdToken('oid_two', ALICE, 5_000, 2_000);
+      expect(await store.accounts.openIdTokenUser('oid_one', 0)).toBeNull();
+      expect(await store.accounts.openIdTokenUser('oid_two', 2_000)).toBe(ALICE);
+    });
+
     it('logs in on a new or existing device, and logs a token out', async () => {
       const { store } = await stores.fresh();
       await store.accounts.createUser(newUser);

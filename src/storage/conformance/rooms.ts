@@ -613,6 +613,26 @@ export function roomTests(target: ConformanceTarget): void {
       );
     });
 
+    it('keeps a redaction that came before its target, and stores the target redacted when it comes', async () => {
+      const { store } = await stores.fresh();
+      const room = await seedRoom(store, 0);
+      const target = room.message('said and taken back');
+      const redaction = room.next({ type: 'm.room.redaction', content: { redacts: target.event.event_id } });
+      // Placed after what the store has (the target is what it lacks).
+      await store.rooms.persistEvents([
+        { ...redaction, stateBefore: target.stateBefore, redactsLater: target.event.event_id },
+      ]);
+      expect(await store.rooms.pendingRedactions(target.event.event_id)).toEqual([redaction.event.event_id]);
+      expect(await store.rooms.pendingRedactions('$other')).toEqual([]);
+      await store.rooms.persistEvents([
+        { ...target, event: { ...target.event, content: {} }, redactedBy: redaction.event.event_id },
+      ]);
+      const stored = await store.rooms.getEvent(target.event.event_id);
+      expect(stored?.event.content).toEqual({});
+      expect(stored?.redactedBy).toBe(redaction.event.event_id);
+      expect(await store.rooms.pendingRedactions(target.event.event_id)).toEqual([]);
+    });
+
     it('finds the event sent under a client transaction ID, and tags it for the sending device', async () => {
       const { store } = await stores.fresh();
       const room = await seedRoom(store, 0);

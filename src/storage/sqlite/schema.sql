@@ -1,4 +1,4 @@
--- Derived from src/storage/schema.ts (schema version 5); do not edit.
+-- Derived from src/storage/schema.ts (schema version 6); do not edit.
 CREATE TABLE "meta" ("name" NOT NULL, v TEXT, PRIMARY KEY ("name")) WITHOUT ROWID;
 CREATE TABLE "streams" ("name" NOT NULL, v TEXT, PRIMARY KEY ("name")) WITHOUT ROWID;
 CREATE TABLE "rooms" ("room_id" NOT NULL, "published", v TEXT, PRIMARY KEY ("room_id")) WITHOUT ROWID;
@@ -58,3 +58,6 @@ CREATE TABLE "inbound_staged" ("origin" NOT NULL, "txn_id" NOT NULL, "received_t
 CREATE INDEX "inbound_staged__received_ts" ON "inbound_staged" ("received_ts", "origin", "txn_id");
 CREATE TABLE "inbound_txns" ("origin" NOT NULL, "txn_id" NOT NULL, "answered_ts", v TEXT, PRIMARY KEY ("origin", "txn_id")) WITHOUT ROWID;
 CREATE INDEX "inbound_txns__answered_ts" ON "inbound_txns" ("answered_ts", "origin", "txn_id");
+CREATE TABLE "pending_redactions" ("target_id" NOT NULL, "redaction_id" NOT NULL, v TEXT, PRIMARY KEY ("target_id", "redaction_id")) WITHOUT ROWID;
+CREATE TABLE "openid_tokens" ("token_hash" NOT NULL, "expires_at", v TEXT, PRIMARY KEY ("token_hash")) WITHOUT ROWID;
+CREATE INDEX "openid_tokens__expires_at" ON "openid_tokens" ("expires_at", "token_hash");

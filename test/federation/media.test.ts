@@ -1,0 +1,199 @@
+/**
+ * Media across servers (server-server-api "Content Repository"): a user of b.test downloads
+ * and thumbnails media uploaded on a.test through b.test, which fetches it once over the
+ * authenticated federation endpoint (a signed request, a `multipart/mixed` answer) and keeps
+ * it — the second read is served with a.test off the network. The serving side refuses
+ * unsigned requests and names only its own media; the fetching side follows a `Location`
+ * part and falls back to the legacy endpoint for a server without federation media.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodeMultipart, multipartBoundary, parseMultipart } from '../../src/core/multipart.ts';
+import type { FederationRequest } from '../../src/federation/client.ts';
+import { createRemoteMedia } from '../../src/federation/remote-media.ts';
+import { createFederatedServers, type FederatedNetwork } from '../../src/federation/testing.ts';
+import { imageSize, sampleImage } from '../../src/hosts/testing-media.ts';
+import { createNodeThumbnailer } from '../../src/hosts/thumbnailer-node.ts';
+import type { TestHomeserver } from '../../src/testing.ts';
+
+let net: FederatedNetwork | undefined;
+afterEach(async () => {
+  await net?.close();
+  net = undefined;
+});
+
+async function upload(hs: TestHomeserver, token: string, bytes: Uint8Array, type: string, name: string) {
+  const res = await hs.fetch(
+    new Request(`http://${hs.serverName}/_matrix/media/v3/upload?filename=${name}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': type },
+      body: bytes as Uint8Array<ArrayBuffer>,
+    }),
+  );
+  expect(res.status).toBe(200);
+  const uri = ((await res.json()) as { content_uri: string }).content_uri;
+  return uri.slice(`mxc://${hs.serverName}/`.length);
+}
+
+const get = (hs: TestHomeserver, path: string, token?: string) =>
+  hs.fetch(
+    new Request(`http://${hs.serverName}${path}`, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+    }),
+  );
+
+describe('media over federation', () => {
+  it('fetches remote media once over the multipart endpoint, keeps it, and thumbnails it', async () => {
+    net = await createFederatedServers(['a.test', 'b.test'], {
+      homeserver: { thumbnailer: await createNodeThumbnailer() },
+    });
+    const a = net.servers['a.test']?.hs as TestHomeserver;
+    const b = net.servers['b.test']?.hs as TestHomeserver;
+    const alice = await a.createUser('alice');
+    const bob = await b.createUser('bob');
+    const png = await sampleImage(200, 100, 'png');
+    const mediaId = await upload(a, alice.accessToken, png, 'image/png', 'photo.png');
+
+    const first = await get(b, `/_matrix/client/v1/media/download/a.test/${mediaId}`, bob.accessToken);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('content-type')).toBe('image/png');
+    expect(first.headers.get('content-disposition')).toBe('inline; filename="photo.png"');
+    expect(new Uint8Array(await first.arrayBuffer())).toEqual(png);
+    expect(await b.store.media.getMediaInfo('a.test', mediaId)).toMatchObject({
+      origin: 'a.test',
+      contentType: 'image/png',
+      uploadName: 'photo.png',
+      size: png.byteLength,
+    });
+
+    // Media a.test never had is not found, and nothing is kept for it.
+    const missing = await get(b, '/_matrix/client/v1/media/download/a.test/nosuchmedia', bob.accessToken);
+    expect(missing.status).toBe(404);
+    expect(await b.store.media.getMediaInfo('a.test', 'nosuchmedia')).toBeNull();
+
+    // a.test leaves the network: b.test answers from what it kept.
+    net.network.block('b.test', 'a.test');
+    const again = await get(b, `/_matrix/client/v1/media/download/a.test/${mediaId}`, bob.accessToken);
+    expect(new Uint8Array(await again.arrayBuffer())).toEqual(png);
+    const thumb = await get(
+      b,
+      `/_matrix/client/v1/media/thumbnail/a.test/${mediaId}?width=50&height=50&method=crop`,
+      bob.accessToken,
+    );
+    expect(thumb.status).toBe(200);
+    expect(await imageSize(await thumb.arrayBuffer())).toMatchObject({ width: 50, height: 50 });
+  });
+
+  it('serves its own media as two parts to signed requests only, and 404 for what it lacks', async () => {
+    net = await createFederatedServers(['a.test', 'b.test'], {
+      homeserver: { thumbnailer: await createNodeThumbnailer() },
+    });
+    const a = net.servers['a.test']?.hs as TestHomeserver;
+    const fromB = net.servers['b.test']?.federation;
+    if (!fromB) throw new Error('no b.test');
+    const alice = await a.createUser('alice');
+    const bytes = new TextEncoder().encode('line one\r\n--not a boundary\r\n\r\nend');
+    const mediaId = await upload(a, alice.accessToken, bytes, 'text/plain', 'notes.txt');
+
+    const res = await fromB.fetch('a.test', {
+      method: 'GET',
+      target: `/_matrix/federation/v1/media/download/${mediaId}`,
+    });
+    expect(res.status).toBe(200);
+    const boundary = multipartBoundary(res.headers.get('content-type'));
+    expect(res.headers.get('content-type')).toMatch(/^multipart\/mixed; boundary=/);
+    const parts = parseMultipart(boundary as string, new Uint8Array(await res.arrayBuffer()));
+    expect(parts.length).toBe(2);
+    expect(parts[0]?.headers['content-type']).toBe('application/json');
+    expect(new TextDecoder().decode(parts[0]?.body)).toBe('{}');
+    expect(parts[1]?.headers['content-type']).toBe('text/plain');
+    expect(parts[1]?.headers['content-disposition']).toBe('inline; filename="notes.txt"');
+    expect(parts[1]?.body).toEqual(bytes);
+
+    const png = await sampleImage(120, 80, 'png');
+    const imageId = await upload(a, alice.accessToken, png, 'image/png', 'p.png');
+    const thumb = await fromB.fetch('a.test', {
+      method: 'GET',
+      target: `/_matrix/federation/v1/media/thumbnail/${imageId}?width=32&height=32&method=crop`,
+    });
+    const thumbParts = parseMultipart(
+      multipartBoundary(thumb.headers.get('content-type')) as string,
+      new Uint8Array(await thumb.arrayBuffer()),
+    );
+    expect(thumbParts[1]?.headers['content-disposition']).toBe('inline; filename="thumbnail.png"');
+    expect(await imageSize(thumbParts[1]?.body as Uint8Array)).toMatchObject({ width: 32, height: 32 });
+
+    const unsigned = await fromB.fetch('a.test', {
+      method: 'GET',
+      target: `/_matrix/federation/v1/media/download/${mediaId}`,
+      sign: false,
+    });
+    expect(unsigned.status).toBe(401);
+    const unknown = await fromB.fetch('a.test', {
+      method: 'GET',
+      target: '/_matrix/federation/v1/media/download/nosuchmedia?timeout_ms=0',
+    });
+    expect([unknown.status, ((await unknown.json()) as { errcode: string }).errcode]).toEqual([
+      404,
+      'M_NOT_FOUND',
+    ]);
+    const badThumb = await fromB.fetch('a.test', {
+      method: 'GET',
+      target: `/_matrix/federation/v1/media/thumbnail/${imageId}?width=-1&height=32`,
+    });
+    expect(badThumb.status).toBe(400);
+  });
+
+  it("follows a Location part, falls back to a pre-1.11 server's legacy download, and bounds sizes", async () => {
+    const asked: string[] = [];
+    const mark = 'xyz';
+    const multipart = (second: Record<string, string>, body = new Uint8Array(0)) =>
+      new Response(
+        encodeMultipart(mark, [
+          { headers: { 'Content-Type': 'application/json' }, body: new TextEncoder().encode('{}') },
+          { headers: second, body },
+        ]),
+        { headers: { 'content-type': `multipart/mixed; boundary="${mark}"` } },
+      );
+    const remote = createRemoteMedia({
+      async fetch(destination: string, request: FederationRequest) {
+        asked.push(
+          `${destination} ${request.target.split('?')[0]} ${request.sign === false ? 'unsigned' : 'signed'}`,
+        );
+        if (destination === 'old.test' && request.target.startsWith('/_matrix/federation/'))
+          return Response.json({ errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' }, { status: 404 });
+        if (destination === 'old.test')
+          return new Response('legacy bytes', {
+            headers: {
+              'content-type': 'text/plain',
+              'content-disposition': "attachment; filename*=utf-8''caf%C3%A9.txt",
+            },
+          });
+        if (request.target.includes('/big'))
+          return multipart({ 'Content-Type': 'application/octet-stream' }, new Uint8Array(2048));
+        return multipart({ Location: 'https://cdn.example/media/1' });
+      },
+      async fetchUrl(url) {
+        asked.push(`GET ${url}`);
+        return new Response('from the cdn', { headers: { 'content-type': 'text/plain' } });
+      },
+    });
+    const options = { timeoutMs: 1000, maxBytes: 1024 };
+    const viaLocation = await remote.fetchMedia('new.test', 'abc', options);
+    expect(viaLocation).toMatchObject({ contentType: 'text/plain', uploadName: null });
+    expect(new TextDecoder().decode(viaLocation?.data as Uint8Array)).toBe('from the cdn');
+    const legacy = await remote.fetchMedia('old.test', 'def', options);
+    expect(legacy?.uploadName).toBe('café.txt');
+    expect(new TextDecoder().decode(legacy?.data as Uint8Array)).toBe('legacy bytes');
+    await expect(remote.fetchMedia('new.test', 'big', options)).rejects.toMatchObject({
+      status: 502,
+      errcode: 'M_TOO_LARGE',
+    });
+    expect(asked).toEqual([
+      'new.test /_matrix/federation/v1/media/download/abc signed',
+      'GET https://cdn.example/media/1',
+      'old.test /_matrix/federation/v1/media/download/def signed',
+      'old.test /_matrix/media/v3/download/old.test/def unsigned',
+      'new.test /_matrix/federation/v1/media/download/big signed',
+    ]);
+  });
+});
