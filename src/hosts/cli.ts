@@ -243,8 +243,8 @@ export async function serve(
   if (options.data) {
     const dir = resolve(options.data);
     mkdirSync(dir, { recursive: true });
-    store = await openSqliteStore({ path: join(dir, 'hearth.sqlite') });
-    logger.info(`data: ${join(dir, 'hearth.sqlite')}`);
+    store = await openSqliteStore({ path: join(dir, 'hearth.sqlite'), mediaDir: join(dir, 'media') });
+    logger.info(`data: ${join(dir, 'hearth.sqlite')}, media files in ${join(dir, 'media')}`);
   } else {
     // Loaded only here: a server with --data never loads Dexie and fake-indexeddb.
     const [{ IDBFactory, IDBKeyRange }, { openIndexedDbStore }] = await Promise.all([

@@ -352,6 +352,21 @@ export interface AccountStore {
   ): Promise<boolean>;
   /** Deletes devices with their tokens, keys and to-device inbox; notes a device-list change. */
   deleteDevices(userId: string, deviceIds: readonly string[]): Promise<void>;
+  /**
+   * The user's dehydrated device (MSC3814): a device with no tokens, whose opaque data a
+   * later login fetches to become it. Null when the user has none.
+   */
+  getDehydratedDevice(userId: string): Promise<{ deviceId: string; deviceData: JsonObject } | null>;
+  /**
+   * Makes `deviceId` the user's dehydrated device, in one transaction: the earlier one is
+   * deleted with its keys and inbox. CONFLICT when `deviceId` is another (ordinary) device.
+   */
+  putDehydratedDevice(
+    device: { userId: string; deviceId: string; deviceData: JsonObject; displayName: string | null },
+    now: number,
+  ): Promise<void>;
+  /** Deletes the user's dehydrated device with its keys and inbox; its ID, or null when none. */
+  deleteDehydratedDevice(userId: string): Promise<string | null>;
   putUiaSession(sessionId: string, data: JsonObject, expiresAt: number): Promise<void>;
   /** Null when unknown or expired at `now`. */
   getUiaSession(sessionId: string, now: number): Promise<JsonObject | null>;
@@ -612,14 +627,22 @@ export interface MediaReservation {
   pendingUntil: number;
 }
 
+/**
+ * Media bytes as a caller hands them over. A stream is read to its end (an error it raises,
+ * such as a size limit, fails the call with that error and stores nothing).
+ */
+export type MediaBody = Uint8Array | Blob | ReadableStream<Uint8Array>;
+
 export interface MediaStore {
   /**
-   * The form this backend keeps media in without converting it (IndexedDB: Blobs; SQLite:
-   * bytes). Every method takes either; handing over this one saves a copy of the whole file.
+   * The form this backend takes media in without converting it (IndexedDB: Blobs; SQLite:
+   * bytes; files under `--data`: a stream, written to disk as it arrives). Every method takes
+   * any `MediaBody`; handing over this one saves a copy of the whole file. Files are read back
+   * as file-backed Blobs.
    */
-  readonly keeps: 'blob' | 'bytes';
+  readonly keeps: 'blob' | 'bytes' | 'stream';
   /** Fails with CONFLICT when the ID exists. */
-  putMedia(info: Omit<MediaInfo, 'size' | 'pendingUntil'>, data: Uint8Array | Blob): Promise<MediaInfo>;
+  putMedia(info: Omit<MediaInfo, 'size' | 'pendingUntil'>, data: MediaBody): Promise<MediaInfo>;
   /** Media with its bytes; null when unknown or only reserved. */
   getMedia(origin: string, mediaId: string): Promise<{ info: MediaInfo; data: Blob } | null>;
   /**
@@ -639,7 +662,7 @@ export interface MediaStore {
    * already has bytes (so two racing uploads cannot both win). Who may fill it and until when
    * is the caller's rule, checked on `getMediaInfo` before.
    */
-  completeMedia(info: Omit<MediaInfo, 'size' | 'pendingUntil'>, data: Uint8Array | Blob): Promise<MediaInfo>;
+  completeMedia(info: Omit<MediaInfo, 'size' | 'pendingUntil'>, data: MediaBody): Promise<MediaInfo>;
   deleteMedia(origin: string, mediaId: string): Promise<boolean>;
 }
 

@@ -260,6 +260,46 @@ export function accountStore(engine: Engine): AccountStore {
       await engine.write(DEVICE_TABLES, (tx) => deleteDevices(tx, userId, deviceIds));
     },
 
+    async getDehydratedDevice(userId) {
+      const rows = await engine.read(['devices'], (tx) => tx.query('devices', { prefix: [userId] }));
+      const row = rows.find((r) => r.dehydrated != null);
+      return row ? { deviceId: row.device_id as string, deviceData: row.dehydrated as JsonObject } : null;
+    },
+
+    async putDehydratedDevice(device, now) {
+      const userId = requireString(device?.userId, 'userId');
+      const deviceId = requireString(device.deviceId, 'deviceId');
+      await engine.write(DEVICE_TABLES, async (tx) => {
+        const existing = await tx.get('devices', [userId, deviceId]);
+        if (existing && existing.dehydrated == null)
+          throw new StoreError('CONFLICT', `${deviceId} is an ordinary device of ${userId}`);
+        const earlier = (await tx.query('devices', { prefix: [userId] })).filter((r) => r.dehydrated != null);
+        await deleteDevices(
+          tx,
+          userId,
+          earlier.map((r) => r.device_id as string),
+        );
+        await tx.put('devices', {
+          user_id: userId,
+          device_id: deviceId,
+          display_name: device.displayName,
+          created_ts: now,
+          last_seen_ts: null,
+          last_seen_ip: null,
+          dehydrated: device.deviceData,
+        });
+      });
+    },
+
+    deleteDehydratedDevice(userId) {
+      return engine.write(DEVICE_TABLES, async (tx) => {
+        const row = (await tx.query('devices', { prefix: [userId] })).find((r) => r.dehydrated != null);
+        if (!row) return null;
+        await deleteDevices(tx, userId, [row.device_id as string]);
+        return row.device_id as string;
+      });
+    },
+
     async putUiaSession(sessionId, data, expiresAt) {
       await engine.write(['uia_sessions'], (tx) =>
         tx.put('uia_sessions', { session_id: sessionId, data, expires_ts: expiresAt }),
