@@ -24,6 +24,7 @@ import type {
   TopoToken,
 } from '../store.ts';
 import { invalid, requirePosition } from './common.ts';
+import type { EventIndexReads } from './event-index.ts';
 import type { RoomWrites } from './rooms-write.ts';
 import { loadState } from './state-groups.ts';
 
@@ -146,7 +147,7 @@ function toAlias(row: Row): RoomAlias {
 }
 
 /** The reading half of `RoomStore`. */
-export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites> {
+export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | keyof EventIndexReads> {
   return {
     async getEvent(eventId) {
       const row = await engine.read(['events'], (tx) => tx.get('events', eventId));

@@ -1,4 +1,4 @@
--- Derived from src/storage/schema.ts (schema version 5); do not edit.
+-- Derived from src/storage/schema.ts (schema version 6); do not edit.
 CREATE TABLE "meta" ("name" NOT NULL, v TEXT, PRIMARY KEY ("name")) WITHOUT ROWID;
 CREATE TABLE "streams" ("name" NOT NULL, v TEXT, PRIMARY KEY ("name")) WITHOUT ROWID;
 CREATE TABLE "rooms" ("room_id" NOT NULL, "published", v TEXT, PRIMARY KEY ("room_id")) WITHOUT ROWID;
@@ -58,3 +58,7 @@ CREATE TABLE "inbound_staged" ("origin" NOT NULL, "txn_id" NOT NULL, "received_t
 CREATE INDEX "inbound_staged__received_ts" ON "inbound_staged" ("received_ts", "origin", "txn_id");
 CREATE TABLE "inbound_txns" ("origin" NOT NULL, "txn_id" NOT NULL, "answered_ts", v TEXT, PRIMARY KEY ("origin", "txn_id")) WITHOUT ROWID;
 CREATE INDEX "inbound_txns__answered_ts" ON "inbound_txns" ("answered_ts", "origin", "txn_id");
+CREATE TABLE "search_terms" ("term" NOT NULL, "stream" NOT NULL, v TEXT, PRIMARY KEY ("term", "stream")) WITHOUT ROWID;
+CREATE TABLE "threads" ("room_id" NOT NULL, "root_id" NOT NULL, "latest", v TEXT, PRIMARY KEY ("room_id", "root_id")) WITHOUT ROWID;
+CREATE INDEX "threads__room_id_latest" ON "threads" ("room_id", "latest", "root_id");
+CREATE TABLE "thread_participants" ("root_id" NOT NULL, "user_id" NOT NULL, v TEXT, PRIMARY KEY ("root_id", "user_id")) WITHOUT ROWID;
