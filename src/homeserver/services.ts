@@ -23,6 +23,7 @@ import type { E2eeRemote } from './ports.ts';
 import { createPushService, type PushService } from './push/index.ts';
 import { createRoomsService, type RoomsService } from './rooms/index.ts';
 import { createRoomReadService, type RoomReadService } from './rooms/read.ts';
+import { createRelationsService, type RelationsService } from './rooms/relations.ts';
 import { createSlidingSyncService, type SlidingSyncService } from './sliding-sync/index.ts';
 import { createSyncService, type SyncService } from './sync/index.ts';
 import { createTransactions, type TransactionsService } from './transactions.ts';
@@ -34,6 +35,8 @@ export interface Services {
   readonly rooms: RoomsService;
   /** Reading rooms (state, members, events, context, /messages). */
   readonly roomRead: RoomReadService;
+  /** /relations and /threads. */
+  readonly relations: RelationsService;
   readonly sync: SyncService;
   /** Simplified sliding sync (MSC4186). */
   readonly slidingSync: SlidingSyncService;
@@ -103,6 +106,10 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
       if (markers['m.read'] !== undefined) await edus.receipt(roomId, userId, markers['m.read']);
     },
   };
+  const roomRead = createRoomReadService(ctx, {
+    rooms,
+    backfill: (roomId, from, limit) => federationInbound.backfillRoom(roomId, from, limit),
+  });
   return {
     config: ctx.config,
     accounts: createAccountsService(ctx, {
@@ -110,10 +117,8 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
       deviceListChanged: (userId) => e2ee.deviceListChanged(userId),
     }),
     rooms,
-    roomRead: createRoomReadService(ctx, {
-      rooms,
-      backfill: (roomId, from, limit) => federationInbound.backfillRoom(roomId, from, limit),
-    }),
+    roomRead,
+    relations: createRelationsService(ctx, { rooms, roomRead }),
     sync: createSyncService(ctx, { typing, presence, rooms, pushRules, e2ee }),
     slidingSync: createSlidingSyncService(ctx, { typing, presence, rooms, pushRules, e2ee }),
     e2ee,

@@ -17,6 +17,7 @@ import { profileEndpoints } from './profile.ts';
 import { pushRulesEndpoints } from './push-rules.ts';
 import { receiptEndpoints } from './receipts.ts';
 import { registerEndpoints } from './register.ts';
+import { relationsEndpoints } from './relations.ts';
 import { roomKeysEndpoints } from './room-keys.ts';
 import { roomReadEndpoints } from './room-read.ts';
 import { roomsEndpoints } from './rooms.ts';
@@ -44,6 +45,7 @@ export function clientEndpoints(services: Services): Endpoint[] {
       receiptEndpoints,
       presenceEndpoints,
       roomReadEndpoints,
+      relationsEndpoints,
     ].flatMap((f) => f(services)),
     ...roomsEndpoints(services),
     ...pushRulesEndpoints(services),

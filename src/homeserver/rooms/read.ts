@@ -158,8 +158,9 @@ export function createRoomReadService(ctx: HomeserverContext, deps: RoomReadDeps
     return ids.map((id) => found.get(id)).filter((e): e is StoredEvent => e !== undefined);
   }
 
+  // State and member lists (prevContent false) carry no aggregations: they are not timelines.
   const format = (events: readonly StoredEvent[], viewer: Viewer, prevContent = true) =>
-    loadClientEvents(store, events, viewer, clock.now(), { prevContent });
+    loadClientEvents(store, events, viewer, clock.now(), { prevContent, relations: prevContent });
 
   /** An event of this room that the user may see, or M_NOT_FOUND. */
   async function visibleEvent(userId: string, roomId: string, eventId: string): Promise<StoredEvent> {
