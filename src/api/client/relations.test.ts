@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { JsonObject } from '../../core/canonical-json.ts';
 import { roomsTestbed, roomWith, sendText, type TestHomeserver, type TestUser } from './testing.ts';
 
 let hs: TestHomeserver | undefined;
@@ -7,11 +8,11 @@ afterEach(async () => {
   hs = undefined;
 });
 
-const rel = (relType: string, eventId: string, extra: Record<string, unknown> = {}) => ({
+const rel = (relType: string, eventId: string, extra: JsonObject = {}): JsonObject => ({
   'm.relates_to': { rel_type: relType, event_id: eventId, ...extra },
 });
 
-async function send(user: TestUser, roomId: string, type: string, content: Record<string, unknown>) {
+async function send(user: TestUser, roomId: string, type: string, content: JsonObject) {
   const { eventId } = await (hs as TestHomeserver).internals.rooms.sendEvent({
     sender: user.userId,
     deviceId: user.deviceId,
@@ -62,9 +63,9 @@ describe('relations, threads and bundled aggregations', () => {
     expect(event.status).toBe(200);
     const bundled = relationsOf(event.body);
     expect((event.body.content as { body: string }).body).toBe('original'); // content left intact (v1.7)
-    expect((bundled?.['m.replace'] as { event_id: string }).event_id).toBe(edit2);
+    expect(bundled?.['m.replace']?.event_id).toBe(edit2);
     expect(bundled?.['m.thread']).toMatchObject({ count: 2, current_user_participated: true });
-    expect((bundled?.['m.thread']?.latest_event as { event_id: string }).event_id).toBe(reply2);
+    expect(bundled?.['m.thread']?.latest_event).toMatchObject({ event_id: reply2 });
     expect(bundled?.['m.reference']).toEqual({ chunk: [{ event_id: ref }] });
 
     // Bob replied: participated. Eve joins later and has not.
@@ -75,7 +76,7 @@ describe('relations, threads and bundled aggregations', () => {
     const inMessages = (messages.body.chunk as { event_id: string }[]).find((e) => e.event_id === root);
     expect(relationsOf(inMessages)?.['m.thread']?.current_user_participated).toBe(false);
     const context = await get(`/_matrix/client/v3/rooms/${roomId}/context/${root}?limit=2`, alice);
-    expect((relationsOf(context.body.event)?.['m.replace'] as { event_id: string }).event_id).toBe(edit2);
+    expect(relationsOf(context.body.event)?.['m.replace']?.event_id).toBe(edit2);
     const filter = encodeURIComponent(JSON.stringify({ room: { timeline: { limit: 50 } } }));
     const sync = await get(`/_matrix/client/v3/sync?filter=${filter}`, alice);
     const timeline = (sync.body as { rooms: { join: Record<string, { timeline: { events: unknown[] } }> } })
