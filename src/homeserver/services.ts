@@ -24,6 +24,7 @@ import { createPushService, type PushService } from './push/index.ts';
 import { createRoomsService, type RoomsService } from './rooms/index.ts';
 import { createRoomReadService, type RoomReadService } from './rooms/read.ts';
 import { createRelationsService, type RelationsService } from './rooms/relations.ts';
+import { createSearchService, type SearchService } from './search.ts';
 import { createSlidingSyncService, type SlidingSyncService } from './sliding-sync/index.ts';
 import { createSyncService, type SyncService } from './sync/index.ts';
 import { createTransactions, type TransactionsService } from './transactions.ts';
@@ -37,6 +38,8 @@ export interface Services {
   readonly roomRead: RoomReadService;
   /** /relations and /threads. */
   readonly relations: RelationsService;
+  /** Server-side search and the user directory. */
+  readonly search: SearchService;
   readonly sync: SyncService;
   /** Simplified sliding sync (MSC4186). */
   readonly slidingSync: SlidingSyncService;
@@ -119,6 +122,7 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
     rooms,
     roomRead,
     relations: createRelationsService(ctx, { rooms, roomRead }),
+    search: createSearchService(ctx, { rooms, roomRead }),
     sync: createSyncService(ctx, { typing, presence, rooms, pushRules, e2ee }),
     slidingSync: createSlidingSyncService(ctx, { typing, presence, rooms, pushRules, e2ee }),
     e2ee,

@@ -21,6 +21,7 @@ import { relationsEndpoints } from './relations.ts';
 import { roomKeysEndpoints } from './room-keys.ts';
 import { roomReadEndpoints } from './room-read.ts';
 import { roomsEndpoints } from './rooms.ts';
+import { searchEndpoints } from './search.ts';
 import { slidingSyncEndpoints } from './sliding-sync.ts';
 import { syncEndpoints } from './sync.ts';
 import { toDeviceEndpoints } from './to-device.ts';
@@ -46,6 +47,7 @@ export function clientEndpoints(services: Services): Endpoint[] {
       presenceEndpoints,
       roomReadEndpoints,
       relationsEndpoints,
+      searchEndpoints,
     ].flatMap((f) => f(services)),
     ...roomsEndpoints(services),
     ...pushRulesEndpoints(services),
