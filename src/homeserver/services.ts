@@ -26,6 +26,7 @@ import { createRoomReadService, type RoomReadService } from './rooms/read.ts';
 import { createRelationsService, type RelationsService } from './rooms/relations.ts';
 import { createSearchService, type SearchService } from './search.ts';
 import { createSlidingSyncService, type SlidingSyncService } from './sliding-sync/index.ts';
+import { createSpacesService, type SpacesService } from './spaces.ts';
 import { createSyncService, type SyncService } from './sync/index.ts';
 import { createTransactions, type TransactionsService } from './transactions.ts';
 import { createUserDataService, type UserDataService } from './user-data.ts';
@@ -40,6 +41,8 @@ export interface Services {
   readonly relations: RelationsService;
   /** Server-side search and the user directory. */
   readonly search: SearchService;
+  /** Space hierarchy, room summaries, mutual rooms. */
+  readonly spaces: SpacesService;
   readonly sync: SyncService;
   /** Simplified sliding sync (MSC4186). */
   readonly slidingSync: SlidingSyncService;
@@ -123,6 +126,7 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
     roomRead,
     relations: createRelationsService(ctx, { rooms, roomRead }),
     search: createSearchService(ctx, { rooms, roomRead }),
+    spaces: createSpacesService(ctx, { rooms }),
     sync: createSyncService(ctx, { typing, presence, rooms, pushRules, e2ee }),
     slidingSync: createSlidingSyncService(ctx, { typing, presence, rooms, pushRules, e2ee }),
     e2ee,

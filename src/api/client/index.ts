@@ -23,6 +23,7 @@ import { roomReadEndpoints } from './room-read.ts';
 import { roomsEndpoints } from './rooms.ts';
 import { searchEndpoints } from './search.ts';
 import { slidingSyncEndpoints } from './sliding-sync.ts';
+import { spacesEndpoints } from './spaces.ts';
 import { syncEndpoints } from './sync.ts';
 import { toDeviceEndpoints } from './to-device.ts';
 import { typingEndpoints } from './typing.ts';
@@ -48,6 +49,7 @@ export function clientEndpoints(services: Services): Endpoint[] {
       roomReadEndpoints,
       relationsEndpoints,
       searchEndpoints,
+      spacesEndpoints,
     ].flatMap((f) => f(services)),
     ...roomsEndpoints(services),
     ...pushRulesEndpoints(services),
