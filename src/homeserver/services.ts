@@ -19,11 +19,13 @@ import { createFederationInboundService, type FederationInboundService } from '.
 import { createFederationQueryService, type FederationQueryService } from './federation-queries/index.ts';
 import { createFilterService, type FilterService } from './filter.ts';
 import { createMediaService, type MediaDeps, type MediaService } from './media/index.ts';
+import { createNotificationsService, type NotificationsService } from './notifications.ts';
 import type { E2eeRemote } from './ports.ts';
 import { createPushService, type PushService } from './push/index.ts';
 import { createRoomsService, type RoomsService } from './rooms/index.ts';
 import { createRoomReadService, type RoomReadService } from './rooms/read.ts';
 import { createRelationsService, type RelationsService } from './rooms/relations.ts';
+import { createUpgradeService, type UpgradeService } from './rooms/upgrade.ts';
 import { createSearchService, type SearchService } from './search.ts';
 import { createSlidingSyncService, type SlidingSyncService } from './sliding-sync/index.ts';
 import { createSpacesService, type SpacesService } from './spaces.ts';
@@ -43,6 +45,10 @@ export interface Services {
   readonly search: SearchService;
   /** Space hierarchy, room summaries, mutual rooms. */
   readonly spaces: SpacesService;
+  /** Room upgrades. */
+  readonly upgrades: UpgradeService;
+  /** The notifications list (GET /notifications). */
+  readonly notifications: NotificationsService;
   readonly sync: SyncService;
   /** Simplified sliding sync (MSC4186). */
   readonly slidingSync: SlidingSyncService;
@@ -127,6 +133,8 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
     relations: createRelationsService(ctx, { rooms, roomRead }),
     search: createSearchService(ctx, { rooms, roomRead }),
     spaces: createSpacesService(ctx, { rooms }),
+    upgrades: createUpgradeService(ctx, { rooms }),
+    notifications: createNotificationsService(ctx),
     sync: createSyncService(ctx, { typing, presence, rooms, pushRules, e2ee }),
     slidingSync: createSlidingSyncService(ctx, { typing, presence, rooms, pushRules, e2ee }),
     e2ee,

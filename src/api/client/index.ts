@@ -18,6 +18,7 @@ import { pushRulesEndpoints } from './push-rules.ts';
 import { receiptEndpoints } from './receipts.ts';
 import { registerEndpoints } from './register.ts';
 import { relationsEndpoints } from './relations.ts';
+import { roomExtrasEndpoints } from './room-extras.ts';
 import { roomKeysEndpoints } from './room-keys.ts';
 import { roomReadEndpoints } from './room-read.ts';
 import { roomsEndpoints } from './rooms.ts';
@@ -50,6 +51,7 @@ export function clientEndpoints(services: Services): Endpoint[] {
       relationsEndpoints,
       searchEndpoints,
       spacesEndpoints,
+      roomExtrasEndpoints,
     ].flatMap((f) => f(services)),
     ...roomsEndpoints(services),
     ...pushRulesEndpoints(services),

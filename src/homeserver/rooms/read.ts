@@ -29,6 +29,7 @@ import { forbidden, invalidParam, notFound } from '../errors.ts';
 import { matchesEventFilter, type RoomEventFilter } from '../filter.ts';
 import { formatTopoToken, parseSyncToken, parseTopoToken } from '../tokens.ts';
 import type { RoomsService } from './index.ts';
+import { eventAtTimestamp } from './timestamp.ts';
 
 const MEMBER = 'm.room.member';
 const HISTORY_VISIBILITY = 'm.room.history_visibility';
@@ -89,6 +90,8 @@ export interface RoomReadService {
   context(viewer: Viewer, roomId: string, eventId: string, query: ContextQuery): Promise<JsonObject>;
   /** `GET /rooms/{roomId}/messages` */
   messages(viewer: Viewer, roomId: string, query: MessagesQuery): Promise<JsonObject>;
+  /** `GET /rooms/{roomId}/timestamp_to_event` (rooms/timestamp.ts) */
+  timestampToEvent(viewer: Viewer, roomId: string, ts: number, dir: 'f' | 'b'): Promise<JsonObject>;
 }
 
 /** How a user may read a room (see the module comment). */
@@ -337,6 +340,16 @@ export function createRoomReadService(ctx: HomeserverContext, deps: RoomReadDeps
         events_after: rest.slice(before.length),
         state: await format(stateEvents, viewer, false),
       };
+    },
+
+    async timestampToEvent(viewer, roomId, ts, dir) {
+      await access(viewer.userId, roomId);
+      const visible = async (e: StoredEvent) =>
+        (await rooms.filterVisible(viewer.userId, roomId, [e])).length > 0;
+      const found = await eventAtTimestamp(store, roomId, ts, dir, visible);
+      if (!found)
+        throw notFound(`No event ${dir === 'b' ? 'at or before' : 'at or after'} ${ts} in ${roomId}`);
+      return found;
     },
 
     async messages(viewer, roomId, query) {
