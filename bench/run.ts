@@ -3,6 +3,7 @@
  * run; ratios against the raw primitive beside them are what to compare across runs.
  */
 import { browserBench } from './browser.ts';
+import { clientApiBench } from './client-api.ts';
 import { coreBench } from './core.ts';
 import { e2eeBench } from './e2ee.ts';
 import { printTable } from './harness.ts';
@@ -34,6 +35,11 @@ if (!only || only === 'e2ee')
   printTable(
     'e2ee: key query/claim and to-device fan-out for 100 devices, beside their store calls',
     await e2eeBench(),
+  );
+if (!only || only === 'client-api')
+  printTable(
+    'client-api: search index cost, search latency, relations and threads on 1,000 replies',
+    await clientApiBench(),
   );
 if (!only || only === 'browser')
   printTable('browser: the Service Worker homeserver in headless Chromium', await browserBench());
