@@ -98,10 +98,27 @@ export function eventIndexReads(engine: Engine): EventIndexReads {
       const maxScan = query.maxScan ?? 20_000;
       return engine.read(['search_terms'], async (tx) => {
         if (terms.length === 0) return { hits: [], next: null };
-        // Walk the rarest word's rows, newest first; the others are checked by key.
-        const counts = await Promise.all(terms.map((term) => tx.count('search_terms', { prefix: [term] })));
+        // Walk the rarest word's rows, newest first; the others are checked by key. Which is
+        // rarest is judged from each word's first batch (a word with fewer rows than a batch
+        // is known exactly), so a common word costs one batch, never a count of all its rows.
+        const bounds = query.before !== undefined ? { upper: [query.before], upperOpen: true } : {};
+        const firsts =
+          terms.length === 1
+            ? [SEARCH_BATCH]
+            : (
+                await Promise.all(
+                  terms.map((term) =>
+                    tx.query('search_terms', {
+                      prefix: [term],
+                      ...bounds,
+                      reverse: true,
+                      limit: SEARCH_BATCH,
+                    }),
+                  ),
+                )
+              ).map((rows) => rows.length);
         const order = terms
-          .map((term, i) => [term, counts[i] as number] as const)
+          .map((term, i) => [term, firsts[i] as number] as const)
           .sort((a, b) => a[1] - b[1]);
         const [rarest, ...others] = order.map(([term]) => term) as [string, ...string[]];
         if ((order[0]?.[1] ?? 0) === 0) return { hits: [], next: null };
@@ -117,22 +134,27 @@ export function eventIndexReads(engine: Engine): EventIndexReads {
           });
           scanned += batch.length;
           const inRooms = batch.filter((row) => query.roomIds.has(row.room_id as string));
-          const present = await Promise.all(
-            others.map((term) =>
-              tx.getMany(
-                'search_terms',
-                inRooms.map((row) => [term, row.stream as number]),
+          // The other words are looked up a chunk at a time: a page is often filled early.
+          const chunk = Math.max(16, 2 * (query.limit - hits.length));
+          for (let start = 0; start < inRooms.length; start += chunk) {
+            const part = inRooms.slice(start, start + chunk);
+            const present = await Promise.all(
+              others.map((term) =>
+                tx.getMany(
+                  'search_terms',
+                  part.map((row) => [term, row.stream as number]),
+                ),
               ),
-            ),
-          );
-          for (const [i, row] of inRooms.entries()) {
-            if (!present.every((rows) => rows[i] !== undefined)) continue;
-            hits.push({
-              eventId: row.event_id as string,
-              roomId: row.room_id as string,
-              stream: row.stream as number,
-            });
-            if (hits.length >= query.limit) return { hits, next: row.stream as number };
+            );
+            for (const [i, row] of part.entries()) {
+              if (!present.every((rows) => rows[i] !== undefined)) continue;
+              hits.push({
+                eventId: row.event_id as string,
+                roomId: row.room_id as string,
+                stream: row.stream as number,
+              });
+              if (hits.length >= query.limit) return { hits, next: row.stream as number };
+            }
           }
           const last = batch.at(-1);
           if (batch.length < SEARCH_BATCH || !last) return { hits, next: null };
