@@ -79,6 +79,8 @@ interface Running extends HomeserverInternals {
   readonly router: FetchHandler;
   /** Outgoing transactions, when federation is configured. */
   readonly sender?: Sender;
+  /** Stops the sender and its transport's reachability listener. */
+  stopSending(): void;
 }
 
 export function createHomeserver(options: HomeserverOptions): Homeserver {
@@ -148,7 +150,18 @@ export function startHomeserver(options: HomeserverOptions): {
       .resumeStaged()
       .catch((err) => ctx.logger.error('could not apply staged transactions', { error: String(err) }));
     sender?.start();
-    return { ctx, services, router, sender };
+    // A transport that knows when a peer (or itself) is back resets the backoff at once.
+    const outgoing = sender;
+    const unlisten =
+      outgoing &&
+      options.federation?.transport?.onReachable?.((destination) =>
+        destination === undefined ? outgoing.resume() : outgoing.seen(destination),
+      );
+    const stopSending = () => {
+      outgoing?.stop();
+      unlisten?.();
+    };
+    return { ctx, services, router, sender, stopSending };
   };
 
   let running: Promise<Running> = (async () => {
@@ -183,7 +196,7 @@ export function startHomeserver(options: HomeserverOptions): {
       running = next.catch(() => before);
       await next;
       // The old services' sender would send from the replaced data: only the new one runs.
-      (await before).sender?.stop();
+      (await before).stopSending();
     },
   };
 
@@ -211,7 +224,7 @@ export function startHomeserver(options: HomeserverOptions): {
     },
     async close() {
       closed = true;
-      (await running.catch(() => undefined))?.sender?.stop();
+      (await running.catch(() => undefined))?.stopSending();
       await store?.close();
     },
   };

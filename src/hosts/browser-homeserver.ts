@@ -11,6 +11,7 @@
  * old data never outlive it.
  */
 
+import type { FederationOptions } from '../federation/index.ts';
 import type { Logger, RegistrationPolicy } from '../homeserver/context.ts';
 import type { Thumbnailer } from '../homeserver/media/thumbnail.ts';
 import { createHomeserver, type Homeserver } from '../server.ts';
@@ -49,6 +50,11 @@ export interface BrowserHomeserverOptions {
    * `thumbnailer-browser.ts`), `null` for none.
    */
   thumbnailer?: Thumbnailer | null;
+  /**
+   * How this homeserver reaches others: in the Service Worker, the bridge to the leader tab's
+   * libp2p node (`transport/bridge`). Without it, federation is off.
+   */
+  federation?: FederationOptions;
   logger?: Logger;
 }
 
@@ -111,6 +117,7 @@ export function createBrowserHomeserver(options: BrowserHomeserverOptions): Brow
       ...(options.passwordIterations !== undefined ? { passwordIterations: options.passwordIterations } : {}),
       ...(options.maxUploadBytes !== undefined ? { maxUploadBytes: options.maxUploadBytes } : {}),
       ...(thumbnailer ? { thumbnailer } : {}),
+      ...(options.federation ? { federation: options.federation } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
     });
     const generation: Generation = { hs, stop: new AbortController(), running: new Set(), failed: false };

@@ -18,6 +18,13 @@ export interface FederationTransport {
    * errors included, resolves.
    */
   send(destination: string, request: Request): Promise<Response>;
+  /**
+   * Optional: calls `listener` when a destination that may have been unreachable can be
+   * reached now — a peer connected (`destination`), or the transport itself is back (no
+   * argument: any destination may be). The federation sender then resets its backoff and
+   * sends what waits. Returns a function removing the listener.
+   */
+  onReachable?(listener: (destination?: string) => void): () => void;
 }
 
 /** What a transport knows about an inbound request that the Request itself does not carry. */
