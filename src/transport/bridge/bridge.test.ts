@@ -15,8 +15,7 @@ import { type BrowserHomeserver, createBrowserHomeserver } from '../../hosts/bro
 import { openIndexedDbStore } from '../../storage/indexeddb/index.ts';
 import { createTestHomeserver, type TestHomeserver } from '../../testing.ts';
 import { createMemoryNetwork, type MemoryNetwork } from '../memory.ts';
-import { electLeader, type Leadership } from './election.ts';
-import { createLeaderBridge, type LeaderBridge } from './leader.ts';
+import { joinP2p, type TabHandle } from './tab.ts';
 import { createWorkerBridge, type WorkerBridge } from './worker.ts';
 
 const A = 'a.test';
@@ -103,41 +102,48 @@ type StandInWorker = ReturnType<typeof standInWorker>;
 interface Tab {
   /** Where the worker's broadcasts arrive (`navigator.serviceWorker`'s message event). */
   fromWorker: MessagePort;
-  leadership: Leadership;
-  bridge(): LeaderBridge | null;
+  handle: TabHandle;
+  /** The leading tab's transport reports `serverName` reachable (a peer connected). */
+  peerConnected(serverName: string): void;
   close(): Promise<void>;
 }
 
-/** A tab of a.test's origin: it queues for the lead and, leading, carries a.test's federation. */
-function openTab(network: MemoryNetwork, worker: StandInWorker, tabs: Set<Tab>, lock: string): Tab {
-  let bridge: LeaderBridge | null = null;
-  const channel = new MessageChannel();
-  channel.port2.onmessage = (event) => bridge?.receive(event.data);
-  const leadership = electLeader({
+/**
+ * A tab of a.test's origin (`joinP2p`, as `hearth/page` runs it): it queues for the lead and,
+ * leading, carries a.test's federation over the memory network.
+ */
+function openTab(network: MemoryNetwork, worker: StandInWorker, tabs: Set<Tab>, name: string): Tab {
+  const changed = new Set<(reachable?: string) => void>();
+  const handle = joinP2p({
     locks: navigator.locks,
-    name: lock,
-    async lead() {
-      const leader = createLeaderBridge({
-        post: (message, transfer) => worker.post(message, transfer),
+    name,
+    post: (message, transfer) => worker.post(message, transfer),
+    async startTransport(deliver) {
+      const unserve = network.serve(A, deliver);
+      return {
         transport: network.transport(A),
-      });
-      const unserve = network.serve(A, leader.deliver);
-      bridge = leader;
-      leader.connect();
-      return () => {
-        unserve();
-        leader.close();
-        bridge = null;
+        status: () => ({ serverName: A, addresses: [], peers: [] }),
+        onChange(listener) {
+          changed.add(listener);
+          return () => changed.delete(listener);
+        },
+        async stop() {
+          unserve();
+        },
       };
     },
   });
+  const channel = new MessageChannel();
+  channel.port2.onmessage = (event) => handle.receive(event.data);
   const tab: Tab = {
     fromWorker: channel.port1,
-    leadership,
-    bridge: () => bridge,
+    handle,
+    peerConnected(serverName) {
+      for (const listener of changed) listener(serverName);
+    },
     async close() {
       tabs.delete(tab);
-      await leadership.close();
+      await handle.close();
       channel.port1.close();
       channel.port2.close();
     },
@@ -199,7 +205,7 @@ async function setUp(tabCount: number) {
   const network = createMemoryNetwork();
   const tabs = new Set<Tab>();
   const worker = standInWorker(tabs);
-  const lock = `hearth-leader-${crypto.randomUUID()}`;
+  const lock = `test-${crypto.randomUUID()}`;
   const open = () => openTab(network, worker, tabs, lock);
   const opened = Array.from({ length: tabCount }, open);
   const b: TestHomeserver = await createTestHomeserver({
@@ -223,7 +229,7 @@ async function setUp(tabCount: number) {
   const aliceToken = (parseJson(await login.text()) as { access_token: string }).access_token;
   const bob = await b.createUser('bob');
 
-  await opened[0]?.leadership.elected;
+  await opened[0]?.handle.elected;
   const created = await call(worker.hs, 'POST', '/_matrix/client/v3/createRoom', aliceToken, {
     preset: 'private_chat',
     invite: [bob.userId],
@@ -260,8 +266,8 @@ async function farBackoff(worker: StandInWorker, destination: string) {
 describe('the SW↔page bridge', { timeout: 30_000 }, () => {
   it('carries a room both ways between the worker and a peer through the leader tab', async () => {
     const { worker, opened, b, bob, aliceToken, roomId } = await setUp(2);
-    expect(opened[0]?.leadership.leading).toBe(true);
-    expect(opened[1]?.leadership.leading).toBe(false);
+    expect(opened[0]?.handle.leading).toBe(true);
+    expect(opened[1]?.handle.leading).toBe(false);
 
     await say(worker.hs, aliceToken, roomId, 'hello from the worker');
     await expect.poll(() => texts(b, bob.accessToken, roomId)).toEqual(['hello from the worker']);
@@ -274,8 +280,8 @@ describe('the SW↔page bridge', { timeout: 30_000 }, () => {
   it('passes the lead to another tab when the leader closes, and goes on', async () => {
     const { worker, opened, b, bob, aliceToken, roomId } = await setUp(2);
     await opened[0]?.close();
-    await opened[1]?.leadership.elected;
-    expect(opened[1]?.leadership.leading).toBe(true);
+    await opened[1]?.handle.elected;
+    expect(opened[1]?.handle.leading).toBe(true);
 
     await say(worker.hs, aliceToken, roomId, 'after the hand-over');
     await expect.poll(() => texts(b, bob.accessToken, roomId)).toEqual(['after the hand-over']);
@@ -317,7 +323,7 @@ describe('the SW↔page bridge', { timeout: 30_000 }, () => {
     network.unblock(A, B);
     expect(await texts(b, bob.accessToken, roomId)).toEqual([]);
 
-    opened[0]?.bridge()?.reachable(B);
+    opened[0]?.peerConnected(B);
     await expect
       .poll(() => texts(b, bob.accessToken, roomId), { timeout: 5_000 })
       .toEqual(['while b.test was away']);
@@ -344,6 +350,31 @@ describe('the SW↔page bridge', { timeout: 30_000 }, () => {
       .poll(() => texts(b, bob.accessToken, roomId))
       .toEqual(['before the stop', 'to a stopped worker', 'from a restarted worker']);
     expect(worker.bridge.hasLeader).toBe(true);
+  });
+
+  it("hands the leader's transport errors to the worker with their code", async () => {
+    const { worker } = await setUp(1);
+    await expect(
+      worker.bridge.transport.send('c.test', new Request('https://c.test/_matrix/federation/v1/version')),
+    ).rejects.toMatchObject({
+      name: 'TransportError',
+      code: 'UNREACHABLE',
+      message: 'c.test is not reachable from a.test',
+    });
+  });
+
+  it("shares the leader's status with every tab, and the next leader's once it takes over", async () => {
+    const { opened, open } = await setUp(2);
+    const [first, second] = opened as [Tab, Tab];
+    await expect.poll(() => second.handle.status()?.serverName).toBe(A);
+    // A tab opened later asks, and the leader answers.
+    const third = open();
+    await expect.poll(() => third.handle.status()?.serverName).toBe(A);
+    const heard: (string | null)[] = [];
+    third.handle.onStatus((status) => heard.push(status?.serverName ?? null));
+    await first.close();
+    await second.handle.elected;
+    await expect.poll(() => heard).toEqual([null, A]);
   });
 
   it('answers a send with no tab open as unreachable, after a short wait', async () => {
