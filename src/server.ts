@@ -67,7 +67,7 @@ export interface Homeserver {
   close(): Promise<void>;
 }
 
-export { SIGNING_SEED_SECRET } from './homeserver/start.ts';
+export { openP2pIdentity, SIGNING_SEED_SECRET } from './homeserver/start.ts';
 
 /** The services and context behind a homeserver: for tests (`src/testing.ts`), never for hosts. */
 export interface HomeserverInternals {

@@ -25,7 +25,8 @@ export interface TestHomeserver extends Homeserver, TestServices {
 export async function createTestHomeserver(
   options: Partial<HomeserverOptions> = {},
 ): Promise<TestHomeserver> {
-  const store = await openTestStore();
+  // A P2P test server's name comes from the seed in its store: it opens the store first.
+  const store = typeof options.store === 'object' ? options.store : await openTestStore();
   const serverName = options.serverName ?? 'test.localhost';
   const { homeserver: hs, internals } = startHomeserver({
     serverName,

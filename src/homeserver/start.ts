@@ -6,6 +6,7 @@
  */
 import { encodeBase64Url } from '../core/base64.ts';
 import { signingKeyFromSeed } from '../core/crypto.ts';
+import { P2P_KEY_VERSION, p2pServerName } from '../core/p2p-identity.ts';
 import { DEFAULT_ROOM_VERSION } from '../core/room-versions.ts';
 import type { Store } from '../storage/store.ts';
 import {
@@ -33,6 +34,12 @@ import { createServices, type Services } from './services.ts';
 
 export interface ServicesOptions {
   serverName: string;
+  /**
+   * P2P mode (DESIGN.md "Identity"): the server name is the lowercase hex of the public key of
+   * the seed in the store (`openP2pIdentity` reads it before the homeserver is created) and the
+   * signing key ID is `ed25519:p2p`. Start-up fails if the name is not the seed's.
+   */
+  p2p?: boolean;
   registration?: RegistrationPolicy;
   guestAccess?: boolean;
   defaultRoomVersion?: string;
@@ -67,6 +74,19 @@ export type FederationBase = Omit<HomeserverContext, 'federation' | 'keys'>;
 /** Name of the secret holding this server's ed25519 seed in the store. */
 export const SIGNING_SEED_SECRET = 'signing_key_seed';
 
+/**
+ * The seed and P2P server name of the homeserver kept in `store`, creating the seed on first
+ * use: a P2P host calls this before `createHomeserver`, whose server name it is.
+ */
+export async function openP2pIdentity(
+  store: Store,
+  random: Random = webRandom,
+): Promise<{ seed: Uint8Array; serverName: string }> {
+  const seed = await store.federation.putSecretOnce(SIGNING_SEED_SECRET, random.bytes(32));
+  const { publicKey } = await signingKeyFromSeed(seed, P2P_KEY_VERSION);
+  return { seed, serverName: p2pServerName(publicKey) };
+}
+
 export function homeserverConfig(options: ServicesOptions): HomeserverConfig {
   return {
     serverName: options.serverName,
@@ -89,7 +109,12 @@ export async function startServices(
   // The first start creates the seed; later starts (and racing first starts) read it back.
   const seed = await store.federation.putSecretOnce(SIGNING_SEED_SECRET, random.bytes(32));
   const probe = await signingKeyFromSeed(seed, 'probe');
-  const version = `a_${encodeBase64Url(probe.publicKey.slice(0, 3)).replace(/[^a-zA-Z0-9]/g, '_')}`;
+  if (options.p2p && p2pServerName(probe.publicKey) !== options.serverName) {
+    throw new Error(`P2P mode: the server name ${options.serverName} is not the hex of this store's key`);
+  }
+  const version = options.p2p
+    ? P2P_KEY_VERSION
+    : `a_${encodeBase64Url(probe.publicKey.slice(0, 3)).replace(/[^a-zA-Z0-9]/g, '_')}`;
   const base: FederationBase = {
     config: homeserverConfig(options),
     store,
