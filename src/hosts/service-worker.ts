@@ -96,7 +96,7 @@ export function installHomeserverWorker(options: HomeserverWorkerOptions = {}): 
     : null;
 
   const hs = createBrowserHomeserver({
-    serverName,
+    ...(p2p ? { p2p } : { serverName }),
     indexedDB: worker.indexedDB,
     IDBKeyRange: globalThis.IDBKeyRange,
     registration: policy as RegistrationPolicy,
@@ -150,6 +150,7 @@ export function installHomeserverWorker(options: HomeserverWorkerOptions = {}): 
         exportBackup: () => control.exportBackup(),
         importBackup: (backup: Blob) => control.importBackup(backup),
         reset: () => control.reset(),
+        p2pIdentity: () => control.p2pIdentity(),
         [finalizer]: released,
       },
       port,
