@@ -25,6 +25,12 @@ export interface FederationTransport {
    * sends what waits. Returns a function removing the listener.
    */
   onReachable?(listener: (destination?: string) => void): () => void;
+  /**
+   * Store-and-forward, where the transport has it (libp2p relays): hands signed requests for
+   * a destination that cannot be reached now to someone who delivers them, in order, when it
+   * is back. Resolves true once they were all taken; false when nobody would hold them.
+   */
+  hold?(destination: string, requests: readonly Request[]): Promise<boolean>;
 }
 
 /** What a transport knows about an inbound request that the Request itself does not carry. */

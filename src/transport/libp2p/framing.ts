@@ -293,3 +293,118 @@ export function parseResponseHead(head: Record<string, unknown>): { status: numb
 
 /** Statuses whose responses carry no body (the fetch standard's "null body status"). */
 export const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+
+// --- one exchange, both ends ------------------------------------------------------------
+
+export interface ExchangeLimits {
+  /** The whole exchange; past it the stream is aborted. */
+  timeoutMs: number;
+  /** Largest body read. */
+  maxBodyBytes: number;
+}
+
+/**
+ * The dialling end: writes `request` (method, target, headers, streamed body), half-closes,
+ * reads the answer whole up to `maxBodyBytes`. Throws `FramingError` (code `TIMEOUT` past
+ * `timeoutMs`); the stream is aborted on any failure.
+ */
+export async function exchange(
+  stream: Stream,
+  request: { method: string; target: string; headers: Headers; body?: ReadableStream<Uint8Array> | null },
+  limits: ExchangeLimits,
+): Promise<Response> {
+  const signal = AbortSignal.timeout(limits.timeoutMs);
+  const onAbort = () => stream.abort(new FramingError('TIMEOUT', `no answer in ${limits.timeoutMs} ms`));
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const reader = new StreamReader(stream);
+    await writeHead(
+      stream,
+      { method: request.method, target: request.target, headers: headerList(request.headers) },
+      signal,
+    );
+    await writeBody(stream, request.body ?? null, signal);
+    await stream.close({ signal });
+    const head = parseResponseHead(await readHead(reader));
+    const body = await reader.readAll(limits.maxBodyBytes);
+    return new Response(NULL_BODY_STATUS.has(head.status) ? null : body, {
+      status: head.status,
+      headers: head.headers,
+    });
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)));
+    if (signal.aborted) throw new FramingError('TIMEOUT', `no answer in ${limits.timeoutMs} ms`);
+    if (err instanceof FramingError) throw err;
+    throw new FramingError('CLOSED', (err as Error).message, { cause: err });
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** A JSON error answer, as the homeserver would give it. */
+export function jsonError(status: number, errcode: string, error: string): Response {
+  return Response.json({ errcode, error }, { status });
+}
+
+/**
+ * The listening end: reads one request (body streamed to `handle`, refused past
+ * `maxBodyBytes`), writes `handle`'s answer with backpressure. A malformed head is answered
+ * 400, an oversized one 413; the stream is aborted after `timeoutMs`.
+ */
+export async function serveExchange(
+  stream: Stream,
+  origin: string,
+  limits: ExchangeLimits,
+  handle: (request: Request) => Promise<Response>,
+): Promise<void> {
+  const timer = setTimeout(
+    () => stream.abort(new FramingError('TIMEOUT', `the exchange took over ${limits.timeoutMs} ms`)),
+    limits.timeoutMs,
+  );
+  const answer = async (response: Response) => {
+    await writeHead(stream, { status: response.status, headers: headerList(response.headers) });
+    await writeBody(stream, NULL_BODY_STATUS.has(response.status) ? null : response.body);
+    await stream.close();
+  };
+  try {
+    const reader = new StreamReader(stream);
+    let head: RequestHead;
+    try {
+      head = parseRequestHead(await readHead(reader));
+    } catch (err) {
+      if (err instanceof FramingError && err.code === 'CLOSED') throw err;
+      const tooLarge = err instanceof FramingError && err.code === 'TOO_LARGE';
+      await answer(
+        tooLarge
+          ? jsonError(413, 'M_TOO_LARGE', 'The request head is too large')
+          : jsonError(400, 'M_UNKNOWN', 'Malformed request frame'),
+      );
+      return;
+    }
+    const declared = Number(head.headers.get('content-length') ?? '0');
+    if (declared > limits.maxBodyBytes) {
+      await answer(
+        jsonError(413, 'M_TOO_LARGE', `The request body is larger than ${limits.maxBodyBytes} bytes`),
+      );
+      return;
+    }
+    const hasBody = head.method !== 'GET' && head.method !== 'HEAD';
+    const request = new Request(`${origin}${head.target}`, {
+      method: head.method,
+      headers: head.headers,
+      body: hasBody ? reader.body(limits.maxBodyBytes) : undefined,
+      ...(hasBody ? { duplex: 'half' } : {}),
+    } as RequestInit);
+    let response: Response;
+    try {
+      response = await handle(request);
+    } catch {
+      response = jsonError(500, 'M_UNKNOWN', 'Internal server error');
+    }
+    await answer(response);
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)));
+  } finally {
+    clearTimeout(timer);
+  }
+}

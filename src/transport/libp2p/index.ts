@@ -16,6 +16,7 @@ import type { Connection, Stream } from '@libp2p/interface';
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
 import { isP2pServerName } from '../../core/p2p-identity.ts';
 import { parseXMatrix } from '../../federation/x-matrix.ts';
+import type { Logger } from '../../homeserver/context.ts';
 import {
   type FederationTransport,
   type InboundHandler,
@@ -23,19 +24,10 @@ import {
   requestTarget,
   TransportError,
 } from '../transport.ts';
-import {
-  FramingError,
-  headerList,
-  NULL_BODY_STATUS,
-  parseRequestHead,
-  parseResponseHead,
-  readHead,
-  StreamReader,
-  writeBody,
-  writeHead,
-} from './framing.ts';
+import { exchange, FramingError, jsonError, serveExchange } from './framing.ts';
 import { peerIdFromServerName, serverNameFromPeerId } from './identity.ts';
 import type { HearthNode } from './node.ts';
+import { createRelayClient, type RelayClient } from './relay-client.ts';
 
 /** The stream protocol carrying one federation request and its answer. */
 export const FEDERATION_PROTOCOL = '/matrix/federation/1';
@@ -76,8 +68,18 @@ export interface Libp2pTransportOptions {
    * holds reservations on are used too.
    */
   relays?: readonly string[];
-  /** Where to look up a server's own addresses when none is known (a relay's directory). */
+  /**
+   * Where to look up a server's own addresses when none is known. Default: the relays'
+   * directories (relay-client.ts).
+   */
   lookup?: (serverName: string, signal: AbortSignal) => Promise<readonly string[]>;
+  /**
+   * Store-and-forward through `relays` (default true when there are relays): `hold` hands
+   * requests for an unreachable server to a relay, and what relays hold for this server is
+   * collected and given to `handler` on every connection to one.
+   */
+  storeAndForward?: boolean;
+  logger?: Pick<Logger, 'info' | 'warn'>;
   timeoutMs?: number;
   maxResponseBytes?: number;
   maxRequestBytes?: number;
@@ -96,6 +98,8 @@ export interface Libp2pTransport extends FederationTransport {
   readonly events: EventTarget;
   /** A stream of `protocol` to a server by name, dialled as federation requests are. */
   openStream(serverName: string, protocol: string, signal?: AbortSignal): Promise<Stream>;
+  /** Directory, lookups and store-and-forward on the relays; undefined without relays. */
+  readonly relayClient: RelayClient | undefined;
   /** Stops serving `/matrix/federation/1` (the node is the caller's to stop). */
   close(): Promise<void>;
 }
@@ -115,13 +119,6 @@ function connectionVia(conn: Connection): PeerStatus['via'] {
   return 'other';
 }
 
-function errorAnswer(status: number, errcode: string, error: string): { head: object; body: Uint8Array } {
-  return {
-    head: { status, headers: [['content-type', 'application/json']] },
-    body: new TextEncoder().encode(JSON.stringify({ errcode, error })),
-  };
-}
-
 export function createLibp2pTransport(options: Libp2pTransportOptions): Libp2pTransport {
   const { node } = options;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -130,6 +127,17 @@ export function createLibp2pTransport(options: Libp2pTransportOptions): Libp2pTr
   const serverName = serverNameFromPeerId(node.peerId);
   if (!serverName) throw new Error('a Hearth node has an ed25519 key');
   const events = new EventTarget();
+  const relayClient =
+    (options.relays?.length ?? 0) > 0
+      ? createRelayClient({
+          node,
+          relays: options.relays ?? [],
+          serverName,
+          handler: options.storeAndForward === false ? undefined : options.handler,
+          logger: options.logger,
+        })
+      : undefined;
+  const lookup = options.lookup ?? relayClient?.lookup;
   /** Dials in progress per peer ID. */
   const connecting = new Map<string, number>();
 
@@ -198,8 +206,8 @@ export function createLibp2pTransport(options: Libp2pTransportOptions): Libp2pTr
     // Its own addresses: known already (identify, an earlier lookup), or from the directory.
     let known = (await node.peerStore.get(peerId).catch(() => undefined))?.addresses ?? [];
     known = known.filter((a) => !a.multiaddr.toString().includes('/p2p-circuit'));
-    if (known.length === 0 && options.lookup) {
-      const found = await options.lookup(destination, signal).catch(() => []);
+    if (known.length === 0 && lookup) {
+      const found = await lookup(destination, signal).catch(() => []);
       const addrs = found
         .filter((a) => !a.includes('/p2p-circuit'))
         .flatMap((a) => {
@@ -262,131 +270,65 @@ export function createLibp2pTransport(options: Libp2pTransportOptions): Libp2pTr
   }
 
   async function send(destination: string, request: Request): Promise<Response> {
-    const signal = AbortSignal.timeout(timeoutMs);
-    const stream = await openStream(destination, FEDERATION_PROTOCOL, signal);
-    const onAbort = () => stream.abort(new FramingError('TIMEOUT', `no answer in ${timeoutMs} ms`));
-    signal.addEventListener('abort', onAbort, { once: true });
+    const stream = await openStream(destination, FEDERATION_PROTOCOL, AbortSignal.timeout(timeoutMs));
+    const headers = new Headers(request.headers);
+    headers.set('host', destination);
+    const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
     try {
-      const reader = new StreamReader(stream);
-      const headers = new Headers(request.headers);
-      headers.set('host', destination);
-      await writeHead(
+      return await exchange(
         stream,
-        { method: request.method, target: requestTarget(request), headers: headerList(headers) },
-        signal,
+        {
+          method: request.method,
+          target: requestTarget(request),
+          headers,
+          body: hasBody ? request.body : null,
+        },
+        { timeoutMs, maxBodyBytes: maxResponseBytes },
       );
-      if (request.method !== 'GET' && request.method !== 'HEAD')
-        await writeBody(stream, request.body, signal);
-      await stream.close({ signal });
-      const head = parseResponseHead(await readHead(reader));
-      const body = await reader.readAll(maxResponseBytes);
-      return new Response(NULL_BODY_STATUS.has(head.status) ? null : body, {
-        status: head.status,
-        headers: head.headers,
-      });
     } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)));
-      if (signal.aborted)
-        throw new TransportError('TIMEOUT', `no answer from ${destination} in ${timeoutMs} ms`);
-      if (err instanceof FramingError && err.code === 'TOO_LARGE') {
-        throw new TransportError('TOO_LARGE', `${destination}: ${err.message}`);
-      }
-      if (err instanceof FramingError && err.code === 'PROTOCOL') {
-        throw new TransportError('PROTOCOL', `${destination}: ${err.message}`);
-      }
-      throw new TransportError('UNREACHABLE', `${destination}: ${(err as Error).message}`, { cause: err });
-    } finally {
-      signal.removeEventListener('abort', onAbort);
+      const code = err instanceof FramingError ? err.code : 'CLOSED';
+      throw new TransportError(
+        code === 'CLOSED' ? 'UNREACHABLE' : code,
+        `${destination}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 
-  async function answer(stream: Stream, head: object, body: Uint8Array | ReadableStream<Uint8Array> | null) {
-    await writeHead(stream, head);
-    if (body instanceof Uint8Array) stream.send(body);
-    else await writeBody(stream, body);
-    await stream.close();
-  }
-
-  /** One inbound exchange: read the request, check its origin against the peer, answer. */
-  async function serve(handler: InboundHandler, stream: Stream, connection: Connection): Promise<void> {
-    const timer = setTimeout(
-      () => stream.abort(new FramingError('TIMEOUT', `the exchange took over ${timeoutMs} ms`)),
-      timeoutMs,
+  /** One inbound exchange: the request's X-Matrix origin must be the peer noise authenticated. */
+  function serve(handler: InboundHandler, stream: Stream, connection: Connection): Promise<void> {
+    const peer = serverNameFromPeerId(connection.remotePeer);
+    if (!peer) {
+      stream.abort(new Error('not a P2P peer'));
+      return Promise.resolve();
+    }
+    return serveExchange(
+      stream,
+      `https://${serverName}`,
+      { timeoutMs, maxBodyBytes: maxRequestBytes },
+      async (request) => {
+        const authorization = request.headers.get('authorization');
+        if (authorization !== null && /^x-matrix\s/i.test(authorization)) {
+          let origin: string | undefined;
+          try {
+            origin = parseXMatrix(authorization).origin;
+          } catch {
+            // Unreadable: the homeserver answers it as any malformed X-Matrix header.
+          }
+          // The handshake proved the peer holds the key of `peer`: a request from another
+          // origin is someone else's, whatever its signature.
+          if (origin !== undefined && origin !== peer) {
+            return jsonError(
+              401,
+              'M_UNAUTHORIZED',
+              `The request's origin ${origin} is not the server whose key this connection proved`,
+            );
+          }
+        }
+        request.headers.set('host', serverName as string);
+        return handler(request, { clientAddress: `libp2p:${peer}` });
+      },
     );
-    try {
-      const peer = serverNameFromPeerId(connection.remotePeer);
-      if (!peer) {
-        stream.abort(new Error('not a P2P peer'));
-        return;
-      }
-      const reader = new StreamReader(stream);
-      let head: ReturnType<typeof parseRequestHead>;
-      try {
-        head = parseRequestHead(await readHead(reader));
-      } catch (err) {
-        const tooLarge = err instanceof FramingError && err.code === 'TOO_LARGE';
-        const refusal = tooLarge
-          ? errorAnswer(413, 'M_TOO_LARGE', 'The request head is too large')
-          : errorAnswer(400, 'M_UNKNOWN', 'Malformed request frame');
-        await answer(stream, refusal.head, refusal.body);
-        return;
-      }
-      // The noise handshake proved the peer holds the key of `peer`: an X-Matrix origin other
-      // than that name is someone else's request, whatever its signature.
-      const authorization = head.headers.get('authorization');
-      if (authorization !== null && /^x-matrix\s/i.test(authorization)) {
-        let origin: string | undefined;
-        try {
-          origin = parseXMatrix(authorization).origin;
-        } catch {
-          // Unreadable: the homeserver answers it as any malformed X-Matrix header.
-        }
-        if (origin !== undefined && origin !== peer) {
-          const refusal = errorAnswer(
-            401,
-            'M_UNAUTHORIZED',
-            `The request's origin ${origin} is not the server whose key this connection proved`,
-          );
-          await answer(stream, refusal.head, refusal.body);
-          return;
-        }
-      }
-      const declared = Number(head.headers.get('content-length') ?? '0');
-      if (declared > maxRequestBytes) {
-        const refusal = errorAnswer(
-          413,
-          'M_TOO_LARGE',
-          `The request body is larger than ${maxRequestBytes} bytes`,
-        );
-        await answer(stream, refusal.head, refusal.body);
-        return;
-      }
-      head.headers.set('host', serverName as string);
-      const hasBody = head.method !== 'GET' && head.method !== 'HEAD';
-      const request = new Request(`https://${serverName}${head.target}`, {
-        method: head.method,
-        headers: head.headers,
-        body: hasBody ? reader.body(maxRequestBytes) : undefined,
-        ...(hasBody ? { duplex: 'half' } : {}),
-      } as RequestInit);
-      let response: Response;
-      try {
-        response = await handler(request, { clientAddress: `libp2p:${peer}` });
-      } catch {
-        const failure = errorAnswer(500, 'M_UNKNOWN', 'Internal server error');
-        await answer(stream, failure.head, failure.body);
-        return;
-      }
-      await answer(
-        stream,
-        { status: response.status, headers: headerList(response.headers) },
-        NULL_BODY_STATUS.has(response.status) ? null : response.body,
-      );
-    } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)));
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   let serving: Promise<void> = Promise.resolve();
@@ -414,6 +356,13 @@ export function createLibp2pTransport(options: Libp2pTransportOptions): Libp2pTr
       return send(destination, request);
     },
     openStream,
+    relayClient,
+    ...(relayClient && options.storeAndForward !== false
+      ? {
+          hold: (destination: string, requests: readonly Request[]) =>
+            relayClient.hold(destination, requests),
+        }
+      : {}),
     peers() {
       const relays = relayIds();
       const ids = new Set([
@@ -426,6 +375,7 @@ export function createLibp2pTransport(options: Libp2pTransportOptions): Libp2pTr
       return statusOf(peerIdFromServerName(name).toString());
     },
     async close() {
+      relayClient?.close();
       node.removeEventListener('connection:open', onConnection);
       node.removeEventListener('connection:close', onConnection);
       if (options.handler) await node.unhandle(FEDERATION_PROTOCOL).catch(() => undefined);

@@ -6,8 +6,9 @@
  * connections (WebRTC brings its own streams), identify tells peers our addresses and
  * protocols, ping measures round trips.
  */
+import { type CircuitRelayServerInit, circuitRelayServer } from '@libp2p/circuit-relay-v2';
 import { type Identify, identify } from '@libp2p/identify';
-import type { Libp2p, PrivateKey } from '@libp2p/interface';
+import type { Libp2p, Metrics, PrivateKey } from '@libp2p/interface';
 import { KEEP_ALIVE } from '@libp2p/interface';
 import { noise } from '@libp2p/noise';
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -54,6 +55,10 @@ export interface HearthNodeOptions {
   maxPendingInbound?: number;
   /** Default true: start listening at once. */
   start?: boolean;
+  /** Be a circuit relay v2 server (a `hearth relay`), with these limits. */
+  relayServer?: CircuitRelayServerInit;
+  /** libp2p's metrics hook (the relay's byte counters, relay-metrics.ts). */
+  metrics?: () => Metrics;
 }
 
 /**
@@ -90,7 +95,12 @@ export async function createHearthNode(options: HearthNodeOptions): Promise<Hear
         options.inboundConnectionsPerSecond ?? DEFAULT_INBOUND_CONNECTIONS_PER_SECOND,
       maxIncomingPendingConnections: options.maxPendingInbound ?? DEFAULT_MAX_PENDING_INBOUND,
     },
-    services: { identify: identify(), ping: ping() },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      ...(options.relayServer ? { relay: circuitRelayServer(options.relayServer) } : {}),
+    },
+    ...(options.metrics ? { metrics: options.metrics } : {}),
     start: false,
   });
   // Relays stay connected: libp2p redials a KEEP_ALIVE-tagged peer when its connection drops.

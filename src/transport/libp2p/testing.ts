@@ -10,7 +10,20 @@ import { createTestHomeserver, type TestHomeserver } from '../../testing.ts';
 import type { FederationTransport, InboundHandler } from '../transport.ts';
 import { createLibp2pTransport, type Libp2pTransport, type Libp2pTransportOptions } from './index.ts';
 import { createHearthNode, type HearthNode, type HearthNodeOptions } from './node.ts';
+import { createRelay, type Relay, type RelayOptions } from './relay.ts';
 import { type NodeTransportChoice, nodeTransports } from './transports-node.ts';
+
+/** A relay on loopback (TCP and WebSockets, port 0). */
+export function startTestRelay(options: Partial<RelayOptions> = {}): Promise<Relay> {
+  return createRelay({ transports: nodeTransports({ webRTC: false }), ...options });
+}
+
+/** The relay's TCP address (what peers are given as a relay / bootstrap). */
+export function relayTcpAddress(relay: Relay): string {
+  const addr = relay.addresses().find((a) => !a.includes('/ws'));
+  if (!addr) throw new Error('the relay has no TCP address');
+  return addr;
+}
 
 export interface TestP2pPeer {
   hs: TestHomeserver;
