@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseJson } from '../../core/json.ts';
 import { type BrowserHomeserver, createBrowserHomeserver } from '../../hosts/browser-homeserver.ts';
 import { openIndexedDbStore } from '../../storage/indexeddb/index.ts';
+import type { Store } from '../../storage/store.ts';
 import { createTestHomeserver, type TestHomeserver } from '../../testing.ts';
 import { createMemoryNetwork, type MemoryNetwork } from '../memory.ts';
 import { joinP2p, type TabHandle } from './tab.ts';
@@ -99,6 +100,9 @@ function standInWorker(tabs: Set<Tab>) {
 
 type StandInWorker = ReturnType<typeof standInWorker>;
 
+/** A stand-in relay's store-and-forward: it takes requests only while `taking`. */
+type HeldRequests = { destination: string; request: Request }[] & { taking?: boolean };
+
 interface Tab {
   /** Where the worker's broadcasts arrive (`navigator.serviceWorker`'s message event). */
   fromWorker: MessagePort;
@@ -112,7 +116,13 @@ interface Tab {
  * A tab of a.test's origin (`joinP2p`, as `hearth/page` runs it): it queues for the lead and,
  * leading, carries a.test's federation over the memory network.
  */
-function openTab(network: MemoryNetwork, worker: StandInWorker, tabs: Set<Tab>, name: string): Tab {
+function openTab(
+  network: MemoryNetwork,
+  worker: StandInWorker,
+  tabs: Set<Tab>,
+  name: string,
+  held: HeldRequests,
+): Tab {
   const changed = new Set<(reachable?: string) => void>();
   const handle = joinP2p({
     locks: navigator.locks,
@@ -120,8 +130,17 @@ function openTab(network: MemoryNetwork, worker: StandInWorker, tabs: Set<Tab>, 
     post: (message, transfer) => worker.post(message, transfer),
     async startTransport(deliver) {
       const unserve = network.serve(A, deliver);
+      const memory = network.transport(A);
       return {
-        transport: network.transport(A),
+        transport: {
+          send: (destination, request) => memory.send(destination, request),
+          // A relay's store-and-forward: it takes everything, for the test to deliver.
+          async hold(destination, requests) {
+            if (!held.taking) return false;
+            held.push(...requests.map((request) => ({ destination, request })));
+            return true;
+          },
+        },
         status: () => ({ serverName: A, addresses: [], peers: [] }),
         onChange(listener) {
           changed.add(listener);
@@ -206,7 +225,8 @@ async function setUp(tabCount: number) {
   const tabs = new Set<Tab>();
   const worker = standInWorker(tabs);
   const lock = `test-${crypto.randomUUID()}`;
-  const open = () => openTab(network, worker, tabs, lock);
+  const held: HeldRequests = [];
+  const open = () => openTab(network, worker, tabs, lock, held);
   const opened = Array.from({ length: tabCount }, open);
   const b: TestHomeserver = await createTestHomeserver({
     serverName: B,
@@ -246,21 +266,28 @@ async function setUp(tabCount: number) {
   await expect
     .poll(async () => (await b.store.rooms.membership(roomId, alice.userId))?.membership)
     .toBe('join');
-  return { network, tabs, worker, open, opened, b, bob, aliceToken, roomId };
+  return { network, tabs, worker, open, opened, b, bob, aliceToken, roomId, held };
 }
 
-/** Sets `destination`'s backoff on a.test's store as if it had failed for an hour. */
-async function farBackoff(worker: StandInWorker, destination: string) {
+/** Runs `fn` on a.test's database through a connection of its own (the worker keeps its own). */
+async function onStore<T>(worker: StandInWorker, fn: (store: Store) => Promise<T>): Promise<T> {
   const store = await openIndexedDbStore({ indexedDB: worker.indexedDB, IDBKeyRange, name: 'hearth' });
   try {
-    await store.federation.setDestination(destination, {
-      retryAt: Date.now() + 3_600_000,
-      retryInterval: 3_600_000,
-      lastSuccessAt: null,
-    });
+    return await fn(store);
   } finally {
     await store.close();
   }
+}
+
+/** Sets `destination`'s backoff on a.test's store as if it had failed for an hour. */
+function farBackoff(worker: StandInWorker, destination: string) {
+  return onStore(worker, (store) =>
+    store.federation.setDestination(destination, {
+      retryAt: Date.now() + 3_600_000,
+      retryInterval: 3_600_000,
+      lastSuccessAt: null,
+    }),
+  );
 }
 
 describe('the SW↔page bridge', { timeout: 30_000 }, () => {
@@ -350,6 +377,26 @@ describe('the SW↔page bridge', { timeout: 30_000 }, () => {
       .poll(() => texts(b, bob.accessToken, roomId))
       .toEqual(['before the stop', 'to a stopped worker', 'from a restarted worker']);
     expect(worker.bridge.hasLeader).toBe(true);
+  });
+
+  it("hands what an unreachable peer misses to the leader's store-and-forward, still signed", async () => {
+    const { network, worker, b, bob, aliceToken, roomId, held } = await setUp(1);
+    held.taking = true;
+    network.block(A, B);
+    await say(worker.hs, aliceToken, roomId, 'for the mailbox');
+    await expect.poll(() => held.length).toBe(1);
+    const [{ destination, request }] = held as [HeldRequests[number]];
+    expect(destination).toBe(B);
+    expect(request.method).toBe('PUT');
+    expect(new URL(request.url).pathname).toMatch(/^\/_matrix\/federation\/v1\/send\//);
+    expect(request.headers.get('authorization')).toMatch(new RegExp(`^X-Matrix origin="?${A}"?,`));
+    // Taken by the relay: the outbox is empty, and no backoff was started.
+    await expect.poll(() => onStore(worker, (store) => store.federation.outbox(B, 10))).toEqual([]);
+    expect(await onStore(worker, (store) => store.federation.getDestination(B))).toBeFalsy();
+    // b.test, when it collects, checks and applies the request as its origin signed it.
+    const delivered = await b.fetch(new Request(`https://${B}${new URL(request.url).pathname}`, request));
+    expect(delivered.status).toBe(200);
+    expect(await texts(b, bob.accessToken, roomId)).toEqual(['for the mailbox']);
   });
 
   it("hands the leader's transport errors to the worker with their code", async () => {

@@ -67,6 +67,17 @@ export function createLeaderBridge(options: LeaderBridgeOptions): LeaderBridge {
         return errorResult(error);
       }
     },
+    async hold(destination, wires) {
+      if (closed || !transport.hold) return false;
+      try {
+        return await transport.hold(
+          destination,
+          wires.map((wire) => requestFromWire(wire)),
+        );
+      } catch {
+        return false;
+      }
+    },
   };
 
   const deliver: InboundHandler = async (request, info) => {

@@ -46,6 +46,8 @@ export type SendResult =
 /** The leader tab's service, exposed with comlink on the port of a `LEADER` message. */
 export interface LeaderService {
   send(destination: string, request: WireRequest): Promise<SendResult>;
+  /** Store-and-forward (`FederationTransport.hold`): false when the transport has none or nobody took them. */
+  hold(destination: string, requests: WireRequest[]): Promise<boolean>;
 }
 
 /** Statuses whose responses carry no body (the fetch standard's "null body status"). */

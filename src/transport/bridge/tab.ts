@@ -66,6 +66,8 @@ export function joinP2p(options: TabOptions): TabHandle {
         // The transport is started with the bridge's inbound handler, so it is read lazily.
         transport: {
           send: (destination, request) => (running as LeaderTransport).transport.send(destination, request),
+          hold: async (destination, requests) =>
+            (await running?.transport.hold?.(destination, requests)) ?? false,
         },
       });
       try {

@@ -51,6 +51,8 @@ export interface WorkerBridgeOptions {
 /** The worker's transport: sends through the leader, and tells the sender when it is back. */
 export interface BridgeTransport extends FederationTransport {
   onReachable(listener: (destination?: string) => void): () => void;
+  /** Store-and-forward through the leader's transport (its relays). */
+  hold(destination: string, requests: readonly Request[]): Promise<boolean>;
 }
 
 export interface WorkerBridge {
@@ -159,6 +161,27 @@ export function createWorkerBridge(options: WorkerBridgeOptions): WorkerBridge {
           leader = null;
         }
         throw error;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async hold(destination, requests) {
+      // Without a tab there is no relay to hand them to: the outbox keeps them.
+      const current = await findLeader();
+      if (!current) return false;
+      const wires = await Promise.all(requests.map(requestToWire));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        const taken = await Promise.race([
+          current.remote.hold(destination, transfer(wires, wires.flatMap(bodyTransfer))),
+          current.replaced,
+          new Promise<false>((resolve) => {
+            timer = setTimeout(() => resolve(false), requestTimeoutMs);
+          }),
+        ]);
+        return taken === true;
+      } catch {
+        return false;
       } finally {
         clearTimeout(timer);
       }
