@@ -9,6 +9,7 @@ import { printTable } from './harness.ts';
 import { homeserverBench } from './homeserver.ts';
 import { jsonBench } from './json.ts';
 import { mediaBench } from './media.ts';
+import { p2pBench } from './p2p.ts';
 import { storageBench } from './storage.ts';
 
 const only = process.argv[2];
@@ -35,5 +36,7 @@ if (!only || only === 'e2ee')
     'e2ee: key query/claim and to-device fan-out for 100 devices, beside their store calls',
     await e2eeBench(),
   );
+if (!only || only === 'p2p')
+  printTable('p2p: libp2p federation beside raw libp2p echoes on the same connections', await p2pBench());
 if (!only || only === 'browser')
   printTable('browser: the Service Worker homeserver in headless Chromium', await browserBench());

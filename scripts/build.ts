@@ -36,7 +36,10 @@ function recordModules(into: Map<string, string[]>): Plugin {
  */
 const WORKER_FORBIDDEN: readonly [RegExp, string][] = [
   [/src\/hosts\/page(-fallback)?\.ts$/, 'page-only code'],
-  [/src\/transport\/bridge\/(leader|tab|election|status|libp2p-leader)\.ts$/, "the leader tab's side of the bridge"],
+  [
+    /src\/transport\/bridge\/(leader|tab|election|status|libp2p-leader)\.ts$/,
+    "the leader tab's side of the bridge",
+  ],
   [/src\/transport\/libp2p\//, 'libp2p (the leader tab runs it)'],
   [/node_modules\/(libp2p|@libp2p\/|@chainsafe\/|@multiformats\/)/, 'libp2p (the leader tab runs it)'],
   [/^node:|\0node:/, 'a Node built-in'],

@@ -150,7 +150,8 @@ export function startHomeserver(options: HomeserverOptions): {
       .resumeStaged()
       .catch((err) => ctx.logger.error('could not apply staged transactions', { error: String(err) }));
     sender?.start();
-    // A transport that knows when a peer (or itself) is back resets the backoff at once.
+    // A peer that comes into reach (or the transport itself, back) gets what waited for it
+    // now, not at the end of a backoff.
     const outgoing = sender;
     const unlisten =
       outgoing &&

@@ -19,12 +19,14 @@ import { parseArgs } from 'node:util';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { isValidServerName } from '../core/identifiers.ts';
 import { consoleLogger, type RegistrationPolicy } from '../homeserver/context.ts';
-import { createHomeserver, type Homeserver } from '../server.ts';
+import { createHomeserver, type Homeserver, openP2pIdentity } from '../server.ts';
 import { openIndexedDbStore } from '../storage/indexeddb/index.ts';
 import { openSqliteStore } from '../storage/sqlite/index.ts';
 import type { Store } from '../storage/store.ts';
 import { createNodeHttpsTransport } from '../transport/https/node.ts';
 import { serveHttp } from './node.ts';
+import { type NodeP2p, startNodeP2p } from './p2p-node.ts';
+import { relayMain } from './relay.ts';
 import { createNodeThumbnailer } from './thumbnailer-node.ts';
 
 const USAGE = `Usage: hearth serve [options]
@@ -51,6 +53,18 @@ Federation (other homeservers reach this one over HTTPS, on the same listener):
 
 A server named NAME:PORT (the default name is localhost:<port>) is reached by other servers at
 https://NAME:PORT, so its certificate must be valid for NAME.
+
+Peer-to-peer federation (libp2p: TCP, WebSockets, WebRTC; other names still go over HTTPS):
+  --p2p                   P2P mode: the server name is the hex of this server's key (kept in
+                          --data), federation with other P2P servers goes over libp2p
+  --bootstrap MULTIADDR   a relay to hold a reservation on, find peers and leave mail with
+                          (repeatable; see \`hearth relay\`)
+  --p2p-listen MULTIADDR  where the libp2p node listens (repeatable; default TCP and WebSockets
+                          on --host, ports chosen by the system)
+  Without --p2p, --bootstrap/--p2p-listen still start libp2p: a DNS-named server then reaches
+  P2P servers too (a bridge).
+
+  hearth relay --help     the relay / bootstrap node for P2P peers and browsers
 `;
 
 export interface ServeOptions {
@@ -71,6 +85,11 @@ export interface ServeOptions {
   federation?: boolean;
   /** Largest media upload in bytes; the homeserver's default when absent. */
   maxUploadBytes?: number;
+  /** P2P mode: named by the key, federating over libp2p (and HTTPS for DNS names). */
+  p2p?: boolean;
+  /** Relays (multiaddrs); libp2p runs when there are any, or with `p2p`. */
+  bootstrap?: string[];
+  p2pListen?: string[];
 }
 
 /** `1048576`, `512K`, `50M`, `1G` (also `50MiB`, `50MB`: all binary, as upload limits are usually meant). */
@@ -100,6 +119,9 @@ export function parseServeArgs(argv: string[]): ServeOptions {
       'delegate-to': { type: 'string' },
       'max-upload-size': { type: 'string' },
       federation: { type: 'string', default: 'on' },
+      p2p: { type: 'boolean', default: false },
+      bootstrap: { type: 'string', multiple: true },
+      'p2p-listen': { type: 'string', multiple: true },
     },
     strict: true,
   });
@@ -126,9 +148,19 @@ export function parseServeArgs(argv: string[]): ServeOptions {
   if (values['server-name'] !== undefined && !isValidServerName(values['server-name'])) {
     throw new Error(`--server-name must be a server name (HOST or HOST:PORT), not ${values['server-name']}`);
   }
+  if (values.p2p && values['server-name'] !== undefined) {
+    throw new Error('--p2p names the server after its key: leave out --server-name');
+  }
+  for (const addr of [...(values.bootstrap ?? []), ...(values['p2p-listen'] ?? [])]) {
+    if (!addr.startsWith('/'))
+      throw new Error(`--bootstrap and --p2p-listen take multiaddrs (/ip4/…), not ${addr}`);
+  }
   return {
     host: values.host,
     port,
+    p2p: values.p2p,
+    bootstrap: values.bootstrap ?? [],
+    p2pListen: values['p2p-listen'] ?? [],
     serverName: values['server-name'],
     data: values.data,
     registration,
@@ -145,7 +177,9 @@ export function parseServeArgs(argv: string[]): ServeOptions {
 }
 
 /** Starts `hearth serve`; resolves once listening, with a function that stops it cleanly. */
-export async function serve(options: ServeOptions): Promise<{ url: string; stop(): Promise<void> }> {
+export async function serve(
+  options: ServeOptions,
+): Promise<{ url: string; serverName: string; p2p: NodeP2p | undefined; stop(): Promise<void> }> {
   const logger = consoleLogger(options.logLevel);
   // Read every file before anything else: a wrong path stops start-up with its own message.
   const tls =
@@ -175,14 +209,28 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
     tls,
     onRequest: (e) => logger.info(`${e.client} ${e.method} ${e.path} → ${e.status} ${e.ms.toFixed(1)} ms`),
   });
-  const serverName = options.serverName ?? `localhost:${new URL(running.url).port}`;
+  const identity = options.p2p ? await openP2pIdentity(store) : undefined;
+  const serverName = identity?.serverName ?? options.serverName ?? `localhost:${new URL(running.url).port}`;
   const transport = federationOn ? createNodeHttpsTransport({ ca: federationCa }) : undefined;
+  const p2p =
+    transport && (options.p2p || (options.bootstrap ?? []).length > 0 || (options.p2pListen ?? []).length > 0)
+      ? await startNodeP2p({
+          seed: identity?.seed ?? (await openP2pIdentity(store)).seed,
+          bootstrap: options.bootstrap ?? [],
+          listen: options.p2pListen,
+          host: options.host,
+          handler: async (request, info) => (await started).fetch(request, info),
+          dns: transport,
+          logger,
+        })
+      : undefined;
   const hs = createHomeserver({
     serverName,
+    p2p: options.p2p,
     store,
     registration: options.registration,
     logger,
-    federation: transport ? { transport } : undefined,
+    federation: transport ? { transport: p2p?.transport ?? transport } : undefined,
     wellKnownServer: options.delegateTo,
     thumbnailer: await createNodeThumbnailer(logger),
     ...(options.maxUploadBytes !== undefined ? { maxUploadBytes: options.maxUploadBytes } : {}),
@@ -190,8 +238,9 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
   await hs.ready;
   startHomeserver(hs);
   logger.info(`Hearth ${serverName} listening on ${running.url}`);
+  if (p2p) logger.info(`p2p: libp2p listening on ${p2p.addresses().join(' ')}`);
   if (!federationOn) logger.info('federation is off (--federation off)');
-  else if (!tls && !options.delegateTo) {
+  else if (!tls && !options.delegateTo && !options.p2p) {
     logger.warn(
       'federation: other servers speak only HTTPS; without --tls-cert/--tls-key (or a TLS proxy and --delegate-to) they cannot reach this one',
     );
@@ -202,8 +251,11 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
   }
   return {
     url: running.url,
+    serverName,
+    p2p,
     async stop() {
       await running.close();
+      await p2p?.stop();
       transport?.close();
       await hs.close();
     },
@@ -212,6 +264,7 @@ export async function serve(options: ServeOptions): Promise<{ url: string; stop(
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'relay') return relayMain(rest);
   if (command !== 'serve') {
     process.stderr.write(
       command === undefined || command === '--help' || command === 'help'

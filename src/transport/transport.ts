@@ -19,10 +19,11 @@ export interface FederationTransport {
    */
   send(destination: string, request: Request): Promise<Response>;
   /**
-   * Optional: calls `listener` when a destination that may have been unreachable can be
-   * reached now — a peer connected (`destination`), or the transport itself is back (no
-   * argument: any destination may be). The federation sender then resets its backoff and
-   * sends what waits. Returns a function removing the listener.
+   * Where the transport knows when a server comes into reach: `listener` is called with its
+   * name (a libp2p peer connected), or with none when the transport itself is back (a
+   * browser tab took over carrying federation: any destination may be reachable). The
+   * federation sender then resets the backoff and sends what waits. Returns a function that
+   * stops the calls.
    */
   onReachable?(listener: (destination?: string) => void): () => void;
   /**

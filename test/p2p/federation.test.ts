@@ -116,3 +116,35 @@ describe('P2P federation over WebRTC (node-datachannel), signalled through a rel
     expect(b.transport.peer(a.serverName)).toMatchObject({ state: 'direct', via: 'webrtc' });
   });
 });
+
+describe('a peer coming back', () => {
+  it('gets what waited for it at once, whatever the backoff said', async () => {
+    const a = await startTestP2pPeer();
+    const b = await startTestP2pPeer();
+    peers.push(a, b);
+    await a.know(b);
+    await b.know(a);
+    const alice = await a.hs.createUser('alice');
+    const bob = await b.hs.createUser('bob');
+    const roomId = await sharedRoom(a.hs, alice, b.hs, bob);
+    await b.node.stop();
+    await sendText(a.hs, alice, roomId, 'while you were away', 'away');
+    // The send failed (no relay to hold it): A backs off — and here, for an hour.
+    await expect
+      .poll(async () => (await a.hs.store.federation.getDestination(b.serverName))?.retryInterval ?? 0, {
+        timeout: 10_000,
+      })
+      .toBeGreaterThan(0);
+    await a.hs.store.federation.setDestination(b.serverName, {
+      retryAt: Date.now() + 3_600_000,
+      retryInterval: 3_600_000,
+      lastSuccessAt: null,
+    });
+    await b.node.start();
+    await b.node.dial(a.node.peerId);
+    // Nothing asks A for anything (B reading /messages would backfill from A, which resets the
+    // backoff too): only the connection says B is back.
+    await expect.poll(() => a.hs.store.federation.outbox(b.serverName, 10), { timeout: 10_000 }).toEqual([]);
+    expect(await texts(b.hs, bob, roomId)).toEqual(['while you were away']);
+  });
+});

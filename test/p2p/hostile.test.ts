@@ -1,11 +1,14 @@
 /**
  * P2P peers that lie, and peers that flood: each refused without disturbing the others.
  */
+import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { p2pSigningKey } from '../../src/core/p2p-identity.ts';
 import { buildFederationRequest } from '../../src/federation/client.ts';
 import { FEDERATION_PROTOCOL } from '../../src/transport/libp2p/index.ts';
+import { DEFAULT_MAX_PENDING_INBOUND } from '../../src/transport/libp2p/node.ts';
 import { startTestP2pPeer, type TestP2pPeer } from '../../src/transport/libp2p/testing.ts';
+import { sendText, sharedRoom, texts } from './testing-room.ts';
 
 const peers: TestP2pPeer[] = [];
 afterEach(async () => {
@@ -66,4 +69,52 @@ describe('a peer whose transport key is not its claimed server name', () => {
     );
     expect((await client.transport.send(server.serverName, version)).status).toBe(200);
   });
+});
+
+describe('a flood of connection attempts', () => {
+  it('is refused at the door while the peers already federating go on', async () => {
+    const server = await startTestP2pPeer();
+    const friend = await startTestP2pPeer();
+    peers.push(server, friend);
+    await friend.know(server);
+    await server.know(friend);
+    const alice = await server.hs.createUser('alice');
+    const bob = await friend.hs.createUser('bob');
+    const roomId = await sharedRoom(server.hs, alice, friend.hs, bob);
+    const connectionsBefore = server.node.getConnections().length;
+
+    // 200 TCP connections at once to the server's libp2p port, none of which will ever finish
+    // a handshake.
+    const port = Number(/\/tcp\/(\d+)/.exec(server.addresses()[0] as string)?.[1]);
+    const sockets: Socket[] = [];
+    const closedByServer = await new Promise<number>((resolve) => {
+      let closed = 0;
+      for (let i = 0; i < 200; i++) {
+        const socket = connect({ host: '127.0.0.1', port });
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          closed++;
+        });
+        sockets.push(socket);
+      }
+      setTimeout(() => resolve(closed), 1_500);
+    });
+    try {
+      // Past the per-address rate (5 a second) and the handshakes allowed at once, each is
+      // closed at once; only a handful are even let in.
+      expect(closedByServer).toBeGreaterThanOrEqual(200 - DEFAULT_MAX_PENDING_INBOUND);
+      // Meanwhile the room goes on both ways over the connection already open.
+      await sendText(friend.hs, bob, roomId, 'during the flood', 'f1');
+      await expect
+        .poll(() => texts(server.hs, alice, roomId), { timeout: 10_000 })
+        .toEqual(['during the flood']);
+      await sendText(server.hs, alice, roomId, 'still here', 'f2');
+      await expect
+        .poll(() => texts(friend.hs, bob, roomId), { timeout: 10_000 })
+        .toEqual(['during the flood', 'still here']);
+      expect(server.node.getConnections().length).toBeLessThanOrEqual(connectionsBefore);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+  }, 60_000);
 });

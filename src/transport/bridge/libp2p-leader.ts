@@ -5,7 +5,7 @@
  * bridge. Loaded by `hearth/page` only in the tab that leads, so no other tab (and never the
  * Service Worker, which has no WebRTC) carries libp2p.
  */
-import { createLibp2pTransport, type PeerStatus } from '../libp2p/index.ts';
+import { createLibp2pTransport } from '../libp2p/index.ts';
 import { createHearthNode } from '../libp2p/node.ts';
 import { browserTransports } from '../libp2p/transports-browser.ts';
 import type { InboundHandler } from '../transport.ts';
@@ -21,8 +21,6 @@ export interface Libp2pLeaderOptions {
   deliver: InboundHandler;
 }
 
-const isUp = (state: PeerStatus['state'] | undefined) => state === 'direct' || state === 'relayed';
-
 export async function startLibp2pLeader(options: Libp2pLeaderOptions): Promise<LeaderTransport> {
   const node = await createHearthNode({
     seed: options.seed,
@@ -32,21 +30,15 @@ export async function startLibp2pLeader(options: Libp2pLeaderOptions): Promise<L
   });
   const transport = createLibp2pTransport({ node, handler: options.deliver, relays: options.relays });
   const listeners = new Set<(reachable?: string) => void>();
-  /** Each peer's last state, to tell the worker only when one comes up. */
-  const states = new Map<string, PeerStatus['state']>();
-
-  const onPeer = (event: Event) => {
-    const peer = (event as CustomEvent<PeerStatus>).detail;
-    const before = states.get(peer.peerId);
-    states.set(peer.peerId, peer.state);
-    const cameUp = isUp(peer.state) && !isUp(before) && !peer.relay ? peer.serverName : undefined;
-    for (const listener of listeners) listener(cameUp);
+  const changed = (reachable?: string) => {
+    for (const listener of listeners) listener(reachable);
   };
-  const onAddresses = () => {
-    for (const listener of listeners) listener();
-  };
-  transport.events.addEventListener('peer', onPeer);
-  node.addEventListener('self:peer:update', onAddresses);
+  // A peer's connection opened: the worker's sender resets its backoff for it.
+  const unreachable = transport.onReachable?.((serverName) => changed(serverName));
+  // Any other change of a peer's state, or of our addresses: only the tabs' status.
+  const onChange = () => changed();
+  transport.events.addEventListener('peer', onChange);
+  node.addEventListener('self:peer:update', onChange);
 
   return {
     transport,
@@ -69,8 +61,9 @@ export async function startLibp2pLeader(options: Libp2pLeaderOptions): Promise<L
       return () => listeners.delete(listener);
     },
     async stop() {
-      transport.events.removeEventListener('peer', onPeer);
-      node.removeEventListener('self:peer:update', onAddresses);
+      unreachable?.();
+      transport.events.removeEventListener('peer', onChange);
+      node.removeEventListener('self:peer:update', onChange);
       listeners.clear();
       await transport.close();
       await node.stop();

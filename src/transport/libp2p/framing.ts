@@ -182,15 +182,49 @@ export async function writeBytes(stream: Stream, bytes: Uint8Array, signal?: Abo
   }
 }
 
-/** Writes a web stream's chunks as they come, with the same backpressure. */
-export async function writeBody(
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** A head as it goes on the wire: its length, then its JSON. */
+function frameHead(head: object): Uint8Array {
+  const json = encoder.encode(JSON.stringify(head));
+  if (json.byteLength > MAX_HEAD_BYTES) {
+    throw new FramingError('TOO_LARGE', `the head is larger than ${MAX_HEAD_BYTES} bytes`);
+  }
+  const framed = new Uint8Array(4 + json.byteLength);
+  new DataView(framed.buffer).setUint32(0, json.byteLength);
+  framed.set(json, 4);
+  return framed;
+}
+
+/**
+ * Writes a head and a body, streamed. The head and the body's first chunk go in one write:
+ * a small request or answer (most federation traffic) is one message on the wire, not two.
+ */
+export async function writeMessage(
   stream: Stream,
+  head: object,
   body: ReadableStream<Uint8Array> | null,
   signal?: AbortSignal,
 ): Promise<void> {
-  if (!body) return;
+  const framed = frameHead(head);
+  if (!body) {
+    await writeBytes(stream, framed, signal);
+    return;
+  }
   const reader = body.getReader();
   try {
+    const first = await reader.read();
+    if (first.done || first.value.byteLength + framed.byteLength > WRITE_CHUNK_BYTES) {
+      await writeBytes(stream, framed, signal);
+      if (!first.done) await writeBytes(stream, first.value, signal);
+    } else {
+      const joined = new Uint8Array(framed.byteLength + first.value.byteLength);
+      joined.set(framed);
+      joined.set(first.value, framed.byteLength);
+      await writeBytes(stream, joined, signal);
+    }
+    if (first.done) return;
     for (;;) {
       const { done, value } = await reader.read();
       if (done) return;
@@ -199,21 +233,6 @@ export async function writeBody(
   } finally {
     reader.releaseLock();
   }
-}
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
-/** Writes a head: its length, then its JSON. */
-export async function writeHead(stream: Stream, head: object, signal?: AbortSignal): Promise<void> {
-  const json = encoder.encode(JSON.stringify(head));
-  if (json.byteLength > MAX_HEAD_BYTES) {
-    throw new FramingError('TOO_LARGE', `the head is larger than ${MAX_HEAD_BYTES} bytes`);
-  }
-  const framed = new Uint8Array(4 + json.byteLength);
-  new DataView(framed.buffer).setUint32(0, json.byteLength);
-  framed.set(json, 4);
-  await writeBytes(stream, framed, signal);
 }
 
 /** Reads a head and returns it as an object (shape unchecked: the caller checks). */
@@ -318,12 +337,12 @@ export async function exchange(
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     const reader = new StreamReader(stream);
-    await writeHead(
+    await writeMessage(
       stream,
       { method: request.method, target: request.target, headers: headerList(request.headers) },
+      request.body ?? null,
       signal,
     );
-    await writeBody(stream, request.body ?? null, signal);
     await stream.close({ signal });
     const head = parseResponseHead(await readHead(reader));
     const body = await reader.readAll(limits.maxBodyBytes);
@@ -362,8 +381,11 @@ export async function serveExchange(
     limits.timeoutMs,
   );
   const answer = async (response: Response) => {
-    await writeHead(stream, { status: response.status, headers: headerList(response.headers) });
-    await writeBody(stream, NULL_BODY_STATUS.has(response.status) ? null : response.body);
+    await writeMessage(
+      stream,
+      { status: response.status, headers: headerList(response.headers) },
+      NULL_BODY_STATUS.has(response.status) ? null : response.body,
+    );
     await stream.close();
   };
   try {

@@ -177,7 +177,12 @@ export function createLibp2pTransport(options: Libp2pTransportOptions): Libp2pTr
 
   const announce = (peerId: string) =>
     events.dispatchEvent(new CustomEvent<PeerStatus>('peer', { detail: statusOf(peerId) }));
-  const onConnection = (evt: CustomEvent<Connection>) => announce(evt.detail.remotePeer.toString());
+  const reachable = new Set<(serverName: string) => void>();
+  const onConnection = (evt: CustomEvent<Connection>) => {
+    announce(evt.detail.remotePeer.toString());
+    const name = serverNameFromPeerId(evt.detail.remotePeer);
+    if (evt.type === 'connection:open' && name) for (const listener of reachable) listener(name);
+  };
   node.addEventListener('connection:open', onConnection);
   node.addEventListener('connection:close', onConnection);
 
@@ -357,6 +362,10 @@ export function createLibp2pTransport(options: Libp2pTransportOptions): Libp2pTr
     },
     openStream,
     relayClient,
+    onReachable(listener) {
+      reachable.add(listener);
+      return () => reachable.delete(listener);
+    },
     ...(relayClient && options.storeAndForward !== false
       ? {
           hold: (destination: string, requests: readonly Request[]) =>
