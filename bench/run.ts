@@ -10,6 +10,7 @@ import { homeserverBench } from './homeserver.ts';
 import { jsonBench } from './json.ts';
 import { mediaBench } from './media.ts';
 import { p2pBench } from './p2p.ts';
+import { p2pBrowserBench } from './p2p-browser.ts';
 import { storageBench } from './storage.ts';
 
 const only = process.argv[2];
@@ -40,3 +41,5 @@ if (!only || only === 'p2p')
   printTable('p2p: libp2p federation beside raw libp2p echoes on the same connections', await p2pBench());
 if (!only || only === 'browser')
   printTable('browser: the Service Worker homeserver in headless Chromium', await browserBench());
+if (!only || only === 'p2p-browser')
+  printTable('p2p in Chromium: two pages over WebRTC through a loopback relay', await p2pBrowserBench());
