@@ -392,12 +392,10 @@ async function relayLoadBench(peers: number): Promise<BenchRow[]> {
       );
       nodes.push(...batch);
     }
-    await waitFor(
-      () => nodes.every((n) => n.getMultiaddrs().some((m) => m.toString().includes('/p2p-circuit'))),
-      60_000,
-    );
     const lastStats = () => [...output.matchAll(/relay: (\d+) peers connected, (\d+) reservations/g)].at(-1);
-    await waitFor(() => Number(lastStats()?.[2] ?? 0) >= peers, 30_000);
+    // On a loaded machine some reservations take long: after two minutes, measure with what
+    // there is (the row names the counts).
+    await waitFor(() => Number(lastStats()?.[2] ?? 0) >= peers, 120_000).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 3000));
     const loadBefore = usage(pid);
     await new Promise((r) => setTimeout(r, 10_000));
@@ -415,7 +413,7 @@ async function relayLoadBench(peers: number): Promise<BenchRow[]> {
         note: `${((loadAfter.rssKiB - emptyRss) / peers).toFixed(0)} KiB a peer`,
       },
       {
-        name: `relay CPU with ${peers} peers connected and idle (10 s)`,
+        name: `relay CPU with ${stats?.[1]} peers connected (${stats?.[2]} reservations), idle, over 10 s`,
         value: loadCpu * 100,
         unit: '% of a core',
         baselineName: 'with no peers (5 s)',

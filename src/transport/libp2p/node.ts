@@ -9,7 +9,7 @@
 import { type CircuitRelayServerInit, circuitRelayServer } from '@libp2p/circuit-relay-v2';
 import { type Identify, identify } from '@libp2p/identify';
 import type { Libp2p, Metrics, PrivateKey } from '@libp2p/interface';
-import { KEEP_ALIVE } from '@libp2p/interface';
+import { FaultTolerance, KEEP_ALIVE } from '@libp2p/interface';
 import { noise } from '@libp2p/noise';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { type Ping, ping } from '@libp2p/ping';
@@ -78,8 +78,10 @@ export async function createHearthNode(options: HearthNodeOptions): Promise<Hear
   const relays = (options.relays ?? []).map((addr) => multiaddr(addr));
   const listen = [
     ...(options.listen ?? []),
-    // One reservation per relay: peers dial `<relay>/p2p-circuit/p2p/<us>`.
+    // One reservation per relay: peers dial `<relay>/p2p-circuit/p2p/<us>`. The bare
+    // `/p2p-circuit` makes a reservation again on any relay we reconnect to.
     ...relays.map((relay) => `${relay.toString()}/p2p-circuit`),
+    ...(relays.length > 0 ? ['/p2p-circuit'] : []),
     ...(options.webRTC ? ['/webrtc'] : []),
   ];
   const node = await createLibp2p({
@@ -89,6 +91,9 @@ export async function createHearthNode(options: HearthNodeOptions): Promise<Hear
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: gater,
+    // A relay that is down or slow at start-up must not stop the node: it is redialled (and a
+    // reservation made) once it answers.
+    transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
     connectionManager: {
       maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       inboundConnectionThreshold:
