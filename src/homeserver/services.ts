@@ -162,6 +162,7 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
   const accounts = createAccountsService(ctx, {
     rooms: () => rooms,
     deviceListChanged: (userId) => e2ee.deviceListChanged(userId),
+    appservices,
   });
   const admin = createAdminService(ctx, {
     accounts,

@@ -40,9 +40,13 @@ describe('application services', () => {
   let hs: TestHomeserver;
   afterEach(() => hs?.close());
 
-  async function start(answer: (r: Received) => Response | Promise<Response>) {
+  async function start(
+    answer: (r: Received) => Response | Promise<Response>,
+    options: Parameters<typeof createTestHomeserver>[0] = {},
+  ) {
     const received: Received[] = [];
     hs = await createTestHomeserver({
+      ...options,
       appservices: [registration()],
       outboundFetch: async (request) => {
         const url = new URL(request.url);
@@ -216,6 +220,65 @@ describe('application services', () => {
       body: {},
     });
     expect(other).toMatchObject({ status: 403, body: { errcode: 'M_FORBIDDEN' } });
+  });
+
+  it('logs in as a user of its namespace with m.login.application_service', async () => {
+    // Several logins from one address in a row: past the login class's burst.
+    await start(() => Response.json({}), { rateLimits: { login: { perSecond: 1000, burst: 1000 } } });
+    hs.internals.appservices.stop();
+    const flows = await hs.call('GET', '/_matrix/client/v3/login');
+    expect(flows.body.flows).toContainEqual({ type: 'm.login.application_service' });
+    await hs.call('POST', '/_matrix/client/v3/register', {
+      token: 'as-secret',
+      body: { type: 'm.login.application_service', username: 'irc_carol', inhibit_login: true },
+    });
+    const alice = await hs.createUser('alice');
+    const login = (token: string | undefined, user: string) =>
+      hs.call('POST', '/_matrix/client/v3/login', {
+        ...(token !== undefined ? { token } : {}),
+        body: { type: 'm.login.application_service', identifier: { type: 'm.id.user', user } },
+      });
+    const ok = await login('as-secret', 'irc_carol');
+    expect(ok.status).toBe(200);
+    expect(ok.body.user_id).toBe(`@irc_carol:${SERVER}`);
+    // The token is the user's own, scoped to a new device.
+    const whoami = await hs.call('GET', '/_matrix/client/v3/account/whoami', {
+      token: ok.body.access_token as string,
+    });
+    expect(whoami.body).toMatchObject({ user_id: `@irc_carol:${SERVER}`, device_id: ok.body.device_id });
+    expect(whoami.body.app_service_id).toBeUndefined();
+    // A full user ID names the same user; the sender is the service's too.
+    expect((await login('as-secret', `@irc_carol:${SERVER}`)).body.user_id).toBe(`@irc_carol:${SERVER}`);
+    expect((await login('as-secret', 'ircbot')).status).toBe(200);
+    // Outside its namespaces, unregistered, or without the service's token: refused.
+    expect(await login('as-secret', 'alice')).toMatchObject({
+      status: 403,
+      body: { errcode: 'M_EXCLUSIVE' },
+    });
+    expect(await login('as-secret', 'irc_nobody')).toMatchObject({
+      status: 403,
+      body: { errcode: 'M_FORBIDDEN' },
+    });
+    expect(await login(undefined, 'irc_carol')).toMatchObject({
+      status: 401,
+      body: { errcode: 'M_MISSING_TOKEN' },
+    });
+    expect(await login(alice.accessToken, 'irc_carol')).toMatchObject({
+      status: 401,
+      body: { errcode: 'M_UNKNOWN_TOKEN' },
+    });
+    // A deactivated user cannot be logged into.
+    await hs.internals.accounts.deactivateAccount(`@irc_carol:${SERVER}`, { erase: false });
+    expect(await login('as-secret', 'irc_carol')).toMatchObject({
+      status: 403,
+      body: { errcode: 'M_USER_DEACTIVATED' },
+    });
+    // Other login types never look at the header: a stale token does not turn them into 401s.
+    const password = await hs.call('POST', '/_matrix/client/v3/login', {
+      token: 'stale-token',
+      body: { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'alice' }, password: 'x' },
+    });
+    expect(password).toMatchObject({ status: 403, body: { errcode: 'M_FORBIDDEN' } });
   });
 
   it('refuses a registration file with a bad key, naming it', () => {

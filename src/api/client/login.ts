@@ -3,6 +3,7 @@
  * logout (data/api/client-server/login.yaml, refresh.yaml, logout.yaml).
  */
 import type { Services } from '../../homeserver/services.ts';
+import { extractAccessToken } from '../auth.ts';
 import { type Endpoint, endpoint, v } from '../endpoint.ts';
 import { grantBody } from './register.ts';
 
@@ -39,8 +40,13 @@ export function loginEndpoints(services: Services): Endpoint[] {
         refresh_token: v.optional(v.bool()),
       }),
       spec: 'client-server-api/#post_matrixclientv3login',
-      handler: async ({ body }) => {
+      handler: async ({ body, request, url }) => {
+        // Appservice Login: the service's as_token authorises it; the endpoint is otherwise
+        // unauthenticated, so a stale token sent with a password login is not looked at.
+        const accessToken =
+          body.type === 'm.login.application_service' ? extractAccessToken(request, url) : null;
         const grant = await accounts.login({
+          ...(accessToken !== null ? { accessToken } : {}),
           type: body.type,
           ...(body.identifier !== undefined ? { identifier: body.identifier } : {}),
           ...(body.user !== undefined ? { user: body.user } : {}),

@@ -1,12 +1,24 @@
 /**
  * Who is asking: the user an identifier names, password checks (in constant work whether or
  * not the user exists), the UIA password stage, and password login — client-server-api/_index.md
- * "Identifier types", "Password-based" and "Login".
+ * "Identifier types", "Password-based" and "Login"; application services logging in as their
+ * users ("Appservice Login", application-service-api "Server admin style permissions").
  */
 import type { JsonObject } from '../../core/canonical-json.ts';
 import { isValidUserId, parseUserId } from '../../core/identifiers.ts';
+import type { AppservicesService } from '../appservices/index.ts';
 import type { Auth, HomeserverContext } from '../context.ts';
-import { badJson, forbidden, invalidParam, MatrixError, missingParam, userDeactivated } from '../errors.ts';
+import {
+  badJson,
+  forbidden,
+  invalidParam,
+  MatrixError,
+  matrixError,
+  missingParam,
+  missingToken,
+  unknownToken,
+  userDeactivated,
+} from '../errors.ts';
 import { redeemLoginToken } from '../extras.ts';
 import type { LoginInput, SessionGrant } from './index.ts';
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts';
@@ -25,6 +37,9 @@ export function checkNewPassword(password: string): void {
 
 const invalidCredentials = () => forbidden('Invalid username or password');
 
+/** What `m.login.application_service` needs of the application services. */
+export type AppserviceLogins = Pick<AppservicesService, 'registrations' | 'byToken' | 'owns'>;
+
 export interface Credentials {
   /** The UIA `m.login.password` stage. */
   passwordStage: StageHandler;
@@ -33,7 +48,11 @@ export interface Credentials {
   login(input: LoginInput): Promise<SessionGrant>;
 }
 
-export function createCredentials(ctx: HomeserverContext, sessions: Sessions): Credentials {
+export function createCredentials(
+  ctx: HomeserverContext,
+  sessions: Sessions,
+  appservices?: AppserviceLogins,
+): Credentials {
   const { store, config, random } = ctx;
   /** A hash to check against when the user is unknown, so a miss costs the same as a hit. */
   let decoyHash: Promise<string> | undefined;
@@ -135,6 +154,8 @@ export function createCredentials(ctx: HomeserverContext, sessions: Sessions): C
 
   async function login(input: LoginInput): Promise<SessionGrant> {
     if (input.type === 'm.login.token') return tokenLogin(input);
+    if (input.type === 'm.login.application_service' && appservices && appservices.registrations.length > 0)
+      return appserviceLogin(input, appservices);
     if (input.type !== 'm.login.password') {
       throw new MatrixError(400, 'M_UNKNOWN', `Unsupported login type ${JSON.stringify(input.type)}`);
     }
@@ -174,6 +195,26 @@ export function createCredentials(ctx: HomeserverContext, sessions: Sessions): C
     if (userId === null) throw forbidden('Invalid or expired login token');
     const user = await store.accounts.getUser(userId);
     if (!user || user.deactivated) throw userDeactivated();
+    return issueFor(userId, input);
+  }
+
+  /**
+   * `m.login.application_service`: the request's token must be a service's `as_token` (401
+   * otherwise, application-service-api), the user one of its namespace (403 M_EXCLUSIVE
+   * otherwise) and already registered (403 M_FORBIDDEN).
+   */
+  async function appserviceLogin(input: LoginInput, services: AppserviceLogins): Promise<SessionGrant> {
+    if (input.accessToken === undefined)
+      throw missingToken('m.login.application_service needs the application service token');
+    const reg = services.byToken(input.accessToken);
+    if (!reg) throw unknownToken('Not an application service token');
+    checkDeviceId(input.deviceId);
+    const userId = resolveIdentifier(input);
+    if (!services.owns(reg, userId))
+      throw matrixError(403, 'M_EXCLUSIVE', `${userId} is outside the application service's namespaces`);
+    const user = await store.accounts.getUser(userId);
+    if (!user) throw forbidden(`${userId} is not registered`);
+    if (user.deactivated) throw userDeactivated();
     return issueFor(userId, input);
   }
 

@@ -16,7 +16,7 @@
 import type { JsonObject } from '../../core/canonical-json.ts';
 import { type Auth, type HomeserverContext, randomString } from '../context.ts';
 import { forbidden } from '../errors.ts';
-import { checkNewPassword, createCredentials } from './credentials.ts';
+import { type AppserviceLogins, checkNewPassword, createCredentials } from './credentials.ts';
 import { createDevices } from './devices.ts';
 import { hashPassword } from './passwords.ts';
 import { createProfileService, type ProfileService, type RoomsForAccounts } from './profile.ts';
@@ -70,6 +70,8 @@ export interface LoginInput {
   deviceId?: string;
   initialDeviceDisplayName?: string;
   refreshToken?: boolean;
+  /** The request's access token: an application service's `as_token` for `m.login.application_service`. */
+  accessToken?: string;
 }
 
 export interface DeviceInfo {
@@ -164,13 +166,15 @@ export interface AccountsDeps {
    * tells federation (the e2ee service's `deviceListChanged`).
    */
   deviceListChanged?: (userId: string) => Promise<void>;
+  /** The application services, for `m.login.application_service`. */
+  appservices?: AppserviceLogins;
 }
 
 export function createAccountsService(ctx: HomeserverContext, deps: AccountsDeps = {}): AccountsService {
   const { store, config, random, logger } = ctx;
   const rooms = deps.rooms ?? (() => undefined);
   const sessions = createSessions(ctx, { deviceListChanged: deps.deviceListChanged });
-  const credentials = createCredentials(ctx, sessions);
+  const credentials = createCredentials(ctx, sessions, deps.appservices);
   const uia = createUia(ctx, {
     [DUMMY]: async () => ({}),
     [PASSWORD]: credentials.passwordStage,
@@ -188,7 +192,13 @@ export function createAccountsService(ctx: HomeserverContext, deps: AccountsDeps
     }),
     resolveAccessToken: sessions.resolveAccessToken,
     refresh: sessions.refresh,
-    loginFlows: () => [{ type: 'm.login.password' }, { type: 'm.login.token', get_login_token: true }],
+    loginFlows: () => [
+      { type: 'm.login.password' },
+      { type: 'm.login.token', get_login_token: true },
+      ...(deps.appservices && deps.appservices.registrations.length > 0
+        ? [{ type: 'm.login.application_service' }]
+        : []),
+    ],
     login: credentials.login,
 
     async logout(auth) {

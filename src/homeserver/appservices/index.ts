@@ -39,6 +39,8 @@ export interface AppservicesService {
   readonly registrations: readonly AppserviceRegistration[];
   /** The service whose `as_token` this is. */
   byToken(token: string): AppserviceRegistration | undefined;
+  /** Whether the user is the service's sender or in its user namespaces (exclusive or not). */
+  owns(reg: AppserviceRegistration, userId: string): boolean;
   /** Who an `as_token` request acts as: the sender, or `?user_id=` within its namespaces. */
   authFor(
     reg: AppserviceRegistration,
@@ -260,6 +262,7 @@ export function createAppservicesService(ctx: HomeserverContext, deps: Appservic
   return {
     registrations,
     byToken: (token) => byAsToken.get(token),
+    owns,
 
     async authFor(reg, userIdParam, deviceIdParam) {
       await senders;
