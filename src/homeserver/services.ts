@@ -127,7 +127,9 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
     async set(userId: string, state: Parameters<PresenceService['set']>[1], statusMsg?: string | null) {
       await localPresence.set(userId, state, statusMsg);
       const status = localPresence.get(userId);
-      if (status) await edus.presence(userId, status);
+      if (!status) return;
+      await edus.presence(userId, status);
+      await appservices.presence(userId, { ...status });
     },
   });
   const appservices = createAppservicesService(ctx, {

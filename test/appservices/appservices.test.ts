@@ -116,7 +116,7 @@ describe('application services', () => {
     expect(await hs.store.operator.appserviceQueue('irc', 10)).toEqual([]);
   });
 
-  it('sends typing and receipts as ephemeral events of rooms its users are in', async () => {
+  it('sends typing, receipts and presence as ephemeral events of rooms its users are in', async () => {
     const received = await start(() => Response.json({}));
     const { appservices } = hs.internals;
     appservices.stop();
@@ -142,6 +142,22 @@ describe('application services', () => {
       `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/typing/${encodeURIComponent(alice.userId)}`,
       { token: alice.accessToken, body: { typing: true, timeout: 10_000 } },
     );
+    // Presence of a user sharing a room with the bridge's users; not of one sharing none.
+    const carol = await hs.createUser('carol');
+    for (const [user, msg] of [
+      [alice, 'at lunch'],
+      [carol, 'elsewhere'],
+    ] as const) {
+      const set = await hs.call(
+        'PUT',
+        `/_matrix/client/v3/presence/${encodeURIComponent(user.userId)}/status`,
+        {
+          token: user.accessToken,
+          body: { presence: 'unavailable', status_msg: msg },
+        },
+      );
+      expect(set.status).toBe(200);
+    }
     await appservices.follow();
     await appservices.deliver();
     const bodies = received
@@ -154,6 +170,14 @@ describe('application services', () => {
       content: { user_ids: [alice.userId] },
     });
     expect(bodies.some((b) => Array.isArray(b?.['de.sorunome.msc2409.ephemeral']))).toBe(true);
+    const presence = ephemeral.filter((e) => e.type === 'm.presence');
+    expect(presence).toEqual([
+      {
+        type: 'm.presence',
+        sender: alice.userId,
+        content: expect.objectContaining({ presence: 'unavailable', status_msg: 'at lunch' }),
+      },
+    ]);
   });
 
   it('asks the service about unknown aliases and users in its namespaces', async () => {

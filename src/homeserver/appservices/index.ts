@@ -66,6 +66,11 @@ export interface AppservicesService {
   ): Promise<JsonObject | JsonObject[]>;
   /** Queues an ephemeral event (typing, receipt) of a room for the services that want them. */
   ephemeral(roomId: string, edu: JsonObject): Promise<void>;
+  /**
+   * Queues a local user's presence (an `m.presence` event) for the services that want
+   * ephemeral events and are interested in the user: theirs, or sharing a room with theirs.
+   */
+  presence(userId: string, content: JsonObject): Promise<void>;
   /** One step of the follower: queues the events since the cursor; the number handled. */
   follow(): Promise<number>;
   /** One round of sending: every service with something queued whose backoff allows. */
@@ -406,6 +411,24 @@ export function createAppservicesService(ctx: HomeserverContext, deps: Appservic
       const items = wanting
         .filter((reg) => matches(reg.namespaces.rooms, roomId) || members.some((m) => owns(reg, m)))
         .map((reg) => ({ asId: reg.id, kind: 'ephemeral' as const, data: { ...edu, room_id: roomId } }));
+      if (items.length > 0) await store.operator.enqueueAppservice(items);
+    },
+
+    async presence(userId, content) {
+      const wanting = registrations.filter((r) => r.receiveEphemeral && r.url !== null);
+      if (wanting.length === 0) return;
+      const interested = new Set(wanting.filter((reg) => owns(reg, userId)));
+      const rooms = (await store.rooms.roomsForUser(userId, 'join')).map((m) => m.roomId);
+      for (const roomId of rooms) {
+        const undecided = wanting.filter((reg) => !interested.has(reg));
+        if (undecided.length === 0) break;
+        const members = (await store.rooms.members(roomId, 'join')).map((m) => m.userId);
+        for (const reg of undecided) {
+          if (matches(reg.namespaces.rooms, roomId) || members.some((m) => owns(reg, m))) interested.add(reg);
+        }
+      }
+      const data: JsonObject = { type: 'm.presence', sender: userId, content };
+      const items = [...interested].map((reg) => ({ asId: reg.id, kind: 'ephemeral' as const, data }));
       if (items.length > 0) await store.operator.enqueueAppservice(items);
     },
 
