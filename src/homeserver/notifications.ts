@@ -5,8 +5,8 @@
  * `only=highlight`, `from` and `limit`. `read` says whether the user's read receipt (public
  * or private) in that room is at or after the event.
  *
- * The store keeps a notification until the user's read receipt passes it (the unread counts
- * are counted from these rows and cleared by receipts): read ones are then no longer listed.
+ * The store keeps every notification row (a read receipt only restarts the unread counts,
+ * `store.receipts.markRead`), so read notifications stay listed with `read: true`.
  */
 import type { JsonObject } from '../core/canonical-json.ts';
 import type { StoredEvent } from '../storage/store.ts';

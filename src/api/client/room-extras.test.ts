@@ -153,5 +153,32 @@ describe('GET /notifications', () => {
     expect(next.body.next_token).toBeUndefined();
     expect((await call('GET', '/_matrix/client/v3/notifications?from=zzz', bob)).status).toBe(400);
     expect(ids((await call('GET', '/_matrix/client/v3/notifications', alice)).body)).toEqual([]);
+    // A read receipt on the first message: both stay listed, the first now read.
+    const receipt = await call(
+      'POST',
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/receipt/m.read/${encodeURIComponent(plain)}`,
+      bob,
+      {},
+    );
+    expect(receipt.status).toBe(200);
+    const afterRead = await call('GET', '/_matrix/client/v3/notifications', bob);
+    expect(
+      (afterRead.body.notifications as { event: { event_id: string }; read: boolean }[]).map((n) => [
+        n.event.event_id,
+        n.read,
+      ]),
+    ).toEqual([
+      [mention, false],
+      [plain, true],
+    ]);
+    // A private receipt on the latest counts as read too.
+    await call(
+      'POST',
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/receipt/m.read.private/${encodeURIComponent(mention)}`,
+      bob,
+      {},
+    );
+    const allRead = await call('GET', '/_matrix/client/v3/notifications', bob);
+    expect((allRead.body.notifications as { read: boolean }[]).map((n) => n.read)).toEqual([true, true]);
   });
 });
