@@ -263,6 +263,9 @@ function showChat(c: MatrixClient, session: Session): void {
   $<HTMLButtonElement>('button[name=export]').onclick = exportBackup;
   $<HTMLButtonElement>('button[name=admin]').onclick = () => void openAdminPanel(session.userId);
   $<HTMLInputElement>('input[name=import]').onchange = importBackup;
+  // The admin panel offers the same backup actions as the menu.
+  $<HTMLButtonElement>('button[name=admin-export]').onclick = exportBackup;
+  $<HTMLInputElement>('input[name=admin-import]').onchange = importBackup;
   $<HTMLButtonElement>('button[name=add-account]').onclick = () => {
     sessionStorage.removeItem(TAB_KEY);
     showSignIn();
@@ -574,7 +577,8 @@ async function copyServerName(): Promise<void> {
 
 /**
  * The owner's admin panel: the accounts and rooms of the homeserver in this browser, the
- * storage it uses (`navigator.storage.estimate()`), and deactivating an account. Whoever runs
+ * storage it uses (`navigator.storage.estimate()`), deactivating an account, and export/import
+ * of a backup (the menu's actions). Whoever runs
  * the page owns the homeserver: these calls go to it directly, not through Matrix.
  */
 async function openAdminPanel(me: string): Promise<void> {

@@ -200,7 +200,7 @@ describe('the demo app in Chromium', { timeout: 60_000 }, () => {
     await otherTab.close();
   });
 
-  it("shows the owner's admin panel: users, rooms, storage used; deactivates a user", async () => {
+  it("shows the owner's admin panel: users, rooms, storage used; deactivates a user; exports a backup", async () => {
     await openMenu(alicePage);
     await alicePage.getByRole('button', { name: 'Admin panel' }).click();
     const panel = alicePage.locator('.admin-panel');
@@ -230,6 +230,15 @@ describe('the demo app in Chromium', { timeout: 60_000 }, () => {
       return res.status;
     }, bob);
     expect(whoami).toBe(401);
+    // The panel exports a backup itself, as the menu does, and offers the import beside it.
+    const [download] = await Promise.all([
+      alicePage.waitForEvent('download'),
+      panel.getByRole('button', { name: 'Export a backup' }).click(),
+    ]);
+    const backup = join(shots, `panel-${download.suggestedFilename()}`);
+    await download.saveAs(backup);
+    expect(readFileSync(backup).byteLength).toBeGreaterThan(1000);
+    expect(await panel.locator('input[name=admin-import]').count()).toBe(1);
     await panel.getByRole('button', { name: 'Close' }).click();
   });
 
