@@ -15,13 +15,46 @@ export const MAX_WORD_LENGTH = 64;
  */
 export const MAX_WORDS_PER_TEXT = 256;
 
-const WORD = /[\p{L}\p{M}\p{N}]+/gu;
-const UNSPACED = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u;
+/**
+ * A pattern with Unicode property classes, or its stand-in where the engine has no Unicode
+ * data: StarlingMonkey (the WASI component's engine) is built without ICU and refuses `\p{…}`
+ * even to parse, so these patterns are strings, compiled here. The stand-ins are ranges: a
+ * word is a run of anything but spaces, controls and punctuation; the unspaced scripts are
+ * the kana and CJK ideograph blocks. A store is only ever written by one engine, so what it
+ * indexes and what it is asked agree either way.
+ */
+function unicodePattern(pattern: string, standIn: string, flags: string): RegExp {
+  try {
+    return new RegExp(pattern, flags);
+  } catch {
+    return new RegExp(standIn, flags);
+  }
+}
+
+const WORD = unicodePattern(
+  '[\\p{L}\\p{M}\\p{N}]+',
+  '[^\\s\\0-\\x2F\\x3A-\\x40\\x5B-\\x60\\x7B-\\xBF\\u2000-\\u206F\\u3000-\\u303F\\uFF00-\\uFF0F]+',
+  'gu',
+);
+const UNSPACED = unicodePattern(
+  '[\\p{Script=Han}\\p{Script=Hiragana}\\p{Script=Katakana}]',
+  '[\\u3040-\\u30FF\\u3400-\\u4DBF\\u4E00-\\u9FFF\\uF900-\\uFAFF]',
+  'u',
+);
+
+/** NFKC where the engine has it (without ICU, `normalize` may be missing or throw). */
+function nfkc(text: string): string {
+  try {
+    return text.normalize('NFKC');
+  } catch {
+    return text;
+  }
+}
 
 /** Every word of `text`, in order, repeats included (for ranking and highlights). */
 export function searchWords(text: string): string[] {
   const out: string[] = [];
-  for (const [match] of text.normalize('NFKC').toLowerCase().matchAll(WORD)) {
+  for (const [match] of nfkc(text).toLowerCase().matchAll(WORD)) {
     if (!UNSPACED.test(match)) {
       if (match.length <= MAX_WORD_LENGTH) out.push(match);
       continue;

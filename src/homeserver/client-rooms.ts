@@ -5,6 +5,7 @@
  * (application-service-api "Registration": M_EXCLUSIVE); an unknown alias or user in a
  * service's namespace is asked of the service first ("Querying"); the same for users' profiles.
  */
+import { serverNameOf } from '../core/identifiers.ts';
 import type { AccountsService } from './accounts/index.ts';
 import type { AdminService } from './admin/index.ts';
 import type { AppservicesService } from './appservices/index.ts';
@@ -40,8 +41,22 @@ export function clientRooms(
   return Object.assign(Object.create(rooms) as RoomsService, {
     resolveAlias,
     async join(...args: Parameters<RoomsService['join']>) {
-      await refuseBlocked(args[1]);
-      return rooms.join(...args);
+      const [userId, roomIdOrAlias, options] = args;
+      if (!roomIdOrAlias.startsWith('#')) {
+        await refuseBlocked(roomIdOrAlias);
+        return rooms.join(...args);
+      }
+      // One lookup of the alias (another server's costs a federation query): the room it names
+      // is checked against the block list, then joined through the servers the lookup named,
+      // the alias's own server and the client's hints, in that order, as a join by alias is.
+      const located = await resolveAlias(roomIdOrAlias);
+      if (await admin.roomBlocked(located.roomId))
+        throw forbidden('This room has been blocked on this server');
+      const aliasServer = serverNameOf(roomIdOrAlias);
+      return rooms.join(userId, located.roomId, {
+        ...options,
+        servers: [...located.servers, ...(aliasServer ? [aliasServer] : []), ...(options?.servers ?? [])],
+      });
     },
     async invite(...args: Parameters<RoomsService['invite']>) {
       await refuseBlocked(args[1]);

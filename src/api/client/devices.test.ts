@@ -63,13 +63,19 @@ describe('device management', () => {
   it('records when a device was last seen, at most every ten minutes', async () => {
     const { hs, phone } = await setup();
     const start = hs.clock.now();
+    // One address throughout (the harness gives each request its own): a new address is
+    // written at once, whatever the interval.
+    const ip = '192.0.2.7';
     hs.clock.advance(11 * 60 * 1000);
-    await hs.req('GET', DEVICES, { token: phone.accessToken });
+    await hs.req('GET', DEVICES, { token: phone.accessToken, ip });
     const seen = (await hs.store.accounts.getDevice(phone.userId, 'PHONE'))?.lastSeenAt;
     expect(seen).toBe(start + 11 * 60 * 1000);
     hs.clock.advance(60 * 1000);
-    await hs.req('GET', DEVICES, { token: phone.accessToken });
+    await hs.req('GET', DEVICES, { token: phone.accessToken, ip });
     expect((await hs.store.accounts.getDevice(phone.userId, 'PHONE'))?.lastSeenAt).toBe(seen);
+    await hs.req('GET', DEVICES, { token: phone.accessToken, ip: '192.0.2.8' });
+    const moved = await hs.store.accounts.getDevice(phone.userId, 'PHONE');
+    expect([moved?.lastSeenAt, moved?.lastSeenIp]).toEqual([start + 12 * 60 * 1000, '192.0.2.8']);
   });
 
   it('renames a device and 404s for unknown ones', async () => {
