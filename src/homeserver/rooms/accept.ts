@@ -186,6 +186,30 @@ export function affectedUsers(event: IdentifiedPdu): string[] {
   return event.type === MEMBER_TYPE && typeof event.state_key === 'string' ? [event.state_key] : [];
 }
 
+/** An event past steps 1–3, as kept. */
+interface Integrity {
+  event: IdentifiedPdu;
+  redacted: boolean;
+}
+
+/**
+ * `start(i)` for every index, at most `window` ahead of the one awaited: independent work
+ * (signature verifies, which WebCrypto runs off the main thread) overlaps the sequential
+ * checks without starting thousands of tasks at once. A task's failure is seen when its
+ * index is awaited, never as an unhandled rejection.
+ */
+export function lookahead<T>(count: number, window: number, start: (index: number) => Promise<T>) {
+  const started: Promise<T>[] = [];
+  return (index: number): Promise<T> => {
+    for (let i = started.length; i < Math.min(count, index + window + 1); i++) {
+      const task = start(i);
+      task.catch(() => {});
+      started.push(task);
+    }
+    return started[index] as Promise<T>;
+  };
+}
+
 /** What one event's checks decided, ready to persist. */
 interface Verdict {
   outcome: AcceptOutcome;
@@ -206,6 +230,11 @@ export function serverOf(id: unknown): string | undefined {
   const colon = id.indexOf(':');
   return colon > 0 && colon < id.length - 1 ? id.slice(colon + 1) : undefined;
 }
+
+/** How many received events' signatures are verified ahead of the one being checked. */
+const VERIFY_WINDOW = 64;
+/** The same for the state and auth chain of a joined room (thousands of events). */
+const JOIN_VERIFY_WINDOW = 256;
 
 /** The rooms/v12.md create event ID a v12 room ID names (`!x` ↔ `$x`). */
 const createEventIdOf = (roomId: string) => `$${roomId.slice(1)}`;
@@ -298,7 +327,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     roomId: string,
     version: RoomVersion,
     candidate: Candidate,
-  ): Promise<{ event: IdentifiedPdu; redacted: boolean }> {
+  ): Promise<Integrity> {
     let pdu = validatePdu(candidate.pdu, version);
     if (roomIdOf(pdu, version) !== roomId) {
       throw new CoreError('BAD_EVENT', `the event is for room ${String(pdu.room_id)}, not ${roomId}`);
@@ -341,8 +370,8 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     const builtCreate = createId ? built?.authState.get(CREATE_STATE_KEY) : undefined;
     const unread = authIds.filter((id) => !byId.has(id));
     if (createId && !builtCreate) unread.push(createId);
-    // Received events: their prev events are read in the same go (step 5 needs them).
-    const reads = built ? unread : [...unread, ...referencedIds(event.prev_events)];
+    // Received events: their auth and prev events were read with the event (`check`).
+    const reads = unread.filter((id) => !known.has(id));
     if (reads.length > 0)
       for (const [id, stored] of await store.rooms.getEvents(reads)) known.set(id, stored);
     const missing = unread.filter((id) => !known.has(id));
@@ -393,6 +422,8 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     version: RoomVersion,
     candidate: Candidate,
     extremities: readonly string[],
+    /** Steps 1–3 already under way (`acceptLocked` starts a batch's verifies together). */
+    integrity: Promise<Integrity> = checkIntegrity(roomId, version, candidate),
   ): Promise<Verdict> {
     const { built } = candidate;
     const unchanged = (outcome: AcceptOutcome): Verdict => ({ outcome, membershipChanged: false });
@@ -401,7 +432,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     let event: IdentifiedPdu;
     let redacted: boolean;
     try {
-      ({ event, redacted } = await checkIntegrity(roomId, version, candidate));
+      ({ event, redacted } = await integrity);
     } catch (err) {
       if (!isCoreError(err)) throw err;
       // A client's draft that makes no valid event: 400 M_BAD_JSON or 413 M_TOO_LARGE.
@@ -414,13 +445,21 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     const asOutlier = placed !== undefined && 'outlier' in placed;
     const givenState = placed && 'state' in placed ? placed.state : undefined;
     const backfilled = placed !== undefined && 'backfilled' in placed && placed.backfilled === true;
+    const known = new Map<string, StoredEvent>();
     if (!built) {
-      const existing = await store.rooms.getEvent(eventId);
+      // One read for the event itself, its auth events and its prev events (steps 4 and 5).
+      const found = await store.rooms.getEvents([
+        eventId,
+        ...referencedIds(event.auth_events),
+        ...referencedIds(event.prev_events),
+      ]);
+      const existing = found.get(eventId);
       if (existing && (!existing.outlier || asOutlier)) return unchanged({ status: 'known', eventId });
+      found.delete(eventId);
+      for (const [id, stored] of found) known.set(id, stored);
     }
 
     // --- 4: against its own auth events -----------------------------------------------------
-    const known = new Map<string, StoredEvent>();
     const { authEvents, create, missing } = await authEventsOf(event, roomId, version, built, known);
     if (missing.length > 0) {
       if (built) throw new Error(`built event ${eventId} cites auth events the store lacks: ${missing}`);
@@ -672,9 +711,12 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       throw new Error('acceptLocked: built and received events are accepted separately');
     }
     const outcomes: AcceptOutcome[] = [];
-    for (const candidate of candidates) {
+    const integrity = lookahead(candidates.length, VERIFY_WINDOW, (i) =>
+      checkIntegrity(roomId, version, candidates[i] as Candidate),
+    );
+    for (const [index, candidate] of candidates.entries()) {
       const extremities = (await store.rooms.forwardExtremities(roomId)).map((e) => e.eventId);
-      const verdict = await check(roomId, version, candidate, extremities);
+      const verdict = await check(roomId, version, candidate, extremities, integrity(index));
       await persist(roomId, [verdict]);
       outcomes.push(verdict.outcome);
     }
@@ -703,17 +745,27 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
         return refuse(`${what}${id} fails its checks: ${err.message}`);
       }
     };
+    // The signatures are verified many at a time (WebCrypto works off the main thread).
+    const received = [
+      ...room.state.map((pdu) => ({ pdu, what: 'state event' })),
+      ...room.authChain.map((pdu) => ({ pdu, what: 'auth chain event' })),
+      { pdu: room.join, what: 'the join' },
+    ];
+    const verified = lookahead(received.length, JOIN_VERIFY_WINDOW, (i) => {
+      const { pdu, what } = received[i] as (typeof received)[number];
+      return integrity(pdu, what);
+    });
     const stateIds: string[] = [];
-    for (const pdu of room.state) {
-      const event = await integrity(pdu, 'state event');
+    for (let i = 0; i < room.state.length; i++) {
+      const event = await verified(i);
       byId.set(event.event_id, event);
       stateIds.push(event.event_id);
     }
-    for (const pdu of room.authChain) {
-      const event = await integrity(pdu, 'auth chain event');
+    for (let i = room.state.length; i < received.length - 1; i++) {
+      const event = await verified(i);
       if (!byId.has(event.event_id)) byId.set(event.event_id, event);
     }
-    const join = await integrity(room.join, 'the join');
+    const join = await verified(received.length - 1);
 
     // Step 4 for each, auth events first; those already stored here count as checked.
     const stored = await store.rooms.getEvents([...byId.keys()]);
@@ -739,14 +791,36 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       const result = shape.ok ? checkAuth(event, authStateOf(authEvents), version) : shape;
       if (!result.ok) refuse(`${event.event_id} is not allowed by its auth events: ${result.reason}`);
     };
+    // Auth events first (Kahn's order): an event is ready once every auth event it cites
+    // that the room's chain holds is checked; one it cites that is nowhere fails in checkOne.
     const pending = [...byId.values()].filter((e) => !checked.has(e.event_id));
-    while (pending.length > 0) {
-      const ready = pending.findIndex((e) => authIdsOf(e).every((id) => checked.has(id) || !lookup(id)));
-      if (ready < 0) refuse('the auth chain has a cycle');
-      const [event] = pending.splice(ready, 1) as [IdentifiedPdu];
+    const waitingOn = new Map<string, number>();
+    const dependents = new Map<string, IdentifiedPdu[]>();
+    const ready: IdentifiedPdu[] = [];
+    for (const event of pending) {
+      let waits = 0;
+      for (const id of new Set(authIdsOf(event))) {
+        if (checked.has(id) || !lookup(id)) continue;
+        waits++;
+        const list = dependents.get(id);
+        if (list) list.push(event);
+        else dependents.set(id, [event]);
+      }
+      waitingOn.set(event.event_id, waits);
+      if (waits === 0) ready.push(event);
+    }
+    let done = 0;
+    for (let event = ready.pop(); event; event = ready.pop()) {
       checkOne(event);
       checked.add(event.event_id);
+      done++;
+      for (const dependent of dependents.get(event.event_id) ?? []) {
+        const waits = (waitingOn.get(dependent.event_id) as number) - 1;
+        waitingOn.set(dependent.event_id, waits);
+        if (waits === 0) ready.push(dependent);
+      }
     }
+    if (done < pending.length) refuse('the auth chain has a cycle');
 
     // The state: one create event of this version, one event per key.
     const stateMap: StateMap = new Map();
