@@ -216,6 +216,12 @@ interface Verdict {
   input?: PersistEventInput;
   /** The event became the room's newest state and changed who is in it, or the state was replaced. */
   membershipChanged: boolean;
+  /**
+   * Set when the write may wait for the events after it (`acceptLocked`): a received message
+   * accepted on all of the room's forward extremities, changing nothing but the timeline;
+   * the state before (and after) it.
+   */
+  deferrable?: StateMap;
 }
 
 const sameSet = (a: readonly string[], b: readonly string[]): boolean =>
@@ -235,6 +241,8 @@ export function serverOf(id: unknown): string | undefined {
 const VERIFY_WINDOW = 64;
 /** The same for the state and auth chain of a joined room (thousands of events). */
 const JOIN_VERIFY_WINDOW = 256;
+/** At most this many received events wait to be written together. */
+const MAX_DEFERRED = 100;
 
 /** The rooms/v12.md create event ID a v12 room ID names (`!x` ↔ `$x`). */
 const createEventIdOf = (roomId: string) => `$${roomId.slice(1)}`;
@@ -263,6 +271,33 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     return [...servers];
   }
 
+  /**
+   * Received events checked but not yet written, by ID (see `acceptLocked`): a run of
+   * accepted messages, each on the one before, is written in one `persistEvents`. Event IDs
+   * are unique across rooms, so one map serves every room's batch.
+   */
+  const unwritten = new Map<string, { stored: StoredEvent; state: StateMap }>();
+  /** The store's reads of events and their states, seeing the unwritten events too. */
+  const reads = {
+    async getEvents(ids: readonly string[]): Promise<Map<string, StoredEvent>> {
+      const rest = unwritten.size === 0 ? ids : ids.filter((id) => !unwritten.has(id));
+      const found = rest.length > 0 ? await store.rooms.getEvents(rest) : new Map<string, StoredEvent>();
+      if (rest.length < ids.length)
+        for (const id of ids) {
+          const pending = unwritten.get(id);
+          if (pending) found.set(id, pending.stored);
+        }
+      return found;
+    },
+    async getEvent(id: string): Promise<StoredEvent | null> {
+      return unwritten.get(id)?.stored ?? store.rooms.getEvent(id);
+    },
+    /** Unwritten events are never state events: the state before and after them is one. */
+    async stateAt(id: string, when: 'before' | 'after'): Promise<StateMap | null> {
+      return unwritten.get(id)?.state ?? store.rooms.stateAt(id, when);
+    },
+  };
+
   /** Keys of the event's signers: this server's own, else the key store's. */
   const keysFor = (pdu: Pdu) => async (server: string, ts: number) => {
     if (server === config.serverName) return { [ctx.signingKey.keyId]: ctx.signingKey.publicKey };
@@ -282,7 +317,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     while (wanted.length > 0) {
       const asked = wanted.filter((id) => !known.has(id));
       for (const id of wanted) tried.add(id);
-      const found = asked.length > 0 ? await store.rooms.getEvents(asked) : new Map<string, StoredEvent>();
+      const found = asked.length > 0 ? await reads.getEvents(asked) : new Map<string, StoredEvent>();
       for (const [id, stored] of found) known.set(id, stored);
       const next = new Set<string>();
       for (const id of wanted) {
@@ -313,7 +348,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
   /** The events at `keys` of a state map, read by ID. */
   async function eventsAt(state: StateMap, keys: readonly StateKey[]): Promise<AuthState> {
     const ids = keys.map((key) => state.get(key)).filter((id): id is string => id !== undefined);
-    const found = await store.rooms.getEvents(ids);
+    const found = await reads.getEvents(ids);
     const events: IdentifiedPdu[] = [];
     for (const id of ids) {
       const stored = found.get(id);
@@ -371,9 +406,8 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     const unread = authIds.filter((id) => !byId.has(id));
     if (createId && !builtCreate) unread.push(createId);
     // Received events: their auth and prev events were read with the event (`check`).
-    const reads = unread.filter((id) => !known.has(id));
-    if (reads.length > 0)
-      for (const [id, stored] of await store.rooms.getEvents(reads)) known.set(id, stored);
+    const toRead = unread.filter((id) => !known.has(id));
+    if (toRead.length > 0) for (const [id, stored] of await reads.getEvents(toRead)) known.set(id, stored);
     const missing = unread.filter((id) => !known.has(id));
     const authEvents = authIds.flatMap((id) => {
       const found = byId.get(id) ?? known.get(id)?.event;
@@ -401,7 +435,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     if (unknownPrevs.length > 0) return { missing: unknownPrevs };
     // The create event (taken as an outlier first, then into the timeline by backfill).
     if (prevIds.length === 0) return { stateMap: new Map(), stateBefore: { state: new Map() } };
-    const sets = await Promise.all(prevIds.map((id) => store.rooms.stateAt(id, 'after')));
+    const sets = await Promise.all(prevIds.map((id) => reads.stateAt(id, 'after')));
     const missing = prevIds.filter((_, i) => sets[i] === null);
     if (missing.length > 0) return { missing };
     let stateMap: StateMap;
@@ -448,7 +482,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     const known = new Map<string, StoredEvent>();
     if (!built) {
       // One read for the event itself, its auth events and its prev events (steps 4 and 5).
-      const found = await store.rooms.getEvents([
+      const found = await reads.getEvents([
         eventId,
         ...referencedIds(event.auth_events),
         ...referencedIds(event.prev_events),
@@ -563,11 +597,27 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       const notify = await deps.notificationsFor?.(event, roomId);
       if (notify && notify.length > 0) input.notify = notify;
     }
-    return {
+    const verdict: Verdict = {
       outcome: { status: softFailed ? 'soft_failed' : 'accepted', eventId, redacted },
       input,
       membershipChanged: stateReset || (!softFailed && !backfilled && event.type === MEMBER_TYPE),
     };
+    const plain =
+      !built &&
+      !softFailed &&
+      !backfilled &&
+      !givenState &&
+      !candidate.forward &&
+      followsCurrent &&
+      extremities.length > 0 &&
+      event.state_key === undefined &&
+      event.type !== REDACTION_TYPE &&
+      !input.currentState &&
+      !input.redaction &&
+      !input.redactsLater &&
+      !input.redactedBy;
+    if (plain && stateMap) verdict.deferrable = stateMap;
+    return verdict;
   }
 
   function rejectedVerdict(
@@ -598,7 +648,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     if (typeof event.state_key === 'string') after.set(stateKey(event.type, event.state_key), event.event_id);
     const others = extremities.filter((id) => !prevIds.includes(id));
     if (others.length === 0) return after;
-    const sets = await Promise.all(others.map((id) => store.rooms.stateAt(id, 'after')));
+    const sets = await Promise.all(others.map((id) => reads.stateAt(id, 'after')));
     known.set(event.event_id, {
       event,
       roomId: '',
@@ -629,7 +679,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     if (event.type !== REDACTION_TYPE) return undefined;
     const targetId = version.redactsInContent ? event.content.redacts : event.redacts;
     if (typeof targetId !== 'string') return undefined;
-    const target = await store.rooms.getEvent(targetId);
+    const target = await reads.getEvent(targetId);
     if (!target) return { later: targetId };
     if (target.roomId !== roomId || target.redactedBy !== null || target.rejected !== null) return undefined;
     if (!mayRedact(event.sender, target.event.sender, version, state)) return undefined;
@@ -657,10 +707,10 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     const pending = await store.rooms.pendingRedactions(event.event_id);
     if (pending.length === 0) return null;
     for (const redactionId of pending) {
-      const redaction = await store.rooms.getEvent(redactionId);
+      const redaction = await reads.getEvent(redactionId);
       if (!redaction || redaction.roomId !== roomId || redaction.rejected !== null || redaction.softFailed)
         continue;
-      const stateMap = await store.rooms.stateAt(redactionId, 'before');
+      const stateMap = await reads.stateAt(redactionId, 'before');
       if (!stateMap) continue;
       const state = await eventsAt(stateMap, [CREATE_STATE_KEY, stateKey(POWER_LEVELS_TYPE, '')]);
       if (mayRedact(redaction.event.sender, event.sender, version, state)) return redactionId;
@@ -714,11 +764,57 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     const integrity = lookahead(candidates.length, VERIFY_WINDOW, (i) =>
       checkIntegrity(roomId, version, candidates[i] as Candidate),
     );
-    for (const [index, candidate] of candidates.entries()) {
-      const extremities = (await store.rooms.forwardExtremities(roomId)).map((e) => e.eventId);
-      const verdict = await check(roomId, version, candidate, extremities, integrity(index));
-      await persist(roomId, [verdict]);
-      outcomes.push(verdict.outcome);
+    // Deferrable verdicts wait, unwritten, and are written with the next verdict that is not
+    // (or at the end): the events after them are checked against the store plus them. The
+    // forward extremities after a deferred event are that event alone.
+    const batch: Verdict[] = [];
+    let head: string | undefined;
+    const flush = async () => {
+      if (batch.length === 0) return;
+      try {
+        await persist(roomId, batch);
+      } finally {
+        for (const verdict of batch) unwritten.delete(verdict.outcome.eventId as string);
+        batch.length = 0;
+        head = undefined;
+      }
+    };
+    try {
+      for (const [index, candidate] of candidates.entries()) {
+        // Placed events and redactions (whose target may be unwritten) see the store alone.
+        if (candidate.placed || candidate.pdu.type === REDACTION_TYPE) await flush();
+        const extremities =
+          head !== undefined ? [head] : (await store.rooms.forwardExtremities(roomId)).map((e) => e.eventId);
+        const verdict = await check(roomId, version, candidate, extremities, integrity(index));
+        outcomes.push(verdict.outcome);
+        if (!verdict.input) continue;
+        batch.push(verdict);
+        if (verdict.deferrable && verdict.input && batch.length < MAX_DEFERRED) {
+          const { event } = verdict.input;
+          head = event.event_id;
+          unwritten.set(head, {
+            stored: {
+              event,
+              roomId,
+              stream: null,
+              depth: event.depth,
+              outlier: false,
+              rejected: null,
+              softFailed: false,
+              redactedBy: null,
+              txn: null,
+            },
+            state: verdict.deferrable,
+          });
+        } else await flush();
+      }
+      await flush();
+    } catch (err) {
+      // What was accepted before the failure is written, as if each had been written at once.
+      await flush().catch(() => {});
+      throw err;
+    } finally {
+      for (const verdict of batch) unwritten.delete(verdict.outcome.eventId as string);
     }
     return outcomes;
   }
