@@ -277,6 +277,12 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
    * are unique across rooms, so one map serves every room's batch.
    */
   const unwritten = new Map<string, { stored: StoredEvent; state: StateMap }>();
+  /**
+   * The state events read from an unwritten event's state, by ID, while it is unwritten: the
+   * messages after it are checked against the same state (nothing in a deferred run changes
+   * a state event; a redaction is checked only once the run is written).
+   */
+  const unwrittenStateEvents = new WeakMap<StateMap, Map<string, IdentifiedPdu>>();
   /** The store's reads of events and their states, seeing the unwritten events too. */
   const reads = {
     async getEvents(ids: readonly string[]): Promise<Map<string, StoredEvent>> {
@@ -345,14 +351,26 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     });
   }
 
-  /** The events at `keys` of a state map, read by ID. */
+  /** The events at `keys` of a state map, read by ID (or kept, for an unwritten event's state). */
   async function eventsAt(state: StateMap, keys: readonly StateKey[]): Promise<AuthState> {
-    const ids = keys.map((key) => state.get(key)).filter((id): id is string => id !== undefined);
-    const found = await reads.getEvents(ids);
+    const kept = unwrittenStateEvents.get(state);
     const events: IdentifiedPdu[] = [];
-    for (const id of ids) {
-      const stored = found.get(id);
-      if (stored) events.push(stored.event);
+    const toRead: string[] = [];
+    for (const key of keys) {
+      const id = state.get(key);
+      if (id === undefined) continue;
+      const hit = kept?.get(id);
+      if (hit) events.push(hit);
+      else toRead.push(id);
+    }
+    if (toRead.length > 0) {
+      const found = await reads.getEvents(toRead);
+      for (const id of toRead) {
+        const stored = found.get(id);
+        if (!stored) continue;
+        events.push(stored.event);
+        kept?.set(id, stored.event);
+      }
     }
     return authStateOf(events);
   }
@@ -769,12 +787,16 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     // forward extremities after a deferred event are that event alone.
     const batch: Verdict[] = [];
     let head: string | undefined;
+    const forget = (verdict: Verdict) => {
+      unwritten.delete(verdict.outcome.eventId as string);
+      if (verdict.deferrable) unwrittenStateEvents.delete(verdict.deferrable);
+    };
     const flush = async () => {
       if (batch.length === 0) return;
       try {
         await persist(roomId, batch);
       } finally {
-        for (const verdict of batch) unwritten.delete(verdict.outcome.eventId as string);
+        for (const verdict of batch) forget(verdict);
         batch.length = 0;
         head = undefined;
       }
@@ -806,6 +828,8 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
             },
             state: verdict.deferrable,
           });
+          if (!unwrittenStateEvents.has(verdict.deferrable))
+            unwrittenStateEvents.set(verdict.deferrable, new Map());
         } else await flush();
       }
       await flush();
@@ -814,7 +838,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       await flush().catch(() => {});
       throw err;
     } finally {
-      for (const verdict of batch) unwritten.delete(verdict.outcome.eventId as string);
+      for (const verdict of batch) forget(verdict);
     }
     return outcomes;
   }
