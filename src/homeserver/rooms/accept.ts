@@ -26,6 +26,13 @@
  *
  * Callers hold the room's lock (lock.ts): the checks read the extremities and current state
  * the write then moves, so nothing else may move them meanwhile.
+ *
+ * Cost (issue 10, `bench/federation.ts`): the signatures of a batch of received events are
+ * verified ahead of the sequential checks (WebCrypto, off the main thread); a run of plain
+ * messages, each on all the forward extremities, is written in one `persistEvents`, the
+ * later ones checked against the store plus the unwritten ones (`unwritten`); a joined
+ * room's thousands of events are verified many at a time and their auth checked in one
+ * topological pass.
  */
 
 import {
