@@ -62,6 +62,33 @@ export function libraryConfig(outDir = resolve(root, 'dist/lib')): InlineConfig 
   };
 }
 
+/**
+ * `cliConfig` → `dist/cli/cli.js`: the `hearth` command as one ES module for Node, so
+ * `hearth serve` starts without type-stripping a few hundred TypeScript files at each start
+ * (`bin/hearth.js` builds it on demand). Every package import stays an import.
+ */
+export function cliConfig(outDir = resolve(root, 'dist/cli')): InlineConfig {
+  return {
+    configFile: false,
+    root,
+    logLevel: 'warn',
+    build: {
+      target: 'node22',
+      outDir,
+      emptyOutDir: true,
+      minify: false,
+      reportCompressedSize: false,
+      ssr: true,
+      rolldownOptions: {
+        checks,
+        input: { cli: src('hosts/cli.ts') },
+        output: { format: 'es', entryFileNames: '[name].js' },
+        external: (id) => id.startsWith('node:') || !/^[./\0]/.test(id),
+      },
+    },
+  };
+}
+
 export interface BundleOptions {
   outDir?: string;
   /** The worker script; default the ready-made one (`src/hosts/service-worker-script.ts`). */

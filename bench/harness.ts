@@ -157,3 +157,45 @@ export function printTable(title: string, rows: readonly BenchRow[]): void {
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const b of body) console.log(line(b));
 }
+
+/** A figure measured at several sizes of one thing (members, waiters, …). */
+export interface ScalingRow {
+  name: string;
+  unit: string;
+  /** What grows: "members", "rooms", … */
+  what: string;
+  sizes: readonly number[];
+  values: readonly number[];
+}
+
+/**
+ * One line per figure: its value at each size and, per step, the growth factor beside the
+ * growth of the size (× value / × size); a cost growing in proportion shows the same factors.
+ */
+export function printScaling(title: string, rows: readonly ScalingRow[]): void {
+  console.log(`\n## ${title}\n`);
+  const header = ['figure', 'unit', 'values at sizes', 'growth per step (value × / size ×)', 'first → last'];
+  const body = rows.map((r) => {
+    const cells = r.sizes.map((size, i) => `${size.toLocaleString('en-US')} ${r.what}: ${fmt(r.values[i])}`);
+    const steps = r.sizes.slice(1).map((size, i) => {
+      const before = r.values[i] as number;
+      const grown = before > 0 ? ((r.values[i + 1] as number) / before).toFixed(2) : '∞';
+      const sizeGrowth = (r.sizes[i] as number) > 0 ? (size / (r.sizes[i] as number)).toFixed(0) : '∞';
+      return `${grown}× / ${sizeGrowth}×`;
+    });
+    const first = r.values[0] as number;
+    const last = r.values[r.values.length - 1] as number;
+    return [
+      r.name,
+      r.unit,
+      cells.join('; '),
+      steps.join(', '),
+      first > 0 ? `${(last / first).toFixed(2)}×` : '',
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const b of body) console.log(line(b));
+}

@@ -14,6 +14,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { serveHttp } from '../src/hosts/node.ts';
 import { startHomeserver } from '../src/server.ts';
@@ -35,8 +37,14 @@ async function bareStoreServer(
   let n = 0;
   const server = createServer(async (req, res) => {
     if (req.method === 'POST') {
-      const chunks: Buffer[] = [];
-      for await (const chunk of req) chunks.push(chunk as Buffer);
+      // The body as this store takes it: streamed when it writes files, else gathered.
+      let body: Uint8Array | ReadableStream<Uint8Array>;
+      if (store.media.keeps === 'stream') body = Readable.toWeb(req) as ReadableStream<Uint8Array>;
+      else {
+        const chunks: Buffer[] = [];
+        for await (const chunk of req) chunks.push(chunk as Buffer);
+        body = new Uint8Array(Buffer.concat(chunks));
+      }
       const mediaId = `bare${n++}`;
       await store.media.putMedia(
         {
@@ -47,16 +55,22 @@ async function bareStoreServer(
           userId,
           createdAt: Date.now(),
         },
-        new Uint8Array(Buffer.concat(chunks)),
+        body,
       );
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ media_id: mediaId }));
       return;
     }
     const got = await store.media.getMediaAsKept(SERVER_NAME, (req.url ?? '/').slice(1));
-    const data = got?.data instanceof Blob ? new Uint8Array(await got.data.arrayBuffer()) : got?.data;
-    res.writeHead(data ? 200 : 404, { 'content-length': data?.byteLength ?? 0 });
-    res.end(data);
+    if (!got) {
+      res.writeHead(404, { 'content-length': 0 });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'content-length': got.info.size });
+    // A Blob (IndexedDB, files) is streamed out as a host would; bytes are written at once.
+    if (got.data instanceof Blob) await pipeline(Readable.fromWeb(got.data.stream() as never), res);
+    else res.end(got.data);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -215,6 +229,13 @@ export async function mediaBench(): Promise<BenchRow[]> {
   const dir = mkdtempSync(join(tmpdir(), 'hearth-bench-media-'));
   try {
     rows.push(...(await benchOn('SQLite', await openSqliteStore({ path: join(dir, 'hearth.sqlite') }))));
+    // What `hearth serve --data` runs: the rows in SQLite, the bytes as files beside it.
+    rows.push(
+      ...(await benchOn(
+        'SQLite + media files',
+        await openSqliteStore({ path: join(dir, 'files.sqlite'), mediaDir: join(dir, 'media') }),
+      )),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -5,11 +5,15 @@
 import { browserBench } from './browser.ts';
 import { coreBench } from './core.ts';
 import { e2eeBench } from './e2ee.ts';
+import { edgeBench } from './edge.ts';
 import { federationBench } from './federation.ts';
-import { printTable } from './harness.ts';
+import { printScaling, printTable } from './harness.ts';
 import { homeserverBench } from './homeserver.ts';
 import { jsonBench } from './json.ts';
 import { mediaBench } from './media.ts';
+import { p2pBench } from './p2p.ts';
+import { scalingBench } from './scaling.ts';
+import { startupBench } from './startup.ts';
 import { storageBench } from './storage.ts';
 
 const only = process.argv[2];
@@ -26,6 +30,13 @@ if (!only || only === 'homeserver')
     'homeserver: send, /sync wake, initial /sync, sliding sync — in-process and loopback HTTP, each store',
     await homeserverBench(),
   );
+if (!only || only === 'scaling')
+  printScaling(
+    'scaling: growth with members, unread, waiters, rooms (SQLite, in-process)',
+    await scalingBench(),
+  );
+if (!only || only === 'startup')
+  printTable('start-up: hearth serve beside a bare node:http server', await startupBench());
 if (!only || only === 'media')
   printTable(
     'media: upload and download beside the store write and read of the same bytes',
@@ -41,5 +52,13 @@ if (!only || only === 'federation')
     'federation: inbound accept rate, outbox CPU per destination, a join of a room with 10,000 state events',
     await federationBench(),
   );
+if (!only || only === 'p2p')
+  printTable('p2p: libp2p federation beside raw libp2p echoes on the same connections', await p2pBench());
 if (!only || only === 'browser')
   printTable('browser: the Service Worker homeserver in headless Chromium', await browserBench());
+// Builds the workerd bundle and two WASI components first (minutes): only when asked for.
+if (only === 'edge')
+  printTable(
+    'edge: workerd, Deno, Bun and the WASI component over loopback, each beside a hello-world handler on the same host',
+    await edgeBench(process.argv.slice(3)),
+  );

@@ -5,15 +5,16 @@
  *
  *   node scripts/build.ts            everything
  *   node scripts/build.ts browser    only the worker and page bundles (what the browser tests use)
+ *   node scripts/build.ts cli        only dist/cli/cli.js (what `bin/hearth.js` runs; it calls `buildCli`)
  *
  * The browser tests and `npm run bench` call `buildBrowserBundles` directly.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build, type InlineConfig, type Plugin } from 'vite';
-import { libraryConfig, pageBundleConfig, workerBundleConfig } from '../vite.config.ts';
+import { cliConfig, libraryConfig, pageBundleConfig, workerBundleConfig } from '../vite.config.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -127,9 +128,28 @@ function table(rows: [string, number, number][]): void {
     console.log(`  ${name.padEnd(48)} ${kb(raw).padStart(10)} ${kb(gz).padStart(10)} gz`);
 }
 
+/**
+ * Builds `dist/cli/cli.js` (vite.config.ts `cliConfig`) beside it, then moves it in place, so
+ * a `hearth` started meanwhile finds either the old build or the new one, never half of one.
+ */
+export async function buildCli(): Promise<string> {
+  const dir = join(root, 'dist/cli');
+  const building = `${dir}.${process.pid}.tmp`;
+  const warnings = await quietBuild(cliConfig(building));
+  if (warnings.length > 0) throw new Error(`the CLI build logged ${warnings.length} warning(s); fix them`);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(building, dir);
+  return join(dir, 'cli.js');
+}
+
 async function main(what: string | undefined): Promise<void> {
   const started = performance.now();
   const dist = join(root, 'dist');
+  if (what === 'cli') {
+    console.log(`Built ${relative(root, await buildCli())}`);
+    return;
+  }
+  await buildCli();
   const bundles = await buildBrowserBundles(join(dist, 'browser'));
   if (what !== 'browser') {
     const warnings = await quietBuild(libraryConfig(join(dist, 'lib')));
@@ -148,7 +168,7 @@ async function main(what: string | undefined): Promise<void> {
   }
   console.log(`Built in ${((performance.now() - started) / 1000).toFixed(1)} s:`);
   const rows: [string, number, number][] = [];
-  for (const dir of ['browser', 'lib', 'web'].map((d) => join(dist, d)).filter(existsSync)) {
+  for (const dir of ['browser', 'lib', 'web', 'cli'].map((d) => join(dist, d)).filter(existsSync)) {
     for (const file of files(dir)) {
       if (!/\.(js|css|html)$/.test(file)) continue;
       rows.push([relative(root, file), statSync(file).size, gzipSize(file)]);

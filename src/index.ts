@@ -17,7 +17,13 @@ export {
   type RemoteStateIds,
   type SendJoinResponse,
 } from './homeserver/ports.ts';
-export { createHomeserver, type Homeserver, type HomeserverAdmin, type HomeserverOptions } from './server.ts';
+export {
+  createHomeserver,
+  type Homeserver,
+  type HomeserverAdmin,
+  type HomeserverOptions,
+  openP2pIdentity,
+} from './server.ts';
 export { type IndexedDbOptions, openIndexedDbStore } from './storage/indexeddb/index.ts';
 export type { Store } from './storage/store.ts';
 export { createMemoryNetwork, type MemoryNetwork } from './transport/memory.ts';

@@ -7,6 +7,7 @@
  * request (or on `ready`), and every request waits for it, so a request that races start-up
  * is answered, not refused.
  */
+import { operatorCheck } from './api/client/admin.ts';
 import { clientEndpoints, RATE_LIMITS } from './api/client/index.ts';
 import { federationEndpoints } from './api/federation/index.ts';
 import { type ConnectionInfo, createRouter, type FetchHandler } from './api/http.ts';
@@ -37,15 +38,31 @@ export interface HomeserverOptions extends ServicesOptions {
    * one when that is not its name (delegation). Without it that path answers 404.
    */
   wellKnownServer?: string;
+  /** Server admins are not rate-limited. Default false. */
+  rateLimitExemptAdmins?: boolean;
+  /** Largest JSON request body, in bytes (the router's default: 64 KiB). */
+  maxJsonBodyBytes?: number;
 }
 
 /** What the operator of a homeserver may do that no Matrix client may. */
 export interface HomeserverAdmin {
   /** A registration token for the `token` policy; unlimited and without expiry unless told. */
   createRegistrationToken(options?: {
+    /** The token itself (a configured one); a random one when absent. */
+    token?: string;
     usesAllowed?: number | null;
     expiresAt?: number | null;
   }): Promise<string>;
+  /** Makes a local user a server admin, or not. M_NOT_FOUND-like error when the user does not exist. */
+  setAdmin(userId: string, admin: boolean): Promise<void>;
+  /** Deactivates a local account (the demo's admin panel). */
+  deactivateUser(userId: string): Promise<void>;
+  /** The local accounts, for the operator's own view (the demo's admin panel). */
+  listUsers(): Promise<{ userId: string; admin: boolean; deactivated: boolean; isGuest: boolean }[]>;
+  /** The rooms this server has, with their names and member counts. */
+  listRooms(): Promise<
+    { roomId: string; name: string | null; alias: string | null; joinedMembers: number }[]
+  >;
   /** Creates an account whatever the registration policy (the owner's first account). */
   createUser(localpart: string, password: string): Promise<{ userId: string }>;
   /** The whole homeserver as one file (`storage/backup.ts`). */
@@ -69,7 +86,7 @@ export interface Homeserver {
   close(): Promise<void>;
 }
 
-export { SIGNING_SEED_SECRET } from './homeserver/start.ts';
+export { openP2pIdentity, SIGNING_SEED_SECRET } from './homeserver/start.ts';
 
 /** The services and context behind a homeserver: for tests (`src/testing.ts`), never for hosts. */
 export interface HomeserverInternals {
@@ -81,6 +98,13 @@ interface Running extends HomeserverInternals {
   readonly router: FetchHandler;
   /** Outgoing transactions, when federation is configured. */
   readonly sender?: Sender;
+}
+
+/** Stops what a running homeserver does in the background (federation sender, bridges, pushes). */
+function stopBackground(r: Running): void {
+  r.sender?.stop();
+  r.services.appservices.stop();
+  r.services.pushDelivery.stop();
 }
 
 export function createHomeserver(options: HomeserverOptions): Homeserver {
@@ -99,12 +123,14 @@ export function startHomeserver(options: HomeserverOptions): {
   const logger = options.logger ?? silentLogger;
   let closed = false;
   let store: Store | undefined;
+  let stopReachable: (() => void) | undefined;
 
   const start = async (opened: Store): Promise<Running> => {
     // Federation is built on the context's key and store once they exist (src/federation),
     // and handed back to the homeserver as its KeyStore: the homeserver never imports it.
     let federation: Federation | undefined;
     let sender: Sender | undefined;
+    stopReachable?.();
     const { ctx, services } = await startServices(opened, {
       ...options,
       connect: (base) => {
@@ -119,6 +145,8 @@ export function startHomeserver(options: HomeserverOptions): {
           logger: base.logger,
         });
         sender = outgoing;
+        // A peer that comes into reach gets what waited for it now, not at the end of a backoff.
+        stopReachable = options.federation.transport?.onReachable?.((name) => outgoing.seen(name));
         const outboxWritten = (destinations: readonly string[]) => outgoing.wake(destinations);
         const port: FederationPort = { ...createFederationPort(federation.client), outboxWritten };
         const e2eeRemote = createE2eeRemote({
@@ -146,9 +174,27 @@ export function startHomeserver(options: HomeserverOptions): {
           seen: sender ? (origin) => sender?.seen(origin) : undefined,
         }),
       ],
-      // Expired tokens answer as soft logouts (accounts/index.ts).
-      resolveToken: (token) => services.accounts.resolveAccessToken(token),
+      resolveToken: async (token, { url, clientAddress }) => {
+        // An application service's as_token acts as its sender or, with ?user_id=, one of its users.
+        const service = services.appservices.byToken(token);
+        if (service) {
+          // Registering a user acts as the service itself, whatever user it names (the user
+          // does not exist yet); bridge SDKs send ?user_id= on every request of an intent.
+          const registering = /\/register\/?$/.test(url.pathname);
+          return services.appservices.authFor(
+            service,
+            registering ? null : url.searchParams.get('user_id'),
+            registering ? null : url.searchParams.get('device_id'),
+          );
+        }
+        // Expired tokens answer as soft logouts (accounts/index.ts).
+        const auth = await services.accounts.resolveAccessToken(token, clientAddress);
+        if (auth?.admin && options.rateLimitExemptAdmins) return { ...auth, rateLimited: false };
+        return auth;
+      },
+      checkAuth: operatorCheck(ctx.logger),
       rateLimits: { ...RATE_LIMITS, ...options.rateLimits },
+      ...(options.maxJsonBodyBytes !== undefined ? { maxJsonBodyBytes: options.maxJsonBodyBytes } : {}),
       clock: ctx.clock,
       logger: ctx.logger,
     });
@@ -157,6 +203,8 @@ export function startHomeserver(options: HomeserverOptions): {
       .resumeStaged()
       .catch((err) => ctx.logger.error('could not apply staged transactions', { error: String(err) }));
     sender?.start();
+    services.appservices.start();
+    services.pushDelivery.start();
     return { ctx, services, router, sender };
   };
 
@@ -172,6 +220,40 @@ export function startHomeserver(options: HomeserverOptions): {
   const admin: HomeserverAdmin = {
     async createRegistrationToken(tokenOptions) {
       return (await running).services.accounts.createRegistrationToken(tokenOptions);
+    },
+    async setAdmin(userId, isAdmin) {
+      const { ctx } = await running;
+      await ctx.store.accounts.updateUser(userId, { admin: isAdmin });
+    },
+    async deactivateUser(userId) {
+      await (await running).services.accounts.deactivateAccount(userId, { erase: false });
+    },
+    async listUsers() {
+      const { ctx } = await running;
+      const { users } = await ctx.store.operator.listUsers({ limit: Number.MAX_SAFE_INTEGER });
+      return users.map((u) => ({
+        userId: u.userId,
+        admin: u.admin,
+        deactivated: u.deactivated,
+        isGuest: u.isGuest,
+      }));
+    },
+    async listRooms() {
+      const { ctx } = await running;
+      const out = [];
+      for (const room of await ctx.store.operator.listRooms()) {
+        const name = (await ctx.store.rooms.currentStateEvent(room.roomId, 'm.room.name', ''))?.event.content
+          .name;
+        const alias = (await ctx.store.rooms.currentStateEvent(room.roomId, 'm.room.canonical_alias', ''))
+          ?.event.content.alias;
+        out.push({
+          roomId: room.roomId,
+          name: typeof name === 'string' ? name : null,
+          alias: typeof alias === 'string' ? alias : null,
+          joinedMembers: await ctx.store.rooms.countMembers(room.roomId, 'join'),
+        });
+      }
+      return out;
     },
     async createUser(localpart, password) {
       const { userId } = await (await running).services.accounts.createUser({ localpart, password });
@@ -192,7 +274,7 @@ export function startHomeserver(options: HomeserverOptions): {
       running = next.catch(() => before);
       await next;
       // The old services' sender would send from the replaced data: only the new one runs.
-      (await before).sender?.stop();
+      stopBackground(await before);
     },
   };
 
@@ -220,7 +302,9 @@ export function startHomeserver(options: HomeserverOptions): {
     },
     async close() {
       closed = true;
-      (await running.catch(() => undefined))?.sender?.stop();
+      stopReachable?.();
+      const last = await running.catch(() => undefined);
+      if (last) stopBackground(last);
       await store?.close();
     },
   };

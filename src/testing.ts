@@ -25,7 +25,10 @@ export interface TestHomeserver extends Homeserver, TestServices {
 export async function createTestHomeserver(
   options: Partial<HomeserverOptions> = {},
 ): Promise<TestHomeserver> {
-  const store = await openTestStore();
+  // A test may bring its own store (SQLite, media files; a P2P server's name comes from the
+  // seed in its store); the default is in memory.
+  const store =
+    typeof options.store === 'function' ? await options.store() : (options.store ?? (await openTestStore()));
   const serverName = options.serverName ?? 'test.localhost';
   const { homeserver: hs, internals } = startHomeserver({
     serverName,

@@ -238,6 +238,7 @@ function showChat(c: MatrixClient, session: Session): void {
     if ((e.target as Element).closest('.menu-items button')) menu.open = false;
   });
   $<HTMLButtonElement>('button[name=export]').onclick = exportBackup;
+  $<HTMLButtonElement>('button[name=admin]').onclick = () => void openAdminPanel(session.userId);
   $<HTMLInputElement>('input[name=import]').onchange = importBackup;
   $<HTMLButtonElement>('button[name=add-account]').onclick = () => {
     sessionStorage.removeItem(TAB_KEY);
@@ -503,6 +504,61 @@ async function copyServerName(): Promise<void> {
   } catch {
     // The clipboard can be refused (e.g. an unfocused page): select the name for a manual copy.
     getSelection()?.selectAllChildren($('#server-name'));
+  }
+}
+
+/**
+ * The owner's admin panel: the accounts and rooms of the homeserver in this browser, the
+ * storage it uses (`navigator.storage.estimate()`), and deactivating an account. Whoever runs
+ * the page owns the homeserver: these calls go to it directly, not through Matrix.
+ */
+async function openAdminPanel(me: string): Promise<void> {
+  const panel = $<HTMLDialogElement>('.admin-panel');
+  const render = async () => {
+    const [users, rooms, estimate] = await Promise.all([
+      handle.control.listUsers(),
+      handle.control.listRooms(),
+      navigator.storage?.estimate?.().catch(() => undefined) ?? Promise.resolve(undefined),
+    ]);
+    const mib = (n: number | undefined) => (n === undefined ? '?' : `${(n / 1024 / 1024).toFixed(1)} MiB`);
+    $('.admin-storage').textContent = estimate
+      ? `Storage used: ${mib(estimate.usage)} of ${mib(estimate.quota)} available to this site.`
+      : 'Storage use: not reported by this browser.';
+    $('.admin-users').replaceChildren(
+      ...users.map((u) => {
+        const button = h('button', { type: 'button', textContent: 'Deactivate' });
+        button.disabled = u.deactivated || u.userId === me;
+        button.onclick = async () => {
+          if (!confirm(`Deactivate ${u.userId}? It leaves its rooms and cannot sign in again.`)) return;
+          try {
+            await handle.control.deactivateUser(u.userId);
+            await render();
+          } catch (err) {
+            toast(`Deactivation failed: ${errorText(err)}`);
+          }
+        };
+        const flags = [u.admin && 'admin', u.isGuest && 'guest', u.deactivated && 'deactivated'].filter(
+          Boolean,
+        );
+        return h(
+          'li',
+          { className: 'admin-user' },
+          `${u.userId}${flags.length ? ` (${flags.join(', ')})` : ''} `,
+          button,
+        );
+      }),
+    );
+    $('.admin-rooms').replaceChildren(
+      ...rooms.map((r) =>
+        h('li', { className: 'admin-room' }, `${r.name ?? r.alias ?? r.roomId} — ${r.joinedMembers} joined`),
+      ),
+    );
+  };
+  try {
+    await render();
+    panel.showModal();
+  } catch (err) {
+    toast(`Admin panel: ${errorText(err)}`);
   }
 }
 

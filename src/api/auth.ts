@@ -16,7 +16,13 @@ export type { Auth } from '../homeserver/context.ts';
  * To signal an expired token, a locked or suspended account, throw the `MatrixError` instead
  * (e.g. `unknownToken('Token expired', { softLogout: true })`); it reaches the client as is.
  */
-export type ResolveToken = (token: string) => Promise<Auth | null>;
+export type ResolveToken = (token: string, request: TokenContext) => Promise<Auth | null>;
+
+/** What a token is resolved with beside itself: `?user_id=` of application services, the caller's address. */
+export interface TokenContext {
+  url: URL;
+  clientAddress?: string;
+}
 
 /** none: the token is never looked at; optional: used when given; required: 401 without it. */
 export type AuthMode = 'none' | 'optional' | 'required';
@@ -63,6 +69,7 @@ export async function authenticate(
   guestAllowed: boolean,
   resolveToken: ResolveToken,
   opts: TokenOptions = {},
+  clientAddress?: string,
 ): Promise<Auth | null> {
   if (mode === 'none') return null;
   const token = extractAccessToken(request, url, opts);
@@ -70,7 +77,7 @@ export async function authenticate(
     if (mode === 'optional') return null;
     throw missingToken();
   }
-  const auth = await resolveToken(token);
+  const auth = await resolveToken(token, { url, ...(clientAddress !== undefined ? { clientAddress } : {}) });
   if (auth === null) throw unknownToken();
   if (auth.isGuest && !guestAllowed) throw guestAccessForbidden();
   return auth;

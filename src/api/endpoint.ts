@@ -54,6 +54,8 @@ export interface HandlerRequest<Path extends string, Q, B, A extends AuthMode> {
   bytes: Uint8Array | undefined;
   /** The raw body for `rawBody: 'blob'` endpoints (media uploads), already size-checked. */
   blob: Blob | undefined;
+  /** The raw body for `rawBody: 'stream'` endpoints, failing with M_TOO_LARGE past the limit. */
+  stream: ReadableStream<Uint8Array> | undefined;
   auth: AuthFor<A>;
   /** The original request (headers such as Content-Type for uploads). Its body is consumed. */
   request: Request;
@@ -94,9 +96,10 @@ export interface EndpointDef<Path extends string, Q, B, A extends AuthMode> {
   /**
    * Hand the body over as bytes instead of JSON; `'blob'` as a Blob, streamed into it by the
    * runtime (a browser may keep a large one on disk rather than in the JS heap; IndexedDB then
-   * stores it without a copy), for media uploads.
+   * stores it without a copy), for media uploads; `'stream'` as a size-limited stream the
+   * handler reads itself (media written to files as they arrive).
    */
-  rawBody?: boolean | 'blob';
+  rawBody?: boolean | 'blob' | 'stream';
   /** Overrides the router's limit for this endpoint's body. */
   maxBodyBytes?: number;
   /** The spec anchor, e.g. `client-server-api/#get_matrixclientv3directoryroomroomalias`. */
@@ -111,6 +114,7 @@ export interface AnyHandlerRequest {
   body: unknown;
   bytes: Uint8Array | undefined;
   blob: Blob | undefined;
+  stream: ReadableStream<Uint8Array> | undefined;
   auth: Auth | null;
   request: Request;
   url: URL;
@@ -130,7 +134,7 @@ export interface Endpoint {
   readonly query?: QueryValidator<unknown>;
   readonly body?: Validator<unknown>;
   readonly allowEmptyBody?: boolean;
-  readonly rawBody?: boolean | 'blob';
+  readonly rawBody?: boolean | 'blob' | 'stream';
   readonly maxBodyBytes?: number;
   readonly spec?: string;
   handler(req: AnyHandlerRequest): Promise<HandlerResult>;

@@ -58,6 +58,8 @@ export interface RouterOptions {
   maxJsonDepth?: number;
   /** Accept the deprecated `?access_token=` (matrix-nio still sends it). Default true. */
   allowQueryToken?: boolean;
+  /** A check on who calls, before rate limits and the body (suspended accounts, admin API logging). */
+  checkAuth?: (auth: Auth | null, endpoint: Endpoint, method: string) => void;
 }
 
 export const DEFAULT_MAX_JSON_BODY = 64 * 1024;
@@ -285,36 +287,51 @@ function match(root: Node, pathname: string, method: string): Match {
 
 // --- bodies ---------------------------------------------------------------------------------
 
-/**
- * Read at most `limit` bytes of the body. A declared Content-Length over the limit is refused
- * before reading; otherwise bytes are counted as they arrive and reading stops at the limit,
- * so a lying or absent Content-Length cannot make us buffer an unbounded body.
- */
-export async function readBody(request: Request, limit: number): Promise<Uint8Array> {
+/** The declared Content-Length, if any; M_TOO_LARGE at once when it is over `limit`. */
+function declaredLength(request: Request, limit: number): number | null {
   const declared = request.headers.get('content-length');
-  if (declared !== null && /^\s*\d+\s*$/.test(declared) && Number(declared) > limit) {
-    throw tooLarge(`Request body is larger than ${limit} bytes`);
-  }
-  if (request.body === null) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
+  if (declared === null || !/^\s*\d+\s*$/.test(declared)) return null;
+  if (Number(declared) > limit) throw tooLarge(`Request body is larger than ${limit} bytes`);
+  return Number(declared);
+}
+
+/** The body's pieces, stopping with M_TOO_LARGE past `limit` bytes and a 400 on a broken stream. */
+async function readChunks(
+  body: ReadableStream<Uint8Array>,
+  limit: number,
+): Promise<Uint8Array<ArrayBuffer>[]> {
+  const reader = body.getReader();
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
   let total = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) break;
+      if (done) return chunks;
       total += value.byteLength;
       if (total > limit) {
         reader.cancel().catch(() => {});
         throw tooLarge(`Request body is larger than ${limit} bytes`);
       }
-      chunks.push(value);
+      chunks.push(value as Uint8Array<ArrayBuffer>);
     }
   } catch (err) {
     if (err instanceof MatrixError) throw err;
     // The client went away or sent a broken stream: its fault, not ours.
     throw new MatrixError(400, 'M_UNKNOWN', 'Could not read the request body');
   }
+}
+
+/**
+ * Read at most `limit` bytes of the body. A declared Content-Length over the limit is refused
+ * before reading; otherwise bytes are counted as they arrive and reading stops at the limit,
+ * so a lying or absent Content-Length cannot make us buffer an unbounded body.
+ */
+export async function readBody(request: Request, limit: number): Promise<Uint8Array> {
+  declaredLength(request, limit);
+  if (request.body === null) return new Uint8Array(0);
+  const chunks = await readChunks(request.body, limit);
+  let total = 0;
+  for (const chunk of chunks) total += chunk.byteLength;
   if (chunks.length === 1) return chunks[0] as Uint8Array;
   const out = new Uint8Array(total);
   let offset = 0;
@@ -326,17 +343,14 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
 }
 
 /**
- * `readBody` into a Blob: the runtime collects the stream itself (`Response.blob()`), so a
- * browser can back a large body by disk instead of the JS heap, while a counting stream in
- * between stops it at `limit` whatever Content-Length said.
+ * `readBody` into a Blob. With a declared length the runtime collects it itself
+ * (`Request.blob()`), so a browser can back a large body by disk instead of the JS heap;
+ * without one it is counted piece by piece and stopped at `limit`.
  */
 export async function readBodyBlob(request: Request, limit: number): Promise<Blob> {
-  const declared = request.headers.get('content-length');
-  if (declared !== null && /^\s*\d+\s*$/.test(declared) && Number(declared) > limit) {
-    throw tooLarge(`Request body is larger than ${limit} bytes`);
-  }
+  const declared = declaredLength(request, limit);
   if (request.body === null) return new Blob([]);
-  if (declared !== null && /^\s*\d+\s*$/.test(declared)) {
+  if (declared !== null) {
     // A declared length bounds the body: HTTP framing (Node's parser) or the browser itself
     // (a page's request to its Service Worker) delivers no more than it. Then the runtime
     // reads it natively, with no JavaScript per chunk; the size is checked again after.
@@ -349,26 +363,47 @@ export async function readBodyBlob(request: Request, limit: number): Promise<Blo
     if (blob.size > limit) throw tooLarge(`Request body is larger than ${limit} bytes`);
     return blob;
   }
+  // Counted as it arrives; the pieces become the Blob directly (one copy, where collecting
+  // them through a Response first costs two).
+  return new Blob(await readChunks(request.body, limit));
+}
+
+/**
+ * The body as a stream that fails with M_TOO_LARGE past `limit` bytes (a declared
+ * Content-Length over it is refused at once) and with a 400 when the client's stream breaks:
+ * for media uploads written to disk as they arrive, never whole in memory.
+ */
+export function limitedBody(request: Request, limit: number): ReadableStream<Uint8Array> {
+  declaredLength(request, limit);
+  if (request.body === null) return new Blob([]).stream();
+  const reader = request.body.getReader();
   let total = 0;
-  let exceeded = false;
-  const counter = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      total += chunk.byteLength;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch {
+        // The client went away or sent a broken stream: its fault, not ours.
+        controller.error(new MatrixError(400, 'M_UNKNOWN', 'Could not read the request body'));
+        return;
+      }
+      if (next.done) {
+        controller.close();
+        return;
+      }
+      total += next.value.byteLength;
       if (total > limit) {
-        exceeded = true;
+        reader.cancel().catch(() => {});
         controller.error(tooLarge(`Request body is larger than ${limit} bytes`));
         return;
       }
-      controller.enqueue(chunk);
+      controller.enqueue(next.value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
     },
   });
-  try {
-    return await new Response(request.body.pipeThrough(counter)).blob();
-  } catch {
-    if (exceeded) throw tooLarge(`Request body is larger than ${limit} bytes`);
-    // The client went away or sent a broken stream: its fault, not ours.
-    throw new MatrixError(400, 'M_UNKNOWN', 'Could not read the request body');
-  }
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -471,7 +506,9 @@ export function createRouter(opts: RouterOptions): FetchHandler {
       e.guest === true,
       opts.resolveToken,
       tokenOptions,
+      info?.clientAddress,
     );
+    opts.checkAuth?.(auth, e, method);
 
     if (e.rateLimit !== undefined && auth?.rateLimited !== false) {
       limiter.take(e.rateLimit, auth ? `user:${auth.userId}` : `ip:${info?.clientAddress ?? 'unknown'}`);
@@ -490,7 +527,10 @@ export function createRouter(opts: RouterOptions): FetchHandler {
     let body: unknown;
     let bytes: Uint8Array | undefined;
     let blob: Blob | undefined;
-    if (e.rawBody === 'blob') {
+    let stream: ReadableStream<Uint8Array> | undefined;
+    if (e.rawBody === 'stream') {
+      stream = limitedBody(request, e.maxBodyBytes ?? maxRaw);
+    } else if (e.rawBody === 'blob') {
       blob = await readBodyBlob(request, e.maxBodyBytes ?? maxRaw);
     } else if (e.rawBody) {
       bytes = await readBody(request, e.maxBodyBytes ?? maxRaw);
@@ -505,6 +545,7 @@ export function createRouter(opts: RouterOptions): FetchHandler {
       body,
       bytes,
       blob,
+      stream,
       auth,
       request,
       url,

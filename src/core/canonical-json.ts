@@ -56,7 +56,9 @@ const byCodePoint = (a: { key: string }, b: { key: string }) => compareCodePoint
  * edge runtimes). Where a runtime lacks it, the regex answers the same: with the `u` flag
  * paired surrogates read as one astral code point, so only lone ones are in category Cs.
  */
-const LONE_SURROGATE = /\p{Cs}/u;
+// U+D800–U+DFFF under the u flag matches only unpaired surrogates (the class Cs); written as a
+// range because engines built without ICU (StarlingMonkey, the WASI component) lack \p{…}.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 const wellFormed: (text: string) => boolean =
   typeof String.prototype.isWellFormed === 'function'
     ? (text) => text.isWellFormed()

@@ -11,6 +11,7 @@ export * from './errors.ts';
 export * from './events.ts';
 export * from './identifiers.ts';
 export * from './json.ts';
+export * from './p2p-identity.ts';
 export * from './pdu.ts';
 export * from './power-levels.ts';
 export * from './redaction.ts';

@@ -200,7 +200,9 @@ function checkValue(value: unknown, depth: number, maxDepth: number): void {
   for (const key in value) checkValue((value as Record<string, unknown>)[key], depth + 1, maxDepth);
 }
 
-const LONE_SURROGATE = /\p{Cs}/u;
+// U+D800–U+DFFF under the u flag matches only unpaired surrogates (the class Cs); written as a
+// range because engines built without ICU (StarlingMonkey, the WASI component) lack \p{…}.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 const isWellFormed: (text: string) => boolean =
   typeof ''.isWellFormed === 'function'
     ? (text) => text.isWellFormed()

@@ -49,6 +49,11 @@ export interface FederationClientOptions {
 export interface FederationClient {
   /** Sends a request to `destination` and returns its JSON object answer; throws otherwise. */
   request(destination: string, request: FederationRequest): Promise<JsonObject>;
+  /**
+   * Signs the requests and hands them to the transport's store-and-forward (`hold`) for a
+   * destination that cannot be reached; false when the transport has none or nobody took them.
+   */
+  hold?(destination: string, requests: readonly FederationRequest[]): Promise<boolean>;
 }
 
 /**
@@ -149,6 +154,14 @@ export function createFederationFetch(options: FederationClientOptions): Federat
 export function createFederationClient(options: FederationClientOptions): FederationClient {
   const send = createFederationFetch(options);
   return {
+    async hold(destination, requests) {
+      const { transport } = options;
+      if (!transport.hold) return false;
+      const built = await Promise.all(
+        requests.map((r) => buildFederationRequest(options.serverName, options.signingKey, destination, r)),
+      );
+      return transport.hold(destination, built);
+    },
     async request(destination, request) {
       const response = await send(destination, request);
       const bytes = await readLimited(response, request.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);

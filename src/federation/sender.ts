@@ -14,12 +14,18 @@
  * which spreads retries of many senders best) — kept in `store.federation` so a restart
  * keeps the backoff; an inbound request from the destination (`seen`) resets it at once.
  * Clock, randomness and timers are injected: tests drive it with a manual clock.
+ *
+ * Store-and-forward: when a destination is unreachable and the transport can hold requests for
+ * it (`FederationTransport.hold`, libp2p relays), the outbox is handed over instead of waiting —
+ * one signed `/send` per PDU, so the receiver checks and applies each on its own and an item
+ * altered on the way costs only itself — and acknowledged once the relay has taken it.
  */
 import type { JsonObject } from '../core/canonical-json.ts';
 import { type Pdu, roomVersions, toWirePdu } from '../core/index.ts';
 import type { Clock, Logger, Random } from '../homeserver/context.ts';
 import type { Store } from '../storage/store.ts';
-import { type FederationClient, FederationRequestError } from './client.ts';
+import { isTransportError } from '../transport/transport.ts';
+import { type FederationClient, type FederationRequest, FederationRequestError } from './client.ts';
 
 /** "A transaction is limited to 50 PDUs and 100 EDUs". */
 export const MAX_PDUS_PER_TXN = 50;
@@ -176,6 +182,50 @@ export function createSender(options: SenderOptions): Sender {
     return true;
   }
 
+  /**
+   * Hands everything in `destination`'s outbox to the transport's store-and-forward, in order:
+   * each PDU in a transaction of its own, each run of EDUs in one. True once all was taken.
+   */
+  async function hold(destination: string): Promise<boolean> {
+    if (!client.hold) return false;
+    for (;;) {
+      const rows = await store.federation.outbox(destination, MAX_PDUS_PER_TXN + MAX_EDUS_PER_TXN);
+      if (rows.length === 0) return true;
+      const requests: FederationRequest[] = [];
+      const transaction = (txnId: string, pdus: JsonObject[], edus: JsonObject[]): FederationRequest => ({
+        method: 'PUT',
+        target: `/_matrix/federation/v1/send/${encodeURIComponent(txnId)}`,
+        body: { origin: serverName, origin_server_ts: clock.now(), pdus, edus },
+      });
+      let edus: JsonObject[] = [];
+      let eduFrom = 0;
+      let lastSeq = 0;
+      const flushEdus = () => {
+        if (edus.length > 0) requests.push(transaction(`h${eduFrom}-${lastSeq}`, [], edus));
+        edus = [];
+      };
+      for (const row of rows) {
+        if (row.kind === 'pdu') {
+          flushEdus();
+          const [pdu] = await wirePdus([row.eventId]);
+          if (pdu) requests.push(transaction(`h${row.seq}`, [pdu as unknown as JsonObject], []));
+        } else {
+          if (edus.length === MAX_EDUS_PER_TXN) flushEdus();
+          if (edus.length === 0) eduFrom = row.seq;
+          edus.push(row.edu);
+        }
+        lastSeq = row.seq;
+      }
+      flushEdus();
+      if (!(await client.hold(destination, requests))) return false;
+      await store.federation.ackOutbox(destination, lastSeq);
+      logger.info('federation: destination unreachable, transactions handed to store-and-forward', {
+        destination,
+        requests: requests.length,
+      });
+    }
+  }
+
   async function backOff(destination: string, error: unknown): Promise<void> {
     const previous = await store.federation.getDestination(destination);
     const failures =
@@ -219,6 +269,8 @@ export function createSender(options: SenderOptions): Sender {
       try {
         more = await sendOne(destination);
       } catch (err) {
+        const unreachable = isTransportError(err) && err.code === 'UNREACHABLE';
+        if (unreachable && (await hold(destination).catch(() => false))) return;
         await backOff(destination, err);
         return;
       }

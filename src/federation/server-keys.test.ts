@@ -278,3 +278,25 @@ describe('notary endpoints', () => {
     }
   });
 });
+
+describe('server keys of a P2P server name', () => {
+  it('reads the verify key from the name: no fetch, no notary, nothing cached', async () => {
+    net = await createFederatedServers(['a.test']);
+    const a = net.servers['a.test'];
+    const { p2pSigningKey } = await import('../core/p2p-identity.ts');
+    const { serverName, signingKey } = await p2pSigningKey(crypto.getRandomValues(new Uint8Array(32)));
+    const fetches = net.network.log.length;
+    const found = await a?.federation.keys.verifyKeys(
+      serverName,
+      ['ed25519:p2p', 'ed25519:other'],
+      net.clock.now(),
+    );
+    expect([...(found?.entries() ?? [])]).toEqual([['ed25519:p2p', signingKey.publicKey]]);
+    expect(await a?.federation.keys.verifyKeys(serverName, ['ed25519:other'], net.clock.now())).toEqual(
+      new Map(),
+    );
+    expect(await a?.federation.keys.notaryResponses(serverName, net.clock.now())).toEqual([]);
+    expect(net.network.log.length).toBe(fetches);
+    expect(await a?.hs.store.federation.getServerKeys(serverName)).toEqual([]);
+  });
+});

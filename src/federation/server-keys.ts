@@ -18,6 +18,7 @@ import { decodeBase64 } from '../core/base64.ts';
 import type { JsonObject } from '../core/canonical-json.ts';
 import { ED25519_PUBLIC_KEY_BYTES, type SigningKey } from '../core/crypto.ts';
 import { isValidKeyId, isValidServerName } from '../core/identifiers.ts';
+import { isP2pServerName, P2P_KEY_ID, p2pVerifyKey } from '../core/p2p-identity.ts';
 import { signJson, verifyJson } from '../core/signing.ts';
 import type { Clock, Logger } from '../homeserver/context.ts';
 import type { KeyStore } from '../homeserver/ports.ts';
@@ -337,6 +338,11 @@ export function createServerKeys(options: ServerKeysOptions): ServerKeys {
         return own;
       }
       if (keyIds.length === 0 || !isValidServerName(serverName)) return new Map();
+      if (isP2pServerName(serverName)) {
+        // A P2P server's one key is its name (core/p2p-identity.ts): nothing to fetch or cache.
+        const key = p2pVerifyKey(serverName);
+        return key && keyIds.includes(P2P_KEY_ID) ? new Map([[P2P_KEY_ID, key]]) : new Map();
+      }
       let found = validKeys(await store.getServerKeys(serverName, keyIds), validAt);
       const missing = keyIds.filter((id) => !found.has(id));
       if (missing.length === 0) return found;
@@ -349,7 +355,8 @@ export function createServerKeys(options: ServerKeysOptions): ServerKeys {
     async notaryResponses(serverName, minimumValidUntil) {
       const now = clock.now();
       if (serverName === self) return [await ownKeyResponse(self, signingKey, now)];
-      if (!isValidServerName(serverName)) return [];
+      // A P2P server's key is its name: nobody needs a notary for it, and none is fetched.
+      if (!isValidServerName(serverName) || isP2pServerName(serverName)) return [];
       const latest = (rows: ServerKey[]) =>
         rows
           .filter((k) => k.response !== undefined)

@@ -34,9 +34,29 @@ export interface Auth {
   isGuest: boolean;
   /** `false` exempts the caller from rate limits (application services, admins). */
   rateLimited?: boolean;
+  /** A server admin (known when the token was resolved). */
+  admin?: boolean;
+  /** The application service acting (its `as_token`), with `userId` the user it acts as. */
+  appserviceId?: string;
+  /** Suspended by an admin (admin.yaml `suspend`): may read, not act. */
+  suspended?: boolean;
 }
 
 export type RegistrationPolicy = 'open' | 'token' | 'closed';
+
+/** TURN with coturn's shared secret (`use-auth-secret`): voip.yaml `GET /voip/turnServer`. */
+export interface TurnConfig {
+  uris: string[];
+  sharedSecret: string;
+  /** Lifetime of handed-out credentials, in seconds. */
+  ttlSeconds: number;
+}
+
+/** `/.well-known/matrix/support` (support.yaml). */
+export interface SupportInfo {
+  contacts: { role: string; matrix_id?: string; email_address?: string }[];
+  support_page?: string;
+}
 
 export interface HomeserverConfig {
   /** The server name in user IDs, room aliases and signatures (`example.org`, `localhost:8008`). */
@@ -57,6 +77,12 @@ export interface HomeserverConfig {
   readonly accessTokenLifetimeMs: number | null;
   /** Largest upload to the content repository, in bytes (`m.upload.size`). */
   readonly maxUploadBytes: number;
+  /** TURN servers for `/voip/turnServer`; absent: none configured. */
+  readonly turn?: TurnConfig;
+  /** `/.well-known/matrix/support`; absent: 404. */
+  readonly support?: SupportInfo;
+  /** Whether HTTP pushers are delivered (a host with outgoing HTTP) or only stored (a browser). */
+  readonly pushDelivery?: boolean;
 }
 
 export interface HomeserverContext {

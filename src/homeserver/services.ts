@@ -9,17 +9,27 @@
  */
 
 import { type AccountsService, createAccountsService } from './accounts/index.ts';
+import { type AdminService, createAdminService } from './admin/index.ts';
+import {
+  type AppserviceRegistration,
+  type AppservicesService,
+  createAppservicesService,
+  type OutboundFetch,
+} from './appservices/index.ts';
+import { askServicesAboutUsers, clientRooms } from './client-rooms.ts';
 import type { HomeserverConfig, HomeserverContext } from './context.ts';
 import { createE2eeService, type E2eeService } from './e2ee/index.ts';
 import { createEduOutbox } from './ephemeral/outgoing.ts';
 import { createPresenceService, type PresenceService } from './ephemeral/presence.ts';
 import { createReceiptService, type ReceiptService } from './ephemeral/receipts.ts';
 import { createTypingService, type TypingService } from './ephemeral/typing.ts';
+import { createExtrasService, type ExtrasService } from './extras.ts';
 import { createFederationInboundService, type FederationInboundService } from './federation-inbound/index.ts';
 import { createFederationQueryService, type FederationQueryService } from './federation-queries/index.ts';
 import { createFilterService, type FilterService } from './filter.ts';
 import { createMediaService, type MediaDeps, type MediaService } from './media/index.ts';
 import type { E2eeRemote } from './ports.ts';
+import { createPushDelivery, type PushDelivery } from './push/delivery.ts';
 import { createPushService, type PushService } from './push/index.ts';
 import { createRoomsService, type RoomsService } from './rooms/index.ts';
 import { createRoomReadService, type RoomReadService } from './rooms/read.ts';
@@ -54,11 +64,24 @@ export interface Services {
   readonly federationInbound: FederationInboundService;
   /** Received federation transactions (PUT /send/{txnId}). */
   readonly transactions: TransactionsService;
+  /** Application services (bridges): their auth, namespaces, transactions, queries. */
+  readonly appservices: AppservicesService;
+  /** The operator's admin API (Synapse's subset, the spec's lock and suspend). */
+  readonly admin: AdminService;
+  /** HTTP pushers' delivery to push gateways (a follower of the event stream). */
+  readonly pushDelivery: PushDelivery;
+  /** Content reports, TURN credentials, login tokens. */
+  readonly extras: ExtrasService;
 }
 
 /** What the host supplies beside the context: media's thumbnailer and remote-media hook, and the E2EE federation hook (ports.ts); each is off when absent. */
 export interface ServiceDeps extends MediaDeps {
   e2eeRemote?: E2eeRemote;
+  appservices?: readonly AppserviceRegistration[];
+  /** Outgoing HTTP (application services, push gateways); absent in a browser. */
+  outboundFetch?: OutboundFetch;
+  /** Synapse's `registration_shared_secret`. */
+  sharedSecret?: string;
 }
 
 export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): Services {
@@ -76,6 +99,10 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
     async setTyping(roomId: string, userId: string, isTyping: boolean, timeoutMs?: number) {
       await localTyping.setTyping(roomId, userId, isTyping, timeoutMs);
       await edus.typing(roomId, userId, isTyping, timeoutMs);
+      await appservices.ephemeral(roomId, {
+        type: 'm.typing',
+        content: { user_ids: localTyping.typingIn(roomId) },
+      });
     },
   });
   const e2ee = createE2eeService(ctx, { remote: deps.e2eeRemote });
@@ -88,6 +115,10 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
       if (status) await edus.presence(userId, status);
     },
   });
+  const appservices = createAppservicesService(ctx, {
+    registrations: deps.appservices ?? [],
+    ...(deps.outboundFetch ? { fetch: deps.outboundFetch } : {}),
+  });
   const localReceipts = createReceiptService(ctx, {
     userData,
     visibleToUser: (userId, roomId, event) => rooms.visibleToUser(userId, roomId, event),
@@ -97,19 +128,42 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
     async send(userId, roomId, receiptType, eventId, threadId) {
       await localReceipts.send(userId, roomId, receiptType, eventId, threadId);
       if (receiptType === 'm.read') await edus.receipt(roomId, userId, eventId, threadId);
+      await appservices.ephemeral(roomId, {
+        type: 'm.receipt',
+        content: {
+          [eventId]: {
+            [receiptType]: {
+              [userId]: { ts: ctx.clock.now(), ...(threadId ? { thread_id: threadId } : {}) },
+            },
+          },
+        },
+      });
     },
     async setReadMarkers(userId, roomId, markers) {
       await localReceipts.setReadMarkers(userId, roomId, markers);
       if (markers['m.read'] !== undefined) await edus.receipt(roomId, userId, markers['m.read']);
     },
   };
+  const accounts = createAccountsService(ctx, {
+    rooms: () => rooms,
+    deviceListChanged: (userId) => e2ee.deviceListChanged(userId),
+  });
+  const admin = createAdminService(ctx, {
+    accounts,
+    rooms,
+    ...(deps.sharedSecret ? { sharedSecret: deps.sharedSecret } : {}),
+  });
   return {
     config: ctx.config,
-    accounts: createAccountsService(ctx, {
-      rooms: () => rooms,
-      deviceListChanged: (userId) => e2ee.deviceListChanged(userId),
+    accounts: askServicesAboutUsers(ctx, accounts, appservices),
+    rooms: clientRooms(ctx, rooms, { admin, appservices }),
+    appservices,
+    admin,
+    pushDelivery: createPushDelivery(ctx, {
+      push,
+      ...(deps.outboundFetch ? { fetch: deps.outboundFetch } : {}),
     }),
-    rooms,
+    extras: createExtrasService(ctx),
     roomRead: createRoomReadService(ctx, {
       rooms,
       backfill: (roomId, from, limit) => federationInbound.backfillRoom(roomId, from, limit),

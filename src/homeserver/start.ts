@@ -5,9 +5,11 @@
  * the HTTP layer in front; homeserver tests call it directly, with no HTTP in between.
  */
 import { encodeBase64Url } from '../core/base64.ts';
-import { signingKeyFromSeed } from '../core/crypto.ts';
+import { type SigningKey, signingKeyFromSeed } from '../core/crypto.ts';
+import { P2P_KEY_VERSION, p2pServerName } from '../core/p2p-identity.ts';
 import { DEFAULT_ROOM_VERSION } from '../core/room-versions.ts';
 import type { Store } from '../storage/store.ts';
+import type { AppserviceRegistration, OutboundFetch } from './appservices/index.ts';
 import {
   type Clock,
   type HomeserverConfig,
@@ -15,8 +17,10 @@ import {
   type Logger,
   type Random,
   type RegistrationPolicy,
+  type SupportInfo,
   silentLogger,
   systemClock,
+  type TurnConfig,
   webRandom,
 } from './context.ts';
 import { DEFAULT_MAX_UPLOAD_BYTES } from './media/index.ts';
@@ -34,6 +38,12 @@ import { createServices, type Services } from './services.ts';
 
 export interface ServicesOptions {
   serverName: string;
+  /**
+   * P2P mode (DESIGN.md "Identity"): the server name is the lowercase hex of the public key of
+   * the seed in the store (`openP2pIdentity` reads it before the homeserver is created) and the
+   * signing key ID is `ed25519:p2p`. Start-up fails if the name is not the seed's.
+   */
+  p2p?: boolean;
   registration?: RegistrationPolicy;
   guestAccess?: boolean;
   defaultRoomVersion?: string;
@@ -43,6 +53,17 @@ export interface ServicesOptions {
   accessTokenLifetimeMs?: number | null;
   /** Largest upload to the content repository, in bytes; default 50 MiB. */
   maxUploadBytes?: number;
+  turn?: TurnConfig;
+  support?: SupportInfo;
+  /** Application services (bridges), their registrations already checked. */
+  appservices?: readonly AppserviceRegistration[];
+  /** Synapse's `registration_shared_secret` (`/_synapse/admin/v1/register`). */
+  registrationSharedSecret?: string;
+  /**
+   * Outgoing HTTP for application services and push gateways (`fetch`). Without it (a
+   * browser), pushers are stored and reported as not delivered, and services get nothing.
+   */
+  outboundFetch?: OutboundFetch;
   /** Makes thumbnails where the host can decode images (see `media/thumbnail.ts`). */
   thumbnailer?: Thumbnailer;
   /** Other servers' media; federation's hook. Without it, remote media is 404 M_NOT_FOUND. */
@@ -73,6 +94,19 @@ export type FederationBase = Omit<HomeserverContext, 'federation' | 'keys'>;
 /** Name of the secret holding this server's ed25519 seed in the store. */
 export const SIGNING_SEED_SECRET = 'signing_key_seed';
 
+/**
+ * The seed and P2P server name of the homeserver kept in `store`, creating the seed on first
+ * use: a P2P host calls this before `createHomeserver`, whose server name it is.
+ */
+export async function openP2pIdentity(
+  store: Store,
+  random: Random = webRandom,
+): Promise<{ seed: Uint8Array; serverName: string }> {
+  const seed = await store.federation.putSecretOnce(SIGNING_SEED_SECRET, random.bytes(32));
+  const { publicKey } = await signingKeyFromSeed(seed, P2P_KEY_VERSION);
+  return { seed, serverName: p2pServerName(publicKey) };
+}
+
 export function homeserverConfig(options: ServicesOptions): HomeserverConfig {
   return {
     serverName: options.serverName,
@@ -84,6 +118,9 @@ export function homeserverConfig(options: ServicesOptions): HomeserverConfig {
     maxSyncTimeoutMs: Math.min(options.maxSyncTimeoutMs ?? 25_000, 25_000),
     accessTokenLifetimeMs: options.accessTokenLifetimeMs ?? null,
     maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
+    ...(options.turn ? { turn: options.turn } : {}),
+    ...(options.support ? { support: options.support } : {}),
+    pushDelivery: options.outboundFetch !== undefined,
   };
 }
 
@@ -94,15 +131,23 @@ export async function startServices(
   const random = options.random ?? webRandom;
   // The first start creates the seed; later starts (and racing first starts) read it back.
   const seed = await store.federation.putSecretOnce(SIGNING_SEED_SECRET, random.bytes(32));
+  // One derivation (the costly part where ed25519 runs as plain JavaScript, as in the WASI
+  // component): the key ID's version comes from the public key itself.
   const probe = await signingKeyFromSeed(seed, 'probe');
-  const version = `a_${encodeBase64Url(probe.publicKey.slice(0, 3)).replace(/[^a-zA-Z0-9]/g, '_')}`;
+  if (options.p2p && p2pServerName(probe.publicKey) !== options.serverName) {
+    throw new Error(`P2P mode: the server name ${options.serverName} is not the hex of this store's key`);
+  }
+  const version = options.p2p
+    ? P2P_KEY_VERSION
+    : `a_${encodeBase64Url(probe.publicKey.slice(0, 3)).replace(/[^a-zA-Z0-9]/g, '_')}`;
+  const signingKey: SigningKey = { ...probe, keyId: `ed25519:${version}` };
   const base: FederationBase = {
     config: homeserverConfig(options),
     store,
     clock: options.clock ?? systemClock,
     random,
     logger: options.logger ?? silentLogger,
-    signingKey: await signingKeyFromSeed(seed, version),
+    signingKey,
     notifier: createNotifier(),
   };
   const connected = options.connect?.(base) ?? {};
@@ -117,6 +162,9 @@ export async function startServices(
       thumbnailer: options.thumbnailer,
       remoteMedia: options.remoteMedia ?? connected.remoteMedia,
       e2eeRemote: connected.e2eeRemote,
+      appservices: options.appservices ?? [],
+      ...(options.outboundFetch ? { outboundFetch: options.outboundFetch } : {}),
+      ...(options.registrationSharedSecret ? { sharedSecret: options.registrationSharedSecret } : {}),
     }),
   };
 }

@@ -72,6 +72,14 @@ export interface HomeserverControl {
   exportBackup(): Promise<Blob>;
   /** Replaces everything with the backup's contents; all or nothing. */
   importBackup(backup: Blob): Promise<void>;
+  /** The owner's admin view: the accounts on this homeserver. */
+  listUsers(): Promise<{ userId: string; admin: boolean; deactivated: boolean; isGuest: boolean }[]>;
+  /** The owner's admin view: the rooms this homeserver has. */
+  listRooms(): Promise<
+    { roomId: string; name: string | null; alias: string | null; joinedMembers: number }[]
+  >;
+  /** Deactivates an account (it leaves its rooms; its tokens stop working). */
+  deactivateUser(userId: string): Promise<void>;
   /** Deletes every trace of this homeserver; the next request starts a new, empty one. */
   reset(): Promise<void>;
 }
@@ -190,6 +198,18 @@ export function createBrowserHomeserver(options: BrowserHomeserverOptions): Brow
 
     async exportBackup() {
       return use((gen) => gen.hs.admin.exportBackup());
+    },
+
+    async listUsers() {
+      return use((gen) => gen.hs.admin.listUsers());
+    },
+
+    async listRooms() {
+      return use((gen) => gen.hs.admin.listRooms());
+    },
+
+    async deactivateUser(userId) {
+      return use((gen) => gen.hs.admin.deactivateUser(userId));
     },
 
     async importBackup(backup) {

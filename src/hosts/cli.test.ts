@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseServeArgs, parseSize } from './cli.ts';
@@ -76,6 +77,23 @@ describe('hearth serve options', () => {
     expect(failure?.status).toBe(1);
     expect(failure?.stderr).toMatch(/^hearth serve could not start: .*\/nonexistent\/c\.pem/);
   }, 90_000);
+
+  it('runs from bin/hearth.js as built JavaScript, built on demand when older than the sources', () => {
+    // A copy of the launcher's own check: the build it runs is at least as new as every source.
+    const run = () =>
+      execFileSync(
+        join(process.cwd(), 'node_modules', '.bin', 'node'),
+        ['bin/hearth.js', 'serve', '--help'],
+        {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+    expect(run()).toMatch(/^Usage: hearth serve/);
+    const built = statSync(join(process.cwd(), 'dist/cli/cli.js')).mtimeMs;
+    expect(built).toBeGreaterThanOrEqual(statSync(join(process.cwd(), 'src/hosts/cli.ts')).mtimeMs);
+    expect(run()).toMatch(/^Usage: hearth serve/);
+  }, 120_000);
 
   it('documents every option in --help', () => {
     const help = execFileSync(

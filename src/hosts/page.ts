@@ -150,6 +150,9 @@ async function serviceWorkerHandle(
       createAccount: (localpart, password) => call((r) => r.createAccount(localpart, password)),
       exportBackup: () => call((r) => r.exportBackup()),
       importBackup: (backup) => call((r) => r.importBackup(backup)),
+      listUsers: () => call((r) => r.listUsers()),
+      listRooms: () => call((r) => r.listRooms()),
+      deactivateUser: (userId) => call((r) => r.deactivateUser(userId)),
       reset: () => call((r) => r.reset()),
     },
   };
@@ -246,6 +249,9 @@ async function inPageHandle(
       createAccount: (localpart, password) => control.createAccount(localpart, password),
       exportBackup: () => control.exportBackup(),
       importBackup: (backup) => control.importBackup(backup),
+      listUsers: () => control.listUsers(),
+      listRooms: () => control.listRooms(),
+      deactivateUser: (userId) => control.deactivateUser(userId),
       reset: () => control.reset(),
     },
   };

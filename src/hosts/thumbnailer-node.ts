@@ -38,6 +38,23 @@ export async function createNodeThumbnailer(logger?: Pick<Logger, 'warn'>): Prom
   return nodeThumbnailer(sharp);
 }
 
+/**
+ * The Node thumbnailer with sharp loaded at the first thumbnail asked for, not at start-up:
+ * libvips is the largest thing `hearth serve` would load, and most starts serve no
+ * thumbnail. Where sharp cannot be loaded, thumbnails of images are the originals.
+ */
+export function lazyNodeThumbnailer(logger?: Pick<Logger, 'warn'>): Thumbnailer {
+  let loading: Promise<Thumbnailer | undefined> | undefined;
+  return {
+    canDecode: (contentType) => DECODABLE.has(contentType),
+    async thumbnail(source, contentType, want) {
+      loading ??= createNodeThumbnailer(logger);
+      const loaded = await loading;
+      return loaded ? loaded.thumbnail(source, contentType, want) : 'original';
+    },
+  };
+}
+
 export function nodeThumbnailer(sharp: Sharp): Thumbnailer {
   // The pixel bound is also libvips' own: it refuses to decode past it.
   const options = { limitInputPixels: MAX_THUMBNAIL_SOURCE_PIXELS, autoOrient: true } as const;

@@ -171,6 +171,8 @@ export interface ExportOptions {
   serverName: string;
   /** The time written in the header (ms since the epoch); default now. */
   now?: number;
+  /** The bytes of media whose row holds none (kept as files), read while exporting. */
+  mediaBytes?: ((origin: string, mediaId: string) => Promise<Blob | null>) | undefined;
 }
 
 /** Every table of the store behind `engine`, as one backup file. */
@@ -190,6 +192,16 @@ export async function exportBackup(engine: Engine, options: ExportOptions): Prom
     created_at: options.now ?? Date.now(),
     tables: Object.fromEntries(tables.map((table, i) => [table, rows[i]?.length ?? 0])),
   };
+  const mediaBytes = options.mediaBytes;
+  if (mediaBytes) {
+    // Bytes kept as files are written into the row, as an engine that keeps them would have.
+    const media = rows[tables.indexOf('media')] ?? [];
+    for (const [i, row] of media.entries()) {
+      if (row.data != null || typeof row.pending_until === 'number') continue;
+      const blob = await mediaBytes(row.origin as string, row.media_id as string);
+      if (blob) media[i] = { ...row, data: blob };
+    }
+  }
   const lines: Encoded[][] = [];
   const pending: { target: { $blob: string }; blob: Blob }[] = [];
   tables.forEach((table, i) => {

@@ -6,24 +6,39 @@ import { accountStore } from './areas/accounts.ts';
 import { currentPosition } from './areas/common.ts';
 import { e2eeStore } from './areas/e2ee.ts';
 import { federationStore, mediaStore } from './areas/media-federation.ts';
+import { operatorStore } from './areas/operator.ts';
 import { receiptStore } from './areas/receipts.ts';
 import { roomStore } from './areas/rooms.ts';
-import { userDataStore } from './areas/user-data.ts';
+import { PushSettingsCache, userDataStore } from './areas/user-data.ts';
 import { exportBackup, importBackup } from './backup.ts';
 import type { Engine } from './engine.ts';
-import type { Store } from './store.ts';
+import type { MediaStore, Store } from './store.ts';
+
+/** Parts a backend may provide instead of the engine-backed ones. */
+export interface StoreParts {
+  /** Media kept elsewhere than in the engine's rows (files under `--data`). */
+  media?: {
+    store: MediaStore;
+    /** The bytes of media whose row holds none, for backups. */
+    fileBlob(origin: string, mediaId: string): Promise<Blob | null>;
+    /** After an import replaced every row: drops the bytes no row names any more. */
+    sweep(): Promise<number>;
+  };
+}
 
 const POSITION_STREAMS = ['receipts', 'account_data', 'to_device', 'device_lists'] as const;
 
-export function createStore(engine: Engine): Store {
+export function createStore(engine: Engine, parts: StoreParts = {}): Store {
+  const pushSettings = new PushSettingsCache();
   return {
     rooms: roomStore(engine),
     accounts: accountStore(engine),
-    userData: userDataStore(engine),
+    userData: userDataStore(engine, pushSettings),
     receipts: receiptStore(engine),
     e2ee: e2eeStore(engine),
-    media: mediaStore(engine),
+    media: parts.media?.store ?? mediaStore(engine),
     federation: federationStore(engine),
+    operator: operatorStore(engine),
     async positions() {
       const [events, rows] = await engine.read(['streams', 'events'], async (tx) => [
         await currentPosition(tx, 'events'),
@@ -40,8 +55,16 @@ export function createStore(engine: Engine): Store {
         deviceLists: deviceLists ?? 0,
       };
     },
-    exportBackup: (options) => exportBackup(engine, options),
-    importBackup: (backup, options) => importBackup(engine, backup, options),
+    exportBackup: (options) => exportBackup(engine, { ...options, mediaBytes: parts.media?.fileBlob }),
+    async importBackup(backup, options) {
+      try {
+        const header = await importBackup(engine, backup, options);
+        await parts.media?.sweep();
+        return header;
+      } finally {
+        pushSettings.forget();
+      }
+    },
     close: () => engine.close(),
   };
 }

@@ -124,7 +124,56 @@ export const SCHEMA: readonly SchemaVersion[] = [
       openid_tokens: 'token_hash, expires_at', // {user_id, expires_at}
     },
   },
+  {
+    // Unread counts kept at write time (issue 13): per user, room and thread ('main' for the
+    // main timeline), moved by each notifying event and reset by read receipts, so /sync
+    // reads a few counter rows instead of scanning `notifications` (whose rows now carry
+    // `thread_id` and stay, for the /notifications list). Counted from the rows kept so far.
+    version: 7,
+    tables: { notification_counts: '[user_id+room_id+thread_id]' }, // {notifications, highlights, since}
+    upgrade: async (tx) => {
+      const counts = new Map<string, Row>();
+      for (const row of await tx.query('notifications')) {
+        const threadId = typeof row.thread_id === 'string' ? row.thread_id : MAIN_THREAD;
+        const key = JSON.stringify([row.user_id, row.room_id, threadId]);
+        const count = counts.get(key) ?? {
+          user_id: row.user_id,
+          room_id: row.room_id,
+          thread_id: threadId,
+          notifications: 0,
+          highlights: 0,
+          since: 0,
+        };
+        (count.notifications as number)++;
+        if (row.highlight === true) (count.highlights as number)++;
+        counts.set(key, count);
+      }
+      for (const count of counts.values()) await tx.put('notification_counts', count);
+    },
+  },
+  {
+    // The operator's side (issue 14): application services' durable transaction queue and
+    // their sending state, how far a background follower of the event stream has got,
+    // content reports, rooms blocked by an admin.
+    version: 8,
+    tables: {
+      appservice_queue: '[as_id+seq]', // {kind: 'event' | 'ephemeral', data}
+      appservice_state: 'as_id', // {txn_id, up_to, retry_interval}
+      stream_cursors: 'name', // {position}
+      reports: 'id, created_ts', // {user_id, room_id, event_id?, target_user_id?, reason, score}
+      blocked_rooms: 'room_id', // {by, blocked_ts}
+    },
+  },
 ];
+
+/** The thread of the main timeline (receipts.md "Threaded read receipts"). */
+export const MAIN_THREAD = 'main';
+
+/** The thread an event row is in: the root its `m.thread` relation names, else the main timeline. */
+export function threadOfRow(row: Record<string, unknown>): string {
+  const relation = relationRow(row);
+  return relation?.rel_type === 'm.thread' ? (relation.relates_to as string) : MAIN_THREAD;
+}
 
 /** Visits every stored event in event-ID order, 500 rows a read, inside a migration's transaction. */
 async function forEachEvent(tx: Tx, visit: (row: Row) => Promise<void>): Promise<void> {
@@ -162,7 +211,7 @@ export const SCHEMA_VERSION = SCHEMA[SCHEMA.length - 1]?.version ?? 0;
  * its primary-key index, so a write dirties half the pages (SQLite's advice for small rows).
  */
 export const SQLITE_ROWID_TABLES: ReadonlySet<string> = new Set(
-  'events state_groups media account_data filters push_rules profiles uia_sessions device_keys cross_signing_keys to_device backup_versions backup_sessions outbox sliding_sync_connections'.split(
+  'events state_groups media account_data filters push_rules profiles uia_sessions device_keys cross_signing_keys to_device backup_versions backup_sessions outbox sliding_sync_connections appservice_queue reports'.split(
     ' ',
   ),
 );

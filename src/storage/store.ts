@@ -47,6 +47,25 @@ export interface EventPosition {
   stream: number | null;
 }
 
+export interface SendSnapshotRequest {
+  txn?: { userId: string; deviceId: string; txnId: string };
+  keys: readonly (readonly [type: string, stateKey: string])[];
+  prevEvents?: boolean;
+  joined?: boolean;
+}
+
+export interface SendSnapshot {
+  /** The event of an earlier send with the same transaction ID: nothing else is read then. */
+  earlier: string | null;
+  state: StoredEvent[];
+  extremities: EventPosition[];
+  /** With several extremities: the room's current state. */
+  currentState?: StateMap;
+  prevEvents?: StoredEvent[];
+  /** User IDs of the joined members, when asked. */
+  joined?: string[];
+}
+
 export interface StoredEvent {
   /** The event as stored: after a redaction, its redacted form. */
   event: IdentifiedPdu;
@@ -219,6 +238,14 @@ export interface RoomStore {
   /** Replaces a stored event by its redacted form; false when the event is not stored. */
   redactEvent(eventId: string, redacted: IdentifiedPdu, redactedBy: string): Promise<boolean>;
   eventForTransaction(userId: string, deviceId: string, txnId: string): Promise<string | null>;
+  /**
+   * What building a local event reads, in one read transaction (one snapshot): the event an
+   * earlier use of the transaction ID made, the current state events at `keys`, the forward
+   * extremities, the whole current state when there are several extremities (the state the
+   * new event is built on), the extremities' events when `prevEvents` (v1/v2 cite their
+   * hashes), and the joined members when `joined`.
+   */
+  sendSnapshot(roomId: string, request: SendSnapshotRequest): Promise<SendSnapshot>;
   relations(
     eventId: string,
     options: { relType?: string; from?: number; dir: 'f' | 'b'; limit: number },
@@ -244,6 +271,10 @@ export interface UserRecord {
   admin: boolean;
   deactivated: boolean;
   userType: string | null;
+  /** Locked by an admin (admin.yaml `lock`): every token answers 401 M_USER_LOCKED. */
+  locked: boolean;
+  /** Suspended by an admin (admin.yaml `suspend`): may read, not act. */
+  suspended: boolean;
 }
 
 export interface DeviceRecord {
@@ -285,13 +316,13 @@ export interface RegistrationToken {
 export interface AccountStore {
   /** Creates the user (CONFLICT when the ID is taken), optionally with a profile and a first session. */
   createUser(
-    user: Omit<UserRecord, 'deactivated' | 'admin'> & { admin?: boolean },
+    user: Omit<UserRecord, 'deactivated' | 'admin' | 'locked' | 'suspended'> & { admin?: boolean },
     extras?: { profile?: JsonObject; session?: NewSession },
   ): Promise<void>;
   getUser(userId: string): Promise<UserRecord | null>;
   updateUser(
     userId: string,
-    patch: Partial<Pick<UserRecord, 'passwordHash' | 'admin' | 'userType'>>,
+    patch: Partial<Pick<UserRecord, 'passwordHash' | 'admin' | 'userType' | 'locked' | 'suspended'>>,
   ): Promise<void>;
   /** Marks the user deactivated and removes every device, token and key. */
   deactivateUser(userId: string): Promise<void>;
@@ -321,6 +352,21 @@ export interface AccountStore {
   ): Promise<boolean>;
   /** Deletes devices with their tokens, keys and to-device inbox; notes a device-list change. */
   deleteDevices(userId: string, deviceIds: readonly string[]): Promise<void>;
+  /**
+   * The user's dehydrated device (MSC3814): a device with no tokens, whose opaque data a
+   * later login fetches to become it. Null when the user has none.
+   */
+  getDehydratedDevice(userId: string): Promise<{ deviceId: string; deviceData: JsonObject } | null>;
+  /**
+   * Makes `deviceId` the user's dehydrated device, in one transaction: the earlier one is
+   * deleted with its keys and inbox. CONFLICT when `deviceId` is another (ordinary) device.
+   */
+  putDehydratedDevice(
+    device: { userId: string; deviceId: string; deviceData: JsonObject; displayName: string | null },
+    now: number,
+  ): Promise<void>;
+  /** Deletes the user's dehydrated device with its keys and inbox; its ID, or null when none. */
+  deleteDehydratedDevice(userId: string): Promise<string | null>;
   putUiaSession(sessionId: string, data: JsonObject, expiresAt: number): Promise<void>;
   /** Null when unknown or expired at `now`. */
   getUiaSession(sessionId: string, now: number): Promise<JsonObject | null>;
@@ -353,6 +399,11 @@ export interface PushRuleRecord {
   actions: JsonValue[] | null;
 }
 
+export interface PushSettings {
+  rules: readonly PushRuleRecord[];
+  ignoredUsers: JsonObject | null;
+}
+
 export interface UserDataStore {
   getAccountData(userId: string, type: string, roomId?: string): Promise<JsonObject | null>;
   /** Returns the new account-data stream position. */
@@ -364,6 +415,13 @@ export interface UserDataStore {
   /** The user's rules by kind then priority (highest first), and the position of the last change. */
   pushRules(userId: string): Promise<{ rules: PushRuleRecord[]; stream: number }>;
   putPushRule(userId: string, rule: PushRuleRecord): Promise<number>;
+  /**
+   * What evaluating push for an event needs of each user: their rules (as `pushRules`) and
+   * the content of their `m.ignored_user_list`. Kept in a write-through cache that this
+   * store's writes of either invalidate, so a send to a room reads nothing here once its
+   * members are known; the users not cached are read together, in one transaction.
+   */
+  pushSettings(userIds: readonly string[]): Promise<Map<string, PushSettings>>;
   deletePushRule(userId: string, kind: PushRuleRecord['kind'], ruleId: string): Promise<number | null>;
   getProfile(userId: string): Promise<JsonObject | null>;
   /** Sets fields (null removes one) atomically; returns the profile after. */
@@ -420,8 +478,28 @@ export interface ReceiptStore {
     roomId: string,
     after: number,
   ): Promise<{ notifications: number; highlights: number }>;
-  /** Drops push actions at or before a position (after a read receipt moved past them). */
-  clearNotifications(userId: string, roomId: string, upTo: number): Promise<void>;
+  /**
+   * The user's unread counts in each room, kept at write time (no notification row is read):
+   * the main timeline's, and each thread's by its root's event ID.
+   */
+  unreadCounts(userId: string, roomIds: readonly string[]): Promise<Map<string, RoomUnreadCounts>>;
+  /**
+   * A read receipt at stream position `upTo`: the counts of the thread (`'main'` for the main
+   * timeline; every thread of the room when undefined: an unthreaded receipt) restart after
+   * it, unless a receipt already put them further. Notification rows are kept.
+   */
+  markRead(userId: string, roomId: string, upTo: number, threadId?: string): Promise<void>;
+}
+
+export interface UnreadCounts {
+  notifications: number;
+  highlights: number;
+}
+
+export interface RoomUnreadCounts {
+  main: UnreadCounts;
+  /** Threads with unread notifications, by thread root. */
+  threads: Map<string, UnreadCounts>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -549,14 +627,22 @@ export interface MediaReservation {
   pendingUntil: number;
 }
 
+/**
+ * Media bytes as a caller hands them over. A stream is read to its end (an error it raises,
+ * such as a size limit, fails the call with that error and stores nothing).
+ */
+export type MediaBody = Uint8Array | Blob | ReadableStream<Uint8Array>;
+
 export interface MediaStore {
   /**
-   * The form this backend keeps media in without converting it (IndexedDB: Blobs; SQLite:
-   * bytes). Every method takes either; handing over this one saves a copy of the whole file.
+   * The form this backend takes media in without converting it (IndexedDB: Blobs; SQLite:
+   * bytes; files under `--data`: a stream, written to disk as it arrives). Every method takes
+   * any `MediaBody`; handing over this one saves a copy of the whole file. Files are read back
+   * as file-backed Blobs.
    */
-  readonly keeps: 'blob' | 'bytes';
+  readonly keeps: 'blob' | 'bytes' | 'stream';
   /** Fails with CONFLICT when the ID exists. */
-  putMedia(info: Omit<MediaInfo, 'size' | 'pendingUntil'>, data: Uint8Array | Blob): Promise<MediaInfo>;
+  putMedia(info: Omit<MediaInfo, 'size' | 'pendingUntil'>, data: MediaBody): Promise<MediaInfo>;
   /** Media with its bytes; null when unknown or only reserved. */
   getMedia(origin: string, mediaId: string): Promise<{ info: MediaInfo; data: Blob } | null>;
   /**
@@ -576,7 +662,7 @@ export interface MediaStore {
    * already has bytes (so two racing uploads cannot both win). Who may fill it and until when
    * is the caller's rule, checked on `getMediaInfo` before.
    */
-  completeMedia(info: Omit<MediaInfo, 'size' | 'pendingUntil'>, data: Uint8Array | Blob): Promise<MediaInfo>;
+  completeMedia(info: Omit<MediaInfo, 'size' | 'pendingUntil'>, data: MediaBody): Promise<MediaInfo>;
   deleteMedia(origin: string, mediaId: string): Promise<boolean>;
 }
 
@@ -649,6 +735,78 @@ export interface FederationStore {
 }
 
 // ---------------------------------------------------------------------------------------
+// The operator's side: application services' queue, stream followers, reports, admin views
+
+export interface AppserviceQueueItem {
+  seq: number;
+  kind: 'event' | 'ephemeral';
+  data: JsonObject;
+}
+
+/** The transaction an application service is being sent, kept so a retry resends the same one. */
+export interface AppserviceTxnState {
+  txnId: string;
+  /** The last queue position the transaction carries. */
+  upTo: number;
+  /** Milliseconds before the next attempt after a failure (0 when none failed). */
+  retryInterval: number;
+}
+
+export interface Report {
+  id: string;
+  userId: string;
+  roomId: string | null;
+  eventId: string | null;
+  targetUserId: string | null;
+  reason: string | null;
+  score: number | null;
+  createdAt: number;
+}
+
+export interface UserListPage {
+  users: UserRecord[];
+  total: number;
+}
+
+export interface OperatorStore {
+  /** Where a background follower of the event stream has got (null: never started). */
+  getCursor(name: string): Promise<number | null>;
+  /**
+   * Queues items for application services and moves a follower's cursor, in one
+   * transaction: an event is queued once, whatever restarts happen between the two.
+   */
+  enqueueAppservice(
+    items: readonly { asId: string; kind: AppserviceQueueItem['kind']; data: JsonObject }[],
+    cursor?: { name: string; position: number },
+  ): Promise<void>;
+  /** The oldest queued items of one application service, up to `upTo` when given. */
+  appserviceQueue(asId: string, limit: number, upTo?: number): Promise<AppserviceQueueItem[]>;
+  /** Drops the queued items up to `upTo` and clears the transaction state (a delivered transaction). */
+  ackAppservice(asId: string, upTo: number): Promise<void>;
+  getAppserviceTxn(asId: string): Promise<AppserviceTxnState | null>;
+  setAppserviceTxn(asId: string, state: AppserviceTxnState | null): Promise<void>;
+  addReport(report: Report): Promise<void>;
+  /** Newest first. */
+  reports(limit: number): Promise<Report[]>;
+  /** Users in user-ID order after `from`, filtered; `total` counts every match. */
+  listUsers(options: {
+    from?: string;
+    limit: number;
+    filter?: (user: UserRecord) => boolean;
+  }): Promise<UserListPage>;
+  /** Every room this server has, in room-ID order. */
+  listRooms(): Promise<RoomRecord[]>;
+  /** Blocks (or unblocks) a room: nobody on this server may join it. */
+  setRoomBlocked(roomId: string, blocked: { by: string; at: number } | null): Promise<void>;
+  roomBlocked(roomId: string): Promise<{ by: string; at: number } | null>;
+  /**
+   * Forgets a room: its events, state, members, aliases, extremities, receipts and
+   * relations, in one transaction. State snapshots (shared, keyed by group) are left.
+   */
+  purgeRoom(roomId: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------
 
 export interface StreamPositions {
   events: number;
@@ -666,6 +824,7 @@ export interface Store {
   readonly e2ee: E2eeStore;
   readonly media: MediaStore;
   readonly federation: FederationStore;
+  readonly operator: OperatorStore;
   /** Every stream's position, read together: a /sync `next_batch`. */
   positions(): Promise<StreamPositions>;
   /** Every table as one backup file (`backup.ts`), from one consistent snapshot. */

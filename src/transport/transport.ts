@@ -18,6 +18,18 @@ export interface FederationTransport {
    * errors included, resolves.
    */
   send(destination: string, request: Request): Promise<Response>;
+  /**
+   * Store-and-forward, where the transport has it (libp2p relays): hands signed requests for
+   * a destination that cannot be reached now to someone who delivers them, in order, when it
+   * is back. Resolves true once they were all taken; false when nobody would hold them.
+   */
+  hold?(destination: string, requests: readonly Request[]): Promise<boolean>;
+  /**
+   * Where the transport knows when a server comes into reach (a libp2p peer connects):
+   * `listener` is called with its name, so the outbox resumes at once, backoff reset.
+   * Returns a function that stops the calls.
+   */
+  onReachable?(listener: (serverName: string) => void): () => void;
 }
 
 /** What a transport knows about an inbound request that the Request itself does not carry. */

@@ -200,6 +200,39 @@ describe('the demo app in Chromium', { timeout: 60_000 }, () => {
     await otherTab.close();
   });
 
+  it("shows the owner's admin panel: users, rooms, storage used; deactivates a user", async () => {
+    await openMenu(alicePage);
+    await alicePage.getByRole('button', { name: 'Admin panel' }).click();
+    const panel = alicePage.locator('.admin-panel');
+    await panel.waitFor();
+    await expect(panel.locator('.admin-storage').textContent()).resolves.toMatch(
+      /Storage used: [\d.]+ MiB of/,
+    );
+    await panel.locator('.admin-room', { hasText: ROOM }).waitFor();
+    const bobRow = panel.locator('.admin-user', { hasText: bob });
+    await bobRow.waitFor();
+    expect(await panel.locator('.admin-user', { hasText: alice }).getByRole('button').isDisabled()).toBe(
+      true,
+    );
+    alicePage.once('dialog', (dialog) => void dialog.accept());
+    await bobRow.getByRole('button', { name: 'Deactivate' }).click();
+    await panel.locator('.admin-user', { hasText: `${bob} (deactivated)` }).waitFor();
+    // The homeserver itself says so: Bob's session no longer works.
+    const whoami = await alicePage.evaluate(async (userId) => {
+      const sessions = JSON.parse(localStorage.getItem('hearth-demo.sessions') ?? '{}') as Record<
+        string,
+        { accessToken?: string }
+      >;
+      const token = sessions[userId]?.accessToken;
+      const res = await fetch('/_matrix/client/v3/account/whoami', {
+        headers: { Authorization: `Bearer ${token}` },
+      });
+      return res.status;
+    }, bob);
+    expect(whoami).toBe(401);
+    await panel.getByRole('button', { name: 'Close' }).click();
+  });
+
   it('threw no uncaught error in any page', () => {
     expect(run.pageErrors).toEqual([]);
   });

@@ -121,6 +121,43 @@ async function api(target: CryptoTarget, token: string, path: string): Promise<R
   return (await res.json()) as Record<string, unknown>;
 }
 
+/**
+ * `authUploadDeviceSigningKeys` as a client does it: without auth first, then (on 401) the
+ * user's password in the session the server gave. `on401` sees each time auth was asked.
+ */
+export function passwordUia(userId: string, on401: () => void = () => {}) {
+  return async (makeRequest: (auth: Record<string, unknown> | null) => Promise<unknown>) => {
+    try {
+      await makeRequest(null);
+    } catch (err) {
+      const e = err as { httpStatus?: number; data?: { session?: string } };
+      if (e.httpStatus !== 401) throw err;
+      on401();
+      await makeRequest({
+        type: 'm.login.password',
+        identifier: { type: 'm.id.user', user: userId },
+        password: PASSWORD,
+        session: e.data?.session,
+      });
+    }
+  };
+}
+
+/** An encrypted room `owner` creates and `guest` joins on invite; its ID once both see the join. */
+export async function encryptedRoom(owner: MatrixClient, guest: MatrixClient): Promise<string> {
+  const guestId = guest.getUserId() as string;
+  const { room_id: roomId } = await owner.createRoom({
+    invite: [guestId],
+    initial_state: [
+      { type: 'm.room.encryption', state_key: '', content: { algorithm: 'm.megolm.v1.aes-sha2' } },
+    ],
+  });
+  await eventually(() => guest.getRoom(roomId)?.getMyMembership() === 'invite', 'the invite');
+  await guest.joinRoom(roomId);
+  await eventually(() => owner.getRoom(roomId)?.getMember(guestId)?.membership === 'join', 'the join');
+  return roomId;
+}
+
 export async function runCryptoScenario(target: CryptoTarget, prefix: string): Promise<void> {
   const aliceCreds = await register(target, `${prefix}alice`);
   const bobCreds = await register(target, `${prefix}bob`);
@@ -131,21 +168,7 @@ export async function runCryptoScenario(target: CryptoTarget, prefix: string): P
   try {
     // --- cross-signing: the first upload needs no UIA (replacing keys does: keys.test.ts) ----
     const uiaSeen: number[] = [];
-    const authUpload = async (makeRequest: (auth: Record<string, unknown> | null) => Promise<unknown>) => {
-      try {
-        await makeRequest(null);
-      } catch (err) {
-        const e = err as { httpStatus?: number; data?: { session?: string } };
-        if (e.httpStatus !== 401) throw err;
-        uiaSeen.push(401);
-        await makeRequest({
-          type: 'm.login.password',
-          identifier: { type: 'm.id.user', user: aliceCreds.userId },
-          password: PASSWORD,
-          session: e.data?.session,
-        });
-      }
-    };
+    const authUpload = passwordUia(aliceCreds.userId, () => uiaSeen.push(401));
     const aliceCrypto = alice.getCrypto();
     const bobCrypto = bob.getCrypto();
     if (!aliceCrypto || !bobCrypto) throw new Error('no crypto');
@@ -155,18 +178,7 @@ export async function runCryptoScenario(target: CryptoTarget, prefix: string): P
     await bobCrypto.bootstrapCrossSigning({ authUploadDeviceSigningKeys: authUpload });
 
     // --- an encrypted room ------------------------------------------------------------------
-    const { room_id: roomId } = await alice.createRoom({
-      invite: [bobCreds.userId],
-      initial_state: [
-        { type: 'm.room.encryption', state_key: '', content: { algorithm: 'm.megolm.v1.aes-sha2' } },
-      ],
-    });
-    await eventually(() => bob.getRoom(roomId)?.getMyMembership() === 'invite', 'the invite');
-    await bob.joinRoom(roomId);
-    await eventually(
-      () => alice.getRoom(roomId)?.getMember(bobCreds.userId)?.membership === 'join',
-      'bob joined',
-    );
+    const roomId = await encryptedRoom(alice, bob);
     expect(await aliceCrypto.isEncryptionEnabledInRoom(roomId)).toBe(true);
     await alice.sendTextMessage(roomId, 'hello bob, secretly');
     await waitDecrypted(bob, roomId, 'hello bob, secretly', 'bob decrypting alice');

@@ -1,10 +1,10 @@
 /**
- * Media through `hearth serve` as a user runs it (a child process, SQLite under `--data`,
+ * Media through `hearth serve` as a user runs it (a child process, SQLite and media files under `--data`,
  * `--max-upload-size 2M`): upload, download, thumbnails of a PNG and a JPEG made by sharp in
  * the server process, authenticated media refused without a token, and an upload 1 MiB over
  * the limit refused with 413 M_TOO_LARGE — then the same media read back after a restart.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -91,13 +91,22 @@ describe('media through `hearth serve --max-upload-size 2M`', () => {
         body: new Uint8Array(3 * MiB),
       });
       expect([tooBig.status, (await json(tooBig)).errcode]).toEqual([413, 'M_TOO_LARGE']);
+      // The uploads are files under --data/media, one each, and nothing half written.
+      const mediaDir = join(dataDir, 'media');
+      expect(readdirSync(join(mediaDir, 'tmp'))).toEqual([]);
+      for (const { path, bytes } of uploaded) {
+        const mediaId = path.slice(path.indexOf('/') + 1);
+        expect(readFileSync(join(mediaDir, 'media.test', mediaId.slice(0, 2), mediaId))).toEqual(
+          Buffer.from(bytes),
+        );
+      }
       const noToken = await fetch(`${base}/_matrix/media/v3/upload`, { method: 'POST', body: 'x' });
       expect([noToken.status, (await json(noToken)).errcode]).toEqual([401, 'M_MISSING_TOKEN']);
     } finally {
       await stopServe(serve.child);
     }
 
-    // The bytes were in SQLite under --data: a new process serves them.
+    // The files under --data: a new process serves them.
     serve = await startServe(dataDir, 'media.test', ['--max-upload-size', '2M']);
     try {
       for (const { path, bytes } of uploaded) {

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseJson } from '../../src/core/json.ts';
 import { createNodeHttpsTransport } from '../../src/transport/https/node.ts';
-import { createTestCa } from '../../src/transport/https/testing-tls.ts';
+import { createTestCa, type TestCa } from '../../src/transport/https/testing-tls.ts';
 
 const NODE = join(process.cwd(), 'node_modules', '.bin', 'node');
 
@@ -116,6 +116,20 @@ export interface FederatingPair {
 }
 
 /**
+ * A CA made now and one certificate it signs for localhost and 127.0.0.1, written to
+ * `root/tls.crt`, `root/tls.key` and `root/ca.crt`.
+ */
+export function writeTestTls(root: string): { ca: TestCa; files: { cert: string; key: string; ca: string } } {
+  const ca = createTestCa();
+  const leaf = ca.issue(['DNS:localhost', 'IP:127.0.0.1']);
+  const files = { cert: join(root, 'tls.crt'), key: join(root, 'tls.key'), ca: join(root, 'ca.crt') };
+  writeFileSync(files.cert, leaf.cert);
+  writeFileSync(files.key, leaf.key, { mode: 0o600 });
+  writeFileSync(files.ca, ca.cert);
+  return { ca, files };
+}
+
+/**
  * Two `hearth serve` processes, `localhost:<portA>` and `localhost:<portB>`, serving HTTPS with
  * one certificate (localhost, 127.0.0.1) from a CA made now, each trusting it for federation.
  * Data folders live under `root`; `extraArgs(name, index)` adds arguments per server (A is 0).
@@ -124,12 +138,7 @@ export async function startFederatingPair(
   root: string,
   extraArgs: (name: string, index: 0 | 1) => readonly string[] = () => [],
 ): Promise<FederatingPair> {
-  const ca = createTestCa();
-  const leaf = ca.issue(['DNS:localhost', 'IP:127.0.0.1']);
-  const files = { cert: join(root, 'tls.crt'), key: join(root, 'tls.key'), ca: join(root, 'ca.crt') };
-  writeFileSync(files.cert, leaf.cert);
-  writeFileSync(files.key, leaf.key, { mode: 0o600 });
-  writeFileSync(files.ca, ca.cert);
+  const { ca, files } = writeTestTls(root);
   const tlsArgs = ['--tls-cert', files.cert, '--tls-key', files.key, '--federation-ca', files.ca];
 
   const launch = async (node: Omit<FederatingNode, 'serve'>, extra: readonly string[]) =>

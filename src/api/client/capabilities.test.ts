@@ -42,7 +42,7 @@ describe('GET /capabilities', () => {
         'm.set_avatar_url': { enabled: true },
         'm.profile_fields': { enabled: true },
         'm.3pid_changes': { enabled: false },
-        'm.get_login_token': { enabled: false },
+        'm.get_login_token': { enabled: true },
       });
     }
   });

@@ -23,8 +23,8 @@ export function capabilities(defaultRoomVersion: string): JsonObject {
     'm.set_avatar_url': { enabled: true },
     // The /account/3pid endpoints refuse changes: there is no email or phone verification.
     'm.3pid_changes': { enabled: false },
-    // POST /login/get_token is not implemented; "when not listed … unable", said explicitly.
-    'm.get_login_token': { enabled: false },
+    // POST /login/get_token issues m.login.token tokens (api/client/operator.ts).
+    'm.get_login_token': { enabled: true },
   };
 }
 

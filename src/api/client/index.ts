@@ -5,7 +5,10 @@ import type { Services } from '../../homeserver/services.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { accountEndpoints } from './account.ts';
 import { accountDataEndpoints } from './account-data.ts';
+import { adminEndpoints } from './admin.ts';
+import { appserviceEndpoints } from './appservice.ts';
 import { capabilitiesEndpoints } from './capabilities.ts';
+import { dehydratedDeviceEndpoints } from './dehydrated-device.ts';
 import { deviceEndpoints } from './devices.ts';
 import { discoveryEndpoints } from './discovery.ts';
 import { filterEndpoints } from './filter.ts';
@@ -13,6 +16,7 @@ import { keysEndpoints } from './keys.ts';
 import { loginEndpoints } from './login.ts';
 import { mediaEndpoints } from './media.ts';
 import { openIdEndpoints } from './openid.ts';
+import { operatorEndpoints } from './operator.ts';
 import { presenceEndpoints } from './presence.ts';
 import { profileEndpoints } from './profile.ts';
 import { pushRulesEndpoints } from './push-rules.ts';
@@ -32,7 +36,7 @@ export function clientEndpoints(services: Services): Endpoint[] {
     ...discoveryEndpoints({
       baseUrl: config.publicBaseUrl,
       // How matrix-rust-sdk (Element X) and matrix-js-sdk learn that sliding sync is native.
-      unstableFeatures: { 'org.matrix.simplified_msc3575': true },
+      unstableFeatures: { 'org.matrix.simplified_msc3575': true, 'org.matrix.msc3814': true },
     }),
     ...capabilitiesEndpoints(services),
     ...[registerEndpoints, loginEndpoints, accountEndpoints, deviceEndpoints, profileEndpoints].flatMap((f) =>
@@ -52,7 +56,10 @@ export function clientEndpoints(services: Services): Endpoint[] {
     ...syncEndpoints(services),
     ...slidingSyncEndpoints(services),
     ...mediaEndpoints(services),
-    ...[keysEndpoints, toDeviceEndpoints, roomKeysEndpoints].flatMap((f) => f(services)),
+    ...[keysEndpoints, dehydratedDeviceEndpoints, toDeviceEndpoints, roomKeysEndpoints].flatMap((f) =>
+      f(services),
+    ),
+    ...[adminEndpoints, appserviceEndpoints, operatorEndpoints].flatMap((f) => f(services)),
   ];
 }
 

@@ -17,11 +17,14 @@ describe('login, logout, refresh', () => {
     hs = undefined;
   });
 
-  it('lists the password flow', async () => {
+  it('lists the password and token flows', async () => {
     const hs = await open();
     for (const prefix of ['r0', 'v3']) {
       const r = await hs.req('GET', `/_matrix/client/${prefix}/login`);
-      expect(r).toEqual({ status: 200, body: { flows: [{ type: 'm.login.password' }] } });
+      expect(r).toEqual({
+        status: 200,
+        body: { flows: [{ type: 'm.login.password' }, { type: 'm.login.token', get_login_token: true }] },
+      });
     }
   });
 
@@ -109,7 +112,8 @@ describe('login, logout, refresh', () => {
       ],
       [{ type: 'm.login.password', identifier: 'alice', password: 'secret' }, 'M_BAD_JSON'],
       [{ type: 'm.login.password', user: 'alice', password: 42 }, 'M_BAD_JSON'],
-      [{ type: 'm.login.token', token: 'abc' }, 'M_UNKNOWN'],
+      [{ type: 'm.login.pigeon', token: 'abc' }, 'M_UNKNOWN'],
+      [{ type: 'm.login.token' }, 'M_MISSING_PARAM'],
       [{ type: 'm.login.password', user: 'alice', password: 'secret', device_id: '' }, 'M_INVALID_PARAM'],
     ];
     for (const [body, errcode] of cases) {

@@ -1,8 +1,12 @@
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseJson } from '../../core/json.ts';
 import { imageSize, sampleImage } from '../../hosts/testing-media.ts';
 import { createNodeThumbnailer } from '../../hosts/thumbnailer-node.ts';
 import type { HomeserverOptions } from '../../server.ts';
+import { openSqliteStore } from '../../storage/sqlite/index.ts';
 import { createTestHomeserver, type TestHomeserver, type TestUser } from './testing.ts';
 
 const MiB = 1024 * 1024;
@@ -263,6 +267,78 @@ describe('media', () => {
     });
     expect([res.status, (await json(res)).errcode]).toEqual([413, 'M_TOO_LARGE']);
   });
+
+  it('on SQLite with media files, streams uploads to files, with or without a length, and stops one past the limit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hearth-media-api-'));
+    try {
+      const mediaDir = join(dir, 'media');
+      const store = await openSqliteStore({ path: join(dir, 'hearth.sqlite'), mediaDir });
+      const { hs, alice } = await start({ store, maxUploadBytes: 2 * MiB });
+      const chunked = (total: number) => {
+        let sent = 0;
+        return new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (sent >= total) return controller.close();
+            const piece = new Uint8Array(Math.min(100_000, total - sent)).fill(sent % 251);
+            sent += piece.byteLength;
+            controller.enqueue(piece);
+          },
+        });
+      };
+      const stream = (path: string, total: number, method = 'POST') =>
+        hs.fetch(
+          new Request(`http://${hs.serverName}${path}`, {
+            method,
+            headers: {
+              authorization: `Bearer ${alice.accessToken}`,
+              'content-type': 'application/octet-stream',
+            },
+            body: chunked(total),
+            duplex: 'half',
+          } as RequestInit),
+        );
+      const expected = new Uint8Array(await new Response(chunked(1_500_000)).arrayBuffer());
+
+      const up = await stream('/_matrix/media/v3/upload', 1_500_000);
+      const uri = (await json(up)).content_uri as string;
+      const mediaId = uri.slice(uri.lastIndexOf('/') + 1);
+      expect(statSync(join(mediaDir, hs.serverName, mediaId.slice(0, 2), mediaId)).size).toBe(1_500_000);
+      const down = await send(hs, 'GET', `/_matrix/client/v1/media/download/${hs.serverName}/${mediaId}`, {
+        token: alice.accessToken,
+      });
+      expect(down.headers.get('content-length')).toBe('1500000');
+      expect(new Uint8Array(await down.arrayBuffer())).toEqual(expected);
+
+      const tooBig = await stream('/_matrix/media/v3/upload', 3 * MiB);
+      expect([tooBig.status, (await json(tooBig)).errcode]).toEqual([413, 'M_TOO_LARGE']);
+      expect(readdirSync(join(mediaDir, 'tmp'))).toEqual([]);
+
+      const created = await json(
+        await send(hs, 'POST', '/_matrix/media/v1/create', { token: alice.accessToken }),
+      );
+      const later = (created.content_uri as string).slice('mxc://'.length);
+      const over = await stream(`/_matrix/media/v3/upload/${later}`, 3 * MiB, 'PUT');
+      expect([over.status, (await json(over)).errcode]).toEqual([413, 'M_TOO_LARGE']);
+      const put = await stream(`/_matrix/media/v3/upload/${later}`, 10, 'PUT');
+      expect([put.status, await json(put)]).toEqual([200, {}]);
+      const twice = await stream(`/_matrix/media/v3/upload/${later}`, 10, 'PUT');
+      expect([twice.status, (await json(twice)).errcode]).toEqual([409, 'M_CANNOT_OVERWRITE_MEDIA']);
+      const filled = await send(hs, 'GET', `/_matrix/client/v1/media/download/${later}`, {
+        token: alice.accessToken,
+      });
+      expect((await filled.arrayBuffer()).byteLength).toBe(10);
+      // Files and rows agree: the two uploads, nothing from the refused ones.
+      const shards = readdirSync(join(mediaDir, hs.serverName));
+      expect(shards.flatMap((shard) => readdirSync(join(mediaDir, hs.serverName, shard))).sort()).toEqual(
+        [mediaId, later.slice(later.indexOf('/') + 1)].sort(),
+      );
+    } finally {
+      await hs?.close();
+      hs = undefined;
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // Real files with fsyncs and SQLite at synchronous=FULL: slow on a loaded machine.
+  }, 120_000);
 
   it('creates an ID, uploads to it once, by its creator only; a download waits for it', async () => {
     const { hs, alice } = await start();

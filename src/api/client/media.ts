@@ -220,11 +220,15 @@ export function mediaEndpoints(services: Services): Endpoint[] {
   const { media, config } = services;
   const uploadLimit = config.maxUploadBytes;
   const uploadQuery = q.object({ filename: q.optional(q.string()) });
-  // The body as the store keeps it (IndexedDB: a Blob the browser may hold on disk; SQLite:
-  // bytes), so an upload is not converted, a copy of the whole file, on its way in.
-  const rawBody = media.takesBlobs ? 'blob' : true;
-  const uploaded = (req: { bytes: Uint8Array | undefined; blob: Blob | undefined }) =>
-    req.blob ?? req.bytes ?? new Uint8Array(0);
+  // The body as the store takes it (IndexedDB: a Blob the browser may hold on disk; SQLite:
+  // bytes; files: a stream written to disk as it arrives), so an upload is not converted, a
+  // copy of the whole file, on its way in.
+  const rawBody = media.takes === 'blob' ? 'blob' : media.takes === 'stream' ? 'stream' : true;
+  const uploaded = (req: {
+    bytes: Uint8Array | undefined;
+    blob: Blob | undefined;
+    stream: ReadableStream<Uint8Array> | undefined;
+  }) => req.stream ?? req.blob ?? req.bytes ?? new Uint8Array(0);
   const mediaParams = { serverName: serverNameParam, mediaId: mediaIdParam };
 
   return [

@@ -208,7 +208,13 @@ export function pushRulesEndpoints(services: Services): Endpoint[] {
       versions: ['r0', 'v3'],
       auth: 'required',
       spec: 'client-server-api/#get_matrixclientv3pushers',
-      handler: async ({ auth }) => ({ pushers: await push.pushers(auth.userId) }),
+      handler: async ({ auth }) => {
+        const pushers = await push.pushers(auth.userId);
+        // A host without outgoing HTTP (a browser) keeps pushers but cannot deliver them:
+        // said on each, under this server's namespace.
+        if (services.config.pushDelivery) return { pushers };
+        return { pushers: pushers.map((p) => ({ ...p, 'io.hearth.delivered': false })) };
+      },
     }),
     endpoint({
       // POST /_matrix/client/v3/pushers/set

@@ -4,7 +4,9 @@
  * registration.yaml, registration_tokens.yaml).
  */
 import type { SessionGrant } from '../../homeserver/accounts/index.ts';
-import { matrixError } from '../../homeserver/errors.ts';
+import { userIdForUsername } from '../../homeserver/accounts/usernames.ts';
+import type { Auth } from '../../homeserver/context.ts';
+import { forbidden, matrixError, missingParam, missingToken } from '../../homeserver/errors.ts';
 import type { Services } from '../../homeserver/services.ts';
 import { type Endpoint, endpoint, q, v } from '../endpoint.ts';
 
@@ -19,9 +21,39 @@ export function grantBody(grant: SessionGrant): Record<string, string | number> 
   };
 }
 
+const APPSERVICE_LOGIN = 'm.login.application_service';
+
 export function registerEndpoints(services: Services): Endpoint[] {
-  const { accounts } = services;
+  const { accounts, appservices } = services;
   const serverName = services.config.serverName;
+
+  /** application-service-api "Server admin style permissions": a passwordless user of the service's namespace. */
+  async function registerAppserviceUser(
+    auth: Auth | null,
+    body: {
+      username?: string;
+      inhibit_login?: boolean;
+      device_id?: string;
+      initial_device_display_name?: string;
+    },
+  ) {
+    if (auth === null) throw missingToken('m.login.application_service needs the application service token');
+    if (auth.appserviceId === undefined)
+      throw forbidden('Only application services may use m.login.application_service');
+    if (body.username === undefined) throw missingParam('username is required');
+    const userId = userIdForUsername(body.username, serverName);
+    appservices.checkUserId(userId, auth);
+    const result = await accounts.createUser({
+      localpart: userId.slice(1, userId.indexOf(':')),
+      login: body.inhibit_login !== true,
+    });
+    return {
+      ...(result.session ? grantBody(result.session) : {}),
+      user_id: result.userId,
+      home_server: serverName,
+    };
+  }
+
   /** Validating e-mail addresses or phone numbers needs a mailer or SMS gateway Hearth has not. */
   const threepidDenied = (medium: string) =>
     endpoint({
@@ -48,10 +80,13 @@ export function registerEndpoints(services: Services): Endpoint[] {
       method: 'POST',
       path: '/register',
       versions: ['r0', 'v3'],
-      auth: 'none',
+      // Application services register their users with their as_token (m.login.application_service).
+      auth: 'optional',
+      guest: true,
       rateLimit: 'register',
       query: q.object({ kind: q.optional(q.enum(['user', 'guest']), 'user') }),
       body: v.object({
+        type: v.optional(v.string()),
         auth: v.optional(v.jsonObject()),
         username: v.optional(v.string()),
         password: v.optional(v.string()),
@@ -64,7 +99,14 @@ export function registerEndpoints(services: Services): Endpoint[] {
       // Some clients ask for the flows with no body at all.
       allowEmptyBody: true,
       spec: 'client-server-api/#post_matrixclientv3register',
-      handler: async ({ query, body }) => {
+      handler: async ({ query, body, auth }) => {
+        if (body.type === APPSERVICE_LOGIN || (auth?.appserviceId !== undefined && query.kind === 'user')) {
+          return registerAppserviceUser(auth, body);
+        }
+        // A user ID in an application service's exclusive namespace is the service's alone.
+        if (body.username !== undefined && query.kind === 'user') {
+          appservices.checkUserId(userIdForUsername(body.username, serverName), null);
+        }
         const result = await accounts.register({
           kind: query.kind,
           ...(body.username !== undefined ? { username: body.username } : {}),

@@ -155,6 +155,42 @@ describe('sliding sync: lists', () => {
     expect(invite.invite_state?.some((e) => e.type === 'm.room.member')).toBe(true);
   });
 
+  it('filters by room_name_like on the name a client shows, and sorts by name or notification level', async () => {
+    const alice = await h.user('alice');
+    const bob = await h.user('bob');
+    const team = await h.createRoom(alice, { name: 'Alpha Team' });
+    const aliased = await h.createRoom(alice, { room_alias_name: 'zeta-team' });
+    const withBob = await h.createRoom(alice, { invite: [bob.userId] });
+    await h.join(bob, withBob);
+    await h.ok('PUT', `/profile/${encodeURIComponent(bob.userId)}/displayname`, bob, {
+      displayname: 'Bobby Tables',
+    });
+    const quiet = await h.createRoom(alice, { name: 'beta' });
+    const ids = async (extra: JsonObject) =>
+      Object.keys((await ok(alice, { lists: { l: list([[0, 20]], extra) } })).rooms);
+    expect(await ids({ filters: { room_name_like: 'TEAM' } })).toEqual(
+      expect.arrayContaining([team, aliased]),
+    );
+    expect((await ids({ filters: { room_name_like: 'TEAM' } })).length).toBe(2);
+    expect(await ids({ filters: { room_name_like: 'bobby' } })).toEqual([withBob]);
+    expect(await ids({ filters: { room_name_like: 'nothing like it' } })).toEqual([]);
+
+    // The order shows in which rooms a range picks: the first two by name, then by recency.
+    const top2 = async (sort: string[]) =>
+      Object.keys((await ok(alice, { lists: { l: list([[0, 1]], { sort }) } })).rooms).sort();
+    // By name: "#zeta-team:…" sorts first ('#' < 'A'), then "Alpha Team".
+    expect(await top2(['by_name'])).toEqual([aliased, team].sort());
+    expect(await top2(['by_recency'])).toEqual([quiet, withBob].sort());
+    // Bob writes in the team room: it notifies alice, so it leads by notification level.
+    await h.invite(alice, team, bob);
+    await h.join(bob, team);
+    await h.send(bob, team, 'ping');
+    await h.send(alice, quiet, 'alice is newest');
+    expect(await top2(['by_notification_level', 'by_recency'])).toEqual([team, quiet].sort());
+    const bad = await slide(alice, { lists: { l: list([[0, 1]], { sort: ['by_mood'] }) } });
+    expect([bad.status, bad.body.errcode]).toEqual([400, 'M_BAD_JSON']);
+  });
+
   it('gives required_state with $ME, wildcards and lazy members', async () => {
     const alice = await h.user('alice');
     const bob = await h.user('bob');
@@ -213,7 +249,7 @@ describe('sliding sync: lists', () => {
 });
 
 describe('sliding sync: subscriptions and pos', () => {
-  it('keeps a subscription until unsubscribed, and a longer timeline resends the room whole', async () => {
+  it('keeps a subscription until unsubscribed', async () => {
     const alice = await h.user('alice');
     const a = await h.createRoom(alice, {});
     for (let i = 0; i < 5; i++) await h.send(alice, a, `m${i}`);
@@ -238,18 +274,78 @@ describe('sliding sync: subscriptions and pos', () => {
     // and the client's copy already has it.
     expect(kept.rooms[a]?.lists).toEqual(['l']);
     expect(kept.rooms[a]?.initial).toBeUndefined();
-    // More state asked for than the room was sent with: sent whole again.
+    // More state asked for than the room was sent with: only the state it lacks, not initial.
     const more = await ok(
       alice,
       { lists: { l: list([[0, 0]], { required_state: [['*', '*']] }) } },
       { pos: kept.pos },
     );
-    expect(more.rooms[a]?.initial).toBe(true);
+    expect(more.rooms[a]?.initial).toBeUndefined();
     expect(more.rooms[a]?.required_state?.some((e) => e.type === 'm.room.create')).toBe(true);
     const gone = await ok(alice, { lists: { l: list([[0, 0]]) }, unsubscribe_rooms: [a] }, { pos: more.pos });
     await h.send(alice, b, 'b again');
     const next = await ok(alice, { lists: { l: list([[0, 0]]) } }, { pos: gone.pos });
     expect(Object.keys(next.rooms)).toEqual([b]);
+  });
+
+  it('sends only what a grown config adds: the longer timeline, the state not asked for before', async () => {
+    const alice = await h.user('alice');
+    const roomId = await h.createRoom(alice, { name: 'grows', topic: 'the topic' });
+    for (let i = 0; i < 6; i++) await h.send(alice, roomId, `m${i}`);
+    const first = await ok(alice, { lists: { l: list([[0, 0]]) } });
+    expect(bodiesOf(first.rooms[roomId])).toEqual(['m5']);
+    expect(first.rooms[roomId]?.required_state?.map((e) => e.type)).toEqual(['m.room.name']);
+
+    // A longer timeline: the latest four, flagged as expanded; no state again, not initial.
+    const longer = await ok(
+      alice,
+      { lists: { l: list([[0, 0]], { timeline_limit: 4 }) } },
+      { pos: first.pos },
+    );
+    const expanded = longer.rooms[roomId] as Room & { unstable_expanded_timeline?: boolean };
+    expect(expanded.initial).toBeUndefined();
+    expect(expanded.unstable_expanded_timeline).toBe(true);
+    expect(bodiesOf(expanded)).toEqual(['m2', 'm3', 'm4', 'm5']);
+    expect(expanded.required_state).toEqual([]);
+
+    // More required_state: the topic it lacks, not the name it has; the timeline not again.
+    const wider = await ok(
+      alice,
+      {
+        lists: {
+          l: list([[0, 0]], {
+            timeline_limit: 4,
+            required_state: [
+              ['m.room.name', ''],
+              ['m.room.topic', ''],
+            ],
+          }),
+        },
+      },
+      { pos: longer.pos },
+    );
+    const added = wider.rooms[roomId] as Room;
+    expect(added.initial).toBeUndefined();
+    expect(added.required_state?.map((e) => e.type)).toEqual(['m.room.topic']);
+    expect(added.timeline).toEqual([]);
+
+    // Asking for less again needs nothing; the same config again sends nothing.
+    const same = await ok(
+      alice,
+      {
+        lists: {
+          l: list([[0, 0]], {
+            timeline_limit: 2,
+            required_state: [
+              ['m.room.name', ''],
+              ['m.room.topic', ''],
+            ],
+          }),
+        },
+      },
+      { pos: wider.pos },
+    );
+    expect(same.rooms).toEqual({});
   });
 
   it('ignores subscriptions to rooms the user cannot see', async () => {

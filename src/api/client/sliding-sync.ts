@@ -42,6 +42,8 @@ const roomConfigShape = {
 const range = v.refine(v.array(int, { min: 2, max: 2 }), (r) =>
   (r[0] as number) > (r[1] as number) ? 'a range must start at or before its end' : undefined,
 );
+/** MSC3575's list orders (matrix-js-sdk's `sort`); MSC4186 keeps only recency, the default. */
+const LIST_SORTS = ['by_recency', 'by_name', 'by_notification_level'] as const;
 const roomTypes = v.optional(v.array(v.nullable(shortString), { max: 50 }));
 const list = v.object({
   ...roomConfigShape,
@@ -58,8 +60,10 @@ const list = v.object({
       not_room_types: roomTypes,
       tags: v.optional(v.array(shortString, { max: 100 })),
       not_tags: v.optional(v.array(shortString, { max: 100 })),
+      room_name_like: v.optional(shortString),
     }),
   ),
+  sort: v.optional(v.array(v.enum(LIST_SORTS), { max: LIST_SORTS.length })),
 });
 const scope = v.optional(
   v.object({
@@ -169,7 +173,9 @@ export function slidingSyncEndpoints(services: Services): Endpoint[] {
               notRoomTypes: f.not_room_types,
               tags: f.tags,
               notTags: f.not_tags,
+              roomNameLike: f.room_name_like,
             },
+            sort: l.sort,
           } as ListRequest;
         }
         const roomSubscriptions: Record<string, RoomConfig> = {};

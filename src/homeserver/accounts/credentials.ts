@@ -7,6 +7,7 @@ import type { JsonObject } from '../../core/canonical-json.ts';
 import { isValidUserId, parseUserId } from '../../core/identifiers.ts';
 import type { Auth, HomeserverContext } from '../context.ts';
 import { badJson, forbidden, invalidParam, MatrixError, missingParam, userDeactivated } from '../errors.ts';
+import { redeemLoginToken } from '../extras.ts';
 import type { LoginInput, SessionGrant } from './index.ts';
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts';
 import { checkDeviceId, type Sessions } from './sessions.ts';
@@ -133,6 +134,7 @@ export function createCredentials(ctx: HomeserverContext, sessions: Sessions): C
   }
 
   async function login(input: LoginInput): Promise<SessionGrant> {
+    if (input.type === 'm.login.token') return tokenLogin(input);
     if (input.type !== 'm.login.password') {
       throw new MatrixError(400, 'M_UNKNOWN', `Unsupported login type ${JSON.stringify(input.type)}`);
     }
@@ -149,6 +151,11 @@ export function createCredentials(ctx: HomeserverContext, sessions: Sessions): C
         }
       }
     }
+    return issueFor(userId, input);
+  }
+
+  /** A session for a logged-in user, with the device the login named. */
+  function issueFor(userId: string, input: LoginInput): Promise<SessionGrant> {
     return sessions.issue({
       userId,
       ...(input.deviceId !== undefined ? { deviceId: input.deviceId } : {}),
@@ -157,6 +164,17 @@ export function createCredentials(ctx: HomeserverContext, sessions: Sessions): C
         : {}),
       refreshToken: input.refreshToken === true,
     });
+  }
+
+  /** login.yaml `m.login.token`: a token from `POST /login/get_token`, good once. */
+  async function tokenLogin(input: LoginInput): Promise<SessionGrant> {
+    if (typeof input.token !== 'string') throw missingParam('token is required for m.login.token');
+    checkDeviceId(input.deviceId);
+    const userId = await redeemLoginToken(ctx, input.token);
+    if (userId === null) throw forbidden('Invalid or expired login token');
+    const user = await store.accounts.getUser(userId);
+    if (!user || user.deactivated) throw userDeactivated();
+    return issueFor(userId, input);
   }
 
   return { passwordStage, ownerFlows, login };

@@ -87,9 +87,11 @@ export interface WhoisResult {
 
 export interface AccountsService extends ProfileService {
   /** Access token → who is calling; an expired token is a soft logout (401, `soft_logout`). */
-  resolveAccessToken(token: string): Promise<Auth | null>;
+  /** `clientAddress` (the caller's IP, when the host knows it) becomes the device's `last_seen_ip`. */
+  resolveAccessToken(token: string, clientAddress?: string): Promise<Auth | null>;
   /** A new registration token for the `token` policy (the CLI prints one at start). */
   createRegistrationToken(options?: {
+    token?: string;
     usesAllowed?: number | null;
     expiresAt?: number | null;
   }): Promise<string>;
@@ -110,7 +112,7 @@ export interface AccountsService extends ProfileService {
   checkUsernameAvailable(username: string): Promise<string>;
   register(input: RegisterInput): Promise<RegisterResult>;
   /** The login types `POST /login` accepts. */
-  loginFlows(): { type: string }[];
+  loginFlows(): { type: string; get_login_token?: boolean }[];
   login(input: LoginInput): Promise<SessionGrant>;
   /** Deletes the caller's device with its tokens and keys. */
   logout(auth: Auth): Promise<void>;
@@ -123,6 +125,10 @@ export interface AccountsService extends ProfileService {
     uia: JsonObject | undefined;
   }): Promise<void>;
   deactivate(input: { auth: Auth | null; erase: boolean; uia: JsonObject | undefined }): Promise<void>;
+  /** Deactivates an account without asking its owner: the operator's action (admin API). */
+  deactivateAccount(userId: string, options: { erase: boolean }): Promise<void>;
+  /** Sets a password without asking its owner (admin API), optionally signing every device out. */
+  setPassword(userId: string, password: string, options: { logoutDevices: boolean }): Promise<void>;
   listDevices(userId: string): Promise<DeviceInfo[]>;
   getDevice(userId: string, deviceId: string): Promise<DeviceInfo>;
   updateDevice(userId: string, deviceId: string, displayName: string | undefined): Promise<void>;
@@ -182,7 +188,7 @@ export function createAccountsService(ctx: HomeserverContext, deps: AccountsDeps
     }),
     resolveAccessToken: sessions.resolveAccessToken,
     refresh: sessions.refresh,
-    loginFlows: () => [{ type: 'm.login.password' }],
+    loginFlows: () => [{ type: 'm.login.password' }, { type: 'm.login.token', get_login_token: true }],
     login: credentials.login,
 
     async logout(auth) {
@@ -253,34 +259,54 @@ export function createAccountsService(ctx: HomeserverContext, deps: AccountsDeps
       const userId = done.userId;
       if (userId === null) throw forbidden('Could not tell which account to deactivate');
       await uia.finish(done.sessionId);
-      // First the account (no more logins or requests), then the rooms, as far as they go.
-      await store.accounts.deactivateUser(userId);
-      sessions.forgetUser(userId);
-      ctx.notifier.notify({ users: [userId] });
-      const service = rooms();
-      if (service) {
-        for (const membership of ['join', 'invite', 'knock']) {
-          for (const m of await store.rooms.roomsForUser(userId, membership)) {
-            try {
-              await service.setMembership(userId, m.roomId, userId, 'leave');
-            } catch (err) {
-              logger.warn('deactivated user could not leave a room', {
-                userId,
-                roomId: m.roomId,
-                error: String(err),
-              });
-            }
-          }
-        }
-      } else {
-        logger.warn('deactivated user left in their rooms: no rooms service', { userId });
+      await deactivateAccount(userId, erase);
+    },
+
+    deactivateAccount: (userId, { erase }) => deactivateAccount(userId, erase),
+
+    async setPassword(userId, password, { logoutDevices }) {
+      checkNewPassword(password);
+      await store.accounts.updateUser(userId, {
+        passwordHash: await hashPassword(password, config.passwordIterations, random),
+      });
+      if (logoutDevices) {
+        const devices = await store.accounts.listDevices(userId);
+        await sessions.removeDevices(
+          userId,
+          devices.map((d) => d.deviceId),
+        );
       }
-      if (erase) {
-        const fields = Object.keys((await store.userData.getProfile(userId)) ?? {});
-        if (fields.length > 0)
-          await store.userData.updateProfile(userId, Object.fromEntries(fields.map((f) => [f, null])));
-      }
-      logger.info('deactivated a user', { userId, erase });
     },
   };
+
+  async function deactivateAccount(userId: string, erase: boolean): Promise<void> {
+    // First the account (no more logins or requests), then the rooms, as far as they go.
+    await store.accounts.deactivateUser(userId);
+    sessions.forgetUser(userId);
+    ctx.notifier.notify({ users: [userId] });
+    const service = rooms();
+    if (service) {
+      for (const membership of ['join', 'invite', 'knock']) {
+        for (const m of await store.rooms.roomsForUser(userId, membership)) {
+          try {
+            await service.setMembership(userId, m.roomId, userId, 'leave');
+          } catch (err) {
+            logger.warn('deactivated user could not leave a room', {
+              userId,
+              roomId: m.roomId,
+              error: String(err),
+            });
+          }
+        }
+      }
+    } else {
+      logger.warn('deactivated user left in their rooms: no rooms service', { userId });
+    }
+    if (erase) {
+      const fields = Object.keys((await store.userData.getProfile(userId)) ?? {});
+      if (fields.length > 0)
+        await store.userData.updateProfile(userId, Object.fromEntries(fields.map((f) => [f, null])));
+    }
+    logger.info('deactivated a user', { userId, erase });
+  }
 }

@@ -157,7 +157,7 @@ export function createRegistration(
     register,
 
     async createRegistrationToken(options = {}) {
-      const token = randomString(random, 16);
+      const token = options.token ?? randomString(random, 16);
       await store.accounts.putRegistrationToken({
         token,
         usesAllowed: options.usesAllowed ?? null,

@@ -5,7 +5,7 @@
  */
 import { isValidDeviceId } from '../../core/identifiers.ts';
 import { type Auth, type HomeserverContext, randomString } from '../context.ts';
-import { invalidParam, unknownToken } from '../errors.ts';
+import { invalidParam, matrixError, unknownToken } from '../errors.ts';
 import type { SessionGrant } from './index.ts';
 
 /** How often a device's `last_seen_ts` is written at most: a write per request would be waste. */
@@ -26,7 +26,8 @@ export interface Sessions {
   removeDevices(userId: string, deviceIds: readonly string[]): Promise<void>;
   /** Drops what this process remembers of a deactivated user's devices. */
   forgetUser(userId: string): void;
-  resolveAccessToken(token: string): Promise<Auth | null>;
+  /** `clientAddress` (the caller's IP, when the host knows it) becomes the device's `last_seen_ip`. */
+  resolveAccessToken(token: string, clientAddress?: string): Promise<Auth | null>;
   refresh(refreshToken: string): Promise<Omit<SessionGrant, 'userId' | 'deviceId'>>;
 }
 
@@ -43,6 +44,8 @@ export function createSessions(
   const { store, clock, config, random } = ctx;
   /** Device → when its last_seen_ts was last written by this process. */
   const lastSeenWritten = new Map<string, number>();
+  /** Device → the address last written as its `last_seen_ip`: a new address is written at once. */
+  const lastSeenIp = new Map<string, string>();
 
   const newToken = (prefix: string) => `${prefix}_${randomString(random, 40)}`;
 
@@ -137,7 +140,7 @@ export function createSessions(
         if (key.startsWith(`${userId}\u0000`)) lastSeenWritten.delete(key);
     },
 
-    async resolveAccessToken(token) {
+    async resolveAccessToken(token, clientAddress) {
       const info = await store.accounts.getAccessToken(token);
       if (!info) return null;
       const now = clock.now();
@@ -148,11 +151,25 @@ export function createSessions(
       if (!user || user.deactivated) return null;
       const key = `${info.userId}\u0000${info.deviceId}`;
       const written = lastSeenWritten.get(key);
-      if (written === undefined || now - written >= LAST_SEEN_INTERVAL_MS) {
+      const ipChanged = clientAddress !== undefined && lastSeenIp.get(key) !== clientAddress;
+      if (written === undefined || now - written >= LAST_SEEN_INTERVAL_MS || ipChanged) {
         lastSeenWritten.set(key, now);
-        await store.accounts.updateDevice(info.userId, info.deviceId, { lastSeenAt: now });
+        if (clientAddress !== undefined) lastSeenIp.set(key, clientAddress);
+        await store.accounts.updateDevice(info.userId, info.deviceId, {
+          lastSeenAt: now,
+          ...(clientAddress !== undefined ? { lastSeenIp: clientAddress } : {}),
+        });
       }
-      return { userId: info.userId, deviceId: info.deviceId, isGuest: user.isGuest };
+      // admin.yaml "Account locking": a locked account's tokens are soft-logged-out.
+      if (user.locked)
+        throw matrixError(401, 'M_USER_LOCKED', 'This account has been locked', { soft_logout: true });
+      return {
+        userId: info.userId,
+        deviceId: info.deviceId,
+        isGuest: user.isGuest,
+        ...(user.admin ? { admin: true } : {}),
+        ...(user.suspended ? { suspended: true } : {}),
+      };
     },
 
     async refresh(refreshToken) {

@@ -1,7 +1,7 @@
 /**
  * End-to-end encryption, the server's part — client-server-api end_to_end_encryption.md,
  * send_to_device.md: key distribution (keys.ts), to-device messages (to-device.ts),
- * server-side key backups (backup.ts), and the data each sync answer carries (sync-data.ts;
+ * server-side key backups (backup.ts), dehydrated devices (MSC3814, dehydrated.ts), and the data each sync answer carries (sync-data.ts;
  * `/sync` and sliding sync both read it through this service).
  *
  * Federation plugs in through `E2eeRemote` (ports.ts): remote key queries and claims, to-device
@@ -12,16 +12,18 @@ import type { HomeserverContext } from '../context.ts';
 import type { E2eeRemote } from '../ports.ts';
 import { serverOf } from '../rooms/accept.ts';
 import { type BackupService, createBackupService } from './backup.ts';
+import { createDehydratedDeviceService, type DehydratedDeviceService } from './dehydrated.ts';
 import { createKeysService, type KeysService } from './keys.ts';
 import { createE2eeSyncData, type E2eeSyncData } from './sync-data.ts';
 import { createToDeviceService, type ToDeviceService } from './to-device.ts';
 
 export type { BackupService, BackupSession } from './backup.ts';
+export type { DehydratedDeviceService, DehydratedDeviceUpload } from './dehydrated.ts';
 export type { CrossSigningType, KeysService } from './keys.ts';
 export type { E2eeSyncData } from './sync-data.ts';
 export type { ToDeviceService } from './to-device.ts';
 
-export interface E2eeService extends KeysService, ToDeviceService, E2eeSyncData {
+export interface E2eeService extends KeysService, ToDeviceService, E2eeSyncData, DehydratedDeviceService {
   readonly backup: BackupService;
   /**
    * A user's device list changed outside this service (a device deleted or renamed; the
@@ -73,9 +75,11 @@ export function createE2eeService(ctx: HomeserverContext, deps: { remote?: E2eeR
     ctx.notifier.notify({ rooms: rooms.map((r) => r.roomId) });
   }
 
+  const keys = createKeysService(ctx, { remote, syncData, keysChanged });
   return {
     ...syncData,
-    ...createKeysService(ctx, { remote, syncData, keysChanged }),
+    ...keys,
+    ...createDehydratedDeviceService(ctx, { keys, syncData, keysChanged }),
     ...toDevice,
     backup: createBackupService(ctx),
     deviceListChanged: keysChanged,

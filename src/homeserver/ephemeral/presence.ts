@@ -191,6 +191,8 @@ export function createPresenceService(
     async changesSince(viewer, since) {
       await sweep();
       const fresh = since <= 0 || since > position;
+      // The usual case of a woken /sync: nothing changed since its token.
+      if (!fresh && since === position) return [];
       const changed = [...entries].filter(([, e]) => fresh || e.changed > since);
       if (changed.length === 0) return [];
       const viewerRooms = await joinedRooms(viewer);

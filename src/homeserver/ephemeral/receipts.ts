@@ -125,12 +125,10 @@ export function createReceiptService(
       eventId: event.event.event_id,
       data: { ts: clock.now() },
     });
-    // "Receiving notifications": counts restart after the newest of m.read / m.read.private.
-    // The store's push actions carry no thread, so a receipt in one thread clears nothing;
-    // unthreaded and main-timeline receipts clear everything up to the event.
-    if (threadId === undefined || threadId === MAIN_THREAD) {
-      await store.receipts.clearNotifications(userId, roomId, event.stream as number);
-    }
+    // "Receiving notifications": counts restart after the newest of m.read / m.read.private —
+    // of the receipt's thread, or of every thread for an unthreaded one (receipts.md
+    // "Threaded read receipts"). The counters are kept by the store, moved at write time.
+    await store.receipts.markRead(userId, roomId, event.stream as number, threadId);
     // receipts.md: m.read.private MUST NOT reach any other user.
     notifier.notify(receiptType === 'm.read' ? { rooms: [roomId], users: [userId] } : { users: [userId] });
   };

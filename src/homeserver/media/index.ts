@@ -8,6 +8,7 @@
  * fetch; without the hook, media not kept is 404 M_NOT_FOUND. URL previews are off.
  */
 import { isValidServerName } from '../../core/identifiers.ts';
+import type { MediaBody, MediaStore } from '../../storage/store.ts';
 import { type HomeserverContext, randomString } from '../context.ts';
 import { forbidden, MatrixError, notFound, tooLarge } from '../errors.ts';
 import type { RemoteMediaPort } from '../ports.ts';
@@ -81,10 +82,16 @@ export interface UploadMeta {
 export interface MediaService {
   /** The largest upload accepted, in bytes (`m.upload.size` of `/media/config`). */
   readonly maxUploadBytes: number;
-  /** Whether uploads are best handed over as Blobs (else as bytes): what the store keeps. */
+  /**
+   * How uploads are best handed over: what the store takes without a copy (Blobs for
+   * IndexedDB, bytes for SQLite rows, a stream for files). A stream must be limited to
+   * `maxUploadBytes` by its maker (the router's fails with M_TOO_LARGE).
+   */
+  readonly takes: MediaStore['keeps'];
+  /** Whether uploads are best handed over as Blobs: `takes === 'blob'`. */
   readonly takesBlobs: boolean;
   /** Stores an upload; returns its `mxc://` URI. */
-  upload(userId: string, data: Uint8Array | Blob, meta: UploadMeta): Promise<string>;
+  upload(userId: string, data: MediaBody, meta: UploadMeta): Promise<string>;
   /** Reserves an `mxc://` URI whose content `userId` uploads later. */
   create(userId: string): Promise<{ contentUri: string; unusedExpiresAt: number }>;
   /** Fills an ID from `create`: only its creator, only once, only before it lapses. */
@@ -92,7 +99,7 @@ export interface MediaService {
     userId: string,
     serverName: string,
     mediaId: string,
-    data: Uint8Array | Blob,
+    data: MediaBody,
     meta: UploadMeta,
   ): Promise<void>;
   /** The content, waiting up to `timeoutMs` for content reserved but not yet uploaded. */
@@ -131,10 +138,10 @@ export function createMediaService(ctx: HomeserverContext, deps: MediaDeps = {})
   const keyOf = (origin: string, mediaId: string) => `${origin}/${mediaId}`;
 
   function checkUpload(
-    data: Uint8Array | Blob,
+    data: MediaBody,
     meta: UploadMeta,
   ): { contentType: string; uploadName: string | null } {
-    const size = data instanceof Blob ? data.size : data.byteLength;
+    const size = data instanceof Blob ? data.size : data instanceof Uint8Array ? data.byteLength : 0;
     // The router already stopped reading past the limit; this is the rule itself, for callers
     // that hand bytes in some other way.
     if (size > maxUploadBytes) throw tooLarge(`Uploads are limited to ${maxUploadBytes} bytes`);
@@ -249,6 +256,7 @@ export function createMediaService(ctx: HomeserverContext, deps: MediaDeps = {})
 
   return {
     maxUploadBytes,
+    takes: store.media.keeps,
     takesBlobs: store.media.keeps === 'blob',
 
     async upload(userId, data, meta) {

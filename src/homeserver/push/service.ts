@@ -10,15 +10,18 @@
  * content and that position.
  */
 
+import type { AuthState } from '../../core/auth/context.ts';
 import type { JsonObject } from '../../core/canonical-json.ts';
 import type { IdentifiedPdu } from '../../core/pdu.ts';
+import { stateKey } from '../../core/pdu.ts';
 import { parsePowerLevelsContent, userPowerLevel } from '../../core/power-levels.ts';
 import { getRoomVersion, type RoomVersion, roomVersions } from '../../core/room-versions.ts';
-import type { PushRuleRecord } from '../../storage/store.ts';
+import type { PushRuleRecord, PushSettings } from '../../storage/store.ts';
 import { type HomeserverContext, isLocalId } from '../context.ts';
 import { badJson, forbidden, invalidParam, matrixError, notFound } from '../errors.ts';
+import type { NotifiedRoom } from '../rooms/accept.ts';
 import { createKeyedLock } from '../rooms/lock.ts';
-import { evaluate, type PreparedEvent, prepareEvent, type RoomFacts } from './evaluate.ts';
+import { evaluate, prepareEvent } from './evaluate.ts';
 import {
   assembleRuleset,
   findRule,
@@ -89,8 +92,13 @@ export interface PushService {
   deleteRule(userId: string, kind: PushRuleKind, ruleId: string): Promise<void>;
   setEnabled(userId: string, kind: PushRuleKind, ruleId: string, enabled: boolean): Promise<void>;
   setActions(userId: string, kind: PushRuleKind, ruleId: string, actions: PushAction[]): Promise<void>;
-  /** The local users the event notifies (joined members and a local invitee, never the sender). */
-  notificationsFor(event: IdentifiedPdu, roomId: string): Promise<Notification[]>;
+  /**
+   * The local users the event notifies (joined members and a local invitee, never the sender).
+   * `room` is what the caller knows already (accept.ts: the joined members, the state before
+   * the event); without it, it is read. Every member is evaluated against one snapshot of
+   * the room and of the members' push settings (the store's write-through cache).
+   */
+  notificationsFor(event: IdentifiedPdu, roomId: string, room?: NotifiedRoom): Promise<Notification[]>;
   pushers(userId: string): Promise<Pusher[]>;
   setPusher(userId: string, input: PusherInput): Promise<void>;
 }
@@ -219,10 +227,12 @@ export function createPushService(
     return { priority: (count - index) * PRIORITY_STEP, renumbered };
   }
 
-  async function ruleFacts(event: IdentifiedPdu, roomId: string, memberCount: number) {
-    const [room, stateEvents] = await Promise.all([
+  /** The room as accept would give it: read here for a caller that has none of it. */
+  async function readRoom(roomId: string): Promise<NotifiedRoom> {
+    const [room, stateEvents, joined] = await Promise.all([
       store.rooms.getRoom(roomId),
       store.rooms.currentStateEvents(roomId, ['m.room.power_levels', 'm.room.create']),
+      store.rooms.members(roomId, 'join'),
     ]);
     let version: RoomVersion;
     try {
@@ -231,8 +241,17 @@ export function createPushService(
       // An unknown version cannot have been joined; read its power levels the strictest way.
       version = roomVersions['11'] as RoomVersion;
     }
-    const powerLevels = stateEvents.find((e) => e.event.type === 'm.room.power_levels')?.event;
-    const create = stateEvents.find((e) => e.event.type === 'm.room.create')?.event;
+    const state: AuthState = new Map(
+      stateEvents.map((e) => [stateKey(e.event.type, e.event.state_key ?? ''), e.event]),
+    );
+    return { joined: joined.map((m) => m.userId), state, version };
+  }
+
+  function ruleFacts(event: IdentifiedPdu, room: NotifiedRoom) {
+    const { version } = room;
+    const powerLevels = room.state.get(stateKey('m.room.power_levels', ''));
+    const create = room.state.get(stateKey('m.room.create', ''));
+    const memberCount = room.joined.length;
     const senderPowerLevel = userPowerLevel(event.sender, powerLevels, create, version);
     const notifications = parsePowerLevelsContent(powerLevels?.content ?? {}, version).levels.notifications;
     return {
@@ -247,30 +266,39 @@ export function createPushService(
       (rule) => rule.enabled && rule.conditions?.some((c) => c.kind === 'contains_display_name'),
     );
 
-  async function evaluateFor(
-    userId: string,
-    event: IdentifiedPdu,
-    prepared: PreparedEvent,
-    roomId: string,
-    shared: Omit<RoomFacts, 'userId' | 'roomId' | 'displayName'>,
-  ): Promise<Notification | null> {
-    const [{ rules }, ignored] = await Promise.all([
-      store.userData.pushRules(userId),
-      store.userData.getAccountData(userId, 'm.ignored_user_list'),
-    ]);
-    // modules/ignore_users.md: events from ignored users never reach the user, so never notify.
-    const ignoredUsers = ignored?.ignored_users;
-    if (ignoredUsers && typeof ignoredUsers === 'object' && Object.hasOwn(ignoredUsers, event.sender))
-      return null;
-    const ruleset = assembleRuleset(userId, rules);
-    let displayName: string | null = null;
-    if (usesDisplayName(ruleset)) {
-      const member = await store.rooms.currentStateEvent(roomId, 'm.room.member', userId);
-      const name = member?.event.content.displayname;
-      displayName = typeof name === 'string' && name !== '' ? name : null;
+  /**
+   * Each recipient's ruleset, or none for one who ignores the sender (modules/ignore_users.md:
+   * events from ignored users never reach the user, so never notify).
+   */
+  function rulesetsFor(
+    recipients: Iterable<string>,
+    sender: string,
+    settings: ReadonlyMap<string, PushSettings>,
+  ): Map<string, Ruleset> {
+    const rulesets = new Map<string, Ruleset>();
+    for (const userId of recipients) {
+      const own = settings.get(userId);
+      const ignoredUsers = own?.ignoredUsers?.ignored_users;
+      if (ignoredUsers && typeof ignoredUsers === 'object' && Object.hasOwn(ignoredUsers, sender)) continue;
+      rulesets.set(userId, assembleRuleset(userId, own?.rules ?? []));
     }
-    const { outcome } = evaluate(ruleset, prepared, { ...shared, userId, roomId, displayName });
-    return outcome.notify ? { userId, highlight: outcome.highlight } : null;
+    return rulesets;
+  }
+
+  /** Display names of the users whose rules match on one, read together (rarely any: no default rule does). */
+  async function displayNamesFor(roomId: string, rulesets: ReadonlyMap<string, Ruleset>) {
+    const names = new Map<string, string>();
+    const wanted = [...rulesets].filter(([, ruleset]) => usesDisplayName(ruleset)).map(([userId]) => userId);
+    if (wanted.length === 0) return names;
+    const members = await store.rooms.currentStateEventsAt(
+      roomId,
+      wanted.map((userId) => ['m.room.member', userId] as const),
+    );
+    for (const member of members) {
+      const name = member.event.content.displayname;
+      if (typeof name === 'string' && name !== '') names.set(member.event.state_key as string, name);
+    }
+    return names;
   }
 
   async function pushers(userId: string): Promise<Pusher[]> {
@@ -354,9 +382,9 @@ export function createPushService(
       });
     },
 
-    async notificationsFor(event, roomId) {
-      const joined = await store.rooms.members(roomId, 'join');
-      const recipients = new Set(joined.map((m) => m.userId).filter((u) => isLocal(u) && u !== event.sender));
+    async notificationsFor(event, roomId, given) {
+      const room = given ?? (await readRoom(roomId));
+      const recipients = new Set(room.joined.filter((u) => isLocal(u) && u !== event.sender));
       // An invitee is not joined yet, but `.m.rule.invite_for_me` exists to tell them.
       if (
         event.type === 'm.room.member' &&
@@ -368,13 +396,22 @@ export function createPushService(
         recipients.add(event.state_key);
       }
       if (recipients.size === 0) return [];
-      const shared = await ruleFacts(event, roomId, joined.length);
+      const shared = ruleFacts(event, room);
+      const rulesets = rulesetsFor(
+        recipients,
+        event.sender,
+        await store.userData.pushSettings([...recipients]),
+      );
+      const displayNames = await displayNamesFor(roomId, rulesets);
       // Conditions on `room_id` must work for v12 create events too, which carry none.
       const prepared = prepareEvent({ ...event, room_id: event.room_id ?? roomId });
-      const outcomes = await Promise.all(
-        [...recipients].map((userId) => evaluateFor(userId, event, prepared, roomId, shared)),
-      );
-      return outcomes.filter((n): n is Notification => n !== null);
+      const notified: Notification[] = [];
+      for (const [userId, ruleset] of rulesets) {
+        const displayName = displayNames.get(userId) ?? null;
+        const { outcome } = evaluate(ruleset, prepared, { ...shared, userId, roomId, displayName });
+        if (outcome.notify) notified.push({ userId, highlight: outcome.highlight });
+      }
+      return notified;
     },
 
     pushers,

@@ -135,11 +135,21 @@ export class BuiltEventRefused extends MatrixError {
   }
 }
 
+/** What accept already knows of the room an event notifies in: push reads none of it again. */
+export interface NotifiedRoom {
+  /** User IDs of the joined members. */
+  joined: readonly string[];
+  /** The state before the event at (at least) the create event and the power levels. */
+  state: AuthState;
+  version: RoomVersion;
+}
+
 export interface AcceptDeps {
   /** The users an event notifies, with highlight (push rules); absent in tests without push. */
   notificationsFor?: (
     event: IdentifiedPdu,
     roomId: string,
+    room: NotifiedRoom,
   ) => Promise<{ userId: string; highlight: boolean }[]> | undefined;
   /** Current state events at the given keys (the pipeline's reader, shared). */
   stateEventsAt(roomId: string, keys: Iterable<StateKey>): Promise<Map<StateKey, IdentifiedPdu>>;
@@ -171,6 +181,10 @@ export interface Accept {
     version: RoomVersion,
     room: ReceivedRoom,
   ): Promise<{ eventId: string }>;
+  /** The room's joined members if they are known here (see `createAccept`), else undefined. */
+  knownMembers(roomId: string): readonly string[] | undefined;
+  /** Remembers the joined members read under the room's lock (the pipeline's send snapshot). */
+  rememberMembers(roomId: string, joined: readonly string[]): void;
 }
 
 /** The room as a resident server handed it over at a join. */
@@ -257,22 +271,33 @@ const createEventIdOf = (roomId: string) => `$${roomId.slice(1)}`;
 export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
   const { store, config } = ctx;
   /**
-   * Per room, the other servers with a joined member: the outbox destinations of a local
-   * event. Read once, then kept until a membership change or a state reset in the room (both
-   * happen only here, under the room's lock), so a message costs no members read.
+   * Per room, the joined members and the other servers among them (the outbox destinations of
+   * a local event). Read once, then kept until a membership change or a state reset in the
+   * room (both happen only here, under the room's lock; out-of-band memberships are never
+   * joins), so a message costs no members read for push or for its destinations.
    */
-  const remoteServers = new Map<string, Set<string>>();
+  const roomMembers = new Map<string, { joined: readonly string[]; servers: ReadonlySet<string> }>();
+
+  function rememberMembers(roomId: string, joined: readonly string[]) {
+    const servers = new Set<string>();
+    for (const userId of joined) {
+      const server = serverOf(userId);
+      if (server && server !== config.serverName) servers.add(server);
+    }
+    const members = { joined, servers };
+    roomMembers.set(roomId, members);
+    return members;
+  }
+
+  async function membersOf(roomId: string) {
+    const known = roomMembers.get(roomId);
+    if (known) return known;
+    const joined = (await store.rooms.members(roomId, 'join')).map((m) => m.userId);
+    return rememberMembers(roomId, joined);
+  }
 
   async function destinationsOf(roomId: string, event: IdentifiedPdu): Promise<string[]> {
-    let servers = remoteServers.get(roomId);
-    if (!servers) {
-      servers = new Set();
-      for (const member of await store.rooms.members(roomId, 'join')) {
-        const server = serverOf(member.userId);
-        if (server && server !== config.serverName) servers.add(server);
-      }
-      remoteServers.set(roomId, servers);
-    }
+    const { servers } = await membersOf(roomId);
     const target = event.type === MEMBER_TYPE ? serverOf(event.state_key) : undefined;
     if (target && target !== config.serverName && !servers.has(target)) return [...servers, target];
     return [...servers];
@@ -619,7 +644,13 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       if (destinations.length > 0) input.destinations = destinations;
     }
     if (!softFailed && !backfilled) {
-      const notify = await deps.notificationsFor?.(event, roomId);
+      const notify =
+        deps.notificationsFor &&
+        (await deps.notificationsFor(event, roomId, {
+          joined: (await membersOf(roomId)).joined,
+          state: before,
+          version,
+        }));
       if (notify && notify.length > 0) input.notify = notify;
     }
     const verdict: Verdict = {
@@ -750,7 +781,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       await store.rooms.persistEvents(inputs);
     } finally {
       // Whatever happened to the write, membership may have moved: read it again next time.
-      if (verdicts.some((verdict) => verdict.membershipChanged)) remoteServers.delete(roomId);
+      if (verdicts.some((verdict) => verdict.membershipChanged)) roomMembers.delete(roomId);
     }
     const users = new Set(
       inputs
@@ -987,13 +1018,20 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     try {
       await store.rooms.persistEvents(inputs);
     } finally {
-      remoteServers.delete(roomId);
+      roomMembers.delete(roomId);
     }
     ctx.notifier.notify({ rooms: [roomId], users: affectedUsers(join) });
     return { eventId: join.event_id };
   }
 
-  return { acceptLocked, acceptJoinedRoomLocked };
+  return {
+    acceptLocked,
+    acceptJoinedRoomLocked,
+    knownMembers: (roomId) => roomMembers.get(roomId)?.joined,
+    rememberMembers: (roomId, joined) => {
+      rememberMembers(roomId, joined);
+    },
+  };
 }
 
 function sameState(a: StateMap, b: StateMap): boolean {

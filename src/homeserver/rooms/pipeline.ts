@@ -38,6 +38,7 @@ import {
   affectedUsers,
   type Candidate,
   createAccept,
+  type NotifiedRoom,
   type Placement,
   type ReceivedRoom,
 } from './accept.ts';
@@ -57,7 +58,11 @@ import { strippedState } from './members.ts';
 
 /** What the push area gives the pipeline: the local users an event notifies. */
 export interface PushNotifier {
-  notificationsFor(event: IdentifiedPdu, roomId: string): Promise<{ userId: string; highlight: boolean }[]>;
+  notificationsFor(
+    event: IdentifiedPdu,
+    roomId: string,
+    room?: NotifiedRoom,
+  ): Promise<{ userId: string; highlight: boolean }[]>;
 }
 
 export interface RoomsDeps {
@@ -190,7 +195,7 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
 
   const accept = createAccept(ctx, {
     stateEventsAt,
-    notificationsFor: (event, roomId) => deps.push?.()?.notificationsFor(event, roomId),
+    notificationsFor: (event, roomId, room) => deps.push?.()?.notificationsFor(event, roomId, room),
   });
 
   async function acceptRemote(
@@ -264,6 +269,8 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
   /**
    * Builds the event on the room's forward extremities and current state, with the lock
    * held; or answers at once (`eventId`) for a repeated transaction or a no-op state change.
+   * Everything it reads is one store snapshot (`sendSnapshot`), whatever the room's size:
+   * the joined members are read with it only when accept does not know them already.
    */
   async function prepare(
     input: SendEventInput,
@@ -274,14 +281,15 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
       input.txnId !== undefined && input.deviceId
         ? { userId: input.sender, deviceId: input.deviceId, txnId: input.txnId }
         : undefined;
-    if (txn) {
-      const earlier = await store.rooms.eventForTransaction(txn.userId, txn.deviceId, txn.txnId);
-      if (earlier !== null) return { eventId: earlier };
-    }
     const version = await roomVersionOf(roomId);
-    // An unknown room and a room the sender is not in answer alike, so nobody learns which
-    // rooms exist by sending to them.
-    if (!version) throw forbidden(`You are not in room ${roomId}`);
+    if (!version) {
+      // A transaction ID is the sender's own: a repeat answers as the first send did.
+      const earlier = txn && (await store.rooms.eventForTransaction(txn.userId, txn.deviceId, txn.txnId));
+      if (earlier) return { eventId: earlier };
+      // An unknown room and a room the sender is not in answer alike, so nobody learns which
+      // rooms exist by sending to them.
+      throw forbidden(`You are not in room ${roomId}`);
+    }
 
     if (draft.type === REDACTION_TYPE) routeRedaction(draft, version);
 
@@ -293,10 +301,19 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
     };
     const keys: StateKey[] = [CREATE_STATE_KEY, ...authTypesForEvent(selectable, version)];
     if (draft.stateKey !== undefined) keys.push(stateKey(draft.type, draft.stateKey));
-    const [state, extremities] = await Promise.all([
-      stateEventsAt(roomId, keys),
-      store.rooms.forwardExtremities(roomId),
-    ]);
+    const knownMembers = accept.knownMembers(roomId);
+    const snapshot = await store.rooms.sendSnapshot(roomId, {
+      ...(txn ? { txn } : {}),
+      keys: [...new Set(keys)].map(splitStateKey),
+      prevEvents: version.eventIdFormat === 'server',
+      joined: knownMembers === undefined,
+    });
+    if (snapshot.earlier !== null) return { eventId: snapshot.earlier };
+    if (snapshot.joined) accept.rememberMembers(roomId, snapshot.joined);
+    const state = new Map<StateKey, IdentifiedPdu>();
+    for (const stored of snapshot.state)
+      state.set(stateKey(stored.event.type, stored.event.state_key ?? ''), stored.event);
+    const { extremities } = snapshot;
 
     // Setting a state event to what it already is changes nothing: answer with the event
     // that holds it (as Synapse does), so retries and no-op profile updates add no events.
@@ -316,7 +333,7 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
     // the events themselves are read only for v1/v2, whose references hold their hashes.
     const prevEvents: PrevEvent[] =
       version.eventIdFormat === 'server'
-        ? [...(await store.rooms.getEvents(extremities.map((e) => e.eventId))).values()].map((s) => s.event)
+        ? (snapshot.prevEvents ?? []).map((s) => s.event)
         : extremities.map((e) => ({ event_id: e.eventId, depth: e.depth }));
     if (prevEvents.length === 0) throw forbidden(`Room ${roomId} has no events to build on`);
     const event = await buildEvent(draft, { version, roomId, prevEvents, state }, tools());
@@ -325,7 +342,7 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
     const stateBefore: StateBefore =
       prevEvents.length === 1
         ? { afterEvent: (prevEvents[0] as PrevEvent).event_id }
-        : { state: await store.rooms.currentState(roomId) };
+        : { state: snapshot.currentState ?? (await store.rooms.currentState(roomId)) };
     const built: NonNullable<Candidate['built']> = { authState: state, stateBefore, followsCurrent: true };
     if (txn) built.txn = txn;
     if (redaction) built.redaction = redaction;

@@ -24,7 +24,7 @@ import {
   toStored,
 } from './connection.ts';
 import { computeExtensions } from './extensions.ts';
-import { combineConfigs, requiredStateSignature } from './required-state.ts';
+import { combineConfigs, configFromSignature, requiredStateSignature } from './required-state.ts';
 import { type RoomToSend, roomResults } from './room-data.ts';
 import { createRoomFacts } from './room-facts.ts';
 import { buildRoomList } from './room-list.ts';
@@ -113,18 +113,36 @@ export function createSlidingSyncService(ctx: HomeserverContext, deps: SlidingSy
         timelineLimit: config.timelineLimit,
         membership,
       };
-      const send = (initial: boolean, at?: number) =>
-        sends.push({ room, config, initial, since: at, lists: match.lists, isDm: list.dmRooms.has(roomId) });
+      const send = (initial: boolean, at?: number, grown?: Pick<RoomToSend, 'sentWith' | 'expandTimeline'>) =>
+        sends.push({
+          room,
+          config,
+          initial,
+          since: at,
+          lists: match.lists,
+          isDm: list.dmRooms.has(roomId),
+          ...grown,
+        });
       const stripped = (m: string) => m === 'invite' || m === 'knock';
-      if (
-        !prev ||
-        (stripped(prev.membership) && !stripped(membership)) ||
-        prev.requiredState !== signature ||
-        config.timelineLimit > prev.timelineLimit
-      ) {
-        // New to the client, only known by its stripped state, or asked for with more state
-        // or a longer timeline: sent whole (`initial` tells the client to replace its copy).
+      if (!prev || (stripped(prev.membership) && !stripped(membership))) {
+        // New to the client, or only known by its stripped state: sent whole (`initial`
+        // tells the client to replace its copy).
         send(true);
+      } else if (
+        membership !== 'invite' &&
+        membership !== 'knock' &&
+        (prev.requiredState !== signature || config.timelineLimit > prev.timelineLimit)
+      ) {
+        // Asked for with more state or a longer timeline (MSC4186 "Changing room configs"):
+        // only what the client lacks — the state the old config did not ask for, the longer
+        // timeline — beside what changed since it last had the room; never `initial`, so it
+        // keeps what it has.
+        const at = prev.at ?? from?.events ?? 0;
+        send(false, at, {
+          sentWith: prev.requiredState === signature ? undefined : configFromSignature(prev.requiredState, 0),
+          expandTimeline: config.timelineLimit > prev.timelineLimit,
+        });
+        sent.timelineLimit = Math.max(prev.timelineLimit, config.timelineLimit);
       } else {
         const at = prev.at ?? from?.events ?? 0;
         let news: boolean;

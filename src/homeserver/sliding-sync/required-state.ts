@@ -45,12 +45,33 @@ export function requiredStateSignature(config: CombinedConfig): string {
   const pattern = (p: StatePattern) => `${p.type ?? '*'}\u0000${p.stateKey ?? '*'}`;
   const specs = config.specs.map(
     (s) =>
-      `${s.lazyMembers ? 'L' : ''}+${[...s.include].map(pattern).sort().join('\u0001')}-${[...s.exclude]
+      `${s.lazyMembers ? 'L' : ''}+${[...s.include].map(pattern).sort().join('\u0001')}\u0003${[...s.exclude]
         .map(pattern)
         .sort()
         .join('\u0001')}`,
   );
   return [...new Set(specs)].sort().join('\u0002');
+}
+
+/**
+ * The config a signature was made from (a signature of an older form reads as asking for
+ * nothing, so everything asked now is sent) — its `required_state`; the timeline limit is kept
+ * beside it —: what the client was sent a room with, to send only what a grown config adds.
+ */
+export function configFromSignature(signature: string, timelineLimit: number): CombinedConfig {
+  const patterns = (text: string): StatePattern[] =>
+    text === ''
+      ? []
+      : text.split('\u0001').map((p) => {
+          const [type = '*', key = '*'] = p.split('\u0000');
+          return { type: type === '*' ? null : type, stateKey: key === '*' ? null : key };
+        });
+  const specs: RequiredState[] = (signature === '' ? [] : signature.split('\u0002')).map((spec) => {
+    const lazyMembers = spec.startsWith('L');
+    const [include = '', exclude = ''] = spec.slice(lazyMembers ? 2 : 1).split('\u0003');
+    return { lazyMembers, include: patterns(include), exclude: patterns(exclude) };
+  });
+  return { timelineLimit, specs, lazyMembers: specs.some((spec) => spec.lazyMembers) };
 }
 
 /**

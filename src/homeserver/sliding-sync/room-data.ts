@@ -6,7 +6,7 @@
  * the client event format), so both APIs show a room alike.
  */
 import { type StateMap, stateKey } from '../../core/pdu.ts';
-import type { StoredEvent } from '../../storage/store.ts';
+import type { Store, StoredEvent } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
 import { syncFilterView } from '../sync/filter-view.ts';
 import { createPass, MEMBER, prevBatchFor, type RoomPlan } from '../sync/pass.ts';
@@ -29,6 +29,13 @@ export interface RoomToSend {
   since?: number;
   lists: string[];
   isDm: boolean;
+  /**
+   * For a room the client has, whose `required_state` changed: the config it was last sent
+   * with. The state this config adds to it is sent beside what changed.
+   */
+  sentWith?: CombinedConfig | undefined;
+  /** For a room the client has, asked for with a longer timeline: its latest events up to the new limit. */
+  expandTimeline?: boolean | undefined;
 }
 
 export interface RoomDataInput {
@@ -41,9 +48,6 @@ export interface RoomDataInput {
   /** The `pos` events position: later events are `num_live`. Undefined on a first request. */
   posEvents: number | undefined;
 }
-
-/** Receipt types that mark the user's place in the main timeline (push.md "Marking notifications as read"). */
-const READ_TYPES = ['m.read', 'm.read.private'];
 
 export async function roomResults(
   input: RoomDataInput,
@@ -90,7 +94,7 @@ export async function roomResults(
       section: joined ? 'join' : 'leave',
       membership: m,
       fullState: s.initial,
-      lower: s.initial ? undefined : s.since,
+      lower: s.initial || s.expandTimeline ? undefined : s.since,
       // Nothing after a leave or ban is the user's to see.
       upper: joined ? input.now.events : (m.stream ?? 0),
       fetch: true,
@@ -132,7 +136,7 @@ export async function roomResults(
       timelinesOut.set(p.roomId, timeline.events);
       const [reference, base, members] = await Promise.all([
         store.rooms.stateAtStream(p.roomId, p.upper),
-        s.initial ? undefined : store.rooms.stateAtStream(p.roomId, p.lower ?? 0),
+        s.initial ? undefined : store.rooms.stateAtStream(p.roomId, s.since ?? 0),
         store.rooms.members(p.roomId),
       ]);
       // Lazy members: the timeline's senders and the targets of its member events.
@@ -147,6 +151,12 @@ export async function roomResults(
         const changed: StateMap = new Map();
         for (const [key, id] of reference) if (base.get(key) !== id) changed.set(key, id);
         chosen = selectState(changed, s.config, new Set());
+        if (s.sentWith) {
+          // What the grown config asks for that the client's copy was not made with.
+          const had = selectState(reference, s.sentWith, new Set());
+          for (const [key, id] of selectState(reference, s.config, new Set()))
+            if (!had.has(key)) chosen.set(key, id);
+        }
         if (s.config.lazyMembers) {
           // Sent again even if the client has them: redundancy is allowed, and it keeps the
           // connection's memory to rooms, not members.
@@ -193,32 +203,36 @@ export async function roomResults(
       out.timeline = await pass.formatEvents(timeline.events, true);
       out.prev_batch = prevBatchFor(timeline.events[0], input.now, p.upper);
       out.limited = timeline.limited;
+      if (s.expandTimeline) {
+        // Synapse's flag for a timeline sent again longer, not as news. `limited` too: with it
+        // matrix-js-sdk files events it lacks before ones it knows as scrollback and drops the
+        // ones it has, instead of appending them all as live.
+        out.unstable_expanded_timeline = true;
+        out.limited = true;
+      }
       out.num_live =
         input.posEvents === undefined
           ? 0
           : timeline.events.filter((e) => (e.stream ?? 0) > (input.posEvents as number)).length;
-      if (p.section === 'join') Object.assign(out, await unreadCounts(input, p.roomId));
+      if (p.section === 'join') Object.assign(out, await unreadCounts(store, userId, p.roomId));
       rooms[p.roomId] = out;
     }),
   );
   return { rooms, timelines: timelinesOut };
 }
 
-/** Notifying events after the user's read receipt (the later of `m.read` and `m.read.private`). */
-async function unreadCounts(
-  input: RoomDataInput,
+/** The room's unread counts, every thread included: the counters the store keeps at write time. */
+export async function unreadCounts(
+  store: Store,
+  userId: string,
   roomId: string,
 ): Promise<{ notification_count: number; highlight_count: number }> {
-  const { store } = input.ctx;
-  const found = await Promise.all(
-    READ_TYPES.flatMap((type) => [
-      store.receipts.getReceipt(roomId, type, input.userId),
-      store.receipts.getReceipt(roomId, type, input.userId, 'main'),
-    ]),
-  );
-  const ids = found.filter((r) => r !== null).map((r) => r.eventId);
-  const events = await store.rooms.getEvents([...new Set(ids)]);
-  const after = Math.max(0, ...ids.map((id) => events.get(id)?.stream ?? 0));
-  const counts = await store.receipts.notificationCounts(input.userId, roomId, after);
-  return { notification_count: counts.notifications, highlight_count: counts.highlights };
+  const counts = (await store.receipts.unreadCounts(userId, [roomId])).get(roomId);
+  let notifications = counts?.main.notifications ?? 0;
+  let highlights = counts?.main.highlights ?? 0;
+  for (const thread of counts?.threads.values() ?? []) {
+    notifications += thread.notifications;
+    highlights += thread.highlights;
+  }
+  return { notification_count: notifications, highlight_count: highlights };
 }

@@ -1,11 +1,14 @@
 /**
  * The room list of one answer (MSC4186 "Lists"): the user's rooms — joined, invited, knocked,
  * and those left or banned from that this connection has already been sent — sorted by
- * recent activity, filtered per list, cut to each list's ranges; plus the subscribed rooms.
+ * recent activity (or MSC3575's `sort`, which matrix-js-sdk still sends), filtered per list
+ * (`room_name_like` too), cut to each list's ranges; plus the subscribed rooms.
  */
 import type { JsonObject } from '../../core/canonical-json.ts';
 import type { Membership, Store } from '../../storage/store.ts';
+import { pickHeroes } from '../sync/summary.ts';
 import type { ConnectionState } from './connection.ts';
+import { unreadCounts } from './room-data.ts';
 import type { RoomFacts } from './room-facts.ts';
 import type { ListFilters, ListRequest, RoomConfig } from './types.ts';
 
@@ -76,6 +79,56 @@ async function spaceChildren(
   return out;
 }
 
+/**
+ * Each room's name as a client shows it (client-server-api "Calculating the display name for
+ * a room"): `m.room.name`, else the canonical alias, else its heroes' names, else "Empty Room".
+ */
+async function roomNames(
+  store: Store,
+  userId: string,
+  roomIds: readonly string[],
+): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  await Promise.all(
+    roomIds.map(async (roomId) => {
+      const [name, alias] = await Promise.all([
+        store.rooms.currentStateEvent(roomId, 'm.room.name', ''),
+        store.rooms.currentStateEvent(roomId, 'm.room.canonical_alias', ''),
+      ]);
+      const text = name?.event.content.name ?? alias?.event.content.alias;
+      if (typeof text === 'string' && text !== '') {
+        out.set(roomId, text);
+        return;
+      }
+      const members = await store.rooms.members(roomId);
+      const heroes = pickHeroes(members, userId);
+      const events = await store.rooms.getEvents(
+        heroes.map((h) => members.find((m) => m.userId === h)?.eventId).filter((id) => id !== undefined),
+      );
+      const names = heroes.map((heroId) => {
+        const eventId = members.find((m) => m.userId === heroId)?.eventId;
+        const shown = eventId === undefined ? undefined : events.get(eventId)?.event.content.displayname;
+        return typeof shown === 'string' && shown !== '' ? shown : heroId;
+      });
+      out.set(roomId, names.length > 0 ? names.join(', ') : 'Empty Room');
+    }),
+  );
+  return out;
+}
+
+/** MSC3575 `by_notification_level`: rooms with highlights, then with notifications, then the rest. */
+async function notificationLevels(store: Store, userId: string, rooms: readonly ListedRoom[]) {
+  const out = new Map<string, number>();
+  await Promise.all(
+    rooms.map(async (r) => {
+      if (r.membership.membership !== 'join') return out.set(r.roomId, 0);
+      const counts = await unreadCounts(store, userId, r.roomId);
+      out.set(r.roomId, counts.highlight_count > 0 ? 2 : counts.notification_count > 0 ? 1 : 0);
+    }),
+  );
+  return out;
+}
+
 export async function buildRoomList(input: {
   store: Store;
   facts: RoomFacts;
@@ -125,6 +178,12 @@ export async function buildRoomList(input: {
   const types =
     need((f) => f.roomTypes) || need((f) => f.notRoomTypes) ? await facts.roomTypes(ids) : undefined;
   const tags = need((f) => f.tags) || need((f) => f.notTags) ? await roomTags(store, userId) : undefined;
+  const sorts = new Set(Object.values(lists).flatMap((l) => l.sort ?? []));
+  const names =
+    need((f) => f.roomNameLike) || sorts.has('by_name') ? await roomNames(store, userId, ids) : undefined;
+  const levels = sorts.has('by_notification_level')
+    ? await notificationLevels(store, userId, sorted)
+    : undefined;
   const joinedSet = new Set(joinedIds);
 
   const counts: RoomList['counts'] = {};
@@ -140,6 +199,7 @@ export async function buildRoomList(input: {
   for (const [name, list] of Object.entries(lists)) {
     const f = list.filters;
     const inSpaces = f.spaces ? await spaceChildren(store, f.spaces, joinedSet) : undefined;
+    const nameLike = f.roomNameLike?.toLowerCase();
     const filtered = sorted.filter((r) => {
       const membership = r.membership.membership;
       if (f.isDm !== undefined && dmRooms.has(r.roomId) !== f.isDm) return false;
@@ -152,8 +212,30 @@ export async function buildRoomList(input: {
       const roomTags = tags?.get(r.roomId);
       if (f.notTags?.some((t) => roomTags?.has(t))) return false;
       if (f.tags && !f.tags.some((t) => roomTags?.has(t))) return false;
+      if (nameLike !== undefined && !(names?.get(r.roomId) ?? '').toLowerCase().includes(nameLike))
+        return false;
       return true;
     });
+    // `sorted` is by recency; other orders go first, recency still breaking their ties.
+    if (list.sort?.some((order) => order !== 'by_recency')) {
+      const orders = list.sort.slice(0, list.sort.indexOf('by_recency') + 1 || undefined);
+      const rank = new Map(filtered.map((r, i) => [r.roomId, i]));
+      const compare = (a: ListedRoom, b: ListedRoom): number => {
+        for (const order of orders) {
+          let d = 0;
+          if (order === 'by_name') {
+            const x = (names?.get(a.roomId) ?? '').toLowerCase();
+            const y = (names?.get(b.roomId) ?? '').toLowerCase();
+            d = x < y ? -1 : x > y ? 1 : 0;
+          } else if (order === 'by_notification_level')
+            d = (levels?.get(b.roomId) ?? 0) - (levels?.get(a.roomId) ?? 0);
+          else d = (rank.get(a.roomId) ?? 0) - (rank.get(b.roomId) ?? 0);
+          if (d !== 0) return d;
+        }
+        return (rank.get(a.roomId) ?? 0) - (rank.get(b.roomId) ?? 0);
+      };
+      filtered.sort(compare);
+    }
     counts[name] = { count: filtered.length };
     const ranges = list.ranges ?? [[0, filtered.length - 1]];
     const picked = new Set<number>();

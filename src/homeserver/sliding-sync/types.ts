@@ -46,12 +46,19 @@ export interface ListFilters {
   notRoomTypes?: (string | null)[];
   tags?: string[];
   notTags?: string[];
+  /** Case-insensitive part of the room's name as a client shows it (MSC3575 `room_name_like`). */
+  roomNameLike?: string;
 }
+
+/** MSC3575's orders, applied in turn; recency always breaks the remaining ties. */
+export type ListSort = 'by_recency' | 'by_name' | 'by_notification_level';
 
 export interface ListRequest extends RoomConfig {
   /** Inclusive index ranges into the filtered, sorted list; undefined for the whole list. */
   ranges: [number, number][] | undefined;
   filters: ListFilters;
+  /** Absent: by recency (MSC4186's only order). */
+  sort?: ListSort[];
 }
 
 /** Which rooms an extension covers: all rooms of the answer's rules unless narrowed. */
@@ -109,6 +116,8 @@ export interface RoomResult {
   timeline?: JsonObject[];
   prev_batch?: string;
   limited?: boolean;
+  /** The timeline is the latest events up to a grown `timeline_limit`, some already sent. */
+  unstable_expanded_timeline?: boolean;
   num_live?: number;
   joined_count?: number;
   invited_count?: number;

@@ -21,7 +21,7 @@
  * rooms itself.
  */
 import type { JsonObject } from '../../core/canonical-json.ts';
-import type { Membership, Receipt, StoredEvent } from '../../storage/store.ts';
+import type { Membership, StoredEvent } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
 import { formatSyncToken, type SyncPositions } from '../tokens.ts';
 import { accountDataParts } from './account-data.ts';
@@ -53,7 +53,7 @@ export interface PassResult {
 
 /** The positions of every stream now, the in-memory ones included. */
 export async function currentPositions(ctx: HomeserverContext, deps: SyncDeps): Promise<SyncPositions> {
-  const stored = await ctx.store.positions();
+  const stored = await (deps.shared ?? ctx.store).positions();
   return { ...stored, typing: deps.typing?.position ?? 0, presence: deps.presence?.position ?? 0 };
 }
 
@@ -91,7 +91,11 @@ export async function computePass(input: PassInput): Promise<PassResult> {
     store.rooms.roomsForUser(userId),
     store.userData.getAccountData(userId, 'm.ignored_user_list'),
     store.userData.accountDataSince(userId, since?.accountData ?? 0, now.accountData),
-    since ? store.rooms.roomsWithEvents(since.events, now.events).then((ids) => new Set(ids)) : undefined,
+    since
+      ? deps.shared
+        ? deps.shared.roomsWithEvents(since.events, now.events)
+        : store.rooms.roomsWithEvents(since.events, now.events).then((ids) => new Set(ids))
+      : undefined,
     since ? store.receipts.receiptsSince(since.receipts, now.receipts) : undefined,
   ]);
   const pass = createPass(input, now, ignoredUsersOf(ignoredContent));
@@ -159,12 +163,10 @@ export async function computePass(input: PassInput): Promise<PassResult> {
     room[stateName] = { events: state };
     const summary = states.summaries.get(p.roomId);
     if (summary) room.summary = summary;
-    // Notifications are not kept per thread yet: every count is the room's (see report).
-    if (input.filter.room.timeline.unreadThreadNotifications) room.unread_thread_notifications = {};
     body.rooms.join[p.roomId] = room;
     joinedOut.push(p);
   }
-  await fillUnreadCounts(input, joinedOut, ephemeral.receiptsByRoom, body);
+  await fillUnreadCounts(input, joinedOut, body);
 
   const strippedFor = async (m: Membership) => {
     const event = (await store.rooms.getEvent(m.eventId))?.event;
@@ -201,50 +203,38 @@ export async function computePass(input: PassInput): Promise<PassResult> {
   return { body, empty, rooms: wakeRooms };
 }
 
-/** Receipt types that mark the user's place in the main timeline (push.md "Marking notifications as read"). */
-const READ_TYPES = ['m.read', 'm.read.private'];
-
 /**
- * `unread_notifications`: notifying events after the user's read receipt — the later of
- * `m.read` and `m.read.private`, unthreaded or on the main timeline.
+ * `unread_notifications` (and, when the filter asks, `unread_thread_notifications`): the
+ * counters the store keeps at write time and read receipts reset — a few rows per room,
+ * whatever the number of unread notifications. Without the thread filter every thread
+ * counts in the room's figure (sync.yaml `unread_thread_notifications`).
  */
 async function fillUnreadCounts(
   input: PassInput,
   rooms: readonly RoomPlan[],
-  known: ReadonlyMap<string, Receipt[]>,
   body: SyncResponse,
 ): Promise<void> {
-  const { store } = input.ctx;
-  const { userId } = input;
-  const own = await Promise.all(
-    rooms.map(async (p) => {
-      const all = known.get(p.roomId);
-      if (all && p.fullState) {
-        return all.filter(
-          (r) =>
-            r.userId === userId && READ_TYPES.includes(r.receiptType) && (r.threadId ?? 'main') === 'main',
-        );
+  if (rooms.length === 0) return;
+  const counts = await input.ctx.store.receipts.unreadCounts(
+    input.userId,
+    rooms.map((p) => p.roomId),
+  );
+  const byThread = input.filter.room.timeline.unreadThreadNotifications;
+  for (const p of rooms) {
+    const room = body.rooms.join[p.roomId];
+    const count = counts.get(p.roomId);
+    if (!room || !count) continue;
+    let { notifications, highlights } = count.main;
+    const threads: NonNullable<JoinedRoom['unread_thread_notifications']> = {};
+    for (const [threadId, thread] of count.threads) {
+      if (byThread)
+        threads[threadId] = { notification_count: thread.notifications, highlight_count: thread.highlights };
+      else {
+        notifications += thread.notifications;
+        highlights += thread.highlights;
       }
-      const found = await Promise.all(
-        READ_TYPES.flatMap((type) => [
-          store.receipts.getReceipt(p.roomId, type, userId),
-          store.receipts.getReceipt(p.roomId, type, userId, 'main'),
-        ]),
-      );
-      return found.filter((r): r is Receipt => r !== null);
-    }),
-  );
-  const events = await store.rooms.getEvents([...new Set(own.flat().map((r) => r.eventId))]);
-  await Promise.all(
-    rooms.map(async (p, i) => {
-      const after = Math.max(0, ...(own[i] ?? []).map((r) => events.get(r.eventId)?.stream ?? 0));
-      const counts = await store.receipts.notificationCounts(userId, p.roomId, after);
-      const room = body.rooms.join[p.roomId];
-      if (room)
-        room.unread_notifications = {
-          notification_count: counts.notifications,
-          highlight_count: counts.highlights,
-        };
-    }),
-  );
+    }
+    room.unread_notifications = { notification_count: notifications, highlight_count: highlights };
+    if (byThread) room.unread_thread_notifications = threads;
+  }
 }

@@ -15,6 +15,7 @@ import { invalidParam } from '../errors.ts';
 import { parseSyncToken, type SyncPositions } from '../tokens.ts';
 import { clampSince, computePass, currentPositions } from './compute.ts';
 import { type SyncFilterView, syncFilterView } from './filter-view.ts';
+import { createSharedReads } from './shared.ts';
 import type { SyncDeps, SyncRequest, SyncResponse } from './types.ts';
 
 export { syncFilterView } from './filter-view.ts';
@@ -29,7 +30,7 @@ const MAX_EMPTY_WAKES = 1000;
 
 export function createSyncService(ctx: HomeserverContext, given: SyncDeps): SyncService {
   const e2ee = given.e2ee ?? createE2eeSyncData(ctx);
-  const deps: SyncDeps = { ...given, e2ee };
+  const deps: SyncDeps = { ...given, e2ee, shared: given.shared ?? createSharedReads(ctx) };
   return {
     async sync(request) {
       const { userId, deviceId } = request;

@@ -13,6 +13,8 @@ import type { RoomSummary } from './summary.ts';
 
 export type PresenceState = 'online' | 'offline' | 'unavailable';
 
+import type { SharedReads } from './shared.ts';
+
 export interface SyncDeps {
   /** Typing notifications (memory only); without it, no `m.typing` events. */
   typing?: Pick<TypingService, 'position' | 'changesSince'>;
@@ -24,6 +26,8 @@ export interface SyncDeps {
   pushRules?(userId: string): Promise<JsonObject>;
   /** To-device messages, key counts and device lists; without it, read from the store directly. */
   e2ee?: E2eeSyncData;
+  /** Reads shared by the passes of waiters woken together (shared.ts); without it, each reads its own. */
+  shared?: SharedReads;
 }
 
 export interface SyncRequest {

@@ -23,7 +23,7 @@ export const DEVICE_TABLES = [
   'streams',
 ] as const;
 
-function toUser(row: Row): UserRecord {
+export function toUser(row: Row): UserRecord {
   return {
     userId: row.user_id as string,
     passwordHash: (row.password_hash as string | null) ?? null,
@@ -32,6 +32,8 @@ function toUser(row: Row): UserRecord {
     admin: row.admin === true,
     deactivated: row.deactivated === true,
     userType: (row.user_type as string | null) ?? null,
+    locked: row.locked === true,
+    suspended: row.suspended === true,
   };
 }
 
@@ -158,6 +160,8 @@ export function accountStore(engine: Engine): AccountStore {
           ...(patch.passwordHash !== undefined ? { password_hash: patch.passwordHash } : {}),
           ...(patch.admin !== undefined ? { admin: patch.admin } : {}),
           ...(patch.userType !== undefined ? { user_type: patch.userType } : {}),
+          ...(patch.locked !== undefined ? { locked: patch.locked } : {}),
+          ...(patch.suspended !== undefined ? { suspended: patch.suspended } : {}),
         });
       });
     },
@@ -254,6 +258,46 @@ export function accountStore(engine: Engine): AccountStore {
 
     async deleteDevices(userId, deviceIds) {
       await engine.write(DEVICE_TABLES, (tx) => deleteDevices(tx, userId, deviceIds));
+    },
+
+    async getDehydratedDevice(userId) {
+      const rows = await engine.read(['devices'], (tx) => tx.query('devices', { prefix: [userId] }));
+      const row = rows.find((r) => r.dehydrated != null);
+      return row ? { deviceId: row.device_id as string, deviceData: row.dehydrated as JsonObject } : null;
+    },
+
+    async putDehydratedDevice(device, now) {
+      const userId = requireString(device?.userId, 'userId');
+      const deviceId = requireString(device.deviceId, 'deviceId');
+      await engine.write(DEVICE_TABLES, async (tx) => {
+        const existing = await tx.get('devices', [userId, deviceId]);
+        if (existing && existing.dehydrated == null)
+          throw new StoreError('CONFLICT', `${deviceId} is an ordinary device of ${userId}`);
+        const earlier = (await tx.query('devices', { prefix: [userId] })).filter((r) => r.dehydrated != null);
+        await deleteDevices(
+          tx,
+          userId,
+          earlier.map((r) => r.device_id as string),
+        );
+        await tx.put('devices', {
+          user_id: userId,
+          device_id: deviceId,
+          display_name: device.displayName,
+          created_ts: now,
+          last_seen_ts: null,
+          last_seen_ip: null,
+          dehydrated: device.deviceData,
+        });
+      });
+    },
+
+    deleteDehydratedDevice(userId) {
+      return engine.write(DEVICE_TABLES, async (tx) => {
+        const row = (await tx.query('devices', { prefix: [userId] })).find((r) => r.dehydrated != null);
+        if (!row) return null;
+        await deleteDevices(tx, userId, [row.device_id as string]);
+        return row.device_id as string;
+      });
     },
 
     async putUiaSession(sessionId, data, expiresAt) {

@@ -7,6 +7,7 @@ import type { JsonObject } from '../../core/canonical-json.ts';
 import type { Engine, Row } from '../engine.ts';
 import {
   type FederationStore,
+  type MediaBody,
   type MediaInfo,
   type MediaStore,
   type OutboxItem,
@@ -15,7 +16,7 @@ import {
 } from '../store.ts';
 import { invalid, nextPosition, requireString } from './common.ts';
 
-function toMediaInfo(row: Row): MediaInfo {
+export function toMediaInfo(row: Row): MediaInfo {
   const info: MediaInfo = {
     origin: row.origin as string,
     mediaId: row.media_id as string,
@@ -37,12 +38,20 @@ function toMediaInfo(row: Row): MediaInfo {
 async function mediaRow(
   engine: Engine,
   info: Omit<MediaInfo, 'size' | 'pendingUntil'>,
-  data: Uint8Array | Blob,
+  body: MediaBody,
 ): Promise<Row> {
   requireString(info?.origin, 'origin');
   requireString(info.mediaId, 'mediaId');
-  if (!(data instanceof Uint8Array) && !(data instanceof Blob))
-    throw invalid('media data must be a Uint8Array or a Blob');
+  if (!(body instanceof Uint8Array) && !(body instanceof Blob) && !(body instanceof ReadableStream))
+    throw invalid('media data must be a Uint8Array, a Blob or a ReadableStream');
+  // A stream is gathered by the runtime, in the form this engine keeps (a browser may hold a
+  // Blob on disk rather than in the JS heap).
+  const data =
+    body instanceof ReadableStream
+      ? engine.bytes === 'blob'
+        ? await new Response(body).blob()
+        : new Uint8Array(await new Response(body).arrayBuffer())
+      : body;
   const stored =
     engine.bytes === 'blob'
       ? data instanceof Blob
@@ -51,7 +60,15 @@ async function mediaRow(
       : data instanceof Blob
         ? new Uint8Array(await data.arrayBuffer())
         : data;
-  const size = stored instanceof Blob ? stored.size : stored.byteLength;
+  return mediaRowOf(info, stored instanceof Blob ? stored.size : stored.byteLength, stored);
+}
+
+/** The stored row of media: its description, and its bytes when the row keeps them (else null). */
+export function mediaRowOf(
+  info: Omit<MediaInfo, 'size' | 'pendingUntil'>,
+  size: number,
+  data: Blob | Uint8Array | null,
+): Row {
   return {
     origin: info.origin,
     media_id: info.mediaId,
@@ -60,7 +77,7 @@ async function mediaRow(
     upload_name: info.uploadName ?? null,
     user_id: info.userId ?? null,
     created_ts: info.createdAt,
-    data: stored,
+    data,
   };
 }
 

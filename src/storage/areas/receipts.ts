@@ -5,7 +5,8 @@
  */
 import type { JsonObject } from '../../core/canonical-json.ts';
 import type { Engine, Row } from '../engine.ts';
-import type { Receipt, ReceiptStore } from '../store.ts';
+import { MAIN_THREAD } from '../schema.ts';
+import type { Receipt, ReceiptStore, RoomUnreadCounts } from '../store.ts';
 import { nextPosition, requirePosition, requireString } from './common.ts';
 
 /** Primary keys cannot hold null in SQLite: an unthreaded receipt is stored with thread ''. */
@@ -83,10 +84,50 @@ export function receiptStore(engine: Engine): ReceiptStore {
       return { notifications: rows.length, highlights: rows.filter((row) => row.highlight === true).length };
     },
 
-    async clearNotifications(userId, roomId, upTo) {
-      await engine.write(['notifications'], (tx) =>
-        tx.deleteRange('notifications', { prefix: [userId, roomId], upper: [requirePosition(upTo, 'upTo')] }),
+    async unreadCounts(userId, roomIds) {
+      const rows = await engine.read(['notification_counts'], (tx) =>
+        Promise.all(roomIds.map((roomId) => tx.query('notification_counts', { prefix: [userId, roomId] }))),
       );
+      const counts = new Map<string, RoomUnreadCounts>();
+      for (const [i, roomId] of roomIds.entries()) {
+        const room: RoomUnreadCounts = { main: { notifications: 0, highlights: 0 }, threads: new Map() };
+        for (const row of rows[i] ?? []) {
+          const count = { notifications: row.notifications as number, highlights: row.highlights as number };
+          if (row.thread_id === MAIN_THREAD) room.main = count;
+          else if (count.notifications > 0 || count.highlights > 0)
+            room.threads.set(row.thread_id as string, count);
+        }
+        counts.set(roomId, room);
+      }
+      return counts;
+    },
+
+    async markRead(userId, roomId, upTo, threadId) {
+      requirePosition(upTo, 'upTo');
+      await engine.write(['notification_counts', 'notifications'], async (tx) => {
+        const counters = (await tx.query('notification_counts', { prefix: [userId, roomId] })).filter(
+          (row) =>
+            (threadId === undefined || row.thread_id === threadId) && ((row.since as number) ?? 0) < upTo,
+        );
+        if (counters.length === 0) return;
+        // What is still unread after the receipt: usually nothing, a receipt names a recent event.
+        const after = await tx.query('notifications', {
+          prefix: [userId, roomId],
+          lower: [upTo],
+          lowerOpen: true,
+        });
+        for (const counter of counters) {
+          const left = after.filter(
+            (row) => ((row.thread_id as string | undefined) ?? MAIN_THREAD) === counter.thread_id,
+          );
+          await tx.put('notification_counts', {
+            ...counter,
+            notifications: left.length,
+            highlights: left.filter((row) => row.highlight === true).length,
+            since: upTo,
+          });
+        }
+      });
     },
   };
 }

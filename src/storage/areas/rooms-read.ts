@@ -6,7 +6,7 @@
  * - topological order: (depth, stream), which /messages and backfill follow.
  * The write path is in rooms-write.ts; rooms.ts joins both.
  */
-import type { IdentifiedPdu } from '../../core/pdu.ts';
+import type { IdentifiedPdu, StateMap } from '../../core/pdu.ts';
 import { stateKey } from '../../core/pdu.ts';
 import type { Engine, KeyPart, Range, Row, Tx } from '../engine.ts';
 import { isExtremity } from '../schema.ts';
@@ -18,6 +18,7 @@ import type {
   RoomAlias,
   RoomRecord,
   RoomStore,
+  SendSnapshot,
   StoredEvent,
   StreamPage,
   TopoPage,
@@ -25,7 +26,7 @@ import type {
 } from '../store.ts';
 import { invalid, requirePosition } from './common.ts';
 import type { RoomWrites } from './rooms-write.ts';
-import { loadState } from './state-groups.ts';
+import { loadState, StateCache } from './state-groups.ts';
 
 export function toStoredEvent(row: Row): StoredEvent {
   return {
@@ -127,7 +128,17 @@ async function eventAtStream(tx: Tx, roomId: string, position: number): Promise<
   return row;
 }
 
-function toRoom(row: Row): RoomRecord {
+const toPosition = (row: Row): EventPosition => ({
+  eventId: row.event_id as string,
+  depth: row.depth as number,
+  stream: row.stream as number,
+});
+
+/** Rows of `current_state` as a state map. */
+const stateMapOf = (rows: readonly Row[]): StateMap =>
+  new Map(rows.map((row) => [stateKey(row.type as string, row.state_key as string), row.event_id as string]));
+
+export function toRoom(row: Row): RoomRecord {
   return {
     roomId: row.room_id as string,
     roomVersion: row.room_version as string,
@@ -147,6 +158,7 @@ function toAlias(row: Row): RoomAlias {
 
 /** The reading half of `RoomStore`. */
 export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites> {
+  const states = new StateCache();
   return {
     async getEvent(eventId) {
       const row = await engine.read(['events'], (tx) => tx.get('events', eventId));
@@ -211,13 +223,7 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites> {
         tx.query('forward_extremities', { prefix: [roomId] }),
       );
       // Rows without a position are markers of awaited events (`markAwaited`), not extremities.
-      return rows.filter(isExtremity).map(
-        (row): EventPosition => ({
-          eventId: row.event_id as string,
-          depth: row.depth as number,
-          stream: row.stream as number,
-        }),
-      );
+      return rows.filter(isExtremity).map(toPosition);
     },
 
     async childrenOf(eventId) {
@@ -229,14 +235,14 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites> {
       return engine.read(['events', 'state_groups'], async (tx) => {
         const row = await tx.get('events', eventId);
         const group = row?.[when === 'before' ? 'state_before' : 'state_after'];
-        return typeof group === 'number' ? loadState(tx, group) : null;
+        return typeof group === 'number' ? loadState(tx, group, states) : null;
       });
     },
 
     stateAtStream(roomId, position) {
       return engine.read(['events', 'state_groups'], async (tx) => {
         const row = await eventAtStream(tx, roomId, position);
-        return typeof row?.state_after === 'number' ? loadState(tx, row.state_after) : new Map();
+        return typeof row?.state_after === 'number' ? loadState(tx, row.state_after, states) : new Map();
       });
     },
 
@@ -244,9 +250,7 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites> {
       const rows = await engine.read(['current_state'], (tx) =>
         tx.query('current_state', { prefix: type === undefined ? [roomId] : [roomId, type] }),
       );
-      return new Map(
-        rows.map((row) => [stateKey(row.type as string, row.state_key as string), row.event_id as string]),
-      );
+      return stateMapOf(rows);
     },
 
     currentStateEvents(roomId, types) {
@@ -312,6 +316,42 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites> {
       return engine.read(['room_members'], (tx) =>
         tx.count('room_members', { index: '[room_id+membership]', prefix: [roomId, membership] }),
       );
+    },
+
+    sendSnapshot(roomId, request) {
+      const tables = ['txn_ids', 'current_state', 'events', 'forward_extremities'];
+      if (request.joined) tables.push('room_members');
+      return engine.read(tables, async (tx): Promise<SendSnapshot> => {
+        const { txn } = request;
+        const earlier = txn ? await tx.get('txn_ids', [txn.userId, txn.deviceId, txn.txnId]) : undefined;
+        if (earlier) return { earlier: earlier.result as string, state: [], extremities: [] };
+        // Requests run in order within the transaction: issue them all, then wait.
+        const [stateRows, extremityRows, memberRows] = await Promise.all([
+          Promise.all(request.keys.map(([type, key]) => tx.get('current_state', [roomId, type, key]))),
+          tx.query('forward_extremities', { prefix: [roomId] }),
+          request.joined
+            ? tx.query('room_members', { index: '[room_id+membership]', prefix: [roomId, 'join'] })
+            : undefined,
+        ]);
+        const extremities = extremityRows.filter(isExtremity).map(toPosition);
+        const stateIds = stateRows.filter((row) => row !== undefined).map((row) => row.event_id as string);
+        const prevIds = request.prevEvents ? extremities.map((e) => e.eventId) : [];
+        const [events, current] = await Promise.all([
+          tx.getMany('events', [...stateIds, ...prevIds]),
+          extremities.length > 1 ? tx.query('current_state', { prefix: [roomId] }) : undefined,
+        ]);
+        const stored = events.map((row) => (row ? toStoredEvent(row) : undefined));
+        const snapshot: SendSnapshot = {
+          earlier: null,
+          state: stored.slice(0, stateIds.length).filter((e) => e !== undefined),
+          extremities,
+        };
+        if (current) snapshot.currentState = stateMapOf(current);
+        if (request.prevEvents)
+          snapshot.prevEvents = stored.slice(stateIds.length).filter((e) => e !== undefined);
+        if (memberRows) snapshot.joined = memberRows.map((row) => row.user_id as string);
+        return snapshot;
+      });
     },
 
     async eventForTransaction(userId, deviceId, txnId) {

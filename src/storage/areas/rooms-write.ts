@@ -10,7 +10,7 @@
 import type { IdentifiedPdu, StateMap } from '../../core/pdu.ts';
 import { referencedIds, stateKey } from '../../core/pdu.ts';
 import type { Engine, Row, Tx } from '../engine.ts';
-import { awaitedMarker, isExtremity, relationRow } from '../schema.ts';
+import { awaitedMarker, isExtremity, relationRow, threadOfRow } from '../schema.ts';
 import type { PersistEventInput, PersistedEvent, RoomStore } from '../store.ts';
 import { StoreError } from '../store.ts';
 import { currentPosition, invalid, nextPosition, requireString } from './common.ts';
@@ -29,6 +29,7 @@ const PERSIST_TABLES = [
   'outbox',
   'txn_ids',
   'notifications',
+  'notification_counts',
   'relations',
 ] as const;
 
@@ -188,6 +189,8 @@ class PersistRun {
   /** State after the events stored or read in this transaction, for later events of the batch and the cache. */
   readonly stateAfter = new Map<string, number>();
   private readonly stored = new Set<string>();
+  /** Notifying events of this batch by (user, room, thread): added to the counters at the end. */
+  private readonly unread = new Map<string, Row>();
 
   /** Whether the cached counters may be used: optimistic, and this store's only write under way. */
   private readonly trustCounters: boolean;
@@ -247,7 +250,44 @@ class PersistRun {
     if (typeof row?.state_after === 'number') this.stateAfter.set(eventId, row.state_after);
   }
 
+  /** One more unread notification for the user in the room's thread (see `finish`). */
+  countUnread(userId: string, roomId: string, threadId: string, highlight: boolean): void {
+    const key = JSON.stringify([userId, roomId, threadId]);
+    const counted = this.unread.get(key) ?? {
+      user_id: userId,
+      room_id: roomId,
+      thread_id: threadId,
+      notifications: 0,
+      highlights: 0,
+    };
+    (counted.notifications as number)++;
+    if (highlight) (counted.highlights as number)++;
+    this.unread.set(key, counted);
+  }
+
+  /** Adds this batch's notifications to the stored counters: one read of them, then the writes. */
+  private async addUnread(): Promise<void> {
+    if (this.unread.size === 0) return;
+    const added = [...this.unread.values()];
+    const rows = await this.tx.getMany(
+      'notification_counts',
+      added.map((c) => [c.user_id as string, c.room_id as string, c.thread_id as string]),
+    );
+    for (const [i, count] of added.entries()) {
+      const row = rows[i];
+      this.write(
+        this.tx.put('notification_counts', {
+          ...count,
+          notifications: ((row?.notifications as number | undefined) ?? 0) + (count.notifications as number),
+          highlights: ((row?.highlights as number | undefined) ?? 0) + (count.highlights as number),
+          since: (row?.since as number | undefined) ?? 0,
+        }),
+      );
+    }
+  }
+
   async finish(): Promise<void> {
+    await this.addUnread();
     this.groups.finish();
     await this.pending.settle();
   }
@@ -431,8 +471,9 @@ async function persistOne(run: PersistRun, input: PersistEventInput): Promise<Pe
       }),
     );
   }
-  if (stream !== null) {
-    for (const { userId, highlight } of input.notify ?? []) {
+  if (stream !== null && input.notify && input.notify.length > 0) {
+    const threadId = threadOfRow(row);
+    for (const { userId, highlight } of input.notify) {
       run.write(
         tx.put('notifications', {
           user_id: userId,
@@ -440,8 +481,10 @@ async function persistOne(run: PersistRun, input: PersistEventInput): Promise<Pe
           stream,
           event_id: eventId,
           highlight: highlight === true,
+          thread_id: threadId,
         }),
       );
+      run.countUnread(userId, roomId, threadId, highlight === true);
     }
   }
   const relation = relationRow(row);

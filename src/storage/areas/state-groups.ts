@@ -26,7 +26,50 @@ interface GroupRow {
   delta: Delta;
 }
 
-export async function loadState(tx: Tx, groupId: number): Promise<StateMap> {
+/** How many state entries (keys, over all groups) a `StateCache` keeps. */
+const STATE_CACHE_ENTRIES = 200_000;
+
+/**
+ * States loaded by read transactions, by group. A committed group never changes, so what was
+ * loaded stays true: the /sync passes of many waiters woken by one event, which each ask for
+ * the state at the same few positions of the same room, decode it once. Only reads fill it —
+ * a group written by a transaction that then failed may be made again under the same ID.
+ * Bounded by the entries kept, least recently used dropped first; callers get copies.
+ */
+export class StateCache {
+  private readonly states = new Map<number, StateMap>();
+  private entries = 0;
+
+  get(groupId: number): StateMap | undefined {
+    const state = this.states.get(groupId);
+    if (!state) return undefined;
+    this.states.delete(groupId);
+    this.states.set(groupId, state);
+    return new Map(state);
+  }
+
+  set(groupId: number, state: StateMap): void {
+    if (this.states.has(groupId) || state.size > STATE_CACHE_ENTRIES / 4) return;
+    this.states.set(groupId, new Map(state));
+    this.entries += state.size;
+    for (const [id, old] of this.states) {
+      if (this.entries <= STATE_CACHE_ENTRIES) break;
+      this.states.delete(id);
+      this.entries -= old.size;
+    }
+  }
+}
+
+/** The state of a group; `cache` only for read transactions (see `StateCache`). */
+export async function loadState(tx: Tx, groupId: number, cache?: StateCache): Promise<StateMap> {
+  const cached = cache?.get(groupId);
+  if (cached) return cached;
+  const state = await readState(tx, groupId);
+  cache?.set(groupId, state);
+  return state;
+}
+
+async function readState(tx: Tx, groupId: number): Promise<StateMap> {
   const group = (await tx.get('state_groups', groupId)) as GroupRow | undefined;
   if (!group) throw new StoreError('NOT_FOUND', `state group ${groupId} is not stored`);
   const ancestors = (await tx.getMany('state_groups', group.chain)) as (GroupRow | undefined)[];

@@ -5,7 +5,7 @@
  */
 import type { JsonObject, JsonValue } from '../../core/canonical-json.ts';
 import type { Engine, Row } from '../engine.ts';
-import type { AccountDataEntry, PushRuleRecord, UserDataStore } from '../store.ts';
+import type { AccountDataEntry, PushRuleRecord, PushSettings, UserDataStore } from '../store.ts';
 import { invalid, nextPosition, requirePosition, requireString } from './common.ts';
 
 const KIND_ORDER: readonly PushRuleRecord['kind'][] = ['override', 'content', 'room', 'sender', 'underride'];
@@ -21,7 +21,69 @@ function toPushRule(row: Row): PushRuleRecord {
   };
 }
 
-export function userDataStore(engine: Engine): UserDataStore {
+/** The account data type `pushSettings` carries beside the rules (modules/ignore_users.md). */
+const IGNORED_USER_LIST = 'm.ignored_user_list';
+
+/** Users whose push settings are kept; past this the least recently read are dropped. */
+const PUSH_SETTINGS_CACHED = 10_000;
+
+/**
+ * `pushSettings`' write-through cache. A write of a user's rules or ignore list drops their
+ * entry before and after its transaction and moves `epoch`; a read caches what it found only
+ * if no such write happened while it ran, so a read that saw the state before a write never
+ * outlives it. Writes by another store on the same database are not seen: a store is its
+ * database's one writer (the Service Worker, or the `hearth serve` process).
+ */
+export class PushSettingsCache {
+  private readonly entries = new Map<string, PushSettings>();
+  private epoch = 0;
+
+  get(userId: string): PushSettings | undefined {
+    const found = this.entries.get(userId);
+    if (found) {
+      // Least recently read first in insertion order.
+      this.entries.delete(userId);
+      this.entries.set(userId, found);
+    }
+    return found;
+  }
+
+  begin(): number {
+    return this.epoch;
+  }
+
+  set(userId: string, settings: PushSettings, startedAt: number): void {
+    if (startedAt !== this.epoch) return;
+    this.entries.set(userId, settings);
+    if (this.entries.size > PUSH_SETTINGS_CACHED)
+      this.entries.delete(this.entries.keys().next().value as string);
+  }
+
+  /** Drops one user's settings, or all (a backup was imported). */
+  forget(userId?: string): void {
+    this.epoch++;
+    if (userId === undefined) this.entries.clear();
+    else this.entries.delete(userId);
+  }
+
+  /** Runs a write that changes `userId`'s settings, dropping them before and after it. */
+  async writing<T>(userId: string, write: () => Promise<T>): Promise<T> {
+    this.forget(userId);
+    try {
+      return await write();
+    } finally {
+      this.forget(userId);
+    }
+  }
+}
+
+function sortRules(rules: PushRuleRecord[]): PushRuleRecord[] {
+  return rules.sort(
+    (a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || b.priority - a.priority,
+  );
+}
+
+export function userDataStore(engine: Engine, cache = new PushSettingsCache()): UserDataStore {
   return {
     async getAccountData(userId, type, roomId) {
       const row = await engine.read(['account_data'], (tx) =>
@@ -33,11 +95,13 @@ export function userDataStore(engine: Engine): UserDataStore {
     async setAccountData(userId, type, content, roomId) {
       requireString(type, 'type');
       if (roomId !== undefined) requireString(roomId, 'roomId');
-      return engine.write(['account_data', 'streams'], async (tx) => {
-        const stream = await nextPosition(tx, 'account_data');
-        await tx.put('account_data', { user_id: userId, room_id: roomId ?? '', type, content, stream });
-        return stream;
-      });
+      const write = () =>
+        engine.write(['account_data', 'streams'], async (tx) => {
+          const stream = await nextPosition(tx, 'account_data');
+          await tx.put('account_data', { user_id: userId, room_id: roomId ?? '', type, content, stream });
+          return stream;
+        });
+      return type === IGNORED_USER_LIST && roomId === undefined ? cache.writing(userId, write) : write();
     },
 
     async accountDataSince(userId, from, to) {
@@ -78,40 +142,73 @@ export function userDataStore(engine: Engine): UserDataStore {
         await tx.query('push_rules', { prefix: [userId] }),
         await tx.get('push_rules_stream', userId),
       ]);
-      const rules = rows
-        .map(toPushRule)
-        .sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || b.priority - a.priority);
-      return { rules, stream: (version?.stream as number | undefined) ?? 0 };
+      return { rules: sortRules(rows.map(toPushRule)), stream: (version?.stream as number | undefined) ?? 0 };
+    },
+
+    async pushSettings(userIds) {
+      const found = new Map<string, PushSettings>();
+      const missing: string[] = [];
+      for (const userId of new Set(userIds)) {
+        const cached = cache.get(userId);
+        if (cached) found.set(userId, cached);
+        else missing.push(userId);
+      }
+      if (missing.length === 0) return found;
+      const startedAt = cache.begin();
+      const read = await engine.read(['push_rules', 'account_data'], async (tx) => {
+        // Requests run in order within the transaction: issue them all, then wait.
+        const [rules, ignored] = await Promise.all([
+          Promise.all(missing.map((userId) => tx.query('push_rules', { prefix: [userId] }))),
+          tx.getMany(
+            'account_data',
+            missing.map((userId) => [userId, '', IGNORED_USER_LIST]),
+          ),
+        ]);
+        return { rules, ignored };
+      });
+      for (const [i, userId] of missing.entries()) {
+        const settings: PushSettings = {
+          rules: sortRules((read.rules[i] ?? []).map(toPushRule)),
+          ignoredUsers: (read.ignored[i]?.content as JsonObject | undefined) ?? null,
+        };
+        cache.set(userId, settings, startedAt);
+        found.set(userId, settings);
+      }
+      return found;
     },
 
     async putPushRule(userId, rule) {
       if (!KIND_ORDER.includes(rule?.kind)) throw invalid(`unknown push rule kind ${String(rule?.kind)}`);
       requireString(rule.ruleId, 'ruleId');
-      return engine.write(['push_rules', 'push_rules_stream', 'streams'], async (tx) => {
-        await tx.put('push_rules', {
-          user_id: userId,
-          kind: rule.kind,
-          rule_id: rule.ruleId,
-          priority: rule.priority,
-          rule: rule.rule,
-          enabled: rule.enabled,
-          actions: rule.actions,
-        });
-        // Push rules reach clients as `m.push_rules` account data: a change moves that stream.
-        const stream = await nextPosition(tx, 'account_data');
-        await tx.put('push_rules_stream', { user_id: userId, stream });
-        return stream;
-      });
+      return cache.writing(userId, () =>
+        engine.write(['push_rules', 'push_rules_stream', 'streams'], async (tx) => {
+          await tx.put('push_rules', {
+            user_id: userId,
+            kind: rule.kind,
+            rule_id: rule.ruleId,
+            priority: rule.priority,
+            rule: rule.rule,
+            enabled: rule.enabled,
+            actions: rule.actions,
+          });
+          // Push rules reach clients as `m.push_rules` account data: a change moves that stream.
+          const stream = await nextPosition(tx, 'account_data');
+          await tx.put('push_rules_stream', { user_id: userId, stream });
+          return stream;
+        }),
+      );
     },
 
     deletePushRule(userId, kind, ruleId) {
-      return engine.write(['push_rules', 'push_rules_stream', 'streams'], async (tx) => {
-        if (!(await tx.get('push_rules', [userId, kind, ruleId]))) return null;
-        await tx.delete('push_rules', [userId, kind, ruleId]);
-        const stream = await nextPosition(tx, 'account_data');
-        await tx.put('push_rules_stream', { user_id: userId, stream });
-        return stream;
-      });
+      return cache.writing(userId, () =>
+        engine.write(['push_rules', 'push_rules_stream', 'streams'], async (tx) => {
+          if (!(await tx.get('push_rules', [userId, kind, ruleId]))) return null;
+          await tx.delete('push_rules', [userId, kind, ruleId]);
+          const stream = await nextPosition(tx, 'account_data');
+          await tx.put('push_rules_stream', { user_id: userId, stream });
+          return stream;
+        }),
+      );
     },
 
     async getProfile(userId) {

@@ -39,7 +39,13 @@ export function accountTests(target: ConformanceTarget): void {
         profile: { displayname: 'Alice' },
         session: session('PHONE', 'syt_first', { displayName: 'Phone', refreshToken: 'syr_first' }),
       });
-      expect(await store.accounts.getUser(ALICE)).toEqual({ ...newUser, admin: false, deactivated: false });
+      expect(await store.accounts.getUser(ALICE)).toEqual({
+        ...newUser,
+        admin: false,
+        deactivated: false,
+        locked: false,
+        suspended: false,
+      });
       expect(await store.userData.getProfile(ALICE)).toEqual({ displayname: 'Alice' });
       expect(await store.accounts.getAccessToken('syt_first')).toEqual({
         userId: ALICE,
@@ -326,6 +332,53 @@ export function accountTests(target: ConformanceTarget): void {
       const after = (await store.positions()).deviceLists;
       expect(after).toBe(before + 1);
       expect(await store.e2ee.deviceListChanges(before, after)).toEqual([ALICE]);
+    });
+  });
+
+  describe('dehydrated devices (MSC3814)', () => {
+    it('keeps one per user, a device without tokens; a new one replaces the old with its keys and inbox', async () => {
+      const { store } = await stores.fresh();
+      await store.accounts.createUser(newUser, { session: session('A', 'ta') });
+      expect(await store.accounts.getDehydratedDevice(ALICE)).toBeNull();
+      await store.accounts.putDehydratedDevice(
+        {
+          userId: ALICE,
+          deviceId: 'D1',
+          deviceData: { algorithm: 'x', pickle: 'p1' },
+          displayName: 'Dehydrated',
+        },
+        2000,
+      );
+      expect(await store.accounts.getDehydratedDevice(ALICE)).toEqual({
+        deviceId: 'D1',
+        deviceData: { algorithm: 'x', pickle: 'p1' },
+      });
+      expect((await store.accounts.getDevice(ALICE, 'D1'))?.displayName).toBe('Dehydrated');
+      await store.e2ee.putDeviceKeys(ALICE, 'D1', { device_id: 'D1' });
+      await store.e2ee.sendToDevice([
+        { userId: ALICE, deviceId: 'D1', sender: ALICE, type: 'm.test', content: {} },
+      ]);
+
+      // An ordinary device cannot be made the dehydrated one.
+      await expect(
+        store.accounts.putDehydratedDevice(
+          { userId: ALICE, deviceId: 'A', deviceData: {}, displayName: null },
+          1,
+        ),
+      ).rejects.toMatchObject({ code: 'CONFLICT' });
+
+      await store.accounts.putDehydratedDevice(
+        { userId: ALICE, deviceId: 'D2', deviceData: { pickle: 'p2' }, displayName: null },
+        3000,
+      );
+      expect((await store.accounts.getDehydratedDevice(ALICE))?.deviceId).toBe('D2');
+      expect((await store.accounts.listDevices(ALICE)).map((d) => d.deviceId)).toEqual(['A', 'D2']);
+      expect((await store.e2ee.getDeviceKeys([{ userId: ALICE }])).map((k) => k.deviceId)).toEqual([]);
+      expect((await store.e2ee.toDeviceMessages(ALICE, 'D1', 0, 10)).messages).toEqual([]);
+
+      expect(await store.accounts.deleteDehydratedDevice(ALICE)).toBe('D2');
+      expect(await store.accounts.deleteDehydratedDevice(ALICE)).toBeNull();
+      expect((await store.accounts.listDevices(ALICE)).map((d) => d.deviceId)).toEqual(['A']);
     });
   });
 

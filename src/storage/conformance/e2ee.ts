@@ -227,7 +227,7 @@ export function e2eeTests(target: ConformanceTarget): void {
       const kept = await store.media.getMediaAsKept('hearth.test', 'abc');
       expect(kept?.info).toEqual({ ...info, size: 70_000 });
       const keptData = kept?.data;
-      expect(keptData instanceof (store.media.keeps === 'blob' ? Blob : Uint8Array)).toBe(true);
+      expect(keptData instanceof (store.media.keeps === 'bytes' ? Uint8Array : Blob)).toBe(true);
       expect(keptData instanceof Blob ? new Uint8Array(await keptData.arrayBuffer()) : keptData).toEqual(
         bytes,
       );

@@ -6,6 +6,7 @@ import { describe } from 'vitest';
 import { accountTests } from './accounts.ts';
 import { e2eeTests } from './e2ee.ts';
 import { lifecycleTests } from './lifecycle.ts';
+import { operatorTests } from './operator.ts';
 import { roomTests } from './rooms.ts';
 import type { ConformanceTarget } from './testing.ts';
 import { userDataTests } from './user-data.ts';
@@ -19,5 +20,6 @@ export function storeConformance(target: ConformanceTarget): void {
     describe('user data', () => userDataTests(target));
     describe('e2ee, media, federation', () => e2eeTests(target));
     describe('lifecycle', () => lifecycleTests(target));
+    describe('operator', () => operatorTests(target));
   });
 }

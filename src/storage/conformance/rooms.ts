@@ -781,11 +781,50 @@ export function roomTests(target: ConformanceTarget): void {
         notifications: 0,
         highlights: 0,
       });
-      await store.receipts.clearNotifications(BOB, ROOM, 6);
-      expect(await store.receipts.notificationCounts(BOB, ROOM, 0)).toEqual({
-        notifications: 1,
-        highlights: 0,
+      // The counters say the same without reading the rows; a receipt at 6 restarts them.
+      const counts = async (user = BOB) => (await store.receipts.unreadCounts(user, [ROOM])).get(ROOM);
+      expect(await counts()).toEqual({ main: { notifications: 5, highlights: 1 }, threads: new Map() });
+      expect(await counts(ALICE)).toEqual({ main: { notifications: 0, highlights: 0 }, threads: new Map() });
+      await store.receipts.markRead(BOB, ROOM, 6);
+      expect(await counts()).toEqual({ main: { notifications: 1, highlights: 0 }, threads: new Map() });
+      // Rows stay (the /notifications list shows read ones too); an older receipt moves nothing.
+      expect(await store.receipts.notificationCounts(BOB, ROOM, 0)).toMatchObject({ notifications: 5 });
+      await store.receipts.markRead(BOB, ROOM, 4);
+      expect(await counts()).toEqual({ main: { notifications: 1, highlights: 0 }, threads: new Map() });
+    });
+
+    it('keeps counts per thread: a threaded receipt restarts its thread, an unthreaded one all', async () => {
+      const { store } = await stores.fresh();
+      const room = await seedRoom(store, 1);
+      const root = room.head as string;
+      const inThread = () => ({
+        ...room.next({
+          content: {
+            msgtype: 'm.text',
+            body: 'reply',
+            'm.relates_to': { rel_type: 'm.thread', event_id: root },
+          },
+        }),
+        notify: [{ userId: BOB, highlight: false }],
       });
+      const persisted = await store.rooms.persistEvents([
+        { ...room.message(), notify: [{ userId: BOB, highlight: true }] },
+        inThread(),
+        inThread(),
+      ]);
+      const counts = async () => (await store.receipts.unreadCounts(BOB, [ROOM])).get(ROOM);
+      expect(await counts()).toEqual({
+        main: { notifications: 1, highlights: 1 },
+        threads: new Map([[root, { notifications: 2, highlights: 0 }]]),
+      });
+      // A receipt in the thread at its first reply leaves the second; the main timeline keeps its own.
+      await store.receipts.markRead(BOB, ROOM, persisted[1]?.stream as number, root);
+      expect(await counts()).toEqual({
+        main: { notifications: 1, highlights: 1 },
+        threads: new Map([[root, { notifications: 1, highlights: 0 }]]),
+      });
+      await store.receipts.markRead(BOB, ROOM, persisted[2]?.stream as number);
+      expect(await counts()).toEqual({ main: { notifications: 0, highlights: 0 }, threads: new Map() });
     });
   });
 

@@ -20,6 +20,8 @@ export interface ConformanceTarget {
   createNewer(id: string): Promise<void>;
   /** Whether database `id` is still exactly as `createNewer` left it. */
   newerIntact(id: string): Promise<boolean>;
+  /** The store over an opened engine, when the backend adds parts of its own (media files). */
+  createStore?(engine: Engine, id: string): Promise<Store>;
 }
 
 export interface Opened {
@@ -40,7 +42,11 @@ export function useStores(target: ConformanceTarget) {
   const openId = async (id: string): Promise<Opened> => {
     const engine = await target.openEngine(id);
     open.add(engine);
-    return { id, engine, store: createStore(engine) };
+    return {
+      id,
+      engine,
+      store: target.createStore ? await target.createStore(engine, id) : createStore(engine),
+    };
   };
   return {
     newId: () => `conformance-${Date.now().toString(36)}-${++counter}`,

@@ -119,6 +119,38 @@ export function userDataTests(target: ConformanceTarget): void {
         store.userData.putPushRule(ALICE, { ...rule('room', 'x', 1), kind: 'bogus' as never }),
       ).rejects.toMatchObject({ code: 'INVALID' });
     });
+
+    it('gives push settings (rules and ignore list) of many users, as the writes leave them', async () => {
+      const { store } = await stores.fresh();
+      const rule = {
+        kind: 'room' as const,
+        ruleId: ROOM,
+        priority: 1,
+        rule: { actions: [] },
+        enabled: true,
+        actions: [],
+      };
+      const empty = { rules: [], ignoredUsers: null };
+      expect(await store.userData.pushSettings([ALICE, BOB])).toEqual(
+        new Map([
+          [ALICE, empty],
+          [BOB, empty],
+        ]),
+      );
+      // Each write is seen by the next read (the cache is write-through).
+      await store.userData.putPushRule(ALICE, rule);
+      await store.userData.setAccountData(BOB, 'm.ignored_user_list', { ignored_users: { [ALICE]: {} } });
+      await store.userData.setAccountData(ALICE, 'm.ignored_user_list', { ignored_users: {} }, ROOM);
+      let settings = await store.userData.pushSettings([ALICE, BOB]);
+      expect(settings.get(ALICE)).toEqual({ rules: [rule], ignoredUsers: null });
+      expect(settings.get(BOB)).toEqual({ rules: [], ignoredUsers: { ignored_users: { [ALICE]: {} } } });
+      await store.userData.deletePushRule(ALICE, 'room', ROOM);
+      await store.userData.setAccountData(BOB, 'm.ignored_user_list', { ignored_users: {} });
+      settings = await store.userData.pushSettings([BOB, ALICE, BOB]);
+      expect([...settings.keys()]).toEqual([BOB, ALICE]);
+      expect(settings.get(ALICE)).toEqual(empty);
+      expect(settings.get(BOB)).toEqual({ rules: [], ignoredUsers: { ignored_users: {} } });
+    });
   });
 
   describe('profiles', () => {

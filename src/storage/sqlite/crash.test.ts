@@ -3,48 +3,31 @@
  * writes; reopening finds every acknowledged event, and no event without its stream
  * position, state or outbox row — WAL and one transaction per operation at work.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stateKey } from '../../core/pdu.ts';
+import { runUntilKilled } from '../testing-kill.ts';
 import { openSqliteStore } from './index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hearth-crash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const node = join(import.meta.dirname, '../../../node_modules/.bin/node');
 const writer = join(import.meta.dirname, 'testdata/crash-writer.ts');
 
 /** Runs the writer until it has acknowledged `atLeast` events, then kills it at a random moment. */
-function runAndKill(path: string, tag: string, atLeast: number): Promise<Map<string, number>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(node, [writer, path, tag], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const acked = new Map<string, number>();
-    let buffered = '';
-    let stderr = '';
-    let killing = false;
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.stdout.on('data', (chunk) => {
-      buffered += chunk;
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        const [, id, stream] = line.split(' ');
-        acked.set(id as string, Number(stream));
-      }
-      if (!killing && acked.size >= atLeast) {
-        killing = true;
-        setTimeout(() => child.kill('SIGKILL'), Math.floor(Math.random() * 20));
-      }
-    });
-    child.on('exit', (code, signal) => {
-      if (signal === 'SIGKILL') resolve(acked);
-      else reject(new Error(`writer exited (${code}) before it was killed: ${stderr}`));
-    });
-  });
+async function runAndKill(path: string, tag: string, atLeast: number): Promise<Map<string, number>> {
+  const acked = new Map<string, number>();
+  await runUntilKilled(
+    writer,
+    [path, tag],
+    (line) => {
+      const [, id, stream] = line.split(' ');
+      acked.set(id as string, Number(stream));
+    },
+    atLeast,
+  );
+  return acked;
 }
 
 describe('SQLite crash safety', () => {

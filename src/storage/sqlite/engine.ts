@@ -7,7 +7,9 @@
  *
  * A row is stored as its key, index and blob columns plus `v`, the JSON of its other
  * fields. One transaction runs at a time (the driver holds one connection); each is
- * BEGIN IMMEDIATE … COMMIT for writes, so a second process waits rather than interleaves.
+ * BEGIN IMMEDIATE … COMMIT for writes, so a second process waits rather than interleaves —
+ * or, on a host that owns transactions itself (Durable Objects refuse BEGIN in SQL), the
+ * driver's `transaction`.
  */
 
 import { parseJson } from '../../core/json.ts';
@@ -44,6 +46,26 @@ export interface SqlDriver {
   commit(): void;
   rollback(): void;
   close(): void;
+  /**
+   * Runs `fn` as one transaction, for hosts whose SQL refuses BEGIN/COMMIT and which roll back
+   * themselves when `fn` rejects (Durable Objects' `storage.transaction`). When present,
+   * `begin`, `commit` and `rollback` are never called.
+   */
+  transaction?<T>(mode: 'read' | 'write', fn: () => Promise<T>): Promise<T>;
+}
+
+/** `fn` in one transaction of the driver: its own `transaction`, or BEGIN … COMMIT/ROLLBACK. */
+async function inTransaction<T>(driver: SqlDriver, mode: 'read' | 'write', fn: () => Promise<T>): Promise<T> {
+  if (driver.transaction) return driver.transaction(mode, fn);
+  driver.begin(mode);
+  try {
+    const result = await fn();
+    driver.commit();
+    return result;
+  } catch (error) {
+    driver.rollback();
+    throw error;
+  }
 }
 
 const q = (id: string) => `"${id}"`;
@@ -280,13 +302,9 @@ export class SqliteEngine implements Engine {
     if (this.closed) return Promise.reject(new StoreError('CLOSED', 'the store is closed'));
     const run = async () => {
       if (this.closed) throw new StoreError('CLOSED', 'the store is closed');
-      this.driver.begin(mode);
       try {
-        const result = await fn(this.tx);
-        this.driver.commit();
-        return result;
+        return await inTransaction(this.driver, mode, () => fn(this.tx));
       } catch (error) {
-        this.driver.rollback();
         throw mapError(error);
       }
     };
@@ -331,8 +349,7 @@ async function migrate(driver: SqlDriver): Promise<void> {
   const found = schemaVersionOf(driver);
   if (found > SCHEMA_VERSION) throw tooNew(found);
   if (found === SCHEMA_VERSION) return;
-  driver.begin('write');
-  try {
+  await inTransaction(driver, 'write', async () => {
     // Read again under the write lock: another process may have migrated meanwhile.
     let current = schemaVersionOf(driver);
     if (current > SCHEMA_VERSION) throw tooNew(current);
@@ -343,11 +360,7 @@ async function migrate(driver: SqlDriver): Promise<void> {
       current = step.version;
     }
     await new SqlTx(driver, codecsAt(current)).put('meta', { name: 'schema_version', value: current });
-    driver.commit();
-  } catch (error) {
-    driver.rollback();
-    throw error;
-  }
+  });
 }
 
 /**
@@ -359,17 +372,12 @@ export async function createSqliteAtVersion(
   version: number,
   rows: Record<string, Row[]>,
 ): Promise<void> {
-  driver.begin('write');
-  try {
+  await inTransaction(driver, 'write', async () => {
     for (const statement of sqliteDdl(0, version)) driver.exec(statement);
     const tx = new SqlTx(driver, codecsAt(version));
     for (const [table, list] of Object.entries(rows)) await tx.putMany(table, list);
     await tx.put('meta', { name: 'schema_version', value: version });
-    driver.commit();
-  } catch (error) {
-    driver.rollback();
-    throw error;
-  }
+  });
 }
 
 /** The SELECT a query on `table` runs (for plan checks in tests). */

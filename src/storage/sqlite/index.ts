@@ -4,6 +4,7 @@
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { createStore } from '../create-store.ts';
+import { openMediaFiles } from '../files/media-files.ts';
 import type { Store } from '../store.ts';
 import { type SqlDriver, SqliteEngine, type SqlValue } from './engine.ts';
 
@@ -18,6 +19,15 @@ export interface SqliteOptions {
   synchronous?: 'full' | 'normal';
   /** How long a writer waits for another process's transaction, in ms. */
   busyTimeout?: number;
+}
+
+export interface SqliteStoreOptions extends SqliteOptions {
+  /**
+   * A directory for media bytes, one file each (`hearth serve --data DIR` uses `DIR/media`):
+   * streamed in and out, the rows keeping only their description. Without it the bytes are
+   * BLOBs in the database.
+   */
+  mediaDir?: string;
 }
 
 /** `node:sqlite` as a `SqlDriver`, with a statement cache. */
@@ -59,6 +69,13 @@ export function openSqliteEngine(options: SqliteOptions): Promise<SqliteEngine> 
   return SqliteEngine.open(nodeSqliteDriver(options));
 }
 
-export async function openSqliteStore(options: SqliteOptions): Promise<Store> {
-  return createStore(await openSqliteEngine(options));
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
+  const engine = await openSqliteEngine(options);
+  if (options.mediaDir === undefined) return createStore(engine);
+  try {
+    return createStore(engine, { media: await openMediaFiles(engine, options.mediaDir) });
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
 }

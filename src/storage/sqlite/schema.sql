@@ -1,4 +1,4 @@
--- Derived from src/storage/schema.ts (schema version 6); do not edit.
+-- Derived from src/storage/schema.ts (schema version 8); do not edit.
 CREATE TABLE "meta" ("name" NOT NULL, v TEXT, PRIMARY KEY ("name")) WITHOUT ROWID;
 CREATE TABLE "streams" ("name" NOT NULL, v TEXT, PRIMARY KEY ("name")) WITHOUT ROWID;
 CREATE TABLE "rooms" ("room_id" NOT NULL, "published", v TEXT, PRIMARY KEY ("room_id")) WITHOUT ROWID;
@@ -61,3 +61,10 @@ CREATE INDEX "inbound_txns__answered_ts" ON "inbound_txns" ("answered_ts", "orig
 CREATE TABLE "pending_redactions" ("target_id" NOT NULL, "redaction_id" NOT NULL, v TEXT, PRIMARY KEY ("target_id", "redaction_id")) WITHOUT ROWID;
 CREATE TABLE "openid_tokens" ("token_hash" NOT NULL, "expires_at", v TEXT, PRIMARY KEY ("token_hash")) WITHOUT ROWID;
 CREATE INDEX "openid_tokens__expires_at" ON "openid_tokens" ("expires_at", "token_hash");
+CREATE TABLE "notification_counts" ("user_id" NOT NULL, "room_id" NOT NULL, "thread_id" NOT NULL, v TEXT, PRIMARY KEY ("user_id", "room_id", "thread_id")) WITHOUT ROWID;
+CREATE TABLE "appservice_queue" ("as_id" NOT NULL, "seq" NOT NULL, v TEXT, PRIMARY KEY ("as_id", "seq"));
+CREATE TABLE "appservice_state" ("as_id" NOT NULL, v TEXT, PRIMARY KEY ("as_id")) WITHOUT ROWID;
+CREATE TABLE "stream_cursors" ("name" NOT NULL, v TEXT, PRIMARY KEY ("name")) WITHOUT ROWID;
+CREATE TABLE "reports" ("id" NOT NULL, "created_ts", v TEXT, PRIMARY KEY ("id"));
+CREATE INDEX "reports__created_ts" ON "reports" ("created_ts", "id");
+CREATE TABLE "blocked_rooms" ("room_id" NOT NULL, v TEXT, PRIMARY KEY ("room_id")) WITHOUT ROWID;

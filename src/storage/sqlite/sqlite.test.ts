@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll } from 'vitest';
-import { storeConformance } from '../conformance/index.ts';
+import { type ConformanceTarget, storeConformance } from '../conformance/index.ts';
+import { createStore } from '../create-store.ts';
+import { openMediaFiles } from '../files/media-files.ts';
 import { SCHEMA_VERSION } from '../schema.ts';
 import { createSqliteAtVersion } from './engine.ts';
 import { nodeSqliteDriver, openSqliteEngine } from './index.ts';
@@ -13,7 +15,7 @@ const dir = mkdtempSync(join(tmpdir(), 'hearth-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const path = (id: string) => join(dir, `${id}.sqlite`);
 
-storeConformance({
+const target: ConformanceTarget = {
   name: 'SQLite (node:sqlite)',
   openEngine: (id) => openSqliteEngine({ path: path(id) }),
   async createAtVersion(id, version, rows) {
@@ -50,4 +52,14 @@ storeConformance({
       db.close();
     }
   },
+};
+
+storeConformance(target);
+
+// The same suite with media bytes as files beside the database (`hearth serve --data`).
+storeConformance({
+  ...target,
+  name: 'SQLite (node:sqlite) with media files',
+  createStore: async (engine, id) =>
+    createStore(engine, { media: await openMediaFiles(engine, join(dir, `${id}-media`)) }),
 });

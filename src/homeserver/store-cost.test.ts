@@ -1,0 +1,214 @@
+/**
+ * What sends and syncs cost the store, counted rather than timed (issue 13), through an
+ * engine that counts transactions and requests (`storage/testing-count.ts`), on IndexedDB
+ * (fake-indexeddb) and SQLite:
+ * - one `sendEvent` opens the same transactions in a room of 2 and of 100 members: push
+ *   rules, ignore lists and members are kept in memory between sends (write-through), the
+ *   state, extremities and transaction ID are read in one snapshot, and the event with its
+ *   push actions is one write;
+ * - an incremental /sync reads unread counts from counters, never a notification row, so
+ *   it makes the same requests with 3 or 60 unread notifications; thread replies are
+ *   counted per thread, and receipts reset their thread.
+ */
+import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createStore } from '../storage/create-store.ts';
+import type { Engine } from '../storage/engine.ts';
+import { IndexedDbEngine } from '../storage/indexeddb/index.ts';
+import { openSqliteEngine } from '../storage/sqlite/index.ts';
+import { countingEngine, type EngineCall } from '../storage/testing-count.ts';
+import { randomString, webRandom } from './context.ts';
+import type { Services } from './services.ts';
+import { startServices } from './start.ts';
+import { createTestUser } from './testing.ts';
+
+const engines: Record<string, () => Promise<Engine>> = {
+  indexeddb: () =>
+    IndexedDbEngine.open({
+      indexedDB: new IDBFactory(),
+      IDBKeyRange,
+      name: `send-cost-${randomString(webRandom, 8)}`,
+    }),
+  sqlite: () => openSqliteEngine({ path: ':memory:' }),
+};
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+});
+
+const text = (body: string) => ({ msgtype: 'm.text', body });
+
+interface SendCost {
+  /** The first send after the members joined (members and push settings not yet known). */
+  first: EngineCall[];
+  /** A later send. */
+  next: EngineCall[];
+  /** The send after one member started ignoring the sender (their settings read again). */
+  ignored: EngineCall[];
+}
+
+/** A public room of `members` local users; the transactions of two sends by its creator. */
+/** The services on a store whose engine counts its transactions. */
+async function countedServices(open: () => Promise<Engine>) {
+  const counting = countingEngine(await open());
+  const store = createStore(counting.engine);
+  closers.push(() => store.close());
+  const { services } = await startServices(store, {
+    serverName: 'cost.localhost',
+    registration: 'open',
+    passwordIterations: 1000,
+  });
+  return { counting, services };
+}
+
+async function sendCost(open: () => Promise<Engine>, members: number): Promise<SendCost> {
+  const { counting, services } = await countedServices(open);
+  const owner = await createTestUser(services, 'owner');
+  const { roomId } = await services.rooms.createRoom(owner.userId, { preset: 'public_chat' });
+  for (let i = 1; i < members; i++) {
+    const member = await createTestUser(services, `member${i}`);
+    await services.rooms.join(member.userId, roomId);
+  }
+  const send = async (body: string) => {
+    counting.reset();
+    await (services as Services).rooms.sendEvent({
+      sender: owner.userId,
+      deviceId: owner.deviceId,
+      txnId: body,
+      roomId,
+      type: 'm.room.message',
+      content: text(body),
+    });
+    return [...counting.calls];
+  };
+  const first = await send('first');
+  const next = await send('next');
+  // The ignore list is written through the account data service, as PUT /account_data does.
+  await services.userData.setAccountData(`@member1:cost.localhost`, 'm.ignored_user_list', {
+    ignored_users: { [owner.userId]: {} },
+  });
+  const ignored = await send('ignored');
+  return { first, next, ignored };
+}
+
+const shape = (calls: EngineCall[]) => calls.map((call) => call.kind);
+
+describe.each(Object.entries(engines))('store work per send (%s)', (_name, open) => {
+  it('is one read snapshot and one write, whether the room has 2 or 100 members', async () => {
+    const small = await sendCost(open, 2);
+    const large = await sendCost(open, 100);
+    // Steady state: the snapshot and the write, nothing per member.
+    expect(shape(small.next)).toEqual(['read', 'write']);
+    expect(shape(large.next)).toEqual(shape(small.next));
+    // Right after the joins the members come with the snapshot and every member's push
+    // settings are read in one more transaction, whatever their number.
+    expect(shape(large.first)).toEqual(shape(small.first));
+    expect(small.first.length).toBeLessThanOrEqual(3);
+    // The write carries one notification per other member, in the same transaction.
+    const notified = (calls: EngineCall[]) =>
+      calls
+        .filter((c) => c.kind === 'write')
+        .flatMap((c) => c.requests)
+        .filter((r) => r === 'notifications.put').length;
+    expect(notified(small.next)).toBe(1);
+    expect(notified(large.next)).toBe(99);
+    // Writing an ignore list drops that member's cached settings: read again (one
+    // transaction), and the ignored sender no longer notifies them.
+    expect(shape(small.ignored)).toEqual(['read', 'read', 'write']);
+    expect(shape(large.ignored)).toEqual(shape(small.ignored));
+    expect(notified(small.ignored)).toBe(0);
+    expect(notified(large.ignored)).toBe(98);
+  });
+});
+
+/** Alice's room with Bob in it; `unread` messages from Alice that notify Bob, then one more. */
+async function syncCost(open: () => Promise<Engine>, unread: number) {
+  const { counting, services } = await countedServices(open);
+  const alice = await createTestUser(services, 'alice');
+  const bob = await createTestUser(services, 'bob');
+  const { roomId } = await services.rooms.createRoom(alice.userId, { preset: 'public_chat' });
+  await services.rooms.join(bob.userId, roomId);
+  const say = (body: string) =>
+    services.rooms.sendEvent({ sender: alice.userId, roomId, type: 'm.room.message', content: text(body) });
+  for (let i = 0; i < unread; i++) await say(`unread ${i}`);
+  const bobSync = (since?: string) =>
+    services.sync.sync({ userId: bob.userId, deviceId: bob.deviceId, ...(since ? { since } : {}) });
+  const since = (await bobSync()).next_batch;
+  await say('one more');
+  counting.reset();
+  const body = await bobSync(since);
+  return { services, roomId, alice, bob, body, calls: [...counting.calls], bobSync, say };
+}
+
+const requests = (calls: EngineCall[]) => calls.flatMap((call) => call.requests).sort();
+
+describe.each(Object.entries(engines))('unread counts in /sync (%s)', (_name, open) => {
+  it('are read from counters: no notification row read, the same requests at 3 and 60 unread', async () => {
+    const few = await syncCost(open, 3);
+    const many = await syncCost(open, 60);
+    expect(few.body.rooms.join[few.roomId]?.unread_notifications).toEqual({
+      notification_count: 4,
+      highlight_count: 0,
+    });
+    expect(many.body.rooms.join[many.roomId]?.unread_notifications).toEqual({
+      notification_count: 61,
+      highlight_count: 0,
+    });
+    for (const { calls } of [few, many]) {
+      expect(requests(calls).filter((r) => r.startsWith('notifications.'))).toEqual([]);
+      expect(requests(calls)).toContain('notification_counts.query');
+    }
+    expect(requests(many.calls)).toEqual(requests(few.calls));
+  });
+
+  it('counts thread replies per thread, and a receipt resets only its thread', async () => {
+    const { services, roomId, alice, bob, bobSync } = await syncCost(open, 2);
+    const root = (
+      await services.rooms.sendEvent({
+        sender: alice.userId,
+        roomId,
+        type: 'm.room.message',
+        content: text('a thread'),
+      })
+    ).eventId;
+    const reply = async () =>
+      (
+        await services.rooms.sendEvent({
+          sender: alice.userId,
+          roomId,
+          type: 'm.room.message',
+          content: { ...text('reply'), 'm.relates_to': { rel_type: 'm.thread', event_id: root } },
+        })
+      ).eventId;
+    const first = await reply();
+    await reply();
+    const threaded = { room: { timeline: { unread_thread_notifications: true } } };
+    const counts = async (filter?: object) => {
+      const body = await services.sync.sync({
+        userId: bob.userId,
+        deviceId: bob.deviceId,
+        fullState: true,
+        ...(filter ? { filter } : {}),
+      });
+      const room = body.rooms.join[roomId];
+      return { main: room?.unread_notifications, threads: room?.unread_thread_notifications };
+    };
+    // 3 before the thread, its root, 2 replies.
+    expect(await counts(threaded)).toEqual({
+      main: { notification_count: 4, highlight_count: 0 },
+      threads: { [root]: { notification_count: 2, highlight_count: 0 } },
+    });
+    expect((await counts()).main).toEqual({ notification_count: 6, highlight_count: 0 });
+    await services.receipts.send(bob.userId, roomId, 'm.read', first, root);
+    expect(await counts(threaded)).toEqual({
+      main: { notification_count: 4, highlight_count: 0 },
+      threads: { [root]: { notification_count: 1, highlight_count: 0 } },
+    });
+    await services.receipts.send(bob.userId, roomId, 'm.read', root, 'main');
+    expect((await counts(threaded)).main).toEqual({ notification_count: 0, highlight_count: 0 });
+    await services.receipts.send(bob.userId, roomId, 'm.read', first);
+    expect((await counts()).main).toEqual({ notification_count: 1, highlight_count: 0 });
+    expect((await bobSync()).rooms.join[roomId]?.unread_notifications?.notification_count).toBe(1);
+  });
+});

@@ -1,0 +1,67 @@
+/**
+ * An `Engine` that counts what goes through it, for tests that assert how much store work an
+ * operation costs (transactions, and which tables each reads), not how long it takes.
+ */
+import type { Engine, Tx } from './engine.ts';
+
+export interface EngineCall {
+  kind: 'read' | 'write';
+  tables: readonly string[];
+  /** `table.operation` for each request made in the transaction, in order. */
+  requests: string[];
+}
+
+export interface CountingEngine {
+  engine: Engine;
+  /** Every transaction since the last `reset`. */
+  readonly calls: EngineCall[];
+  reset(): void;
+}
+
+const TX_OPERATIONS = [
+  'get',
+  'getMany',
+  'query',
+  'count',
+  'put',
+  'putMany',
+  'insert',
+  'delete',
+  'deleteRange',
+] as const;
+
+function countingTx(tx: Tx, call: EngineCall): Tx {
+  const counted = {} as Record<string, unknown>;
+  for (const op of TX_OPERATIONS) {
+    const inner = tx[op] as (table: string, ...rest: unknown[]) => unknown;
+    counted[op] = (table: string, ...rest: unknown[]) => {
+      call.requests.push(`${table}.${op}`);
+      return inner.call(tx, table, ...rest);
+    };
+  }
+  return counted as unknown as Tx;
+}
+
+export function countingEngine(engine: Engine): CountingEngine {
+  const calls: EngineCall[] = [];
+  const run =
+    (kind: 'read' | 'write') =>
+    <T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T> => {
+      const call: EngineCall = { kind, tables: [...tables], requests: [] };
+      calls.push(call);
+      return engine[kind](tables, (tx) => fn(countingTx(tx, call)));
+    };
+  return {
+    engine: {
+      kind: engine.kind,
+      bytes: engine.bytes,
+      read: run('read'),
+      write: run('write'),
+      close: () => engine.close(),
+    },
+    calls,
+    reset() {
+      calls.length = 0;
+    },
+  };
+}

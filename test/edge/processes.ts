@@ -1,0 +1,164 @@
+/** Edge hosts as child processes (Deno, Bun, `jco serve`), started as their README sections say. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { Miniflare } from 'miniflare';
+
+const bin = (name: string) => join(process.cwd(), 'node_modules', '.bin', name);
+
+/** Deno's permissions for the host: the listener and outgoing federation, its files, its settings. */
+export const DENO_ARGS = ['run', '--no-lock', '--allow-net', '--allow-read', '--allow-write', '--allow-env'];
+
+export interface HostProcess {
+  url: string;
+  child: ChildProcess;
+  /** Everything it printed so far. */
+  output(): string;
+}
+
+export function denoHost(env: Record<string, string>): Promise<HostProcess> {
+  return startHostProcess(bin('deno'), [...DENO_ARGS, 'src/hosts/deno.ts'], env);
+}
+
+export function bunHost(env: Record<string, string>): Promise<HostProcess> {
+  return startHostProcess(bin('bun'), ['src/hosts/bun.ts'], env);
+}
+
+/**
+ * Starts a host process from the repository root and resolves once it prints
+ * "Point a Matrix client at URL"; rejects if it exits or says nothing in `startMs`.
+ */
+export function startHostProcess(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  startMs = 30_000,
+): Promise<HostProcess> {
+  const child = spawn(command, args, {
+    cwd: process.cwd(),
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HEARTH_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${command} did not start:\n${out}`));
+    }, startMs);
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /Point a Matrix client at (https?:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ url: match[1] as string, child, output: () => out });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${command} exited with ${code}:\n${out}`));
+    });
+  });
+}
+
+/** SIGTERM, then SIGKILL if it has not exited in `graceMs`. */
+export function stopHostProcess(child: ChildProcess, graceMs = 10_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** `jco serve` of the component, one fresh instance per request (see src/hosts/wasi.ts for why). */
+export async function jcoServe(
+  wasm: string,
+  port: number,
+  env: Record<string, string>,
+  startMs = 120_000,
+): Promise<HostProcess> {
+  const jco = join(process.cwd(), 'node_modules/@bytecodealliance/jco/dist/jco.js');
+  const child = spawn(
+    bin('node'),
+    [
+      jco,
+      'serve',
+      wasm,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      ...JCO_SERVE_ISOLATION,
+      '--jco-import',
+      'wasm-bindings/jco-serve.ts',
+    ],
+    {
+      cwd: process.cwd(),
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        HEARTH_LOG_LEVEL: 'warn',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  const collect = (chunk: Buffer) => {
+    out += chunk.toString();
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const url = `http://127.0.0.1:${port}`;
+  // jco serve says it listens before its server really does: ask until the homeserver answers.
+  const deadline = Date.now() + startMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`jco serve exited with ${child.exitCode}:\n${out}`);
+    try {
+      const response = await fetch(`${url}/_matrix/client/versions`, { signal: AbortSignal.timeout(10_000) });
+      if (response.ok) break;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`jco serve did not answer in ${startMs} ms:\n${out}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return { url, child, output: () => out };
+}
+
+/**
+ * A fresh instance per request in one of a few prewarmed workers, so requests (a long-poll
+ * /sync among them) run side by side.
+ */
+export const JCO_SERVE_ISOLATION = ['--isolate-requests', 'worker', '--isolate-worker-pool-size', '4'];
+
+/**
+ * The Workers bundle (scripts/edge-build.ts) in workerd through miniflare, on loopback, with its
+ * Durable Objects' SQLite kept in `persistDir` (so a second start finds the first one's data).
+ */
+export async function startWorkerd(
+  bundleFile: string,
+  persistDir: string,
+  bindings: Record<string, string>,
+): Promise<{ url: string; stop(): Promise<void> }> {
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: bundleFile,
+    modulesRoot: dirname(bundleFile),
+    compatibilityDate: '2026-04-01',
+    durableObjects: { HEARTH: { className: 'HearthHomeserver', useSQLite: true } },
+    durableObjectsPersist: persistDir,
+    bindings,
+    host: '127.0.0.1',
+    port: 0,
+  });
+  const url = (await mf.ready).origin;
+  return { url, stop: () => mf.dispose() };
+}

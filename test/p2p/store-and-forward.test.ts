@@ -1,0 +1,118 @@
+/**
+ * Store-and-forward through a relay: two people never online at the same moment still get
+ * each other's messages, and a relay that alters what it holds is caught by the signatures.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Pdu, type RoomVersion, roomVersions, verifyEvent } from '../../src/core/index.ts';
+import { P2P_KEY_ID, p2pVerifyKey } from '../../src/core/p2p-identity.ts';
+import { createMailboxes, type Mailboxes } from '../../src/transport/libp2p/mailbox.ts';
+import type { Relay } from '../../src/transport/libp2p/relay.ts';
+import {
+  relayTcpAddress,
+  startTestP2pPeer,
+  startTestRelay,
+  type TestP2pPeer,
+} from '../../src/transport/libp2p/testing.ts';
+import { sendText, sharedRoom, texts } from './testing-room.ts';
+
+const peers: TestP2pPeer[] = [];
+const relays: Relay[] = [];
+afterEach(async () => {
+  await Promise.all(peers.splice(0).map((p) => p.close()));
+  await Promise.all(relays.splice(0).map((r) => r.close()));
+});
+
+async function pair(mailboxes?: Mailboxes) {
+  const relay = await startTestRelay(mailboxes ? { mailboxes } : {});
+  relays.push(relay);
+  const options = { relays: [relayTcpAddress(relay)], listen: [], webRTC: true };
+  const a = await startTestP2pPeer(options);
+  const b = await startTestP2pPeer(options);
+  peers.push(a, b);
+  await expect.poll(() => relay.stats().announcedPeers, { timeout: 10_000 }).toBe(2);
+  const alice = await a.hs.createUser('alice');
+  const bob = await b.hs.createUser('bob');
+  const roomId = await sharedRoom(a.hs, alice, b.hs, bob);
+  return { relay, a, b, alice, bob, roomId };
+}
+
+/** The IDs of a room's text messages, oldest first, as a client sees them. */
+async function eventIds(peer: TestP2pPeer, token: string, roomId: string): Promise<string[]> {
+  const res = await peer.hs.call(
+    'GET',
+    `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=200`,
+    { token },
+  );
+  return (res.body.chunk as { type: string; event_id: string }[])
+    .filter((e) => e.type === 'm.room.message')
+    .map((e) => e.event_id)
+    .reverse();
+}
+
+const numbered = (n: number, from = 1) => Array.from({ length: n }, (_, i) => `message ${i + from}`);
+
+describe('store-and-forward', () => {
+  it('B offline, A sends 50, A goes offline, B comes online and gets all 50 from the relay, in order', async () => {
+    const { relay, a, b, alice, bob, roomId } = await pair();
+    await b.node.stop();
+    for (const [i, text] of numbered(50).entries()) await sendText(a.hs, alice, roomId, text, `m${i}`);
+    // A's outbox found B unreachable and handed every PDU to the relay.
+    await expect.poll(() => relay.stats().mailbox.items, { timeout: 30_000 }).toBe(50);
+    expect(await a.hs.store.federation.outbox(b.serverName, 10)).toEqual([]);
+    await a.node.stop();
+    expect(await texts(b.hs, bob, roomId)).toEqual([]);
+
+    await b.node.start();
+    await expect.poll(() => texts(b.hs, bob, roomId), { timeout: 30_000 }).toEqual(numbered(50));
+    // Handed over and acknowledged: the relay holds nothing more.
+    await expect.poll(() => relay.stats().mailbox.items, { timeout: 30_000 }).toBe(0);
+    // What B keeps is A's own events, whole and signed with the key A's name stands for.
+    const ids = await eventIds(b, bob.accessToken, roomId);
+    expect(ids).toHaveLength(50);
+    const stored = await b.hs.store.rooms.getEvents(ids);
+    const room = await b.hs.store.rooms.getRoom(roomId);
+    const version = roomVersions[room?.roomVersion ?? ''] as RoomVersion;
+    for (const id of ids) {
+      const pdu = stored.get(id)?.event as Pdu;
+      expect(pdu.origin ?? pdu.sender).toContain(a.serverName);
+      const checked = await verifyEvent(pdu, version, (server) =>
+        server === a.serverName ? new Map([[P2P_KEY_ID, p2pVerifyKey(server) as Uint8Array]]) : undefined,
+      );
+      expect(checked.redacted).toBe(false);
+    }
+  }, 120_000);
+
+  it('a relay that alters a held transaction is caught: that PDU is refused, the rest applied', async () => {
+    // A relay whose mailbox rewrites message 10 on its way out (the text, not the signatures).
+    const honest = createMailboxes();
+    const hostile: Mailboxes = {
+      ...honest,
+      peek: (destination, limit) =>
+        honest.peek(destination, limit).map((entry) => ({
+          ...entry,
+          item: entry.item.replace('message 10\\"', 'message 10 (forged)\\"'),
+        })),
+    };
+    const { relay, a, b, alice, bob, roomId } = await pair(hostile);
+    await b.node.stop();
+    for (const [i, text] of numbered(20).entries()) await sendText(a.hs, alice, roomId, text, `m${i}`);
+    await expect.poll(() => relay.stats().mailbox.items, { timeout: 30_000 }).toBe(20);
+    expect(honest.peek(b.serverName, 100).some((e) => e.item.includes('message 10'))).toBe(true);
+    expect(hostile.peek(b.serverName, 100).some((e) => e.item.includes('message 10 (forged)'))).toBe(true);
+    await a.node.stop();
+
+    await b.node.start();
+    // 1–9 applied; the forged 10 refused (its X-Matrix signature no longer verifies); 11–20 wait
+    // on the missing 10, which only A can give.
+    await expect.poll(() => texts(b.hs, bob, roomId), { timeout: 30_000 }).toEqual(numbered(9));
+    await expect.poll(() => relay.stats().mailbox.items, { timeout: 30_000 }).toBe(0);
+    expect(await texts(b.hs, bob, roomId)).not.toContain('message 10 (forged)');
+
+    // A back online: its next message leads B to fetch the gap (get_missing_events) from A.
+    await a.node.start();
+    await sendText(a.hs, alice, roomId, 'back again', 'back');
+    await expect
+      .poll(() => texts(b.hs, bob, roomId), { timeout: 30_000 })
+      .toEqual([...numbered(20), 'back again']);
+  }, 120_000);
+});
