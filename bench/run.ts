@@ -3,6 +3,7 @@
  * run; ratios against the raw primitive beside them are what to compare across runs.
  */
 import { browserBench } from './browser.ts';
+import { clientApiBench } from './client-api.ts';
 import { coreBench } from './core.ts';
 import { e2eeBench } from './e2ee.ts';
 import { edgeBench } from './edge.ts';
@@ -54,6 +55,11 @@ if (!only || only === 'federation')
   );
 if (!only || only === 'p2p')
   printTable('p2p: libp2p federation beside raw libp2p echoes on the same connections', await p2pBench());
+if (!only || only === 'client-api')
+  printTable(
+    'client-api: search index cost, search latency, relations and threads on 1,000 replies',
+    await clientApiBench(),
+  );
 if (!only || only === 'browser')
   printTable('browser: the Service Worker homeserver in headless Chromium', await browserBench());
 // Builds the workerd bundle and two WASI components first (minutes): only when asked for.

@@ -2,7 +2,7 @@
  * The query half of the `FederationPort` — server-server-api.md "Querying for information"
  * and "End-to-End Encryption": what this server asks another about its users and aliases
  * (a client's profile lookup or alias resolution for a remote name, a remote user's keys).
- * `createFederationPort` (port.ts) takes these four from here.
+ * `createFederationPort` (port.ts) takes these from here.
  *
  * A refusal by the other server keeps its Matrix error (a 404 stays a 404 for the client);
  * a server that gives no usable answer is 502 M_UNKNOWN, never the client's fault.
@@ -15,7 +15,7 @@ import { type FederationClient, FederationRequestError } from './client.ts';
 
 export type QueryPort = Pick<
   FederationPort,
-  'queryProfile' | 'queryDirectory' | 'queryUserKeys' | 'claimUserKeys'
+  'queryProfile' | 'queryDirectory' | 'queryHierarchy' | 'queryUserKeys' | 'claimUserKeys'
 >;
 
 /**
@@ -73,6 +73,27 @@ export function createQueryPort(client: FederationClient): QueryPort {
         throw remoteFailure(destination, 'a directory query', new Error('malformed answer'));
       }
       return { roomId: answer.room_id, servers: answer.servers };
+    },
+    async queryHierarchy(destination, roomId, suggestedOnly) {
+      const params = new URLSearchParams({ suggested_only: String(suggestedOnly) });
+      const answer = await ask(destination, 'a space hierarchy query', () =>
+        client.request(destination, {
+          method: 'GET',
+          target: `/_matrix/federation/v1/hierarchy/${encodeURIComponent(roomId)}?${params}`,
+        }),
+      );
+      const room = answer.room;
+      const isObject = (x: unknown): x is JsonObject =>
+        typeof x === 'object' && x !== null && !Array.isArray(x);
+      if (!isObject(room) || room.room_id !== roomId || !Array.isArray(answer.children)) {
+        throw remoteFailure(destination, 'a space hierarchy query', new Error('malformed answer'));
+      }
+      const inaccessible = answer.inaccessible_children;
+      return {
+        room,
+        children: answer.children.filter(isObject),
+        inaccessibleChildren: isStringArray(inaccessible) ? inaccessible : [],
+      };
     },
     async queryUserKeys(destination, deviceKeys) {
       const body = {

@@ -13,6 +13,7 @@
 import type { JsonObject } from '../core/canonical-json.ts';
 import { stateKey } from '../core/pdu.ts';
 import type { Store, StoredEvent } from '../storage/store.ts';
+import { type Aggregation, loadAggregations } from './aggregations.ts';
 
 /** Who the event is shown to: `transaction_id` is given only to the device that sent it. */
 export interface Viewer {
@@ -29,6 +30,8 @@ export interface ClientEventExtras {
   redactedBecause?: StoredEvent | null;
   /** For a state event: the state event it replaced, when loaded. */
   replaced?: StoredEvent | null;
+  /** Bundled aggregations (aggregations.ts) by event ID: this event's, and those of the events inside it. */
+  aggregations?: ReadonlyMap<string, Aggregation>;
 }
 
 /**
@@ -70,6 +73,8 @@ export function toClientEvent(
     unsigned.prev_content = extras.replaced.event.content;
     unsigned.prev_sender = extras.replaced.event.sender;
   }
+  const aggregation = extras.aggregations?.get(pdu.event_id);
+  if (aggregation) unsigned['m.relations'] = bundled(aggregation, viewer, now, extras);
 
   if (extras.format === 'federation') {
     return { ...(pdu as unknown as JsonObject), unsigned };
@@ -94,9 +99,34 @@ export function toClientEvent(
   return out;
 }
 
+/** `unsigned["m.relations"]` of one event (client-server-api "Aggregations of child events"). */
+function bundled(
+  aggregation: Aggregation,
+  viewer: Viewer | null,
+  now: number,
+  extras: ClientEventExtras,
+): JsonObject {
+  const inner: ClientEventExtras = { withRoomId: extras.withRoomId, format: extras.format };
+  const relations: JsonObject = {};
+  if (aggregation.replace) relations['m.replace'] = toClientEvent(aggregation.replace, viewer, now, inner);
+  if (aggregation.thread) {
+    const { latest, count, participated } = aggregation.thread;
+    relations['m.thread'] = {
+      latest_event: toClientEvent(latest, viewer, now, { ...inner, aggregations: extras.aggregations }),
+      count,
+      current_user_participated: participated,
+    };
+  }
+  if (aggregation.references)
+    relations['m.reference'] = { chunk: aggregation.references.map((event_id) => ({ event_id })) };
+  return relations;
+}
+
 export interface LoadOptions extends Pick<ClientEventExtras, 'withRoomId' | 'format'> {
   /** Look up the replaced state of state events for `prev_content` (default true). */
   prevContent?: boolean;
+  /** Bundle aggregations of child events (default true; state and member lists leave them out). */
+  relations?: boolean;
 }
 
 /**
@@ -131,7 +161,10 @@ export async function loadClientEvents(
   }
 
   const wanted = [...redactionIds, ...replacedIdOf.values()];
-  const loaded = wanted.length > 0 ? await store.rooms.getEvents(wanted) : new Map<string, StoredEvent>();
+  const [loaded, aggregations] = await Promise.all([
+    wanted.length > 0 ? store.rooms.getEvents(wanted) : new Map<string, StoredEvent>(),
+    options.relations === false ? undefined : loadAggregations(store, events, viewer?.userId ?? null),
+  ]);
 
   return events.map((e) => {
     const pdu = e.event;
@@ -151,6 +184,7 @@ export async function loadClientEvents(
       format: options.format,
       redactedBecause: e.redactedBy ? (loaded.get(e.redactedBy) ?? null) : null,
       replaced: replaced ?? null,
+      ...(aggregations && aggregations.size > 0 ? { aggregations } : {}),
     });
   });
 }

@@ -113,6 +113,15 @@ export interface FederationPort {
   getEventAuth(destination: string, roomId: string, eventId: string): Promise<Pdu[]>;
   /** GET /query/profile: a remote user's profile (one field, or all). */
   queryProfile(destination: string, userId: string, field?: string): Promise<JsonObject>;
+  /**
+   * GET /hierarchy/{roomId}: a room another server holds, with its children (space_hierarchy.yaml),
+   * as that server describes them; used for the rooms of a space this server is not in.
+   */
+  queryHierarchy(
+    destination: string,
+    roomId: string,
+    suggestedOnly: boolean,
+  ): Promise<{ room: JsonObject; children: JsonObject[]; inaccessibleChildren: string[] }>;
   /** GET /query/directory: a remote room alias. */
   queryDirectory(destination: string, alias: string): Promise<{ roomId: string; servers: string[] }>;
   /** POST /user/keys/query: `{userId: [deviceIds]}` → the body (device_keys, master_keys, …). */
@@ -169,6 +178,7 @@ export const federationOff: FederationPort = {
   getEventAuth: off((d) => `Fetching auth events from ${d}`),
   queryProfile: off((d) => `The profile of a user of ${d}`),
   queryDirectory: off((d) => `A room alias of ${d}`),
+  queryHierarchy: off((d) => `A room of ${d}`),
   queryUserKeys: off((d) => `The device keys of users of ${d}`),
   claimUserKeys: off((d) => `One-time keys of users of ${d}`),
 };

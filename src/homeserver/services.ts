@@ -28,12 +28,17 @@ import { createFederationInboundService, type FederationInboundService } from '.
 import { createFederationQueryService, type FederationQueryService } from './federation-queries/index.ts';
 import { createFilterService, type FilterService } from './filter.ts';
 import { createMediaService, type MediaDeps, type MediaService } from './media/index.ts';
+import { createNotificationsService, type NotificationsService } from './notifications.ts';
 import type { E2eeRemote } from './ports.ts';
 import { createPushDelivery, type PushDelivery } from './push/delivery.ts';
 import { createPushService, type PushService } from './push/index.ts';
 import { createRoomsService, type RoomsService } from './rooms/index.ts';
 import { createRoomReadService, type RoomReadService } from './rooms/read.ts';
+import { createRelationsService, type RelationsService } from './rooms/relations.ts';
+import { createUpgradeService, type UpgradeService } from './rooms/upgrade.ts';
+import { createSearchService, type SearchService } from './search.ts';
 import { createSlidingSyncService, type SlidingSyncService } from './sliding-sync/index.ts';
+import { createSpacesService, type SpacesService } from './spaces.ts';
 import { createSyncService, type SyncService } from './sync/index.ts';
 import { createTransactions, type TransactionsService } from './transactions.ts';
 import { createUserDataService, type UserDataService } from './user-data.ts';
@@ -44,6 +49,16 @@ export interface Services {
   readonly rooms: RoomsService;
   /** Reading rooms (state, members, events, context, /messages). */
   readonly roomRead: RoomReadService;
+  /** /relations and /threads. */
+  readonly relations: RelationsService;
+  /** Server-side search and the user directory. */
+  readonly search: SearchService;
+  /** Space hierarchy, room summaries, mutual rooms. */
+  readonly spaces: SpacesService;
+  /** Room upgrades. */
+  readonly upgrades: UpgradeService;
+  /** The notifications list (GET /notifications). */
+  readonly notifications: NotificationsService;
   readonly sync: SyncService;
   /** Simplified sliding sync (MSC4186). */
   readonly slidingSync: SlidingSyncService;
@@ -153,6 +168,10 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
     rooms,
     ...(deps.sharedSecret ? { sharedSecret: deps.sharedSecret } : {}),
   });
+  const roomRead = createRoomReadService(ctx, {
+    rooms,
+    backfill: (roomId, from, limit) => federationInbound.backfillRoom(roomId, from, limit),
+  });
   return {
     config: ctx.config,
     accounts: askServicesAboutUsers(ctx, accounts, appservices),
@@ -164,10 +183,12 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
       ...(deps.outboundFetch ? { fetch: deps.outboundFetch } : {}),
     }),
     extras: createExtrasService(ctx),
-    roomRead: createRoomReadService(ctx, {
-      rooms,
-      backfill: (roomId, from, limit) => federationInbound.backfillRoom(roomId, from, limit),
-    }),
+    roomRead,
+    relations: createRelationsService(ctx, { rooms, roomRead }),
+    search: createSearchService(ctx, { rooms, roomRead }),
+    spaces: createSpacesService(ctx, { rooms }),
+    upgrades: createUpgradeService(ctx, { rooms }),
+    notifications: createNotificationsService(ctx),
     sync: createSyncService(ctx, { typing, presence, rooms, pushRules, e2ee }),
     slidingSync: createSlidingSyncService(ctx, { typing, presence, rooms, pushRules, e2ee }),
     e2ee,

@@ -55,3 +55,20 @@ export function parseTopoToken(token: string): TopoToken | null {
   if (!match || !NON_NEGATIVE_INT.test(match[1] as string) || !INT.test(match[2] as string)) return null;
   return { depth: Number(match[1]), stream: Number(match[2]) };
 }
+
+/**
+ * A place in stream order (`p…`), for the lists paged by position: /relations, /threads,
+ * /notifications, /search. `parseStreamToken` also takes a sync token (its events position)
+ * and a topological token (its stream part), as relations.yaml allows for `from`/`to`.
+ */
+export function formatStreamToken(position: number): string {
+  return `p${position}`;
+}
+
+export function parseStreamToken(token: string): number | null {
+  if (token.startsWith('p')) {
+    const text = token.slice(1);
+    return INT.test(text) ? Number(text) : null;
+  }
+  return parseTopoToken(token)?.stream ?? parseSyncToken(token)?.events ?? null;
+}

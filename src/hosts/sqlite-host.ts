@@ -13,7 +13,12 @@ import { consoleLogger } from '../homeserver/context.ts';
 import { createHomeserver, type Homeserver } from '../server.ts';
 import { openSqliteStore } from '../storage/sqlite/index.ts';
 import { createFetchHttpsTransport, type FetchFunction } from '../transport/https/fetch.ts';
-import { announceRegistrationToken, homeserverOptions, readHostConfig, type Settings } from './host-config.ts';
+import {
+  announceRegistrationToken,
+  homeserverOptions,
+  readHostConfig,
+  type Settings,
+} from './host-config.ts';
 
 export interface Listener {
   /** `http://host:port` or `https://…`, with the port really bound. */

@@ -12,6 +12,7 @@
  * on open; a database of a later version is refused, untouched (`StoreError SCHEMA_TOO_NEW`).
  */
 import { type EventReference, referencedIds } from '../core/pdu.ts';
+import { indexEvent } from './areas/event-index.ts';
 import type { Row, Tx } from './engine.ts';
 
 export interface SchemaVersion {
@@ -162,6 +163,26 @@ export const SCHEMA: readonly SchemaVersion[] = [
       stream_cursors: 'name', // {position}
       reports: 'id, created_ts', // {user_id, room_id, event_id?, target_user_id?, reason, score}
       blocked_rooms: 'room_id', // {by, blocked_ts}
+    },
+  },
+  {
+    // Server-side search and the thread list (areas/event-index.ts), written with each event:
+    // a word index (one row per distinct word of an event's body/name/topic), each thread
+    // root's latest reply (for /threads, newest activity first) and who took part in it.
+    // Built from the events already stored.
+    version: 9,
+    tables: {
+      search_terms: '[term+stream]', // {room_id, event_id}
+      threads: '[room_id+root_id], [room_id+latest]', // {latest_event_id}
+      thread_participants: '[root_id+user_id]', // {room_id}
+    },
+    upgrade: async (tx) => {
+      await forEachEvent(tx, async (row) => {
+        if (row.redacted_by != null) return;
+        const pending: Promise<unknown>[] = [];
+        await indexEvent(tx, row, relationRow(row), (p) => pending.push(p), true);
+        await Promise.all(pending);
+      });
     },
   },
 ];

@@ -198,6 +198,49 @@ export interface Relation {
   stream: number;
 }
 
+/** An event found by `searchEvents`. */
+export interface SearchHit {
+  eventId: string;
+  roomId: string;
+  stream: number;
+}
+
+export interface SearchQuery {
+  /** Words as `core/search-text.ts` makes them; an event must hold every one. */
+  terms: readonly string[];
+  /** Only events of these rooms are found. */
+  roomIds: ReadonlySet<string>;
+  /** Only events at positions below this one (a previous answer's `next`). */
+  before?: number;
+  limit: number;
+  /** Index rows read at most in one call (default 20,000); `next` then says where to go on. */
+  maxScan?: number;
+}
+
+/** A thread root with its latest reply (stream order). */
+export interface ThreadRecord {
+  rootId: string;
+  latestEventId: string;
+  latest: number;
+}
+
+/** What the server bundles with an event (client-server-api "Aggregations of child events"). */
+export interface RelationSummary {
+  /** `m.replace` relations, newest first (at most 100). */
+  replace: string[];
+  /** `m.thread` replies: how many, and the latest. */
+  thread: { count: number; latestEventId: string } | null;
+  /** `m.reference` relations, oldest first (the newest 100). */
+  references: string[];
+}
+
+export interface NotificationRecord {
+  roomId: string;
+  eventId: string;
+  stream: number;
+  highlight: boolean;
+}
+
 export interface RoomStore {
   /** Persists a batch in order, all or nothing. Events already stored are skipped. */
   persistEvents(inputs: readonly PersistEventInput[]): Promise<PersistedEvent[]>;
@@ -250,6 +293,23 @@ export interface RoomStore {
     eventId: string,
     options: { relType?: string; from?: number; dir: 'f' | 'b'; limit: number },
   ): Promise<Relation[]>;
+  /** Relation summaries of the events that have any (one transaction; others are absent). */
+  relationSummaries(eventIds: readonly string[]): Promise<Map<string, RelationSummary>>;
+  /** Events holding every word, newest first (schema v6 word index). `next`: where to go on, null at the end. */
+  searchEvents(query: SearchQuery): Promise<{ hits: SearchHit[]; next: number | null }>;
+  /** A room's threads, latest activity first; `before` is a previous answer's `next`. */
+  threads(
+    roomId: string,
+    page: { before?: number; limit: number },
+  ): Promise<{ threads: ThreadRecord[]; next: number | null }>;
+  /** Those of `rootIds` whose threads `userId` replied in. */
+  threadParticipants(userId: string, rootIds: readonly string[]): Promise<Set<string>>;
+  /** A user's notifications in the given rooms, newest first. */
+  notificationsFor(
+    userId: string,
+    roomIds: readonly string[],
+    page: { before?: number; limit: number; highlightOnly: boolean },
+  ): Promise<NotificationRecord[]>;
   getRoom(roomId: string): Promise<RoomRecord | null>;
   setPublished(roomId: string, published: boolean): Promise<void>;
   publishedRooms(): Promise<string[]>;

@@ -8,8 +8,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JsonObject } from '../../src/core/canonical-json.ts';
 import { parseJson } from '../../src/core/json.ts';
-import { createTestHomeserver, type TestHomeserver } from '../../src/testing.ts';
 import { parseRegistration } from '../../src/homeserver/appservices/registration.ts';
+import { createTestHomeserver, type TestHomeserver } from '../../src/testing.ts';
 
 const SERVER = 'test.localhost';
 

@@ -115,6 +115,11 @@ const READS = new Set([
   'countMembers',
   'eventForTransaction',
   'relations',
+  'relationSummaries',
+  'searchEvents',
+  'threads',
+  'threadParticipants',
+  'notificationsFor',
   'getRoom',
   'publishedRooms',
   'getAlias',
@@ -1284,6 +1289,15 @@ describe('fuzz: the whole homeserver', () => {
       `${v3}/rooms/${enc(w.r3)}/context/${enc(w.e3)}?limit=`,
       `${v3}/publicRooms?limit=`,
       `${v3}/initialSync?limit=`,
+      `${v3}/notifications?limit=`,
+      `/_matrix/client/v1/rooms/${enc(w.r3)}/relations/${enc(w.e3)}?limit=`,
+      `/_matrix/client/v1/rooms/${enc(w.r3)}/relations/${enc(w.e3)}/m.thread?limit=`,
+      `/_matrix/client/v1/rooms/${enc(w.r3)}/relations/${enc(w.e3)}/m.thread/m.room.message?limit=`,
+    ];
+    // threads_list.yaml and space_hierarchy.yaml: "an integer greater than zero".
+    const positiveLimit = [
+      `/_matrix/client/v1/rooms/${enc(w.r3)}/threads?limit=`,
+      `/_matrix/client/v1/rooms/${enc(w.r3)}/hierarchy?limit=`,
     ];
     // Every implemented spec operation with a `limit` query parameter is in the list above.
     const implemented = new Set(
@@ -1293,8 +1307,29 @@ describe('fuzz: the whole homeserver', () => {
       .filter(([key, req]) => implemented.has(key) && req.query.some((q) => q.name === 'limit'))
       .map(([key]) => key);
     expect(specLimited.sort()).toEqual(
-      ['GET /initialSync', 'GET /publicRooms', 'GET /rooms/{}/context/{}', 'GET /rooms/{}/messages'].sort(),
+      [
+        'GET /initialSync',
+        'GET /publicRooms',
+        'GET /rooms/{}/context/{}',
+        'GET /rooms/{}/messages',
+        'GET /notifications',
+        'GET /rooms/{}/relations/{}',
+        'GET /rooms/{}/relations/{}/{}',
+        'GET /rooms/{}/relations/{}/{}/{}',
+        'GET /rooms/{}/threads',
+        'GET /rooms/{}/hierarchy',
+      ].sort(),
     );
+    for (const base of positiveLimit) {
+      for (const bad of ['0', '-1', 'abc', '1.5', `${2 ** 60}`]) {
+        const r = await w.hs.call('GET', base + enc(bad), { token: w.bob.accessToken });
+        expect([r.status, r.body.errcode], `${base}${bad}`).toEqual([400, 'M_INVALID_PARAM']);
+      }
+      for (const good of ['1', '1000000000']) {
+        const r = await w.hs.call('GET', base + good, { token: w.bob.accessToken });
+        expect(r.status, `${base}${good}: ${JSON.stringify(r.body)}`).toBe(200);
+      }
+    }
     for (const base of withLimit) {
       for (const bad of ['-1', 'abc', '1e9', '1.5', '', '0x10', `${2 ** 60}`]) {
         const r = await w.hs.call('GET', base + enc(bad), { token: w.bob.accessToken });

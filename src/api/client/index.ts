@@ -22,10 +22,14 @@ import { profileEndpoints } from './profile.ts';
 import { pushRulesEndpoints } from './push-rules.ts';
 import { receiptEndpoints } from './receipts.ts';
 import { registerEndpoints } from './register.ts';
+import { relationsEndpoints } from './relations.ts';
+import { roomExtrasEndpoints } from './room-extras.ts';
 import { roomKeysEndpoints } from './room-keys.ts';
 import { roomReadEndpoints } from './room-read.ts';
 import { roomsEndpoints } from './rooms.ts';
+import { searchEndpoints } from './search.ts';
 import { slidingSyncEndpoints } from './sliding-sync.ts';
+import { spacesEndpoints } from './spaces.ts';
 import { syncEndpoints } from './sync.ts';
 import { toDeviceEndpoints } from './to-device.ts';
 import { typingEndpoints } from './typing.ts';
@@ -50,6 +54,10 @@ export function clientEndpoints(services: Services): Endpoint[] {
       receiptEndpoints,
       presenceEndpoints,
       roomReadEndpoints,
+      relationsEndpoints,
+      searchEndpoints,
+      spacesEndpoints,
+      roomExtrasEndpoints,
     ].flatMap((f) => f(services)),
     ...roomsEndpoints(services),
     ...pushRulesEndpoints(services),

@@ -267,18 +267,6 @@ describe('PUT /rooms/{roomId}/redact/{eventId}/{txnId}', () => {
   });
 });
 
-describe('POST /rooms/{roomId}/upgrade', () => {
-  it('is not supported yet', async () => {
-    const { hs, users } = await setup('alice');
-    const roomId = await createRoomAs(hs, users[0]);
-    const res = await hs.call('POST', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/upgrade`, {
-      token: users[0].accessToken,
-      body: { new_version: '12' },
-    });
-    expect([res.status, res.body.errcode]).toEqual([404, 'M_UNRECOGNIZED']);
-  });
-});
-
 // POST /createRoom's refusals: the body's shape is checked by the endpoint, the rest by the
 // room service (src/homeserver/rooms/create-room.ts); both answer before anything is written.
 describe('createRoom refusals', () => {

@@ -1,12 +1,10 @@
 /**
  * Room creation and sending events — client-server-api "Creation" (create_room.yaml),
  * "Sending events to a room" (room_send.yaml, room_state.yaml), "Redactions"
- * (redaction.yaml) and "Room upgrades" (room_upgrades.yaml, answered M_UNRECOGNIZED until
- * upgrades land). Membership endpoints are in membership.ts, aliases and the directory in
- * directory.ts; `roomsEndpoints` gathers all three.
+ * (redaction.yaml). Room upgrades are in room-extras.ts. Membership endpoints are in
+ * membership.ts, aliases and the directory in directory.ts; `roomsEndpoints` gathers all three.
  */
 
-import { unrecognized } from '../../homeserver/errors.ts';
 import type { Services } from '../../homeserver/services.ts';
 import { type Endpoint, endpoint, v } from '../endpoint.ts';
 import { directoryEndpoints } from './directory.ts';
@@ -125,18 +123,6 @@ export function roomsEndpoints(services: Services): Endpoint[] {
           ...(body.reason !== undefined ? { reason: body.reason } : {}),
         });
         return { event_id: eventId };
-      },
-    }),
-
-    endpoint({
-      // POST /_matrix/client/v3/rooms/{roomId}/upgrade
-      method: 'POST',
-      path: '/rooms/{roomId}/upgrade',
-      versions: ['r0', 'v3'],
-      auth: 'required',
-      spec: 'client-server-api/#post_matrixclientv3roomsroomidupgrade',
-      handler: async () => {
-        throw unrecognized('Room upgrades are not supported yet');
       },
     }),
 

@@ -12,6 +12,7 @@
  * not see is served redacted, so the DAG stays whole without leaking content (what Synapse
  * does too). Answers are PDUs in the room version's wire format.
  */
+
 import {
   getRoomVersion,
   type IdentifiedPdu,
@@ -29,6 +30,7 @@ import type { HomeserverContext } from '../context.ts';
 import { forbidden, notFound } from '../errors.ts';
 import { serverOf } from '../rooms/accept.ts';
 import type { RoomsService } from '../rooms/service.ts';
+import { eventAtTimestamp } from '../rooms/timestamp.ts';
 
 const HISTORY_TYPE = 'm.room.history_visibility';
 const MEMBER_TYPE = 'm.room.member';
@@ -306,24 +308,8 @@ export function createEventServing(
     async timestampToEvent(origin, roomId, ts, dir) {
       const a = await access(origin, roomId);
       const visible = visibilityFor(origin, a);
-      // Walk the timeline in the asked direction; a room's timeline is read page by page.
-      let cursor: number | undefined;
-      for (let pages = 0; pages < 100; pages++) {
-        const page = await store.rooms.timeline(roomId, {
-          dir,
-          limit: 100,
-          ...(cursor !== undefined ? { from: cursor } : {}),
-        });
-        for (const stored of page.events) {
-          const at = stored.event.origin_server_ts;
-          if (typeof at !== 'number') continue;
-          const fits = dir === 'b' ? at <= ts : at >= ts;
-          if (fits && (await visible(stored)))
-            return { event_id: stored.event.event_id, origin_server_ts: at };
-        }
-        if (page.next === null) break;
-        cursor = page.next;
-      }
+      const found = await eventAtTimestamp(store, roomId, ts, dir, visible);
+      if (found) return found;
       throw notFound(`No event ${dir === 'b' ? 'before' : 'after'} ${ts} in ${roomId}`);
     },
   };

@@ -29,6 +29,7 @@ import { forbidden, invalidParam, notFound } from '../errors.ts';
 import { matchesEventFilter, type RoomEventFilter } from '../filter.ts';
 import { formatTopoToken, parseSyncToken, parseTopoToken } from '../tokens.ts';
 import type { RoomsService } from './index.ts';
+import { eventAtTimestamp } from './timestamp.ts';
 
 const MEMBER = 'm.room.member';
 const HISTORY_VISIBILITY = 'm.room.history_visibility';
@@ -89,6 +90,8 @@ export interface RoomReadService {
   context(viewer: Viewer, roomId: string, eventId: string, query: ContextQuery): Promise<JsonObject>;
   /** `GET /rooms/{roomId}/messages` */
   messages(viewer: Viewer, roomId: string, query: MessagesQuery): Promise<JsonObject>;
+  /** `GET /rooms/{roomId}/timestamp_to_event` (rooms/timestamp.ts) */
+  timestampToEvent(viewer: Viewer, roomId: string, ts: number, dir: 'f' | 'b'): Promise<JsonObject>;
 }
 
 /** How a user may read a room (see the module comment). */
@@ -158,8 +161,9 @@ export function createRoomReadService(ctx: HomeserverContext, deps: RoomReadDeps
     return ids.map((id) => found.get(id)).filter((e): e is StoredEvent => e !== undefined);
   }
 
+  // State and member lists (prevContent false) carry no aggregations: they are not timelines.
   const format = (events: readonly StoredEvent[], viewer: Viewer, prevContent = true) =>
-    loadClientEvents(store, events, viewer, clock.now(), { prevContent });
+    loadClientEvents(store, events, viewer, clock.now(), { prevContent, relations: prevContent });
 
   /** An event of this room that the user may see, or M_NOT_FOUND. */
   async function visibleEvent(userId: string, roomId: string, eventId: string): Promise<StoredEvent> {
@@ -336,6 +340,16 @@ export function createRoomReadService(ctx: HomeserverContext, deps: RoomReadDeps
         events_after: rest.slice(before.length),
         state: await format(stateEvents, viewer, false),
       };
+    },
+
+    async timestampToEvent(viewer, roomId, ts, dir) {
+      await access(viewer.userId, roomId);
+      const visible = async (e: StoredEvent) =>
+        (await rooms.filterVisible(viewer.userId, roomId, [e])).length > 0;
+      const found = await eventAtTimestamp(store, roomId, ts, dir, visible);
+      if (!found)
+        throw notFound(`No event ${dir === 'b' ? 'at or before' : 'at or after'} ${ts} in ${roomId}`);
+      return found;
     },
 
     async messages(viewer, roomId, query) {

@@ -62,6 +62,7 @@ export function createPass(input: PassInput, now: SyncPositions, ignored: Readon
         withRoomId: false,
         format: input.filter.eventFormat,
         prevContent,
+        relations: prevContent,
       });
       return formatted.map((event) => input.filter.fields(event));
     },

@@ -25,6 +25,7 @@ import type {
   TopoToken,
 } from '../store.ts';
 import { invalid, requirePosition } from './common.ts';
+import type { EventIndexReads } from './event-index.ts';
 import type { RoomWrites } from './rooms-write.ts';
 import { loadState, StateCache } from './state-groups.ts';
 
@@ -157,7 +158,7 @@ function toAlias(row: Row): RoomAlias {
 }
 
 /** The reading half of `RoomStore`. */
-export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites> {
+export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | keyof EventIndexReads> {
   const states = new StateCache();
   return {
     async getEvent(eventId) {

@@ -14,6 +14,7 @@ import { awaitedMarker, isExtremity, relationRow, threadOfRow } from '../schema.
 import type { PersistEventInput, PersistedEvent, RoomStore } from '../store.ts';
 import { StoreError } from '../store.ts';
 import { currentPosition, invalid, nextPosition, requireString } from './common.ts';
+import { EVENT_INDEX_TABLES, indexEvent, unindexEvent } from './event-index.ts';
 import { GroupWriter } from './state-groups.ts';
 
 const PERSIST_TABLES = [
@@ -31,6 +32,7 @@ const PERSIST_TABLES = [
   'notifications',
   'notification_counts',
   'relations',
+  ...EVENT_INDEX_TABLES,
 ] as const;
 
 /** The room an event belongs to: a v12 create event has no room_id; its ID names the room (rooms/v12.md). */
@@ -489,6 +491,9 @@ async function persistOne(run: PersistRun, input: PersistEventInput): Promise<Pe
   }
   const relation = relationRow(row);
   if (relation) run.write(tx.put('relations', relation));
+  // The search index and thread list (event-index.ts), in this same transaction.
+  const indexing = indexEvent(tx, row, relation, (promise) => run.write(promise));
+  if (indexing) await indexing;
   if (input.redaction) await applyRedaction(tx, input.redaction.eventId, input.redaction.redacted, eventId);
   if (input.redactsLater !== undefined)
     run.write(tx.put('pending_redactions', { target_id: input.redactsLater, redaction_id: eventId }));
@@ -537,6 +542,7 @@ async function applyRedaction(
   // The original content is overwritten, not hidden: a redaction is real.
   await tx.put('events', { ...target, pdu: redacted, redacted_by: redactedBy });
   await tx.delete('relations', targetId);
+  await unindexEvent(tx, target);
   return true;
 }
 
@@ -596,7 +602,9 @@ export function roomWrites(engine: Engine): RoomWrites {
     },
 
     redactEvent(eventId, redacted, redactedBy) {
-      return engine.write(['events', 'relations'], (tx) => applyRedaction(tx, eventId, redacted, redactedBy));
+      return engine.write(['events', 'relations', 'search_terms'], (tx) =>
+        applyRedaction(tx, eventId, redacted, redactedBy),
+      );
     },
 
     async setPublished(roomId, published) {

@@ -10,6 +10,7 @@
  */
 import type { Engine } from '../engine.ts';
 import type { RoomStore } from '../store.ts';
+import { eventIndexReads } from './event-index.ts';
 import { roomReads } from './rooms-read.ts';
 import { roomWrites } from './rooms-write.ts';
 
@@ -17,5 +18,5 @@ export { toStoredEvent } from './rooms-read.ts';
 export { roomIdOf } from './rooms-write.ts';
 
 export function roomStore(engine: Engine): RoomStore {
-  return { ...roomReads(engine), ...roomWrites(engine) };
+  return { ...roomReads(engine), ...roomWrites(engine), ...eventIndexReads(engine) };
 }

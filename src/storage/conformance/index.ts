@@ -5,6 +5,7 @@
 import { describe } from 'vitest';
 import { accountTests } from './accounts.ts';
 import { e2eeTests } from './e2ee.ts';
+import { eventIndexTests } from './event-index.ts';
 import { lifecycleTests } from './lifecycle.ts';
 import { operatorTests } from './operator.ts';
 import { roomTests } from './rooms.ts';
@@ -16,6 +17,7 @@ export type { ConformanceTarget } from './testing.ts';
 export function storeConformance(target: ConformanceTarget): void {
   describe(`Store conformance — ${target.name}`, () => {
     describe('rooms', () => roomTests(target));
+    describe('event indexes', () => eventIndexTests(target));
     describe('accounts', () => accountTests(target));
     describe('user data', () => userDataTests(target));
     describe('e2ee, media, federation', () => e2eeTests(target));

@@ -207,6 +207,15 @@ export function lifecycleTests(target: ConformanceTarget): void {
       expect((await store.rooms.relations(root, { dir: 'f', limit: 10 })).map((r) => r.eventId)).toEqual([
         threaded.event_id,
       ]);
+      // Version 6 indexed their words and threads.
+      const found = await store.rooms.searchEvents({
+        terms: ['thread'],
+        roomIds: new Set([threaded.room_id as string]),
+        limit: 10,
+      });
+      expect(found.hits.map((h) => h.eventId)).toEqual([threaded.event_id]);
+      const threads = await store.rooms.threads(threaded.room_id as string, { limit: 10 });
+      expect(threads.threads.map((t) => [t.rootId, t.latestEventId])).toEqual([[root, threaded.event_id]]);
       // The migrated store reads and writes as a new one would.
       const head = (await store.rooms.forwardExtremities('!fixture:hearth.test'))[0];
       expect(head).toBeDefined();

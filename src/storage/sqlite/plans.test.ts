@@ -33,6 +33,13 @@ const queries: [string, Range][] = [
       limit: 10,
     },
   ],
+  ['relations', { index: '[relates_to+stream]', prefix: ['$e'], lower: [-9] }],
+  ['search_terms', { prefix: ['word'], upper: [9], upperOpen: true, reverse: true, limit: 256 }],
+  [
+    'threads',
+    { index: '[room_id+latest]', prefix: ['!r'], upper: [9], upperOpen: true, reverse: true, limit: 6 },
+  ],
+  ['notifications', { prefix: ['@u', '!r'], upper: [9], upperOpen: true, reverse: true, limit: 20 }],
   ['account_data', { index: '[user_id+stream]', prefix: ['@u'], lower: [3], lowerOpen: true }],
   ['receipts', { index: 'stream', lower: [3], lowerOpen: true, upper: [9] }],
   ['notifications', { prefix: ['@u', '!r'], lower: [3], lowerOpen: true }],

@@ -1,0 +1,267 @@
+/**
+ * The indexes kept beside each timeline event, written in the transaction that writes the
+ * event (schema v6): the search index (`search_terms`, one row per distinct word of the
+ * event's searchable text, keyed `[term+stream]`) and the thread list (`threads`, one row per
+ * thread root with its latest reply; `thread_participants`, who replied).
+ *
+ * Why a word table rather than SQLite FTS5: one index written once over the engine serves
+ * IndexedDB and SQLite alike (and the edge SQLites, where FTS5 may be missing), stays in the
+ * event's own transaction on both, and its queries are key-range scans `plans.test.ts` checks.
+ * Matching is whole words (`core/search-text.ts`); ranking is done by the homeserver over
+ * the events found.
+ */
+import { indexWords, searchableText } from '../../core/search-text.ts';
+import type { Engine, Row, Tx } from '../engine.ts';
+import type { NotificationRecord, RelationSummary, RoomStore, SearchHit, ThreadRecord } from '../store.ts';
+
+export const EVENT_INDEX_TABLES = ['search_terms', 'threads', 'thread_participants'] as const;
+
+const THREAD = 'm.thread';
+
+/** Whether an event row is in a timeline and accepted: only those are searched or threaded. */
+function indexable(row: Row): boolean {
+  return (
+    typeof row.stream === 'number' && row.rejected == null && row.soft_failed !== true && row.outlier !== true
+  );
+}
+
+/** The `search_terms` rows of an event row (none when it has no searchable text). */
+export function searchRows(row: Row): Row[] {
+  if (!indexable(row)) return [];
+  const pdu = row.pdu as { type?: unknown; content?: unknown; state_key?: unknown };
+  const found = searchableText(String(pdu.type), pdu.content);
+  if (!found) return [];
+  return indexWords(found.text).map((term) => ({
+    term,
+    stream: row.stream,
+    room_id: row.room_id,
+    event_id: row.event_id,
+  }));
+}
+
+/**
+ * Writes an event row's index rows. `relation` is its relations row (schema.ts
+ * `relationRow`), if any. Writes are handed to `write` unawaited, except for a backfilled
+ * thread reply, which reads the thread's row first (older history must not become its latest).
+ */
+export function indexEvent(
+  tx: Tx,
+  row: Row,
+  relation: Row | null,
+  write: (promise: Promise<unknown>) => void,
+  /** Read the thread's row first whatever the position (a migration visits events out of order). */
+  careful = false,
+): Promise<void> | undefined {
+  const terms = searchRows(row);
+  if (terms.length > 0) write(tx.putMany('search_terms', terms));
+  if (!relation || relation.rel_type !== THREAD || !indexable(row)) return undefined;
+  const rootId = relation.relates_to as string;
+  const roomId = row.room_id as string;
+  const stream = row.stream as number;
+  const sender = (row.pdu as { sender: string }).sender;
+  write(tx.put('thread_participants', { root_id: rootId, user_id: sender, room_id: roomId }));
+  const thread = { room_id: roomId, root_id: rootId, latest: stream, latest_event_id: row.event_id };
+  if (stream > 0 && !careful) {
+    write(tx.put('threads', thread));
+    return undefined;
+  }
+  return tx.get('threads', [roomId, rootId]).then((known) => {
+    if (!known || (known.latest as number) < stream) write(tx.put('threads', thread));
+  });
+}
+
+/** Drops the search rows of an event row being redacted (its text is gone). */
+export async function unindexEvent(tx: Tx, original: Row): Promise<void> {
+  for (const term of searchRows(original))
+    await tx.delete('search_terms', [term.term as string, term.stream as number]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Reads
+
+/** Index rows read per batch while searching. */
+const SEARCH_BATCH = 256;
+/** Lower bound that excludes rows without a position (SQLite orders NULL first; IndexedDB leaves them out of the index). */
+const POSITIONED = [Number.MIN_SAFE_INTEGER];
+/** Relations listed per event in a summary (edits, references): the newest are kept. */
+const SUMMARY_LIMIT = 100;
+
+export type EventIndexReads = Pick<
+  RoomStore,
+  'searchEvents' | 'threads' | 'threadParticipants' | 'relationSummaries' | 'notificationsFor'
+>;
+
+export function eventIndexReads(engine: Engine): EventIndexReads {
+  return {
+    searchEvents(query) {
+      const terms = [...new Set(query.terms)];
+      const maxScan = query.maxScan ?? 20_000;
+      return engine.read(['search_terms'], async (tx) => {
+        if (terms.length === 0) return { hits: [], next: null };
+        // Walk the rarest word's rows, newest first; the others are checked by key. Which is
+        // rarest is judged from each word's first batch (a word with fewer rows than a batch
+        // is known exactly), so a common word costs one batch, never a count of all its rows.
+        const bounds = query.before !== undefined ? { upper: [query.before], upperOpen: true } : {};
+        const firsts =
+          terms.length === 1
+            ? [SEARCH_BATCH]
+            : (
+                await Promise.all(
+                  terms.map((term) =>
+                    tx.query('search_terms', {
+                      prefix: [term],
+                      ...bounds,
+                      reverse: true,
+                      limit: SEARCH_BATCH,
+                    }),
+                  ),
+                )
+              ).map((rows) => rows.length);
+        const order = terms
+          .map((term, i) => [term, firsts[i] as number] as const)
+          .sort((a, b) => a[1] - b[1]);
+        const [rarest, ...others] = order.map(([term]) => term) as [string, ...string[]];
+        if ((order[0]?.[1] ?? 0) === 0) return { hits: [], next: null };
+        const hits: SearchHit[] = [];
+        let before = query.before;
+        let scanned = 0;
+        for (;;) {
+          const batch = await tx.query('search_terms', {
+            prefix: [rarest],
+            ...(before !== undefined ? { upper: [before], upperOpen: true } : {}),
+            reverse: true,
+            limit: SEARCH_BATCH,
+          });
+          scanned += batch.length;
+          const inRooms = batch.filter((row) => query.roomIds.has(row.room_id as string));
+          // The other words are looked up a chunk at a time: a page is often filled early.
+          const chunk = Math.max(16, 2 * (query.limit - hits.length));
+          for (let start = 0; start < inRooms.length; start += chunk) {
+            const part = inRooms.slice(start, start + chunk);
+            const present = await Promise.all(
+              others.map((term) =>
+                tx.getMany(
+                  'search_terms',
+                  part.map((row) => [term, row.stream as number]),
+                ),
+              ),
+            );
+            for (const [i, row] of part.entries()) {
+              if (!present.every((rows) => rows[i] !== undefined)) continue;
+              hits.push({
+                eventId: row.event_id as string,
+                roomId: row.room_id as string,
+                stream: row.stream as number,
+              });
+              if (hits.length >= query.limit) return { hits, next: row.stream as number };
+            }
+          }
+          const last = batch.at(-1);
+          if (batch.length < SEARCH_BATCH || !last) return { hits, next: null };
+          before = last.stream as number;
+          if (scanned >= maxScan) return { hits, next: before };
+        }
+      });
+    },
+
+    threads(roomId, { before, limit }) {
+      return engine.read(['threads'], async (tx) => {
+        const rows = await tx.query('threads', {
+          index: '[room_id+latest]',
+          prefix: [roomId],
+          ...(before !== undefined ? { upper: [before], upperOpen: true } : {}),
+          reverse: true,
+          limit: limit + 1,
+        });
+        const threads = rows.slice(0, limit).map(
+          (row): ThreadRecord => ({
+            rootId: row.root_id as string,
+            latestEventId: row.latest_event_id as string,
+            latest: row.latest as number,
+          }),
+        );
+        return { threads, next: rows.length > limit ? (threads.at(-1)?.latest ?? null) : null };
+      });
+    },
+
+    async threadParticipants(userId, rootIds) {
+      const rows = await engine.read(['thread_participants'], (tx) =>
+        tx.getMany(
+          'thread_participants',
+          rootIds.map((id) => [id, userId]),
+        ),
+      );
+      return new Set(rootIds.filter((_, i) => rows[i] !== undefined));
+    },
+
+    relationSummaries(eventIds) {
+      return engine.read(['relations'], async (tx) => {
+        const summaries = new Map<string, RelationSummary>();
+        const ids = [...new Set(eventIds)];
+        const any = await Promise.all(
+          ids.map((id) =>
+            tx.count('relations', { index: '[relates_to+stream]', prefix: [id], lower: POSITIONED }),
+          ),
+        );
+        const related = ids.filter((_, i) => (any[i] ?? 0) > 0);
+        const byType = (id: string, relType: string, limit: number) =>
+          tx.query('relations', {
+            index: '[relates_to+rel_type+stream]',
+            prefix: [id, relType],
+            lower: POSITIONED,
+            reverse: true,
+            limit,
+          });
+        await Promise.all(
+          related.map(async (id) => {
+            const [replace, threadCount, [latest], references] = await Promise.all([
+              byType(id, 'm.replace', SUMMARY_LIMIT),
+              tx.count('relations', {
+                index: '[relates_to+rel_type+stream]',
+                prefix: [id, 'm.thread'],
+                lower: POSITIONED,
+              }),
+              byType(id, 'm.thread', 1),
+              byType(id, 'm.reference', SUMMARY_LIMIT),
+            ]);
+            summaries.set(id, {
+              replace: replace.map((row) => row.event_id as string),
+              thread: latest ? { count: threadCount, latestEventId: latest.event_id as string } : null,
+              references: references.map((row) => row.event_id as string).reverse(),
+            });
+          }),
+        );
+        return summaries;
+      });
+    },
+
+    notificationsFor(userId, roomIds, { before, limit, highlightOnly }) {
+      return engine.read(['notifications'], async (tx) => {
+        // One newest-first page per room, merged: the table is keyed by (user, room, position).
+        const pages = await Promise.all(
+          roomIds.map((roomId) =>
+            tx.query('notifications', {
+              prefix: [userId, roomId],
+              ...(before !== undefined ? { upper: [before], upperOpen: true } : {}),
+              reverse: true,
+              limit,
+              ...(highlightOnly ? { filter: (row: Row) => row.highlight === true } : {}),
+            }),
+          ),
+        );
+        return pages
+          .flat()
+          .sort((a, b) => (b.stream as number) - (a.stream as number))
+          .slice(0, limit)
+          .map(
+            (row): NotificationRecord => ({
+              roomId: row.room_id as string,
+              eventId: row.event_id as string,
+              stream: row.stream as number,
+              highlight: row.highlight === true,
+            }),
+          );
+      });
+    },
+  };
+}
