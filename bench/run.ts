@@ -13,6 +13,7 @@ import { homeserverBench } from './homeserver.ts';
 import { jsonBench } from './json.ts';
 import { mediaBench } from './media.ts';
 import { p2pBench } from './p2p.ts';
+import { p2pBrowserBench } from './p2p-browser.ts';
 import { scalingBench } from './scaling.ts';
 import { startupBench } from './startup.ts';
 import { storageBench } from './storage.ts';
@@ -62,6 +63,8 @@ if (!only || only === 'client-api')
   );
 if (!only || only === 'browser')
   printTable('browser: the Service Worker homeserver in headless Chromium', await browserBench());
+if (!only || only === 'p2p-browser')
+  printTable('p2p in Chromium: two pages over WebRTC through a loopback relay', await p2pBrowserBench());
 // Builds the workerd bundle and two WASI components first (minutes): only when asked for.
 if (only === 'edge')
   printTable(

@@ -31,12 +31,18 @@ function recordModules(into: Map<string, string[]>): Plugin {
 }
 
 /**
- * Modules the worker bundle must never contain: the page's code (it runs in the page, and
- * later so will libp2p), and anything of Node's (the worker has no `node:` modules, and the
- * browser's IndexedDB replaces fake-indexeddb and SQLite).
+ * Modules the worker bundle must never contain: the page's code, libp2p (it runs in the
+ * leader tab: a worker has no WebRTC), and anything of Node's (the worker has no `node:`
+ * modules, and the browser's IndexedDB replaces fake-indexeddb and SQLite).
  */
 const WORKER_FORBIDDEN: readonly [RegExp, string][] = [
   [/src\/hosts\/page(-fallback)?\.ts$/, 'page-only code'],
+  [
+    /src\/transport\/bridge\/(leader|tab|election|status|libp2p-leader)\.ts$/,
+    "the leader tab's side of the bridge",
+  ],
+  [/src\/transport\/libp2p\//, 'libp2p (the leader tab runs it)'],
+  [/node_modules\/(libp2p|@libp2p\/|@chainsafe\/|@multiformats\/)/, 'libp2p (the leader tab runs it)'],
   [/^node:|\0node:/, 'a Node built-in'],
   [/fake-indexeddb/, 'fake-indexeddb (Node test store)'],
   [/src\/storage\/sqlite\//, 'the SQLite backend'],

@@ -98,11 +98,13 @@ interface Running extends HomeserverInternals {
   readonly router: FetchHandler;
   /** Outgoing transactions, when federation is configured. */
   readonly sender?: Sender;
+  /** Stops the sender and its transport's reachability listener. */
+  stopSending(): void;
 }
 
 /** Stops what a running homeserver does in the background (federation sender, bridges, pushes). */
 function stopBackground(r: Running): void {
-  r.sender?.stop();
+  r.stopSending();
   r.services.appservices.stop();
   r.services.pushDelivery.stop();
 }
@@ -123,14 +125,12 @@ export function startHomeserver(options: HomeserverOptions): {
   const logger = options.logger ?? silentLogger;
   let closed = false;
   let store: Store | undefined;
-  let stopReachable: (() => void) | undefined;
 
   const start = async (opened: Store): Promise<Running> => {
     // Federation is built on the context's key and store once they exist (src/federation),
     // and handed back to the homeserver as its KeyStore: the homeserver never imports it.
     let federation: Federation | undefined;
     let sender: Sender | undefined;
-    stopReachable?.();
     const { ctx, services } = await startServices(opened, {
       ...options,
       connect: (base) => {
@@ -145,8 +145,6 @@ export function startHomeserver(options: HomeserverOptions): {
           logger: base.logger,
         });
         sender = outgoing;
-        // A peer that comes into reach gets what waited for it now, not at the end of a backoff.
-        stopReachable = options.federation.transport?.onReachable?.((name) => outgoing.seen(name));
         const outboxWritten = (destinations: readonly string[]) => outgoing.wake(destinations);
         const port: FederationPort = { ...createFederationPort(federation.client), outboxWritten };
         const e2eeRemote = createE2eeRemote({
@@ -205,7 +203,19 @@ export function startHomeserver(options: HomeserverOptions): {
     sender?.start();
     services.appservices.start();
     services.pushDelivery.start();
-    return { ctx, services, router, sender };
+    // A peer that comes into reach (or the transport itself, back) gets what waited for it
+    // now, not at the end of a backoff.
+    const outgoing = sender;
+    const unlisten =
+      outgoing &&
+      options.federation?.transport?.onReachable?.((destination) =>
+        destination === undefined ? outgoing.resume() : outgoing.seen(destination),
+      );
+    const stopSending = () => {
+      outgoing?.stop();
+      unlisten?.();
+    };
+    return { ctx, services, router, sender, stopSending };
   };
 
   let running: Promise<Running> = (async () => {
@@ -302,7 +312,6 @@ export function startHomeserver(options: HomeserverOptions): {
     },
     async close() {
       closed = true;
-      stopReachable?.();
       const last = await running.catch(() => undefined);
       if (last) stopBackground(last);
       await store?.close();

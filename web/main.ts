@@ -24,7 +24,7 @@ import {
   RoomStateEvent,
   SyncState,
 } from 'matrix-js-sdk';
-import { registerHomeserver } from '../src/hosts/page.ts';
+import { type P2pStatus, registerHomeserver } from '../src/hosts/page.ts';
 
 // ---------------------------------------------------------------- sessions
 
@@ -103,11 +103,31 @@ function errorText(err: unknown): string {
 
 // ---------------------------------------------------------------- start
 
+/**
+ * The relay the demo server runs beside it (`npm start`), if any: with one, this homeserver is
+ * a P2P one — named by its key, federating browser to browser over WebRTC.
+ */
+async function relays(): Promise<string[]> {
+  try {
+    const answer = await fetch('/p2p.json');
+    if (!answer.ok) return [];
+    const body = (await answer.json()) as { relays?: unknown };
+    return Array.isArray(body.relays) ? body.relays.filter((r): r is string => typeof r === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+const relayAddresses = await relays();
 // Registers the Service Worker (the homeserver) and resolves once it controls this page.
-const handle = await registerHomeserver({ workerUrl: '/sw.js' }).catch((err: unknown) => {
+const handle = await registerHomeserver({
+  workerUrl: '/sw.js',
+  ...(relayAddresses.length > 0 ? { p2p: { relays: relayAddresses } } : {}),
+}).catch((err: unknown) => {
   $('.status').textContent = `The homeserver could not start: ${String(err)}`;
   throw err;
 });
+handle.p2p?.onStatus(renderPeers);
 
 function newClient(session?: Session): MatrixClient {
   // All it takes: the homeserver's URL is this page's origin. (`disableVoip`: no calls here,
@@ -231,7 +251,10 @@ async function startChat(session: Session): Promise<void> {
 function showChat(c: MatrixClient, session: Session): void {
   show('chat');
   $('.me').textContent = session.userId;
+  $('.me').title = session.userId;
+  $('#server-name').title = handle.serverName;
   $<HTMLButtonElement>('button[name=copy]').onclick = copyServerName;
+  renderPeers(handle.p2p?.status() ?? null);
   // A menu command closes the menu.
   const menu = $<HTMLDetailsElement>('.menu');
   menu.addEventListener('click', (e) => {
@@ -493,6 +516,48 @@ function renderMembers(room: Room | undefined): void {
       ),
     ),
   );
+}
+
+// ---------------------------------------------------------------- peers (P2P mode)
+
+const PEER_STATES: Record<string, string> = {
+  connecting: 'connecting…',
+  relayed: 'relayed',
+  disconnected: 'disconnected',
+};
+
+/** The other homeservers this one's libp2p node is connected to, and how. */
+function renderPeers(status: P2pStatus | null): void {
+  const section = app.querySelector<HTMLElement>('.peers');
+  if (!section || !handle.p2p) return;
+  section.hidden = false;
+  const peers = (status?.peers ?? []).filter((p) => !p.relay && p.serverName);
+  $('.peers ul').replaceChildren(
+    ...(peers.length === 0
+      ? [h('li', { className: 'empty' }, 'None yet: invite @name:<their server name>')]
+      : peers.map((p) =>
+          h(
+            'li',
+            { title: p.serverName ?? p.peerId },
+            h('code', {}, p.serverName ?? p.peerId),
+            h(
+              'span',
+              { className: `state ${p.state}` },
+              p.state === 'direct'
+                ? `direct (${p.via === 'webrtc' ? 'WebRTC' : p.via})`
+                : (PEER_STATES[p.state] ?? p.state),
+            ),
+          ),
+        )),
+  );
+  const relay = status?.peers.find((p) => p.relay && p.state !== 'disconnected');
+  $('.peers .relay').textContent = status?.error
+    ? `The P2P node failed: ${status.error}`
+    : !status
+      ? 'Starting the P2P node…'
+      : relay
+        ? `Relay connected${handle.p2p.leading ? '' : ' (through another tab)'}`
+        : 'Relay not connected';
 }
 
 // ---------------------------------------------------------------- server name and backup

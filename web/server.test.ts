@@ -102,4 +102,18 @@ describe('the demo static server', () => {
     expect(post.status).toBe(405);
     expect(post.headers.allow).toBe('GET, HEAD');
   });
+
+  it('serves the relays a P2P page uses as /p2p.json, and nothing there without one', async () => {
+    expect((await get(server.url, '/p2p.json')).status).toBe(404);
+    const relays = ['/ip4/127.0.0.1/tcp/9091/ws/p2p/12D3KooWExample'];
+    const withRelay = await serveStatic({ root, relays });
+    try {
+      const answer = await get(withRelay.url, '/p2p.json');
+      expect(answer.status).toBe(200);
+      expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(JSON.parse(answer.body)).toEqual({ relays });
+    } finally {
+      await withRelay.close();
+    }
+  });
 });

@@ -1,9 +1,15 @@
 #!/usr/bin/env node
 /**
- * A tiny static file server for the built demo (`dist/web`), on loopback only. `npm start`
- * runs it after the build:
+ * A tiny static file server for the built demo (`dist/web`), on loopback only, with a
+ * `hearth relay` beside it so two browsers on this machine federate out of the box. `npm
+ * start` runs it after the build:
  *
- *   node web/server.ts [DIR] [--port 8080] [--host 127.0.0.1]
+ *   node web/server.ts [DIR] [--port 8080] [--host 127.0.0.1] [--relay-port 0] [--no-relay]
+ *
+ * The page learns the relay's address from `GET /p2p.json` (`{"relays": [multiaddr]}`): with
+ * it, the demo's homeserver runs in P2P mode (named by its key, federating over WebRTC,
+ * signalled through the relay); without a relay that path is 404 and the homeserver is named
+ * after the page's host, federating with nobody.
  *
  * The homeserver itself runs in the browser's Service Worker, so this server only hands out
  * files. What it must get right for that:
@@ -22,6 +28,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { extname, join, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseRelayArgs, startRelay } from '../src/hosts/relay.ts';
 
 const MIME_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -48,6 +55,8 @@ export interface StaticServerOptions {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
+  /** Relays the page's P2P homeserver uses (WebSocket multiaddrs), served as `/p2p.json`. */
+  relays?: readonly string[];
 }
 
 export interface RunningStaticServer {
@@ -99,7 +108,12 @@ function sendText(
   res.end(body);
 }
 
-async function handle(root: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  root: string,
+  relays: readonly string[],
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
     sendText(res, 405, 'Method not allowed\n');
@@ -110,6 +124,10 @@ async function handle(root: string, req: IncomingMessage, res: ServerResponse): 
     path = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
   } catch {
     sendText(res, 400, 'Bad path\n');
+    return;
+  }
+  if (path === '/p2p.json' && relays.length > 0) {
+    sendText(res, 200, JSON.stringify({ relays }), 'application/json; charset=utf-8');
     return;
   }
   if (isMatrixPath(path)) {
@@ -154,7 +172,7 @@ async function handle(root: string, req: IncomingMessage, res: ServerResponse): 
 export function serveStatic(options: StaticServerOptions): Promise<RunningStaticServer> {
   const root = resolve(options.root);
   const server = createServer((req, res) => {
-    handle(root, req, res).catch(() => {
+    handle(root, options.relays ?? [], req, res).catch(() => {
       if (!res.headersSent) sendText(res, 500, 'Internal error\n');
       else res.destroy();
     });
@@ -183,10 +201,13 @@ export function serveStatic(options: StaticServerOptions): Promise<RunningStatic
  * Listens on `port`, or on the next free one of the following nine. The demo's data lives
  * in the browser per origin (scheme, host and port), so a stable port keeps it in reach.
  */
-async function listenNear(root: string, host: string, port: number): Promise<RunningStaticServer> {
+async function listenNear(
+  options: StaticServerOptions & { host: string; port: number },
+): Promise<RunningStaticServer> {
+  const { port } = options;
   for (let offset = 0; ; offset++) {
     try {
-      return await serveStatic({ root, host, port: port + offset });
+      return await serveStatic({ ...options, port: port + offset });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || offset >= 9 || port === 0) throw err;
     }
@@ -200,6 +221,8 @@ async function main(argv: string[]): Promise<void> {
     options: {
       port: { type: 'string', default: process.env.PORT ?? '8080' },
       host: { type: 'string', default: '127.0.0.1' },
+      'relay-port': { type: 'string', default: '0' },
+      'no-relay': { type: 'boolean', default: false },
     },
   });
   const root = resolve(positionals[0] ?? 'dist/web');
@@ -209,16 +232,41 @@ async function main(argv: string[]): Promise<void> {
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
     throw new Error(`--port must be 0–65535, not ${values.port}`);
-  const running = await listenNear(root, values.host, port);
+  // A `hearth relay` for the browsers: reservations, WebRTC signalling, directory, mailboxes.
+  const relay = values['no-relay']
+    ? undefined
+    : await startRelay(
+        parseRelayArgs([
+          '--host',
+          values.host,
+          '--port',
+          '0',
+          '--ws-port',
+          values['relay-port'],
+          '--stats-seconds',
+          '300',
+          '--log-level',
+          'warn',
+        ]),
+      );
+  const relays = relay?.relay.addresses().filter((a) => a.includes('/ws/')) ?? [];
+  const running = await listenNear({ root, host: values.host, port, relays });
   console.log(`\nHearth demo: open ${running.url}/ in a browser (Ctrl-C stops the server).`);
   console.log('The homeserver runs in that page, in its Service Worker; its data stays in the browser.');
+  if (relay) {
+    console.log(`hearth relay beside it: ${relays.join(' ')}`);
+    console.log(
+      'Open the demo in a second browser (or a private window) and invite @name:<its server name>: ' +
+        'the two federate over WebRTC.',
+    );
+  }
   if (port !== 0 && !running.url.endsWith(`:${port}`)) {
     console.log(
       `(Port ${port} was taken. The browser keeps data per origin: this port has its own homeserver.)`,
     );
   }
   const stop = () => {
-    running.close().then(() => process.exit(0));
+    Promise.all([running.close(), relay?.stop()]).then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -148,6 +148,44 @@ describe('the federation sender', () => {
     expect((await store.federation.getDestination('b.test'))?.retryInterval ?? 0).toBe(0);
   });
 
+  it('resumes every backing-off destination at once when the transport is back', async () => {
+    store = await openTestStore();
+    const room = await seedRoom(store, 0);
+    await store.rooms.persistEvents([{ ...room.message(), destinations: ['b.test', 'c.test'] }]);
+    const clock = settableClock();
+    const manual = manualTimers(clock);
+    const { client, sent, fail } = scriptedClient();
+    fail(true);
+    sender = createSender({
+      serverName: 'a.test',
+      store,
+      client,
+      clock,
+      random: maxRandom,
+      logger: silentLogger,
+      timers: manual.timers,
+    });
+    sender.start();
+    await sender.idle();
+    for (let i = 0; i < 6; i++) {
+      manual.advance(manual.nextDelay());
+      await sender.idle();
+    }
+    expect(manual.nextDelay()).toBeGreaterThan(30_000);
+    expect((await store.federation.getDestination('c.test'))?.retryInterval).toBeGreaterThan(30_000);
+
+    // No time passes: the transport coming back is enough.
+    fail(false);
+    sender.resume();
+    await sender.idle();
+    expect(sent.map((t) => t.destination).sort()).toEqual(['b.test', 'c.test']);
+    expect(sent.map((t) => (t.body.pdus as { event_id?: string }[]).length)).toEqual([1, 1]);
+    for (const destination of ['b.test', 'c.test']) {
+      expect(await store.federation.outbox(destination, 10)).toEqual([]);
+      expect((await store.federation.getDestination(destination))?.retryInterval ?? 0).toBe(0);
+    }
+  });
+
   it('is woken by new outbox rows and stops on stop()', async () => {
     store = await openTestStore();
     const room = await seedRoom(store, 0);

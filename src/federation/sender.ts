@@ -66,6 +66,11 @@ export interface Sender {
   wake(destinations?: readonly string[]): void;
   /** A request from `destination` arrived: it is up, so its backoff is reset and its queue sent. */
   seen(destination: string): void;
+  /**
+   * The transport is back (a browser tab took over carrying federation): every destination
+   * with a queue has its backoff reset and its queue sent.
+   */
+  resume(): void;
   /** Resolves once no destination is sending (tests). */
   idle(): Promise<void>;
   stop(): void;
@@ -310,6 +315,25 @@ export function createSender(options: SenderOptions): Sender {
     );
   }
 
+  /** Forgets `destination`'s backoff and sends its queue, if it was backing off. */
+  async function resetBackoff(destination: string): Promise<void> {
+    try {
+      const state = await store.federation.getDestination(destination);
+      if (!state || state.retryInterval === 0) return;
+      await store.federation.setDestination(destination, {
+        retryAt: 0,
+        retryInterval: 0,
+        lastSuccessAt: state.lastSuccessAt,
+      });
+      const timer = retryTimers.get(destination);
+      if (timer !== undefined) timers.clear(timer);
+      retryTimers.delete(destination);
+      send(destination);
+    } catch (err) {
+      logger.error('federation: cannot reset a backoff', { destination, error: String(err) });
+    }
+  }
+
   return {
     start() {
       running = true;
@@ -322,24 +346,15 @@ export function createSender(options: SenderOptions): Sender {
     },
     seen(destination) {
       if (!running) return;
+      track(resetBackoff(destination));
+    },
+    resume() {
+      if (!running) return;
       track(
         store.federation
-          .getDestination(destination)
-          .then(async (state) => {
-            if (!state || state.retryInterval === 0) return;
-            await store.federation.setDestination(destination, {
-              retryAt: 0,
-              retryInterval: 0,
-              lastSuccessAt: state.lastSuccessAt,
-            });
-            const timer = retryTimers.get(destination);
-            if (timer !== undefined) timers.clear(timer);
-            retryTimers.delete(destination);
-            send(destination);
-          })
-          .catch((err) =>
-            logger.error('federation: cannot reset a backoff', { destination, error: String(err) }),
-          ),
+          .destinationsWithOutbox()
+          .then((destinations) => Promise.all(destinations.map(resetBackoff)))
+          .catch((err) => logger.error('federation: cannot list the outbox', { error: String(err) })),
       );
     },
     async idle() {

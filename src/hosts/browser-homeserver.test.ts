@@ -5,6 +5,7 @@
  */
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
+import { P2P_KEY_ID, p2pSigningKey } from '../core/p2p-identity.ts';
 import { createBrowserHomeserver } from './browser-homeserver.ts';
 
 const SERVER = 'browser.test';
@@ -180,6 +181,49 @@ describe('createBrowserHomeserver', () => {
     expect(response.status).toBe(200);
     expect(took).toBeGreaterThanOrEqual(250);
     expect(took).toBeLessThan(5_000);
+    await hs.close();
+  });
+
+  it('in P2P mode is named by its key, the same name on every start, and signs with ed25519:p2p', async () => {
+    const indexedDB = new IDBFactory();
+    const p2p = () =>
+      createBrowserHomeserver({
+        p2p: true,
+        indexedDB,
+        IDBKeyRange,
+        passwordIterations: 1000,
+        thumbnailer: null,
+      });
+    const first = p2p();
+    const status = await first.control.status();
+    expect(status.ready).toBe(true);
+    expect(status.serverName).toMatch(/^[0-9a-f]{64}$/);
+    const identity = await first.control.p2pIdentity();
+    expect(identity.serverName).toBe(status.serverName);
+    // The name is the seed's own public key.
+    expect((await p2pSigningKey(identity.seed)).serverName).toBe(status.serverName);
+    expect(await first.control.createAccount('alice', 'pw')).toEqual({
+      userId: `@alice:${status.serverName}`,
+    });
+    const keys = await first.fetch(new Request(`https://${status.serverName}/_matrix/key/v2/server`));
+    const body = (await keys.json()) as { server_name: string; verify_keys: Record<string, unknown> };
+    expect(body.server_name).toBe(status.serverName);
+    expect(Object.keys(body.verify_keys)).toEqual([P2P_KEY_ID]);
+    await first.close();
+
+    const second = p2p();
+    expect((await second.control.status()).serverName).toBe(status.serverName);
+    expect((await login(second, 'alice', 'pw')).status).toBe(200);
+    await second.close();
+    // Another browser (another database) is another server.
+    const other = createBrowserHomeserver({ p2p: true, indexedDB: new IDBFactory(), IDBKeyRange });
+    expect((await other.control.status()).serverName).not.toBe(status.serverName);
+    await other.close();
+  });
+
+  it('gives its seed only in P2P mode', async () => {
+    const hs = make();
+    await expect(hs.control.p2pIdentity()).rejects.toThrow(/not in P2P mode/);
     await hs.close();
   });
 

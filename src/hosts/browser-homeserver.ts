@@ -11,16 +11,24 @@
  * old data never outlive it.
  */
 
+import type { FederationOptions } from '../federation/index.ts';
 import type { Logger, RegistrationPolicy } from '../homeserver/context.ts';
 import type { Thumbnailer } from '../homeserver/media/thumbnail.ts';
-import { createHomeserver, type Homeserver } from '../server.ts';
+import { createHomeserver, type Homeserver, openP2pIdentity } from '../server.ts';
 import { openIndexedDbStore } from '../storage/indexeddb/index.ts';
 import { SCHEMA_VERSION } from '../storage/schema.ts';
 import { StoreError } from '../storage/store.ts';
 import { createBrowserThumbnailer } from './thumbnailer-browser.ts';
 
 export interface BrowserHomeserverOptions {
-  serverName: string;
+  /** The server name; not used in P2P mode. */
+  serverName?: string;
+  /**
+   * P2P mode (DESIGN.md "Identity"): the server name is the lowercase hex of the public key of
+   * the seed kept in the database — created on the first start, the same on every later one —
+   * and events and requests are signed with `ed25519:p2p`.
+   */
+  p2p?: boolean;
   /** The worker's or page's own IndexedDB (the store touches no global). */
   indexedDB: IDBFactory;
   IDBKeyRange: typeof IDBKeyRange;
@@ -49,6 +57,11 @@ export interface BrowserHomeserverOptions {
    * `thumbnailer-browser.ts`), `null` for none.
    */
   thumbnailer?: Thumbnailer | null;
+  /**
+   * How this homeserver reaches others: in the Service Worker, the bridge to the leader tab's
+   * libp2p node (`transport/bridge`). Without it, federation is off.
+   */
+  federation?: FederationOptions;
   logger?: Logger;
 }
 
@@ -82,10 +95,15 @@ export interface HomeserverControl {
   deactivateUser(userId: string): Promise<void>;
   /** Deletes every trace of this homeserver; the next request starts a new, empty one. */
   reset(): Promise<void>;
+  /**
+   * P2P mode: the server name and the seed it comes from, for the leader tab's libp2p node,
+   * whose key it is (the peer ID and the server name are one identity). Same-origin pages
+   * only: the key never leaves this origin.
+   */
+  p2pIdentity(): Promise<{ serverName: string; seed: Uint8Array }>;
 }
 
 export interface BrowserHomeserver {
-  readonly serverName: string;
   fetch(request: Request, info?: { clientAddress?: string }): Promise<Response>;
   readonly control: HomeserverControl;
   close(): Promise<void>;
@@ -93,7 +111,10 @@ export interface BrowserHomeserver {
 
 /** One homeserver over one opening of the database. */
 interface Generation {
-  hs: Homeserver;
+  /** Made at once, or (P2P mode) once the database has given its seed, and so its name. */
+  hs: Promise<Homeserver>;
+  /** P2P mode: the seed and the name it gives. */
+  identity: Promise<{ serverName: string; seed: Uint8Array }> | null;
   /** Ends the requests still running when the data changes underneath them. */
   stop: AbortController;
   running: Set<Promise<unknown>>;
@@ -101,32 +122,58 @@ interface Generation {
 }
 
 export function createBrowserHomeserver(options: BrowserHomeserverOptions): BrowserHomeserver {
-  const { serverName } = options;
+  const { p2p = false } = options;
+  if (!p2p && !options.serverName) throw new TypeError('a server name is needed (or P2P mode)');
+  const configuredName = options.serverName ?? '';
   const databaseName = options.databaseName ?? 'hearth';
   const thumbnailer = options.thumbnailer === undefined ? createBrowserThumbnailer() : options.thumbnailer;
+  const openStore = () =>
+    openIndexedDbStore({
+      indexedDB: options.indexedDB,
+      IDBKeyRange: options.IDBKeyRange,
+      name: databaseName,
+      durability: options.durability ?? 'relaxed',
+    });
   const start = (): Generation => {
-    const hs = createHomeserver({
-      serverName,
-      store: () =>
-        openIndexedDbStore({
-          indexedDB: options.indexedDB,
-          IDBKeyRange: options.IDBKeyRange,
-          name: databaseName,
-          durability: options.durability ?? 'relaxed',
-        }),
+    const common = {
       registration: options.registration ?? 'open',
       maxSyncTimeoutMs: Math.min(options.maxSyncTimeoutMs ?? 25_000, 25_000),
       ...(options.passwordIterations !== undefined ? { passwordIterations: options.passwordIterations } : {}),
       ...(options.maxUploadBytes !== undefined ? { maxUploadBytes: options.maxUploadBytes } : {}),
       ...(thumbnailer ? { thumbnailer } : {}),
+      ...(options.federation ? { federation: options.federation } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
-    });
-    const generation: Generation = { hs, stop: new AbortController(), running: new Set(), failed: false };
-    hs.ready.catch(() => {
+    } as const;
+    let identity: Generation['identity'] = null;
+    let hs: Promise<Homeserver>;
+    if (p2p) {
+      // The name is the key's: read (or made) before the homeserver that bears it.
+      const store = openStore();
+      identity = store.then((opened) => openP2pIdentity(opened));
+      hs = identity.then(
+        ({ serverName }) => createHomeserver({ ...common, serverName, p2p: true, store: () => store }),
+        async (error: unknown) => {
+          await (await store.catch(() => null))?.close();
+          throw error;
+        },
+      );
+    } else {
+      hs = Promise.resolve(createHomeserver({ ...common, serverName: configuredName, store: openStore }));
+    }
+    const generation: Generation = {
+      hs,
+      identity,
+      stop: new AbortController(),
+      running: new Set(),
+      failed: false,
+    };
+    hs.then((h) => h.ready).catch(() => {
       generation.failed = true;
     });
     return generation;
   };
+  /** A generation's homeserver, or `null` when it failed to be made. */
+  const made = (gen: Generation) => gen.hs.catch(() => null);
 
   // Started at once: a Service Worker woken by a request opens the database while the
   // request is still being dispatched. After a reset, the next caller starts the next one.
@@ -141,7 +188,7 @@ export function createBrowserHomeserver(options: BrowserHomeserverOptions): Brow
     if (closed) throw new StoreError('CLOSED', 'this homeserver was closed');
     // A start that failed (e.g. the database could not open) is retried by the next caller.
     if (current?.failed) {
-      void current.hs.close().catch(() => undefined);
+      void made(current).then((hs) => hs?.close().catch(() => undefined));
       current = null;
     }
     current ??= start();
@@ -184,41 +231,55 @@ export function createBrowserHomeserver(options: BrowserHomeserverOptions): Brow
     async status() {
       return use(async (gen) => {
         try {
-          await gen.hs.ready;
-          return { ready: true, serverName, schemaVersion: SCHEMA_VERSION };
+          const hs = await gen.hs;
+          await hs.ready;
+          return { ready: true, serverName: hs.serverName, schemaVersion: SCHEMA_VERSION };
         } catch (error) {
-          return { ready: false, serverName, schemaVersion: SCHEMA_VERSION, error: String(error) };
+          return {
+            ready: false,
+            serverName: configuredName,
+            schemaVersion: SCHEMA_VERSION,
+            error: String(error),
+          };
         }
       });
     },
 
+    async p2pIdentity() {
+      return use(async (gen) => {
+        if (!gen.identity) throw new Error('this homeserver is not in P2P mode');
+        const { serverName, seed } = await gen.identity;
+        return { serverName, seed: seed.slice() };
+      });
+    },
+
     async createAccount(localpart, password) {
-      return use((gen) => gen.hs.admin.createUser(localpart, password));
+      return use(async (gen) => (await gen.hs).admin.createUser(localpart, password));
     },
 
     async exportBackup() {
-      return use((gen) => gen.hs.admin.exportBackup());
+      return use(async (gen) => (await gen.hs).admin.exportBackup());
     },
 
     async listUsers() {
-      return use((gen) => gen.hs.admin.listUsers());
+      return use(async (gen) => (await gen.hs).admin.listUsers());
     },
 
     async listRooms() {
-      return use((gen) => gen.hs.admin.listRooms());
+      return use(async (gen) => (await gen.hs).admin.listRooms());
     },
 
     async deactivateUser(userId) {
-      return use((gen) => gen.hs.admin.deactivateUser(userId));
+      return use(async (gen) => (await gen.hs).admin.deactivateUser(userId));
     },
 
     async importBackup(backup) {
       if (!(backup instanceof Blob)) throw new TypeError('importBackup takes a Blob (or File)');
       await exclusive(async (gen) => {
         // After a reset no homeserver runs yet (and a failed one is retried): start one to import into.
-        if (gen?.failed) void gen.hs.close().catch(() => undefined);
+        if (gen?.failed) void made(gen).then((hs) => hs?.close().catch(() => undefined));
         if (gen === null || gen.failed) current = start();
-        await (current as Generation).hs.admin.importBackup(backup);
+        await (await (current as Generation).hs).admin.importBackup(backup);
       });
     },
 
@@ -226,7 +287,7 @@ export function createBrowserHomeserver(options: BrowserHomeserverOptions): Brow
       await exclusive(async (gen) => {
         if (gen) {
           if (current === gen) current = null;
-          await gen.hs.close();
+          await (await made(gen))?.close();
         }
         // The next caller starts a new, empty homeserver.
         await deleteDatabase(options.indexedDB, databaseName);
@@ -235,12 +296,11 @@ export function createBrowserHomeserver(options: BrowserHomeserverOptions): Brow
   };
 
   return {
-    serverName,
     fetch(request, info) {
-      return use((gen) => {
+      return use(async (gen) => {
         // A reset or import ends running requests (a long-poll would hold it up to 25 s).
         const signal = AbortSignal.any([request.signal, gen.stop.signal]);
-        return gen.hs.fetch(new Request(request, { signal }), info);
+        return (await gen.hs).fetch(new Request(request, { signal }), info);
       });
     },
     control,
@@ -250,7 +310,7 @@ export function createBrowserHomeserver(options: BrowserHomeserverOptions): Brow
       if (!current) return;
       current.stop.abort();
       await Promise.allSettled([...current.running]);
-      await current.hs.close();
+      await (await made(current))?.close();
     },
   };
 }

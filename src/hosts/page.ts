@@ -14,8 +14,11 @@
  * which a stopped worker is woken for.
  */
 import { type Remote, releaseProxy, wrap } from 'comlink';
+import type { SharedStatus } from '../transport/bridge/status.ts';
+import { joinP2p, type TabHandle } from '../transport/bridge/tab.ts';
 import type { BrowserHomeserver, HomeserverControl } from './browser-homeserver.ts';
 
+export type { SharedPeer as P2pPeer, SharedStatus as P2pStatus } from '../transport/bridge/status.ts';
 export type { HomeserverControl } from './browser-homeserver.ts';
 
 import { CLAIM_MESSAGE, CONTROL_MESSAGE, isHomeserverPath } from './worker-protocol.ts';
@@ -44,7 +47,38 @@ export interface RegisterHomeserverOptions {
   fallback?: 'in-page' | 'none';
   /** How long to wait for the worker to take control; default 30 s. */
   timeoutMs?: number;
+  /**
+   * P2P mode (DESIGN.md "Identity"): the server name is the hex of this homeserver's key (its
+   * seed is kept in IndexedDB, so the name is the same on every start; `serverName` is not
+   * used), and it federates over libp2p — WebRTC between browsers, signalled through relays.
+   * One tab of the origin, elected with Web Locks, runs the libp2p node and carries the
+   * Service Worker's federation. Needs a Service Worker (no in-page fallback).
+   */
+  p2p?: P2pOptions;
 }
+
+export interface P2pOptions {
+  /**
+   * Relays to dial (and bootstrap from): multiaddrs ending in `/p2p/<peer ID>`, e.g. the
+   * `hearth relay` the demo server starts (`/ip4/127.0.0.1/tcp/PORT/ws/p2p/12D3Koo…`).
+   */
+  relays: readonly string[];
+}
+
+/** This tab's view of P2P federation; every tab sees the leader's status. */
+export interface P2pHandle {
+  /** Whether this tab runs the libp2p node. */
+  readonly leading: boolean;
+  /** Resolves once this tab leads (stays pending while another tab does). */
+  readonly elected: Promise<void>;
+  /** The leader's node: addresses and peers with their state; `null` while none is heard. */
+  status(): P2pStatus | null;
+  onStatus(listener: (status: P2pStatus | null) => void): () => void;
+  /** Stops taking part (the node stops, if this tab led; the next tab takes over). */
+  close(): Promise<void>;
+}
+
+type P2pStatus = SharedStatus;
 
 export interface PageHomeserverStatus {
   ready: boolean;
@@ -56,7 +90,7 @@ export interface PageHomeserverStatus {
   error?: string;
 }
 
-export type HomeserverHandleControl = Omit<HomeserverControl, 'status'>;
+export type HomeserverHandleControl = Omit<HomeserverControl, 'status' | 'p2pIdentity'>;
 
 export interface HomeserverHandle {
   /** The homeserver's base URL for clients: this page's origin. */
@@ -72,6 +106,8 @@ export interface HomeserverHandle {
   readonly fallbackReason?: string;
   status(): Promise<PageHomeserverStatus>;
   readonly control: HomeserverHandleControl;
+  /** P2P federation, in P2P mode. */
+  readonly p2p?: P2pHandle;
 }
 
 export async function registerHomeserver(options: RegisterHomeserverOptions): Promise<HomeserverHandle> {
@@ -83,11 +119,12 @@ export async function registerHomeserver(options: RegisterHomeserverOptions): Pr
       : (navigator.storage?.persist?.() ?? Promise.resolve(false)).catch(() => false);
   const container = navigator.serviceWorker as ServiceWorkerContainer | undefined;
   let reason = 'this browser offers no Service Workers here (private window or insecure origin?)';
+  if (options.p2p && !container) throw new Error(`P2P mode needs a Service Worker: ${reason}`);
   if (container) {
     try {
       return await serviceWorkerHandle(container, serverName, options, persisted);
     } catch (error) {
-      if (options.fallback === 'none') throw error;
+      if (options.fallback === 'none' || options.p2p) throw error;
       reason = `the Service Worker could not start: ${String(error)}`;
     }
   } else if (options.fallback === 'none') {
@@ -98,12 +135,15 @@ export async function registerHomeserver(options: RegisterHomeserverOptions): Pr
 
 async function serviceWorkerHandle(
   container: ServiceWorkerContainer,
-  serverName: string,
+  requestedName: string,
   options: RegisterHomeserverOptions,
   persisted: Promise<boolean>,
 ): Promise<HomeserverHandle> {
+  let serverName = requestedName;
   const script = new URL(options.workerUrl, location.href);
-  script.searchParams.set('server_name', serverName);
+  // In P2P mode the worker names itself after its key.
+  if (options.p2p) script.searchParams.set('p2p', '1');
+  else script.searchParams.set('server_name', serverName);
   if (options.registration) script.searchParams.set('registration', options.registration);
   if (options.durability) script.searchParams.set('durability', options.durability);
   if (options.origins?.length)
@@ -134,11 +174,19 @@ async function serviceWorkerHandle(
       remote[releaseProxy]();
     }
   };
+  let p2p: P2pHandle | undefined;
+  if (options.p2p) {
+    const status = await call((r) => r.status());
+    if (!status.ready) throw new Error(`the homeserver did not start: ${status.error}`);
+    serverName = status.serverName;
+    p2p = joinTabs(container, worker, call, options.scope ?? '/', options.p2p);
+  }
   return {
     baseUrl: location.origin,
     serverName,
     fetch: globalThis.fetch.bind(globalThis),
     mode: 'service-worker',
+    ...(p2p ? { p2p } : {}),
     async status() {
       const [status, persist] = await Promise.all([
         call((r) => r.status()),
@@ -154,6 +202,48 @@ async function serviceWorkerHandle(
       listRooms: () => call((r) => r.listRooms()),
       deactivateUser: (userId) => call((r) => r.deactivateUser(userId)),
       reset: () => call((r) => r.reset()),
+    },
+  };
+}
+
+/**
+ * This tab's part in P2P federation (transport/bridge/tab.ts): it queues for the lead; when
+ * it leads, it starts the libp2p node — loaded only then, so a page that never leads never
+ * downloads libp2p — with the homeserver's own key, which it asks the worker for.
+ */
+function joinTabs(
+  container: ServiceWorkerContainer,
+  worker: () => ServiceWorker,
+  call: <T>(use: (remote: Remote<HomeserverControl>) => Promise<T>) => Promise<T>,
+  scope: string,
+  options: P2pOptions,
+): P2pHandle {
+  const tab: TabHandle = joinP2p({
+    locks: navigator.locks,
+    name: new URL(scope, location.href).href,
+    post: (message, transfer) => worker().postMessage(message, transfer),
+    onError: (error) => console.error('hearth: the P2P node could not start', error),
+    async startTransport(deliver) {
+      const [{ startLibp2pLeader }, identity] = await Promise.all([
+        import('../transport/bridge/libp2p-leader.ts'),
+        call((r) => r.p2pIdentity()),
+      ]);
+      return startLibp2pLeader({ seed: identity.seed, relays: options.relays, deliver });
+    },
+  });
+  const onMessage = (event: MessageEvent) => tab.receive(event.data);
+  container.addEventListener('message', onMessage);
+  container.startMessages();
+  return {
+    get leading() {
+      return tab.leading;
+    },
+    elected: tab.elected,
+    status: () => tab.status(),
+    onStatus: (listener) => tab.onStatus(listener),
+    async close() {
+      container.removeEventListener('message', onMessage);
+      await tab.close();
     },
   };
 }

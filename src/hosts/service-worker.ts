@@ -26,6 +26,7 @@
  */
 import { expose, finalizer } from 'comlink';
 import { consoleLogger, type Logger, type RegistrationPolicy } from '../homeserver/context.ts';
+import { createWorkerBridge } from '../transport/bridge/worker.ts';
 import { type BrowserHomeserver, createBrowserHomeserver } from './browser-homeserver.ts';
 import { CLAIM_MESSAGE, CONTROL_MESSAGE, isHomeserverPath } from './worker-protocol.ts';
 
@@ -52,6 +53,11 @@ export interface HomeserverWorkerOptions {
   durability?: 'strict' | 'relaxed';
   /** Largest media upload in bytes; default the script URL's `max_upload_size`, else 50 MiB. */
   maxUploadBytes?: number;
+  /**
+   * P2P mode: federation goes through the leader tab's libp2p node (`transport/bridge`).
+   * Default: the script URL's `p2p` parameter (`p2p=1`, set by `registerHomeserver`).
+   */
+  p2p?: boolean;
   /** Default: warnings and errors to the worker's console. */
   logger?: Logger;
 }
@@ -77,8 +83,20 @@ export function installHomeserverWorker(options: HomeserverWorkerOptions = {}): 
     options.maxUploadBytes ??
     (Number.isSafeInteger(uploadParam) && uploadParam > 0 ? uploadParam : undefined);
 
+  const p2p = options.p2p ?? params.get('p2p') === '1';
+  // Federation rides on the leader tab: a worker has no WebRTC (DESIGN.md "Browser facts").
+  const bridge = p2p
+    ? createWorkerBridge({
+        async broadcast(message) {
+          for (const client of await worker.clients.matchAll({ type: 'window', includeUncontrolled: true }))
+            client.postMessage(message);
+        },
+        inbound: (request, info) => hs.fetch(request, info),
+      })
+    : null;
+
   const hs = createBrowserHomeserver({
-    serverName,
+    ...(p2p ? { p2p } : { serverName }),
     indexedDB: worker.indexedDB,
     IDBKeyRange: globalThis.IDBKeyRange,
     registration: policy as RegistrationPolicy,
@@ -88,6 +106,7 @@ export function installHomeserverWorker(options: HomeserverWorkerOptions = {}): 
     ...(options.maxSyncTimeoutMs !== undefined ? { maxSyncTimeoutMs: options.maxSyncTimeoutMs } : {}),
     ...(options.passwordIterations !== undefined ? { passwordIterations: options.passwordIterations } : {}),
     ...(maxUploadBytes !== undefined ? { maxUploadBytes } : {}),
+    ...(bridge ? { federation: { transport: bridge.transport } } : {}),
   });
   const extra = options.origins ?? params.get('origins')?.split(',').filter(Boolean) ?? [];
   const origins = new Set([worker.location.origin, ...extra.map((o) => new URL(o).origin)]);
@@ -105,6 +124,12 @@ export function installHomeserverWorker(options: HomeserverWorkerOptions = {}): 
   });
 
   worker.addEventListener('message', (event) => {
+    // The leader tab's port, a peer's request, a peer back: the bridge's (transport/bridge).
+    const bridged = bridge?.receive(event.data, event.ports);
+    if (bridged) {
+      event.waitUntil(bridged);
+      return;
+    }
     const type = (event.data as { type?: unknown } | null)?.type;
     if (type === CLAIM_MESSAGE) {
       // A page loaded without a controller (a hard reload) asks to be taken over.
@@ -128,6 +153,7 @@ export function installHomeserverWorker(options: HomeserverWorkerOptions = {}): 
         listRooms: () => control.listRooms(),
         deactivateUser: (userId: string) => control.deactivateUser(userId),
         reset: () => control.reset(),
+        p2pIdentity: () => control.p2pIdentity(),
         [finalizer]: released,
       },
       port,

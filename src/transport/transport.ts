@@ -19,17 +19,19 @@ export interface FederationTransport {
    */
   send(destination: string, request: Request): Promise<Response>;
   /**
+   * Where the transport knows when a server comes into reach: `listener` is called with its
+   * name (a libp2p peer connected), or with none when the transport itself is back (a
+   * browser tab took over carrying federation: any destination may be reachable). The
+   * federation sender then resets the backoff and sends what waits. Returns a function that
+   * stops the calls.
+   */
+  onReachable?(listener: (destination?: string) => void): () => void;
+  /**
    * Store-and-forward, where the transport has it (libp2p relays): hands signed requests for
    * a destination that cannot be reached now to someone who delivers them, in order, when it
    * is back. Resolves true once they were all taken; false when nobody would hold them.
    */
   hold?(destination: string, requests: readonly Request[]): Promise<boolean>;
-  /**
-   * Where the transport knows when a server comes into reach (a libp2p peer connects):
-   * `listener` is called with its name, so the outbox resumes at once, backoff reset.
-   * Returns a function that stops the calls.
-   */
-  onReachable?(listener: (serverName: string) => void): () => void;
 }
 
 /** What a transport knows about an inbound request that the Request itself does not carry. */

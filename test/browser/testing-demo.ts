@@ -9,7 +9,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, chromiumPath } from '../../scripts/chromium.ts';
+import { parseRelayArgs, startRelay } from '../../src/hosts/relay.ts';
+import type { Relay } from '../../src/transport/libp2p/relay.ts';
 import { type RunningStaticServer, serveStatic } from '../../web/server.ts';
+import { WEBRTC_LOOPBACK } from './testing-sw.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const NODE = join(ROOT, 'node_modules', '.bin', 'node');
@@ -46,6 +49,10 @@ export interface DemoRun {
   url: string;
   /** Errors thrown in any page (uncaught exceptions): a test asserts there are none. */
   pageErrors: string[];
+  /** With `p2p`: the hearth relay beside the demo, as `npm start` runs one. */
+  relay?: Relay;
+  /** Another browser profile on the same demo (its own storage, so its own homeserver). */
+  newProfile(): Promise<BrowserContext>;
   close(): Promise<void>;
 }
 
@@ -54,41 +61,62 @@ export interface DemoRun {
  * reached: the app's requests go to its own origin, where the Service Worker answers.
  */
 export async function startDemo(
-  options: { viewport?: { width: number; height: number }; port?: number } = {},
+  options: {
+    viewport?: { width: number; height: number };
+    port?: number;
+    /** Start a hearth relay beside the demo (as `npm start` does): the demo runs in P2P mode. */
+    p2p?: boolean;
+  } = {},
 ): Promise<DemoRun> {
   const viewport = options.viewport ?? { width: 1180, height: 760 };
   const work = mkdtempSync(join(tmpdir(), 'hearth-demo-'));
   const outDir = join(work, 'web');
   await buildDemo(outDir);
-  const server = await serveStatic({ root: outDir, port: options.port ?? 0 });
-  const context = await chromium.launchPersistentContext(join(work, 'profile'), {
-    executablePath: chromiumPath(),
-    headless: true,
-    viewport,
-    colorScheme: 'light',
-    args: [...CHROMIUM_ARGS],
-  });
-  // Below the tests' own timeout, so a stuck step fails with Playwright's account of what it awaited.
-  context.setDefaultTimeout(20_000);
+  const relay = options.p2p
+    ? await startRelay(
+        parseRelayArgs(['--port', '0', '--ws-port', '0', '--stats-seconds', '0', '--log-level', 'warn']),
+      )
+    : undefined;
+  const relays = relay?.relay.addresses().filter((a) => a.includes('/ws/')) ?? [];
+  const server = await serveStatic({ root: outDir, port: options.port ?? 0, relays });
   const pageErrors: string[] = [];
-  context.on('page', (page) => page.on('pageerror', (err) => pageErrors.push(err.message)));
-  for (const page of context.pages()) page.on('pageerror', (err) => pageErrors.push(err.message));
+  const contexts: BrowserContext[] = [];
+  const launch = async () => {
+    const context = await chromium.launchPersistentContext(join(work, `profile-${contexts.length}`), {
+      executablePath: chromiumPath(),
+      headless: true,
+      viewport,
+      colorScheme: 'light',
+      args: [...CHROMIUM_ARGS, ...(options.p2p ? (WEBRTC_LOOPBACK.args ?? []) : [])],
+      ...(options.p2p ? { permissions: WEBRTC_LOOPBACK.permissions } : {}),
+    });
+    contexts.push(context);
+    // Below the tests' own timeout, so a stuck step fails with Playwright's account of what it awaited.
+    context.setDefaultTimeout(20_000);
+    context.on('page', (page) => page.on('pageerror', (err) => pageErrors.push(err.message)));
+    for (const page of context.pages()) page.on('pageerror', (err) => pageErrors.push(err.message));
+    return context;
+  };
+  const context = await launch();
   return {
     server,
     context,
     url: `${server.url}/`,
     pageErrors,
+    ...(relay ? { relay: relay.relay } : {}),
+    newProfile: launch,
     async close() {
-      await context.close();
+      for (const c of contexts) await c.close();
       await server.close();
+      await relay?.stop();
       rmSync(work, { recursive: true, force: true });
     },
   };
 }
 
-/** Opens the demo in a new tab. */
-export async function openTab(run: DemoRun): Promise<Page> {
-  const page = await run.context.newPage();
+/** Opens the demo in a new tab (of the first profile, or of `context`). */
+export async function openTab(run: DemoRun, context = run.context): Promise<Page> {
+  const page = await context.newPage();
   await page.goto(run.url);
   return page;
 }

@@ -83,13 +83,31 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launch(site: TestSite, options: { initScript?: string } = {}): Promise<Browser> {
+export interface LaunchOptions {
+  initScript?: string;
+  /** Chromium flags beside `CHROMIUM_ARGS`. */
+  args?: readonly string[];
+  /** Permissions granted to every origin (WebRTC on loopback needs `camera` and `microphone`). */
+  permissions?: string[];
+}
+
+/**
+ * What WebRTC between two browsers on one machine needs: loopback candidates allowed, and
+ * the media permissions without which Chromium hides local addresses behind mDNS names.
+ */
+export const WEBRTC_LOOPBACK: LaunchOptions = {
+  args: ['--allow-loopback-in-peer-connection'],
+  permissions: ['camera', 'microphone'],
+};
+
+export async function launch(site: TestSite, options: LaunchOptions = {}): Promise<Browser> {
   const server = await serveStatic({ root: site.dir });
   const profile = mkdtempSync(join(tmpdir(), 'hearth-sw-profile-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath(),
     headless: true,
-    args: [...CHROMIUM_ARGS],
+    args: [...CHROMIUM_ARGS, ...(options.args ?? [])],
+    ...(options.permissions ? { permissions: options.permissions } : {}),
   });
   const errors: string[] = [];
   const watch = (page: Page) => page.on('pageerror', (err) => errors.push(`page: ${err.message}`));
