@@ -705,17 +705,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     const others = extremities.filter((id) => !prevIds.includes(id));
     if (others.length === 0) return after;
     const sets = await Promise.all(others.map((id) => reads.stateAt(id, 'after')));
-    known.set(event.event_id, {
-      event,
-      roomId: '',
-      stream: null,
-      depth: event.depth,
-      outlier: false,
-      rejected: null,
-      softFailed: false,
-      redactedBy: null,
-      txn: null,
-    });
+    known.set(event.event_id, acceptedUnwritten(event, ''));
     return resolve(version, [...sets.filter((set): set is StateMap => set !== null), after], known);
   }
 
@@ -852,20 +842,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
         if (verdict.deferrable && verdict.input && batch.length < MAX_DEFERRED) {
           const { event } = verdict.input;
           head = event.event_id;
-          unwritten.set(head, {
-            stored: {
-              event,
-              roomId,
-              stream: null,
-              depth: event.depth,
-              outlier: false,
-              rejected: null,
-              softFailed: false,
-              redactedBy: null,
-              txn: null,
-            },
-            state: verdict.deferrable,
-          });
+          unwritten.set(head, { stored: acceptedUnwritten(event, roomId), state: verdict.deferrable });
           if (!unwrittenStateEvents.has(verdict.deferrable))
             unwrittenStateEvents.set(verdict.deferrable, new Map());
         } else await flush();
@@ -1031,6 +1008,21 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     rememberMembers: (roomId, joined) => {
       rememberMembers(roomId, joined);
     },
+  };
+}
+
+/** An accepted event not written yet, as the store would give it back (with no position). */
+function acceptedUnwritten(event: IdentifiedPdu, roomId: string): StoredEvent {
+  return {
+    event,
+    roomId,
+    stream: null,
+    depth: event.depth,
+    outlier: false,
+    rejected: null,
+    softFailed: false,
+    redactedBy: null,
+    txn: null,
   };
 }
 
