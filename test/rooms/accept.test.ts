@@ -420,3 +420,76 @@ describe.each(['2', '12'])('room version %s: after a rejected event', (versionId
     expect(await syncTimeline(room)).not.toContain(grab.event.event_id);
   });
 });
+
+describe.each(['1', '10', '12'])('room version %s: a transaction of chained events', (versionId) => {
+  // accept.ts writes a run of plain messages together, checking each against the store and
+  // the ones before it not yet written: the outcome must be the same as one by one.
+  it('is taken as if one event at a time: state, redactions, duplicates, gaps and forks on the way', async () => {
+    const room = await roomWithRemoteMember(versionId, 50);
+    const { remote, bob, roomId, version } = room;
+    const store = room.hs.store;
+    const make = (draft: Parameters<typeof remoteEvent>[4], ...prev: IdentifiedPdu[]) =>
+      remoteEvent(remote, store, version, roomId, draft, prev.length > 0 ? { prevEvents: prev } : {});
+    const m1 = await make(message(bob, 'one'));
+    const m2 = await make(message(bob, 'two'), m1.event);
+    const named = await make(
+      { sender: bob, type: 'm.room.topic', stateKey: '', content: { topic: 'batched' } },
+      m2.event,
+    );
+    const m3 = await make(message(bob, 'three'), named.event);
+    const redaction = await make(
+      { sender: bob, type: 'm.room.redaction', content: {}, redacts: m1.event.event_id },
+      m3.event,
+    );
+    const m4 = await make(message(bob, 'four'), redaction.event);
+    // A branch from m2, which the messages after it do not know of: the room forks.
+    const side = await make(message(bob, 'side'), m2.event);
+    const m5 = await make(message(bob, 'five'), m4.event);
+    // On an event nobody has: not stored, named as missing.
+    const ghost = await make(message(bob, 'ghost'));
+    const orphan = await make(message(bob, 'orphan'), { ...ghost.event, event_id: '$ghost:remote' });
+
+    const outcomes = await accept(
+      room,
+      m1.wire,
+      m2.wire,
+      named.wire,
+      m3.wire,
+      m2.wire,
+      redaction.wire,
+      m4.wire,
+      side.wire,
+      m5.wire,
+      orphan.wire,
+    );
+    const ok = (e: { event: IdentifiedPdu }) => ({
+      status: 'accepted',
+      eventId: e.event.event_id,
+      redacted: false,
+    });
+    expect(outcomes).toEqual([
+      ok(m1),
+      ok(m2),
+      ok(named),
+      ok(m3),
+      { status: 'known', eventId: m2.event.event_id },
+      ok(redaction),
+      ok(m4),
+      ok(side),
+      ok(m5),
+      { status: 'missing', eventId: orphan.event.event_id, missing: ['$ghost:remote'] },
+    ]);
+    expect(await topic(room)).toBe('batched');
+    expect((await store.rooms.getEvent(m1.event.event_id))?.redactedBy).toBe(redaction.event.event_id);
+    expect((await store.rooms.stateAt(m5.event.event_id, 'before'))?.get(stateKey('m.room.topic', ''))).toBe(
+      named.event.event_id,
+    );
+    const heads = (await store.rooms.forwardExtremities(roomId)).map((e) => e.eventId).sort();
+    expect(heads).toEqual([side.event.event_id, m5.event.event_id].sort());
+    expect(await store.rooms.getEvent(orphan.event.event_id)).toBeNull();
+    // Clients see them once each, in the order they came.
+    const timeline = await syncTimeline(room);
+    const ours = [m1, m2, named, m3, redaction, m4, side, m5].map((e) => e.event.event_id);
+    expect(timeline.filter((id) => ours.includes(id))).toEqual(ours);
+  });
+});

@@ -26,6 +26,13 @@
  *
  * Callers hold the room's lock (lock.ts): the checks read the extremities and current state
  * the write then moves, so nothing else may move them meanwhile.
+ *
+ * Cost (issue 10, `bench/federation.ts`): the signatures of a batch of received events are
+ * verified ahead of the sequential checks (WebCrypto, off the main thread); a run of plain
+ * messages, each on all the forward extremities, is written in one `persistEvents`, the
+ * later ones checked against the store plus the unwritten ones (`unwritten`); a joined
+ * room's thousands of events are verified many at a time and their auth checked in one
+ * topological pass.
  */
 
 import {
@@ -200,12 +207,42 @@ export function affectedUsers(event: IdentifiedPdu): string[] {
   return event.type === MEMBER_TYPE && typeof event.state_key === 'string' ? [event.state_key] : [];
 }
 
+/** An event past steps 1–3, as kept. */
+interface Integrity {
+  event: IdentifiedPdu;
+  redacted: boolean;
+}
+
+/**
+ * `start(i)` for every index, at most `window` ahead of the one awaited: independent work
+ * (signature verifies, which WebCrypto runs off the main thread) overlaps the sequential
+ * checks without starting thousands of tasks at once. A task's failure is seen when its
+ * index is awaited, never as an unhandled rejection.
+ */
+export function lookahead<T>(count: number, window: number, start: (index: number) => Promise<T>) {
+  const started: Promise<T>[] = [];
+  return (index: number): Promise<T> => {
+    for (let i = started.length; i < Math.min(count, index + window + 1); i++) {
+      const task = start(i);
+      task.catch(() => {});
+      started.push(task);
+    }
+    return started[index] as Promise<T>;
+  };
+}
+
 /** What one event's checks decided, ready to persist. */
 interface Verdict {
   outcome: AcceptOutcome;
   input?: PersistEventInput;
   /** The event became the room's newest state and changed who is in it, or the state was replaced. */
   membershipChanged: boolean;
+  /**
+   * Set when the write may wait for the events after it (`acceptLocked`): a received message
+   * accepted on all of the room's forward extremities, changing nothing but the timeline;
+   * the state before (and after) it.
+   */
+  deferrable?: StateMap;
 }
 
 const sameSet = (a: readonly string[], b: readonly string[]): boolean =>
@@ -220,6 +257,13 @@ export function serverOf(id: unknown): string | undefined {
   const colon = id.indexOf(':');
   return colon > 0 && colon < id.length - 1 ? id.slice(colon + 1) : undefined;
 }
+
+/** How many received events' signatures are verified ahead of the one being checked. */
+const VERIFY_WINDOW = 64;
+/** The same for the state and auth chain of a joined room (thousands of events). */
+const JOIN_VERIFY_WINDOW = 256;
+/** At most this many received events wait to be written together. */
+const MAX_DEFERRED = 100;
 
 /** The rooms/v12.md create event ID a v12 room ID names (`!x` ↔ `$x`). */
 const createEventIdOf = (roomId: string) => `$${roomId.slice(1)}`;
@@ -259,6 +303,39 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     return [...servers];
   }
 
+  /**
+   * Received events checked but not yet written, by ID (see `acceptLocked`): a run of
+   * accepted messages, each on the one before, is written in one `persistEvents`. Event IDs
+   * are unique across rooms, so one map serves every room's batch.
+   */
+  const unwritten = new Map<string, { stored: StoredEvent; state: StateMap }>();
+  /**
+   * The state events read from an unwritten event's state, by ID, while it is unwritten: the
+   * messages after it are checked against the same state (nothing in a deferred run changes
+   * a state event; a redaction is checked only once the run is written).
+   */
+  const unwrittenStateEvents = new WeakMap<StateMap, Map<string, IdentifiedPdu>>();
+  /** The store's reads of events and their states, seeing the unwritten events too. */
+  const reads = {
+    async getEvents(ids: readonly string[]): Promise<Map<string, StoredEvent>> {
+      const rest = unwritten.size === 0 ? ids : ids.filter((id) => !unwritten.has(id));
+      const found = rest.length > 0 ? await store.rooms.getEvents(rest) : new Map<string, StoredEvent>();
+      if (rest.length < ids.length)
+        for (const id of ids) {
+          const pending = unwritten.get(id);
+          if (pending) found.set(id, pending.stored);
+        }
+      return found;
+    },
+    async getEvent(id: string): Promise<StoredEvent | null> {
+      return unwritten.get(id)?.stored ?? store.rooms.getEvent(id);
+    },
+    /** Unwritten events are never state events: the state before and after them is one. */
+    async stateAt(id: string, when: 'before' | 'after'): Promise<StateMap | null> {
+      return unwritten.get(id)?.state ?? store.rooms.stateAt(id, when);
+    },
+  };
+
   /** Keys of the event's signers: this server's own, else the key store's. */
   const keysFor = (pdu: Pdu) => async (server: string, ts: number) => {
     if (server === config.serverName) return { [ctx.signingKey.keyId]: ctx.signingKey.publicKey };
@@ -278,7 +355,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     while (wanted.length > 0) {
       const asked = wanted.filter((id) => !known.has(id));
       for (const id of wanted) tried.add(id);
-      const found = asked.length > 0 ? await store.rooms.getEvents(asked) : new Map<string, StoredEvent>();
+      const found = asked.length > 0 ? await reads.getEvents(asked) : new Map<string, StoredEvent>();
       for (const [id, stored] of found) known.set(id, stored);
       const next = new Set<string>();
       for (const id of wanted) {
@@ -306,14 +383,26 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     });
   }
 
-  /** The events at `keys` of a state map, read by ID. */
+  /** The events at `keys` of a state map, read by ID (or kept, for an unwritten event's state). */
   async function eventsAt(state: StateMap, keys: readonly StateKey[]): Promise<AuthState> {
-    const ids = keys.map((key) => state.get(key)).filter((id): id is string => id !== undefined);
-    const found = await store.rooms.getEvents(ids);
+    const kept = unwrittenStateEvents.get(state);
     const events: IdentifiedPdu[] = [];
-    for (const id of ids) {
-      const stored = found.get(id);
-      if (stored) events.push(stored.event);
+    const toRead: string[] = [];
+    for (const key of keys) {
+      const id = state.get(key);
+      if (id === undefined) continue;
+      const hit = kept?.get(id);
+      if (hit) events.push(hit);
+      else toRead.push(id);
+    }
+    if (toRead.length > 0) {
+      const found = await reads.getEvents(toRead);
+      for (const id of toRead) {
+        const stored = found.get(id);
+        if (!stored) continue;
+        events.push(stored.event);
+        kept?.set(id, stored.event);
+      }
     }
     return authStateOf(events);
   }
@@ -323,7 +412,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     roomId: string,
     version: RoomVersion,
     candidate: Candidate,
-  ): Promise<{ event: IdentifiedPdu; redacted: boolean }> {
+  ): Promise<Integrity> {
     let pdu = validatePdu(candidate.pdu, version);
     if (roomIdOf(pdu, version) !== roomId) {
       throw new CoreError('BAD_EVENT', `the event is for room ${String(pdu.room_id)}, not ${roomId}`);
@@ -366,10 +455,9 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     const builtCreate = createId ? built?.authState.get(CREATE_STATE_KEY) : undefined;
     const unread = authIds.filter((id) => !byId.has(id));
     if (createId && !builtCreate) unread.push(createId);
-    // Received events: their prev events are read in the same go (step 5 needs them).
-    const reads = built ? unread : [...unread, ...referencedIds(event.prev_events)];
-    if (reads.length > 0)
-      for (const [id, stored] of await store.rooms.getEvents(reads)) known.set(id, stored);
+    // Received events: their auth and prev events were read with the event (`check`).
+    const toRead = unread.filter((id) => !known.has(id));
+    if (toRead.length > 0) for (const [id, stored] of await reads.getEvents(toRead)) known.set(id, stored);
     const missing = unread.filter((id) => !known.has(id));
     const authEvents = authIds.flatMap((id) => {
       const found = byId.get(id) ?? known.get(id)?.event;
@@ -397,7 +485,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     if (unknownPrevs.length > 0) return { missing: unknownPrevs };
     // The create event (taken as an outlier first, then into the timeline by backfill).
     if (prevIds.length === 0) return { stateMap: new Map(), stateBefore: { state: new Map() } };
-    const sets = await Promise.all(prevIds.map((id) => store.rooms.stateAt(id, 'after')));
+    const sets = await Promise.all(prevIds.map((id) => reads.stateAt(id, 'after')));
     const missing = prevIds.filter((_, i) => sets[i] === null);
     if (missing.length > 0) return { missing };
     let stateMap: StateMap;
@@ -418,6 +506,8 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     version: RoomVersion,
     candidate: Candidate,
     extremities: readonly string[],
+    /** Steps 1–3 already under way (`acceptLocked` starts a batch's verifies together). */
+    integrity: Promise<Integrity> = checkIntegrity(roomId, version, candidate),
   ): Promise<Verdict> {
     const { built } = candidate;
     const unchanged = (outcome: AcceptOutcome): Verdict => ({ outcome, membershipChanged: false });
@@ -426,7 +516,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     let event: IdentifiedPdu;
     let redacted: boolean;
     try {
-      ({ event, redacted } = await checkIntegrity(roomId, version, candidate));
+      ({ event, redacted } = await integrity);
     } catch (err) {
       if (!isCoreError(err)) throw err;
       // A client's draft that makes no valid event: 400 M_BAD_JSON or 413 M_TOO_LARGE.
@@ -439,13 +529,21 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     const asOutlier = placed !== undefined && 'outlier' in placed;
     const givenState = placed && 'state' in placed ? placed.state : undefined;
     const backfilled = placed !== undefined && 'backfilled' in placed && placed.backfilled === true;
+    const known = new Map<string, StoredEvent>();
     if (!built) {
-      const existing = await store.rooms.getEvent(eventId);
+      // One read for the event itself, its auth events and its prev events (steps 4 and 5).
+      const found = await reads.getEvents([
+        eventId,
+        ...referencedIds(event.auth_events),
+        ...referencedIds(event.prev_events),
+      ]);
+      const existing = found.get(eventId);
       if (existing && (!existing.outlier || asOutlier)) return unchanged({ status: 'known', eventId });
+      found.delete(eventId);
+      for (const [id, stored] of found) known.set(id, stored);
     }
 
     // --- 4: against its own auth events -----------------------------------------------------
-    const known = new Map<string, StoredEvent>();
     const { authEvents, create, missing } = await authEventsOf(event, roomId, version, built, known);
     if (missing.length > 0) {
       if (built) throw new Error(`built event ${eventId} cites auth events the store lacks: ${missing}`);
@@ -555,11 +653,27 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
         }));
       if (notify && notify.length > 0) input.notify = notify;
     }
-    return {
+    const verdict: Verdict = {
       outcome: { status: softFailed ? 'soft_failed' : 'accepted', eventId, redacted },
       input,
       membershipChanged: stateReset || (!softFailed && !backfilled && event.type === MEMBER_TYPE),
     };
+    const plain =
+      !built &&
+      !softFailed &&
+      !backfilled &&
+      !givenState &&
+      !candidate.forward &&
+      followsCurrent &&
+      extremities.length > 0 &&
+      event.state_key === undefined &&
+      event.type !== REDACTION_TYPE &&
+      !input.currentState &&
+      !input.redaction &&
+      !input.redactsLater &&
+      !input.redactedBy;
+    if (plain && stateMap) verdict.deferrable = stateMap;
+    return verdict;
   }
 
   function rejectedVerdict(
@@ -590,18 +704,8 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     if (typeof event.state_key === 'string') after.set(stateKey(event.type, event.state_key), event.event_id);
     const others = extremities.filter((id) => !prevIds.includes(id));
     if (others.length === 0) return after;
-    const sets = await Promise.all(others.map((id) => store.rooms.stateAt(id, 'after')));
-    known.set(event.event_id, {
-      event,
-      roomId: '',
-      stream: null,
-      depth: event.depth,
-      outlier: false,
-      rejected: null,
-      softFailed: false,
-      redactedBy: null,
-      txn: null,
-    });
+    const sets = await Promise.all(others.map((id) => reads.stateAt(id, 'after')));
+    known.set(event.event_id, acceptedUnwritten(event, ''));
     return resolve(version, [...sets.filter((set): set is StateMap => set !== null), after], known);
   }
 
@@ -621,7 +725,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     if (event.type !== REDACTION_TYPE) return undefined;
     const targetId = version.redactsInContent ? event.content.redacts : event.redacts;
     if (typeof targetId !== 'string') return undefined;
-    const target = await store.rooms.getEvent(targetId);
+    const target = await reads.getEvent(targetId);
     if (!target) return { later: targetId };
     if (target.roomId !== roomId || target.redactedBy !== null || target.rejected !== null) return undefined;
     if (!mayRedact(event.sender, target.event.sender, version, state)) return undefined;
@@ -649,10 +753,10 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     const pending = await store.rooms.pendingRedactions(event.event_id);
     if (pending.length === 0) return null;
     for (const redactionId of pending) {
-      const redaction = await store.rooms.getEvent(redactionId);
+      const redaction = await reads.getEvent(redactionId);
       if (!redaction || redaction.roomId !== roomId || redaction.rejected !== null || redaction.softFailed)
         continue;
-      const stateMap = await store.rooms.stateAt(redactionId, 'before');
+      const stateMap = await reads.stateAt(redactionId, 'before');
       if (!stateMap) continue;
       const state = await eventsAt(stateMap, [CREATE_STATE_KEY, stateKey(POWER_LEVELS_TYPE, '')]);
       if (mayRedact(redaction.event.sender, event.sender, version, state)) return redactionId;
@@ -703,11 +807,53 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       throw new Error('acceptLocked: built and received events are accepted separately');
     }
     const outcomes: AcceptOutcome[] = [];
-    for (const candidate of candidates) {
-      const extremities = (await store.rooms.forwardExtremities(roomId)).map((e) => e.eventId);
-      const verdict = await check(roomId, version, candidate, extremities);
-      await persist(roomId, [verdict]);
-      outcomes.push(verdict.outcome);
+    const integrity = lookahead(candidates.length, VERIFY_WINDOW, (i) =>
+      checkIntegrity(roomId, version, candidates[i] as Candidate),
+    );
+    // Deferrable verdicts wait, unwritten, and are written with the next verdict that is not
+    // (or at the end): the events after them are checked against the store plus them. The
+    // forward extremities after a deferred event are that event alone.
+    const batch: Verdict[] = [];
+    let head: string | undefined;
+    const forget = (verdict: Verdict) => {
+      unwritten.delete(verdict.outcome.eventId as string);
+      if (verdict.deferrable) unwrittenStateEvents.delete(verdict.deferrable);
+    };
+    const flush = async () => {
+      if (batch.length === 0) return;
+      try {
+        await persist(roomId, batch);
+      } finally {
+        for (const verdict of batch) forget(verdict);
+        batch.length = 0;
+        head = undefined;
+      }
+    };
+    try {
+      for (const [index, candidate] of candidates.entries()) {
+        // Placed events and redactions (whose target may be unwritten) see the store alone.
+        if (candidate.placed || candidate.pdu.type === REDACTION_TYPE) await flush();
+        const extremities =
+          head !== undefined ? [head] : (await store.rooms.forwardExtremities(roomId)).map((e) => e.eventId);
+        const verdict = await check(roomId, version, candidate, extremities, integrity(index));
+        outcomes.push(verdict.outcome);
+        if (!verdict.input) continue;
+        batch.push(verdict);
+        if (verdict.deferrable && verdict.input && batch.length < MAX_DEFERRED) {
+          const { event } = verdict.input;
+          head = event.event_id;
+          unwritten.set(head, { stored: acceptedUnwritten(event, roomId), state: verdict.deferrable });
+          if (!unwrittenStateEvents.has(verdict.deferrable))
+            unwrittenStateEvents.set(verdict.deferrable, new Map());
+        } else await flush();
+      }
+      await flush();
+    } catch (err) {
+      // What was accepted before the failure is written, as if each had been written at once.
+      await flush().catch(() => {});
+      throw err;
+    } finally {
+      for (const verdict of batch) forget(verdict);
     }
     return outcomes;
   }
@@ -734,17 +880,27 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
         return refuse(`${what}${id} fails its checks: ${err.message}`);
       }
     };
+    // The signatures are verified many at a time (WebCrypto works off the main thread).
+    const received = [
+      ...room.state.map((pdu) => ({ pdu, what: 'state event' })),
+      ...room.authChain.map((pdu) => ({ pdu, what: 'auth chain event' })),
+      { pdu: room.join, what: 'the join' },
+    ];
+    const verified = lookahead(received.length, JOIN_VERIFY_WINDOW, (i) => {
+      const { pdu, what } = received[i] as (typeof received)[number];
+      return integrity(pdu, what);
+    });
     const stateIds: string[] = [];
-    for (const pdu of room.state) {
-      const event = await integrity(pdu, 'state event');
+    for (let i = 0; i < room.state.length; i++) {
+      const event = await verified(i);
       byId.set(event.event_id, event);
       stateIds.push(event.event_id);
     }
-    for (const pdu of room.authChain) {
-      const event = await integrity(pdu, 'auth chain event');
+    for (let i = room.state.length; i < received.length - 1; i++) {
+      const event = await verified(i);
       if (!byId.has(event.event_id)) byId.set(event.event_id, event);
     }
-    const join = await integrity(room.join, 'the join');
+    const join = await verified(received.length - 1);
 
     // Step 4 for each, auth events first; those already stored here count as checked.
     const stored = await store.rooms.getEvents([...byId.keys()]);
@@ -770,14 +926,36 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       const result = shape.ok ? checkAuth(event, authStateOf(authEvents), version) : shape;
       if (!result.ok) refuse(`${event.event_id} is not allowed by its auth events: ${result.reason}`);
     };
+    // Auth events first (Kahn's order): an event is ready once every auth event it cites
+    // that the room's chain holds is checked; one it cites that is nowhere fails in checkOne.
     const pending = [...byId.values()].filter((e) => !checked.has(e.event_id));
-    while (pending.length > 0) {
-      const ready = pending.findIndex((e) => authIdsOf(e).every((id) => checked.has(id) || !lookup(id)));
-      if (ready < 0) refuse('the auth chain has a cycle');
-      const [event] = pending.splice(ready, 1) as [IdentifiedPdu];
+    const waitingOn = new Map<string, number>();
+    const dependents = new Map<string, IdentifiedPdu[]>();
+    const ready: IdentifiedPdu[] = [];
+    for (const event of pending) {
+      let waits = 0;
+      for (const id of new Set(authIdsOf(event))) {
+        if (checked.has(id) || !lookup(id)) continue;
+        waits++;
+        const list = dependents.get(id);
+        if (list) list.push(event);
+        else dependents.set(id, [event]);
+      }
+      waitingOn.set(event.event_id, waits);
+      if (waits === 0) ready.push(event);
+    }
+    let done = 0;
+    for (let event = ready.pop(); event; event = ready.pop()) {
       checkOne(event);
       checked.add(event.event_id);
+      done++;
+      for (const dependent of dependents.get(event.event_id) ?? []) {
+        const waits = (waitingOn.get(dependent.event_id) as number) - 1;
+        waitingOn.set(dependent.event_id, waits);
+        if (waits === 0) ready.push(dependent);
+      }
     }
+    if (done < pending.length) refuse('the auth chain has a cycle');
 
     // The state: one create event of this version, one event per key.
     const stateMap: StateMap = new Map();
@@ -830,6 +1008,21 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     rememberMembers: (roomId, joined) => {
       rememberMembers(roomId, joined);
     },
+  };
+}
+
+/** An accepted event not written yet, as the store would give it back (with no position). */
+function acceptedUnwritten(event: IdentifiedPdu, roomId: string): StoredEvent {
+  return {
+    event,
+    roomId,
+    stream: null,
+    depth: event.depth,
+    outlier: false,
+    rejected: null,
+    softFailed: false,
+    redactedBy: null,
+    txn: null,
   };
 }
 
