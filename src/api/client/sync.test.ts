@@ -800,6 +800,9 @@ describe('devices', () => {
       device_id: bob.deviceId,
     });
     await h.hs.store.e2ee.markDeviceListChanged('@stranger:test.localhost');
+    // Written straight to the store: tell the notifier, as every service write does (woken
+    // /sync passes share positions read since the notifier last moved).
+    h.hs.internals.ctx.notifier.notify({ users: [alice.userId] });
     const body = await h.sync(alice, { since: token });
     expect(body.device_one_time_keys_count).toEqual({ signed_curve25519: 1 });
     expect(body.device_lists).toEqual({ changed: [bob.userId], left: [] });
