@@ -6,7 +6,7 @@
  * the client event format), so both APIs show a room alike.
  */
 import { type StateMap, stateKey } from '../../core/pdu.ts';
-import type { Store, StoredEvent } from '../../storage/store.ts';
+import type { RoomUnreadCounts, Store, StoredEvent } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
 import { syncFilterView } from '../sync/filter-view.ts';
 import { createPass, MEMBER, prevBatchFor, type RoomPlan } from '../sync/pass.ts';
@@ -227,7 +227,14 @@ export async function unreadCounts(
   userId: string,
   roomId: string,
 ): Promise<{ notification_count: number; highlight_count: number }> {
-  const counts = (await store.receipts.unreadCounts(userId, [roomId])).get(roomId);
+  return totalUnread((await store.receipts.unreadCounts(userId, [roomId])).get(roomId));
+}
+
+/** One room's counters summed over its threads, the main timeline included. */
+export function totalUnread(counts: RoomUnreadCounts | undefined): {
+  notification_count: number;
+  highlight_count: number;
+} {
   let notifications = counts?.main.notifications ?? 0;
   let highlights = counts?.main.highlights ?? 0;
   for (const thread of counts?.threads.values() ?? []) {

@@ -8,7 +8,7 @@ import type { JsonObject } from '../../core/canonical-json.ts';
 import type { Membership, Store } from '../../storage/store.ts';
 import { pickHeroes } from '../sync/summary.ts';
 import type { ConnectionState } from './connection.ts';
-import { unreadCounts } from './room-data.ts';
+import { totalUnread } from './room-data.ts';
 import type { RoomFacts } from './room-facts.ts';
 import type { ListFilters, ListRequest, RoomConfig } from './types.ts';
 
@@ -118,14 +118,18 @@ async function roomNames(
 
 /** MSC3575 `by_notification_level`: rooms with highlights, then with notifications, then the rest. */
 async function notificationLevels(store: Store, userId: string, rooms: readonly ListedRoom[]) {
+  // One read of the counters for every joined room, not one per room.
+  const joined = rooms.filter((r) => r.membership.membership === 'join').map((r) => r.roomId);
+  const counters = await store.receipts.unreadCounts(userId, joined);
   const out = new Map<string, number>();
-  await Promise.all(
-    rooms.map(async (r) => {
-      if (r.membership.membership !== 'join') return out.set(r.roomId, 0);
-      const counts = await unreadCounts(store, userId, r.roomId);
-      out.set(r.roomId, counts.highlight_count > 0 ? 2 : counts.notification_count > 0 ? 1 : 0);
-    }),
-  );
+  for (const r of rooms) {
+    if (r.membership.membership !== 'join') {
+      out.set(r.roomId, 0);
+      continue;
+    }
+    const counts = totalUnread(counters.get(r.roomId));
+    out.set(r.roomId, counts.highlight_count > 0 ? 2 : counts.notification_count > 0 ? 1 : 0);
+  }
   return out;
 }
 
