@@ -71,8 +71,8 @@ describe('typing', () => {
       body: { typing: true, timeout: 3_600_000 },
     });
     const mark = typing.position;
-    // Initial sync (since 0) sees rooms where someone types now.
-    expect([...typing.changesSince(0, [roomA, roomB])]).toEqual([
+    // A room sent whole (since null) shows who types now.
+    expect([...typing.changesSince(null, [roomA, roomB])]).toEqual([
       [roomA, { type: 'm.typing', content: { user_ids: [alice.userId] } }],
     ]);
     expect(typing.changesSince(mark, [roomA, roomB]).size).toBe(0);
@@ -82,7 +82,34 @@ describe('typing', () => {
     clock.advance(MAX_TYPING_TIMEOUT_MS + 1);
     const changes = typing.changesSince(mark, [roomA, roomB]);
     expect([...changes]).toEqual([[roomA, { type: 'm.typing', content: { user_ids: [] } }]]);
-    expect(typing.changesSince(0, [roomA]).size).toBe(0);
+    expect(typing.changesSince(null, [roomA]).size).toBe(0);
+    // Position 0 is "before any change": the stop is a change after it.
+    expect([...typing.changesSince(0, [roomA, roomB])]).toEqual([
+      [roomA, { type: 'm.typing', content: { user_ids: [] } }],
+    ]);
+  });
+
+  it('a token whose typing position predates a typer it was shown still hears the stop', async () => {
+    // A pass takes its positions, then reads typing: a typer who started in between is shown
+    // under a token that still says 0. The next sync from that token must see the stop.
+    hs = await createTestHomeserver();
+    const alice = await hs.createUser('alice');
+    const bob = await hs.createUser('bob');
+    const roomId = await roomWith(hs, alice, [bob]);
+    const { typing } = hs.internals;
+    const first = await hs.call('GET', '/_matrix/client/v3/sync', { token: bob.accessToken });
+    const token = first.body.next_batch as string;
+    typing.set(roomId, alice.userId, true, 20_000);
+    typing.set(roomId, alice.userId, false);
+    const next = await hs.call(
+      'GET',
+      `/_matrix/client/v3/sync?since=${encodeURIComponent(token)}&timeout=0`,
+      {
+        token: bob.accessToken,
+      },
+    );
+    const ephemeral = next.body.rooms?.join?.[roomId]?.ephemeral?.events ?? [];
+    expect(ephemeral).toContainEqual({ type: 'm.typing', content: { user_ids: [] } });
   });
 
   it('wakes waiting syncs when typing expires by itself', async () => {

@@ -31,10 +31,12 @@ export interface TypingService {
   typingIn(roomId: string): string[];
   /**
    * Rooms among `roomIds` whose typing list changed after position `since`, each with its
-   * current `m.typing` event. `since` 0 (initial sync) or a position from before a restart
-   * gives every room where someone types now.
+   * current `m.typing` event. `since` null (a room the client has nothing of) or a position
+   * from before a restart gives every room where someone types now. Position 0 is a real
+   * position ("before any change"): a client whose token says 0 saw a typer that a pass read
+   * after taking its positions, and must hear when that typer stops.
    */
-  changesSince(since: number, roomIds: Iterable<string>): Map<string, JsonObject>;
+  changesSince(since: number | null, roomIds: Iterable<string>): Map<string, JsonObject>;
   /** Stops the expiry timer (homeserver shutdown). */
   close(): void;
 }
@@ -145,13 +147,13 @@ export function createTypingService(
 
     changesSince(since, roomIds) {
       const out = new Map<string, JsonObject>();
-      const fresh = since <= 0 || since > position;
+      const fresh = since === null || since > position;
       const now = clock.now();
       for (const roomId of roomIds) {
         const room = rooms.get(roomId);
         if (!room) continue;
         expire(roomId, room, now);
-        if (fresh ? room.users.size > 0 : room.changed > since)
+        if (fresh ? room.users.size > 0 : room.changed > (since as number))
           out.set(roomId, typingEvent([...room.users.keys()]));
       }
       return out;

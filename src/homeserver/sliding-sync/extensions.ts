@@ -164,7 +164,7 @@ export async function computeExtensions(
     const initial = [...rooms].filter((r) => input.initialRooms.has(r));
     const others = [...rooms].filter((r) => !input.initialRooms.has(r));
     const typing = new Map<string, JsonObject>([
-      ...input.deps.typing.changesSince(0, initial),
+      ...input.deps.typing.changesSince(null, initial),
       ...(since ? input.deps.typing.changesSince(since.typing, others) : []),
     ]);
     const out: JsonObject = {};

@@ -25,8 +25,8 @@ export async function ephemeralParts(
   const fullRooms = joinPlans.filter((p) => p.fullState).map((p) => p.roomId);
   const deltaRooms = joinPlans.filter((p) => !p.fullState).map((p) => p.roomId);
   const typing = new Map<string, JsonObject>([
-    ...(deps.typing?.changesSince(0, fullRooms) ?? []),
-    ...(deps.typing?.changesSince(since?.typing ?? 0, deltaRooms) ?? []),
+    ...(deps.typing?.changesSince(null, fullRooms) ?? []),
+    ...(deps.typing?.changesSince(since?.typing ?? null, deltaRooms) ?? []),
   ]);
   const receiptsByRoom = new Map<string, Receipt[]>();
   // All receipts of the rooms sent whole: one read of the receipt stream rather than one per room.
