@@ -108,7 +108,8 @@ describe('typing', () => {
         token: bob.accessToken,
       },
     );
-    const ephemeral = next.body.rooms?.join?.[roomId]?.ephemeral?.events ?? [];
+    const rooms = next.body.rooms as { join: Record<string, { ephemeral: { events: unknown[] } }> };
+    const ephemeral = rooms.join[roomId]?.ephemeral.events ?? [];
     expect(ephemeral).toContainEqual({ type: 'm.typing', content: { user_ids: [] } });
   });
 
