@@ -8,9 +8,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeMultipart, multipartBoundary, parseMultipart } from '../../src/core/multipart.ts';
-import type { FederationRequest } from '../../src/federation/client.ts';
+import { buildFederationRequest, type FederationRequest } from '../../src/federation/client.ts';
 import { createRemoteMedia } from '../../src/federation/remote-media.ts';
-import { createFederatedServers, type FederatedNetwork } from '../../src/federation/testing.ts';
+import {
+  createFederatedServers,
+  type FederatedNetwork,
+  type FederatedServer,
+} from '../../src/federation/testing.ts';
 import { imageSize, sampleImage } from '../../src/hosts/testing-media.ts';
 import { createNodeThumbnailer } from '../../src/hosts/thumbnailer-node.ts';
 import type { TestHomeserver } from '../../src/testing.ts';
@@ -141,6 +145,52 @@ describe('media over federation', () => {
       target: `/_matrix/federation/v1/media/thumbnail/${imageId}?width=-1&height=32`,
     });
     expect(badThumb.status).toBe(400);
+  });
+
+  it('answers byte ranges of its multipart body, which is the same on every request', async () => {
+    net = await createFederatedServers(['a.test', 'b.test']);
+    const a = net.servers['a.test']?.hs as TestHomeserver;
+    const b = net.servers['b.test'] as FederatedServer;
+    const alice = await a.createUser('alice');
+    const bytes = Uint8Array.from({ length: 100_000 }, (_, i) => i % 253);
+    const mediaId = await upload(a, alice.accessToken, bytes, 'video/mp4', 'clip.mp4');
+    const target = `/_matrix/federation/v1/media/download/${mediaId}`;
+    const signed = async (headers: Record<string, string>) => {
+      const request = await buildFederationRequest('b.test', b.services.ctx.signingKey, 'a.test', {
+        method: 'GET',
+        target,
+      });
+      for (const [name, value] of Object.entries(headers)) request.headers.set(name, value);
+      return a.fetch(request);
+    };
+
+    const whole = await signed({});
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get('accept-ranges')).toBe('bytes');
+    const body = new Uint8Array(await whole.arrayBuffer());
+    const size = body.byteLength;
+    const parts = parseMultipart(multipartBoundary(whole.headers.get('content-type')) as string, body);
+    expect(parts[1]?.body).toEqual(bytes);
+
+    // A resumed download: the first part again, then the rest, adds up to the same body.
+    const head = await signed({ range: 'bytes=0-49999' });
+    expect(head.status).toBe(206);
+    expect(head.headers.get('content-range')).toBe(`bytes 0-49999/${size}`);
+    const rest = await signed({ range: 'bytes=50000-', 'if-range': whole.headers.get('etag') as string });
+    expect(rest.status).toBe(206);
+    expect(rest.headers.get('content-type')).toBe(whole.headers.get('content-type'));
+    const joined = new Uint8Array(size);
+    joined.set(new Uint8Array(await head.arrayBuffer()), 0);
+    joined.set(new Uint8Array(await rest.arrayBuffer()), 50_000);
+    expect(joined).toEqual(body);
+
+    const past = await signed({ range: `bytes=${size}-` });
+    expect([past.status, past.headers.get('content-range')]).toEqual([416, `bytes */${size}`]);
+    // Signed by nobody: refused before any range is looked at.
+    const unsigned = await a.fetch(
+      new Request(`https://a.test${target}`, { headers: { range: 'bytes=0-1' } }),
+    );
+    expect(unsigned.status).toBe(401);
   });
 
   it("follows a Location part, falls back to a pre-1.11 server's legacy download, and bounds sizes", async () => {

@@ -7,6 +7,7 @@
  * federation fills in, and is kept in the store under its origin's name after the first
  * fetch; without the hook, media not kept is 404 M_NOT_FOUND. URL previews are off.
  */
+import { sha256 } from '../../core/crypto.ts';
 import { isValidServerName } from '../../core/identifiers.ts';
 import type { MediaBody, MediaStore } from '../../storage/store.ts';
 import { type HomeserverContext, randomString } from '../context.ts';
@@ -117,6 +118,14 @@ export interface MediaService {
   ): Promise<{ contentType: string; data: Blob | Uint8Array }>;
   /** URL previews are off: always M_FORBIDDEN, saying so. */
   previewUrl(): Promise<never>;
+  /**
+   * 32 hex digits, the same for a media item on every call and after a restart, that nobody
+   * without this server's signing key can compute: a response that must be identical byte for
+   * byte on each request (the federation download's multipart body, so that byte ranges of it
+   * compose) takes it as its boundary. The uploader cannot plant it in the content: it is
+   * unknown before the first download, and content never changes after upload.
+   */
+  secretTag(serverName: string, mediaId: string): Promise<string>;
 }
 
 export interface MediaDeps {
@@ -339,6 +348,15 @@ export function createMediaService(ctx: HomeserverContext, deps: MediaDeps = {})
 
     async previewUrl() {
       throw forbidden('URL previews are turned off on this homeserver');
+    },
+
+    async secretTag(serverName, mediaId) {
+      // An ed25519 signature is deterministic and needs the key: hashed, it is a keyed tag.
+      // The message is no canonical JSON, so the signature can stand for nothing else.
+      const signature = await ctx.signingKey.sign(
+        new TextEncoder().encode(`hearth media tag\n${serverName}\n${mediaId}`),
+      );
+      return Array.from(sha256(signature).subarray(0, 16), (b) => b.toString(16).padStart(2, '0')).join('');
     },
   };
 }
