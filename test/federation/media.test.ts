@@ -15,6 +15,7 @@ import {
   type FederatedNetwork,
   type FederatedServer,
 } from '../../src/federation/testing.ts';
+import { thumbnailKey } from '../../src/homeserver/media/index.ts';
 import { imageSize, sampleImage } from '../../src/hosts/testing-media.ts';
 import { createNodeThumbnailer } from '../../src/hosts/thumbnailer-node.ts';
 import type { TestHomeserver } from '../../src/testing.ts';
@@ -85,6 +86,41 @@ describe('media over federation', () => {
     );
     expect(thumb.status).toBe(200);
     expect(await imageSize(await thumb.arrayBuffer())).toMatchObject({ width: 50, height: 50 });
+  });
+
+  it('asks the origin for a remote thumbnail rather than fetching the original, and keeps it', async () => {
+    net = await createFederatedServers(['a.test', 'b.test'], {
+      homeserver: { thumbnailer: await createNodeThumbnailer() },
+    });
+    const a = net.servers['a.test']?.hs as TestHomeserver;
+    const b = net.servers['b.test']?.hs as TestHomeserver;
+    const alice = await a.createUser('alice');
+    const bob = await b.createUser('bob');
+    const png = await sampleImage(300, 200, 'png');
+    const mediaId = await upload(a, alice.accessToken, png, 'image/png', 'big.png');
+    const path = `/_matrix/client/v1/media/thumbnail/a.test/${mediaId}?width=40&height=40&method=crop`;
+
+    const thumb = await get(b, path, bob.accessToken);
+    expect(thumb.status).toBe(200);
+    expect(thumb.headers.get('content-type')).toBe('image/png');
+    const bytes = new Uint8Array(await thumb.arrayBuffer());
+    expect(await imageSize(bytes)).toMatchObject({ width: 40, height: 40 });
+    // Made by a.test: b.test never fetched the original, and kept the thumbnail.
+    expect(await b.store.media.getMediaInfo('a.test', mediaId)).toBeNull();
+    const key = thumbnailKey('a.test', mediaId, { width: 40, height: 40, method: 'crop', animated: false });
+    expect(await b.store.media.getMediaInfo(key.origin, key.mediaId)).toMatchObject({
+      size: bytes.byteLength,
+    });
+
+    // a.test leaves: the same thumbnail is served from what b.test kept; another size, which
+    // only a.test or the original could make, is a Matrix error, not a 500.
+    net.network.block('b.test', 'a.test');
+    const again = await get(b, path, bob.accessToken);
+    expect(new Uint8Array(await again.arrayBuffer())).toEqual(bytes);
+    const other = await get(b, path.replace('width=40', 'width=41'), bob.accessToken);
+    expect(other.status).toBeGreaterThanOrEqual(400);
+    expect(other.status).not.toBe(500);
+    expect(((await other.json()) as { errcode: string }).errcode).toMatch(/^M_/);
   });
 
   it('serves its own media as two parts to signed requests only, and 404 for what it lacks', async () => {
