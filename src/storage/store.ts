@@ -799,7 +799,8 @@ export interface FederationStore {
 
 export interface AppserviceQueueItem {
   seq: number;
-  kind: 'event' | 'ephemeral';
+  /** A room event, an ephemeral event (typing, receipt, presence), or a to-device message. */
+  kind: 'event' | 'ephemeral' | 'to_device';
   data: JsonObject;
 }
 

@@ -15,7 +15,7 @@ import { type BackupService, createBackupService } from './backup.ts';
 import { createDehydratedDeviceService, type DehydratedDeviceService } from './dehydrated.ts';
 import { createKeysService, type KeysService } from './keys.ts';
 import { createE2eeSyncData, type E2eeSyncData } from './sync-data.ts';
-import { createToDeviceService, type ToDeviceService } from './to-device.ts';
+import { createToDeviceService, type ToDeviceDeps, type ToDeviceService } from './to-device.ts';
 
 export type { BackupService, BackupSession } from './backup.ts';
 export type { DehydratedDeviceService, DehydratedDeviceUpload } from './dehydrated.ts';
@@ -48,7 +48,10 @@ export const e2eeRemoteOff: E2eeRemote = {
   deviceListChanged: () => Promise.resolve(),
 };
 
-export function createE2eeService(ctx: HomeserverContext, deps: { remote?: E2eeRemote } = {}): E2eeService {
+export function createE2eeService(
+  ctx: HomeserverContext,
+  deps: { remote?: E2eeRemote; toDeviceQueued?: ToDeviceDeps['queued'] } = {},
+): E2eeService {
   const remote = deps.remote ?? e2eeRemoteOff;
   const syncData = createE2eeSyncData(ctx);
 
@@ -63,7 +66,10 @@ export function createE2eeService(ctx: HomeserverContext, deps: { remote?: E2eeR
     }
   }
 
-  const toDevice = createToDeviceService(ctx, { remote });
+  const toDevice = createToDeviceService(ctx, {
+    remote,
+    ...(deps.toDeviceQueued ? { queued: deps.toDeviceQueued } : {}),
+  });
 
   /** A remote user's devices or cross-signing keys changed: their local room-mates' syncs learn it. */
   async function remoteKeysChanged(origin: string, userId: unknown): Promise<void> {
