@@ -253,7 +253,8 @@ export interface E2eeRemote {
   ): Promise<void>;
   /**
    * A local user's devices or cross-signing keys changed: the servers sharing a room with
-   * them are owed an `m.device_list_update` / `m.signing_key_update` EDU.
+   * them are owed an `m.device_list_update` / `m.signing_key_update` EDU. `deleted`: devices
+   * just deleted, each announced with `deleted: true`.
    */
-  deviceListChanged(userId: string): Promise<void>;
+  deviceListChanged(userId: string, deleted?: readonly string[]): Promise<void>;
 }

@@ -167,7 +167,7 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
   };
   const accounts = createAccountsService(ctx, {
     rooms: () => rooms,
-    deviceListChanged: (userId) => e2ee.deviceListChanged(userId),
+    deviceListChanged: (userId, deleted) => e2ee.deviceListChanged(userId, deleted),
     appservices,
   });
   const admin = createAdminService(ctx, {
