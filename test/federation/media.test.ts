@@ -46,17 +46,23 @@ const get = (hs: TestHomeserver, path: string, token?: string) =>
     }),
   );
 
+/** a.test and b.test with thumbnailers, Alice of a.test, Bob of b.test, and a PNG Alice uploaded. */
+async function pngOnA(width: number, height: number, name: string) {
+  net = await createFederatedServers(['a.test', 'b.test'], {
+    homeserver: { thumbnailer: await createNodeThumbnailer() },
+  });
+  const a = net.servers['a.test']?.hs as TestHomeserver;
+  const b = net.servers['b.test']?.hs as TestHomeserver;
+  const alice = await a.createUser('alice');
+  const bob = await b.createUser('bob');
+  const png = await sampleImage(width, height, 'png');
+  const mediaId = await upload(a, alice.accessToken, png, 'image/png', name);
+  return { network: net, a, b, alice, bob, png, mediaId };
+}
+
 describe('media over federation', () => {
   it('fetches remote media once over the multipart endpoint, keeps it, and thumbnails it', async () => {
-    net = await createFederatedServers(['a.test', 'b.test'], {
-      homeserver: { thumbnailer: await createNodeThumbnailer() },
-    });
-    const a = net.servers['a.test']?.hs as TestHomeserver;
-    const b = net.servers['b.test']?.hs as TestHomeserver;
-    const alice = await a.createUser('alice');
-    const bob = await b.createUser('bob');
-    const png = await sampleImage(200, 100, 'png');
-    const mediaId = await upload(a, alice.accessToken, png, 'image/png', 'photo.png');
+    const { network, b, bob, png, mediaId } = await pngOnA(200, 100, 'photo.png');
 
     const first = await get(b, `/_matrix/client/v1/media/download/a.test/${mediaId}`, bob.accessToken);
     expect(first.status).toBe(200);
@@ -76,7 +82,7 @@ describe('media over federation', () => {
     expect(await b.store.media.getMediaInfo('a.test', 'nosuchmedia')).toBeNull();
 
     // a.test leaves the network: b.test answers from what it kept.
-    net.network.block('b.test', 'a.test');
+    network.network.block('b.test', 'a.test');
     const again = await get(b, `/_matrix/client/v1/media/download/a.test/${mediaId}`, bob.accessToken);
     expect(new Uint8Array(await again.arrayBuffer())).toEqual(png);
     const thumb = await get(
@@ -89,15 +95,7 @@ describe('media over federation', () => {
   });
 
   it('asks the origin for a remote thumbnail rather than fetching the original, and keeps it', async () => {
-    net = await createFederatedServers(['a.test', 'b.test'], {
-      homeserver: { thumbnailer: await createNodeThumbnailer() },
-    });
-    const a = net.servers['a.test']?.hs as TestHomeserver;
-    const b = net.servers['b.test']?.hs as TestHomeserver;
-    const alice = await a.createUser('alice');
-    const bob = await b.createUser('bob');
-    const png = await sampleImage(300, 200, 'png');
-    const mediaId = await upload(a, alice.accessToken, png, 'image/png', 'big.png');
+    const { network, b, bob, mediaId } = await pngOnA(300, 200, 'big.png');
     const path = `/_matrix/client/v1/media/thumbnail/a.test/${mediaId}?width=40&height=40&method=crop`;
 
     const thumb = await get(b, path, bob.accessToken);
@@ -114,7 +112,7 @@ describe('media over federation', () => {
 
     // a.test leaves: the same thumbnail is served from what b.test kept; another size, which
     // only a.test or the original could make, is a Matrix error, not a 500.
-    net.network.block('b.test', 'a.test');
+    network.network.block('b.test', 'a.test');
     const again = await get(b, path, bob.accessToken);
     expect(new Uint8Array(await again.arrayBuffer())).toEqual(bytes);
     const other = await get(b, path.replace('width=40', 'width=41'), bob.accessToken);

@@ -280,12 +280,7 @@ export function createMediaService(ctx: HomeserverContext, deps: MediaDeps = {})
   }
 
   /** A thumbnail made here from the content (fetched first if remote and not kept). */
-  async function makeThumbnail(
-    serverName: string,
-    mediaId: string,
-    want: ThumbnailRequest,
-    options: { timeoutMs: number; allowRemote: boolean },
-  ): Promise<{ contentType: string; data: Blob | Uint8Array }> {
+  const makeThumbnail: MediaService['thumbnail'] = async (serverName, mediaId, want, options) => {
     const content = await fetchContent(serverName, mediaId, options);
     const type = baseType(content.contentType);
     const thumbnailer = deps.thumbnailer;
@@ -308,7 +303,7 @@ export function createMediaService(ctx: HomeserverContext, deps: MediaDeps = {})
     // client shows it scaled. Only types a thumbnail may have, so it is safe served inline.
     if (THUMBNAIL_TYPES.has(type)) return { contentType: type, data: content.data };
     throw new MatrixError(400, 'M_UNKNOWN', 'Cannot generate a thumbnail of this content');
-  }
+  };
 
   /**
    * A thumbnail of another server's media: from this server's cache, else made by the origin
@@ -316,12 +311,7 @@ export function createMediaService(ctx: HomeserverContext, deps: MediaDeps = {})
    * when the origin refuses or cannot be reached — made here from the original. Whichever
    * answers is kept, under `thumbnailKey`.
    */
-  async function remoteThumbnail(
-    serverName: string,
-    mediaId: string,
-    want: ThumbnailRequest,
-    options: { timeoutMs: number; allowRemote: boolean },
-  ): Promise<{ contentType: string; data: Blob | Uint8Array }> {
+  const remoteThumbnail: MediaService['thumbnail'] = async (serverName, mediaId, want, options) => {
     const key = thumbnailKey(serverName, mediaId, want);
     const cached = await store.media.getMediaAsKept(key.origin, key.mediaId);
     if (cached) return { contentType: cached.info.contentType, data: cached.data };
@@ -356,7 +346,7 @@ export function createMediaService(ctx: HomeserverContext, deps: MediaDeps = {})
       logger.debug('media: remote thumbnail not cached', { serverName, mediaId, error: String(err) });
     }
     return made;
-  }
+  };
 
   return {
     maxUploadBytes,
