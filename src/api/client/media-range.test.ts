@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseJson } from '../../core/json.ts';
 import { openSqliteStore } from '../../storage/sqlite/index.ts';
@@ -43,6 +44,30 @@ describe('parseRange', () => {
       'bytes 0-1',
     ])
       expect(parseRange(ignored, 100)).toBeNull();
+  });
+});
+
+describe('parseRange on any header', () => {
+  it('answers a range inside the content, unsatisfiable, or null — never anything else', () => {
+    const header = fc.oneof(
+      fc.string(),
+      fc
+        .tuple(
+          fc.option(fc.nat(200)),
+          fc.option(fc.nat(200)),
+          fc.constantFrom('bytes=', 'Bytes = ', 'bytes=,'),
+        )
+        .map(([first, last, unit]) => `${unit}${first ?? ''}-${last ?? ''}`),
+    );
+    fc.assert(
+      fc.property(header, fc.nat(150), (value, size) => {
+        const range = parseRange(value, size);
+        if (range === null || range === 'unsatisfiable') return;
+        expect(range.start).toBeGreaterThanOrEqual(0);
+        expect(range.end).toBeGreaterThanOrEqual(range.start);
+        expect(range.end).toBeLessThan(size);
+      }),
+    );
   });
 });
 
