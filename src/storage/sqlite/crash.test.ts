@@ -58,7 +58,7 @@ async function checkStore(path: string, acknowledged: Map<string, number>, rooms
         : Array.from({ length: rooms }, (_, n) => [`!crash-${n}:hearth.test`, `${n}-`]);
     for (const [roomId, prefix] of roomIds as [string, string][]) {
       const { events } = await store.rooms.timeline(roomId, { dir: 'f', limit: 100_000 });
-      streams.push(...events.map((e) => e.stream));
+      streams.push(...events.map((e) => e.stream as number));
       let topic: string | undefined;
       for (const e of events) {
         const after = await store.rooms.stateAt(e.event.event_id, 'after');
