@@ -47,6 +47,14 @@ export interface SqlDriver {
   rollback(): void;
   close(): void;
   /**
+   * Makes every commit made so far durable, off the caller's thread; the engine acknowledges a
+   * write only once the `sync` asked for after its COMMIT has resolved. A driver has it when its
+   * COMMIT itself does not wait for the disk (node:sqlite in WAL mode: `synchronous=NORMAL` plus
+   * an fdatasync of the WAL file in Node's thread pool), so the one thread keeps serving while
+   * the disk works, and one sync covers every commit made while the previous one ran.
+   */
+  sync?(): Promise<void>;
+  /**
    * Runs `fn` as one transaction, for hosts whose SQL refuses BEGIN/COMMIT and which roll back
    * themselves when `fn` rejects (Durable Objects' `storage.transaction`). When present,
    * `begin`, `commit` and `rollback` are never called.
@@ -281,9 +289,10 @@ export const GROUP_COMMIT_LIMIT = 64;
  * One connection, one SQL transaction at a time, and **group commit**: write transactions
  * that are waiting together at the head of the queue run one after the other inside one
  * `BEGIN IMMEDIATE … COMMIT`, each within its own SAVEPOINT, so a failing one is undone alone
- * and the others still commit. Each is resolved only after the COMMIT that holds it returned
- * (with `synchronous=FULL`, after the fsync): nothing is acknowledged before it is durable,
- * and one fsync serves every concurrent request that was ready. The queue stays in order:
+ * and the others still commit. Each is resolved only once the COMMIT that holds it is on
+ * disk (after the driver's `sync`, or the COMMIT itself under `synchronous=FULL`): nothing is
+ * acknowledged before it is durable, and one sync serves every commit made while the previous
+ * one ran. The queue stays in order:
  * a read waiting behind writes runs after their commit, and nothing queued after a read joins
  * a commit before it, so every transaction sees what a one-at-a-time queue would have shown it.
  */
@@ -297,6 +306,8 @@ export class SqliteEngine implements Engine {
   private running = false;
   /** The runner's last run; `close` waits for it. */
   private idle: Promise<void> = Promise.resolve();
+  /** The last durability sync asked for (`SqlDriver.sync`); `close` waits for it. */
+  private syncing: Promise<void> = Promise.resolve();
   private closed = false;
   /** Write transactions committed and commits made (for tests and benchmarks). */
   readonly commits = { transactions: 0, commits: 0 };
@@ -408,14 +419,33 @@ export class SqliteEngine implements Engine {
     }
     this.commits.commits += 1;
     this.commits.transactions += done.length;
-    for (const [queued, result] of done) queued.resolve(result);
     for (const [queued, reason] of failed) queued.reject(reason);
+    if (!this.driver.sync) {
+      for (const [queued, result] of done) queued.resolve(result);
+      return;
+    }
+    // Acknowledged once on disk; meanwhile the queue goes on (its reads may already see these
+    // rows, as another connection would: committed, the sync under way).
+    const durable = this.driver.sync();
+    this.syncing = durable.catch(() => undefined);
+    durable.then(
+      () => {
+        for (const [queued, result] of done) queued.resolve(result);
+      },
+      (error: unknown) => {
+        const failure = new StoreError('BACKEND', `the commit did not reach the disk: ${String(error)}`, {
+          cause: error,
+        });
+        for (const [queued] of done) queued.reject(failure);
+      },
+    );
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.idle;
+    await this.syncing;
     this.driver.close();
   }
 }

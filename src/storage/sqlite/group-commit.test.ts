@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StoreError } from '../store.ts';
-import { GROUP_COMMIT_LIMIT, type SqliteEngine } from './engine.ts';
-import { openSqliteEngine } from './index.ts';
+import { GROUP_COMMIT_LIMIT, SqliteEngine } from './engine.ts';
+import { coalescedSync, nodeSqliteDriver, openSqliteEngine } from './index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hearth-group-commit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -85,18 +85,17 @@ describe('SQLite group commit', () => {
     const { engine } = await open();
     try {
       await putMeta(engine, 'x', 0);
-      const order: string[] = [];
-      const w1 = putMeta(engine, 'x', 1).then(() => order.push('w1'));
-      const w2 = putMeta(engine, 'x', 2).then(() => order.push('w2'));
-      const read = readMeta(engine, 'x').then((value) => {
-        order.push('read');
-        return value;
-      });
-      const w3 = putMeta(engine, 'x', 3).then(() => order.push('w3'));
+      const acks: string[] = [];
+      const w1 = putMeta(engine, 'x', 1).then(() => acks.push('w1'));
+      const w2 = putMeta(engine, 'x', 2).then(() => acks.push('w2'));
+      const read = readMeta(engine, 'x');
+      const w3 = putMeta(engine, 'x', 3).then(() => acks.push('w3'));
       expect(await read).toBe(2);
       await Promise.all([w1, w2, w3]);
-      expect(order).toEqual(['w1', 'w2', 'read', 'w3']);
+      expect(acks).toEqual(['w1', 'w2', 'w3']);
       expect(await readMeta(engine, 'x')).toBe(3);
+      // w1 and w2 shared a commit; the read ended the group, w3 had its own.
+      expect(engine.commits).toEqual({ transactions: 4, commits: 3 });
     } finally {
       await engine.close();
     }
@@ -112,6 +111,63 @@ describe('SQLite group commit', () => {
     } finally {
       await engine.close();
     }
+  });
+
+  it('with a driver sync, acknowledges writes only once their sync is done; the queue goes on meanwhile', async () => {
+    const path = join(dir, `${++files}.sqlite`);
+    const base = nodeSqliteDriver({ path });
+    expect(base.sync).toBeTypeOf('function');
+    const releases: (() => void)[] = [];
+    const engine = await SqliteEngine.open({
+      ...base,
+      sync: () => new Promise<void>((resolve) => releases.push(resolve)),
+    });
+    try {
+      const acks: string[] = [];
+      const first = putMeta(engine, 'a', 1).then(() => acks.push('a'));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(releases.length).toBe(1);
+      // Committed, not yet durable: not acknowledged, and neither stops the next transactions.
+      const second = putMeta(engine, 'b', 1).then(() => acks.push('b'));
+      expect(await readMeta(engine, 'a')).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(releases.length).toBe(2);
+      expect(acks).toEqual([]);
+      releases[0]?.();
+      await first;
+      expect(acks).toEqual(['a']);
+      releases[1]?.();
+      await second;
+      expect(acks).toEqual(['a', 'b']);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('shares one WAL sync between the commits made while the previous sync ran', async () => {
+    let runs = 0;
+    const gates: (() => void)[] = [];
+    const sync = coalescedSync(async () => {
+      runs++;
+      await new Promise<void>((resolve) => gates.push(resolve));
+    });
+    const first = sync();
+    const during = [sync(), sync(), sync()];
+    expect(runs).toBe(1);
+    gates[0]?.();
+    await first;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    // The three asked while the first ran share the second run, which began after them.
+    expect(runs).toBe(2);
+    let settled = false;
+    void Promise.all(during).then(() => {
+      settled = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(settled).toBe(false);
+    gates[1]?.();
+    await Promise.all(during);
+    expect(runs).toBe(2);
   });
 
   it('rejects what is queued once closed, and finishes what had started', async () => {
