@@ -11,7 +11,9 @@
  * Figures, each on the in-memory store (fake-indexeddb: what tests and a no-`--data` server
  * use) and on SQLite (a file, WAL, synchronous=FULL: what `hearth serve --data` runs):
  * - events sent per second by one client: sequential `PUT /rooms/{id}/send/m.room.message/{txn}`,
- *   each answered only once stored;
+ *   each answered only once stored; on SQLite also beside the store's own persist of events
+ *   of the same shape (one per transaction), for one sender and for waves of 16 sends at once
+ *   in 16 rooms (their writes share commits and syncs) and in one room;
  * - send → other client's /sync wake latency (p50, p99): user B long-polls
  *   `/sync?since=…&timeout=20000`; user A sends; timed from just before A's send to B's
  *   answer holding the event — in a fresh room, then (in-process) once B has 2,000 unread
