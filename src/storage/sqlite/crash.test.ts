@@ -80,26 +80,24 @@ async function checkStore(path: string, acknowledged: Map<string, number>, rooms
   }
 }
 
+/** Three rounds of writing and killing on one file, each checked on reopening. */
+async function killRounds(file: string, atLeast: number, rooms: number): Promise<void> {
+  const path = join(dir, file);
+  const acknowledged = new Map<string, number>();
+  for (const round of ['a', 'b', 'c']) {
+    const acked = await runAndKill(path, round, atLeast, rooms);
+    for (const [id, stream] of acked) acknowledged.set(id, stream);
+    await checkStore(path, acknowledged, rooms);
+  }
+  expect(acknowledged.size).toBeGreaterThanOrEqual(3 * atLeast);
+}
+
 describe('SQLite crash safety', () => {
   it('keeps every acknowledged write and shows no partial one after SIGKILL mid-write', async () => {
-    const path = join(dir, 'crash.sqlite');
-    const acknowledged = new Map<string, number>();
-    for (const round of ['a', 'b', 'c']) {
-      const acked = await runAndKill(path, round, 60, 1);
-      for (const [id, stream] of acked) acknowledged.set(id, stream);
-      await checkStore(path, acknowledged, 1);
-    }
-    expect(acknowledged.size).toBeGreaterThanOrEqual(180);
+    await killRounds('crash.sqlite', 60, 1);
   }, 120_000);
 
   it('keeps every acknowledged write of concurrent writers sharing commits (group commit)', async () => {
-    const path = join(dir, 'crash-group.sqlite');
-    const acknowledged = new Map<string, number>();
-    for (const round of ['a', 'b', 'c']) {
-      const acked = await runAndKill(path, round, 120, 8);
-      for (const [id, stream] of acked) acknowledged.set(id, stream);
-      await checkStore(path, acknowledged, 8);
-    }
-    expect(acknowledged.size).toBeGreaterThanOrEqual(360);
+    await killRounds('crash-group.sqlite', 120, 8);
   }, 120_000);
 });
