@@ -268,6 +268,13 @@ describe('media over federation', () => {
     const legacy = await remote.fetchMedia('old.test', 'def', options);
     expect(legacy?.uploadName).toBe('café.txt');
     expect(new TextDecoder().decode(legacy?.data as Uint8Array)).toBe('legacy bytes');
+    const thumb = await remote.fetchThumbnail?.(
+      'old.test',
+      'def',
+      { width: 32, height: 32, method: 'crop', animated: false },
+      options,
+    );
+    expect(new TextDecoder().decode(thumb?.data as Uint8Array)).toBe('legacy bytes');
     await expect(remote.fetchMedia('new.test', 'big', options)).rejects.toMatchObject({
       status: 502,
       errcode: 'M_TOO_LARGE',
@@ -277,6 +284,8 @@ describe('media over federation', () => {
       'GET https://cdn.example/media/1',
       'old.test /_matrix/federation/v1/media/download/def signed',
       'old.test /_matrix/media/v3/download/old.test/def unsigned',
+      'old.test /_matrix/federation/v1/media/thumbnail/def signed',
+      'old.test /_matrix/media/v3/thumbnail/old.test/def unsigned',
       'new.test /_matrix/federation/v1/media/download/big signed',
     ]);
   });
