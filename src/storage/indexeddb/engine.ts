@@ -3,9 +3,10 @@
  * compound indexes, Dexie's versioned upgrades as the migrations.
  *
  * It takes the `IDBFactory` (and `IDBKeyRange`) to use — the browser's in a page or
- * Service Worker, fake-indexeddb in Node — and touches no global. A transaction is one
- * Dexie transaction over the stores the operation names; its callback awaits nothing but
- * Dexie, so IndexedDB never commits it early.
+ * Service Worker, fake-indexeddb in Node — and touches no global. A write is one bare
+ * IndexedDB transaction over the stores the operation names; a read joins the shared read
+ * transaction (`IndexedDbEngine.sharedRead`). Callbacks await nothing but their requests,
+ * so IndexedDB never commits early. (`bare: 'none'` runs both through Dexie instead.)
  */
 import Dexie, { type Collection, type Table, type Transaction } from 'dexie';
 import type { Engine, Key, KeyPart, Range, Row, Tx } from '../engine.ts';
@@ -201,10 +202,9 @@ function inactive(error: unknown): boolean {
 }
 
 /**
- * The same operations on a bare `IDBTransaction`, for the hot write path. Dexie still
- * declares the schema, opens, migrates and runs reads; bench/storage.ts shows its
- * per-request machinery costing ~35–55% on event writes — past the 20% where the issue allows
- * raw IndexedDB.
+ * The same operations on a bare `IDBTransaction`. Dexie still declares the schema, opens
+ * and migrates; bench/storage.ts shows its per-request machinery costing ~35–55% on event
+ * writes and ~30% on reads — past the 20% where the issue allows raw IndexedDB.
  * A failed request is left to abort the transaction, which is what all-or-nothing wants;
  * writes therefore resolve once issued, and the failure is reported for the transaction.
  */
