@@ -391,7 +391,9 @@ export async function exchange(
       request.body ?? null,
       signal,
     );
-    await stream.close({ signal });
+    // Half-closed, not waited for: on WebRTC `close` resolves on the remote's FIN_ACK, a
+    // message that has nothing to do with the answer, which is read meanwhile.
+    stream.close({ signal }).catch(() => undefined);
     const head = parseResponseHead(await readHead(reader));
     const body = await reader.readBody(declaredLength(head.headers), limits.maxBodyBytes);
     return new Response(NULL_BODY_STATUS.has(head.status) ? null : body, {
