@@ -33,6 +33,12 @@ export interface IndexedDbOptions {
   bare?: 'writes' | 'all' | 'none';
 }
 
+/**
+ * How long reads may go on joining one shared read transaction (`IndexedDbEngine.sharedRead`):
+ * a /sync pass's chain of reads takes a few milliseconds; a write of another connection (a
+ * second tab's in-page homeserver, a worker being replaced) waits no longer than this behind it.
+ */
+const SHARED_READ_MS = 20;
 /** Dexie multiplies declared versions by 10 for the native IndexedDB version. */
 const NATIVE_VERSION_FACTOR = 10;
 const MIN_KEY = Number.NEGATIVE_INFINITY;
@@ -231,7 +237,7 @@ class RawTx implements Tx {
    */
   private issue<T>(table: string, make: (store: IDBObjectStore) => IDBRequest<T>): IDBRequest<T> {
     if (this.trans) return make(this.trans.objectStore(table));
-    const shared = this.engine.sharedRead;
+    const shared = this.engine.joinableRead();
     if (shared) {
       try {
         const req = make(shared.objectStore(table));
@@ -426,9 +432,12 @@ export class IndexedDbEngine implements Engine {
    * transaction instead of paying for another (in Chromium a transaction is a round trip to
    * the storage process to begin and another to commit). Over every object store, so that any
    * read can join. Nothing committed is missed: a write made after it started waits for it to
-   * end, and one made before it is in its snapshot.
+   * end, and one made before it is in its snapshot. So that no write waits long behind it,
+   * it takes no new reads once a write of this engine is asked for, nor past
+   * `SHARED_READ_MS` (a write of another connection waits for it too).
    */
-  sharedRead: IDBTransaction | null = null;
+  private sharedRead: IDBTransaction | null = null;
+  private sharedReadAt = 0;
   private readonly storeNames: string[];
 
   private constructor(db: Dexie, options: IndexedDbOptions) {
@@ -468,10 +477,17 @@ export class IndexedDbEngine implements Engine {
     return new IndexedDbEngine(db, options);
   }
 
+  /** The shared read transaction a read may join, if there is one (see `sharedRead`). */
+  joinableRead(): IDBTransaction | null {
+    if (this.sharedRead && performance.now() - this.sharedReadAt > SHARED_READ_MS) this.sharedRead = null;
+    return this.sharedRead;
+  }
+
   /** A new shared read transaction (see `sharedRead`). */
   startRead(): IDBTransaction {
     const trans = this.db.backendDB().transaction(this.storeNames, 'readonly');
     this.sharedRead = trans;
+    this.sharedReadAt = performance.now();
     const ended = () => {
       if (this.sharedRead === trans) this.sharedRead = null;
     };
@@ -515,6 +531,8 @@ export class IndexedDbEngine implements Engine {
         throw mapError(error);
       }
     }
+    // Reads from now on start a transaction behind this write rather than hold it up.
+    this.sharedRead = null;
     let trans: IDBTransaction;
     try {
       trans = this.db.backendDB().transaction(tables as string[], mode, { durability: this.durability });
