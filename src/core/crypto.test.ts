@@ -9,6 +9,7 @@ import {
   publicKeyFromBase64,
   seedFromBase64,
   sha256,
+  sha256Portable,
   signingKeyFromSeed,
   webCryptoEd25519,
 } from './crypto.ts';
@@ -36,12 +37,27 @@ describe('sha256', () => {
     );
   });
 
-  it('matches node:crypto for any input', () => {
+  it('matches node:crypto for any input, the portable (noble) hash included', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
-        expect(toHex(sha256(bytes))).toBe(createHash('sha256').update(bytes).digest('hex'));
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(8), (bytes, offset) => {
+        const expected = createHash('sha256').update(bytes).digest('hex');
+        expect(toHex(sha256(bytes))).toBe(expected);
+        expect(toHex(sha256Portable(bytes))).toBe(expected);
+        // A view into a larger buffer hashes only its own bytes.
+        const wider = new Uint8Array(bytes.length + offset + 3);
+        wider.set(bytes, offset);
+        expect(toHex(sha256(wider.subarray(offset, offset + bytes.length)))).toBe(expected);
       }),
     );
+  });
+
+  it('returns a plain Uint8Array of 32 bytes that it does not share', () => {
+    const a = sha256(new TextEncoder().encode('abc'));
+    const b = sha256(new TextEncoder().encode('abc'));
+    expect(Object.getPrototypeOf(a)).toBe(Uint8Array.prototype);
+    expect(a.length).toBe(32);
+    a[0] = 0;
+    expect(b[0]).toBe(0xba);
   });
 });
 

@@ -16,8 +16,45 @@ export const ED25519_SEED_BYTES = 32;
 export const ED25519_PUBLIC_KEY_BYTES = 32;
 export const ED25519_SIGNATURE_BYTES = 64;
 
-export function sha256(bytes: Uint8Array): Uint8Array {
+/** A synchronous SHA-256 of the runtime, when it has one (Node, Deno, Bun: `node:crypto`). */
+type NativeHash = (bytes: Uint8Array) => Uint8Array;
+
+/**
+ * Node's `createHash`, reached through `process.getBuiltinModule` (Node ≥ 22.3; Deno and Bun
+ * offer it too) without an import, so this module still loads in browsers, workers and the
+ * WASI component, which use noble. The digest is the same bytes either way (crypto.test.ts
+ * compares them); the native one is about four times faster on an event-sized input, which
+ * is a fifth of the time an event's signing takes when hashed in JavaScript.
+ */
+function findNativeSha256(): NativeHash | undefined {
+  try {
+    const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    const nodeCrypto = proc?.getBuiltinModule?.('node:crypto') as
+      | { createHash?: (algorithm: string) => { update(data: Uint8Array): { digest(): Uint8Array } } }
+      | undefined;
+    const createHash = nodeCrypto?.createHash;
+    if (typeof createHash !== 'function') return undefined;
+    const hash: NativeHash = (bytes) => {
+      const digest = createHash('sha256').update(bytes).digest();
+      return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
+    };
+    // Used only if it answers the known digest of "abc" (FIPS 180-2 B.1).
+    const abc = hash(new Uint8Array([0x61, 0x62, 0x63]));
+    return abc.length === 32 && abc[0] === 0xba && abc[31] === 0xad ? hash : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const nativeSha256 = findNativeSha256();
+
+/** The portable SHA-256 (`@noble/hashes`), which `sha256` uses where the runtime has no native one. */
+export function sha256Portable(bytes: Uint8Array): Uint8Array {
   return nobleSha256(bytes);
+}
+
+export function sha256(bytes: Uint8Array): Uint8Array {
+  return nativeSha256 === undefined ? nobleSha256(bytes) : nativeSha256(bytes);
 }
 
 export interface Ed25519Backend {

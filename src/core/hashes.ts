@@ -8,7 +8,11 @@
  * v6+ with the strict rules.
  */
 import { decodeBase64, encodeBase64 } from './base64.ts';
-import { type CanonicalJsonOptions, canonicalJsonBytes } from './canonical-json.ts';
+import {
+  type CanonicalJsonOptions,
+  canonicalJsonBytes,
+  canonicalJsonBytesWithout,
+} from './canonical-json.ts';
 import { sha256 } from './crypto.ts';
 import type { Pdu } from './pdu.ts';
 import { redactedView } from './redaction.ts';
@@ -26,25 +30,15 @@ const NOT_CONTENT_HASHED = new Set(['unsigned', 'signatures', 'hashes']);
 const NOT_CONTENT_HASHED_V3 = new Set([...NOT_CONTENT_HASHED, 'event_id']);
 
 /**
- * What the content hash covers: the event without `unsigned`, `signatures` and `hashes`,
- * and for v3+ without `event_id` either — it is never part of the event (rooms/v3.md
- * "Event format": it is computed, not sent), so a locally identified event hashes the
- * same as its wire form. One shallow copy; the values are the event's own.
- */
-function contentHashed(pdu: Pdu, version: RoomVersion): Record<string, unknown> {
-  const omit = version.eventIdFormat === 'server' ? NOT_CONTENT_HASHED : NOT_CONTENT_HASHED_V3;
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(pdu)) if (!omit.has(key)) out[key] = (pdu as Record<string, unknown>)[key];
-  return out;
-}
-
-/**
  * sha256 over the canonical JSON of the event without `unsigned`, `signatures` and
- * `hashes` (and, for v3+, without `event_id`). Throws `NOT_CANONICAL` for a v6+ event
- * that carries a float or an out-of-range integer.
+ * `hashes` (and, for v3+, without `event_id`: it is never part of the event — rooms/v3.md
+ * "Event format": it is computed, not sent — so a locally identified event hashes the same
+ * as its wire form). Throws `NOT_CANONICAL` for a v6+ event that carries a float or an
+ * out-of-range integer.
  */
 export function computeContentHash(pdu: Pdu, version: RoomVersion): Uint8Array {
-  return sha256(canonicalJsonBytes(contentHashed(pdu, version), canonicalOptions(version)));
+  const omit = version.eventIdFormat === 'server' ? NOT_CONTENT_HASHED : NOT_CONTENT_HASHED_V3;
+  return sha256(canonicalJsonBytesWithout(pdu, omit, canonicalOptions(version)));
 }
 
 /** A copy of the event with `hashes.sha256` set to its content hash (other hash algorithms kept). */
