@@ -424,9 +424,20 @@ function canonicalJsonSlow(value: unknown, strict: boolean): string {
 
 const encoder = new TextEncoder();
 
+/**
+ * UTF-8 of `text`. Canonical JSON is mostly ASCII, whose UTF-8 is one byte per code unit:
+ * `encodeInto` a buffer of that size is then the whole encoding, and costs less than `encode`
+ * (which sizes its own buffer); any other text is encoded again the usual way.
+ */
+export function utf8Bytes(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  const { read } = encoder.encodeInto(text, out);
+  return read === text.length ? out : encoder.encode(text);
+}
+
 /** Canonical JSON as the UTF-8 bytes that are hashed and signed. */
 export function canonicalJsonBytes(value: unknown, options: CanonicalJsonOptions = {}): Uint8Array {
-  return encoder.encode(canonicalJson(value, options));
+  return utf8Bytes(canonicalJson(value, options));
 }
 
 /** `canonicalJsonWithout` as the UTF-8 bytes that are hashed and signed. */
@@ -435,5 +446,5 @@ export function canonicalJsonBytesWithout(
   omit: ReadonlySet<string>,
   options: CanonicalJsonOptions = {},
 ): Uint8Array {
-  return encoder.encode(canonicalJsonWithout(object, omit, options));
+  return utf8Bytes(canonicalJsonWithout(object, omit, options));
 }

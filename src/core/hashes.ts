@@ -10,10 +10,11 @@
 import { decodeBase64, encodeBase64 } from './base64.ts';
 import {
   type CanonicalJsonOptions,
+  canonicalJson,
   canonicalJsonBytes,
-  canonicalJsonBytesWithout,
+  canonicalJsonWithout,
 } from './canonical-json.ts';
-import { sha256 } from './crypto.ts';
+import { sha256Utf8 } from './crypto.ts';
 import type { Pdu } from './pdu.ts';
 import { redactedView } from './redaction.ts';
 import type { RoomVersion } from './room-versions.ts';
@@ -38,15 +39,18 @@ const NOT_CONTENT_HASHED_V3 = new Set([...NOT_CONTENT_HASHED, 'event_id']);
  */
 export function computeContentHash(pdu: Pdu, version: RoomVersion): Uint8Array {
   const omit = version.eventIdFormat === 'server' ? NOT_CONTENT_HASHED : NOT_CONTENT_HASHED_V3;
-  return sha256(canonicalJsonBytesWithout(pdu, omit, canonicalOptions(version)));
+  return sha256Utf8(canonicalJsonWithout(pdu, omit, canonicalOptions(version)));
 }
 
 /** A copy of the event with `hashes.sha256` set to its content hash (other hash algorithms kept). */
 export function addContentHash<T extends Pdu>(pdu: T, version: RoomVersion): T {
-  const sha = encodeBase64(computeContentHash(pdu, version));
-  const existing =
-    typeof pdu.hashes === 'object' && pdu.hashes !== null && !Array.isArray(pdu.hashes) ? pdu.hashes : {};
-  return { ...pdu, hashes: { ...existing, sha256: sha } };
+  return { ...pdu, hashes: withSha256(pdu.hashes, encodeBase64(computeContentHash(pdu, version))) };
+}
+
+/** `hashes` (when an object; other hash algorithms kept) with `sha256` set, as a new object. */
+export function withSha256(hashes: unknown, sha: string): Pdu['hashes'] {
+  const existing = typeof hashes === 'object' && hashes !== null && !Array.isArray(hashes) ? hashes : {};
+  return { ...existing, sha256: sha };
 }
 
 /**
@@ -91,7 +95,7 @@ const NOT_SIGNED_V3 = new Set([...NOT_SIGNED, 'event_id']);
  */
 export function computeReferenceHash(pdu: Pdu, version: RoomVersion): Uint8Array {
   const omit = version.eventIdFormat === 'server' ? NOT_SIGNED : NOT_SIGNED_V3;
-  return sha256(canonicalJsonBytes(redactedView(pdu, version, omit), canonicalOptions(version)));
+  return sha256Utf8(canonicalJson(redactedView(pdu, version, omit), canonicalOptions(version)));
 }
 
 /**

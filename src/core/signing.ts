@@ -119,11 +119,13 @@ export async function verifySignatures(
   if (!isPlainObject(signatures)) throw new CoreError('BAD_SIGNATURE', 'no `signatures` object');
   const entry = signatures[signingName];
   if (!isPlainObject(entry)) throw new CoreError('BAD_SIGNATURE', `not signed by ${signingName}`);
-  const candidates = Object.entries(entry).filter(([keyId]) => keyId.startsWith('ed25519:'));
-  if (candidates.length === 0)
+  const keyIds = Object.keys(entry);
+  if (!keyIds.some((keyId) => keyId.startsWith('ed25519:')))
     throw new CoreError('BAD_SIGNATURE', `no ed25519 signature from ${signingName}`);
   const checks: { keyId: string; verified?: Promise<boolean>; error?: unknown }[] = [];
-  for (const [keyId, signature] of candidates) {
+  for (const keyId of keyIds) {
+    if (!keyId.startsWith('ed25519:')) continue;
+    const signature = entry[keyId];
     const publicKey = lookup(keys, keyId);
     if (!publicKey) continue;
     if (typeof signature !== 'string') {
