@@ -160,6 +160,53 @@ export function rates2SyncCpu(a: () => unknown, b: () => unknown, ms = 2000, sli
   ];
 }
 
+/**
+ * `rates2` counted in CPU time of the whole process (every thread: WebCrypto works on libuv's
+ * pool): calls per CPU-second, what each call costs rather than how long it waited on a busy
+ * machine. Undefined where the runtime has no `process.cpuUsage`.
+ */
+export async function rates2Cpu(
+  a: () => unknown | Promise<unknown>,
+  b: () => unknown | Promise<unknown>,
+  ms = 2000,
+  slices = 10,
+): Promise<[number, number] | undefined> {
+  const usage = (globalThis as { process?: { cpuUsage?: () => { user: number; system: number } } }).process
+    ?.cpuUsage;
+  if (typeof usage !== 'function') return undefined;
+  const cpuMs = () => {
+    const { user, system } = usage();
+    return (user + system) / 1000;
+  };
+  const calls = [0, 0];
+  const spent = [0, 0];
+  const fns = [a, b];
+  for (const fn of fns) {
+    const warmEnd = now() + 100;
+    while (now() < warmEnd) await fn();
+  }
+  const slice = ms / (2 * slices);
+  for (let round = 0; round < slices; round++) {
+    for (let k = 0; k < 2; k++) {
+      const fn = fns[k] as () => unknown;
+      const start = cpuMs();
+      let n = 0;
+      let used = 0;
+      while (used < slice) {
+        await fn();
+        n++;
+        used = cpuMs() - start;
+      }
+      calls[k] = (calls[k] as number) + n;
+      spent[k] = (spent[k] as number) + used;
+    }
+  }
+  return [
+    ((calls[0] as number) * 1000) / (spent[0] as number),
+    ((calls[1] as number) * 1000) / (spent[1] as number),
+  ];
+}
+
 /** Median duration in milliseconds of `runs` calls of `fn` (after one warm-up call). */
 export async function medianMs(fn: () => unknown | Promise<unknown>, runs = 5): Promise<number> {
   await fn();
