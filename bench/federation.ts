@@ -17,7 +17,7 @@
  * and the outbox run on the in-memory store, as the federation tests do.
  *
  *   node bench/federation.ts [state-events]
- *   node bench/federation.ts accept      (the accept rates alone)
+ *   node bench/federation.ts accept [memory|SQLite]   (the accept rates alone)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,7 +43,7 @@ import { currentAuthState, extremityEvents } from '../src/homeserver/rooms/testi
 import { seedRoom } from '../src/storage/conformance/testing.ts';
 import { openSqliteStore } from '../src/storage/sqlite/index.ts';
 import { createTestHomeserver } from '../src/testing.ts';
-import { type BenchRow, printTable } from './harness.ts';
+import { type BenchRow, printTable, profiled } from './harness.ts';
 
 const now = () => performance.now();
 const DEFAULT_STATE_EVENTS = 10_000;
@@ -152,10 +152,13 @@ async function acceptRate(backend: 'memory' | 'SQLite'): Promise<BenchRow> {
       'b.bench',
       publicKeyOf(net, 'b.bench'),
     );
-    const start = now();
-    for (let i = WARMUP_PDUS; i < chain.length; i += PDUS_PER_TXN)
-      await send(chain.slice(i, i + PDUS_PER_TXN));
-    const accepted = (ACCEPTED_PDUS * 1000) / (now() - start);
+    const elapsed = await profiled(`accept-${backend}`, async () => {
+      const start = now();
+      for (let i = WARMUP_PDUS; i < chain.length; i += PDUS_PER_TXN)
+        await send(chain.slice(i, i + PDUS_PER_TXN));
+      return now() - start;
+    });
+    const accepted = (ACCEPTED_PDUS * 1000) / elapsed;
     const last = await a.store.rooms.getEvent((chain.at(-1) as IdentifiedPdu).event_id);
     if (!last || last.stream === null) throw new Error('the last PDU is not in the timeline');
     return {
@@ -282,7 +285,11 @@ export async function federationBench(stateEvents = DEFAULT_STATE_EVENTS): Promi
 }
 
 if (import.meta.main && process.argv[2] === 'accept') {
-  printTable('federation: accept rate', [await acceptRate('memory'), await acceptRate('SQLite')]);
+  const only = process.argv[3];
+  const backends = (['memory', 'SQLite'] as const).filter((backend) => !only || only === backend);
+  const rows: BenchRow[] = [];
+  for (const backend of backends) rows.push(await acceptRate(backend));
+  printTable('federation: accept rate', rows);
 } else if (import.meta.main) {
   const stateEvents = Number(process.argv[2] ?? DEFAULT_STATE_EVENTS);
   printTable('federation: accept rate, a large join, outbox CPU', await federationBench(stateEvents));
