@@ -140,6 +140,11 @@ export interface VerifiedEvent<T extends Pdu> {
   redacted: boolean;
   /** What to keep: the event itself, or its redaction when `redacted`. */
   pdu: T;
+  /**
+   * The bytes the signatures cover (`eventSignedBytes`), which are also what the reference
+   * hash covers: `identifyFromSignedBytes` names the event from them without encoding it again.
+   */
+  signedBytes: Uint8Array;
 }
 
 /**
@@ -228,8 +233,8 @@ export async function verifyEvent<T extends Pdu>(
   }
   const hashMatches = checkContentHash(pdu, version);
   await last;
-  if (hashMatches) return { redacted: false, pdu };
-  return { redacted: true, pdu: redact(pdu, version) as T };
+  if (hashMatches) return { redacted: false, pdu, signedBytes: signed() };
+  return { redacted: true, pdu: redact(pdu, version) as T, signedBytes: signed() };
 }
 
 function knowsAKey(entry: unknown, keys: VerifyKeys): boolean {
