@@ -28,7 +28,10 @@
  * the write then moves, so nothing else may move them meanwhile.
  *
  * Cost (issue 10, `bench/federation.ts`): the signatures of a batch of received events are
- * verified ahead of the sequential checks (WebCrypto, off the main thread); a run of plain
+ * verified ahead of the sequential checks (WebCrypto, off the main thread), and each event's
+ * ID is the hash of the bytes its signatures were checked over (no second encoding); what
+ * the checks read of the store — the events themselves, those they cite, redactions
+ * awaiting them — is read for `READ_AHEAD` events at a time (`readAhead`); a run of plain
  * messages, each on all the forward extremities, is written in one `persistEvents`, the
  * later ones checked against the store plus the unwritten ones (`unwritten`); a joined
  * room's thousands of events are verified many at a time and their auth checked in one
@@ -45,6 +48,7 @@ import {
   checkContentHash,
   type IdentifiedPdu,
   identify,
+  identifyFromSignedBytes,
   isCoreError,
   namedPowerLevel,
   type Pdu,
@@ -264,6 +268,8 @@ const VERIFY_WINDOW = 64;
 const JOIN_VERIFY_WINDOW = 256;
 /** At most this many received events wait to be written together. */
 const MAX_DEFERRED = 100;
+/** Received events whose store reads are made together (`readAhead`). */
+const READ_AHEAD = 16;
 
 /** The rooms/v12.md create event ID a v12 room ID names (`!x` ↔ `$x`). */
 const createEventIdOf = (roomId: string) => `$${roomId.slice(1)}`;
@@ -315,26 +321,70 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
    * a state event; a redaction is checked only once the run is written).
    */
   const unwrittenStateEvents = new WeakMap<StateMap, Map<string, IdentifiedPdu>>();
+  /**
+   * What a batch of received events read ahead (`readAhead` in `acceptLocked`): for each
+   * event and the events it cites, the stored event or null for none, and for the batch's
+   * own events the redactions awaiting them. One read for many events instead of two an
+   * event. An entry goes the moment its event (or a redaction of or awaiting it) is written,
+   * and every entry a batch made goes when the batch ends.
+   */
+  const readAhead = new Map<string, StoredEvent | null>();
+  const pendingReadAhead = new Map<string, readonly string[]>();
   /** The store's reads of events and their states, seeing the unwritten events too. */
   const reads = {
     async getEvents(ids: readonly string[]): Promise<Map<string, StoredEvent>> {
-      const rest = unwritten.size === 0 ? ids : ids.filter((id) => !unwritten.has(id));
-      const found = rest.length > 0 ? await store.rooms.getEvents(rest) : new Map<string, StoredEvent>();
-      if (rest.length < ids.length)
-        for (const id of ids) {
-          const pending = unwritten.get(id);
-          if (pending) found.set(id, pending.stored);
-        }
+      if (unwritten.size === 0 && readAhead.size === 0) return store.rooms.getEvents(ids);
+      const found = new Map<string, StoredEvent>();
+      const rest: string[] = [];
+      for (const id of ids) {
+        const known = unwritten.get(id)?.stored ?? readAhead.get(id);
+        if (known) found.set(id, known);
+        else if (known === undefined) rest.push(id);
+      }
+      if (rest.length > 0)
+        for (const [id, stored] of await store.rooms.getEvents(rest)) found.set(id, stored);
       return found;
     },
     async getEvent(id: string): Promise<StoredEvent | null> {
-      return unwritten.get(id)?.stored ?? store.rooms.getEvent(id);
+      const known = unwritten.get(id)?.stored ?? readAhead.get(id);
+      return known !== undefined ? known : store.rooms.getEvent(id);
     },
     /** Unwritten events are never state events: the state before and after them is one. */
     async stateAt(id: string, when: 'before' | 'after'): Promise<StateMap | null> {
       return unwritten.get(id)?.state ?? store.rooms.stateAt(id, when);
     },
+    async pendingRedactions(id: string): Promise<readonly string[]> {
+      return pendingReadAhead.get(id) ?? store.rooms.pendingRedactions(id);
+    },
   };
+
+  /** Reads what `pdus`' checks will read of the store, in one go (see `readAhead`). Returns the IDs read. */
+  async function readAheadFor(events: readonly IdentifiedPdu[]): Promise<string[]> {
+    const own = events.map((event) => event.event_id);
+    const ids = new Set(own);
+    for (const event of events) {
+      for (const id of referencedIds(event.auth_events)) ids.add(id);
+      for (const id of referencedIds(event.prev_events)) ids.add(id);
+    }
+    const wanted = [...ids].filter((id) => !unwritten.has(id) && !readAhead.has(id));
+    const read = await store.rooms.getEventsAndPendingRedactions(wanted, own);
+    for (const id of wanted) readAhead.set(id, read.events.get(id) ?? null);
+    // Only targets read now: one written meanwhile may have gained a redaction since.
+    for (const id of own)
+      if (!pendingReadAhead.has(id)) pendingReadAhead.set(id, read.pendingRedactions.get(id) ?? []);
+    return [...ids];
+  }
+
+  /** Drops what was read ahead of the events a write changes. */
+  function forgetReadAhead(inputs: readonly PersistEventInput[]): void {
+    if (readAhead.size === 0 && pendingReadAhead.size === 0) return;
+    for (const input of inputs) {
+      readAhead.delete(input.event.event_id);
+      pendingReadAhead.delete(input.event.event_id);
+      if (input.redaction) readAhead.delete(input.redaction.eventId);
+      if (input.redactsLater) pendingReadAhead.delete(input.redactsLater);
+    }
+  }
 
   /** Keys of the event's signers: this server's own, else the key store's. */
   const keysFor = (pdu: Pdu) => async (server: string, ts: number) => {
@@ -418,6 +468,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       throw new CoreError('BAD_EVENT', `the event is for room ${String(pdu.room_id)}, not ${roomId}`);
     }
     let redacted: boolean;
+    let signedBytes: Uint8Array | undefined;
     if (candidate.built) {
       // Signed a moment ago by this process with its own key (build.ts): verifying that
       // signature again proves nothing and costs ~0.2 ms per send, so it alone is skipped.
@@ -428,12 +479,15 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       const verified = await verifyEvent(pdu, version, keysFor(pdu));
       redacted = verified.redacted;
       pdu = verified.pdu;
+      signedBytes = verified.signedBytes;
     }
     // A built event's ID was computed by build.ts from these very bytes; only a redaction changes
     // what a v3+ ID covers, so the reference hash is not taken again for nothing.
     if (candidate.built && !redacted && typeof pdu.event_id === 'string')
       return { event: pdu as IdentifiedPdu, redacted };
-    const event = identify(pdu, version);
+    // A received one's is the hash of the bytes its signatures were checked over (the same
+    // redacted form, redacted or not): no second encoding.
+    const event = signedBytes ? identifyFromSignedBytes(pdu, version, signedBytes) : identify(pdu, version);
     // What another server put in `unsigned` is its own view (age, relations); ours is computed.
     if (!candidate.built) delete event.unsigned;
     return { event, redacted };
@@ -750,7 +804,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
 
   /** The stored redaction that came before `event` and may remove its content, or null. */
   async function awaitingRedaction(event: IdentifiedPdu, roomId: string, version: RoomVersion) {
-    const pending = await store.rooms.pendingRedactions(event.event_id);
+    const pending = await reads.pendingRedactions(event.event_id);
     if (pending.length === 0) return null;
     for (const redactionId of pending) {
       const redaction = await reads.getEvent(redactionId);
@@ -772,6 +826,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     } finally {
       // Whatever happened to the write, membership may have moved: read it again next time.
       if (verdicts.some((verdict) => verdict.membershipChanged)) roomMembers.delete(roomId);
+      forgetReadAhead(inputs);
     }
     const users = new Set(
       inputs
@@ -829,8 +884,20 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
         head = undefined;
       }
     };
+    // The store is read ahead for READ_AHEAD events at a time, once their integrity is known.
+    const readIds: string[] = [];
+    let readUpTo = 0;
     try {
       for (const [index, candidate] of candidates.entries()) {
+        if (index >= readUpTo) {
+          readUpTo = Math.min(candidates.length, index + READ_AHEAD);
+          const ahead: Promise<Integrity>[] = [];
+          for (let i = index; i < readUpTo; i++) ahead.push(integrity(i));
+          const events = (await Promise.allSettled(ahead)).flatMap((settled) =>
+            settled.status === 'fulfilled' ? [settled.value.event] : [],
+          );
+          if (events.length > 0) readIds.push(...(await readAheadFor(events)));
+        }
         // Placed events and redactions (whose target may be unwritten) see the store alone.
         if (candidate.placed || candidate.pdu.type === REDACTION_TYPE) await flush();
         const extremities =
@@ -854,6 +921,10 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       throw err;
     } finally {
       for (const verdict of batch) forget(verdict);
+      for (const id of readIds) {
+        readAhead.delete(id);
+        pendingReadAhead.delete(id);
+      }
     }
     return outcomes;
   }
@@ -996,6 +1067,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       await store.rooms.persistEvents(inputs);
     } finally {
       roomMembers.delete(roomId);
+      forgetReadAhead(inputs);
     }
     ctx.notifier.notify({ rooms: [roomId], users: affectedUsers(join) });
     return { eventId: join.event_id };
