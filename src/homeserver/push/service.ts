@@ -127,6 +127,12 @@ export function createPushService(
   const { store, notifier, config } = ctx;
   // Rule writes read the kind's order, then write: one user's writes go one at a time.
   const lock = createKeyedLock();
+  /**
+   * Each user's assembled ruleset, by the settings it was made from: the store hands out the
+   * same settings object until the user's rules or ignore list change, so an event costs no
+   * assembly per member, and a change is seen at once (a new object, not found here).
+   */
+  const assembled = new WeakMap<PushSettings, Ruleset>();
 
   const isLocal = (userId: string) => isLocalId(config, userId);
 
@@ -280,7 +286,12 @@ export function createPushService(
       const own = settings.get(userId);
       const ignoredUsers = own?.ignoredUsers?.ignored_users;
       if (ignoredUsers && typeof ignoredUsers === 'object' && Object.hasOwn(ignoredUsers, sender)) continue;
-      rulesets.set(userId, assembleRuleset(userId, own?.rules ?? []));
+      let ruleset = own && assembled.get(own);
+      if (!ruleset) {
+        ruleset = assembleRuleset(userId, own?.rules ?? []);
+        if (own) assembled.set(own, ruleset);
+      }
+      rulesets.set(userId, ruleset);
     }
     return rulesets;
   }
