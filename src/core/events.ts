@@ -133,6 +133,8 @@ export type KeysFor = (
 
 export interface VerifyEventOptions {
   backend?: Ed25519Backend;
+  /** The event's signed bytes (`eventSignedBytes`), when the caller has encoded them already. */
+  signedBytes?: Uint8Array;
 }
 
 export interface VerifiedEvent<T extends Pdu> {
@@ -212,7 +214,8 @@ export async function verifyEvent<T extends Pdu>(
   const required = requiredSigners(pdu, version);
   const backend = opts.backend ?? defaultEd25519IfKnown() ?? (await defaultEd25519());
   // Signatures cover the redacted event (server-server-api.md "Signing Events").
-  const signed = signedBytesOf(pdu, version);
+  const given = opts.signedBytes;
+  const signed = given ? () => given : signedBytesOf(pdu, version);
   let last: Promise<void> | undefined;
   for (const server of required) {
     await last;
