@@ -46,6 +46,7 @@ import {
   checkAuth,
   checkAuthEventsShape,
   checkContentHash,
+  eventSignedBytes,
   type IdentifiedPdu,
   identify,
   identifyFromSignedBytes,
@@ -269,7 +270,7 @@ const JOIN_VERIFY_WINDOW = 256;
 /** At most this many received events wait to be written together. */
 const MAX_DEFERRED = 100;
 /** Received events whose store reads are made together (`readAhead`). */
-const READ_AHEAD = 16;
+const READ_AHEAD = 64;
 
 /** The rooms/v12.md create event ID a v12 room ID names (`!x` ↔ `$x`). */
 const createEventIdOf = (roomId: string) => `$${roomId.slice(1)}`;
@@ -458,40 +459,66 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
   }
 
   /** Step 1 for any event, and step 2 for received ones; returns the event as kept (3). */
-  async function checkIntegrity(
+  /**
+   * Steps 1–3 started: format, then — for a received event — its ID at once (the hash of
+   * the bytes its signatures cover, so the store can be read for it meanwhile: `readAhead`)
+   * and the signatures and content hash checked over those same bytes, off the main thread.
+   */
+  function startIntegrity(
+    roomId: string,
+    version: RoomVersion,
+    candidate: Candidate,
+  ): { identified?: IdentifiedPdu; done: Promise<Integrity> } {
+    if (candidate.built) return { done: builtIntegrity(roomId, version, candidate) };
+    let pdu: Pdu;
+    let signedBytes: Uint8Array;
+    let identified: IdentifiedPdu;
+    try {
+      pdu = validatedFor(roomId, version, candidate);
+      signedBytes = eventSignedBytes(pdu, version);
+      identified = identifyFromSignedBytes(pdu, version, signedBytes);
+    } catch (err) {
+      return { done: Promise.reject(err) };
+    }
+    // What another server put in `unsigned` is its own view (age, relations); ours is computed.
+    delete identified.unsigned;
+    const done = verifyEvent(pdu, version, keysFor(pdu), { signedBytes }).then(({ redacted, pdu: kept }) => {
+      if (!redacted) return { event: identified, redacted };
+      // Redacted, it has the same ID: the reference hash covers the redacted form either way.
+      const { unsigned: _unsigned, ...event } = { ...kept, event_id: identified.event_id };
+      return { event: event as IdentifiedPdu, redacted };
+    });
+    return { identified, done };
+  }
+
+  function validatedFor(roomId: string, version: RoomVersion, candidate: Candidate): Pdu {
+    const pdu = validatePdu(candidate.pdu, version);
+    if (roomIdOf(pdu, version) !== roomId) {
+      throw new CoreError('BAD_EVENT', `the event is for room ${String(pdu.room_id)}, not ${roomId}`);
+    }
+    return pdu;
+  }
+
+  /** Step 1 and the content hash of an event this process built (`startIntegrity`). */
+  async function builtIntegrity(
     roomId: string,
     version: RoomVersion,
     candidate: Candidate,
   ): Promise<Integrity> {
-    let pdu = validatePdu(candidate.pdu, version);
-    if (roomIdOf(pdu, version) !== roomId) {
-      throw new CoreError('BAD_EVENT', `the event is for room ${String(pdu.room_id)}, not ${roomId}`);
-    }
-    let redacted: boolean;
-    let signedBytes: Uint8Array | undefined;
-    if (candidate.built) {
-      // Signed a moment ago by this process with its own key (build.ts): verifying that
-      // signature again proves nothing and costs ~0.2 ms per send, so it alone is skipped.
-      // The content hash, which a bug in building could break, is still checked.
-      redacted = !checkContentHash(pdu, version);
-      if (redacted) pdu = redact(pdu, version);
-    } else {
-      const verified = await verifyEvent(pdu, version, keysFor(pdu));
-      redacted = verified.redacted;
-      pdu = verified.pdu;
-      signedBytes = verified.signedBytes;
-    }
-    // A built event's ID was computed by build.ts from these very bytes; only a redaction changes
-    // what a v3+ ID covers, so the reference hash is not taken again for nothing.
-    if (candidate.built && !redacted && typeof pdu.event_id === 'string')
-      return { event: pdu as IdentifiedPdu, redacted };
-    // A received one's is the hash of the bytes its signatures were checked over (the same
-    // redacted form, redacted or not): no second encoding.
-    const event = signedBytes ? identifyFromSignedBytes(pdu, version, signedBytes) : identify(pdu, version);
-    // What another server put in `unsigned` is its own view (age, relations); ours is computed.
-    if (!candidate.built) delete event.unsigned;
-    return { event, redacted };
+    let pdu = validatedFor(roomId, version, candidate);
+    // Signed a moment ago by this process with its own key (build.ts): verifying that
+    // signature again proves nothing and costs ~0.2 ms per send, so it alone is skipped.
+    // The content hash, which a bug in building could break, is still checked.
+    const redacted = !checkContentHash(pdu, version);
+    if (redacted) pdu = redact(pdu, version);
+    // Its ID was computed by build.ts from these very bytes; only a redaction changes what a
+    // v3+ ID covers, so the reference hash is not taken again for nothing.
+    if (!redacted && typeof pdu.event_id === 'string') return { event: pdu as IdentifiedPdu, redacted };
+    return { event: identify(pdu, version), redacted };
   }
+
+  const checkIntegrity = (roomId: string, version: RoomVersion, candidate: Candidate) =>
+    startIntegrity(roomId, version, candidate).done;
 
   /** Step 4's inputs: the auth events, found in the builder's state or the store. */
   async function authEventsOf(
@@ -605,9 +632,8 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     }
     const isRejected = (id: string) => (known.get(id)?.rejected ?? null) !== null;
     const shape = checkAuthEventsShape(event, authEvents, version, { isRejected });
-    const byAuthEvents = shape.ok
-      ? checkAuth(event, authStateOf(create ? [create, ...authEvents] : authEvents), version)
-      : shape;
+    const authState = shape.ok ? authStateOf(create ? [create, ...authEvents] : authEvents) : undefined;
+    const byAuthEvents = authState ? checkAuth(event, authState, version) : shape;
     let rejection = byAuthEvents.ok ? undefined : byAuthEvents.reason;
     if (asOutlier) {
       if (rejection !== undefined) return rejectedVerdict(event, redacted, rejection, undefined);
@@ -640,7 +666,8 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       ({ stateMap, stateBefore } = found);
       before = await eventsAt(stateMap, [CREATE_STATE_KEY, ...authTypesForEvent(event, version)]);
     }
-    if (rejection === undefined) {
+    // The same events as step 4's (a message on the state its sender saw): the same answer.
+    if (rejection === undefined && !(authState && sameEvents(authState, before))) {
       const byState = checkAuth(event, before, version);
       if (!byState.ok) rejection = byState.reason;
     }
@@ -862,9 +889,14 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       throw new Error('acceptLocked: built and received events are accepted separately');
     }
     const outcomes: AcceptOutcome[] = [];
-    const integrity = lookahead(candidates.length, VERIFY_WINDOW, (i) =>
-      checkIntegrity(roomId, version, candidates[i] as Candidate),
-    );
+    // Each event's ID is known as soon as its verification starts: the store is read ahead
+    // for READ_AHEAD of them at a time while their signatures are being checked.
+    const identified: (IdentifiedPdu | undefined)[] = [];
+    const integrity = lookahead(candidates.length, VERIFY_WINDOW, (i) => {
+      const started = startIntegrity(roomId, version, candidates[i] as Candidate);
+      identified[i] = started.identified;
+      return started.done;
+    });
     // Deferrable verdicts wait, unwritten, and are written with the next verdict that is not
     // (or at the end): the events after them are checked against the store plus them. The
     // forward extremities after a deferred event are that event alone.
@@ -891,11 +923,12 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       for (const [index, candidate] of candidates.entries()) {
         if (index >= readUpTo) {
           readUpTo = Math.min(candidates.length, index + READ_AHEAD);
-          const ahead: Promise<Integrity>[] = [];
-          for (let i = index; i < readUpTo; i++) ahead.push(integrity(i));
-          const events = (await Promise.allSettled(ahead)).flatMap((settled) =>
-            settled.status === 'fulfilled' ? [settled.value.event] : [],
-          );
+          const events: IdentifiedPdu[] = [];
+          for (let i = index; i < readUpTo; i++) {
+            void integrity(i); // started, not awaited
+            const event = identified[i];
+            if (event) events.push(event);
+          }
           if (events.length > 0) readIds.push(...(await readAheadFor(events)));
         }
         // Placed events and redactions (whose target may be unwritten) see the store alone.
@@ -1096,6 +1129,14 @@ function acceptedUnwritten(event: IdentifiedPdu, roomId: string): StoredEvent {
     redactedBy: null,
     txn: null,
   };
+}
+
+/** Whether two auth states hold the same event at every key (events are named by their IDs). */
+function sameEvents(a: AuthState, b: AuthState): boolean {
+  if (a === b) return true;
+  if (a.size !== b.size) return false;
+  for (const [key, event] of a) if (b.get(key)?.event_id !== event.event_id) return false;
+  return true;
 }
 
 function sameState(a: StateMap, b: StateMap): boolean {
