@@ -259,12 +259,28 @@ export function createPushService(
     const create = room.state.get(stateKey('m.room.create', ''));
     const memberCount = room.joined.length;
     const senderPowerLevel = userPowerLevel(event.sender, powerLevels, create, version);
-    const notifications = parsePowerLevelsContent(powerLevels?.content ?? {}, version).levels.notifications;
+    const notifications = notificationLevels(powerLevels?.content, version);
     return {
       memberCount,
       senderPowerLevel,
       notificationLevel: (key: string) => notifications.get(key) ?? DEFAULT_NOTIFICATION_LEVEL,
     };
+  }
+
+  /** `notifications` of a power levels content, parsed once per content object (events are not changed). */
+  const parsedNotifications = new WeakMap<
+    object,
+    { version: RoomVersion; levels: ReadonlyMap<string, number> }
+  >();
+  function notificationLevels(
+    content: object | undefined,
+    version: RoomVersion,
+  ): ReadonlyMap<string, number> {
+    const known = content && parsedNotifications.get(content);
+    if (known && known.version === version) return known.levels;
+    const levels = parsePowerLevelsContent(content ?? {}, version).levels.notifications;
+    if (content) parsedNotifications.set(content, { version, levels });
+    return levels;
   }
 
   const usesDisplayName = (ruleset: Ruleset) =>
