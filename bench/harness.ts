@@ -265,3 +265,27 @@ export function printScaling(title: string, rows: readonly ScalingRow[]): void {
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const b of body) console.log(line(b));
 }
+
+/**
+ * Runs `fn`, and when `HEARTH_BENCH_PROFILE` names a file, CPU-profiles just that run into it
+ * (a `.cpuprofile` for Chrome DevTools or `node --cpu-prof` tooling): the measured part of a
+ * benchmark alone, without its set-up.
+ */
+export async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const path = process.env.HEARTH_BENCH_PROFILE;
+  if (!path) return fn();
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 500 });
+  await session.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(path.replace(/(\.cpuprofile)?$/, `-${name}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}

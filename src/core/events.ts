@@ -158,6 +158,8 @@ export type KeysFor = (
 
 export interface VerifyEventOptions {
   backend?: Ed25519Backend;
+  /** The event's signed bytes (`eventSignedBytes`), when the caller has encoded them already. */
+  signedBytes?: Uint8Array;
 }
 
 export interface VerifiedEvent<T extends Pdu> {
@@ -165,6 +167,11 @@ export interface VerifiedEvent<T extends Pdu> {
   redacted: boolean;
   /** What to keep: the event itself, or its redaction when `redacted`. */
   pdu: T;
+  /**
+   * The bytes the signatures cover (`eventSignedBytes`), which are also what the reference
+   * hash covers: `identifyFromSignedBytes` names the event from them without encoding it again.
+   */
+  signedBytes: Uint8Array;
 }
 
 /**
@@ -232,7 +239,8 @@ export async function verifyEvent<T extends Pdu>(
   const required = requiredSigners(pdu, version);
   const backend = opts.backend ?? defaultEd25519IfKnown() ?? (await defaultEd25519());
   // Signatures cover the redacted event (server-server-api.md "Signing Events").
-  const signed = signedBytesOf(pdu, version);
+  const given = opts.signedBytes;
+  const signed = given ? () => given : signedBytesOf(pdu, version);
   let last: Promise<void> | undefined;
   for (const server of required) {
     // No turn is waited for without need: with keys at hand, the verification of the one
@@ -256,8 +264,8 @@ export async function verifyEvent<T extends Pdu>(
   }
   const hashMatches = checkContentHash(pdu, version);
   await last;
-  if (hashMatches) return { redacted: false, pdu };
-  return { redacted: true, pdu: redact(pdu, version) as T };
+  if (hashMatches) return { redacted: false, pdu, signedBytes: signed() };
+  return { redacted: true, pdu: redact(pdu, version) as T, signedBytes: signed() };
 }
 
 function knowsAKey(entry: unknown, keys: VerifyKeys): boolean {
