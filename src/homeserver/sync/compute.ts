@@ -21,7 +21,7 @@
  * rooms itself.
  */
 import type { JsonObject } from '../../core/canonical-json.ts';
-import type { Membership, StoredEvent } from '../../storage/store.ts';
+import type { Membership, Receipt, StoredEvent } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
 import { formatSyncToken, type SyncPositions } from '../tokens.ts';
 import { accountDataParts } from './account-data.ts';
@@ -87,18 +87,22 @@ export async function computePass(input: PassInput): Promise<PassResult> {
   const { store } = ctx;
   const now = await currentPositions(ctx, deps);
 
-  const [memberships, ignoredContent, accountData, withEvents, newReceipts] = await Promise.all([
+  // A stream that has not moved since `since` has nothing new for anyone: not read.
+  const [memberships, settings, accountData, withEvents, newReceipts] = await Promise.all([
     store.rooms.roomsForUser(userId),
-    store.userData.getAccountData(userId, 'm.ignored_user_list'),
-    store.userData.accountDataSince(userId, since?.accountData ?? 0, now.accountData),
+    // The ignore list as the push settings cache keeps it (write-through, shared with sends).
+    store.userData.pushSettings([userId]),
+    since && since.accountData >= now.accountData
+      ? []
+      : store.userData.accountDataSince(userId, since?.accountData ?? 0, now.accountData),
     since
       ? deps.shared
         ? deps.shared.roomsWithEvents(since.events, now.events)
         : store.rooms.roomsWithEvents(since.events, now.events).then((ids) => new Set(ids))
       : undefined,
-    since ? store.receipts.receiptsSince(since.receipts, now.receipts) : undefined,
+    since ? newReceiptsOf(input, since.receipts, now.receipts) : undefined,
   ]);
-  const pass = createPass(input, now, ignoredUsersOf(ignoredContent));
+  const pass = createPass(input, now, ignoredUsersOf(settings.get(userId)?.ignoredUsers ?? null));
 
   const { plans, invites, knocks, wakeRooms } = planRooms(pass, memberships, withEvents);
   const sinceStates = await statesAtSince(pass, plans, withEvents);
@@ -201,6 +205,13 @@ export async function computePass(input: PassInput): Promise<PassResult> {
     body.device_lists.changed.length === 0 &&
     body.device_lists.left.length === 0;
   return { body, empty, rooms: wakeRooms };
+}
+
+/** Receipts at positions in (from, to], for every room (the same for every user: shared). */
+function newReceiptsOf(input: PassInput, from: number, to: number): Promise<readonly Receipt[]> {
+  if (from >= to) return Promise.resolve([]);
+  const read = () => input.ctx.store.receipts.receiptsSince(from, to);
+  return input.deps.shared ? input.deps.shared.memo(`receipts ${from} ${to}`, read) : read();
 }
 
 /**

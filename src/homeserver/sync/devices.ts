@@ -44,7 +44,12 @@ export async function fillUserSections(
 
   let toDevicePosition = now.toDevice;
   if (deviceId !== null) {
-    const toDevice = await e2ee.toDeviceMessages(userId, deviceId, since?.toDevice ?? 0, TO_DEVICE_LIMIT);
+    // The to-device stream unmoved since `since`: no message for any device.
+    const after = since?.toDevice ?? 0;
+    const toDevice =
+      since && after >= now.toDevice
+        ? { events: [], position: after }
+        : await e2ee.toDeviceMessages(userId, deviceId, after, TO_DEVICE_LIMIT);
     body.to_device.events = toDevice.events;
     // A full page may leave more waiting: the token stops after the last one sent and the
     // rest come in the next answer. A short page emptied the queue: the token names now.
