@@ -45,14 +45,14 @@ interface Era {
   reads: Map<string, Promise<unknown>>;
 }
 
-export function createSharedReads(ctx: Pick<HomeserverContext, 'store' | 'notifier'>): SharedReads {
-  const { store, notifier } = ctx;
+export function createSharedReads(ctx: Pick<HomeserverContext, 'store' | 'notifier' | 'clock'>): SharedReads {
+  const { store, notifier, clock } = ctx;
   let positions: { version: number; at: number; read: Promise<StoredPositions> } | undefined;
   const ranges = new Map<string, Promise<ReadonlySet<string>>>();
   let era: Era = { version: -1, at: 0, reads: new Map() };
   return {
     positions() {
-      const now = performance.now();
+      const now = clock.now();
       if (!positions || positions.version !== notifier.version || now - positions.at > FRESH_MS) {
         const read = store.positions();
         positions = { version: notifier.version, at: now, read };
@@ -75,7 +75,7 @@ export function createSharedReads(ctx: Pick<HomeserverContext, 'store' | 'notifi
       return found;
     },
     memo<T>(key: string, read: () => Promise<T>): Promise<T> {
-      const now = performance.now();
+      const now = clock.now();
       if (era.version !== notifier.version || now - era.at > FRESH_MS || era.reads.size >= READS_KEPT)
         era = { version: notifier.version, at: now, reads: new Map() };
       const { reads } = era;
