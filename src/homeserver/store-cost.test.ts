@@ -8,7 +8,8 @@
  *   push actions is one write;
  * - the passes of long-polls woken by one send share what every member reads alike (the
  *   room's page and state, relations, receipts): each waiter then opens one read transaction
- *   of its own, the same with 3 or 40 members and 3 or 60 earlier events;
+ *   of its own, the same with 3 or 40 members and 3 or 60 earlier events; the next long-poll
+ *   writes nothing (the to-device messages its token acknowledges were deleted already);
  * - an incremental /sync reads unread counts from counters, never a notification row, so
  *   it makes the same requests with 3 or 60 unread notifications; thread replies are
  *   counted per thread, and receipts reset their thread.
@@ -250,6 +251,17 @@ async function wakeCost(open: () => Promise<Engine>, members: number, history: n
   // Each member's token once nothing more is waiting for them (the others coming online, …).
   const sync = (member: (typeof waiting)[number], since?: string) =>
     services.sync.sync({ userId: member.userId, deviceId: member.deviceId, ...(since ? { since } : {}) });
+  // A to-device message each, so every token acknowledges a position above 0.
+  await ctx.store.e2ee.sendToDevice(
+    waiting.map((member) => ({
+      userId: member.userId,
+      deviceId: member.deviceId,
+      sender: owner.userId,
+      type: 'org.example.ping',
+      content: {},
+    })),
+  );
+  ctx.notifier.notify({ users: waiting.map((member) => member.userId) });
   const initial = [];
   for (const member of waiting) initial.push(await sync(member));
   const tokens: string[] = [];
@@ -289,7 +301,18 @@ async function wakeCost(open: () => Promise<Engine>, members: number, history: n
     expect(events.map((e) => (e.content as { body?: string }).body)).toEqual(['news']);
   }
   // The send's own (its snapshot and its write, see above) left out: the woken passes'.
-  return counting.calls.filter((call) => call.kind === 'read' && !call.tables.includes('txn_ids'));
+  const woken = counting.calls.filter((call) => call.kind === 'read' && !call.tables.includes('txn_ids'));
+  // The next long-poll from each answer's token acknowledges the to-device position the
+  // previous request did: no write again.
+  counting.reset();
+  for (const [i, member] of waiting.entries())
+    await services.sync.sync({
+      userId: member.userId,
+      deviceId: member.deviceId,
+      since: (bodies[i] as SyncResponse).next_batch,
+    });
+  expect(counting.calls.filter((call) => call.kind === 'write')).toEqual([]);
+  return woken;
 }
 
 describe.each(Object.entries(engines))('a /sync wake (%s)', (_name, open) => {
