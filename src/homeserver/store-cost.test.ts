@@ -6,6 +6,10 @@
  *   rules, ignore lists and members are kept in memory between sends (write-through), the
  *   state, extremities and transaction ID are read in one snapshot, and the event with its
  *   push actions is one write;
+ * - the passes of long-polls woken by one send share what every member reads alike (the
+ *   room's page and state, relations, receipts): each waiter then opens one read transaction
+ *   of its own, the same with 3 or 40 members and 3 or 60 earlier events; the next long-poll
+ *   writes nothing (the to-device messages its token acknowledges were deleted already);
  * - accepting received events reads the store for many events at once and writes a run of
  *   messages in one transaction, so a /send transaction costs no store work per event;
  * - an incremental /sync reads unread counts from counters, never a notification row, so
@@ -20,12 +24,13 @@ import type { Engine } from '../storage/engine.ts';
 import { IndexedDbEngine } from '../storage/indexeddb/index.ts';
 import { openSqliteEngine } from '../storage/sqlite/index.ts';
 import { countingEngine, type EngineCall } from '../storage/testing-count.ts';
-import { randomString, webRandom } from './context.ts';
+import { type Clock, randomString, webRandom } from './context.ts';
 import type { KeyStore } from './ports.ts';
 import { member, message, remoteEvent, remoteServer } from './rooms/testing-remote.ts';
 import type { Services } from './services.ts';
 import { startServices } from './start.ts';
-import { createTestUser } from './testing.ts';
+import type { SyncResponse } from './sync/index.ts';
+import { createTestUser, manualClock } from './testing.ts';
 
 const engines: Record<string, () => Promise<Engine>> = {
   indexeddb: () =>
@@ -55,17 +60,21 @@ interface SendCost {
 
 /** A public room of `members` local users; the transactions of two sends by its creator. */
 /** The services on a store whose engine counts its transactions. */
-async function countedServices(open: () => Promise<Engine>, keyStore?: KeyStore) {
+async function countedServices(
+  open: () => Promise<Engine>,
+  options: { clock?: Clock; keyStore?: KeyStore } = {},
+) {
   const counting = countingEngine(await open());
   const store = createStore(counting.engine);
   closers.push(() => store.close());
-  const { services } = await startServices(store, {
+  const { services, ctx } = await startServices(store, {
     serverName: 'cost.localhost',
     registration: 'open',
     passwordIterations: 1000,
-    ...(keyStore ? { keyStore } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.keyStore ? { keyStore: options.keyStore } : {}),
   });
-  return { counting, services, store };
+  return { counting, services, store, ctx };
 }
 
 async function sendCost(open: () => Promise<Engine>, members: number): Promise<SendCost> {
@@ -135,7 +144,7 @@ describe.each(Object.entries(engines))('store work per send (%s)', (_name, open)
  */
 async function receiveCost(open: () => Promise<Engine>, count: number): Promise<EngineCall[]> {
   const remote = await remoteServer('remote.cost');
-  const { counting, services, store } = await countedServices(open, remote.keyStore);
+  const { counting, services, store } = await countedServices(open, { keyStore: remote.keyStore });
   const owner = await createTestUser(services, 'owner');
   const version = getRoomVersion('10');
   const { roomId } = await services.rooms.createRoom(owner.userId, {
@@ -261,5 +270,124 @@ describe.each(Object.entries(engines))('unread counts in /sync (%s)', (_name, op
     await services.receipts.send(bob.userId, roomId, 'm.read', first);
     expect((await counts()).main).toEqual({ notification_count: 1, highlight_count: 0 });
     expect((await bobSync()).rooms.join[roomId]?.unread_notifications?.notification_count).toBe(1);
+  });
+});
+
+/** An answer with nothing in it (a long-poll would have waited). */
+const quiet = (body: SyncResponse) =>
+  Object.keys(body.rooms.join).length === 0 &&
+  body.presence.events.length === 0 &&
+  body.device_lists.changed.length === 0 &&
+  body.account_data.events.length === 0;
+
+/**
+ * A room of `members` where `history` messages were sent; three members long-poll /sync
+ * (their tokens from before one more message), and are woken by it. The clock stands still,
+ * as it nearly does for waiters woken together (shared reads last 20 ms).
+ */
+async function wakeCost(open: () => Promise<Engine>, members: number, history: number) {
+  const { counting, services, ctx } = await countedServices(open, { clock: manualClock() });
+  const owner = await createTestUser(services, 'owner');
+  const { roomId } = await services.rooms.createRoom(owner.userId, { preset: 'public_chat' });
+  const waiting: Awaited<ReturnType<typeof createTestUser>>[] = [];
+  for (let i = 1; i < members; i++) {
+    const member = await createTestUser(services, `member${i}`);
+    await services.rooms.join(member.userId, roomId);
+    if (waiting.length < 3) waiting.push(member);
+  }
+  for (let i = 0; i < history; i++)
+    await services.rooms.sendEvent({
+      sender: owner.userId,
+      roomId,
+      type: 'm.room.message',
+      content: text(`old ${i}`),
+    });
+  // Each member's token once nothing more is waiting for them (the others coming online, …).
+  const sync = (member: (typeof waiting)[number], since?: string) =>
+    services.sync.sync({ userId: member.userId, deviceId: member.deviceId, ...(since ? { since } : {}) });
+  // A to-device message each, so every token acknowledges a position above 0.
+  await ctx.store.e2ee.sendToDevice(
+    waiting.map((member) => ({
+      userId: member.userId,
+      deviceId: member.deviceId,
+      sender: owner.userId,
+      type: 'org.example.ping',
+      content: {},
+    })),
+  );
+  ctx.notifier.notify({ users: waiting.map((member) => member.userId) });
+  const initial = [];
+  for (const member of waiting) initial.push(await sync(member));
+  const tokens: string[] = [];
+  for (const [i, member] of waiting.entries()) {
+    let body = initial[i] as SyncResponse;
+    for (let k = 0; k < 5 && (k === 0 || !quiet(body)); k++) body = await sync(member, body.next_batch);
+    if (!quiet(body)) throw new Error(`${member.userId} still has news`);
+    tokens.push(body.next_batch);
+  }
+  // Each is parked on the notifier, then one send wakes them all.
+  let parked = 0;
+  const wait = ctx.notifier.wait;
+  ctx.notifier.wait = (...args) => {
+    parked++;
+    return wait.apply(ctx.notifier, args);
+  };
+  const answers = waiting.map((member, i) =>
+    services.sync.sync({
+      userId: member.userId,
+      deviceId: member.deviceId,
+      since: tokens[i],
+      timeoutMs: 20_000,
+    }),
+  );
+  while (parked < waiting.length) await new Promise((resolve) => setTimeout(resolve, 1));
+  // Counted from the send on: the waiters wake before it returns.
+  counting.reset();
+  await services.rooms.sendEvent({
+    sender: owner.userId,
+    roomId,
+    type: 'm.room.message',
+    content: text('news'),
+  });
+  const bodies = await Promise.all(answers);
+  for (const body of bodies) {
+    const events = body.rooms.join[roomId]?.timeline.events ?? [];
+    expect(events.map((e) => (e.content as { body?: string }).body)).toEqual(['news']);
+  }
+  // The send's own (its snapshot and its write, see above) left out: the woken passes'.
+  const woken = counting.calls.filter((call) => call.kind === 'read' && !call.tables.includes('txn_ids'));
+  // The next long-poll from each answer's token acknowledges the to-device position the
+  // previous request did: no write again.
+  counting.reset();
+  for (const [i, member] of waiting.entries())
+    await services.sync.sync({
+      userId: member.userId,
+      deviceId: member.deviceId,
+      since: (bodies[i] as SyncResponse).next_batch,
+    });
+  expect(counting.calls.filter((call) => call.kind === 'write')).toEqual([]);
+  return woken;
+}
+
+describe.each(Object.entries(engines))('a /sync wake (%s)', (_name, open) => {
+  it('costs each waiter one read transaction, whatever the history and member count', async () => {
+    const small = await wakeCost(open, 4, 3);
+    const large = await wakeCost(open, 40, 60);
+    for (const calls of [small, large]) {
+      // One snapshot per waiter (memberships, unread counters, key counts) …
+      const own = calls.filter((call) => call.tables.includes('room_members'));
+      expect(own.map((call) => [...call.requests].sort())).toEqual(
+        Array(3).fill([
+          'fallback_keys.query',
+          'notification_counts.query',
+          'one_time_keys.query',
+          'room_members.query',
+        ]),
+      );
+      // … and the reads of the room's change once for all (positions, rooms with events,
+      // the state at `since`, the page, the state before it, its relations).
+      expect(calls.length - own.length).toBeLessThanOrEqual(6);
+    }
+    expect(requests(large)).toEqual(requests(small));
   });
 });

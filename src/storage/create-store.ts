@@ -4,15 +4,16 @@
  */
 import { accountStore } from './areas/accounts.ts';
 import { currentPosition } from './areas/common.ts';
-import { e2eeStore } from './areas/e2ee.ts';
+import { e2eeStore, oneTimeKeyCountsIn, unusedFallbackKeyTypesIn } from './areas/e2ee.ts';
 import { federationStore, mediaStore } from './areas/media-federation.ts';
 import { operatorStore } from './areas/operator.ts';
-import { receiptStore } from './areas/receipts.ts';
+import { receiptStore, unreadCountsIn } from './areas/receipts.ts';
 import { roomStore } from './areas/rooms.ts';
+import { roomsOfUser } from './areas/rooms-read.ts';
 import { PushSettingsCache, userDataStore } from './areas/user-data.ts';
 import { exportBackup, importBackup } from './backup.ts';
 import type { Engine } from './engine.ts';
-import type { MediaStore, Store } from './store.ts';
+import type { MediaStore, Store, SyncSnapshot } from './store.ts';
 
 /** Parts a backend may provide instead of the engine-backed ones. */
 export interface StoreParts {
@@ -54,6 +55,23 @@ export function createStore(engine: Engine, parts: StoreParts = {}): Store {
         toDevice: toDevice ?? 0,
         deviceLists: deviceLists ?? 0,
       };
+    },
+    syncSnapshot(userId, { deviceId, unreadRooms }) {
+      const tables = ['room_members', 'notification_counts'];
+      if (deviceId !== null) tables.push('one_time_keys', 'fallback_keys');
+      return engine.read(tables, async (tx): Promise<SyncSnapshot> => {
+        // Requests run in order within the transaction: issue them all, then wait.
+        const [memberships, unread, oneTimeKeyCounts, unusedFallbackKeyTypes] = await Promise.all([
+          roomsOfUser(tx, userId),
+          unreadCountsIn(tx, userId, unreadRooms),
+          deviceId === null ? undefined : oneTimeKeyCountsIn(tx, userId, deviceId),
+          deviceId === null ? undefined : unusedFallbackKeyTypesIn(tx, userId, deviceId),
+        ]);
+        const snapshot: SyncSnapshot = { memberships, unread };
+        if (oneTimeKeyCounts && unusedFallbackKeyTypes)
+          snapshot.keys = { oneTimeKeyCounts, unusedFallbackKeyTypes };
+        return snapshot;
+      });
     },
     exportBackup: (options) => exportBackup(engine, { ...options, mediaBytes: parts.media?.fileBlob }),
     async importBackup(backup, options) {

@@ -885,6 +885,19 @@ export interface StreamPositions {
   deviceLists: number;
 }
 
+export interface SyncSnapshotRequest {
+  deviceId: string | null;
+  unreadRooms: readonly string[];
+}
+
+export interface SyncSnapshot {
+  memberships: Membership[];
+  /** Counters of every room of `unreadRooms`. */
+  unread: Map<string, RoomUnreadCounts>;
+  /** Absent without a device. */
+  keys?: { oneTimeKeyCounts: Record<string, number>; unusedFallbackKeyTypes: string[] };
+}
+
 export interface Store {
   readonly rooms: RoomStore;
   readonly accounts: AccountStore;
@@ -896,6 +909,11 @@ export interface Store {
   readonly operator: OperatorStore;
   /** Every stream's position, read together: a /sync `next_batch`. */
   positions(): Promise<StreamPositions>;
+  /**
+   * What every /sync pass reads of one user, in one read transaction: their memberships,
+   * their unread counters in `unreadRooms`, and the key counts of `deviceId` (none for null).
+   */
+  syncSnapshot(userId: string, request: SyncSnapshotRequest): Promise<SyncSnapshot>;
   /** Every table as one backup file (`backup.ts`), from one consistent snapshot. */
   exportBackup(options: { serverName: string; now?: number }): Promise<Blob>;
   /**

@@ -30,6 +30,18 @@ export interface E2eeSyncData {
   ): Promise<{ oneTimeKeyCounts: Record<string, number>; unusedFallbackKeyTypes: string[] }>;
 }
 
+/** The key counts a sync answer shows, from the stored ones. */
+export function keyCountsOf(stored: {
+  oneTimeKeyCounts: Record<string, number>;
+  unusedFallbackKeyTypes: string[];
+}): { oneTimeKeyCounts: Record<string, number>; unusedFallbackKeyTypes: string[] } {
+  // Some clients read a missing count as "unknown" and upload again: say 0, as Synapse does.
+  return {
+    oneTimeKeyCounts: { signed_curve25519: 0, ...stored.oneTimeKeyCounts },
+    unusedFallbackKeyTypes: stored.unusedFallbackKeyTypes,
+  };
+}
+
 export function createE2eeSyncData(ctx: Pick<HomeserverContext, 'store'>): E2eeSyncData {
   const { store } = ctx;
   return {
@@ -72,8 +84,7 @@ export function createE2eeSyncData(ctx: Pick<HomeserverContext, 'store'>): E2eeS
         store.e2ee.countOneTimeKeys(userId, deviceId),
         store.e2ee.unusedFallbackKeyTypes(userId, deviceId),
       ]);
-      // Some clients read a missing count as "unknown" and upload again: say 0, as Synapse does.
-      return { oneTimeKeyCounts: { signed_curve25519: 0, ...counts }, unusedFallbackKeyTypes };
+      return keyCountsOf({ oneTimeKeyCounts: counts, unusedFallbackKeyTypes });
     },
   };
 }

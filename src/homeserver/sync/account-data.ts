@@ -49,8 +49,11 @@ export async function accountDataParts(
     }
   }
   if (deps.pushRules && filter.accountData.matches({ type: 'm.push_rules' })) {
+    // Push rule changes move the account data stream: unmoved, the rules are unchanged.
     const rulesChanged =
-      since === undefined || (await store.userData.pushRules(userId)).stream > since.accountData;
+      since === undefined ||
+      (since.accountData < now.accountData &&
+        (await store.userData.pushRules(userId)).stream > since.accountData);
     if (rulesChanged) global.push({ type: 'm.push_rules', content: await deps.pushRules(userId) });
   }
   return { global, byRoom };

@@ -21,7 +21,7 @@
  * rooms itself.
  */
 import type { JsonObject } from '../../core/canonical-json.ts';
-import type { Membership, StoredEvent } from '../../storage/store.ts';
+import type { Membership, Receipt, RoomUnreadCounts, StoredEvent } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
 import { formatSyncToken, type SyncPositions } from '../tokens.ts';
 import { accountDataParts } from './account-data.ts';
@@ -42,6 +42,9 @@ import { strippedStateFor } from './stripped.ts';
 import type { JoinedRoom, LeftRoom, SyncDeps, SyncResponse } from './types.ts';
 
 export type { PassInput } from './pass.ts';
+
+/** Rooms with new events whose unread counts are read up front (beyond, only those shown). */
+const UNREAD_AHEAD_MAX = 32;
 
 export interface PassResult {
   body: SyncResponse;
@@ -87,18 +90,26 @@ export async function computePass(input: PassInput): Promise<PassResult> {
   const { store } = ctx;
   const now = await currentPositions(ctx, deps);
 
-  const [memberships, ignoredContent, accountData, withEvents, newReceipts] = await Promise.all([
-    store.rooms.roomsForUser(userId),
-    store.userData.getAccountData(userId, 'm.ignored_user_list'),
-    store.userData.accountDataSince(userId, since?.accountData ?? 0, now.accountData),
-    since
-      ? deps.shared
+  const withEvents = since
+    ? await (deps.shared
         ? deps.shared.roomsWithEvents(since.events, now.events)
-        : store.rooms.roomsWithEvents(since.events, now.events).then((ids) => new Set(ids))
-      : undefined,
-    since ? store.receipts.receiptsSince(since.receipts, now.receipts) : undefined,
+        : store.rooms.roomsWithEvents(since.events, now.events).then((ids) => new Set(ids)))
+    : undefined;
+  // The rooms with new events are those whose unread counts the answer will show: read with
+  // the memberships and key counts, in one transaction (when they are few).
+  const unreadRooms = withEvents && withEvents.size <= UNREAD_AHEAD_MAX ? [...withEvents] : [];
+  // A stream that has not moved since `since` has nothing new for anyone: not read.
+  const [snapshot, settings, accountData, newReceipts] = await Promise.all([
+    store.syncSnapshot(userId, { deviceId: input.deviceId, unreadRooms }),
+    // The ignore list as the push settings cache keeps it (write-through, shared with sends).
+    store.userData.pushSettings([userId]),
+    since && since.accountData >= now.accountData
+      ? []
+      : store.userData.accountDataSince(userId, since?.accountData ?? 0, now.accountData),
+    since ? newReceiptsOf(input, since.receipts, now.receipts) : undefined,
   ]);
-  const pass = createPass(input, now, ignoredUsersOf(ignoredContent));
+  const { memberships } = snapshot;
+  const pass = createPass(input, now, ignoredUsersOf(settings.get(userId)?.ignoredUsers ?? null));
 
   const { plans, invites, knocks, wakeRooms } = planRooms(pass, memberships, withEvents);
   const sinceStates = await statesAtSince(pass, plans, withEvents);
@@ -166,7 +177,7 @@ export async function computePass(input: PassInput): Promise<PassResult> {
     body.rooms.join[p.roomId] = room;
     joinedOut.push(p);
   }
-  await fillUnreadCounts(input, joinedOut, body);
+  await fillUnreadCounts(input, joinedOut, body, snapshot.unread);
 
   const strippedFor = async (m: Membership) => {
     const event = (await store.rooms.getEvent(m.eventId))?.event;
@@ -187,7 +198,14 @@ export async function computePass(input: PassInput): Promise<PassResult> {
   ]);
 
   const joinedRoomIds = new Set(memberships.filter((m) => m.membership === 'join').map((m) => m.roomId));
-  const toDevicePosition = await fillUserSections(pass, body, joinedRoomIds, memberChanges, plans);
+  const toDevicePosition = await fillUserSections(
+    pass,
+    body,
+    joinedRoomIds,
+    memberChanges,
+    plans,
+    snapshot.keys,
+  );
 
   body.next_batch = formatSyncToken({ ...now, toDevice: toDevicePosition });
   const empty =
@@ -203,6 +221,13 @@ export async function computePass(input: PassInput): Promise<PassResult> {
   return { body, empty, rooms: wakeRooms };
 }
 
+/** Receipts at positions in (from, to], for every room (the same for every user: shared). */
+function newReceiptsOf(input: PassInput, from: number, to: number): Promise<readonly Receipt[]> {
+  if (from >= to) return Promise.resolve([]);
+  const read = () => input.ctx.store.receipts.receiptsSince(from, to);
+  return input.deps.shared ? input.deps.shared.memo(`receipts ${from} ${to}`, read) : read();
+}
+
 /**
  * `unread_notifications` (and, when the filter asks, `unread_thread_notifications`): the
  * counters the store keeps at write time and read receipts reset — a few rows per room,
@@ -213,12 +238,13 @@ async function fillUnreadCounts(
   input: PassInput,
   rooms: readonly RoomPlan[],
   body: SyncResponse,
+  known: ReadonlyMap<string, RoomUnreadCounts>,
 ): Promise<void> {
-  if (rooms.length === 0) return;
-  const counts = await input.ctx.store.receipts.unreadCounts(
-    input.userId,
-    rooms.map((p) => p.roomId),
-  );
+  const missing = rooms.map((p) => p.roomId).filter((roomId) => !known.has(roomId));
+  const counts = new Map(known);
+  if (missing.length > 0)
+    for (const [roomId, count] of await input.ctx.store.receipts.unreadCounts(input.userId, missing))
+      counts.set(roomId, count);
   const byThread = input.filter.room.timeline.unreadThreadNotifications;
   for (const p of rooms) {
     const room = body.rooms.join[p.roomId];

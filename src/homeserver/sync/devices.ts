@@ -3,7 +3,7 @@
  * key counts (send_to_device.md, end_to_end_encryption.md "Extensions to /sync"), and
  * `device_lists`.
  */
-import { createE2eeSyncData, type E2eeSyncData } from '../e2ee/sync-data.ts';
+import { createE2eeSyncData, type E2eeSyncData, keyCountsOf } from '../e2ee/sync-data.ts';
 import type { SyncPositions } from '../tokens.ts';
 import { limitList, type Pass, type RoomPlan } from './pass.ts';
 import type { SyncResponse } from './types.ts';
@@ -28,6 +28,8 @@ export async function fillUserSections(
   joinedRoomIds: ReadonlySet<string>,
   memberChanges: readonly MemberChange[],
   plans: readonly RoomPlan[],
+  /** The device's key counts as stored, when already read with the user's snapshot. */
+  storedKeys?: { oneTimeKeyCounts: Record<string, number>; unusedFallbackKeyTypes: string[] },
 ): Promise<number> {
   const { userId, since, now, filter, ignored } = pass;
   const { deps, deviceId } = pass.input;
@@ -44,7 +46,12 @@ export async function fillUserSections(
 
   let toDevicePosition = now.toDevice;
   if (deviceId !== null) {
-    const toDevice = await e2ee.toDeviceMessages(userId, deviceId, since?.toDevice ?? 0, TO_DEVICE_LIMIT);
+    // The to-device stream unmoved since `since`: no message for any device.
+    const after = since?.toDevice ?? 0;
+    const toDevice =
+      since && after >= now.toDevice
+        ? { events: [], position: after }
+        : await e2ee.toDeviceMessages(userId, deviceId, after, TO_DEVICE_LIMIT);
     body.to_device.events = toDevice.events;
     // A full page may leave more waiting: the token stops after the last one sent and the
     // rest come in the next answer. A short page emptied the queue: the token names now.
@@ -52,7 +59,7 @@ export async function fillUserSections(
       toDevice.events.length >= TO_DEVICE_LIMIT
         ? toDevice.position
         : Math.max(now.toDevice, toDevice.position);
-    const counts = await e2ee.keyCounts(userId, deviceId);
+    const counts = storedKeys ? keyCountsOf(storedKeys) : await e2ee.keyCounts(userId, deviceId);
     body.device_one_time_keys_count = counts.oneTimeKeyCounts;
     body.device_unused_fallback_key_types = counts.unusedFallbackKeyTypes;
   }

@@ -51,6 +51,8 @@ export interface SyncFilterView {
   };
   /** The timeline length applied: the filter's (0 allowed), else the default, never above the cap. */
   timelineLimit: number;
+  /** Names what decides a room's timeline page (its filter and length), for sharing pages. */
+  timelineKey: string;
 }
 
 function eventView(filter: EventFilter | undefined): EventFilterView {
@@ -83,5 +85,6 @@ export function syncFilterView(filter: Filter): SyncFilterView {
       accountData: roomEventView(room?.account_data),
     },
     timelineLimit: filterLimit(room?.timeline, DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT),
+    timelineKey: JSON.stringify(room?.timeline ?? null),
   };
 }

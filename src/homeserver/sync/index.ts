@@ -25,12 +25,17 @@ export interface SyncService {
   sync(request: SyncRequest): Promise<SyncResponse>;
 }
 
+/** Devices whose last acknowledged to-device position is remembered (a bound, not a tuning knob). */
+const ACKNOWLEDGED_KEPT = 10_000;
+
 /** Wake-ups that found nothing for the user before giving up early (a guard, not a tuning knob). */
 const MAX_EMPTY_WAKES = 1000;
 
 export function createSyncService(ctx: HomeserverContext, given: SyncDeps): SyncService {
   const e2ee = given.e2ee ?? createE2eeSyncData(ctx);
   const deps: SyncDeps = { ...given, e2ee, shared: given.shared ?? createSharedReads(ctx) };
+  /** The to-device position each device last acknowledged (most recent last). */
+  const acknowledged = new Map<string, number>();
   return {
     async sync(request) {
       const { userId, deviceId } = request;
@@ -50,9 +55,18 @@ export function createSyncService(ctx: HomeserverContext, given: SyncDeps): Sync
       const now = await currentPositions(ctx, deps);
       const clamped = since === undefined ? undefined : clampSince(since, now);
       // Messages the client acknowledged by syncing from a later token are delivered: delete
-      // them (send_to_device.md "Server behaviour").
-      if (clamped && clamped.toDevice > 0 && deviceId !== null)
-        await e2ee.acknowledgeToDevice(userId, deviceId, clamped.toDevice);
+      // them (send_to_device.md "Server behaviour"). Once up to a position, not again at each
+      // long-poll from the same token: later messages take later positions.
+      if (clamped && clamped.toDevice > 0 && deviceId !== null) {
+        const device = JSON.stringify([userId, deviceId]);
+        if ((acknowledged.get(device) ?? 0) < clamped.toDevice) {
+          await e2ee.acknowledgeToDevice(userId, deviceId, clamped.toDevice);
+          acknowledged.delete(device);
+          acknowledged.set(device, clamped.toDevice);
+          if (acknowledged.size > ACKNOWLEDGED_KEPT)
+            acknowledged.delete(acknowledged.keys().next().value as string);
+        }
+      }
 
       const pass = () =>
         computePass({

@@ -4,7 +4,7 @@
  * events are shown to the client.
  */
 import type { JsonObject } from '../../core/canonical-json.ts';
-import type { IdentifiedPdu } from '../../core/pdu.ts';
+import type { IdentifiedPdu, StateMap } from '../../core/pdu.ts';
 import type { Membership, Store, StoredEvent } from '../../storage/store.ts';
 import { loadClientEvents } from '../client-event.ts';
 import type { HomeserverContext } from '../context.ts';
@@ -43,11 +43,57 @@ export interface Pass {
    * is looked up for the timeline only: state events are many and clients apply them as a set.
    */
   formatEvents(events: readonly StoredEvent[], prevContent: boolean): Promise<JsonObject[]>;
+  /**
+   * A read every pass asking the same would make alike, shared with them (shared.ts) — `key`
+   * names all it depends on; without shared reads, just `read()`.
+   */
+  memo<T>(key: string, read: () => Promise<T>): Promise<T>;
+  /**
+   * `memo` for reads made in one batch (one transaction): the answers under `keys`, reading
+   * those not shared yet through `readMissing` (given their indices in `keys`) all at once.
+   */
+  memoBatch<T>(keys: readonly string[], readMissing: (indices: number[]) => Promise<T[]>): Promise<T[]>;
+  /** Stored events by ID, shared (as `store.rooms.getEvents`). Read only: copy to add to it. */
+  sharedEvents(eventIds: readonly string[]): Promise<ReadonlyMap<string, StoredEvent>>;
+  /** The room's state after the event at `position` (stream order), shared. Read only. */
+  stateAtStream(roomId: string, position: number): Promise<StateMap>;
+  /** The state before an event, shared; null when it has none stored. Read only. */
+  stateBefore(eventId: string): Promise<StateMap | null>;
+}
+
+/** Lists longer than this are read alone: a key that long costs more than the read it saves. */
+const SHARED_LIST_MAX = 64;
+
+/**
+ * The store as `loadClientEvents` reads it for one pass: the reads that depend only on the
+ * events asked for (replaced state, redactions, relations) go through `memo`, so passes that
+ * format the same page read it once. Keys carry the events position the pass covers.
+ */
+function sharedFormatStore(store: Store, memo: Pass['memo'], at: number): Store {
+  const short = (ids: readonly string[]) => ids.length <= SHARED_LIST_MAX;
+  const rooms: Store['rooms'] = Object.create(store.rooms);
+  rooms.stateAt = (eventId, when) =>
+    memo(`stateAt ${when} ${eventId}`, () => store.rooms.stateAt(eventId, when));
+  rooms.getEvents = (ids) =>
+    short(ids)
+      ? memo(`events ${at} ${ids.join(' ')}`, () => store.rooms.getEvents(ids))
+      : store.rooms.getEvents(ids);
+  rooms.relationSummaries = (ids) =>
+    short(ids)
+      ? memo(`relations ${at} ${ids.join(' ')}`, () => store.rooms.relationSummaries(ids))
+      : store.rooms.relationSummaries(ids);
+  const view: Store = Object.create(store);
+  Object.defineProperty(view, 'rooms', { value: rooms });
+  return view;
 }
 
 export function createPass(input: PassInput, now: SyncPositions, ignored: ReadonlySet<string>): Pass {
   const { store } = input.ctx;
   const clock = input.ctx.clock.now();
+  const shared = input.deps.shared;
+  const memo = <T>(key: string, read: () => Promise<T>): Promise<T> =>
+    shared ? shared.memo(key, read) : read();
+  const formatStore = shared ? sharedFormatStore(store, memo, now.events) : store;
   return {
     input,
     store,
@@ -58,7 +104,7 @@ export function createPass(input: PassInput, now: SyncPositions, ignored: Readon
     ignored,
     async formatEvents(events, prevContent) {
       const viewer = { userId: input.userId, deviceId: input.deviceId };
-      const formatted = await loadClientEvents(store, events, viewer, clock, {
+      const formatted = await loadClientEvents(formatStore, events, viewer, clock, {
         withRoomId: false,
         format: input.filter.eventFormat,
         prevContent,
@@ -66,6 +112,27 @@ export function createPass(input: PassInput, now: SyncPositions, ignored: Readon
       });
       return formatted.map((event) => input.filter.fields(event));
     },
+    memo,
+    async memoBatch<T>(keys: readonly string[], readMissing: (indices: number[]) => Promise<T[]>) {
+      const missing: number[] = [];
+      let settle: { resolve(found: T[]): void; reject(error: unknown): void } | undefined;
+      const batch = new Promise<T[]>((resolve, reject) => {
+        settle = { resolve, reject };
+      });
+      const answers = keys.map((key, i) =>
+        memo(key, () => {
+          const slot = missing.length;
+          missing.push(i);
+          return batch.then((found) => found[slot] as T);
+        }),
+      );
+      if (missing.length > 0) readMissing(missing).then(settle?.resolve, settle?.reject);
+      return Promise.all(answers);
+    },
+    sharedEvents: (eventIds) => formatStore.rooms.getEvents(eventIds),
+    stateAtStream: (roomId, position) =>
+      memo(`stateAtStream ${roomId} ${position}`, () => store.rooms.stateAtStream(roomId, position)),
+    stateBefore: (eventId) => memo(`stateAt before ${eventId}`, () => store.rooms.stateAt(eventId, 'before')),
   };
 }
 

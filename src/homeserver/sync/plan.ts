@@ -4,7 +4,7 @@
  * stripped state, not a timeline.
  */
 import { type StateMap, stateKey } from '../../core/pdu.ts';
-import type { Membership } from '../../storage/store.ts';
+import type { Membership, StoredEvent } from '../../storage/store.ts';
 import { MEMBER, membershipOf, type Pass, type RoomPlan } from './pass.ts';
 
 export interface Plans {
@@ -83,15 +83,19 @@ export async function statesAtSince(
   const sinceStates = new Map<string, StateMap>();
   if (!since) return sinceStates;
   const needing = plans.filter((p) => p.fetch);
-  const loaded = await Promise.all(needing.map((p) => store.rooms.stateAtStream(p.roomId, since.events)));
+  const loaded = await Promise.all(needing.map((p) => pass.stateAtStream(p.roomId, since.events)));
   needing.forEach((p, i) => {
     sinceStates.set(p.roomId, loaded[i] as StateMap);
   });
+  // The user's own membership at `since` tells a rejoin from a first join, and a leave from a
+  // room the client never had: only rooms whose membership moved since `since`, or left, ask.
   const ownKey = stateKey(MEMBER, userId);
-  const ownAtSince = await store.rooms.getEvents(
-    needing.map((p) => sinceStates.get(p.roomId)?.get(ownKey)).filter((id): id is string => id !== undefined),
-  );
-  for (const p of needing) {
+  const asking = needing.filter((p) => p.section === 'leave' || (p.membership.stream ?? 0) > since.events);
+  const ownIds = asking
+    .map((p) => sinceStates.get(p.roomId)?.get(ownKey))
+    .filter((id): id is string => id !== undefined);
+  const ownAtSince = ownIds.length > 0 ? await store.rooms.getEvents(ownIds) : new Map<string, StoredEvent>();
+  for (const p of asking) {
     const id = sinceStates.get(p.roomId)?.get(ownKey);
     const wasJoined = id !== undefined && membershipOf(ownAtSince.get(id)?.event) === 'join';
     if (p.section === 'join' && (p.membership.stream ?? 0) > since.events) {

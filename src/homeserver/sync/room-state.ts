@@ -32,15 +32,26 @@ export async function loadTimelines(
       (p.lower === undefined || p.lower < p.upper) &&
       limit > 0,
   );
-  const pages = await store.rooms.timelines(
-    fetching.map((p) => ({
-      roomId: p.roomId,
-      dir: 'b' as const,
-      from: p.upper,
-      to: p.lower,
-      limit,
-      filter: matchesTimeline,
-    })),
+  // Every pass with the same page to read (room, bounds, filter, ignored senders) shares it.
+  const ignoredKey = [...ignored].sort().join(' ');
+  const pages = await pass.memoBatch(
+    fetching.map(
+      (p) => `timeline ${p.roomId} ${p.upper} ${p.lower ?? '-'} ${limit} ${filter.timelineKey} ${ignoredKey}`,
+    ),
+    (missing) =>
+      store.rooms.timelines(
+        missing.map((i) => {
+          const p = fetching[i] as RoomPlan;
+          return {
+            roomId: p.roomId,
+            dir: 'b' as const,
+            from: p.upper,
+            to: p.lower,
+            limit,
+            filter: matchesTimeline,
+          };
+        }),
+      ),
   );
   const timelines: Timelines = new Map();
   await Promise.all(
@@ -104,26 +115,37 @@ export async function chooseState(
       if (!p.fullState && !p.fetch) return; // no event since `since`: no state change either
       const first = timelines.get(p.roomId)?.events[0];
       let reference: StateMap;
-      if (stateAfter || !first) reference = await store.rooms.stateAtStream(p.roomId, p.upper);
-      else {
+      let referenceKey: string;
+      if (stateAfter || !first) {
+        reference = await pass.stateAtStream(p.roomId, p.upper);
+        referenceKey = `at ${p.upper}`;
+      } else {
         reference =
-          (await store.rooms.stateAt(first.event.event_id, 'before')) ??
-          (await store.rooms.stateAtStream(p.roomId, (first.stream ?? 1) - 1));
+          (await pass.stateBefore(first.event.event_id)) ??
+          (await pass.stateAtStream(p.roomId, (first.stream ?? 1) - 1));
+        referenceKey = `before ${first.event.event_id}`;
       }
       referenceStates.set(p.roomId, reference);
-      chosen.set(
-        p.roomId,
-        p.fullState ? reference : stateDelta(reference, sinceStates.get(p.roomId) ?? new Map()),
-      );
+      if (p.fullState) chosen.set(p.roomId, reference);
+      else {
+        // The same two states for every pass from the same `since`: compared once.
+        const since = sinceStates.get(p.roomId) ?? new Map<StateKey, string>();
+        const sincePosition = pass.since?.events ?? '-';
+        chosen.set(
+          p.roomId,
+          await pass.memo(`stateDelta ${p.roomId} ${referenceKey} ${sincePosition}`, async () =>
+            stateDelta(reference, since),
+          ),
+        );
+      }
     }),
   );
 
   // Every state event any section may show, in one read; for rooms sent whole (without
   // lazy-loading) that is all their members, from which their summary is taken too.
   const lazy = filter.room.state.lazyLoadMembers;
-  const events = await store.rooms.getEvents([
-    ...new Set([...chosen.values()].flatMap((state) => [...state.values()])),
-  ]);
+  const chosenIds = [...new Set([...chosen.values()].flatMap((state) => [...state.values()]))];
+  const events = new Map(chosenIds.length > 0 ? await pass.sharedEvents(chosenIds) : []);
 
   // Summaries before lazy-loading: the heroes' member events must then be in `state`.
   const summaries = new Map<string, RoomSummary>();
@@ -181,8 +203,7 @@ export async function chooseState(
   const missing = [...new Set([...chosen.values()].flatMap((state) => [...state.values()]))].filter(
     (id) => !events.has(id),
   );
-  if (missing.length > 0)
-    for (const [id, stored] of await store.rooms.getEvents(missing)) events.set(id, stored);
+  if (missing.length > 0) for (const [id, stored] of await pass.sharedEvents(missing)) events.set(id, stored);
   const stateFilter = filter.room.state;
   const stateFor = async (p: RoomPlan): Promise<JsonObject[]> => {
     if (!stateFilter.includesRoom(p.roomId)) return [];

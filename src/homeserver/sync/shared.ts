@@ -1,22 +1,29 @@
 /**
  * Reads that the /sync passes of many waiters woken by one change have in common (issue 13):
- * the stream positions, and which rooms have events between two positions. One send to a
- * room where 200 clients long-poll wakes 200 passes at once; each would read the same
- * positions and walk the same range of the events stream. Here the first pass reads them and
- * the others, started while nothing else changed, take its answer.
+ * the stream positions, which rooms have events between two positions, and the reads of a
+ * room's change that every member sees alike (its timeline page, its state at a position,
+ * the events and relations of that page). One send to a room where 200 clients long-poll
+ * wakes 200 passes at once; each would read the same positions, walk the same range of the
+ * events stream and load the same page and state. Here the first pass reads them and the
+ * others, started while nothing else changed, take its answer.
  *
- * Safe to share: the positions are read again once the notifier moves (every committed
- * write that a /sync shows is followed by a notify) or after `FRESH_MS`, so a pass sees at
- * worst positions a few milliseconds old — what it then misses, the next pass delivers, and
- * a long-poll waits only for changes after the notifier version it read before its pass.
- * The rooms with events in a range of positions never change once both ends are written.
+ * Safe to share: shared reads are dropped once the notifier moves (every committed write
+ * that a /sync shows is followed by a notify) or after `FRESH_MS`, so a pass sees at worst
+ * what it would have read a few milliseconds earlier — what it then misses, the next pass
+ * delivers, and a long-poll waits only for changes after the notifier version it read before
+ * its pass. Keys name every input of a read (room, positions, filter), so two passes share a
+ * read only when they would have asked the store the same question. Shared answers are read
+ * only: no caller changes a map or event it was given. The rooms with events in a range of
+ * positions never change once both ends are written, and are kept longer.
  */
 import type { HomeserverContext } from '../context.ts';
 
-/** How long shared positions are used while the notifier stays where it was. */
+/** How long shared reads are used while the notifier stays where it was. */
 const FRESH_MS = 20;
 /** Ranges of rooms-with-events kept (a handful of `since` positions are live at once). */
 const RANGES_KEPT = 64;
+/** Shared reads kept within one notifier version (a bound, not a tuning knob). */
+const READS_KEPT = 4096;
 
 type StoredPositions = Awaited<ReturnType<HomeserverContext['store']['positions']>>;
 
@@ -24,15 +31,28 @@ export interface SharedReads {
   positions(): Promise<StoredPositions>;
   /** Rooms with events at positions in (from, to]. */
   roomsWithEvents(from: number, to: number): Promise<ReadonlySet<string>>;
+  /**
+   * `read()`, or the answer of a read under the same `key` made since the notifier last
+   * moved (and within `FRESH_MS`). The key must name everything the answer depends on.
+   */
+  memo<T>(key: string, read: () => Promise<T>): Promise<T>;
 }
 
-export function createSharedReads(ctx: Pick<HomeserverContext, 'store' | 'notifier'>): SharedReads {
-  const { store, notifier } = ctx;
+/** Reads made while the notifier stayed at `version`. */
+interface Era {
+  version: number;
+  at: number;
+  reads: Map<string, Promise<unknown>>;
+}
+
+export function createSharedReads(ctx: Pick<HomeserverContext, 'store' | 'notifier' | 'clock'>): SharedReads {
+  const { store, notifier, clock } = ctx;
   let positions: { version: number; at: number; read: Promise<StoredPositions> } | undefined;
   const ranges = new Map<string, Promise<ReadonlySet<string>>>();
+  let era: Era = { version: -1, at: 0, reads: new Map() };
   return {
     positions() {
-      const now = performance.now();
+      const now = clock.now();
       if (!positions || positions.version !== notifier.version || now - positions.at > FRESH_MS) {
         const read = store.positions();
         positions = { version: notifier.version, at: now, read };
@@ -51,6 +71,22 @@ export function createSharedReads(ctx: Pick<HomeserverContext, 'store' | 'notifi
         ranges.set(key, found);
         found.catch(() => ranges.delete(key));
         if (ranges.size > RANGES_KEPT) ranges.delete(ranges.keys().next().value as string);
+      }
+      return found;
+    },
+    memo<T>(key: string, read: () => Promise<T>): Promise<T> {
+      const now = clock.now();
+      if (era.version !== notifier.version || now - era.at > FRESH_MS || era.reads.size >= READS_KEPT)
+        era = { version: notifier.version, at: now, reads: new Map() };
+      const { reads } = era;
+      let found = reads.get(key) as Promise<T> | undefined;
+      if (!found) {
+        found = read();
+        reads.set(key, found);
+        // A failed read is not shared.
+        found.catch(() => {
+          if (reads.get(key) === found) reads.delete(key);
+        });
       }
       return found;
     },

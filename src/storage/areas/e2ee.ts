@@ -4,7 +4,7 @@
  * messaging") and server-side key backups ("Server-side key backups").
  */
 import type { JsonObject, JsonValue } from '../../core/canonical-json.ts';
-import type { Engine, Row } from '../engine.ts';
+import type { Engine, Row, Tx } from '../engine.ts';
 import type { BackupVersion, E2eeStore } from '../store.ts';
 import { StoreError } from '../store.ts';
 import { markDeviceListChanged } from './accounts.ts';
@@ -16,6 +16,24 @@ const TO_DEVICE_TXN_PREFIX = 'm.send_to_device\u0001';
 /** Backup versions are decimal strings on the wire and integers in the key, so the latest sorts last. */
 function versionNumber(version: string): number | null {
   return /^[1-9][0-9]{0,14}$/.test(version) ? Number(version) : null;
+}
+
+/** A device's one-time keys left, by algorithm, within a transaction. */
+export async function oneTimeKeyCountsIn(
+  tx: Tx,
+  userId: string,
+  deviceId: string,
+): Promise<Record<string, number>> {
+  const rows = await tx.query('one_time_keys', { prefix: [userId, deviceId] });
+  const counts: Record<string, number> = {};
+  for (const row of rows) counts[row.algorithm as string] = (counts[row.algorithm as string] ?? 0) + 1;
+  return counts;
+}
+
+/** The algorithms of a device's fallback keys not handed out yet, within a transaction. */
+export async function unusedFallbackKeyTypesIn(tx: Tx, userId: string, deviceId: string): Promise<string[]> {
+  const rows = await tx.query('fallback_keys', { prefix: [userId, deviceId] });
+  return rows.filter((row) => row.used !== true).map((row) => row.algorithm as string);
 }
 
 export function e2eeStore(engine: Engine): E2eeStore {
@@ -80,13 +98,8 @@ export function e2eeStore(engine: Engine): E2eeStore {
       );
     },
 
-    async countOneTimeKeys(userId, deviceId) {
-      const rows = await engine.read(['one_time_keys'], (tx) =>
-        tx.query('one_time_keys', { prefix: [userId, deviceId] }),
-      );
-      const counts: Record<string, number> = {};
-      for (const row of rows) counts[row.algorithm as string] = (counts[row.algorithm as string] ?? 0) + 1;
-      return counts;
+    countOneTimeKeys(userId, deviceId) {
+      return engine.read(['one_time_keys'], (tx) => oneTimeKeyCountsIn(tx, userId, deviceId));
     },
 
     claimKeys(claims) {
@@ -143,11 +156,8 @@ export function e2eeStore(engine: Engine): E2eeStore {
       );
     },
 
-    async unusedFallbackKeyTypes(userId, deviceId) {
-      const rows = await engine.read(['fallback_keys'], (tx) =>
-        tx.query('fallback_keys', { prefix: [userId, deviceId] }),
-      );
-      return rows.filter((row) => row.used !== true).map((row) => row.algorithm as string);
+    unusedFallbackKeyTypes(userId, deviceId) {
+      return engine.read(['fallback_keys'], (tx) => unusedFallbackKeyTypesIn(tx, userId, deviceId));
     },
 
     async putCrossSigningKey(userId, keyType, key) {

@@ -4,7 +4,7 @@
  * read receipt).
  */
 import type { JsonObject } from '../../core/canonical-json.ts';
-import type { Engine, Row } from '../engine.ts';
+import type { Engine, Row, Tx } from '../engine.ts';
 import { MAIN_THREAD } from '../schema.ts';
 import type { Receipt, ReceiptStore, RoomUnreadCounts } from '../store.ts';
 import { nextPosition, requirePosition, requireString } from './common.ts';
@@ -22,6 +22,30 @@ function toReceipt(row: Row): Receipt {
     data: row.data as JsonObject,
     stream: row.stream as number,
   };
+}
+
+/** A user's unread counters in each of `roomIds`, within a transaction (a few rows per room). */
+export async function unreadCountsIn(
+  tx: Tx,
+  userId: string,
+  roomIds: readonly string[],
+): Promise<Map<string, RoomUnreadCounts>> {
+  // Requests run in order within the transaction: issue them all, then wait.
+  const rows = await Promise.all(
+    roomIds.map((roomId) => tx.query('notification_counts', { prefix: [userId, roomId] })),
+  );
+  const counts = new Map<string, RoomUnreadCounts>();
+  for (const [i, roomId] of roomIds.entries()) {
+    const room: RoomUnreadCounts = { main: { notifications: 0, highlights: 0 }, threads: new Map() };
+    for (const row of rows[i] ?? []) {
+      const count = { notifications: row.notifications as number, highlights: row.highlights as number };
+      if (row.thread_id === MAIN_THREAD) room.main = count;
+      else if (count.notifications > 0 || count.highlights > 0)
+        room.threads.set(row.thread_id as string, count);
+    }
+    counts.set(roomId, room);
+  }
+  return counts;
 }
 
 export function receiptStore(engine: Engine): ReceiptStore {
@@ -84,22 +108,8 @@ export function receiptStore(engine: Engine): ReceiptStore {
       return { notifications: rows.length, highlights: rows.filter((row) => row.highlight === true).length };
     },
 
-    async unreadCounts(userId, roomIds) {
-      const rows = await engine.read(['notification_counts'], (tx) =>
-        Promise.all(roomIds.map((roomId) => tx.query('notification_counts', { prefix: [userId, roomId] }))),
-      );
-      const counts = new Map<string, RoomUnreadCounts>();
-      for (const [i, roomId] of roomIds.entries()) {
-        const room: RoomUnreadCounts = { main: { notifications: 0, highlights: 0 }, threads: new Map() };
-        for (const row of rows[i] ?? []) {
-          const count = { notifications: row.notifications as number, highlights: row.highlights as number };
-          if (row.thread_id === MAIN_THREAD) room.main = count;
-          else if (count.notifications > 0 || count.highlights > 0)
-            room.threads.set(row.thread_id as string, count);
-        }
-        counts.set(roomId, room);
-      }
-      return counts;
+    unreadCounts(userId, roomIds) {
+      return engine.read(['notification_counts'], (tx) => unreadCountsIn(tx, userId, roomIds));
     },
 
     async markRead(userId, roomId, upTo, threadId) {

@@ -157,6 +157,15 @@ function toAlias(row: Row): RoomAlias {
   };
 }
 
+/** A user's memberships (of one kind, when given), within a transaction. */
+export async function roomsOfUser(tx: Tx, userId: string, membership?: string): Promise<Membership[]> {
+  const rows = await tx.query('room_members', {
+    index: '[user_id+membership]',
+    prefix: membership === undefined ? [userId] : [userId, membership],
+  });
+  return rows.map(toMembership);
+}
+
 /** The reading half of `RoomStore`. */
 export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | keyof EventIndexReads> {
   const states = new StateCache();
@@ -312,14 +321,8 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
       return row ? toMembership(row) : null;
     },
 
-    async roomsForUser(userId, membership) {
-      const rows = await engine.read(['room_members'], (tx) =>
-        tx.query('room_members', {
-          index: '[user_id+membership]',
-          prefix: membership === undefined ? [userId] : [userId, membership],
-        }),
-      );
-      return rows.map(toMembership);
+    roomsForUser(userId, membership) {
+      return engine.read(['room_members'], (tx) => roomsOfUser(tx, userId, membership));
     },
 
     async members(roomId, membership) {

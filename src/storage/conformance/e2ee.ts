@@ -71,6 +71,16 @@ export function e2eeTests(target: ConformanceTarget): void {
       });
       expect(await store.e2ee.countOneTimeKeys(ALICE, 'A')).toEqual({ [alg]: 2, curve25519: 1 });
       expect(await store.e2ee.unusedFallbackKeyTypes(ALICE, 'A')).toEqual([alg]);
+      // /sync's snapshot reads both counts in its one transaction; none without a device.
+      expect((await store.syncSnapshot(ALICE, { deviceId: 'A', unreadRooms: [] })).keys).toEqual({
+        oneTimeKeyCounts: { [alg]: 2, curve25519: 1 },
+        unusedFallbackKeyTypes: [alg],
+      });
+      expect((await store.syncSnapshot(ALICE, { deviceId: 'B', unreadRooms: [] })).keys).toEqual({
+        oneTimeKeyCounts: {},
+        unusedFallbackKeyTypes: [],
+      });
+      expect((await store.syncSnapshot(ALICE, { deviceId: null, unreadRooms: [] })).keys).toBeUndefined();
       const claim = { userId: ALICE, deviceId: 'A', algorithm: alg };
       const first = await store.e2ee.claimKeys([claim, claim]);
       expect(first.map((k) => [k.keyId, k.fallback])).toEqual([

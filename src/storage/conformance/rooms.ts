@@ -801,6 +801,17 @@ export function roomTests(target: ConformanceTarget): void {
       expect(await store.receipts.notificationCounts(BOB, ROOM, 0)).toMatchObject({ notifications: 5 });
       await store.receipts.markRead(BOB, ROOM, 4);
       expect(await counts()).toEqual({ main: { notifications: 1, highlights: 0 }, threads: new Map() });
+      // /sync's snapshot reads the same counters with the memberships, in one transaction.
+      for (const user of [ALICE, BOB]) {
+        const snapshot = await store.syncSnapshot(user, { deviceId: null, unreadRooms: [ROOM] });
+        expect(snapshot).toEqual({
+          memberships: await store.rooms.roomsForUser(user),
+          unread: await store.receipts.unreadCounts(user, [ROOM]),
+        });
+      }
+      expect((await store.syncSnapshot(ALICE, { deviceId: null, unreadRooms: [] })).memberships).toEqual(
+        await store.rooms.roomsForUser(ALICE),
+      );
     });
 
     it('keeps counts per thread: a threaded receipt restarts its thread, an unthreaded one all', async () => {
