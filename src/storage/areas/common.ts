@@ -14,7 +14,8 @@ export type Counter =
   | 'device_lists'
   | 'state_groups'
   | 'outbox'
-  | 'filters';
+  | 'filters'
+  | 'partial_state';
 
 /**
  * The next position of a counter. Read and written inside the caller's transaction, so

@@ -202,6 +202,29 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
       return engine.read(['events'], (tx) => pageOf(tx, topoRange(roomId, page), page, topoToken(page.dir)));
     },
 
+    async partialStateRooms() {
+      const rows = await engine.read(['partial_state_rooms'], (tx) => tx.query('partial_state_rooms'));
+      return rows
+        .filter((row) => row.filled == null)
+        .map((row) => ({
+          roomId: row.room_id as string,
+          joinEventId: row.join_event_id as string,
+          servers: [...(row.servers as string[])],
+        }));
+    },
+
+    async roomsFilledSince(from, to) {
+      const rows = await engine.read(['partial_state_rooms'], (tx) =>
+        tx.query('partial_state_rooms', {
+          index: 'filled',
+          lower: [requirePosition(from, 'from')],
+          lowerOpen: true,
+          upper: [requirePosition(to, 'to')],
+        }),
+      );
+      return rows.map((row) => row.room_id as string);
+    },
+
     async roomsWithEvents(from, to) {
       const rows = await engine.read(['events'], (tx) =>
         tx.query('events', {
