@@ -957,13 +957,17 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       if (event && !byId.has(event.event_id)) byId.set(event.event_id, event);
     }
 
-    const stored = await store.rooms.getEvents([...byId.keys()]);
     const createId = version.roomIdFromCreateEvent ? createEventIdOf(roomId) : undefined;
     const authIdsOf = (event: IdentifiedPdu) => {
       const ids = referencedIds(event.auth_events);
       if (createId && event.type !== 'm.room.create' && !ids.includes(createId)) ids.push(createId);
       return ids;
     };
+    // The received events and the auth events they cite that are stored here already (a
+    // resync sends only the events this server lacks).
+    const cited = new Set<string>(byId.keys());
+    for (const event of byId.values()) for (const id of authIdsOf(event)) cited.add(id);
+    const stored = await store.rooms.getEvents([...cited]);
     const lookup = (id: string) => (refused.has(id) ? undefined : (byId.get(id) ?? stored.get(id)?.event));
     const checked = new Set<string>(
       [...stored].filter(([, s]) => s.rejected === null && !s.softFailed).map(([id]) => id),
