@@ -68,7 +68,11 @@ interface World {
 }
 
 /** A's room: Alice, MEMBERS more users of A, and Carol of C. */
-async function world(gate: ReturnType<typeof stateGate>, rewrite?: (body: Record<string, unknown>) => void) {
+async function world(
+  gate: ReturnType<typeof stateGate>,
+  rewrite?: (body: Record<string, unknown>) => void,
+  count = MEMBERS,
+) {
   const network = createMemoryNetwork();
   const clock = settableClock(Date.now());
   const serve = async (name: string, wrap?: (h: InboundHandler) => InboundHandler) => {
@@ -92,7 +96,7 @@ async function world(gate: ReturnType<typeof stateGate>, rewrite?: (body: Record
   });
   const roomId = created.body.room_id as string;
   const members: string[] = [];
-  for (let i = 0; i < MEMBERS; i++) {
+  for (let i = 0; i < count; i++) {
     const user = await a.createUser(`member${i}`);
     expect(
       (await a.call('POST', `/_matrix/client/v3/join/${enc(roomId)}`, { token: user.accessToken, body: {} }))
@@ -221,6 +225,26 @@ describe('a partial-state join', () => {
     // The room goes on as any other.
     await bobClient.sendTextMessage(w.roomId, 'after the fill');
     await expect.poll(() => messages(w.a, w.alice.accessToken, w.roomId)).toContain('after the fill');
+  }, 60_000);
+
+  it('fetches a few missing events one by one, each checked against the auth events it cites', async () => {
+    const gate = stateGate();
+    const w = await world(gate, undefined, 3);
+    const b = await serveB(w.network, sqlite());
+    const bob = await b.hs.createUser('bob');
+    const joined = await b.hs.call('POST', `/_matrix/client/v3/join/${enc(w.roomId)}?via=a.test`, {
+      token: bob.accessToken,
+      body: {},
+    });
+    expect(joined.status).toBe(200);
+    gate.release();
+    await expect
+      .poll(async () => (await b.hs.store.rooms.partialStateRooms()).length, { timeout: 20_000 })
+      .toBe(0);
+    // Only state_ids was asked: the few missing events came by /event.
+    expect(gate.asked).toEqual(['state_ids']);
+    const members = (await b.hs.store.rooms.members(w.roomId, 'join')).map((m) => m.userId).sort();
+    expect(members).toEqual([w.alice.userId, bob.userId, w.carol.userId, ...w.members].sort());
   }, 60_000);
 
   it('resumes its resync after a restart', async () => {
