@@ -24,7 +24,7 @@ import type {
   TopoPage,
   TopoToken,
 } from '../store.ts';
-import { invalid, requirePosition } from './common.ts';
+import { invalid, requirePosition, sinceRange } from './common.ts';
 import type { EventIndexReads } from './event-index.ts';
 import type { RoomWrites } from './rooms-write.ts';
 import { loadState, StateCache } from './state-groups.ts';
@@ -215,25 +215,13 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
 
     async roomsFilledSince(from, to) {
       const rows = await engine.read(['partial_state_rooms'], (tx) =>
-        tx.query('partial_state_rooms', {
-          index: 'filled',
-          lower: [requirePosition(from, 'from')],
-          lowerOpen: true,
-          upper: [requirePosition(to, 'to')],
-        }),
+        tx.query('partial_state_rooms', sinceRange('filled', from, to)),
       );
       return rows.map((row) => row.room_id as string);
     },
 
     async roomsWithEvents(from, to) {
-      const rows = await engine.read(['events'], (tx) =>
-        tx.query('events', {
-          index: 'stream',
-          lower: [requirePosition(from, 'from')],
-          lowerOpen: true,
-          upper: [requirePosition(to, 'to')],
-        }),
-      );
+      const rows = await engine.read(['events'], (tx) => tx.query('events', sinceRange('stream', from, to)));
       return [...new Set(rows.map((row) => row.room_id as string))];
     },
 

@@ -93,13 +93,23 @@ async function replaceCurrentState(tx: Tx, roomId: string, state: StateMap): Pro
     }
   }
   const changed = [...state].filter(([key, eventId]) => had.get(key) !== eventId);
+  await putCurrentState(tx, roomId, changed, 'current state');
+}
+
+/** Current-state rows (and membership rows) for `entries`, whose events must be stored. */
+async function putCurrentState(
+  tx: Tx,
+  roomId: string,
+  entries: readonly [string, string][],
+  what: string,
+): Promise<void> {
   const events = await tx.getMany(
     'events',
-    changed.map(([, eventId]) => eventId),
+    entries.map(([, eventId]) => eventId),
   );
-  for (const [i, [key, eventId]] of changed.entries()) {
+  for (const [i, [key, eventId]] of entries.entries()) {
     const row = events[i];
-    if (!row) throw new StoreError('NOT_FOUND', `current state names ${eventId}, which is not stored`);
+    if (!row) throw new StoreError('NOT_FOUND', `${what} names ${eventId}, which is not stored`);
     const pdu = row.pdu as IdentifiedPdu;
     await tx.put('current_state', {
       room_id: roomId,
@@ -627,26 +637,12 @@ async function fillState(
   }
   const current = await tx.query('current_state', { prefix: [roomId] });
   const held = new Set(current.map((row) => stateKey(row.type as string, row.state_key as string)));
-  const lacking = [...full].filter(([key]) => !held.has(key));
-  const events = await tx.getMany(
-    'events',
-    lacking.map(([, eventId]) => eventId),
+  await putCurrentState(
+    tx,
+    roomId,
+    [...full].filter(([key]) => !held.has(key)),
+    'the full state',
   );
-  for (const [i, [key, eventId]] of lacking.entries()) {
-    const row = events[i];
-    if (!row) throw new StoreError('NOT_FOUND', `the full state names ${eventId}, which is not stored`);
-    const pdu = row.pdu as IdentifiedPdu;
-    if (stateKey(pdu.type, pdu.state_key ?? '') !== key)
-      throw invalid(`the full state holds ${eventId} at a key that is not its own`);
-    await tx.put('current_state', {
-      room_id: roomId,
-      type: pdu.type,
-      state_key: pdu.state_key,
-      event_id: eventId,
-      stream: row.stream ?? null,
-    });
-    if (pdu.type === 'm.room.member') await setMembership(tx, roomId, row);
-  }
   const position = await nextPosition(tx, 'partial_state');
   await tx.put('partial_state_rooms', { ...marker, filled: position });
   return { position, stateAfter };
