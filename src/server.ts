@@ -107,6 +107,7 @@ function stopBackground(r: Running): void {
   r.stopSending();
   r.services.appservices.stop();
   r.services.pushDelivery.stop();
+  r.services.rooms.partialStateSync.stop();
 }
 
 export function createHomeserver(options: HomeserverOptions): Homeserver {
@@ -203,6 +204,8 @@ export function startHomeserver(options: HomeserverOptions): {
     sender?.start();
     services.appservices.start();
     services.pushDelivery.start();
+    // Rooms joined with partial state before a restart fetch their full state again.
+    services.rooms.partialStateSync.start();
     // A peer that comes into reach (or the transport itself, back) gets what waited for it
     // now, not at the end of a backoff.
     const outgoing = sender;

@@ -97,12 +97,12 @@ export function createFederationPort(client: FederationClient): FederationPort {
         template,
       ),
 
-    sendJoin: (destination, roomId, eventId, event) =>
+    sendJoin: (destination, roomId, eventId, event, options = {}) =>
       ask(
         destination,
         {
           method: 'PUT',
-          target: `${FEDERATION}/v2/send_join/${enc(roomId)}/${enc(eventId)}`,
+          target: `${FEDERATION}/v2/send_join/${enc(roomId)}/${enc(eventId)}${options.omitMembers ? '?omit_members=true' : ''}`,
           body: event as JsonObject,
           maxResponseBytes: ROOM_STATE_MAX_BYTES,
         },

@@ -56,6 +56,8 @@ export async function createFederatedServers(
     federationPort?: (name: string, federation: () => Federation) => FederationPort;
     /** More options for every homeserver (a thumbnailer, limits). */
     homeserver?: Partial<HomeserverOptions>;
+    /** More options for one homeserver, over `homeserver`'s. */
+    homeserverFor?: (name: string) => Partial<HomeserverOptions>;
     /** Stands in front of each server's inbound handler (a test recording the wire). */
     inbound?: (name: string, handler: InboundHandler) => InboundHandler;
   } = {},
@@ -72,6 +74,7 @@ export async function createFederatedServers(
     });
     const hs = await createTestHomeserver({
       ...options.homeserver,
+      ...options.homeserverFor?.(name),
       serverName: name,
       clock,
       federation: federationOptions,

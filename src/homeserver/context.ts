@@ -83,6 +83,12 @@ export interface HomeserverConfig {
   readonly support?: SupportInfo;
   /** Whether HTTP pushers are delivered (a host with outgoing HTTP) or only stored (a browser). */
   readonly pushDelivery?: boolean;
+  /**
+   * Joins through another server ask for partial state (send_join `omit_members`, as
+   * Synapse's faster joins): the room is usable at once, its members fill in afterwards.
+   * Absent or false: every join waits for the whole state.
+   */
+  readonly partialStateJoins?: boolean;
 }
 
 export interface HomeserverContext {

@@ -78,8 +78,17 @@ export interface FederationPort {
     userId: string,
     versions: readonly string[],
   ): Promise<EventTemplate>;
-  /** PUT /v2/send_join: the signed join; the resident server answers with the room's state. */
-  sendJoin(destination: string, roomId: string, eventId: string, event: Pdu): Promise<SendJoinResponse>;
+  /**
+   * PUT /v2/send_join: the signed join; the resident server answers with the room's state —
+   * without most members when `omitMembers` (a partial-state join, `members_omitted`).
+   */
+  sendJoin(
+    destination: string,
+    roomId: string,
+    eventId: string,
+    event: Pdu,
+    options?: { omitMembers?: boolean },
+  ): Promise<SendJoinResponse>;
   makeLeave(destination: string, roomId: string, userId: string): Promise<EventTemplate>;
   sendLeave(destination: string, roomId: string, eventId: string, event: Pdu): Promise<void>;
   /** PUT /v2/invite: the invitee's server signs the invite and returns it. */

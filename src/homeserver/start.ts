@@ -53,6 +53,8 @@ export interface ServicesOptions {
   accessTokenLifetimeMs?: number | null;
   /** Largest upload to the content repository, in bytes; default 50 MiB. */
   maxUploadBytes?: number;
+  /** Joins ask for partial state (send_join `omit_members`); default false. */
+  partialStateJoins?: boolean;
   turn?: TurnConfig;
   support?: SupportInfo;
   /** Application services (bridges), their registrations already checked. */
@@ -121,6 +123,7 @@ export function homeserverConfig(options: ServicesOptions): HomeserverConfig {
     ...(options.turn ? { turn: options.turn } : {}),
     ...(options.support ? { support: options.support } : {}),
     pushDelivery: options.outboundFetch !== undefined,
+    ...(options.partialStateJoins !== undefined ? { partialStateJoins: options.partialStateJoins } : {}),
   };
 }
 

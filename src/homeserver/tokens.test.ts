@@ -11,8 +11,11 @@ describe('tokens', () => {
       deviceLists: 1,
       typing: 4,
       presence: 2,
+      partialState: 5,
     };
     expect(parseSyncToken(formatSyncToken(p))).toEqual(p);
+    // A token of before the partial-state stream reads it as 0.
+    expect(parseSyncToken('s12_3_0_9_1_4_2')).toEqual({ ...p, partialState: 0 });
     for (const bad of [
       '',
       's',
@@ -21,7 +24,8 @@ describe('tokens', () => {
       's-1_2_3_4_5_6_7',
       't1_2',
       's01_2_3_4_5_6_7',
-      's1_2_3_4_5_6_7_8',
+      's1_2_3_4_5_6_7_8_9',
+      's1_2_3_4_5_6',
     ]) {
       expect(parseSyncToken(bad)).toBeNull();
     }

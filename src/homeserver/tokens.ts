@@ -24,6 +24,7 @@ const SYNC_FIELDS = [
   'deviceLists',
   'typing',
   'presence',
+  'partialState',
 ] as const;
 
 export function formatSyncToken(p: SyncPositions): string {
@@ -37,6 +38,8 @@ const INT = /^-?(0|[1-9][0-9]{0,15})$/;
 export function parseSyncToken(token: string): SyncPositions | null {
   if (!token.startsWith('s')) return null;
   const parts = token.slice(1).split('_');
+  // Tokens made before the partial-state stream (schema v10) have one field less: it reads as 0.
+  if (parts.length === SYNC_FIELDS.length - 1) parts.push('0');
   if (parts.length !== SYNC_FIELDS.length || !parts.every((p) => NON_NEGATIVE_INT.test(p))) return null;
   const out = {} as SyncPositions;
   SYNC_FIELDS.forEach((field, i) => {

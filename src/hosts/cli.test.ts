@@ -14,6 +14,7 @@ describe('hearth serve options', () => {
       federationCa: [],
       delegateTo: undefined,
       federation: true,
+      partialStateJoins: false,
     });
   });
 
@@ -31,6 +32,8 @@ describe('hearth serve options', () => {
       'matrix.example.org:443',
       '--federation',
       'off',
+      '--partial-state-joins',
+      'on',
     ]);
     expect(options).toMatchObject({
       tlsCert: 'c.pem',
@@ -38,6 +41,7 @@ describe('hearth serve options', () => {
       federationCa: ['one.pem', 'two.pem'],
       delegateTo: 'matrix.example.org:443',
       federation: false,
+      partialStateJoins: true,
     });
   });
 
@@ -45,6 +49,7 @@ describe('hearth serve options', () => {
     [['--tls-cert', 'c.pem'], /go together/],
     [['--tls-key', 'k.pem'], /go together/],
     [['--federation', 'maybe'], /on or off/],
+    [['--partial-state-joins', 'yes'], /on or off/],
     [['--delegate-to', 'https://matrix.example.org'], /HOST or HOST:PORT/],
     [['--server-name', 'not a name'], /server name/],
   ])('refuses %j', (args, message) => {

@@ -6,7 +6,7 @@
  *   hearth serve [--host 127.0.0.1] [--port 8008] [--server-name localhost:8008]
  *                [--data DIR] [--registration open|token|closed] [--max-upload-size 50M]
  *                [--tls-cert FILE --tls-key FILE] [--federation-ca FILE]
- *                [--delegate-to HOST[:PORT]] [--federation on|off]
+ *                [--delegate-to HOST[:PORT]] [--federation on|off] [--partial-state-joins on|off]
  *
  * With `--data` the homeserver keeps everything in DIR/hearth.sqlite (SQLite, WAL);
  * without it, in memory (IndexedDB semantics through fake-indexeddb), and says so.
@@ -65,6 +65,9 @@ Federation (other homeservers reach this one over HTTPS, on the same listener):
                           servers reach this one (delegation; without it that path is 404)
   --federation on|off     talk to other homeservers (default on); off: only this server's
                           users and rooms, every remote lookup answers "federation is off"
+  --partial-state-joins on|off
+                          join other servers' rooms with partial state, as Synapse's faster
+                          joins (default off): usable at once, members filled in afterwards
 
 A server named NAME:PORT (the default name is localhost:<port>) is reached by other servers at
 https://NAME:PORT, so its certificate must be valid for NAME.
@@ -98,6 +101,8 @@ export interface ServeOptions extends ConfigExtras {
   delegateTo?: string;
   /** Default true. */
   federation?: boolean;
+  /** Joins ask for partial state (send_join `omit_members`); default false. */
+  partialStateJoins?: boolean;
   /** Largest media upload in bytes; the homeserver's default when absent. */
   maxUploadBytes?: number;
   /** P2P mode: named by the key, federating over libp2p (and HTTPS for DNS names). */
@@ -132,6 +137,7 @@ export const SERVE_FLAGS = {
   'delegate-to': { type: 'string' },
   'max-upload-size': { type: 'string' },
   federation: { type: 'string', default: 'on' },
+  'partial-state-joins': { type: 'string', default: 'off' },
   appservice: { type: 'string', multiple: true },
   p2p: { type: 'boolean', default: false },
   bootstrap: { type: 'string', multiple: true },
@@ -168,6 +174,10 @@ function optionsFrom(argv: string[]): ServeOptions {
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
     throw new Error('--tls-cert and --tls-key go together');
   }
+  const partialStateJoins = values['partial-state-joins'];
+  if (partialStateJoins !== 'on' && partialStateJoins !== 'off') {
+    throw new Error(`--partial-state-joins must be on or off, not ${partialStateJoins}`);
+  }
   if (values.federation !== 'on' && values.federation !== 'off') {
     throw new Error(`--federation must be on or off, not ${values.federation}`);
   }
@@ -201,6 +211,7 @@ function optionsFrom(argv: string[]): ServeOptions {
     federationCa: values['federation-ca'] ?? [],
     delegateTo,
     federation: values.federation === 'on',
+    partialStateJoins: partialStateJoins === 'on',
     appservices: values.appservice ?? [],
     ...(values['max-upload-size'] !== undefined
       ? { maxUploadBytes: parseSize(values['max-upload-size']) }
@@ -291,6 +302,7 @@ export async function serve(
     wellKnownServer: options.delegateTo,
     thumbnailer: lazyNodeThumbnailer(logger),
     ...(options.maxUploadBytes !== undefined ? { maxUploadBytes: options.maxUploadBytes } : {}),
+    ...(options.partialStateJoins ? { partialStateJoins: true } : {}),
     appservices,
     // Bridges and push gateways are reached with Node's fetch.
     outboundFetch: (request) => fetch(request),

@@ -27,7 +27,7 @@ export interface StoreParts {
   };
 }
 
-const POSITION_STREAMS = ['receipts', 'account_data', 'to_device', 'device_lists'] as const;
+const POSITION_STREAMS = ['receipts', 'account_data', 'to_device', 'device_lists', 'partial_state'] as const;
 
 export function createStore(engine: Engine, parts: StoreParts = {}): Store {
   const pushSettings = new PushSettingsCache();
@@ -45,7 +45,7 @@ export function createStore(engine: Engine, parts: StoreParts = {}): Store {
         await currentPosition(tx, 'events'),
         await tx.getMany('streams', [...POSITION_STREAMS]),
       ]);
-      const [receipts, accountData, toDevice, deviceLists] = rows.map(
+      const [receipts, accountData, toDevice, deviceLists, partialState] = rows.map(
         (row) => (row?.position as number | undefined) ?? 0,
       );
       return {
@@ -54,6 +54,7 @@ export function createStore(engine: Engine, parts: StoreParts = {}): Store {
         accountData: accountData ?? 0,
         toDevice: toDevice ?? 0,
         deviceLists: deviceLists ?? 0,
+        partialState: partialState ?? 0,
       };
     },
     syncSnapshot(userId, { deviceId, unreadRooms }) {

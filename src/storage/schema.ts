@@ -185,6 +185,16 @@ export const SCHEMA: readonly SchemaVersion[] = [
       });
     },
   },
+  {
+    // Rooms joined with partial state (server-server-api.md send_join `omit_members`, as
+    // Synapse's faster joins): the join, the servers the resident named (where this server's
+    // events go meanwhile) and, once the full state is merged, the `partial_state` stream
+    // position it came at (null while partial; /sync shows the room's full state after it).
+    version: 10,
+    tables: {
+      partial_state_rooms: 'room_id, filled', // {join_event_id, servers}
+    },
+  },
 ];
 
 /** The thread of the main timeline (receipts.md "Threaded read receipts"). */

@@ -126,6 +126,21 @@ export interface PersistEventInput {
    * user's membership row updated so /sync shows it.
    */
   outOfBandMembership?: boolean;
+  /**
+   * A join through another server that answered with partial state (send_join
+   * `omit_members`): the room is recorded as partial, with the servers the resident named,
+   * in the same transaction (`partialStateRooms`, `fillPartialState`).
+   */
+  partialState?: { servers: readonly string[] };
+}
+
+/** A room joined with partial state whose full state is not merged yet (schema v10). */
+export interface PartialStateRoom {
+  roomId: string;
+  /** This server's join, whose state before it the resident answered with, members omitted. */
+  joinEventId: string;
+  /** `servers_in_room` of the send_join answer. */
+  servers: string[];
 }
 
 export interface PersistedEvent {
@@ -268,6 +283,18 @@ export interface RoomStore {
   forwardExtremities(roomId: string): Promise<EventPosition[]>;
   /** Events that name `eventId` among their prev_events. */
   childrenOf(eventId: string): Promise<string[]>;
+  /** Rooms joined with partial state, their full state not merged yet. */
+  partialStateRooms(): Promise<PartialStateRoom[]>;
+  /**
+   * Merges a partial-state room's full state, in one transaction: `stateBeforeJoin` (stored
+   * events, the state before the join as another server answered it) adds the keys it holds
+   * and they lack to the state before and after the join and every later timeline event, and
+   * to the current state (membership rows too); the room is marked full at the next
+   * `partial_state` position, which is returned. Null when the room is not partial.
+   */
+  fillPartialState(roomId: string, stateBeforeJoin: StateMap): Promise<number | null>;
+  /** Rooms whose full state was merged at `partial_state` positions in (from, to]. */
+  roomsFilledSince(from: number, to: number): Promise<string[]>;
   /** State before or after a stored event; null when it has none (outlier) or is unknown. */
   stateAt(eventId: string, when: 'before' | 'after'): Promise<StateMap | null>;
   /** State after the latest timeline event at or before a position (empty before the first). */
@@ -883,6 +910,8 @@ export interface StreamPositions {
   accountData: number;
   toDevice: number;
   deviceLists: number;
+  /** Partial-state rooms whose full state was merged (`fillPartialState`). */
+  partialState: number;
 }
 
 export interface SyncSnapshotRequest {

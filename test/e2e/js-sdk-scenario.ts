@@ -75,6 +75,7 @@ export async function startClient(
   target: Target,
   creds: { userId: string; accessToken: string; deviceId: string },
   initialSyncLimit = 20,
+  lazyLoadMembers = true,
 ): Promise<MatrixClient> {
   const client = createClient({
     baseUrl: target.baseUrl,
@@ -95,7 +96,7 @@ export async function startClient(
     };
     client.on(ClientEvent.Sync, onSync);
   });
-  await client.startClient({ initialSyncLimit, lazyLoadMembers: true });
+  await client.startClient({ initialSyncLimit, lazyLoadMembers });
   await prepared;
   return client;
 }

@@ -158,6 +158,11 @@ export interface AcceptDeps {
   ) => Promise<{ userId: string; highlight: boolean }[]> | undefined;
   /** Current state events at the given keys (the pipeline's reader, shared). */
   stateEventsAt(roomId: string, keys: Iterable<StateKey>): Promise<Map<StateKey, IdentifiedPdu>>;
+  /**
+   * The room, when it was joined with partial state and its full state is not in yet: the
+   * servers its events also go to. Asked only when a check fails or a local event is routed.
+   */
+  partialState?(roomId: string): Promise<{ servers: readonly string[] } | undefined>;
 }
 
 export interface Accept {
@@ -186,6 +191,19 @@ export interface Accept {
     version: RoomVersion,
     room: ReceivedRoom,
   ): Promise<{ eventId: string }>;
+  /**
+   * The full state of a partial-state room, as another server answered `/state` (members
+   * included): steps 1–4 for every event, each failing one (and those citing it) left out and
+   * named in `refused`, the rest stored as outliers in one write. Returns the state made of
+   * the accepted state events. The room's lock need not be held: nothing but outliers moves.
+   */
+  acceptFullStateLocked(
+    roomId: string,
+    version: RoomVersion,
+    state: { pdus: readonly Pdu[]; authChain: readonly Pdu[] },
+  ): Promise<{ state: StateMap; refused: Map<string, string> }>;
+  /** Forgets what is kept of the room's members (its state moved outside accept: a partial-state fill). */
+  forgetMembers(roomId: string): void;
   /** The room's joined members if they are known here (see `createAccept`), else undefined. */
   knownMembers(roomId: string): readonly string[] | undefined;
   /** Remembers the joined members read under the room's lock (the pipeline's send snapshot). */
@@ -200,6 +218,11 @@ export interface ReceivedRoom {
   join: Pdu;
   /** The ID of the join this server made: the one returned must be it (perhaps co-signed). */
   joinEventId: string;
+  /**
+   * The answer omitted members (send_join `omit_members`): the room is stored as partial,
+   * with the servers the resident named (`servers_in_room`), until its full state is merged.
+   */
+  partial?: { servers: readonly string[] };
 }
 
 /** A received room's state failed a check: nothing of it was stored. */
@@ -305,9 +328,14 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
 
   async function destinationsOf(roomId: string, event: IdentifiedPdu): Promise<string[]> {
     const { servers } = await membersOf(roomId);
+    const all = new Set(servers);
     const target = event.type === MEMBER_TYPE ? serverOf(event.state_key) : undefined;
-    if (target && target !== config.serverName && !servers.has(target)) return [...servers, target];
-    return [...servers];
+    if (target && target !== config.serverName) all.add(target);
+    // A partial-state room's members are not all known: its events go to the servers the
+    // resident named too (server-server-api.md send_join `servers_in_room`).
+    for (const server of (await deps.partialState?.(roomId))?.servers ?? [])
+      if (server !== config.serverName) all.add(server);
+    return [...all];
   }
 
   /**
@@ -582,6 +610,25 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     return { stateMap, stateBefore };
   }
 
+  /**
+   * For a partial-state room, `state` with the keys it lacks taken from `authEvents`; else
+   * undefined (a room with its full state is checked as it is).
+   */
+  async function completedFromAuthEvents(
+    roomId: string,
+    state: AuthState,
+    authEvents: readonly IdentifiedPdu[],
+  ): Promise<AuthState | undefined> {
+    if (!(await deps.partialState?.(roomId))) return undefined;
+    const completed = new Map<StateKey, IdentifiedPdu>(state);
+    for (const event of authEvents) {
+      if (typeof event.state_key !== 'string') continue;
+      const key = stateKey(event.type, event.state_key);
+      if (!completed.has(key)) completed.set(key, event);
+    }
+    return completed;
+  }
+
   async function check(
     roomId: string,
     version: RoomVersion,
@@ -669,7 +716,14 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     // The same events as step 4's (a message on the state its sender saw): the same answer.
     if (rejection === undefined && !(authState && sameEvents(authState, before))) {
       const byState = checkAuth(event, before, version);
-      if (!byState.ok) rejection = byState.reason;
+      if (!byState.ok) {
+        rejection = byState.reason;
+        // Partial state: the keys it lacks are taken from the event's own auth events
+        // (checked at step 4), as Synapse resolves them with the partial state; the event
+        // is checked again once the full state is in (`partial-state.ts`).
+        const partial = await completedFromAuthEvents(roomId, before, authEvents);
+        if (partial && checkAuth(event, partial, version).ok) rejection = undefined;
+      }
     }
     if (rejection !== undefined) {
       if (built) throw forbidden(rejection);
@@ -689,6 +743,10 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
         ...authTypesForEvent(event, version),
       ]);
       softFailed = !checkAuth(event, current, version).ok;
+      if (softFailed) {
+        const partial = await completedFromAuthEvents(roomId, current, authEvents);
+        if (partial && checkAuth(event, partial, version).ok) softFailed = false;
+      }
     }
 
     // --- what the write carries -------------------------------------------------------------
@@ -962,17 +1020,27 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     return outcomes;
   }
 
-  async function acceptJoinedRoomLocked(
+  /**
+   * Steps 1–4 for events another server handed over in bulk (a join's state and auth chain, a
+   * partial-state room's full state): signatures verified many at a time (WebCrypto works off
+   * the main thread), then each event checked against its own auth events, auth events first.
+   * Those already stored here count as checked. `strict`: the first failure refuses them all
+   * (`RoomStateRefused`); otherwise a failing event is left out (`refused`, with why), and so
+   * is every event citing it.
+   */
+  async function checkReceived(
     roomId: string,
     version: RoomVersion,
-    room: ReceivedRoom,
-  ): Promise<{ eventId: string }> {
-    const refuse = (why: string): never => {
-      throw new RoomStateRefused(why);
+    received: readonly { pdu: Pdu; what: string }[],
+    strict: boolean,
+  ) {
+    const refused = new Map<string, string>();
+    const refuse = (id: string, why: string): void => {
+      if (strict) throw new RoomStateRefused(why);
+      refused.set(id, why);
     };
-    // 1–3 for every event the resident server sent.
-    const byId = new Map<string, IdentifiedPdu>();
-    const integrity = async (pdu: Pdu, what: string): Promise<IdentifiedPdu> => {
+    const verified = lookahead(received.length, JOIN_VERIFY_WINDOW, async (i) => {
+      const { pdu, what } = received[i] as (typeof received)[number];
       try {
         return (await checkIntegrity(roomId, version, { pdu })).event;
       } catch (err) {
@@ -981,54 +1049,53 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
           typeof pdu.event_id === 'string'
             ? ` ${pdu.event_id}`
             : ` ${String(pdu.type)} (state key ${JSON.stringify(pdu.state_key ?? null)})`;
-        return refuse(`${what}${id} fails its checks: ${err.message}`);
+        refuse(id.trim(), `${what}${id} fails its checks: ${err.message}`);
+        return undefined;
       }
-    };
-    // The signatures are verified many at a time (WebCrypto works off the main thread).
-    const received = [
-      ...room.state.map((pdu) => ({ pdu, what: 'state event' })),
-      ...room.authChain.map((pdu) => ({ pdu, what: 'auth chain event' })),
-      { pdu: room.join, what: 'the join' },
-    ];
-    const verified = lookahead(received.length, JOIN_VERIFY_WINDOW, (i) => {
-      const { pdu, what } = received[i] as (typeof received)[number];
-      return integrity(pdu, what);
     });
-    const stateIds: string[] = [];
-    for (let i = 0; i < room.state.length; i++) {
+    const events: (IdentifiedPdu | undefined)[] = [];
+    const byId = new Map<string, IdentifiedPdu>();
+    for (let i = 0; i < received.length; i++) {
       const event = await verified(i);
-      byId.set(event.event_id, event);
-      stateIds.push(event.event_id);
+      events.push(event);
+      if (event && !byId.has(event.event_id)) byId.set(event.event_id, event);
     }
-    for (let i = room.state.length; i < received.length - 1; i++) {
-      const event = await verified(i);
-      if (!byId.has(event.event_id)) byId.set(event.event_id, event);
-    }
-    const join = await verified(received.length - 1);
 
-    // Step 4 for each, auth events first; those already stored here count as checked.
-    const stored = await store.rooms.getEvents([...byId.keys()]);
     const createId = version.roomIdFromCreateEvent ? createEventIdOf(roomId) : undefined;
     const authIdsOf = (event: IdentifiedPdu) => {
       const ids = referencedIds(event.auth_events);
       if (createId && event.type !== 'm.room.create' && !ids.includes(createId)) ids.push(createId);
       return ids;
     };
-    const lookup = (id: string) => byId.get(id) ?? stored.get(id)?.event;
+    // The received events and the auth events they cite that are stored here already (a
+    // resync sends only the events this server lacks).
+    const cited = new Set<string>(byId.keys());
+    for (const event of byId.values()) for (const id of authIdsOf(event)) cited.add(id);
+    const stored = await store.rooms.getEvents([...cited]);
+    const lookup = (id: string) => (refused.has(id) ? undefined : (byId.get(id) ?? stored.get(id)?.event));
     const checked = new Set<string>(
       [...stored].filter(([, s]) => s.rejected === null && !s.softFailed).map(([id]) => id),
     );
-    const checkOne = (event: IdentifiedPdu) => {
+    /** Whether the event passes step 4; a failure is refused (or thrown, strict). */
+    const checkOne = (event: IdentifiedPdu): boolean => {
       const authEvents: IdentifiedPdu[] = [];
       for (const id of authIdsOf(event)) {
         const found = lookup(id);
-        if (!found) refuse(`${event.event_id} cites auth event ${id}, which the room's auth chain lacks`);
-        else authEvents.push(found);
+        if (!found) {
+          refuse(
+            event.event_id,
+            `${event.event_id} cites auth event ${id}, which the room's auth chain lacks`,
+          );
+          return false;
+        }
+        authEvents.push(found);
       }
       const listed = authEvents.filter((e) => referencedIds(event.auth_events).includes(e.event_id));
       const shape = checkAuthEventsShape(event, listed, version);
       const result = shape.ok ? checkAuth(event, authStateOf(authEvents), version) : shape;
-      if (!result.ok) refuse(`${event.event_id} is not allowed by its auth events: ${result.reason}`);
+      if (result.ok) return true;
+      refuse(event.event_id, `${event.event_id} is not allowed by its auth events: ${result.reason}`);
+      return false;
     };
     // Auth events first (Kahn's order): an event is ready once every auth event it cites
     // that the room's chain holds is checked; one it cites that is nowhere fails in checkOne.
@@ -1048,18 +1115,45 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       waitingOn.set(event.event_id, waits);
       if (waits === 0) ready.push(event);
     }
-    let done = 0;
     for (let event = ready.pop(); event; event = ready.pop()) {
-      checkOne(event);
+      if (!checkOne(event)) continue;
       checked.add(event.event_id);
-      done++;
       for (const dependent of dependents.get(event.event_id) ?? []) {
         const waits = (waitingOn.get(dependent.event_id) as number) - 1;
         waitingOn.set(dependent.event_id, waits);
         if (waits === 0) ready.push(dependent);
       }
     }
-    if (done < pending.length) refuse('the auth chain has a cycle');
+    for (const event of pending) {
+      if (checked.has(event.event_id) || refused.has(event.event_id)) continue;
+      // Never ready: it cites a refused event (or the chain has a cycle).
+      refuse(
+        event.event_id,
+        `${event.event_id} cites auth events that were refused, or the auth chain has a cycle`,
+      );
+    }
+    const accepted = (event: IdentifiedPdu | undefined): event is IdentifiedPdu =>
+      event !== undefined && !refused.has(event.event_id);
+    return { events, byId, stored, refused, accepted, checkOne, lookup };
+  }
+
+  async function acceptJoinedRoomLocked(
+    roomId: string,
+    version: RoomVersion,
+    room: ReceivedRoom,
+  ): Promise<{ eventId: string }> {
+    const refuse = (why: string): never => {
+      throw new RoomStateRefused(why);
+    };
+    // 1–4 for every event the resident server sent, the join last.
+    const received = [
+      ...room.state.map((pdu) => ({ pdu, what: 'state event' })),
+      ...room.authChain.map((pdu) => ({ pdu, what: 'auth chain event' })),
+      { pdu: room.join, what: 'the join' },
+    ];
+    const { events, byId, stored, checkOne, lookup } = await checkReceived(roomId, version, received, true);
+    const join = events[received.length - 1] as IdentifiedPdu;
+    const stateIds = events.slice(0, room.state.length).map((event) => (event as IdentifiedPdu).event_id);
 
     // The state: one create event of this version, one event per key.
     const stateMap: StateMap = new Map();
@@ -1080,12 +1174,24 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     if (join.type !== MEMBER_TYPE || join.content.membership !== 'join')
       refuse('the returned join is not a join');
     checkOne(join);
-    const stateEvents = authStateOf(stateIds.map((id) => byId.get(id) as IdentifiedPdu));
+    const stateEvents = new Map<StateKey, IdentifiedPdu>(
+      authStateOf(stateIds.map((id) => byId.get(id) as IdentifiedPdu)),
+    );
+    if (room.partial) {
+      // Partial state lacks members the join's auth may need (a restricted join's authoriser):
+      // those keys are taken from the join's own auth events, already checked (as Synapse
+      // resolves the claimed auth events with the partial state).
+      for (const id of referencedIds(join.auth_events)) {
+        const event = lookup(id);
+        const key = event && typeof event.state_key === 'string' ? stateKey(event.type, event.state_key) : '';
+        if (event && key && !stateEvents.has(key)) stateEvents.set(key, event);
+      }
+    }
     const byState = checkAuth(join, stateEvents, version);
     if (!byState.ok) refuse(`the join is not allowed by the room's state: ${byState.reason}`);
 
     const inputs: PersistEventInput[] = [...byId.values()]
-      .filter((event) => !stored.has(event.event_id))
+      .filter((event) => !stored.has(event.event_id) && event.event_id !== join.event_id)
       .map((event) => ({ event, outlier: true }));
     const after: StateMap = new Map(stateMap);
     after.set(stateKey(MEMBER_TYPE, join.state_key as string), join.event_id);
@@ -1095,6 +1201,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       stateBefore: { state: stateMap },
       currentState: after,
       replacesExtremities: true,
+      ...(room.partial ? { partialState: { servers: room.partial.servers } } : {}),
     });
     try {
       await store.rooms.persistEvents(inputs);
@@ -1106,9 +1213,39 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     return { eventId: join.event_id };
   }
 
+  async function acceptFullStateLocked(
+    roomId: string,
+    version: RoomVersion,
+    state: { pdus: readonly Pdu[]; authChain: readonly Pdu[] },
+  ): Promise<{ state: StateMap; refused: Map<string, string> }> {
+    const received = [
+      ...state.pdus.map((pdu) => ({ pdu, what: 'state event' })),
+      ...state.authChain.map((pdu) => ({ pdu, what: 'auth chain event' })),
+    ];
+    const { events, byId, stored, refused, accepted } = await checkReceived(roomId, version, received, false);
+    const stateMap: StateMap = new Map();
+    for (const event of events.slice(0, state.pdus.length)) {
+      if (!accepted(event)) continue;
+      if (typeof event.state_key !== 'string') {
+        refused.set(event.event_id, `${event.event_id} in the room's state is not a state event`);
+        continue;
+      }
+      stateMap.set(stateKey(event.type, event.state_key), event.event_id);
+    }
+    const inputs: PersistEventInput[] = [...byId.values()]
+      .filter((event) => !stored.has(event.event_id) && !refused.has(event.event_id))
+      .map((event) => ({ event, outlier: true }));
+    if (inputs.length > 0) await store.rooms.persistEvents(inputs);
+    return { state: stateMap, refused };
+  }
+
   return {
     acceptLocked,
     acceptJoinedRoomLocked,
+    acceptFullStateLocked,
+    forgetMembers: (roomId) => {
+      roomMembers.delete(roomId);
+    },
     knownMembers: (roomId) => roomMembers.get(roomId)?.joined,
     rememberMembers: (roomId, joined) => {
       rememberMembers(roomId, joined);

@@ -27,7 +27,7 @@ import { serverOf } from './accept.ts';
 import { MEMBER_TYPE } from './build.ts';
 import { memberContent } from './members.ts';
 import type { EventPipeline, SendEventResult } from './pipeline.ts';
-import { createRemoteMembership } from './remote-join.ts';
+import { createRemoteMembership, type RemoteMembershipDeps } from './remote-join.ts';
 import { restrictedJoin } from './restricted.ts';
 
 export interface MembershipOptions {
@@ -76,9 +76,13 @@ export interface Membership {
   resolveRoom(roomIdOrAlias: string): Promise<string>;
 }
 
-export function createMembership(ctx: HomeserverContext, pipeline: EventPipeline): Membership {
+export function createMembership(
+  ctx: HomeserverContext,
+  pipeline: EventPipeline,
+  deps: RemoteMembershipDeps = {},
+): Membership {
   const { store, config } = ctx;
-  const remote = createRemoteMembership(ctx, pipeline);
+  const remote = createRemoteMembership(ctx, pipeline, deps);
 
   const isLocal = (id: string): boolean => isLocalId(config, id);
 

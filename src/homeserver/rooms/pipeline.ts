@@ -24,13 +24,14 @@ import {
   type RoomVersion,
   redact,
   type StateKey,
+  type StateMap,
   serverNameOf,
   splitStateKey,
   stateKey,
   toWirePdu,
   userPowerLevel,
 } from '../../core/index.ts';
-import type { PersistEventInput, StateBefore } from '../../storage/store.ts';
+import type { PartialStateRoom, PersistEventInput, StateBefore } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
 import { badJson, forbidden, notFound } from '../errors.ts';
 import {
@@ -121,6 +122,22 @@ export interface EventPipeline {
    * server through `ctx.federation.invite`, then accepted like any received event.
    */
   inviteRemote(sender: string, roomId: string, target: string, content: JsonObject): Promise<SendEventResult>;
+  /** The room when it was joined with partial state and its full state is not merged yet. */
+  partialState(roomId: string): Promise<PartialStateRoom | undefined>;
+  /**
+   * A partial-state room's full state as another server answered it (accept.ts
+   * `acceptFullStateLocked`): every event checked, the failing ones left out and named.
+   */
+  acceptFullState(
+    roomId: string,
+    state: { pdus: readonly Pdu[]; authChain: readonly Pdu[] },
+  ): Promise<{ state: StateMap; refused: Map<string, string> }>;
+  /**
+   * Merges a partial-state room's full state (the state before the join, its events stored)
+   * under the room's lock (`RoomStore.fillPartialState`) and wakes /sync; false when the room
+   * was not partial.
+   */
+  fillPartialState(roomId: string, stateBeforeJoin: StateMap): Promise<boolean>;
   /** The clock, key and randomness events are built with. */
   tools(): BuildTools;
   readonly lock: KeyedLock;
@@ -193,7 +210,21 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
     return state;
   }
 
+  /**
+   * Rooms joined with partial state, full state not merged: read from the store once (a
+   * restart finds them there), then kept here — a join adds one, a fill removes it.
+   */
+  let partialRooms: Promise<Map<string, PartialStateRoom>> | undefined;
+  const partialRoomsNow = () => {
+    partialRooms ??= store.rooms
+      .partialStateRooms()
+      .then((rooms) => new Map(rooms.map((room) => [room.roomId, room])));
+    return partialRooms;
+  };
+  const partialState = async (roomId: string) => (await partialRoomsNow()).get(roomId);
+
   const accept = createAccept(ctx, {
+    partialState,
     stateEventsAt,
     notificationsFor: (event, roomId, room) => deps.push?.()?.notificationsFor(event, roomId, room),
   });
@@ -395,12 +426,36 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
     acceptLocked: accept.acceptLocked,
     acceptRemote,
     async acceptJoinedRoom(roomId, version, room) {
+      // Read before the write, so the room joined now is not counted twice.
+      const partial = await partialRoomsNow();
       const accepted = await lock.run(roomId, () => accept.acceptJoinedRoomLocked(roomId, version, room));
       // The room may have been known before (a rejoin): its version is read again from the store.
       versions.delete(roomId);
+      if (room.partial)
+        partial.set(roomId, { roomId, joinEventId: accepted.eventId, servers: [...room.partial.servers] });
       return accepted;
     },
     inviteRemote,
+    partialState,
+    async acceptFullState(roomId, state) {
+      const version = await roomVersionOf(roomId);
+      if (!version) throw notFound(`Room ${roomId} is not known to this server`);
+      return accept.acceptFullStateLocked(roomId, version, state);
+    },
+    async fillPartialState(roomId, stateBeforeJoin) {
+      const partial = await partialRoomsNow();
+      const position = await lock.run(roomId, async () => {
+        try {
+          return await store.rooms.fillPartialState(roomId, stateBeforeJoin);
+        } finally {
+          accept.forgetMembers(roomId);
+        }
+      });
+      partial.delete(roomId);
+      if (position === null) return false;
+      ctx.notifier.notify({ rooms: [roomId] });
+      return true;
+    },
     tools,
     lock,
   };

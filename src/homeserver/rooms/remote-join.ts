@@ -17,6 +17,7 @@ import {
   roomVersions,
   signEvent,
 } from '../../core/index.ts';
+import type { PartialStateRoom } from '../../storage/store.ts';
 import { type HomeserverContext, randomString } from '../context.ts';
 import { isMatrixError, MatrixError } from '../errors.ts';
 import type { EventTemplate } from '../ports.ts';
@@ -39,7 +40,16 @@ export const SUPPORTED_VERSIONS = Object.keys(roomVersions);
 const badTemplate = (server: string, why: string) =>
   new MatrixError(502, 'M_UNKNOWN', `${server} offered a membership template that cannot be used: ${why}`);
 
-export function createRemoteMembership(ctx: HomeserverContext, pipeline: EventPipeline): RemoteMembership {
+export interface RemoteMembershipDeps {
+  /** A room was joined with partial state: its full state is to be fetched (partial-state.ts). */
+  partialJoined?: (room: PartialStateRoom) => void;
+}
+
+export function createRemoteMembership(
+  ctx: HomeserverContext,
+  pipeline: EventPipeline,
+  deps: RemoteMembershipDeps = {},
+): RemoteMembership {
   const { config, store } = ctx;
 
   /** The template completed as `userId`'s `membership`, signed by this server. */
@@ -139,13 +149,23 @@ export function createRemoteMembership(ctx: HomeserverContext, pipeline: EventPi
       return throughServers(roomId, servers, async (server) => {
         const template = await ctx.federation.makeJoin(server, roomId, userId, SUPPORTED_VERSIONS);
         const { version, event, wire } = await complete(server, template, roomId, userId, 'join', extra);
-        const answer = await ctx.federation.sendJoin(server, roomId, event.event_id, wire);
+        // Partial state unless turned off: the room is usable once the resident's answer,
+        // members omitted, is checked; the rest comes in the background (partial-state.ts).
+        const omitMembers = config.partialStateJoins === true;
+        const answer = await ctx.federation.sendJoin(server, roomId, event.event_id, wire, { omitMembers });
+        // The resident first, then the others it names (send_join `servers_in_room`).
+        const servers =
+          omitMembers && answer.membersOmitted
+            ? [...new Set([server, ...(answer.serversInRoom ?? [])].filter((s) => s !== config.serverName))]
+            : undefined;
         const { eventId } = await pipeline.acceptJoinedRoom(roomId, version, {
           state: answer.state,
           authChain: answer.authChain,
           join: answer.event ?? wire,
           joinEventId: event.event_id,
+          ...(servers ? { partial: { servers } } : {}),
         });
+        if (servers) deps.partialJoined?.({ roomId, joinEventId: eventId, servers });
         return eventId;
       });
     },

@@ -21,6 +21,7 @@ import { MEMBER_TYPE, REDACTION_TYPE } from './build.ts';
 import { type CreateRoomRequest, createRoom } from './create-room.ts';
 import { createDirectory, type Directory } from './directory.ts';
 import { createMembership, type Membership } from './membership.ts';
+import { createPartialStateSync, type PartialStateSync } from './partial-state.ts';
 import {
   createEventPipeline,
   type RoomsDeps,
@@ -76,6 +77,8 @@ export interface RoomsService extends Membership, Directory, Visibility, Residen
   currentStateEvent(roomId: string, type: string, stateKey: string): Promise<IdentifiedPdu | null>;
   /** The content of the current state event at (type, state_key), or null. */
   currentStateContent(roomId: string, type: string, stateKey?: string): Promise<JsonObject | null>;
+  /** The background resync of rooms joined with partial state (partial-state.ts). */
+  readonly partialStateSync: PartialStateSync;
 }
 
 const CANONICAL_ALIAS_TYPE = 'm.room.canonical_alias';
@@ -135,7 +138,8 @@ export function createRoomsService(ctx: HomeserverContext, deps: RoomsDeps = {})
   }
 
   const visibility = createVisibility(ctx);
-  const membership = createMembership(ctx, pipeline);
+  const partialStateSync = createPartialStateSync(ctx, pipeline);
+  const membership = createMembership(ctx, pipeline, { partialJoined: partialStateSync.begin });
   const directory = createDirectory(ctx, pipeline);
   const resident = createResident(ctx, pipeline);
 
@@ -179,5 +183,6 @@ export function createRoomsService(ctx: HomeserverContext, deps: RoomsDeps = {})
     },
     visibleToUser: visibility.visibleToUser,
     filterVisible: visibility.filterVisible,
+    partialStateSync,
   };
 }

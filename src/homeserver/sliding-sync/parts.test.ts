@@ -101,6 +101,7 @@ describe('connection state and pos', () => {
       deviceLists: 4,
       typing: 0,
       presence: 9,
+      partialState: 0,
     };
     expect(parsePos(formatPos(12, positions))).toEqual({ version: 12, positions });
     for (const bad of [

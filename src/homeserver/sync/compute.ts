@@ -74,6 +74,7 @@ export function clampSince(since: SyncPositions, now: SyncPositions): SyncPositi
     deviceLists: Math.min(since.deviceLists, now.deviceLists),
     typing: since.typing > now.typing ? 0 : since.typing,
     presence: since.presence > now.presence ? 0 : since.presence,
+    partialState: Math.min(since.partialState, now.partialState),
   };
 }
 
@@ -113,6 +114,16 @@ export async function computePass(input: PassInput): Promise<PassResult> {
 
   const { plans, invites, knocks, wakeRooms } = planRooms(pass, memberships, withEvents);
   const sinceStates = await statesAtSince(pass, plans, withEvents);
+  if (since && since.partialState < now.partialState) {
+    // A room joined with partial state whose full state came since: sent whole again, so the
+    // members the resident first omitted fill in (their events are no timeline news).
+    const filled = new Set(await store.rooms.roomsFilledSince(since.partialState, now.partialState));
+    for (const p of plans) {
+      if (p.section !== 'join' || !filled.has(p.roomId)) continue;
+      p.fullState = true;
+      p.fetch = true;
+    }
+  }
   const timelines = await loadTimelines(pass, plans, withEvents);
   const states = await chooseState(pass, plans, timelines, sinceStates);
   const ephemeral = await ephemeralParts(pass, plans, newReceipts);

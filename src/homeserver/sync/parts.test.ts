@@ -23,6 +23,7 @@ describe('clampSince', () => {
       deviceLists: 1,
       typing: 4,
       presence: 6,
+      partialState: 4,
     };
     const since = {
       events: 99,
@@ -32,6 +33,7 @@ describe('clampSince', () => {
       deviceLists: 0,
       typing: 9,
       presence: 2,
+      partialState: 7,
     };
     expect(clampSince(since, now)).toEqual({
       events: 10,
@@ -41,6 +43,7 @@ describe('clampSince', () => {
       deviceLists: 0,
       typing: 0,
       presence: 2,
+      partialState: 4,
     });
   });
 });

@@ -1,7 +1,7 @@
 /** Helpers shared by the store areas. */
 import { encodeBase64 } from '../../core/base64.ts';
 import { sha256 } from '../../core/crypto.ts';
-import type { Tx } from '../engine.ts';
+import type { Range, Tx } from '../engine.ts';
 import { StoreError } from '../store.ts';
 
 /** Stream counters: `events` is read from the events table, the others kept in `streams`. */
@@ -14,7 +14,8 @@ export type Counter =
   | 'device_lists'
   | 'state_groups'
   | 'outbox'
-  | 'filters';
+  | 'filters'
+  | 'partial_state';
 
 /**
  * The next position of a counter. Read and written inside the caller's transaction, so
@@ -58,4 +59,14 @@ export function requireString(value: unknown, what: string): string {
 export function requirePosition(value: unknown, what: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw invalid(`${what} must be an integer`);
   return value;
+}
+
+/** The rows of `index` at positions in (from, to]: what "since a token" reads. */
+export function sinceRange(index: string, from: number, to: number): Range {
+  return {
+    index,
+    lower: [requirePosition(from, 'from')],
+    lowerOpen: true,
+    upper: [requirePosition(to, 'to')],
+  };
 }

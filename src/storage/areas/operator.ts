@@ -28,7 +28,13 @@ function toReport(row: Row): Report {
 }
 
 /** Tables whose key starts with the room ID: a purge empties the room's range in each. */
-const ROOM_KEYED = ['current_state', 'room_members', 'forward_extremities', 'receipts'] as const;
+const ROOM_KEYED = [
+  'current_state',
+  'room_members',
+  'forward_extremities',
+  'receipts',
+  'partial_state_rooms',
+] as const;
 
 export function operatorStore(engine: Engine): OperatorStore {
   return {

@@ -24,7 +24,7 @@ import type {
   TopoPage,
   TopoToken,
 } from '../store.ts';
-import { invalid, requirePosition } from './common.ts';
+import { invalid, requirePosition, sinceRange } from './common.ts';
 import type { EventIndexReads } from './event-index.ts';
 import type { RoomWrites } from './rooms-write.ts';
 import { loadState, StateCache } from './state-groups.ts';
@@ -229,15 +229,26 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
       return engine.read(['events'], (tx) => pageOf(tx, topoRange(roomId, page), page, topoToken(page.dir)));
     },
 
-    async roomsWithEvents(from, to) {
-      const rows = await engine.read(['events'], (tx) =>
-        tx.query('events', {
-          index: 'stream',
-          lower: [requirePosition(from, 'from')],
-          lowerOpen: true,
-          upper: [requirePosition(to, 'to')],
-        }),
+    async partialStateRooms() {
+      const rows = await engine.read(['partial_state_rooms'], (tx) => tx.query('partial_state_rooms'));
+      return rows
+        .filter((row) => row.filled == null)
+        .map((row) => ({
+          roomId: row.room_id as string,
+          joinEventId: row.join_event_id as string,
+          servers: [...(row.servers as string[])],
+        }));
+    },
+
+    async roomsFilledSince(from, to) {
+      const rows = await engine.read(['partial_state_rooms'], (tx) =>
+        tx.query('partial_state_rooms', sinceRange('filled', from, to)),
       );
+      return rows.map((row) => row.room_id as string);
+    },
+
+    async roomsWithEvents(from, to) {
+      const rows = await engine.read(['events'], (tx) => tx.query('events', sinceRange('stream', from, to)));
       return [...new Set(rows.map((row) => row.room_id as string))];
     },
 

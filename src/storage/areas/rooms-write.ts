@@ -15,7 +15,7 @@ import type { PersistEventInput, PersistedEvent, RoomStore } from '../store.ts';
 import { StoreError } from '../store.ts';
 import { currentPosition, invalid, nextPosition, requireString } from './common.ts';
 import { EVENT_INDEX_TABLES, indexEvent, unindexEvent } from './event-index.ts';
-import { GroupWriter } from './state-groups.ts';
+import { GroupWriter, loadState } from './state-groups.ts';
 
 const PERSIST_TABLES = [
   'events',
@@ -32,6 +32,7 @@ const PERSIST_TABLES = [
   'notifications',
   'notification_counts',
   'relations',
+  'partial_state_rooms',
   ...EVENT_INDEX_TABLES,
 ] as const;
 
@@ -92,13 +93,23 @@ async function replaceCurrentState(tx: Tx, roomId: string, state: StateMap): Pro
     }
   }
   const changed = [...state].filter(([key, eventId]) => had.get(key) !== eventId);
+  await putCurrentState(tx, roomId, changed, 'current state');
+}
+
+/** Current-state rows (and membership rows) for `entries`, whose events must be stored. */
+async function putCurrentState(
+  tx: Tx,
+  roomId: string,
+  entries: readonly [string, string][],
+  what: string,
+): Promise<void> {
   const events = await tx.getMany(
     'events',
-    changed.map(([, eventId]) => eventId),
+    entries.map(([, eventId]) => eventId),
   );
-  for (const [i, [key, eventId]] of changed.entries()) {
+  for (const [i, [key, eventId]] of entries.entries()) {
     const row = events[i];
-    if (!row) throw new StoreError('NOT_FOUND', `current state names ${eventId}, which is not stored`);
+    if (!row) throw new StoreError('NOT_FOUND', `${what} names ${eventId}, which is not stored`);
     const pdu = row.pdu as IdentifiedPdu;
     await tx.put('current_state', {
       room_id: roomId,
@@ -462,6 +473,16 @@ async function persistOne(run: PersistRun, input: PersistEventInput): Promise<Pe
     if (pdu.type === 'm.room.member') run.write(setMembership(tx, roomId, row));
   }
   if (input.outOfBandMembership) run.write(setMembership(tx, roomId, row));
+  if (input.partialState && live) {
+    run.write(
+      tx.put('partial_state_rooms', {
+        room_id: roomId,
+        join_event_id: eventId,
+        servers: [...input.partialState.servers],
+        filled: null,
+      }),
+    );
+  }
 
   if (input.txn) {
     run.write(
@@ -548,8 +569,84 @@ async function applyRedaction(
 
 export type RoomWrites = Pick<
   RoomStore,
-  'persistEvents' | 'forgetRoom' | 'redactEvent' | 'setPublished' | 'createAlias' | 'deleteAlias'
+  | 'persistEvents'
+  | 'fillPartialState'
+  | 'forgetRoom'
+  | 'redactEvent'
+  | 'setPublished'
+  | 'createAlias'
+  | 'deleteAlias'
 >;
+
+const FILL_TABLES = [
+  'partial_state_rooms',
+  'events',
+  'state_groups',
+  'streams',
+  'current_state',
+  'room_members',
+] as const;
+
+/**
+ * `fillPartialState` in the caller's transaction: the join's and every later timeline event's
+ * state groups, and the current state, gain the keys of `full` they lack (the members the
+ * resident omitted); what changed each event's own state stays. Each new group is a delta
+ * from the one made before it, so a 10,000-member fill costs one snapshot, not one per event.
+ */
+async function fillState(
+  tx: Tx,
+  roomId: string,
+  full: StateMap,
+  groups: GroupWriter,
+): Promise<{ position: number; stateAfter: [string, number][] } | null> {
+  const marker = await tx.get('partial_state_rooms', roomId);
+  if (!marker || marker.filled != null) return null;
+  const join = await tx.get('events', marker.join_event_id as string);
+  if (typeof join?.stream !== 'number')
+    throw new StoreError('NOT_FOUND', `the partial-state join ${String(marker.join_event_id)} is not stored`);
+  const made = new Map<number, number>();
+  let last: number | null = null;
+  const fill = async (group: unknown): Promise<unknown> => {
+    if (typeof group !== 'number') return group;
+    const known = made.get(group);
+    if (known !== undefined) return known;
+    const state = await loadState(tx, group);
+    let added = false;
+    for (const [key, eventId] of full) {
+      if (state.has(key)) continue;
+      state.set(key, eventId);
+      added = true;
+    }
+    const id = added ? await groups.forState(roomId, state, last ?? group) : group;
+    made.set(group, id);
+    last = id;
+    return id;
+  };
+  const stateAfter: [string, number][] = [];
+  const rows = await tx.query('events', {
+    index: '[room_id+stream]',
+    prefix: [roomId],
+    lower: [join.stream],
+  });
+  for (const row of rows) {
+    const before = await fill(row.state_before);
+    const after = await fill(row.state_after);
+    if (before === row.state_before && after === row.state_after) continue;
+    await tx.put('events', { ...row, state_before: before, state_after: after });
+    if (typeof after === 'number') stateAfter.push([row.event_id as string, after]);
+  }
+  const current = await tx.query('current_state', { prefix: [roomId] });
+  const held = new Set(current.map((row) => stateKey(row.type as string, row.state_key as string)));
+  await putCurrentState(
+    tx,
+    roomId,
+    [...full].filter(([key]) => !held.has(key)),
+    'the full state',
+  );
+  const position = await nextPosition(tx, 'partial_state');
+  await tx.put('partial_state_rooms', { ...marker, filled: position });
+  return { position, stateAfter };
+}
 
 /** The writing half of `RoomStore`. */
 export function roomWrites(engine: Engine): RoomWrites {
@@ -592,6 +689,28 @@ export function roomWrites(engine: Engine): RoomWrites {
       } finally {
         cache.writers -= 1;
       }
+    },
+
+    async fillPartialState(roomId, stateBeforeJoin) {
+      const writes: Promise<unknown>[] = [];
+      let groups: GroupWriter | undefined;
+      const done = await engine.write(FILL_TABLES, async (tx) => {
+        groups = new GroupWriter(tx, {
+          optimistic: false,
+          cached: undefined,
+          chains: cache.chains,
+          write: (promise) => writes.push(promise),
+        });
+        const filled = await fillState(tx, roomId, stateBeforeJoin, groups);
+        groups.finish();
+        await Promise.all(writes);
+        return filled;
+      });
+      // Events' state groups moved and the group counter too: the persist cache learns both.
+      cache.groups = undefined;
+      if (groups) remember(cache.chains, groups.made);
+      if (done) remember(cache.stateAfter, done.stateAfter);
+      return done?.position ?? null;
     },
 
     async forgetRoom(roomId, userId) {

@@ -324,6 +324,73 @@ export function roomTests(target: ConformanceTarget): void {
       expect((await store.rooms.forwardExtremities(ROOM)).map((e) => e.eventId)).toEqual(['$rejoin']);
     });
 
+    it('keeps a partial-state join partial until its full state is merged into the join, later events and the current state', async () => {
+      const { store } = await stores.fresh();
+      // The resident's room: create, Alice's join, Carol's join (omitted from partial state).
+      const room = new LinearRoom();
+      const create = room.create();
+      const aliceJoin = room.member(ALICE, 'join');
+      const carol = '@carol:hearth.test';
+      const carolJoin = room.member(carol, 'join');
+      const createKey = stateKey('m.room.create', '');
+      const aliceKey = stateKey('m.room.member', ALICE);
+      const carolKey = stateKey('m.room.member', carol);
+      // Known here as outliers; the partial state before Bob's join lacks Carol.
+      await store.rooms.persistEvents(
+        [create, aliceJoin, carolJoin].map(({ event }) => ({ event, outlier: true })),
+      );
+      const partial = new Map<StateKey, string>([
+        [createKey, create.event.event_id],
+        [aliceKey, aliceJoin.event.event_id],
+      ]);
+      const join = room.member(BOB, 'join');
+      await store.rooms.persistEvents([
+        {
+          event: join.event,
+          stateBefore: { state: partial },
+          currentState: new Map([...partial, [stateKey('m.room.member', BOB), join.event.event_id]]),
+          replacesExtremities: true,
+          partialState: { servers: ['remote.test', 'other.test'] },
+        },
+      ]);
+      const message = room.message('while partial');
+      await store.rooms.persistEvents([message]);
+      expect(await store.rooms.partialStateRooms()).toEqual([
+        { roomId: ROOM, joinEventId: join.event.event_id, servers: ['remote.test', 'other.test'] },
+      ]);
+      expect(await store.rooms.membership(ROOM, carol)).toBeNull();
+      const before = (await store.positions()).partialState;
+
+      const full = new Map([...partial, [carolKey, carolJoin.event.event_id]]);
+      const position = await store.rooms.fillPartialState(ROOM, full);
+      expect(position).toBe(before + 1);
+      expect((await store.positions()).partialState).toBe(position);
+      expect(await store.rooms.partialStateRooms()).toEqual([]);
+      expect(await store.rooms.roomsFilledSince(before, position as number)).toEqual([ROOM]);
+      expect(await store.rooms.roomsFilledSince(position as number, position as number)).toEqual([]);
+      // Carol is in the state before the join, after it, after the message and now.
+      expect((await store.rooms.stateAt(join.event.event_id, 'before'))?.get(carolKey)).toBe(
+        carolJoin.event.event_id,
+      );
+      expect((await store.rooms.stateAt(message.event.event_id, 'after'))?.get(carolKey)).toBe(
+        carolJoin.event.event_id,
+      );
+      expect((await store.rooms.currentState(ROOM)).get(carolKey)).toBe(carolJoin.event.event_id);
+      expect((await store.rooms.membership(ROOM, carol))?.membership).toBe('join');
+      // What the join itself changed stays; an event after the fill builds on the full state.
+      expect(
+        (await store.rooms.stateAt(join.event.event_id, 'after'))?.get(stateKey('m.room.member', BOB)),
+      ).toBe(join.event.event_id);
+      const after = room.message('after the fill');
+      await store.rooms.persistEvents([after]);
+      expect((await store.rooms.stateAt(after.event.event_id, 'after'))?.get(carolKey)).toBe(
+        carolJoin.event.event_id,
+      );
+      // A room filled, or never partial, is not filled again.
+      expect(await store.rooms.fillPartialState(ROOM, full)).toBeNull();
+      expect(await store.rooms.fillPartialState('!other:hearth.test', full)).toBeNull();
+    });
+
     it('does not make an extremity of an event whose child arrived first', async () => {
       const { store } = await stores.fresh();
       const room = await seedRoom(store, 0);
