@@ -24,7 +24,7 @@ describe('the jco serve host: Ed25519', () => {
     const publicKey = ed25519PublicKey(seed) as Uint8Array;
     const signature = ed25519Sign(seed, message) as Uint8Array;
     const changed = message.slice();
-    changed[0] ^= 1;
+    changed[0] = (changed[0] as number) ^ 1;
     expect(ed25519Verify(publicKey, changed, signature)).toBe(false);
     expect(ed25519Verify(ed25519PublicKey(new Uint8Array(32)) as Uint8Array, message, signature)).toBe(false);
     expect(ed25519Verify(publicKey.slice(1), message, signature)).toBe(false);
