@@ -129,6 +129,11 @@ export async function jcoServe(
         HOME: process.env.HOME ?? '/tmp',
         HEARTH_LOG_LEVEL: 'warn',
         HEARTH_MAX_SYNC_TIMEOUT: '0',
+        // Node's flags for jco's server process. After a few hundred instances of the one
+        // compiled component, Node 24's V8 aborted the process freeing wasm code ("Check
+        // failed: jit_page_->allocations_.erase(addr) == 1" in UnregisterWasmAllocation);
+        // code kept, it is not freed.
+        JCO_RUN_ARGS: '--no-wasm-code-gc',
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
