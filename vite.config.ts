@@ -63,15 +63,25 @@ export function libraryConfig(outDir = resolve(root, 'dist/lib')): InlineConfig 
 }
 
 /**
+ * Packages every `hearth serve` loads, bundled into the CLI: resolving and loading a dozen
+ * package files (and a CommonJS one through Node's CommonJS loader) costs more at each start
+ * than parsing their code. The rest stay imports: loaded only when asked for (libp2p, sharp,
+ * fake-indexeddb, YAML) or native.
+ */
+const CLI_BUNDLED = ['@noble/', 'fast-json-stable-stringify'];
+
+/**
  * `cliConfig` → `dist/cli/cli.js`: the `hearth` command as one ES module for Node, so
  * `hearth serve` starts without type-stripping a few hundred TypeScript files at each start
- * (`bin/hearth.js` builds it on demand). Every package import stays an import.
+ * (`bin/hearth.js` builds it on demand). Package imports stay imports, but for `CLI_BUNDLED`.
  */
 export function cliConfig(outDir = resolve(root, 'dist/cli')): InlineConfig {
   return {
     configFile: false,
     root,
     logLevel: 'warn',
+    // Vite's SSR build leaves packages out unless named here.
+    ssr: { noExternal: CLI_BUNDLED.map((name) => new RegExp(`^${name}`)) },
     build: {
       target: 'node22',
       outDir,
@@ -82,8 +92,12 @@ export function cliConfig(outDir = resolve(root, 'dist/cli')): InlineConfig {
       rolldownOptions: {
         checks,
         input: { cli: src('hosts/cli.ts') },
-        output: { format: 'es', entryFileNames: '[name].js' },
-        external: (id) => id.startsWith('node:') || !/^[./\0]/.test(id),
+        // ASCII only (other characters escaped): Node reads a pure-ASCII module as a one-byte
+        // string, where one em dash in a comment would make it decode and keep the whole
+        // file as UTF-16 — a fifth of the start-up's module loading.
+        output: { format: 'es', entryFileNames: '[name].js', charset: 'ascii', comments: { jsdoc: false } },
+        external: (id) =>
+          id.startsWith('node:') || (!/^[./\0]/.test(id) && !CLI_BUNDLED.some((name) => id.startsWith(name))),
       },
     },
   };

@@ -11,7 +11,9 @@
  * Figures, each on the in-memory store (fake-indexeddb: what tests and a no-`--data` server
  * use) and on SQLite (a file, WAL, synchronous=FULL: what `hearth serve --data` runs):
  * - events sent per second by one client: sequential `PUT /rooms/{id}/send/m.room.message/{txn}`,
- *   each answered only once stored;
+ *   each answered only once stored; on SQLite also beside the store's own persist of events
+ *   of the same shape (one per transaction), for one sender and for waves of 16 sends at once
+ *   in 16 rooms (their writes share commits and syncs) and in one room;
  * - send → other client's /sync wake latency (p50, p99): user B long-polls
  *   `/sync?since=…&timeout=20000`; user A sends; timed from just before A's send to B's
  *   answer holding the event — in a fresh room, then (in-process) once B has 2,000 unread
@@ -41,8 +43,9 @@ import { serveHttp } from '../src/hosts/node.ts';
 import { type Homeserver, type HomeserverInternals, startHomeserver } from '../src/server.ts';
 import { openIndexedDbStore } from '../src/storage/indexeddb/index.ts';
 import { openSqliteStore } from '../src/storage/sqlite/index.ts';
-import type { Store } from '../src/storage/store.ts';
+import type { PersistEventInput, Store } from '../src/storage/store.ts';
 import { type BenchRow, percentile, printTable, rates2 } from './harness.ts';
+import { workload } from './storage-cases.ts';
 
 const SERVER_NAME = 'bench.localhost';
 const CLIENT = '/_matrix/client/v3';
@@ -228,6 +231,66 @@ async function sendRates(bench: Bench, storeLabel: string, alice: User, roomId: 
     });
   }
   return rows;
+}
+
+/** Senders at once in the concurrent-send figures (group commit shares their commits). */
+const CONCURRENT = 16;
+
+/**
+ * SQLite only: sends beside the store's own persist of events of the same shape (the storage
+ * bench's workload, one event per transaction, into another room of the same store) — what
+ * the send pipeline adds to the write it ends with. Then waves of ${CONCURRENT} sends at once,
+ * in ${CONCURRENT} rooms and in one room, beside the same persist: concurrent writes share a
+ * commit (group commit) when the rooms differ; one room's sends are built one after another.
+ */
+async function sendBesidePersist(
+  bench: Bench,
+  store: Store,
+  alice: User,
+  bob: User,
+  roomId: string,
+): Promise<BenchRow[]> {
+  const local = bench.transports[0]?.t as Transport;
+  const { inputs } = workload(200_000);
+  let next = 0;
+  const persist = async () => {
+    await store.rooms.persistEvents([inputs[next++] as PersistEventInput]);
+  };
+  const sendTo = async (room: string) => {
+    const r = await local.call('PUT', sendPath(room), alice.token, message('hello from the send-rate bench'));
+    if (r.status !== 200) throw new Error(`send answered ${r.status}`);
+  };
+  const rooms: string[] = [];
+  for (let i = 0; i < CONCURRENT; i++) rooms.push(await roomOfTwo(local, alice, bob));
+  const row = (name: string, sent: number, persisted: number, note?: string): BenchRow => ({
+    name,
+    value: sent,
+    unit: 'events/s',
+    baselineName: 'SQLite persist of the same events, 1 per tx',
+    baselineValue: persisted,
+    ratio: sent / persisted,
+    ...(note ? { note } : {}),
+  });
+  const [sequential, persisted] = await rates2(() => sendTo(roomId), persist, SEND_MS);
+  const [spread, persisted2] = await rates2(() => Promise.all(rooms.map(sendTo)), persist, SEND_MS);
+  const [oneRoom, persisted3] = await rates2(
+    () => Promise.all(rooms.map(() => sendTo(roomId))),
+    persist,
+    SEND_MS,
+  );
+  return [
+    row('send → stored, in-process, SQLite, one sender', sequential, persisted, 'aim ≥ 0.5× persist'),
+    row(
+      `send → stored, in-process, SQLite, ${CONCURRENT} senders in ${CONCURRENT} rooms`,
+      spread * CONCURRENT,
+      persisted2,
+    ),
+    row(
+      `send → stored, in-process, SQLite, ${CONCURRENT} senders in one room`,
+      oneRoom * CONCURRENT,
+      persisted3,
+    ),
+  ];
 }
 
 interface WakeOptions {
@@ -599,7 +662,9 @@ async function benchStore(
     const alice = await register(local, 'alice');
     const bob = await register(local, 'bob');
     if (parts.includes('send')) {
-      rows.push(...(await sendRates(bench, storeLabel, alice, await roomOfTwo(local, alice, bob))));
+      const roomId = await roomOfTwo(local, alice, bob);
+      rows.push(...(await sendRates(bench, storeLabel, alice, roomId)));
+      if (storeLabel === 'SQLite') rows.push(...(await sendBesidePersist(bench, store, alice, bob, roomId)));
     }
     if (parts.includes('wake')) {
       // A fresh room, so the figure does not depend on how much the send-rate run wrote.

@@ -9,7 +9,7 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
-import { decodeBase64, encodeBase64 } from './base64.ts';
+import { decodeBase64, decodeBase64Url, encodeBase64 } from './base64.ts';
 import { CoreError } from './errors.ts';
 
 export const ED25519_SEED_BYTES = 32;
@@ -117,8 +117,12 @@ export function webCryptoEd25519(subtle: SubtleCrypto): Ed25519Backend {
       pkcs8.set(PKCS8_PREFIX);
       pkcs8.set(seed, PKCS8_PREFIX.length);
       const privateKey = await subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, false, ['sign']);
-      // WebCrypto cannot derive the public key from a non-extractable private key; the curve math is cheap.
-      const publicKey = ed25519.getPublicKey(seed);
+      // The public key from the runtime too (the JWK of an extractable import carries it as
+      // `x`): noble's first multiplication builds its precomputed tables, hundreds of
+      // milliseconds and megabytes at start-up that a WebCrypto server never uses again.
+      const extractable = await subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, true, ['sign']);
+      const { x } = await subtle.exportKey('jwk', extractable);
+      const publicKey = x === undefined ? ed25519.getPublicKey(seed) : decodeBase64Url(x);
       return {
         publicKey,
         sign: async (message) =>

@@ -6,8 +6,8 @@
 import type { JsonObject } from '../core/canonical-json.ts';
 import type { SigningKey } from '../core/crypto.ts';
 import { parseJson } from '../core/json.ts';
+import { xMatrixAuthorization } from '../core/x-matrix.ts';
 import type { FederationTransport } from '../transport/transport.ts';
-import { xMatrixAuthorization } from './x-matrix.ts';
 
 /**
  * Largest JSON answer read by default. A `/send` answer, a key response or a state response

@@ -16,7 +16,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parse as parseYaml } from 'yaml';
 import { isValidServerName } from '../core/identifiers.ts';
 import {
   type AppserviceRegistration,
@@ -36,6 +35,7 @@ import { serveHttp } from './node.ts';
 import type { NodeP2p } from './p2p-node.ts';
 import { registerUserMain } from './register-user.ts';
 import { lazyNodeThumbnailer } from './thumbnailer-node.ts';
+import { parseYaml } from './yaml.ts';
 
 const USAGE = `Usage: hearth serve [options]
        hearth register-user [options] [SERVER_URL]   (hearth register-user --help)

@@ -14,10 +14,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import type { RateLimitConfig } from '../api/rate-limit.ts';
 import { isValidUserId } from '../core/identifiers.ts';
 import { roomVersions } from '../core/room-versions.ts';
+import { parseYaml } from './yaml.ts';
 
 /** One flag as `node:util` parseArgs declares it. */
 export interface FlagSpec {

@@ -18,7 +18,7 @@ import {
   X_MATRIX_JSON,
   type XMatrixCredentials,
   xMatrixSignedObject,
-} from '../../federation/x-matrix.ts';
+} from '../../core/x-matrix.ts';
 import type { Clock, Logger } from '../../homeserver/context.ts';
 import { isMatrixError, unauthorized } from '../../homeserver/errors.ts';
 import type { KeyStore } from '../../homeserver/ports.ts';

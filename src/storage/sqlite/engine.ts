@@ -47,6 +47,14 @@ export interface SqlDriver {
   rollback(): void;
   close(): void;
   /**
+   * Makes every commit made so far durable, off the caller's thread; the engine acknowledges a
+   * write only once the `sync` asked for after its COMMIT has resolved. A driver has it when its
+   * COMMIT itself does not wait for the disk (node:sqlite in WAL mode: `synchronous=NORMAL` plus
+   * an fdatasync of the WAL file in Node's thread pool), so the one thread keeps serving while
+   * the disk works, and one sync covers every commit made while the previous one ran.
+   */
+  sync?(): Promise<void>;
+  /**
    * Runs `fn` as one transaction, for hosts whose SQL refuses BEGIN/COMMIT and which roll back
    * themselves when `fn` rejects (Durable Objects' `storage.transaction`). When present,
    * `begin`, `commit` and `rollback` are never called.
@@ -266,13 +274,43 @@ function codecsAt(version: number): Map<string, TableCodec> {
   return new Map([...tablesAt(version)].map(([name, spec]) => [name, new TableCodec(spec)]));
 }
 
+/** A transaction waiting for the connection. */
+interface Queued {
+  mode: 'read' | 'write';
+  fn: (tx: Tx) => Promise<unknown>;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/** The most write transactions one commit holds (bounds the wait of the first of them). */
+export const GROUP_COMMIT_LIMIT = 64;
+
+/**
+ * One connection, one SQL transaction at a time, and **group commit**: write transactions
+ * that are waiting together at the head of the queue run one after the other inside one
+ * `BEGIN IMMEDIATE … COMMIT`, each within its own SAVEPOINT, so a failing one is undone alone
+ * and the others still commit. Each is resolved only once the COMMIT that holds it is on
+ * disk (after the driver's `sync`, or the COMMIT itself under `synchronous=FULL`): nothing is
+ * acknowledged before it is durable, and one sync serves every commit made while the previous
+ * one ran. The queue stays in order:
+ * a read waiting behind writes runs after their commit, and nothing queued after a read joins
+ * a commit before it, so every transaction sees what a one-at-a-time queue would have shown it.
+ */
 export class SqliteEngine implements Engine {
   readonly kind = 'sqlite';
   readonly bytes = 'uint8array';
   private readonly driver: SqlDriver;
   private readonly tx: SqlTx;
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly queue: Queued[] = [];
+  /** Whether the queue's runner is running (set and cleared synchronously, so none is missed). */
+  private running = false;
+  /** The runner's last run; `close` waits for it. */
+  private idle: Promise<void> = Promise.resolve();
+  /** The last durability sync asked for (`SqlDriver.sync`); `close` waits for it. */
+  private syncing: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Write transactions committed and commits made (for tests and benchmarks). */
+  readonly commits = { transactions: 0, commits: 0 };
 
   private constructor(driver: SqlDriver) {
     this.driver = driver;
@@ -300,24 +338,114 @@ export class SqliteEngine implements Engine {
 
   private transaction<T>(mode: 'read' | 'write', fn: (tx: Tx) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new StoreError('CLOSED', 'the store is closed'));
-    const run = async () => {
-      if (this.closed) throw new StoreError('CLOSED', 'the store is closed');
-      try {
-        return await inTransaction(this.driver, mode, () => fn(this.tx));
-      } catch (error) {
-        throw mapError(error);
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ mode, fn, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.running) {
+        this.running = true;
+        this.idle = this.drain();
       }
-    };
-    // One connection, one transaction at a time: the next starts when this one settles.
-    const result = this.tail.then(run, run);
-    this.tail = result.catch(() => undefined);
-    return result;
+    });
+  }
+
+  /** Runs the queue until it is empty: a read alone, or a group of writes in one commit. */
+  private async drain(): Promise<void> {
+    try {
+      for (let next = this.queue.shift(); next; next = this.queue.shift()) {
+        const queued = next;
+        if (this.closed) {
+          queued.reject(new StoreError('CLOSED', 'the store is closed'));
+        } else if (queued.mode === 'read' || this.driver.transaction) {
+          // A host owning its transactions (Durable Objects) commits each write by itself.
+          await inTransaction(this.driver, queued.mode, () => queued.fn(this.tx)).then(
+            queued.resolve,
+            (error: unknown) => queued.reject(mapError(error)),
+          );
+        } else {
+          await this.writeGroup(queued);
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** `first` and the writes queued right behind it (up to the limit), in one commit. */
+  private async writeGroup(first: Queued): Promise<void> {
+    try {
+      this.driver.begin('write');
+    } catch (error) {
+      first.reject(mapError(error));
+      return;
+    }
+    const done: [Queued, unknown][] = [];
+    const failed: [Queued, unknown][] = [];
+    let member: Queued | undefined = first;
+    try {
+      while (member) {
+        this.driver.exec('SAVEPOINT hearth_write');
+        try {
+          const result = await member.fn(this.tx);
+          this.driver.exec('RELEASE hearth_write');
+          done.push([member, result]);
+        } catch (error) {
+          // Undo this one alone; if SQLite already ended the whole transaction, the group fails.
+          try {
+            this.driver.exec('ROLLBACK TO hearth_write');
+            this.driver.exec('RELEASE hearth_write');
+          } catch {
+            throw error;
+          }
+          failed.push([member, mapError(error)]);
+        }
+        const size = done.length + failed.length;
+        member =
+          size < GROUP_COMMIT_LIMIT && !this.closed && this.queue[0]?.mode === 'write'
+            ? this.queue.shift()
+            : undefined;
+      }
+      this.driver.commit();
+    } catch (error) {
+      // The commit (or the transaction itself) failed: none of the group is stored.
+      try {
+        this.driver.rollback();
+      } catch {
+        // Already rolled back by SQLite.
+      }
+      const mapped = mapError(error);
+      for (const [queued] of done) queued.reject(mapped);
+      if (member) member.reject(mapped);
+      for (const [queued, reason] of failed) queued.reject(reason);
+      return;
+    }
+    this.commits.commits += 1;
+    this.commits.transactions += done.length;
+    for (const [queued, reason] of failed) queued.reject(reason);
+    if (!this.driver.sync) {
+      for (const [queued, result] of done) queued.resolve(result);
+      return;
+    }
+    // Acknowledged once on disk; meanwhile the queue goes on (its reads may already see these
+    // rows, as another connection would: committed, the sync under way).
+    const durable = this.driver.sync();
+    this.syncing = durable.catch(() => undefined);
+    durable.then(
+      () => {
+        for (const [queued, result] of done) queued.resolve(result);
+      },
+      (error: unknown) => {
+        const failure = new StoreError('BACKEND', `the commit did not reach the disk: ${String(error)}`, {
+          cause: error,
+        });
+        for (const [queued] of done) queued.reject(failure);
+      },
+    );
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.tail;
+    await this.idle;
+    await this.syncing;
     this.driver.close();
   }
 }

@@ -48,9 +48,18 @@ export type NodeHttpsConnector = HttpsConnector & { close(): void };
 export function nodeHttpsConnector(options: NodeHttpsOptions = {}): NodeHttpsConnector {
   const extra =
     options.ca === undefined ? [] : typeof options.ca === 'string' ? [options.ca] : [...options.ca];
-  const ca = [...new Set([...getCACertificates('default'), ...getCACertificates('system'), ...extra])];
   // One pool of kept-alive connections per connector: a busy destination reuses its TLS session.
-  const agent = new Agent({ keepAlive: true, ca });
+  // Made at the first request: reading the system's trust store takes hundreds of
+  // milliseconds and a few megabytes, which a server that never federates need not spend
+  // at start.
+  let pool: Agent | undefined;
+  const agentFor = (): Agent => {
+    pool ??= new Agent({
+      keepAlive: true,
+      ca: [...new Set([...getCACertificates('default'), ...getCACertificates('system'), ...extra])],
+    });
+    return pool;
+  };
 
   const connect: HttpsConnector = (exchange) =>
     new Promise<Response>((resolve, reject) => {
@@ -69,7 +78,7 @@ export function nodeHttpsConnector(options: NodeHttpsOptions = {}): NodeHttpsCon
         reject(err);
       };
       const req = httpsRequest({
-        agent,
+        agent: agentFor(),
         host: exchange.host,
         port: exchange.port,
         method: exchange.method,
@@ -138,7 +147,7 @@ export function nodeHttpsConnector(options: NodeHttpsOptions = {}): NodeHttpsCon
       });
       req.end(exchange.body === undefined ? undefined : Buffer.from(exchange.body));
     });
-  return Object.assign(connect, { close: () => agent.destroy() });
+  return Object.assign(connect, { close: () => pool?.destroy() });
 }
 
 /** SRV lookups through the system's DNS servers; no records (NXDOMAIN, NODATA) is an empty answer. */

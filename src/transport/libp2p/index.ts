@@ -15,7 +15,7 @@
 import type { Connection, Stream } from '@libp2p/interface';
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
 import { isP2pServerName } from '../../core/p2p-identity.ts';
-import { parseXMatrix } from '../../federation/x-matrix.ts';
+import { parseXMatrix } from '../../core/x-matrix.ts';
 import type { Logger } from '../../homeserver/context.ts';
 import {
   type FederationTransport,

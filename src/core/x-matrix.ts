@@ -11,11 +11,11 @@
  * incoming request against the origin's keys lives with the endpoints
  * (`src/api/federation/auth.ts`).
  */
-import { encodeBase64 } from '../core/base64.ts';
-import type { JsonObject } from '../core/canonical-json.ts';
-import type { SigningKey } from '../core/crypto.ts';
-import { isValidKeyId, isValidServerName } from '../core/identifiers.ts';
-import { signedBytes } from '../core/signing.ts';
+import { encodeBase64 } from './base64.ts';
+import type { JsonObject } from './canonical-json.ts';
+import type { SigningKey } from './crypto.ts';
+import { isValidKeyId, isValidServerName } from './identifiers.ts';
+import { signedBytes } from './signing.ts';
 
 /**
  * Request bodies are signed whatever numbers they hold: a transaction may carry events of room

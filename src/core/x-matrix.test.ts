@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { signingKeyFromSeed } from '../core/crypto.ts';
-import { verifyJson } from '../core/signing.ts';
+import { signingKeyFromSeed } from './crypto.ts';
+import { verifyJson } from './signing.ts';
 import { parseXMatrix, XMatrixParseError, xMatrixAuthorization, xMatrixSignedObject } from './x-matrix.ts';
 
 describe('parseXMatrix', () => {

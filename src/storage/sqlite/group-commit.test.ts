@@ -1,0 +1,181 @@
+/**
+ * Group commit in the SQLite engine: write transactions waiting together share one COMMIT,
+ * each is resolved only once that COMMIT is done (another connection already sees it), a
+ * failing one is undone alone, and the queue's order is what a one-at-a-time queue gives.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { afterAll, describe, expect, it } from 'vitest';
+import { StoreError } from '../store.ts';
+import { GROUP_COMMIT_LIMIT, SqliteEngine } from './engine.ts';
+import { coalescedSync, nodeSqliteDriver, openSqliteEngine } from './index.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'hearth-group-commit-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+
+async function open(): Promise<{ engine: SqliteEngine; path: string }> {
+  const path = join(dir, `${++files}.sqlite`);
+  return { engine: await openSqliteEngine({ path }), path };
+}
+
+const putMeta = (engine: SqliteEngine, name: string, value: unknown) =>
+  engine.write(['meta'], async (tx) => {
+    await tx.put('meta', { name, value });
+    return name;
+  });
+
+const readMeta = (engine: SqliteEngine, name: string) =>
+  engine.read(['meta'], async (tx) => (await tx.get('meta', name))?.value);
+
+describe('SQLite group commit', () => {
+  it('commits concurrent writes together, each acknowledged only once another connection sees it', async () => {
+    const { engine, path } = await open();
+    const other = new DatabaseSync(path);
+    try {
+      const seenAtAck: boolean[] = [];
+      const writes = Array.from({ length: 20 }, (_, i) =>
+        putMeta(engine, `k${i}`, i).then((name) => {
+          seenAtAck.push(other.prepare('SELECT 1 AS one FROM meta WHERE name = ?').get(name) !== undefined);
+        }),
+      );
+      await Promise.all(writes);
+      expect(seenAtAck).toEqual(Array(20).fill(true));
+      // All 20 were queued before the first ran: one commit holds them.
+      expect(engine.commits).toEqual({ transactions: 20, commits: 1 });
+      for (let i = 0; i < 20; i++) expect(await readMeta(engine, `k${i}`)).toBe(i);
+    } finally {
+      other.close();
+      await engine.close();
+    }
+  });
+
+  it('undoes a failing write alone; the others of its commit are stored', async () => {
+    const { engine } = await open();
+    try {
+      const first = putMeta(engine, 'first', 1);
+      const ok1 = putMeta(engine, 'a', 1);
+      const failing = engine.write(['meta'], async (tx) => {
+        await tx.put('meta', { name: 'b', value: 1 });
+        await tx.insert('meta', { name: 'a', value: 2 }); // 'a' exists: CONFLICT
+      });
+      const ok2 = putMeta(engine, 'c', 1);
+      const thrown = engine.write(['meta'], async (tx) => {
+        await tx.put('meta', { name: 'd', value: 1 });
+        throw new Error('the operation failed');
+      });
+      await expect(failing).rejects.toMatchObject({ code: 'CONFLICT' });
+      await expect(failing).rejects.toBeInstanceOf(StoreError);
+      await expect(thrown).rejects.toThrow('the operation failed');
+      expect(await Promise.all([first, ok1, ok2])).toEqual(['first', 'a', 'c']);
+      expect(await readMeta(engine, 'a')).toBe(1);
+      expect(await readMeta(engine, 'b')).toBeUndefined();
+      expect(await readMeta(engine, 'c')).toBe(1);
+      expect(await readMeta(engine, 'd')).toBeUndefined();
+      // One commit held the three that succeeded; the two that failed left nothing in it.
+      expect(engine.commits).toEqual({ transactions: 3, commits: 1 });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('keeps the queue order: a read between writes sees the writes before it and none after', async () => {
+    const { engine } = await open();
+    try {
+      await putMeta(engine, 'x', 0);
+      const acks: string[] = [];
+      const w1 = putMeta(engine, 'x', 1).then(() => acks.push('w1'));
+      const w2 = putMeta(engine, 'x', 2).then(() => acks.push('w2'));
+      const read = readMeta(engine, 'x');
+      const w3 = putMeta(engine, 'x', 3).then(() => acks.push('w3'));
+      expect(await read).toBe(2);
+      await Promise.all([w1, w2, w3]);
+      expect(acks).toEqual(['w1', 'w2', 'w3']);
+      expect(await readMeta(engine, 'x')).toBe(3);
+      // w1 and w2 shared a commit; the read ended the group, w3 had its own.
+      expect(engine.commits).toEqual({ transactions: 4, commits: 3 });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it(`holds at most ${GROUP_COMMIT_LIMIT} writes in one commit`, async () => {
+    const { engine } = await open();
+    try {
+      const count = GROUP_COMMIT_LIMIT * 2 + 1;
+      await Promise.all(Array.from({ length: count }, (_, i) => putMeta(engine, `n${i}`, i)));
+      // Two full groups, then the one left over.
+      expect(engine.commits).toEqual({ transactions: count, commits: 3 });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('with a driver sync, acknowledges writes only once their sync is done; the queue goes on meanwhile', async () => {
+    const path = join(dir, `${++files}.sqlite`);
+    const base = nodeSqliteDriver({ path });
+    expect(base.sync).toBeTypeOf('function');
+    const releases: (() => void)[] = [];
+    const engine = await SqliteEngine.open({
+      ...base,
+      sync: () => new Promise<void>((resolve) => releases.push(resolve)),
+    });
+    try {
+      const acks: string[] = [];
+      const first = putMeta(engine, 'a', 1).then(() => acks.push('a'));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(releases.length).toBe(1);
+      // Committed, not yet durable: not acknowledged, and neither stops the next transactions.
+      const second = putMeta(engine, 'b', 1).then(() => acks.push('b'));
+      expect(await readMeta(engine, 'a')).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(releases.length).toBe(2);
+      expect(acks).toEqual([]);
+      releases[0]?.();
+      await first;
+      expect(acks).toEqual(['a']);
+      releases[1]?.();
+      await second;
+      expect(acks).toEqual(['a', 'b']);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('shares one WAL sync between the commits made while the previous sync ran', async () => {
+    let runs = 0;
+    const gates: (() => void)[] = [];
+    const sync = coalescedSync(async () => {
+      runs++;
+      await new Promise<void>((resolve) => gates.push(resolve));
+    });
+    const first = sync();
+    const during = [sync(), sync(), sync()];
+    expect(runs).toBe(1);
+    gates[0]?.();
+    await first;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    // The three asked while the first ran share the second run, which began after them.
+    expect(runs).toBe(2);
+    let settled = false;
+    void Promise.all(during).then(() => {
+      settled = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(settled).toBe(false);
+    gates[1]?.();
+    await Promise.all(during);
+    expect(runs).toBe(2);
+  });
+
+  it('rejects what is queued once closed, and finishes what had started', async () => {
+    const { engine } = await open();
+    const running = putMeta(engine, 'started', 1);
+    const closing = engine.close();
+    await expect(putMeta(engine, 'late', 1)).rejects.toMatchObject({ code: 'CLOSED' });
+    await expect(running).resolves.toBe('started');
+    await closing;
+  });
+});
