@@ -23,6 +23,9 @@ function driver(): SqlDriver {
     if (!dir) throw { payload: { code: 1, message: 'HEARTH_DATA (the data folder) is not set' } };
     mkdirSync(dir, { recursive: true });
     opened = nodeSqliteDriver({ path: join(dir, 'hearth.sqlite') });
+    // The driver's own durability in WAL mode is its asynchronous `sync` after COMMIT, which
+    // the WIT's synchronous `commit` cannot wait for: SQLite's FULL makes COMMIT itself durable.
+    opened.exec('PRAGMA synchronous = FULL');
   }
   return opened;
 }

@@ -4,12 +4,13 @@
  *
  * - PBKDF2-SHA-512 for password hashes: StarlingMonkey has no PBKDF2 (nor `deriveBits`), and
  *   interpreted JavaScript would take seconds.
- * - Ed25519 (`importKey` pkcs8/raw, `sign`, `verify`): StarlingMonkey has none, so the core
+ * - Ed25519 (`importKey` pkcs8/raw, `sign`, `verify`, `exportKey` jwk): StarlingMonkey has none, so the core
  *   would take `@noble/curves` (src/core/crypto.ts picks WebCrypto's Ed25519 where the
  *   runtime has it), whose curve arithmetic the interpreter runs at a fraction of native
  *   speed. A host answering `none` keeps the component on noble.
  */
 import * as host from 'hearth:homeserver/host';
+import { encodeBase64Url } from '../core/base64.ts';
 
 type ImportKey = (...args: unknown[]) => Promise<CryptoKey>;
 
@@ -40,6 +41,12 @@ export function installHostCrypto(subtle: SubtleCrypto): void {
   const importKey = subtle.importKey.bind(subtle) as ImportKey;
   const sign = subtle.sign.bind(subtle);
   const verify = subtle.verify.bind(subtle);
+  // Bound only if StarlingMonkey has it: a missing one must not stop the homeserver's start.
+  const exportKey = (
+    subtle.exportKey
+      ? subtle.exportKey.bind(subtle)
+      : () => Promise.reject(new DOMException('exportKey is not supported', 'NotSupportedError'))
+  ) as (format: string, key: CryptoKey) => Promise<unknown>;
   // StarlingMonkey has no deriveBits at all.
   const deriveBits: SubtleCrypto['deriveBits'] = subtle.deriveBits
     ? subtle.deriveBits.bind(subtle)
@@ -47,7 +54,7 @@ export function installHostCrypto(subtle: SubtleCrypto): void {
   const ed25519 = host.ed25519PublicKey(new Uint8Array(32)) !== undefined;
   const hostKey = (kept: HostKey, algorithm: string, extractable: boolean, usages: string[]) => {
     const key = {
-      type: kept.password || kept.seed ? 'secret' : 'public',
+      type: kept.password ? 'secret' : kept.seed ? 'private' : 'public',
       algorithm: { name: algorithm },
       extractable,
       usages,
@@ -66,16 +73,16 @@ export function installHostCrypto(subtle: SubtleCrypto): void {
       const name = nameOf(algorithm);
       if (format === 'raw' && name === 'PBKDF2')
         return hostKey({ password: bytesOf(data) }, 'PBKDF2', false, usages);
-      if (ed25519 && name === 'Ed25519' && !extractable) {
+      if (ed25519 && name === 'Ed25519') {
         const bytes = bytesOf(data);
         if (format === 'raw' && bytes.length === 32)
-          return hostKey({ publicKey: bytes }, 'Ed25519', false, usages);
+          return hostKey({ publicKey: bytes }, 'Ed25519', extractable, usages);
         if (
           format === 'pkcs8' &&
           bytes.length === PKCS8_ED25519.length + 32 &&
           PKCS8_ED25519.every((byte, i) => bytes[i] === byte)
         )
-          return hostKey({ seed: bytes.slice(PKCS8_ED25519.length) }, 'Ed25519', false, usages);
+          return hostKey({ seed: bytes.slice(PKCS8_ED25519.length) }, 'Ed25519', extractable, usages);
       }
       return importKey(format, data, algorithm, extractable, usages);
     },
@@ -86,6 +93,21 @@ export function installHostCrypto(subtle: SubtleCrypto): void {
       return signature
         ? Promise.resolve(new Uint8Array(signature).buffer)
         : Promise.reject(new Error('the host no longer signs Ed25519'));
+    },
+    // The JWK of an extractable Ed25519 key: src/core/crypto.ts reads the public key (`x`) so.
+    exportKey(format: string, key: CryptoKey) {
+      const kept = keys.get(key);
+      const publicKey = kept?.publicKey ?? (kept?.seed && host.ed25519PublicKey(kept.seed));
+      if (!publicKey || format !== 'jwk') return exportKey(format, key);
+      if (!key.extractable)
+        return Promise.reject(new DOMException('the key is not extractable', 'InvalidAccessError'));
+      return Promise.resolve({
+        kty: 'OKP',
+        crv: 'Ed25519',
+        x: encodeBase64Url(publicKey),
+        key_ops: key.usages,
+        ext: true,
+      });
     },
     verify(algorithm: unknown, key: CryptoKey, signature: BufferSource, data: BufferSource) {
       const publicKey = keys.get(key)?.publicKey;
