@@ -34,6 +34,25 @@ function withOutput(error: unknown, host: HostProcess): unknown {
   return error;
 }
 
+const settings = (data: string) => ({
+  HEARTH_SERVER_NAME: 'wasi.test',
+  HEARTH_REGISTRATION: 'open',
+  HEARTH_DATA: join(root, data),
+  HEARTH_FEDERATION: 'off',
+});
+
+/** `fn` against the component served on `env`'s data, stopped after; a failure says what jco printed. */
+async function served<T>(env: Record<string, string>, fn: (host: HostProcess) => Promise<T>): Promise<T> {
+  const host = await jcoServe(component.wasm, await freePort(), env);
+  try {
+    return await fn(host);
+  } catch (error) {
+    throw withOutput(error, host);
+  } finally {
+    await stopHostProcess(host.child);
+  }
+}
+
 describe('Hearth as a WASI 0.2 HTTP component under jco serve', () => {
   it('is a real component exporting wasi:http/incoming-handler@0.2.10', () => {
     expect(component.bytes).toBeGreaterThan(1_000_000);
@@ -42,12 +61,7 @@ describe('Hearth as a WASI 0.2 HTTP component under jco serve', () => {
   it('registers, chats through /sync and /messages, and after a restart on the same data everything is there', {
     timeout: 600_000,
   }, async () => {
-    const env = {
-      HEARTH_SERVER_NAME: 'wasi.test',
-      HEARTH_REGISTRATION: 'open',
-      HEARTH_DATA: join(root, 'short'),
-      HEARTH_FEDERATION: 'off',
-    };
+    const env = settings('short');
     let host = await jcoServe(component.wasm, await freePort(), env);
     const call = async (method: string, path: string, token?: string, body?: Record<string, unknown>) => {
       const response = await fetch(`${host.url}${path}`, {
@@ -145,28 +159,10 @@ describe('Hearth as a WASI 0.2 HTTP component under jco serve', () => {
   });
 
   it('runs the matrix-js-sdk scenario, and after a restart on the same data everything is there', async () => {
-    const env = {
-      HEARTH_SERVER_NAME: 'wasi.test',
-      HEARTH_REGISTRATION: 'open',
-      HEARTH_DATA: join(root, 'data'),
-      HEARTH_FEDERATION: 'off',
-    };
-    let host = await jcoServe(component.wasm, await freePort(), env);
-    let result: Awaited<ReturnType<typeof runScenario>>;
-    try {
-      result = await runScenario({ baseUrl: host.url }, 'c', { typing: false, waitMs: 60_000 });
-    } catch (error) {
-      throw withOutput(error, host);
-    } finally {
-      await stopHostProcess(host.child);
-    }
-    host = await jcoServe(component.wasm, await freePort(), env);
-    try {
-      await checkAfterRestart({ baseUrl: host.url }, result);
-    } catch (error) {
-      throw withOutput(error, host);
-    } finally {
-      await stopHostProcess(host.child);
-    }
+    const env = settings('data');
+    const result = await served(env, (host) =>
+      runScenario({ baseUrl: host.url }, 'c', { typing: false, waitMs: 60_000 }),
+    );
+    await served(env, (host) => checkAfterRestart({ baseUrl: host.url }, result));
   }, 1_200_000);
 });
