@@ -8,11 +8,15 @@
  * - send → /sync wake: a long-polling /sync in the page, then a message sent; the time from
  *   the send to the /sync answer carrying it (p50/p99) — beside a plain `fetch` of a static
  *   file through the same controlled page (the worker lets it pass to the network);
+ * - where a wake's time goes: a send alone, an incremental /sync with one new message and
+ *   one with nothing new (timeout 0), each beside a warm `/versions` through the same worker
+ *   (the fetch interception, routing and answer with no store work), interleaved;
  * - media: 1 MiB uploads and downloads through the worker (`fetch` of a Blob, the body read to
  *   its end), beside the page's own IndexedDB put and get of the same Blob, interleaved;
  * - the gzipped size of the worker bundle and of the page bundle (and its fallback chunk).
  *
- * Aims (issue 5): cold start ≤ 150 ms, send → sync p50 ≤ 30 ms, worker ≤ 250 KB gzipped.
+ * Aims (issue 5): cold start ≤ 150 ms, send → sync p50 ≤ 30 ms, worker ≤ 250 KB gzipped;
+ * (issue 13) send → sync p50 ≤ 12 ms, p99 ≤ 30 ms.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +30,7 @@ const WAKES = 150;
 const STRICT_WAKES = 60;
 const SENDERS = 4;
 const MEDIA_ROUNDS = 40;
+const PART_ROUNDS = 60;
 
 interface Users {
   reader: string;
@@ -150,6 +155,49 @@ function wakeSamples(page: import('playwright-core').Page, users: Users, samples
   );
 }
 
+/**
+ * `rounds` times, interleaved: a message sent, an incremental /sync that carries it, one
+ * with nothing new, and a warm `/versions` — each request's time in the page (p50 of each).
+ */
+function partSamples(page: import('playwright-core').Page, users: Users, rounds: number) {
+  return page.evaluate(
+    async ({ reader, writers, room, rounds }) => {
+      const { mx } = window as unknown as PageGlobals;
+      const times = {
+        send: [] as number[],
+        one: [] as number[],
+        empty: [] as number[],
+        versions: [] as number[],
+      };
+      const timed = async (into: number[], fn: () => Promise<unknown>) => {
+        const start = performance.now();
+        const value = await fn();
+        into.push(performance.now() - start);
+        return value;
+      };
+      let since = (await mx.sync(reader)).next_batch as string;
+      for (let i = 0; i < rounds; i++) {
+        await timed(times.send, () => mx.send(writers[i % writers.length] as string, room, `part ${i}`));
+        since = ((await timed(times.one, () => mx.sync(reader, since, 0))) as { next_batch: string })
+          .next_batch;
+        await timed(times.empty, () => mx.sync(reader, since, 0));
+        await timed(times.versions, async () => (await fetch('/_matrix/client/versions')).arrayBuffer());
+        // Message rate limits are per user (10/s): spread the sends.
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const p50 = (values: number[]) =>
+        [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+      return {
+        send: p50(times.send),
+        one: p50(times.one),
+        empty: p50(times.empty),
+        versions: p50(times.versions),
+      };
+    },
+    { ...users, rounds },
+  );
+}
+
 export async function browserBench(): Promise<BenchRow[]> {
   const site = await buildTestSite(false);
   const browser = await launch(site);
@@ -195,6 +243,7 @@ export async function browserBench(): Promise<BenchRow[]> {
 
     // Send → /sync wake, and a static file through the same page, interleaved.
     const { wakes, statics } = await wakeSamples(page, users, WAKES);
+    const parts = await partSamples(page, users, PART_ROUNDS);
     const media = await mediaSamples(page, users.reader, MEDIA_ROUNDS);
     // The same with every commit flushed to disk ('strict'): a worker update, same database.
     await page.evaluate(async () => {
@@ -243,6 +292,21 @@ export async function browserBench(): Promise<BenchRow[]> {
         baselineValue: base,
         ratio: base / value,
         note: `${WAKES} messages${p === 50 ? '; aim ≤ 30 ms' : ''}`,
+      });
+    }
+    for (const [name, value] of [
+      ['a send (PUT …/send), through the worker', parts.send],
+      ['incremental /sync with one new message, timeout 0', parts.one],
+      ['incremental /sync with nothing new, timeout 0', parts.empty],
+    ] as const) {
+      rows.push({
+        name: `where a wake goes: ${name}, p50`,
+        value,
+        unit: 'ms',
+        baselineName: 'warm /versions through the worker, p50',
+        baselineValue: parts.versions,
+        ratio: parts.versions / value,
+        note: `${PART_ROUNDS} of each, interleaved`,
       });
     }
     const strictS = sorted(strict.wakes);

@@ -46,20 +46,40 @@ export function rateSync(fn: () => unknown, ms = 1000, warmupMs = 200): number {
   return (count * 1000) / (now() - start);
 }
 
+/** Milliseconds on some clock: wall time (`now`) or this process's CPU time (`cpuClock`). */
+type Clock = () => number;
+
 /**
- * Two rates measured in alternating slices (after a warm-up of each), so drift on a shared
- * machine hits both alike — how every "ratio to the raw primitive" here is taken. Returns
- * [a, b] calls per second.
+ * This process's CPU time in ms (every thread: WebCrypto works on libuv's pool), or undefined
+ * where the runtime has no `process.cpuUsage`.
  */
-export async function rates2(
-  a: () => unknown | Promise<unknown>,
-  b: () => unknown | Promise<unknown>,
-  ms = 2000,
-  slices = 10,
+function cpuClock(): Clock | undefined {
+  const usage = (globalThis as { process?: { cpuUsage?: () => { user: number; system: number } } }).process
+    ?.cpuUsage;
+  if (typeof usage !== 'function') return undefined;
+  return () => {
+    const { user, system } = usage();
+    return (user + system) / 1000;
+  };
+}
+
+/** Calls per second of `clock` of each of `fns`, from the totals of the alternating slices. */
+function perSecond(calls: number[], spent: number[]): [number, number] {
+  return [
+    ((calls[0] as number) * 1000) / (spent[0] as number),
+    ((calls[1] as number) * 1000) / (spent[1] as number),
+  ];
+}
+
+/** The alternating slices every async rate here is taken with, on `clock`. */
+async function alternate(
+  fns: ReadonlyArray<() => unknown | Promise<unknown>>,
+  ms: number,
+  slices: number,
+  clock: Clock,
 ): Promise<[number, number]> {
   const calls = [0, 0];
   const spent = [0, 0];
-  const fns = [a, b];
   for (const fn of fns) {
     const warmEnd = now() + 100;
     while (now() < warmEnd) await fn();
@@ -68,28 +88,30 @@ export async function rates2(
   for (let round = 0; round < slices; round++) {
     for (let k = 0; k < 2; k++) {
       const fn = fns[k] as () => unknown;
-      const start = now();
-      const end = start + slice;
+      const start = clock();
       let n = 0;
-      while (now() < end) {
+      let used = 0;
+      while (used < slice) {
         await fn();
         n++;
+        used = clock() - start;
       }
       calls[k] = (calls[k] as number) + n;
-      spent[k] = (spent[k] as number) + now() - start;
+      spent[k] = (spent[k] as number) + used;
     }
   }
-  return [
-    ((calls[0] as number) * 1000) / (spent[0] as number),
-    ((calls[1] as number) * 1000) / (spent[1] as number),
-  ];
+  return perSecond(calls, spent);
 }
 
-/** `rates2` for synchronous functions, without an await per call. */
-export function rates2Sync(a: () => unknown, b: () => unknown, ms = 2000, slices = 10): [number, number] {
+/** `alternate` for synchronous functions, without an await per call. */
+function alternateSync(
+  fns: ReadonlyArray<() => unknown>,
+  ms: number,
+  slices: number,
+  clock: Clock,
+): [number, number] {
   const calls = [0, 0];
   const spent = [0, 0];
-  const fns = [a, b];
   for (const fn of fns) {
     const warmEnd = now() + 100;
     while (now() < warmEnd) fn();
@@ -98,21 +120,65 @@ export function rates2Sync(a: () => unknown, b: () => unknown, ms = 2000, slices
   for (let round = 0; round < slices; round++) {
     for (let k = 0; k < 2; k++) {
       const fn = fns[k] as () => unknown;
-      const start = now();
-      const end = start + slice;
+      const start = clock();
       let n = 0;
-      while (now() < end) {
+      let used = 0;
+      while (used < slice) {
         for (let i = 0; i < 16; i++) fn();
         n += 16;
+        used = clock() - start;
       }
       calls[k] = (calls[k] as number) + n;
-      spent[k] = (spent[k] as number) + now() - start;
+      spent[k] = (spent[k] as number) + used;
     }
   }
-  return [
-    ((calls[0] as number) * 1000) / (spent[0] as number),
-    ((calls[1] as number) * 1000) / (spent[1] as number),
-  ];
+  return perSecond(calls, spent);
+}
+
+/**
+ * Two rates measured in alternating slices (after a warm-up of each), so drift on a shared
+ * machine hits both alike — how every "ratio to the raw primitive" here is taken. Returns
+ * [a, b] calls per second.
+ */
+export function rates2(
+  a: () => unknown | Promise<unknown>,
+  b: () => unknown | Promise<unknown>,
+  ms = 2000,
+  slices = 10,
+): Promise<[number, number]> {
+  return alternate([a, b], ms, slices, now);
+}
+
+/** `rates2` for synchronous functions, without an await per call. */
+export function rates2Sync(a: () => unknown, b: () => unknown, ms = 2000, slices = 10): [number, number] {
+  return alternateSync([a, b], ms, slices, now);
+}
+
+/**
+ * `rates2Sync` counted in CPU time of this process instead of wall time: calls per CPU-second,
+ * in alternating slices that each end after `ms / (2 * slices)` ms of CPU. On a machine
+ * shared with other busy processes, wall-clock slices are cut by preemption at random and
+ * the ratio of two synchronous functions drifts by ±15 % from run to run; the CPU each call
+ * takes does not. (Synchronous work only: there is nothing else to wait for.) Falls back to
+ * wall time where the runtime has no `process.cpuUsage`.
+ */
+export function rates2SyncCpu(a: () => unknown, b: () => unknown, ms = 2000, slices = 10): [number, number] {
+  return alternateSync([a, b], ms, slices, cpuClock() ?? now);
+}
+
+/**
+ * `rates2` counted in CPU time of the whole process: calls per CPU-second, what each call
+ * costs rather than how long it waited on a busy machine. Undefined where the runtime has no
+ * `process.cpuUsage`.
+ */
+export async function rates2Cpu(
+  a: () => unknown | Promise<unknown>,
+  b: () => unknown | Promise<unknown>,
+  ms = 2000,
+  slices = 10,
+): Promise<[number, number] | undefined> {
+  const clock = cpuClock();
+  return clock === undefined ? undefined : alternate([a, b], ms, slices, clock);
 }
 
 /** Median duration in milliseconds of `runs` calls of `fn` (after one warm-up call). */
@@ -198,4 +264,28 @@ export function printScaling(title: string, rows: readonly ScalingRow[]): void {
   console.log(line(header));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const b of body) console.log(line(b));
+}
+
+/**
+ * Runs `fn`, and when `HEARTH_BENCH_PROFILE` names a file, CPU-profiles just that run into it
+ * (a `.cpuprofile` for Chrome DevTools or `node --cpu-prof` tooling): the measured part of a
+ * benchmark alone, without its set-up.
+ */
+export async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const path = process.env.HEARTH_BENCH_PROFILE;
+  if (!path) return fn();
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 500 });
+  await session.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(path.replace(/(\.cpuprofile)?$/, `-${name}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
 }

@@ -6,7 +6,7 @@
  */
 import { parseJson } from '../src/core/json.ts';
 import { sampleEvent } from './core.ts';
-import { type BenchRow, rates2Sync } from './harness.ts';
+import { type BenchRow, rates2SyncCpu } from './harness.ts';
 
 /** A client's message body with line breaks and quotes: backslashes in values, none in keys. */
 function messageBody(i: number): Record<string, unknown> {
@@ -83,17 +83,17 @@ export function jsonBench(): BenchRow[] {
     },
   ];
   return cases.map(({ name, text, options }) => {
-    const [ours, raw] = rates2Sync(
+    const [ours, raw] = rates2SyncCpu(
       () => parseJson(text, options),
       () => JSON.parse(text),
-      // Many short alternating slices: on a shared machine the ratio holds where rates drift.
+      // Many short alternating slices, in CPU time: on a shared machine the ratio holds where rates drift.
       4000,
       40,
     );
     return {
       name: `parseJson, ${name} (${text.length} chars)`,
       value: ours,
-      unit: 'texts/s',
+      unit: 'texts/CPU-s',
       baselineName: 'JSON.parse, same text',
       baselineValue: raw,
       ratio: ours / raw,

@@ -53,6 +53,14 @@ describe('unpadded base64', () => {
     );
   });
 
+  it('encodes long inputs (several 8 KiB chunks of output) as Node does', () => {
+    for (const length of [6143, 6144, 6145, 20_000, 100_001]) {
+      const bytes = Uint8Array.from({ length }, (_, i) => (i * 131 + (i >> 8)) & 0xff);
+      expect(encodeBase64(bytes)).toBe(Buffer.from(bytes).toString('base64').replace(/=+$/, ''));
+      expect(encodeBase64Url(bytes)).toBe(Buffer.from(bytes).toString('base64url'));
+    }
+  });
+
   it.each([
     ['Z', /bad length/],
     ['Zm9vY', /bad length/],

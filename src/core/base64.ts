@@ -9,26 +9,49 @@ import { CoreError } from './errors.ts';
 const STD = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
-function encode(bytes: Uint8Array, alphabet: string): string {
+/** Character codes of an alphabet, for writing output as codes and making one string of them. */
+const codesOf = (alphabet: string) => Uint8Array.from(alphabet, (c) => c.charCodeAt(0));
+const STD_CODES = codesOf(STD);
+const URL_CODES = codesOf(URL);
+/** Arguments per `String.fromCharCode` call: well inside every engine's limit. */
+const CHUNK = 8192;
+
+/**
+ * The output is written as character codes into one buffer and made into a string by
+ * `String.fromCharCode` (a call per 8 KiB of output), not built four characters at a time:
+ * a key, hash or signature — what is encoded on every event — costs a few calls.
+ */
+function encode(bytes: Uint8Array, codes: Uint8Array): string {
   if (!(bytes instanceof Uint8Array)) {
     throw new CoreError('BAD_KEY', 'only bytes (a Uint8Array) can be base64-encoded');
   }
-  const at = (index: number) => alphabet.charAt(index);
-  let out = '';
-  let i = 0;
-  for (; i + 2 < bytes.length; i += 3) {
+  const whole = bytes.length - (bytes.length % 3);
+  const rest = bytes.length - whole;
+  const out = new Uint8Array((whole / 3) * 4 + (rest === 0 ? 0 : rest + 1));
+  let o = 0;
+  for (let i = 0; i < whole; i += 3) {
     const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8) | (bytes[i + 2] as number);
-    out += at(n >> 18) + at((n >> 12) & 63) + at((n >> 6) & 63) + at(n & 63);
+    out[o++] = codes[n >> 18] as number;
+    out[o++] = codes[(n >> 12) & 63] as number;
+    out[o++] = codes[(n >> 6) & 63] as number;
+    out[o++] = codes[n & 63] as number;
   }
-  const rest = bytes.length - i;
   if (rest === 1) {
-    const n = (bytes[i] as number) << 16;
-    out += at(n >> 18) + at((n >> 12) & 63);
+    const n = (bytes[whole] as number) << 16;
+    out[o++] = codes[n >> 18] as number;
+    out[o++] = codes[(n >> 12) & 63] as number;
   } else if (rest === 2) {
-    const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8);
-    out += at(n >> 18) + at((n >> 12) & 63) + at((n >> 6) & 63);
+    const n = ((bytes[whole] as number) << 16) | ((bytes[whole + 1] as number) << 8);
+    out[o++] = codes[n >> 18] as number;
+    out[o++] = codes[(n >> 12) & 63] as number;
+    out[o++] = codes[(n >> 6) & 63] as number;
   }
-  return out;
+  if (out.length <= CHUNK) return String.fromCharCode.apply(null, out as unknown as number[]);
+  let text = '';
+  for (let at = 0; at < out.length; at += CHUNK) {
+    text += String.fromCharCode.apply(null, out.subarray(at, at + CHUNK) as unknown as number[]);
+  }
+  return text;
 }
 
 const STD_LOOKUP = lookupTable(STD);
@@ -70,7 +93,7 @@ function decode(text: string, table: Int16Array): Uint8Array {
 }
 
 export function encodeBase64(bytes: Uint8Array): string {
-  return encode(bytes, STD);
+  return encode(bytes, STD_CODES);
 }
 
 export function decodeBase64(text: string): Uint8Array {
@@ -78,7 +101,7 @@ export function decodeBase64(text: string): Uint8Array {
 }
 
 export function encodeBase64Url(bytes: Uint8Array): string {
-  return encode(bytes, URL);
+  return encode(bytes, URL_CODES);
 }
 
 export function decodeBase64Url(text: string): Uint8Array {

@@ -353,5 +353,9 @@ describe('properties', () => {
       }),
       { numRuns: 200 },
     );
+    // ASCII, non-ASCII at the end (where a one-byte-per-unit buffer runs out), astral.
+    for (const text of ['plain', 'caf\u00e9', '\u00e9', '日本語', '\u{1f600}x', '']) {
+      expect(canonicalJsonBytes(text)).toEqual(utf8.encode(JSON.stringify(text)));
+    }
   });
 });

@@ -9,6 +9,8 @@ import {
   publicKeyFromBase64,
   seedFromBase64,
   sha256,
+  sha256Portable,
+  sha256Utf8,
   signingKeyFromSeed,
   webCryptoEd25519,
 } from './crypto.ts';
@@ -36,12 +38,37 @@ describe('sha256', () => {
     );
   });
 
-  it('matches node:crypto for any input', () => {
+  it('matches node:crypto for any input, the portable (noble) hash included', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
-        expect(toHex(sha256(bytes))).toBe(createHash('sha256').update(bytes).digest('hex'));
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(8), (bytes, offset) => {
+        const expected = createHash('sha256').update(bytes).digest('hex');
+        expect(toHex(sha256(bytes))).toBe(expected);
+        expect(toHex(sha256Portable(bytes))).toBe(expected);
+        // A view into a larger buffer hashes only its own bytes.
+        const wider = new Uint8Array(bytes.length + offset + 3);
+        wider.set(bytes, offset);
+        expect(toHex(sha256(wider.subarray(offset, offset + bytes.length)))).toBe(expected);
       }),
     );
+  });
+
+  it('sha256Utf8 hashes the UTF-8 of any string, lone surrogates as U+FFFD as TextEncoder writes them', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (text) => {
+        const bytes = new TextEncoder().encode(text);
+        expect(toHex(sha256Utf8(text))).toBe(createHash('sha256').update(bytes).digest('hex'));
+        expect(toHex(sha256Utf8(text))).toBe(toHex(sha256Portable(bytes)));
+      }),
+    );
+  });
+
+  it('returns a plain Uint8Array of 32 bytes that it does not share', () => {
+    const a = sha256(new TextEncoder().encode('abc'));
+    const b = sha256(new TextEncoder().encode('abc'));
+    expect(Object.getPrototypeOf(a)).toBe(Uint8Array.prototype);
+    expect(a.length).toBe(32);
+    a[0] = 0;
+    expect(b[0]).toBe(0xba);
   });
 });
 
@@ -144,6 +171,25 @@ describe('noble and WebCrypto agree', () => {
       ),
       { numRuns: 100 },
     );
+  });
+
+  it('with the same key array reused, and then changed in place (WebCrypto keeps imported keys)', async () => {
+    const backend = webCryptoEd25519(globalThis.crypto.subtle);
+    const a = await nobleEd25519.signer(new Uint8Array(32).fill(1));
+    const b = await nobleEd25519.signer(new Uint8Array(32).fill(2));
+    const message = new TextEncoder().encode('reused');
+    const sigA = await a.sign(message);
+    const sigB = await b.sign(message);
+    const key = a.publicKey.slice();
+    // First use imports; later ones find the key by the array itself.
+    for (let i = 0; i < 3; i++) expect(await backend.verify(key, message, sigA)).toBe(true);
+    expect(await backend.verify(key, message, sigB)).toBe(false);
+    // The caller overwrites its array with another key: the cached import must not answer for it.
+    key.set(b.publicKey);
+    expect(await backend.verify(key, message, sigA)).toBe(false);
+    for (let i = 0; i < 2; i++) expect(await backend.verify(key, message, sigB)).toBe(true);
+    key.set(a.publicKey);
+    expect(await backend.verify(key, message, sigA)).toBe(true);
   });
 
   it('on edge cases where lax ed25519 implementations differ: small-order points and S >= L', async () => {

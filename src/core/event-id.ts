@@ -5,6 +5,7 @@
  * appendices.md "Room IDs" (v12: the room ID is the create event's ID with sigil `!`).
  */
 import { encodeBase64, encodeBase64Url } from './base64.ts';
+import { sha256 } from './crypto.ts';
 import { CoreError } from './errors.ts';
 import { computeReferenceHash } from './hashes.ts';
 import type { IdentifiedPdu, Pdu } from './pdu.ts';
@@ -69,6 +70,23 @@ export function roomIdOf(pdu: Pdu, version: RoomVersion): string {
  */
 export function identify(pdu: Pdu, version: RoomVersion): IdentifiedPdu {
   return { ...pdu, event_id: computeEventId(pdu, version) };
+}
+
+/**
+ * `identify` for an event whose signed bytes are at hand (`eventSignedBytes`, as
+ * `verifyEvent` returns them): the reference hash covers exactly those bytes (the redacted
+ * event less `signatures` and `unsigned`, and for v3+ `event_id`), so the event is not
+ * encoded a second time for its ID.
+ */
+export function identifyFromSignedBytes(
+  pdu: Pdu,
+  version: RoomVersion,
+  signedBytes: Uint8Array,
+): IdentifiedPdu {
+  if (version.eventIdFormat === 'server') return identify(pdu, version);
+  const hash = sha256(signedBytes);
+  const id = version.eventIdFormat === 'base64' ? encodeBase64(hash) : encodeBase64Url(hash);
+  return { ...pdu, event_id: `$${id}` };
 }
 
 /** The event as sent over federation: v3+ events do not carry their `event_id` (rooms/v3.md "Event format"). */

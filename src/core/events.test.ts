@@ -19,7 +19,9 @@ import {
   computeEventId,
   computeReferenceHash,
   cosignEvent,
+  eventSignedBytes,
   identify,
+  identifyFromSignedBytes,
   type KeysFor,
   requiredSigners,
   roomIdFromCreateEvent,
@@ -373,7 +375,11 @@ describe('signEvent / verifyEvent', () => {
     const signed = await signEvent(template(version), a.name, a.key, version);
     expect(() => validatePdu(signed, version)).not.toThrow();
     const result = await verifyEvent(signed, version, keyring(a));
-    expect(result).toEqual({ redacted: false, pdu: signed });
+    expect(result).toEqual({ redacted: false, pdu: signed, signedBytes: eventSignedBytes(signed, version) });
+    // The bytes the signatures cover are the ones the reference hash covers: the same event ID.
+    expect(identifyFromSignedBytes(result.pdu, version, result.signedBytes)).toEqual(
+      identify(signed, version),
+    );
   });
 
   it('signEvent returns the wire form (v3+ without event_id) with the hash set', async () => {
@@ -392,6 +398,10 @@ describe('signEvent / verifyEvent', () => {
     expect(result.redacted).toBe(true);
     expect(result.pdu).toEqual(redact(tampered, v11));
     expect(result.pdu.content).toEqual({});
+    // Redacted or not, it has the ID of the event that was signed.
+    expect(identifyFromSignedBytes(result.pdu, v11, result.signedBytes).event_id).toBe(
+      identify(signed, v11).event_id,
+    );
   });
 
   it('fails with BAD_SIGNATURE when the signer is unknown, absent or wrong', async () => {

@@ -7,10 +7,12 @@
  * A signature covers the *redacted* event (so it still verifies after a redaction), and the
  * content hash, which the redacted event keeps, covers everything else.
  */
+
+import { encodeBase64 } from './base64.ts';
 import { defaultEd25519, defaultEd25519IfKnown, type Ed25519Backend, type SigningKey } from './crypto.ts';
 import { CoreError, isCoreError } from './errors.ts';
 import { toWirePdu } from './event-id.ts';
-import { addContentHash, checkContentHash, eventSignedBytes } from './hashes.ts';
+import { checkContentHash, computeContentHash, eventSignedBytes, withSha256 } from './hashes.ts';
 import type { Pdu } from './pdu.ts';
 import { redact } from './redaction.ts';
 import type { RoomVersion } from './room-versions.ts';
@@ -36,6 +38,10 @@ function domainOf(id: string): string {
   return id.slice(colon + 1);
 }
 
+function isPromise(value: unknown): value is Promise<unknown> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -52,7 +58,26 @@ export async function signEvent(
   version: RoomVersion,
 ): Promise<Pdu> {
   if (!isObject(pdu)) throw new CoreError('BAD_EVENT', 'only a JSON object can be signed as an event');
-  return signWire(addContentHash(toWirePdu(pdu, version), version), serverName, key, version);
+  // `signWire(addContentHash(toWirePdu(pdu)))` with one copy of the event, not three: the
+  // content hash leaves out what the wire form drops (a v3+ `event_id`), so it is taken from
+  // `pdu` itself, and the signature is set on the copy, which nobody else holds yet.
+  const sha = encodeBase64(computeContentHash(pdu, version));
+  const wire: Record<string, unknown> = {};
+  const dropId = version.eventIdFormat !== 'server';
+  for (const field of Object.keys(pdu)) {
+    if (field === 'event_id' && dropId) continue;
+    const value = field === 'hashes' ? withSha256(pdu.hashes, sha) : pdu[field];
+    // As a spread would copy it: an own `__proto__` stays a property, never the prototype.
+    if (field === '__proto__')
+      Object.defineProperty(wire, field, { value, enumerable: true, writable: true, configurable: true });
+    else wire[field] = value;
+  }
+  if (!Object.hasOwn(wire, 'hashes')) wire.hashes = { sha256: sha };
+  const signed = wire as Pdu;
+  signed.signatures = await addSignature(signed.signatures, serverName, key, () =>
+    eventSignedBytes(signed, version),
+  );
+  return signed;
 }
 
 /** Signs the redacted form of a wire event that has its content hash; returns the event with the signature added. */
@@ -133,6 +158,8 @@ export type KeysFor = (
 
 export interface VerifyEventOptions {
   backend?: Ed25519Backend;
+  /** The event's signed bytes (`eventSignedBytes`), when the caller has encoded them already. */
+  signedBytes?: Uint8Array;
 }
 
 export interface VerifiedEvent<T extends Pdu> {
@@ -140,6 +167,11 @@ export interface VerifiedEvent<T extends Pdu> {
   redacted: boolean;
   /** What to keep: the event itself, or its redaction when `redacted`. */
   pdu: T;
+  /**
+   * The bytes the signatures cover (`eventSignedBytes`), which are also what the reference
+   * hash covers: `identifyFromSignedBytes` names the event from them without encoding it again.
+   */
+  signedBytes: Uint8Array;
 }
 
 /**
@@ -207,11 +239,15 @@ export async function verifyEvent<T extends Pdu>(
   const required = requiredSigners(pdu, version);
   const backend = opts.backend ?? defaultEd25519IfKnown() ?? (await defaultEd25519());
   // Signatures cover the redacted event (server-server-api.md "Signing Events").
-  const signed = signedBytesOf(pdu, version);
+  const given = opts.signedBytes;
+  const signed = given ? () => given : signedBytesOf(pdu, version);
   let last: Promise<void> | undefined;
   for (const server of required) {
-    await last;
-    const keys = await keysFor(server, ts);
+    // No turn is waited for without need: with keys at hand, the verification of the one
+    // required signer (the usual case) is under way before this first awaits.
+    if (last !== undefined) await last;
+    const found = keysFor(server, ts);
+    const keys = isPromise(found) ? await found : found;
     if (!keys) {
       throw new CoreError(
         'BAD_SIGNATURE',
@@ -228,8 +264,8 @@ export async function verifyEvent<T extends Pdu>(
   }
   const hashMatches = checkContentHash(pdu, version);
   await last;
-  if (hashMatches) return { redacted: false, pdu };
-  return { redacted: true, pdu: redact(pdu, version) as T };
+  if (hashMatches) return { redacted: false, pdu, signedBytes: signed() };
+  return { redacted: true, pdu: redact(pdu, version) as T, signedBytes: signed() };
 }
 
 function knowsAKey(entry: unknown, keys: VerifyKeys): boolean {

@@ -8,8 +8,13 @@
  * v6+ with the strict rules.
  */
 import { decodeBase64, encodeBase64 } from './base64.ts';
-import { type CanonicalJsonOptions, canonicalJsonBytes } from './canonical-json.ts';
-import { sha256 } from './crypto.ts';
+import {
+  type CanonicalJsonOptions,
+  canonicalJson,
+  canonicalJsonBytes,
+  canonicalJsonWithout,
+} from './canonical-json.ts';
+import { sha256Utf8 } from './crypto.ts';
 import type { Pdu } from './pdu.ts';
 import { redactedView } from './redaction.ts';
 import type { RoomVersion } from './room-versions.ts';
@@ -26,33 +31,26 @@ const NOT_CONTENT_HASHED = new Set(['unsigned', 'signatures', 'hashes']);
 const NOT_CONTENT_HASHED_V3 = new Set([...NOT_CONTENT_HASHED, 'event_id']);
 
 /**
- * What the content hash covers: the event without `unsigned`, `signatures` and `hashes`,
- * and for v3+ without `event_id` either — it is never part of the event (rooms/v3.md
- * "Event format": it is computed, not sent), so a locally identified event hashes the
- * same as its wire form. One shallow copy; the values are the event's own.
- */
-function contentHashed(pdu: Pdu, version: RoomVersion): Record<string, unknown> {
-  const omit = version.eventIdFormat === 'server' ? NOT_CONTENT_HASHED : NOT_CONTENT_HASHED_V3;
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(pdu)) if (!omit.has(key)) out[key] = (pdu as Record<string, unknown>)[key];
-  return out;
-}
-
-/**
  * sha256 over the canonical JSON of the event without `unsigned`, `signatures` and
- * `hashes` (and, for v3+, without `event_id`). Throws `NOT_CANONICAL` for a v6+ event
- * that carries a float or an out-of-range integer.
+ * `hashes` (and, for v3+, without `event_id`: it is never part of the event — rooms/v3.md
+ * "Event format": it is computed, not sent — so a locally identified event hashes the same
+ * as its wire form). Throws `NOT_CANONICAL` for a v6+ event that carries a float or an
+ * out-of-range integer.
  */
 export function computeContentHash(pdu: Pdu, version: RoomVersion): Uint8Array {
-  return sha256(canonicalJsonBytes(contentHashed(pdu, version), canonicalOptions(version)));
+  const omit = version.eventIdFormat === 'server' ? NOT_CONTENT_HASHED : NOT_CONTENT_HASHED_V3;
+  return sha256Utf8(canonicalJsonWithout(pdu, omit, canonicalOptions(version)));
 }
 
 /** A copy of the event with `hashes.sha256` set to its content hash (other hash algorithms kept). */
 export function addContentHash<T extends Pdu>(pdu: T, version: RoomVersion): T {
-  const sha = encodeBase64(computeContentHash(pdu, version));
-  const existing =
-    typeof pdu.hashes === 'object' && pdu.hashes !== null && !Array.isArray(pdu.hashes) ? pdu.hashes : {};
-  return { ...pdu, hashes: { ...existing, sha256: sha } };
+  return { ...pdu, hashes: withSha256(pdu.hashes, encodeBase64(computeContentHash(pdu, version))) };
+}
+
+/** `hashes` (when an object; other hash algorithms kept) with `sha256` set, as a new object. */
+export function withSha256(hashes: unknown, sha: string): Pdu['hashes'] {
+  const existing = typeof hashes === 'object' && hashes !== null && !Array.isArray(hashes) ? hashes : {};
+  return { ...existing, sha256: sha };
 }
 
 /**
@@ -97,7 +95,7 @@ const NOT_SIGNED_V3 = new Set([...NOT_SIGNED, 'event_id']);
  */
 export function computeReferenceHash(pdu: Pdu, version: RoomVersion): Uint8Array {
   const omit = version.eventIdFormat === 'server' ? NOT_SIGNED : NOT_SIGNED_V3;
-  return sha256(canonicalJsonBytes(redactedView(pdu, version, omit), canonicalOptions(version)));
+  return sha256Utf8(canonicalJson(redactedView(pdu, version, omit), canonicalOptions(version)));
 }
 
 /**

@@ -292,4 +292,24 @@ describe('parseJson property', () => {
       { numRuns: 2_000 },
     );
   });
+
+  it('reads them back exactly under the input rules too (the scan then also checks \\u escapes)', () => {
+    const wellFormed = (v: unknown): boolean =>
+      typeof v === 'string'
+        ? v.isWellFormed()
+        : Array.isArray(v)
+          ? v.every(wellFormed)
+          : v !== null && typeof v === 'object'
+            ? Object.entries(v).every(([k, x]) => k.isWellFormed() && wellFormed(x))
+            : true;
+    fc.assert(
+      fc.property(poison, jsonTree.filter(wellFormed), fc.integer(), (poisonText, value, seed) => {
+        JSON.parse(poisonText);
+        const text = writeWithEscapes(value, seeded(seed));
+        expect(parseJson(text)).toEqual(value);
+        expect(parseJson(text, { trusted: true })).toEqual(value);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
 });

@@ -153,17 +153,32 @@ function redactContent(content: unknown, rule: ContentRedactionRule | undefined,
   return out;
 }
 
+/**
+ * Each algorithm's top-level keys sorted: the redacted event receives its keys in canonical
+ * order, so that encoding it (what signatures and reference hashes cover) need not copy it
+ * again to sort them.
+ */
+const SORTED_TOP_LEVEL = new Map<RedactionRules, readonly string[]>(
+  Object.values(REDACTION_RULES).map((table) => [table, [...table.topLevel].sort()]),
+);
+
 function redactWith(pdu: Pdu, version: RoomVersion, keep: Keep, omit?: ReadonlySet<string>): Pdu {
   const table = REDACTION_RULES[version.redaction];
   const source = pdu as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const key of table.topLevel) {
-    if (key === 'content' || omit?.has(key) || !Object.hasOwn(source, key) || source[key] === undefined)
+  for (const key of SORTED_TOP_LEVEL.get(table) ?? table.topLevel) {
+    if (key === 'content') {
+      const type = typeof source.type === 'string' ? source.type : undefined;
+      out.content = redactContent(
+        source.content,
+        type === undefined ? undefined : table.content.get(type),
+        keep,
+      );
       continue;
+    }
+    if (omit?.has(key) || !Object.hasOwn(source, key) || source[key] === undefined) continue;
     out[key] = keep(source[key]);
   }
-  const type = typeof source.type === 'string' ? source.type : undefined;
-  out.content = redactContent(source.content, type === undefined ? undefined : table.content.get(type), keep);
   return out as Pdu;
 }
 

@@ -3,7 +3,7 @@
  * a Signature". `signatures` and `unsigned` are never covered by a signature.
  */
 import { decodeBase64, encodeBase64 } from './base64.ts';
-import { type CanonicalJsonOptions, canonicalJsonBytes, type JsonObject } from './canonical-json.ts';
+import { type CanonicalJsonOptions, canonicalJsonBytesWithout, type JsonObject } from './canonical-json.ts';
 import { defaultEd25519, defaultEd25519IfKnown, type Ed25519Backend, type SigningKey } from './crypto.ts';
 import { CoreError } from './errors.ts';
 
@@ -13,11 +13,13 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** Top-level keys no signature covers (appendices.md "Signing Details"). */
+const NOT_SIGNED = new Set(['signatures', 'unsigned']);
+
 /** The bytes a signature covers: canonical JSON of the object less `signatures` and `unsigned`. */
 export function signedBytes(object: object, options?: CanonicalJsonOptions): Uint8Array {
   if (!isPlainObject(object)) throw new CoreError('NOT_CANONICAL', 'only a JSON object can be signed');
-  const { signatures: _s, unsigned: _u, ...rest } = object as Record<string, unknown>;
-  return canonicalJsonBytes(rest, options);
+  return canonicalJsonBytesWithout(object, NOT_SIGNED, options);
 }
 
 /**
@@ -117,11 +119,13 @@ export async function verifySignatures(
   if (!isPlainObject(signatures)) throw new CoreError('BAD_SIGNATURE', 'no `signatures` object');
   const entry = signatures[signingName];
   if (!isPlainObject(entry)) throw new CoreError('BAD_SIGNATURE', `not signed by ${signingName}`);
-  const candidates = Object.entries(entry).filter(([keyId]) => keyId.startsWith('ed25519:'));
-  if (candidates.length === 0)
+  const keyIds = Object.keys(entry);
+  if (!keyIds.some((keyId) => keyId.startsWith('ed25519:')))
     throw new CoreError('BAD_SIGNATURE', `no ed25519 signature from ${signingName}`);
   const checks: { keyId: string; verified?: Promise<boolean>; error?: unknown }[] = [];
-  for (const [keyId, signature] of candidates) {
+  for (const keyId of keyIds) {
+    if (!keyId.startsWith('ed25519:')) continue;
+    const signature = entry[keyId];
     const publicKey = lookup(keys, keyId);
     if (!publicKey) continue;
     if (typeof signature !== 'string') {

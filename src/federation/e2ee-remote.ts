@@ -14,8 +14,9 @@
  * `stream_id`s are increasing per user (the clock, moved on when two changes share a
  * millisecond) and `prev_id` names the previous update this process announced for the user.
  * After a restart the first update names none it sent before, which a receiver such as Synapse
- * takes as a gap and answers by fetching the whole list (`/user/devices`) — deleted devices
- * included, which this side does not announce one by one.
+ * takes as a gap and answers by fetching the whole list (`/user/devices`). Deleted devices are
+ * announced one by one (`deleted: true`), in the durable outbox with the rest: a server that
+ * is offline when the device goes, or while this one restarts, hears of it when it is back.
  */
 import type { JsonObject } from '../core/canonical-json.ts';
 import type { Clock, Logger } from '../homeserver/context.ts';
@@ -79,7 +80,7 @@ export function createE2eeRemote(options: E2eeRemoteOptions): E2eeRemote {
       );
     },
 
-    async deviceListChanged(userId) {
+    async deviceListChanged(userId, deleted = []) {
       const destinations = await serversSharingRoomWith(userId);
       if (destinations.length === 0) return;
       const [devices, keys, crossSigning] = await Promise.all([
@@ -89,6 +90,20 @@ export function createE2eeRemote(options: E2eeRemoteOptions): E2eeRemote {
       ]);
       const keysOf = new Map(keys.map((k) => [k.deviceId, k.keys]));
       const edus: JsonObject[] = [];
+      const existing = new Set(devices.map((d) => d.deviceId));
+      for (const deviceId of deleted) {
+        // Deleted, unless a device of the same ID was made again since.
+        if (existing.has(deviceId)) continue;
+        const { streamId, prevId } = nextStreamId(userId);
+        const content = {
+          user_id: userId,
+          device_id: deviceId,
+          stream_id: streamId,
+          prev_id: prevId,
+          deleted: true,
+        };
+        edus.push({ edu_type: 'm.device_list_update', content });
+      }
       for (const device of devices) {
         const { streamId, prevId } = nextStreamId(userId);
         const content: JsonObject = {

@@ -6,8 +6,9 @@
  *
  * A server from before Matrix 1.11 answers that path with `M_UNRECOGNIZED`; as Synapse does,
  * we then ask its unauthenticated `/_matrix/media/v3/download/{serverName}/{mediaId}` with
- * `allow_remote=false` (it must not fetch on our behalf). Caching is the media service's
- * (it keeps what this returns under the origin's name).
+ * `allow_remote=false` (it must not fetch on our behalf). Thumbnails are asked of the origin
+ * the same way (`…/media/thumbnail/{mediaId}`, then the legacy `/_matrix/media/v3/thumbnail`).
+ * Caching is the media service's (it keeps what this returns under the origin's name).
  */
 import { parseJson } from '../core/json.ts';
 import { multipartBoundary, parseMultipart } from '../core/multipart.ts';
@@ -113,19 +114,15 @@ export function createRemoteMedia(options: RemoteMediaOptions): RemoteMediaPort 
     };
   }
 
-  async function legacy(serverName: string, mediaId: string, timeoutMs: number, maxBytes: number) {
-    const response = await options.fetch(serverName, {
-      method: 'GET',
-      target: `/_matrix/media/v3/download/${encodeURIComponent(serverName)}/${encodeURIComponent(mediaId)}?allow_remote=false&timeout_ms=${timeoutMs}`,
-      sign: false,
-    });
+  async function legacy(serverName: string, target: string, maxBytes: number) {
+    const response = await options.fetch(serverName, { method: 'GET', target, sign: false });
     if (response.status === 404) {
       await response.body?.cancel().catch(() => undefined);
       return null;
     }
     if (!response.ok) {
       await response.body?.cancel().catch(() => undefined);
-      throw unusable(serverName, `the legacy download answered ${response.status}`);
+      throw unusable(serverName, `the legacy endpoint answered ${response.status}`);
     }
     const data = await readBody(serverName, response, maxBytes);
     return {
@@ -135,15 +132,16 @@ export function createRemoteMedia(options: RemoteMediaOptions): RemoteMediaPort 
     };
   }
 
-  async function fetchMedia(serverName: string, mediaId: string, timeoutMs: number, maxBytes: number) {
-    const response = await options.fetch(serverName, {
-      method: 'GET',
-      target: `/_matrix/federation/v1/media/download/${encodeURIComponent(mediaId)}?timeout_ms=${timeoutMs}`,
-    });
+  /**
+   * Asks the authenticated federation `target`, and the unauthenticated `legacyTarget` when
+   * the origin predates it (M_UNRECOGNIZED, 405).
+   */
+  async function ask(serverName: string, target: string, legacyTarget: string, maxBytes: number) {
+    const response = await options.fetch(serverName, { method: 'GET', target });
     if (response.ok) return fromMultipart(serverName, response, maxBytes);
     const errcode = errcodeOf(await readBody(serverName, response, MAX_METADATA_BYTES));
     if (errcode === 'M_UNRECOGNIZED' || response.status === 405)
-      return legacy(serverName, mediaId, timeoutMs, maxBytes);
+      return legacy(serverName, legacyTarget, maxBytes);
     if (response.status === 404) return null;
     if (response.status === 502 && errcode === 'M_TOO_LARGE') throw tooLarge(serverName);
     if (response.status === 504)
@@ -151,24 +149,50 @@ export function createRemoteMedia(options: RemoteMediaOptions): RemoteMediaPort 
     throw unusable(serverName, `it answered ${response.status} ${errcode ?? ''}`.trim());
   }
 
+  /** `work` within the client's wait and a little more for the answer to travel; errors as MatrixErrors. */
+  async function timed<T>(serverName: string, timeoutMs: number, work: () => Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new MatrixError(504, 'M_UNKNOWN', `${serverName} did not answer in time`)),
+        timeoutMs + 5_000,
+      );
+    });
+    try {
+      return await Promise.race([work(), timeout]);
+    } catch (err) {
+      if (err instanceof MatrixError) throw err;
+      throw unusable(serverName, err instanceof Error ? err.message : String(err));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   return {
-    async fetchMedia(serverName, mediaId, { timeoutMs, maxBytes }) {
-      // The origin gets the client's wait, and a little more for the answer to travel.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new MatrixError(504, 'M_UNKNOWN', `${serverName} did not answer in time`)),
-          timeoutMs + 5_000,
-        );
-      });
-      try {
-        return await Promise.race([fetchMedia(serverName, mediaId, timeoutMs, maxBytes), timeout]);
-      } catch (err) {
-        if (err instanceof MatrixError) throw err;
-        throw unusable(serverName, err instanceof Error ? err.message : String(err));
-      } finally {
-        clearTimeout(timer);
-      }
+    fetchMedia(serverName, mediaId, { timeoutMs, maxBytes }) {
+      const id = encodeURIComponent(mediaId);
+      return timed(serverName, timeoutMs, () =>
+        ask(
+          serverName,
+          `/_matrix/federation/v1/media/download/${id}?timeout_ms=${timeoutMs}`,
+          `/_matrix/media/v3/download/${encodeURIComponent(serverName)}/${id}?allow_remote=false&timeout_ms=${timeoutMs}`,
+          maxBytes,
+        ),
+      );
+    },
+
+    async fetchThumbnail(serverName, mediaId, want, { timeoutMs, maxBytes }) {
+      const id = encodeURIComponent(mediaId);
+      const query = `width=${want.width}&height=${want.height}&method=${want.method}&animated=${want.animated}&timeout_ms=${timeoutMs}`;
+      const got = await timed(serverName, timeoutMs, () =>
+        ask(
+          serverName,
+          `/_matrix/federation/v1/media/thumbnail/${id}?${query}`,
+          `/_matrix/media/v3/thumbnail/${encodeURIComponent(serverName)}/${id}?${query}&allow_remote=false`,
+          maxBytes,
+        ),
+      );
+      return got && { contentType: got.contentType, data: got.data };
     },
   };
 }

@@ -62,6 +62,45 @@ describe('server keys (KeyStore)', () => {
     expect(net.network.log.length).toBe(fetches);
   });
 
+  it("keeps a server's key rows read from the store for a minute, answering only for valid keys it holds", async () => {
+    net = await createFederatedServers(['a.test', 'b.test']);
+    const a = net.servers['a.test'];
+    if (!a) throw new Error('no a.test');
+    const bKey = keyOf(net, 'b.test');
+    const federation = a.hs.store.federation;
+    let reads = 0;
+    const counted = {
+      ...a.services.ctx,
+      store: {
+        federation: {
+          ...federation,
+          getServerKeys: (...args: Parameters<typeof federation.getServerKeys>) => {
+            reads++;
+            return federation.getServerKeys(...args);
+          },
+          putServerKeys: federation.putServerKeys.bind(federation),
+        },
+      },
+    };
+    const { keys } = createFederation(counted as never, { transport: net.network.transport('a.test') });
+    const lookup = () => keys.verifyKeys('b.test', [bKey.keyId], net?.clock.now() ?? 0);
+    expect((await lookup()).get(bKey.keyId)).toEqual(bKey.publicKey);
+    const afterFetch = reads;
+    // A transaction's worth of events from b.test: no read of the store for any of them.
+    for (let i = 0; i < 50; i++) expect((await lookup()).has(bKey.keyId)).toBe(true);
+    expect(reads).toBe(afterFetch);
+    // A key ID not kept reads the store; a minute later the kept rows are read again.
+    expect((await keys.verifyKeys('b.test', ['ed25519:new'], net.clock.now())).size).toBe(0);
+    expect(reads).toBeGreaterThan(afterFetch);
+    const before = reads;
+    net.clock.advance(61_000);
+    expect((await lookup()).has(bKey.keyId)).toBe(true);
+    expect(reads).toBe(before + 1);
+    // Past the key's validity the kept row does not answer: the store is asked.
+    expect((await keys.verifyKeys('b.test', [bKey.keyId], net.clock.now() + 30 * DAY)).size).toBe(0);
+    expect(reads).toBeGreaterThan(before + 1);
+  });
+
   it("answers this server's own key without a fetch, and unknown key IDs with nothing", async () => {
     net = await createFederatedServers(['a.test', 'b.test']);
     const a = net.servers['a.test'];

@@ -45,6 +45,11 @@ export const DEFAULT_MIN_REFETCH_INTERVAL_MS = 60 * 1000;
 /** Servers whose last fetch time is remembered before expired entries are swept out. */
 const MAX_TRACKED_SERVERS = 10_000;
 
+/** How long key rows read from the store answer without reading it again (`createServerKeys`). */
+const KEY_ROWS_KEPT_MS = 60 * 1000;
+/** Servers whose key rows are kept at once; past this the longest kept are dropped first. */
+const MAX_KEPT_SERVERS = 1000;
+
 /** A key response is small (a few keys and signatures); refuse anything like a megabyte. */
 export const MAX_KEY_RESPONSE_BYTES = 1024 * 1024;
 
@@ -180,6 +185,44 @@ export function createServerKeys(options: ServerKeysOptions): ServerKeys {
   const lastFetch = new Map<string, number>();
   /** One fetch per server at a time; concurrent callers share it. */
   const inFlight = new Map<string, Promise<boolean>>();
+  /**
+   * Key rows read from the store, per server, kept `KEY_ROWS_KEPT_MS` by the clock: a
+   * transaction of 50 events from one server reads its keys once, not once an event. They
+   * answer only when every asked key is there and valid; anything less reads the store
+   * again. The store stays the truth: a write here drops the server's rows.
+   */
+  const keptRows = new Map<string, { readAt: number; rows: Map<string, ServerKey> }>();
+
+  async function storedKeys(serverName: string, keyIds: readonly string[]): Promise<ServerKey[]> {
+    const rows = await store.getServerKeys(serverName, keyIds);
+    if (keptRows.size >= MAX_KEPT_SERVERS) keptRows.delete(keptRows.keys().next().value as string);
+    const now = clock.now();
+    let kept = keptRows.get(serverName);
+    if (!kept || now - kept.readAt >= KEY_ROWS_KEPT_MS) {
+      kept = { readAt: now, rows: new Map() };
+      keptRows.set(serverName, kept);
+    }
+    for (const row of rows) kept.rows.set(row.keyId, row);
+    return rows;
+  }
+
+  /** The kept rows of every key in `keyIds` when each is valid at `validAt`, else undefined. */
+  function keptValidKeys(
+    serverName: string,
+    keyIds: readonly string[],
+    validAt: number,
+  ): Map<string, Uint8Array> | undefined {
+    const kept = keptRows.get(serverName);
+    if (!kept || clock.now() - kept.readAt >= KEY_ROWS_KEPT_MS) return undefined;
+    const rows: ServerKey[] = [];
+    for (const keyId of keyIds) {
+      const row = kept.rows.get(keyId);
+      if (!row || !keyValidAt(row, validAt)) return undefined;
+      rows.push(row);
+    }
+    const found = validKeys(rows, validAt);
+    return found.size === keyIds.length ? found : undefined;
+  }
 
   /** Stores fetched keys; a key once seen in `old_verify_keys` never becomes current again. */
   async function remember(rows: ServerKey[]): Promise<void> {
@@ -199,6 +242,7 @@ export function createServerKeys(options: ServerKeysOptions): ServerKeys {
       return row;
     });
     await store.putServerKeys(merged);
+    keptRows.delete(serverName);
   }
 
   async function fetchDirect(serverName: string): Promise<ServerKey[]> {
@@ -343,11 +387,13 @@ export function createServerKeys(options: ServerKeysOptions): ServerKeys {
         const key = p2pVerifyKey(serverName);
         return key && keyIds.includes(P2P_KEY_ID) ? new Map([[P2P_KEY_ID, key]]) : new Map();
       }
-      let found = validKeys(await store.getServerKeys(serverName, keyIds), validAt);
+      const kept = keptValidKeys(serverName, keyIds, validAt);
+      if (kept) return kept;
+      let found = validKeys(await storedKeys(serverName, keyIds), validAt);
       const missing = keyIds.filter((id) => !found.has(id));
       if (missing.length === 0) return found;
       if (await refresh(serverName, missing, validAt)) {
-        found = validKeys(await store.getServerKeys(serverName, keyIds), validAt);
+        found = validKeys(await storedKeys(serverName, keyIds), validAt);
       }
       return found;
     },

@@ -7,6 +7,7 @@
  */
 import { getRoomVersion, type RoomVersion, toWirePdu } from '../core/index.ts';
 import type { AcceptOutcome } from '../homeserver/rooms/accept.ts';
+import type { HomeserverOptions } from '../server.ts';
 import type { StoredEvent } from '../storage/store.ts';
 import {
   createFederatedServers,
@@ -17,9 +18,14 @@ import {
 import { eventFetchingPort } from './testing-port.ts';
 
 /** Homeservers whose `ctx.federation` fetches events from each other over the network. */
-export function fetchingServers(names: readonly string[], clock?: SettableClock): Promise<FederatedNetwork> {
+export function fetchingServers(
+  names: readonly string[],
+  clock?: SettableClock,
+  homeserver?: Partial<HomeserverOptions>,
+): Promise<FederatedNetwork> {
   return createFederatedServers(names, {
     ...(clock ? { clock } : {}),
+    ...(homeserver ? { homeserver } : {}),
     federationPort: (_name, federation) => eventFetchingPort(() => federation().client),
   });
 }

@@ -9,6 +9,7 @@ import type { JsonObject } from '../core/canonical-json.ts';
 import type { SigningKey } from '../core/crypto.ts';
 import type { Pdu } from '../core/pdu.ts';
 import { MatrixError } from './errors.ts';
+import type { ThumbnailRequest } from './media/thumbnail.ts';
 
 /**
  * Other servers' signing keys (server-server-api.md "Retrieving server keys"). Used by the
@@ -216,6 +217,17 @@ export interface RemoteMediaPort {
     mediaId: string,
     options: { timeoutMs: number; maxBytes: number },
   ): Promise<{ contentType: string; uploadName: string | null; data: Blob | Uint8Array } | null>;
+  /**
+   * A thumbnail made by the origin (federation `media/thumbnail`), or null when it does not
+   * have the media. Throws, as `fetchMedia` does, when it refuses or cannot be reached: the
+   * media service then makes one here from the original. Without this hook it always does.
+   */
+  fetchThumbnail?(
+    serverName: string,
+    mediaId: string,
+    want: ThumbnailRequest,
+    options: { timeoutMs: number; maxBytes: number },
+  ): Promise<{ contentType: string; data: Blob | Uint8Array } | null>;
 }
 
 /**
@@ -241,7 +253,8 @@ export interface E2eeRemote {
   ): Promise<void>;
   /**
    * A local user's devices or cross-signing keys changed: the servers sharing a room with
-   * them are owed an `m.device_list_update` / `m.signing_key_update` EDU.
+   * them are owed an `m.device_list_update` / `m.signing_key_update` EDU. `deleted`: devices
+   * just deleted, each announced with `deleted: true`.
    */
-  deviceListChanged(userId: string): Promise<void>;
+  deviceListChanged(userId: string, deleted?: readonly string[]): Promise<void>;
 }

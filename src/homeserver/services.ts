@@ -120,7 +120,11 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
       });
     },
   });
-  const e2ee = createE2eeService(ctx, { remote: deps.e2eeRemote });
+  const e2ee = createE2eeService(ctx, {
+    remote: deps.e2eeRemote,
+    // Bridges hear of their users' to-device messages, local or received over federation.
+    toDeviceQueued: (messages) => appservices.toDevice(messages),
+  });
   const federationInbound = createFederationInboundService(ctx, { rooms });
   const localPresence = createPresenceService(ctx);
   const presence: PresenceService = Object.assign(Object.create(localPresence) as PresenceService, {
@@ -163,7 +167,7 @@ export function createServices(ctx: HomeserverContext, deps: ServiceDeps = {}): 
   };
   const accounts = createAccountsService(ctx, {
     rooms: () => rooms,
-    deviceListChanged: (userId) => e2ee.deviceListChanged(userId),
+    deviceListChanged: (userId, deleted) => e2ee.deviceListChanged(userId, deleted),
     appservices,
   });
   const admin = createAdminService(ctx, {

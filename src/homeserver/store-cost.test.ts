@@ -6,18 +6,23 @@
  *   rules, ignore lists and members are kept in memory between sends (write-through), the
  *   state, extremities and transaction ID are read in one snapshot, and the event with its
  *   push actions is one write;
+ * - accepting received events reads the store for many events at once and writes a run of
+ *   messages in one transaction, so a /send transaction costs no store work per event;
  * - an incremental /sync reads unread counts from counters, never a notification row, so
  *   it makes the same requests with 3 or 60 unread notifications; thread replies are
  *   counted per thread, and receipts reset their thread.
  */
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { afterEach, describe, expect, it } from 'vitest';
+import { getRoomVersion, type Pdu } from '../core/index.ts';
 import { createStore } from '../storage/create-store.ts';
 import type { Engine } from '../storage/engine.ts';
 import { IndexedDbEngine } from '../storage/indexeddb/index.ts';
 import { openSqliteEngine } from '../storage/sqlite/index.ts';
 import { countingEngine, type EngineCall } from '../storage/testing-count.ts';
 import { randomString, webRandom } from './context.ts';
+import type { KeyStore } from './ports.ts';
+import { member, message, remoteEvent, remoteServer } from './rooms/testing-remote.ts';
 import type { Services } from './services.ts';
 import { startServices } from './start.ts';
 import { createTestUser } from './testing.ts';
@@ -50,7 +55,7 @@ interface SendCost {
 
 /** A public room of `members` local users; the transactions of two sends by its creator. */
 /** The services on a store whose engine counts its transactions. */
-async function countedServices(open: () => Promise<Engine>) {
+async function countedServices(open: () => Promise<Engine>, keyStore?: KeyStore) {
   const counting = countingEngine(await open());
   const store = createStore(counting.engine);
   closers.push(() => store.close());
@@ -58,8 +63,9 @@ async function countedServices(open: () => Promise<Engine>) {
     serverName: 'cost.localhost',
     registration: 'open',
     passwordIterations: 1000,
+    ...(keyStore ? { keyStore } : {}),
   });
-  return { counting, services };
+  return { counting, services, store };
 }
 
 async function sendCost(open: () => Promise<Engine>, members: number): Promise<SendCost> {
@@ -119,6 +125,51 @@ describe.each(Object.entries(engines))('store work per send (%s)', (_name, open)
     expect(shape(large.ignored)).toEqual(shape(small.ignored));
     expect(notified(small.ignored)).toBe(0);
     expect(notified(large.ignored)).toBe(98);
+  });
+});
+
+/**
+ * The owner's room, joined by a user of another server; the transactions of accepting
+ * `count` of that user's messages, each on the one before, in one batch (as a /send
+ * transaction hands them over).
+ */
+async function receiveCost(open: () => Promise<Engine>, count: number): Promise<EngineCall[]> {
+  const remote = await remoteServer('remote.cost');
+  const { counting, services, store } = await countedServices(open, remote.keyStore);
+  const owner = await createTestUser(services, 'owner');
+  const version = getRoomVersion('10');
+  const { roomId } = await services.rooms.createRoom(owner.userId, {
+    preset: 'public_chat',
+    room_version: '10',
+  });
+  const bob = remote.user('bob');
+  const join = await remoteEvent(remote, store, version, roomId, member(bob, bob, 'join'));
+  await services.rooms.acceptRemote(roomId, [join.wire]);
+  let prev = join.event;
+  const wires: Pdu[] = [];
+  for (let i = 0; i < count; i++) {
+    const made = await remoteEvent(remote, store, version, roomId, message(bob, `hello ${i}`), {
+      prevEvents: [prev],
+    });
+    wires.push(made.wire);
+    prev = made.event;
+  }
+  counting.reset();
+  const outcomes = await services.rooms.acceptRemote(roomId, wires);
+  expect(outcomes.map((o) => o.status)).toEqual(wires.map(() => 'accepted'));
+  return [...counting.calls];
+}
+
+describe.each(Object.entries(engines))('store work per received batch (%s)', (_name, open) => {
+  it("reads the store for a transaction's events together and writes a run of messages once", async () => {
+    const reads = (calls: EngineCall[]) => calls.filter((call) => call.kind === 'read').length;
+    const writes = (calls: EngineCall[]) => calls.filter((call) => call.kind === 'write').length;
+    const small = await receiveCost(open, 5);
+    const large = await receiveCost(open, 50);
+    // Ten times the events, the same reads: nothing per event; one write for each run.
+    expect(reads(large)).toBe(reads(small));
+    expect(writes(small)).toBe(1);
+    expect(writes(large)).toBe(1);
   });
 });
 

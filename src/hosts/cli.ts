@@ -34,6 +34,7 @@ import { serveHttp } from './node.ts';
 // so a plain `hearth serve` starts as fast as before.
 import type { NodeP2p } from './p2p-node.ts';
 import { registerUserMain } from './register-user.ts';
+import { runCommand } from './run-command.ts';
 import { lazyNodeThumbnailer } from './thumbnailer-node.ts';
 import { parseYaml } from './yaml.ts';
 
@@ -348,38 +349,13 @@ export async function main(argv: string[]): Promise<number> {
     );
     return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  let options: ServeOptions;
-  try {
-    options = parseServeArgs(rest);
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  let running: Awaited<ReturnType<typeof serve>>;
-  try {
-    running = await serve(options);
-  } catch (err) {
-    // A missing certificate file, a port in use: one line saying so, not a stack trace.
-    process.stderr.write(`hearth serve could not start: ${(err as Error).message}\n`);
-    return 1;
-  }
-  console.log(`\nPoint a Matrix client at ${running.url} (homeserver URL).`);
-  await new Promise<void>((resolveStop) => {
-    const stop = (signal: string) => {
-      console.log(`\n${signal}: shutting down`);
-      running.stop().then(resolveStop, (err) => {
-        console.error(err);
-        resolveStop();
-      });
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+  return runCommand(rest, {
+    name: 'hearth serve',
+    usage: USAGE,
+    parse: parseServeArgs,
+    start: serve,
+    started: (running) => `Point a Matrix client at ${running.url} (homeserver URL).`,
   });
-  return 0;
 }
 
 if (import.meta.main) {

@@ -9,6 +9,7 @@ import { consoleLogger } from '../homeserver/context.ts';
 import { DEFAULT_MAILBOX_LIMITS } from '../transport/libp2p/mailbox.ts';
 import { createRelay, DEFAULT_RELAY_LIMITS, type Relay } from '../transport/libp2p/relay.ts';
 import { nodeTransports } from '../transport/libp2p/transports-node.ts';
+import { runCommand } from './run-command.ts';
 
 export const RELAY_USAGE = `Usage: hearth relay [options]
 
@@ -183,36 +184,12 @@ export async function startRelay(args: RelayArgs): Promise<{ relay: Relay; stop(
   };
 }
 
-export async function relayMain(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(RELAY_USAGE);
-    return 0;
-  }
-  let args: RelayArgs;
-  try {
-    args = parseRelayArgs(argv);
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${RELAY_USAGE}`);
-    return 2;
-  }
-  let running: Awaited<ReturnType<typeof startRelay>>;
-  try {
-    running = await startRelay(args);
-  } catch (err) {
-    process.stderr.write(`hearth relay could not start: ${(err as Error).message}\n`);
-    return 1;
-  }
-  console.log(`\nGive peers one of these as --bootstrap:\n${running.relay.addresses().join('\n')}`);
-  await new Promise<void>((resolveStop) => {
-    const stop = (signal: string) => {
-      console.log(`\n${signal}: shutting down`);
-      running.stop().then(resolveStop, (err) => {
-        console.error(err);
-        resolveStop();
-      });
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+export function relayMain(argv: string[]): Promise<number> {
+  return runCommand(argv, {
+    name: 'hearth relay',
+    usage: RELAY_USAGE,
+    parse: parseRelayArgs,
+    start: startRelay,
+    started: (running) => `Give peers one of these as --bootstrap:\n${running.relay.addresses().join('\n')}`,
   });
-  return 0;
 }

@@ -249,6 +249,14 @@ export interface RoomStore {
   pendingRedactions(eventId: string): Promise<string[]>;
   /** The stored ones among `eventIds`. */
   getEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>>;
+  /**
+   * `getEvents(eventIds)` and the `pendingRedactions` of each of `targets` (those with none
+   * left out), in one read: what accept needs of a batch of received events.
+   */
+  getEventsAndPendingRedactions(
+    eventIds: readonly string[],
+    targets: readonly string[],
+  ): Promise<{ events: Map<string, StoredEvent>; pendingRedactions: Map<string, string[]> }>;
   timeline(roomId: string, page: StreamPage): Promise<Page<number>>;
   /** Several rooms' stream pages read in one transaction (initial /sync). */
   timelines(requests: readonly (StreamPage & { roomId: string })[]): Promise<Page<number>[]>;
@@ -799,7 +807,8 @@ export interface FederationStore {
 
 export interface AppserviceQueueItem {
   seq: number;
-  kind: 'event' | 'ephemeral';
+  /** A room event, an ephemeral event (typing, receipt, presence), or a to-device message. */
+  kind: 'event' | 'ephemeral' | 'to_device';
   data: JsonObject;
 }
 

@@ -11,7 +11,7 @@ import { createFederationClient } from '../../src/federation/client.ts';
 import { createFederatedServers, type FederatedNetwork } from '../../src/federation/testing.ts';
 import { buildEvent } from '../../src/homeserver/rooms/build.ts';
 import { currentAuthState, extremityEvents } from '../../src/homeserver/rooms/testing-remote.ts';
-import type { TestHomeserver } from '../../src/testing.ts';
+import { aliceRoom, joinVia, serverIn } from './testing-rooms.ts';
 import { wireRecorder, wireViolations } from './testing-wire.ts';
 
 let net: FederatedNetwork | undefined;
@@ -21,26 +21,6 @@ afterEach(async () => {
 });
 
 const enc = encodeURIComponent;
-
-function hs(network: FederatedNetwork, name: string): TestHomeserver {
-  const server = network.servers[name];
-  if (!server) throw new Error(`no server ${name}`);
-  return server.hs;
-}
-
-async function sharedRoom(network: FederatedNetwork, version?: string) {
-  const a = hs(network, 'a.test');
-  const b = hs(network, 'b.test');
-  const alice = await a.createUser('alice');
-  const bob = await b.createUser('bob');
-  const created = await a.call('POST', '/_matrix/client/v3/createRoom', {
-    token: alice.accessToken,
-    body: { preset: 'public_chat', name: 'Lounge', ...(version ? { room_version: version } : {}) },
-  });
-  expect(created.status).toBe(200);
-  const roomId = created.body.room_id as string;
-  return { a, b, alice, bob, roomId };
-}
 
 describe('a lying resident server', () => {
   it('a send_join answer with a forged state event fails the join, and nothing of the room is kept', async () => {
@@ -61,11 +41,8 @@ describe('a lying resident server', () => {
             return Response.json(body);
           };
     net = await createFederatedServers(['a.test', 'b.test'], { inbound: forge });
-    const { b, bob, roomId } = await sharedRoom(net);
-    const res = await b.call('POST', `/_matrix/client/v3/join/${enc(roomId)}?via=a.test`, {
-      token: bob.accessToken,
-      body: {},
-    });
+    const { b, bob, roomId } = await aliceRoom(net, { preset: 'public_chat', name: 'Lounge' });
+    const res = await joinVia(b, bob, roomId);
     expect(res.status).toBe(502);
     expect(res.body.error).toMatch(/state from a\.test was refused: state event m\.room\.name .* signature/);
     expect(await b.store.rooms.getRoom(roomId)).toBeNull();
@@ -78,7 +55,7 @@ describe('a lying resident server', () => {
 describe('transactions from hostile peers', () => {
   /** B's event in the shared room, made and signed by B (as B's server would send it). */
   async function bobsMessage(network: FederatedNetwork, roomId: string, bobId: string, body: string) {
-    const a = hs(network, 'a.test');
+    const a = serverIn(network, 'a.test');
     const bCtx = network.servers['b.test']?.services.ctx;
     if (!bCtx) throw new Error('no b.test');
     const versionId = (await a.store.rooms.getRoom(roomId))?.roomVersion as string;
@@ -116,11 +93,8 @@ describe('transactions from hostile peers', () => {
   it('refuses a server signing as another, a body naming another origin, and transactions past the limits', async () => {
     const wire = wireRecorder();
     net = await createFederatedServers(['a.test', 'b.test', 'c.test'], { inbound: wire.inbound });
-    const { b, bob, roomId } = await sharedRoom(net);
-    await b.call('POST', `/_matrix/client/v3/join/${enc(roomId)}?via=a.test`, {
-      token: bob.accessToken,
-      body: {},
-    });
+    const { b, bob, roomId } = await aliceRoom(net, { preset: 'public_chat', name: 'Lounge' });
+    await joinVia(b, bob, roomId);
     const put = (client: ReturnType<typeof clientOf>, txnId: string, body: JsonObject) =>
       client.request('a.test', { method: 'PUT', target: `/_matrix/federation/v1/send/${txnId}`, body }).then(
         (answer) => ({ status: 200, answer }),
@@ -150,7 +124,7 @@ describe('transactions from hostile peers', () => {
       status: 400,
       errcode: 'M_BAD_JSON',
     });
-    const a = hs(net, 'a.test');
+    const a = serverIn(net, 'a.test');
     const { event } = await bobsMessage(net, roomId, bob.userId, 'x');
     expect(await a.store.rooms.getEvent(event.event_id)).toBeNull();
     expect(wireViolations(wire.exchanges.filter((e) => e.status === 200))).toEqual([]);
@@ -158,11 +132,8 @@ describe('transactions from hostile peers', () => {
 
   it('answers a replayed txnId with its first answer, applying it once; refuses events of rooms the sender is not in', async () => {
     net = await createFederatedServers(['a.test', 'b.test', 'c.test']);
-    const { a, b, bob, roomId } = await sharedRoom(net);
-    await b.call('POST', `/_matrix/client/v3/join/${enc(roomId)}?via=a.test`, {
-      token: bob.accessToken,
-      body: {},
-    });
+    const { a, b, bob, roomId } = await aliceRoom(net, { preset: 'public_chat', name: 'Lounge' });
+    await joinVia(b, bob, roomId);
     const bClient = clientOf(net, 'b.test', 'b.test');
     const first = await bobsMessage(net, roomId, bob.userId, 'once');
     const send = (client: ReturnType<typeof clientOf>, txnId: string, body: JsonObject) =>
@@ -187,11 +158,8 @@ describe('transactions from hostile peers', () => {
 
   it('applies a transaction staged before a crash when the server starts again', async () => {
     net = await createFederatedServers(['a.test', 'b.test']);
-    const { a, b, bob, roomId } = await sharedRoom(net);
-    await b.call('POST', `/_matrix/client/v3/join/${enc(roomId)}?via=a.test`, {
-      token: bob.accessToken,
-      body: {},
-    });
+    const { a, b, bob, roomId } = await aliceRoom(net, { preset: 'public_chat', name: 'Lounge' });
+    await joinVia(b, bob, roomId);
     const { event, wire: pdu } = await bobsMessage(net, roomId, bob.userId, 'staged');
     // Received and staged, then the server stopped before applying it.
     await a.store.federation.stageTransaction({
@@ -217,11 +185,12 @@ describe('transactions from hostile peers', () => {
 describe('joining rooms of every version', () => {
   it.each(Object.keys(roomVersions))('joins a room of version %s over federation', async (version) => {
     net = await createFederatedServers(['a.test', 'b.test']);
-    const { a, b, alice, bob, roomId } = await sharedRoom(net, version);
-    const joined = await b.call('POST', `/_matrix/client/v3/join/${enc(roomId)}?via=a.test`, {
-      token: bob.accessToken,
-      body: {},
+    const { a, b, alice, bob, roomId } = await aliceRoom(net, {
+      preset: 'public_chat',
+      name: 'Lounge',
+      room_version: version,
     });
+    const joined = await joinVia(b, bob, roomId);
     expect(joined.body).toEqual({ room_id: roomId });
     expect((await b.store.rooms.getRoom(roomId))?.roomVersion).toBe(version);
     expect((await b.store.rooms.membership(roomId, alice.userId))?.membership).toBe('join');

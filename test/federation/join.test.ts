@@ -13,6 +13,7 @@ import {
 } from '../../src/core/index.ts';
 import { createFederatedServers, type FederatedNetwork } from '../../src/federation/testing.ts';
 import type { TestHomeserver } from '../../src/testing.ts';
+import { aliceRoom, joinVia, serverIn } from './testing-rooms.ts';
 import { checkedOperations, wireRecorder, wireViolations } from './testing-wire.ts';
 
 let net: FederatedNetwork | undefined;
@@ -23,34 +24,15 @@ afterEach(async () => {
 
 const enc = encodeURIComponent;
 
-/** A test homeserver of the network by name. */
-function hs(network: FederatedNetwork, name: string): TestHomeserver {
-  const server = network.servers[name];
-  if (!server) throw new Error(`no server ${name}`);
-  return server.hs;
-}
-
 describe('joining a room of another server', () => {
   it('joins through make_join/send_join, and the room is usable at once', async () => {
     net = await createFederatedServers(['a.test', 'b.test']);
-    const a = hs(net, 'a.test');
-    const b = hs(net, 'b.test');
-    const alice = await a.createUser('alice');
-    const bob = await b.createUser('bob');
-    const created = await a.call('POST', '/_matrix/client/v3/createRoom', {
-      token: alice.accessToken,
-      body: { preset: 'public_chat', name: 'Lounge' },
-    });
-    expect(created.status).toBe(200);
-    const roomId = created.body.room_id as string;
+    const { a, b, alice, bob, roomId } = await aliceRoom(net, { preset: 'public_chat', name: 'Lounge' });
     await a.call('PUT', `/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/t1`, {
       token: alice.accessToken,
       body: { msgtype: 'm.text', body: 'hello' },
     });
-    const joined = await b.call('POST', `/_matrix/client/v3/join/${enc(roomId)}?via=a.test`, {
-      token: bob.accessToken,
-      body: {},
-    });
+    const joined = await joinVia(b, bob, roomId);
     expect(joined.body).toEqual({ room_id: roomId });
     expect(joined.status).toBe(200);
     // A saw the join through send_join; B has the room with its state.
@@ -71,16 +53,7 @@ describe('joining a room of another server', () => {
 describe('a room shared by two servers', () => {
   it('carries messages both ways, typing and receipts, through the outbox and /send', async () => {
     net = await createFederatedServers(['a.test', 'b.test']);
-    const a = hs(net, 'a.test');
-    const b = hs(net, 'b.test');
-    const alice = await a.createUser('alice');
-    const bob = await b.createUser('bob');
-    const roomId = (
-      await a.call('POST', '/_matrix/client/v3/createRoom', {
-        token: alice.accessToken,
-        body: { preset: 'public_chat' },
-      })
-    ).body.room_id as string;
+    const { a, b, alice, bob, roomId } = await aliceRoom(net);
     const invite = await a.call('POST', `/_matrix/client/v3/rooms/${enc(roomId)}/invite`, {
       token: alice.accessToken,
       body: { user_id: bob.userId },
@@ -137,18 +110,12 @@ describe('three servers', () => {
   it('a user of C joins by alias, everyone hears everyone, B leaves and rejoins; every body fits the spec', async () => {
     const wire = wireRecorder();
     net = await createFederatedServers(['a.test', 'b.test', 'c.test'], { inbound: wire.inbound });
-    const a = hs(net, 'a.test');
-    const b = hs(net, 'b.test');
-    const c = hs(net, 'c.test');
-    const alice = await a.createUser('alice');
-    const bob = await b.createUser('bob');
+    const { a, b, alice, bob, roomId } = await aliceRoom(net, {
+      preset: 'public_chat',
+      room_alias_name: 'lounge',
+    });
+    const c = serverIn(net, 'c.test');
     const carol = await c.createUser('carol');
-    const roomId = (
-      await a.call('POST', '/_matrix/client/v3/createRoom', {
-        token: alice.accessToken,
-        body: { preset: 'public_chat', room_alias_name: 'lounge' },
-      })
-    ).body.room_id as string;
     const post = (server: TestHomeserver, token: string, path: string, body: unknown = {}) =>
       server.call('POST', `/_matrix/client/v3${path}`, { token, body });
     expect((await post(b, bob.accessToken, `/join/${enc(roomId)}?via=a.test`)).status).toBe(200);
@@ -223,16 +190,11 @@ describe('invites, knocks and server ACLs across servers', () => {
   it('a remote invite is shown by /sync, and rejecting it goes through make_leave/send_leave', async () => {
     const wire = wireRecorder();
     net = await createFederatedServers(['a.test', 'b.test'], { inbound: wire.inbound });
-    const a = hs(net, 'a.test');
-    const b = hs(net, 'b.test');
-    const alice = await a.createUser('alice');
-    const bob = await b.createUser('bob');
-    const roomId = (
-      await a.call('POST', '/_matrix/client/v3/createRoom', {
-        token: alice.accessToken,
-        body: { preset: 'private_chat', name: 'Secret', invite: [bob.userId] },
-      })
-    ).body.room_id as string;
+    const { a, b, bob, roomId } = await aliceRoom(net, ({ bob }) => ({
+      preset: 'private_chat',
+      name: 'Secret',
+      invite: [bob.userId],
+    }));
     const sync = await b.call('GET', '/_matrix/client/v3/sync', { token: bob.accessToken });
     const invited = (
       sync.body.rooms as { invite: Record<string, { invite_state: { events: { type: string }[] } }> }
@@ -264,19 +226,10 @@ describe('invites, knocks and server ACLs across servers', () => {
   it('knocks through make_knock/send_knock on a knockable room', async () => {
     const wire = wireRecorder();
     net = await createFederatedServers(['a.test', 'b.test'], { inbound: wire.inbound });
-    const a = hs(net, 'a.test');
-    const b = hs(net, 'b.test');
-    const alice = await a.createUser('alice');
-    const bob = await b.createUser('bob');
-    const roomId = (
-      await a.call('POST', '/_matrix/client/v3/createRoom', {
-        token: alice.accessToken,
-        body: {
-          preset: 'private_chat',
-          initial_state: [{ type: 'm.room.join_rules', state_key: '', content: { join_rule: 'knock' } }],
-        },
-      })
-    ).body.room_id as string;
+    const { a, b, alice, bob, roomId } = await aliceRoom(net, {
+      preset: 'private_chat',
+      initial_state: [{ type: 'm.room.join_rules', state_key: '', content: { join_rule: 'knock' } }],
+    });
     const knocked = await b.call('POST', `/_matrix/client/v3/knock/${enc(roomId)}?via=a.test`, {
       token: bob.accessToken,
       body: { reason: 'let me in' },
@@ -305,26 +258,14 @@ describe('invites, knocks and server ACLs across servers', () => {
 
   it('a server denied by the room ACL can neither join nor send', async () => {
     net = await createFederatedServers(['a.test', 'b.test']);
-    const a = hs(net, 'a.test');
-    const b = hs(net, 'b.test');
-    const alice = await a.createUser('alice');
-    const bob = await b.createUser('bob');
-    const roomId = (
-      await a.call('POST', '/_matrix/client/v3/createRoom', {
-        token: alice.accessToken,
-        body: { preset: 'public_chat' },
-      })
-    ).body.room_id as string;
+    const { a, b, alice, bob, roomId } = await aliceRoom(net);
     await a.call('PUT', `/_matrix/client/v3/rooms/${enc(roomId)}/state/m.room.server_acl/`, {
       token: alice.accessToken,
       body: { allow: ['*'], deny: ['b.test'], allow_ip_literals: false },
     });
     expect(await a.internals.rooms.serverAllowed(roomId, 'b.test')).toBe(false);
     expect(await a.internals.rooms.serverAllowed(roomId, 'c.test:8448')).toBe(true);
-    const joined = await b.call('POST', `/_matrix/client/v3/join/${enc(roomId)}?via=a.test`, {
-      token: bob.accessToken,
-      body: {},
-    });
+    const joined = await joinVia(b, bob, roomId);
     expect([joined.status, joined.body.errcode]).toEqual([403, 'M_FORBIDDEN']);
     expect(joined.body.error).toMatch(/server ACL/);
     expect(await b.store.rooms.getRoom(roomId)).toBeNull();
@@ -335,20 +276,8 @@ describe('partial state at send_join (omit_members)', () => {
   it('leaves out other members, says so, and names the servers in the room', async () => {
     const wire = wireRecorder();
     net = await createFederatedServers(['a.test', 'b.test', 'c.test'], { inbound: wire.inbound });
-    const a = hs(net, 'a.test');
-    const b = hs(net, 'b.test');
-    const alice = await a.createUser('alice');
-    const bob = await b.createUser('bob');
-    const roomId = (
-      await a.call('POST', '/_matrix/client/v3/createRoom', {
-        token: alice.accessToken,
-        body: { preset: 'public_chat' },
-      })
-    ).body.room_id as string;
-    await b.call('POST', `/_matrix/client/v3/join/${enc(roomId)}?via=a.test`, {
-      token: bob.accessToken,
-      body: {},
-    });
+    const { b, bob, roomId } = await aliceRoom(net);
+    await joinVia(b, bob, roomId);
     // C's server joins by hand, asking for partial state.
     const c = net.servers['c.test'];
     if (!c) throw new Error('no c.test');
@@ -380,20 +309,8 @@ describe('partial state at send_join (omit_members)', () => {
 describe('an unreachable server', () => {
   it('gets what it missed once it is seen again: the outbox waits, the backoff resets on its next request', async () => {
     net = await createFederatedServers(['a.test', 'b.test']);
-    const a = hs(net, 'a.test');
-    const b = hs(net, 'b.test');
-    const alice = await a.createUser('alice');
-    const bob = await b.createUser('bob');
-    const roomId = (
-      await a.call('POST', '/_matrix/client/v3/createRoom', {
-        token: alice.accessToken,
-        body: { preset: 'public_chat' },
-      })
-    ).body.room_id as string;
-    await b.call('POST', `/_matrix/client/v3/join/${enc(roomId)}?via=a.test`, {
-      token: bob.accessToken,
-      body: {},
-    });
+    const { a, b, alice, bob, roomId } = await aliceRoom(net);
+    await joinVia(b, bob, roomId);
     net.network.block('a.test', 'b.test');
     const sent = await a.call('PUT', `/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/away`, {
       token: alice.accessToken,

@@ -8,9 +8,14 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeMultipart, multipartBoundary, parseMultipart } from '../../src/core/multipart.ts';
-import type { FederationRequest } from '../../src/federation/client.ts';
+import { buildFederationRequest, type FederationRequest } from '../../src/federation/client.ts';
 import { createRemoteMedia } from '../../src/federation/remote-media.ts';
-import { createFederatedServers, type FederatedNetwork } from '../../src/federation/testing.ts';
+import {
+  createFederatedServers,
+  type FederatedNetwork,
+  type FederatedServer,
+} from '../../src/federation/testing.ts';
+import { thumbnailKey } from '../../src/homeserver/media/index.ts';
 import { imageSize, sampleImage } from '../../src/hosts/testing-media.ts';
 import { createNodeThumbnailer } from '../../src/hosts/thumbnailer-node.ts';
 import type { TestHomeserver } from '../../src/testing.ts';
@@ -41,17 +46,23 @@ const get = (hs: TestHomeserver, path: string, token?: string) =>
     }),
   );
 
+/** a.test and b.test with thumbnailers, Alice of a.test, Bob of b.test, and a PNG Alice uploaded. */
+async function pngOnA(width: number, height: number, name: string) {
+  net = await createFederatedServers(['a.test', 'b.test'], {
+    homeserver: { thumbnailer: await createNodeThumbnailer() },
+  });
+  const a = net.servers['a.test']?.hs as TestHomeserver;
+  const b = net.servers['b.test']?.hs as TestHomeserver;
+  const alice = await a.createUser('alice');
+  const bob = await b.createUser('bob');
+  const png = await sampleImage(width, height, 'png');
+  const mediaId = await upload(a, alice.accessToken, png, 'image/png', name);
+  return { network: net, a, b, alice, bob, png, mediaId };
+}
+
 describe('media over federation', () => {
   it('fetches remote media once over the multipart endpoint, keeps it, and thumbnails it', async () => {
-    net = await createFederatedServers(['a.test', 'b.test'], {
-      homeserver: { thumbnailer: await createNodeThumbnailer() },
-    });
-    const a = net.servers['a.test']?.hs as TestHomeserver;
-    const b = net.servers['b.test']?.hs as TestHomeserver;
-    const alice = await a.createUser('alice');
-    const bob = await b.createUser('bob');
-    const png = await sampleImage(200, 100, 'png');
-    const mediaId = await upload(a, alice.accessToken, png, 'image/png', 'photo.png');
+    const { network, b, bob, png, mediaId } = await pngOnA(200, 100, 'photo.png');
 
     const first = await get(b, `/_matrix/client/v1/media/download/a.test/${mediaId}`, bob.accessToken);
     expect(first.status).toBe(200);
@@ -71,7 +82,7 @@ describe('media over federation', () => {
     expect(await b.store.media.getMediaInfo('a.test', 'nosuchmedia')).toBeNull();
 
     // a.test leaves the network: b.test answers from what it kept.
-    net.network.block('b.test', 'a.test');
+    network.network.block('b.test', 'a.test');
     const again = await get(b, `/_matrix/client/v1/media/download/a.test/${mediaId}`, bob.accessToken);
     expect(new Uint8Array(await again.arrayBuffer())).toEqual(png);
     const thumb = await get(
@@ -81,6 +92,33 @@ describe('media over federation', () => {
     );
     expect(thumb.status).toBe(200);
     expect(await imageSize(await thumb.arrayBuffer())).toMatchObject({ width: 50, height: 50 });
+  });
+
+  it('asks the origin for a remote thumbnail rather than fetching the original, and keeps it', async () => {
+    const { network, b, bob, mediaId } = await pngOnA(300, 200, 'big.png');
+    const path = `/_matrix/client/v1/media/thumbnail/a.test/${mediaId}?width=40&height=40&method=crop`;
+
+    const thumb = await get(b, path, bob.accessToken);
+    expect(thumb.status).toBe(200);
+    expect(thumb.headers.get('content-type')).toBe('image/png');
+    const bytes = new Uint8Array(await thumb.arrayBuffer());
+    expect(await imageSize(bytes)).toMatchObject({ width: 40, height: 40 });
+    // Made by a.test: b.test never fetched the original, and kept the thumbnail.
+    expect(await b.store.media.getMediaInfo('a.test', mediaId)).toBeNull();
+    const key = thumbnailKey('a.test', mediaId, { width: 40, height: 40, method: 'crop', animated: false });
+    expect(await b.store.media.getMediaInfo(key.origin, key.mediaId)).toMatchObject({
+      size: bytes.byteLength,
+    });
+
+    // a.test leaves: the same thumbnail is served from what b.test kept; another size, which
+    // only a.test or the original could make, is a Matrix error, not a 500.
+    network.network.block('b.test', 'a.test');
+    const again = await get(b, path, bob.accessToken);
+    expect(new Uint8Array(await again.arrayBuffer())).toEqual(bytes);
+    const other = await get(b, path.replace('width=40', 'width=41'), bob.accessToken);
+    expect(other.status).toBeGreaterThanOrEqual(400);
+    expect(other.status).not.toBe(500);
+    expect(((await other.json()) as { errcode: string }).errcode).toMatch(/^M_/);
   });
 
   it('serves its own media as two parts to signed requests only, and 404 for what it lacks', async () => {
@@ -143,6 +181,52 @@ describe('media over federation', () => {
     expect(badThumb.status).toBe(400);
   });
 
+  it('answers byte ranges of its multipart body, which is the same on every request', async () => {
+    net = await createFederatedServers(['a.test', 'b.test']);
+    const a = net.servers['a.test']?.hs as TestHomeserver;
+    const b = net.servers['b.test'] as FederatedServer;
+    const alice = await a.createUser('alice');
+    const bytes = Uint8Array.from({ length: 100_000 }, (_, i) => i % 253);
+    const mediaId = await upload(a, alice.accessToken, bytes, 'video/mp4', 'clip.mp4');
+    const target = `/_matrix/federation/v1/media/download/${mediaId}`;
+    const signed = async (headers: Record<string, string>) => {
+      const request = await buildFederationRequest('b.test', b.services.ctx.signingKey, 'a.test', {
+        method: 'GET',
+        target,
+      });
+      for (const [name, value] of Object.entries(headers)) request.headers.set(name, value);
+      return a.fetch(request);
+    };
+
+    const whole = await signed({});
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get('accept-ranges')).toBe('bytes');
+    const body = new Uint8Array(await whole.arrayBuffer());
+    const size = body.byteLength;
+    const parts = parseMultipart(multipartBoundary(whole.headers.get('content-type')) as string, body);
+    expect(parts[1]?.body).toEqual(bytes);
+
+    // A resumed download: the first part again, then the rest, adds up to the same body.
+    const head = await signed({ range: 'bytes=0-49999' });
+    expect(head.status).toBe(206);
+    expect(head.headers.get('content-range')).toBe(`bytes 0-49999/${size}`);
+    const rest = await signed({ range: 'bytes=50000-', 'if-range': whole.headers.get('etag') as string });
+    expect(rest.status).toBe(206);
+    expect(rest.headers.get('content-type')).toBe(whole.headers.get('content-type'));
+    const joined = new Uint8Array(size);
+    joined.set(new Uint8Array(await head.arrayBuffer()), 0);
+    joined.set(new Uint8Array(await rest.arrayBuffer()), 50_000);
+    expect(joined).toEqual(body);
+
+    const past = await signed({ range: `bytes=${size}-` });
+    expect([past.status, past.headers.get('content-range')]).toEqual([416, `bytes */${size}`]);
+    // Signed by nobody: refused before any range is looked at.
+    const unsigned = await a.fetch(
+      new Request(`https://a.test${target}`, { headers: { range: 'bytes=0-1' } }),
+    );
+    expect(unsigned.status).toBe(401);
+  });
+
   it("follows a Location part, falls back to a pre-1.11 server's legacy download, and bounds sizes", async () => {
     const asked: string[] = [];
     const mark = 'xyz';
@@ -184,6 +268,13 @@ describe('media over federation', () => {
     const legacy = await remote.fetchMedia('old.test', 'def', options);
     expect(legacy?.uploadName).toBe('café.txt');
     expect(new TextDecoder().decode(legacy?.data as Uint8Array)).toBe('legacy bytes');
+    const thumb = await remote.fetchThumbnail?.(
+      'old.test',
+      'def',
+      { width: 32, height: 32, method: 'crop', animated: false },
+      options,
+    );
+    expect(new TextDecoder().decode(thumb?.data as Uint8Array)).toBe('legacy bytes');
     await expect(remote.fetchMedia('new.test', 'big', options)).rejects.toMatchObject({
       status: 502,
       errcode: 'M_TOO_LARGE',
@@ -193,6 +284,8 @@ describe('media over federation', () => {
       'GET https://cdn.example/media/1',
       'old.test /_matrix/federation/v1/media/download/def signed',
       'old.test /_matrix/media/v3/download/old.test/def unsigned',
+      'old.test /_matrix/federation/v1/media/thumbnail/def signed',
+      'old.test /_matrix/media/v3/thumbnail/old.test/def unsigned',
       'new.test /_matrix/federation/v1/media/download/big signed',
     ]);
   });

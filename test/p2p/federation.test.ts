@@ -2,37 +2,20 @@
  * P2P federation between Node homeservers over real libp2p connections on loopback: each
  * server named by its key, every request a `/matrix/federation/1` stream.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isP2pServerName } from '../../src/core/p2p-identity.ts';
-import type { Relay } from '../../src/transport/libp2p/relay.ts';
-import {
-  relayTcpAddress,
-  startTestP2pPeer,
-  startTestRelay,
-  type TestP2pPeer,
-} from '../../src/transport/libp2p/testing.ts';
-import { sendText, sharedRoom, texts } from './testing-room.ts';
+import { relayTcpAddress } from '../../src/transport/libp2p/testing.ts';
+import { aliceAndBob, p2pTestNetwork, sendText, texts } from './testing-room.ts';
 
-const peers: TestP2pPeer[] = [];
-const relays: Relay[] = [];
-afterEach(async () => {
-  await Promise.all(peers.splice(0).map((p) => p.close()));
-  await Promise.all(relays.splice(0).map((r) => r.close()));
-});
+const net = p2pTestNetwork();
 
 const enc = encodeURIComponent;
 
 describe('P2P federation over TCP', () => {
   it('invites, joins, carries messages both ways and state changes', async () => {
-    const a = await startTestP2pPeer();
-    const b = await startTestP2pPeer();
-    peers.push(a, b);
+    const { a, b } = await net.pair({ know: true });
     expect(isP2pServerName(a.serverName)).toBe(true);
-    await a.know(b);
-    await b.know(a);
-    const alice = await a.hs.createUser('alice');
-    const bob = await b.hs.createUser('bob');
-    const roomId = await sharedRoom(a.hs, alice, b.hs, bob);
+    const { alice, bob, roomId } = await aliceAndBob(a, b);
     await sendText(b.hs, bob, roomId, 'hi from b', 't1');
     await expect.poll(() => texts(a.hs, alice, roomId), { timeout: 10_000 }).toEqual(['hi from b']);
     await sendText(a.hs, alice, roomId, 'hi from a', 't2');
@@ -65,23 +48,22 @@ describe('P2P federation over TCP', () => {
 
 describe('P2P federation over WebRTC (node-datachannel), signalled through a relay', () => {
   it('finds the peer in the relay directory, sets up WebRTC, and federates a room over it', async () => {
-    const relay = await startTestRelay();
-    relays.push(relay);
+    const relay = await net.relay();
     const via = [relayTcpAddress(relay)];
     // No listener of their own: the relay is the only way in, WebRTC the way through.
-    const options = { relays: via, listen: [], webRTC: true, transports: { tcp: true, webSockets: false } };
-    const a = await startTestP2pPeer(options);
-    const b = await startTestP2pPeer(options);
-    peers.push(a, b);
+    const { a, b } = await net.pair({
+      relays: via,
+      listen: [],
+      webRTC: true,
+      transports: { tcp: true, webSockets: false },
+    });
     // Each holds a reservation and is listed in the relay's directory.
     await expect
       .poll(() => a.transport.relayClient?.directory().then((d) => d.map((e) => e.server_name).sort()), {
         timeout: 10_000,
       })
       .toEqual([a.serverName, b.serverName].sort());
-    const alice = await a.hs.createUser('alice');
-    const bob = await b.hs.createUser('bob');
-    const roomId = await sharedRoom(a.hs, alice, b.hs, bob);
+    const { alice, bob, roomId } = await aliceAndBob(a, b);
     expect(a.transport.peer(b.serverName)).toMatchObject({ state: 'direct', via: 'webrtc' });
     await sendText(b.hs, bob, roomId, 'over webrtc from b', 't1');
     await expect.poll(() => texts(a.hs, alice, roomId), { timeout: 10_000 }).toEqual(['over webrtc from b']);
@@ -119,14 +101,8 @@ describe('P2P federation over WebRTC (node-datachannel), signalled through a rel
 
 describe('a peer coming back', () => {
   it('gets what waited for it at once, whatever the backoff said', async () => {
-    const a = await startTestP2pPeer();
-    const b = await startTestP2pPeer();
-    peers.push(a, b);
-    await a.know(b);
-    await b.know(a);
-    const alice = await a.hs.createUser('alice');
-    const bob = await b.hs.createUser('bob');
-    const roomId = await sharedRoom(a.hs, alice, b.hs, bob);
+    const { a, b } = await net.pair({ know: true });
+    const { alice, bob, roomId } = await aliceAndBob(a, b);
     await b.node.stop();
     await sendText(a.hs, alice, roomId, 'while you were away', 'away');
     // The send failed (no relay to hold it): A backs off — and here, for an hour.

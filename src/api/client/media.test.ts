@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseJson } from '../../core/json.ts';
+import { MatrixError } from '../../homeserver/errors.ts';
 import { imageSize, sampleImage } from '../../hosts/testing-media.ts';
 import { createNodeThumbnailer } from '../../hosts/thumbnailer-node.ts';
 import type { HomeserverOptions } from '../../server.ts';
@@ -445,6 +446,55 @@ describe('media', () => {
     });
     expect(missing.status).toBe(404);
     expect(asked).toEqual(['other.example/there', 'other.example/gone']);
+  });
+
+  it('makes a remote thumbnail here from the original only when the origin refuses to make one', async () => {
+    const png = await sampleImage(100, 60, 'png');
+    const asked: string[] = [];
+    const { hs, alice } = await start({
+      remoteMedia: {
+        async fetchMedia(serverName, mediaId) {
+          asked.push(`download ${serverName}/${mediaId}`);
+          return mediaId === 'gone' ? null : { contentType: 'image/png', uploadName: null, data: png };
+        },
+        async fetchThumbnail(serverName, mediaId, want) {
+          asked.push(`thumbnail ${serverName}/${mediaId} ${want.width}x${want.height}`);
+          if (mediaId === 'made') return { contentType: 'image/png', data: await sampleImage(16, 16, 'png') };
+          if (mediaId === 'html') return { contentType: 'text/html', data: new Blob(['<script>']) };
+          if (mediaId === 'gone') return null;
+          throw new MatrixError(400, 'M_UNKNOWN', 'Cannot generate a thumbnail of this content');
+        },
+      },
+    });
+    const thumb = (id: string) =>
+      send(
+        hs,
+        'GET',
+        `/_matrix/client/v1/media/thumbnail/other.example/${id}?width=32&height=32&method=crop`,
+        {
+          token: alice.accessToken,
+        },
+      );
+    const made = await thumb('made');
+    expect(await imageSize(await made.arrayBuffer())).toMatchObject({ width: 16, height: 16 });
+    // Refused, or of a type a thumbnail may not have: made here from the original.
+    for (const id of ['refused', 'html']) {
+      const res = await thumb(id);
+      expect(res.headers.get('content-type')).toBe('image/png');
+      expect(await imageSize(await res.arrayBuffer())).toMatchObject({ width: 32, height: 32 });
+    }
+    expect((await thumb('gone')).status).toBe(404);
+    // Kept: asked again, nobody is asked.
+    await thumb('made');
+    await thumb('refused');
+    expect(asked).toEqual([
+      'thumbnail other.example/made 32x32',
+      'thumbnail other.example/refused 32x32',
+      'download other.example/refused',
+      'thumbnail other.example/html 32x32',
+      'download other.example/html',
+      'thumbnail other.example/gone 32x32',
+    ]);
   });
 
   it('keeps media in backups: exported and imported with the rest', async () => {

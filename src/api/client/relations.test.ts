@@ -118,6 +118,73 @@ describe('relations, threads and bundled aggregations', () => {
     expect(ids(shallow.body)).not.toContain(reaction);
   });
 
+  it('bundles only edits and thread replies the viewer may see: history visibility, ignored users, no redacted edit', async () => {
+    const bed = await roomsTestbed('alice', 'bob', 'carol', 'dave');
+    hs = bed.hs;
+    const server = hs;
+    const [alice, bob, carol, dave] = bed.users as [TestUser, TestUser, TestUser, TestUser];
+    const roomId = await roomWith(hs, alice, [bob, carol, dave]);
+    const edit = (text: string, of: string) =>
+      send(alice, roomId, 'm.room.message', {
+        body: `* ${text}`,
+        'm.new_content': { body: text, msgtype: 'm.text' },
+        ...rel('m.replace', of),
+      });
+    const bundledFor = async (user: TestUser, eventId: string) => {
+      const res = await get(`/_matrix/client/v3/rooms/${roomId}/event/${eventId}`, user);
+      expect(res.status).toBe(200);
+      return relationsOf(res.body);
+    };
+    const root = await sendText(hs, alice, roomId, 'original');
+    const early = await edit('while bob was here', root);
+    const replyEarly = await send(alice, roomId, 'm.room.message', { body: 'one', ...rel('m.thread', root) });
+
+    // Bob leaves: what Alice does afterwards is not his to see (shared history ends at his leave).
+    const left = await server.call('POST', `/_matrix/client/v3/rooms/${roomId}/leave`, {
+      token: bob.accessToken,
+      body: {},
+    });
+    expect(left.status).toBe(200);
+    const late = await edit('after bob left', root);
+    const replyLate = await send(alice, roomId, 'm.room.message', { body: 'two', ...rel('m.thread', root) });
+    const asBob = await bundledFor(bob, root);
+    expect(asBob?.['m.replace']?.event_id).toBe(early);
+    expect(asBob?.['m.thread']).toMatchObject({ count: 1, latest_event: { event_id: replyEarly } });
+    const asAlice = await bundledFor(alice, root);
+    expect(asAlice?.['m.replace']?.event_id).toBe(late);
+    expect(asAlice?.['m.thread']).toMatchObject({ count: 2, latest_event: { event_id: replyLate } });
+
+    // Carol ignores Dave: his reply, the latest, is not the one she is shown.
+    const ignore = await server.call(
+      'PUT',
+      `/_matrix/client/v3/user/${encodeURIComponent(carol.userId)}/account_data/m.ignored_user_list`,
+      {
+        token: carol.accessToken,
+        body: { ignored_users: { [dave.userId]: {} } },
+      },
+    );
+    expect(ignore.status).toBe(200);
+    const fromDave = await send(dave, roomId, 'm.room.message', { body: 'three', ...rel('m.thread', root) });
+    expect((await bundledFor(carol, root))?.['m.thread']).toMatchObject({
+      count: 2,
+      latest_event: { event_id: replyLate },
+    });
+    expect((await bundledFor(alice, root))?.['m.thread']).toMatchObject({
+      count: 3,
+      latest_event: { event_id: fromDave },
+    });
+
+    // A redacted edit is no edit: the one before it is bundled again.
+    const latest = await edit('redacted soon', root);
+    expect((await bundledFor(carol, root))?.['m.replace']?.event_id).toBe(latest);
+    const redact = await server.call('PUT', `/_matrix/client/v3/rooms/${roomId}/redact/${latest}/r1`, {
+      token: alice.accessToken,
+      body: {},
+    });
+    expect(redact.status).toBe(200);
+    expect((await bundledFor(carol, root))?.['m.replace']?.event_id).toBe(late);
+  });
+
   it('lists threads by latest activity, all or participated, and refuses outsiders', async () => {
     const bed = await roomsTestbed('alice', 'bob', 'mallory');
     hs = bed.hs;

@@ -12,30 +12,48 @@ import {
   contentDisposition,
   dispositionFor,
   downloadQuery,
+  mediaEtag,
   mediaIdParam,
   THUMBNAIL_EXTENSIONS,
   thumbnailQuery,
 } from '../client/media.ts';
 import type { Endpoint } from '../endpoint.ts';
+import { partialHeaders, requestedRange, sliceBytes } from '../range.ts';
 import { federationEndpoint, type XMatrixDeps } from './auth.ts';
 
 const encoder = new TextEncoder();
 
 /** A random boundary: 32 hex digits never met by chance in the media bytes. */
-function boundary(): string {
+function randomBoundary(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return `hearth-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
-function multipartMedia(data: Blob | Uint8Array, contentType: string, disposition: string): Response {
-  const mark = boundary();
+/**
+ * The two-part answer. With `ranged`, the body is the same bytes on every request (its
+ * boundary is the media's secret tag, not random), so a server resuming a large download may
+ * ask a byte range of it: the range is of this multipart body, the representation it gets.
+ */
+function multipartMedia(
+  data: Blob | Uint8Array,
+  contentType: string,
+  disposition: string,
+  mark: string,
+  ranged?: { request: Request; etag: string },
+): Response {
   const body = encodeMultipart(mark, [
     { headers: { 'Content-Type': 'application/json' }, body: encoder.encode('{}') },
     { headers: { 'Content-Type': contentType, 'Content-Disposition': disposition }, body: data },
   ]);
-  return new Response(body, {
-    status: 200,
-    headers: { 'Content-Type': `multipart/mixed; boundary=${mark}`, 'Content-Length': String(body.size) },
+  const range = ranged ? requestedRange(ranged.request, body.size, ranged.etag) : null;
+  return new Response(range ? sliceBytes(body, range) : body, {
+    status: range ? 206 : 200,
+    headers: {
+      'Content-Type': `multipart/mixed; boundary=${mark}`,
+      'Content-Length': String(body.size),
+      ...(ranged && { 'Accept-Ranges': 'bytes', ETag: ranged.etag }),
+      ...(range && partialHeaders(range, body.size)),
+    },
   });
 }
 
@@ -50,7 +68,7 @@ export function mediaFederationEndpoints(deps: XMatrixDeps, services: Services):
       params: { mediaId: mediaIdParam },
       query: downloadQuery,
       spec: 'server-server-api/#get_matrixfederationv1mediadownloadmediaid',
-      handler: async ({ params, query }) => {
+      handler: async ({ request, params, query }) => {
         const content = await media.download(config.serverName, params.mediaId, {
           timeoutMs: query.timeout_ms,
           allowRemote: false,
@@ -59,6 +77,8 @@ export function mediaFederationEndpoints(deps: XMatrixDeps, services: Services):
           content.data,
           content.contentType,
           contentDisposition(dispositionFor(content.contentType), content.uploadName),
+          `hearth-${await media.secretTag(config.serverName, params.mediaId)}`,
+          { request, etag: mediaEtag(config.serverName, params.mediaId) },
         );
       },
     }),
@@ -78,7 +98,12 @@ export function mediaFederationEndpoints(deps: XMatrixDeps, services: Services):
           { timeoutMs: query.timeout_ms, allowRemote: false },
         );
         const ext = THUMBNAIL_EXTENSIONS[made.contentType] ?? 'bin';
-        return multipartMedia(made.data, made.contentType, contentDisposition('inline', `thumbnail.${ext}`));
+        return multipartMedia(
+          made.data,
+          made.contentType,
+          contentDisposition('inline', `thumbnail.${ext}`),
+          randomBoundary(),
+        );
       },
     }),
   ];

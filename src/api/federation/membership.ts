@@ -16,21 +16,21 @@ const MEMBERSHIP_BODY_BYTES = 128 * 1024;
 
 export function membershipEndpoints(deps: XMatrixDeps, services: Services): Endpoint[] {
   const { rooms } = services;
-  const makeQuery = q.object({ ver: q.list() });
-  /** "Defaults to [1]" (make_join `ver`). */
-  const versionsOf = (ver: string[]) => (ver.length > 0 ? ver : ['1']);
   const pduBody = v.jsonObject();
-  return [
+  /** make_join and make_knock: one request shape, the room versions the origin supports as `ver`. */
+  const makeEndpoint = (membership: 'join' | 'knock', versionsOf: (ver: string[]) => string[]) =>
     federationEndpoint(deps, {
-      // GET /_matrix/federation/v1/make_join/{roomId}/{userId}
       method: 'GET',
-      path: '/make_join/{roomId}/{userId}',
+      path: `/make_${membership}/{roomId}/{userId}`,
       versions: ['v1'],
-      query: makeQuery,
-      spec: 'server-server-api/#get_matrixfederationv1make_joinroomiduserid',
+      query: q.object({ ver: q.list() }),
+      spec: `server-server-api/#get_matrixfederationv1make_${membership}roomiduserid`,
       handler: ({ origin, params, query }) =>
-        rooms.makeMembership(origin, params.roomId, params.userId, 'join', versionsOf(query.ver)),
-    }),
+        rooms.makeMembership(origin, params.roomId, params.userId, membership, versionsOf(query.ver)),
+    });
+  return [
+    // GET /_matrix/federation/v1/make_join/{roomId}/{userId}: `ver` "defaults to [1]".
+    makeEndpoint('join', (ver) => (ver.length > 0 ? ver : ['1'])),
     federationEndpoint(deps, {
       // PUT /_matrix/federation/v2/send_join/{roomId}/{eventId}
       method: 'PUT',
@@ -78,17 +78,9 @@ export function membershipEndpoints(deps: XMatrixDeps, services: Services): Endp
       handler: ({ origin, params, body }) =>
         rooms.sendMembership(origin, params.roomId, params.eventId, body as Pdu, 'leave'),
     }),
-    federationEndpoint(deps, {
-      // GET /_matrix/federation/v1/make_knock/{roomId}/{userId}
-      method: 'GET',
-      path: '/make_knock/{roomId}/{userId}',
-      versions: ['v1'],
-      query: makeQuery,
-      spec: 'server-server-api/#get_matrixfederationv1make_knockroomiduserid',
-      // `ver` is required here; an absent one offers nothing (M_INCOMPATIBLE_ROOM_VERSION).
-      handler: ({ origin, params, query }) =>
-        rooms.makeMembership(origin, params.roomId, params.userId, 'knock', query.ver),
-    }),
+    // GET /_matrix/federation/v1/make_knock/{roomId}/{userId}: `ver` is required here; an
+    // absent one offers nothing (M_INCOMPATIBLE_ROOM_VERSION).
+    makeEndpoint('knock', (ver) => ver),
     federationEndpoint(deps, {
       // PUT /_matrix/federation/v1/send_knock/{roomId}/{eventId}
       method: 'PUT',

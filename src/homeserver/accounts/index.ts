@@ -165,7 +165,7 @@ export interface AccountsDeps {
    * A user's devices changed (deleted, renamed): wakes the syncs of those sharing a room and
    * tells federation (the e2ee service's `deviceListChanged`).
    */
-  deviceListChanged?: (userId: string) => Promise<void>;
+  deviceListChanged?: (userId: string, deleted?: readonly string[]) => Promise<void>;
   /** The application services, for `m.login.application_service`. */
   appservices?: AppserviceLogins;
 }

@@ -39,7 +39,7 @@ export function checkDeviceId(deviceId: string | undefined): void {
 
 export function createSessions(
   ctx: HomeserverContext,
-  hooks: { deviceListChanged?: (userId: string) => Promise<void> } = {},
+  hooks: { deviceListChanged?: (userId: string, deleted?: readonly string[]) => Promise<void> } = {},
 ): Sessions {
   const { store, clock, config, random } = ctx;
   /** Device → when its last_seen_ts was last written by this process. */
@@ -125,7 +125,7 @@ export function createSessions(
     for (const d of deviceIds) lastSeenWritten.delete(`${userId}\u0000${d}`);
     ctx.notifier.notify({ users: [userId] });
     // Others sharing a room stop encrypting for the deleted devices once they hear of it.
-    await hooks.deviceListChanged?.(userId);
+    await hooks.deviceListChanged?.(userId, deviceIds);
   }
 
   return {

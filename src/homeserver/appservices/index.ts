@@ -12,7 +12,7 @@
  */
 import type { JsonObject } from '../../core/canonical-json.ts';
 import { parseJson } from '../../core/json.ts';
-import type { StoredEvent } from '../../storage/store.ts';
+import type { StoredEvent, ToDeviceMessage } from '../../storage/store.ts';
 import { repeatInBackground } from '../background.ts';
 import { toClientEvent } from '../client-event.ts';
 import { type Auth, type HomeserverContext, isLocalId, randomString } from '../context.ts';
@@ -20,6 +20,9 @@ import { forbidden, MatrixError, matrixError, notFound } from '../errors.ts';
 import { type AppserviceRegistration, matches } from './registration.ts';
 
 export type { AppserviceRegistration } from './registration.ts';
+
+/** A to-device message as queued for one device. */
+export type ToDeviceForDevice = ToDeviceMessage & { userId: string; deviceId: string };
 export { checkRegistrations, parseRegistration, RegistrationError } from './registration.ts';
 
 /** How the homeserver reaches services over HTTP: `fetch`, injected by the host. */
@@ -71,6 +74,11 @@ export interface AppservicesService {
    * ephemeral events and are interested in the user: theirs, or sharing a room with theirs.
    */
   presence(userId: string, content: JsonObject): Promise<void>;
+  /**
+   * Queues to-device messages queued for this server's devices (from a local sender or over
+   * federation) whose recipient is a user of a service that wants ephemeral events.
+   */
+  toDevice(messages: readonly ToDeviceForDevice[]): Promise<void>;
   /** One step of the follower: queues the events since the cursor; the number handled. */
   follow(): Promise<number>;
   /** One round of sending: every service with something queued whose backoff allows. */
@@ -218,9 +226,12 @@ export function createAppservicesService(ctx: HomeserverContext, deps: Appservic
     }
     const events = items.filter((i) => i.kind === 'event').map((i) => i.data);
     const ephemeral = items.filter((i) => i.kind === 'ephemeral').map((i) => i.data);
+    const toDevice = items.filter((i) => i.kind === 'to_device').map((i) => i.data);
     const body: JsonObject = { events };
     // The spec's key, and MSC2409's, which bridges of the matrix-appservice family read.
     if (ephemeral.length > 0) Object.assign(body, { ephemeral, 'de.sorunome.msc2409.ephemeral': ephemeral });
+    // MSC2409's to-device key, as Synapse sends it (the spec has none yet).
+    if (toDevice.length > 0) body['de.sorunome.msc2409.to_device'] = toDevice;
     let ok = false;
     try {
       const res = await deps.fetch(
@@ -429,6 +440,27 @@ export function createAppservicesService(ctx: HomeserverContext, deps: Appservic
       }
       const data: JsonObject = { type: 'm.presence', sender: userId, content };
       const items = [...interested].map((reg) => ({ asId: reg.id, kind: 'ephemeral' as const, data }));
+      if (items.length > 0) await store.operator.enqueueAppservice(items);
+    },
+
+    async toDevice(messages) {
+      const wanting = registrations.filter((r) => r.receiveEphemeral && r.url !== null);
+      if (wanting.length === 0) return;
+      const items = messages.flatMap((m) =>
+        wanting
+          .filter((reg) => owns(reg, m.userId))
+          .map((reg) => ({
+            asId: reg.id,
+            kind: 'to_device' as const,
+            data: {
+              type: m.type,
+              sender: m.sender,
+              content: m.content,
+              to_user_id: m.userId,
+              to_device_id: m.deviceId,
+            },
+          })),
+      );
       if (items.length > 0) await store.operator.enqueueAppservice(items);
     },
 

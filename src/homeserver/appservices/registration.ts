@@ -24,7 +24,12 @@ export interface AppserviceRegistration {
   namespaces: { users: Namespace[]; aliases: Namespace[]; rooms: Namespace[] };
   /** Default true ("rate_limited": whether requests from masqueraded users are rate-limited). */
   rateLimited: boolean;
-  /** MSC2409 / spec v1.x: typing, receipts and presence pushed in transactions. */
+  /**
+   * MSC2409 / spec v1.x: typing, receipts and presence pushed in transactions; and, as
+   * Synapse does under MSC2409, to-device messages for the service's users
+   * (`de.sorunome.msc2409.to_device`). `de.sorunome.msc2409.push_ephemeral` (what
+   * matrix-appservice's registrations write) means the same.
+   */
   receiveEphemeral: boolean;
   /** Third-party protocols the service bridges (`/thirdparty/*`). */
   protocols: string[];
@@ -85,7 +90,7 @@ export function parseRegistration(doc: unknown): AppserviceRegistration {
   need(isObject(ns), 'namespaces', 'must be a mapping of users, aliases, rooms');
   for (const k of Object.keys(ns))
     need(['users', 'aliases', 'rooms'].includes(k), `namespaces.${k}`, 'unknown (users, aliases or rooms)');
-  for (const flag of ['rate_limited', 'receive_ephemeral'] as const)
+  for (const flag of ['rate_limited', 'receive_ephemeral', 'de.sorunome.msc2409.push_ephemeral'] as const)
     need(doc[flag] === undefined || typeof doc[flag] === 'boolean', flag, 'must be true or false');
   const protocols = doc.protocols ?? [];
   need(
@@ -105,7 +110,7 @@ export function parseRegistration(doc: unknown): AppserviceRegistration {
       rooms: namespaces(ns.rooms, 'namespaces.rooms'),
     },
     rateLimited: doc.rate_limited !== false,
-    receiveEphemeral: doc.receive_ephemeral === true,
+    receiveEphemeral: doc.receive_ephemeral === true || doc['de.sorunome.msc2409.push_ephemeral'] === true,
     protocols: protocols as string[],
   };
 }

@@ -15,7 +15,7 @@ import { type BackupService, createBackupService } from './backup.ts';
 import { createDehydratedDeviceService, type DehydratedDeviceService } from './dehydrated.ts';
 import { createKeysService, type KeysService } from './keys.ts';
 import { createE2eeSyncData, type E2eeSyncData } from './sync-data.ts';
-import { createToDeviceService, type ToDeviceService } from './to-device.ts';
+import { createToDeviceService, type ToDeviceDeps, type ToDeviceService } from './to-device.ts';
 
 export type { BackupService, BackupSession } from './backup.ts';
 export type { DehydratedDeviceService, DehydratedDeviceUpload } from './dehydrated.ts';
@@ -27,9 +27,10 @@ export interface E2eeService extends KeysService, ToDeviceService, E2eeSyncData,
   readonly backup: BackupService;
   /**
    * A user's device list changed outside this service (a device deleted or renamed; the
-   * store has recorded it): wakes the syncs that may show it and tells federation.
+   * store has recorded it): wakes the syncs that may show it and tells federation, naming
+   * the devices `deleted`.
    */
-  deviceListChanged(userId: string): Promise<void>;
+  deviceListChanged(userId: string, deleted?: readonly string[]): Promise<void>;
   /**
    * An E2EE EDU from `origin` (`m.direct_to_device`, `m.device_list_update`,
    * `m.signing_key_update`); false when `eduType` is none of these. A remote user's device
@@ -48,22 +49,28 @@ export const e2eeRemoteOff: E2eeRemote = {
   deviceListChanged: () => Promise.resolve(),
 };
 
-export function createE2eeService(ctx: HomeserverContext, deps: { remote?: E2eeRemote } = {}): E2eeService {
+export function createE2eeService(
+  ctx: HomeserverContext,
+  deps: { remote?: E2eeRemote; toDeviceQueued?: ToDeviceDeps['queued'] } = {},
+): E2eeService {
   const remote = deps.remote ?? e2eeRemoteOff;
   const syncData = createE2eeSyncData(ctx);
 
   /** Wakes the syncs that may show the change (the user's, and their rooms'), and tells federation. */
-  async function keysChanged(userId: string): Promise<void> {
+  async function keysChanged(userId: string, deleted?: readonly string[]): Promise<void> {
     const rooms = await ctx.store.rooms.roomsForUser(userId, 'join');
     ctx.notifier.notify({ users: [userId], rooms: rooms.map((r) => r.roomId) });
     try {
-      await remote.deviceListChanged(userId);
+      await remote.deviceListChanged(userId, deleted);
     } catch (err) {
       ctx.logger.warn('device-list update for other servers failed', { userId, error: String(err) });
     }
   }
 
-  const toDevice = createToDeviceService(ctx, { remote });
+  const toDevice = createToDeviceService(ctx, {
+    remote,
+    ...(deps.toDeviceQueued ? { queued: deps.toDeviceQueued } : {}),
+  });
 
   /** A remote user's devices or cross-signing keys changed: their local room-mates' syncs learn it. */
   async function remoteKeysChanged(origin: string, userId: unknown): Promise<void> {

@@ -31,7 +31,13 @@ export interface ToDeviceService {
   receiveToDevice(origin: string, content: JsonObject): Promise<void>;
 }
 
-export function createToDeviceService(ctx: HomeserverContext, deps: { remote: E2eeRemote }): ToDeviceService {
+export interface ToDeviceDeps {
+  remote: E2eeRemote;
+  /** Told of the messages newly queued for this server's devices (application services hear of theirs). */
+  queued?: (messages: readonly (ToDeviceMessage & { userId: string; deviceId: string })[]) => Promise<void>;
+}
+
+export function createToDeviceService(ctx: HomeserverContext, deps: ToDeviceDeps): ToDeviceService {
   const { store, config, logger } = ctx;
 
   /** The messages for `userId`'s existing devices (`*` means all of them). */
@@ -55,6 +61,17 @@ export function createToDeviceService(ctx: HomeserverContext, deps: { remote: E2
       if (content) out.push({ ...message, userId, deviceId, content });
     }
     return out;
+  }
+
+  /** After the messages are durably queued; a failure is logged, never the sender's. */
+  async function tellQueued(
+    local: (ToDeviceMessage & { userId: string; deviceId: string })[],
+  ): Promise<void> {
+    try {
+      await deps.queued?.(local);
+    } catch (err) {
+      logger.warn('to-device messages not passed on to application services', { error: String(err) });
+    }
   }
 
   return {
@@ -90,7 +107,10 @@ export function createToDeviceService(ctx: HomeserverContext, deps: { remote: E2
       });
       // 0: this transaction was queued before; its messages went then.
       if (position === 0 && local.length > 0) return;
-      if (local.length > 0) ctx.notifier.notify({ users: new Set(local.map((m) => m.userId)) });
+      if (local.length > 0) {
+        ctx.notifier.notify({ users: new Set(local.map((m) => m.userId)) });
+        await tellQueued(local);
+      }
       for (const [destination, forServer] of remote) {
         try {
           await deps.remote.sendToDevice(destination, {
@@ -130,7 +150,9 @@ export function createToDeviceService(ctx: HomeserverContext, deps: { remote: E2
         deviceId: '',
         txnId: `m.direct_to_device ${messageId}`,
       });
-      if (position !== 0) ctx.notifier.notify({ users: new Set(local.map((m) => m.userId)) });
+      if (position === 0) return;
+      ctx.notifier.notify({ users: new Set(local.map((m) => m.userId)) });
+      await tellQueued(local);
     },
   };
 }

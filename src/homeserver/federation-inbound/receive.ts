@@ -291,7 +291,22 @@ export function createReceiving(
       const candidates = pdus.filter(isObject).sort(byDepth);
       const allowed = await deps.rooms.serverAllowed(roomId, origin);
       const version = await rooms.roomVersionOf(roomId);
-      for (const pdu of candidates) {
+      // All of them through accept at once: their signatures are verified together and a run
+      // of messages is written in one transaction. Only those whose prev or auth events are
+      // unknown here then go one by one, each with what it lacks fetched first.
+      let together: AcceptOutcome[] | undefined;
+      if (allowed && candidates.length > 1) {
+        try {
+          together = await rooms.acceptRemote(roomId, candidates);
+        } catch (err) {
+          logger.warn('receiving PDUs together failed; trying them one by one', {
+            origin,
+            roomId,
+            error: why(err),
+          });
+        }
+      }
+      for (const [index, pdu] of candidates.entries()) {
         if (!allowed) {
           // "the PDU MUST be ignored with an appropriate error included in the response".
           const id = idOf(pdu, version);
@@ -300,7 +315,8 @@ export function createReceiving(
         }
         let outcome: AcceptOutcome;
         try {
-          outcome = await receiveOne(origin, roomId, pdu);
+          const first = together?.[index];
+          outcome = first && first.status !== 'missing' ? first : await receiveOne(origin, roomId, pdu);
         } catch (err) {
           logger.warn('receiving a PDU failed', { origin, roomId, error: why(err) });
           const id = idOf(pdu, version);

@@ -7,6 +7,7 @@
  * federation fills in, and is kept in the store under its origin's name after the first
  * fetch; without the hook, media not kept is 404 M_NOT_FOUND. URL previews are off.
  */
+import { sha256 } from '../../core/crypto.ts';
 import { isValidServerName } from '../../core/identifiers.ts';
 import type { MediaBody, MediaStore } from '../../storage/store.ts';
 import { type HomeserverContext, randomString } from '../context.ts';
@@ -117,6 +118,14 @@ export interface MediaService {
   ): Promise<{ contentType: string; data: Blob | Uint8Array }>;
   /** URL previews are off: always M_FORBIDDEN, saying so. */
   previewUrl(): Promise<never>;
+  /**
+   * 32 hex digits, the same for a media item on every call and after a restart, that nobody
+   * without this server's signing key can compute: a response that must be identical byte for
+   * byte on each request (the federation download's multipart body, so that byte ranges of it
+   * compose) takes it as its boundary. The uploader cannot plant it in the content: it is
+   * unknown before the first download, and content never changes after upload.
+   */
+  secretTag(serverName: string, mediaId: string): Promise<string>;
 }
 
 export interface MediaDeps {
@@ -124,6 +133,22 @@ export interface MediaDeps {
   thumbnailer?: Thumbnailer;
   /** Fetches other servers' media (federation); without it, remote media is not found. */
   remoteMedia?: RemoteMediaPort;
+}
+
+/**
+ * Where a remote media's thumbnail is kept: under `<origin>#thumbnails`, which no server name
+ * can be (so it never meets real media, and a download never serves it), with the size asked
+ * as a suffix parsed from the right (`-WxH-method[-animated]`), so no two requests share one.
+ */
+export function thumbnailKey(
+  serverName: string,
+  mediaId: string,
+  want: ThumbnailRequest,
+): { origin: string; mediaId: string } {
+  return {
+    origin: `${serverName}#thumbnails`,
+    mediaId: `${mediaId}-${want.width}x${want.height}-${want.method}${want.animated ? '-animated' : ''}`,
+  };
 }
 
 /** 504 M_NOT_YET_UPLOADED (content-repo.yaml `notYetUploaded`). */
@@ -254,6 +279,75 @@ export function createMediaService(ctx: HomeserverContext, deps: MediaDeps = {})
     return remote(serverName, mediaId, options.timeoutMs);
   }
 
+  /** A thumbnail made here from the content (fetched first if remote and not kept). */
+  const makeThumbnail: MediaService['thumbnail'] = async (serverName, mediaId, want, options) => {
+    const content = await fetchContent(serverName, mediaId, options);
+    const type = baseType(content.contentType);
+    const thumbnailer = deps.thumbnailer;
+    if (thumbnailer?.canDecode(type)) {
+      try {
+        const made = await thumbnailer.thumbnail(content.data, type, want);
+        if (made !== 'original') {
+          const data =
+            made.data instanceof Blob ? made.data : new Blob([made.data as Uint8Array<ArrayBuffer>]);
+          return { contentType: made.contentType, data };
+        }
+      } catch (err) {
+        if (!(err instanceof ThumbnailError)) throw err;
+        if (err.reason === 'too-large') throw tooLarge('The image is too large to thumbnail');
+        logger.debug('media: thumbnail failed', { mediaId, error: err.message });
+        throw new MatrixError(400, 'M_UNKNOWN', 'Cannot generate a thumbnail of this content');
+      }
+    }
+    // The original, when it is no larger than asked or no thumbnailer here can scale it: a
+    // client shows it scaled. Only types a thumbnail may have, so it is safe served inline.
+    if (THUMBNAIL_TYPES.has(type)) return { contentType: type, data: content.data };
+    throw new MatrixError(400, 'M_UNKNOWN', 'Cannot generate a thumbnail of this content');
+  };
+
+  /**
+   * A thumbnail of another server's media: from this server's cache, else made by the origin
+   * (federation `media/thumbnail`: no need to fetch a whole video to show its poster), else —
+   * when the origin refuses or cannot be reached — made here from the original. Whichever
+   * answers is kept, under `thumbnailKey`.
+   */
+  const remoteThumbnail: MediaService['thumbnail'] = async (serverName, mediaId, want, options) => {
+    const key = thumbnailKey(serverName, mediaId, want);
+    const cached = await store.media.getMediaAsKept(key.origin, key.mediaId);
+    if (cached) return { contentType: cached.info.contentType, data: cached.data };
+    let made: { contentType: string; data: Blob | Uint8Array } | undefined;
+    if (deps.remoteMedia?.fetchThumbnail) {
+      try {
+        const got = await deps.remoteMedia.fetchThumbnail(serverName, mediaId, want, {
+          timeoutMs: Math.min(Math.max(0, options.timeoutMs), MAX_MEDIA_WAIT_MS),
+          maxBytes: maxUploadBytes,
+        });
+        if (!got) throw notFound('Media not found');
+        const type = baseType(normalizeContentType(got.contentType));
+        // Served inline to our clients: only the types a thumbnail may have.
+        if (THUMBNAIL_TYPES.has(type)) made = { contentType: type, data: got.data };
+        else logger.debug('media: remote thumbnail of a type not allowed', { serverName, mediaId, type });
+      } catch (err) {
+        if (err instanceof MatrixError && err.errcode === 'M_NOT_FOUND') throw err;
+        logger.debug('media: the origin made no thumbnail; making one here', {
+          serverName,
+          mediaId,
+          error: String(err),
+        });
+      }
+    }
+    made ??= await makeThumbnail(serverName, mediaId, want, options);
+    try {
+      await store.media.putMedia(
+        { ...key, contentType: made.contentType, uploadName: null, userId: null, createdAt: clock.now() },
+        made.data,
+      );
+    } catch (err) {
+      logger.debug('media: remote thumbnail not cached', { serverName, mediaId, error: String(err) });
+    }
+    return made;
+  };
+
   return {
     maxUploadBytes,
     takes: store.media.keeps,
@@ -313,32 +407,24 @@ export function createMediaService(ctx: HomeserverContext, deps: MediaDeps = {})
     download: fetchContent,
 
     async thumbnail(serverName, mediaId, want, options) {
-      const content = await fetchContent(serverName, mediaId, options);
-      const type = baseType(content.contentType);
-      const thumbnailer = deps.thumbnailer;
-      if (thumbnailer?.canDecode(type)) {
-        try {
-          const made = await thumbnailer.thumbnail(content.data, type, want);
-          if (made !== 'original') {
-            const data =
-              made.data instanceof Blob ? made.data : new Blob([made.data as Uint8Array<ArrayBuffer>]);
-            return { contentType: made.contentType, data };
-          }
-        } catch (err) {
-          if (!(err instanceof ThumbnailError)) throw err;
-          if (err.reason === 'too-large') throw tooLarge('The image is too large to thumbnail');
-          logger.debug('media: thumbnail failed', { mediaId, error: err.message });
-          throw new MatrixError(400, 'M_UNKNOWN', 'Cannot generate a thumbnail of this content');
-        }
-      }
-      // The original, when it is no larger than asked or no thumbnailer here can scale it: a
-      // client shows it scaled. Only types a thumbnail may have, so it is safe served inline.
-      if (THUMBNAIL_TYPES.has(type)) return { contentType: type, data: content.data };
-      throw new MatrixError(400, 'M_UNKNOWN', 'Cannot generate a thumbnail of this content');
+      if (!isValidServerName(serverName) || !MEDIA_ID_PATTERN.test(mediaId))
+        throw notFound('Media not found');
+      if (serverName === config.serverName || !options.allowRemote)
+        return makeThumbnail(serverName, mediaId, want, options);
+      return remoteThumbnail(serverName, mediaId, want, options);
     },
 
     async previewUrl() {
       throw forbidden('URL previews are turned off on this homeserver');
+    },
+
+    async secretTag(serverName, mediaId) {
+      // An ed25519 signature is deterministic and needs the key: hashed, it is a keyed tag.
+      // The message is no canonical JSON, so the signature can stand for nothing else.
+      const signature = await ctx.signingKey.sign(
+        new TextEncoder().encode(`hearth media tag\n${serverName}\n${mediaId}`),
+      );
+      return Array.from(sha256(signature).subarray(0, 16), (b) => b.toString(16).padStart(2, '0')).join('');
     },
   };
 }

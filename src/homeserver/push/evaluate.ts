@@ -53,10 +53,13 @@ export interface PreparedEvent {
   glob(pattern: string, literal?: boolean): CompiledGlob;
 }
 
+/** Patterns compiled once for every event (the same rules match event after event); bounded. */
+const compiledGlobs = new Map<string, CompiledGlob>();
+const MAX_COMPILED_GLOBS = 4096;
+
 export function prepareEvent(event: Readonly<Record<string, unknown>>): PreparedEvent {
   const values = new Map<string, unknown>();
   const texts = new Map<string, PreparedText>();
-  const globs = new Map<string, CompiledGlob>();
   return {
     event,
     value(key) {
@@ -73,10 +76,11 @@ export function prepareEvent(event: Readonly<Record<string, unknown>>): Prepared
     },
     glob(pattern, literal = false) {
       const cacheKey = `${literal ? 'l' : 'g'}${pattern}`;
-      let compiled = globs.get(cacheKey);
+      let compiled = compiledGlobs.get(cacheKey);
       if (!compiled) {
         compiled = compileGlob(pattern, { literal });
-        globs.set(cacheKey, compiled);
+        if (compiledGlobs.size >= MAX_COMPILED_GLOBS) compiledGlobs.clear();
+        compiledGlobs.set(cacheKey, compiled);
       }
       return compiled;
     },

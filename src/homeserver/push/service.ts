@@ -127,6 +127,12 @@ export function createPushService(
   const { store, notifier, config } = ctx;
   // Rule writes read the kind's order, then write: one user's writes go one at a time.
   const lock = createKeyedLock();
+  /**
+   * Each user's assembled ruleset, by the settings it was made from: the store hands out the
+   * same settings object until the user's rules or ignore list change, so an event costs no
+   * assembly per member, and a change is seen at once (a new object, not found here).
+   */
+  const assembled = new WeakMap<PushSettings, Ruleset>();
 
   const isLocal = (userId: string) => isLocalId(config, userId);
 
@@ -253,12 +259,28 @@ export function createPushService(
     const create = room.state.get(stateKey('m.room.create', ''));
     const memberCount = room.joined.length;
     const senderPowerLevel = userPowerLevel(event.sender, powerLevels, create, version);
-    const notifications = parsePowerLevelsContent(powerLevels?.content ?? {}, version).levels.notifications;
+    const notifications = notificationLevels(powerLevels?.content, version);
     return {
       memberCount,
       senderPowerLevel,
       notificationLevel: (key: string) => notifications.get(key) ?? DEFAULT_NOTIFICATION_LEVEL,
     };
+  }
+
+  /** `notifications` of a power levels content, parsed once per content object (events are not changed). */
+  const parsedNotifications = new WeakMap<
+    object,
+    { version: RoomVersion; levels: ReadonlyMap<string, number> }
+  >();
+  function notificationLevels(
+    content: object | undefined,
+    version: RoomVersion,
+  ): ReadonlyMap<string, number> {
+    const known = content && parsedNotifications.get(content);
+    if (known && known.version === version) return known.levels;
+    const levels = parsePowerLevelsContent(content ?? {}, version).levels.notifications;
+    if (content) parsedNotifications.set(content, { version, levels });
+    return levels;
   }
 
   const usesDisplayName = (ruleset: Ruleset) =>
@@ -280,7 +302,12 @@ export function createPushService(
       const own = settings.get(userId);
       const ignoredUsers = own?.ignoredUsers?.ignored_users;
       if (ignoredUsers && typeof ignoredUsers === 'object' && Object.hasOwn(ignoredUsers, sender)) continue;
-      rulesets.set(userId, assembleRuleset(userId, own?.rules ?? []));
+      let ruleset = own && assembled.get(own);
+      if (!ruleset) {
+        ruleset = assembleRuleset(userId, own?.rules ?? []);
+        if (own) assembled.set(own, ruleset);
+      }
+      rulesets.set(userId, ruleset);
     }
     return rulesets;
   }

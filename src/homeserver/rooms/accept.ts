@@ -28,7 +28,10 @@
  * the write then moves, so nothing else may move them meanwhile.
  *
  * Cost (issue 10, `bench/federation.ts`): the signatures of a batch of received events are
- * verified ahead of the sequential checks (WebCrypto, off the main thread); a run of plain
+ * verified ahead of the sequential checks (WebCrypto, off the main thread), and each event's
+ * ID is the hash of the bytes its signatures were checked over (no second encoding); what
+ * the checks read of the store — the events themselves, those they cite, redactions
+ * awaiting them — is read for `READ_AHEAD` events at a time (`readAhead`); a run of plain
  * messages, each on all the forward extremities, is written in one `persistEvents`, the
  * later ones checked against the store plus the unwritten ones (`unwritten`); a joined
  * room's thousands of events are verified many at a time and their auth checked in one
@@ -43,8 +46,10 @@ import {
   checkAuth,
   checkAuthEventsShape,
   checkContentHash,
+  eventSignedBytes,
   type IdentifiedPdu,
   identify,
+  identifyFromSignedBytes,
   isCoreError,
   namedPowerLevel,
   type Pdu,
@@ -264,6 +269,8 @@ const VERIFY_WINDOW = 64;
 const JOIN_VERIFY_WINDOW = 256;
 /** At most this many received events wait to be written together. */
 const MAX_DEFERRED = 100;
+/** Received events whose store reads are made together (`readAhead`). */
+const READ_AHEAD = 64;
 
 /** The rooms/v12.md create event ID a v12 room ID names (`!x` ↔ `$x`). */
 const createEventIdOf = (roomId: string) => `$${roomId.slice(1)}`;
@@ -315,26 +322,70 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
    * a state event; a redaction is checked only once the run is written).
    */
   const unwrittenStateEvents = new WeakMap<StateMap, Map<string, IdentifiedPdu>>();
+  /**
+   * What a batch of received events read ahead (`readAhead` in `acceptLocked`): for each
+   * event and the events it cites, the stored event or null for none, and for the batch's
+   * own events the redactions awaiting them. One read for many events instead of two an
+   * event. An entry goes the moment its event (or a redaction of or awaiting it) is written,
+   * and every entry a batch made goes when the batch ends.
+   */
+  const readAhead = new Map<string, StoredEvent | null>();
+  const pendingReadAhead = new Map<string, readonly string[]>();
   /** The store's reads of events and their states, seeing the unwritten events too. */
   const reads = {
     async getEvents(ids: readonly string[]): Promise<Map<string, StoredEvent>> {
-      const rest = unwritten.size === 0 ? ids : ids.filter((id) => !unwritten.has(id));
-      const found = rest.length > 0 ? await store.rooms.getEvents(rest) : new Map<string, StoredEvent>();
-      if (rest.length < ids.length)
-        for (const id of ids) {
-          const pending = unwritten.get(id);
-          if (pending) found.set(id, pending.stored);
-        }
+      if (unwritten.size === 0 && readAhead.size === 0) return store.rooms.getEvents(ids);
+      const found = new Map<string, StoredEvent>();
+      const rest: string[] = [];
+      for (const id of ids) {
+        const known = unwritten.get(id)?.stored ?? readAhead.get(id);
+        if (known) found.set(id, known);
+        else if (known === undefined) rest.push(id);
+      }
+      if (rest.length > 0)
+        for (const [id, stored] of await store.rooms.getEvents(rest)) found.set(id, stored);
       return found;
     },
     async getEvent(id: string): Promise<StoredEvent | null> {
-      return unwritten.get(id)?.stored ?? store.rooms.getEvent(id);
+      const known = unwritten.get(id)?.stored ?? readAhead.get(id);
+      return known !== undefined ? known : store.rooms.getEvent(id);
     },
     /** Unwritten events are never state events: the state before and after them is one. */
     async stateAt(id: string, when: 'before' | 'after'): Promise<StateMap | null> {
       return unwritten.get(id)?.state ?? store.rooms.stateAt(id, when);
     },
+    async pendingRedactions(id: string): Promise<readonly string[]> {
+      return pendingReadAhead.get(id) ?? store.rooms.pendingRedactions(id);
+    },
   };
+
+  /** Reads what `pdus`' checks will read of the store, in one go (see `readAhead`). Returns the IDs read. */
+  async function readAheadFor(events: readonly IdentifiedPdu[]): Promise<string[]> {
+    const own = events.map((event) => event.event_id);
+    const ids = new Set(own);
+    for (const event of events) {
+      for (const id of referencedIds(event.auth_events)) ids.add(id);
+      for (const id of referencedIds(event.prev_events)) ids.add(id);
+    }
+    const wanted = [...ids].filter((id) => !unwritten.has(id) && !readAhead.has(id));
+    const read = await store.rooms.getEventsAndPendingRedactions(wanted, own);
+    for (const id of wanted) readAhead.set(id, read.events.get(id) ?? null);
+    // Only targets read now: one written meanwhile may have gained a redaction since.
+    for (const id of own)
+      if (!pendingReadAhead.has(id)) pendingReadAhead.set(id, read.pendingRedactions.get(id) ?? []);
+    return [...ids];
+  }
+
+  /** Drops what was read ahead of the events a write changes. */
+  function forgetReadAhead(inputs: readonly PersistEventInput[]): void {
+    if (readAhead.size === 0 && pendingReadAhead.size === 0) return;
+    for (const input of inputs) {
+      readAhead.delete(input.event.event_id);
+      pendingReadAhead.delete(input.event.event_id);
+      if (input.redaction) readAhead.delete(input.redaction.eventId);
+      if (input.redactsLater) pendingReadAhead.delete(input.redactsLater);
+    }
+  }
 
   /** Keys of the event's signers: this server's own, else the key store's. */
   const keysFor = (pdu: Pdu) => async (server: string, ts: number) => {
@@ -408,36 +459,66 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
   }
 
   /** Step 1 for any event, and step 2 for received ones; returns the event as kept (3). */
-  async function checkIntegrity(
+  /**
+   * Steps 1–3 started: format, then — for a received event — its ID at once (the hash of
+   * the bytes its signatures cover, so the store can be read for it meanwhile: `readAhead`)
+   * and the signatures and content hash checked over those same bytes, off the main thread.
+   */
+  function startIntegrity(
+    roomId: string,
+    version: RoomVersion,
+    candidate: Candidate,
+  ): { identified?: IdentifiedPdu; done: Promise<Integrity> } {
+    if (candidate.built) return { done: builtIntegrity(roomId, version, candidate) };
+    let pdu: Pdu;
+    let signedBytes: Uint8Array;
+    let identified: IdentifiedPdu;
+    try {
+      pdu = validatedFor(roomId, version, candidate);
+      signedBytes = eventSignedBytes(pdu, version);
+      identified = identifyFromSignedBytes(pdu, version, signedBytes);
+    } catch (err) {
+      return { done: Promise.reject(err) };
+    }
+    // What another server put in `unsigned` is its own view (age, relations); ours is computed.
+    delete identified.unsigned;
+    const done = verifyEvent(pdu, version, keysFor(pdu), { signedBytes }).then(({ redacted, pdu: kept }) => {
+      if (!redacted) return { event: identified, redacted };
+      // Redacted, it has the same ID: the reference hash covers the redacted form either way.
+      const { unsigned: _unsigned, ...event } = { ...kept, event_id: identified.event_id };
+      return { event: event as IdentifiedPdu, redacted };
+    });
+    return { identified, done };
+  }
+
+  function validatedFor(roomId: string, version: RoomVersion, candidate: Candidate): Pdu {
+    const pdu = validatePdu(candidate.pdu, version);
+    if (roomIdOf(pdu, version) !== roomId) {
+      throw new CoreError('BAD_EVENT', `the event is for room ${String(pdu.room_id)}, not ${roomId}`);
+    }
+    return pdu;
+  }
+
+  /** Step 1 and the content hash of an event this process built (`startIntegrity`). */
+  async function builtIntegrity(
     roomId: string,
     version: RoomVersion,
     candidate: Candidate,
   ): Promise<Integrity> {
-    let pdu = validatePdu(candidate.pdu, version);
-    if (roomIdOf(pdu, version) !== roomId) {
-      throw new CoreError('BAD_EVENT', `the event is for room ${String(pdu.room_id)}, not ${roomId}`);
-    }
-    let redacted: boolean;
-    if (candidate.built) {
-      // Signed a moment ago by this process with its own key (build.ts): verifying that
-      // signature again proves nothing and costs ~0.2 ms per send, so it alone is skipped.
-      // The content hash, which a bug in building could break, is still checked.
-      redacted = !checkContentHash(pdu, version);
-      if (redacted) pdu = redact(pdu, version);
-    } else {
-      const verified = await verifyEvent(pdu, version, keysFor(pdu));
-      redacted = verified.redacted;
-      pdu = verified.pdu;
-    }
-    // A built event's ID was computed by build.ts from these very bytes; only a redaction changes
-    // what a v3+ ID covers, so the reference hash is not taken again for nothing.
-    if (candidate.built && !redacted && typeof pdu.event_id === 'string')
-      return { event: pdu as IdentifiedPdu, redacted };
-    const event = identify(pdu, version);
-    // What another server put in `unsigned` is its own view (age, relations); ours is computed.
-    if (!candidate.built) delete event.unsigned;
-    return { event, redacted };
+    let pdu = validatedFor(roomId, version, candidate);
+    // Signed a moment ago by this process with its own key (build.ts): verifying that
+    // signature again proves nothing and costs ~0.2 ms per send, so it alone is skipped.
+    // The content hash, which a bug in building could break, is still checked.
+    const redacted = !checkContentHash(pdu, version);
+    if (redacted) pdu = redact(pdu, version);
+    // Its ID was computed by build.ts from these very bytes; only a redaction changes what a
+    // v3+ ID covers, so the reference hash is not taken again for nothing.
+    if (!redacted && typeof pdu.event_id === 'string') return { event: pdu as IdentifiedPdu, redacted };
+    return { event: identify(pdu, version), redacted };
   }
+
+  const checkIntegrity = (roomId: string, version: RoomVersion, candidate: Candidate) =>
+    startIntegrity(roomId, version, candidate).done;
 
   /** Step 4's inputs: the auth events, found in the builder's state or the store. */
   async function authEventsOf(
@@ -551,9 +632,8 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     }
     const isRejected = (id: string) => (known.get(id)?.rejected ?? null) !== null;
     const shape = checkAuthEventsShape(event, authEvents, version, { isRejected });
-    const byAuthEvents = shape.ok
-      ? checkAuth(event, authStateOf(create ? [create, ...authEvents] : authEvents), version)
-      : shape;
+    const authState = shape.ok ? authStateOf(create ? [create, ...authEvents] : authEvents) : undefined;
+    const byAuthEvents = authState ? checkAuth(event, authState, version) : shape;
     let rejection = byAuthEvents.ok ? undefined : byAuthEvents.reason;
     if (asOutlier) {
       if (rejection !== undefined) return rejectedVerdict(event, redacted, rejection, undefined);
@@ -586,7 +666,8 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       ({ stateMap, stateBefore } = found);
       before = await eventsAt(stateMap, [CREATE_STATE_KEY, ...authTypesForEvent(event, version)]);
     }
-    if (rejection === undefined) {
+    // The same events as step 4's (a message on the state its sender saw): the same answer.
+    if (rejection === undefined && !(authState && sameEvents(authState, before))) {
       const byState = checkAuth(event, before, version);
       if (!byState.ok) rejection = byState.reason;
     }
@@ -750,7 +831,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
 
   /** The stored redaction that came before `event` and may remove its content, or null. */
   async function awaitingRedaction(event: IdentifiedPdu, roomId: string, version: RoomVersion) {
-    const pending = await store.rooms.pendingRedactions(event.event_id);
+    const pending = await reads.pendingRedactions(event.event_id);
     if (pending.length === 0) return null;
     for (const redactionId of pending) {
       const redaction = await reads.getEvent(redactionId);
@@ -772,6 +853,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     } finally {
       // Whatever happened to the write, membership may have moved: read it again next time.
       if (verdicts.some((verdict) => verdict.membershipChanged)) roomMembers.delete(roomId);
+      forgetReadAhead(inputs);
     }
     const users = new Set(
       inputs
@@ -807,9 +889,14 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       throw new Error('acceptLocked: built and received events are accepted separately');
     }
     const outcomes: AcceptOutcome[] = [];
-    const integrity = lookahead(candidates.length, VERIFY_WINDOW, (i) =>
-      checkIntegrity(roomId, version, candidates[i] as Candidate),
-    );
+    // Each event's ID is known as soon as its verification starts: the store is read ahead
+    // for READ_AHEAD of them at a time while their signatures are being checked.
+    const identified: (IdentifiedPdu | undefined)[] = [];
+    const integrity = lookahead(candidates.length, VERIFY_WINDOW, (i) => {
+      const started = startIntegrity(roomId, version, candidates[i] as Candidate);
+      identified[i] = started.identified;
+      return started.done;
+    });
     // Deferrable verdicts wait, unwritten, and are written with the next verdict that is not
     // (or at the end): the events after them are checked against the store plus them. The
     // forward extremities after a deferred event are that event alone.
@@ -829,8 +916,21 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
         head = undefined;
       }
     };
+    // The store is read ahead for READ_AHEAD events at a time, once their integrity is known.
+    const readIds: string[] = [];
+    let readUpTo = 0;
     try {
       for (const [index, candidate] of candidates.entries()) {
+        if (index >= readUpTo) {
+          readUpTo = Math.min(candidates.length, index + READ_AHEAD);
+          const events: IdentifiedPdu[] = [];
+          for (let i = index; i < readUpTo; i++) {
+            void integrity(i); // started, not awaited
+            const event = identified[i];
+            if (event) events.push(event);
+          }
+          if (events.length > 0) readIds.push(...(await readAheadFor(events)));
+        }
         // Placed events and redactions (whose target may be unwritten) see the store alone.
         if (candidate.placed || candidate.pdu.type === REDACTION_TYPE) await flush();
         const extremities =
@@ -854,6 +954,10 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       throw err;
     } finally {
       for (const verdict of batch) forget(verdict);
+      for (const id of readIds) {
+        readAhead.delete(id);
+        pendingReadAhead.delete(id);
+      }
     }
     return outcomes;
   }
@@ -996,6 +1100,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       await store.rooms.persistEvents(inputs);
     } finally {
       roomMembers.delete(roomId);
+      forgetReadAhead(inputs);
     }
     ctx.notifier.notify({ rooms: [roomId], users: affectedUsers(join) });
     return { eventId: join.event_id };
@@ -1024,6 +1129,14 @@ function acceptedUnwritten(event: IdentifiedPdu, roomId: string): StoredEvent {
     redactedBy: null,
     txn: null,
   };
+}
+
+/** Whether two auth states hold the same event at every key (events are named by their IDs). */
+function sameEvents(a: AuthState, b: AuthState): boolean {
+  if (a === b) return true;
+  if (a.size !== b.size) return false;
+  for (const [key, event] of a) if (b.get(key)?.event_id !== event.event_id) return false;
+  return true;
 }
 
 function sameState(a: StateMap, b: StateMap): boolean {

@@ -54,7 +54,7 @@ function allows(s: Situation, joinedLater: boolean): boolean {
   return s.visibility === 'invited' && s.membership === 'invite';
 }
 
-export function createVisibility(ctx: HomeserverContext): Visibility {
+export function createVisibility(ctx: Pick<HomeserverContext, 'store'>): Visibility {
   const { store } = ctx;
 
   /** History visibility and the user's membership in a state; contents are read once per event ID. */

@@ -6,7 +6,7 @@
  */
 import type { JsonObject } from '../../core/canonical-json.ts';
 import type { Engine, Row } from '../engine.ts';
-import type { OperatorStore, Report } from '../store.ts';
+import type { AppserviceQueueItem, OperatorStore, Report } from '../store.ts';
 import { toUser } from './accounts.ts';
 import { requireString } from './common.ts';
 import { toRoom } from './rooms-read.ts';
@@ -68,7 +68,7 @@ export function operatorStore(engine: Engine): OperatorStore {
       );
       return rows.map((row) => ({
         seq: row.seq as number,
-        kind: row.kind as 'event' | 'ephemeral',
+        kind: row.kind as AppserviceQueueItem['kind'],
         data: row.data as JsonObject,
       }));
     },

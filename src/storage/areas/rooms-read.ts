@@ -180,6 +180,24 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
       return found;
     },
 
+    getEventsAndPendingRedactions(eventIds, targets) {
+      return engine.read(['events', 'pending_redactions'], async (tx) => {
+        const events = new Map<string, StoredEvent>();
+        for (const row of await tx.getMany('events', [...eventIds]))
+          if (row) events.set(row.event_id as string, toStoredEvent(row));
+        const pendingRedactions = new Map<string, string[]>();
+        for (const target of new Set(targets)) {
+          const rows = await tx.query('pending_redactions', { prefix: [target] });
+          if (rows.length > 0)
+            pendingRedactions.set(
+              target,
+              rows.map((row) => row.redaction_id as string),
+            );
+        }
+        return { events, pendingRedactions };
+      });
+    },
+
     timeline(roomId, page) {
       return engine.read(['events'], (tx) =>
         pageOf(tx, streamRange(roomId, page), page, streamToken(page.dir)),

@@ -624,6 +624,16 @@ export function roomTests(target: ConformanceTarget): void {
       ]);
       expect(await store.rooms.pendingRedactions(target.event.event_id)).toEqual([redaction.event.event_id]);
       expect(await store.rooms.pendingRedactions('$other')).toEqual([]);
+      // Read with events, for a batch: the awaited target's redaction, none for the others.
+      const together = await store.rooms.getEventsAndPendingRedactions(
+        [redaction.event.event_id, target.event.event_id, '$other'],
+        [target.event.event_id, '$other', redaction.event.event_id],
+      );
+      expect([...together.events.keys()]).toEqual([redaction.event.event_id]);
+      expect(together.events.get(redaction.event.event_id)?.event).toEqual(redaction.event);
+      expect(together.pendingRedactions).toEqual(
+        new Map([[target.event.event_id, [redaction.event.event_id]]]),
+      );
       await store.rooms.persistEvents([
         { ...target, event: { ...target.event, content: {} }, redactedBy: redaction.event.event_id },
       ]);

@@ -3,9 +3,10 @@
  * compound indexes, Dexie's versioned upgrades as the migrations.
  *
  * It takes the `IDBFactory` (and `IDBKeyRange`) to use — the browser's in a page or
- * Service Worker, fake-indexeddb in Node — and touches no global. A transaction is one
- * Dexie transaction over the stores the operation names; its callback awaits nothing but
- * Dexie, so IndexedDB never commits it early.
+ * Service Worker, fake-indexeddb in Node — and touches no global. A write is one bare
+ * IndexedDB transaction over the stores the operation names; a read joins the shared read
+ * transaction (`IndexedDbEngine.sharedRead`). Callbacks await nothing but their requests,
+ * so IndexedDB never commits early. (`bare: 'none'` runs both through Dexie instead.)
  */
 import Dexie, { type Collection, type Table, type Transaction } from 'dexie';
 import type { Engine, Key, KeyPart, Range, Row, Tx } from '../engine.ts';
@@ -24,13 +25,20 @@ export interface IndexedDbOptions {
    */
   durability?: 'strict' | 'relaxed';
   /**
-   * Which transactions run on bare IndexedDB rather than Dexie's. Default: writes only —
-   * bench/storage.ts measures Dexie costing ~35–55% on event writes in Chromium and nothing
-   * measurable on timeline reads. 'all' and 'none' exist to measure and test both paths.
+   * Which transactions run on bare IndexedDB rather than Dexie's. Default 'all':
+   * bench/storage.ts measures Dexie costing ~35–55% on event writes in Chromium and ~30% on
+   * timeline reads, and bare reads share one transaction along a chain of reads (see
+   * `IndexedDbEngine.sharedRead`). 'writes' and 'none' exist to measure and test the others.
    */
   bare?: 'writes' | 'all' | 'none';
 }
 
+/**
+ * How long reads may go on joining one shared read transaction (`IndexedDbEngine.sharedRead`):
+ * a /sync pass's chain of reads takes a few milliseconds; a write of another connection (a
+ * second tab's in-page homeserver, a worker being replaced) waits no longer than this behind it.
+ */
+const SHARED_READ_MS = 20;
 /** Dexie multiplies declared versions by 10 for the native IndexedDB version. */
 const NATIVE_VERSION_FACTOR = 10;
 const MIN_KEY = Number.NEGATIVE_INFINITY;
@@ -179,41 +187,82 @@ class DexieTx implements Tx {
   }
 }
 
-function request<T>(req: IDBRequest<T>): Promise<T> {
+/**
+ * A request's result. In a shared read transaction (`keep`) a failed request must not abort
+ * the transaction under the other reads using it: its error is only this request's.
+ */
+function request<T>(req: IDBRequest<T>, keep = false): Promise<T> {
   return new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
+    req.onerror = (event) => {
+      if (keep) event.preventDefault();
+      reject(req.error);
+    };
   });
 }
 
+/** The request could not be made because the transaction is no longer active or has finished. */
+function inactive(error: unknown): boolean {
+  const name = (error as { name?: unknown } | null)?.name;
+  return name === 'TransactionInactiveError' || name === 'InvalidStateError';
+}
+
 /**
- * The same operations on a bare `IDBTransaction`, for the hot write path. Dexie still
- * declares the schema, opens, migrates and runs reads; bench/storage.ts shows its
- * per-request machinery costing ~35–55% on event writes — past the 20% where the issue allows
- * raw IndexedDB.
+ * The same operations on a bare `IDBTransaction`. Dexie still declares the schema, opens
+ * and migrates; bench/storage.ts shows its per-request machinery costing ~35–55% on event
+ * writes and ~30% on reads — past the 20% where the issue allows raw IndexedDB.
  * A failed request is left to abort the transaction, which is what all-or-nothing wants;
  * writes therefore resolve once issued, and the failure is reported for the transaction.
  */
 class RawTx implements Tx {
-  private readonly trans: IDBTransaction;
+  /** A read's is null until its first request, which picks it (see `issue`). */
+  private trans: IDBTransaction | null;
   private readonly engine: IndexedDbEngine;
-  constructor(trans: IDBTransaction, engine: IndexedDbEngine) {
+  /** A read: requests that fail do not abort the (possibly shared) transaction. */
+  private readonly read: boolean;
+  constructor(trans: IDBTransaction | null, engine: IndexedDbEngine) {
     this.trans = trans;
     this.engine = engine;
+    this.read = trans === null;
   }
 
   private store(name: string): IDBObjectStore {
-    return this.trans.objectStore(name);
+    return (this.trans as IDBTransaction).objectStore(name);
+  }
+
+  /**
+   * Makes a request on `table`. A read's first request joins the engine's current read
+   * transaction while that is still active, else starts the next one; its later requests
+   * stay on the same transaction, so one `read` sees one snapshot.
+   */
+  private issue<T>(table: string, make: (store: IDBObjectStore) => IDBRequest<T>): IDBRequest<T> {
+    if (this.trans) return make(this.trans.objectStore(table));
+    const shared = this.engine.joinableRead();
+    if (shared) {
+      try {
+        const req = make(shared.objectStore(table));
+        this.trans = shared;
+        return req;
+      } catch (error) {
+        if (!inactive(error)) throw error;
+      }
+    }
+    this.trans = this.engine.startRead();
+    return make(this.trans.objectStore(table));
+  }
+
+  /** `issue`, then the request's result. */
+  private ask<T>(table: string, make: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
+    return request(this.issue(table, make), this.read);
   }
 
   /** The source and key range of a range; null when the range is empty. */
   private target(
     name: string,
     range: Range,
-  ): { source: IDBObjectStore | IDBIndex; keys: IDBKeyRange | null } | null {
+  ): { source: (store: IDBObjectStore) => IDBObjectStore | IDBIndex; keys: IDBKeyRange | null } | null {
     const { index, primary, bounds } = resolveRange(this.engine.specs, name, range);
-    const store = this.store(name);
-    const source = primary ? store : store.index(index.name);
+    const source = (store: IDBObjectStore) => (primary ? store : store.index(index.name));
     if (!bounds) return { source, keys: null };
     const order = this.engine.factory.cmp(bounds.lower, bounds.upper);
     if (order > 0 || (order === 0 && !(bounds.includeLower && bounds.includeUpper))) return null;
@@ -229,12 +278,11 @@ class RawTx implements Tx {
   }
 
   async get(table: string, key: Key): Promise<Row | undefined> {
-    return request(this.store(table).get(key));
+    return this.ask(table, (store) => store.get(key));
   }
 
   async getMany(table: string, keys: Key[]): Promise<(Row | undefined)[]> {
-    const store = this.store(table);
-    return Promise.all(keys.map((key) => request(store.get(key))));
+    return Promise.all(keys.map((key) => this.ask(table, (store) => store.get(key))));
   }
 
   async query(table: string, range: Range = {}): Promise<Row[]> {
@@ -244,17 +292,24 @@ class RawTx implements Tx {
     if (!target) return [];
     const { source, keys } = target;
     const direction: IDBCursorDirection = range.reverse ? 'prev' : 'next';
-    if (!range.filter && direction === 'next') return request(source.getAll(keys, limit));
+    if (!range.filter && direction === 'next')
+      return this.ask(table, (store) => source(store).getAll(keys, limit));
     if (!range.filter && this.engine.getAllWithDirection) {
       // IndexedDB 3.1: getAll takes a direction (Chromium ≥ 141); one request instead of a cursor walk.
-      const getAll = source.getAll as unknown as (options: object) => IDBRequest<Row[]>;
-      return request(getAll.call(source, { query: keys, count: limit, direction }));
+      return this.ask(table, (store) => {
+        const from = source(store);
+        const getAll = from.getAll as unknown as (options: object) => IDBRequest<Row[]>;
+        return getAll.call(from, { query: keys, count: limit, direction });
+      });
     }
     const { filter } = range;
+    const cursorRequest = this.issue(table, (store) => source(store).openCursor(keys, direction));
     return new Promise((resolve, reject) => {
       const found: Row[] = [];
-      const cursorRequest = source.openCursor(keys, direction);
-      cursorRequest.onerror = () => reject(cursorRequest.error);
+      cursorRequest.onerror = (event) => {
+        if (this.read) event.preventDefault();
+        reject(cursorRequest.error);
+      };
       cursorRequest.onsuccess = () => {
         const cursor = cursorRequest.result;
         if (!cursor) return resolve(found);
@@ -273,7 +328,9 @@ class RawTx implements Tx {
   async count(table: string, range: Range = {}): Promise<number> {
     if (range.filter || range.limit !== undefined) return (await this.query(table, range)).length;
     const target = this.target(table, range);
-    return target ? request(target.source.count(target.keys ?? undefined)) : 0;
+    if (!target) return 0;
+    const { source, keys } = target;
+    return this.ask(table, (store) => source(store).count(keys ?? undefined));
   }
 
   // Writes are issued, not awaited: the transaction commits only if every request succeeds,
@@ -302,9 +359,11 @@ class RawTx implements Tx {
     }
     const target = this.target(table, range);
     if (!target) return;
-    const { source, keys } = target;
-    if (!('objectStore' in source)) {
-      await request(keys ? source.delete(keys) : source.clear());
+    const store = this.store(table);
+    const source = target.source(store);
+    const { keys } = target;
+    if (source === store) {
+      await request(keys ? store.delete(keys) : store.clear());
       return;
     }
     await new Promise<void>((resolve, reject) => {
@@ -366,15 +425,30 @@ export class IndexedDbEngine implements Engine {
   private readonly durability: 'strict' | 'relaxed';
   private readonly bare: 'writes' | 'all' | 'none';
   private closed = false;
+  /**
+   * The read transaction that reads may join while it is active: its own task, and the
+   * callbacks of its requests with the promise reactions they run. A /sync pass or a send is
+   * a chain of reads, each awaiting the one before, so most of them join the first one's
+   * transaction instead of paying for another (in Chromium a transaction is a round trip to
+   * the storage process to begin and another to commit). Over every object store, so that any
+   * read can join. Nothing committed is missed: a write made after it started waits for it to
+   * end, and one made before it is in its snapshot. So that no write waits long behind it,
+   * it takes no new reads once a write of this engine is asked for, nor past
+   * `SHARED_READ_MS` (a write of another connection waits for it too).
+   */
+  private sharedRead: IDBTransaction | null = null;
+  private sharedReadAt = 0;
+  private readonly storeNames: string[];
 
   private constructor(db: Dexie, options: IndexedDbOptions) {
     this.db = db;
     this.factory = options.indexedDB;
     this.keyRange = options.IDBKeyRange;
     this.durability = options.durability ?? 'strict';
-    this.bare = options.bare ?? 'writes';
+    this.bare = options.bare ?? 'all';
     const probe = db.backendDB().transaction('meta').objectStore('meta');
     this.getAllWithDirection = 'getAllRecords' in probe;
+    this.storeNames = [...db.backendDB().objectStoreNames];
   }
 
   static async open(options: IndexedDbOptions): Promise<IndexedDbEngine> {
@@ -403,6 +477,25 @@ export class IndexedDbEngine implements Engine {
     return new IndexedDbEngine(db, options);
   }
 
+  /** The shared read transaction a read may join, if there is one (see `sharedRead`). */
+  joinableRead(): IDBTransaction | null {
+    if (this.sharedRead && performance.now() - this.sharedReadAt > SHARED_READ_MS) this.sharedRead = null;
+    return this.sharedRead;
+  }
+
+  /** A new shared read transaction (see `sharedRead`). */
+  startRead(): IDBTransaction {
+    const trans = this.db.backendDB().transaction(this.storeNames, 'readonly');
+    this.sharedRead = trans;
+    this.sharedReadAt = performance.now();
+    const ended = () => {
+      if (this.sharedRead === trans) this.sharedRead = null;
+    };
+    trans.addEventListener('complete', ended);
+    trans.addEventListener('abort', ended);
+    return trans;
+  }
+
   read<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T> {
     return this.transaction('readonly', tables, fn);
   }
@@ -429,6 +522,17 @@ export class IndexedDbEngine implements Engine {
     // Dexie closes the connection when a newer version of the page upgrades the database.
     if (!this.db.isOpen())
       throw new StoreError('CLOSED', 'the database was closed (a newer version is upgrading it?)');
+    if (mode === 'readonly') {
+      // Its requests join the shared read transaction or start one (`RawTx.issue`). Nothing to
+      // commit: the answer is in once the last request has succeeded.
+      try {
+        return await fn(new RawTx(null, this));
+      } catch (error) {
+        throw mapError(error);
+      }
+    }
+    // Reads from now on start a transaction behind this write rather than hold it up.
+    this.sharedRead = null;
     let trans: IDBTransaction;
     try {
       trans = this.db.backendDB().transaction(tables as string[], mode, { durability: this.durability });

@@ -25,5 +25,5 @@ storeConformance({
 abortTests(
   'Chromium',
   (name, bare) => IndexedDbEngine.open({ indexedDB, IDBKeyRange, name: named(name), bare }),
-  ['writes'],
+  ['all'],
 );

@@ -62,8 +62,8 @@ function abortingEngine(engine: IndexedDbEngine, abortAt: number): Engine {
 
 export function abortTests(
   name: string,
-  open: (name: string, bare: 'writes' | 'none') => Promise<IndexedDbEngine>,
-  modes: readonly ('writes' | 'none')[] = ['writes', 'none'],
+  open: (name: string, bare: 'writes' | 'all' | 'none') => Promise<IndexedDbEngine>,
+  modes: readonly ('writes' | 'all' | 'none')[] = ['all', 'writes', 'none'],
 ): void {
   describe(`IndexedDB aborted transactions — ${name}`, () => {
     it.each(modes)(

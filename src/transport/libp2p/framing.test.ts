@@ -1,9 +1,20 @@
 /**
  * The framing of `/matrix/federation/1` on real libp2p streams (two nodes on loopback TCP):
- * large bodies both ways with backpressure, and the limits.
+ * large bodies both ways with backpressure, bodies of a declared length taken without
+ * waiting for the end of the stream, and the limits.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exchange, FramingError, MAX_HEAD_BYTES, serveExchange } from './framing.ts';
+import {
+  exchange,
+  FramingError,
+  MAX_HEAD_BYTES,
+  parseResponseHead,
+  readHead,
+  StreamReader,
+  serveExchange,
+  writeBytes,
+  writeMessage,
+} from './framing.ts';
 import { createHearthNode, type HearthNode } from './node.ts';
 import { nodeTransports } from './transports-node.ts';
 
@@ -72,6 +83,44 @@ describe('one HTTP exchange per stream', () => {
     // Compared as bytes: a deep equality of 3 MiB element by element takes minutes.
     expect(Buffer.compare(back.subarray(0, big.byteLength), big)).toBe(0);
     expect(Buffer.compare(back.subarray(big.byteLength), big)).toBe(0);
+  });
+
+  it('takes a body of a declared length without waiting for the end, and declares its own', async () => {
+    // The request's writable side stays open: only the content-length says where the body ends.
+    const stream = await open();
+    const reader = new StreamReader(stream);
+    await writeMessage(stream, { method: 'PUT', target: '/len', headers: [['content-length', '5']] }, null);
+    await writeBytes(stream, new TextEncoder().encode('hello'));
+    const head = parseResponseHead(await readHead(reader));
+    expect(head.status).toBe(201);
+    // The answer was whole before it was sent, so it declares its length too.
+    expect(head.headers.get('content-length')).toBe('10');
+    expect(new TextDecoder().decode(await reader.readBody(10, 1024))).toBe('hellohello');
+    await stream.close();
+
+    // Through `exchange`: a whole body gets its length, and the answer is read by it.
+    const response = await exchange(
+      await open(),
+      { method: 'PUT', target: '/', headers: new Headers(), body: new Blob(['abc']).stream() },
+      { timeoutMs: 10_000, maxBodyBytes: 1024 },
+    );
+    expect(response.headers.get('content-length')).toBe('6');
+    expect(await response.text()).toBe('abcabc');
+  });
+
+  it('answers 400 to a body shorter than its content-length, or a content-length that is no number', async () => {
+    for (const [length, sent] of [
+      ['9', 'short'],
+      ['five', 'hello'],
+    ] as const) {
+      const stream = await open();
+      const reader = new StreamReader(stream);
+      await writeMessage(stream, { method: 'PUT', target: '/', headers: [['content-length', length]] }, null);
+      await writeBytes(stream, new TextEncoder().encode(sent));
+      await stream.close();
+      const head = parseResponseHead(await readHead(reader));
+      expect(head.status).toBe(400);
+    }
   });
 
   it('refuses an answer larger than the limit, a body larger than the server takes, and an oversized head', async () => {

@@ -7,7 +7,10 @@
  *   head  = u32 big-endian length N (at most MAX_HEAD_BYTES), then N bytes of UTF-8 JSON —
  *           a request  `{"method":"PUT","target":"/_matrix/…","headers":[["name","value"],…]}`
  *           a response `{"status":200,"headers":[["name","value"],…]}`
- *   body  = raw bytes up to the sender's half-close (end of its writable side).
+ *   body  = raw bytes up to the sender's half-close (end of its writable side). When the
+ *           head has a `content-length`, exactly that many: the reader takes the body
+ *           without waiting for the half-close (a message of its own on a WebRTC channel).
+ *           The writer puts it in when the whole body is known before the head is sent.
  *
  * The dialler writes the request and closes its writable side; the listener answers the same
  * way. Bodies are written in chunks, each `send` that fills the stream's buffer waiting for
@@ -26,6 +29,12 @@ export const MAX_HEAD_BYTES = 64 * 1024;
 export const READ_HIGH_WATER = 256 * 1024;
 /** Bytes handed to one `send`: the muxer splits further (WebRTC: 16 KiB messages). */
 export const WRITE_CHUNK_BYTES = 64 * 1024;
+/**
+ * A request body of a declared length up to this is read whole before the handler is
+ * called (a federation transaction usually is): handing a small body over as a stream costs
+ * more than the bytes. Larger ones are streamed.
+ */
+export const BUFFERED_BODY_BYTES = 64 * 1024;
 
 export type FramingErrorCode = 'TOO_LARGE' | 'PROTOCOL' | 'CLOSED' | 'TIMEOUT';
 
@@ -104,7 +113,7 @@ export class StreamReader {
   }
 
   /** Exactly `n` bytes; the stream ending first is a `PROTOCOL` error. */
-  async readExactly(n: number): Promise<Uint8Array> {
+  async readExactly(n: number): Promise<Uint8Array<ArrayBuffer>> {
     const out = new Uint8Array(n);
     let at = 0;
     while (at < n) {
@@ -136,17 +145,34 @@ export class StreamReader {
     return concat(chunks, total);
   }
 
-  /** The rest of the stream as a web stream (pulled: nothing is read before it is asked for). */
-  body(limit: number): ReadableStream<Uint8Array> {
+  /**
+   * A body whose head declared `length` bytes, read whole without waiting for the end; or
+   * everything up to the end when none was declared. Over `limit` bytes is `TOO_LARGE`.
+   */
+  async readBody(length: number | null, limit: number): Promise<Uint8Array<ArrayBuffer>> {
+    if (length === null) return this.readAll(limit);
+    if (length > limit) throw new FramingError('TOO_LARGE', `the body is larger than ${limit} bytes`);
+    return this.readExactly(length);
+  }
+
+  /**
+   * The rest of the stream as a web stream (pulled: nothing is read before it is asked for),
+   * ending after `length` bytes when the head declared them, else at the end of the stream.
+   */
+  body(limit: number, length: number | null = null): ReadableStream<Uint8Array> {
     let total = 0;
     return new ReadableStream<Uint8Array>(
       {
         pull: async (controller) => {
-          const chunk = await this.read();
+          const chunk = length === null || total < length ? await this.read() : undefined;
           if (chunk === undefined) {
+            if (length !== null && total < length)
+              throw new FramingError('PROTOCOL', `the stream ended ${length - total} bytes early`);
             controller.close();
             return;
           }
+          if (length !== null && total + chunk.byteLength > length)
+            throw new FramingError('PROTOCOL', 'the body is longer than its content-length');
           total += chunk.byteLength;
           if (total > limit) {
             const err = new FramingError('TOO_LARGE', `the body is larger than ${limit} bytes`);
@@ -197,34 +223,56 @@ function frameHead(head: object): Uint8Array {
   return framed;
 }
 
+/** The `content-length` a head declares: a decimal number of bytes, or null when none is given. */
+export function declaredLength(headers: Headers): number | null {
+  const value = headers.get('content-length');
+  if (value === null) return null;
+  if (!/^\d{1,15}$/.test(value)) throw new FramingError('PROTOCOL', 'content-length is not a number');
+  return Number(value);
+}
+
+/** The head with `content-length` set to `length` (any other value given is replaced). */
+function withLength(head: MessageHead, length: number): MessageHead {
+  const headers = head.headers.filter(([name]) => name.toLowerCase() !== 'content-length');
+  headers.push(['content-length', String(length)]);
+  return { ...head, headers };
+}
+
+/** A request or response head: its line as fields, and its headers as pairs. */
+export type MessageHead = { headers: Array<[string, string]> } & Record<string, unknown>;
+
 /**
- * Writes a head and a body, streamed. The head and the body's first chunk go in one write:
- * a small request or answer (most federation traffic) is one message on the wire, not two.
+ * Writes a head and a body, streamed. A body that is whole after its first chunk (most
+ * federation traffic) gets its `content-length` in the head, and goes in the same write as
+ * the head: one message on the wire, which the reader takes without waiting for the end.
  */
 export async function writeMessage(
   stream: Stream,
-  head: object,
+  head: MessageHead,
   body: ReadableStream<Uint8Array> | null,
   signal?: AbortSignal,
 ): Promise<void> {
-  const framed = frameHead(head);
   if (!body) {
-    await writeBytes(stream, framed, signal);
+    await writeBytes(stream, frameHead(head), signal);
     return;
   }
   const reader = body.getReader();
   try {
     const first = await reader.read();
-    if (first.done || first.value.byteLength + framed.byteLength > WRITE_CHUNK_BYTES) {
+    const second = first.done ? first : await reader.read();
+    const firstBytes = first.done ? new Uint8Array(0) : first.value;
+    const framed = frameHead(second.done ? withLength(head, firstBytes.byteLength) : head);
+    if (firstBytes.byteLength + framed.byteLength > WRITE_CHUNK_BYTES) {
       await writeBytes(stream, framed, signal);
-      if (!first.done) await writeBytes(stream, first.value, signal);
+      await writeBytes(stream, firstBytes, signal);
     } else {
-      const joined = new Uint8Array(framed.byteLength + first.value.byteLength);
+      const joined = new Uint8Array(framed.byteLength + firstBytes.byteLength);
       joined.set(framed);
-      joined.set(first.value, framed.byteLength);
+      joined.set(firstBytes, framed.byteLength);
       await writeBytes(stream, joined, signal);
     }
-    if (first.done) return;
+    if (second.done) return;
+    await writeBytes(stream, second.value, signal);
     for (;;) {
       const { done, value } = await reader.read();
       if (done) return;
@@ -343,9 +391,11 @@ export async function exchange(
       request.body ?? null,
       signal,
     );
-    await stream.close({ signal });
+    // Half-closed, not waited for: on WebRTC `close` resolves on the remote's FIN_ACK, a
+    // message that has nothing to do with the answer, which is read meanwhile.
+    stream.close({ signal }).catch(() => undefined);
     const head = parseResponseHead(await readHead(reader));
-    const body = await reader.readAll(limits.maxBodyBytes);
+    const body = await reader.readBody(declaredLength(head.headers), limits.maxBodyBytes);
     return new Response(NULL_BODY_STATUS.has(head.status) ? null : body, {
       status: head.status,
       headers: head.headers,
@@ -403,19 +453,40 @@ export async function serveExchange(
       );
       return;
     }
-    const declared = Number(head.headers.get('content-length') ?? '0');
-    if (declared > limits.maxBodyBytes) {
+    let declared: number | null;
+    try {
+      declared = declaredLength(head.headers);
+    } catch {
+      await answer(jsonError(400, 'M_UNKNOWN', 'Malformed content-length'));
+      return;
+    }
+    if (declared !== null && declared > limits.maxBodyBytes) {
       await answer(
         jsonError(413, 'M_TOO_LARGE', `The request body is larger than ${limits.maxBodyBytes} bytes`),
       );
       return;
     }
     const hasBody = head.method !== 'GET' && head.method !== 'HEAD';
+    // A small body of a declared length is read whole (no stream to hand over, no wait for
+    // the end); any other is streamed to the handler.
+    const whole = hasBody && declared !== null && declared <= BUFFERED_BODY_BYTES;
+    let body: BodyInit | undefined;
+    if (whole) {
+      try {
+        body = await reader.readExactly(declared as number);
+      } catch (err) {
+        if (err instanceof FramingError && err.code === 'PROTOCOL')
+          return await answer(jsonError(400, 'M_UNKNOWN', 'The body is shorter than its content-length'));
+        throw err;
+      }
+    } else if (hasBody) {
+      body = reader.body(limits.maxBodyBytes, declared);
+    }
     const request = new Request(`${origin}${head.target}`, {
       method: head.method,
       headers: head.headers,
-      body: hasBody ? reader.body(limits.maxBodyBytes) : undefined,
-      ...(hasBody ? { duplex: 'half' } : {}),
+      body,
+      ...(hasBody && !whole ? { duplex: 'half' } : {}),
     } as RequestInit);
     let response: Response;
     try {
