@@ -3,13 +3,13 @@
  * place of the component's import (`--jco-map hearth:homeserver/host=<this file>`): the
  * component's SQL on `node:sqlite` in `$HEARTH_DATA/hearth.sqlite` (the driver `hearth serve`
  * uses: WAL, so the one-request instances `jco serve` runs side by side share it safely),
- * PBKDF2 from node:crypto, and the process's HEARTH_* environment as settings.
+ * PBKDF2 and Ed25519 from node:crypto, and the process's HEARTH_* environment as settings.
  *
- * Another WASI host (wasmtime, Spin, …) would provide the same four groups of functions.
+ * Another WASI host (wasmtime, Spin, …) would provide the same groups of functions.
  */
 
 import type * as Host from 'hearth:homeserver/host';
-import { pbkdf2Sync } from 'node:crypto';
+import { createPrivateKey, createPublicKey, pbkdf2Sync, sign, verify } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SqlDriver, SqlValue } from '../src/storage/sqlite/engine.ts';
@@ -23,6 +23,9 @@ function driver(): SqlDriver {
     if (!dir) throw { payload: { code: 1, message: 'HEARTH_DATA (the data folder) is not set' } };
     mkdirSync(dir, { recursive: true });
     opened = nodeSqliteDriver({ path: join(dir, 'hearth.sqlite') });
+    // The driver's own durability in WAL mode is its asynchronous `sync` after COMMIT, which
+    // the WIT's synchronous `commit` cannot wait for: SQLite's FULL makes COMMIT itself durable.
+    opened.exec('PRAGMA synchronous = FULL');
   }
   return opened;
 }
@@ -104,6 +107,36 @@ export function pbkdf2Sha512(
   length: number,
 ): Uint8Array {
   return new Uint8Array(pbkdf2Sync(password, salt, iterations, length, 'sha512'));
+}
+
+/** RFC 8410's PKCS#8 and SPKI wrappings of raw Ed25519 keys, as node:crypto imports them. */
+const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
+
+const privateKey = (seed: Uint8Array) =>
+  createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' });
+
+export function ed25519PublicKey(seed: Uint8Array): Uint8Array {
+  const spki = createPublicKey(privateKey(seed)).export({ format: 'der', type: 'spki' });
+  return new Uint8Array(spki.subarray(SPKI_ED25519.length));
+}
+
+export function ed25519Sign(seed: Uint8Array, message: Uint8Array): Uint8Array {
+  return new Uint8Array(sign(null, message, privateKey(seed)));
+}
+
+export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.length !== 32 || signature.length !== 64) return false;
+  try {
+    const key = createPublicKey({
+      key: Buffer.concat([SPKI_ED25519, publicKey]),
+      format: 'der',
+      type: 'spki',
+    });
+    return verify(null, message, key, signature);
+  } catch {
+    return false; // not a curve point
+  }
 }
 
 export function settings(): [string, string][] {

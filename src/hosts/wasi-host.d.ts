@@ -26,5 +26,13 @@ declare module 'hearth:homeserver/host' {
     iterations: number,
     length: number,
   ): Uint8Array;
+  /** `undefined` (the WIT's `none`): the host offers no Ed25519. */
+  export function ed25519PublicKey(seed: Uint8Array): Uint8Array | undefined;
+  export function ed25519Sign(seed: Uint8Array, message: Uint8Array): Uint8Array | undefined;
+  export function ed25519Verify(
+    publicKey: Uint8Array,
+    message: Uint8Array,
+    signature: Uint8Array,
+  ): boolean | undefined;
   export function settings(): [string, string][];
 }

@@ -3,28 +3,31 @@
  * exporting `wasi:http/incoming-handler@0.2.10` through StarlingMonkey's fetch event): each
  * request goes to `hs.fetch`. What the component reaches is its WIT world
  * (`wasm-bindings/wit/world.wit`): the host's SQLite database behind the same `SqlDriver` as
- * every SQLite backend, PBKDF2, and the settings of `config.ts`.
+ * every SQLite backend, PBKDF2 and Ed25519 (wasi-crypto.ts), and the settings of `config.ts`.
  *
  * Why host storage and not memory: a StarlingMonkey instance answers one request only
  * (bytecodealliance/StarlingMonkey#247: a reused instance fails its second fetch event), so
  * hosts give each request a fresh instance and memory does not outlive a request. Everything
  * durable therefore lives in the host's database; what Hearth keeps only in memory (typing
  * notices, presence, rate-limit buckets, the /sync notifier) lasts one request here, and a
- * long-poll /sync is capped at `HEARTH_MAX_SYNC_TIMEOUT` (default 1 s here): it cannot be
- * woken by another instance's event, so clients poll instead.
+ * long-poll /sync is capped at `HEARTH_MAX_SYNC_TIMEOUT` (default 1 s here; 0 under `jco serve`,
+ * which answers one request at a time): it cannot be woken by another instance's event, so
+ * clients poll instead.
  *
- * Nothing runs at module top level but the listener: componentize-js snapshots the module at
- * build time, when no host is there to ask.
+ * Nothing runs at module top level but the listener and pure computation (noble's tables):
+ * componentize-js snapshots the module at build time, when no host is there to ask.
  */
 
 // First, and alone (a side-effect import, which import sorting leaves in place): it must be
 // evaluated before any module that asks for randomness as it loads.
 import './wasi-prelude.ts';
 import * as host from 'hearth:homeserver/host';
+import { nobleEd25519 } from '../core/crypto.ts';
 import { createHomeserver, type Homeserver } from '../server.ts';
 import { createStore } from '../storage/create-store.ts';
 import { type SqlDriver, SqliteEngine, type SqlRow, type SqlValue } from '../storage/sqlite/engine.ts';
 import { homeserverOptions, misconfigured, readHostConfig } from './host-config.ts';
+import { installHostCrypto } from './wasi-crypto.ts';
 import { running } from './wasi-prelude.ts';
 
 /** Default longest /sync wait: no other instance can wake this one (see above). */
@@ -84,54 +87,6 @@ const hostDriver: SqlDriver = {
   close: () => {},
 };
 
-/**
- * StarlingMonkey's WebCrypto has no PBKDF2: password hashing (the homeserver's
- * `crypto.subtle` calls, unchanged) goes to the host's native PBKDF2-SHA-512 instead.
- */
-function hostPbkdf2(subtle: SubtleCrypto): void {
-  const passwords = new WeakMap<object, Uint8Array>();
-  const importKey = subtle.importKey.bind(subtle);
-  // StarlingMonkey has no deriveBits at all.
-  const deriveBits: SubtleCrypto['deriveBits'] = subtle.deriveBits
-    ? subtle.deriveBits.bind(subtle)
-    : () => Promise.reject(new DOMException('deriveBits is not supported', 'NotSupportedError'));
-  const isPbkdf2 = (algorithm: unknown) =>
-    algorithm === 'PBKDF2' || (algorithm as { name?: unknown })?.name === 'PBKDF2';
-  Object.assign(subtle, {
-    importKey(
-      format: string,
-      data: BufferSource,
-      algorithm: unknown,
-      extractable: boolean,
-      usages: string[],
-    ) {
-      if (format !== 'raw' || !isPbkdf2(algorithm))
-        return (importKey as (...args: unknown[]) => Promise<CryptoKey>)(
-          format,
-          data,
-          algorithm,
-          extractable,
-          usages,
-        );
-      const key = { type: 'secret', algorithm: { name: 'PBKDF2' }, extractable: false, usages };
-      passwords.set(key, new Uint8Array(ArrayBuffer.isView(data) ? data.buffer.slice(0) : data.slice(0)));
-      return Promise.resolve(key);
-    },
-    deriveBits(algorithm: Pbkdf2Params, key: CryptoKey, length: number) {
-      const password = passwords.get(key);
-      if (!password || !isPbkdf2(algorithm)) return deriveBits(algorithm, key, length);
-      const hash = typeof algorithm.hash === 'string' ? algorithm.hash : algorithm.hash.name;
-      if (hash !== 'SHA-512')
-        return Promise.reject(new Error(`PBKDF2 with ${hash} is not offered by the host`));
-      const salt = new Uint8Array(
-        ArrayBuffer.isView(algorithm.salt) ? algorithm.salt.buffer.slice(0) : algorithm.salt.slice(0),
-      );
-      const bytes = host.pbkdf2Sha512(password, salt, algorithm.iterations, length / 8);
-      return Promise.resolve(new Uint8Array(bytes).buffer);
-    },
-  });
-}
-
 let homeserver: Homeserver | undefined;
 let refuse: (() => Response) | undefined;
 
@@ -139,8 +94,10 @@ function start(): Homeserver | undefined {
   if (homeserver || refuse) return homeserver;
   running();
   try {
-    hostPbkdf2(crypto.subtle);
-    const config = readHostConfig(Object.fromEntries(host.settings()));
+    installHostCrypto(crypto.subtle);
+    const settings = Object.fromEntries(host.settings());
+    timing = settings.HEARTH_WASI_TIMING === '1';
+    const config = readHostConfig(settings);
     homeserver = createHomeserver(
       homeserverOptions({ ...config, maxSyncTimeoutMs: config.maxSyncTimeoutMs ?? SYNC_POLL_MS }, async () =>
         createStore(await SqliteEngine.open(hostDriver)),
@@ -157,12 +114,32 @@ interface FetchEvent extends Event {
   respondWith(response: Promise<Response>): void;
 }
 
-addEventListener('fetch', (event) => {
-  const { request } = event as FetchEvent;
-  (event as FetchEvent).respondWith(
-    (async () => {
-      const hs = start();
-      return hs ? hs.fetch(request) : (refuse as () => Response)();
-    })(),
+// Built into the snapshot: noble's table of base-point multiples (made on its first use, and
+// in an interpreter the dearest step of deriving a public key), so no instance makes it again.
+void nobleEd25519.signer(new Uint8Array(32));
+
+/**
+ * With `HEARTH_WASI_TIMING=1`, one line per request on stderr: the milliseconds of
+ * `createHomeserver`, of its start (store opened, signing key derived) and of `hs.fetch`.
+ */
+let timing = false;
+
+async function respond(request: Request): Promise<Response> {
+  const started = Date.now();
+  const hs = start();
+  if (!hs) return (refuse as () => Response)();
+  if (!timing) return hs.fetch(request);
+  const created = Date.now();
+  await hs.ready.catch(() => undefined);
+  const ready = Date.now();
+  const response = await hs.fetch(request);
+  const path = new URL(request.url).pathname;
+  console.error(
+    `[hearth-timing] ${request.method} ${path} create=${created - started} start=${ready - created} fetch=${Date.now() - ready}`,
   );
+  return response;
+}
+
+addEventListener('fetch', (event) => {
+  (event as FetchEvent).respondWith(respond((event as FetchEvent).request));
 });

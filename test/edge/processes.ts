@@ -61,20 +61,46 @@ export function startHostProcess(
   });
 }
 
-/** SIGTERM, then SIGKILL if it has not exited in `graceMs`. */
+/** Hosts started as the leader of their own process group: stopped with their children. */
+const groups = new WeakSet<ChildProcess>();
+
+function signal(child: ChildProcess, name: NodeJS.Signals): void {
+  if (groups.has(child) && child.pid !== undefined) {
+    try {
+      process.kill(-child.pid, name);
+      return;
+    } catch {
+      // The group is gone already.
+    }
+  }
+  child.kill(name);
+}
+
+/** SIGTERM, then SIGKILL if it has not exited in `graceMs` (to its whole group, if it leads one). */
 export function stopHostProcess(child: ChildProcess, graceMs = 10_000): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  if (child.exitCode !== null || child.signalCode !== null) {
+    // The leader may be gone and its children not (jco serve's server is a child process).
+    if (groups.has(child)) signal(child, 'SIGKILL');
+    return Promise.resolve(child.exitCode);
+  }
   return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    const timer = setTimeout(() => signal(child, 'SIGKILL'), graceMs);
     child.once('exit', (code) => {
       clearTimeout(timer);
+      // What it started and left behind goes too.
+      signal(child, 'SIGKILL');
       resolve(code);
     });
-    child.kill('SIGTERM');
+    signal(child, 'SIGTERM');
   });
 }
 
-/** `jco serve` of the component, one fresh instance per request (see src/hosts/wasi.ts for why). */
+/**
+ * `jco serve` of the component, one fresh instance per request (see src/hosts/wasi.ts for why),
+ * as a process group: jco runs its server in a child process, which a signal to jco alone
+ * leaves running. Requests are handled one at a time (see `JCO_SERVE_ISOLATION`), so /sync
+ * does not wait (`HEARTH_MAX_SYNC_TIMEOUT` 0 unless `env` says otherwise).
+ */
 export async function jcoServe(
   wasm: string,
   port: number,
@@ -102,11 +128,19 @@ export async function jcoServe(
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '/tmp',
         HEARTH_LOG_LEVEL: 'warn',
+        HEARTH_MAX_SYNC_TIMEOUT: '0',
+        // Node's flags for jco's server process. After a few hundred instances of the one
+        // compiled component, Node 24's V8 aborted the process freeing wasm code ("Check
+        // failed: jit_page_->allocations_.erase(addr) == 1" in UnregisterWasmAllocation);
+        // code kept, it is not freed.
+        JCO_RUN_ARGS: '--no-wasm-code-gc',
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     },
   );
+  groups.add(child);
   let out = '';
   const collect = (chunk: Buffer) => {
     out += chunk.toString();
@@ -117,7 +151,10 @@ export async function jcoServe(
   // jco serve says it listens before its server really does: ask until the homeserver answers.
   const deadline = Date.now() + startMs;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`jco serve exited with ${child.exitCode}:\n${out}`);
+    if (child.exitCode !== null) {
+      await stopHostProcess(child);
+      throw new Error(`jco serve exited with ${child.exitCode}:\n${out}`);
+    }
     try {
       const response = await fetch(`${url}/_matrix/client/versions`, { signal: AbortSignal.timeout(10_000) });
       if (response.ok) break;
@@ -125,7 +162,7 @@ export async function jcoServe(
       // Not listening yet.
     }
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
+      await stopHostProcess(child, 0);
       throw new Error(`jco serve did not answer in ${startMs} ms:\n${out}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
@@ -134,10 +171,14 @@ export async function jcoServe(
 }
 
 /**
- * A fresh instance per request in one of a few prewarmed workers, so requests (a long-poll
- * /sync among them) run side by side.
+ * A fresh instance per request, on jco's main thread: the component is compiled once and each
+ * request only instantiates it, and the host's SQLite is one connection. (`worker` mode gives
+ * each request a fresh thread that loads and compiles the 24 MB component anew, with its own
+ * connection: 3-4 times slower per request, and a writer held up past SQLite's busy timeout by
+ * another thread's transaction failed its request with "database is locked".) jco handles
+ * such requests one after another, a waiting /sync holding up all others.
  */
-export const JCO_SERVE_ISOLATION = ['--isolate-requests', 'worker', '--isolate-worker-pool-size', '4'];
+export const JCO_SERVE_ISOLATION = ['--isolate-requests', 'instance'];
 
 /**
  * The Workers bundle (scripts/edge-build.ts) in workerd through miniflare, on loopback, with its

@@ -3,13 +3,11 @@
  * temporary folder, served by `jco serve` with the host interface on node:sqlite
  * (wasm-bindings/host.ts). Two users register, make a room, exchange messages and read them
  * back through /sync and /messages; `jco serve` is restarted on the same data and everything
- * is still there.
+ * is still there. Then matrix-js-sdk's whole scenario, and a restart after it (without its
+ * typing step: a StarlingMonkey instance answers one request, StarlingMonkey#247, so typing
+ * notices last one request).
  *
- * matrix-js-sdk's whole scenario (without its typing step: a StarlingMonkey instance answers
- * one request, StarlingMonkey#247, so typing notices last one request) runs only with
- * HEARTH_WASI_SCENARIO=1: every request starts an instance and the homeserver in it, and on the
- * 2-core machine shared by the suite its ~400 requests outlast the suite's budget — on a
- * loaded machine it reached "Alice to receive Bob's message" and timed out there.
+ * A failure carries what `jco serve` printed (the component's own log among it).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +17,7 @@ import { parseJson } from '../../src/core/json.ts';
 import { buildComponent, type ComponentBuild } from '../../wasm-bindings/build.ts';
 import { checkAfterRestart, runScenario } from '../e2e/js-sdk-scenario.ts';
 import { freePort } from '../e2e/serve.ts';
-import { jcoServe, stopHostProcess } from './processes.ts';
+import { type HostProcess, jcoServe, stopHostProcess } from './processes.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'hearth-wasi-'));
 let component: ComponentBuild;
@@ -28,24 +26,42 @@ beforeAll(async () => {
 }, 600_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
+/** The error, with what `jco serve` printed (its stderr carries the component's log). */
+function withOutput(error: unknown, host: HostProcess): unknown {
+  const output = host.output().trim();
+  if (!output || !(error instanceof Error)) return error;
+  error.message += `\n--- jco serve said:\n${output}`;
+  return error;
+}
+
+const settings = (data: string) => ({
+  HEARTH_SERVER_NAME: 'wasi.test',
+  HEARTH_REGISTRATION: 'open',
+  HEARTH_DATA: join(root, data),
+  HEARTH_FEDERATION: 'off',
+});
+
+/** `fn` against the component served on `env`'s data, stopped after; a failure says what jco printed. */
+async function served<T>(env: Record<string, string>, fn: (host: HostProcess) => Promise<T>): Promise<T> {
+  const host = await jcoServe(component.wasm, await freePort(), env);
+  try {
+    return await fn(host);
+  } catch (error) {
+    throw withOutput(error, host);
+  } finally {
+    await stopHostProcess(host.child);
+  }
+}
+
 describe('Hearth as a WASI 0.2 HTTP component under jco serve', () => {
   it('is a real component exporting wasi:http/incoming-handler@0.2.10', () => {
     expect(component.bytes).toBeGreaterThan(1_000_000);
   });
 
-  // Known intermittent fault, not understood yet: on a fresh build the component's very first
-  // request sometimes answers 503 (its start failed) in CI runs; one retry, and the closing
-  // note of session 3 names it.
   it('registers, chats through /sync and /messages, and after a restart on the same data everything is there', {
-    retry: 1,
     timeout: 600_000,
   }, async () => {
-    const env = {
-      HEARTH_SERVER_NAME: 'wasi.test',
-      HEARTH_REGISTRATION: 'open',
-      HEARTH_DATA: join(root, 'short'),
-      HEARTH_FEDERATION: 'off',
-    };
+    const env = settings('short');
     let host = await jcoServe(component.wasm, await freePort(), env);
     const call = async (method: string, path: string, token?: string, body?: Record<string, unknown>) => {
       const response = await fetch(`${host.url}${path}`, {
@@ -121,6 +137,8 @@ describe('Hearth as a WASI 0.2 HTTP component under jco serve', () => {
         .map((e) => e.content.body)
         .filter(Boolean);
       expect(timeline).toEqual(['hello Bob', 'hi Alice']);
+    } catch (error) {
+      throw withOutput(error, host);
     } finally {
       await stopHostProcess(host.child);
     }
@@ -133,34 +151,18 @@ describe('Hearth as a WASI 0.2 HTTP component under jco serve', () => {
       });
       expect(login.status).toBe(200);
       expect(await texts(login.body.access_token as string, roomId)).toEqual(['hello Bob', 'hi Alice']);
+    } catch (error) {
+      throw withOutput(error, host);
     } finally {
       await stopHostProcess(host.child);
     }
   });
 
-  it.skipIf(!process.env.HEARTH_WASI_SCENARIO)(
-    'runs the matrix-js-sdk scenario, and after a restart on the same data everything is there',
-    async () => {
-      const env = {
-        HEARTH_SERVER_NAME: 'wasi.test',
-        HEARTH_REGISTRATION: 'open',
-        HEARTH_DATA: join(root, 'data'),
-        HEARTH_FEDERATION: 'off',
-      };
-      let host = await jcoServe(component.wasm, await freePort(), env);
-      let result: Awaited<ReturnType<typeof runScenario>>;
-      try {
-        result = await runScenario({ baseUrl: host.url }, 'c', { typing: false, waitMs: 60_000 });
-      } finally {
-        await stopHostProcess(host.child);
-      }
-      host = await jcoServe(component.wasm, await freePort(), env);
-      try {
-        await checkAfterRestart({ baseUrl: host.url }, result);
-      } finally {
-        await stopHostProcess(host.child);
-      }
-    },
-    1_200_000,
-  );
+  it('runs the matrix-js-sdk scenario, and after a restart on the same data everything is there', async () => {
+    const env = settings('data');
+    const result = await served(env, (host) =>
+      runScenario({ baseUrl: host.url }, 'c', { typing: false, waitMs: 60_000 }),
+    );
+    await served(env, (host) => checkAfterRestart({ baseUrl: host.url }, result));
+  }, 1_200_000);
 });
