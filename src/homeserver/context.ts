@@ -86,7 +86,7 @@ export interface HomeserverConfig {
   /**
    * Joins through another server ask for partial state (send_join `omit_members`, as
    * Synapse's faster joins): the room is usable at once, its members fill in afterwards.
-   * Absent or false: every join waits for the whole state.
+   * On unless false; false: every join waits for the whole state.
    */
   readonly partialStateJoins?: boolean;
 }

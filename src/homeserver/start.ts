@@ -53,7 +53,7 @@ export interface ServicesOptions {
   accessTokenLifetimeMs?: number | null;
   /** Largest upload to the content repository, in bytes; default 50 MiB. */
   maxUploadBytes?: number;
-  /** Joins ask for partial state (send_join `omit_members`); default false. */
+  /** Joins ask for partial state (send_join `omit_members`); default true. */
   partialStateJoins?: boolean;
   turn?: TurnConfig;
   support?: SupportInfo;

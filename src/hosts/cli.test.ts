@@ -14,7 +14,7 @@ describe('hearth serve options', () => {
       federationCa: [],
       delegateTo: undefined,
       federation: true,
-      partialStateJoins: false,
+      partialStateJoins: true,
     });
   });
 

@@ -67,7 +67,7 @@ Federation (other homeservers reach this one over HTTPS, on the same listener):
                           users and rooms, every remote lookup answers "federation is off"
   --partial-state-joins on|off
                           join other servers' rooms with partial state, as Synapse's faster
-                          joins (default off): usable at once, members filled in afterwards
+                          joins (default on): usable at once, members filled in afterwards
 
 A server named NAME:PORT (the default name is localhost:<port>) is reached by other servers at
 https://NAME:PORT, so its certificate must be valid for NAME.
@@ -137,7 +137,7 @@ export const SERVE_FLAGS = {
   'delegate-to': { type: 'string' },
   'max-upload-size': { type: 'string' },
   federation: { type: 'string', default: 'on' },
-  'partial-state-joins': { type: 'string', default: 'off' },
+  'partial-state-joins': { type: 'string', default: 'on' },
   appservice: { type: 'string', multiple: true },
   p2p: { type: 'boolean', default: false },
   bootstrap: { type: 'string', multiple: true },
@@ -302,7 +302,7 @@ export async function serve(
     wellKnownServer: options.delegateTo,
     thumbnailer: lazyNodeThumbnailer(logger),
     ...(options.maxUploadBytes !== undefined ? { maxUploadBytes: options.maxUploadBytes } : {}),
-    ...(options.partialStateJoins ? { partialStateJoins: true } : {}),
+    ...(options.partialStateJoins !== undefined ? { partialStateJoins: options.partialStateJoins } : {}),
     appservices,
     // Bridges and push gateways are reached with Node's fetch.
     outboundFetch: (request) => fetch(request),

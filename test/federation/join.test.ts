@@ -38,7 +38,10 @@ describe('joining a room of another server', () => {
     // A saw the join through send_join; B has the room with its state.
     expect((await a.store.rooms.membership(roomId, bob.userId))?.membership).toBe('join');
     expect((await b.store.rooms.membership(roomId, bob.userId))?.membership).toBe('join');
-    expect((await b.store.rooms.membership(roomId, alice.userId))?.membership).toBe('join');
+    // A partial-state join (the default): Alice's membership comes with the full state.
+    await expect
+      .poll(async () => (await b.store.rooms.membership(roomId, alice.userId))?.membership)
+      .toBe('join');
     const sync = await b.call('GET', '/_matrix/client/v3/sync', { token: bob.accessToken });
     const room = (sync.body.rooms as { join: Record<string, { state: { events: { type: string }[] } }> })
       .join[roomId];
@@ -173,14 +176,21 @@ describe('three servers', () => {
         'PUT /_matrix/federation/v1/send',
       ]),
     );
+    // The joins were partial (the default): wait for both newcomers' full state, whose
+    // bodies are checked too.
+    for (const server of [b, c])
+      await expect.poll(async () => (await server.store.rooms.partialStateRooms()).length).toBe(0);
     expect(wire.exchanges.filter((e) => e.status !== 200)).toEqual([]);
     expect(wireViolations(wire.exchanges)).toEqual([]);
-    // The newcomer's client pages back past its join: history comes over /backfill.
+    // The newcomer's client pages back past its join: history comes over /backfill; the
+    // omitted members come by /state_ids and /event.
     expect(checkedOperations(wire.exchanges)).toEqual([
       '/_matrix/federation/v1/backfill/{roomId}',
+      '/_matrix/federation/v1/event/{eventId}',
       '/_matrix/federation/v1/make_join/{roomId}/{userId}',
       '/_matrix/federation/v1/query/directory',
       '/_matrix/federation/v1/send/{txnId}',
+      '/_matrix/federation/v1/state_ids/{roomId}',
       '/_matrix/federation/v2/send_join/{roomId}/{eventId}',
     ]);
   });

@@ -79,6 +79,8 @@ async function world(
     const hs = await createTestHomeserver({
       serverName: name,
       clock,
+      // A and C hold the whole room (C joins with full state, so only B's join is partial).
+      partialStateJoins: false,
       federation: { transport: network.transport(name) },
     });
     open.push(hs);

@@ -151,7 +151,7 @@ export function createRemoteMembership(
         const { version, event, wire } = await complete(server, template, roomId, userId, 'join', extra);
         // Partial state unless turned off: the room is usable once the resident's answer,
         // members omitted, is checked; the rest comes in the background (partial-state.ts).
-        const omitMembers = config.partialStateJoins === true;
+        const omitMembers = config.partialStateJoins !== false;
         const answer = await ctx.federation.sendJoin(server, roomId, event.event_id, wire, { omitMembers });
         // The resident first, then the others it names (send_join `servers_in_room`).
         const servers =
