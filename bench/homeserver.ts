@@ -40,10 +40,11 @@ import { join } from 'node:path';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import type { Services } from '../src/homeserver/services.ts';
 import { serveHttp } from '../src/hosts/node.ts';
-import { type Homeserver, type HomeserverInternals, startHomeserver } from '../src/server.ts';
+import type { Homeserver, HomeserverInternals } from '../src/server.ts';
 import { openIndexedDbStore } from '../src/storage/indexeddb/index.ts';
 import { openSqliteStore } from '../src/storage/sqlite/index.ts';
 import type { PersistEventInput, Store } from '../src/storage/store.ts';
+import { startBenchHomeserver } from './bench-homeserver.ts';
 import { type BenchRow, percentile, printTable, rates2 } from './harness.ts';
 import { workload } from './storage-cases.ts';
 
@@ -64,7 +65,6 @@ const SLIDING_ROOMS = 500;
 const SLIDING_RUNS = 7;
 const SLIDING_WAKE_SAMPLES = 100;
 const SLIDING = '/_matrix/client/unstable/org.matrix.simplified_msc3575/sync';
-const UNLIMITED = { perSecond: 1e9, burst: 1e9 };
 
 const now = () => performance.now();
 
@@ -143,13 +143,7 @@ interface Bench {
 }
 
 async function openBench(store: Store): Promise<Bench> {
-  const { homeserver: hs, internals } = startHomeserver({
-    serverName: SERVER_NAME,
-    store,
-    registration: 'open',
-    passwordIterations: 1000,
-    rateLimits: { message: UNLIMITED, default: UNLIMITED },
-  });
+  const { homeserver: hs, internals } = startBenchHomeserver(SERVER_NAME, store);
   const { services, ctx } = await internals();
   const local = inProcess(hs);
   const versionsBody = JSON.stringify((await local.call('GET', VERSIONS)).body);

@@ -18,16 +18,15 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { serveHttp } from '../src/hosts/node.ts';
-import { startHomeserver } from '../src/server.ts';
 import { openIndexedDbStore } from '../src/storage/indexeddb/index.ts';
 import { openSqliteStore } from '../src/storage/sqlite/index.ts';
 import type { Store } from '../src/storage/store.ts';
+import { startBenchHomeserver } from './bench-homeserver.ts';
 import { type BenchRow, printTable, rates2 } from './harness.ts';
 
 const SERVER_NAME = 'bench.localhost';
 const SIZE = 1024 * 1024;
 const MS = 3000;
-const UNLIMITED = { perSecond: 1e9, burst: 1e9 };
 
 /** The raw store behind bare `node:http`: POST stores the body, GET /{mediaId} answers its bytes. */
 async function bareStoreServer(
@@ -101,13 +100,7 @@ async function drain(res: Response): Promise<number> {
 }
 
 async function benchOn(label: string, store: Store): Promise<BenchRow[]> {
-  const { homeserver: hs, internals } = startHomeserver({
-    serverName: SERVER_NAME,
-    store,
-    registration: 'open',
-    passwordIterations: 1000,
-    rateLimits: { message: UNLIMITED, default: UNLIMITED },
-  });
+  const { homeserver: hs, internals } = startBenchHomeserver(SERVER_NAME, store);
   const { services } = await internals();
   const { userId, session } = await services.accounts.createUser({ localpart: 'bench', login: true });
   const token = session?.accessToken ?? '';

@@ -19,15 +19,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startHomeserver } from '../src/server.ts';
 import { createStore } from '../src/storage/create-store.ts';
 import { openSqliteEngine } from '../src/storage/sqlite/index.ts';
 import { countingEngine } from '../src/storage/testing-count.ts';
+import { startBenchHomeserver } from './bench-homeserver.ts';
 import { percentile, printScaling, type ScalingRow } from './harness.ts';
 
 const SERVER_NAME = 'scale.localhost';
 const CLIENT = '/_matrix/client/v3';
-const UNLIMITED = { perSecond: 1e9, burst: 1e9 };
 /** A filter with no rooms: the cheapest way to a `next_batch` for a user in many big rooms. */
 const NO_ROOMS = encodeURIComponent(JSON.stringify({ room: { rooms: [] } }));
 
@@ -56,13 +55,7 @@ export async function scalingBench(small = false, parts = ALL_PARTS): Promise<Sc
   const dir = mkdtempSync(join(tmpdir(), 'hearth-bench-scale-'));
   const counting = countingEngine(await openSqliteEngine({ path: join(dir, 'hearth.sqlite') }));
   const store = createStore(counting.engine);
-  const { homeserver: hs, internals } = startHomeserver({
-    serverName: SERVER_NAME,
-    store,
-    registration: 'open',
-    passwordIterations: 1000,
-    rateLimits: { message: UNLIMITED, default: UNLIMITED },
-  });
+  const { homeserver: hs, internals } = startBenchHomeserver(SERVER_NAME, store);
   const { services, ctx } = await internals();
   const rows: ScalingRow[] = [];
 
