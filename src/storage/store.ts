@@ -519,6 +519,8 @@ export interface UserDataStore {
   pushSettings(userIds: readonly string[]): Promise<Map<string, PushSettings>>;
   deletePushRule(userId: string, kind: PushRuleRecord['kind'], ruleId: string): Promise<number | null>;
   getProfile(userId: string): Promise<JsonObject | null>;
+  /** The profiles of `userIds` that have one, read in one transaction. */
+  getProfiles(userIds: readonly string[]): Promise<Map<string, JsonObject>>;
   /** Sets fields (null removes one) atomically; returns the profile after. */
   updateProfile(userId: string, patch: Record<string, JsonValue | null>): Promise<JsonObject>;
   /**

@@ -210,17 +210,20 @@ export function createPresenceService(
           for (const m of await store.rooms.members(room, 'join')) mates.add(m.userId);
         visible = async (userId) => mates.has(userId);
       }
+      const shown: [string, Entry][] = [];
+      for (const [userId, entry] of changed)
+        if (userId === viewer || (await visible(userId))) shown.push([userId, entry]);
+      if (shown.length === 0) return [];
+      // Every profile in one read: a room of 1,000 coming online is 1,000 changes per pass.
+      const profiles = await store.userData.getProfiles(shown.map(([userId]) => userId));
       const now = clock.now();
-      const events: JsonObject[] = [];
-      for (const [userId, entry] of changed) {
-        if (userId !== viewer && !(await visible(userId))) continue;
+      return shown.map(([userId, entry]): JsonObject => {
         const content: JsonObject = { ...statusOf(entry, now) };
-        const profile = await store.userData.getProfile(userId);
+        const profile = profiles.get(userId);
         if (typeof profile?.displayname === 'string') content.displayname = profile.displayname;
         if (typeof profile?.avatar_url === 'string') content.avatar_url = profile.avatar_url;
-        events.push({ type: 'm.presence', sender: userId, content });
-      }
-      return events;
+        return { type: 'm.presence', sender: userId, content };
+      });
     },
   };
 }

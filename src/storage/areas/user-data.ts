@@ -216,6 +216,15 @@ export function userDataStore(engine: Engine, cache = new PushSettingsCache()): 
       return (row?.fields as JsonObject | undefined) ?? null;
     },
 
+    async getProfiles(userIds) {
+      const rows = await engine.read(['profiles'], (tx) => tx.getMany('profiles', [...userIds]));
+      const profiles = new Map<string, JsonObject>();
+      rows.forEach((row, i) => {
+        if (row?.fields) profiles.set(userIds[i] as string, row.fields as JsonObject);
+      });
+      return profiles;
+    },
+
     updateProfile(userId, patch) {
       return engine.write(['profiles'], async (tx) => {
         const row = await tx.get('profiles', userId);

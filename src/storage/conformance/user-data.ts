@@ -172,6 +172,18 @@ export function userDataTests(target: ConformanceTarget): void {
         'm.tz': 'Europe/Paris',
       });
     });
+
+    it('reads many profiles at once, leaving out users without one', async () => {
+      const { store } = await stores.fresh();
+      await store.userData.updateProfile(ALICE, { displayname: 'Alice' });
+      await store.userData.updateProfile(BOB, { avatar_url: 'mxc://b/c' });
+      const profiles = await store.userData.getProfiles([BOB, '@nobody:hearth.test', ALICE]);
+      expect([...profiles]).toEqual([
+        [BOB, { avatar_url: 'mxc://b/c' }],
+        [ALICE, { displayname: 'Alice' }],
+      ]);
+      expect(await store.userData.getProfiles([])).toEqual(new Map());
+    });
   });
 
   describe('receipts', () => {
