@@ -13,7 +13,10 @@
  * - events sent per second by one client: sequential `PUT /rooms/{id}/send/m.room.message/{txn}`,
  *   each answered only once stored; on SQLite also beside the store's own persist of events
  *   of the same shape (one per transaction), for one sender and for waves of 16 sends at once
- *   in 16 rooms (their writes share commits and syncs) and in one room;
+ *   in 16 rooms (their writes share commits and syncs) and in one room; over loopback, one
+ *   sender beside the disk's own append + fdatasync rate (each acknowledged send waits for
+ *   one: the ceiling of that row), and 16 clients at once (in 16 rooms, in one room) beside
+ *   16 bare round trips at once;
  * - send → other client's /sync wake latency (p50, p99): user B long-polls
  *   `/sync?since=…&timeout=20000`; user A sends; timed from just before A's send to B's
  *   answer holding the event — in a fresh room, then (in-process) once B has 2,000 unread
@@ -32,7 +35,7 @@
  *   node bench/homeserver.ts              every figure
  *   node bench/homeserver.ts wake memory  some of send | wake | sync | sliding, memory | sqlite (to profile one)
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, fdatasync, mkdtempSync, openSync, rmSync, write } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -285,6 +288,82 @@ async function sendBesidePersist(
       persisted3,
     ),
   ];
+}
+
+/**
+ * What the disk allows: an append to a file beside the database and its fdatasync, in Node's
+ * thread pool as the SQLite driver syncs its WAL. One sender's send waits for one such sync
+ * (nothing is acknowledged before it is on disk), so its rate cannot pass this.
+ */
+function diskSync(dir: string): { sync: () => Promise<void>; close(): void } {
+  const fd = openSync(join(dir, 'fsync-probe'), 'w');
+  const page = Buffer.alloc(4096, 1);
+  return {
+    sync: () =>
+      new Promise<void>((resolve, reject) =>
+        write(fd, page, (error) =>
+          error ? reject(error) : fdatasync(fd, (e) => (e ? reject(e) : resolve())),
+        ),
+      ),
+    close: () => closeSync(fd),
+  };
+}
+
+/**
+ * SQLite, loopback HTTP: one sender beside the disk's own append + fdatasync rate (the
+ * ceiling an acknowledged-once-durable send cannot pass), then ${CONCURRENT} clients sending at
+ * once — in ${CONCURRENT} rooms and in one room — beside ${CONCURRENT} bare round trips at once
+ * over the same loopback, so the ratio compares like with like.
+ */
+async function loopbackBesideDisk(
+  bench: Bench,
+  dir: string,
+  alice: User,
+  bob: User,
+  roomId: string,
+): Promise<BenchRow[]> {
+  const local = bench.transports[0]?.t as Transport;
+  const { t, bare } = bench.transports[1] as Bench['transports'][number];
+  const sendTo = async (room: string) => {
+    const r = await t.call('PUT', sendPath(room), alice.token, message('hello from the send-rate bench'));
+    if (r.status !== 200) throw new Error(`send answered ${r.status}`);
+  };
+  const rooms: string[] = [];
+  for (let i = 0; i < CONCURRENT; i++) rooms.push(await roomOfTwo(local, alice, bob));
+  const disk = diskSync(dir);
+  try {
+    const [sequential, synced] = await rates2(() => sendTo(roomId), disk.sync, SEND_MS);
+    const bareWave = () => Promise.all(rooms.map(bare));
+    const [spread, bareSpread] = await rates2(() => Promise.all(rooms.map(sendTo)), bareWave, SEND_MS);
+    const [oneRoom, bareOne] = await rates2(
+      () => Promise.all(rooms.map(() => sendTo(roomId))),
+      bareWave,
+      SEND_MS,
+    );
+    const concurrent = (what: string, sent: number, bareRate: number): BenchRow => ({
+      name: `send → stored, loopback HTTP, SQLite, ${CONCURRENT} clients ${what}`,
+      value: sent * CONCURRENT,
+      unit: 'events/s',
+      baselineName: `bare loopback HTTP round trip, ${CONCURRENT} at once`,
+      baselineValue: bareRate * CONCURRENT,
+      ratio: sent / bareRate,
+      note: 'aim ≥ 0.3×',
+    });
+    return [
+      {
+        name: 'send → stored, loopback HTTP, SQLite, one sender',
+        value: sequential,
+        unit: 'events/s',
+        baselineName: 'disk: 4 KiB append + fdatasync (each send waits for one)',
+        baselineValue: synced,
+        ratio: sequential / synced,
+      },
+      concurrent(`in ${CONCURRENT} rooms`, spread, bareSpread),
+      concurrent('in one room', oneRoom, bareOne),
+    ];
+  } finally {
+    disk.close();
+  }
 }
 
 interface WakeOptions {
@@ -648,6 +727,8 @@ async function benchStore(
   store: Store,
   storeLabel: string,
   parts: readonly HomeserverPart[],
+  /** The SQLite store's directory (the SQLite-only figures need it). */
+  dir?: string,
 ): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const bench = await openBench(store);
@@ -658,7 +739,10 @@ async function benchStore(
     if (parts.includes('send')) {
       const roomId = await roomOfTwo(local, alice, bob);
       rows.push(...(await sendRates(bench, storeLabel, alice, roomId)));
-      if (storeLabel === 'SQLite') rows.push(...(await sendBesidePersist(bench, store, alice, bob, roomId)));
+      if (dir !== undefined) {
+        rows.push(...(await sendBesidePersist(bench, store, alice, bob, roomId)));
+        rows.push(...(await loopbackBesideDisk(bench, dir, alice, bob, roomId)));
+      }
     }
     if (parts.includes('wake')) {
       // A fresh room, so the figure does not depend on how much the send-rate run wrote.
@@ -720,7 +804,7 @@ export async function homeserverBench(
     const dir = mkdtempSync(join(tmpdir(), 'hearth-bench-hs-'));
     try {
       const sqlite = await openSqliteStore({ path: join(dir, 'hearth.sqlite') });
-      rows.push(...(await benchStore(sqlite, 'SQLite', parts)));
+      rows.push(...(await benchStore(sqlite, 'SQLite', parts, dir)));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
