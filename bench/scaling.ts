@@ -9,7 +9,7 @@
  * - incremental /sync (one new event) for a user with 0 / 500 / 5,000 unread notifications;
  * - wake: one send to a room where 1 / 20 / 200 / 1,000 members long-poll /sync, until the
  *   last of them has its answer, in wall time and in this process's CPU time (the in-process
- *   clients' share included: parsing each answer);
+ *   clients' share included: parsing each answer), and the store transactions it took;
  * - initial /sync of a user in 1 / 10 / 100 / 1,000 rooms (default filter).
  *
  * One homeserver on SQLite (a file, WAL, synchronous=FULL, as `hearth serve --data`),
@@ -183,6 +183,7 @@ export async function scalingBench(small = false, parts = ALL_PARTS): Promise<Sc
     };
     const wake: number[] = [];
     const wakeCpu: number[] = [];
+    const transactionsPerWake: number[] = [];
     try {
       for (const waiters of parts.includes('wake') ? sizes(WAITERS) : []) {
         const roomId = await roomOf(waiters + 1);
@@ -190,6 +191,7 @@ export async function scalingBench(small = false, parts = ALL_PARTS): Promise<Sc
         const polling = await Promise.all(Array.from({ length: waiters }, (_, i) => user(i + 1)));
         const times: number[] = [];
         const cpuTimes: number[] = [];
+        const wakeTx: number[] = [];
         // Each run starts from the tokens the last one answered with (the first from a sync).
         const tokens = await Promise.all(polling.map(nextBatch));
         for (let run = 0; run < 3; run++) {
@@ -215,6 +217,7 @@ export async function scalingBench(small = false, parts = ALL_PARTS): Promise<Sc
             }
           });
           while (parked < waiters) await new Promise((resolve) => setTimeout(resolve, 1));
+          counting.reset();
           const cpuStart = process.cpuUsage();
           const start = now();
           await send(owner, roomId, nonce);
@@ -222,9 +225,11 @@ export async function scalingBench(small = false, parts = ALL_PARTS): Promise<Sc
           times.push(Math.max(...ends) - start);
           const cpu = process.cpuUsage(cpuStart);
           cpuTimes.push((cpu.user + cpu.system) / 1000);
+          wakeTx.push(counting.calls.length);
         }
         wake.push(median(times));
         wakeCpu.push(median(cpuTimes));
+        transactionsPerWake.push(median(wakeTx));
       }
     } finally {
       notifier.wait = originalWait;
@@ -245,6 +250,13 @@ export async function scalingBench(small = false, parts = ALL_PARTS): Promise<Sc
           sizes: sizes(WAITERS),
           what: 'waiters',
           values: wakeCpu,
+        },
+        {
+          name: 'store transactions, send and every woken pass',
+          unit: 'tx',
+          sizes: sizes(WAITERS),
+          what: 'waiters',
+          values: transactionsPerWake,
         },
       );
 

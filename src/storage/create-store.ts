@@ -12,8 +12,8 @@ import { roomStore } from './areas/rooms.ts';
 import { roomsOfUser } from './areas/rooms-read.ts';
 import { PushSettingsCache, userDataStore } from './areas/user-data.ts';
 import { exportBackup, importBackup } from './backup.ts';
-import type { Engine } from './engine.ts';
-import type { MediaStore, Store, SyncSnapshot } from './store.ts';
+import type { Engine, Tx } from './engine.ts';
+import type { MediaStore, Store, SyncSnapshot, SyncSnapshotRequest } from './store.ts';
 
 /** Parts a backend may provide instead of the engine-backed ones. */
 export interface StoreParts {
@@ -27,10 +27,83 @@ export interface StoreParts {
   };
 }
 
+/** The tables a sync snapshot reads (all of them for a batch: any request may want the keys). */
+const SNAPSHOT_TABLES = ['room_members', 'notification_counts', 'one_time_keys', 'fallback_keys'];
+/** Snapshots read in one transaction at most (bounds how long one batch holds the connection). */
+const SNAPSHOTS_PER_READ = 256;
+
+/** One user's sync snapshot, within a transaction. */
+async function snapshotIn(tx: Tx, userId: string, { deviceId, unreadRooms }: SyncSnapshotRequest) {
+  // Requests run in order within the transaction: issue them all, then wait.
+  const [memberships, unread, oneTimeKeyCounts, unusedFallbackKeyTypes] = await Promise.all([
+    roomsOfUser(tx, userId),
+    unreadCountsIn(tx, userId, unreadRooms),
+    deviceId === null ? undefined : oneTimeKeyCountsIn(tx, userId, deviceId),
+    deviceId === null ? undefined : unusedFallbackKeyTypesIn(tx, userId, deviceId),
+  ]);
+  const snapshot: SyncSnapshot = { memberships, unread };
+  if (oneTimeKeyCounts && unusedFallbackKeyTypes)
+    snapshot.keys = { oneTimeKeyCounts, unusedFallbackKeyTypes };
+  return snapshot;
+}
+
+interface SnapshotRequest {
+  userId: string;
+  request: SyncSnapshotRequest;
+  resolve(snapshot: SyncSnapshot): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * `syncSnapshot` for many passes at once (issue 13): one send wakes every long-poll of its
+ * room, and each pass asks for its user's snapshot. The requests made while a read waits for
+ * the connection join it and are read in that one transaction, each as it would have been
+ * alone (a request's failure is its own) — one transaction for a wake instead of one a waiter.
+ */
+class SnapshotReads {
+  private readonly engine: Engine;
+  /** Requests waiting for the read that will take them (undefined: none queued). */
+  private waiting: SnapshotRequest[] | undefined;
+
+  constructor(engine: Engine) {
+    this.engine = engine;
+  }
+
+  read(userId: string, request: SyncSnapshotRequest): Promise<SyncSnapshot> {
+    return new Promise((resolve, reject) => {
+      const entry = { userId, request, resolve, reject };
+      if (this.waiting && this.waiting.length < SNAPSHOTS_PER_READ) {
+        this.waiting.push(entry);
+        return;
+      }
+      const batch: SnapshotRequest[] = [entry];
+      this.waiting = batch;
+      this.engine
+        .read(SNAPSHOT_TABLES, async (tx) => {
+          // From here on, later requests wait for the next read.
+          if (this.waiting === batch) this.waiting = undefined;
+          for (const one of batch) {
+            try {
+              one.resolve(await snapshotIn(tx, one.userId, one.request));
+            } catch (error) {
+              one.reject(error);
+            }
+          }
+        })
+        .catch((error: unknown) => {
+          if (this.waiting === batch) this.waiting = undefined;
+          // The transaction itself failed: every request not answered yet fails with it.
+          for (const one of batch) one.reject(error);
+        });
+    });
+  }
+}
+
 const POSITION_STREAMS = ['receipts', 'account_data', 'to_device', 'device_lists', 'partial_state'] as const;
 
 export function createStore(engine: Engine, parts: StoreParts = {}): Store {
   const pushSettings = new PushSettingsCache();
+  const snapshots = new SnapshotReads(engine);
   return {
     rooms: roomStore(engine),
     accounts: accountStore(engine),
@@ -57,23 +130,7 @@ export function createStore(engine: Engine, parts: StoreParts = {}): Store {
         partialState: partialState ?? 0,
       };
     },
-    syncSnapshot(userId, { deviceId, unreadRooms }) {
-      const tables = ['room_members', 'notification_counts'];
-      if (deviceId !== null) tables.push('one_time_keys', 'fallback_keys');
-      return engine.read(tables, async (tx): Promise<SyncSnapshot> => {
-        // Requests run in order within the transaction: issue them all, then wait.
-        const [memberships, unread, oneTimeKeyCounts, unusedFallbackKeyTypes] = await Promise.all([
-          roomsOfUser(tx, userId),
-          unreadCountsIn(tx, userId, unreadRooms),
-          deviceId === null ? undefined : oneTimeKeyCountsIn(tx, userId, deviceId),
-          deviceId === null ? undefined : unusedFallbackKeyTypesIn(tx, userId, deviceId),
-        ]);
-        const snapshot: SyncSnapshot = { memberships, unread };
-        if (oneTimeKeyCounts && unusedFallbackKeyTypes)
-          snapshot.keys = { oneTimeKeyCounts, unusedFallbackKeyTypes };
-        return snapshot;
-      });
-    },
+    syncSnapshot: (userId, request) => snapshots.read(userId, request),
     exportBackup: (options) => exportBackup(engine, { ...options, mediaBytes: parts.media?.fileBlob }),
     async importBackup(backup, options) {
       try {

@@ -9,7 +9,7 @@
  *
  * Safe to share: shared reads are dropped once the notifier moves (every committed write
  * that a /sync shows is followed by a notify) or after `FRESH_MS`, so a pass sees at worst
- * what it would have read a few milliseconds earlier — what it then misses, the next pass
+ * what it would have read up to `FRESH_MS` earlier — what it then misses, the next pass
  * delivers, and a long-poll waits only for changes after the notifier version it read before
  * its pass. Keys name every input of a read (room, positions, filter), so two passes share a
  * read only when they would have asked the store the same question. Shared answers are read
@@ -18,8 +18,12 @@
  */
 import type { HomeserverContext } from '../context.ts';
 
-/** How long shared reads are used while the notifier stays where it was. */
-const FRESH_MS = 20;
+/**
+ * How long shared reads are used while the notifier stays where it was: long enough for the
+ * passes of one wake to share them (200 passes span ~50–100 ms on a loaded machine; at 20 ms
+ * they were read again every few dozen passes).
+ */
+const FRESH_MS = 100;
 /** Ranges of rooms-with-events kept (a handful of `since` positions are live at once). */
 const RANGES_KEPT = 64;
 /** Shared reads kept within one notifier version (a bound, not a tuning knob). */
