@@ -370,19 +370,24 @@ async function wakeCost(open: () => Promise<Engine>, members: number, history: n
 }
 
 describe.each(Object.entries(engines))('a /sync wake (%s)', (_name, open) => {
-  it('costs each waiter one read transaction, whatever the history and member count', async () => {
+  it('reads the snapshots of all waiters in one transaction, whatever the history and member count', async () => {
     const small = await wakeCost(open, 4, 3);
     const large = await wakeCost(open, 40, 60);
     for (const calls of [small, large]) {
-      // One snapshot per waiter (memberships, unread counters, key counts) …
+      // One snapshot per waiter (memberships, unread counters, key counts), the three woken
+      // by one send read in one transaction …
       const own = calls.filter((call) => call.tables.includes('room_members'));
-      expect(own.map((call) => [...call.requests].sort())).toEqual(
-        Array(3).fill([
-          'fallback_keys.query',
-          'notification_counts.query',
-          'one_time_keys.query',
-          'room_members.query',
-        ]),
+      expect(own.length).toBe(1);
+      expect(own.flatMap((call) => call.requests).sort()).toEqual(
+        Array(3)
+          .fill([
+            'fallback_keys.query',
+            'notification_counts.query',
+            'one_time_keys.query',
+            'room_members.query',
+          ])
+          .flat()
+          .sort(),
       );
       // … and the reads of the room's change once for all (positions, rooms with events,
       // the state at `since`, the page, the state before it, its relations).

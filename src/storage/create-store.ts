@@ -78,24 +78,30 @@ class SnapshotReads {
       }
       const batch: SnapshotRequest[] = [entry];
       this.waiting = batch;
-      this.engine
-        .read(SNAPSHOT_TABLES, async (tx) => {
-          // From here on, later requests wait for the next read.
-          if (this.waiting === batch) this.waiting = undefined;
-          for (const one of batch) {
-            try {
-              one.resolve(await snapshotIn(tx, one.userId, one.request));
-            } catch (error) {
-              one.reject(error);
-            }
-          }
-        })
-        .catch((error: unknown) => {
-          if (this.waiting === batch) this.waiting = undefined;
-          // The transaction itself failed: every request not answered yet fails with it.
-          for (const one of batch) one.reject(error);
-        });
+      // Asked for a microtask later: the passes one notify woke reach here in the same round
+      // of microtasks, and an idle engine would otherwise start the first read at once, alone.
+      queueMicrotask(() => this.start(batch));
     });
+  }
+
+  private start(batch: SnapshotRequest[]): void {
+    this.engine
+      .read(SNAPSHOT_TABLES, async (tx) => {
+        // From here on, later requests wait for the next read.
+        if (this.waiting === batch) this.waiting = undefined;
+        for (const one of batch) {
+          try {
+            one.resolve(await snapshotIn(tx, one.userId, one.request));
+          } catch (error) {
+            one.reject(error);
+          }
+        }
+      })
+      .catch((error: unknown) => {
+        if (this.waiting === batch) this.waiting = undefined;
+        // The transaction itself failed: every request not answered yet fails with it.
+        for (const one of batch) one.reject(error);
+      });
   }
 }
 
