@@ -75,11 +75,12 @@ const CLI_BUNDLED = ['@noble/', 'fast-json-stable-stringify'];
  * `hearth serve` starts without type-stripping a few hundred TypeScript files at each start
  * (`bin/hearth.js` builds it on demand). Package imports stay imports, but for `CLI_BUNDLED`.
  */
-export function cliConfig(outDir = resolve(root, 'dist/cli')): InlineConfig {
+export function cliConfig(outDir = resolve(root, 'dist/cli'), plugins: Plugin[] = []): InlineConfig {
   return {
     configFile: false,
     root,
     logLevel: 'warn',
+    plugins,
     // Vite's SSR build leaves packages out unless named here.
     ssr: { noExternal: CLI_BUNDLED.map((name) => new RegExp(`^${name}`)) },
     build: {
