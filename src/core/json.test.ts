@@ -85,8 +85,13 @@ describe('parseJson', () => {
     ]) {
       expect(reason(() => parseJson(text))).toBe('lone-surrogate');
       expect(reason(() => parseJson(text, { loneSurrogates: 'allow' }))).toBe('accepted');
+      // Text decoded from UTF-8 skips only the search for raw ones: escapes are still refused.
+      expect(reason(() => parseJson(text, { fromUtf8: true }))).toBe('lone-surrogate');
     }
     expect(reason(() => parseJson('"\ud800"'))).toBe('lone-surrogate');
+    // Decoding UTF-8 cannot yield a raw lone surrogate: a malformed sequence becomes U+FFFD.
+    const decoded = new TextDecoder().decode(new Uint8Array([0x22, 0xed, 0xa0, 0x80, 0x22]));
+    expect(parseJson(decoded, { fromUtf8: true })).toBe('\ufffd\ufffd\ufffd');
     expect(parseJson('"\\ud83d\\ude00"')).toBe('😀');
     expect(parseJson('{"\\ud83d\\ude00":"\\uD83D\\uDE00"}')).toEqual({ '😀': '😀' });
   });

@@ -61,6 +61,11 @@ export interface ParseJsonOptions {
   /** `'last'` (default) keeps the last value, as `JSON.parse` does; `'reject'` refuses the text. */
   duplicateKeys?: 'last' | 'reject';
   /**
+   * The text was decoded from UTF-8 bytes (a request or response body): decoding never yields
+   * a raw lone surrogate, so the text itself is not searched for one. Escapes are still checked.
+   */
+  fromUtf8?: boolean;
+  /**
    * The text is this program's own `JSON.stringify` output read back (a stored row): it cannot
    * hold a lone surrogate, a non-finite number or nesting its writer did not accept, so only
    * exactness matters and no limit is checked.
@@ -82,7 +87,7 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): unknown
     throw new JsonDecodeError('too-large', `JSON text is longer than ${options.maxLength} characters`);
   }
   // A raw lone surrogate in the text itself (a JS string can hold one; decoded UTF-8 cannot).
-  if (rejectSurrogates && !isWellFormed(text)) {
+  if (rejectSurrogates && options.fromUtf8 !== true && !isWellFormed(text)) {
     throw new JsonDecodeError('lone-surrogate', 'JSON text holds a lone surrogate');
   }
   // Most texts hold no backslash at all: then there is nothing to scan.
