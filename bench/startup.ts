@@ -120,33 +120,25 @@ export async function startupBench(): Promise<BenchRow[]> {
       ['`hearth serve` (bin: built JavaScript)', built],
       ['`node src/hosts/cli.ts serve` (TypeScript at each start)', sources],
     ] as const) {
-      rows.push({
-        name: `${what} start → first /versions`,
-        value: figure.ms,
-        unit: `ms (median of ${RUNS})`,
+      const row = (name: string, key: keyof Started, unit: string, note: string): BenchRow => ({
+        name: `${what} ${name}`,
+        value: figure[key],
+        unit,
         baselineName: 'bare node:http server',
-        baselineValue: bare.ms,
-        ratio: bare.ms / figure.ms,
-        note: 'aim ≤ 2× bare (ratio ≥ 0.5)',
+        baselineValue: bare[key],
+        ratio: bare[key] / figure[key],
+        note,
       });
-      rows.push({
-        name: `${what} CPU time until the first /versions answer`,
-        value: figure.cpu,
-        unit: `ms (median of ${RUNS})`,
-        baselineName: 'bare node:http server',
-        baselineValue: bare.cpu,
-        ratio: bare.cpu / figure.cpu,
-        note: 'the same aim, load-independent',
-      });
-      rows.push({
-        name: `${what} idle RSS`,
-        value: figure.rss,
-        unit: 'MB',
-        baselineName: 'bare node:http server',
-        baselineValue: bare.rss,
-        ratio: bare.rss / figure.rss,
-        note: 'aim ≤ 1.5× bare (ratio ≥ 0.67)',
-      });
+      rows.push(
+        row('start → first /versions', 'ms', `ms (median of ${RUNS})`, 'aim ≤ 2× bare (ratio ≥ 0.5)'),
+        row(
+          'CPU time until the first /versions answer',
+          'cpu',
+          `ms (median of ${RUNS})`,
+          'the same aim, load-independent',
+        ),
+        row('idle RSS', 'rss', 'MB', 'aim ≤ 1.5× bare (ratio ≥ 0.67)'),
+      );
     }
     return rows;
   } finally {
