@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { afterAll, describe, expect, it } from 'vitest';
-import { stateKey } from '../../core/pdu.ts';
+import { type IdentifiedPdu, stateKey } from '../../core/pdu.ts';
+import { indexWords } from '../../core/search-text.ts';
 import { ALICE, BOB, dump, LinearRoom, makeEvent, ROOM } from '../conformance/testing.ts';
 import { createStore } from '../create-store.ts';
 import type { Engine, Row } from '../engine.ts';
@@ -169,6 +170,78 @@ for (const backend of backends) {
       expect((await a.rooms.forwardExtremities(ROOM)).map((e) => e.eventId).sort()).toEqual(['$child']);
       await a.close();
       await b.close();
+    });
+
+    it('migrates a version-10 database: its word rows become one search row per event, found as before', async () => {
+      const id = `persist-v10-${Date.now().toString(36)}-${++counter}`;
+      const message = (eventId: string, body: string) =>
+        makeEvent({ id: eventId, depth: 1, content: { msgtype: 'm.text', body } });
+      const row = (pdu: IdentifiedPdu, stream: number | null, extra: Row = {}): Row => ({
+        event_id: pdu.event_id,
+        room_id: ROOM,
+        stream,
+        depth: pdu.depth,
+        type: pdu.type,
+        state_key: null,
+        sender: pdu.sender,
+        pdu,
+        outlier: stream === null,
+        rejected: null,
+        soft_failed: false,
+        redacted_by: null,
+        state_before: 1,
+        state_after: 1,
+        txn: null,
+        ...extra,
+      });
+      const a = message('$a', 'The quick brown fox');
+      const b = message('$b', 'a lazy dog, quick!');
+      const redacted = { ...message('$gone', 'quick secret'), content: {} };
+      const outlier = message('$outlier', 'quick outlier');
+      // Version 10's word index: one row per distinct word of each indexed event.
+      const words = (pdu: IdentifiedPdu, stream: number) =>
+        indexWords((pdu.content as { body: string }).body).map((term) => ({
+          term,
+          stream,
+          room_id: ROOM,
+          event_id: pdu.event_id,
+        }));
+      await backend.createAtVersion(id, 10, {
+        events: [row(a, 1), row(b, 2), row(redacted, 3, { redacted_by: '$redaction' }), row(outlier, null)],
+        search_terms: [...words(a, 1), ...words(b, 2)],
+      });
+      const engine = await backend.open(id);
+      const store = createStore(engine);
+      const search = async (text: string) =>
+        (
+          await store.rooms.searchEvents({ terms: indexWords(text), roomIds: new Set([ROOM]), limit: 10 })
+        ).hits.map((hit) => [hit.eventId, hit.stream]);
+      expect(await engine.read(['search_docs'], (tx) => tx.query('search_docs'))).toEqual([
+        {
+          event_id: '$a',
+          room_id: ROOM,
+          stream: 1,
+          terms: indexWords('the quick brown fox').map((t) => [t, 1]),
+        },
+        {
+          event_id: '$b',
+          room_id: ROOM,
+          stream: 2,
+          terms: indexWords('a lazy dog quick').map((t) => [t, 2]),
+        },
+      ]);
+      expect(await search('quick')).toEqual([
+        ['$b', 2],
+        ['$a', 1],
+      ]);
+      expect(await search('QUICK dog')).toEqual([['$b', 2]]);
+      expect(await search('secret')).toEqual([]);
+      expect(await search('outlier')).toEqual([]);
+      // The old table is gone, and the new index goes on being written and redacted.
+      await expect(engine.read(['search_terms'], (tx) => tx.query('search_terms'))).rejects.toThrow();
+      await store.rooms.redactEvent('$a', { ...a, content: {} }, '$redacts-a');
+      expect(await search('quick')).toEqual([['$b', 2]]);
+      await store.close();
     });
 
     it('migrates a version-2 database: an event awaited by a stored child is marked', async () => {

@@ -721,7 +721,7 @@ export function roomWrites(engine: Engine): RoomWrites {
     },
 
     redactEvent(eventId, redacted, redactedBy) {
-      return engine.write(['events', 'relations', 'search_terms'], (tx) =>
+      return engine.write(['events', 'relations', 'search_docs'], (tx) =>
         applyRedaction(tx, eventId, redacted, redactedBy),
       );
     },

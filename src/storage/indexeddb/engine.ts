@@ -10,7 +10,14 @@
  */
 import Dexie, { type Collection, type Table, type Transaction } from 'dexie';
 import type { Engine, Key, KeyPart, Range, Row, Tx } from '../engine.ts';
-import { type IndexSpec, SCHEMA, SCHEMA_VERSION, type TableSpec, tablesAt } from '../schema.ts';
+import {
+  dexieDeclaration,
+  type IndexSpec,
+  SCHEMA,
+  SCHEMA_VERSION,
+  type TableSpec,
+  tablesAt,
+} from '../schema.ts';
 import { StoreError } from '../store.ts';
 
 export interface IndexedDbOptions {
@@ -408,7 +415,10 @@ export function nativeVersion(factory: IDBFactory, name: string): Promise<number
 export function declareSchema(db: Dexie, upTo: number = SCHEMA_VERSION): void {
   for (const step of SCHEMA) {
     if (step.version > upTo) break;
-    const version = db.version(step.version).stores(step.tables);
+    const tables = Object.fromEntries(
+      Object.entries(step.tables).map(([name, declaration]) => [name, dexieDeclaration(declaration)]),
+    );
+    const version = db.version(step.version).stores(tables);
     const { upgrade } = step;
     if (upgrade) version.upgrade((trans) => upgrade(new DexieTx(trans, tablesAt(step.version))));
   }
