@@ -18,7 +18,8 @@ import { IndexedDbEngine } from '../indexeddb/engine.ts';
 import { createIndexedDbAtVersion } from '../indexeddb/testing.ts';
 import { createSqliteAtVersion } from '../sqlite/engine.ts';
 import { nodeSqliteDriver, openSqliteEngine } from '../sqlite/index.ts';
-import type { Store } from '../store.ts';
+import type { PersistEventInput, Store } from '../store.ts';
+import { countingEngine } from '../testing-count.ts';
 
 interface Backend {
   name: string;
@@ -170,6 +171,53 @@ for (const backend of backends) {
       expect((await a.rooms.forwardExtremities(ROOM)).map((e) => e.eventId).sort()).toEqual(['$child']);
       await a.close();
       await b.close();
+    });
+
+    it('persists each kind of event in one write transaction, touching only the tables it named', async () => {
+      const id = `persist-scope-${Date.now().toString(36)}-${++counter}`;
+      const counting = countingEngine(await backend.open(id));
+      const store = createStore(counting.engine);
+      const room = new LinearRoom();
+      const inputs: PersistEventInput[] = [room.create(), room.member(ALICE, 'join')];
+      const root = room.message('thread root');
+      inputs.push(root, {
+        ...room.message('notified, sent with a txn ID, to another server'),
+        notify: [{ userId: BOB, highlight: false }],
+        txn: { userId: ALICE, deviceId: 'D', txnId: 't1' },
+        destinations: ['remote.test'],
+      });
+      inputs.push(
+        room.next({
+          content: { body: 'reply', 'm.relates_to': { rel_type: 'm.thread', event_id: root.event.event_id } },
+        }),
+      );
+      const secret = room.message('to be redacted');
+      inputs.push(secret, {
+        ...room.next({ type: 'm.room.redaction', content: { redacts: secret.event.event_id } }),
+        redaction: { eventId: secret.event.event_id, redacted: { ...secret.event, content: {} } },
+      });
+      inputs.push({
+        ...room.next({ type: 'm.room.redaction', content: { redacts: '$later' } }),
+        redactsLater: '$later',
+      });
+      for (const input of inputs) {
+        counting.reset();
+        await store.rooms.persistEvents([input]);
+        const writes = counting.calls.filter((call) => call.kind === 'write');
+        expect(writes, input.event.event_id).toHaveLength(1);
+        for (const request of writes[0]?.requests ?? [])
+          expect(writes[0]?.tables, request).toContain(request.split('.')[0]);
+      }
+      expect(
+        (await store.rooms.searchEvents({ terms: ['redacted'], roomIds: new Set([ROOM]), limit: 5 })).hits,
+      ).toEqual([]);
+      // On IndexedDB a table outside a transaction's tables is refused as the caller's mistake
+      // (INVALID), which makes persistEvents run its careful attempt over every table.
+      if (backend.name !== 'SQLite')
+        await expect(
+          counting.engine.write(['events'], (tx) => tx.put('rooms', { room_id: '!x', published: null })),
+        ).rejects.toMatchObject({ code: 'INVALID' });
+      await store.close();
     });
 
     it('migrates a version-10 database: its word rows become one search row per event, found as before', async () => {

@@ -132,7 +132,12 @@ class DexieTx implements Tx {
   }
 
   private table(name: string): Table {
-    return this.trans.table(name);
+    try {
+      return this.trans.table(name);
+    } catch (error) {
+      if ((error as { name?: unknown } | null)?.name !== 'NotFoundError') throw error;
+      throw new StoreError('INVALID', `table ${name} is not in this transaction`, { cause: error });
+    }
   }
 
   private collection(name: string, range: Range): Collection {
@@ -208,6 +213,16 @@ function request<T>(req: IDBRequest<T>, keep = false): Promise<T> {
   });
 }
 
+/** A store of the transaction; one outside its scope is the caller's mistake (INVALID), not the backend's. */
+function objectStore(trans: IDBTransaction, name: string): IDBObjectStore {
+  try {
+    return trans.objectStore(name);
+  } catch (error) {
+    if ((error as { name?: unknown } | null)?.name !== 'NotFoundError') throw error;
+    throw new StoreError('INVALID', `table ${name} is not in this transaction`, { cause: error });
+  }
+}
+
 /** The request could not be made because the transaction is no longer active or has finished. */
 function inactive(error: unknown): boolean {
   const name = (error as { name?: unknown } | null)?.name;
@@ -234,7 +249,7 @@ class RawTx implements Tx {
   }
 
   private store(name: string): IDBObjectStore {
-    return (this.trans as IDBTransaction).objectStore(name);
+    return objectStore(this.trans as IDBTransaction, name);
   }
 
   /**
@@ -243,7 +258,7 @@ class RawTx implements Tx {
    * stay on the same transaction, so one `read` sees one snapshot.
    */
   private issue<T>(table: string, make: (store: IDBObjectStore) => IDBRequest<T>): IDBRequest<T> {
-    if (this.trans) return make(this.trans.objectStore(table));
+    if (this.trans) return make(objectStore(this.trans, table));
     const shared = this.engine.joinableRead();
     if (shared) {
       try {
