@@ -250,29 +250,16 @@ export async function benchIndexedDb(options: IndexedDbBenchOptions): Promise<Be
   const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   const { inputs, rows } = workload(events);
 
+  const open = (name: string) =>
+    IndexedDbEngine.open({ indexedDB, IDBKeyRange: KeyRange, name: `bench-${name}-${run}`, durability });
   // Raw: the same rows into another Hearth database's `events` store, straight through IndexedDB.
-  const rawEngine = await IndexedDbEngine.open({
-    indexedDB,
-    IDBKeyRange: KeyRange,
-    name: `bench-raw-${run}`,
-    durability,
-  });
+  const rawEngine = await open('raw');
   const raw = rawEngine.db.backendDB();
-  const engine = await IndexedDbEngine.open({
-    indexedDB,
-    IDBKeyRange: KeyRange,
-    name: `bench-store-${run}`,
-    durability,
-  });
+  const engine = await open('store');
   const store = createStore(engine);
   // Where the store's time goes: the requests it makes for each event, made raw (another
   // database of the same schema), one transaction per event as the store's.
-  const sameEngine = await IndexedDbEngine.open({
-    indexedDB,
-    IDBKeyRange: KeyRange,
-    name: `bench-same-${run}`,
-    durability,
-  });
+  const sameEngine = await open('same');
   const same = sameEngine.db.backendDB();
   const [persisted, rawPuts, sameRequests] = await alternateWriters(events, [
     (i) => store.rooms.persistEvents([inputs[i] as PersistEventInput]),

@@ -55,6 +55,28 @@ const backends: Backend[] = [
 
 let counter = 0;
 
+/** An `events` row as the store writes it for `pdu` at `stream` (state groups 1 → 1), for building older databases. */
+function storedRow(pdu: IdentifiedPdu, stream: number | null, extra: Row = {}): Row {
+  return {
+    event_id: pdu.event_id,
+    room_id: pdu.room_id,
+    stream,
+    depth: pdu.depth,
+    type: pdu.type,
+    state_key: null,
+    sender: pdu.sender,
+    pdu,
+    outlier: false,
+    rejected: null,
+    soft_failed: false,
+    redacted_by: null,
+    state_before: 1,
+    state_after: 1,
+    txn: null,
+    ...extra,
+  };
+}
+
 for (const backend of backends) {
   describe(`persistEvents beside other writers — ${backend.name}`, () => {
     async function twoStores(): Promise<[Store, Store, Engine]> {
@@ -224,24 +246,8 @@ for (const backend of backends) {
       const id = `persist-v10-${Date.now().toString(36)}-${++counter}`;
       const message = (eventId: string, body: string) =>
         makeEvent({ id: eventId, depth: 1, content: { msgtype: 'm.text', body } });
-      const row = (pdu: IdentifiedPdu, stream: number | null, extra: Row = {}): Row => ({
-        event_id: pdu.event_id,
-        room_id: ROOM,
-        stream,
-        depth: pdu.depth,
-        type: pdu.type,
-        state_key: null,
-        sender: pdu.sender,
-        pdu,
-        outlier: stream === null,
-        rejected: null,
-        soft_failed: false,
-        redacted_by: null,
-        state_before: 1,
-        state_after: 1,
-        txn: null,
-        ...extra,
-      });
+      const row = (pdu: IdentifiedPdu, stream: number | null, extra: Row = {}): Row =>
+        storedRow(pdu, stream, { outlier: stream === null, ...extra });
       const a = message('$a', 'The quick brown fox');
       const b = message('$b', 'a lazy dog, quick!');
       const redacted = { ...message('$gone', 'quick secret'), content: {} };
@@ -295,23 +301,7 @@ for (const backend of backends) {
     it('migrates a version-2 database: an event awaited by a stored child is marked', async () => {
       const id = `persist-v2-${Date.now().toString(36)}-${++counter}`;
       const child = makeEvent({ id: '$child', depth: 2, prev: ['$missing'], sender: BOB });
-      const childRow: Row = {
-        event_id: '$child',
-        room_id: ROOM,
-        stream: 1,
-        depth: 2,
-        type: child.type,
-        state_key: null,
-        sender: BOB,
-        pdu: child,
-        outlier: false,
-        rejected: null,
-        soft_failed: false,
-        redacted_by: null,
-        state_before: 1,
-        state_after: 1,
-        txn: null,
-      };
+      const childRow = storedRow(child, 1);
       await backend.createAtVersion(id, 2, {
         events: [childRow],
         event_edges: [{ prev_id: '$missing', event_id: '$child' }],
