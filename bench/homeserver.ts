@@ -240,13 +240,24 @@ const CONCURRENT = 16;
  * in ${CONCURRENT} rooms and in one room, beside the same persist: concurrent writes share a
  * commit (group commit) when the rooms differ; one room's sends are built one after another.
  */
-async function sendBesidePersist(
-  bench: Bench,
-  store: Store,
-  alice: User,
-  bob: User,
-  roomId: string,
-): Promise<BenchRow[]> {
+/** What the SQLite send figures start from: the bench, two users and their room. */
+interface SendSetup {
+  bench: Bench;
+  alice: User;
+  bob: User;
+  roomId: string;
+}
+
+/** `CONCURRENT` fresh rooms of Alice and Bob. */
+async function concurrentRooms({ bench, alice, bob }: SendSetup): Promise<string[]> {
+  const local = bench.transports[0]?.t as Transport;
+  const rooms: string[] = [];
+  for (let i = 0; i < CONCURRENT; i++) rooms.push(await roomOfTwo(local, alice, bob));
+  return rooms;
+}
+
+async function sendBesidePersist(setup: SendSetup, store: Store): Promise<BenchRow[]> {
+  const { bench, alice, roomId } = setup;
   const local = bench.transports[0]?.t as Transport;
   const { inputs } = workload(200_000);
   let next = 0;
@@ -257,8 +268,7 @@ async function sendBesidePersist(
     const r = await local.call('PUT', sendPath(room), alice.token, message('hello from the send-rate bench'));
     if (r.status !== 200) throw new Error(`send answered ${r.status}`);
   };
-  const rooms: string[] = [];
-  for (let i = 0; i < CONCURRENT; i++) rooms.push(await roomOfTwo(local, alice, bob));
+  const rooms = await concurrentRooms(setup);
   const row = (name: string, sent: number, persisted: number, note?: string): BenchRow => ({
     name,
     value: sent,
@@ -315,21 +325,14 @@ function diskSync(dir: string): { sync: () => Promise<void>; close(): void } {
  * once — in ${CONCURRENT} rooms and in one room — beside ${CONCURRENT} bare round trips at once
  * over the same loopback, so the ratio compares like with like.
  */
-async function loopbackBesideDisk(
-  bench: Bench,
-  dir: string,
-  alice: User,
-  bob: User,
-  roomId: string,
-): Promise<BenchRow[]> {
-  const local = bench.transports[0]?.t as Transport;
+async function loopbackBesideDisk(setup: SendSetup, dir: string): Promise<BenchRow[]> {
+  const { bench, alice, roomId } = setup;
   const { t, bare } = bench.transports[1] as Bench['transports'][number];
   const sendTo = async (room: string) => {
     const r = await t.call('PUT', sendPath(room), alice.token, message('hello from the send-rate bench'));
     if (r.status !== 200) throw new Error(`send answered ${r.status}`);
   };
-  const rooms: string[] = [];
-  for (let i = 0; i < CONCURRENT; i++) rooms.push(await roomOfTwo(local, alice, bob));
+  const rooms = await concurrentRooms(setup);
   const disk = diskSync(dir);
   try {
     const [sequential, synced] = await rates2(() => sendTo(roomId), disk.sync, SEND_MS);
@@ -740,8 +743,9 @@ async function benchStore(
       const roomId = await roomOfTwo(local, alice, bob);
       rows.push(...(await sendRates(bench, storeLabel, alice, roomId)));
       if (dir !== undefined) {
-        rows.push(...(await sendBesidePersist(bench, store, alice, bob, roomId)));
-        rows.push(...(await loopbackBesideDisk(bench, dir, alice, bob, roomId)));
+        const setup = { bench, alice, bob, roomId };
+        rows.push(...(await sendBesidePersist(setup, store)));
+        rows.push(...(await loopbackBesideDisk(setup, dir)));
       }
     }
     if (parts.includes('wake')) {
