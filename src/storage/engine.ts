@@ -57,6 +57,16 @@ export interface Engine {
   /** How this engine keeps media bytes: IndexedDB stores `Blob`s, SQLite `Uint8Array` BLOBs. */
   readonly bytes: 'blob' | 'uint8array';
   read<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T>;
-  write<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * Resolves once what `fn` did is committed and durable. `options.committed` is called as
+   * soon as it is committed, perhaps before it is durable (SQLite's COMMIT, its WAL sync still
+   * under way): a later write's durability then implies this one's. Engines whose commit is
+   * their durability may never call it.
+   */
+  write<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>, options?: WriteOptions): Promise<T>;
   close(): Promise<void>;
+}
+
+export interface WriteOptions {
+  committed?(): void;
 }

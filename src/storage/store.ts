@@ -257,8 +257,14 @@ export interface NotificationRecord {
 }
 
 export interface RoomStore {
-  /** Persists a batch in order, all or nothing. Events already stored are skipped. */
-  persistEvents(inputs: readonly PersistEventInput[]): Promise<PersistedEvent[]>;
+  /**
+   * Persists a batch in order, all or nothing. Events already stored are skipped. Resolves
+   * once durable; `options.committed` is called when committed, perhaps before (`Engine.write`).
+   */
+  persistEvents(
+    inputs: readonly PersistEventInput[],
+    options?: { committed?(): void },
+  ): Promise<PersistedEvent[]>;
   getEvent(eventId: string): Promise<StoredEvent | null>;
   /** The stored redactions that named `eventId` before it was stored (`redactsLater`). */
   pendingRedactions(eventId: string): Promise<string[]>;

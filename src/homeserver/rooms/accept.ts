@@ -176,6 +176,7 @@ export interface Accept {
     roomId: string,
     version: RoomVersion,
     candidates: readonly Candidate[],
+    options?: AcceptOptions,
   ): Promise<AcceptOutcome[]>;
   /**
    * A room joined through another server (`send_join`'s answer): every state and auth-chain
@@ -208,6 +209,17 @@ export interface Accept {
   knownMembers(roomId: string): readonly string[] | undefined;
   /** Remembers the joined members read under the room's lock (the pipeline's send snapshot). */
   rememberMembers(roomId: string, joined: readonly string[]): void;
+}
+
+export interface AcceptOptions {
+  /**
+   * Called once the candidates' write is committed (and what is kept of the room's members
+   * forgotten if it moved them), perhaps before it is durable: the room's next event may be
+   * built on it then, since its own durability implies this one's (SQLite's WAL is written in
+   * commit order). Nothing is shown meanwhile: /sync is woken and the outbox told only once
+   * the write is durable, and `acceptLocked` resolves only then.
+   */
+  committed?(): void;
 }
 
 /** The room as a resident server handed it over at a join. */
@@ -903,15 +915,32 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     return null;
   }
 
-  async function persist(roomId: string, verdicts: readonly Verdict[]): Promise<void> {
+  async function persist(
+    roomId: string,
+    verdicts: readonly Verdict[],
+    options?: AcceptOptions,
+  ): Promise<void> {
     const inputs = verdicts.flatMap((verdict) => (verdict.input ? [verdict.input] : []));
     if (inputs.length === 0) return;
-    try {
-      await store.rooms.persistEvents(inputs);
-    } finally {
+    const forget = () => {
       // Whatever happened to the write, membership may have moved: read it again next time.
       if (verdicts.some((verdict) => verdict.membershipChanged)) roomMembers.delete(roomId);
       forgetReadAhead(inputs);
+    };
+    try {
+      await store.rooms.persistEvents(
+        inputs,
+        options?.committed
+          ? {
+              committed: () => {
+                forget();
+                options.committed?.();
+              },
+            }
+          : undefined,
+      );
+    } finally {
+      forget();
     }
     const users = new Set(
       inputs
@@ -927,6 +956,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
     roomId: string,
     version: RoomVersion,
     candidates: readonly Candidate[],
+    options?: AcceptOptions,
   ): Promise<AcceptOutcome[]> {
     if (candidates.length === 0) return [];
     if (candidates.every((candidate) => candidate.built)) {
@@ -940,7 +970,7 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
         }
         verdicts.push(verdict);
       }
-      await persist(roomId, verdicts);
+      await persist(roomId, verdicts, options);
       return verdicts.map((verdict) => verdict.outcome);
     }
     if (candidates.some((candidate) => candidate.built)) {

@@ -7,8 +7,11 @@
  * Node process); a second writer would need the store's own transaction to arbitrate.
  */
 export interface KeyedLock {
-  /** Runs `fn` once every earlier `run` with the same key has settled. */
-  run<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` once every earlier `run` with the same key has settled, or released the key
+   * early: `fn` may call `release` to let the next one start while it still runs.
+   */
+  run<T>(key: string, fn: (release: () => void) => Promise<T>): Promise<T>;
   /** Keys with a holder or waiters (for tests: the map must not grow without bound). */
   readonly size: number;
 }
@@ -31,7 +34,7 @@ export function createKeyedLock(): KeyedLock {
       tails.set(key, tail);
       await previous;
       try {
-        return await fn();
+        return await fn(release);
       } finally {
         release();
         if (tails.get(key) === tail) tails.delete(key);

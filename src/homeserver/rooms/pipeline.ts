@@ -177,6 +177,8 @@ export { affectedUsers };
 export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}): EventPipeline {
   const { store } = ctx;
   const lock = createKeyedLock();
+  /** Per room, the last send's write while it may be committed but not yet durable. */
+  const syncing = new Map<string, Promise<void>>();
   // A room's version never changes (an upgrade makes a new room), so it is read once.
   const versions = new Map<string, RoomVersion>();
 
@@ -383,10 +385,28 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
   async function sendEvent(input: SendEventInput): Promise<SendEventResult> {
     const draft = draftOf(input);
     const { roomId } = input;
-    return lock.run(roomId, async () => {
+    return lock.run(roomId, async (release) => {
       const prepared = await prepare(input, draft);
-      if ('eventId' in prepared) return prepared;
-      await accept.acceptLocked(roomId, prepared.version, [prepared.candidate]);
+      if ('eventId' in prepared) {
+        // It may name the event of a send still waiting for its sync (a repeated transaction
+        // ID, a no-op state change): answered once that is durable too.
+        await syncing.get(roomId);
+        return prepared;
+      }
+      // The room's next send may be built once this one is committed, while its sync runs:
+      // the two then share the disk's flushes (accept.ts `AcceptOptions.committed`).
+      const accepted = accept.acceptLocked(roomId, prepared.version, [prepared.candidate], {
+        committed: release,
+      });
+      const settled = accepted.then(
+        () => undefined,
+        () => undefined,
+      );
+      syncing.set(roomId, settled);
+      void settled.then(() => {
+        if (syncing.get(roomId) === settled) syncing.delete(roomId);
+      });
+      await accepted;
       return { eventId: prepared.candidate.pdu.event_id };
     });
   }

@@ -690,7 +690,7 @@ export function roomWrites(engine: Engine): RoomWrites {
     chains: new Map(),
   };
   return {
-    async persistEvents(inputs) {
+    async persistEvents(inputs, options) {
       if (!Array.isArray(inputs)) throw invalid('persistEvents takes an array');
       for (const input of inputs) validate(input);
       const attempt = async (optimistic: boolean) => {
@@ -705,6 +705,7 @@ export function roomWrites(engine: Engine): RoomWrites {
               await run.finish();
               return results;
             },
+            options,
           );
           run?.committed();
           return results;

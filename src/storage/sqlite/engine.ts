@@ -13,7 +13,7 @@
  */
 
 import { parseJson } from '../../core/json.ts';
-import type { Engine, Key, KeyPart, Range, Row, Tx } from '../engine.ts';
+import type { Engine, Key, KeyPart, Range, Row, Tx, WriteOptions } from '../engine.ts';
 import {
   type IndexSpec,
   SCHEMA,
@@ -364,6 +364,8 @@ interface Queued {
   fn: (tx: Tx) => Promise<unknown>;
   resolve(value: unknown): void;
   reject(error: unknown): void;
+  /** Told once the write is committed, before its sync (`WriteOptions.committed`). */
+  committed?: () => void;
 }
 
 /** The most write transactions one commit holds (bounds the wait of the first of them). */
@@ -416,14 +418,18 @@ export class SqliteEngine implements Engine {
     return this.transaction('read', fn);
   }
 
-  write<T>(_tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.transaction('write', fn);
+  write<T>(_tables: readonly string[], fn: (tx: Tx) => Promise<T>, options?: WriteOptions): Promise<T> {
+    return this.transaction('write', fn, options?.committed);
   }
 
-  private transaction<T>(mode: 'read' | 'write', fn: (tx: Tx) => Promise<T>): Promise<T> {
+  private transaction<T>(
+    mode: 'read' | 'write',
+    fn: (tx: Tx) => Promise<T>,
+    committed?: () => void,
+  ): Promise<T> {
     if (this.closed) return Promise.reject(new StoreError('CLOSED', 'the store is closed'));
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ mode, fn, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ mode, fn, resolve: resolve as (value: unknown) => void, reject, committed });
       if (!this.running) {
         this.running = true;
         this.idle = this.drain();
@@ -504,6 +510,7 @@ export class SqliteEngine implements Engine {
     this.commits.commits += 1;
     this.commits.transactions += done.length;
     for (const [queued, reason] of failed) queued.reject(reason);
+    for (const [queued] of done) queued.committed?.();
     if (!this.driver.sync) {
       for (const [queued, result] of done) queued.resolve(result);
       return;

@@ -144,6 +144,44 @@ describe('SQLite group commit', () => {
     }
   });
 
+  it('tells a write it is committed before its sync is done, and acknowledges it only after', async () => {
+    const path = join(dir, `${++files}.sqlite`);
+    const releases: (() => void)[] = [];
+    const engine = await SqliteEngine.open({
+      ...nodeSqliteDriver({ path }),
+      sync: () => new Promise<void>((resolve) => releases.push(resolve)),
+    });
+    try {
+      const events: string[] = [];
+      const write = engine
+        .write(['meta'], async (tx) => tx.put('meta', { name: 'a', value: 1 }), {
+          committed: () => events.push('committed'),
+        })
+        .then(() => events.push('acknowledged'));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(events).toEqual(['committed']);
+      expect(releases.length).toBe(1);
+      releases[0]?.();
+      await write;
+      expect(events).toEqual(['committed', 'acknowledged']);
+      // A write that fails is never told it is committed.
+      let told = false;
+      await expect(
+        engine.write(
+          ['meta'],
+          async () => {
+            throw new Error('refused');
+          },
+          { committed: () => (told = true) },
+        ),
+      ).rejects.toThrow('refused');
+      expect(told).toBe(false);
+    } finally {
+      for (const release of releases) release();
+      await engine.close();
+    }
+  });
+
   it('shares one WAL sync between the commits made while the previous sync ran', async () => {
     let runs = 0;
     const gates: (() => void)[] = [];
