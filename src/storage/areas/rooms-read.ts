@@ -356,16 +356,17 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
       if (request.joined) tables.push('room_members');
       return engine.read(tables, async (tx): Promise<SendSnapshot> => {
         const { txn } = request;
-        const earlier = txn ? await tx.get('txn_ids', [txn.userId, txn.deviceId, txn.txnId]) : undefined;
-        if (earlier) return { earlier: earlier.result as string, state: [], extremities: [] };
-        // Requests run in order within the transaction: issue them all, then wait.
-        const [stateRows, extremityRows, memberRows] = await Promise.all([
+        // Requests run in order within the transaction: issue them all, then wait. The
+        // transaction ID is looked up beside the state (a repeat is rare; its reads are wasted).
+        const [earlier, stateRows, extremityRows, memberRows] = await Promise.all([
+          txn ? tx.get('txn_ids', [txn.userId, txn.deviceId, txn.txnId]) : undefined,
           Promise.all(request.keys.map(([type, key]) => tx.get('current_state', [roomId, type, key]))),
           tx.query('forward_extremities', { prefix: [roomId] }),
           request.joined
             ? tx.query('room_members', { index: '[room_id+membership]', prefix: [roomId, 'join'] })
             : undefined,
         ]);
+        if (earlier) return { earlier: earlier.result as string, state: [], extremities: [] };
         const extremities = extremityRows.filter(isExtremity).map(toPosition);
         const stateIds = stateRows.filter((row) => row !== undefined).map((row) => row.event_id as string);
         const prevIds = request.prevEvents ? extremities.map((e) => e.eventId) : [];

@@ -48,6 +48,18 @@ const MIN_KEY = Number.NEGATIVE_INFINITY;
  */
 const maxKey = (): KeyPart => [[]] as unknown as KeyPart;
 
+/**
+ * Asks IndexedDB to commit a read transaction that will get no new requests (the ones still
+ * pending complete first); one already finished is left alone.
+ */
+function commitRead(trans: IDBTransaction): void {
+  try {
+    trans.commit?.();
+  } catch {
+    // Already committing or finished.
+  }
+}
+
 /** Backend failures become StoreErrors; an error thrown by the operation itself passes as it is. */
 function mapError(error: unknown): unknown {
   const fromBackend =
@@ -226,6 +238,11 @@ class RawTx implements Tx {
     this.read = trans === null;
   }
 
+  /** The transaction a read's requests went to, once it made one. */
+  get joined(): IDBTransaction | null {
+    return this.trans;
+  }
+
   private store(name: string): IDBObjectStore {
     return (this.trans as IDBTransaction).objectStore(name);
   }
@@ -242,12 +259,14 @@ class RawTx implements Tx {
       try {
         const req = make(shared.objectStore(table));
         this.trans = shared;
+        this.engine.enterRead(shared);
         return req;
       } catch (error) {
         if (!inactive(error)) throw error;
       }
     }
     this.trans = this.engine.startRead();
+    this.engine.enterRead(this.trans);
     return make(this.trans.objectStore(table));
   }
 
@@ -438,6 +457,13 @@ export class IndexedDbEngine implements Engine {
    */
   private sharedRead: IDBTransaction | null = null;
   private sharedReadAt = 0;
+  /**
+   * The `read` calls under way on each read transaction they made requests on. Once a shared
+   * read transaction takes no new reads and none is under way on it, it is committed at once
+   * (`endRead`): left to itself, IndexedDB would commit it only when the task that let it go
+   * ends — a send builds its event in that task, and its write waits behind the read.
+   */
+  private readonly readers = new Map<IDBTransaction, number>();
   private readonly storeNames: string[];
 
   private constructor(db: Dexie, options: IndexedDbOptions) {
@@ -479,8 +505,31 @@ export class IndexedDbEngine implements Engine {
 
   /** The shared read transaction a read may join, if there is one (see `sharedRead`). */
   joinableRead(): IDBTransaction | null {
-    if (this.sharedRead && performance.now() - this.sharedReadAt > SHARED_READ_MS) this.sharedRead = null;
+    if (this.sharedRead && performance.now() - this.sharedReadAt > SHARED_READ_MS) this.closeSharedRead();
     return this.sharedRead;
+  }
+
+  /** The shared read transaction takes no new reads; committed now if none is under way. */
+  private closeSharedRead(): void {
+    const trans = this.sharedRead;
+    this.sharedRead = null;
+    if (trans && !this.readers.has(trans)) commitRead(trans);
+  }
+
+  /** A `read` made its first request on `trans` (see `readers`). */
+  enterRead(trans: IDBTransaction): void {
+    this.readers.set(trans, (this.readers.get(trans) ?? 0) + 1);
+  }
+
+  /** A `read` that made requests on `trans` is over (see `readers`). */
+  private leaveRead(trans: IDBTransaction): void {
+    const left = (this.readers.get(trans) ?? 1) - 1;
+    if (left > 0) {
+      this.readers.set(trans, left);
+      return;
+    }
+    this.readers.delete(trans);
+    if (trans !== this.sharedRead) commitRead(trans);
   }
 
   /** A new shared read transaction (see `sharedRead`). */
@@ -525,14 +574,17 @@ export class IndexedDbEngine implements Engine {
     if (mode === 'readonly') {
       // Its requests join the shared read transaction or start one (`RawTx.issue`). Nothing to
       // commit: the answer is in once the last request has succeeded.
+      const tx = new RawTx(null, this);
       try {
-        return await fn(new RawTx(null, this));
+        return await fn(tx);
       } catch (error) {
         throw mapError(error);
+      } finally {
+        if (tx.joined) this.leaveRead(tx.joined);
       }
     }
     // Reads from now on start a transaction behind this write rather than hold it up.
-    this.sharedRead = null;
+    this.closeSharedRead();
     let trans: IDBTransaction;
     try {
       trans = this.db.backendDB().transaction(tables as string[], mode, { durability: this.durability });
