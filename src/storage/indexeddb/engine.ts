@@ -311,20 +311,31 @@ class RawTx implements Tx {
     if (!target) return [];
     const { source, keys } = target;
     const direction: IDBCursorDirection = range.reverse ? 'prev' : 'next';
-    if (!range.filter && direction === 'next')
-      return this.ask(table, (store) => source(store).getAll(keys, limit));
-    if (!range.filter && this.engine.getAllWithDirection) {
-      // IndexedDB 3.1: getAll takes a direction (Chromium ≥ 141); one request instead of a cursor walk.
-      return this.ask(table, (store) => {
-        const from = source(store);
-        const getAll = from.getAll as unknown as (options: object) => IDBRequest<Row[]>;
-        return getAll.call(from, { query: keys, count: limit, direction });
-      });
-    }
     const { filter } = range;
+    const getAll = (count: number | undefined) =>
+      direction === 'next'
+        ? this.ask(table, (store) => source(store).getAll(keys, count))
+        : // IndexedDB 3.1: getAll takes a direction (Chromium ≥ 141); one request instead of a cursor walk.
+          this.ask(table, (store) => {
+            const from = source(store);
+            const all = from.getAll as unknown as (options: object) => IDBRequest<Row[]>;
+            return all.call(from, { query: keys, count, direction });
+          });
+    const oneRequest = direction === 'next' || this.engine.getAllWithDirection;
+    if (!filter && oneRequest) return getAll(limit);
+    let found: Row[] = [];
+    let skip = 0;
+    if (filter && limit !== undefined && oneRequest) {
+      // A cursor walk costs a round trip to the backend per row: the first `limit` rows come
+      // in one request and are filtered here. Only when the filter left fewer than `limit` of
+      // a full page is the rest walked, from the row after it.
+      const page = await getAll(limit);
+      found = page.filter(filter);
+      if (page.length < limit || found.length >= limit) return found.slice(0, limit);
+      skip = page.length;
+    }
     const cursorRequest = this.issue(table, (store) => source(store).openCursor(keys, direction));
     return new Promise((resolve, reject) => {
-      const found: Row[] = [];
       cursorRequest.onerror = (event) => {
         if (this.read) event.preventDefault();
         reject(cursorRequest.error);
@@ -332,6 +343,12 @@ class RawTx implements Tx {
       cursorRequest.onsuccess = () => {
         const cursor = cursorRequest.result;
         if (!cursor) return resolve(found);
+        if (skip > 0) {
+          // The rows the first page read: the walk goes on after them (same transaction, same rows).
+          cursor.advance(skip);
+          skip = 0;
+          return;
+        }
         try {
           const row = cursor.value as Row;
           if (!filter || filter(row)) found.push(row);
