@@ -2,7 +2,7 @@
  * An `Engine` that counts what goes through it, for tests that assert how much store work an
  * operation costs (transactions, and which tables each reads), not how long it takes.
  */
-import type { Engine, Tx } from './engine.ts';
+import type { Engine, ReadOptions, Tx } from './engine.ts';
 
 export interface EngineCall {
   kind: 'read' | 'write';
@@ -46,10 +46,12 @@ export function countingEngine(engine: Engine): CountingEngine {
   const calls: EngineCall[] = [];
   const run =
     (kind: 'read' | 'write') =>
-    <T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T> => {
+    <T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>, options?: ReadOptions): Promise<T> => {
       const call: EngineCall = { kind, tables: [...tables], requests: [] };
       calls.push(call);
-      return engine[kind](tables, (tx) => fn(countingTx(tx, call)));
+      return kind === 'read'
+        ? engine.read(tables, (tx) => fn(countingTx(tx, call)), options)
+        : engine.write(tables, (tx) => fn(countingTx(tx, call)));
     };
   return {
     engine: {

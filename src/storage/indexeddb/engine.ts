@@ -9,7 +9,7 @@
  * so IndexedDB never commits early. (`bare: 'none'` runs both through Dexie instead.)
  */
 import Dexie, { type Collection, type Table, type Transaction } from 'dexie';
-import type { Engine, Key, KeyPart, Range, Row, Tx } from '../engine.ts';
+import type { Engine, Key, KeyPart, Range, ReadOptions, Row, Tx } from '../engine.ts';
 import { type IndexSpec, SCHEMA, SCHEMA_VERSION, type TableSpec, tablesAt } from '../schema.ts';
 import { StoreError } from '../store.ts';
 
@@ -562,8 +562,8 @@ export class IndexedDbEngine implements Engine {
     return trans;
   }
 
-  read<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.transaction('readonly', tables, fn);
+  read<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>, options?: ReadOptions): Promise<T> {
+    return this.transaction('readonly', tables, fn, options?.beforeWrite === true);
   }
 
   write<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T> {
@@ -574,6 +574,7 @@ export class IndexedDbEngine implements Engine {
     mode: IDBTransactionMode,
     tables: readonly string[],
     fn: (tx: Tx) => Promise<T>,
+    beforeWrite = false,
   ): Promise<T> {
     if (this.closed) throw new StoreError('CLOSED', 'the store is closed');
     if (this.bare === 'none' || (this.bare === 'writes' && mode === 'readonly')) {
@@ -597,7 +598,12 @@ export class IndexedDbEngine implements Engine {
       } catch (error) {
         throw mapError(error);
       } finally {
-        if (tx.joined) this.leaveRead(tx.joined);
+        const trans = tx.joined;
+        if (trans) {
+          // A write comes next: the shared read takes no more reads (`ReadOptions.beforeWrite`).
+          if (beforeWrite && trans === this.sharedRead) this.sharedRead = null;
+          this.leaveRead(trans);
+        }
       }
     }
     // Reads from now on start a transaction behind this write rather than hold it up.

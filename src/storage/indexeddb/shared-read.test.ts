@@ -75,4 +75,16 @@ describe('IndexedDB shared read transaction', () => {
     await writing;
     expect(await engine.read(['meta'], (tx) => tx.get('meta', 'a'))).toEqual({ name: 'a', value: 2 });
   });
+
+  it('a read made before a write ends the shared transaction when it ends', async () => {
+    const { engine, made } = await watched();
+    await engine.read(['meta'], (tx) => tx.get('meta', 'a'));
+    await engine.read(['meta'], (tx) => tx.get('meta', 'b'), { beforeWrite: true });
+    const reads = made.filter((t) => t.mode === 'readonly');
+    expect(reads).toHaveLength(1);
+    expect(reads[0]?.committed).toBe(true);
+    // Nothing joins it any more: the next read is a new transaction.
+    await engine.read(['meta'], (tx) => tx.get('meta', 'c'));
+    expect(made.filter((t) => t.mode === 'readonly')).toHaveLength(2);
+  });
 });
