@@ -426,7 +426,7 @@ export function parseJsonObject(
   }
   let value: unknown;
   try {
-    value = parseJson(text, { maxDepth });
+    value = parseJson(text, { maxDepth, fromUtf8: true });
   } catch (err) {
     if (!isJsonDecodeError(err)) throw err;
     if (err.reason === 'syntax') throw notJson('Request body is not valid JSON');

@@ -53,6 +53,16 @@ describe('unpadded base64', () => {
     );
   });
 
+  it('encodes every length from 0 to 200 bytes as Node does (short inputs are written by pairs)', () => {
+    for (let length = 0; length <= 200; length++) {
+      for (const fill of [0x00, 0xff, 0x5a]) {
+        const bytes = Uint8Array.from({ length }, (_, i) => (fill + i * 37) & 0xff);
+        expect(encodeBase64(bytes)).toBe(Buffer.from(bytes).toString('base64').replace(/=+$/, ''));
+        expect(encodeBase64Url(bytes)).toBe(Buffer.from(bytes).toString('base64url'));
+      }
+    }
+  });
+
   it('encodes long inputs (several 8 KiB chunks of output) as Node does', () => {
     for (const length of [6143, 6144, 6145, 20_000, 100_001]) {
       const bytes = Uint8Array.from({ length }, (_, i) => (i * 131 + (i >> 8)) & 0xff);

@@ -15,7 +15,7 @@ import {
   webCryptoEd25519,
 } from './crypto.ts';
 import rfc8032 from './fixtures/ed25519-rfc8032.json' with { type: 'json' };
-import { expectCoreErrorAsync } from './testing.ts';
+import { expectCoreErrorAsync, nodeBackend } from './testing.ts';
 
 const hex = (text: string) => Uint8Array.from(Buffer.from(text, 'hex'));
 const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
@@ -24,6 +24,7 @@ const webcrypto = webCryptoEd25519(globalThis.crypto.subtle);
 const BACKENDS: [string, Ed25519Backend][] = [
   ['noble', nobleEd25519],
   ['webcrypto', webcrypto],
+  ['node', nodeBackend()],
 ];
 
 const seed32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
@@ -231,8 +232,20 @@ describe('noble and WebCrypto agree', () => {
 });
 
 describe('keys', () => {
-  it('defaultEd25519 picks WebCrypto on Node 24', async () => {
-    expect((await defaultEd25519()).name).toBe('webcrypto');
+  it('defaultEd25519 picks node:crypto signing (and WebCrypto verifying) on Node 24', async () => {
+    expect((await defaultEd25519()).name).toBe('node');
+  });
+
+  it('the node backend signs synchronously too, the same bytes as its promise', async () => {
+    const seed = hex(rfc8032.vectors[1]?.secret_key as string);
+    const key = await signingKeyFromSeed(seed, '1', nodeBackend());
+    const message = hex(rfc8032.vectors[1]?.message as string);
+    expect(key.signNow).toBeTypeOf('function');
+    expect(toHex(key.signNow?.(message) as Uint8Array)).toBe(rfc8032.vectors[1]?.signature);
+    expect(toHex(await key.sign(message))).toBe(rfc8032.vectors[1]?.signature);
+    expect(Object.getPrototypeOf(key.signNow?.(message))).toBe(Uint8Array.prototype);
+    // WebCrypto signs off this thread: it offers no synchronous signature.
+    expect((await signingKeyFromSeed(seed, '1', webcrypto)).signNow).toBeUndefined();
   });
 
   it('signingKeyFromSeed names the key and publishes its base64 public key', async () => {

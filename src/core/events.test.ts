@@ -16,6 +16,7 @@ import {
   addContentHash,
   checkContentHash,
   computeContentHash,
+  computeContentHashBase64,
   computeEventId,
   computeReferenceHash,
   cosignEvent,
@@ -37,10 +38,11 @@ import eventIds from './fixtures/events/event-ids.json' with { type: 'json' };
 import type { Pdu } from './pdu.ts';
 import { redact } from './redaction.ts';
 import { getRoomVersion, type RoomVersion, roomVersions } from './room-versions.ts';
+import { nodeBackend } from './testing.ts';
 
 type Json = Record<string, unknown>;
 const webcrypto = webCryptoEd25519(globalThis.crypto.subtle);
-const backends: Ed25519Backend[] = [nobleEd25519, webcrypto];
+const backends: Ed25519Backend[] = [nobleEd25519, webcrypto, nodeBackend()];
 
 async function codeOf(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
   try {
@@ -298,6 +300,26 @@ describe('content hash', () => {
     expect(out.hashes).toEqual({ sha256: encodeBase64(computeContentHash(base, v9)), blake3: 'kept' });
     expect(input.hashes.sha256).toBe('stale');
     expect(checkContentHash(out, v9)).toBe(true);
+  });
+
+  it('computeContentHashBase64 is the unpadded base64 of computeContentHash, for every room version', () => {
+    for (const version of Object.values(roomVersions)) {
+      expect(computeContentHashBase64(base, version)).toBe(encodeBase64(computeContentHash(base, version)));
+    }
+  });
+
+  it('checkContentHash accepts any base64 spelling of the right bytes, as decoding does', () => {
+    const hash = encodeBase64(computeContentHash(base, v9));
+    expect(checkContentHash({ ...base, hashes: { sha256: hash } }, v9)).toBe(true);
+    expect(checkContentHash({ ...base, hashes: { sha256: `${hash}=` } }, v9)).toBe(true);
+    // The last of 43 characters carries 4 bits of the hash and 2 spare bits, which decoding ignores.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const last = alphabet.indexOf(hash.slice(-1));
+    const stray = `${hash.slice(0, -1)}${alphabet[last ^ 1]}`;
+    expect(stray).not.toBe(hash);
+    expect(checkContentHash({ ...base, hashes: { sha256: stray } }, v9)).toBe(true);
+    const wrong = `${hash.slice(0, -1)}${alphabet[last ^ 4]}`;
+    expect(checkContentHash({ ...base, hashes: { sha256: wrong } }, v9)).toBe(false);
   });
 
   it('checkContentHash is false for a wrong, malformed or missing hash, never throws', () => {

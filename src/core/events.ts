@@ -8,11 +8,10 @@
  * content hash, which the redacted event keeps, covers everything else.
  */
 
-import { encodeBase64 } from './base64.ts';
 import { defaultEd25519, defaultEd25519IfKnown, type Ed25519Backend, type SigningKey } from './crypto.ts';
 import { CoreError, isCoreError } from './errors.ts';
 import { toWirePdu } from './event-id.ts';
-import { checkContentHash, computeContentHash, eventSignedBytes, withSha256 } from './hashes.ts';
+import { checkContentHash, computeContentHashBase64, eventSignedBytes, withSha256 } from './hashes.ts';
 import type { Pdu } from './pdu.ts';
 import { redact } from './redaction.ts';
 import type { RoomVersion } from './room-versions.ts';
@@ -61,7 +60,7 @@ export async function signEvent(
   // `signWire(addContentHash(toWirePdu(pdu)))` with one copy of the event, not three: the
   // content hash leaves out what the wire form drops (a v3+ `event_id`), so it is taken from
   // `pdu` itself, and the signature is set on the copy, which nobody else holds yet.
-  const sha = encodeBase64(computeContentHash(pdu, version));
+  const sha = computeContentHashBase64(pdu, version);
   const wire: Record<string, unknown> = {};
   const dropId = version.eventIdFormat !== 'server';
   for (const field of Object.keys(pdu)) {

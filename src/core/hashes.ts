@@ -7,14 +7,14 @@
  * Room versions 1–5 hash with relaxed canonical JSON (rooms/fragments/v1-canonical-json.md),
  * v6+ with the strict rules.
  */
-import { decodeBase64, encodeBase64 } from './base64.ts';
+import { decodeBase64 } from './base64.ts';
 import {
   type CanonicalJsonOptions,
   canonicalJson,
   canonicalJsonBytes,
   canonicalJsonWithout,
 } from './canonical-json.ts';
-import { sha256Utf8 } from './crypto.ts';
+import { sha256Utf8, sha256Utf8Base64 } from './crypto.ts';
 import type { Pdu } from './pdu.ts';
 import { redactedView } from './redaction.ts';
 import type { RoomVersion } from './room-versions.ts';
@@ -38,13 +38,23 @@ const NOT_CONTENT_HASHED_V3 = new Set([...NOT_CONTENT_HASHED, 'event_id']);
  * out-of-range integer.
  */
 export function computeContentHash(pdu: Pdu, version: RoomVersion): Uint8Array {
+  return sha256Utf8(contentHashed(pdu, version));
+}
+
+/** `encodeBase64(computeContentHash(pdu, version))`, as `hashes.sha256` carries it. */
+export function computeContentHashBase64(pdu: Pdu, version: RoomVersion): string {
+  return sha256Utf8Base64(contentHashed(pdu, version));
+}
+
+/** The text a content hash covers. */
+function contentHashed(pdu: Pdu, version: RoomVersion): string {
   const omit = version.eventIdFormat === 'server' ? NOT_CONTENT_HASHED : NOT_CONTENT_HASHED_V3;
-  return sha256Utf8(canonicalJsonWithout(pdu, omit, canonicalOptions(version)));
+  return canonicalJsonWithout(pdu, omit, canonicalOptions(version));
 }
 
 /** A copy of the event with `hashes.sha256` set to its content hash (other hash algorithms kept). */
 export function addContentHash<T extends Pdu>(pdu: T, version: RoomVersion): T {
-  return { ...pdu, hashes: withSha256(pdu.hashes, encodeBase64(computeContentHash(pdu, version))) };
+  return { ...pdu, hashes: withSha256(pdu.hashes, computeContentHashBase64(pdu, version)) };
 }
 
 /** `hashes` (when an object; other hash algorithms kept) with `sha256` set, as a new object. */
@@ -59,13 +69,20 @@ export function withSha256(hashes: unknown, sha: string): Pdu['hashes'] {
  * received events" the caller then keeps only the redacted event.
  */
 export function checkContentHash(pdu: Pdu, version: RoomVersion): boolean {
-  const claimed = claimedHash(pdu);
-  if (!claimed) return false;
+  const claimedText = (pdu.hashes as { sha256?: unknown } | undefined)?.sha256;
+  if (typeof claimedText !== 'string') return false;
+  let computed: string;
   try {
-    return sameBytes(claimed, computeContentHash(pdu, version));
+    computed = computeContentHashBase64(pdu, version);
   } catch {
     return false;
   }
+  // The text as we write it (what every server sends) matches without decoding; any other
+  // spelling of the same bytes (padded, or stray low bits in the last character, which
+  // decoding accepts) is compared as bytes.
+  if (claimedText === computed) return true;
+  const claimed = claimedHash(pdu);
+  return claimed !== undefined && sameBytes(claimed, decodeBase64(computed));
 }
 
 /** The decoded `hashes.sha256`, or undefined when missing or not base64. */

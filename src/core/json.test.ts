@@ -85,8 +85,13 @@ describe('parseJson', () => {
     ]) {
       expect(reason(() => parseJson(text))).toBe('lone-surrogate');
       expect(reason(() => parseJson(text, { loneSurrogates: 'allow' }))).toBe('accepted');
+      // Text decoded from UTF-8 skips only the search for raw ones: escapes are still refused.
+      expect(reason(() => parseJson(text, { fromUtf8: true }))).toBe('lone-surrogate');
     }
     expect(reason(() => parseJson('"\ud800"'))).toBe('lone-surrogate');
+    // Decoding UTF-8 cannot yield a raw lone surrogate: a malformed sequence becomes U+FFFD.
+    const decoded = new TextDecoder().decode(new Uint8Array([0x22, 0xed, 0xa0, 0x80, 0x22]));
+    expect(parseJson(decoded, { fromUtf8: true })).toBe('\ufffd\ufffd\ufffd');
     expect(parseJson('"\\ud83d\\ude00"')).toBe('😀');
     expect(parseJson('{"\\ud83d\\ude00":"\\uD83D\\uDE00"}')).toEqual({ '😀': '😀' });
   });
@@ -276,6 +281,13 @@ describe('parseJson property', () => {
             reason(() => parseJson(text)),
             text,
           ).toBe(lone ? 'lone-surrogate' : 'accepted');
+          // The same, nested in an array and an object, and as a string at the top.
+          expect(reason(() => parseJson(`[0,{"x":${text}}]`))).toBe(lone ? 'lone-surrogate' : 'accepted');
+          const first = Object.values(value)[0];
+          if (first !== undefined) {
+            const top = writeWithEscapes(first, seeded(seed));
+            expect(reason(() => parseJson(top))).toBe(first.isWellFormed() ? 'accepted' : 'lone-surrogate');
+          }
         },
       ),
       { numRuns: 2_000 },
@@ -293,7 +305,7 @@ describe('parseJson property', () => {
     );
   });
 
-  it('reads them back exactly under the input rules too (the scan then also checks \\u escapes)', () => {
+  it('reads them back exactly under the input rules too (strings are then checked for lone surrogates)', () => {
     const wellFormed = (v: unknown): boolean =>
       typeof v === 'string'
         ? v.isWellFormed()

@@ -61,6 +61,11 @@ export interface ParseJsonOptions {
   /** `'last'` (default) keeps the last value, as `JSON.parse` does; `'reject'` refuses the text. */
   duplicateKeys?: 'last' | 'reject';
   /**
+   * The text was decoded from UTF-8 bytes (a request or response body): decoding never yields
+   * a raw lone surrogate, so the text itself is not searched for one. Escapes are still checked.
+   */
+  fromUtf8?: boolean;
+  /**
    * The text is this program's own `JSON.stringify` output read back (a stored row): it cannot
    * hold a lone surrogate, a non-finite number or nesting its writer did not accept, so only
    * exactness matters and no limit is checked.
@@ -82,19 +87,20 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): unknown
     throw new JsonDecodeError('too-large', `JSON text is longer than ${options.maxLength} characters`);
   }
   // A raw lone surrogate in the text itself (a JS string can hold one; decoded UTF-8 cannot).
-  if (rejectSurrogates && !isWellFormed(text)) {
+  if (rejectSurrogates && options.fromUtf8 !== true && !isWellFormed(text)) {
     throw new JsonDecodeError('lone-surrogate', 'JSON text holds a lone surrogate');
   }
   // Most texts hold no backslash at all: then there is nothing to scan.
   const first = text.indexOf('\\');
-  const scan = first === -1 ? 0 : scanEscapes(text, first, rejectSurrogates);
-  if (rejectSurrogates && (scan & LONE_SURROGATE_ESCAPE) !== 0) {
-    throw new JsonDecodeError('lone-surrogate', 'JSON text holds a lone surrogate escape');
-  }
-  if ((scan & ESCAPED_KEY) !== 0 || options.duplicateKeys === 'reject') {
+  if ((first !== -1 && hasEscapedKey(text, first)) || options.duplicateKeys === 'reject') {
     // Recursive: bounded even for trusted text, whose writer nests far less than this.
     const exactDepth = Number.isFinite(maxDepth) ? maxDepth : TRUSTED_EXACT_DEPTH;
-    return new ExactParser(text, exactDepth, options.duplicateKeys === 'reject').parseText();
+    return new ExactParser(
+      text,
+      exactDepth,
+      options.duplicateKeys === 'reject',
+      rejectSurrogates,
+    ).parseText();
   }
   let value: unknown;
   try {
@@ -105,8 +111,14 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): unknown
     throw new JsonDecodeError('too-deep', `JSON nests deeper than ${maxDepth} levels`);
   }
   if (!trusted) {
+    // Only an escape can put a lone surrogate in a string of a well-formed text, and keys
+    // with escapes went to the exact parser: so the values' strings are looked at, and only
+    // when the text has an escape at all.
+    const strings = rejectSurrogates && first !== -1;
     if (typeof value === 'object') {
-      if (value !== null) checkContainer(value, 1, maxDepth);
+      if (value !== null) checkContainer(value, 1, maxDepth, strings);
+    } else if (typeof value === 'string') {
+      if (strings && !isWellFormed(value)) loneSurrogate();
     } else if (value === Number.POSITIVE_INFINITY || value === Number.NEGATIVE_INFINITY) nonFinite();
   }
   return value;
@@ -114,73 +126,37 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): unknown
 
 // --- the cheap scan ----------------------------------------------------------------------
 
-/** What the scan found, as bits: some object key is written with an escape… */
-const ESCAPED_KEY = 1;
-/** …and some `\\uXXXX` escape is a surrogate without its partner. */
-const LONE_SURROGATE_ESCAPE = 2;
-
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
-const LOWER_U = 0x75;
 
 /**
- * Visits only the escapes, by single-character searches (V8 runs a two-character search such
- * as `indexOf('\\u')` far slower than a one-character one). In valid JSON a backslash stands
- * only inside a string, and the first one of a text starts an
- * escape; from each escape the next backslash is the next escape, in the same string when
- * it comes before the next quote. A string ends at the first quote after its last escape;
- * it is a key when a colon follows. On invalid JSON the answer does not matter: both paths
- * refuse the text. Lone surrogate escapes are looked for only when `surrogates` asks.
+ * Whether some object key of `text` is written with an escape; `first` is the text's first
+ * backslash. It visits only the strings that hold one, and in each only the quotes, by
+ * single-character searches (V8 runs a two-character search far slower): in valid JSON a
+ * backslash stands only inside a string, and a quote inside one is escaped exactly when an
+ * odd run of backslashes stands before it (no escape but `\\` holds a backslash after its
+ * first character, so a run of backslashes starts where an escape does). A string is a key
+ * when a colon follows it. On invalid JSON the answer does not matter: both paths refuse it.
  */
-function scanEscapes(text: string, first: number, surrogates: boolean): number {
-  let escapedKey = false;
-  let loneSurrogate = false;
+function hasEscapedKey(text: string, first: number): boolean {
   let at = first;
-  /** The first quote at or after the end of the current escape, once searched for. */
-  let quote = -1;
   while (at !== -1) {
-    let end = at + 2;
-    if (text.charCodeAt(at + 1) === LOWER_U) {
-      end = at + 6;
-      if (surrogates && !loneSurrogate) {
-        const next = surrogateEscape(text, at);
-        if (next === -1) loneSurrogate = true;
-        else end = next;
-      }
+    // `at` is a backslash inside a string: find the quote that closes it.
+    let quote = text.indexOf('"', at + 1);
+    for (;;) {
+      if (quote === -1) return false;
+      let before = quote - 1;
+      while (text.charCodeAt(before) === BACKSLASH) before--;
+      if (((quote - 1 - before) & 1) === 0) break;
+      quote = text.indexOf('"', quote + 1);
     }
-    const next = text.indexOf('\\', end);
-    if (quote < end) quote = text.indexOf('"', end);
-    if (quote === -1) break;
-    if (next === -1 || next > quote) {
-      // The string closes at `quote`: a key when a colon follows.
-      let j = quote + 1;
-      while (j < text.length) {
-        const c = text.charCodeAt(j);
-        if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) break;
-        j++;
-      }
-      if (text.charCodeAt(j) === COLON) escapedKey = true;
-      if (escapedKey && (loneSurrogate || !surrogates)) break;
-    }
-    at = next;
+    let j = quote + 1;
+    let c = text.charCodeAt(j);
+    while (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) c = text.charCodeAt(++j);
+    if (c === COLON) return true;
+    at = text.indexOf('\\', quote + 1);
   }
-  return (escapedKey ? ESCAPED_KEY : 0) | (loneSurrogate ? LONE_SURROGATE_ESCAPE : 0);
-}
-
-/**
- * Looks at the escape `\u` at `u`: where the escapes go on (after a surrogate pair, or after
- * this one), or -1 when it is a lone surrogate — a high `\uD800`–`\uDBFF` not followed at
- * once by a low one, or a low one standing alone. (A high escape followed by a raw low
- * surrogate counts as lone: the text itself is then not well formed.)
- */
-function surrogateEscape(text: string, u: number): number {
-  const unit = Number.parseInt(text.slice(u + 2, u + 6), 16);
-  if (unit >= 0xd800 && unit <= 0xdbff) {
-    if (text.charCodeAt(u + 6) !== BACKSLASH || text.charCodeAt(u + 7) !== LOWER_U) return -1;
-    const low = Number.parseInt(text.slice(u + 8, u + 12), 16);
-    return low >= 0xdc00 && low <= 0xdfff ? u + 12 : -1;
-  }
-  return unit >= 0xdc00 && unit <= 0xdfff ? -1 : u + 6;
+  return false;
 }
 
 function tooDeep(maxDepth: number): never {
@@ -191,19 +167,25 @@ function nonFinite(): never {
   throw new JsonDecodeError('non-finite', 'JSON holds a number too large to represent');
 }
 
+function loneSurrogate(): never {
+  throw new JsonDecodeError('lone-surrogate', 'JSON text holds a lone surrogate escape');
+}
+
 /**
- * Refuses nesting deeper than `maxDepth` and numbers the runtime made ±Infinity (`1e400`) in
- * `container` (an object or array at `depth`) and below. Recursive, but never deeper than
- * `maxDepth` levels, so hostile nesting cannot exhaust the stack; leaves are checked in the
- * loop, only containers cost a call, so the walk costs a few per cent of the parse before it.
+ * Refuses nesting deeper than `maxDepth`, numbers the runtime made ±Infinity (`1e400`) and,
+ * with `strings`, strings holding a lone surrogate, in `container` (an object or array at
+ * `depth`) and below. Recursive, but never deeper than `maxDepth` levels, so hostile nesting
+ * cannot exhaust the stack; leaves are checked in the loop, only containers cost a call.
  */
-function checkContainer(container: object, depth: number, maxDepth: number): void {
+function checkContainer(container: object, depth: number, maxDepth: number, strings: boolean): void {
   if (depth > maxDepth) tooDeep(maxDepth);
   if (Array.isArray(container)) {
     for (let i = 0; i < container.length; i++) {
       const item: unknown = container[i];
       if (typeof item === 'object') {
-        if (item !== null) checkContainer(item, depth + 1, maxDepth);
+        if (item !== null) checkContainer(item, depth + 1, maxDepth, strings);
+      } else if (typeof item === 'string') {
+        if (strings && !isWellFormed(item)) loneSurrogate();
       } else if (item === Number.POSITIVE_INFINITY || item === Number.NEGATIVE_INFINITY) nonFinite();
     }
     return;
@@ -211,7 +193,9 @@ function checkContainer(container: object, depth: number, maxDepth: number): voi
   for (const key in container) {
     const item: unknown = (container as Record<string, unknown>)[key];
     if (typeof item === 'object') {
-      if (item !== null) checkContainer(item, depth + 1, maxDepth);
+      if (item !== null) checkContainer(item, depth + 1, maxDepth, strings);
+    } else if (typeof item === 'string') {
+      if (strings && !isWellFormed(item)) loneSurrogate();
     } else if (item === Number.POSITIVE_INFINITY || item === Number.NEGATIVE_INFINITY) nonFinite();
   }
 }
@@ -251,11 +235,13 @@ class ExactParser {
   private readonly text: string;
   private readonly maxDepth: number;
   private readonly rejectDuplicates: boolean;
+  private readonly rejectSurrogates: boolean;
 
-  constructor(text: string, maxDepth: number, rejectDuplicates: boolean) {
+  constructor(text: string, maxDepth: number, rejectDuplicates: boolean, rejectSurrogates: boolean) {
     this.text = text;
     this.maxDepth = maxDepth;
     this.rejectDuplicates = rejectDuplicates;
+    this.rejectSurrogates = rejectSurrogates;
   }
 
   parseText(): unknown {
@@ -390,6 +376,7 @@ class ExactParser {
       const c = text[this.at];
       if (c === '"') {
         this.at++;
+        if (this.rejectSurrogates && !isWellFormed(out)) loneSurrogate();
         return out;
       }
       if (c !== '\\') this.fail(c === undefined ? 'unterminated string' : 'control character in a string');

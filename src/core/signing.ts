@@ -56,7 +56,10 @@ export async function addSignature(
   if (existing !== undefined && !isSignatures(existing)) {
     throw new CoreError('BAD_EVENT', '`signatures` must be an object of objects of strings');
   }
-  const signature = encodeBase64(await key.sign(signed()));
+  // A backend that signs on this thread is asked synchronously: no turn is waited for.
+  const signature = encodeBase64(
+    key.signNow === undefined ? await key.sign(signed()) : key.signNow(signed()),
+  );
   const signatures: Signatures = {};
   for (const [entity, entry] of Object.entries(existing ?? {})) signatures[entity] = { ...entry };
   signatures[signingName] = { ...signatures[signingName], [key.keyId]: signature };

@@ -3,6 +3,7 @@
  * nothing outside *.test.ts files imports it.
  */
 import { expect } from 'vitest';
+import { type Ed25519Backend, nodeEd25519 } from './crypto.ts';
 import { CoreError, type CoreErrorCode } from './errors.ts';
 
 function expectCaught(caught: unknown, code: CoreErrorCode, message?: RegExp): void {
@@ -43,4 +44,11 @@ export async function expectCoreErrorAsync(
     caught = err;
   }
   expectCaught(caught, code, message);
+}
+
+/** The node:crypto backend, which Node 24 (the tests' runtime) always offers. */
+export function nodeBackend(): Ed25519Backend {
+  const backend = nodeEd25519();
+  if (backend === undefined) throw new Error('Node 24 offers ed25519 through node:crypto and WebCrypto');
+  return backend;
 }

@@ -128,7 +128,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** The body as a JSON object, or undefined when it is not one. */
 function parseObject(bytes: Uint8Array): JsonObject | undefined {
   try {
-    const value: unknown = parseJson(utf8.decode(bytes));
+    const value: unknown = parseJson(utf8.decode(bytes), { fromUtf8: true });
     return typeof value === 'object' && value !== null && !Array.isArray(value)
       ? (value as JsonObject)
       : undefined;

@@ -9,6 +9,7 @@ import { getRoomVersion, type RoomVersion, toWirePdu } from '../core/index.ts';
 import type { AcceptOutcome } from '../homeserver/rooms/accept.ts';
 import type { HomeserverOptions } from '../server.ts';
 import type { StoredEvent } from '../storage/store.ts';
+import type { TestUser } from '../testing.ts';
 import {
   createFederatedServers,
   type FederatedNetwork,
@@ -28,6 +29,30 @@ export function fetchingServers(
     ...(homeserver ? { homeserver } : {}),
     federationPort: (_name, federation) => eventFetchingPort(() => federation().client),
   });
+}
+
+/**
+ * a.test and b.test on one network, with alice@a.test's public room that bob@b.test has
+ * joined, every event delivered both ways. The caller closes `net`.
+ */
+export async function twoServerRoom(): Promise<{
+  net: FederatedNetwork;
+  a: FederatedServer;
+  b: FederatedServer;
+  alice: TestUser;
+  bob: TestUser;
+  roomId: string;
+}> {
+  const net = await fetchingServers(['a.test', 'b.test']);
+  const a = net.servers['a.test'] as FederatedServer;
+  const b = net.servers['b.test'] as FederatedServer;
+  const alice = await a.hs.createUser('alice');
+  const bob = await b.hs.createUser('bob');
+  const { roomId } = await a.services.rooms.createRoom(alice.userId, { preset: 'public_chat' });
+  await deliver(a, b, roomId);
+  await joinLocally(b, roomId, bob.userId);
+  await deliver(b, a, roomId);
+  return { net, a, b, alice, bob, roomId };
 }
 
 export async function versionOf(server: FederatedServer, roomId: string): Promise<RoomVersion> {

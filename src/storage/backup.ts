@@ -375,18 +375,20 @@ export async function importBackup(
     );
   }
   const tables = backupTables();
+  const upgrades = SCHEMA.filter((step) => step.version > header.schema);
+  // Rows of a table a later step dropped and rebuilds from others (the old search index).
+  const rebuilt = new Set(upgrades.flatMap((step) => step.rebuilds ?? []));
   for (const table of rows.keys()) {
-    if (!tables.includes(table)) {
+    if (!tables.includes(table) && !rebuilt.has(table)) {
       throw new BackupError(
         'TOO_NEW',
         `the backup's table ${table} no longer exists in schema ${SCHEMA_VERSION}; this Hearth cannot carry its rows over`,
       );
     }
   }
-  const upgrades = SCHEMA.filter((step) => step.version > header.schema);
   await engine.write(tables, async (tx) => {
     for (const table of tables) await tx.deleteRange(table, {});
-    for (const [table, list] of rows) await tx.putMany(table, list);
+    for (const [table, list] of rows) if (!rebuilt.has(table)) await tx.putMany(table, list);
     // An older backup: the steps a database of its version would take on open, in the same transaction.
     for (const step of upgrades) await step.upgrade?.(tx);
   });

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
-import { parseTable, SCHEMA, SCHEMA_VERSION, sqliteDdl, tablesAt } from './schema.ts';
+import { parseTable, SCHEMA, SCHEMA_VERSION, sqliteDdl, sqliteSideTable, tablesAt } from './schema.ts';
 
 const snapshot = join(import.meta.dirname, 'sqlite/schema.sql');
 
@@ -30,15 +30,28 @@ describe('schema', () => {
       db.exec(statement);
     }
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all();
-    expect(tables.map((t) => t.name)).toEqual([...tablesAt(SCHEMA_VERSION).keys()].sort());
+    // Each table, and a side table per multi-entry index (`sqliteSideTable`).
+    const expected = [...tablesAt(SCHEMA_VERSION).values()].flatMap((table) => [
+      table.name,
+      ...table.indexes.filter((ix) => ix.multi).map((ix) => sqliteSideTable(table, ix).name),
+    ]);
+    expect(tables.map((t) => t.name)).toEqual(expected.sort());
     db.close();
   });
 
-  it('builds each version from the one before', () => {
+  it('builds each version from the one before into what a new database gets', () => {
+    const schemaOf = (statements: string[]) => {
+      const db = new DatabaseSync(':memory:');
+      for (const statement of statements) db.exec(statement);
+      const rows = db.prepare('SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name').all();
+      db.close();
+      return rows;
+    };
     const stepwise = SCHEMA.flatMap((step, i) =>
       sqliteDdl(i === 0 ? 0 : (SCHEMA[i - 1]?.version as number), step.version),
     );
-    expect(stepwise).toEqual(sqliteDdl(0, SCHEMA_VERSION));
+    expect(stepwise.some((statement) => statement.startsWith('DROP TABLE'))).toBe(true);
+    expect(schemaOf(stepwise)).toEqual(schemaOf(sqliteDdl(0, SCHEMA_VERSION)));
     expect(SCHEMA.map((s) => s.version)).toEqual([...SCHEMA.keys()].map((i) => i + 1));
   });
 
@@ -51,6 +64,12 @@ describe('schema', () => {
         { name: 'stream', columns: ['stream'], unique: true },
       ],
       columns: ['event_id', 'room_id', 'stream'],
+    });
+    expect(parseTable('search_docs', 'event_id, *terms[term+stream]')).toEqual({
+      name: 'search_docs',
+      key: { name: 'event_id', columns: ['event_id'], unique: true },
+      indexes: [{ name: 'terms', columns: ['term', 'stream'], unique: false, multi: true }],
+      columns: ['event_id'],
     });
   });
 });

@@ -12,13 +12,18 @@
  * on open; a database of a later version is refused, untouched (`StoreError SCHEMA_TOO_NEW`).
  */
 import { type EventReference, referencedIds } from '../core/pdu.ts';
-import { indexEvent } from './areas/event-index.ts';
+import { indexEvent, searchDoc } from './areas/event-index.ts';
 import type { Row, Tx } from './engine.ts';
 
 export interface SchemaVersion {
   version: number;
   tables: Record<string, string | null>;
   upgrade?: (tx: Tx) => Promise<void>;
+  /**
+   * Tables this step drops whose rows were derived from others and are rebuilt by its
+   * `upgrade`: an older backup's rows of them are not needed (`importBackup` skips them).
+   */
+  rebuilds?: readonly string[];
 }
 
 export const SCHEMA: readonly SchemaVersion[] = [
@@ -180,7 +185,8 @@ export const SCHEMA: readonly SchemaVersion[] = [
       await forEachEvent(tx, async (row) => {
         if (row.redacted_by != null) return;
         const pending: Promise<unknown>[] = [];
-        await indexEvent(tx, row, relationRow(row), (p) => pending.push(p), true);
+        // The word index is not built here: v11 replaced it (`search_docs`) and builds that.
+        await indexEvent(tx, row, relationRow(row), (p) => pending.push(p), { careful: true, search: false });
         await Promise.all(pending);
       });
     },
@@ -193,6 +199,24 @@ export const SCHEMA: readonly SchemaVersion[] = [
     version: 10,
     tables: {
       partial_state_rooms: 'room_id, filled', // {join_event_id, servers}
+    },
+  },
+  {
+    // The search index as one row per event (issue 13): its words are entries `[term, stream]`
+    // of a multi-entry index, so persisting an event writes one search row, not one per word
+    // (in Chromium each request costs about as much as a small put). SQLite keeps the entries
+    // in a side table (`search_docs__terms`) maintained by the engine. Built from the events.
+    version: 11,
+    tables: {
+      search_terms: null,
+      search_docs: 'event_id, *terms[term+stream]', // {room_id, stream, terms: [term, stream][]}
+    },
+    rebuilds: ['search_terms'],
+    upgrade: async (tx) => {
+      await forEachEvent(tx, async (row) => {
+        const doc = row.redacted_by == null ? searchDoc(row) : null;
+        if (doc) await tx.put('search_docs', doc);
+      });
     },
   },
 ];
@@ -274,10 +298,16 @@ export function relationRow(row: Record<string, unknown>): Record<string, unknow
 // Derivations
 
 export interface IndexSpec {
-  /** As written in the declaration: `'[room_id+stream]'`, `'&stream'` without the `&`. */
+  /** As written in the declaration: `'[room_id+stream]'`, `'&stream'` without the `&`; a multi-entry index's field. */
   name: string;
   columns: string[];
   unique: boolean;
+  /**
+   * A multi-entry index (`*field[a+b]`): the row's `field` is an array of entries, each a key
+   * `[a, b]` (one entry per element, IndexedDB `multiEntry`); `columns` name the entry's parts,
+   * which are not row fields. SQLite keeps the entries in a side table (`sqliteSideTable`).
+   */
+  multi?: true;
 }
 
 export interface TableSpec {
@@ -289,6 +319,9 @@ export interface TableSpec {
 }
 
 function parseIndex(text: string): IndexSpec {
+  const multi = /^\*(\w+)\[(\w+(?:\+\w+)*)\]$/.exec(text);
+  if (multi)
+    return { name: multi[1] as string, columns: (multi[2] as string).split('+'), unique: false, multi: true };
   const unique = text.startsWith('&');
   const name = unique ? text.slice(1) : text;
   const columns = name.startsWith('[') ? name.slice(1, -1).split('+') : [name];
@@ -298,7 +331,11 @@ function parseIndex(text: string): IndexSpec {
 export function parseTable(name: string, declaration: string): TableSpec {
   const [key, ...indexes] = declaration.split(',').map((part) => parseIndex(part.trim()));
   if (!key) throw new Error(`table ${name} declares no key`);
-  const columns = [...new Set([key, ...indexes].flatMap((ix) => ix.columns).concat(BLOB_FIELDS[name] ?? []))];
+  const columns = [
+    ...new Set(
+      [key, ...indexes.filter((ix) => !ix.multi)].flatMap((ix) => ix.columns).concat(BLOB_FIELDS[name] ?? []),
+    ),
+  ];
   return { name, key: { ...key, unique: true }, indexes, columns };
 }
 
@@ -324,6 +361,22 @@ export function sqliteIndexColumns(table: TableSpec, index: IndexSpec): string[]
   return [...new Set([...index.columns, ...table.key.columns])];
 }
 
+/**
+ * The SQLite table holding a multi-entry index's entries: one row per entry, the entry's
+ * parts then the owning row's key, all of them the primary key (as the index orders them).
+ */
+export function sqliteSideTable(table: TableSpec, index: IndexSpec): { name: string; columns: string[] } {
+  const clash = index.columns.find((c) => table.key.columns.includes(c));
+  if (clash)
+    throw new Error(`${table.name}: multi-entry index ${index.name} repeats the key column ${clash}`);
+  return { name: `${table.name}__${index.name}`, columns: [...index.columns, ...table.key.columns] };
+}
+
+/** A table declaration in Dexie's own notation (a multi-entry index is `*field` there). */
+export function dexieDeclaration(declaration: string | null): string | null {
+  return declaration === null ? null : declaration.replace(/\*(\w+)\[[^\]]*\]/g, '*$1');
+}
+
 function createTable(table: TableSpec): string[] {
   const columns = table.columns.map((c) =>
     table.key.columns.includes(c) ? `${quote(c)} NOT NULL` : quote(c),
@@ -333,7 +386,16 @@ function createTable(table: TableSpec): string[] {
       SQLITE_ROWID_TABLES.has(table.name) ? '' : ' WITHOUT ROWID'
     }`,
   ];
-  for (const index of table.indexes) statements.push(createIndex(table, index));
+  for (const index of table.indexes) {
+    if (!index.multi) {
+      statements.push(createIndex(table, index));
+      continue;
+    }
+    const side = sqliteSideTable(table, index);
+    statements.push(
+      `CREATE TABLE ${quote(side.name)} (${side.columns.map((c) => `${quote(c)} NOT NULL`).join(', ')}, PRIMARY KEY (${side.columns.map(quote).join(', ')})) WITHOUT ROWID`,
+    );
+  }
   return statements;
 }
 
@@ -351,6 +413,8 @@ export function sqliteIndexName(table: string, index: IndexSpec): string {
  * CREATE/DROP TABLE and INDEX, nothing host-specific.
  */
 export function sqliteDdl(from: number, to: number): string[] {
+  // A new database gets the tables as they are at `to` (none made only to be dropped later).
+  if (from === 0) return [...tablesAt(to).values()].flatMap(createTable);
   const statements: string[] = [];
   let before = tablesAt(from);
   for (const step of SCHEMA) {
@@ -361,11 +425,14 @@ export function sqliteDdl(from: number, to: number): string[] {
       const next = after.get(name);
       if (!next) {
         if (old) statements.push(`DROP TABLE ${quote(name)}`);
+        for (const ix of old?.indexes ?? [])
+          if (ix.multi) statements.push(`DROP TABLE ${quote(sqliteSideTable(old as TableSpec, ix).name)}`);
       } else if (!old) {
         statements.push(...createTable(next));
       } else {
         const sameColumns = next.columns.every((c) => old.columns.includes(c));
-        if (next.key.name !== old.key.name || !sameColumns) {
+        const multi = (t: TableSpec) => JSON.stringify(t.indexes.filter((ix) => ix.multi));
+        if (next.key.name !== old.key.name || !sameColumns || multi(next) !== multi(old)) {
           // Moving fields between `v` and columns needs a hand-written step; refuse rather than guess.
           throw new Error(
             `schema v${step.version}: table ${name} changes key or columns; write its SQLite migration`,

@@ -8,7 +8,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FederatedNetwork, FederatedServer } from '../../src/federation/testing.ts';
-import { deliver, fetchingServers, joinLocally } from '../../src/federation/testing-rooms.ts';
+import { twoServerRoom } from '../../src/federation/testing-rooms.ts';
 
 let net: FederatedNetwork | undefined;
 afterEach(async () => {
@@ -17,16 +17,9 @@ afterEach(async () => {
 });
 
 async function sharedRoom() {
-  net = await fetchingServers(['a.test', 'b.test']);
-  const a = net.servers['a.test'] as FederatedServer;
-  const b = net.servers['b.test'] as FederatedServer;
-  const alice = await a.hs.createUser('alice');
-  const bob = await b.hs.createUser('bob');
-  const { roomId } = await a.services.rooms.createRoom(alice.userId, { preset: 'public_chat' });
-  await deliver(a, b, roomId);
-  await joinLocally(b, roomId, bob.userId);
-  await deliver(b, a, roomId);
-  return { a, b, alice, bob, roomId };
+  const room = await twoServerRoom();
+  net = room.net;
+  return room;
 }
 
 async function sync(server: FederatedServer, token: string, since?: string) {

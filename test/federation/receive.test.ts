@@ -6,15 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { authStateOf, stateKey } from '../../src/core/index.ts';
 import type { FederatedNetwork, FederatedServer } from '../../src/federation/testing.ts';
-import {
-  deliver,
-  fetchingServers,
-  joinLocally,
-  say,
-  timeline,
-  versionOf,
-  wireEvents,
-} from '../../src/federation/testing-rooms.ts';
+import { say, timeline, twoServerRoom, versionOf, wireEvents } from '../../src/federation/testing-rooms.ts';
 import { remoteEvent } from '../../src/homeserver/rooms/testing-remote.ts';
 
 let net: FederatedNetwork | undefined;
@@ -25,16 +17,9 @@ afterEach(async () => {
 
 /** A room of alice@a.test that bob@b.test has joined; both servers hold all of it. */
 async function sharedRoom() {
-  net = await fetchingServers(['a.test', 'b.test']);
-  const a = net.servers['a.test'] as FederatedServer;
-  const b = net.servers['b.test'] as FederatedServer;
-  const alice = (await a.hs.createUser('alice')).userId;
-  const bob = (await b.hs.createUser('bob')).userId;
-  const { roomId } = await a.services.rooms.createRoom(alice, { preset: 'public_chat' });
-  await deliver(a, b, roomId);
-  await joinLocally(b, roomId, bob);
-  await deliver(b, a, roomId);
-  return { a, b, alice, bob, roomId };
+  const room = await twoServerRoom();
+  net = room.net;
+  return { ...room, alice: room.alice.userId, bob: room.bob.userId };
 }
 
 const ids = async (server: FederatedServer, roomId: string) =>

@@ -1,20 +1,22 @@
 /**
  * The indexes kept beside each timeline event, written in the transaction that writes the
- * event (schema v6): the search index (`search_terms`, one row per distinct word of the
- * event's searchable text, keyed `[term+stream]`) and the thread list (`threads`, one row per
- * thread root with its latest reply; `thread_participants`, who replied).
+ * event: the search index (`search_docs`, schema v11: one row per event with searchable text,
+ * its distinct words as entries `[term, stream]` of a multi-entry index) and the thread list
+ * (`threads`, one row per thread root with its latest reply; `thread_participants`, who
+ * replied).
  *
- * Why a word table rather than SQLite FTS5: one index written once over the engine serves
+ * Why a word index rather than SQLite FTS5: one index written once over the engine serves
  * IndexedDB and SQLite alike (and the edge SQLites, where FTS5 may be missing), stays in the
  * event's own transaction on both, and its queries are key-range scans `plans.test.ts` checks.
- * Matching is whole words (`core/search-text.ts`); ranking is done by the homeserver over
- * the events found.
+ * One row per event rather than one per word (v9): in Chromium every request of a write
+ * costs about as much as a small put, so an event's words cost one request. Matching is whole
+ * words (`core/search-text.ts`); ranking is done by the homeserver over the events found.
  */
 import { indexWords, searchableText } from '../../core/search-text.ts';
 import type { Engine, Row, Tx } from '../engine.ts';
 import type { NotificationRecord, RelationSummary, RoomStore, SearchHit, ThreadRecord } from '../store.ts';
 
-export const EVENT_INDEX_TABLES = ['search_terms', 'threads', 'thread_participants'] as const;
+export const EVENT_INDEX_TABLES = ['search_docs', 'threads', 'thread_participants'] as const;
 
 const THREAD = 'm.thread';
 
@@ -25,18 +27,20 @@ function indexable(row: Row): boolean {
   );
 }
 
-/** The `search_terms` rows of an event row (none when it has no searchable text). */
-export function searchRows(row: Row): Row[] {
-  if (!indexable(row)) return [];
+/** The `search_docs` row of an event row; null when it has no searchable text. */
+export function searchDoc(row: Row): Row | null {
+  if (!indexable(row)) return null;
   const pdu = row.pdu as { type?: unknown; content?: unknown; state_key?: unknown };
   const found = searchableText(String(pdu.type), pdu.content);
-  if (!found) return [];
-  return indexWords(found.text).map((term) => ({
-    term,
-    stream: row.stream,
-    room_id: row.room_id,
+  if (!found) return null;
+  const words = indexWords(found.text);
+  if (words.length === 0) return null;
+  return {
     event_id: row.event_id,
-  }));
+    room_id: row.room_id,
+    stream: row.stream,
+    terms: words.map((term) => [term, row.stream]),
+  };
 }
 
 /**
@@ -49,11 +53,15 @@ export function indexEvent(
   row: Row,
   relation: Row | null,
   write: (promise: Promise<unknown>) => void,
-  /** Read the thread's row first whatever the position (a migration visits events out of order). */
-  careful = false,
+  options: {
+    /** Read the thread's row first whatever the position (a migration visits events out of order). */
+    careful?: boolean;
+    /** Whether to write the search row (a migration to v9, before `search_docs`, writes its own). */
+    search?: boolean;
+  } = {},
 ): Promise<void> | undefined {
-  const terms = searchRows(row);
-  if (terms.length > 0) write(tx.putMany('search_terms', terms));
+  const doc = options.search === false ? null : searchDoc(row);
+  if (doc) write(tx.put('search_docs', doc));
   if (!relation || relation.rel_type !== THREAD || !indexable(row)) return undefined;
   const rootId = relation.relates_to as string;
   const roomId = row.room_id as string;
@@ -61,7 +69,7 @@ export function indexEvent(
   const sender = (row.pdu as { sender: string }).sender;
   write(tx.put('thread_participants', { root_id: rootId, user_id: sender, room_id: roomId }));
   const thread = { room_id: roomId, root_id: rootId, latest: stream, latest_event_id: row.event_id };
-  if (stream > 0 && !careful) {
+  if (stream > 0 && !options.careful) {
     write(tx.put('threads', thread));
     return undefined;
   }
@@ -70,10 +78,9 @@ export function indexEvent(
   });
 }
 
-/** Drops the search rows of an event row being redacted (its text is gone). */
+/** Drops the search row of an event row being redacted (its text is gone). */
 export async function unindexEvent(tx: Tx, original: Row): Promise<void> {
-  for (const term of searchRows(original))
-    await tx.delete('search_terms', [term.term as string, term.stream as number]);
+  await tx.delete('search_docs', original.event_id as string);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -96,70 +103,46 @@ export function eventIndexReads(engine: Engine): EventIndexReads {
     searchEvents(query) {
       const terms = [...new Set(query.terms)];
       const maxScan = query.maxScan ?? 20_000;
-      return engine.read(['search_terms'], async (tx) => {
+      return engine.read(['search_docs'], async (tx) => {
         if (terms.length === 0) return { hits: [], next: null };
-        // Walk the rarest word's rows, newest first; the others are checked by key. Which is
-        // rarest is judged from each word's first batch (a word with fewer rows than a batch
-        // is known exactly), so a common word costs one batch, never a count of all its rows.
-        const bounds = query.before !== undefined ? { upper: [query.before], upperOpen: true } : {};
-        const firsts =
-          terms.length === 1
-            ? [SEARCH_BATCH]
-            : (
-                await Promise.all(
-                  terms.map((term) =>
-                    tx.query('search_terms', {
-                      prefix: [term],
-                      ...bounds,
-                      reverse: true,
-                      limit: SEARCH_BATCH,
-                    }),
-                  ),
-                )
-              ).map((rows) => rows.length);
-        const order = terms
-          .map((term, i) => [term, firsts[i] as number] as const)
-          .sort((a, b) => a[1] - b[1]);
-        const [rarest, ...others] = order.map(([term]) => term) as [string, ...string[]];
-        if ((order[0]?.[1] ?? 0) === 0) return { hits: [], next: null };
-        const hits: SearchHit[] = [];
-        let before = query.before;
-        let scanned = 0;
-        for (;;) {
-          const batch = await tx.query('search_terms', {
-            prefix: [rarest],
+        // Walk the rarest word's rows, newest first; each row lists its event's words, so the
+        // others are checked on it. Which is rarest is judged from each word's first batch (a
+        // word with fewer rows than a batch is known exactly), so a common word costs one
+        // batch, never a count of all its rows.
+        const byTerm = (term: string, before: number | undefined) =>
+          tx.query('search_docs', {
+            index: 'terms',
+            prefix: [term],
             ...(before !== undefined ? { upper: [before], upperOpen: true } : {}),
             reverse: true,
             limit: SEARCH_BATCH,
           });
+        const firsts = await Promise.all(terms.map((term) => byTerm(term, query.before)));
+        const order = terms
+          .map((term, i) => [term, firsts[i] as Row[]] as const)
+          .sort((a, b) => a[1].length - b[1].length);
+        const [rarest, first] = order[0] as readonly [string, Row[]];
+        const others = order.slice(1).map(([term]) => term);
+        const hits: SearchHit[] = [];
+        let batch = first;
+        let scanned = 0;
+        for (;;) {
           scanned += batch.length;
-          const inRooms = batch.filter((row) => query.roomIds.has(row.room_id as string));
-          // The other words are looked up a chunk at a time: a page is often filled early.
-          const chunk = Math.max(16, 2 * (query.limit - hits.length));
-          for (let start = 0; start < inRooms.length; start += chunk) {
-            const part = inRooms.slice(start, start + chunk);
-            const present = await Promise.all(
-              others.map((term) =>
-                tx.getMany(
-                  'search_terms',
-                  part.map((row) => [term, row.stream as number]),
-                ),
-              ),
-            );
-            for (const [i, row] of part.entries()) {
-              if (!present.every((rows) => rows[i] !== undefined)) continue;
-              hits.push({
-                eventId: row.event_id as string,
-                roomId: row.room_id as string,
-                stream: row.stream as number,
-              });
-              if (hits.length >= query.limit) return { hits, next: row.stream as number };
-            }
+          for (const row of batch) {
+            if (!query.roomIds.has(row.room_id as string)) continue;
+            const words = new Set((row.terms as [string, number][]).map(([term]) => term));
+            if (!others.every((term) => words.has(term))) continue;
+            hits.push({
+              eventId: row.event_id as string,
+              roomId: row.room_id as string,
+              stream: row.stream as number,
+            });
+            if (hits.length >= query.limit) return { hits, next: row.stream as number };
           }
           const last = batch.at(-1);
           if (batch.length < SEARCH_BATCH || !last) return { hits, next: null };
-          before = last.stream as number;
-          if (scanned >= maxScan) return { hits, next: before };
+          if (scanned >= maxScan) return { hits, next: last.stream as number };
+          batch = await byTerm(rarest, last.stream as number);
         }
       });
     },

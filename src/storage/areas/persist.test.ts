@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { afterAll, describe, expect, it } from 'vitest';
-import { stateKey } from '../../core/pdu.ts';
+import { type IdentifiedPdu, stateKey } from '../../core/pdu.ts';
+import { indexWords } from '../../core/search-text.ts';
 import { ALICE, BOB, dump, LinearRoom, makeEvent, ROOM } from '../conformance/testing.ts';
 import { createStore } from '../create-store.ts';
 import type { Engine, Row } from '../engine.ts';
@@ -17,7 +18,8 @@ import { IndexedDbEngine } from '../indexeddb/engine.ts';
 import { createIndexedDbAtVersion } from '../indexeddb/testing.ts';
 import { createSqliteAtVersion } from '../sqlite/engine.ts';
 import { nodeSqliteDriver, openSqliteEngine } from '../sqlite/index.ts';
-import type { Store } from '../store.ts';
+import type { PersistEventInput, Store } from '../store.ts';
+import { countingEngine } from '../testing-count.ts';
 
 interface Backend {
   name: string;
@@ -52,6 +54,28 @@ const backends: Backend[] = [
 ];
 
 let counter = 0;
+
+/** An `events` row as the store writes it for `pdu` at `stream` (state groups 1 → 1), for building older databases. */
+function storedRow(pdu: IdentifiedPdu, stream: number | null, extra: Row = {}): Row {
+  return {
+    event_id: pdu.event_id,
+    room_id: pdu.room_id,
+    stream,
+    depth: pdu.depth,
+    type: pdu.type,
+    state_key: null,
+    sender: pdu.sender,
+    pdu,
+    outlier: false,
+    rejected: null,
+    soft_failed: false,
+    redacted_by: null,
+    state_before: 1,
+    state_after: 1,
+    txn: null,
+    ...extra,
+  };
+}
 
 for (const backend of backends) {
   describe(`persistEvents beside other writers — ${backend.name}`, () => {
@@ -171,26 +195,113 @@ for (const backend of backends) {
       await b.close();
     });
 
+    it('persists each kind of event in one write transaction, touching only the tables it named', async () => {
+      const id = `persist-scope-${Date.now().toString(36)}-${++counter}`;
+      const counting = countingEngine(await backend.open(id));
+      const store = createStore(counting.engine);
+      const room = new LinearRoom();
+      const inputs: PersistEventInput[] = [room.create(), room.member(ALICE, 'join')];
+      const root = room.message('thread root');
+      inputs.push(root, {
+        ...room.message('notified, sent with a txn ID, to another server'),
+        notify: [{ userId: BOB, highlight: false }],
+        txn: { userId: ALICE, deviceId: 'D', txnId: 't1' },
+        destinations: ['remote.test'],
+      });
+      inputs.push(
+        room.next({
+          content: { body: 'reply', 'm.relates_to': { rel_type: 'm.thread', event_id: root.event.event_id } },
+        }),
+      );
+      const secret = room.message('to be redacted');
+      inputs.push(secret, {
+        ...room.next({ type: 'm.room.redaction', content: { redacts: secret.event.event_id } }),
+        redaction: { eventId: secret.event.event_id, redacted: { ...secret.event, content: {} } },
+      });
+      inputs.push({
+        ...room.next({ type: 'm.room.redaction', content: { redacts: '$later' } }),
+        redactsLater: '$later',
+      });
+      for (const input of inputs) {
+        counting.reset();
+        await store.rooms.persistEvents([input]);
+        const writes = counting.calls.filter((call) => call.kind === 'write');
+        expect(writes, input.event.event_id).toHaveLength(1);
+        for (const request of writes[0]?.requests ?? [])
+          expect(writes[0]?.tables, request).toContain(request.split('.')[0]);
+      }
+      expect(
+        (await store.rooms.searchEvents({ terms: ['redacted'], roomIds: new Set([ROOM]), limit: 5 })).hits,
+      ).toEqual([]);
+      // On IndexedDB a table outside a transaction's tables is refused as the caller's mistake
+      // (INVALID), which makes persistEvents run its careful attempt over every table.
+      if (backend.name !== 'SQLite')
+        await expect(
+          counting.engine.write(['events'], (tx) => tx.put('rooms', { room_id: '!x', published: null })),
+        ).rejects.toMatchObject({ code: 'INVALID' });
+      await store.close();
+    });
+
+    it('migrates a version-10 database: its word rows become one search row per event, found as before', async () => {
+      const id = `persist-v10-${Date.now().toString(36)}-${++counter}`;
+      const message = (eventId: string, body: string) =>
+        makeEvent({ id: eventId, depth: 1, content: { msgtype: 'm.text', body } });
+      const row = (pdu: IdentifiedPdu, stream: number | null, extra: Row = {}): Row =>
+        storedRow(pdu, stream, { outlier: stream === null, ...extra });
+      const a = message('$a', 'The quick brown fox');
+      const b = message('$b', 'a lazy dog, quick!');
+      const redacted = { ...message('$gone', 'quick secret'), content: {} };
+      const outlier = message('$outlier', 'quick outlier');
+      // Version 10's word index: one row per distinct word of each indexed event.
+      const words = (pdu: IdentifiedPdu, stream: number) =>
+        indexWords((pdu.content as { body: string }).body).map((term) => ({
+          term,
+          stream,
+          room_id: ROOM,
+          event_id: pdu.event_id,
+        }));
+      await backend.createAtVersion(id, 10, {
+        events: [row(a, 1), row(b, 2), row(redacted, 3, { redacted_by: '$redaction' }), row(outlier, null)],
+        search_terms: [...words(a, 1), ...words(b, 2)],
+      });
+      const engine = await backend.open(id);
+      const store = createStore(engine);
+      const search = async (text: string) =>
+        (
+          await store.rooms.searchEvents({ terms: indexWords(text), roomIds: new Set([ROOM]), limit: 10 })
+        ).hits.map((hit) => [hit.eventId, hit.stream]);
+      expect(await engine.read(['search_docs'], (tx) => tx.query('search_docs'))).toEqual([
+        {
+          event_id: '$a',
+          room_id: ROOM,
+          stream: 1,
+          terms: indexWords('the quick brown fox').map((t) => [t, 1]),
+        },
+        {
+          event_id: '$b',
+          room_id: ROOM,
+          stream: 2,
+          terms: indexWords('a lazy dog quick').map((t) => [t, 2]),
+        },
+      ]);
+      expect(await search('quick')).toEqual([
+        ['$b', 2],
+        ['$a', 1],
+      ]);
+      expect(await search('QUICK dog')).toEqual([['$b', 2]]);
+      expect(await search('secret')).toEqual([]);
+      expect(await search('outlier')).toEqual([]);
+      // The old table is gone, and the new index goes on being written and redacted.
+      await expect(engine.read(['search_terms'], (tx) => tx.query('search_terms'))).rejects.toThrow();
+      await store.rooms.redactEvent('$a', { ...a, content: {} }, '$redacts-a');
+      expect(await search('quick')).toEqual([['$b', 2]]);
+      await store.close();
+    });
+
     it('migrates a version-2 database: an event awaited by a stored child is marked', async () => {
       const id = `persist-v2-${Date.now().toString(36)}-${++counter}`;
       const child = makeEvent({ id: '$child', depth: 2, prev: ['$missing'], sender: BOB });
-      const childRow: Row = {
-        event_id: '$child',
-        room_id: ROOM,
-        stream: 1,
-        depth: 2,
-        type: child.type,
-        state_key: null,
-        sender: BOB,
-        pdu: child,
-        outlier: false,
-        rejected: null,
-        soft_failed: false,
-        redacted_by: null,
-        state_before: 1,
-        state_after: 1,
-        txn: null,
-      };
+      const childRow = storedRow(child, 1);
       await backend.createAtVersion(id, 2, {
         events: [childRow],
         event_edges: [{ prev_id: '$missing', event_id: '$child' }],

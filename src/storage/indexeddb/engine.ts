@@ -10,7 +10,14 @@
  */
 import Dexie, { type Collection, type Table, type Transaction } from 'dexie';
 import type { Engine, Key, KeyPart, Range, ReadOptions, Row, Tx } from '../engine.ts';
-import { type IndexSpec, SCHEMA, SCHEMA_VERSION, type TableSpec, tablesAt } from '../schema.ts';
+import {
+  dexieDeclaration,
+  type IndexSpec,
+  SCHEMA,
+  SCHEMA_VERSION,
+  type TableSpec,
+  tablesAt,
+} from '../schema.ts';
 import { StoreError } from '../store.ts';
 
 export interface IndexedDbOptions {
@@ -137,7 +144,12 @@ class DexieTx implements Tx {
   }
 
   private table(name: string): Table {
-    return this.trans.table(name);
+    try {
+      return this.trans.table(name);
+    } catch (error) {
+      if ((error as { name?: unknown } | null)?.name !== 'NotFoundError') throw error;
+      throw new StoreError('INVALID', `table ${name} is not in this transaction`, { cause: error });
+    }
   }
 
   private collection(name: string, range: Range): Collection {
@@ -213,6 +225,16 @@ function request<T>(req: IDBRequest<T>, keep = false): Promise<T> {
   });
 }
 
+/** A store of the transaction; one outside its scope is the caller's mistake (INVALID), not the backend's. */
+function objectStore(trans: IDBTransaction, name: string): IDBObjectStore {
+  try {
+    return trans.objectStore(name);
+  } catch (error) {
+    if ((error as { name?: unknown } | null)?.name !== 'NotFoundError') throw error;
+    throw new StoreError('INVALID', `table ${name} is not in this transaction`, { cause: error });
+  }
+}
+
 /** The request could not be made because the transaction is no longer active or has finished. */
 function inactive(error: unknown): boolean {
   const name = (error as { name?: unknown } | null)?.name;
@@ -244,7 +266,7 @@ class RawTx implements Tx {
   }
 
   private store(name: string): IDBObjectStore {
-    return (this.trans as IDBTransaction).objectStore(name);
+    return objectStore(this.trans as IDBTransaction, name);
   }
 
   /**
@@ -253,7 +275,7 @@ class RawTx implements Tx {
    * stay on the same transaction, so one `read` sees one snapshot.
    */
   private issue<T>(table: string, make: (store: IDBObjectStore) => IDBRequest<T>): IDBRequest<T> {
-    if (this.trans) return make(this.trans.objectStore(table));
+    if (this.trans) return make(objectStore(this.trans, table));
     const shared = this.engine.joinableRead();
     if (shared) {
       try {
@@ -444,7 +466,10 @@ export function nativeVersion(factory: IDBFactory, name: string): Promise<number
 export function declareSchema(db: Dexie, upTo: number = SCHEMA_VERSION): void {
   for (const step of SCHEMA) {
     if (step.version > upTo) break;
-    const version = db.version(step.version).stores(step.tables);
+    const tables = Object.fromEntries(
+      Object.entries(step.tables).map(([name, declaration]) => [name, dexieDeclaration(declaration)]),
+    );
+    const version = db.version(step.version).stores(tables);
     const { upgrade } = step;
     if (upgrade) version.upgrade((trans) => upgrade(new DexieTx(trans, tablesAt(step.version))));
   }
@@ -477,7 +502,7 @@ export class IndexedDbEngine implements Engine {
   /**
    * The `read` calls under way on each read transaction they made requests on. Once a shared
    * read transaction takes no new reads and none is under way on it, it is committed at once
-   * (`endRead`): left to itself, IndexedDB would commit it only when the task that let it go
+   * (`leaveRead`): left to itself, IndexedDB would commit it only when the task that let it go
    * ends — a send builds its event in that task, and its write waits behind the read.
    */
   private readonly readers = new Map<IDBTransaction, number>();

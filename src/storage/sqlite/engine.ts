@@ -15,10 +15,12 @@
 import { parseJson } from '../../core/json.ts';
 import type { Engine, Key, KeyPart, Range, Row, Tx } from '../engine.ts';
 import {
+  type IndexSpec,
   SCHEMA,
   SCHEMA_VERSION,
   sqliteDdl,
   sqliteIndexColumns,
+  sqliteSideTable,
   type TableSpec,
   tablesAt,
 } from '../schema.ts';
@@ -78,16 +80,39 @@ async function inTransaction<T>(driver: SqlDriver, mode: 'read' | 'write', fn: (
 
 const q = (id: string) => `"${id}"`;
 
+/** A multi-entry index as SQLite keeps it: a side table of (entry parts, owning row's key). */
+interface SideIndex {
+  index: IndexSpec;
+  name: string;
+  insertSql: string;
+  deleteSql: string;
+}
+
 class TableCodec {
   readonly spec: TableSpec;
   private readonly columnSet: Set<string>;
   readonly upsertSql: string;
   readonly insertSql: string;
   readonly keyWhere: string;
+  /** The table's multi-entry indexes; a write of the table also writes their entries. */
+  readonly sides: SideIndex[];
 
   constructor(spec: TableSpec) {
     this.spec = spec;
     this.columnSet = new Set(spec.columns);
+    this.sides = spec.indexes
+      .filter((index) => index.multi)
+      .map((index) => {
+        const side = sqliteSideTable(spec, index);
+        const marks = side.columns.map(() => '?').join(', ');
+        return {
+          index,
+          name: side.name,
+          // IndexedDB keeps a repeated entry of one row once.
+          insertSql: `INSERT OR IGNORE INTO ${q(side.name)} (${side.columns.map(q).join(', ')}) VALUES (${marks})`,
+          deleteSql: `DELETE FROM ${q(side.name)} WHERE (${side.columns.map(q).join(', ')}) = (${marks})`,
+        };
+      });
     const cols = [...spec.columns, 'v'].map(q).join(', ');
     const marks = [...spec.columns, 'v'].map(() => '?').join(', ');
     const updates = [...spec.columns.filter((c) => !spec.key.columns.includes(c)), 'v'].map(
@@ -122,11 +147,37 @@ class TableCodec {
     return parts.map((part) => toSql(part, this.spec.name, 'key'));
   }
 
-  /** WHERE and ORDER BY for a range, mirroring IndexedDB's index semantics. */
-  range(range: Range): { where: string; params: SqlValue[]; order: string } {
+  /**
+   * The side-table rows of a row's multi-entry index: each element of its field that is a key
+   * of the index's width (IndexedDB would index other keys too; the store writes none).
+   */
+  entries(side: SideIndex, row: Row): SqlValue[][] {
+    const value = row[side.index.name];
+    const width = side.index.columns.length;
+    const key = this.spec.key.columns.map((c) => toSql(row[c], this.spec.name, c));
+    const found: SqlValue[][] = [];
+    for (const entry of Array.isArray(value) ? value : []) {
+      if (!Array.isArray(entry) || entry.length !== width) continue;
+      if (
+        !entry.every((part) => typeof part === 'string' || (typeof part === 'number' && !Number.isNaN(part)))
+      )
+        continue;
+      found.push([...(entry as SqlValue[]), ...key]);
+    }
+    return found;
+  }
+
+  /** FROM, WHERE and ORDER BY for a range, mirroring IndexedDB's index semantics. */
+  range(range: Range): { select: string; where: string; params: SqlValue[]; order: string } {
     const index =
       range.index === undefined ? this.spec.key : this.spec.indexes.find((ix) => ix.name === range.index);
     if (!index) throw new StoreError('INVALID', `${this.spec.name} has no index ${range.index}`);
+    const side = index.multi ? this.sides.find((x) => x.index === index) : undefined;
+    // A multi-entry index: its side table, joined to the rows by key, is what is ranged over.
+    const at = (c: string) => (side ? `${q(side.name)}.${q(c)}` : q(c));
+    const select = side
+      ? `SELECT ${q(this.spec.name)}.* FROM ${q(side.name)} JOIN ${q(this.spec.name)} USING (${this.spec.key.columns.map(q).join(', ')})`
+      : `SELECT * FROM ${q(this.spec.name)}`;
     const cols = index.columns;
     const prefix = range.prefix ?? [];
     if (prefix.length > cols.length)
@@ -134,7 +185,7 @@ class TableCodec {
     const clauses: string[] = [];
     const params: SqlValue[] = [];
     prefix.forEach((value, i) => {
-      clauses.push(`${q(cols[i] as string)} = ?`);
+      clauses.push(`${at(cols[i] as string)} = ?`);
       params.push(toSql(value, this.spec.name, cols[i] as string));
     });
     const rest = cols.slice(prefix.length);
@@ -142,20 +193,21 @@ class TableCodec {
       if (!values || values.length === 0) return;
       if (values.length > rest.length)
         throw new StoreError('INVALID', `${this.spec.name}: bound longer than ${index.name}`);
-      const names = rest.slice(0, values.length).map(q).join(', ');
+      const names = rest.slice(0, values.length).map(at).join(', ');
       clauses.push(`(${names}) ${op} (${values.map(() => '?').join(', ')})`);
       for (const v of values) params.push(toSql(v, this.spec.name, 'bound'));
     };
     bound(range.lower, range.lowerOpen ? '>' : '>=');
     bound(range.upper, range.upperOpen ? '<' : '<=');
     // IndexedDB leaves out of an index every row whose indexed fields are not all keys.
-    if (index !== this.spec.key) for (const c of rest) clauses.push(`${q(c)} IS NOT NULL`);
+    if (index !== this.spec.key && !side) for (const c of rest) clauses.push(`${q(c)} IS NOT NULL`);
     const orderCols = index === this.spec.key ? cols : sqliteIndexColumns(this.spec, index);
     const dir = range.reverse ? 'DESC' : 'ASC';
     return {
+      select,
       where: clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '',
       params,
-      order: `ORDER BY ${orderCols.map((c) => `${q(c)} ${dir}`).join(', ')}`,
+      order: `ORDER BY ${orderCols.map((c) => `${at(c)} ${dir}`).join(', ')}`,
     };
   }
 }
@@ -208,8 +260,8 @@ class SqlTx implements Tx {
 
   async query(table: string, range: Range = {}): Promise<Row[]> {
     const c = this.codec(table);
-    const { where, params, order } = c.range(range);
-    const sql = `SELECT * FROM ${q(table)} ${where} ${order}`;
+    const { select, where, params, order } = c.range(range);
+    const sql = `${select} ${where} ${order}`;
     const limit = range.limit ?? Number.POSITIVE_INFINITY;
     if (limit <= 0) return [];
     if (!range.filter) {
@@ -231,19 +283,39 @@ class SqlTx implements Tx {
   async count(table: string, range: Range = {}): Promise<number> {
     if (range.filter || range.limit !== undefined) return (await this.query(table, range)).length;
     const c = this.codec(table);
-    const { where, params } = c.range(range);
-    const [row] = this.driver.all(`SELECT COUNT(*) AS n FROM ${q(table)} ${where}`, params);
+    const { select, where, params } = c.range(range);
+    const from = select.slice(select.indexOf(' FROM '));
+    const [row] = this.driver.all(`SELECT COUNT(*) AS n${from} ${where}`, params);
     return Number(row?.n ?? 0);
   }
 
-  async put(table: string, row: Row): Promise<void> {
-    const c = this.codec(table);
+  /** Removes the multi-entry index entries of the stored row with `row`'s key, if any. */
+  private dropEntries(c: TableCodec, key: SqlValue[]): void {
+    const [old] = this.driver.all(`SELECT * FROM ${q(c.spec.name)} WHERE ${c.keyWhere}`, key);
+    if (!old) return;
+    const row = c.decode(old);
+    for (const side of c.sides)
+      for (const entry of c.entries(side, row)) this.driver.run(side.deleteSql, entry);
+  }
+
+  private addEntries(c: TableCodec, row: Row): void {
+    for (const side of c.sides)
+      for (const entry of c.entries(side, row)) this.driver.run(side.insertSql, entry);
+  }
+
+  private putOne(c: TableCodec, row: Row): void {
+    if (c.sides.length > 0) this.dropEntries(c, c.keyValues(c.spec.key.columns.map((k) => row[k]) as Key));
     this.driver.run(c.upsertSql, c.encode(row));
+    this.addEntries(c, row);
+  }
+
+  async put(table: string, row: Row): Promise<void> {
+    this.putOne(this.codec(table), row);
   }
 
   async putMany(table: string, rows: Row[]): Promise<void> {
     const c = this.codec(table);
-    for (const row of rows) this.driver.run(c.upsertSql, c.encode(row));
+    for (const row of rows) this.putOne(c, row);
   }
 
   async insert(table: string, row: Row): Promise<void> {
@@ -253,10 +325,12 @@ class SqlTx implements Tx {
     } catch (error) {
       throw mapError(error);
     }
+    this.addEntries(c, row);
   }
 
   async delete(table: string, key: Key): Promise<void> {
     const c = this.codec(table);
+    if (c.sides.length > 0) this.dropEntries(c, c.keyValues(key));
     this.driver.run(`DELETE FROM ${q(table)} WHERE ${c.keyWhere}`, c.keyValues(key));
   }
 
@@ -265,6 +339,16 @@ class SqlTx implements Tx {
       throw new StoreError('INVALID', 'deleteRange takes no filter, limit or reverse');
     }
     const c = this.codec(table);
+    const whole =
+      range.index === undefined && !range.prefix?.length && !range.lower?.length && !range.upper?.length;
+    if (c.sides.length > 0 && !whole) {
+      // Each row's entries go with it.
+      for (const row of await this.query(table, range))
+        await this.delete(table, c.spec.key.columns.map((k) => row[k]) as Key);
+      return;
+    }
+    // The whole table: its entries too.
+    for (const side of c.sides) this.driver.run(`DELETE FROM ${q(side.name)}`, []);
     const { where, params } = c.range(range);
     this.driver.run(`DELETE FROM ${q(table)} ${where}`, params);
   }
@@ -512,6 +596,6 @@ export async function createSqliteAtVersion(
 export function selectFor(table: string, range: Range): { sql: string; params: SqlValue[] } {
   const codec = codecsAt(SCHEMA_VERSION).get(table);
   if (!codec) throw new StoreError('INVALID', `no table ${table}`);
-  const { where, params, order } = codec.range(range);
-  return { sql: `SELECT * FROM ${q(table)} ${where} ${order}`, params };
+  const { select, where, params, order } = codec.range(range);
+  return { sql: `${select} ${where} ${order}`, params };
 }

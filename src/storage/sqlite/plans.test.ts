@@ -34,7 +34,10 @@ const queries: [string, Range][] = [
     },
   ],
   ['relations', { index: '[relates_to+stream]', prefix: ['$e'], lower: [-9] }],
-  ['search_terms', { prefix: ['word'], upper: [9], upperOpen: true, reverse: true, limit: 256 }],
+  [
+    'search_docs',
+    { index: 'terms', prefix: ['word'], upper: [9], upperOpen: true, reverse: true, limit: 256 },
+  ],
   [
     'threads',
     { index: '[room_id+latest]', prefix: ['!r'], upper: [9], upperOpen: true, reverse: true, limit: 6 },

@@ -1,4 +1,4 @@
--- Derived from src/storage/schema.ts (schema version 10); do not edit.
+-- Derived from src/storage/schema.ts (schema version 11); do not edit.
 CREATE TABLE "meta" ("name" NOT NULL, v TEXT, PRIMARY KEY ("name")) WITHOUT ROWID;
 CREATE TABLE "streams" ("name" NOT NULL, v TEXT, PRIMARY KEY ("name")) WITHOUT ROWID;
 CREATE TABLE "rooms" ("room_id" NOT NULL, "published", v TEXT, PRIMARY KEY ("room_id")) WITHOUT ROWID;
@@ -68,9 +68,10 @@ CREATE TABLE "stream_cursors" ("name" NOT NULL, v TEXT, PRIMARY KEY ("name")) WI
 CREATE TABLE "reports" ("id" NOT NULL, "created_ts", v TEXT, PRIMARY KEY ("id"));
 CREATE INDEX "reports__created_ts" ON "reports" ("created_ts", "id");
 CREATE TABLE "blocked_rooms" ("room_id" NOT NULL, v TEXT, PRIMARY KEY ("room_id")) WITHOUT ROWID;
-CREATE TABLE "search_terms" ("term" NOT NULL, "stream" NOT NULL, v TEXT, PRIMARY KEY ("term", "stream")) WITHOUT ROWID;
 CREATE TABLE "threads" ("room_id" NOT NULL, "root_id" NOT NULL, "latest", v TEXT, PRIMARY KEY ("room_id", "root_id")) WITHOUT ROWID;
 CREATE INDEX "threads__room_id_latest" ON "threads" ("room_id", "latest", "root_id");
 CREATE TABLE "thread_participants" ("root_id" NOT NULL, "user_id" NOT NULL, v TEXT, PRIMARY KEY ("root_id", "user_id")) WITHOUT ROWID;
 CREATE TABLE "partial_state_rooms" ("room_id" NOT NULL, "filled", v TEXT, PRIMARY KEY ("room_id")) WITHOUT ROWID;
 CREATE INDEX "partial_state_rooms__filled" ON "partial_state_rooms" ("filled", "room_id");
+CREATE TABLE "search_docs" ("event_id" NOT NULL, v TEXT, PRIMARY KEY ("event_id")) WITHOUT ROWID;
+CREATE TABLE "search_docs__terms" ("term" NOT NULL, "stream" NOT NULL, "event_id" NOT NULL, PRIMARY KEY ("term", "stream", "event_id")) WITHOUT ROWID;

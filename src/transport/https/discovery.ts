@@ -116,7 +116,7 @@ export function readWellKnown(answer: WellKnownAnswer): (ServerName & { name: st
   let value: unknown;
   try {
     // "servers parsing the response should assume that the body is JSON regardless of type".
-    value = parseJson(new TextDecoder('utf-8', { fatal: true }).decode(answer.body));
+    value = parseJson(new TextDecoder('utf-8', { fatal: true }).decode(answer.body), { fromUtf8: true });
   } catch {
     return undefined;
   }
