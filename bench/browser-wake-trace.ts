@@ -14,8 +14,9 @@
  *   worker's clock ticks in 0.1 ms).
  */
 import { build } from 'vite';
-import { buildTestSite, launch, type PageGlobals } from '../test/browser/testing-sw.ts';
+import { buildTestSite, launch } from '../test/browser/testing-sw.ts';
 import { workerBundleConfig } from '../vite.config.ts';
+import { setUpUsers, wakeSamples } from './browser.ts';
 
 const SAMPLES = Number(process.env.SAMPLES ?? 60);
 const SHOW = Number(process.env.SHOW ?? 1);
@@ -138,50 +139,13 @@ await build({ ...config, build: { ...config.build, minify: false }, logLevel: 'e
 const browser = await launch(site);
 try {
   const page = await browser.open();
-  const users = await page.evaluate(async () => {
-    const w = window as unknown as PageGlobals;
-    w.handle = await w.hearth.registerHomeserver({ workerUrl: '/sw.js' });
-    const tokens: string[] = [];
-    for (let i = 0; i <= 4; i++) {
-      await w.handle.control.createAccount(`user${i}`, 'trace password');
-      tokens.push(await w.mx.login(`user${i}`, 'trace password'));
-    }
-    const [reader, ...writers] = tokens as [string, ...string[]];
-    const room = await w.mx.createRoom(reader, { preset: 'public_chat' });
-    for (const token of writers) await w.mx.join(token, room);
-    return { reader, writers, room };
-  });
+  const users = await setUpUsers(page);
   const worker = browser.context.serviceWorkers()[0];
   if (!worker) throw new Error('no Service Worker');
   await worker.evaluate(instrument, process.env.STACKS === '1');
 
-  // As bench/browser.ts: a long-poll, then a send; the time until the poll answers with it.
-  const samples = await page.evaluate(
-    async ({ reader, writers, room, samples }) => {
-      const { mx } = window as unknown as PageGlobals;
-      const now = () => performance.timeOrigin + performance.now();
-      let since = (await mx.sync(reader)).next_batch as string;
-      const out: { start: number; sent: number; woke: number }[] = [];
-      for (let i = 0; i < samples; i++) {
-        const text = `wake ${Date.now()} ${i}`;
-        const polling = (async () => {
-          for (;;) {
-            const body = await mx.sync(reader, since, 10_000);
-            since = body.next_batch;
-            if (mx.syncTexts(body, room).includes(text)) return now();
-          }
-        })();
-        await new Promise((r) => setTimeout(r, 15));
-        const start = now();
-        await mx.send(writers[i % writers.length] as string, room, text);
-        const sent = now();
-        out.push({ start, sent, woke: await polling });
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      return out;
-    },
-    { ...users, samples: SAMPLES },
-  );
+  // bench/browser.ts's wakes: a long-poll, then a send; the time until the poll answers with it.
+  const samples = (await wakeSamples(page, users, SAMPLES)).times;
   const log = (await worker.evaluate(
     () => (globalThis as unknown as { __wakeLog: Entry[] }).__wakeLog,
   )) as Entry[];
