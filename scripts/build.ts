@@ -10,7 +10,7 @@
  * The browser tests and `npm run bench` call `buildBrowserBundles` directly.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build, type InlineConfig, type Plugin } from 'vite';
@@ -135,14 +135,33 @@ function table(rows: [string, number, number][]): void {
 }
 
 /**
- * Builds `dist/cli/cli.js` (vite.config.ts `cliConfig`) beside it, then moves it in place, so
- * a `hearth` started meanwhile finds either the old build or the new one, never half of one.
+ * The list of source files a CLI build was made from, beside it (one path a line, relative to
+ * the repository): `bin/hearth.js` compares their modification times with the build's instead
+ * of walking `src/` at each start. A file added later counts once a listed file imports it,
+ * and that edit is newer than the build.
+ */
+export const CLI_SOURCES = 'sources.txt';
+
+/**
+ * Builds `dist/cli/cli.js` (vite.config.ts `cliConfig`) and its list of sources beside it,
+ * then moves the directory in place, so a `hearth` started meanwhile finds either the old
+ * build or the new one, never half of one.
  */
 export async function buildCli(): Promise<string> {
   const dir = join(root, 'dist/cli');
   const building = `${dir}.${process.pid}.tmp`;
-  const warnings = await quietBuild(cliConfig(building));
+  const modules = new Map<string, string[]>();
+  const warnings = await quietBuild(cliConfig(building, [recordModules(modules)]));
   if (warnings.length > 0) throw new Error(`the CLI build logged ${warnings.length} warning(s); fix them`);
+  const sources = new Set<string>();
+  for (const ids of modules.values()) {
+    for (const id of ids) {
+      const rel = relative(root, id.replace(/^\0/, '').split('?')[0] as string);
+      if (!rel.startsWith('..') && !rel.startsWith('node_modules') && existsSync(join(root, rel)))
+        sources.add(rel);
+    }
+  }
+  writeFileSync(join(building, CLI_SOURCES), `${[...sources].sort().join('\n')}\n`);
   rmSync(dir, { recursive: true, force: true });
   renameSync(building, dir);
   return join(dir, 'cli.js');

@@ -16,7 +16,8 @@ export interface Serve {
 }
 
 /**
- * Starts `hearth serve` on a free loopback port (or the `--port` in `extraArgs`, which come
+ * Starts `hearth serve` (the TypeScript sources; HEARTH_E2E_ENTRY=bin/hearth.js runs the built
+ * CLI instead, as installed) on a free loopback port (or the `--port` in `extraArgs`, which come
  * last); resolves with its URL once it listens. `serverName` null leaves the default,
  * `localhost:<port>`.
  */
@@ -28,7 +29,7 @@ export function startServe(
   const child = spawn(
     NODE,
     [
-      'src/hosts/cli.ts',
+      process.env.HEARTH_E2E_ENTRY ?? 'src/hosts/cli.ts',
       'serve',
       ...(extraArgs.includes('--port') ? [] : ['--port', '0']),
       '--data',
