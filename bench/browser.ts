@@ -32,10 +32,30 @@ const SENDERS = 4;
 const MEDIA_ROUNDS = 40;
 const PART_ROUNDS = 60;
 
-interface Users {
+export interface Users {
   reader: string;
   writers: string[];
   room: string;
+}
+
+/** Registers the worker, a reader and `SENDERS` writers, and a public room they all joined. */
+export function setUpUsers(page: import('playwright-core').Page): Promise<Users> {
+  return page.evaluate(
+    async ({ password, senders }) => {
+      const w = window as unknown as PageGlobals;
+      w.handle = await w.hearth.registerHomeserver({ workerUrl: '/sw.js' });
+      const tokens: string[] = [];
+      for (let i = 0; i <= senders; i++) {
+        await w.handle.control.createAccount(`user${i}`, password);
+        tokens.push(await w.mx.login(`user${i}`, password));
+      }
+      const [reader, ...writers] = tokens as [string, ...string[]];
+      const room = await w.mx.createRoom(reader, { preset: 'public_chat' });
+      for (const token of writers) await w.mx.join(token, room);
+      return { reader, writers, room };
+    },
+    { password: PASSWORD, senders: SENDERS },
+  );
 }
 
 function sorted(values: number[]): number[] {
@@ -116,31 +136,46 @@ function mediaSamples(page: import('playwright-core').Page, token: string, round
   );
 }
 
+/** One send → /sync wake on the page's clock (`performance.timeOrigin + now()`, as a worker's). */
+export interface WakeTimes {
+  /** The send asked. */
+  start: number;
+  /** Its answer in the page. */
+  sent: number;
+  /** The /sync answer carrying it in the page. */
+  woke: number;
+}
+
 /**
  * `samples` times: a long-poll /sync as the reader, then a message from one of the writers;
  * the time from the send to the /sync answer carrying it. After each, a static file fetch.
  */
-function wakeSamples(page: import('playwright-core').Page, users: Users, samples: number) {
+export function wakeSamples(page: import('playwright-core').Page, users: Users, samples: number) {
   return page.evaluate(
     async ({ reader, writers, room, samples }) => {
       const { mx } = window as unknown as PageGlobals;
+      const now = () => performance.timeOrigin + performance.now();
       let since = (await mx.sync(reader)).next_batch as string;
       const wakes: number[] = [];
       const statics: number[] = [];
+      const times: WakeTimes[] = [];
       for (let i = 0; i < samples; i++) {
         const text = `wake ${Date.now()} ${i}`;
         const polling = (async () => {
           for (;;) {
             const body = await mx.sync(reader, since, 10_000);
             since = body.next_batch;
-            if (mx.syncTexts(body, room).includes(text)) return performance.now();
+            if (mx.syncTexts(body, room).includes(text)) return now();
           }
         })();
         // Let the long-poll reach the worker and start waiting.
         await new Promise((r) => setTimeout(r, 15));
-        const start = performance.now();
+        const start = now();
         await mx.send(writers[i % writers.length] as string, room, text);
-        wakes.push((await polling) - start);
+        const sent = now();
+        const woke = await polling;
+        wakes.push(woke - start);
+        times.push({ start, sent, woke });
 
         const fileStart = performance.now();
         const file = await fetch('/index.html', { cache: 'no-store' });
@@ -149,7 +184,7 @@ function wakeSamples(page: import('playwright-core').Page, users: Users, samples
         // Message rate limits are per user (10/s): spread the sends.
         await new Promise((r) => setTimeout(r, 25));
       }
-      return { wakes, statics };
+      return { wakes, statics, times };
     },
     { ...users, samples },
   );
@@ -203,22 +238,7 @@ export async function browserBench(): Promise<BenchRow[]> {
   const browser = await launch(site);
   try {
     const page = await browser.open();
-    const users: Users = await page.evaluate(
-      async ({ password, senders }) => {
-        const w = window as unknown as PageGlobals;
-        w.handle = await w.hearth.registerHomeserver({ workerUrl: '/sw.js' });
-        const tokens: string[] = [];
-        for (let i = 0; i <= senders; i++) {
-          await w.handle.control.createAccount(`user${i}`, password);
-          tokens.push(await w.mx.login(`user${i}`, password));
-        }
-        const [reader, ...writers] = tokens as [string, ...string[]];
-        const room = await w.mx.createRoom(reader, { preset: 'public_chat' });
-        for (const token of writers) await w.mx.join(token, room);
-        return { reader, writers, room };
-      },
-      { password: PASSWORD, senders: SENDERS },
-    );
+    const users = await setUpUsers(page);
 
     // Cold start: stop, then time one request from the page.
     const workers = await browser.workers(page);

@@ -52,11 +52,20 @@ export interface Tx {
   deleteRange(table: string, range: Range): Promise<void>;
 }
 
+export interface ReadOptions {
+  /**
+   * The caller's next store call is a write (a send's snapshot, read before its event is
+   * built): an engine that keeps a read transaction open for the reads that follow may end
+   * it now rather than have the write wait for it (IndexedDB's shared read).
+   */
+  beforeWrite?: boolean;
+}
+
 export interface Engine {
   readonly kind: 'indexeddb' | 'sqlite';
   /** How this engine keeps media bytes: IndexedDB stores `Blob`s, SQLite `Uint8Array` BLOBs. */
   readonly bytes: 'blob' | 'uint8array';
-  read<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T>;
+  read<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>, options?: ReadOptions): Promise<T>;
   /**
    * Resolves once what `fn` did is committed and durable. `options.committed` is called as
    * soon as it is committed, perhaps before it is durable (SQLite's COMMIT, its WAL sync still

@@ -2,7 +2,7 @@
  * An `Engine` that counts what goes through it, for tests that assert how much store work an
  * operation costs (transactions, and which tables each reads), not how long it takes.
  */
-import type { Engine, Tx, WriteOptions } from './engine.ts';
+import type { Engine, ReadOptions, Tx, WriteOptions } from './engine.ts';
 
 export interface EngineCall {
   kind: 'read' | 'write';
@@ -46,11 +46,15 @@ export function countingEngine(engine: Engine): CountingEngine {
   const calls: EngineCall[] = [];
   const run =
     (kind: 'read' | 'write') =>
-    <T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>, options?: WriteOptions): Promise<T> => {
+    <T>(
+      tables: readonly string[],
+      fn: (tx: Tx) => Promise<T>,
+      options?: ReadOptions & WriteOptions,
+    ): Promise<T> => {
       const call: EngineCall = { kind, tables: [...tables], requests: [] };
       calls.push(call);
       return kind === 'read'
-        ? engine.read(tables, (tx) => fn(countingTx(tx, call)))
+        ? engine.read(tables, (tx) => fn(countingTx(tx, call)), options)
         : engine.write(tables, (tx) => fn(countingTx(tx, call)), options);
     };
   return {

@@ -125,9 +125,18 @@ export async function computePass(input: PassInput): Promise<PassResult> {
     }
   }
   const timelines = await loadTimelines(pass, plans, withEvents);
-  const states = await chooseState(pass, plans, timelines, sinceStates);
-  const ephemeral = await ephemeralParts(pass, plans, newReceipts);
-  const roomData = await accountDataParts(pass, plans, accountData);
+  // Each room's timeline is formatted (its relations and redactions read) while its state is
+  // chosen and the ephemeral and account data read: reads that wait on no other overlap.
+  const formatted = new Map(
+    plans.map((p) => [p.roomId, pass.formatEvents(timelines.get(p.roomId)?.events ?? [], true)]),
+  );
+  // Awaited below, room by room; a failure elsewhere first must not leave them unhandled.
+  for (const events of formatted.values()) events.catch(() => undefined);
+  const [states, ephemeral, roomData] = await Promise.all([
+    chooseState(pass, plans, timelines, sinceStates),
+    ephemeralParts(pass, plans, newReceipts),
+    accountDataParts(pass, plans, accountData),
+  ]);
 
   // --- assemble rooms ------------------------------------------------------------------------
   const body: SyncResponse = {
@@ -147,7 +156,7 @@ export async function computePass(input: PassInput): Promise<PassResult> {
   for (const p of plans) {
     const timeline = timelines.get(p.roomId) ?? { events: [], limited: false };
     const prevBatch = prevBatchFor(timeline.events[0], now, p.upper);
-    const events = await pass.formatEvents(timeline.events, true);
+    const events = await (formatted.get(p.roomId) as Promise<JsonObject[]>);
     const state = await states.stateFor(p);
     const accountEvents = limitList(roomData.byRoom.get(p.roomId) ?? [], input.filter.room.accountData.limit);
     const timelineBatch = { events, limited: timeline.limited, prev_batch: prevBatch };

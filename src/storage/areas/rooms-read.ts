@@ -214,15 +214,16 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
     },
 
     timelines(requests) {
-      return engine.read(['events'], async (tx) => {
-        const pages: Page<number>[] = [];
-        for (const request of requests) {
-          pages.push(
-            await pageOf(tx, streamRange(request.roomId, request), request, streamToken(request.dir)),
-          );
-        }
-        return pages;
-      });
+      // Every room's page asked at once: the requests of one transaction run in order, and
+      // their round trips to the backend overlap.
+      return engine.read(['events'], (tx) =>
+        Promise.all(
+          requests.map(
+            (request): Promise<Page<number>> =>
+              pageOf(tx, streamRange(request.roomId, request), request, streamToken(request.dir)),
+          ),
+        ),
+      );
     },
 
     messages(roomId, page) {
@@ -354,37 +355,44 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
     sendSnapshot(roomId, request) {
       const tables = ['txn_ids', 'current_state', 'events', 'forward_extremities'];
       if (request.joined) tables.push('room_members');
-      return engine.read(tables, async (tx): Promise<SendSnapshot> => {
-        const { txn } = request;
-        const earlier = txn ? await tx.get('txn_ids', [txn.userId, txn.deviceId, txn.txnId]) : undefined;
-        if (earlier) return { earlier: earlier.result as string, state: [], extremities: [] };
-        // Requests run in order within the transaction: issue them all, then wait.
-        const [stateRows, extremityRows, memberRows] = await Promise.all([
-          Promise.all(request.keys.map(([type, key]) => tx.get('current_state', [roomId, type, key]))),
-          tx.query('forward_extremities', { prefix: [roomId] }),
-          request.joined
-            ? tx.query('room_members', { index: '[room_id+membership]', prefix: [roomId, 'join'] })
-            : undefined,
-        ]);
-        const extremities = extremityRows.filter(isExtremity).map(toPosition);
-        const stateIds = stateRows.filter((row) => row !== undefined).map((row) => row.event_id as string);
-        const prevIds = request.prevEvents ? extremities.map((e) => e.eventId) : [];
-        const [events, current] = await Promise.all([
-          tx.getMany('events', [...stateIds, ...prevIds]),
-          extremities.length > 1 ? tx.query('current_state', { prefix: [roomId] }) : undefined,
-        ]);
-        const stored = events.map((row) => (row ? toStoredEvent(row) : undefined));
-        const snapshot: SendSnapshot = {
-          earlier: null,
-          state: stored.slice(0, stateIds.length).filter((e) => e !== undefined),
-          extremities,
-        };
-        if (current) snapshot.currentState = stateMapOf(current);
-        if (request.prevEvents)
-          snapshot.prevEvents = stored.slice(stateIds.length).filter((e) => e !== undefined);
-        if (memberRows) snapshot.joined = memberRows.map((row) => row.user_id as string);
-        return snapshot;
-      });
+      // The send writes next: the engine need not keep its read open for more reads.
+      const beforeWrite = { beforeWrite: true };
+      return engine.read(
+        tables,
+        async (tx): Promise<SendSnapshot> => {
+          const { txn } = request;
+          // Requests run in order within the transaction: issue them all, then wait. The
+          // transaction ID is looked up beside the state (a repeat is rare; its reads are wasted).
+          const [earlier, stateRows, extremityRows, memberRows] = await Promise.all([
+            txn ? tx.get('txn_ids', [txn.userId, txn.deviceId, txn.txnId]) : undefined,
+            Promise.all(request.keys.map(([type, key]) => tx.get('current_state', [roomId, type, key]))),
+            tx.query('forward_extremities', { prefix: [roomId] }),
+            request.joined
+              ? tx.query('room_members', { index: '[room_id+membership]', prefix: [roomId, 'join'] })
+              : undefined,
+          ]);
+          if (earlier) return { earlier: earlier.result as string, state: [], extremities: [] };
+          const extremities = extremityRows.filter(isExtremity).map(toPosition);
+          const stateIds = stateRows.filter((row) => row !== undefined).map((row) => row.event_id as string);
+          const prevIds = request.prevEvents ? extremities.map((e) => e.eventId) : [];
+          const [events, current] = await Promise.all([
+            tx.getMany('events', [...stateIds, ...prevIds]),
+            extremities.length > 1 ? tx.query('current_state', { prefix: [roomId] }) : undefined,
+          ]);
+          const stored = events.map((row) => (row ? toStoredEvent(row) : undefined));
+          const snapshot: SendSnapshot = {
+            earlier: null,
+            state: stored.slice(0, stateIds.length).filter((e) => e !== undefined),
+            extremities,
+          };
+          if (current) snapshot.currentState = stateMapOf(current);
+          if (request.prevEvents)
+            snapshot.prevEvents = stored.slice(stateIds.length).filter((e) => e !== undefined);
+          if (memberRows) snapshot.joined = memberRows.map((row) => row.user_id as string);
+          return snapshot;
+        },
+        beforeWrite,
+      );
     },
 
     async eventForTransaction(userId, deviceId, txnId) {

@@ -149,16 +149,27 @@ export function roomTests(target: ConformanceTarget): void {
         ]);
       }
       const onlyReactions = (e: StoredEvent) => e.event.type === 'm.reaction';
-      const first = await store.rooms.timeline(ROOM, { dir: 'b', limit: 4, filter: onlyReactions });
-      expect(first.events.map((e) => e.event.content.n)).toEqual([27, 24, 21, 18]);
-      const second = await store.rooms.timeline(ROOM, {
-        dir: 'b',
-        limit: 10,
-        from: first.next as number,
-        filter: onlyReactions,
-      });
-      expect(second.events.map((e) => e.event.content.n)).toEqual([15, 12, 9, 6, 3, 0]);
+      const reactions = (dir: 'f' | 'b', limit: number, from?: number | null) =>
+        store.rooms.timeline(ROOM, { dir, limit, ...(from ? { from } : {}), filter: onlyReactions });
+      const numbers = (page: { events: StoredEvent[] }) => page.events.map((e) => e.event.content.n);
+      const first = await reactions('b', 4);
+      expect(numbers(first)).toEqual([27, 24, 21, 18]);
+      const second = await reactions('b', 10, first.next);
+      expect(numbers(second)).toEqual([15, 12, 9, 6, 3, 0]);
       expect(second.next).toBeNull();
+      // Forwards: a first page the filter thins (the rest is walked after it), one it leaves
+      // whole, and a range that ends within the first page.
+      const forward = await reactions('f', 4);
+      expect(numbers(forward)).toEqual([0, 3, 6, 9]);
+      const rest = await reactions('f', 10, forward.next);
+      expect(numbers(rest)).toEqual([12, 15, 18, 21, 24, 27]);
+      expect(rest.next).toBeNull();
+      const anything = () => true;
+      const whole = await store.rooms.timeline(ROOM, { dir: 'f', limit: 3, filter: anything });
+      expect(whole.events).toEqual((await store.rooms.timeline(ROOM, { dir: 'f', limit: 3 })).events);
+      const tail = await reactions('b', 50);
+      expect(numbers(tail)).toEqual([27, 24, 21, 18, 15, 12, 9, 6, 3, 0]);
+      expect(tail.next).toBeNull();
     });
 
     it('reads several rooms in one call, each as if read alone', async () => {

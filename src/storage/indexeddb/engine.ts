@@ -9,7 +9,7 @@
  * so IndexedDB never commits early. (`bare: 'none'` runs both through Dexie instead.)
  */
 import Dexie, { type Collection, type Table, type Transaction } from 'dexie';
-import type { Engine, Key, KeyPart, Range, Row, Tx } from '../engine.ts';
+import type { Engine, Key, KeyPart, Range, ReadOptions, Row, Tx } from '../engine.ts';
 import {
   dexieDeclaration,
   type IndexSpec,
@@ -54,6 +54,18 @@ const MIN_KEY = Number.NEGATIVE_INFINITY;
  * each time: the same object twice in one key reads as a cycle and the key is refused.
  */
 const maxKey = (): KeyPart => [[]] as unknown as KeyPart;
+
+/**
+ * Asks IndexedDB to commit a read transaction that will get no new requests (the ones still
+ * pending complete first); one already finished is left alone.
+ */
+function commitRead(trans: IDBTransaction): void {
+  try {
+    trans.commit?.();
+  } catch {
+    // Already committing or finished.
+  }
+}
 
 /** Backend failures become StoreErrors; an error thrown by the operation itself passes as it is. */
 function mapError(error: unknown): unknown {
@@ -248,6 +260,11 @@ class RawTx implements Tx {
     this.read = trans === null;
   }
 
+  /** The transaction a read's requests went to, once it made one. */
+  get joined(): IDBTransaction | null {
+    return this.trans;
+  }
+
   private store(name: string): IDBObjectStore {
     return objectStore(this.trans as IDBTransaction, name);
   }
@@ -264,12 +281,14 @@ class RawTx implements Tx {
       try {
         const req = make(shared.objectStore(table));
         this.trans = shared;
+        this.engine.enterRead(shared);
         return req;
       } catch (error) {
         if (!inactive(error)) throw error;
       }
     }
     this.trans = this.engine.startRead();
+    this.engine.enterRead(this.trans);
     return make(this.trans.objectStore(table));
   }
 
@@ -314,20 +333,31 @@ class RawTx implements Tx {
     if (!target) return [];
     const { source, keys } = target;
     const direction: IDBCursorDirection = range.reverse ? 'prev' : 'next';
-    if (!range.filter && direction === 'next')
-      return this.ask(table, (store) => source(store).getAll(keys, limit));
-    if (!range.filter && this.engine.getAllWithDirection) {
-      // IndexedDB 3.1: getAll takes a direction (Chromium ≥ 141); one request instead of a cursor walk.
-      return this.ask(table, (store) => {
-        const from = source(store);
-        const getAll = from.getAll as unknown as (options: object) => IDBRequest<Row[]>;
-        return getAll.call(from, { query: keys, count: limit, direction });
-      });
-    }
     const { filter } = range;
+    const getAll = (count: number | undefined) =>
+      direction === 'next'
+        ? this.ask(table, (store) => source(store).getAll(keys, count))
+        : // IndexedDB 3.1: getAll takes a direction (Chromium ≥ 141); one request instead of a cursor walk.
+          this.ask(table, (store) => {
+            const from = source(store);
+            const all = from.getAll as unknown as (options: object) => IDBRequest<Row[]>;
+            return all.call(from, { query: keys, count, direction });
+          });
+    const oneRequest = direction === 'next' || this.engine.getAllWithDirection;
+    if (!filter && oneRequest) return getAll(limit);
+    let found: Row[] = [];
+    let skip = 0;
+    if (filter && limit !== undefined && oneRequest) {
+      // A cursor walk costs a round trip to the backend per row: the first `limit` rows come
+      // in one request and are filtered here. Only when the filter left fewer than `limit` of
+      // a full page is the rest walked, from the row after it.
+      const page = await getAll(limit);
+      found = page.filter(filter);
+      if (page.length < limit || found.length >= limit) return found.slice(0, limit);
+      skip = page.length;
+    }
     const cursorRequest = this.issue(table, (store) => source(store).openCursor(keys, direction));
     return new Promise((resolve, reject) => {
-      const found: Row[] = [];
       cursorRequest.onerror = (event) => {
         if (this.read) event.preventDefault();
         reject(cursorRequest.error);
@@ -335,6 +365,12 @@ class RawTx implements Tx {
       cursorRequest.onsuccess = () => {
         const cursor = cursorRequest.result;
         if (!cursor) return resolve(found);
+        if (skip > 0) {
+          // The rows the first page read: the walk goes on after them (same transaction, same rows).
+          cursor.advance(skip);
+          skip = 0;
+          return;
+        }
         try {
           const row = cursor.value as Row;
           if (!filter || filter(row)) found.push(row);
@@ -463,6 +499,13 @@ export class IndexedDbEngine implements Engine {
    */
   private sharedRead: IDBTransaction | null = null;
   private sharedReadAt = 0;
+  /**
+   * The `read` calls under way on each read transaction they made requests on. Once a shared
+   * read transaction takes no new reads and none is under way on it, it is committed at once
+   * (`leaveRead`): left to itself, IndexedDB would commit it only when the task that let it go
+   * ends — a send builds its event in that task, and its write waits behind the read.
+   */
+  private readonly readers = new Map<IDBTransaction, number>();
   private readonly storeNames: string[];
 
   private constructor(db: Dexie, options: IndexedDbOptions) {
@@ -504,8 +547,31 @@ export class IndexedDbEngine implements Engine {
 
   /** The shared read transaction a read may join, if there is one (see `sharedRead`). */
   joinableRead(): IDBTransaction | null {
-    if (this.sharedRead && performance.now() - this.sharedReadAt > SHARED_READ_MS) this.sharedRead = null;
+    if (this.sharedRead && performance.now() - this.sharedReadAt > SHARED_READ_MS) this.closeSharedRead();
     return this.sharedRead;
+  }
+
+  /** The shared read transaction takes no new reads; committed now if none is under way. */
+  private closeSharedRead(): void {
+    const trans = this.sharedRead;
+    this.sharedRead = null;
+    if (trans && !this.readers.has(trans)) commitRead(trans);
+  }
+
+  /** A `read` made its first request on `trans` (see `readers`). */
+  enterRead(trans: IDBTransaction): void {
+    this.readers.set(trans, (this.readers.get(trans) ?? 0) + 1);
+  }
+
+  /** A `read` that made requests on `trans` is over (see `readers`). */
+  private leaveRead(trans: IDBTransaction): void {
+    const left = (this.readers.get(trans) ?? 1) - 1;
+    if (left > 0) {
+      this.readers.set(trans, left);
+      return;
+    }
+    this.readers.delete(trans);
+    if (trans !== this.sharedRead) commitRead(trans);
   }
 
   /** A new shared read transaction (see `sharedRead`). */
@@ -521,8 +587,8 @@ export class IndexedDbEngine implements Engine {
     return trans;
   }
 
-  read<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.transaction('readonly', tables, fn);
+  read<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>, options?: ReadOptions): Promise<T> {
+    return this.transaction('readonly', tables, fn, options?.beforeWrite === true);
   }
 
   write<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T> {
@@ -533,6 +599,7 @@ export class IndexedDbEngine implements Engine {
     mode: IDBTransactionMode,
     tables: readonly string[],
     fn: (tx: Tx) => Promise<T>,
+    beforeWrite = false,
   ): Promise<T> {
     if (this.closed) throw new StoreError('CLOSED', 'the store is closed');
     if (this.bare === 'none' || (this.bare === 'writes' && mode === 'readonly')) {
@@ -550,14 +617,22 @@ export class IndexedDbEngine implements Engine {
     if (mode === 'readonly') {
       // Its requests join the shared read transaction or start one (`RawTx.issue`). Nothing to
       // commit: the answer is in once the last request has succeeded.
+      const tx = new RawTx(null, this);
       try {
-        return await fn(new RawTx(null, this));
+        return await fn(tx);
       } catch (error) {
         throw mapError(error);
+      } finally {
+        const trans = tx.joined;
+        if (trans) {
+          // A write comes next: the shared read takes no more reads (`ReadOptions.beforeWrite`).
+          if (beforeWrite && trans === this.sharedRead) this.sharedRead = null;
+          this.leaveRead(trans);
+        }
       }
     }
     // Reads from now on start a transaction behind this write rather than hold it up.
-    this.sharedRead = null;
+    this.closeSharedRead();
     let trans: IDBTransaction;
     try {
       trans = this.db.backendDB().transaction(tables as string[], mode, { durability: this.durability });

@@ -1,0 +1,225 @@
+/**
+ * Where a send → /sync wake through the Service Worker goes (`node bench/browser-wake-trace.ts`;
+ * `SAMPLES=n`, `SHOW=n` samples printed request by request, `STACKS=1` with a stack each).
+ * A diagnostic beside bench/browser.ts, not part of `npm run bench`: the worker's IndexedDB
+ * and fetch-event calls are wrapped from outside (Playwright's `evaluate` in the worker), in
+ * the shipped worker bundle built unminified (readable stacks); each phase is timed on one clock
+ * (`performance.timeOrigin + now()`, page and worker alike), relative to the page's send:
+ *
+ * - the send's fetch event (dispatch lag), its read transaction (requests, commit), its write
+ *   transaction (first answer, complete), the woken /sync pass's read transaction (created,
+ *   first and last answer), each response resolved in the worker and seen by the page;
+ * - per sample: transactions and requests, and how many rounds of requests each waited for
+ *   (a round: requests issued before an answer to the first of them; approximate, as the
+ *   worker's clock ticks in 0.1 ms).
+ */
+import { build } from 'vite';
+import { buildTestSite, launch } from '../test/browser/testing-sw.ts';
+import { workerBundleConfig } from '../vite.config.ts';
+import { setUpUsers, wakeSamples } from './browser.ts';
+
+const SAMPLES = Number(process.env.SAMPLES ?? 60);
+const SHOW = Number(process.env.SHOW ?? 1);
+
+interface Entry {
+  k: 'tx' | 'req' | 'commit' | 'fetch';
+  id?: number;
+  mode?: string;
+  stores?: number;
+  requests?: number;
+  op?: string;
+  store?: string;
+  stack?: string;
+  method?: string;
+  url?: string;
+  dispatched?: number;
+  start: number;
+  end: number;
+}
+
+/** Runs in the worker: wraps IndexedDB and `FetchEvent.respondWith` to log into `__wakeLog`. */
+function instrument(stacks: boolean) {
+  const g = globalThis as unknown as { __wakeLog: Entry[] };
+  g.__wakeLog = [];
+  const log = g.__wakeLog;
+  const now = () => performance.timeOrigin + performance.now();
+  let ids = 0;
+  const meta = new WeakMap<IDBTransaction, { id: number; requests: number }>();
+  const open = IDBDatabase.prototype.transaction;
+  IDBDatabase.prototype.transaction = function (
+    this: IDBDatabase,
+    ...args: Parameters<IDBDatabase['transaction']>
+  ) {
+    const trans = open.apply(this, args);
+    const info = { id: ++ids, requests: 0 };
+    meta.set(trans, info);
+    const start = now();
+    const stores = Array.isArray(args[0]) ? args[0].length : 1;
+    trans.addEventListener('complete', () =>
+      log.push({
+        k: 'tx',
+        id: info.id,
+        mode: trans.mode,
+        stores,
+        requests: info.requests,
+        start,
+        end: now(),
+      }),
+    );
+    return trans;
+  } as IDBDatabase['transaction'];
+  const commit = IDBTransaction.prototype.commit;
+  IDBTransaction.prototype.commit = function (this: IDBTransaction) {
+    const at = now();
+    log.push({ k: 'commit', id: meta.get(this)?.id ?? 0, mode: this.mode, start: at, end: at });
+    return commit.call(this);
+  };
+  const ops = ['get', 'getAll', 'getAllKeys', 'getAllRecords', 'put', 'add', 'delete', 'openCursor', 'count'];
+  for (const proto of [IDBObjectStore.prototype, IDBIndex.prototype] as unknown as Record<
+    string,
+    unknown
+  >[]) {
+    for (const op of ops) {
+      const original = proto[op] as ((...a: unknown[]) => IDBRequest) | undefined;
+      if (typeof original !== 'function') continue;
+      proto[op] = function (this: IDBObjectStore | IDBIndex, ...a: unknown[]) {
+        const trans = 'transaction' in this ? this.transaction : (this as IDBIndex).objectStore.transaction;
+        const info = meta.get(trans);
+        if (info) info.requests++;
+        const request = original.apply(this, a);
+        const start = now();
+        const stack = stacks ? (new Error().stack ?? '').split('\n').slice(3, 10).join(' < ') : undefined;
+        const store = this.name;
+        request.addEventListener('success', () =>
+          log.push({
+            k: 'req',
+            id: info?.id ?? 0,
+            op,
+            store,
+            start,
+            end: now(),
+            ...(stack ? { stack } : {}),
+          }),
+        );
+        return request;
+      };
+    }
+  }
+  const respondWith = FetchEvent.prototype.respondWith;
+  FetchEvent.prototype.respondWith = function (this: FetchEvent, response: Response | Promise<Response>) {
+    const start = now();
+    const { method } = this.request;
+    const url = new URL(this.request.url).pathname;
+    const dispatched = performance.timeOrigin + this.timeStamp;
+    void Promise.resolve(response).then(() =>
+      log.push({ k: 'fetch', method, url, dispatched, start, end: now() }),
+    );
+    return respondWith.call(this, response);
+  };
+}
+
+/** Rounds of requests: one issued after an answer to the current round starts the next. */
+function rounds(requests: Entry[]): number {
+  let count = 0;
+  let firstAnswer = Number.NEGATIVE_INFINITY;
+  for (const r of [...requests].sort((a, b) => a.start - b.start)) {
+    // Clocks tick in 0.1 ms here: a request issued in the same tick as an answer is of its round.
+    if (r.start > firstAnswer) {
+      count++;
+      firstAnswer = r.end;
+    } else firstAnswer = Math.min(firstAnswer, r.end);
+  }
+  return count;
+}
+
+const site = await buildTestSite(false);
+// Function names readable in stacks: the same worker, not minified.
+const config = workerBundleConfig({ outDir: site.dir, keepOutDir: true, fileName: 'sw.js' });
+await build({ ...config, build: { ...config.build, minify: false }, logLevel: 'error' });
+const browser = await launch(site);
+try {
+  const page = await browser.open();
+  const users = await setUpUsers(page);
+  const worker = browser.context.serviceWorkers()[0];
+  if (!worker) throw new Error('no Service Worker');
+  await worker.evaluate(instrument, process.env.STACKS === '1');
+
+  // bench/browser.ts's wakes: a long-poll, then a send; the time until the poll answers with it.
+  const samples = (await wakeSamples(page, users, SAMPLES)).times;
+  const log = (await worker.evaluate(
+    () => (globalThis as unknown as { __wakeLog: Entry[] }).__wakeLog,
+  )) as Entry[];
+
+  const ms = (x: number) => x.toFixed(1);
+  const phases = new Map<string, number[]>();
+  const add = (name: string, value: number) => {
+    const list = phases.get(name) ?? [];
+    list.push(value);
+    phases.set(name, list);
+  };
+  for (const [n, s] of samples.entries()) {
+    const at = (t: number) => t - s.start;
+    const seen = log
+      .filter((e) => e.end >= s.start - 1 && e.start <= s.woke + 1)
+      .sort((a, b) => a.start - b.start);
+    const txs = seen.filter((e) => e.k === 'tx');
+    const reqs = seen.filter((e) => e.k === 'req');
+    const send = seen.find((e) => e.k === 'fetch' && e.method === 'PUT');
+    const sync = seen.filter((e) => e.k === 'fetch' && e.method === 'GET').at(-1);
+    const write = txs.find((t) => t.mode === 'readwrite');
+    const read = txs.find((t) => t.mode === 'readonly' && (!write || t.start < write.start));
+    const pass = write && txs.find((t) => t.mode === 'readonly' && t.start >= write.end - 0.5);
+    const of = (t: Entry | undefined) => reqs.filter((r) => t && r.id === t.id);
+    add('wake (page: send asked → /sync answered)', at(s.woke));
+    if (send?.dispatched !== undefined) add('send fetch event dispatched', at(send.dispatched));
+    if (read) {
+      add("send's reads answered", Math.max(...of(read).map((r) => at(r.end))));
+      add("send's read transaction complete", at(read.end));
+      add("send's read rounds", rounds(of(read)));
+    }
+    if (write) {
+      add('write transaction created', at(write.start));
+      add('write transaction complete', at(write.end));
+      add('write rounds', rounds(of(write)));
+    }
+    if (pass) {
+      add("woken pass's first answer", Math.min(...of(pass).map((r) => at(r.end))));
+      add("woken pass's last answer", Math.max(...of(pass).map((r) => at(r.end))));
+      add("woken pass's rounds", rounds(of(pass)));
+      add("woken pass's requests", of(pass).length);
+    }
+    if (send) add('send answered in the worker', at(send.end));
+    if (sync) add('/sync answered in the worker', at(sync.end));
+    add('/sync: worker answer → page', s.woke - (sync?.end ?? s.woke));
+    add('transactions', txs.length);
+    if (n < SHOW) {
+      console.log(
+        `\nsample ${n}: wake ${ms(at(s.woke))} ms, send answered in the page at +${ms(at(s.sent))}`,
+      );
+      for (const e of seen) {
+        if (e.k === 'fetch')
+          console.log(
+            `  fetch ${e.method} ${e.url?.slice(0, 40)} dispatched +${ms(at(e.dispatched ?? e.start))} answered +${ms(at(e.end))}`,
+          );
+        else if (e.k === 'tx')
+          console.log(
+            `  tx#${e.id} ${e.mode} over ${e.stores} stores, ${e.requests} requests: +${ms(at(e.start))} → complete +${ms(at(e.end))}`,
+          );
+        else if (e.k === 'commit') console.log(`    commit tx#${e.id} +${ms(at(e.start))}`);
+        else
+          console.log(
+            `    tx#${e.id} ${e.op} ${e.store} +${ms(at(e.start))} → +${ms(at(e.end))}${e.stack ? `  ${e.stack}` : ''}`,
+          );
+      }
+    }
+  }
+  console.log(`\n${SAMPLES} wakes; milliseconds after the page's send (counts as they are):`);
+  for (const [name, values] of phases) {
+    const sorted = [...values].sort((a, b) => a - b);
+    const p = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] as number;
+    console.log(`  ${name.padEnd(44)} p50 ${ms(p(0.5)).padStart(6)}   p90 ${ms(p(0.9)).padStart(6)}`);
+  }
+} finally {
+  await browser.close();
+  site.remove();
+}
