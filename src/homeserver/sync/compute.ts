@@ -89,7 +89,7 @@ export function ignoredUsersOf(content: JsonObject | null): Set<string> {
 export async function computePass(input: PassInput): Promise<PassResult> {
   const { ctx, deps, userId, since } = input;
   const { store } = ctx;
-  const now = await currentPositions(ctx, deps);
+  const now = input.positions ?? (await currentPositions(ctx, deps));
 
   const withEvents = since
     ? await (deps.shared

@@ -52,6 +52,8 @@ export function createSyncService(ctx: HomeserverContext, given: SyncDeps): Sync
       const filter: SyncFilterView = syncFilterView(request.filter ?? {});
       await deps.presence?.syncing(userId, request.setPresence ?? 'online');
 
+      // Read before the positions: a change notified after it wakes the first wait below.
+      const firstVersion = ctx.notifier.version;
       const now = await currentPositions(ctx, deps);
       const clamped = since === undefined ? undefined : clampSince(since, now);
       // Messages the client acknowledged by syncing from a later token are delivered: delete
@@ -68,8 +70,9 @@ export function createSyncService(ctx: HomeserverContext, given: SyncDeps): Sync
         }
       }
 
-      const pass = () =>
+      const pass = (positions?: SyncPositions) =>
         computePass({
+          ...(positions ? { positions } : {}),
           ctx,
           deps,
           userId,
@@ -89,8 +92,9 @@ export function createSyncService(ctx: HomeserverContext, given: SyncDeps): Sync
       // "full_state … the timeout parameter will be ignored and the query will return immediately."
       const mayWait = clamped !== undefined && request.fullState !== true;
       for (let wakes = 0; ; wakes++) {
-        const version = ctx.notifier.version;
-        const result = await pass();
+        // The first pass takes the positions just read; a woken one reads them again.
+        const version = wakes === 0 ? firstVersion : ctx.notifier.version;
+        const result = await pass(wakes === 0 ? now : undefined);
         const remaining = deadline - ctx.clock.now();
         if (
           !result.empty ||

@@ -25,6 +25,11 @@ export interface PassInput {
   fullState: boolean;
   /** Where room state goes; anything but `state` means "up to the end of the timeline". */
   stateField: StateField;
+  /**
+   * The stream positions, when the request has just read them (its first pass): not read
+   * again, so a pass reads them once whatever the time between.
+   */
+  positions?: SyncPositions;
 }
 
 export interface Pass {
