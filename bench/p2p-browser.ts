@@ -94,6 +94,10 @@ export async function p2pBrowserBench(): Promise<BenchRow[]> {
         vias.add(via);
       }
     }
+    // The round trips start on a fresh connection, dialled once the last set-up's has settled
+    // (one full run found the connection gone when they began at once: "no connection … in time").
+    await new Promise((r) => setTimeout(r, 500));
+    await call(a, 'setUp', bName, 'federation');
     const rtts = await call<{ federation: number[]; echo: number[] }>(
       a,
       'roundTrips',
