@@ -14,7 +14,7 @@ import {
   canonicalJsonBytes,
   canonicalJsonWithout,
 } from './canonical-json.ts';
-import { sha256Utf8, sha256Utf8Base64 } from './crypto.ts';
+import { sameBytes, sha256Utf8, sha256Utf8Base64 } from './crypto.ts';
 import type { Pdu } from './pdu.ts';
 import { redactedView } from './redaction.ts';
 import type { RoomVersion } from './room-versions.ts';
@@ -94,12 +94,6 @@ function claimedHash(pdu: Pdu): Uint8Array | undefined {
   } catch {
     return undefined;
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** Top-level keys neither a signature nor the reference hash covers (`unsigned` is redacted anyway). */
