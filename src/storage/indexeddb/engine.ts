@@ -147,8 +147,7 @@ class DexieTx implements Tx {
     try {
       return this.trans.table(name);
     } catch (error) {
-      if ((error as { name?: unknown } | null)?.name !== 'NotFoundError') throw error;
-      throw new StoreError('INVALID', `table ${name} is not in this transaction`, { cause: error });
+      throw outOfScope(error, name);
     }
   }
 
@@ -230,9 +229,14 @@ function objectStore(trans: IDBTransaction, name: string): IDBObjectStore {
   try {
     return trans.objectStore(name);
   } catch (error) {
-    if ((error as { name?: unknown } | null)?.name !== 'NotFoundError') throw error;
-    throw new StoreError('INVALID', `table ${name} is not in this transaction`, { cause: error });
+    throw outOfScope(error, name);
   }
+}
+
+/** What to throw for `error`, met asking a transaction for the table `name`: INVALID when the table is outside its scope. */
+function outOfScope(error: unknown, name: string): unknown {
+  if ((error as { name?: unknown } | null)?.name !== 'NotFoundError') return error;
+  return new StoreError('INVALID', `table ${name} is not in this transaction`, { cause: error });
 }
 
 /** The request could not be made because the transaction is no longer active or has finished. */
