@@ -167,17 +167,17 @@ class TableCodec {
     return found;
   }
 
-  /** FROM, WHERE and ORDER BY for a range, mirroring IndexedDB's index semantics. */
-  range(range: Range): { select: string; where: string; params: SqlValue[]; order: string } {
+  /** FROM, WHERE and ORDER BY for a range, mirroring IndexedDB's index semantics (rows are `table.*`). */
+  range(range: Range): { from: string; where: string; params: SqlValue[]; order: string } {
     const index =
       range.index === undefined ? this.spec.key : this.spec.indexes.find((ix) => ix.name === range.index);
     if (!index) throw new StoreError('INVALID', `${this.spec.name} has no index ${range.index}`);
     const side = index.multi ? this.sides.find((x) => x.index === index) : undefined;
     // A multi-entry index: its side table, joined to the rows by key, is what is ranged over.
     const at = (c: string) => (side ? `${q(side.name)}.${q(c)}` : q(c));
-    const select = side
-      ? `SELECT ${q(this.spec.name)}.* FROM ${q(side.name)} JOIN ${q(this.spec.name)} USING (${this.spec.key.columns.map(q).join(', ')})`
-      : `SELECT * FROM ${q(this.spec.name)}`;
+    const from = side
+      ? `FROM ${q(side.name)} JOIN ${q(this.spec.name)} USING (${this.spec.key.columns.map(q).join(', ')})`
+      : `FROM ${q(this.spec.name)}`;
     const cols = index.columns;
     const prefix = range.prefix ?? [];
     if (prefix.length > cols.length)
@@ -204,7 +204,7 @@ class TableCodec {
     const orderCols = index === this.spec.key ? cols : sqliteIndexColumns(this.spec, index);
     const dir = range.reverse ? 'DESC' : 'ASC';
     return {
-      select,
+      from,
       where: clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '',
       params,
       order: `ORDER BY ${orderCols.map((c) => `${at(c)} ${dir}`).join(', ')}`,
@@ -260,8 +260,8 @@ class SqlTx implements Tx {
 
   async query(table: string, range: Range = {}): Promise<Row[]> {
     const c = this.codec(table);
-    const { select, where, params, order } = c.range(range);
-    const sql = `${select} ${where} ${order}`;
+    const { from, where, params, order } = c.range(range);
+    const sql = `SELECT ${q(table)}.* ${from} ${where} ${order}`;
     const limit = range.limit ?? Number.POSITIVE_INFINITY;
     if (limit <= 0) return [];
     if (!range.filter) {
@@ -283,9 +283,8 @@ class SqlTx implements Tx {
   async count(table: string, range: Range = {}): Promise<number> {
     if (range.filter || range.limit !== undefined) return (await this.query(table, range)).length;
     const c = this.codec(table);
-    const { select, where, params } = c.range(range);
-    const from = select.slice(select.indexOf(' FROM '));
-    const [row] = this.driver.all(`SELECT COUNT(*) AS n${from} ${where}`, params);
+    const { from, where, params } = c.range(range);
+    const [row] = this.driver.all(`SELECT COUNT(*) AS n ${from} ${where}`, params);
     return Number(row?.n ?? 0);
   }
 
@@ -603,6 +602,6 @@ export async function createSqliteAtVersion(
 export function selectFor(table: string, range: Range): { sql: string; params: SqlValue[] } {
   const codec = codecsAt(SCHEMA_VERSION).get(table);
   if (!codec) throw new StoreError('INVALID', `no table ${table}`);
-  const { select, where, params, order } = codec.range(range);
-  return { sql: `${select} ${where} ${order}`, params };
+  const { from, where, params, order } = codec.range(range);
+  return { sql: `SELECT ${q(table)}.* ${from} ${where} ${order}`, params };
 }
