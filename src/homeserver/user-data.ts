@@ -9,6 +9,7 @@ import type { JsonObject } from '../core/canonical-json.ts';
 import { utf8ByteLength } from '../core/identifiers.ts';
 import type { HomeserverContext } from './context.ts';
 import { badJson, invalidParam, matrixError, notFound } from './errors.ts';
+import { createKeyedLock } from './rooms/lock.ts';
 
 /**
  * Types the server manages (account_data.md "Server Behaviour": "Servers MUST reject setting
@@ -45,20 +46,7 @@ export function createUserDataService(
   const { store, notifier } = ctx;
   // Tags are read-modify-write of one account-data row: chain the writes per (user, room) so
   // two concurrent PUTs from the same user's clients cannot lose one another's tag.
-  const tagLocks = new Map<string, Promise<unknown>>();
-  const withTagLock = <T>(key: string, work: () => Promise<T>): Promise<T> => {
-    const previous = tagLocks.get(key) ?? Promise.resolve();
-    const run = previous.then(work, work);
-    const settled = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    tagLocks.set(key, settled);
-    void settled.then(() => {
-      if (tagLocks.get(key) === settled) tagLocks.delete(key);
-    });
-    return run;
-  };
+  const tagLock = createKeyedLock();
 
   const write = async (userId: string, type: string, content: JsonObject, roomId?: string) => {
     const position = await store.userData.setAccountData(userId, type, content, roomId);
@@ -98,7 +86,7 @@ export function createUserDataService(
       if (order !== undefined && (typeof order !== 'number' || !Number.isFinite(order))) {
         throw badJson('JSON field "order": expected a number');
       }
-      return withTagLock(`${userId}\u0000${roomId}`, async () => {
+      return tagLock.run(`${userId}\u0000${roomId}`, async () => {
         const tags = await readTags(userId, roomId);
         Object.defineProperty(tags, tag, {
           value: content,
@@ -111,7 +99,7 @@ export function createUserDataService(
     },
 
     deleteTag(userId, roomId, tag) {
-      return withTagLock(`${userId}\u0000${roomId}`, async () => {
+      return tagLock.run(`${userId}\u0000${roomId}`, async () => {
         const tags = await readTags(userId, roomId);
         // Deleting a tag that is not there succeeds without a write (nothing changed).
         if (!Object.hasOwn(tags, tag)) return;
