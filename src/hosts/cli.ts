@@ -34,7 +34,7 @@ import { serveHttp } from './node.ts';
 // so a plain `hearth serve` starts as fast as before.
 import type { NodeP2p } from './p2p-node.ts';
 import { registerUserMain } from './register-user.ts';
-import { runCommand } from './run-command.ts';
+import { type CommandHooks, runCommand } from './run-command.ts';
 import { lazyNodeThumbnailer } from './thumbnailer-node.ts';
 import { parseYaml } from './yaml.ts';
 
@@ -349,9 +349,10 @@ export async function serve(
   };
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** `hearth …`; resolves with the exit code once the command ends. */
+export async function main(argv: string[], hooks: CommandHooks = {}): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === 'relay') return (await import('./relay.ts')).relayMain(rest);
+  if (command === 'relay') return (await import('./relay.ts')).relayMain(rest, hooks);
   if (command === 'register-user') return registerUserMain(rest);
   if (command !== 'serve') {
     process.stderr.write(
@@ -361,15 +362,21 @@ export async function main(argv: string[]): Promise<number> {
     );
     return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
   }
-  return runCommand(rest, {
-    name: 'hearth serve',
-    usage: USAGE,
-    parse: parseServeArgs,
-    start: serve,
-    started: (running) => `Point a Matrix client at ${running.url} (homeserver URL).`,
-  });
+  return runCommand(
+    rest,
+    {
+      name: 'hearth serve',
+      usage: USAGE,
+      parse: parseServeArgs,
+      start: serve,
+      started: (running) => `Point a Matrix client at ${running.url} (homeserver URL).`,
+    },
+    hooks,
+  );
 }
 
 if (import.meta.main) {
-  process.exitCode = await main(process.argv.slice(2));
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }
