@@ -149,19 +149,23 @@ export const SERVE_FLAGS = {
  * command line's over them. A bad key or value in the file is named as the file's key.
  */
 export function parseServeArgs(argv: string[]): ServeOptions {
-  const { values: first } = parseArgs({ args: argv, options: SERVE_FLAGS, strict: true });
-  if (first.config === undefined) return optionsFrom(argv);
+  const first = parseFlags(argv);
+  if (first.config === undefined) return optionsFrom(first);
   const loaded = readConfigFile(first.config, SERVE_FLAGS);
   try {
-    optionsFrom(loaded.argv);
+    optionsFrom(parseFlags(loaded.argv));
   } catch (err) {
     throw new ConfigError(`${first.config}: ${asConfigKey((err as Error).message)}`);
   }
-  return { ...optionsFrom([...loaded.argv, ...argv]), ...loaded.extras };
+  return { ...optionsFrom(parseFlags([...loaded.argv, ...argv])), ...loaded.extras };
 }
 
-function optionsFrom(argv: string[]): ServeOptions {
-  const { values } = parseArgs({ args: argv, options: SERVE_FLAGS, strict: true });
+function parseFlags(argv: string[]) {
+  return parseArgs({ args: argv, options: SERVE_FLAGS, strict: true }).values;
+}
+
+/** The options of parsed flags, checked (each mistake named by its flag). */
+function optionsFrom(values: ReturnType<typeof parseFlags>): ServeOptions {
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
     throw new Error(`--port must be 0–65535, not ${values.port}`);
