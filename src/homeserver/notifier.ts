@@ -27,6 +27,11 @@ export interface Notifier {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<boolean>;
+  /**
+   * Rooms notified after `sinceVersion`, as far as the recent history reaches: a hint of
+   * where a woken /sync pass will find news (it reads what it shows, whatever this says).
+   */
+  roomsChangedSince(sinceVersion: number): Set<string>;
 }
 
 interface Waiter {
@@ -70,6 +75,15 @@ export function createNotifier(): Notifier {
       for (const waiter of waiters) {
         if (touches(recorded, waiter.userId, waiter.rooms)) waiter.wake(true);
       }
+    },
+    roomsChangedSince(sinceVersion) {
+      const rooms = new Set<string>();
+      for (let i = history.length - 1; i >= 0; i--) {
+        const change = history[i] as Recorded;
+        if (change.version <= sinceVersion) break;
+        for (const room of change.rooms) rooms.add(room);
+      }
+      return rooms;
     },
     wait(userId, rooms, sinceVersion, timeoutMs, signal) {
       const oldest = history[0]?.version ?? version + 1;

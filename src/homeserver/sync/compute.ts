@@ -35,9 +35,10 @@ import {
   type PassInput,
   prevBatchFor,
   type RoomPlan,
+  sharedStateAtStream,
 } from './pass.ts';
 import { planRooms, statesAtSince } from './plan.ts';
-import { chooseState, loadTimelines } from './room-state.ts';
+import { chooseState, loadTimelines, type RecentEvents } from './room-state.ts';
 import { strippedStateFor } from './stripped.ts';
 import type { JoinedRoom, LeftRoom, SyncDeps, SyncResponse } from './types.ts';
 
@@ -45,6 +46,11 @@ export type { PassInput } from './pass.ts';
 
 /** Rooms with new events whose unread counts are read up front (beyond, only those shown). */
 const UNREAD_AHEAD_MAX = 32;
+/**
+ * Events since `since` read with the positions at most: beyond, the pass is far behind and
+ * reads which rooms have news, then their pages, room by room.
+ */
+const RECENT_EVENTS_MAX = 100;
 
 export interface PassResult {
   body: SyncResponse;
@@ -86,29 +92,63 @@ export function ignoredUsersOf(content: JsonObject | null): Set<string> {
   return new Set(isObject(ignored) ? Object.keys(ignored) : []);
 }
 
+/**
+ * The positions of the pass and, for an incremental one not far behind, every timeline event
+ * since `since` up to them (read with the positions, one snapshot; shared by the passes of a
+ * wake from the same `since`).
+ */
+async function startPass(input: PassInput): Promise<{ now: SyncPositions; recent?: RecentEvents }> {
+  const { ctx, deps, since } = input;
+  if (!since) return { now: input.positions ?? (await currentPositions(ctx, deps)) };
+  const read = () => ctx.store.positionsWithEvents(since.events, RECENT_EVENTS_MAX);
+  const started = await (deps.shared
+    ? deps.shared.memo(`positionsWithEvents ${since.events}`, read)
+    : read());
+  const now = input.positions ?? {
+    ...started.positions,
+    typing: deps.typing?.position ?? 0,
+    presence: deps.presence?.position ?? 0,
+  };
+  // Positions given by the request may be later than a shared read: its events cover them only
+  // if its snapshot reached them (positions are taken in commit order).
+  if (!started.complete || started.positions.events < now.events) return { now };
+  const events = started.events.filter((e) => (e.stream ?? 0) <= now.events);
+  return { now, recent: { after: since.events, upTo: now.events, events } };
+}
+
 export async function computePass(input: PassInput): Promise<PassResult> {
   const { ctx, deps, userId, since } = input;
   const { store } = ctx;
-  const now = input.positions ?? (await currentPositions(ctx, deps));
-
-  const withEvents = since
-    ? await (deps.shared
-        ? deps.shared.roomsWithEvents(since.events, now.events)
-        : store.rooms.roomsWithEvents(since.events, now.events).then((ids) => new Set(ids)))
-    : undefined;
-  // The rooms with new events are those whose unread counts the answer will show: read with
-  // the memberships and key counts, in one transaction (when they are few).
-  const unreadRooms = withEvents && withEvents.size <= UNREAD_AHEAD_MAX ? [...withEvents] : [];
-  // A stream that has not moved since `since` has nothing new for anyone: not read.
-  const [snapshot, settings, accountData, newReceipts] = await Promise.all([
+  // The first round of reads, issued together: the positions (with the events since `since`),
+  // the user's memberships, counters and key counts, and — where the hint says the news is —
+  // the state at `since` and the unread counts.
+  const hinted = since ? [...(input.hintRooms ?? [])] : [];
+  const unreadRooms = hinted.length <= UNREAD_AHEAD_MAX ? hinted : [];
+  if (since && deps.shared)
+    for (const roomId of hinted) void sharedStateAtStream(input, roomId, since.events).catch(() => undefined);
+  const [{ now, recent }, snapshot, settings] = await Promise.all([
+    startPass(input),
     store.syncSnapshot(userId, { deviceId: input.deviceId, unreadRooms }),
     // The ignore list as the push settings cache keeps it (write-through, shared with sends).
     store.userData.pushSettings([userId]),
-    since && since.accountData >= now.accountData
-      ? []
-      : store.userData.accountDataSince(userId, since?.accountData ?? 0, now.accountData),
-    since ? newReceiptsOf(input, since.receipts, now.receipts) : undefined,
   ]);
+
+  const withEvents = since
+    ? recent
+      ? new Set(recent.events.map((e) => e.roomId))
+      : await (deps.shared
+          ? deps.shared.roomsWithEvents(since.events, now.events)
+          : store.rooms.roomsWithEvents(since.events, now.events).then((ids) => new Set(ids)))
+    : undefined;
+  // A stream that has not moved since `since` has nothing new for anyone: not read. Awaited
+  // where they are used, so that these reads go with the next round.
+  const accountData =
+    since && since.accountData >= now.accountData
+      ? Promise.resolve([])
+      : store.userData.accountDataSince(userId, since?.accountData ?? 0, now.accountData);
+  const newReceipts = since ? newReceiptsOf(input, since.receipts, now.receipts) : Promise.resolve(undefined);
+  accountData.catch(() => undefined);
+  newReceipts.catch(() => undefined);
   const { memberships } = snapshot;
   const pass = createPass(input, now, ignoredUsersOf(settings.get(userId)?.ignoredUsers ?? null));
 
@@ -124,7 +164,7 @@ export async function computePass(input: PassInput): Promise<PassResult> {
       p.fetch = true;
     }
   }
-  const timelines = await loadTimelines(pass, plans, withEvents);
+  const timelines = await loadTimelines(pass, plans, withEvents, recent);
   // Each room's timeline is formatted (its relations and redactions read) while its state is
   // chosen and the ephemeral and account data read: reads that wait on no other overlap.
   const formatted = new Map(
@@ -134,8 +174,8 @@ export async function computePass(input: PassInput): Promise<PassResult> {
   for (const events of formatted.values()) events.catch(() => undefined);
   const [states, ephemeral, roomData] = await Promise.all([
     chooseState(pass, plans, timelines, sinceStates),
-    ephemeralParts(pass, plans, newReceipts),
-    accountDataParts(pass, plans, accountData),
+    newReceipts.then((receipts) => ephemeralParts(pass, plans, receipts)),
+    accountData.then((data) => accountDataParts(pass, plans, data)),
   ]);
 
   // --- assemble rooms ------------------------------------------------------------------------

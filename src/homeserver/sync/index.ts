@@ -70,9 +70,10 @@ export function createSyncService(ctx: HomeserverContext, given: SyncDeps): Sync
         }
       }
 
-      const pass = (positions?: SyncPositions) =>
+      const pass = (positions?: SyncPositions, hintRooms?: ReadonlySet<string>) =>
         computePass({
           ...(positions ? { positions } : {}),
+          ...(hintRooms ? { hintRooms } : {}),
           ctx,
           deps,
           userId,
@@ -91,10 +92,11 @@ export function createSyncService(ctx: HomeserverContext, given: SyncDeps): Sync
       const deadline = ctx.clock.now() + timeout;
       // "full_state … the timeout parameter will be ignored and the query will return immediately."
       const mayWait = clamped !== undefined && request.fullState !== true;
+      let hintRooms: Set<string> | undefined;
       for (let wakes = 0; ; wakes++) {
         // The first pass takes the positions just read; a woken one reads them again.
         const version = wakes === 0 ? firstVersion : ctx.notifier.version;
-        const result = await pass(wakes === 0 ? now : undefined);
+        const result = await pass(wakes === 0 ? now : undefined, hintRooms);
         const remaining = deadline - ctx.clock.now();
         if (
           !result.empty ||
@@ -107,6 +109,9 @@ export function createSyncService(ctx: HomeserverContext, given: SyncDeps): Sync
         }
         const woken = await ctx.notifier.wait(userId, result.rooms, version, remaining, request.signal);
         if (!woken) return result.body;
+        // Where the woken pass will likely find news: its reads there start with its first ones.
+        hintRooms = ctx.notifier.roomsChangedSince(version);
+        for (const room of hintRooms) if (!result.rooms.has(room)) hintRooms.delete(room);
       }
     },
   };

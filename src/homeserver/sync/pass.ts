@@ -30,6 +30,12 @@ export interface PassInput {
    * again, so a pass reads them once whatever the time between.
    */
   positions?: SyncPositions;
+  /**
+   * Rooms where the pass will likely find news (those notified since the long-poll began to
+   * wait): their reads that need no earlier answer are made with the pass's first reads. A
+   * hint only: what the pass shows it reads, whatever the hint says.
+   */
+  hintRooms?: ReadonlySet<string>;
 }
 
 export interface Pass {
@@ -92,6 +98,12 @@ function sharedFormatStore(store: Store, memo: Pass['memo'], at: number): Store 
   return view;
 }
 
+/** The room's state after the event at `position` (stream order), shared as `Pass.stateAtStream`. */
+export function sharedStateAtStream(input: PassInput, roomId: string, position: number): Promise<StateMap> {
+  const read = () => input.ctx.store.rooms.stateAtStream(roomId, position);
+  return input.deps.shared ? input.deps.shared.memo(`stateAtStream ${roomId} ${position}`, read) : read();
+}
+
 export function createPass(input: PassInput, now: SyncPositions, ignored: ReadonlySet<string>): Pass {
   const { store } = input.ctx;
   const clock = input.ctx.clock.now();
@@ -135,8 +147,7 @@ export function createPass(input: PassInput, now: SyncPositions, ignored: Readon
       return Promise.all(answers);
     },
     sharedEvents: (eventIds) => formatStore.rooms.getEvents(eventIds),
-    stateAtStream: (roomId, position) =>
-      memo(`stateAtStream ${roomId} ${position}`, () => store.rooms.stateAtStream(roomId, position)),
+    stateAtStream: (roomId, position) => sharedStateAtStream(input, roomId, position),
     stateBefore: (eventId) => memo(`stateAt before ${eventId}`, () => store.rooms.stateAt(eventId, 'before')),
   };
 }
