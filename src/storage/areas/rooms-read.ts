@@ -157,6 +157,10 @@ function toAlias(row: Row): RoomAlias {
   };
 }
 
+/** Send snapshot hints kept (`roomReads`): a bound on memory, not a tuning knob. */
+const STATE_HINTS_KEPT = 4096;
+const stateHintKey = (roomId: string, type: string, key: string) => JSON.stringify([roomId, type, key]);
+
 /** A user's memberships (of one kind, when given), within a transaction. */
 export async function roomsOfUser(tx: Tx, userId: string, membership?: string): Promise<Membership[]> {
   const rows = await tx.query('room_members', {
@@ -169,6 +173,17 @@ export async function roomsOfUser(tx: Tx, userId: string, membership?: string): 
 /** The reading half of `RoomStore`. */
 export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | keyof EventIndexReads> {
   const states = new StateCache();
+  /**
+   * The event each (room, type, state key) of a send's snapshot last named: a hint of which
+   * events its next snapshot needs, so that they are read beside the state that names them.
+   * Only a hint: the snapshot takes an event only if the current state it reads names it.
+   */
+  const stateHints = new Map<string, string>();
+  const rememberHint = (key: string, eventId: string) => {
+    stateHints.delete(key);
+    stateHints.set(key, eventId);
+    if (stateHints.size > STATE_HINTS_KEPT) stateHints.delete(stateHints.keys().next().value as string);
+  };
   return {
     async getEvent(eventId) {
       const row = await engine.read(['events'], (tx) => tx.get('events', eventId));
@@ -363,22 +378,43 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
           const { txn } = request;
           // Requests run in order within the transaction: issue them all, then wait. The
           // transaction ID is looked up beside the state (a repeat is rare; its reads are wasted).
-          const [earlier, stateRows, extremityRows, memberRows] = await Promise.all([
+          // The state events the room's current state named at its last snapshot are read with
+          // the current state: those it still names are taken, the others read after it.
+          const hinted = [
+            ...new Set(
+              request.keys
+                .map(([type, key]) => stateHints.get(stateHintKey(roomId, type, key)))
+                .filter((id) => id !== undefined),
+            ),
+          ];
+          const [earlier, stateRows, extremityRows, memberRows, hintedRows] = await Promise.all([
             txn ? tx.get('txn_ids', [txn.userId, txn.deviceId, txn.txnId]) : undefined,
             Promise.all(request.keys.map(([type, key]) => tx.get('current_state', [roomId, type, key]))),
             tx.query('forward_extremities', { prefix: [roomId] }),
             request.joined
               ? tx.query('room_members', { index: '[room_id+membership]', prefix: [roomId, 'join'] })
               : undefined,
+            hinted.length > 0 ? tx.getMany('events', hinted) : [],
           ]);
           if (earlier) return { earlier: earlier.result as string, state: [], extremities: [] };
           const extremities = extremityRows.filter(isExtremity).map(toPosition);
           const stateIds = stateRows.filter((row) => row !== undefined).map((row) => row.event_id as string);
+          for (const row of stateRows)
+            if (row)
+              rememberHint(
+                stateHintKey(roomId, row.type as string, row.state_key as string),
+                row.event_id as string,
+              );
           const prevIds = request.prevEvents ? extremities.map((e) => e.eventId) : [];
-          const [events, current] = await Promise.all([
-            tx.getMany('events', [...stateIds, ...prevIds]),
+          const have = new Map<string, Row>();
+          for (const row of hintedRows) if (row) have.set(row.event_id as string, row);
+          const missing = [...stateIds, ...prevIds].filter((id) => !have.has(id));
+          const [missingRows, current] = await Promise.all([
+            missing.length > 0 ? tx.getMany('events', missing) : [],
             extremities.length > 1 ? tx.query('current_state', { prefix: [roomId] }) : undefined,
           ]);
+          for (const row of missingRows) if (row) have.set(row.event_id as string, row);
+          const events = [...stateIds, ...prevIds].map((id) => have.get(id));
           const stored = events.map((row) => (row ? toStoredEvent(row) : undefined));
           const snapshot: SendSnapshot = {
             earlier: null,
