@@ -35,7 +35,9 @@ import {
   type PassInput,
   prevBatchFor,
   type RoomPlan,
+  relationsKey,
   sharedStateAtStream,
+  sharedStateBefore,
 } from './pass.ts';
 import { planRooms, statesAtSince } from './plan.ts';
 import { chooseState, loadTimelines, type RecentEvents } from './room-state.ts';
@@ -116,16 +118,47 @@ async function startPass(input: PassInput): Promise<{ now: SyncPositions; recent
   return { now, recent: { after: since.events, upTo: now.events, events } };
 }
 
+/**
+ * The reads of the hinted rooms that need no earlier answer, made with the pass's first reads
+ * and shared (`deps.shared`) under the keys the pass will ask them by: the state at `since`,
+ * the state before the first hinted event since `since` and — under a key naming the events
+ * position the hint ends at, so used only if the pass reads up to it — the relation summaries
+ * of the hinted events, which its page shows when nothing else came.
+ */
+function readAhead(
+  input: PassInput,
+  since: SyncPositions,
+  rooms: readonly string[],
+): { ids: string[]; upTo: number; read: Promise<unknown> }[] {
+  const { deps, hint } = input;
+  if (!deps.shared || rooms.length > UNREAD_AHEAD_MAX) return [];
+  const ahead: { ids: string[]; upTo: number; read: Promise<unknown> }[] = [];
+  for (const roomId of rooms) {
+    void sharedStateAtStream(input, roomId, since.events).catch(() => undefined);
+    const events = (hint?.events ?? [])
+      .filter((e) => e.roomId === roomId && e.stream > since.events)
+      .sort((a, b) => a.stream - b.stream);
+    const first = events[0];
+    const last = events[events.length - 1];
+    if (!first || !last || events.length > input.filter.timelineLimit) continue;
+    void sharedStateBefore(input, first.eventId).catch(() => undefined);
+    const ids = events.map((e) => e.eventId);
+    const read = input.ctx.store.rooms.relationSummaries(ids);
+    read.catch(() => undefined);
+    ahead.push({ ids, upTo: last.stream, read });
+  }
+  return ahead;
+}
+
 export async function computePass(input: PassInput): Promise<PassResult> {
   const { ctx, deps, userId, since } = input;
   const { store } = ctx;
   // The first round of reads, issued together: the positions (with the events since `since`),
   // the user's memberships, counters and key counts, and — where the hint says the news is —
   // the state at `since` and the unread counts.
-  const hinted = since ? [...(input.hintRooms ?? [])] : [];
+  const hinted = since ? [...(input.hint?.rooms ?? [])] : [];
   const unreadRooms = hinted.length <= UNREAD_AHEAD_MAX ? hinted : [];
-  if (since && deps.shared)
-    for (const roomId of hinted) void sharedStateAtStream(input, roomId, since.events).catch(() => undefined);
+  const relationsAhead = since ? readAhead(input, since, hinted) : [];
   const [{ now, recent }, snapshot, settings] = await Promise.all([
     startPass(input),
     store.syncSnapshot(userId, { deviceId: input.deviceId, unreadRooms }),
@@ -133,6 +166,9 @@ export async function computePass(input: PassInput): Promise<PassResult> {
     store.userData.pushSettings([userId]),
   ]);
 
+  // The relation summaries read ahead are the pass's own if its page is what the hint said.
+  for (const ahead of relationsAhead)
+    if (ahead.upTo === now.events) deps.shared?.memo(relationsKey(now.events, ahead.ids), () => ahead.read);
   const withEvents = since
     ? recent
       ? new Set(recent.events.map((e) => e.roomId))

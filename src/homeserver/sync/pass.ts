@@ -8,6 +8,7 @@ import type { IdentifiedPdu, StateMap } from '../../core/pdu.ts';
 import type { Membership, Store, StoredEvent } from '../../storage/store.ts';
 import { loadClientEvents } from '../client-event.ts';
 import type { HomeserverContext } from '../context.ts';
+import type { RecentChanges } from '../notifier.ts';
 import { formatSyncToken, formatTopoToken, type SyncPositions } from '../tokens.ts';
 import type { SyncFilterView } from './filter-view.ts';
 import type { StateField, SyncDeps } from './types.ts';
@@ -31,11 +32,11 @@ export interface PassInput {
    */
   positions?: SyncPositions;
   /**
-   * Rooms where the pass will likely find news (those notified since the long-poll began to
-   * wait): their reads that need no earlier answer are made with the pass's first reads. A
-   * hint only: what the pass shows it reads, whatever the hint says.
+   * Where the pass will likely find news (the rooms and events notified since the long-poll
+   * began to wait): the reads it will make there that need no earlier answer are made with
+   * its first reads. A hint only: what the pass shows it reads, whatever the hint says.
    */
-  hintRooms?: ReadonlySet<string>;
+  hint?: RecentChanges;
 }
 
 export interface Pass {
@@ -75,6 +76,9 @@ export interface Pass {
 /** Lists longer than this are read alone: a key that long costs more than the read it saves. */
 const SHARED_LIST_MAX = 64;
 
+/** The shared read of the relation summaries of `ids` (timeline order) by a pass at events position `at`. */
+export const relationsKey = (at: number, ids: readonly string[]) => `relations ${at} ${ids.join(' ')}`;
+
 /**
  * The store as `loadClientEvents` reads it for one pass: the reads that depend only on the
  * events asked for (replaced state, redactions, relations) go through `memo`, so passes that
@@ -91,7 +95,7 @@ function sharedFormatStore(store: Store, memo: Pass['memo'], at: number): Store 
       : store.rooms.getEvents(ids);
   rooms.relationSummaries = (ids) =>
     short(ids)
-      ? memo(`relations ${at} ${ids.join(' ')}`, () => store.rooms.relationSummaries(ids))
+      ? memo(relationsKey(at, ids), () => store.rooms.relationSummaries(ids))
       : store.rooms.relationSummaries(ids);
   const view: Store = Object.create(store);
   Object.defineProperty(view, 'rooms', { value: rooms });
@@ -102,6 +106,12 @@ function sharedFormatStore(store: Store, memo: Pass['memo'], at: number): Store 
 export function sharedStateAtStream(input: PassInput, roomId: string, position: number): Promise<StateMap> {
   const read = () => input.ctx.store.rooms.stateAtStream(roomId, position);
   return input.deps.shared ? input.deps.shared.memo(`stateAtStream ${roomId} ${position}`, read) : read();
+}
+
+/** The state before an event, shared as `Pass.stateBefore`. */
+export function sharedStateBefore(input: PassInput, eventId: string): Promise<StateMap | null> {
+  const read = () => input.ctx.store.rooms.stateAt(eventId, 'before');
+  return input.deps.shared ? input.deps.shared.memo(`stateAt before ${eventId}`, read) : read();
 }
 
 export function createPass(input: PassInput, now: SyncPositions, ignored: ReadonlySet<string>): Pass {
@@ -148,7 +158,7 @@ export function createPass(input: PassInput, now: SyncPositions, ignored: Readon
     },
     sharedEvents: (eventIds) => formatStore.rooms.getEvents(eventIds),
     stateAtStream: (roomId, position) => sharedStateAtStream(input, roomId, position),
-    stateBefore: (eventId) => memo(`stateAt before ${eventId}`, () => store.rooms.stateAt(eventId, 'before')),
+    stateBefore: (eventId) => sharedStateBefore(input, eventId),
   };
 }
 
