@@ -139,7 +139,7 @@ export function createStore(engine: Engine, parts: StoreParts = {}): Store {
     federation: federationStore(engine),
     operator: operatorStore(engine),
     positions: () => engine.read(['streams', 'events'], positionsIn),
-    positionsWithEvents(after, limit) {
+    async positionsWithEvents(after, limit) {
       requirePosition(after, 'after');
       if (!Number.isSafeInteger(limit) || limit < 0) throw invalid('limit must be a non-negative integer');
       return engine.read(['streams', 'events'], async (tx) => {

@@ -143,7 +143,10 @@ function readAhead(
     if (!first || !last || events.length > input.filter.timelineLimit) continue;
     void sharedStateBefore(input, first.eventId).catch(() => undefined);
     const ids = events.map((e) => e.eventId);
-    const read = input.ctx.store.rooms.relationSummaries(ids);
+    // Shared by the passes woken together, like the reads they will be taken for.
+    const read = deps.shared.memo(relationsKey(last.stream, ids, 'ahead'), () =>
+      input.ctx.store.rooms.relationSummaries(ids),
+    );
     read.catch(() => undefined);
     ahead.push({ ids, upTo: last.stream, read });
   }

@@ -76,8 +76,12 @@ export interface Pass {
 /** Lists longer than this are read alone: a key that long costs more than the read it saves. */
 const SHARED_LIST_MAX = 64;
 
-/** The shared read of the relation summaries of `ids` (timeline order) by a pass at events position `at`. */
-export const relationsKey = (at: number, ids: readonly string[]) => `relations ${at} ${ids.join(' ')}`;
+/**
+ * The shared read of the relation summaries of `ids` (timeline order) by a pass at events
+ * position `at` (`ahead`: read before the pass knew its position, compute.ts `readAhead`).
+ */
+export const relationsKey = (at: number, ids: readonly string[], ahead?: 'ahead') =>
+  `relations${ahead ? ' ahead' : ''} ${at} ${ids.join(' ')}`;
 
 /**
  * The store as `loadClientEvents` reads it for one pass: the reads that depend only on the
