@@ -3,6 +3,7 @@
  * Authentication", "Relationship between access tokens and devices", "Refreshing access
  * tokens", "Soft logout" — and when each device was last seen.
  */
+import { sha256Utf8Base64 } from '../../core/crypto.ts';
 import { isValidDeviceId } from '../../core/identifiers.ts';
 import { type Auth, type HomeserverContext, randomString } from '../context.ts';
 import { invalidParam, matrixError, unknownToken } from '../errors.ts';
@@ -48,7 +49,10 @@ export function createSessions(
   const lastSeenWritten = new Map<string, number>();
   /** Device → the address last written as its `last_seen_ip`: a new address is written at once. */
   const lastSeenIp = new Map<string, string>();
-  /** Access token → the user its row named (most recently used last): see `resolveAccessToken`. */
+  /**
+   * Access token (its sha256, not the token itself) → the user its row named, most recently
+   * used last: see `resolveAccessToken`.
+   */
   const owners = new Map<string, string>();
 
   const newToken = (prefix: string) => `${prefix}_${randomString(random, 40)}`;
@@ -148,13 +152,14 @@ export function createSessions(
       // The user's row is read beside the token's when the token's owner is known from an
       // earlier request (a token never changes owner); otherwise, or if the token's row names
       // another user, after it. Either way both rows are read for this request.
-      const hint = owners.get(token);
+      const tokenKey = sha256Utf8Base64(token);
+      const hint = owners.get(tokenKey);
       const [info, hinted] = await Promise.all([
         store.accounts.getAccessToken(token),
         hint === undefined ? undefined : store.accounts.getUser(hint),
       ]);
       if (!info) {
-        owners.delete(token);
+        owners.delete(tokenKey);
         return null;
       }
       const now = clock.now();
@@ -162,8 +167,8 @@ export function createSessions(
         throw unknownToken('Access token has expired', { softLogout: true });
       }
       const user = info.userId === hint ? hinted : await store.accounts.getUser(info.userId);
-      owners.delete(token);
-      owners.set(token, info.userId);
+      owners.delete(tokenKey);
+      owners.set(tokenKey, info.userId);
       if (owners.size > TOKEN_OWNERS_KEPT) owners.delete(owners.keys().next().value as string);
       if (!user || user.deactivated) return null;
       const key = `${info.userId}\u0000${info.deviceId}`;
