@@ -304,8 +304,9 @@ export interface IndexSpec {
   unique: boolean;
   /**
    * A multi-entry index (`*field[a+b]`): the row's `field` is an array of entries, each a key
-   * `[a, b]` (one entry per element, IndexedDB `multiEntry`); `columns` name the entry's parts,
-   * which are not row fields. SQLite keeps the entries in a side table (`sqliteSideTable`).
+   * `[a, b]` (one entry per element, IndexedDB `multiEntry`; an array even of one part);
+   * `columns` name the entry's parts, which are not row fields. SQLite keeps the entries in a
+   * side table (`sqliteSideTable`). `&*field[a]` is unique: no entry may be in two rows.
    */
   multi?: true;
 }
@@ -319,9 +320,14 @@ export interface TableSpec {
 }
 
 function parseIndex(text: string): IndexSpec {
-  const multi = /^\*(\w+)\[(\w+(?:\+\w+)*)\]$/.exec(text);
+  const multi = /^(&?)\*(\w+)\[(\w+(?:\+\w+)*)\]$/.exec(text);
   if (multi)
-    return { name: multi[1] as string, columns: (multi[2] as string).split('+'), unique: false, multi: true };
+    return {
+      name: multi[2] as string,
+      columns: (multi[3] as string).split('+'),
+      unique: multi[1] === '&',
+      multi: true,
+    };
   const unique = text.startsWith('&');
   const name = unique ? text.slice(1) : text;
   const columns = name.startsWith('[') ? name.slice(1, -1).split('+') : [name];
@@ -363,16 +369,21 @@ export function sqliteIndexColumns(table: TableSpec, index: IndexSpec): string[]
 
 /**
  * The SQLite table holding a multi-entry index's entries: one row per entry, the entry's
- * parts then the owning row's key, all of them the primary key (as the index orders them).
+ * parts then the owning row's key, all of them the primary key (as the index orders them) —
+ * or, for a unique index, the entry's parts alone, so a second row's same entry is refused.
  */
-export function sqliteSideTable(table: TableSpec, index: IndexSpec): { name: string; columns: string[] } {
+export function sqliteSideTable(
+  table: TableSpec,
+  index: IndexSpec,
+): { name: string; columns: string[]; key: string[] } {
   const clash = index.columns.find((c) => table.key.columns.includes(c));
   if (clash)
     throw new Error(`${table.name}: multi-entry index ${index.name} repeats the key column ${clash}`);
-  return { name: `${table.name}__${index.name}`, columns: [...index.columns, ...table.key.columns] };
+  const columns = [...index.columns, ...table.key.columns];
+  return { name: `${table.name}__${index.name}`, columns, key: index.unique ? index.columns : columns };
 }
 
-/** A table declaration in Dexie's own notation (a multi-entry index is `*field` there). */
+/** A table declaration in Dexie's own notation (a multi-entry index is `*field` there, `&*field` unique). */
 export function dexieDeclaration(declaration: string | null): string | null {
   return declaration === null ? null : declaration.replace(/\*(\w+)\[[^\]]*\]/g, '*$1');
 }
@@ -386,20 +397,16 @@ function createTable(table: TableSpec): string[] {
       SQLITE_ROWID_TABLES.has(table.name) ? '' : ' WITHOUT ROWID'
     }`,
   ];
-  for (const index of table.indexes) {
-    if (!index.multi) {
-      statements.push(createIndex(table, index));
-      continue;
-    }
-    const side = sqliteSideTable(table, index);
-    statements.push(
-      `CREATE TABLE ${quote(side.name)} (${side.columns.map((c) => `${quote(c)} NOT NULL`).join(', ')}, PRIMARY KEY (${side.columns.map(quote).join(', ')})) WITHOUT ROWID`,
-    );
-  }
+  for (const index of table.indexes) statements.push(createIndex(table, index));
   return statements;
 }
 
+/** The index, or for a multi-entry index its side table (`sqliteSideTable`). */
 function createIndex(table: TableSpec, index: IndexSpec): string {
+  if (index.multi) {
+    const side = sqliteSideTable(table, index);
+    return `CREATE TABLE ${quote(side.name)} (${side.columns.map((c) => `${quote(c)} NOT NULL`).join(', ')}, PRIMARY KEY (${side.key.map(quote).join(', ')})) WITHOUT ROWID`;
+  }
   const columns = sqliteIndexColumns(table, index).map(quote).join(', ');
   return `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX ${quote(sqliteIndexName(table.name, index))} ON ${quote(table.name)} (${columns})`;
 }
@@ -431,21 +438,23 @@ export function sqliteDdl(from: number, to: number): string[] {
         statements.push(...createTable(next));
       } else {
         const sameColumns = next.columns.every((c) => old.columns.includes(c));
-        const multi = (t: TableSpec) => JSON.stringify(t.indexes.filter((ix) => ix.multi));
-        if (next.key.name !== old.key.name || !sameColumns || multi(next) !== multi(old)) {
+        const same = (a: IndexSpec, b: IndexSpec) => JSON.stringify(a) === JSON.stringify(b);
+        // A multi-entry index may be added (its side table created, filled by the step's
+        // upgrade rewriting the rows), not changed or dropped.
+        const keepsMulti = old.indexes.every((o) => !o.multi || next.indexes.some((n) => same(n, o)));
+        if (next.key.name !== old.key.name || !sameColumns || !keepsMulti) {
           // Moving fields between `v` and columns needs a hand-written step; refuse rather than guess.
           throw new Error(
             `schema v${step.version}: table ${name} changes key or columns; write its SQLite migration`,
           );
         }
         for (const ix of old.indexes) {
-          if (!next.indexes.some((n) => n.name === ix.name && n.unique === ix.unique)) {
+          if (!ix.multi && !next.indexes.some((n) => n.name === ix.name && n.unique === ix.unique)) {
             statements.push(`DROP INDEX ${quote(sqliteIndexName(name, ix))}`);
           }
         }
         for (const ix of next.indexes) {
-          if (!old.indexes.some((o) => o.name === ix.name && o.unique === ix.unique))
-            statements.push(createIndex(next, ix));
+          if (!old.indexes.some((o) => same(o, ix))) statements.push(createIndex(next, ix));
         }
       }
     }
