@@ -12,8 +12,8 @@
  * on open; a database of a later version is refused, untouched (`StoreError SCHEMA_TOO_NEW`).
  */
 import { type EventReference, referencedIds } from '../core/pdu.ts';
-import { indexEvent, searchDoc } from './areas/event-index.ts';
-import type { Row, Tx } from './engine.ts';
+import { indexEvent, searchDoc, searchTerms } from './areas/event-index.ts';
+import type { Key, KeyPart, Row, Tx } from './engine.ts';
 
 export interface SchemaVersion {
   version: number;
@@ -186,7 +186,7 @@ export const SCHEMA: readonly SchemaVersion[] = [
         if (row.redacted_by != null) return;
         const pending: Promise<unknown>[] = [];
         // The word index is not built here: v11 replaced it (`search_docs`) and builds that.
-        await indexEvent(tx, row, relationRow(row), (p) => pending.push(p), { careful: true, search: false });
+        await indexEvent(tx, row, relationRow(row), (p) => pending.push(p), { careful: true });
         await Promise.all(pending);
       });
     },
@@ -219,7 +219,124 @@ export const SCHEMA: readonly SchemaVersion[] = [
       });
     },
   },
+  {
+    // An event is one request to persist (issue 13: in Chromium each request of a write costs
+    // about as much as a small put, and a message made five). Its row carries what had rows
+    // of its own: its prev events (`prevs`, the DAG's edges, found by child; were
+    // `event_edges`), its search words (`terms`; were a `search_docs` row), the events it
+    // awaits (`awaits`, unique: an event stored before one of its prev events claims it, so
+    // that event's own claim fails when it comes — were v3's markers) and, on a timeline row,
+    // the room's forward extremities after it (`extremities`; were `forward_extremities`
+    // rows): a room's are those its latest event carries. Built from the events and the old
+    // tables, which stay, emptied (earlier steps write them when an older database migrates).
+    version: 12,
+    tables: {
+      events:
+        'event_id, [room_id+stream], [room_id+depth+stream], &stream, *prevs[prev_id], &*awaits[awaited_id], *terms[term+stream]',
+    },
+    upgrade: async (tx) => {
+      const awaits = new Map<string, string[]>();
+      const claimed = new Set<string>();
+      const extremities = new Map<string, ExtremityEntry[]>();
+      for (const row of await tx.query('forward_extremities')) {
+        const roomId = row.room_id as string;
+        const eventId = row.event_id as string;
+        if (isExtremity(row)) {
+          const entry = { event_id: eventId, depth: row.depth as number, stream: row.stream as number };
+          extremities.set(roomId, [...(extremities.get(roomId) ?? []), entry]);
+        } else if (!claimed.has(eventId)) {
+          claimed.add(eventId);
+          const child = row.awaited_by as string;
+          awaits.set(child, [...(awaits.get(child) ?? []), eventId]);
+        }
+      }
+      const latest = new Map<string, ExtremityEntry[]>();
+      for (const [roomId, entries] of extremities) {
+        const last = await latestEvent(tx, roomId);
+        if (last) latest.set(last.event_id as string, entries);
+      }
+      await forEachEvent(tx, async (row) => {
+        const eventId = row.event_id as string;
+        const extremity = latest.get(eventId);
+        // A row that has claims keeps them (a backup's rows may be newer than its version says).
+        const had = Array.isArray(row.awaits) ? (row.awaits as [string][]).map(([id]) => id) : [];
+        await tx.put('events', {
+          ...eventRowEntries(row, [...had, ...(awaits.get(eventId) ?? [])]),
+          ...(extremity ? { extremities: extremity } : {}),
+        });
+      });
+      // The edges were written from each pdu's prev_events; any that is not there still counts.
+      let after: Key | undefined;
+      for (;;) {
+        const edges = await tx.query('event_edges', {
+          ...(after === undefined ? {} : { lower: after as KeyPart[], lowerOpen: true }),
+          limit: 500,
+        });
+        const ids = [...new Set(edges.map((edge) => edge.event_id as string))];
+        const rows = await tx.getMany('events', ids);
+        const children = new Map(ids.map((id, i) => [id, rows[i]]));
+        for (const edge of edges) {
+          const child = children.get(edge.event_id as string);
+          const prevs = child?.prevs as [string][] | undefined;
+          if (!child || !prevs || prevs.some(([id]) => id === edge.prev_id)) continue;
+          prevs.push([edge.prev_id as string]);
+          await tx.put('events', child);
+        }
+        const last = edges.at(-1);
+        if (edges.length < 500 || !last) break;
+        after = [last.prev_id as string, last.event_id as string];
+      }
+      for (const table of ['event_edges', 'forward_extremities', 'search_docs'])
+        await tx.deleteRange(table, {});
+    },
+  },
 ];
+
+/** A room's forward extremity as an event row carries it (`extremities`, schema v12). */
+export interface ExtremityEntry {
+  event_id: string;
+  depth: number;
+  stream: number;
+}
+
+/**
+ * An event row with its index entries (schema v12): `prevs` from its pdu's prev_events,
+ * `terms` from its searchable text, and `awaits`, the prev events it claims as awaited (see
+ * `awaits` above) plus, when given, its own ID — so that it cannot be stored while a child
+ * claims it.
+ */
+export function eventRowEntries(row: Row, awaited: readonly string[], own?: string): Row {
+  const pdu = row.pdu as { prev_events?: unknown } | undefined;
+  const prevs = Array.isArray(pdu?.prev_events)
+    ? [...new Set(referencedIds(pdu.prev_events as EventReference[]))]
+    : [];
+  const claims = new Set(awaited);
+  if (own !== undefined) claims.add(own);
+  return {
+    ...row,
+    prevs: prevs.map((id) => [id]),
+    awaits: [...claims].map((id) => [id]),
+    terms: searchTerms(row),
+  };
+}
+
+/** The latest timeline event of a room (highest positive stream position), if any. */
+export async function latestEvent(tx: Tx, roomId: string): Promise<Row | undefined> {
+  const [last] = await tx.query('events', {
+    index: '[room_id+stream]',
+    prefix: [roomId],
+    lower: [0],
+    lowerOpen: true,
+    reverse: true,
+    limit: 1,
+  });
+  return last;
+}
+
+/** The forward extremities of a room whose latest timeline event is `latest` (schema v12). */
+export function extremitiesAfter(latest: Row | undefined): ExtremityEntry[] {
+  return Array.isArray(latest?.extremities) ? (latest.extremities as ExtremityEntry[]) : [];
+}
 
 /** The thread of the main timeline (receipts.md "Threaded read receipts"). */
 export const MAIN_THREAD = 'main';
