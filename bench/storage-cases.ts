@@ -81,8 +81,7 @@ export function workload(n: number): { inputs: PersistEventInput[]; rows: Row[] 
  * The IndexedDB requests `persistEvents` makes for event `i` of the workload (its optimistic
  * path, counted in Chromium): the event row, carrying its prev event, its claim on its own ID,
  * its search words (entries of the row's own indexes) and the room's extremities after it
- * (schema v12); a join also makes a state group and writes current state, membership and the
- * group counter.
+ * (schema v12); a join also makes a state group and writes current state and membership.
  */
 export function storeRequests(
   rows: readonly Row[],
@@ -125,7 +124,6 @@ export function storeRequests(
         forgotten: false,
       },
     ]);
-    requests.push(['streams', 'put', { name: 'state_groups', position: group }]);
   }
   return requests;
 }

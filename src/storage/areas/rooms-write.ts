@@ -61,7 +61,7 @@ function persistScope(inputs: readonly PersistEventInput[]): readonly string[] {
       add('relations', 'threads', 'thread_participants');
     if (event.type === 'm.room.create') add('rooms');
     if (typeof event.state_key === 'string' || (input.stateBefore && 'state' in input.stateBefore))
-      add('state_groups', 'streams', 'current_state', 'room_members');
+      add('state_groups', 'current_state', 'room_members');
     if (input.currentState || input.outOfBandMembership) add('current_state', 'room_members');
     if (input.backfilled) add('streams');
     if (input.destinations?.length) add('outbox', 'streams');
@@ -188,7 +188,7 @@ const CACHE_LIMIT = 2048;
  * - `position`: the events stream position last committed or read. Nothing deletes events,
  *   so it is ≤ the true one; if another writer (another tab, another store) moved past it,
  *   the position after it is taken and the optimistic `insert` of the event row fails.
- * - `groups`: the same for the `state_groups` counter (group IDs 1…counter all exist).
+ * - `groups`: the same for the last state group ID (group IDs 1…last all exist).
  * - `stateAfter`: an event's state group after it — fixed once the event has state.
  * - `chains`: a state group's ancestor chain — groups are never rewritten.
  * - `extremities`: a room's forward extremities after the latest of its events this store
@@ -366,7 +366,6 @@ class PersistRun {
 
   async finish(): Promise<void> {
     await this.addUnread();
-    this.groups.finish();
     await this.pending.settle();
   }
 
@@ -770,7 +769,6 @@ export function roomWrites(engine: Engine): RoomWrites {
           write: (promise) => writes.push(promise),
         });
         const filled = await fillState(tx, roomId, stateBeforeJoin, groups);
-        groups.finish();
         await Promise.all(writes);
         return filled;
       });

@@ -24,6 +24,7 @@ const queries: [string, Range][] = [
     'events',
     { index: '[room_id+stream]', prefix: ['!r'], lower: [0], lowerOpen: true, reverse: true, limit: 1 },
   ],
+  ['state_groups', { reverse: true, limit: 1 }],
   ['current_state', { prefix: ['!r', 'm.room.member'] }],
   ['room_members', { index: '[user_id+membership]', prefix: ['@u', 'join'] }],
   ['room_members', { index: '[room_id+membership]', prefix: ['!r', 'join'] }],
