@@ -195,6 +195,24 @@ for (const backend of backends) {
       await b.close();
     });
 
+    it('forgets a purged room: a new join there is its only extremity, whatever the store remembered', async () => {
+      const [a] = await twoStores();
+      const room = new LinearRoom();
+      await a.rooms.persistEvents([room.create(), room.member(ALICE, 'join'), room.message()]);
+      await a.operator.purgeRoom(ROOM);
+      // Joined again through a remote server: its prev event is one this store never had.
+      const join = makeEvent({
+        id: '$rejoin',
+        type: 'm.room.member',
+        stateKey: ALICE,
+        depth: 9,
+        prev: ['$remote'],
+      });
+      await a.rooms.persistEvents([{ event: join, stateBefore: { state: new Map() } }]);
+      expect((await a.rooms.forwardExtremities(ROOM)).map((e) => e.eventId)).toEqual(['$rejoin']);
+      await a.close();
+    });
+
     it('persists each kind of event in one write transaction, touching only the tables it named', async () => {
       const id = `persist-scope-${Date.now().toString(36)}-${++counter}`;
       const counting = countingEngine(await backend.open(id));

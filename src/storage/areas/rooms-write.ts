@@ -302,12 +302,18 @@ class PersistRun {
     return this.position;
   }
 
-  /** The room's forward extremities, if known without a read: from this transaction, or remembered and trusted. */
-  knownExtremities(roomId: string): readonly ExtremityEntry[] | undefined {
+  /**
+   * The room's forward extremities, if known without a read: from this transaction, or
+   * remembered and trusted — and only when the event names every one of them among its prev
+   * events (the next message of a linear room): a branch it leaves aside, or a room purged
+   * since (`purgeRoom` forgets its events, not this memory), is read instead.
+   */
+  knownExtremities(roomId: string, prevIds: readonly string[]): readonly ExtremityEntry[] | undefined {
     const here = this.extremities.get(roomId);
     if (here) return here.entries;
     if (!this.trustCounters || this.cache.position === undefined) return undefined;
-    return this.cache.extremities.get(roomId)?.entries;
+    const remembered = this.cache.extremities.get(roomId)?.entries;
+    return remembered?.every((e) => prevIds.includes(e.event_id)) ? remembered : undefined;
   }
 
   setExtremities(roomId: string, stream: number, entries: readonly ExtremityEntry[]): void {
@@ -411,7 +417,7 @@ async function persistOne(run: PersistRun, input: PersistEventInput): Promise<Pe
     : [];
   // A timeline event (positive position) carries the room's extremities after it.
   const positioned = inTimeline && !input.backfilled;
-  const knownExtremities = positioned ? run.knownExtremities(roomId) : undefined;
+  const knownExtremities = positioned ? run.knownExtremities(roomId, prevIds) : undefined;
   // Careful: whether another child already claims a prev event not known to be stored.
   const claimChecks = counts && !run.optimistic ? prevIds.filter((id) => !run.knownStored(id)) : [];
 
