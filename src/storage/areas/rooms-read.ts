@@ -9,7 +9,7 @@
 import type { IdentifiedPdu, StateMap } from '../../core/pdu.ts';
 import { stateKey } from '../../core/pdu.ts';
 import type { Engine, KeyPart, Range, Row, Tx } from '../engine.ts';
-import { isExtremity } from '../schema.ts';
+import { type ExtremityEntry, extremitiesAfter, latestEvent } from '../schema.ts';
 import type {
   EventPosition,
   Membership,
@@ -129,10 +129,10 @@ async function eventAtStream(tx: Tx, roomId: string, position: number): Promise<
   return row;
 }
 
-const toPosition = (row: Row): EventPosition => ({
-  eventId: row.event_id as string,
-  depth: row.depth as number,
-  stream: row.stream as number,
+const toPosition = (entry: ExtremityEntry): EventPosition => ({
+  eventId: entry.event_id,
+  depth: entry.depth,
+  stream: entry.stream,
 });
 
 /** Rows of `current_state` as a state map. */
@@ -274,15 +274,15 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
     },
 
     async forwardExtremities(roomId) {
-      const rows = await engine.read(['forward_extremities'], (tx) =>
-        tx.query('forward_extremities', { prefix: [roomId] }),
-      );
-      // Rows without a position are markers of awaited events (`markAwaited`), not extremities.
-      return rows.filter(isExtremity).map(toPosition);
+      // Those the room's latest event carries (schema v12).
+      const latest = await engine.read(['events'], (tx) => latestEvent(tx, roomId));
+      return extremitiesAfter(latest).map(toPosition);
     },
 
     async childrenOf(eventId) {
-      const rows = await engine.read(['event_edges'], (tx) => tx.query('event_edges', { prefix: [eventId] }));
+      const rows = await engine.read(['events'], (tx) =>
+        tx.query('events', { index: 'prevs', prefix: [eventId] }),
+      );
       return rows.map((row) => row.event_id as string);
     },
 
@@ -368,7 +368,7 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
     },
 
     sendSnapshot(roomId, request) {
-      const tables = ['txn_ids', 'current_state', 'events', 'forward_extremities'];
+      const tables = ['txn_ids', 'current_state', 'events'];
       if (request.joined) tables.push('room_members');
       // The send writes next: the engine need not keep its read open for more reads.
       const beforeWrite = { beforeWrite: true };
@@ -387,17 +387,17 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
                 .filter((id) => id !== undefined),
             ),
           ];
-          const [earlier, stateRows, extremityRows, memberRows, hintedRows] = await Promise.all([
+          const [earlier, stateRows, latest, memberRows, hintedRows] = await Promise.all([
             txn ? tx.get('txn_ids', [txn.userId, txn.deviceId, txn.txnId]) : undefined,
             Promise.all(request.keys.map(([type, key]) => tx.get('current_state', [roomId, type, key]))),
-            tx.query('forward_extremities', { prefix: [roomId] }),
+            latestEvent(tx, roomId),
             request.joined
               ? tx.query('room_members', { index: '[room_id+membership]', prefix: [roomId, 'join'] })
               : undefined,
             hinted.length > 0 ? tx.getMany('events', hinted) : [],
           ]);
           if (earlier) return { earlier: earlier.result as string, state: [], extremities: [] };
-          const extremities = extremityRows.filter(isExtremity).map(toPosition);
+          const extremities = extremitiesAfter(latest).map(toPosition);
           const stateIds = stateRows.filter((row) => row !== undefined).map((row) => row.event_id as string);
           for (const row of stateRows)
             if (row)
@@ -406,24 +406,24 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
                 row.event_id as string,
               );
           const prevIds = request.prevEvents ? extremities.map((e) => e.eventId) : [];
-          const have = new Map<string, Row>();
-          for (const row of hintedRows) if (row) have.set(row.event_id as string, row);
-          const missing = [...stateIds, ...prevIds].filter((id) => !have.has(id));
-          const [missingRows, current] = await Promise.all([
-            missing.length > 0 ? tx.getMany('events', missing) : [],
+          const rows = new Map<string, Row>();
+          for (const row of hintedRows) if (row) rows.set(row.event_id as string, row);
+          // The latest event is usually the one extremity: it is read already.
+          if (latest) rows.set(latest.event_id as string, latest);
+          const unread = [...stateIds, ...prevIds].filter((id) => !rows.has(id));
+          const [read, current] = await Promise.all([
+            unread.length > 0 ? tx.getMany('events', unread) : [],
             extremities.length > 1 ? tx.query('current_state', { prefix: [roomId] }) : undefined,
           ]);
-          for (const row of missingRows) if (row) have.set(row.event_id as string, row);
-          const events = [...stateIds, ...prevIds].map((id) => have.get(id));
-          const stored = events.map((row) => (row ? toStoredEvent(row) : undefined));
-          const snapshot: SendSnapshot = {
-            earlier: null,
-            state: stored.slice(0, stateIds.length).filter((e) => e !== undefined),
-            extremities,
-          };
+          for (const row of read) if (row) rows.set(row.event_id as string, row);
+          const stored = (ids: readonly string[]) =>
+            ids.flatMap((id) => {
+              const row = rows.get(id);
+              return row ? [toStoredEvent(row)] : [];
+            });
+          const snapshot: SendSnapshot = { earlier: null, state: stored(stateIds), extremities };
           if (current) snapshot.currentState = stateMapOf(current);
-          if (request.prevEvents)
-            snapshot.prevEvents = stored.slice(stateIds.length).filter((e) => e !== undefined);
+          if (request.prevEvents) snapshot.prevEvents = stored(prevIds);
           if (memberRows) snapshot.joined = memberRows.map((row) => row.user_id as string);
           return snapshot;
         },
