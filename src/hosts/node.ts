@@ -99,15 +99,22 @@ async function writeResponse(response: Response, res: ServerResponse): Promise<v
     return;
   }
   const reader = response.body.getReader();
+  let finished = false;
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) break;
+      if (done) {
+        finished = true;
+        break;
+      }
       if (!res.write(value)) await new Promise<void>((resolve) => res.once('drain', resolve));
       if (res.destroyed) break;
     }
   } finally {
-    reader.releaseLock();
+    // A body read to its end has nothing left to hand on: releasing its lock would only make
+    // Node build the error it rejects further reads with (a new V8 context, at the first
+    // response of every start).
+    if (!finished) reader.releaseLock();
     res.end();
   }
 }
