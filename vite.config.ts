@@ -71,9 +71,16 @@ export function libraryConfig(outDir = resolve(root, 'dist/lib')): InlineConfig 
 const CLI_BUNDLED = ['@noble/', 'fast-json-stable-stringify'];
 
 /**
- * `cliConfig` → `dist/cli/cli.js`: the `hearth` command as one ES module for Node, so
+ * `cliConfig` → `dist/cli/cli.cjs`: the `hearth` command as one CommonJS file for Node, so
  * `hearth serve` starts without type-stripping a few hundred TypeScript files at each start
  * (`bin/hearth.js` builds it on demand). Package imports stay imports, but for `CLI_BUNDLED`.
+ *
+ * CommonJS, not an ES module, for two reasons measured at start-up: `require('node:fs')`
+ * hands back the module, where an ES import of a built-in builds its facade by reading every
+ * export, which loads what the lazy ones hide (`fs.ReadStream` loads Node's streams and
+ * `fs/promises`); and a script can be run from a V8 code cache made after the start
+ * (`bin/hearth.js`), holding every function the start compiled, which Node's compile cache
+ * of an ES module (made before it runs) does not.
  */
 export function cliConfig(outDir = resolve(root, 'dist/cli'), plugins: Plugin[] = []): InlineConfig {
   return {
@@ -81,6 +88,8 @@ export function cliConfig(outDir = resolve(root, 'dist/cli'), plugins: Plugin[] 
     root,
     logLevel: 'warn',
     plugins,
+    // `if (import.meta.main)` runs `node src/hosts/cli.ts` from the sources; the build is run by bin/hearth.js.
+    define: { 'import.meta.main': 'false' },
     // Vite's SSR build leaves packages out unless named here.
     ssr: { noExternal: CLI_BUNDLED.map((name) => new RegExp(`^${name}`)) },
     build: {
@@ -101,8 +110,16 @@ export function cliConfig(outDir = resolve(root, 'dist/cli'), plugins: Plugin[] 
         // maps them back to the sources through the map beside the build): a third less code to
         // load, compile and keep at each start, -1.2 MB idle RSS, -18 ms of start-up CPU.
         output: {
-          format: 'es',
-          entryFileNames: '[name].js',
+          format: 'cjs',
+          entryFileNames: '[name].cjs',
+          chunkFileNames: 'assets/[name]-[hash].cjs',
+          // Everything a start runs in the one file the code cache covers: left to itself, the
+          // bundler puts what the entry shares with the P2P chunks (core crypto, noble) in a
+          // chunk of its own, loaded by `require` at every start.
+          codeSplitting: { groups: [{ name: 'cli', tags: ['$initial'] }] },
+          // `import('sharp')` as `require`: bin/hearth.js runs the build as a script, where
+          // `import()` would need Node's experimental vm loader (an ExperimentalWarning).
+          dynamicImportInCjs: false,
           charset: 'ascii',
           comments: { jsdoc: false },
           minify: { compress: true, mangle: { keepNames: true }, codegen: { removeWhitespace: true } },

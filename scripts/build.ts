@@ -5,7 +5,7 @@
  *
  *   node scripts/build.ts            everything
  *   node scripts/build.ts browser    only the worker and page bundles (what the browser tests use)
- *   node scripts/build.ts cli        only dist/cli/cli.js (what `bin/hearth.js` runs; it calls `buildCli`)
+ *   node scripts/build.ts cli        only dist/cli/cli.cjs (what `bin/hearth.js` runs; it calls `buildCli`)
  *
  * The browser tests and `npm run bench` call `buildBrowserBundles` directly.
  */
@@ -143,7 +143,7 @@ function table(rows: [string, number, number][]): void {
 export const CLI_SOURCES = 'sources.txt';
 
 /**
- * Builds `dist/cli/cli.js` (vite.config.ts `cliConfig`) and its list of sources beside it,
+ * Builds `dist/cli/cli.cjs` (vite.config.ts `cliConfig`) and its list of sources beside it,
  * then moves the directory in place, so a `hearth` started meanwhile finds either the old
  * build or the new one, never half of one.
  */
@@ -164,7 +164,7 @@ export async function buildCli(): Promise<string> {
   writeFileSync(join(building, CLI_SOURCES), `${[...sources].sort().join('\n')}\n`);
   rmSync(dir, { recursive: true, force: true });
   renameSync(building, dir);
-  return join(dir, 'cli.js');
+  return join(dir, 'cli.cjs');
 }
 
 async function main(what: string | undefined): Promise<void> {
@@ -195,7 +195,7 @@ async function main(what: string | undefined): Promise<void> {
   const rows: [string, number, number][] = [];
   for (const dir of ['browser', 'lib', 'web', 'cli'].map((d) => join(dist, d)).filter(existsSync)) {
     for (const file of files(dir)) {
-      if (!/\.(js|css|html)$/.test(file)) continue;
+      if (!/\.(c?js|css|html)$/.test(file)) continue;
       rows.push([relative(root, file), statSync(file).size, gzipSize(file)]);
     }
   }

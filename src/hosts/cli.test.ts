@@ -1,5 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseServeArgs, parseSize } from './cli.ts';
@@ -95,9 +96,53 @@ describe('hearth serve options', () => {
         },
       );
     expect(run()).toMatch(/^Usage: hearth serve/);
-    const built = statSync(join(process.cwd(), 'dist/cli/cli.js')).mtimeMs;
+    const built = statSync(join(process.cwd(), 'dist/cli/cli.cjs')).mtimeMs;
     expect(built).toBeGreaterThanOrEqual(statSync(join(process.cwd(), 'src/hosts/cli.ts')).mtimeMs);
     expect(run()).toMatch(/^Usage: hearth serve/);
+  }, 120_000);
+
+  it('runs the build from a code cache made after a start, and keeps a cache V8 takes', async () => {
+    const dist = join(process.cwd(), 'dist/cli');
+    const caches = () => readdirSync(dist).filter((name) => name.endsWith('.cache'));
+    const data = mkdtempSync(join(tmpdir(), 'hearth-cli-cache-'));
+    /** Starts `hearth serve` from bin/hearth.js; resolves once it has said where it listens, and `settle` ms more. */
+    const startAndStop = (settle: number) =>
+      new Promise<void>((resolve, reject) => {
+        const child = spawn(NODE, ['bin/hearth.js', 'serve', '--port', '0', '--data', data], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.includes('Point a Matrix client at')) setTimeout(() => child.kill('SIGTERM'), settle);
+        });
+        child.once('exit', () => {
+          clearTimeout(timer);
+          if (out.includes('Point a Matrix client at')) resolve();
+          else reject(new Error(`hearth serve did not start: ${out}`));
+        });
+      });
+    try {
+      execFileSync(NODE, ['bin/hearth.js', 'serve', '--help']); // builds when stale
+      for (const name of caches()) rmSync(join(dist, name));
+      // Written half a second after the start, from what it compiled.
+      await startAndStop(1500);
+      const [cache, ...others] = caches();
+      expect(cache).toMatch(
+        new RegExp(
+          `^cli\\.cjs\\.${process.version.replaceAll('.', '\\.')}-${process.arch}-\\d+-[\\d.]+\\.cache$`,
+        ),
+      );
+      expect(others).toEqual([]);
+      const written = statSync(join(dist, cache as string)).mtimeMs;
+      // A start that V8 let use the cache leaves it as it was (a refused one is written again).
+      await startAndStop(1500);
+      expect(caches()).toEqual([cache]);
+      expect(statSync(join(dist, cache as string)).mtimeMs).toBe(written);
+    } finally {
+      rmSync(data, { recursive: true, force: true });
+    }
   }, 120_000);
 
   it('documents every option in --help', () => {

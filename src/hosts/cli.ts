@@ -34,7 +34,7 @@ import { serveHttp } from './node.ts';
 // so a plain `hearth serve` starts as fast as before.
 import type { NodeP2p } from './p2p-node.ts';
 import { registerUserMain } from './register-user.ts';
-import { runCommand } from './run-command.ts';
+import { type CommandHooks, runCommand } from './run-command.ts';
 import { lazyNodeThumbnailer } from './thumbnailer-node.ts';
 import { parseYaml } from './yaml.ts';
 
@@ -149,19 +149,23 @@ export const SERVE_FLAGS = {
  * command line's over them. A bad key or value in the file is named as the file's key.
  */
 export function parseServeArgs(argv: string[]): ServeOptions {
-  const { values: first } = parseArgs({ args: argv, options: SERVE_FLAGS, strict: true });
-  if (first.config === undefined) return optionsFrom(argv);
+  const first = parseFlags(argv);
+  if (first.config === undefined) return optionsFrom(first);
   const loaded = readConfigFile(first.config, SERVE_FLAGS);
   try {
-    optionsFrom(loaded.argv);
+    optionsFrom(parseFlags(loaded.argv));
   } catch (err) {
     throw new ConfigError(`${first.config}: ${asConfigKey((err as Error).message)}`);
   }
-  return { ...optionsFrom([...loaded.argv, ...argv]), ...loaded.extras };
+  return { ...optionsFrom(parseFlags([...loaded.argv, ...argv])), ...loaded.extras };
 }
 
-function optionsFrom(argv: string[]): ServeOptions {
-  const { values } = parseArgs({ args: argv, options: SERVE_FLAGS, strict: true });
+function parseFlags(argv: string[]) {
+  return parseArgs({ args: argv, options: SERVE_FLAGS, strict: true }).values;
+}
+
+/** The options of parsed flags, checked (each mistake named by its flag). */
+function optionsFrom(values: ReturnType<typeof parseFlags>): ServeOptions {
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
     throw new Error(`--port must be 0–65535, not ${values.port}`);
@@ -349,9 +353,10 @@ export async function serve(
   };
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** `hearth …`; resolves with the exit code once the command ends. */
+export async function main(argv: string[], hooks: CommandHooks = {}): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === 'relay') return (await import('./relay.ts')).relayMain(rest);
+  if (command === 'relay') return (await import('./relay.ts')).relayMain(rest, hooks);
   if (command === 'register-user') return registerUserMain(rest);
   if (command !== 'serve') {
     process.stderr.write(
@@ -361,15 +366,21 @@ export async function main(argv: string[]): Promise<number> {
     );
     return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
   }
-  return runCommand(rest, {
-    name: 'hearth serve',
-    usage: USAGE,
-    parse: parseServeArgs,
-    start: serve,
-    started: (running) => `Point a Matrix client at ${running.url} (homeserver URL).`,
-  });
+  return runCommand(
+    rest,
+    {
+      name: 'hearth serve',
+      usage: USAGE,
+      parse: parseServeArgs,
+      start: serve,
+      started: (running) => `Point a Matrix client at ${running.url} (homeserver URL).`,
+    },
+    hooks,
+  );
 }
 
 if (import.meta.main) {
-  process.exitCode = await main(process.argv.slice(2));
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }

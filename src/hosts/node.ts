@@ -10,7 +10,6 @@ import {
   type ServerResponse,
   STATUS_CODES,
 } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ConnectionInfo } from '../api/http.ts';
@@ -100,15 +99,22 @@ async function writeResponse(response: Response, res: ServerResponse): Promise<v
     return;
   }
   const reader = response.body.getReader();
+  let finished = false;
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) break;
+      if (done) {
+        finished = true;
+        break;
+      }
       if (!res.write(value)) await new Promise<void>((resolve) => res.once('drain', resolve));
       if (res.destroyed) break;
     }
   } finally {
-    reader.releaseLock();
+    // A body read to its end has nothing left to hand on: releasing its lock would only make
+    // Node build the error it rejects further reads with (a new V8 context, at the first
+    // response of every start).
+    if (!finished) reader.releaseLock();
     res.end();
   }
 }
@@ -182,8 +188,11 @@ export async function serveHttp(fetch: FetchLike, options: NodeServerOptions = {
     }
   };
   // node:https's Server is a node:http Server underneath (tls.Server in front): one code path.
+  // node:https is loaded only here, for a server with a certificate.
   const server: Server = options.tls
-    ? (createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, handle) as unknown as Server)
+    ? (process
+        .getBuiltinModule('node:https')
+        .createServer({ key: options.tls.key, cert: options.tls.cert }, handle) as unknown as Server)
     : createServer(handle);
   // Long-polls end by themselves within 25 s; keep idle sockets from holding shutdown.
   server.keepAliveTimeout = 5_000;

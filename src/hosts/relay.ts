@@ -9,7 +9,7 @@ import { consoleLogger } from '../homeserver/context.ts';
 import { DEFAULT_MAILBOX_LIMITS } from '../transport/libp2p/mailbox.ts';
 import { createRelay, DEFAULT_RELAY_LIMITS, type Relay } from '../transport/libp2p/relay.ts';
 import { nodeTransports } from '../transport/libp2p/transports-node.ts';
-import { runCommand } from './run-command.ts';
+import { type CommandHooks, runCommand } from './run-command.ts';
 
 export const RELAY_USAGE = `Usage: hearth relay [options]
 
@@ -184,12 +184,17 @@ export async function startRelay(args: RelayArgs): Promise<{ relay: Relay; stop(
   };
 }
 
-export function relayMain(argv: string[]): Promise<number> {
-  return runCommand(argv, {
-    name: 'hearth relay',
-    usage: RELAY_USAGE,
-    parse: parseRelayArgs,
-    start: startRelay,
-    started: (running) => `Give peers one of these as --bootstrap:\n${running.relay.addresses().join('\n')}`,
-  });
+export function relayMain(argv: string[], hooks: CommandHooks = {}): Promise<number> {
+  return runCommand(
+    argv,
+    {
+      name: 'hearth relay',
+      usage: RELAY_USAGE,
+      parse: parseRelayArgs,
+      start: startRelay,
+      started: (running) =>
+        `Give peers one of these as --bootstrap:\n${running.relay.addresses().join('\n')}`,
+    },
+    hooks,
+  );
 }

@@ -17,9 +17,16 @@ export interface Command<Args, Running extends { stop(): Promise<void> }> {
   started(running: Running): string;
 }
 
+/** What the program running a command (`bin/hearth.js`) hears of it. */
+export interface CommandHooks {
+  /** Called once the command has started and said where it is (not when it fails to start). */
+  onStarted?(): void;
+}
+
 export async function runCommand<Args, Running extends { stop(): Promise<void> }>(
   argv: string[],
   command: Command<Args, Running>,
+  hooks: CommandHooks = {},
 ): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(command.usage);
@@ -40,6 +47,7 @@ export async function runCommand<Args, Running extends { stop(): Promise<void> }
     return 1;
   }
   console.log(`\n${command.started(running)}`);
+  hooks.onStarted?.();
   await new Promise<void>((resolveStop) => {
     const stop = (signal: string) => {
       console.log(`\n${signal}: shutting down`);

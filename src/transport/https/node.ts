@@ -3,12 +3,12 @@
  * (node:dns) and an HTTPS listener feeding a homeserver. Everything runtime-specific about
  * HTTPS federation is in this file (STYLE.md §9).
  */
-import { promises as dns } from 'node:dns';
+import type { promises as dns } from 'node:dns';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Agent, createServer, request as httpsRequest, type Server } from 'node:https';
+import type { Agent, Server } from 'node:https';
 import type { AddressInfo, LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
-import { checkServerIdentity, getCACertificates, type PeerCertificate } from 'node:tls';
+import type { PeerCertificate } from 'node:tls';
 import { type InboundHandler, TransportError, type TransportErrorCode } from '../transport.ts';
 import type { SrvRecord, SrvResolver } from './discovery.ts';
 import {
@@ -28,6 +28,13 @@ export interface NodeHttpsOptions {
   /** Address resolution (CNAME/AAAA/A); default the system's `dns.lookup`. Tests map names to loopback. */
   lookup?: LookupFunction;
 }
+
+/**
+ * node:https, node:tls and node:dns when first used, not when this file loads: a server that
+ * has not federated yet (every start) loads none of them.
+ */
+const https = () => process.getBuiltinModule('node:https');
+const tls = () => process.getBuiltinModule('node:tls');
 
 /** Errors of the TLS layer (node:tls, OpenSSL's X509 verification codes). */
 const TLS_ERROR = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|HOSTNAME_MISMATCH)/;
@@ -54,10 +61,13 @@ export function nodeHttpsConnector(options: NodeHttpsOptions = {}): NodeHttpsCon
   // at start.
   let pool: Agent | undefined;
   const agentFor = (): Agent => {
-    pool ??= new Agent({
-      keepAlive: true,
-      ca: [...new Set([...getCACertificates('default'), ...getCACertificates('system'), ...extra])],
-    });
+    if (pool === undefined) {
+      const { getCACertificates } = tls();
+      pool = new (https().Agent)({
+        keepAlive: true,
+        ca: [...new Set([...getCACertificates('default'), ...getCACertificates('system'), ...extra])],
+      });
+    }
     return pool;
   };
 
@@ -77,7 +87,7 @@ export function nodeHttpsConnector(options: NodeHttpsOptions = {}): NodeHttpsCon
         req.destroy();
         reject(err);
       };
-      const req = httpsRequest({
+      const req = https().request({
         agent: agentFor(),
         host: exchange.host,
         port: exchange.port,
@@ -90,7 +100,7 @@ export function nodeHttpsConnector(options: NodeHttpsOptions = {}): NodeHttpsCon
         // The certificate is checked against the name discovery says, not the host connected
         // to (an SRV target or a delegated address).
         checkServerIdentity: (_host: string, cert: PeerCertificate) =>
-          checkServerIdentity(exchange.tlsName, cert),
+          tls().checkServerIdentity(exchange.tlsName, cert),
         lookup: options.lookup,
       });
       const timer = setTimeout(
@@ -151,11 +161,11 @@ export function nodeHttpsConnector(options: NodeHttpsOptions = {}): NodeHttpsCon
 }
 
 /** SRV lookups through the system's DNS servers; no records (NXDOMAIN, NODATA) is an empty answer. */
-export function nodeSrvResolver(resolver: Pick<typeof dns, 'resolveSrv'> = dns): SrvResolver {
+export function nodeSrvResolver(resolver?: Pick<typeof dns, 'resolveSrv'>): SrvResolver {
   return {
     async resolveSrv(name) {
       try {
-        return (await resolver.resolveSrv(name)).map(
+        return (await (resolver ?? process.getBuiltinModule('node:dns').promises).resolveSrv(name)).map(
           (r): SrvRecord => ({ name: r.name, port: r.port, priority: r.priority, weight: r.weight }),
         );
       } catch (err) {
@@ -233,7 +243,7 @@ async function answer(handler: InboundHandler, req: IncomingMessage, res: Server
 
 /** Serves federation requests over HTTPS (node:https) to `handler` — e.g. `hs.fetch`. */
 export function listenHttps(handler: InboundHandler, options: HttpsListenOptions): Promise<HttpsListener> {
-  const server = createServer({ key: options.key, cert: options.cert }, (req, res) => {
+  const server = https().createServer({ key: options.key, cert: options.cert }, (req, res) => {
     answer(handler, req, res).catch(() => res.destroy());
   });
   return new Promise((resolve, reject) => {
