@@ -120,7 +120,18 @@ function cloneJson<T>(value: T): T {
   if (Array.isArray(value)) return value.map(cloneJson) as T;
   if (isObject(value)) {
     const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value)) out[key] = cloneJson(value[key]);
+    for (const key of Object.keys(value)) {
+      const item = cloneJson(value[key]);
+      // As parsed JSON holds it: an own `__proto__` stays a property, never the prototype.
+      if (key === '__proto__')
+        Object.defineProperty(out, key, {
+          value: item,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      else out[key] = item;
+    }
     return out as T;
   }
   return value;
@@ -202,6 +213,22 @@ export function redact(pdu: Pdu, version: RoomVersion): Pdu {
  */
 export function redactedView(pdu: Pdu, version: RoomVersion, omit?: ReadonlySet<string>): Pdu {
   return redactWith(pdu, version, share, omit);
+}
+
+/**
+ * The top-level keys the room version's redaction keeps, in canonical order (all ASCII), for
+ * callers that write the redacted event's canonical text themselves (hashes.ts `eventTexts`).
+ */
+export function redactionKeptKeys(version: RoomVersion): readonly string[] {
+  const table = REDACTION_RULES[version.redaction];
+  return SORTED_TOP_LEVEL.get(table) ?? table.topLevel;
+}
+
+/** The `content` of `redactedView`: what the event's type keeps of it, values shared (never for keeping). */
+export function redactedContentView(pdu: Pdu, version: RoomVersion): JsonObject {
+  const type = typeof pdu.type === 'string' ? pdu.type : undefined;
+  const rule = type === undefined ? undefined : REDACTION_RULES[version.redaction].content.get(type);
+  return redactContent(pdu.content, rule, share);
 }
 
 /** The content keys an event type keeps under a room version, for callers that explain redactions. */
