@@ -232,6 +232,8 @@ interface Shape {
    * prototype). Checked conservatively: a key starting with a digit counts as an index.
    */
   readonly copyable: boolean;
+  /** `canonicalMembers`' `"key":` and `,"key":` texts in `order`, once asked for (null: a key it cannot write). */
+  prefixes?: readonly [readonly string[], readonly string[]] | null;
 }
 
 /**
@@ -280,7 +282,7 @@ function newShape(keys: string[]): Shape {
   const order = highKey ? keys.slice().sort(compareCodePoints) : keys.slice().sort();
   let sorted = true;
   for (let i = 0; i < keys.length; i++) if (order[i] !== keys[i]) sorted = false;
-  return { keys, order: sorted ? keys : order, sorted, copyable };
+  return { keys, order: sorted ? keys : order, sorted, copyable, prefixes: undefined };
 }
 
 /** `value` itself if `JSON.stringify` writes it canonically, else a copy it does; SLOW otherwise. */
@@ -405,6 +407,71 @@ export function canonicalJsonWithout(
   return canonicalJsonSlow(rest, strict);
 }
 
+/**
+ * The members of `object` less its top-level keys in `omit`, in canonical order, each as the
+ * canonical text of its key (`"key":`) and of its value: `{` + every `prefixes[i] + values[i]`
+ * (of a defined value), `,`-separated, + `}` is `canonicalJsonWithout(object, omit)`. For
+ * callers that put together the canonical JSON of several objects sharing most members from
+ * one encoding of each value (an event's content-hash input and its redacted form: hashes.ts
+ * `eventTexts`). Undefined where only the general path can tell (a value it would refuse, a
+ * key or string it must check itself, an object not plain): the caller then takes that path,
+ * which throws the precise error or encodes what this one cannot.
+ */
+export interface CanonicalMembers {
+  /** The keys, in canonical order. Shared between calls: never modify. */
+  readonly keys: readonly string[];
+  /** `"key":` of each key (shared, as `keys`), and `,"key":` in `separated`. */
+  readonly prefixes: readonly string[];
+  readonly separated: readonly string[];
+  /** The canonical text of each key's value; undefined where the value is (absent, as JSON.stringify treats it). */
+  readonly values: readonly (string | undefined)[];
+}
+
+export function canonicalMembers(
+  object: object,
+  omit: ReadonlySet<string>,
+  options: CanonicalJsonOptions = {},
+): CanonicalMembers | undefined {
+  const strict = options.strict ?? true;
+  if (typeof object !== 'object' || object === null || Array.isArray(object)) return undefined;
+  const proto = Object.getPrototypeOf(object);
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  const source = object as Record<string, unknown>;
+  const kept: string[] = [];
+  for (const key of Object.keys(source)) if (!omit.has(key)) kept.push(key);
+  if (kept.length === 0) return { keys: kept, prefixes: kept, separated: kept, values: [] };
+  const shape = shapeOf(kept);
+  const prefixes = memberPrefixes(shape);
+  if (prefixes === undefined) return undefined;
+  const keys = shape.order;
+  const values: (string | undefined)[] = new Array(keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    const item = source[keys[i] as string];
+    if (item === undefined) continue;
+    const ready = typeof item === 'string' ? item : prepare(item, strict, 1);
+    if (ready === SLOW) return undefined;
+    const text = JSON.stringify(ready);
+    // A lone surrogate (or a backslash before "ud"): the general path decides, as in `written`.
+    if (text.indexOf('\\ud') !== -1) return undefined;
+    values[i] = text;
+  }
+  return { keys, prefixes: prefixes[0], separated: prefixes[1], values };
+}
+
+/**
+ * `"key":` and `,"key":` for each key of a shape in canonical order, made once per shape;
+ * undefined when a key holds a lone surrogate (the general path refuses it).
+ */
+function memberPrefixes(shape: Shape): readonly [readonly string[], readonly string[]] | undefined {
+  if (shape.prefixes === undefined) {
+    const texts = shape.order.map((key) => `${JSON.stringify(key)}:`);
+    shape.prefixes = texts.some((text) => text.indexOf('\\ud') !== -1)
+      ? null
+      : [texts, texts.map((text) => `,${text}`)];
+  }
+  return shape.prefixes ?? undefined;
+}
+
 /** The canonical text of a prepared value, or undefined when the general path must decide. */
 function written(ready: unknown): string | undefined {
   if (ready === SLOW) return undefined;
@@ -433,6 +500,67 @@ export function utf8Bytes(text: string): Uint8Array {
   const out = new Uint8Array(text.length);
   const { read } = encoder.encodeInto(text, out);
   return read === text.length ? out : encoder.encode(text);
+}
+
+/**
+ * Slabs `utf8BytesPooled` carves arrays from. 8 KiB, as Node pools its small Buffers: a kept
+ * array holds at most that much alive, and a slab serves a dozen or more events' signed bytes.
+ */
+const SLAB_BYTES = 8192;
+let slab = new Uint8Array(0);
+let slabUsed = 0;
+
+/**
+ * `utf8Bytes(text)`, as a view of a shared slab rather than an array of its own (a fresh
+ * ArrayBuffer per event is memory the runtime allocates outside its heap and sweeps later).
+ * For bytes that are kept a while (an event's signed bytes, returned by `verifyEvent`);
+ * never write into them or hand their `buffer` on.
+ */
+export function utf8BytesPooled(text: string): Uint8Array {
+  // Text of up to a quarter slab; larger text (rare for an event) gets its own bytes.
+  if (text.length * 3 > SLAB_BYTES / 4) return utf8Bytes(text);
+  for (;;) {
+    const { read, written } = encoder.encodeInto(text, slab.subarray(slabUsed));
+    if (read === text.length) {
+      const bytes = slab.subarray(slabUsed, slabUsed + written);
+      // Aligned, so that no two arrays share a word.
+      slabUsed += (written + 7) & ~7;
+      return bytes;
+    }
+    // Did not fit: a new slab, which holds any text this short.
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+}
+
+/**
+ * A buffer `withUtf8` encodes into, reused from call to call: a fresh `Uint8Array` per
+ * signature is an ArrayBuffer the runtime allocates outside its heap and sweeps later.
+ * Sized for an event (65,536 bytes at most on the wire: server-server-api.md "Size
+ * limits"); larger text gets its own bytes.
+ */
+const SCRATCH_BYTES = 65_536;
+let scratch: Uint8Array | undefined;
+let lending = false;
+
+/**
+ * Calls `use` with the UTF-8 of `text` and returns its result. The bytes are lent for the
+ * call only — they are overwritten afterwards — so `use` must be synchronous and keep
+ * nothing (a synchronous signature or digest of them). A nested call, or text that might
+ * not fit, gets bytes of its own.
+ */
+export function withUtf8<T>(text: string, use: (bytes: Uint8Array) => T): T {
+  // A UTF-16 code unit is at most three bytes of UTF-8, so this text fits.
+  if (lending || text.length * 3 > SCRATCH_BYTES) return use(utf8Bytes(text));
+  scratch ??= new Uint8Array(SCRATCH_BYTES);
+  const bytes = scratch;
+  lending = true;
+  try {
+    const { written } = encoder.encodeInto(text, bytes);
+    return use(bytes.subarray(0, written));
+  } finally {
+    lending = false;
+  }
 }
 
 /** Canonical JSON as the UTF-8 bytes that are hashed and signed. */

@@ -2,18 +2,20 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeBase64, encodeBase64 } from './base64.ts';
-import { canonicalJson } from './canonical-json.ts';
+import { canonicalJson, canonicalJsonWithout, canonicalMembers } from './canonical-json.ts';
 import {
   type Ed25519Backend,
   nobleEd25519,
   type SigningKey,
   seedFromBase64,
+  sha256Utf8Base64,
   signingKeyFromSeed,
   webCryptoEd25519,
 } from './crypto.ts';
 import { isCoreError } from './errors.ts';
 import {
   addContentHash,
+  canonicalOptions,
   checkContentHash,
   computeContentHash,
   computeContentHashBase64,
@@ -21,6 +23,8 @@ import {
   computeReferenceHash,
   cosignEvent,
   eventSignedBytes,
+  eventSignedText,
+  eventTexts,
   identify,
   identifyFromSignedBytes,
   type KeysFor,
@@ -36,8 +40,9 @@ import {
 import vectors from './fixtures/events/appendix-event-signing.json' with { type: 'json' };
 import eventIds from './fixtures/events/event-ids.json' with { type: 'json' };
 import type { Pdu } from './pdu.ts';
-import { redact } from './redaction.ts';
+import { redact, redactedView } from './redaction.ts';
 import { getRoomVersion, type RoomVersion, roomVersions } from './room-versions.ts';
+import { signedBytes } from './signing.ts';
 import { nodeBackend } from './testing.ts';
 
 type Json = Record<string, unknown>;
@@ -672,6 +677,227 @@ describe('property: any change to a signed field breaks the signature', () => {
         expect((await codeOf(verifyEvent(bad, v10, keyring(a)))).code).toBe('BAD_SIGNATURE');
       }),
       { numRuns: 50 },
+    );
+  });
+});
+
+describe('eventTexts: what is hashed and signed, from one encoding of the event', () => {
+  const versionIds = Object.keys(roomVersions);
+  /** Every type some redaction algorithm treats specially, and one none does. */
+  const types = [
+    'm.room.message',
+    'm.room.member',
+    'm.room.create',
+    'm.room.join_rules',
+    'm.room.power_levels',
+    'm.room.aliases',
+    'm.room.history_visibility',
+    'm.room.redaction',
+    'x.custom',
+  ];
+  /** Keys around the ones the texts put together (`content`, `hashes`), kept by some algorithms or none. */
+  const unusualKey = fc.oneof(
+    fc.constantFrom(
+      'origin',
+      'membership',
+      'prev_state',
+      'redacts',
+      'state_key',
+      'a',
+      'content_',
+      'hashes_',
+      'hashe',
+      'zz',
+      '\uffff',
+      '\u{1f600}',
+      'é',
+      '1',
+      '__proto__',
+      'event_id',
+      'unsigned',
+    ),
+    fc.string({ unit: 'binary', maxLength: 6 }),
+  );
+  const leaf = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 10 }),
+    fc.integer({ min: -1000, max: 1000 }),
+    fc.boolean(),
+    fc.constant(null),
+  );
+  const { value } = fc.letrec<{ value: unknown }>((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      leaf,
+      fc.array(tie('value'), { maxLength: 3 }),
+      fc.dictionary(unusualKey, tie('value'), { maxKeys: 4 }),
+    ),
+  }));
+  /** Content a type's rule keeps some of, plus anything else; sometimes not an object at all. */
+  const content = fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc.record(
+        {
+          membership: fc.constantFrom('join', 'invite'),
+          join_authorised_via_users_server: fc.constant('@bob:a.example'),
+          third_party_invite: fc.oneof(value, fc.record({ signed: value, other: value })),
+          creator: fc.constant('@alice:a.example'),
+          join_rule: fc.constantFrom('public', 'restricted'),
+          allow: value,
+          users: fc.dictionary(fc.string({ unit: 'binary', maxLength: 8 }), fc.integer({ min: 0, max: 100 })),
+          invite: fc.integer({ min: 0, max: 100 }),
+          aliases: fc.array(fc.string(), { maxLength: 2 }),
+          history_visibility: fc.constant('shared'),
+          redacts: fc.constant('$x'),
+          body: fc.string({ unit: 'binary' }),
+          nested: value,
+        },
+        { requiredKeys: [] },
+      ),
+    },
+    { weight: 1, arbitrary: leaf },
+  );
+  const hashes = fc.oneof(
+    fc.constant(undefined),
+    fc.record({ sha256: fc.string({ maxLength: 44 }) }),
+    fc.record({ sha256: fc.string(), sha512: fc.string(), other: value }, { requiredKeys: [] }),
+  );
+  const eventOf = (version: RoomVersion, type: string, body: unknown, extra: Json, own: unknown): Pdu => {
+    const pdu = template(version, { type, content: body, state_key: '' }) as unknown as Json;
+    for (const [k, v] of Object.entries(extra)) {
+      // As parsed JSON carries it: an own `__proto__` is a property, never the prototype.
+      Object.defineProperty(pdu, k, { value: v, enumerable: true, writable: true, configurable: true });
+    }
+    if (own === undefined) delete pdu.hashes;
+    else pdu.hashes = own;
+    return pdu as unknown as Pdu;
+  };
+  const omitted = (version: RoomVersion) =>
+    new Set([
+      'unsigned',
+      'signatures',
+      'hashes',
+      ...(version.eventIdFormat === 'server' ? [] : ['event_id']),
+    ]);
+
+  it('are the general path’s texts, for any event and every room version’s redaction', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...versionIds),
+        fc.constantFrom(...types),
+        content,
+        fc.dictionary(unusualKey, value, { maxKeys: 4 }),
+        hashes,
+        hashes,
+        (id, type, body, extra, own, other) => {
+          const version = getRoomVersion(id);
+          const pdu = eventOf(version, type, body, extra, own);
+          const texts = eventTexts(pdu, version);
+          let reference: string | undefined;
+          try {
+            reference = canonicalJsonWithout(pdu, omitted(version), canonicalOptions(version));
+          } catch {
+            reference = undefined; // no content hash: the texts throw as well
+          }
+          if (reference === undefined) expect(() => texts.contentHashed()).toThrow();
+          else {
+            expect(texts.contentHashed()).toBe(reference);
+            expect(sha256Utf8Base64(texts.contentHashed())).toBe(computeContentHashBase64(pdu, version));
+          }
+          // Signed with its own hashes (verifying), with others (signing), and with none.
+          for (const h of [own, other, { sha256: 'K8280/U9SSy9IVtjBuVeLr+HpOB4BQFWbg+UZaADMtTdGYI' }]) {
+            const withH = { ...pdu, hashes: h } as Pdu;
+            expect(texts.signed(h)).toBe(eventSignedText(withH, version));
+            expect(texts.signed(h)).toBe(
+              canonicalJson(
+                redactedView(
+                  withH,
+                  version,
+                  new Set([
+                    'signatures',
+                    'unsigned',
+                    ...(version.eventIdFormat === 'server' ? [] : ['event_id']),
+                  ]),
+                ),
+                canonicalOptions(version),
+              ),
+            );
+          }
+        },
+      ),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('take the fast path for ordinary events of every version, unicode and nesting included', () => {
+    for (const id of versionIds) {
+      const version = getRoomVersion(id);
+      for (const type of types) {
+        const pdu = template(version, {
+          type,
+          state_key: '',
+          content: {
+            body: 'snow ☃ \u{1f600}',
+            membership: 'join',
+            creator: '@a:a',
+            nested: { b: [1, { a: 'é' }] },
+          },
+        });
+        expect(canonicalMembers(pdu, omitted(version), canonicalOptions(version))).toBeDefined();
+        const texts = eventTexts(pdu, version);
+        expect(texts.contentHashed()).toBe(
+          canonicalJsonWithout(pdu, omitted(version), canonicalOptions(version)),
+        );
+        expect(texts.signed(pdu.hashes)).toBe(eventSignedText(pdu, version));
+      }
+    }
+  });
+
+  it('a v6+ float in unredacted content leaves no content hash, yet the signed text stands', () => {
+    const v11 = getRoomVersion('11');
+    const pdu = template(v11, { content: { body: 'x', amount: 1.5 } });
+    const texts = eventTexts(pdu, v11);
+    expect(syncCodeOf(() => texts.contentHashed()).code).toBe('NOT_CANONICAL');
+    expect(texts.signed(pdu.hashes)).toBe(eventSignedText(pdu, v11));
+    // A float where the signature covers it: the general path's error, naming the place.
+    expect(syncCodeOf(() => texts.signed({ sha256: 'x', weird: 0.5 })).message).toMatch(/\.hashes\.weird/);
+  });
+
+  it('signEvent signs the same bytes on every backend (node writes base64 itself, noble and WebCrypto do not)', async () => {
+    const signers = await Promise.all(backends.map((backend) => signingKeyFromSeed(SEED_A, 'a1', backend)));
+    expect(signers.map((key) => key.signNowBase64 !== undefined)).toEqual(
+      backends.map((backend) => backend.name === 'node'),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...versionIds),
+        fc.constantFrom(...types),
+        content,
+        fc.dictionary(unusualKey, value, { maxKeys: 3 }),
+        async (id, type, body, extra) => {
+          const version = getRoomVersion(id);
+          // v1/v2 events keep the string event_id that names their required signer.
+          if (version.eventIdFormat === 'server') delete extra.event_id;
+          const pdu = eventOf(version, type, body, extra, { sha256: '' });
+          const results = await Promise.all(
+            signers.map((key) => signEvent(pdu, 'a.example', key, version).catch((err: unknown) => err)),
+          );
+          const [first] = results;
+          for (const result of results) expect(result).toEqual(first);
+          if (isCoreError(first)) return; // e.g. a v6+ float: refused alike
+          const signed = first as Pdu;
+          // Independently of the texts: the signature covers signedBytes(redact(wire form)).
+          const sig = decodeBase64(signed.signatures['a.example']?.['ed25519:a1'] as string);
+          const bytes = signedBytes(redact(toWirePdu(signed, version), version), canonicalOptions(version));
+          expect(await nobleEd25519.verify(signers[0]?.publicKey as Uint8Array, bytes, sig)).toBe(true);
+          expect(checkContentHash(signed, version)).toBe(true);
+          const ring = { 'ed25519:a1': signers[0]?.publicKey as Uint8Array };
+          const verified = await verifyEvent(signed, version, () => ring, { backend: webcrypto });
+          expect(verified.redacted).toBe(false);
+          expect(verified.signedBytes).toEqual(bytes);
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 });
