@@ -9,7 +9,7 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
-import { decodeBase64, decodeBase64Url, encodeBase64 } from './base64.ts';
+import { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url } from './base64.ts';
 import { CoreError } from './errors.ts';
 
 export const ED25519_SEED_BYTES = 32;
@@ -21,7 +21,11 @@ const ED25519_SIGNATURE_BASE64_CHARS = 86;
 /** The parts of `node:crypto` used here (Node, Deno, Bun), typed where they are used. */
 interface NodeCrypto {
   createHash?: (algorithm: string) => NodeHash;
-  hash?: (algorithm: string, data: Uint8Array | string, output: 'buffer' | 'base64') => Uint8Array | string;
+  hash?: (
+    algorithm: string,
+    data: Uint8Array | string,
+    output: 'buffer' | 'base64' | 'base64url',
+  ) => Uint8Array | string;
   createPrivateKey?: (key: { key: Uint8Array; format: 'der'; type: 'pkcs8' }) => NodeKeyObject;
   createPublicKey?: (key: NodeKeyObject) => NodeKeyObject;
   sign?: (algorithm: null, data: Uint8Array, key: NodeKeyObject) => NodeBuffer;
@@ -29,7 +33,7 @@ interface NodeCrypto {
 type NodeHash = {
   update(data: Uint8Array | string, encoding?: 'utf8'): NodeHash;
   digest(): Uint8Array;
-  digest(encoding: 'base64'): string;
+  digest(encoding: 'base64' | 'base64url'): string;
 };
 type NodeKeyObject = { export(options: { format: 'jwk' }): { x?: string } };
 type NodeBuffer = Uint8Array & { toString(encoding: 'base64'): string };
@@ -56,6 +60,8 @@ interface NativeHash {
   utf8(text: string): Uint8Array;
   /** Unpadded base64 of the digest of `text`'s UTF-8, written natively (no bytes made here). */
   utf8Base64(text: string): string;
+  /** The same in the URL-safe alphabet (v4+ event IDs). */
+  utf8Base64Url(text: string): string;
 }
 
 /** The 43 characters of a SHA-256 digest in unpadded base64 (its padded form ends in one `=`). */
@@ -79,6 +85,8 @@ function findNativeSha256(): NativeHash | undefined {
         bytes: (bytes) => plain(oneShot('sha256', bytes, 'buffer') as Uint8Array),
         utf8: (text) => plain(oneShot('sha256', text, 'buffer') as Uint8Array),
         utf8Base64: (text) => (oneShot('sha256', text, 'base64') as string).slice(0, SHA256_BASE64_CHARS),
+        // Node writes base64url unpadded.
+        utf8Base64Url: (text) => oneShot('sha256', text, 'base64url') as string,
       };
     } else if (typeof createHash === 'function') {
       hash = {
@@ -86,6 +94,7 @@ function findNativeSha256(): NativeHash | undefined {
         utf8: (text) => plain(createHash('sha256').update(text, 'utf8').digest()),
         utf8Base64: (text) =>
           createHash('sha256').update(text, 'utf8').digest('base64').slice(0, SHA256_BASE64_CHARS),
+        utf8Base64Url: (text) => createHash('sha256').update(text, 'utf8').digest('base64url'),
       };
     } else {
       return undefined;
@@ -95,7 +104,8 @@ function findNativeSha256(): NativeHash | undefined {
       d instanceof Uint8Array && d.length === 32 && d[0] === 0xba && d[31] === 0xad;
     return known(hash.bytes(new Uint8Array([0x61, 0x62, 0x63]))) &&
       known(hash.utf8('abc')) &&
-      hash.utf8Base64('abc') === 'ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0'
+      hash.utf8Base64('abc') === 'ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0' &&
+      hash.utf8Base64Url('abc') === 'ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0'
       ? hash
       : undefined;
   } catch {
@@ -107,6 +117,7 @@ const native = findNativeSha256();
 const nativeSha256 = native?.bytes;
 const nativeSha256Utf8 = native?.utf8;
 const nativeSha256Utf8Base64 = native?.utf8Base64;
+const nativeSha256Utf8Base64Url = native?.utf8Base64Url;
 
 /** The portable SHA-256 (`@noble/hashes`), which `sha256` uses where the runtime has no native one. */
 export function sha256Portable(bytes: Uint8Array): Uint8Array {
@@ -129,6 +140,13 @@ export function sha256Utf8Base64(text: string): string {
   return nativeSha256Utf8Base64 === undefined
     ? encodeBase64(nobleSha256(utf8.encode(text)))
     : nativeSha256Utf8Base64(text);
+}
+
+/** `encodeBase64Url(sha256Utf8(text))`: a v4+ event ID without its sigil. */
+export function sha256Utf8Base64Url(text: string): string {
+  return nativeSha256Utf8Base64Url === undefined
+    ? encodeBase64Url(nobleSha256(utf8.encode(text)))
+    : nativeSha256Utf8Base64Url(text);
 }
 
 export interface Ed25519Signer {

@@ -31,6 +31,7 @@ import {
   requiredSigners,
   roomIdFromCreateEvent,
   roomIdOf,
+  signAndIdentify,
   signEvent,
   toWirePdu,
   validatePdu,
@@ -895,6 +896,10 @@ describe('eventTexts: what is hashed and signed, from one encoding of the event'
           const verified = await verifyEvent(signed, version, () => ring, { backend: webcrypto });
           expect(verified.redacted).toBe(false);
           expect(verified.signedBytes).toEqual(bytes);
+          // Identified from the same signed text: the ID the reference hash gives, with any key.
+          for (const key of signers) {
+            expect(await signAndIdentify(pdu, 'a.example', key, version)).toEqual(identify(signed, version));
+          }
         },
       ),
       { numRuns: 200 },

@@ -15,11 +15,12 @@ import {
   type Ed25519Backend,
   type SigningKey,
   sha256Utf8Base64,
+  sha256Utf8Base64Url,
 } from './crypto.ts';
 import { CoreError, isCoreError } from './errors.ts';
-import { toWirePdu } from './event-id.ts';
+import { identify, toWirePdu } from './event-id.ts';
 import { checkContentHash, eventSignedBytes, eventTexts, withSha256 } from './hashes.ts';
-import type { Pdu } from './pdu.ts';
+import type { IdentifiedPdu, Pdu } from './pdu.ts';
 import { redact } from './redaction.ts';
 import type { RoomVersion } from './room-versions.ts';
 import {
@@ -67,21 +68,57 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * signed before this returns, and the promise is made already settled — no turn is waited for.
  */
 export function signEvent(pdu: Pdu, serverName: string, key: SigningKey, version: RoomVersion): Promise<Pdu> {
+  return signThen(pdu, serverName, key, version, (signed) => signed);
+}
+
+/**
+ * `identify(await signEvent(pdu, …))` with the redacted event encoded once: from v3 the event
+ * ID is the reference hash, and its input — the redacted event less `signatures`, `unsigned`
+ * and `event_id` (server-server-api.md "Calculating the reference hash for an event") — is
+ * exactly what the signature covers ("Signing Events"); it is hashed from the same text.
+ */
+export function signAndIdentify(
+  pdu: Pdu,
+  serverName: string,
+  key: SigningKey,
+  version: RoomVersion,
+): Promise<IdentifiedPdu> {
+  return signThen(pdu, serverName, key, version, (signed, signedText) => {
+    switch (version.eventIdFormat) {
+      case 'server':
+        return identify(signed, version);
+      case 'base64':
+        return { ...signed, event_id: `$${sha256Utf8Base64(signedText())}` };
+      case 'urlsafe':
+        return { ...signed, event_id: `$${sha256Utf8Base64Url(signedText())}` };
+    }
+  });
+}
+
+/** `signEvent`, then `finish` of the signed event and its signed text (encoded once). */
+function signThen<R>(
+  pdu: Pdu,
+  serverName: string,
+  key: SigningKey,
+  version: RoomVersion,
+  finish: (signed: Pdu, signedText: () => string) => R,
+): Promise<R> {
   try {
     if (!isObject(pdu)) throw new CoreError('BAD_EVENT', 'only a JSON object can be signed as an event');
     // The content hash leaves out what the wire form drops (a v3+ `event_id`), so both
     // texts are taken from `pdu` itself, sharing one encoding of each value (`eventTexts`).
     const texts = eventTexts(pdu, version);
     const signed = hashedWire(pdu, version, sha256Utf8Base64(texts.contentHashed()));
-    const signedText = () => texts.signed(signed.hashes);
+    let text: string | undefined;
+    const signedText = () => (text ??= texts.signed(signed.hashes));
     if (hasSignNow(key)) {
       signed.signatures = addSignatureNow(signed.signatures, serverName, key, signedText);
-      return Promise.resolve(signed);
+      return Promise.resolve(finish(signed, signedText));
     }
     return addSignature(signed.signatures, serverName, key, () => utf8Bytes(signedText())).then(
       (signatures) => {
         signed.signatures = signatures;
-        return signed;
+        return finish(signed, signedText);
       },
     );
   } catch (err) {
