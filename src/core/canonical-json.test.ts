@@ -1,11 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  type CanonicalMembers,
   canonicalJson,
   canonicalJsonBytes,
-  canonicalJsonWithout,
-  canonicalMembers,
   compareCodePoints,
   MAX_JSON_DEPTH,
   MAX_SAFE_INTEGER,
@@ -362,65 +359,6 @@ describe('properties', () => {
     for (const text of ['plain', 'caf\u00e9', '\u00e9', '日本語', '\u{1f600}x', '']) {
       expect(canonicalJsonBytes(text)).toEqual(utf8.encode(JSON.stringify(text)));
     }
-  });
-});
-
-/** The canonical text `canonicalMembers` stands for: `{`, the defined members joined by `,`, `}`. */
-function joined(members: CanonicalMembers): string {
-  const parts: string[] = [];
-  members.values.forEach((value, i) => {
-    if (value !== undefined) parts.push(`${members.prefixes[i]}${value}`);
-  });
-  return `{${parts.join(',')}}`;
-}
-
-describe('canonicalMembers (the pieces eventTexts joins)', () => {
-  const omit = new Set(['signatures', 'unsigned', '1', '\u{1f600}']);
-
-  it('joined, equals canonicalJsonWithout for any object, whatever its key order', () => {
-    let written = 0;
-    fc.assert(
-      fc.property(fc.dictionary(key, json, { maxKeys: 8 }), fc.integer(), (object, seed) => {
-        const value = reshuffled(object, seeded(seed)) as Record<string, unknown>;
-        const members = canonicalMembers(value, omit);
-        // Undefined only where a nested object must be copied to sort it and cannot be
-        // (an index-like or `__proto__` key): the general path encodes those.
-        if (members === undefined) return;
-        written++;
-        expect(joined(members)).toBe(canonicalJsonWithout(value, omit));
-        expect(members.separated).toEqual(members.prefixes.map((prefix) => `,${prefix}`));
-      }),
-      { numRuns: 500 },
-    );
-    expect(written).toBeGreaterThan(150);
-  });
-
-  it('keeps keys in code-point order, astral after U+FFFF, and skips undefined members', () => {
-    const members = canonicalMembers(
-      { '\u{10000}': 1, '\uffff': 2, b: undefined, a: [1, { z: 1, y: 2 }], signatures: {} },
-      omit,
-    ) as CanonicalMembers;
-    expect(members.keys).toEqual(['a', 'b', '\uffff', '\u{10000}']);
-    expect(members.values).toEqual(['[1,{"y":2,"z":1}]', undefined, '2', '1']);
-    expect(joined(members)).toBe('{"a":[1,{"y":2,"z":1}],"\uffff":2,"\u{10000}":1}');
-  });
-
-  it('leaves to the general path what only it can tell: it then throws or encodes', () => {
-    const cases: [Record<string, unknown>, boolean][] = [
-      [{ a: 1.5 }, false], // a float: refused in strict mode
-      [{ a: 'lone \ud800' }, false], // not encodable as UTF-8
-      [{ '\udc00': 1 }, false], // nor is this key
-      [{ a: 'a backslash before ud: \\ud' }, true], // merely looks like an escape: encodes
-      [Object.assign(Object.create({ inherited: 1 }), { a: 1 }), true], // not a plain object
-    ];
-    for (const [value, encodes] of cases) {
-      expect(canonicalMembers(value, omit)).toBeUndefined();
-      if (encodes) expect(canonicalJsonWithout(value, omit)).toBeTypeOf('string');
-      else expectCoreError(() => canonicalJsonWithout(value, omit), 'NOT_CANONICAL');
-    }
-    // Room versions 1-5 write floats as JavaScript prints them, as the general path does.
-    const loose = canonicalMembers({ a: 1.5, b: 2 ** 60 }, omit, { strict: false }) as CanonicalMembers;
-    expect(joined(loose)).toBe(canonicalJsonWithout({ a: 1.5, b: 2 ** 60 }, omit, { strict: false }));
   });
 });
 

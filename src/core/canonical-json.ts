@@ -232,8 +232,6 @@ interface Shape {
    * prototype). Checked conservatively: a key starting with a digit counts as an index.
    */
   readonly copyable: boolean;
-  /** `canonicalMembers`' `"key":` and `,"key":` texts in `order`, once asked for (null: a key it cannot write). */
-  prefixes?: readonly [readonly string[], readonly string[]] | null;
 }
 
 /**
@@ -282,7 +280,7 @@ function newShape(keys: string[]): Shape {
   const order = highKey ? keys.slice().sort(compareCodePoints) : keys.slice().sort();
   let sorted = true;
   for (let i = 0; i < keys.length; i++) if (order[i] !== keys[i]) sorted = false;
-  return { keys, order: sorted ? keys : order, sorted, copyable, prefixes: undefined };
+  return { keys, order: sorted ? keys : order, sorted, copyable };
 }
 
 /** `value` itself if `JSON.stringify` writes it canonically, else a copy it does; SLOW otherwise. */
@@ -405,71 +403,6 @@ export function canonicalJsonWithout(
     Object.defineProperty(rest, key, { value, enumerable: true, writable: true, configurable: true });
   }
   return canonicalJsonSlow(rest, strict);
-}
-
-/**
- * The members of `object` less its top-level keys in `omit`, in canonical order, each as the
- * canonical text of its key (`"key":`) and of its value: `{` + every `prefixes[i] + values[i]`
- * (of a defined value), `,`-separated, + `}` is `canonicalJsonWithout(object, omit)`. For
- * callers that put together the canonical JSON of several objects sharing most members from
- * one encoding of each value (an event's content-hash input and its redacted form: hashes.ts
- * `eventTexts`). Undefined where only the general path can tell (a value it would refuse, a
- * key or string it must check itself, an object not plain): the caller then takes that path,
- * which throws the precise error or encodes what this one cannot.
- */
-export interface CanonicalMembers {
-  /** The keys, in canonical order. Shared between calls: never modify. */
-  readonly keys: readonly string[];
-  /** `"key":` of each key (shared, as `keys`), and `,"key":` in `separated`. */
-  readonly prefixes: readonly string[];
-  readonly separated: readonly string[];
-  /** The canonical text of each key's value; undefined where the value is (absent, as JSON.stringify treats it). */
-  readonly values: readonly (string | undefined)[];
-}
-
-export function canonicalMembers(
-  object: object,
-  omit: ReadonlySet<string>,
-  options: CanonicalJsonOptions = {},
-): CanonicalMembers | undefined {
-  const strict = options.strict ?? true;
-  if (typeof object !== 'object' || object === null || Array.isArray(object)) return undefined;
-  const proto = Object.getPrototypeOf(object);
-  if (proto !== Object.prototype && proto !== null) return undefined;
-  const source = object as Record<string, unknown>;
-  const kept: string[] = [];
-  for (const key of Object.keys(source)) if (!omit.has(key)) kept.push(key);
-  if (kept.length === 0) return { keys: kept, prefixes: kept, separated: kept, values: [] };
-  const shape = shapeOf(kept);
-  const prefixes = memberPrefixes(shape);
-  if (prefixes === undefined) return undefined;
-  const keys = shape.order;
-  const values: (string | undefined)[] = new Array(keys.length);
-  for (let i = 0; i < keys.length; i++) {
-    const item = source[keys[i] as string];
-    if (item === undefined) continue;
-    const ready = typeof item === 'string' ? item : prepare(item, strict, 1);
-    if (ready === SLOW) return undefined;
-    const text = JSON.stringify(ready);
-    // A lone surrogate (or a backslash before "ud"): the general path decides, as in `written`.
-    if (text.indexOf('\\ud') !== -1) return undefined;
-    values[i] = text;
-  }
-  return { keys, prefixes: prefixes[0], separated: prefixes[1], values };
-}
-
-/**
- * `"key":` and `,"key":` for each key of a shape in canonical order, made once per shape;
- * undefined when a key holds a lone surrogate (the general path refuses it).
- */
-function memberPrefixes(shape: Shape): readonly [readonly string[], readonly string[]] | undefined {
-  if (shape.prefixes === undefined) {
-    const texts = shape.order.map((key) => `${JSON.stringify(key)}:`);
-    shape.prefixes = texts.some((text) => text.indexOf('\\ud') !== -1)
-      ? null
-      : [texts, texts.map((text) => `,${text}`)];
-  }
-  return shape.prefixes ?? undefined;
 }
 
 /** The canonical text of a prepared value, or undefined when the general path must decide. */

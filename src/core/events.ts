@@ -19,7 +19,13 @@ import {
 } from './crypto.ts';
 import { CoreError, isCoreError } from './errors.ts';
 import { identify, toWirePdu } from './event-id.ts';
-import { checkContentHash, eventSignedBytes, eventTexts, withSha256 } from './hashes.ts';
+import {
+  checkContentHash,
+  computeContentHashBase64,
+  eventSignedBytes,
+  eventSignedText,
+  withSha256,
+} from './hashes.ts';
 import type { IdentifiedPdu, Pdu } from './pdu.ts';
 import { redact } from './redaction.ts';
 import type { RoomVersion } from './room-versions.ts';
@@ -105,12 +111,11 @@ function signThen<R>(
 ): Promise<R> {
   try {
     if (!isObject(pdu)) throw new CoreError('BAD_EVENT', 'only a JSON object can be signed as an event');
-    // The content hash leaves out what the wire form drops (a v3+ `event_id`), so both
-    // texts are taken from `pdu` itself, sharing one encoding of each value (`eventTexts`).
-    const texts = eventTexts(pdu, version);
-    const signed = hashedWire(pdu, version, sha256Utf8Base64(texts.contentHashed()));
+    // The content hash leaves out what the wire form drops (a v3+ `event_id`), so it is
+    // taken from `pdu` itself; the signed text from the copy, once.
+    const signed = hashedWire(pdu, version, computeContentHashBase64(pdu, version));
     let text: string | undefined;
-    const signedText = () => (text ??= texts.signed(signed.hashes));
+    const signedText = () => (text ??= eventSignedText(signed, version));
     if (hasSignNow(key)) {
       signed.signatures = addSignatureNow(signed.signatures, serverName, key, signedText);
       return Promise.resolve(finish(signed, signedText));
@@ -312,9 +317,7 @@ export function verifyEvent<T extends Pdu>(
     if (!isObject(pdu)) throw new CoreError('BAD_EVENT', 'an event must be a JSON object');
     const ts = typeof pdu.origin_server_ts === 'number' ? pdu.origin_server_ts : 0;
     const required = requiredSigners(pdu, version);
-    // Signatures cover the redacted event (server-server-api.md "Signing Events"). Its text
-    // and the content hash's are encoded apart here (`eventTexts` would share the encoding,
-    // but keeps it alive while the signatures verify, which costs more than it saves).
+    // Signatures cover the redacted event (server-server-api.md "Signing Events").
     const given = opts.signedBytes;
     const event = { pdu, version, signed: given ? () => given : signedBytesOf(pdu, version) };
     const backend = opts.backend ?? defaultEd25519IfKnown();

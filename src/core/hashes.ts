@@ -10,15 +10,13 @@
 import { decodeBase64 } from './base64.ts';
 import {
   type CanonicalJsonOptions,
-  type CanonicalMembers,
   canonicalJson,
   canonicalJsonWithout,
-  canonicalMembers,
   utf8BytesPooled,
 } from './canonical-json.ts';
 import { sameBytes, sha256Utf8, sha256Utf8Base64 } from './crypto.ts';
 import type { Pdu } from './pdu.ts';
-import { redactedContentView, redactedView, redactionKeptKeys, redactionRuleFor } from './redaction.ts';
+import { redactedView } from './redaction.ts';
 import type { RoomVersion } from './room-versions.ts';
 
 export const SHA256_BYTES = 32;
@@ -125,113 +123,4 @@ export function eventSignedBytes(pdu: Pdu, version: RoomVersion): Uint8Array {
 export function eventSignedText(pdu: Pdu, version: RoomVersion): string {
   const omit = version.eventIdFormat === 'server' ? NOT_SIGNED : NOT_SIGNED_V3;
   return canonicalJson(redactedView(pdu, version, omit), canonicalOptions(version));
-}
-
-/**
- * The two texts an event's hashes and signatures cover, for callers that need both (signing
- * an event, checking a received one). Each is computed when first asked for, and either may
- * throw `NOT_CANONICAL` without the other being affected (a v6+ event whose unredacted
- * content holds a float has no content hash, yet its signature may verify).
- */
-export interface EventTexts {
-  /** What the content hash covers: the text `computeContentHash` hashes. */
-  contentHashed(): string;
-  /**
-   * What the signatures and the reference hash cover, for the event carrying `hashes` (its
-   * own, or the one about to be set; `undefined` for none): `eventSignedText` of that event.
-   */
-  signed(hashes: unknown): string;
-}
-
-/**
- * `EventTexts` put together from one canonical encoding of each top-level value
- * (`canonicalMembers`): the content-hash input and the redacted event share every value but
- * `content` and `hashes`, so the redacted event's text is joined from the same member texts
- * — its `content` redacted, its `hashes` written — instead of encoding the event twice.
- * Events that only the general path can tell fall back to it: `contentHashed` and
- * `eventSignedText`, the reference both are tested against (events.test.ts).
- */
-export function eventTexts(pdu: Pdu, version: RoomVersion): EventTexts {
-  const options = canonicalOptions(version);
-  const v3 = version.eventIdFormat !== 'server';
-  let members: CanonicalMembers | undefined | null = null;
-  const membersOf = () => {
-    if (members === null)
-      members = canonicalMembers(pdu, v3 ? NOT_CONTENT_HASHED_V3 : NOT_CONTENT_HASHED, options);
-    return members;
-  };
-  return {
-    contentHashed() {
-      const found = membersOf();
-      if (found === undefined) return contentHashed(pdu, version);
-      // The pieces joined once: a flat text, which hashes faster than a chain of concatenations.
-      const { prefixes, separated, values } = found;
-      const parts = ['{'];
-      for (let i = 0; i < values.length; i++) {
-        const value = values[i];
-        if (value === undefined) continue;
-        parts.push(parts.length === 1 ? (prefixes[i] as string) : (separated[i] as string), value);
-      }
-      parts.push('}');
-      return parts.join('');
-    },
-    signed(hashes) {
-      const found = membersOf();
-      const hashesText = hashes === undefined ? '' : hashesTextOf(hashes, options);
-      if (found === undefined || hashesText === undefined) {
-        // The general path, which also throws the error naming where the problem is.
-        return eventSignedText(withHashes(pdu, hashes), version);
-      }
-      const { keys, prefixes, separated, values } = found;
-      const parts = ['{'];
-      let at = 0;
-      for (const key of redactionKeptKeys(version)) {
-        if (key === 'signatures' || (key === 'event_id' && v3)) continue;
-        if (key === 'hashes') {
-          if (hashes !== undefined) parts.push(parts.length === 1 ? '"hashes":' : ',"hashes":', hashesText);
-          continue;
-        }
-        // Both lists are in canonical order, and the kept keys are ASCII, whose order by
-        // UTF-16 unit (`<`) is their order by code point: the member of `key`, if any, is here.
-        while (at < keys.length && (keys[at] as string) < key) at++;
-        const own = keys[at] === key ? values[at] : undefined;
-        if (key === 'content') {
-          parts.push(
-            parts.length === 1 ? '"content":' : ',"content":',
-            redactedContentText(pdu, version, own),
-          );
-        } else if (own !== undefined) {
-          parts.push(parts.length === 1 ? (prefixes[at] as string) : (separated[at] as string), own);
-        }
-      }
-      parts.push('}');
-      return parts.join('');
-    },
-  };
-}
-
-/** The canonical text of a `hashes` value; undefined when only the general path can tell. */
-function hashesTextOf(hashes: unknown, options: CanonicalJsonOptions): string | undefined {
-  try {
-    return canonicalJson(hashes, options);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The canonical text of the redacted `content`; `whole` is the whole content's text, if written. */
-function redactedContentText(pdu: Pdu, version: RoomVersion, whole: string | undefined): string {
-  const content = pdu.content as unknown;
-  if (typeof content !== 'object' || content === null || Array.isArray(content)) return '{}';
-  const rule = typeof pdu.type === 'string' ? redactionRuleFor(pdu.type, version) : undefined;
-  // Types without a rule keep nothing; one that keeps its whole content (v11 `m.room.create`)
-  // reuses the text already written.
-  if (rule === undefined) return '{}';
-  if (whole !== undefined && rule.keep === 'all') return whole;
-  return canonicalJson(redactedContentView(pdu, version), canonicalOptions(version));
-}
-
-/** The event with `hashes` in place of its own (absent when undefined), as `redactedView` reads it. */
-function withHashes(pdu: Pdu, hashes: unknown): Pdu {
-  return { ...pdu, hashes } as Pdu;
 }

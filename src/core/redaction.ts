@@ -215,22 +215,6 @@ export function redactedView(pdu: Pdu, version: RoomVersion, omit?: ReadonlySet<
   return redactWith(pdu, version, share, omit);
 }
 
-/**
- * The top-level keys the room version's redaction keeps, in canonical order (all ASCII), for
- * callers that write the redacted event's canonical text themselves (hashes.ts `eventTexts`).
- */
-export function redactionKeptKeys(version: RoomVersion): readonly string[] {
-  const table = REDACTION_RULES[version.redaction];
-  return SORTED_TOP_LEVEL.get(table) ?? table.topLevel;
-}
-
-/** The `content` of `redactedView`: what the event's type keeps of it, values shared (never for keeping). */
-export function redactedContentView(pdu: Pdu, version: RoomVersion): JsonObject {
-  const type = typeof pdu.type === 'string' ? pdu.type : undefined;
-  const rule = type === undefined ? undefined : REDACTION_RULES[version.redaction].content.get(type);
-  return redactContent(pdu.content, rule, share);
-}
-
 /** The content keys an event type keeps under a room version, for callers that explain redactions. */
 export function redactionRuleFor(type: string, version: RoomVersion): ContentRedactionRule | undefined {
   return REDACTION_RULES[version.redaction].content.get(type);
