@@ -10,6 +10,21 @@
 export interface Change {
   users?: Iterable<string>;
   rooms?: Iterable<string>;
+  /** Timeline events the change committed (a hint for woken passes, see `changesSince`). */
+  events?: Iterable<ChangedEvent>;
+}
+
+export interface ChangedEvent {
+  roomId: string;
+  eventId: string;
+  stream: number;
+}
+
+/** What was notified after a version, as far as the recent history reaches. */
+export interface RecentChanges {
+  rooms: Set<string>;
+  /** In the order they were notified. */
+  events: ChangedEvent[];
 }
 
 export interface Notifier {
@@ -27,6 +42,11 @@ export interface Notifier {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<boolean>;
+  /**
+   * Rooms and events notified after `sinceVersion`, as far as the recent history reaches: a
+   * hint of where a woken /sync pass will find news (it reads what it shows, whatever this says).
+   */
+  changesSince(sinceVersion: number): RecentChanges;
 }
 
 interface Waiter {
@@ -39,6 +59,7 @@ interface Recorded {
   version: number;
   users: Set<string>;
   rooms: Set<string>;
+  events: ChangedEvent[];
 }
 
 /** Recent changes kept to answer a `wait` that starts late; beyond this a late waiter just wakes. */
@@ -64,12 +85,23 @@ export function createNotifier(): Notifier {
         version: ++version,
         users: new Set(change.users),
         rooms: new Set(change.rooms),
+        events: [...(change.events ?? [])],
       };
       history.push(recorded);
       if (history.length > HISTORY) history.shift();
       for (const waiter of waiters) {
         if (touches(recorded, waiter.userId, waiter.rooms)) waiter.wake(true);
       }
+    },
+    changesSince(sinceVersion) {
+      const changes: RecentChanges = { rooms: new Set(), events: [] };
+      let first = history.length;
+      while (first > 0 && (history[first - 1] as Recorded).version > sinceVersion) first--;
+      for (const change of history.slice(first)) {
+        for (const room of change.rooms) changes.rooms.add(room);
+        changes.events.push(...change.events);
+      }
+      return changes;
     },
     wait(userId, rooms, sinceVersion, timeoutMs, signal) {
       const oldest = history[0]?.version ?? version + 1;

@@ -3,17 +3,17 @@
  * only in the engine they provide (`indexeddb/`, `sqlite/`).
  */
 import { accountStore } from './areas/accounts.ts';
-import { currentPosition } from './areas/common.ts';
+import { currentPosition, invalid, requirePosition } from './areas/common.ts';
 import { e2eeStore, oneTimeKeyCountsIn, unusedFallbackKeyTypesIn } from './areas/e2ee.ts';
 import { federationStore, mediaStore } from './areas/media-federation.ts';
 import { operatorStore } from './areas/operator.ts';
 import { receiptStore, unreadCountsIn } from './areas/receipts.ts';
 import { roomStore } from './areas/rooms.ts';
-import { roomsOfUser } from './areas/rooms-read.ts';
+import { roomsOfUser, toStoredEvent } from './areas/rooms-read.ts';
 import { PushSettingsCache, userDataStore } from './areas/user-data.ts';
 import { exportBackup, importBackup } from './backup.ts';
 import type { Engine, Tx } from './engine.ts';
-import type { MediaStore, Store, SyncSnapshot, SyncSnapshotRequest } from './store.ts';
+import type { MediaStore, Store, StreamPositions, SyncSnapshot, SyncSnapshotRequest } from './store.ts';
 
 /** Parts a backend may provide instead of the engine-backed ones. */
 export interface StoreParts {
@@ -107,6 +107,25 @@ class SnapshotReads {
 
 const POSITION_STREAMS = ['receipts', 'account_data', 'to_device', 'device_lists', 'partial_state'] as const;
 
+/** Every stream's position, within a transaction over `streams` and `events`. */
+async function positionsIn(tx: Tx): Promise<StreamPositions> {
+  // Both issued at once: one round trip to the backend, not two. The counters table holds a
+  // row per counter (about ten): one request for all of them costs less than five.
+  const [events, rows] = await Promise.all([currentPosition(tx, 'events'), tx.query('streams')]);
+  const byName = new Map(rows.map((row) => [row.name as string, row.position as number]));
+  const [receipts, accountData, toDevice, deviceLists, partialState] = POSITION_STREAMS.map(
+    (name) => byName.get(name) ?? 0,
+  );
+  return {
+    events,
+    receipts: receipts ?? 0,
+    accountData: accountData ?? 0,
+    toDevice: toDevice ?? 0,
+    deviceLists: deviceLists ?? 0,
+    partialState: partialState ?? 0,
+  };
+}
+
 export function createStore(engine: Engine, parts: StoreParts = {}): Store {
   const pushSettings = new PushSettingsCache();
   const snapshots = new SnapshotReads(engine);
@@ -119,22 +138,22 @@ export function createStore(engine: Engine, parts: StoreParts = {}): Store {
     media: parts.media?.store ?? mediaStore(engine),
     federation: federationStore(engine),
     operator: operatorStore(engine),
-    async positions() {
-      // Both issued at once: one round trip to the backend, not two.
-      const [events, rows] = await engine.read(['streams', 'events'], (tx) =>
-        Promise.all([currentPosition(tx, 'events'), tx.getMany('streams', [...POSITION_STREAMS])]),
-      );
-      const [receipts, accountData, toDevice, deviceLists, partialState] = rows.map(
-        (row) => (row?.position as number | undefined) ?? 0,
-      );
-      return {
-        events,
-        receipts: receipts ?? 0,
-        accountData: accountData ?? 0,
-        toDevice: toDevice ?? 0,
-        deviceLists: deviceLists ?? 0,
-        partialState: partialState ?? 0,
-      };
+    positions: () => engine.read(['streams', 'events'], positionsIn),
+    async positionsWithEvents(after, limit) {
+      requirePosition(after, 'after');
+      if (!Number.isSafeInteger(limit) || limit < 0) throw invalid('limit must be a non-negative integer');
+      return engine.read(['streams', 'events'], async (tx) => {
+        // Issued together: one round trip to the backend.
+        const [positions, rows] = await Promise.all([
+          positionsIn(tx),
+          tx.query('events', { index: 'stream', lower: [after], lowerOpen: true, limit: limit + 1 }),
+        ]);
+        return {
+          positions,
+          events: rows.slice(0, limit).map(toStoredEvent),
+          complete: rows.length <= limit,
+        };
+      });
     },
     syncSnapshot: (userId, request) => snapshots.read(userId, request),
     exportBackup: (options) => exportBackup(engine, { ...options, mediaBytes: parts.media?.fileBlob }),

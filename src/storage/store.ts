@@ -922,6 +922,12 @@ export interface StreamPositions {
   partialState: number;
 }
 
+export interface PositionsWithEvents {
+  positions: StreamPositions;
+  events: StoredEvent[];
+  complete: boolean;
+}
+
 export interface SyncSnapshotRequest {
   deviceId: string | null;
   unreadRooms: readonly string[];
@@ -946,6 +952,12 @@ export interface Store {
   readonly operator: OperatorStore;
   /** Every stream's position, read together: a /sync `next_batch`. */
   positions(): Promise<StreamPositions>;
+  /**
+   * `positions()` and the timeline events at events positions after `after` (stream order, at
+   * most `limit`), read together from one snapshot: where an incremental /sync starts. The
+   * events are all those in (after, positions.events] when `complete`.
+   */
+  positionsWithEvents(after: number, limit: number): Promise<PositionsWithEvents>;
   /**
    * What every /sync pass reads of one user, in one read transaction: their memberships,
    * their unread counters in `unreadRooms`, and the key counts of `deviceId` (none for null).

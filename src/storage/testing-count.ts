@@ -9,6 +9,12 @@ export interface EngineCall {
   tables: readonly string[];
   /** `table.operation` for each request made in the transaction, in order. */
   requests: string[];
+  /**
+   * When the call began and when its answer came, as steps of one counter shared by every
+   * call of the engine: calls that all began before any of them ended waited on no other.
+   */
+  began: number;
+  ended?: number;
 }
 
 export interface CountingEngine {
@@ -44,18 +50,23 @@ function countingTx(tx: Tx, call: EngineCall): Tx {
 
 export function countingEngine(engine: Engine): CountingEngine {
   const calls: EngineCall[] = [];
+  let step = 0;
   const run =
     (kind: 'read' | 'write') =>
-    <T>(
+    async <T>(
       tables: readonly string[],
       fn: (tx: Tx) => Promise<T>,
       options?: ReadOptions & WriteOptions,
     ): Promise<T> => {
-      const call: EngineCall = { kind, tables: [...tables], requests: [] };
+      const call: EngineCall = { kind, tables: [...tables], requests: [], began: step++ };
       calls.push(call);
-      return kind === 'read'
-        ? engine.read(tables, (tx) => fn(countingTx(tx, call)), options)
-        : engine.write(tables, (tx) => fn(countingTx(tx, call)), options);
+      try {
+        return kind === 'read'
+          ? await engine.read(tables, (tx) => fn(countingTx(tx, call)), options)
+          : await engine.write(tables, (tx) => fn(countingTx(tx, call)), options);
+      } finally {
+        call.ended = step++;
+      }
     };
   return {
     engine: {

@@ -3,6 +3,7 @@
  * Authentication", "Relationship between access tokens and devices", "Refreshing access
  * tokens", "Soft logout" — and when each device was last seen.
  */
+import { sha256Utf8Base64 } from '../../core/crypto.ts';
 import { isValidDeviceId } from '../../core/identifiers.ts';
 import { type Auth, type HomeserverContext, randomString } from '../context.ts';
 import { invalidParam, matrixError, unknownToken } from '../errors.ts';
@@ -10,6 +11,8 @@ import type { SessionGrant } from './index.ts';
 
 /** How often a device's `last_seen_ts` is written at most: a write per request would be waste. */
 const LAST_SEEN_INTERVAL_MS = 10 * 60 * 1000;
+/** Tokens whose owner is remembered (a bound on memory, not a tuning knob). */
+const TOKEN_OWNERS_KEPT = 4096;
 
 export interface Sessions {
   newToken(prefix: string): string;
@@ -46,6 +49,11 @@ export function createSessions(
   const lastSeenWritten = new Map<string, number>();
   /** Device → the address last written as its `last_seen_ip`: a new address is written at once. */
   const lastSeenIp = new Map<string, string>();
+  /**
+   * Access token (its sha256, not the token itself) → the user its row named, most recently
+   * used last: see `resolveAccessToken`.
+   */
+  const owners = new Map<string, string>();
 
   const newToken = (prefix: string) => `${prefix}_${randomString(random, 40)}`;
 
@@ -141,13 +149,27 @@ export function createSessions(
     },
 
     async resolveAccessToken(token, clientAddress) {
-      const info = await store.accounts.getAccessToken(token);
-      if (!info) return null;
+      // The user's row is read beside the token's when the token's owner is known from an
+      // earlier request (a token never changes owner); otherwise, or if the token's row names
+      // another user, after it. Either way both rows are read for this request.
+      const tokenKey = sha256Utf8Base64(token);
+      const hint = owners.get(tokenKey);
+      const [info, hinted] = await Promise.all([
+        store.accounts.getAccessToken(token),
+        hint === undefined ? undefined : store.accounts.getUser(hint),
+      ]);
+      if (!info) {
+        owners.delete(tokenKey);
+        return null;
+      }
       const now = clock.now();
       if (info.expiresAt !== null && info.expiresAt <= now) {
         throw unknownToken('Access token has expired', { softLogout: true });
       }
-      const user = await store.accounts.getUser(info.userId);
+      const user = info.userId === hint ? hinted : await store.accounts.getUser(info.userId);
+      owners.delete(tokenKey);
+      owners.set(tokenKey, info.userId);
+      if (owners.size > TOKEN_OWNERS_KEPT) owners.delete(owners.keys().next().value as string);
       if (!user || user.deactivated) return null;
       const key = `${info.userId}\u0000${info.deviceId}`;
       const written = lastSeenWritten.get(key);

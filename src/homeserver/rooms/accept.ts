@@ -927,8 +927,9 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       if (verdicts.some((verdict) => verdict.membershipChanged)) roomMembers.delete(roomId);
       forgetReadAhead(inputs);
     };
+    let persisted: Awaited<ReturnType<typeof store.rooms.persistEvents>>;
     try {
-      await store.rooms.persistEvents(
+      persisted = await store.rooms.persistEvents(
         inputs,
         options?.committed
           ? {
@@ -947,7 +948,12 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
         .filter((input) => !input.rejected && !input.softFailed)
         .flatMap((input) => affectedUsers(input.event)),
     );
-    ctx.notifier.notify({ rooms: [roomId], users });
+    const events = persisted.flatMap((p) =>
+      p.stream !== null && p.stream > 0 && !p.existed
+        ? [{ roomId, eventId: p.eventId, stream: p.stream }]
+        : [],
+    );
+    ctx.notifier.notify({ rooms: [roomId], users, events });
     const destinations = [...new Set(inputs.flatMap((input) => input.destinations ?? []))];
     if (destinations.length > 0) ctx.federation.outboxWritten?.(destinations);
   }

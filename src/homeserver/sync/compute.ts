@@ -35,9 +35,12 @@ import {
   type PassInput,
   prevBatchFor,
   type RoomPlan,
+  relationsKey,
+  sharedStateAtStream,
+  sharedStateBefore,
 } from './pass.ts';
 import { planRooms, statesAtSince } from './plan.ts';
-import { chooseState, loadTimelines } from './room-state.ts';
+import { chooseState, loadTimelines, type RecentEvents } from './room-state.ts';
 import { strippedStateFor } from './stripped.ts';
 import type { JoinedRoom, LeftRoom, SyncDeps, SyncResponse } from './types.ts';
 
@@ -45,6 +48,11 @@ export type { PassInput } from './pass.ts';
 
 /** Rooms with new events whose unread counts are read up front (beyond, only those shown). */
 const UNREAD_AHEAD_MAX = 32;
+/**
+ * Events since `since` read with the positions at most: beyond, the pass is far behind and
+ * reads which rooms have news, then their pages, room by room.
+ */
+const RECENT_EVENTS_MAX = 100;
 
 export interface PassResult {
   body: SyncResponse;
@@ -86,29 +94,100 @@ export function ignoredUsersOf(content: JsonObject | null): Set<string> {
   return new Set(isObject(ignored) ? Object.keys(ignored) : []);
 }
 
+/**
+ * The positions of the pass and, for an incremental one not far behind, every timeline event
+ * since `since` up to them (read with the positions, one snapshot; shared by the passes of a
+ * wake from the same `since`).
+ */
+async function startPass(input: PassInput): Promise<{ now: SyncPositions; recent?: RecentEvents }> {
+  const { ctx, deps, since } = input;
+  if (!since) return { now: input.positions ?? (await currentPositions(ctx, deps)) };
+  const read = () => ctx.store.positionsWithEvents(since.events, RECENT_EVENTS_MAX);
+  const started = await (deps.shared
+    ? deps.shared.memo(`positionsWithEvents ${since.events}`, read)
+    : read());
+  const now = input.positions ?? {
+    ...started.positions,
+    typing: deps.typing?.position ?? 0,
+    presence: deps.presence?.position ?? 0,
+  };
+  // Positions given by the request may be later than a shared read: its events cover them only
+  // if its snapshot reached them (positions are taken in commit order).
+  if (!started.complete || started.positions.events < now.events) return { now };
+  const events = started.events.filter((e) => (e.stream ?? 0) <= now.events);
+  return { now, recent: { after: since.events, upTo: now.events, events } };
+}
+
+/**
+ * The reads of the hinted rooms that need no earlier answer, made with the pass's first reads
+ * and shared (`deps.shared`) under the keys the pass will ask them by: the state at `since`,
+ * the state before the first hinted event since `since` and — under a key naming the events
+ * position the hint ends at, so used only if the pass reads up to it — the relation summaries
+ * of the hinted events, which its page shows when nothing else came.
+ */
+function readAhead(
+  input: PassInput,
+  since: SyncPositions,
+  rooms: readonly string[],
+): { ids: string[]; upTo: number; read: Promise<unknown> }[] {
+  const { deps, hint } = input;
+  if (!deps.shared || rooms.length > UNREAD_AHEAD_MAX) return [];
+  const ahead: { ids: string[]; upTo: number; read: Promise<unknown> }[] = [];
+  for (const roomId of rooms) {
+    void sharedStateAtStream(input, roomId, since.events).catch(() => undefined);
+    const events = (hint?.events ?? [])
+      .filter((e) => e.roomId === roomId && e.stream > since.events)
+      .sort((a, b) => a.stream - b.stream);
+    const first = events[0];
+    const last = events[events.length - 1];
+    if (!first || !last || events.length > input.filter.timelineLimit) continue;
+    void sharedStateBefore(input, first.eventId).catch(() => undefined);
+    const ids = events.map((e) => e.eventId);
+    // Shared by the passes woken together, like the reads they will be taken for.
+    const read = deps.shared.memo(relationsKey(last.stream, ids, 'ahead'), () =>
+      input.ctx.store.rooms.relationSummaries(ids),
+    );
+    read.catch(() => undefined);
+    ahead.push({ ids, upTo: last.stream, read });
+  }
+  return ahead;
+}
+
 export async function computePass(input: PassInput): Promise<PassResult> {
   const { ctx, deps, userId, since } = input;
   const { store } = ctx;
-  const now = input.positions ?? (await currentPositions(ctx, deps));
-
-  const withEvents = since
-    ? await (deps.shared
-        ? deps.shared.roomsWithEvents(since.events, now.events)
-        : store.rooms.roomsWithEvents(since.events, now.events).then((ids) => new Set(ids)))
-    : undefined;
-  // The rooms with new events are those whose unread counts the answer will show: read with
-  // the memberships and key counts, in one transaction (when they are few).
-  const unreadRooms = withEvents && withEvents.size <= UNREAD_AHEAD_MAX ? [...withEvents] : [];
-  // A stream that has not moved since `since` has nothing new for anyone: not read.
-  const [snapshot, settings, accountData, newReceipts] = await Promise.all([
+  // The first round of reads, issued together: the positions (with the events since `since`),
+  // the user's memberships, counters and key counts, and — where the hint says the news is —
+  // the state at `since` and the unread counts.
+  const hinted = since ? [...(input.hint?.rooms ?? [])] : [];
+  const unreadRooms = hinted.length <= UNREAD_AHEAD_MAX ? hinted : [];
+  const relationsAhead = since ? readAhead(input, since, hinted) : [];
+  const [{ now, recent }, snapshot, settings] = await Promise.all([
+    startPass(input),
     store.syncSnapshot(userId, { deviceId: input.deviceId, unreadRooms }),
     // The ignore list as the push settings cache keeps it (write-through, shared with sends).
     store.userData.pushSettings([userId]),
-    since && since.accountData >= now.accountData
-      ? []
-      : store.userData.accountDataSince(userId, since?.accountData ?? 0, now.accountData),
-    since ? newReceiptsOf(input, since.receipts, now.receipts) : undefined,
   ]);
+
+  // The relation summaries read ahead are the pass's own if its page is what the hint said.
+  for (const ahead of relationsAhead)
+    if (ahead.upTo === now.events) deps.shared?.memo(relationsKey(now.events, ahead.ids), () => ahead.read);
+  const withEvents = since
+    ? recent
+      ? new Set(recent.events.map((e) => e.roomId))
+      : await (deps.shared
+          ? deps.shared.roomsWithEvents(since.events, now.events)
+          : store.rooms.roomsWithEvents(since.events, now.events).then((ids) => new Set(ids)))
+    : undefined;
+  // A stream that has not moved since `since` has nothing new for anyone: not read. Awaited
+  // where they are used, so that these reads go with the next round.
+  const accountData =
+    since && since.accountData >= now.accountData
+      ? Promise.resolve([])
+      : store.userData.accountDataSince(userId, since?.accountData ?? 0, now.accountData);
+  const newReceipts = since ? newReceiptsOf(input, since.receipts, now.receipts) : Promise.resolve(undefined);
+  accountData.catch(() => undefined);
+  newReceipts.catch(() => undefined);
   const { memberships } = snapshot;
   const pass = createPass(input, now, ignoredUsersOf(settings.get(userId)?.ignoredUsers ?? null));
 
@@ -124,7 +203,7 @@ export async function computePass(input: PassInput): Promise<PassResult> {
       p.fetch = true;
     }
   }
-  const timelines = await loadTimelines(pass, plans, withEvents);
+  const timelines = await loadTimelines(pass, plans, withEvents, recent);
   // Each room's timeline is formatted (its relations and redactions read) while its state is
   // chosen and the ephemeral and account data read: reads that wait on no other overlap.
   const formatted = new Map(
@@ -134,8 +213,8 @@ export async function computePass(input: PassInput): Promise<PassResult> {
   for (const events of formatted.values()) events.catch(() => undefined);
   const [states, ephemeral, roomData] = await Promise.all([
     chooseState(pass, plans, timelines, sinceStates),
-    ephemeralParts(pass, plans, newReceipts),
-    accountDataParts(pass, plans, accountData),
+    newReceipts.then((receipts) => ephemeralParts(pass, plans, receipts)),
+    accountData.then((data) => accountDataParts(pass, plans, data)),
   ]);
 
   // --- assemble rooms ------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 import type { HomeserverContext } from '../context.ts';
 import { createE2eeSyncData } from '../e2ee/sync-data.ts';
 import { invalidParam } from '../errors.ts';
+import type { RecentChanges } from '../notifier.ts';
 import { parseSyncToken, type SyncPositions } from '../tokens.ts';
 import { clampSince, computePass, currentPositions } from './compute.ts';
 import { type SyncFilterView, syncFilterView } from './filter-view.ts';
@@ -70,9 +71,10 @@ export function createSyncService(ctx: HomeserverContext, given: SyncDeps): Sync
         }
       }
 
-      const pass = (positions?: SyncPositions) =>
+      const pass = (positions?: SyncPositions, hint?: RecentChanges) =>
         computePass({
           ...(positions ? { positions } : {}),
+          ...(hint ? { hint } : {}),
           ctx,
           deps,
           userId,
@@ -91,10 +93,11 @@ export function createSyncService(ctx: HomeserverContext, given: SyncDeps): Sync
       const deadline = ctx.clock.now() + timeout;
       // "full_state … the timeout parameter will be ignored and the query will return immediately."
       const mayWait = clamped !== undefined && request.fullState !== true;
+      let hint: RecentChanges | undefined;
       for (let wakes = 0; ; wakes++) {
         // The first pass takes the positions just read; a woken one reads them again.
         const version = wakes === 0 ? firstVersion : ctx.notifier.version;
-        const result = await pass(wakes === 0 ? now : undefined);
+        const result = await pass(wakes === 0 ? now : undefined, hint);
         const remaining = deadline - ctx.clock.now();
         if (
           !result.empty ||
@@ -107,6 +110,11 @@ export function createSyncService(ctx: HomeserverContext, given: SyncDeps): Sync
         }
         const woken = await ctx.notifier.wait(userId, result.rooms, version, remaining, request.signal);
         if (!woken) return result.body;
+        // Where the woken pass will likely find news: its reads there start with its first ones.
+        const changes = ctx.notifier.changesSince(version);
+        for (const room of changes.rooms) if (!result.rooms.has(room)) changes.rooms.delete(room);
+        changes.events = changes.events.filter((e) => changes.rooms.has(e.roomId));
+        hint = changes;
       }
     },
   };

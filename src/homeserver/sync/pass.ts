@@ -8,6 +8,7 @@ import type { IdentifiedPdu, StateMap } from '../../core/pdu.ts';
 import type { Membership, Store, StoredEvent } from '../../storage/store.ts';
 import { loadClientEvents } from '../client-event.ts';
 import type { HomeserverContext } from '../context.ts';
+import type { RecentChanges } from '../notifier.ts';
 import { formatSyncToken, formatTopoToken, type SyncPositions } from '../tokens.ts';
 import type { SyncFilterView } from './filter-view.ts';
 import type { StateField, SyncDeps } from './types.ts';
@@ -30,6 +31,12 @@ export interface PassInput {
    * again, so a pass reads them once whatever the time between.
    */
   positions?: SyncPositions;
+  /**
+   * Where the pass will likely find news (the rooms and events notified since the long-poll
+   * began to wait): the reads it will make there that need no earlier answer are made with
+   * its first reads. A hint only: what the pass shows it reads, whatever the hint says.
+   */
+  hint?: RecentChanges;
 }
 
 export interface Pass {
@@ -70,6 +77,13 @@ export interface Pass {
 const SHARED_LIST_MAX = 64;
 
 /**
+ * The shared read of the relation summaries of `ids` (timeline order) by a pass at events
+ * position `at` (`ahead`: read before the pass knew its position, compute.ts `readAhead`).
+ */
+export const relationsKey = (at: number, ids: readonly string[], ahead?: 'ahead') =>
+  `relations${ahead ? ' ahead' : ''} ${at} ${ids.join(' ')}`;
+
+/**
  * The store as `loadClientEvents` reads it for one pass: the reads that depend only on the
  * events asked for (replaced state, redactions, relations) go through `memo`, so passes that
  * format the same page read it once. Keys carry the events position the pass covers.
@@ -85,11 +99,23 @@ function sharedFormatStore(store: Store, memo: Pass['memo'], at: number): Store 
       : store.rooms.getEvents(ids);
   rooms.relationSummaries = (ids) =>
     short(ids)
-      ? memo(`relations ${at} ${ids.join(' ')}`, () => store.rooms.relationSummaries(ids))
+      ? memo(relationsKey(at, ids), () => store.rooms.relationSummaries(ids))
       : store.rooms.relationSummaries(ids);
   const view: Store = Object.create(store);
   Object.defineProperty(view, 'rooms', { value: rooms });
   return view;
+}
+
+/** The room's state after the event at `position` (stream order), shared as `Pass.stateAtStream`. */
+export function sharedStateAtStream(input: PassInput, roomId: string, position: number): Promise<StateMap> {
+  const read = () => input.ctx.store.rooms.stateAtStream(roomId, position);
+  return input.deps.shared ? input.deps.shared.memo(`stateAtStream ${roomId} ${position}`, read) : read();
+}
+
+/** The state before an event, shared as `Pass.stateBefore`. */
+export function sharedStateBefore(input: PassInput, eventId: string): Promise<StateMap | null> {
+  const read = () => input.ctx.store.rooms.stateAt(eventId, 'before');
+  return input.deps.shared ? input.deps.shared.memo(`stateAt before ${eventId}`, read) : read();
 }
 
 export function createPass(input: PassInput, now: SyncPositions, ignored: ReadonlySet<string>): Pass {
@@ -135,9 +161,8 @@ export function createPass(input: PassInput, now: SyncPositions, ignored: Readon
       return Promise.all(answers);
     },
     sharedEvents: (eventIds) => formatStore.rooms.getEvents(eventIds),
-    stateAtStream: (roomId, position) =>
-      memo(`stateAtStream ${roomId} ${position}`, () => store.rooms.stateAtStream(roomId, position)),
-    stateBefore: (eventId) => memo(`stateAt before ${eventId}`, () => store.rooms.stateAt(eventId, 'before')),
+    stateAtStream: (roomId, position) => sharedStateAtStream(input, roomId, position),
+    stateBefore: (eventId) => sharedStateBefore(input, eventId),
   };
 }
 

@@ -12,10 +12,42 @@ import { type RoomSummary, roomSummary, summaryFromState } from './summary.ts';
 
 export type Timelines = Map<string, { events: StoredEvent[]; limited: boolean }>;
 
+/** Every timeline event at positions in (after, upTo], read with the pass's positions. */
+export interface RecentEvents {
+  after: number;
+  upTo: number;
+  events: readonly StoredEvent[];
+}
+
+type TimelinePage = { events: StoredEvent[]; next: number | null };
+
+/**
+ * A room's page as `store.rooms.timelines` reads it (dir 'b' from `upper` to `lower`, the
+ * latest `limit` matching events, and whether more match), taken from `recent`.
+ */
+function pageFromRecent(
+  recent: RecentEvents,
+  p: RoomPlan,
+  limit: number,
+  matches: (e: StoredEvent) => boolean,
+): TimelinePage {
+  const found: StoredEvent[] = [];
+  for (let i = recent.events.length - 1; i >= 0 && found.length <= limit; i--) {
+    const e = recent.events[i] as StoredEvent;
+    const stream = e.stream ?? 0;
+    if (e.roomId !== p.roomId || stream > p.upper || stream <= (p.lower as number)) continue;
+    if (matches(e)) found.push(e);
+  }
+  const events = found.slice(0, limit);
+  const last = events[events.length - 1];
+  return { events, next: found.length > limit && last ? (last.stream as number) - 1 : null };
+}
+
 export async function loadTimelines(
   pass: Pass,
   plans: readonly RoomPlan[],
   withEvents: ReadonlySet<string> | undefined,
+  recent?: RecentEvents,
 ): Promise<Timelines> {
   const { store, filter, ignored, userId } = pass;
   const { deps } = pass.input;
@@ -32,31 +64,43 @@ export async function loadTimelines(
       (p.lower === undefined || p.lower < p.upper) &&
       limit > 0,
   );
-  // Every pass with the same page to read (room, bounds, filter, ignored senders) shares it.
+  // Pages within the events read with the positions are taken from them; every pass with the
+  // same page to read (room, bounds, filter, ignored senders) shares it.
+  const covered = (p: RoomPlan) =>
+    recent !== undefined && p.lower !== undefined && p.lower >= recent.after && p.upper <= recent.upTo;
+  const reading = fetching.filter((p) => !covered(p));
   const ignoredKey = [...ignored].sort().join(' ');
-  const pages = await pass.memoBatch(
-    fetching.map(
-      (p) => `timeline ${p.roomId} ${p.upper} ${p.lower ?? '-'} ${limit} ${filter.timelineKey} ${ignoredKey}`,
-    ),
-    (missing) =>
-      store.rooms.timelines(
-        missing.map((i) => {
-          const p = fetching[i] as RoomPlan;
-          return {
-            roomId: p.roomId,
-            dir: 'b' as const,
-            from: p.upper,
-            to: p.lower,
-            limit,
-            filter: matchesTimeline,
-          };
-        }),
-      ),
-  );
+  const read =
+    reading.length === 0
+      ? []
+      : await pass.memoBatch(
+          reading.map(
+            (p) =>
+              `timeline ${p.roomId} ${p.upper} ${p.lower ?? '-'} ${limit} ${filter.timelineKey} ${ignoredKey}`,
+          ),
+          (missing) =>
+            store.rooms.timelines(
+              missing.map((i) => {
+                const p = reading[i] as RoomPlan;
+                return {
+                  roomId: p.roomId,
+                  dir: 'b' as const,
+                  from: p.upper,
+                  to: p.lower,
+                  limit,
+                  filter: matchesTimeline,
+                };
+              }),
+            ),
+        );
+  const readPages = new Map(reading.map((p, i) => [p, read[i] as TimelinePage]));
   const timelines: Timelines = new Map();
   await Promise.all(
-    fetching.map(async (p, i) => {
-      const page = pages[i] as { events: StoredEvent[]; next: number | null };
+    fetching.map(async (p) => {
+      const page =
+        recent && covered(p)
+          ? pageFromRecent(recent, p, limit, matchesTimeline)
+          : (readPages.get(p) as TimelinePage);
       const ordered = [...page.events].reverse();
       // After the user's latest member event (while joined) everything is theirs to see; before
       // it, history visibility decides.

@@ -157,6 +157,10 @@ function toAlias(row: Row): RoomAlias {
   };
 }
 
+/** Send snapshot hints kept (`roomReads`): a bound on memory, not a tuning knob. */
+const STATE_HINTS_KEPT = 4096;
+const stateHintKey = (roomId: string, type: string, key: string) => JSON.stringify([roomId, type, key]);
+
 /** A user's memberships (of one kind, when given), within a transaction. */
 export async function roomsOfUser(tx: Tx, userId: string, membership?: string): Promise<Membership[]> {
   const rows = await tx.query('room_members', {
@@ -169,6 +173,17 @@ export async function roomsOfUser(tx: Tx, userId: string, membership?: string): 
 /** The reading half of `RoomStore`. */
 export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | keyof EventIndexReads> {
   const states = new StateCache();
+  /**
+   * The event each (room, type, state key) of a send's snapshot last named: a hint of which
+   * events its next snapshot needs, so that they are read beside the state that names them.
+   * Only a hint: the snapshot takes an event only if the current state it reads names it.
+   */
+  const stateHints = new Map<string, string>();
+  const rememberHint = (key: string, eventId: string) => {
+    stateHints.delete(key);
+    stateHints.set(key, eventId);
+    if (stateHints.size > STATE_HINTS_KEPT) stateHints.delete(stateHints.keys().next().value as string);
+  };
   return {
     async getEvent(eventId) {
       const row = await engine.read(['events'], (tx) => tx.get('events', eventId));
@@ -363,26 +378,44 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
           const { txn } = request;
           // Requests run in order within the transaction: issue them all, then wait. The
           // transaction ID is looked up beside the state (a repeat is rare; its reads are wasted).
-          const [earlier, stateRows, latest, memberRows] = await Promise.all([
+          // The state events the room's current state named at its last snapshot are read with
+          // the current state: those it still names are taken, the others read after it.
+          const hinted = [
+            ...new Set(
+              request.keys
+                .map(([type, key]) => stateHints.get(stateHintKey(roomId, type, key)))
+                .filter((id) => id !== undefined),
+            ),
+          ];
+          const [earlier, stateRows, latest, memberRows, hintedRows] = await Promise.all([
             txn ? tx.get('txn_ids', [txn.userId, txn.deviceId, txn.txnId]) : undefined,
             Promise.all(request.keys.map(([type, key]) => tx.get('current_state', [roomId, type, key]))),
             latestEvent(tx, roomId),
             request.joined
               ? tx.query('room_members', { index: '[room_id+membership]', prefix: [roomId, 'join'] })
               : undefined,
+            hinted.length > 0 ? tx.getMany('events', hinted) : [],
           ]);
           if (earlier) return { earlier: earlier.result as string, state: [], extremities: [] };
           const extremities = extremitiesAfter(latest).map(toPosition);
           const stateIds = stateRows.filter((row) => row !== undefined).map((row) => row.event_id as string);
+          for (const row of stateRows)
+            if (row)
+              rememberHint(
+                stateHintKey(roomId, row.type as string, row.state_key as string),
+                row.event_id as string,
+              );
           const prevIds = request.prevEvents ? extremities.map((e) => e.eventId) : [];
+          const rows = new Map<string, Row>();
+          for (const row of hintedRows) if (row) rows.set(row.event_id as string, row);
           // The latest event is usually the one extremity: it is read already.
-          const unread = prevIds.filter((id) => id !== latest?.event_id);
+          if (latest) rows.set(latest.event_id as string, latest);
+          const unread = [...stateIds, ...prevIds].filter((id) => !rows.has(id));
           const [read, current] = await Promise.all([
-            tx.getMany('events', [...stateIds, ...unread]),
+            unread.length > 0 ? tx.getMany('events', unread) : [],
             extremities.length > 1 ? tx.query('current_state', { prefix: [roomId] }) : undefined,
           ]);
-          const rows = new Map(read.map((row) => [row?.event_id as string, row]));
-          if (latest) rows.set(latest.event_id as string, latest);
+          for (const row of read) if (row) rows.set(row.event_id as string, row);
           const stored = (ids: readonly string[]) =>
             ids.flatMap((id) => {
               const row = rows.get(id);

@@ -178,6 +178,9 @@ class Pending {
   }
 }
 
+const unreadKey = (userId: string, roomId: string, threadId: string) =>
+  JSON.stringify([userId, roomId, threadId]);
+
 /** Entries kept per cache map; the oldest go first (a linear room needs only the last few). */
 const CACHE_LIMIT = 2048;
 
@@ -253,6 +256,8 @@ class PersistRun {
   private readonly stored = new Set<string>();
   /** Notifying events of this batch by (user, room, thread): added to the counters at the end. */
   private readonly unread = new Map<string, Row>();
+  /** The stored counters read ahead by `readUnreadAhead`, by (user, room, thread). */
+  private unreadAhead: Promise<Map<string, Row | undefined>> | undefined;
   /** Rooms' forward extremities after this transaction's latest event in each. */
   private readonly extremities = new Map<string, RoomExtremities>();
   /** Events claimed as awaited by an event of this transaction (`awaits`). */
@@ -336,7 +341,7 @@ class PersistRun {
 
   /** One more unread notification for the user in the room's thread (see `finish`). */
   countUnread(userId: string, roomId: string, threadId: string, highlight: boolean): void {
-    const key = JSON.stringify([userId, roomId, threadId]);
+    const key = unreadKey(userId, roomId, threadId);
     const counted = this.unread.get(key) ?? {
       user_id: userId,
       room_id: roomId,
@@ -349,16 +354,52 @@ class PersistRun {
     this.unread.set(key, counted);
   }
 
+  /**
+   * Asks for the counters the batch's notifications will move before its events are written
+   * (nothing in the batch writes them before `addUnread`): their answer comes back while the
+   * rest is issued, so adding to them costs the write no round trip of its own.
+   */
+  readUnreadAhead(inputs: readonly PersistEventInput[]): void {
+    const keys = new Map<string, [string, string, string]>();
+    for (const input of inputs) {
+      if (!input.notify?.length) continue;
+      const roomId = roomIdOf(input.event);
+      const threadId = threadOfRow({ pdu: input.event });
+      for (const { userId } of input.notify)
+        keys.set(unreadKey(userId, roomId, threadId), [userId, roomId, threadId]);
+    }
+    if (keys.size === 0) return;
+    const named = [...keys];
+    const read = this.tx
+      .getMany(
+        'notification_counts',
+        named.map(([, key]) => key),
+      )
+      .then((rows) => new Map(named.map(([key], i) => [key, rows[i]])));
+    read.catch(() => undefined);
+    this.unreadAhead = read;
+  }
+
   /** Adds this batch's notifications to the stored counters: one read of them, then the writes. */
   private async addUnread(): Promise<void> {
     if (this.unread.size === 0) return;
-    const added = [...this.unread.values()];
-    const rows = await this.tx.getMany(
-      'notification_counts',
-      added.map((c) => [c.user_id as string, c.room_id as string, c.thread_id as string]),
-    );
-    for (const [i, count] of added.entries()) {
-      const row = rows[i];
+    const ahead = this.unreadAhead ? await this.unreadAhead : new Map<string, Row | undefined>();
+    const added = [...this.unread.entries()];
+    const missing = added.filter(([key]) => !ahead.has(key)).map(([, c]) => c);
+    const read =
+      missing.length === 0
+        ? []
+        : await this.tx.getMany(
+            'notification_counts',
+            missing.map((c) => [c.user_id as string, c.room_id as string, c.thread_id as string]),
+          );
+    for (const [i, count] of missing.entries())
+      ahead.set(
+        unreadKey(count.user_id as string, count.room_id as string, count.thread_id as string),
+        read[i],
+      );
+    for (const [key, count] of added) {
+      const row = ahead.get(key);
       this.write(
         this.tx.put('notification_counts', {
           ...count,
@@ -736,6 +777,7 @@ export function roomWrites(engine: Engine): RoomWrites {
             optimistic ? persistScope(inputs) : PERSIST_TABLES,
             async (tx) => {
               run = new PersistRun(tx, cache, optimistic);
+              run.readUnreadAhead(inputs);
               const results: PersistedEvent[] = [];
               for (const input of inputs) results.push(await persistOne(run, input));
               await run.finish();

@@ -201,6 +201,58 @@ export function roomTests(target: ConformanceTarget): void {
       expect((await store.rooms.eventAtStream('!b:hearth.test', 5))?.stream).toBe(5);
       expect(await store.rooms.eventAtStream('!b:hearth.test', 3)).toBeNull();
     });
+
+    it("a send's snapshot has the state current now, when it changed since the last snapshot", async () => {
+      const { store } = await stores.fresh();
+      const room = new LinearRoom();
+      await store.rooms.persistEvents([room.create(), room.member(ALICE, 'join')]);
+      const power = (id: string, level: number) =>
+        room.next({ id, type: 'm.room.power_levels', stateKey: '', content: { users: { [ALICE]: level } } });
+      await store.rooms.persistEvents([power('$pl1', 100)]);
+      const keys = [
+        ['m.room.create', ''],
+        ['m.room.power_levels', ''],
+        ['m.room.member', ALICE],
+      ] as const;
+      const snapshotIds = async () =>
+        (await store.rooms.sendSnapshot(ROOM, { keys })).state.map((e) => e.event.event_id).sort();
+      expect(await snapshotIds()).toEqual(['$pl1', '$room-1', '$room-2']);
+      await store.rooms.persistEvents([power('$pl2', 50)]);
+      await store.rooms.persistEvents([room.member(ALICE, 'leave')]);
+      // The events the last snapshot found are not those the current state names now.
+      expect(await snapshotIds()).toEqual(['$pl2', '$room-1', '$room-3']);
+      const again = await store.rooms.sendSnapshot(ROOM, { keys });
+      expect(again.state.find((e) => e.event.type === 'm.room.power_levels')?.event.content).toEqual({
+        users: { [ALICE]: 50 },
+      });
+    });
+
+    it('reads the positions with the events after one, all of them or a first page', async () => {
+      const { store } = await stores.fresh();
+      await seedRoom(store, 1, '!a:hearth.test'); // streams 1..3
+      await seedRoom(store, 1, '!b:hearth.test'); // streams 4..6
+      const all = await store.positionsWithEvents(2, 10);
+      expect(all.positions).toEqual(await store.positions());
+      expect(all.events.map((e) => [e.stream, e.roomId])).toEqual([
+        [3, '!a:hearth.test'],
+        [4, '!b:hearth.test'],
+        [5, '!b:hearth.test'],
+        [6, '!b:hearth.test'],
+      ]);
+      expect(all.events[0]).toEqual(await store.rooms.eventAtStream('!a:hearth.test', 3));
+      expect(all.complete).toBe(true);
+      // Exactly `limit` after it: complete; one more than the limit: the first page only.
+      expect((await store.positionsWithEvents(2, 4)).complete).toBe(true);
+      const page = await store.positionsWithEvents(2, 3);
+      expect(page.events.map((e) => e.stream)).toEqual([3, 4, 5]);
+      expect(page.complete).toBe(false);
+      expect(await store.positionsWithEvents(6, 10)).toEqual({
+        positions: all.positions,
+        events: [],
+        complete: true,
+      });
+      await expect(store.positionsWithEvents(0, -1)).rejects.toMatchObject({ code: 'INVALID' });
+    });
   });
 
   describe('topological order', () => {

@@ -38,6 +38,8 @@ export interface IndexedDbOptions {
    * `IndexedDbEngine.sharedRead`). 'writes' and 'none' exist to measure and test the others.
    */
   bare?: 'writes' | 'all' | 'none';
+  /** How long reads may go on joining one shared read transaction, in ms. Default 20 (`SHARED_READ_MS`). */
+  sharedReadMs?: number;
 }
 
 /**
@@ -500,10 +502,11 @@ export class IndexedDbEngine implements Engine {
    * read can join. Nothing committed is missed: a write made after it started waits for it to
    * end, and one made before it is in its snapshot. So that no write waits long behind it,
    * it takes no new reads once a write of this engine is asked for, nor past
-   * `SHARED_READ_MS` (a write of another connection waits for it too).
+   * `sharedReadMs` (a write of another connection waits for it too).
    */
   private sharedRead: IDBTransaction | null = null;
   private sharedReadAt = 0;
+  private readonly sharedReadMs: number;
   /**
    * The `read` calls under way on each read transaction they made requests on. Once a shared
    * read transaction takes no new reads and none is under way on it, it is committed at once
@@ -519,6 +522,7 @@ export class IndexedDbEngine implements Engine {
     this.keyRange = options.IDBKeyRange;
     this.durability = options.durability ?? 'strict';
     this.bare = options.bare ?? 'all';
+    this.sharedReadMs = options.sharedReadMs ?? SHARED_READ_MS;
     const probe = db.backendDB().transaction('meta').objectStore('meta');
     this.getAllWithDirection = 'getAllRecords' in probe;
     this.storeNames = [...db.backendDB().objectStoreNames];
@@ -552,7 +556,7 @@ export class IndexedDbEngine implements Engine {
 
   /** The shared read transaction a read may join, if there is one (see `sharedRead`). */
   joinableRead(): IDBTransaction | null {
-    if (this.sharedRead && performance.now() - this.sharedReadAt > SHARED_READ_MS) this.closeSharedRead();
+    if (this.sharedRead && performance.now() - this.sharedReadAt > this.sharedReadMs) this.closeSharedRead();
     return this.sharedRead;
   }
 
