@@ -7,6 +7,8 @@ import {
   MAX_JSON_DEPTH,
   MAX_SAFE_INTEGER,
   MIN_SAFE_INTEGER,
+  utf8BytesPooled,
+  withUtf8,
 } from './canonical-json.ts';
 import fixture from './fixtures/canonical-json-examples.json' with { type: 'json' };
 import { expectCoreError } from './testing.ts';
@@ -357,5 +359,50 @@ describe('properties', () => {
     for (const text of ['plain', 'caf\u00e9', '\u00e9', '日本語', '\u{1f600}x', '']) {
       expect(canonicalJsonBytes(text)).toEqual(utf8.encode(JSON.stringify(text)));
     }
+  });
+});
+
+describe('the UTF-8 that is signed and kept', () => {
+  const texts = [
+    '',
+    'plain',
+    'caf\u00e9',
+    '\u00e9',
+    '日本語',
+    '\u{1f600}x',
+    'a'.repeat(30_000),
+    '\u{1f600}'.repeat(12_000),
+  ];
+
+  it('withUtf8 lends exactly the UTF-8 of any text, and a nested call bytes of its own', () => {
+    for (const text of texts) {
+      expect(withUtf8(text, (bytes) => Array.from(bytes))).toEqual(Array.from(utf8.encode(text)));
+    }
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }), (outer, inner) => {
+        withUtf8(outer, (bytes) => {
+          const before = Array.from(bytes);
+          expect(before).toEqual(Array.from(utf8.encode(outer)));
+          expect(withUtf8(inner, (nested) => Array.from(nested))).toEqual(Array.from(utf8.encode(inner)));
+          expect(Array.from(bytes)).toEqual(before);
+        });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('utf8BytesPooled gives the UTF-8 of any text, and arrays it gave earlier keep their bytes', () => {
+    const kept: [Uint8Array, string][] = [];
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 700 }), (text) => {
+        const bytes = utf8BytesPooled(text);
+        expect(bytes).toEqual(utf8.encode(text));
+        kept.push([bytes, text]);
+      }),
+      // Enough text to fill several slabs.
+      { numRuns: 400 },
+    );
+    for (const text of texts) kept.push([utf8BytesPooled(text), text]);
+    for (const [bytes, text] of kept) expect(bytes).toEqual(utf8.encode(text));
   });
 });

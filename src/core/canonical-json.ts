@@ -435,6 +435,67 @@ export function utf8Bytes(text: string): Uint8Array {
   return read === text.length ? out : encoder.encode(text);
 }
 
+/**
+ * Slabs `utf8BytesPooled` carves arrays from. 8 KiB, as Node pools its small Buffers: a kept
+ * array holds at most that much alive, and a slab serves a dozen or more events' signed bytes.
+ */
+const SLAB_BYTES = 8192;
+let slab = new Uint8Array(0);
+let slabUsed = 0;
+
+/**
+ * `utf8Bytes(text)`, as a view of a shared slab rather than an array of its own (a fresh
+ * ArrayBuffer per event is memory the runtime allocates outside its heap and sweeps later).
+ * For bytes that are kept a while (an event's signed bytes, returned by `verifyEvent`);
+ * never write into them or hand their `buffer` on.
+ */
+export function utf8BytesPooled(text: string): Uint8Array {
+  // Text of up to a quarter slab; larger text (rare for an event) gets its own bytes.
+  if (text.length * 3 > SLAB_BYTES / 4) return utf8Bytes(text);
+  for (;;) {
+    const { read, written } = encoder.encodeInto(text, slab.subarray(slabUsed));
+    if (read === text.length) {
+      const bytes = slab.subarray(slabUsed, slabUsed + written);
+      // Aligned, so that no two arrays share a word.
+      slabUsed += (written + 7) & ~7;
+      return bytes;
+    }
+    // Did not fit: a new slab, which holds any text this short.
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+}
+
+/**
+ * A buffer `withUtf8` encodes into, reused from call to call: a fresh `Uint8Array` per
+ * signature is an ArrayBuffer the runtime allocates outside its heap and sweeps later.
+ * Sized for an event (65,536 bytes at most on the wire: server-server-api.md "Size
+ * limits"); larger text gets its own bytes.
+ */
+const SCRATCH_BYTES = 65_536;
+let scratch: Uint8Array | undefined;
+let lending = false;
+
+/**
+ * Calls `use` with the UTF-8 of `text` and returns its result. The bytes are lent for the
+ * call only — they are overwritten afterwards — so `use` must be synchronous and keep
+ * nothing (a synchronous signature or digest of them). A nested call, or text that might
+ * not fit, gets bytes of its own.
+ */
+export function withUtf8<T>(text: string, use: (bytes: Uint8Array) => T): T {
+  // A UTF-16 code unit is at most three bytes of UTF-8, so this text fits.
+  if (lending || text.length * 3 > SCRATCH_BYTES) return use(utf8Bytes(text));
+  scratch ??= new Uint8Array(SCRATCH_BYTES);
+  const bytes = scratch;
+  lending = true;
+  try {
+    const { written } = encoder.encodeInto(text, bytes);
+    return use(bytes.subarray(0, written));
+  } finally {
+    lending = false;
+  }
+}
+
 /** Canonical JSON as the UTF-8 bytes that are hashed and signed. */
 export function canonicalJsonBytes(value: unknown, options: CanonicalJsonOptions = {}): Uint8Array {
   return utf8Bytes(canonicalJson(value, options));

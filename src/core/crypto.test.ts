@@ -248,6 +248,17 @@ describe('keys', () => {
     expect((await signingKeyFromSeed(seed, '1', webcrypto)).signNow).toBeUndefined();
   });
 
+  it('the node backend writes its signatures as unpadded base64 itself, for every RFC 8032 vector', async () => {
+    for (const vector of rfc8032.vectors) {
+      const key = await signingKeyFromSeed(hex(vector.secret_key), '1', nodeBackend());
+      const base64 = key.signNowBase64?.(hex(vector.message));
+      expect(base64).toBe(encodeBase64(hex(vector.signature)));
+      expect(base64).toMatch(/^[A-Za-z0-9+/]{86}$/);
+    }
+    // The others leave base64 to signing.ts.
+    expect((await signingKeyFromSeed(new Uint8Array(32), '1', nobleEd25519)).signNowBase64).toBeUndefined();
+  });
+
   it('signingKeyFromSeed names the key and publishes its base64 public key', async () => {
     const seed = hex(rfc8032.vectors[0]?.secret_key as string);
     for (const [, backend] of BACKENDS) {

@@ -8,14 +8,34 @@
  * content hash, which the redacted event keeps, covers everything else.
  */
 
-import { defaultEd25519, defaultEd25519IfKnown, type Ed25519Backend, type SigningKey } from './crypto.ts';
+import { utf8Bytes } from './canonical-json.ts';
+import {
+  defaultEd25519,
+  defaultEd25519IfKnown,
+  type Ed25519Backend,
+  type SigningKey,
+  sha256Utf8Base64,
+  sha256Utf8Base64Url,
+} from './crypto.ts';
 import { CoreError, isCoreError } from './errors.ts';
-import { toWirePdu } from './event-id.ts';
-import { checkContentHash, computeContentHashBase64, eventSignedBytes, withSha256 } from './hashes.ts';
-import type { Pdu } from './pdu.ts';
+import { identify, toWirePdu } from './event-id.ts';
+import {
+  checkContentHash,
+  computeContentHashBase64,
+  eventSignedBytes,
+  eventSignedText,
+  withSha256,
+} from './hashes.ts';
+import type { IdentifiedPdu, Pdu } from './pdu.ts';
 import { redact } from './redaction.ts';
 import type { RoomVersion } from './room-versions.ts';
-import { addSignature, type VerifyKeys, verifySignatures } from './signing.ts';
+import {
+  addSignature,
+  addSignatureNow,
+  type SigningKeyNow,
+  type VerifyKeys,
+  verifySignatures,
+} from './signing.ts';
 
 export * from './event-format.ts';
 export * from './event-id.ts';
@@ -49,18 +69,77 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * Signs an outgoing event: sets `hashes.sha256` to the content hash, signs the redacted
  * event as `serverName` with `key`, and returns the full event carrying the new signature
  * next to any it had. v3+ events are returned without `event_id` (their wire form).
+ *
+ * Not `async`: with a key that signs on this thread (`signNow`, the server's) the event is
+ * signed before this returns, and the promise is made already settled — no turn is waited for.
  */
-export async function signEvent(
+export function signEvent(pdu: Pdu, serverName: string, key: SigningKey, version: RoomVersion): Promise<Pdu> {
+  return signThen(pdu, serverName, key, version, (signed) => signed);
+}
+
+/**
+ * `identify(await signEvent(pdu, …))` with the redacted event encoded once: from v3 the event
+ * ID is the reference hash, and its input — the redacted event less `signatures`, `unsigned`
+ * and `event_id` (server-server-api.md "Calculating the reference hash for an event") — is
+ * exactly what the signature covers ("Signing Events"); it is hashed from the same text.
+ */
+export function signAndIdentify(
   pdu: Pdu,
   serverName: string,
   key: SigningKey,
   version: RoomVersion,
-): Promise<Pdu> {
-  if (!isObject(pdu)) throw new CoreError('BAD_EVENT', 'only a JSON object can be signed as an event');
-  // `signWire(addContentHash(toWirePdu(pdu)))` with one copy of the event, not three: the
-  // content hash leaves out what the wire form drops (a v3+ `event_id`), so it is taken from
-  // `pdu` itself, and the signature is set on the copy, which nobody else holds yet.
-  const sha = computeContentHashBase64(pdu, version);
+): Promise<IdentifiedPdu> {
+  return signThen(pdu, serverName, key, version, (signed, signedText) => {
+    switch (version.eventIdFormat) {
+      case 'server':
+        return identify(signed, version);
+      case 'base64':
+        return { ...signed, event_id: `$${sha256Utf8Base64(signedText())}` };
+      case 'urlsafe':
+        return { ...signed, event_id: `$${sha256Utf8Base64Url(signedText())}` };
+    }
+  });
+}
+
+/** `signEvent`, then `finish` of the signed event and its signed text (encoded once). */
+function signThen<R>(
+  pdu: Pdu,
+  serverName: string,
+  key: SigningKey,
+  version: RoomVersion,
+  finish: (signed: Pdu, signedText: () => string) => R,
+): Promise<R> {
+  try {
+    if (!isObject(pdu)) throw new CoreError('BAD_EVENT', 'only a JSON object can be signed as an event');
+    // The content hash leaves out what the wire form drops (a v3+ `event_id`), so it is
+    // taken from `pdu` itself; the signed text from the copy, once.
+    const signed = hashedWire(pdu, version, computeContentHashBase64(pdu, version));
+    let text: string | undefined;
+    const signedText = () => (text ??= eventSignedText(signed, version));
+    if (hasSignNow(key)) {
+      signed.signatures = addSignatureNow(signed.signatures, serverName, key, signedText);
+      return Promise.resolve(finish(signed, signedText));
+    }
+    return addSignature(signed.signatures, serverName, key, () => utf8Bytes(signedText())).then(
+      (signatures) => {
+        signed.signatures = signatures;
+        return finish(signed, signedText);
+      },
+    );
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+function hasSignNow(key: SigningKey): key is SigningKeyNow {
+  return key.signNow !== undefined;
+}
+
+/**
+ * The wire form of `pdu` (v3+ without `event_id`) with `hashes.sha256` set to `sha`: one
+ * copy, the caller's to set `signatures` on, since nobody else holds it.
+ */
+function hashedWire(pdu: Pdu, version: RoomVersion, sha: string): Pdu {
   const wire: Record<string, unknown> = {};
   const dropId = version.eventIdFormat !== 'server';
   for (const field of Object.keys(pdu)) {
@@ -72,11 +151,7 @@ export async function signEvent(
     else wire[field] = value;
   }
   if (!Object.hasOwn(wire, 'hashes')) wire.hashes = { sha256: sha };
-  const signed = wire as Pdu;
-  signed.signatures = await addSignature(signed.signatures, serverName, key, () =>
-    eventSignedBytes(signed, version),
-  );
-  return signed;
+  return wire as Pdu;
 }
 
 /** Signs the redacted form of a wire event that has its content hash; returns the event with the signature added. */
@@ -209,10 +284,15 @@ function verifySigner(
 ): Promise<void> {
   const signatures = Object.hasOwn(pdu, 'signatures') ? pdu.signatures : undefined;
   return verifySignatures(signatures, serverName, keys, signed, backend).catch((err: unknown) => {
-    if (isCoreError(err))
-      throw new CoreError('BAD_SIGNATURE', `event signature check failed: ${err.message}`);
-    throw err;
+    throw signatureCheckFailed(err);
   });
+}
+
+/** A failed signature check as the error an event check reports. */
+function signatureCheckFailed(err: unknown): unknown {
+  return isCoreError(err)
+    ? new CoreError('BAD_SIGNATURE', `event signature check failed: ${err.message}`)
+    : err;
 }
 
 /**
@@ -227,42 +307,107 @@ function verifySigner(
  * Servers are checked one after another, as listed; the content hash is computed while
  * the last signature is verified (WebCrypto verifies off the main thread).
  */
-export async function verifyEvent<T extends Pdu>(
+export function verifyEvent<T extends Pdu>(
   pdu: T,
   version: RoomVersion,
   keysFor: KeysFor,
   opts: VerifyEventOptions = {},
 ): Promise<VerifiedEvent<T>> {
-  if (!isObject(pdu)) throw new CoreError('BAD_EVENT', 'an event must be a JSON object');
-  const ts = typeof pdu.origin_server_ts === 'number' ? pdu.origin_server_ts : 0;
-  const required = requiredSigners(pdu, version);
-  const backend = opts.backend ?? defaultEd25519IfKnown() ?? (await defaultEd25519());
-  // Signatures cover the redacted event (server-server-api.md "Signing Events").
-  const given = opts.signedBytes;
-  const signed = given ? () => given : signedBytesOf(pdu, version);
+  try {
+    if (!isObject(pdu)) throw new CoreError('BAD_EVENT', 'an event must be a JSON object');
+    const ts = typeof pdu.origin_server_ts === 'number' ? pdu.origin_server_ts : 0;
+    const required = requiredSigners(pdu, version);
+    // Signatures cover the redacted event (server-server-api.md "Signing Events").
+    const given = opts.signedBytes;
+    const event = { pdu, version, signed: given ? () => given : signedBytesOf(pdu, version) };
+    const backend = opts.backend ?? defaultEd25519IfKnown();
+    const server = required[0];
+    if (backend === undefined || required.length !== 1 || server === undefined || isThirdPartyInvite(pdu)) {
+      return verifyInTurns(event, required, keysFor, ts, backend);
+    }
+    // The usual case — one required signer — without an async function's turns: with its
+    // keys at hand, the signature is verifying when this returns, and one step settles it.
+    const found = keysFor(server, ts);
+    return isPromise(found)
+      ? found.then((keys) => verifyBy(event, server, keys, backend))
+      : verifyBy(event, server, found, backend);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/** What `verifyEvent` works on: the event, and its signed bytes once encoded. */
+interface EventUnderCheck<T extends Pdu> {
+  pdu: T;
+  version: RoomVersion;
+  signed: () => Uint8Array;
+}
+
+function noKeysFor(server: string): CoreError {
+  return new CoreError(
+    'BAD_SIGNATURE',
+    `no verification keys known for ${server}, which must sign this event`,
+  );
+}
+
+/** `verifyEvent` of an event only `server` must sign, with `server`'s keys. */
+function verifyBy<T extends Pdu>(
+  event: EventUnderCheck<T>,
+  server: string,
+  keys: VerifyKeys | undefined,
+  backend: Ed25519Backend,
+): Promise<VerifiedEvent<T>> {
+  if (!keys) throw noKeysFor(server);
+  const { pdu, signed } = event;
+  const signatures = Object.hasOwn(pdu, 'signatures') ? pdu.signatures : undefined;
+  const verified = verifySignatures(signatures, server, keys, signed, backend);
+  const hashMatches = checkContentHash(pdu, event.version);
+  return verified.then(
+    () => outcome(event, hashMatches),
+    (err: unknown) => {
+      throw signatureCheckFailed(err);
+    },
+  );
+}
+
+/**
+ * `verifyEvent` in the general case: servers are checked one after another, as listed; the
+ * content hash is computed while the last signature is verified (WebCrypto verifies off the
+ * main thread).
+ */
+async function verifyInTurns<T extends Pdu>(
+  event: EventUnderCheck<T>,
+  required: readonly string[],
+  keysFor: KeysFor,
+  ts: number,
+  known: Ed25519Backend | undefined,
+): Promise<VerifiedEvent<T>> {
+  const { pdu, signed } = event;
+  const backend = known ?? (await defaultEd25519());
   let last: Promise<void> | undefined;
   for (const server of required) {
-    // No turn is waited for without need: with keys at hand, the verification of the one
-    // required signer (the usual case) is under way before this first awaits.
+    // No turn is waited for without need: with keys at hand, each verification is under
+    // way before this next awaits.
     if (last !== undefined) await last;
     const found = keysFor(server, ts);
     const keys = isPromise(found) ? await found : found;
-    if (!keys) {
-      throw new CoreError(
-        'BAD_SIGNATURE',
-        `no verification keys known for ${server}, which must sign this event`,
-      );
-    }
+    if (!keys) throw noKeysFor(server);
+    // Awaited before anything else that may throw: at the next server, or below.
     last = verifySigner(pdu, signed, server, keys, backend);
-    last.catch(() => undefined); // awaited below
   }
   if (isThirdPartyInvite(pdu)) {
     await last;
     last = undefined;
     await verifyAnySigner(pdu, signed, keysFor, ts, backend);
   }
-  const hashMatches = checkContentHash(pdu, version);
+  const hashMatches = checkContentHash(pdu, event.version);
   await last;
+  return outcome(event, hashMatches);
+}
+
+/** The result of a check whose signatures verified. */
+function outcome<T extends Pdu>(event: EventUnderCheck<T>, hashMatches: boolean): VerifiedEvent<T> {
+  const { pdu, version, signed } = event;
   if (hashMatches) return { redacted: false, pdu, signedBytes: signed() };
   return { redacted: true, pdu: redact(pdu, version) as T, signedBytes: signed() };
 }

@@ -11,8 +11,8 @@ import { decodeBase64 } from './base64.ts';
 import {
   type CanonicalJsonOptions,
   canonicalJson,
-  canonicalJsonBytes,
   canonicalJsonWithout,
+  utf8BytesPooled,
 } from './canonical-json.ts';
 import { sameBytes, sha256Utf8, sha256Utf8Base64 } from './crypto.ts';
 import type { Pdu } from './pdu.ts';
@@ -116,6 +116,11 @@ export function computeReferenceHash(pdu: Pdu, version: RoomVersion): Uint8Array
  * without copying the event.
  */
 export function eventSignedBytes(pdu: Pdu, version: RoomVersion): Uint8Array {
+  return utf8BytesPooled(eventSignedText(pdu, version));
+}
+
+/** `eventSignedBytes` as text, for a signer that encodes it itself (see `withUtf8`). */
+export function eventSignedText(pdu: Pdu, version: RoomVersion): string {
   const omit = version.eventIdFormat === 'server' ? NOT_SIGNED : NOT_SIGNED_V3;
-  return canonicalJsonBytes(redactedView(pdu, version, omit), canonicalOptions(version));
+  return canonicalJson(redactedView(pdu, version, omit), canonicalOptions(version));
 }

@@ -112,6 +112,19 @@ describe('redact: edge cases', () => {
     expect(redact(inherited, v1).content).toEqual({});
   });
 
+  it('copies an own `__proto__` key of kept content as a key, as parsed JSON holds it', () => {
+    // JSON.parse makes `__proto__` an own property; an assignment would set the prototype instead.
+    const event = JSON.parse(
+      '{"type":"m.room.power_levels","content":{"users":{"__proto__":100,"@a:a":50},"kick":{"__proto__":{"x":1}}}}',
+    ) as Pdu;
+    const redacted = redact(event, v11).content as Record<string, Record<string, unknown>>;
+    expect(Object.getPrototypeOf(redacted.users)).toBe(Object.prototype);
+    expect(Object.keys(redacted.users ?? {})).toEqual(['__proto__', '@a:a']);
+    expect(JSON.stringify(redacted)).toBe(
+      '{"kick":{"__proto__":{"x":1}},"users":{"__proto__":100,"@a:a":50}}',
+    );
+  });
+
   it('is idempotent', () => {
     for (const version of Object.values(roomVersions)) {
       for (const type of tables.eventTypes) {

@@ -120,7 +120,18 @@ function cloneJson<T>(value: T): T {
   if (Array.isArray(value)) return value.map(cloneJson) as T;
   if (isObject(value)) {
     const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value)) out[key] = cloneJson(value[key]);
+    for (const key of Object.keys(value)) {
+      const item = cloneJson(value[key]);
+      // As parsed JSON holds it: an own `__proto__` stays a property, never the prototype.
+      if (key === '__proto__')
+        Object.defineProperty(out, key, {
+          value: item,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      else out[key] = item;
+    }
     return out as T;
   }
   return value;

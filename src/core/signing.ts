@@ -3,7 +3,12 @@
  * a Signature". `signatures` and `unsigned` are never covered by a signature.
  */
 import { decodeBase64, encodeBase64 } from './base64.ts';
-import { type CanonicalJsonOptions, canonicalJsonBytesWithout, type JsonObject } from './canonical-json.ts';
+import {
+  type CanonicalJsonOptions,
+  canonicalJsonBytesWithout,
+  type JsonObject,
+  withUtf8,
+} from './canonical-json.ts';
 import { defaultEd25519, defaultEd25519IfKnown, type Ed25519Backend, type SigningKey } from './crypto.ts';
 import { CoreError } from './errors.ts';
 
@@ -53,16 +58,46 @@ export async function addSignature(
   key: SigningKey,
   signed: () => Uint8Array,
 ): Promise<Signatures> {
+  checkSignatures(existing);
+  // A backend that signs on this thread is asked synchronously: no turn is waited for.
+  const signature = key.signNow === undefined ? await key.sign(signed()) : key.signNow(signed());
+  return withSignature(existing, signingName, key.keyId, encodeBase64(signature));
+}
+
+/** A key that signs on the calling thread (node, noble). */
+export type SigningKeyNow = SigningKey & Required<Pick<SigningKey, 'signNow'>>;
+
+/**
+ * `addSignature` for a key that signs on this thread, synchronously, from the canonical
+ * text of what is signed (`signedText()`, called once `existing` is checked): its UTF-8 is
+ * written into a lent buffer (`withUtf8`), not into fresh bytes per signature.
+ */
+export function addSignatureNow(
+  existing: unknown,
+  signingName: string,
+  key: SigningKeyNow,
+  signedText: () => string,
+): Signatures {
+  checkSignatures(existing);
+  const signature = withUtf8(signedText(), (bytes) =>
+    key.signNowBase64 === undefined ? encodeBase64(key.signNow(bytes)) : key.signNowBase64(bytes),
+  );
+  return withSignature(existing, signingName, key.keyId, signature);
+}
+
+function checkSignatures(existing: unknown): void {
   if (existing !== undefined && !isSignatures(existing)) {
     throw new CoreError('BAD_EVENT', '`signatures` must be an object of objects of strings');
   }
-  // A backend that signs on this thread is asked synchronously: no turn is waited for.
-  const signature = encodeBase64(
-    key.signNow === undefined ? await key.sign(signed()) : key.signNow(signed()),
-  );
+}
+
+/** `existing` (checked) with `signingName`'s `keyId` signature set, every entity's map copied. */
+function withSignature(existing: unknown, signingName: string, keyId: string, signature: string): Signatures {
   const signatures: Signatures = {};
-  for (const [entity, entry] of Object.entries(existing ?? {})) signatures[entity] = { ...entry };
-  signatures[signingName] = { ...signatures[signingName], [key.keyId]: signature };
+  for (const [entity, entry] of Object.entries((existing as Signatures | undefined) ?? {})) {
+    signatures[entity] = { ...entry };
+  }
+  signatures[signingName] = { ...signatures[signingName], [keyId]: signature };
   return signatures;
 }
 
@@ -108,24 +143,55 @@ export async function verifyJson(
 /**
  * `verifyJson` on parts at hand: the object's `signatures` and its signed bytes (`signed`,
  * called at most once, when a signature has a known key). Every verification is started
- * before this first awaits — so a caller can work while WebCrypto verifies off the main
- * thread, and several keys verify together — and failures are reported in key order, as
- * checking one at a time would.
+ * before this returns — so a caller can work while WebCrypto verifies off the main thread,
+ * and several keys verify together — and failures are reported in key order, as checking
+ * one at a time would. Not `async`: the one signature of the usual case is settled by a
+ * single step after its verification, not by an async function's turns.
  */
-export async function verifySignatures(
+export function verifySignatures(
   signatures: unknown,
   signingName: string,
   keys: VerifyKeys,
   signed: () => Uint8Array,
   backend: Ed25519Backend,
 ): Promise<void> {
+  let checks: SignatureCheck[];
+  try {
+    checks = startChecks(signatures, signingName, keys, signed, backend);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (checks.length === 1) return settle(checks[0] as SignatureCheck, signingName);
+  let result: Promise<void> = Promise.resolve();
+  for (const check of checks) {
+    // Awaited in order; one left behind by an earlier failure must not count as unhandled.
+    check.verified?.catch(() => undefined);
+    result = result.then(() => settle(check, signingName));
+  }
+  return result;
+}
+
+/** A signature under way (`verified`), or the error it is reported with in its turn. */
+interface SignatureCheck {
+  keyId: string;
+  verified?: Promise<boolean>;
+  error?: unknown;
+}
+
+function startChecks(
+  signatures: unknown,
+  signingName: string,
+  keys: VerifyKeys,
+  signed: () => Uint8Array,
+  backend: Ed25519Backend,
+): SignatureCheck[] {
   if (!isPlainObject(signatures)) throw new CoreError('BAD_SIGNATURE', 'no `signatures` object');
   const entry = signatures[signingName];
   if (!isPlainObject(entry)) throw new CoreError('BAD_SIGNATURE', `not signed by ${signingName}`);
   const keyIds = Object.keys(entry);
   if (!keyIds.some((keyId) => keyId.startsWith('ed25519:')))
     throw new CoreError('BAD_SIGNATURE', `no ed25519 signature from ${signingName}`);
-  const checks: { keyId: string; verified?: Promise<boolean>; error?: unknown }[] = [];
+  const checks: SignatureCheck[] = [];
   for (const keyId of keyIds) {
     if (!keyId.startsWith('ed25519:')) continue;
     const signature = entry[keyId];
@@ -152,19 +218,19 @@ export async function verifySignatures(
       checks.push({ keyId, error });
       break;
     }
-    // Awaited below in order; one left behind by an earlier failure must not count as unhandled.
-    verified.catch(() => undefined);
     checks.push({ keyId, verified });
   }
   if (checks.length === 0) {
     throw new CoreError('BAD_SIGNATURE', `no known key for any signature of ${signingName}`);
   }
-  for (const { keyId, verified, error } of checks) {
-    if (!verified) throw error;
-    if (!(await verified)) {
-      throw new CoreError('BAD_SIGNATURE', `signature ${keyId} of ${signingName} does not verify`);
-    }
-  }
+  return checks;
+}
+
+function settle({ keyId, verified, error }: SignatureCheck, signingName: string): Promise<void> {
+  if (!verified) return Promise.reject(error);
+  return verified.then((ok) => {
+    if (!ok) throw new CoreError('BAD_SIGNATURE', `signature ${keyId} of ${signingName} does not verify`);
+  });
 }
 
 export type { JsonObject };

@@ -11,16 +11,11 @@
 
 import {
   type AuthState,
-  addContentHash,
-  addSignature,
   authTypesForEvent,
   computeReferenceHash,
   type EventReference,
   encodeBase64,
-  encodeBase64Url,
-  eventSignedBytes,
   type IdentifiedPdu,
-  identify,
   isCoreError,
   type JsonObject,
   MAX_DEPTH,
@@ -29,9 +24,8 @@ import {
   type Pdu,
   type RoomVersion,
   type SigningKey,
-  sha256,
+  signAndIdentify,
   stateKey,
-  toWirePdu,
   utf8ByteLength,
 } from '../../core/index.ts';
 import { type Random, randomString } from '../context.ts';
@@ -144,32 +138,11 @@ export async function buildEvent(
   };
 
   try {
-    return await signAndIdentify(pdu, version, tools);
+    // Signed and identified from one encoding of the event; build.test.ts checks the result
+    // against `computeEventId` and `verifyEvent` in every room version.
+    return await signAndIdentify(pdu, tools.serverName, tools.signingKey, version);
   } catch (err) {
     throw coreToMatrix(err);
-  }
-}
-
-/**
- * `identify(signEvent(pdu))` with the redacted event encoded once: from v3 the event ID is
- * the reference hash, and its input — the redacted event less `signatures`, `unsigned` and
- * `event_id` (server-server-api.md "Calculating the reference hash for an event") — is
- * exactly what the signature covers ("Signing Events"). build.test.ts checks the result
- * against `computeEventId` and `verifyEvent` in every room version.
- */
-async function signAndIdentify(pdu: Pdu, version: RoomVersion, tools: BuildTools): Promise<IdentifiedPdu> {
-  const wire = addContentHash(toWirePdu(pdu, version), version);
-  let bytes: Uint8Array | undefined;
-  const signed = () => (bytes ??= eventSignedBytes(wire, version));
-  const signatures = await addSignature(wire.signatures, tools.serverName, tools.signingKey, signed);
-  const event = { ...wire, signatures };
-  switch (version.eventIdFormat) {
-    case 'server':
-      return identify(event, version);
-    case 'base64':
-      return { ...event, event_id: `$${encodeBase64(sha256(signed()))}` };
-    case 'urlsafe':
-      return { ...event, event_id: `$${encodeBase64Url(sha256(signed()))}` };
   }
 }
 
