@@ -483,3 +483,50 @@ describe('actions', () => {
     expect(outcomeOf(['coalesce', 'notify'])).toMatchObject({ notify: true });
   });
 });
+
+describe('one event, many members', () => {
+  const members = Array.from({ length: 40 }, (_, i) => `@member${i}:example.org`);
+
+  it('matches each shared default condition once, and each member gets what a fresh evaluation gives', () => {
+    const mentioned = members[7] as string;
+    const ev = event({ content: { msgtype: 'm.text', body: 'hi', 'm.mentions': { user_ids: [mentioned] } } });
+    let computed = 0;
+    const once = ev.once;
+    ev.once = (condition, match) =>
+      once(condition, () => {
+        computed++;
+        return match();
+      });
+    const outcomes = members.map((userId) => {
+      const { matched, outcome } = evaluate(defaultRuleset(userId), ev, facts({ userId }));
+      return [matched?.rule.rule_id, outcome.highlight];
+    });
+    for (const [i, userId] of members.entries()) {
+      const { matched, outcome } = evaluate(
+        defaultRuleset(userId),
+        message({ body: 'hi', 'm.mentions': { user_ids: [mentioned] } }),
+        facts({ userId }),
+      );
+      expect(outcomes[i]).toEqual([matched?.rule.rule_id, outcome.highlight]);
+    }
+    expect(outcomes[7]).toEqual(['.m.rule.is_user_mention', true]);
+    expect(outcomes[0]).toEqual(['.m.rule.message', false]);
+    // The shared conditions are matched once for all members; only the one naming each
+    // member (its mention) is matched per member — not every condition of every ruleset.
+    const shared = new Set(
+      Object.values(defaultRuleset(ME))
+        .flat()
+        .flatMap((rule) => rule.conditions ?? [])
+        .filter((c) => Object.isFrozen(c)),
+    );
+    expect(shared.size).toBeGreaterThan(5);
+    expect(computed).toBeLessThanOrEqual(shared.size + members.length);
+  });
+
+  it('keeps the shared conditions frozen, so no ruleset can change another member’s', () => {
+    const condition = (defaultRuleset(ME).underride.find((r) => r.rule_id === '.m.rule.message') as PushRule)
+      .conditions?.[0] as PushCondition;
+    expect(Object.isFrozen(condition)).toBe(true);
+    expect(defaultRuleset(OTHER).underride.at(-2)?.conditions?.[0]).toBe(condition);
+  });
+});

@@ -283,10 +283,18 @@ export function createPushService(
     return levels;
   }
 
-  const usesDisplayName = (ruleset: Ruleset) =>
-    [...ruleset.override, ...ruleset.underride].some(
-      (rule) => rule.enabled && rule.conditions?.some((c) => c.kind === 'contains_display_name'),
-    );
+  /** Whether a ruleset asks for the display name, once per assembled ruleset (they are kept, not changed). */
+  const displayNameUse = new WeakMap<Ruleset, boolean>();
+  const usesDisplayName = (ruleset: Ruleset) => {
+    let uses = displayNameUse.get(ruleset);
+    if (uses === undefined) {
+      uses = [...ruleset.override, ...ruleset.underride].some(
+        (rule) => rule.enabled && rule.conditions?.some((c) => c.kind === 'contains_display_name'),
+      );
+      displayNameUse.set(ruleset, uses);
+    }
+    return uses;
+  };
 
   /**
    * Each recipient's ruleset, or none for one who ignores the sender (modules/ignore_users.md:
