@@ -206,7 +206,9 @@ export function ruleMatches(
   switch (kind) {
     case 'override':
     case 'underride':
-      return (rule.conditions ?? []).every((condition) => conditionMatches(condition, event, facts));
+      for (const condition of rule.conditions ?? [])
+        if (!conditionMatches(condition, event, facts)) return false;
+      return true;
     case 'content':
       return typeof rule.pattern === 'string' && eventMatch(event, BODY_KEY, rule.pattern);
     case 'room':
