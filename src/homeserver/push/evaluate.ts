@@ -223,15 +223,36 @@ export interface MatchedRule {
   rule: PushRule;
 }
 
-/** The first enabled rule that matches, in kind order then rule order; null when none does. */
+/**
+ * Whether each rule object matched, for one event in one room evaluated for many members:
+ * a rule's answer depends on the event, the room's facts and, through `contains_display_name`
+ * alone, on whose ruleset it is (conditions name the user by value, not through the facts).
+ * Shared rule objects (rules.ts `SHARED_RULES`) are thus matched once for all members.
+ */
+export type RuleMatches = Map<PushRule, boolean>;
+
+const asksDisplayName = (rule: PushRule) =>
+  rule.conditions?.some((condition) => condition.kind === 'contains_display_name') === true;
+
+/**
+ * The first enabled rule that matches, in kind order then rule order; null when none does.
+ * `matches`, when given, holds the answers for this event and these facts but the user's
+ * (`RuleMatches`).
+ */
 export function firstMatchingRule(
   ruleset: Ruleset,
   event: PreparedEvent,
   facts: RoomFacts,
+  matches?: RuleMatches,
 ): MatchedRule | null {
   for (const kind of RULE_KINDS) {
     for (const rule of ruleset[kind]) {
-      if (ruleMatches(kind, rule, event, facts)) return { kind, rule };
+      let matched = matches?.get(rule);
+      if (matched === undefined) {
+        matched = ruleMatches(kind, rule, event, facts);
+        if (matches && !asksDisplayName(rule)) matches.set(rule, matched);
+      }
+      if (matched) return { kind, rule };
     }
   }
   return null;
@@ -274,7 +295,8 @@ export function evaluate(
   ruleset: Ruleset,
   event: PreparedEvent,
   facts: RoomFacts,
+  matches?: RuleMatches,
 ): { matched: MatchedRule | null; outcome: PushOutcome } {
-  const matched = firstMatchingRule(ruleset, event, facts);
+  const matched = firstMatchingRule(ruleset, event, facts, matches);
   return { matched, outcome: outcomeOf(matched?.rule.actions ?? []) };
 }

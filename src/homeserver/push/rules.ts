@@ -173,6 +173,32 @@ const DEFAULT_RULE_IDS: Record<PushRuleKind, ReadonlySet<string>> = (() => {
   return ids;
 })();
 
+/** Freezes a rule and everything in it (its conditions are frozen already or the user's own). */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * The server-default rules that do not name the user, one frozen object each, which every
+ * assembled ruleset holds (unless the user changed the rule): the rules two users' defaults
+ * have alike. One event's evaluation for many members then matches each of them once
+ * (evaluate.ts `RuleMatches`).
+ */
+const SHARED_RULES: ReadonlyMap<string, PushRule> = (() => {
+  const one = defaultRuleset('@one:example.org');
+  const other = defaultRuleset('@other:example.net');
+  const shared = new Map<string, PushRule>();
+  for (const kind of RULE_KINDS)
+    for (const [i, rule] of one[kind].entries())
+      if (JSON.stringify(rule) === JSON.stringify(other[kind][i]))
+        shared.set(`${kind}\u0000${rule.rule_id}`, deepFreeze(rule));
+  return shared;
+})();
+
 /** The stored form of a user rule's own data (`PushRuleRecord.rule`). */
 export interface StoredRuleBody {
   conditions?: PushCondition[];
@@ -199,6 +225,8 @@ function userRule(record: PushRuleRecord): PushRule {
  * The user's whole ruleset: within each kind the user's rules (highest priority first) come
  * before the server-default ones, except `.m.rule.master`, which stays above everything
  * ("Predefined Rules"). `records` is what the store holds, already ordered by kind and priority.
+ * The default rules that do not name the user and that the user did not change are shared,
+ * frozen objects (`SHARED_RULES`): read only, like the whole ruleset.
  */
 export function assembleRuleset(userId: string, records: readonly PushRuleRecord[]): Ruleset {
   const defaults = defaultRuleset(userId);
@@ -219,7 +247,9 @@ export function assembleRuleset(userId: string, records: readonly PushRuleRecord
   };
   const ruleset = {} as Ruleset;
   for (const kind of RULE_KINDS) {
-    const serverRules = defaults[kind].map((rule) => withChanges(kind, rule));
+    const serverRules = defaults[kind].map((rule) =>
+      withChanges(kind, SHARED_RULES.get(`${kind}\u0000${rule.rule_id}`) ?? rule),
+    );
     if (kind === 'override') {
       const master = serverRules.filter((r) => r.rule_id === MASTER_RULE_ID);
       const rest = serverRules.filter((r) => r.rule_id !== MASTER_RULE_ID);
