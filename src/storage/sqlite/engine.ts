@@ -125,10 +125,15 @@ class TableCodec {
   }
 
   encode(row: Row): SqlValue[] {
-    const values = this.spec.columns.map((c) => toSql(row[c], this.spec.name, c));
+    const { columns, name } = this.spec;
+    const values: SqlValue[] = [];
+    for (const column of columns) values.push(toSql(row[column], name, column));
+    // The other fields, in the row's own order (rows are plain objects of own fields).
     const rest: Row = {};
-    for (const [field, value] of Object.entries(row))
-      if (!this.columnSet.has(field) && value !== undefined) rest[field] = value;
+    for (const field in row) {
+      const value = row[field];
+      if (value !== undefined && !this.columnSet.has(field)) rest[field] = value;
+    }
     values.push(JSON.stringify(rest));
     return values;
   }
