@@ -182,21 +182,21 @@ function checkContainer(container: object, depth: number, maxDepth: number, stri
   if (Array.isArray(container)) {
     for (let i = 0; i < container.length; i++) {
       const item: unknown = container[i];
-      if (typeof item === 'object') {
-        if (item !== null) checkContainer(item, depth + 1, maxDepth, strings);
-      } else if (typeof item === 'string') {
+      if (typeof item === 'string') {
         if (strings && !isWellFormed(item)) loneSurrogate();
-      } else if (item === Number.POSITIVE_INFINITY || item === Number.NEGATIVE_INFINITY) nonFinite();
+      } else if (typeof item === 'object') {
+        if (item !== null) checkContainer(item, depth + 1, maxDepth, strings);
+      } else if (typeof item === 'number' && !Number.isFinite(item)) nonFinite();
     }
     return;
   }
   for (const key in container) {
     const item: unknown = (container as Record<string, unknown>)[key];
-    if (typeof item === 'object') {
-      if (item !== null) checkContainer(item, depth + 1, maxDepth, strings);
-    } else if (typeof item === 'string') {
+    if (typeof item === 'string') {
       if (strings && !isWellFormed(item)) loneSurrogate();
-    } else if (item === Number.POSITIVE_INFINITY || item === Number.NEGATIVE_INFINITY) nonFinite();
+    } else if (typeof item === 'object') {
+      if (item !== null) checkContainer(item, depth + 1, maxDepth, strings);
+    } else if (typeof item === 'number' && !Number.isFinite(item)) nonFinite();
   }
 }
 
