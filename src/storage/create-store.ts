@@ -3,7 +3,7 @@
  * only in the engine they provide (`indexeddb/`, `sqlite/`).
  */
 import { accountStore } from './areas/accounts.ts';
-import { currentPosition } from './areas/common.ts';
+import { currentPosition, KeptReads } from './areas/common.ts';
 import { e2eeStore, oneTimeKeyCountsIn, unusedFallbackKeyTypesIn } from './areas/e2ee.ts';
 import { federationStore, mediaStore } from './areas/media-federation.ts';
 import { operatorStore } from './areas/operator.ts';
@@ -46,40 +46,10 @@ const KEY_TABLES: ReadonlySet<string> = new Set(['one_time_keys', 'fallback_keys
  * (issue 13), and dropped, all of them, before and after every write transaction that names
  * `one_time_keys` or `fallback_keys` (`watchKeyWrites`). IndexedDB refuses a transaction the
  * use of a table it does not name, so every write of them names them (and the conformance
- * suite runs every store write on IndexedDB). A read caches what it found only if no such
- * write began or ended while it ran, as `PushSettingsCache` does; like it, writes by another
- * store on the same database are not seen: a store is its database's one writer.
+ * suite runs every store write on IndexedDB). Keyed by user and device.
  */
-class KeyCounts {
-  private readonly entries = new Map<string, DeviceKeys>();
-  private epoch = 0;
-
-  get(userId: string, deviceId: string): DeviceKeys | undefined {
-    const key = `${userId}\u0000${deviceId}`;
-    const found = this.entries.get(key);
-    if (found) {
-      // Least recently read first in insertion order.
-      this.entries.delete(key);
-      this.entries.set(key, found);
-    }
-    return found;
-  }
-
-  begin(): number {
-    return this.epoch;
-  }
-
-  set(userId: string, deviceId: string, keys: DeviceKeys, startedAt: number): void {
-    if (startedAt !== this.epoch) return;
-    this.entries.set(`${userId}\u0000${deviceId}`, keys);
-    if (this.entries.size > KEY_COUNTS_KEPT) this.entries.delete(this.entries.keys().next().value as string);
-  }
-
-  forget(): void {
-    this.epoch++;
-    this.entries.clear();
-  }
-}
+type KeyCounts = KeptReads<DeviceKeys>;
+const deviceKey = (userId: string, deviceId: string) => `${userId}\u0000${deviceId}`;
 
 /** `engine`, whose write transactions naming a key table drop `counts` before and after them. */
 function watchKeyWrites(engine: Engine, counts: KeyCounts): Engine {
@@ -109,7 +79,7 @@ async function snapshotIn(
   counts: KeyCounts,
   startedAt: number,
 ) {
-  const known = deviceId === null ? undefined : counts.get(userId, deviceId);
+  const known = deviceId === null ? undefined : counts.get(deviceKey(userId, deviceId));
   const readKeys = deviceId !== null && known === undefined;
   // Requests run in order within the transaction: issue them all, then wait.
   const [memberships, unread, oneTimeKeyCounts, unusedFallbackKeyTypes] = await Promise.all([
@@ -122,7 +92,7 @@ async function snapshotIn(
   if (known) snapshot.keys = known;
   else if (oneTimeKeyCounts && unusedFallbackKeyTypes && deviceId !== null) {
     snapshot.keys = { oneTimeKeyCounts, unusedFallbackKeyTypes };
-    counts.set(userId, deviceId, snapshot.keys, startedAt);
+    counts.set(deviceKey(userId, deviceId), snapshot.keys, startedAt);
   }
   return snapshot;
 }
@@ -193,7 +163,7 @@ const POSITION_STREAMS = ['receipts', 'account_data', 'to_device', 'device_lists
 
 export function createStore(given: Engine, parts: StoreParts = {}): Store {
   const pushSettings = new PushSettingsCache();
-  const keyCounts = new KeyCounts();
+  const keyCounts: KeyCounts = new KeptReads(KEY_COUNTS_KEPT);
   // Every area writes through it, so no write of a key table is missed.
   const engine = watchKeyWrites(given, keyCounts);
   const snapshots = new SnapshotReads(engine, keyCounts);

@@ -129,7 +129,8 @@ export function createPass(input: PassInput, now: SyncPositions, ignored: Readon
       if (prevContent) {
         // The summaries loadClientEvents reads (the same shared read): any relation, not shared.
         const related = events.filter((e) => e.rejected === null && !e.outlier).map((e) => e.event.event_id);
-        if (related.length > 0 && (await formatStore.rooms.relationSummaries(related)).size > 0) return format();
+        if (related.length > 0 && (await formatStore.rooms.relationSummaries(related)).size > 0)
+          return format();
       }
       const ids = events.map((e) => e.event.event_id).join(' ');
       return memo(`format ${now.events} ${prevContent} ${input.filter.formatKey} ${ids}`, format);
