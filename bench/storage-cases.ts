@@ -6,13 +6,13 @@
  * group, current state and membership rows), the rest ~700-byte messages. Each event is
  * persisted in its own transaction, as a client's send is. "Raw" is the same backend
  * storing the same event rows in the same table (same indexes), one per transaction, with
- * nothing else: no state, no stream counter, no extremities.
+ * nothing else: no state, no stream counter, no extremities, no edges or search words.
  */
 import type { IdentifiedPdu } from '../src/core/pdu.ts';
-import { searchDoc } from '../src/storage/areas/event-index.ts';
 import { createStore } from '../src/storage/create-store.ts';
 import type { Row } from '../src/storage/engine.ts';
 import { IndexedDbEngine } from '../src/storage/indexeddb/engine.ts';
+import { eventRowEntries } from '../src/storage/schema.ts';
 import type { PersistEventInput } from '../src/storage/store.ts';
 import type { BenchRow } from './harness.ts';
 
@@ -79,28 +79,19 @@ export function workload(n: number): { inputs: PersistEventInput[]; rows: Row[] 
 
 /**
  * The IndexedDB requests `persistEvents` makes for event `i` of the workload (its optimistic
- * path, counted in Chromium): the event row, its edge to the previous event, the previous
- * event's extremity dropped and its own added, its search row; a join also makes a state
- * group and writes current state, membership and the group counter.
+ * path, counted in Chromium): the event row, carrying its prev event, its claim on its own ID,
+ * its search words (entries of the row's own indexes) and the room's extremities after it
+ * (schema v12); a join also makes a state group and writes current state and membership.
  */
 export function storeRequests(
   rows: readonly Row[],
   i: number,
 ): [string, 'add' | 'put' | 'delete', unknown][] {
   const row = rows[i] as Row;
-  const requests: [string, 'add' | 'put' | 'delete', unknown][] = [['events', 'add', row]];
-  const prev = i > 0 ? (rows[i - 1] as Row).event_id : undefined;
-  if (prev !== undefined) {
-    requests.push(['event_edges', 'put', { prev_id: prev, event_id: row.event_id }]);
-    requests.push(['forward_extremities', 'delete', [BENCH_ROOM, prev]]);
-  }
-  requests.push([
-    'forward_extremities',
-    'add',
-    { room_id: BENCH_ROOM, event_id: row.event_id, depth: row.depth, stream: row.stream },
-  ]);
-  const doc = searchDoc(row);
-  if (doc) requests.push(['search_docs', 'put', doc]);
+  const extremities = [{ event_id: row.event_id, depth: row.depth, stream: row.stream }];
+  const requests: [string, 'add' | 'put' | 'delete', unknown][] = [
+    ['events', 'add', { ...eventRowEntries(row, [], row.event_id as string), extremities }],
+  ];
   if (i === 0) requests.push(['rooms', 'put', { room_id: BENCH_ROOM, room_version: '11', published: null }]);
   if (row.state_key !== null) {
     const group = row.state_after as number;
@@ -133,7 +124,6 @@ export function storeRequests(
         forgotten: false,
       },
     ]);
-    requests.push(['streams', 'put', { name: 'state_groups', position: group }]);
   }
   return requests;
 }

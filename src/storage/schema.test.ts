@@ -7,7 +7,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
-import { parseTable, SCHEMA, SCHEMA_VERSION, sqliteDdl, sqliteSideTable, tablesAt } from './schema.ts';
+import {
+  type IndexSpec,
+  parseTable,
+  SCHEMA,
+  SCHEMA_VERSION,
+  sqliteDdl,
+  sqliteSideTable,
+  tablesAt,
+} from './schema.ts';
 
 const snapshot = join(import.meta.dirname, 'sqlite/schema.sql');
 
@@ -70,6 +78,14 @@ describe('schema', () => {
       key: { name: 'event_id', columns: ['event_id'], unique: true },
       indexes: [{ name: 'terms', columns: ['term', 'stream'], unique: false, multi: true }],
       columns: ['event_id'],
+    });
+    // A unique multi-entry index: SQLite's side table is keyed by the entry alone.
+    const claims = parseTable('events', 'event_id, &*awaits[awaited_id]');
+    expect(claims.indexes).toEqual([{ name: 'awaits', columns: ['awaited_id'], unique: true, multi: true }]);
+    expect(sqliteSideTable(claims, claims.indexes[0] as IndexSpec)).toEqual({
+      name: 'events__awaits',
+      columns: ['awaited_id', 'event_id'],
+      key: ['awaited_id'],
     });
   });
 });

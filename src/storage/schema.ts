@@ -12,8 +12,8 @@
  * on open; a database of a later version is refused, untouched (`StoreError SCHEMA_TOO_NEW`).
  */
 import { type EventReference, referencedIds } from '../core/pdu.ts';
-import { indexEvent, searchDoc } from './areas/event-index.ts';
-import type { Row, Tx } from './engine.ts';
+import { indexEvent, searchDoc, searchTerms } from './areas/event-index.ts';
+import type { Key, KeyPart, Row, Tx } from './engine.ts';
 
 export interface SchemaVersion {
   version: number;
@@ -186,7 +186,7 @@ export const SCHEMA: readonly SchemaVersion[] = [
         if (row.redacted_by != null) return;
         const pending: Promise<unknown>[] = [];
         // The word index is not built here: v11 replaced it (`search_docs`) and builds that.
-        await indexEvent(tx, row, relationRow(row), (p) => pending.push(p), { careful: true, search: false });
+        await indexEvent(tx, row, relationRow(row), (p) => pending.push(p), { careful: true });
         await Promise.all(pending);
       });
     },
@@ -219,7 +219,124 @@ export const SCHEMA: readonly SchemaVersion[] = [
       });
     },
   },
+  {
+    // An event is one request to persist (issue 13: in Chromium each request of a write costs
+    // about as much as a small put, and a message made five). Its row carries what had rows
+    // of its own: its prev events (`prevs`, the DAG's edges, found by child; were
+    // `event_edges`), its search words (`terms`; were a `search_docs` row), the events it
+    // awaits (`awaits`, unique: an event stored before one of its prev events claims it, so
+    // that event's own claim fails when it comes — were v3's markers) and, on a timeline row,
+    // the room's forward extremities after it (`extremities`; were `forward_extremities`
+    // rows): a room's are those its latest event carries. Built from the events and the old
+    // tables, which stay, emptied (earlier steps write them when an older database migrates).
+    version: 12,
+    tables: {
+      events:
+        'event_id, [room_id+stream], [room_id+depth+stream], &stream, *prevs[prev_id], &*awaits[awaited_id], *terms[term+stream]',
+    },
+    upgrade: async (tx) => {
+      const awaits = new Map<string, string[]>();
+      const claimed = new Set<string>();
+      const extremities = new Map<string, ExtremityEntry[]>();
+      for (const row of await tx.query('forward_extremities')) {
+        const roomId = row.room_id as string;
+        const eventId = row.event_id as string;
+        if (isExtremity(row)) {
+          const entry = { event_id: eventId, depth: row.depth as number, stream: row.stream as number };
+          extremities.set(roomId, [...(extremities.get(roomId) ?? []), entry]);
+        } else if (!claimed.has(eventId)) {
+          claimed.add(eventId);
+          const child = row.awaited_by as string;
+          awaits.set(child, [...(awaits.get(child) ?? []), eventId]);
+        }
+      }
+      const latest = new Map<string, ExtremityEntry[]>();
+      for (const [roomId, entries] of extremities) {
+        const last = await latestEvent(tx, roomId);
+        if (last) latest.set(last.event_id as string, entries);
+      }
+      await forEachEvent(tx, async (row) => {
+        const eventId = row.event_id as string;
+        const extremity = latest.get(eventId);
+        // A row that has claims keeps them (a backup's rows may be newer than its version says).
+        const had = Array.isArray(row.awaits) ? (row.awaits as [string][]).map(([id]) => id) : [];
+        await tx.put('events', {
+          ...eventRowEntries(row, [...had, ...(awaits.get(eventId) ?? [])]),
+          ...(extremity ? { extremities: extremity } : {}),
+        });
+      });
+      // The edges were written from each pdu's prev_events; any that is not there still counts.
+      let after: Key | undefined;
+      for (;;) {
+        const edges = await tx.query('event_edges', {
+          ...(after === undefined ? {} : { lower: after as KeyPart[], lowerOpen: true }),
+          limit: 500,
+        });
+        const ids = [...new Set(edges.map((edge) => edge.event_id as string))];
+        const rows = await tx.getMany('events', ids);
+        const children = new Map(ids.map((id, i) => [id, rows[i]]));
+        for (const edge of edges) {
+          const child = children.get(edge.event_id as string);
+          const prevs = child?.prevs as [string][] | undefined;
+          if (!child || !prevs || prevs.some(([id]) => id === edge.prev_id)) continue;
+          prevs.push([edge.prev_id as string]);
+          await tx.put('events', child);
+        }
+        const last = edges.at(-1);
+        if (edges.length < 500 || !last) break;
+        after = [last.prev_id as string, last.event_id as string];
+      }
+      for (const table of ['event_edges', 'forward_extremities', 'search_docs'])
+        await tx.deleteRange(table, {});
+    },
+  },
 ];
+
+/** A room's forward extremity as an event row carries it (`extremities`, schema v12). */
+export interface ExtremityEntry {
+  event_id: string;
+  depth: number;
+  stream: number;
+}
+
+/**
+ * An event row with its index entries (schema v12): `prevs` from its pdu's prev_events,
+ * `terms` from its searchable text, and `awaits`, the prev events it claims as awaited (see
+ * `awaits` above) plus, when given, its own ID — so that it cannot be stored while a child
+ * claims it.
+ */
+export function eventRowEntries(row: Row, awaited: readonly string[], own?: string): Row {
+  const pdu = row.pdu as { prev_events?: unknown } | undefined;
+  const prevs = Array.isArray(pdu?.prev_events)
+    ? [...new Set(referencedIds(pdu.prev_events as EventReference[]))]
+    : [];
+  const claims = new Set(awaited);
+  if (own !== undefined) claims.add(own);
+  return {
+    ...row,
+    prevs: prevs.map((id) => [id]),
+    awaits: [...claims].map((id) => [id]),
+    terms: searchTerms(row),
+  };
+}
+
+/** The latest timeline event of a room (highest positive stream position), if any. */
+export async function latestEvent(tx: Tx, roomId: string): Promise<Row | undefined> {
+  const [last] = await tx.query('events', {
+    index: '[room_id+stream]',
+    prefix: [roomId],
+    lower: [0],
+    lowerOpen: true,
+    reverse: true,
+    limit: 1,
+  });
+  return last;
+}
+
+/** The forward extremities of a room whose latest timeline event is `latest` (schema v12). */
+export function extremitiesAfter(latest: Row | undefined): ExtremityEntry[] {
+  return Array.isArray(latest?.extremities) ? (latest.extremities as ExtremityEntry[]) : [];
+}
 
 /** The thread of the main timeline (receipts.md "Threaded read receipts"). */
 export const MAIN_THREAD = 'main';
@@ -304,8 +421,9 @@ export interface IndexSpec {
   unique: boolean;
   /**
    * A multi-entry index (`*field[a+b]`): the row's `field` is an array of entries, each a key
-   * `[a, b]` (one entry per element, IndexedDB `multiEntry`); `columns` name the entry's parts,
-   * which are not row fields. SQLite keeps the entries in a side table (`sqliteSideTable`).
+   * `[a, b]` (one entry per element, IndexedDB `multiEntry`; an array even of one part);
+   * `columns` name the entry's parts, which are not row fields. SQLite keeps the entries in a
+   * side table (`sqliteSideTable`). `&*field[a]` is unique: no entry may be in two rows.
    */
   multi?: true;
 }
@@ -319,9 +437,14 @@ export interface TableSpec {
 }
 
 function parseIndex(text: string): IndexSpec {
-  const multi = /^\*(\w+)\[(\w+(?:\+\w+)*)\]$/.exec(text);
+  const multi = /^(&?)\*(\w+)\[(\w+(?:\+\w+)*)\]$/.exec(text);
   if (multi)
-    return { name: multi[1] as string, columns: (multi[2] as string).split('+'), unique: false, multi: true };
+    return {
+      name: multi[2] as string,
+      columns: (multi[3] as string).split('+'),
+      unique: multi[1] === '&',
+      multi: true,
+    };
   const unique = text.startsWith('&');
   const name = unique ? text.slice(1) : text;
   const columns = name.startsWith('[') ? name.slice(1, -1).split('+') : [name];
@@ -363,16 +486,21 @@ export function sqliteIndexColumns(table: TableSpec, index: IndexSpec): string[]
 
 /**
  * The SQLite table holding a multi-entry index's entries: one row per entry, the entry's
- * parts then the owning row's key, all of them the primary key (as the index orders them).
+ * parts then the owning row's key, all of them the primary key (as the index orders them) —
+ * or, for a unique index, the entry's parts alone, so a second row's same entry is refused.
  */
-export function sqliteSideTable(table: TableSpec, index: IndexSpec): { name: string; columns: string[] } {
+export function sqliteSideTable(
+  table: TableSpec,
+  index: IndexSpec,
+): { name: string; columns: string[]; key: string[] } {
   const clash = index.columns.find((c) => table.key.columns.includes(c));
   if (clash)
     throw new Error(`${table.name}: multi-entry index ${index.name} repeats the key column ${clash}`);
-  return { name: `${table.name}__${index.name}`, columns: [...index.columns, ...table.key.columns] };
+  const columns = [...index.columns, ...table.key.columns];
+  return { name: `${table.name}__${index.name}`, columns, key: index.unique ? index.columns : columns };
 }
 
-/** A table declaration in Dexie's own notation (a multi-entry index is `*field` there). */
+/** A table declaration in Dexie's own notation (a multi-entry index is `*field` there, `&*field` unique). */
 export function dexieDeclaration(declaration: string | null): string | null {
   return declaration === null ? null : declaration.replace(/\*(\w+)\[[^\]]*\]/g, '*$1');
 }
@@ -386,20 +514,16 @@ function createTable(table: TableSpec): string[] {
       SQLITE_ROWID_TABLES.has(table.name) ? '' : ' WITHOUT ROWID'
     }`,
   ];
-  for (const index of table.indexes) {
-    if (!index.multi) {
-      statements.push(createIndex(table, index));
-      continue;
-    }
-    const side = sqliteSideTable(table, index);
-    statements.push(
-      `CREATE TABLE ${quote(side.name)} (${side.columns.map((c) => `${quote(c)} NOT NULL`).join(', ')}, PRIMARY KEY (${side.columns.map(quote).join(', ')})) WITHOUT ROWID`,
-    );
-  }
+  for (const index of table.indexes) statements.push(createIndex(table, index));
   return statements;
 }
 
+/** The index, or for a multi-entry index its side table (`sqliteSideTable`). */
 function createIndex(table: TableSpec, index: IndexSpec): string {
+  if (index.multi) {
+    const side = sqliteSideTable(table, index);
+    return `CREATE TABLE ${quote(side.name)} (${side.columns.map((c) => `${quote(c)} NOT NULL`).join(', ')}, PRIMARY KEY (${side.key.map(quote).join(', ')})) WITHOUT ROWID`;
+  }
   const columns = sqliteIndexColumns(table, index).map(quote).join(', ');
   return `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX ${quote(sqliteIndexName(table.name, index))} ON ${quote(table.name)} (${columns})`;
 }
@@ -431,21 +555,23 @@ export function sqliteDdl(from: number, to: number): string[] {
         statements.push(...createTable(next));
       } else {
         const sameColumns = next.columns.every((c) => old.columns.includes(c));
-        const multi = (t: TableSpec) => JSON.stringify(t.indexes.filter((ix) => ix.multi));
-        if (next.key.name !== old.key.name || !sameColumns || multi(next) !== multi(old)) {
+        const same = (a: IndexSpec, b: IndexSpec) => JSON.stringify(a) === JSON.stringify(b);
+        // A multi-entry index may be added (its side table created, filled by the step's
+        // upgrade rewriting the rows), not changed or dropped.
+        const keepsMulti = old.indexes.every((o) => !o.multi || next.indexes.some((n) => same(n, o)));
+        if (next.key.name !== old.key.name || !sameColumns || !keepsMulti) {
           // Moving fields between `v` and columns needs a hand-written step; refuse rather than guess.
           throw new Error(
             `schema v${step.version}: table ${name} changes key or columns; write its SQLite migration`,
           );
         }
         for (const ix of old.indexes) {
-          if (!next.indexes.some((n) => n.name === ix.name && n.unique === ix.unique)) {
+          if (!ix.multi && !next.indexes.some((n) => n.name === ix.name && n.unique === ix.unique)) {
             statements.push(`DROP INDEX ${quote(sqliteIndexName(name, ix))}`);
           }
         }
         for (const ix of next.indexes) {
-          if (!old.indexes.some((o) => o.name === ix.name && o.unique === ix.unique))
-            statements.push(createIndex(next, ix));
+          if (!old.indexes.some((o) => same(o, ix))) statements.push(createIndex(next, ix));
         }
       }
     }

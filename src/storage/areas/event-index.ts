@@ -1,22 +1,23 @@
 /**
  * The indexes kept beside each timeline event, written in the transaction that writes the
- * event: the search index (`search_docs`, schema v11: one row per event with searchable text,
- * its distinct words as entries `[term, stream]` of a multi-entry index) and the thread list
- * (`threads`, one row per thread root with its latest reply; `thread_participants`, who
- * replied).
+ * event: the search index (schema v12: the event row's distinct words as entries
+ * `[term, stream]` of its multi-entry index `terms`; v11 kept them in a `search_docs` row of
+ * their own) and the thread list (`threads`, one row per thread root with its latest reply;
+ * `thread_participants`, who replied).
  *
  * Why a word index rather than SQLite FTS5: one index written once over the engine serves
  * IndexedDB and SQLite alike (and the edge SQLites, where FTS5 may be missing), stays in the
  * event's own transaction on both, and its queries are key-range scans `plans.test.ts` checks.
- * One row per event rather than one per word (v9): in Chromium every request of a write
- * costs about as much as a small put, so an event's words cost one request. Matching is whole
- * words (`core/search-text.ts`); ranking is done by the homeserver over the events found.
+ * On the event row rather than one row per word (v9) or per event (v11): in Chromium every
+ * request of a write costs about as much as a small put (an index entry about 1.5% of one),
+ * so an event's words cost no request of their own. Matching is whole words
+ * (`core/search-text.ts`); ranking is done by the homeserver over the events found.
  */
 import { indexWords, searchableText } from '../../core/search-text.ts';
 import type { Engine, Row, Tx } from '../engine.ts';
 import type { NotificationRecord, RelationSummary, RoomStore, SearchHit, ThreadRecord } from '../store.ts';
 
-export const EVENT_INDEX_TABLES = ['search_docs', 'threads', 'thread_participants'] as const;
+export const EVENT_INDEX_TABLES = ['threads', 'thread_participants'] as const;
 
 const THREAD = 'm.thread';
 
@@ -27,26 +28,31 @@ function indexable(row: Row): boolean {
   );
 }
 
-/** The `search_docs` row of an event row; null when it has no searchable text. */
-export function searchDoc(row: Row): Row | null {
-  if (!indexable(row)) return null;
+/**
+ * The search entries of an event row (its `terms`, schema v12): each distinct word of its
+ * searchable text as `[word, stream]`; none when it is not searched (not in a timeline,
+ * rejected, redacted, no text).
+ */
+export function searchTerms(row: Row): [string, number][] {
+  if (!indexable(row) || row.redacted_by != null) return [];
   const pdu = row.pdu as { type?: unknown; content?: unknown; state_key?: unknown };
   const found = searchableText(String(pdu.type), pdu.content);
-  if (!found) return null;
-  const words = indexWords(found.text);
-  if (words.length === 0) return null;
-  return {
-    event_id: row.event_id,
-    room_id: row.room_id,
-    stream: row.stream,
-    terms: words.map((term) => [term, row.stream]),
-  };
+  if (!found) return [];
+  return indexWords(found.text).map((term) => [term, row.stream as number]);
+}
+
+/** The `search_docs` row of an event row as schema v11 kept it; null when it has no searchable text. */
+export function searchDoc(row: Row): Row | null {
+  const terms = searchTerms(row);
+  if (terms.length === 0) return null;
+  return { event_id: row.event_id, room_id: row.room_id, stream: row.stream, terms };
 }
 
 /**
- * Writes an event row's index rows. `relation` is its relations row (schema.ts
- * `relationRow`), if any. Writes are handed to `write` unawaited, except for a backfilled
- * thread reply, which reads the thread's row first (older history must not become its latest).
+ * Writes an event row's thread rows (its search words are on the row itself, `searchTerms`).
+ * `relation` is its relations row (schema.ts `relationRow`), if any. Writes are handed to
+ * `write` unawaited, except for a backfilled thread reply, which reads the thread's row first
+ * (older history must not become its latest).
  */
 export function indexEvent(
   tx: Tx,
@@ -56,12 +62,8 @@ export function indexEvent(
   options: {
     /** Read the thread's row first whatever the position (a migration visits events out of order). */
     careful?: boolean;
-    /** Whether to write the search row (a migration to v9, before `search_docs`, writes its own). */
-    search?: boolean;
   } = {},
 ): Promise<void> | undefined {
-  const doc = options.search === false ? null : searchDoc(row);
-  if (doc) write(tx.put('search_docs', doc));
   if (!relation || relation.rel_type !== THREAD || !indexable(row)) return undefined;
   const rootId = relation.relates_to as string;
   const roomId = row.room_id as string;
@@ -76,11 +78,6 @@ export function indexEvent(
   return tx.get('threads', [roomId, rootId]).then((known) => {
     if (!known || (known.latest as number) < stream) write(tx.put('threads', thread));
   });
-}
-
-/** Drops the search row of an event row being redacted (its text is gone). */
-export async function unindexEvent(tx: Tx, original: Row): Promise<void> {
-  await tx.delete('search_docs', original.event_id as string);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -103,14 +100,14 @@ export function eventIndexReads(engine: Engine): EventIndexReads {
     searchEvents(query) {
       const terms = [...new Set(query.terms)];
       const maxScan = query.maxScan ?? 20_000;
-      return engine.read(['search_docs'], async (tx) => {
+      return engine.read(['events'], async (tx) => {
         if (terms.length === 0) return { hits: [], next: null };
-        // Walk the rarest word's rows, newest first; each row lists its event's words, so the
-        // others are checked on it. Which is rarest is judged from each word's first batch (a
-        // word with fewer rows than a batch is known exactly), so a common word costs one
+        // Walk the rarest word's events, newest first; each row lists its event's words, so
+        // the others are checked on it. Which is rarest is judged from each word's first batch
+        // (a word with fewer rows than a batch is known exactly), so a common word costs one
         // batch, never a count of all its rows.
         const byTerm = (term: string, before: number | undefined) =>
-          tx.query('search_docs', {
+          tx.query('events', {
             index: 'terms',
             prefix: [term],
             ...(before !== undefined ? { upper: [before], upperOpen: true } : {}),

@@ -28,13 +28,7 @@ function toReport(row: Row): Report {
 }
 
 /** Tables whose key starts with the room ID: a purge empties the room's range in each. */
-const ROOM_KEYED = [
-  'current_state',
-  'room_members',
-  'forward_extremities',
-  'receipts',
-  'partial_state_rooms',
-] as const;
+const ROOM_KEYED = ['current_state', 'room_members', 'receipts', 'partial_state_rooms'] as const;
 
 export function operatorStore(engine: Engine): OperatorStore {
   return {
@@ -159,15 +153,7 @@ export function operatorStore(engine: Engine): OperatorStore {
     },
 
     async purgeRoom(roomId) {
-      const tables = [
-        'rooms',
-        'events',
-        'event_edges',
-        'relations',
-        'room_aliases',
-        'notifications',
-        ...ROOM_KEYED,
-      ];
+      const tables = ['rooms', 'events', 'relations', 'room_aliases', 'notifications', ...ROOM_KEYED];
       await engine.write(tables, async (tx) => {
         const members = await tx.query('room_members', { prefix: [roomId] });
         for (const m of members) {
@@ -176,7 +162,6 @@ export function operatorStore(engine: Engine): OperatorStore {
         const events = await tx.query('events', { index: '[room_id+stream]', prefix: [roomId] });
         for (const event of events) {
           const eventId = event.event_id as string;
-          await tx.deleteRange('event_edges', { prefix: [eventId] });
           await tx.delete('relations', eventId);
           await tx.delete('events', eventId);
         }

@@ -195,6 +195,24 @@ for (const backend of backends) {
       await b.close();
     });
 
+    it('forgets a purged room: a new join there is its only extremity, whatever the store remembered', async () => {
+      const [a] = await twoStores();
+      const room = new LinearRoom();
+      await a.rooms.persistEvents([room.create(), room.member(ALICE, 'join'), room.message()]);
+      await a.operator.purgeRoom(ROOM);
+      // Joined again through a remote server: its prev event is one this store never had.
+      const join = makeEvent({
+        id: '$rejoin',
+        type: 'm.room.member',
+        stateKey: ALICE,
+        depth: 9,
+        prev: ['$remote'],
+      });
+      await a.rooms.persistEvents([{ event: join, stateBefore: { state: new Map() } }]);
+      expect((await a.rooms.forwardExtremities(ROOM)).map((e) => e.eventId)).toEqual(['$rejoin']);
+      await a.close();
+    });
+
     it('persists each kind of event in one write transaction, touching only the tables it named', async () => {
       const id = `persist-scope-${Date.now().toString(36)}-${++counter}`;
       const counting = countingEngine(await backend.open(id));
@@ -242,7 +260,7 @@ for (const backend of backends) {
       await store.close();
     });
 
-    it('migrates a version-10 database: its word rows become one search row per event, found as before', async () => {
+    it('migrates a version-10 database: its word rows become search entries of each event, found as before', async () => {
       const id = `persist-v10-${Date.now().toString(36)}-${++counter}`;
       const message = (eventId: string, body: string) =>
         makeEvent({ id: eventId, depth: 1, content: { msgtype: 'm.text', body } });
@@ -270,19 +288,17 @@ for (const backend of backends) {
         (
           await store.rooms.searchEvents({ terms: indexWords(text), roomIds: new Set([ROOM]), limit: 10 })
         ).hits.map((hit) => [hit.eventId, hit.stream]);
-      expect(await engine.read(['search_docs'], (tx) => tx.query('search_docs'))).toEqual([
-        {
-          event_id: '$a',
-          room_id: ROOM,
-          stream: 1,
-          terms: indexWords('the quick brown fox').map((t) => [t, 1]),
-        },
-        {
-          event_id: '$b',
-          room_id: ROOM,
-          stream: 2,
-          terms: indexWords('a lazy dog quick').map((t) => [t, 2]),
-        },
+      // Since v12 the words are entries of the event rows' own index (v11's search rows are gone).
+      const rows = await engine.read(['events', 'search_docs'], async (tx) => ({
+        events: await tx.query('events'),
+        docs: await tx.query('search_docs'),
+      }));
+      expect(rows.docs).toEqual([]);
+      expect(rows.events.map((row) => [row.event_id, row.terms])).toEqual([
+        ['$a', indexWords('the quick brown fox').map((t) => [t, 1])],
+        ['$b', indexWords('a lazy dog quick').map((t) => [t, 2])],
+        ['$gone', []],
+        ['$outlier', []],
       ]);
       expect(await search('quick')).toEqual([
         ['$b', 2],
@@ -296,6 +312,115 @@ for (const backend of backends) {
       await store.rooms.redactEvent('$a', { ...a, content: {} }, '$redacts-a');
       expect(await search('quick')).toEqual([['$b', 2]]);
       await store.close();
+    });
+
+    it('migrates a version-11 database: edges, extremities, awaited markers and search rows move onto the event rows', async () => {
+      const id = `persist-v11-${Date.now().toString(36)}-${++counter}`;
+      const OTHER = '!other:hearth.test';
+      const event = (eventId: string, depth: number, prev: string[], roomId = ROOM, body?: string) => ({
+        ...makeEvent({ id: eventId, depth, prev, ...(body ? { content: { msgtype: 'm.text', body } } : {}) }),
+        room_id: roomId,
+      });
+      // ROOM: $1 ← $2 ← $3, and $c, stored before its prev $p (a marker). OTHER: $o1 forked into $o2 and $o3.
+      const pdus = [
+        event('$1', 1, []),
+        event('$2', 2, ['$1'], ROOM, 'hello world'),
+        event('$3', 3, ['$2'], ROOM, 'goodbye world'),
+        event('$c', 5, ['$p']),
+        event('$o1', 1, [], OTHER),
+        event('$o2', 2, ['$o1'], OTHER),
+        event('$o3', 2, ['$o1'], OTHER, 'a fork'),
+      ];
+      const streams = [1, 2, 3, 4, 5, 6, 7];
+      const rows = pdus.map((pdu, i) => storedRow(pdu, streams[i] as number));
+      const edges = pdus.flatMap((pdu) =>
+        (pdu.prev_events as string[]).map((prev) => ({ prev_id: prev, event_id: pdu.event_id })),
+      );
+      const extremity = (roomId: string, eventId: string, depth: number, stream: number) => ({
+        room_id: roomId,
+        event_id: eventId,
+        depth,
+        stream,
+      });
+      await backend.createAtVersion(id, 11, {
+        events: rows,
+        event_edges: edges,
+        forward_extremities: [
+          extremity(ROOM, '$3', 3, 3),
+          extremity(ROOM, '$c', 5, 4),
+          { room_id: ROOM, event_id: '$p', awaited_by: '$c' },
+          extremity(OTHER, '$o2', 2, 6),
+          extremity(OTHER, '$o3', 2, 7),
+        ],
+        search_docs: rows.flatMap((row) => {
+          const body = ((row.pdu as IdentifiedPdu).content as { body?: string }).body;
+          return body
+            ? [
+                {
+                  event_id: row.event_id,
+                  room_id: row.room_id,
+                  stream: row.stream,
+                  terms: indexWords(body).map((t) => [t, row.stream]),
+                },
+              ]
+            : [];
+        }),
+        state_groups: [{ id: 1, room_id: ROOM, prev: null, chain: [], delta: [] }],
+        streams: [{ name: 'state_groups', position: 1 }],
+      });
+      const engine = await backend.open(id);
+      const store = createStore(engine);
+      const b = createStore(await backend.open(id));
+      const extremities = async (roomId: string) =>
+        (await store.rooms.forwardExtremities(roomId)).map((e) => [e.eventId, e.depth, e.stream]);
+      expect(await extremities(ROOM)).toEqual([
+        ['$3', 3, 3],
+        ['$c', 5, 4],
+      ]);
+      expect(await extremities(OTHER)).toEqual([
+        ['$o2', 2, 6],
+        ['$o3', 2, 7],
+      ]);
+      expect(await store.rooms.childrenOf('$o1')).toEqual(['$o2', '$o3']);
+      expect(await store.rooms.childrenOf('$p')).toEqual(['$c']);
+      const search = async (text: string) =>
+        (
+          await store.rooms.searchEvents({
+            terms: indexWords(text),
+            roomIds: new Set([ROOM, OTHER]),
+            limit: 10,
+          })
+        ).hits.map((hit) => hit.eventId);
+      expect(await search('world')).toEqual(['$3', '$2']);
+      expect(await search('fork')).toEqual(['$o3']);
+      const old = await engine.read(['event_edges', 'forward_extremities', 'search_docs'], async (tx) => [
+        ...(await tx.query('event_edges')),
+        ...(await tx.query('forward_extremities')),
+        ...(await tx.query('search_docs')),
+      ]);
+      expect(old).toEqual([]);
+      // The migrated marker still works: a second child of $p first (through the other store),
+      // then $p itself, which is no extremity; a merge of the fork ends both branches.
+      await b.rooms.persistEvents([{ event: event('$c2', 5, ['$p']), stateBefore: { afterEvent: '$3' } }]);
+      const [late] = await store.rooms.persistEvents([
+        { event: event('$p', 4, ['$3']), stateBefore: { afterEvent: '$3' } },
+      ]);
+      expect(late?.existed).toBe(false);
+      expect(await extremities(ROOM)).toEqual([
+        ['$c', 5, 4],
+        ['$c2', 5, 8],
+      ]);
+      expect(await store.rooms.childrenOf('$p')).toEqual(['$c', '$c2']);
+      await store.rooms.persistEvents([
+        {
+          event: event('$merge', 3, ['$o2', '$o3'], OTHER, 'merged world'),
+          stateBefore: { afterEvent: '$o3' },
+        },
+      ]);
+      expect(await extremities(OTHER)).toEqual([['$merge', 3, 10]]);
+      expect(await search('world')).toEqual(['$merge', '$3', '$2']);
+      await store.close();
+      await b.close();
     });
 
     it('migrates a version-2 database: an event awaited by a stored child is marked', async () => {

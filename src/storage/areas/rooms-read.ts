@@ -9,7 +9,7 @@
 import type { IdentifiedPdu, StateMap } from '../../core/pdu.ts';
 import { stateKey } from '../../core/pdu.ts';
 import type { Engine, KeyPart, Range, Row, Tx } from '../engine.ts';
-import { isExtremity } from '../schema.ts';
+import { type ExtremityEntry, extremitiesAfter, latestEvent } from '../schema.ts';
 import type {
   EventPosition,
   Membership,
@@ -129,10 +129,10 @@ async function eventAtStream(tx: Tx, roomId: string, position: number): Promise<
   return row;
 }
 
-const toPosition = (row: Row): EventPosition => ({
-  eventId: row.event_id as string,
-  depth: row.depth as number,
-  stream: row.stream as number,
+const toPosition = (entry: ExtremityEntry): EventPosition => ({
+  eventId: entry.event_id,
+  depth: entry.depth,
+  stream: entry.stream,
 });
 
 /** Rows of `current_state` as a state map. */
@@ -259,15 +259,15 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
     },
 
     async forwardExtremities(roomId) {
-      const rows = await engine.read(['forward_extremities'], (tx) =>
-        tx.query('forward_extremities', { prefix: [roomId] }),
-      );
-      // Rows without a position are markers of awaited events (`markAwaited`), not extremities.
-      return rows.filter(isExtremity).map(toPosition);
+      // Those the room's latest event carries (schema v12).
+      const latest = await engine.read(['events'], (tx) => latestEvent(tx, roomId));
+      return extremitiesAfter(latest).map(toPosition);
     },
 
     async childrenOf(eventId) {
-      const rows = await engine.read(['event_edges'], (tx) => tx.query('event_edges', { prefix: [eventId] }));
+      const rows = await engine.read(['events'], (tx) =>
+        tx.query('events', { index: 'prevs', prefix: [eventId] }),
+      );
       return rows.map((row) => row.event_id as string);
     },
 
@@ -353,7 +353,7 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
     },
 
     sendSnapshot(roomId, request) {
-      const tables = ['txn_ids', 'current_state', 'events', 'forward_extremities'];
+      const tables = ['txn_ids', 'current_state', 'events'];
       if (request.joined) tables.push('room_members');
       // The send writes next: the engine need not keep its read open for more reads.
       const beforeWrite = { beforeWrite: true };
@@ -363,31 +363,34 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
           const { txn } = request;
           // Requests run in order within the transaction: issue them all, then wait. The
           // transaction ID is looked up beside the state (a repeat is rare; its reads are wasted).
-          const [earlier, stateRows, extremityRows, memberRows] = await Promise.all([
+          const [earlier, stateRows, latest, memberRows] = await Promise.all([
             txn ? tx.get('txn_ids', [txn.userId, txn.deviceId, txn.txnId]) : undefined,
             Promise.all(request.keys.map(([type, key]) => tx.get('current_state', [roomId, type, key]))),
-            tx.query('forward_extremities', { prefix: [roomId] }),
+            latestEvent(tx, roomId),
             request.joined
               ? tx.query('room_members', { index: '[room_id+membership]', prefix: [roomId, 'join'] })
               : undefined,
           ]);
           if (earlier) return { earlier: earlier.result as string, state: [], extremities: [] };
-          const extremities = extremityRows.filter(isExtremity).map(toPosition);
+          const extremities = extremitiesAfter(latest).map(toPosition);
           const stateIds = stateRows.filter((row) => row !== undefined).map((row) => row.event_id as string);
           const prevIds = request.prevEvents ? extremities.map((e) => e.eventId) : [];
-          const [events, current] = await Promise.all([
-            tx.getMany('events', [...stateIds, ...prevIds]),
+          // The latest event is usually the one extremity: it is read already.
+          const unread = prevIds.filter((id) => id !== latest?.event_id);
+          const [read, current] = await Promise.all([
+            tx.getMany('events', [...stateIds, ...unread]),
             extremities.length > 1 ? tx.query('current_state', { prefix: [roomId] }) : undefined,
           ]);
-          const stored = events.map((row) => (row ? toStoredEvent(row) : undefined));
-          const snapshot: SendSnapshot = {
-            earlier: null,
-            state: stored.slice(0, stateIds.length).filter((e) => e !== undefined),
-            extremities,
-          };
+          const rows = new Map(read.map((row) => [row?.event_id as string, row]));
+          if (latest) rows.set(latest.event_id as string, latest);
+          const stored = (ids: readonly string[]) =>
+            ids.flatMap((id) => {
+              const row = rows.get(id);
+              return row ? [toStoredEvent(row)] : [];
+            });
+          const snapshot: SendSnapshot = { earlier: null, state: stored(stateIds), extremities };
           if (current) snapshot.currentState = stateMapOf(current);
-          if (request.prevEvents)
-            snapshot.prevEvents = stored.slice(stateIds.length).filter((e) => e !== undefined);
+          if (request.prevEvents) snapshot.prevEvents = stored(prevIds);
           if (memberRows) snapshot.joined = memberRows.map((row) => row.user_id as string);
           return snapshot;
         },

@@ -10,18 +10,23 @@
 import type { IdentifiedPdu, StateMap } from '../../core/pdu.ts';
 import { referencedIds, stateKey } from '../../core/pdu.ts';
 import type { Engine, Row, Tx } from '../engine.ts';
-import { awaitedMarker, isExtremity, relationRow, threadOfRow } from '../schema.ts';
+import {
+  type ExtremityEntry,
+  eventRowEntries,
+  extremitiesAfter,
+  latestEvent,
+  relationRow,
+  threadOfRow,
+} from '../schema.ts';
 import type { PersistEventInput, PersistedEvent, RoomStore } from '../store.ts';
 import { StoreError } from '../store.ts';
 import { currentPosition, invalid, nextPosition, requireString } from './common.ts';
-import { EVENT_INDEX_TABLES, indexEvent, unindexEvent } from './event-index.ts';
+import { EVENT_INDEX_TABLES, indexEvent } from './event-index.ts';
 import { GroupWriter, loadState } from './state-groups.ts';
 
 const PERSIST_TABLES = [
   'events',
   'pending_redactions',
-  'event_edges',
-  'forward_extremities',
   'state_groups',
   'current_state',
   'room_members',
@@ -38,13 +43,14 @@ const PERSIST_TABLES = [
 
 /**
  * The tables a batch's optimistic attempt may touch, judged from its inputs: in Chromium each
- * object store in a transaction's scope costs (the bench measures ~15% of a message's persist
- * between a scope of the 4 stores a message needs and all 18). Anything that goes past it
+ * object store in a transaction's scope costs (the bench measured ~15% of a message's persist
+ * between a scope of the 4 stores a message then needed and all 18; now it needs `events`
+ * alone: edges, extremities and search words are on its row, schema v12). Anything that goes past it
  * (a store not in the scope) fails the attempt with INVALID, and the careful attempt, over
  * every table, decides — so a wrong guess costs time, never correctness.
  */
 function persistScope(inputs: readonly PersistEventInput[]): readonly string[] {
-  const tables = new Set<string>(['events', 'event_edges', 'forward_extremities', 'search_docs']);
+  const tables = new Set<string>(['events']);
   const add = (...names: string[]) => {
     for (const name of names) tables.add(name);
   };
@@ -55,7 +61,7 @@ function persistScope(inputs: readonly PersistEventInput[]): readonly string[] {
       add('relations', 'threads', 'thread_participants');
     if (event.type === 'm.room.create') add('rooms');
     if (typeof event.state_key === 'string' || (input.stateBefore && 'state' in input.stateBefore))
-      add('state_groups', 'streams', 'current_state', 'room_members');
+      add('state_groups', 'current_state', 'room_members');
     if (input.currentState || input.outOfBandMembership) add('current_state', 'room_members');
     if (input.backfilled) add('streams');
     if (input.destinations?.length) add('outbox', 'streams');
@@ -182,9 +188,13 @@ const CACHE_LIMIT = 2048;
  * - `position`: the events stream position last committed or read. Nothing deletes events,
  *   so it is ≤ the true one; if another writer (another tab, another store) moved past it,
  *   the position after it is taken and the optimistic `insert` of the event row fails.
- * - `groups`: the same for the `state_groups` counter (group IDs 1…counter all exist).
+ * - `groups`: the same for the last state group ID (group IDs 1…last all exist).
  * - `stateAfter`: an event's state group after it — fixed once the event has state.
  * - `chains`: a state group's ancestor chain — groups are never rewritten.
+ * - `extremities`: a room's forward extremities after the latest of its events this store
+ *   committed (or read). Only a timeline event changes them, and it takes the next events
+ *   position: if another writer did, the optimistic insert at `position` + 1 fails, so
+ *   they are trusted exactly when `position` is.
  * The counters are trusted only when no other write of this store is under way (a
  * concurrent one would take the same next position and have to run again).
  */
@@ -195,6 +205,13 @@ interface PersistCache {
   groups: number | undefined;
   stateAfter: Map<string, number>;
   chains: Map<number, readonly number[]>;
+  extremities: Map<string, RoomExtremities>;
+}
+
+/** A room's forward extremities after its event at `stream`. */
+interface RoomExtremities {
+  stream: number;
+  entries: readonly ExtremityEntry[];
 }
 
 function remember<K, V>(map: Map<K, V>, entries: Iterable<[K, V]>): void {
@@ -236,6 +253,10 @@ class PersistRun {
   private readonly stored = new Set<string>();
   /** Notifying events of this batch by (user, room, thread): added to the counters at the end. */
   private readonly unread = new Map<string, Row>();
+  /** Rooms' forward extremities after this transaction's latest event in each. */
+  private readonly extremities = new Map<string, RoomExtremities>();
+  /** Events claimed as awaited by an event of this transaction (`awaits`). */
+  readonly claimed = new Set<string>();
 
   /** Whether the cached counters may be used: optimistic, and this store's only write under way. */
   private readonly trustCounters: boolean;
@@ -279,6 +300,24 @@ class PersistRun {
   nextPosition(read: number | undefined): number {
     this.position = (this.position ?? read ?? this.cache.position ?? 0) + 1;
     return this.position;
+  }
+
+  /**
+   * The room's forward extremities, if known without a read: from this transaction, or
+   * remembered and trusted — and only when the event names every one of them among its prev
+   * events (the next message of a linear room): a branch it leaves aside, or a room purged
+   * since (`purgeRoom` forgets its events, not this memory), is read instead.
+   */
+  knownExtremities(roomId: string, prevIds: readonly string[]): readonly ExtremityEntry[] | undefined {
+    const here = this.extremities.get(roomId);
+    if (here) return here.entries;
+    if (!this.trustCounters || this.cache.position === undefined) return undefined;
+    const remembered = this.cache.extremities.get(roomId)?.entries;
+    return remembered?.every((e) => prevIds.includes(e.event_id)) ? remembered : undefined;
+  }
+
+  setExtremities(roomId: string, stream: number, entries: readonly ExtremityEntry[]): void {
+    this.extremities.set(roomId, { stream, entries });
   }
 
   knownStateAfter(eventId: string): number | undefined {
@@ -333,7 +372,6 @@ class PersistRun {
 
   async finish(): Promise<void> {
     await this.addUnread();
-    this.groups.finish();
     await this.pending.settle();
   }
 
@@ -344,6 +382,12 @@ class PersistRun {
     if (this.groups.last !== undefined) cache.groups = Math.max(cache.groups ?? 0, this.groups.last);
     remember(cache.stateAfter, this.stateAfter);
     remember(cache.chains, this.groups.made);
+    remember(
+      cache.extremities,
+      [...this.extremities].filter(
+        ([room, { stream }]) => (cache.extremities.get(room)?.stream ?? 0) <= stream,
+      ),
+    );
   }
 }
 
@@ -367,24 +411,34 @@ async function persistOne(run: PersistRun, input: PersistEventInput): Promise<Pe
   const sourceState = sourceId === undefined ? undefined : run.knownStateAfter(sourceId);
   const isCreate = pdu.type === 'm.room.create' && pdu.state_key === '';
   const destinations = [...new Set(input.destinations ?? [])];
-  // Prev events not known to be stored, when it matters (see `markAwaited`); the source is read anyway.
+  // Prev events not known to be stored, when it matters (see `awaits`); the source is read anyway.
   const unknownPrevs = counts
     ? prevIds.filter((id) => !run.knownStored(id) && !(id === sourceId && sourceState === undefined))
     : [];
+  // A timeline event (positive position) carries the room's extremities after it.
+  const positioned = inTimeline && !input.backfilled;
+  const knownExtremities = positioned ? run.knownExtremities(roomId, prevIds) : undefined;
+  // Careful: whether another child already claims a prev event not known to be stored.
+  const claimChecks = counts && !run.optimistic ? prevIds.filter((id) => !run.knownStored(id)) : [];
 
-  // The reads this event needs, all at once. Optimistic: no existence read, no children read.
+  // The reads this event needs, all at once. Optimistic: no existence read, no children read,
+  // no read of who already claims an awaited prev event (a second claim fails the insert).
   const reads = [
     run.optimistic ? undefined : tx.get('events', eventId),
-    inTimeline && !input.backfilled && run.needsPosition() ? currentPosition(tx, 'events') : undefined,
+    positioned && run.needsPosition() ? currentPosition(tx, 'events') : undefined,
     sourceId === undefined || sourceState !== undefined ? undefined : tx.get('events', sourceId),
-    advances && !run.optimistic ? tx.query('event_edges', { prefix: [eventId] }) : undefined,
+    advances && !run.optimistic ? tx.query('events', { index: 'prevs', prefix: [eventId] }) : undefined,
     isCreate ? tx.get('rooms', roomId) : undefined,
     destinations.length > 0 ? currentPosition(tx, 'outbox') : undefined,
     unknownPrevs.length > 0
       ? Promise.all(unknownPrevs.map((id) => tx.count('events', { prefix: [id] })))
       : undefined,
+    claimChecks.length > 0
+      ? Promise.all(claimChecks.map((id) => tx.count('events', { index: 'awaits', prefix: [id] })))
+      : undefined,
+    positioned && knownExtremities === undefined ? latestEvent(tx, roomId) : undefined,
   ] as const;
-  const [existing, readPosition, source, children, room, outboxCounter, prevCounts] =
+  const [existing, readPosition, source, children, room, outboxCounter, prevCounts, prevClaims, latest] =
     await Promise.all(reads);
   const promotes = existing?.outlier === true && !input.outlier && !input.outOfBandMembership;
   if (existing && !promotes) {
@@ -394,6 +448,10 @@ async function persistOne(run: PersistRun, input: PersistEventInput): Promise<Pe
   if (sourceId !== undefined && source) run.sawStored(sourceId, source);
   unknownPrevs.forEach((id, i) => {
     if ((prevCounts?.[i] ?? 0) > 0) run.sawStored(id);
+  });
+  // Careful: a prev event another child already claims is awaited; this one need not claim it.
+  claimChecks.forEach((id, i) => {
+    if ((prevClaims?.[i] ?? 0) > 0) run.claimed.add(id);
   });
 
   let stream: number | null = null;
@@ -418,18 +476,20 @@ async function persistOne(run: PersistRun, input: PersistEventInput): Promise<Pe
   }
 
   // An event that arrives after one of its children (federation) is no extremity. Careful:
-  // read its children. Optimistic: assume none — a child stored first left an "awaited"
-  // marker on this event's extremity key, so inserting the extremity fails (see `markAwaited`).
+  // read its children. Optimistic: assume none — a child stored first claimed this event in
+  // its `awaits`, and this row claims its own ID there too, so the insert fails (schema v12).
   let extremity = advances;
-  if (advances && children && children.length > 0) {
-    const childRows = await tx.getMany(
-      'events',
-      children.map((edge) => edge.event_id as string),
-    );
-    extremity = !childRows.some((child) => child && child.stream != null && child.outlier !== true);
-  }
+  if (children && children.length > 0)
+    extremity = !children.some((child) => child.stream != null && child.outlier !== true);
+  // Prev events this one awaits: not stored, and not claimed by another child already.
+  const awaited = counts
+    ? prevIds.filter((id) => !run.knownStored(id) && !run.claimed.has(id) && id !== eventId)
+    : [];
+  for (const id of awaited) run.claimed.add(id);
+  // Its own claim, which an earlier child's claim refuses; careful, left out when it has children.
+  const own = advances && (children === undefined || children.length === 0) ? eventId : undefined;
 
-  const row: Row = {
+  const fields: Row = {
     event_id: eventId,
     room_id: roomId,
     stream,
@@ -449,10 +509,22 @@ async function persistOne(run: PersistRun, input: PersistEventInput): Promise<Pe
         ? { deviceId: input.txn.deviceId, txnId: input.txn.txnId }
         : null,
   };
-  // Careful: `put`, which also promotes a stored outlier. Optimistic: `insert`, which fails if it exists.
+  const row = eventRowEntries(fields, awaited, own);
+  if (stream !== null && stream > 0) {
+    // The room's extremities after it: its prev events are none any more; it is one unless a
+    // child came first; `replacesExtremities` ends the older branches.
+    let entries = knownExtremities ?? extremitiesAfter(latest);
+    if (advances) {
+      entries = input.replacesExtremities ? [] : entries.filter((e) => !prevIds.includes(e.event_id));
+      if (extremity) entries = [...entries, { event_id: eventId, depth: pdu.depth, stream }];
+    }
+    row.extremities = entries;
+    run.setExtremities(roomId, stream, entries);
+  }
+  // Careful: `put`, which also promotes a stored outlier. Optimistic: `insert`, which fails if it
+  // exists, or if its own claim in `awaits` is taken (a child came first).
   run.writeNew('events', row);
   run.sawStored(eventId, row);
-  for (const prevId of prevIds) run.write(tx.put('event_edges', { prev_id: prevId, event_id: eventId }));
 
   if (isCreate && !room) {
     const content = pdu.content as { room_version?: unknown; creator?: unknown };
@@ -465,31 +537,6 @@ async function persistOne(run: PersistRun, input: PersistEventInput): Promise<Pe
       }),
     );
   }
-  if (counts) {
-    for (const prevId of prevIds) {
-      if (!run.knownStored(prevId)) markAwaited(run, roomId, prevId, eventId);
-      else if (advances) run.write(tx.delete('forward_extremities', [roomId, prevId]));
-    }
-  }
-  if (input.replacesExtremities && advances) {
-    // The room's older branches end here: this event alone is where the room goes on from.
-    for (const row of await tx.query('forward_extremities', { prefix: [roomId] })) {
-      if (isExtremity(row) && row.event_id !== eventId)
-        await tx.delete('forward_extremities', [roomId, row.event_id as string]);
-    }
-  }
-  const extremityKey = [roomId, eventId];
-  if (advances && run.optimistic) {
-    run.writeNew('forward_extremities', { room_id: roomId, event_id: eventId, depth: pdu.depth, stream });
-  } else if (extremity) {
-    run.write(
-      tx.put('forward_extremities', { room_id: roomId, event_id: eventId, depth: pdu.depth, stream }),
-    );
-  } else {
-    // Stored now: a marker left by a child that came first has done its work.
-    run.write(tx.delete('forward_extremities', extremityKey));
-  }
-
   if (input.currentState) {
     await replaceCurrentState(tx, roomId, input.currentState);
   } else if (advances && isState) {
@@ -544,7 +591,7 @@ async function persistOne(run: PersistRun, input: PersistEventInput): Promise<Pe
   }
   const relation = relationRow(row);
   if (relation) run.write(tx.put('relations', relation));
-  // The search index and thread list (event-index.ts), in this same transaction.
+  // The thread list (event-index.ts), in this same transaction; the search words are on the row.
   const indexing = indexEvent(tx, row, relation, (promise) => run.write(promise));
   if (indexing) await indexing;
   if (input.redaction) await applyRedaction(tx, input.redaction.eventId, input.redaction.redacted, eventId);
@@ -560,17 +607,6 @@ async function persistOne(run: PersistRun, input: PersistEventInput): Promise<Pe
     run.write(tx.put('streams', { name: 'outbox', position: outboxCounter + destinations.length }));
   }
   return { eventId, stream, existed: false };
-}
-
-/**
- * Marks `eventId`, not stored, as awaited by a stored child: a row on its extremity key
- * without a position, which `forwardExtremities` skips. When the event arrives, the
- * optimistic insert of its extremity fails on this row, and the careful attempt reads its
- * children (and drops the marker). So an event that comes after its children never needs
- * a read to know it has none. Schema v3 added these markers for events stored before.
- */
-function markAwaited(run: PersistRun, roomId: string, eventId: string, childId: string): void {
-  run.write(run.tx.put('forward_extremities', awaitedMarker(roomId, eventId, childId)));
 }
 
 /** Errors the careful attempt can answer differently: the event may exist (and be skipped). */
@@ -592,10 +628,9 @@ async function applyRedaction(
   if (!target) return false;
   if (redacted?.event_id !== targetId)
     throw invalid(`the redacted form of ${targetId} carries another event_id`);
-  // The original content is overwritten, not hidden: a redaction is real.
-  await tx.put('events', { ...target, pdu: redacted, redacted_by: redactedBy });
+  // The original content is overwritten, not hidden: a redaction is real (its search words go too).
+  await tx.put('events', { ...target, pdu: redacted, redacted_by: redactedBy, terms: [] });
   await tx.delete('relations', targetId);
-  await unindexEvent(tx, target);
   return true;
 }
 
@@ -688,6 +723,7 @@ export function roomWrites(engine: Engine): RoomWrites {
     groups: undefined,
     stateAfter: new Map(),
     chains: new Map(),
+    extremities: new Map(),
   };
   return {
     async persistEvents(inputs, options) {
@@ -721,6 +757,7 @@ export function roomWrites(engine: Engine): RoomWrites {
         // Another writer may have moved the counters: forget them, read them again.
         cache.position = undefined;
         cache.groups = undefined;
+        cache.extremities.clear();
         return (await attempt(false)) as PersistedEvent[];
       } finally {
         cache.writers -= 1;
@@ -738,7 +775,6 @@ export function roomWrites(engine: Engine): RoomWrites {
           write: (promise) => writes.push(promise),
         });
         const filled = await fillState(tx, roomId, stateBeforeJoin, groups);
-        groups.finish();
         await Promise.all(writes);
         return filled;
       });
@@ -757,9 +793,7 @@ export function roomWrites(engine: Engine): RoomWrites {
     },
 
     redactEvent(eventId, redacted, redactedBy) {
-      return engine.write(['events', 'relations', 'search_docs'], (tx) =>
-        applyRedaction(tx, eventId, redacted, redactedBy),
-      );
+      return engine.write(['events', 'relations'], (tx) => applyRedaction(tx, eventId, redacted, redactedBy));
     },
 
     async setPublished(roomId, published) {

@@ -85,11 +85,12 @@ async function readState(tx: Tx, groupId: number): Promise<StateMap> {
 }
 
 /**
- * How a write transaction makes groups. The `state_groups` counter is read once (or taken
- * from `cached` when `optimistic`) and written once at the end (`finish`). Groups are never
- * changed once written, so the chains of committed groups can be remembered (`chains`).
- * Optimistic: a group is `insert`ed, so a stale cached counter fails the transaction
- * (the ID exists: IDs 1…counter are all taken) instead of overwriting a group.
+ * How a write transaction makes groups. The last group ID is read once — the highest key of
+ * `state_groups`: IDs 1…last are all taken and no group is ever deleted, so no counter row
+ * is rewritten with each state event (schema v12; v11 kept one in `streams`) — or taken from
+ * `cached` when `optimistic`. Groups are never changed once written, so the chains of
+ * committed groups can be remembered (`chains`). Optimistic: a group is `insert`ed, so a
+ * stale cached ID fails the transaction (the ID exists) instead of overwriting a group.
  */
 export class GroupWriter {
   readonly tx: Tx;
@@ -99,7 +100,6 @@ export class GroupWriter {
   private readonly write: (promise: Promise<unknown>) => void;
   /** The last group ID taken in this transaction; undefined until the counter is known. */
   last: number | undefined;
-  private written = false;
   /** Groups written in this transaction with their chains (to remember once committed). */
   readonly made: [number, number[]][] = [];
 
@@ -123,11 +123,10 @@ export class GroupWriter {
     if (this.last === undefined) {
       if (this.optimistic && this.cached !== undefined) this.last = this.cached;
       else {
-        const row = await this.tx.get('streams', 'state_groups');
-        this.last ??= (row?.position as number | undefined) ?? 0;
+        const [row] = await this.tx.query('state_groups', { reverse: true, limit: 1 });
+        this.last ??= (row?.id as number | undefined) ?? 0;
       }
     }
-    this.written = true;
     this.last += 1;
     return this.last;
   }
@@ -175,10 +174,5 @@ export class GroupWriter {
     if (delta.length === 0) return base;
     // A delta as large as the state saves nothing: start a snapshot instead.
     return delta.length * 2 > state.size ? this.add(roomId, null, [...state]) : this.add(roomId, base, delta);
-  }
-
-  /** Writes the counter, once, after the transaction's last group. */
-  finish(): void {
-    if (this.written) this.write(this.tx.put('streams', { name: 'state_groups', position: this.last }));
   }
 }

@@ -122,7 +122,8 @@ function resolveRange(specs: Map<string, TableSpec>, name: string, range: Range)
   };
   const [lower, includeLower] = pad(range.lower, range.lowerOpen === true, 'lower');
   const [upper, includeUpper] = pad(range.upper, range.upperOpen === true, 'upper');
-  const single = width === 1;
+  // A one-column index's keys are the value itself; a multi-entry index's entries are always arrays.
+  const single = width === 1 && !index.multi;
   return {
     index,
     primary,

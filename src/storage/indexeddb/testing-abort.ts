@@ -76,6 +76,7 @@ export function abortTests(
           { ...room.member(BOB, 'invite', ALICE), destinations: ['remote.test'] },
           room.next({ type: 'm.room.topic', stateKey: '', content: { topic: 't' } }),
           room.message(),
+          { ...room.message(), notify: [{ userId: BOB, highlight: true }] },
         ];
         const acknowledged = await dump(engine);
         let aborted = 0;

@@ -108,8 +108,9 @@ class TableCodec {
         return {
           index,
           name: side.name,
-          // IndexedDB keeps a repeated entry of one row once.
-          insertSql: `INSERT OR IGNORE INTO ${q(side.name)} (${side.columns.map(q).join(', ')}) VALUES (${marks})`,
+          // IndexedDB keeps a repeated entry of one row once (the store repeats none in a
+          // unique index: there a clash is another row's entry, refused as in IndexedDB).
+          insertSql: `INSERT${index.unique ? '' : ' OR IGNORE'} INTO ${q(side.name)} (${side.columns.map(q).join(', ')}) VALUES (${marks})`,
           deleteSql: `DELETE FROM ${q(side.name)} WHERE (${side.columns.map(q).join(', ')}) = (${marks})`,
         };
       });
@@ -334,8 +335,12 @@ class SqlTx implements Tx {
   }
 
   private addEntries(c: TableCodec, row: Row): void {
-    for (const side of c.sides)
-      for (const entry of c.entries(side, row)) this.driver.run(side.insertSql, entry);
+    try {
+      for (const side of c.sides)
+        for (const entry of c.entries(side, row)) this.driver.run(side.insertSql, entry);
+    } catch (error) {
+      throw mapError(error);
+    }
   }
 
   private putOne(c: TableCodec, row: Row): void {

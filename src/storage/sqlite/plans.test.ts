@@ -18,8 +18,13 @@ const queries: [string, Range][] = [
   ['events', { index: '[room_id+depth+stream]', prefix: ['!r'], lower: [5], lowerOpen: true, limit: 51 }],
   ['events', { index: 'stream', lower: [3], lowerOpen: true, upper: [10] }],
   ['events', { index: 'stream', reverse: true, limit: 1 }],
-  ['event_edges', { prefix: ['$e'] }],
-  ['forward_extremities', { prefix: ['!r'] }],
+  ['events', { index: 'prevs', prefix: ['$e'] }],
+  ['events', { index: 'awaits', prefix: ['$e'] }],
+  [
+    'events',
+    { index: '[room_id+stream]', prefix: ['!r'], lower: [0], lowerOpen: true, reverse: true, limit: 1 },
+  ],
+  ['state_groups', { reverse: true, limit: 1 }],
   ['current_state', { prefix: ['!r', 'm.room.member'] }],
   ['room_members', { index: '[user_id+membership]', prefix: ['@u', 'join'] }],
   ['room_members', { index: '[room_id+membership]', prefix: ['!r', 'join'] }],
@@ -34,10 +39,7 @@ const queries: [string, Range][] = [
     },
   ],
   ['relations', { index: '[relates_to+stream]', prefix: ['$e'], lower: [-9] }],
-  [
-    'search_docs',
-    { index: 'terms', prefix: ['word'], upper: [9], upperOpen: true, reverse: true, limit: 256 },
-  ],
+  ['events', { index: 'terms', prefix: ['word'], upper: [9], upperOpen: true, reverse: true, limit: 256 }],
   [
     'threads',
     { index: '[room_id+latest]', prefix: ['!r'], upper: [9], upperOpen: true, reverse: true, limit: 6 },

@@ -1,4 +1,4 @@
--- Derived from src/storage/schema.ts (schema version 11); do not edit.
+-- Derived from src/storage/schema.ts (schema version 12); do not edit.
 CREATE TABLE "meta" ("name" NOT NULL, v TEXT, PRIMARY KEY ("name")) WITHOUT ROWID;
 CREATE TABLE "streams" ("name" NOT NULL, v TEXT, PRIMARY KEY ("name")) WITHOUT ROWID;
 CREATE TABLE "rooms" ("room_id" NOT NULL, "published", v TEXT, PRIMARY KEY ("room_id")) WITHOUT ROWID;
@@ -7,6 +7,9 @@ CREATE TABLE "events" ("event_id" NOT NULL, "room_id", "stream", "depth", v TEXT
 CREATE INDEX "events__room_id_stream" ON "events" ("room_id", "stream", "event_id");
 CREATE INDEX "events__room_id_depth_stream" ON "events" ("room_id", "depth", "stream", "event_id");
 CREATE UNIQUE INDEX "events__stream" ON "events" ("stream");
+CREATE TABLE "events__prevs" ("prev_id" NOT NULL, "event_id" NOT NULL, PRIMARY KEY ("prev_id", "event_id")) WITHOUT ROWID;
+CREATE TABLE "events__awaits" ("awaited_id" NOT NULL, "event_id" NOT NULL, PRIMARY KEY ("awaited_id")) WITHOUT ROWID;
+CREATE TABLE "events__terms" ("term" NOT NULL, "stream" NOT NULL, "event_id" NOT NULL, PRIMARY KEY ("term", "stream", "event_id")) WITHOUT ROWID;
 CREATE TABLE "event_edges" ("prev_id" NOT NULL, "event_id" NOT NULL, v TEXT, PRIMARY KEY ("prev_id", "event_id")) WITHOUT ROWID;
 CREATE TABLE "forward_extremities" ("room_id" NOT NULL, "event_id" NOT NULL, v TEXT, PRIMARY KEY ("room_id", "event_id")) WITHOUT ROWID;
 CREATE TABLE "state_groups" ("id" NOT NULL, v TEXT, PRIMARY KEY ("id"));
