@@ -383,25 +383,64 @@ describe.each(Object.entries(engines))('a /sync wake (%s)', (_name, open) => {
     const small = await wakeCost(open, 4, 3);
     const large = await wakeCost(open, 40, 60);
     for (const calls of [small, large]) {
-      // One snapshot per waiter (memberships, unread counters, key counts), the three woken
-      // by one send read in one transaction …
+      // One snapshot per waiter (memberships, unread counters; the device's key counts are
+      // known from its pass before it waited), the three woken by one send read in one
+      // transaction …
       const own = calls.filter((call) => call.tables.includes('room_members'));
       expect(own.length).toBe(1);
       expect(own.flatMap((call) => call.requests).sort()).toEqual(
-        Array(3)
-          .fill([
-            'fallback_keys.query',
-            'notification_counts.query',
-            'one_time_keys.query',
-            'room_members.query',
-          ])
-          .flat()
-          .sort(),
+        Array(3).fill(['notification_counts.query', 'room_members.query']).flat().sort(),
       );
       // … and the reads of the room's change once for all (positions with the events since
       // the tokens, the state at `since`, the state before the new event, its relations).
       expect(calls.length - own.length).toBeLessThanOrEqual(4);
     }
     expect(requests(large)).toEqual(requests(small));
+  });
+});
+
+describe.each(Object.entries(engines))('key counts in /sync (%s)', (_name, open) => {
+  it('are read once per device, then again only after a write of its keys (upload, claim)', async () => {
+    const { counting, services, store } = await countedServices(open);
+    const alice = await createTestUser(services, 'alice');
+    const keyReads = () =>
+      counting.calls
+        .flatMap((call) => call.requests)
+        .filter((request) => request.startsWith('one_time_keys.') || request.startsWith('fallback_keys.'));
+    const sync = async (since?: string) => {
+      counting.reset();
+      const body = await services.sync.sync({
+        userId: alice.userId,
+        deviceId: alice.deviceId,
+        ...(since ? { since } : {}),
+      });
+      return { body, reads: keyReads() };
+    };
+    const first = await sync();
+    expect(first.reads.length).toBe(2);
+    expect(first.body.device_one_time_keys_count).toEqual({ signed_curve25519: 0 });
+    const again = await sync(first.body.next_batch);
+    expect(again.reads).toEqual([]);
+
+    await store.e2ee.addOneTimeKeys(alice.userId, alice.deviceId, [
+      { algorithm: 'signed_curve25519', keyId: 'AAAA', key: { key: 'a' } },
+      { algorithm: 'signed_curve25519', keyId: 'AAAB', key: { key: 'b' } },
+    ]);
+    await store.e2ee.putFallbackKey(alice.userId, alice.deviceId, {
+      algorithm: 'signed_curve25519',
+      keyId: 'FFFF',
+      key: { key: 'f' },
+    });
+    const uploaded = await sync(again.body.next_batch);
+    expect(uploaded.reads.length).toBe(2);
+    expect(uploaded.body.device_one_time_keys_count).toEqual({ signed_curve25519: 2 });
+    expect(uploaded.body.device_unused_fallback_key_types).toEqual(['signed_curve25519']);
+
+    await store.e2ee.claimKeys([
+      { userId: alice.userId, deviceId: alice.deviceId, algorithm: 'signed_curve25519' },
+    ]);
+    const claimed = await sync(uploaded.body.next_batch);
+    expect(claimed.body.device_one_time_keys_count).toEqual({ signed_curve25519: 1 });
+    expect((await sync(claimed.body.next_batch)).reads).toEqual([]);
   });
 });

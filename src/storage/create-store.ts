@@ -3,7 +3,7 @@
  * only in the engine they provide (`indexeddb/`, `sqlite/`).
  */
 import { accountStore } from './areas/accounts.ts';
-import { currentPosition, invalid, requirePosition } from './areas/common.ts';
+import { currentPosition, invalid, KeptReads, requirePosition } from './areas/common.ts';
 import { e2eeStore, oneTimeKeyCountsIn, unusedFallbackKeyTypesIn } from './areas/e2ee.ts';
 import { federationStore, mediaStore } from './areas/media-federation.ts';
 import { operatorStore } from './areas/operator.ts';
@@ -32,18 +32,68 @@ const SNAPSHOT_TABLES = ['room_members', 'notification_counts', 'one_time_keys',
 /** Snapshots read in one transaction at most (bounds how long one batch holds the connection). */
 const SNAPSHOTS_PER_READ = 256;
 
-/** One user's sync snapshot, within a transaction. */
-async function snapshotIn(tx: Tx, userId: string, { deviceId, unreadRooms }: SyncSnapshotRequest) {
+type DeviceKeys = NonNullable<SyncSnapshot['keys']>;
+
+/** Devices whose key counts are kept; past this the least recently read are dropped. */
+const KEY_COUNTS_KEPT = 10_000;
+
+/** Tables whose writes change a device's key counts. */
+const KEY_TABLES: ReadonlySet<string> = new Set(['one_time_keys', 'fallback_keys']);
+
+/**
+ * Each device's key counts (one-time keys left by algorithm, unused fallback key types), which
+ * every /sync answer of the device shows: kept between its passes instead of read at each
+ * (issue 13), and dropped, all of them, before and after every write transaction that names
+ * `one_time_keys` or `fallback_keys` (`watchKeyWrites`). IndexedDB refuses a transaction the
+ * use of a table it does not name, so every write of them names them (and the conformance
+ * suite runs every store write on IndexedDB). Keyed by user and device.
+ */
+type KeyCounts = KeptReads<DeviceKeys>;
+const deviceKey = (userId: string, deviceId: string) => `${userId}\u0000${deviceId}`;
+
+/** `engine`, whose write transactions naming a key table drop `counts` before and after them. */
+function watchKeyWrites(engine: Engine, counts: KeyCounts): Engine {
+  return {
+    kind: engine.kind,
+    bytes: engine.bytes,
+    read: (tables, fn, options) => engine.read(tables, fn, options),
+    write(tables, fn, options) {
+      if (!tables.some((table) => KEY_TABLES.has(table))) return engine.write(tables, fn, options);
+      counts.forget();
+      const written = engine.write(tables, fn, options);
+      written.then(
+        () => counts.forget(),
+        () => counts.forget(),
+      );
+      return written;
+    },
+    close: () => engine.close(),
+  };
+}
+
+/** One user's sync snapshot, within a transaction; the device's key counts kept in `counts`. */
+async function snapshotIn(
+  tx: Tx,
+  userId: string,
+  { deviceId, unreadRooms }: SyncSnapshotRequest,
+  counts: KeyCounts,
+  startedAt: number,
+) {
+  const known = deviceId === null ? undefined : counts.get(deviceKey(userId, deviceId));
+  const readKeys = deviceId !== null && known === undefined;
   // Requests run in order within the transaction: issue them all, then wait.
   const [memberships, unread, oneTimeKeyCounts, unusedFallbackKeyTypes] = await Promise.all([
     roomsOfUser(tx, userId),
     unreadCountsIn(tx, userId, unreadRooms),
-    deviceId === null ? undefined : oneTimeKeyCountsIn(tx, userId, deviceId),
-    deviceId === null ? undefined : unusedFallbackKeyTypesIn(tx, userId, deviceId),
+    readKeys ? oneTimeKeyCountsIn(tx, userId, deviceId) : undefined,
+    readKeys ? unusedFallbackKeyTypesIn(tx, userId, deviceId) : undefined,
   ]);
   const snapshot: SyncSnapshot = { memberships, unread };
-  if (oneTimeKeyCounts && unusedFallbackKeyTypes)
+  if (known) snapshot.keys = known;
+  else if (oneTimeKeyCounts && unusedFallbackKeyTypes && deviceId !== null) {
     snapshot.keys = { oneTimeKeyCounts, unusedFallbackKeyTypes };
+    counts.set(deviceKey(userId, deviceId), snapshot.keys, startedAt);
+  }
   return snapshot;
 }
 
@@ -62,11 +112,13 @@ interface SnapshotRequest {
  */
 class SnapshotReads {
   private readonly engine: Engine;
+  private readonly counts: KeyCounts;
   /** Requests waiting for the read that will take them (undefined: none queued). */
   private waiting: SnapshotRequest[] | undefined;
 
-  constructor(engine: Engine) {
+  constructor(engine: Engine, counts: KeyCounts) {
     this.engine = engine;
+    this.counts = counts;
   }
 
   read(userId: string, request: SyncSnapshotRequest): Promise<SyncSnapshot> {
@@ -85,13 +137,15 @@ class SnapshotReads {
   }
 
   private start(batch: SnapshotRequest[]): void {
+    // Before the read is asked for: a key write queued ahead of it moves the epoch after.
+    const startedAt = this.counts.begin();
     this.engine
       .read(SNAPSHOT_TABLES, async (tx) => {
         // From here on, later requests wait for the next read.
         if (this.waiting === batch) this.waiting = undefined;
         for (const one of batch) {
           try {
-            one.resolve(await snapshotIn(tx, one.userId, one.request));
+            one.resolve(await snapshotIn(tx, one.userId, one.request, this.counts, startedAt));
           } catch (error) {
             one.reject(error);
           }
@@ -126,9 +180,12 @@ async function positionsIn(tx: Tx): Promise<StreamPositions> {
   };
 }
 
-export function createStore(engine: Engine, parts: StoreParts = {}): Store {
+export function createStore(given: Engine, parts: StoreParts = {}): Store {
   const pushSettings = new PushSettingsCache();
-  const snapshots = new SnapshotReads(engine);
+  const keyCounts: KeyCounts = new KeptReads(KEY_COUNTS_KEPT);
+  // Every area writes through it, so no write of a key table is missed.
+  const engine = watchKeyWrites(given, keyCounts);
+  const snapshots = new SnapshotReads(engine, keyCounts);
   return {
     rooms: roomStore(engine),
     accounts: accountStore(engine),

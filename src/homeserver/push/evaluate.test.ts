@@ -7,8 +7,9 @@ import {
   parseMemberCount,
   prepareEvent,
   type RoomFacts,
+  type RuleMatches,
 } from './evaluate.ts';
-import { defaultRuleset, type PushCondition, type PushRule, type Ruleset } from './rules.ts';
+import { assembleRuleset, defaultRuleset, type PushCondition, type PushRule, type Ruleset } from './rules.ts';
 
 const ME = '@me:example.org';
 const OTHER = '@other:example.org';
@@ -481,5 +482,139 @@ describe('actions', () => {
   it('ignores the historical actions: ["dont_notify"] is the same as []', () => {
     expect(outcomeOf(['dont_notify'])).toEqual(outcomeOf([]));
     expect(outcomeOf(['coalesce', 'notify'])).toMatchObject({ notify: true });
+  });
+});
+
+describe('one event, many members', () => {
+  const members = Array.from({ length: 40 }, (_, i) => `@member${i}:example.org`);
+
+  it('matches each shared default condition once, and each member gets what a fresh evaluation gives', () => {
+    const mentioned = members[7] as string;
+    const ev = event({ content: { msgtype: 'm.text', body: 'hi', 'm.mentions': { user_ids: [mentioned] } } });
+    let computed = 0;
+    const once = ev.once;
+    ev.once = (condition, match) =>
+      once(condition, () => {
+        computed++;
+        return match();
+      });
+    const outcomes = members.map((userId) => {
+      const { matched, outcome } = evaluate(defaultRuleset(userId), ev, facts({ userId }));
+      return [matched?.rule.rule_id, outcome.highlight];
+    });
+    for (const [i, userId] of members.entries()) {
+      const { matched, outcome } = evaluate(
+        defaultRuleset(userId),
+        message({ body: 'hi', 'm.mentions': { user_ids: [mentioned] } }),
+        facts({ userId }),
+      );
+      expect(outcomes[i]).toEqual([matched?.rule.rule_id, outcome.highlight]);
+    }
+    expect(outcomes[7]).toEqual(['.m.rule.is_user_mention', true]);
+    expect(outcomes[0]).toEqual(['.m.rule.message', false]);
+    // The shared conditions are matched once for all members; only the one naming each
+    // member (its mention) is matched per member — not every condition of every ruleset.
+    const shared = new Set(
+      Object.values(defaultRuleset(ME))
+        .flat()
+        .flatMap((rule) => rule.conditions ?? [])
+        .filter((c) => Object.isFrozen(c)),
+    );
+    expect(shared.size).toBeGreaterThan(5);
+    expect(computed).toBeLessThanOrEqual(shared.size + members.length);
+  });
+
+  it('keeps the shared conditions frozen, so no ruleset can change another member’s', () => {
+    const condition = (defaultRuleset(ME).underride.find((r) => r.rule_id === '.m.rule.message') as PushRule)
+      .conditions?.[0] as PushCondition;
+    expect(Object.isFrozen(condition)).toBe(true);
+    expect(defaultRuleset(OTHER).underride.at(-2)?.conditions?.[0]).toBe(condition);
+  });
+});
+
+describe('one event, many members, one memo of rule answers', () => {
+  const members = Array.from({ length: 30 }, (_, i) => `@member${i}:example.org`);
+  const mentioned = members[3] as string;
+  const mention = () => message({ body: 'hi Mo', 'm.mentions': { user_ids: [mentioned] } });
+  const answer = (
+    userId: string,
+    ruleset: Ruleset,
+    ev: ReturnType<typeof event>,
+    matches?: RuleMatches,
+    displayName = 'Mo',
+  ) => {
+    const { matched, outcome } = evaluate(ruleset, ev, facts({ userId, displayName }), matches);
+    return [matched?.rule.rule_id ?? null, outcome.notify, outcome.highlight];
+  };
+
+  it('gives each member what a fresh evaluation gives, matching the shared rules once', () => {
+    // member1 turned .m.rule.message off; member2 has a rule on their display name.
+    const rulesets = members.map((userId, i) =>
+      assembleRuleset(
+        userId,
+        i === 1
+          ? [
+              {
+                kind: 'underride',
+                ruleId: '.m.rule.message',
+                priority: 0,
+                rule: null,
+                enabled: false,
+                actions: null,
+              },
+            ]
+          : i === 2
+            ? [
+                {
+                  kind: 'override',
+                  ruleId: 'name',
+                  priority: 1,
+                  rule: { conditions: [{ kind: 'contains_display_name' }] },
+                  enabled: true,
+                  actions: ['notify', { set_tweak: 'highlight' }],
+                },
+              ]
+            : [],
+      ),
+    );
+    const ev = mention();
+    const matches: RuleMatches = new Map();
+    const shared = members.map((userId, i) => answer(userId, rulesets[i] as Ruleset, ev, matches));
+    const fresh = members.map((userId, i) => answer(userId, rulesets[i] as Ruleset, mention()));
+    expect(shared).toEqual(fresh);
+    expect(shared[0]).toEqual(['.m.rule.message', true, false]);
+    expect(shared[1]).toEqual([null, false, false]);
+    expect(shared[2]).toEqual(['name', true, true]);
+    expect(shared[3]).toEqual(['.m.rule.is_user_mention', true, true]);
+    // The display-name rule answers per member: another name does not match.
+    const ev2 = mention();
+    const memo: RuleMatches = new Map();
+    expect(answer(members[2] as string, rulesets[2] as Ruleset, ev2, memo, 'Mo')).toEqual([
+      'name',
+      true,
+      true,
+    ]);
+    expect(answer(members[2] as string, rulesets[2] as Ruleset, ev2, memo, 'Zed')).toEqual([
+      '.m.rule.message',
+      true,
+      false,
+    ]);
+    // The rules every member's defaults share are one object each: the memo holds them once,
+    // plus the two rules of each member that name them.
+    const sharedRules = new Set(
+      rulesets.flatMap((ruleset) => Object.values(ruleset).flat()).filter((r) => Object.isFrozen(r)),
+    );
+    expect(sharedRules.size).toBeGreaterThan(5);
+    expect(matches.size).toBeLessThanOrEqual(sharedRules.size + 2 * members.length + 2);
+  });
+
+  it('shares only frozen rules, so an assembled ruleset cannot change another member’s', () => {
+    const [a, b] = [assembleRuleset(ME, []), assembleRuleset(OTHER, [])];
+    const message = a.underride.find((r) => r.rule_id === '.m.rule.message') as PushRule;
+    expect(b.underride.find((r) => r.rule_id === '.m.rule.message')).toBe(message);
+    expect(Object.isFrozen(message) && Object.isFrozen(message.actions)).toBe(true);
+    // The rules naming the user are their own.
+    const mine = a.override.find((r) => r.rule_id === '.m.rule.is_user_mention');
+    expect(b.override.find((r) => r.rule_id === '.m.rule.is_user_mention')).not.toBe(mine);
   });
 });

@@ -51,6 +51,13 @@ export interface PreparedEvent {
   /** The folded code points of a string property value. */
   text(value: string): PreparedText;
   glob(pattern: string, literal?: boolean): CompiledGlob;
+  /**
+   * Whether `condition`, which depends on the event alone, matches: `match()` the first time
+   * this condition object is asked about, then its answer. One event is evaluated for every
+   * member of a room, and the server defaults' conditions that do not name the user are the
+   * same objects in every member's ruleset (rules.ts), so each is matched once per event.
+   */
+  once(condition: PushCondition, match: () => boolean): boolean;
 }
 
 /** Patterns compiled once for every event (the same rules match event after event); bounded. */
@@ -60,8 +67,17 @@ const MAX_COMPILED_GLOBS = 4096;
 export function prepareEvent(event: Readonly<Record<string, unknown>>): PreparedEvent {
   const values = new Map<string, unknown>();
   const texts = new Map<string, PreparedText>();
+  const matched = new Map<PushCondition, boolean>();
   return {
     event,
+    once(condition, match) {
+      let answer = matched.get(condition);
+      if (answer === undefined) {
+        answer = match();
+        matched.set(condition, answer);
+      }
+      return answer;
+    },
     value(key) {
       if (!values.has(key)) values.set(key, valueAtPath(event, parsePropertyPath(key)));
       return values.get(key);
@@ -108,6 +124,17 @@ export function parseMemberCount(is: unknown): { op: string; count: number } | n
   return { op: match[1] ?? '==', count };
 }
 
+/** `room_member_count` conditions parsed once per condition object (conditions are not changed in place). */
+const parsedCounts = new WeakMap<PushCondition, { op: string; count: number } | null>();
+function memberCountOf(condition: PushCondition): { op: string; count: number } | null {
+  let parsed = parsedCounts.get(condition);
+  if (parsed === undefined) {
+    parsed = parseMemberCount(condition.is);
+    parsedCounts.set(condition, parsed);
+  }
+  return parsed;
+}
+
 function compare(actual: number, op: string, expected: number): boolean {
   switch (op) {
     case '<':
@@ -135,17 +162,19 @@ function eventMatch(event: PreparedEvent, key: unknown, pattern: unknown): boole
 export function conditionMatches(condition: PushCondition, event: PreparedEvent, facts: RoomFacts): boolean {
   switch (condition.kind) {
     case 'event_match':
-      return eventMatch(event, condition.key, condition.pattern);
-    case 'event_property_is': {
-      if (typeof condition.key !== 'string' || !isScalar(condition.value)) return false;
-      const value = event.value(condition.key);
-      return isScalar(value) && value === condition.value;
-    }
-    case 'event_property_contains': {
-      if (typeof condition.key !== 'string' || !isScalar(condition.value)) return false;
-      const value = event.value(condition.key);
-      return Array.isArray(value) && value.some((item) => isScalar(item) && item === condition.value);
-    }
+      return event.once(condition, () => eventMatch(event, condition.key, condition.pattern));
+    case 'event_property_is':
+      return event.once(condition, () => {
+        if (typeof condition.key !== 'string' || !isScalar(condition.value)) return false;
+        const value = event.value(condition.key);
+        return isScalar(value) && value === condition.value;
+      });
+    case 'event_property_contains':
+      return event.once(condition, () => {
+        if (typeof condition.key !== 'string' || !isScalar(condition.value)) return false;
+        const value = event.value(condition.key);
+        return Array.isArray(value) && value.some((item) => isScalar(item) && item === condition.value);
+      });
     case 'contains_display_name': {
       // Deprecated (v1.17) but still defined: the owner's display name, as literal text, at word boundaries of the body.
       const body = event.value(BODY_KEY);
@@ -153,7 +182,7 @@ export function conditionMatches(condition: PushCondition, event: PreparedEvent,
       return globMatches(event.glob(facts.displayName, true), event.text(body), 'words');
     }
     case 'room_member_count': {
-      const wanted = parseMemberCount(condition.is);
+      const wanted = memberCountOf(condition);
       return wanted !== null && compare(facts.memberCount, wanted.op, wanted.count);
     }
     case 'sender_notification_permission': {
@@ -177,7 +206,9 @@ export function ruleMatches(
   switch (kind) {
     case 'override':
     case 'underride':
-      return (rule.conditions ?? []).every((condition) => conditionMatches(condition, event, facts));
+      for (const condition of rule.conditions ?? [])
+        if (!conditionMatches(condition, event, facts)) return false;
+      return true;
     case 'content':
       return typeof rule.pattern === 'string' && eventMatch(event, BODY_KEY, rule.pattern);
     case 'room':
@@ -192,15 +223,36 @@ export interface MatchedRule {
   rule: PushRule;
 }
 
-/** The first enabled rule that matches, in kind order then rule order; null when none does. */
+/**
+ * Whether each rule object matched, for one event in one room evaluated for many members:
+ * a rule's answer depends on the event, the room's facts and, through `contains_display_name`
+ * alone, on whose ruleset it is (conditions name the user by value, not through the facts).
+ * Shared rule objects (rules.ts `SHARED_RULES`) are thus matched once for all members.
+ */
+export type RuleMatches = Map<PushRule, boolean>;
+
+const asksDisplayName = (rule: PushRule) =>
+  rule.conditions?.some((condition) => condition.kind === 'contains_display_name') === true;
+
+/**
+ * The first enabled rule that matches, in kind order then rule order; null when none does.
+ * `matches`, when given, holds the answers for this event and these facts but the user's
+ * (`RuleMatches`).
+ */
 export function firstMatchingRule(
   ruleset: Ruleset,
   event: PreparedEvent,
   facts: RoomFacts,
+  matches?: RuleMatches,
 ): MatchedRule | null {
   for (const kind of RULE_KINDS) {
     for (const rule of ruleset[kind]) {
-      if (ruleMatches(kind, rule, event, facts)) return { kind, rule };
+      let matched = matches?.get(rule);
+      if (matched === undefined) {
+        matched = ruleMatches(kind, rule, event, facts);
+        if (matches && !asksDisplayName(rule)) matches.set(rule, matched);
+      }
+      if (matched) return { kind, rule };
     }
   }
   return null;
@@ -243,7 +295,8 @@ export function evaluate(
   ruleset: Ruleset,
   event: PreparedEvent,
   facts: RoomFacts,
+  matches?: RuleMatches,
 ): { matched: MatchedRule | null; outcome: PushOutcome } {
-  const matched = firstMatchingRule(ruleset, event, facts);
+  const matched = firstMatchingRule(ruleset, event, facts, matches);
   return { matched, outcome: outcomeOf(matched?.rule.actions ?? []) };
 }

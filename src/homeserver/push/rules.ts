@@ -73,10 +73,34 @@ const propertyIs = (key: string, value: JsonValue): PushCondition => ({
 });
 
 /**
+ * The conditions of the server-default rules that do not name the user: one frozen object
+ * each, shared by every user's defaults, so that one event's evaluation for many members
+ * matches each of them once (evaluate.ts `PreparedEvent.once`).
+ */
+const frozen = (condition: PushCondition): PushCondition => Object.freeze(condition);
+const SHARED = Object.freeze({
+  notice: frozen(eventMatch('content.msgtype', 'm.notice')),
+  member: frozen(eventMatch('type', 'm.room.member')),
+  invite: frozen(eventMatch('content.membership', 'invite')),
+  roomMention: frozen(propertyIs('content.m\\.mentions.room', true)),
+  roomPermission: frozen({ kind: 'sender_notification_permission', key: 'room' }),
+  tombstone: frozen(eventMatch('type', 'm.room.tombstone')),
+  emptyStateKey: frozen(eventMatch('state_key', '')),
+  reaction: frozen(eventMatch('type', 'm.reaction')),
+  serverAcl: frozen(eventMatch('type', 'm.room.server_acl')),
+  edit: frozen(propertyIs('content.m\\.relates_to.rel_type', 'm.replace')),
+  call: frozen(eventMatch('type', 'm.call.invite')),
+  twoMembers: frozen({ kind: 'room_member_count', is: '2' }),
+  encrypted: frozen(eventMatch('type', 'm.room.encrypted')),
+  message: frozen(eventMatch('type', 'm.room.message')),
+});
+
+/**
  * The server-default rules of the current spec, in its order ("Default Override Rules",
  * "Default Underride Rules"). v1.17 removed the legacy rules that matched mentions in the body
  * (`.m.rule.contains_display_name`, `.m.rule.contains_user_name`, `.m.rule.roomnotif`, MSC4210),
- * so there are no default content, room or sender rules.
+ * so there are no default content, room or sender rules. The rules are new objects for each
+ * call; their conditions that do not name the user are shared (`SHARED`, frozen).
  */
 export function defaultRuleset(userId: string): Ruleset {
   const rule = (
@@ -94,17 +118,13 @@ export function defaultRuleset(userId: string): Ruleset {
   return {
     override: [
       rule(MASTER_RULE_ID, [], [], false),
-      rule('.m.rule.suppress_notices', [eventMatch('content.msgtype', 'm.notice')], []),
+      rule('.m.rule.suppress_notices', [SHARED.notice], []),
       rule(
         '.m.rule.invite_for_me',
-        [
-          eventMatch('type', 'm.room.member'),
-          eventMatch('content.membership', 'invite'),
-          eventMatch('state_key', userId),
-        ],
+        [SHARED.member, SHARED.invite, eventMatch('state_key', userId)],
         notifyWithSound('default'),
       ),
-      rule('.m.rule.member_event', [eventMatch('type', 'm.room.member')], []),
+      rule('.m.rule.member_event', [SHARED.member], []),
       rule(
         '.m.rule.is_user_mention',
         [{ kind: 'event_property_contains', key: 'content.m\\.mentions.user_ids', value: userId }],
@@ -112,42 +132,31 @@ export function defaultRuleset(userId: string): Ruleset {
       ),
       rule(
         '.m.rule.is_room_mention',
-        [
-          propertyIs('content.m\\.mentions.room', true),
-          { kind: 'sender_notification_permission', key: 'room' },
-        ],
+        [SHARED.roomMention, SHARED.roomPermission],
         ['notify', { set_tweak: 'highlight' }],
       ),
       rule(
         '.m.rule.tombstone',
-        [eventMatch('type', 'm.room.tombstone'), eventMatch('state_key', '')],
+        [SHARED.tombstone, SHARED.emptyStateKey],
         ['notify', { set_tweak: 'highlight' }],
       ),
-      rule('.m.rule.reaction', [eventMatch('type', 'm.reaction')], []),
-      rule(
-        '.m.rule.room.server_acl',
-        [eventMatch('type', 'm.room.server_acl'), eventMatch('state_key', '')],
-        [],
-      ),
-      rule('.m.rule.suppress_edits', [propertyIs('content.m\\.relates_to.rel_type', 'm.replace')], []),
+      rule('.m.rule.reaction', [SHARED.reaction], []),
+      rule('.m.rule.room.server_acl', [SHARED.serverAcl, SHARED.emptyStateKey], []),
+      rule('.m.rule.suppress_edits', [SHARED.edit], []),
     ],
     content: [],
     room: [],
     sender: [],
     underride: [
-      rule('.m.rule.call', [eventMatch('type', 'm.call.invite')], notifyWithSound('ring')),
+      rule('.m.rule.call', [SHARED.call], notifyWithSound('ring')),
       rule(
         '.m.rule.encrypted_room_one_to_one',
-        [{ kind: 'room_member_count', is: '2' }, eventMatch('type', 'm.room.encrypted')],
+        [SHARED.twoMembers, SHARED.encrypted],
         notifyWithSound('default'),
       ),
-      rule(
-        '.m.rule.room_one_to_one',
-        [{ kind: 'room_member_count', is: '2' }, eventMatch('type', 'm.room.message')],
-        notifyWithSound('default'),
-      ),
-      rule('.m.rule.message', [eventMatch('type', 'm.room.message')], ['notify']),
-      rule('.m.rule.encrypted', [eventMatch('type', 'm.room.encrypted')], ['notify']),
+      rule('.m.rule.room_one_to_one', [SHARED.twoMembers, SHARED.message], notifyWithSound('default')),
+      rule('.m.rule.message', [SHARED.message], ['notify']),
+      rule('.m.rule.encrypted', [SHARED.encrypted], ['notify']),
     ],
   };
 }
@@ -162,6 +171,32 @@ const DEFAULT_RULE_IDS: Record<PushRuleKind, ReadonlySet<string>> = (() => {
   const ids = {} as Record<PushRuleKind, ReadonlySet<string>>;
   for (const kind of RULE_KINDS) ids[kind] = new Set(defaults[kind].map((r) => r.rule_id));
   return ids;
+})();
+
+/** Freezes a rule and everything in it (its conditions are frozen already or the user's own). */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * The server-default rules that do not name the user, one frozen object each, which every
+ * assembled ruleset holds (unless the user changed the rule): the rules two users' defaults
+ * have alike. One event's evaluation for many members then matches each of them once
+ * (evaluate.ts `RuleMatches`).
+ */
+const SHARED_RULES: ReadonlyMap<string, PushRule> = (() => {
+  const one = defaultRuleset('@one:example.org');
+  const other = defaultRuleset('@other:example.net');
+  const shared = new Map<string, PushRule>();
+  for (const kind of RULE_KINDS)
+    for (const [i, rule] of one[kind].entries())
+      if (JSON.stringify(rule) === JSON.stringify(other[kind][i]))
+        shared.set(`${kind}\u0000${rule.rule_id}`, deepFreeze(rule));
+  return shared;
 })();
 
 /** The stored form of a user rule's own data (`PushRuleRecord.rule`). */
@@ -190,6 +225,8 @@ function userRule(record: PushRuleRecord): PushRule {
  * The user's whole ruleset: within each kind the user's rules (highest priority first) come
  * before the server-default ones, except `.m.rule.master`, which stays above everything
  * ("Predefined Rules"). `records` is what the store holds, already ordered by kind and priority.
+ * The default rules that do not name the user and that the user did not change are shared,
+ * frozen objects (`SHARED_RULES`): read only, like the whole ruleset.
  */
 export function assembleRuleset(userId: string, records: readonly PushRuleRecord[]): Ruleset {
   const defaults = defaultRuleset(userId);
@@ -210,7 +247,9 @@ export function assembleRuleset(userId: string, records: readonly PushRuleRecord
   };
   const ruleset = {} as Ruleset;
   for (const kind of RULE_KINDS) {
-    const serverRules = defaults[kind].map((rule) => withChanges(kind, rule));
+    const serverRules = defaults[kind].map((rule) =>
+      withChanges(kind, SHARED_RULES.get(`${kind}\u0000${rule.rule_id}`) ?? rule),
+    );
     if (kind === 'override') {
       const master = serverRules.filter((r) => r.rule_id === MASTER_RULE_ID);
       const rest = serverRules.filter((r) => r.rule_id !== MASTER_RULE_ID);

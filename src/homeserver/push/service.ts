@@ -21,7 +21,7 @@ import { type HomeserverContext, isLocalId } from '../context.ts';
 import { badJson, forbidden, invalidParam, matrixError, notFound } from '../errors.ts';
 import type { NotifiedRoom } from '../rooms/accept.ts';
 import { createKeyedLock } from '../rooms/lock.ts';
-import { evaluate, prepareEvent } from './evaluate.ts';
+import { evaluate, prepareEvent, type RuleMatches } from './evaluate.ts';
 import {
   assembleRuleset,
   findRule,
@@ -283,10 +283,18 @@ export function createPushService(
     return levels;
   }
 
-  const usesDisplayName = (ruleset: Ruleset) =>
-    [...ruleset.override, ...ruleset.underride].some(
-      (rule) => rule.enabled && rule.conditions?.some((c) => c.kind === 'contains_display_name'),
-    );
+  /** Whether a ruleset asks for the display name, once per assembled ruleset (they are kept, not changed). */
+  const displayNameUse = new WeakMap<Ruleset, boolean>();
+  const usesDisplayName = (ruleset: Ruleset) => {
+    let uses = displayNameUse.get(ruleset);
+    if (uses === undefined) {
+      uses = [...ruleset.override, ...ruleset.underride].some(
+        (rule) => rule.enabled && rule.conditions?.some((c) => c.kind === 'contains_display_name'),
+      );
+      displayNameUse.set(ruleset, uses);
+    }
+    return uses;
+  };
 
   /**
    * Each recipient's ruleset, or none for one who ignores the sender (modules/ignore_users.md:
@@ -433,9 +441,11 @@ export function createPushService(
       // Conditions on `room_id` must work for v12 create events too, which carry none.
       const prepared = prepareEvent({ ...event, room_id: event.room_id ?? roomId });
       const notified: Notification[] = [];
+      // One event, one room's facts: each shared rule is matched once for every member.
+      const matches: RuleMatches = new Map();
       for (const [userId, ruleset] of rulesets) {
         const displayName = displayNames.get(userId) ?? null;
-        const { outcome } = evaluate(ruleset, prepared, { ...shared, userId, roomId, displayName });
+        const { outcome } = evaluate(ruleset, prepared, { ...shared, userId, roomId, displayName }, matches);
         if (outcome.notify) notified.push({ userId, highlight: outcome.highlight });
       }
       return notified;

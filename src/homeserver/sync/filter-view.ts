@@ -53,6 +53,8 @@ export interface SyncFilterView {
   timelineLimit: number;
   /** Names what decides a room's timeline page (its filter and length), for sharing pages. */
   timelineKey: string;
+  /** Names what decides how an event is shown (`event_format`, `event_fields`), for sharing formatted events. */
+  formatKey: string;
 }
 
 function eventView(filter: EventFilter | undefined): EventFilterView {
@@ -86,5 +88,6 @@ export function syncFilterView(filter: Filter): SyncFilterView {
     },
     timelineLimit: filterLimit(room?.timeline, DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT),
     timelineKey: JSON.stringify(room?.timeline ?? null),
+    formatKey: JSON.stringify([filter.event_format ?? 'client', filter.event_fields ?? null]),
   };
 }

@@ -53,6 +53,8 @@ export interface Pass {
    * Events as the client sees them (client-event.ts): without `room_id` (the section names the
    * room), `transaction_id` for the sending device only, then `event_fields`. `prev_content`
    * is looked up for the timeline only: state events are many and clients apply them as a set.
+   * Shared with the other passes showing the same events the same way when nothing in them is
+   * the viewer's own (read only, as every shared answer).
    */
   formatEvents(events: readonly StoredEvent[], prevContent: boolean): Promise<JsonObject[]>;
   /**
@@ -135,13 +137,29 @@ export function createPass(input: PassInput, now: SyncPositions, ignored: Readon
     ignored,
     async formatEvents(events, prevContent) {
       const viewer = { userId: input.userId, deviceId: input.deviceId };
-      const formatted = await loadClientEvents(formatStore, events, viewer, clock, {
-        withRoomId: false,
-        format: input.filter.eventFormat,
-        prevContent,
-        relations: prevContent,
-      });
-      return formatted.map((event) => input.filter.fields(event));
+      const format = async () => {
+        const formatted = await loadClientEvents(formatStore, events, viewer, clock, {
+          withRoomId: false,
+          format: input.filter.eventFormat,
+          prevContent,
+          relations: prevContent,
+        });
+        return formatted.map((event) => input.filter.fields(event));
+      };
+      if (!shared || events.length === 0 || events.length > SHARED_LIST_MAX) return format();
+      // What only this viewer sees: `transaction_id` on their own events, and the aggregations
+      // (edits, threads) as they may see them. Without either, every pass shows the events
+      // alike and formats them once (`age` then counts from that moment, at most FRESH_MS
+      // earlier: shared.ts).
+      if (events.some((e) => e.event.sender === input.userId)) return format();
+      if (prevContent) {
+        // The summaries loadClientEvents reads (the same shared read): any relation, not shared.
+        const related = events.filter((e) => e.rejected === null && !e.outlier).map((e) => e.event.event_id);
+        if (related.length > 0 && (await formatStore.rooms.relationSummaries(related)).size > 0)
+          return format();
+      }
+      const ids = events.map((e) => e.event.event_id).join(' ');
+      return memo(`format ${now.events} ${prevContent} ${input.filter.formatKey} ${ids}`, format);
     },
     memo,
     async memoBatch<T>(keys: readonly string[], readMissing: (indices: number[]) => Promise<T[]>) {

@@ -70,3 +70,49 @@ export function sinceRange(index: string, from: number, to: number): Range {
     upper: [requirePosition(to, 'to')],
   };
 }
+
+/**
+ * A bounded map of what reads found, kept until a write drops it (the write-through caches of
+ * the store: push settings, device key counts). A read calls `begin()` before it starts and
+ * `set` with that epoch after: what it found is kept only if no `forget` (a write beginning or
+ * ending) came between, so a read that saw the state before a write never outlives it. Past
+ * `kept` entries the least recently read is dropped. Writes by another store on the same
+ * database are not seen: a store is its database's one writer (the Service Worker, or the
+ * `hearth serve` process).
+ */
+export class KeptReads<V> {
+  private readonly entries = new Map<string, V>();
+  private readonly kept: number;
+  private epoch = 0;
+
+  constructor(kept: number) {
+    this.kept = kept;
+  }
+
+  get(key: string): V | undefined {
+    const found = this.entries.get(key);
+    if (found !== undefined) {
+      // Least recently read first in insertion order.
+      this.entries.delete(key);
+      this.entries.set(key, found);
+    }
+    return found;
+  }
+
+  begin(): number {
+    return this.epoch;
+  }
+
+  set(key: string, value: V, startedAt: number): void {
+    if (startedAt !== this.epoch) return;
+    this.entries.set(key, value);
+    if (this.entries.size > this.kept) this.entries.delete(this.entries.keys().next().value as string);
+  }
+
+  /** Drops one entry, or all. */
+  forget(key?: string): void {
+    this.epoch++;
+    if (key === undefined) this.entries.clear();
+    else this.entries.delete(key);
+  }
+}

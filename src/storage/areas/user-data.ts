@@ -6,7 +6,7 @@
 import type { JsonObject, JsonValue } from '../../core/canonical-json.ts';
 import type { Engine, Row } from '../engine.ts';
 import type { AccountDataEntry, PushRuleRecord, PushSettings, UserDataStore } from '../store.ts';
-import { invalid, nextPosition, requirePosition, requireString } from './common.ts';
+import { invalid, KeptReads, nextPosition, requirePosition, requireString } from './common.ts';
 
 const KIND_ORDER: readonly PushRuleRecord['kind'][] = ['override', 'content', 'room', 'sender', 'underride'];
 
@@ -28,42 +28,12 @@ const IGNORED_USER_LIST = 'm.ignored_user_list';
 const PUSH_SETTINGS_CACHED = 10_000;
 
 /**
- * `pushSettings`' write-through cache. A write of a user's rules or ignore list drops their
- * entry before and after its transaction and moves `epoch`; a read caches what it found only
- * if no such write happened while it ran, so a read that saw the state before a write never
- * outlives it. Writes by another store on the same database are not seen: a store is its
- * database's one writer (the Service Worker, or the `hearth serve` process).
+ * `pushSettings`' write-through cache (`KeptReads`): a write of a user's rules or ignore list
+ * drops their entry before and after its transaction.
  */
-export class PushSettingsCache {
-  private readonly entries = new Map<string, PushSettings>();
-  private epoch = 0;
-
-  get(userId: string): PushSettings | undefined {
-    const found = this.entries.get(userId);
-    if (found) {
-      // Least recently read first in insertion order.
-      this.entries.delete(userId);
-      this.entries.set(userId, found);
-    }
-    return found;
-  }
-
-  begin(): number {
-    return this.epoch;
-  }
-
-  set(userId: string, settings: PushSettings, startedAt: number): void {
-    if (startedAt !== this.epoch) return;
-    this.entries.set(userId, settings);
-    if (this.entries.size > PUSH_SETTINGS_CACHED)
-      this.entries.delete(this.entries.keys().next().value as string);
-  }
-
-  /** Drops one user's settings, or all (a backup was imported). */
-  forget(userId?: string): void {
-    this.epoch++;
-    if (userId === undefined) this.entries.clear();
-    else this.entries.delete(userId);
+export class PushSettingsCache extends KeptReads<PushSettings> {
+  constructor() {
+    super(PUSH_SETTINGS_CACHED);
   }
 
   /** Runs a write that changes `userId`'s settings, dropping them before and after it. */

@@ -126,10 +126,15 @@ class TableCodec {
   }
 
   encode(row: Row): SqlValue[] {
-    const values = this.spec.columns.map((c) => toSql(row[c], this.spec.name, c));
+    const { columns, name } = this.spec;
+    const values: SqlValue[] = [];
+    for (const column of columns) values.push(toSql(row[column], name, column));
+    // The other fields, in the row's own order (rows are plain objects of own fields).
     const rest: Row = {};
-    for (const [field, value] of Object.entries(row))
-      if (!this.columnSet.has(field) && value !== undefined) rest[field] = value;
+    for (const field in row) {
+      const value = row[field];
+      if (value !== undefined && !this.columnSet.has(field)) rest[field] = value;
+    }
     values.push(JSON.stringify(rest));
     return values;
   }
@@ -168,8 +173,33 @@ class TableCodec {
     return found;
   }
 
+  /**
+   * The SQL of each shape of range asked so far (index, how many key parts each bound gives,
+   * open or closed, direction): a store query repeats a few shapes with other values, so the
+   * text is made once per shape, and only the parameters per query.
+   */
+  private readonly shapes = new Map<string, RangeSql>();
+
   /** FROM, WHERE and ORDER BY for a range, mirroring IndexedDB's index semantics (rows are `table.*`). */
-  range(range: Range): { from: string; where: string; params: SqlValue[]; order: string } {
+  range(range: Range): RangeSql & { params: SqlValue[] } {
+    const prefix = range.prefix ?? [];
+    const lower = range.lower ?? [];
+    const upper = range.upper ?? [];
+    const shape = `${range.index ?? ''}|${prefix.length}|${lower.length}${range.lowerOpen ? '<' : '≤'}|${upper.length}${range.upperOpen ? '<' : '≤'}|${range.reverse ? 'desc' : 'asc'}`;
+    let sql = this.shapes.get(shape);
+    if (!sql) {
+      sql = this.rangeSql(range);
+      this.shapes.set(shape, sql);
+    }
+    const params: SqlValue[] = [];
+    for (const [i, value] of prefix.entries())
+      params.push(toSql(value, this.spec.name, sql.columns[i] as string));
+    for (const value of lower) params.push(toSql(value, this.spec.name, 'bound'));
+    for (const value of upper) params.push(toSql(value, this.spec.name, 'bound'));
+    return { ...sql, params };
+  }
+
+  private rangeSql(range: Range): RangeSql {
     const index =
       range.index === undefined ? this.spec.key : this.spec.indexes.find((ix) => ix.name === range.index);
     if (!index) throw new StoreError('INVALID', `${this.spec.name} has no index ${range.index}`);
@@ -184,10 +214,8 @@ class TableCodec {
     if (prefix.length > cols.length)
       throw new StoreError('INVALID', `${this.spec.name}: prefix longer than ${index.name}`);
     const clauses: string[] = [];
-    const params: SqlValue[] = [];
-    prefix.forEach((value, i) => {
+    prefix.forEach((_, i) => {
       clauses.push(`${at(cols[i] as string)} = ?`);
-      params.push(toSql(value, this.spec.name, cols[i] as string));
     });
     const rest = cols.slice(prefix.length);
     const bound = (values: KeyPart[] | undefined, op: string) => {
@@ -196,7 +224,6 @@ class TableCodec {
         throw new StoreError('INVALID', `${this.spec.name}: bound longer than ${index.name}`);
       const names = rest.slice(0, values.length).map(at).join(', ');
       clauses.push(`(${names}) ${op} (${values.map(() => '?').join(', ')})`);
-      for (const v of values) params.push(toSql(v, this.spec.name, 'bound'));
     };
     bound(range.lower, range.lowerOpen ? '>' : '>=');
     bound(range.upper, range.upperOpen ? '<' : '<=');
@@ -204,13 +231,23 @@ class TableCodec {
     if (index !== this.spec.key && !side) for (const c of rest) clauses.push(`${q(c)} IS NOT NULL`);
     const orderCols = index === this.spec.key ? cols : sqliteIndexColumns(this.spec, index);
     const dir = range.reverse ? 'DESC' : 'ASC';
-    return {
-      from,
-      where: clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '',
-      params,
-      order: `ORDER BY ${orderCols.map((c) => `${at(c)} ${dir}`).join(', ')}`,
-    };
+    const where = clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
+    const order = `ORDER BY ${orderCols.map((c) => `${at(c)} ${dir}`).join(', ')}`;
+    const select = `SELECT ${q(this.spec.name)}.* ${from} ${where} ${order}`;
+    return { columns: cols, from, where, order, select, selectLimit: `${select} LIMIT ?` };
   }
+}
+
+/** The SQL of one shape of range (`TableCodec.range`). */
+interface RangeSql {
+  /** The index's columns, the prefix's first. */
+  columns: readonly string[];
+  from: string;
+  where: string;
+  order: string;
+  /** The whole query of the rows, and the same with a `LIMIT ?` parameter after the range's. */
+  select: string;
+  selectLimit: string;
 }
 
 function toSql(value: unknown, table: string, field: string): SqlValue {
@@ -261,13 +298,12 @@ class SqlTx implements Tx {
 
   async query(table: string, range: Range = {}): Promise<Row[]> {
     const c = this.codec(table);
-    const { from, where, params, order } = c.range(range);
-    const sql = `SELECT ${q(table)}.* ${from} ${where} ${order}`;
+    const { select: sql, selectLimit, params } = c.range(range);
     const limit = range.limit ?? Number.POSITIVE_INFINITY;
     if (limit <= 0) return [];
     if (!range.filter) {
       const rows = Number.isFinite(limit)
-        ? this.driver.all(`${sql} LIMIT ?`, [...params, limit])
+        ? this.driver.all(selectLimit, [...params, limit])
         : this.driver.all(sql, params);
       return rows.map((row) => c.decode(row));
     }
@@ -607,6 +643,6 @@ export async function createSqliteAtVersion(
 export function selectFor(table: string, range: Range): { sql: string; params: SqlValue[] } {
   const codec = codecsAt(SCHEMA_VERSION).get(table);
   if (!codec) throw new StoreError('INVALID', `no table ${table}`);
-  const { from, where, params, order } = codec.range(range);
-  return { sql: `SELECT ${q(table)}.* ${from} ${where} ${order}`, params };
+  const { select, params } = codec.range(range);
+  return { sql: select, params };
 }

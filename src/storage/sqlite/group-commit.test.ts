@@ -217,3 +217,19 @@ describe('SQLite group commit', () => {
     await closing;
   });
 });
+
+describe('SQLite WAL checkpoints', () => {
+  it('copy the WAL back every 10,000 pages on a file database, not at SQLite’s 1,000', () => {
+    const path = join(dir, `${++files}.sqlite`);
+    const driver = nodeSqliteDriver({ path });
+    const memory = nodeSqliteDriver({ path: ':memory:' });
+    try {
+      expect(driver.all('PRAGMA wal_autocheckpoint', [])).toEqual([{ wal_autocheckpoint: 10_000 }]);
+      // No WAL in memory: SQLite's default stays.
+      expect(memory.all('PRAGMA wal_autocheckpoint', [])).toEqual([{ wal_autocheckpoint: 1000 }]);
+    } finally {
+      driver.close();
+      memory.close();
+    }
+  });
+});
