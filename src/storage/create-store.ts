@@ -59,13 +59,7 @@ function watchKeyWrites(engine: Engine, counts: KeyCounts): Engine {
     read: (tables, fn, options) => engine.read(tables, fn, options),
     write(tables, fn, options) {
       if (!tables.some((table) => KEY_TABLES.has(table))) return engine.write(tables, fn, options);
-      counts.forget();
-      const written = engine.write(tables, fn, options);
-      written.then(
-        () => counts.forget(),
-        () => counts.forget(),
-      );
-      return written;
+      return counts.writing(undefined, () => engine.write(tables, fn, options));
     },
     close: () => engine.close(),
   };

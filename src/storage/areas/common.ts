@@ -115,4 +115,14 @@ export class KeptReads<V> {
     if (key === undefined) this.entries.clear();
     else this.entries.delete(key);
   }
+
+  /** Runs a write that changes `key`'s value (or any, without a key), dropping it before and after. */
+  async writing<T>(key: string | undefined, write: () => Promise<T>): Promise<T> {
+    this.forget(key);
+    try {
+      return await write();
+    } finally {
+      this.forget(key);
+    }
+  }
 }

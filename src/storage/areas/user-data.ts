@@ -29,21 +29,11 @@ const PUSH_SETTINGS_CACHED = 10_000;
 
 /**
  * `pushSettings`' write-through cache (`KeptReads`): a write of a user's rules or ignore list
- * drops their entry before and after its transaction.
+ * drops their entry before and after its transaction (`writing`).
  */
 export class PushSettingsCache extends KeptReads<PushSettings> {
   constructor() {
     super(PUSH_SETTINGS_CACHED);
-  }
-
-  /** Runs a write that changes `userId`'s settings, dropping them before and after it. */
-  async writing<T>(userId: string, write: () => Promise<T>): Promise<T> {
-    this.forget(userId);
-    try {
-      return await write();
-    } finally {
-      this.forget(userId);
-    }
   }
 }
 
