@@ -74,8 +74,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * signed before this returns, and the promise is made already settled — no turn is waited for.
  */
 export function signEvent(pdu: Pdu, serverName: string, key: SigningKey, version: RoomVersion): Promise<Pdu> {
-  return signThen(pdu, serverName, key, version, (signed) => signed);
+  return signThen(pdu, serverName, key, version, itself);
 }
+
+const itself = (signed: Pdu): Pdu => signed;
 
 /**
  * `identify(await signEvent(pdu, …))` with the redacted event encoded once: from v3 the event
@@ -140,18 +142,12 @@ function hasSignNow(key: SigningKey): key is SigningKeyNow {
  * copy, the caller's to set `signatures` on, since nobody else holds it.
  */
 function hashedWire(pdu: Pdu, version: RoomVersion, sha: string): Pdu {
-  const wire: Record<string, unknown> = {};
-  const dropId = version.eventIdFormat !== 'server';
-  for (const field of Object.keys(pdu)) {
-    if (field === 'event_id' && dropId) continue;
-    const value = field === 'hashes' ? withSha256(pdu.hashes, sha) : pdu[field];
-    // As a spread would copy it: an own `__proto__` stays a property, never the prototype.
-    if (field === '__proto__')
-      Object.defineProperty(wire, field, { value, enumerable: true, writable: true, configurable: true });
-    else wire[field] = value;
-  }
-  if (!Object.hasOwn(wire, 'hashes')) wire.hashes = { sha256: sha };
-  return wire as Pdu;
+  const hashes = withSha256(pdu.hashes, sha);
+  // A spread copies an own `__proto__` as a property, never as the prototype; `hashes`
+  // keeps its place, or comes last when the event had none.
+  if (version.eventIdFormat === 'server' || !Object.hasOwn(pdu, 'event_id')) return { ...pdu, hashes };
+  const { event_id: _dropped, ...wire } = pdu;
+  return { ...wire, hashes } as Pdu;
 }
 
 /** Signs the redacted form of a wire event that has its content hash; returns the event with the signature added. */
