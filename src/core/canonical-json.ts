@@ -382,7 +382,8 @@ export function canonicalJson(value: unknown, options: CanonicalJsonOptions = {}
 /**
  * Canonical JSON of `object` less its top-level keys in `omit` — `canonicalJson` of the
  * object with those keys deleted, without copying it first (what a content hash, a reference
- * hash or a signature covers: an event less `signatures`, `unsigned`, …).
+ * hash or a signature covers: an event less `signatures`, `unsigned`, …). Key orders are
+ * memoised per `omit` set: pass one kept set, not a new one each call.
  */
 export function canonicalJsonWithout(
   object: object,
