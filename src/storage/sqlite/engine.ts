@@ -512,9 +512,8 @@ export class SqliteEngine implements Engine {
   }
 
   /**
-   * Runs the queues until both are empty, taking turns: the reads that may run (up to
-   * `READS_PER_TURN`, those asked meanwhile too), each in its own transaction, then the writes
-   * waiting, as a group in one commit, then the reads again.
+   * Runs the queues until both are empty, taking turns: the reads that may run (`readTurn`),
+   * then the writes waiting, as a group in one commit, then the reads again.
    */
   private async drain(): Promise<void> {
     try {
@@ -525,12 +524,7 @@ export class SqliteEngine implements Engine {
           for (const queued of this.writes.splice(0)) queued.reject(error);
           break;
         }
-        for (
-          let n = 0, read = this.nextRead();
-          read;
-          read = ++n < READS_PER_TURN ? this.nextRead() : undefined
-        )
-          await this.runAlone(read);
+        await this.readTurn();
         const first = this.writes.shift();
         if (!first) continue;
         // A host owning its transactions (Durable Objects) commits each write by itself.
@@ -541,6 +535,39 @@ export class SqliteEngine implements Engine {
       }
     } finally {
       this.running = false;
+    }
+  }
+
+  /**
+   * The reads that may run now, those asked meanwhile too, up to `READS_PER_TURN`: in one read
+   * transaction (one snapshot: no write commits in between), each resolved as it ends.
+   */
+  private async readTurn(): Promise<void> {
+    let read = this.nextRead();
+    if (!read) return;
+    const next = (n: number) => (n < READS_PER_TURN ? this.nextRead() : undefined);
+    if (this.driver.transaction) {
+      for (let n = 1; read; read = next(n++)) await this.runAlone(read);
+      return;
+    }
+    try {
+      this.driver.begin('read');
+    } catch (error) {
+      read.reject(mapError(error));
+      return;
+    }
+    try {
+      for (let n = 1; read; read = next(n++)) {
+        const queued = read;
+        await queued.fn(this.tx).then(queued.resolve, (error: unknown) => queued.reject(mapError(error)));
+      }
+    } finally {
+      try {
+        this.driver.commit();
+      } catch {
+        // A read changed nothing: SQLite may already have ended it.
+        this.driver.rollback();
+      }
     }
   }
 

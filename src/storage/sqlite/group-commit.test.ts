@@ -188,6 +188,32 @@ describe('SQLite group commit', () => {
     }
   });
 
+  it('runs the reads waiting together in one read transaction; a failing read fails alone', async () => {
+    const path = join(dir, `${++files}.sqlite`);
+    const base = nodeSqliteDriver({ path });
+    const begun: string[] = [];
+    const engine = await SqliteEngine.open({
+      ...base,
+      begin: (mode) => {
+        begun.push(mode);
+        base.begin(mode);
+      },
+    });
+    try {
+      await putMeta(engine, 'x', 1);
+      begun.length = 0;
+      const failing = engine.read(['meta'], async (tx) => {
+        await tx.get('meta', 'x');
+        throw new Error('refused');
+      });
+      const reads = [readMeta(engine, 'x'), failing.catch((e: Error) => e.message), readMeta(engine, 'x')];
+      expect(await Promise.all(reads)).toEqual([1, 'refused', 1]);
+      expect(begun).toEqual(['read']);
+    } finally {
+      await engine.close();
+    }
+  });
+
   it(`gives waiting writes their turn after ${READS_PER_TURN} reads`, async () => {
     const { engine } = await open();
     try {
