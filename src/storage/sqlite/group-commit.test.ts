@@ -82,12 +82,18 @@ describe('SQLite group commit', () => {
     }
   });
 
-  /** A read that holds the connection until `release` is called, and what it found. */
-  const heldRead = (engine: SqliteEngine) => {
+  /** A promise that resolves when `release` is called. */
+  const gate = () => {
     let release = () => {};
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
+    return { held, release };
+  };
+
+  /** A read that holds the connection until `release` is called, and what it found. */
+  const heldRead = (engine: SqliteEngine) => {
+    const { held, release } = gate();
     const found = engine.read(['meta'], async (tx) => {
       const value = (await tx.get('meta', 'x'))?.value;
       await held;
@@ -154,10 +160,7 @@ describe('SQLite group commit', () => {
     const { engine } = await open();
     try {
       await putMeta(engine, 'x', 0);
-      let release = () => {};
-      const held = new Promise<void>((resolve) => {
-        release = resolve;
-      });
+      const { held, release } = gate();
       const w1 = engine.write(['meta'], async (tx) => {
         await tx.put('meta', { name: 'x', value: 1 });
         await held;
@@ -177,7 +180,7 @@ describe('SQLite group commit', () => {
     const { engine } = await open();
     try {
       const first = putMeta(engine, 'a', 1);
-      // Asked from two timer callbacks after the first write ran, before its group committed.
+      // Asked from a later callback (setImmediate): after the first write ran, before its commit.
       const later = await new Promise<Promise<string>[]>((resolve) =>
         setImmediate(() => resolve([putMeta(engine, 'b', 1), putMeta(engine, 'c', 1)])),
       );
