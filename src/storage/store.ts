@@ -963,6 +963,14 @@ export interface Store {
    * their unread counters in `unreadRooms`, and the key counts of `deviceId` (none for null).
    */
   syncSnapshot(userId: string, request: SyncSnapshotRequest): Promise<SyncSnapshot>;
+  /**
+   * Calls `listener` when this store finds that another store on the same database (an old and
+   * a new Service Worker, the page fallback in two tabs, two `hearth serve` on one `--data`)
+   * changed `family` — room memberships, partial-state rooms — so that the homeserver drops what
+   * it keeps of them. Found in the snapshot of a send (`sendSnapshot`, `currentStateEventsAt`)
+   * or a /sync pass (`positions`), before that read returns (areas/common.ts `CacheMarks`).
+   */
+  onChangedElsewhere(family: 'members' | 'partial_state', listener: () => void): () => void;
   /** Every table as one backup file (`backup.ts`), from one consistent snapshot. */
   exportBackup(options: { serverName: string; now?: number }): Promise<Blob>;
   /**
