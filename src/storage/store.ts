@@ -519,8 +519,10 @@ export interface UserDataStore {
   /**
    * What evaluating push for an event needs of each user: their rules (as `pushRules`) and
    * the content of their `m.ignored_user_list`. Kept in a write-through cache that this
-   * store's writes of either invalidate, so a send to a room reads nothing here once its
-   * members are known; the users not cached are read together, in one transaction.
+   * store's writes of either invalidate, and another store's too once a read of the caller's
+   * (a send's snapshot, a /sync pass's positions) has found them (`CacheMarks`), so a send to
+   * a room reads nothing here once its members are known; the users not cached are read
+   * together, in one transaction.
    */
   pushSettings(userIds: readonly string[]): Promise<Map<string, PushSettings>>;
   deletePushRule(userId: string, kind: PushRuleRecord['kind'], ruleId: string): Promise<number | null>;

@@ -316,7 +316,8 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
    * Per room, the joined members and the other servers among them (the outbox destinations of
    * a local event). Read once, then kept until a membership change or a state reset in the
    * room (both happen only here, under the room's lock; out-of-band memberships are never
-   * joins), so a message costs no members read for push or for its destinations.
+   * joins) or until the store finds another store's membership change (below), so a message
+   * costs no members read for push or for its destinations.
    */
   const roomMembers = new Map<string, { joined: readonly string[]; servers: ReadonlySet<string> }>();
   /**
