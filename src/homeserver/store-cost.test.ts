@@ -392,7 +392,7 @@ describe.each(Object.entries(engines))('a /sync wake (%s)', (_name, open) => {
       expect(own.flatMap((call) => call.requests).sort()).toEqual(
         [
           ...Array(3).fill(['notification_counts.query', 'room_members.query']).flat(),
-          'streams.getMany',
+          'streams.query',
         ].sort(),
       );
       // … and the reads of the room's change once for all (positions with the events since

@@ -108,7 +108,7 @@ function markWrites(engine: Engine, counts: KeyCounts, marks: CacheMarks): Engin
       scope,
       async (tx) => {
         const families = new Set<CacheFamily>();
-        let before: Promise<(Row | undefined)[]> | undefined;
+        let before: Promise<Row[]> | undefined;
         const watched: Tx = {
           get: (table, key) => tx.get(table, key),
           getMany: (table, keys) => tx.getMany(table, keys),

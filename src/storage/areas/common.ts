@@ -141,7 +141,8 @@ export class KeptReads<V> {
 export type CacheFamily = 'push' | 'keys' | 'members' | 'partial_state';
 export const CACHE_FAMILIES: readonly CacheFamily[] = ['push', 'keys', 'members', 'partial_state'];
 const markName = (family: CacheFamily) => `cache:${family}`;
-const MARK_NAMES = CACHE_FAMILIES.map(markName);
+/** Every mark row, and nothing else of `streams` (';' follows ':'): one request reads them all. */
+const MARKS: Range = { lower: ['cache:'], upper: ['cache;'], upperOpen: true };
 
 /**
  * Which families' marks this store has seen where, and who to tell when another store moved
@@ -172,8 +173,7 @@ export class CacheMarks {
 
   /** Reads every family's mark in `tx` (over `streams`): issue it with the read's other requests. */
   async readIn(tx: Tx): Promise<void> {
-    const rows = await tx.getMany('streams', MARK_NAMES);
-    for (const [i, family] of CACHE_FAMILIES.entries()) this.observe(family, rows[i]);
+    this.observeRows(await tx.query('streams', MARKS));
   }
 
   /** The marks among rows of `streams` read for another purpose (every counter's row). */
@@ -192,8 +192,8 @@ export class CacheMarks {
    * marks as they were (issued now, so a later change in the same transaction, as an import's
    * wholesale replacement of `streams`, cannot hide them; awaited by `move` only).
    */
-  marksBefore(tx: Tx): Promise<(Row | undefined)[]> {
-    return tx.getMany('streams', MARK_NAMES);
+  marksBefore(tx: Tx): Promise<Row[]> {
+    return tx.query('streams', MARKS);
   }
 
   /**
@@ -202,19 +202,19 @@ export class CacheMarks {
    */
   async move(
     tx: Tx,
-    before: Promise<(Row | undefined)[]>,
+    before: Promise<Row[]>,
     families: ReadonlySet<CacheFamily>,
   ): Promise<Map<CacheFamily, number>> {
     const rows = await before;
+    // What another store did before this write is found here, as by a read.
+    this.observeRows(rows);
     const moved = new Map<CacheFamily, number>();
     const puts: Promise<void>[] = [];
-    for (const [i, family] of CACHE_FAMILIES.entries()) {
-      // What another store did before this write is found here, as by a read.
-      this.observe(family, rows[i]);
-      if (!families.has(family)) continue;
-      const position = markOf(rows[i]) + 1;
+    for (const family of families) {
+      const name = markName(family);
+      const position = markOf(rows.find((row) => row.name === name)) + 1;
       moved.set(family, position);
-      puts.push(tx.put('streams', { name: MARK_NAMES[i], position }));
+      puts.push(tx.put('streams', { name, position }));
     }
     await Promise.all(puts);
     return moved;
