@@ -133,10 +133,16 @@ function markWrites(engine: Engine, counts: KeyCounts, marks: CacheMarks): Engin
       },
       options,
     );
-    return written.then((result) => {
-      if (moved) marks.settle(moved);
-      return result;
-    });
+    return written.then(
+      (result) => {
+        if (moved) marks.settle(moved);
+        return result;
+      },
+      (error: unknown) => {
+        if (moved) marks.abandon(moved);
+        throw error;
+      },
+    );
   };
   return {
     kind: engine.kind,

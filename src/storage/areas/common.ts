@@ -159,6 +159,12 @@ const MARKS: Range = { lower: ['cache:'], upper: ['cache;'], upperOpen: true };
 export class CacheMarks {
   private readonly seen = new Map<CacheFamily, number>();
   private readonly listeners = new Map<CacheFamily, Set<() => void>>();
+  /**
+   * Marks this store's writes have put and not yet settled: committed perhaps (SQLite's reads
+   * see a commit before its sync acknowledges it), so a read may find them first — they are
+   * this store's own, no other store's.
+   */
+  private readonly own = new Map<CacheFamily, Set<number>>();
 
   /** Calls `listener` whenever another store is found to have changed `family`. */
   onMoved(family: CacheFamily, listener: () => void): () => void {
@@ -214,6 +220,12 @@ export class CacheMarks {
       const name = markName(family);
       const position = markOf(rows.find((row) => row.name === name)) + 1;
       moved.set(family, position);
+      let own = this.own.get(family);
+      if (!own) {
+        own = new Set();
+        this.own.set(family, own);
+      }
+      own.add(position);
       puts.push(tx.put('streams', { name, position }));
     }
     await Promise.all(puts);
@@ -223,15 +235,39 @@ export class CacheMarks {
   /** After a write `move` was part of committed: its own move is known, not another store's. */
   settle(moved: ReadonlyMap<CacheFamily, number>): void {
     // Only from the mark the write itself found: if a read saw more since, it has dropped already.
-    for (const [family, position] of moved)
+    for (const [family, position] of moved) {
+      this.own.get(family)?.delete(position);
       if (this.seen.get(family) === position - 1) this.seen.set(family, position);
+    }
+  }
+
+  /**
+   * After a write `move` was part of failed: its marks are not in the database, though a read
+   * may have taken them for this store's (`own`). The family is dropped and its mark learnt
+   * again. (Another store that took the same position between the rollback and this call went
+   * unseen meanwhile: that needs a failed commit, an I/O error, during a concurrent write.)
+   */
+  abandon(moved: ReadonlyMap<CacheFamily, number>): void {
+    for (const [family, position] of moved) {
+      this.own.get(family)?.delete(position);
+      if ((this.seen.get(family) ?? -1) < position) continue;
+      this.seen.delete(family);
+      this.drop(family);
+    }
   }
 
   private observe(family: CacheFamily, row: Row | undefined): void {
     const mark = markOf(row);
-    const seen = this.seen.get(family);
+    let seen = this.seen.get(family);
     if (seen !== undefined && mark <= seen) return;
     this.seen.set(family, mark);
+    // Moves of this store's own writes, found before they settled, drop nothing.
+    const own = this.own.get(family);
+    while (seen !== undefined && seen < mark && own?.has(seen + 1)) seen++;
+    if (seen !== mark) this.drop(family);
+  }
+
+  private drop(family: CacheFamily): void {
     for (const listener of this.listeners.get(family) ?? []) listener();
   }
 }
