@@ -120,8 +120,12 @@ function markWrites(engine: Engine, counts: KeyCounts, marks: CacheMarks): Engin
           (watched as unknown as Record<string, unknown>)[op] = (table: string, arg: unknown) => {
             const family = FAMILY_OF_TABLE.get(table);
             if (family !== undefined && touches(table, op, arg)) {
-              // Issued before the change, in order: it finds the marks as they were.
-              before ??= marks.marksBefore(tx);
+              // Issued before the change, in order: it finds the marks as they were. A failing
+              // transaction rejects it unawaited: its failure is the transaction's, reported there.
+              if (!before) {
+                before = marks.marksBefore(tx);
+                before.catch(() => {});
+              }
               families.add(family);
             }
             return inner.call(tx, table, arg);
@@ -241,6 +245,8 @@ class SnapshotReads {
         if (this.waiting === batch) this.waiting = undefined;
         // First: the key counts kept are served only if no other store changed keys before this snapshot.
         const marked = this.marks.readIn(tx);
+        // Awaited after the loop: a failure meanwhile is the transaction's (reported below).
+        marked.catch(() => {});
         for (const one of batch) {
           try {
             one.resolve(await snapshotIn(tx, one.userId, one.request, this.counts, startedAt));

@@ -277,8 +277,11 @@ export function roomReads(
     },
 
     async forwardExtremities(roomId) {
-      // Those the room's latest event carries (schema v12).
-      const latest = await engine.read(['events'], (tx) => latestEvent(tx, roomId));
+      // Those the room's latest event carries (schema v12). The cache marks beside: received
+      // events are accepted on this snapshot, their push with the kept members and settings.
+      const [, latest] = await engine.read(['events', 'streams'], (tx) =>
+        Promise.all([marks?.readIn(tx), latestEvent(tx, roomId)]),
+      );
       return extremitiesAfter(latest).map(toPosition);
     },
 
