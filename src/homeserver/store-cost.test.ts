@@ -30,7 +30,7 @@ import { member, message, remoteEvent, remoteServer } from './rooms/testing-remo
 import type { Services } from './services.ts';
 import { startServices } from './start.ts';
 import type { SyncResponse } from './sync/index.ts';
-import { createTestUser, manualClock } from './testing.ts';
+import { addTestKeys, createTestUser, manualClock } from './testing.ts';
 
 const engines: Record<string, () => Promise<Engine>> = {
   indexeddb: () =>
@@ -426,15 +426,7 @@ describe.each(Object.entries(engines))('key counts in /sync (%s)', (_name, open)
     const again = await sync(first.body.next_batch);
     expect(again.reads).toEqual([]);
 
-    await store.e2ee.addOneTimeKeys(alice.userId, alice.deviceId, [
-      { algorithm: 'signed_curve25519', keyId: 'AAAA', key: { key: 'a' } },
-      { algorithm: 'signed_curve25519', keyId: 'AAAB', key: { key: 'b' } },
-    ]);
-    await store.e2ee.putFallbackKey(alice.userId, alice.deviceId, {
-      algorithm: 'signed_curve25519',
-      keyId: 'FFFF',
-      key: { key: 'f' },
-    });
+    await addTestKeys(store, alice.userId, alice.deviceId);
     const uploaded = await sync(again.body.next_batch);
     expect(uploaded.reads.length).toBe(2);
     expect(uploaded.body.device_one_time_keys_count).toEqual({ signed_curve25519: 2 });

@@ -17,7 +17,7 @@ import { randomString, webRandom } from './context.ts';
 import type { Services } from './services.ts';
 import { startServices } from './start.ts';
 import type { SyncResponse } from './sync/index.ts';
-import { createTestUser, type TestUser } from './testing.ts';
+import { addTestKeys, createTestUser, type TestUser } from './testing.ts';
 
 const SERVER = 'two.localhost';
 
@@ -166,15 +166,7 @@ describe.each(Object.entries(databases))('two homeservers on one database (%s)',
     body = await sync(b, body.next_batch);
     expect(body.device_one_time_keys_count).toEqual({ signed_curve25519: 0 });
 
-    await storeA.e2ee.addOneTimeKeys(alice.userId, alice.deviceId, [
-      { algorithm: 'signed_curve25519', keyId: 'AAAA', key: { key: 'a' } },
-      { algorithm: 'signed_curve25519', keyId: 'AAAB', key: { key: 'b' } },
-    ]);
-    await storeA.e2ee.putFallbackKey(alice.userId, alice.deviceId, {
-      algorithm: 'signed_curve25519',
-      keyId: 'FFFF',
-      key: { key: 'f' },
-    });
+    await addTestKeys(storeA, alice.userId, alice.deviceId);
     body = await sync(b, body.next_batch);
     expect(body.device_one_time_keys_count).toEqual({ signed_curve25519: 2 });
     expect(body.device_unused_fallback_key_types).toEqual(['signed_curve25519']);

@@ -6,31 +6,15 @@
  * token, a push rule, a new member.
  */
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Browser, buildTestSite, launch, type PageGlobals, type TestSite } from './testing-sw.ts';
+import { describe, expect, it } from 'vitest';
+import { startInPage, withoutServiceWorkers } from './testing-fallback.ts';
+import type { PageGlobals } from './testing-sw.ts';
 
 const PASSWORD = 'correct horse battery staple';
 
 describe('two in-page homeservers on one IndexedDB in Chromium', () => {
-  let site: TestSite;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    site = await buildTestSite(false);
-    browser = await launch(site, { initScript: 'delete Navigator.prototype.serviceWorker;' });
-  }, 120_000);
-  afterAll(async () => {
-    await browser?.close();
-    site?.remove();
-  });
-
-  const start = (page: Page) =>
-    page.evaluate(async () => {
-      const w = window as unknown as PageGlobals;
-      w.handle = await w.hearth.registerHomeserver({ workerUrl: '/sw.js' });
-      w.mx.useFetch(w.handle.fetch);
-      return w.handle.mode;
-    });
+  const launched = withoutServiceWorkers();
+  const start = async (page: Page) => (await startInPage(page)).mode;
 
   /** A Matrix call through the tab's own homeserver. */
   const call = (page: Page, method: string, path: string, opts: { token?: string; body?: unknown } = {}) =>
@@ -49,6 +33,7 @@ describe('two in-page homeservers on one IndexedDB in Chromium', () => {
   };
 
   it("sees through one tab what the other tab's homeserver wrote, at the next request", async () => {
+    const browser = launched();
     const a = await browser.open();
     const b = await browser.open();
     expect(await start(a)).toBe('in-page');
