@@ -356,12 +356,21 @@ async function wakeCost(open: () => Promise<Engine>, members: number, history: n
   }
   // The send's own (its snapshot and its write, see above) left out: the woken passes'.
   const woken = counting.calls.filter((call) => call.kind === 'read' && !call.tables.includes('txn_ids'));
-  // Woken once the send's write ended, each pass asks for all it reads before any answer
-  // comes: the positions with the events since its token, its snapshot, and in the room the
-  // notifier named, the state at `since`, the state before the new event and its relations.
-  const written = counting.calls.find((call) => call.kind === 'write')?.ended ?? Number.POSITIVE_INFINITY;
+  // Woken once the send's write asked to commit (IndexedDB: its reads are queued behind it)
+  // or, where the engine does not say when that is, once it ended, each pass asks for all it
+  // reads before any answer comes: the positions with the events since its token, its
+  // snapshot, and in the room the notifier named, the state at `since`, the state before the
+  // new event and its relations.
+  const write = counting.calls.find((call) => call.kind === 'write');
+  if (!write) throw new Error('the send wrote nothing');
+  const written = write.committing ?? write.ended ?? Number.POSITIVE_INFINITY;
   const afterWrite = woken.filter((call) => call.began > written);
   expect(afterWrite.length).toBeGreaterThan(0);
+  if (counting.engine.kind === 'indexeddb') {
+    // There the woken passes' reads are all asked before the write's end comes back.
+    expect(write.committing).toBeDefined();
+    expect(Math.max(...afterWrite.map((call) => call.began))).toBeLessThan(write.ended as number);
+  }
   expect(Math.max(...afterWrite.map((call) => call.began))).toBeLessThan(
     Math.min(...afterWrite.map((call) => call.ended ?? Number.POSITIVE_INFINITY)),
   );

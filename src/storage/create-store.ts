@@ -19,7 +19,7 @@ import { roomStore } from './areas/rooms.ts';
 import { roomsOfUser, toStoredEvent } from './areas/rooms-read.ts';
 import { PushSettingsCache, userDataStore } from './areas/user-data.ts';
 import { exportBackup, importBackup } from './backup.ts';
-import type { Engine, Row, Tx, WriteOptions } from './engine.ts';
+import type { Engine, ReadOptions, Row, Tx, WriteOptions } from './engine.ts';
 import type { MediaStore, Store, StreamPositions, SyncSnapshot, SyncSnapshotRequest } from './store.ts';
 
 /** Parts a backend may provide instead of the engine-backed ones. */
@@ -33,6 +33,13 @@ export interface StoreParts {
     sweep(): Promise<number>;
   };
 }
+
+/**
+ * The reads a /sync pass starts with: woken as a write asks to commit, it must see that write
+ * once committed (`WriteOptions.committing`). Every read of both engines does; said here where
+ * a pass depends on it.
+ */
+const PASS_START: ReadOptions = { afterQueuedWrites: true };
 
 /** The tables a sync snapshot reads (all of them for a batch: any request may want the keys). */
 const SNAPSHOT_TABLES = ['room_members', 'notification_counts', 'one_time_keys', 'fallback_keys', 'streams'];
@@ -240,22 +247,26 @@ class SnapshotReads {
     // Before the read is asked for: a key write queued ahead of it moves the epoch after.
     const startedAt = this.counts.begin();
     this.engine
-      .read(SNAPSHOT_TABLES, async (tx) => {
-        // From here on, later requests wait for the next read.
-        if (this.waiting === batch) this.waiting = undefined;
-        // First: the key counts kept are served only if no other store changed keys before this snapshot.
-        const marked = this.marks.readIn(tx);
-        // Awaited after the loop: a failure meanwhile is the transaction's (reported below).
-        marked.catch(() => {});
-        for (const one of batch) {
-          try {
-            one.resolve(await snapshotIn(tx, one.userId, one.request, this.counts, startedAt));
-          } catch (error) {
-            one.reject(error);
+      .read(
+        SNAPSHOT_TABLES,
+        async (tx) => {
+          // From here on, later requests wait for the next read.
+          if (this.waiting === batch) this.waiting = undefined;
+          // First: the key counts kept are served only if no other store changed keys before this snapshot.
+          const marked = this.marks.readIn(tx);
+          // Awaited after the loop: a failure meanwhile is the transaction's (reported below).
+          marked.catch(() => {});
+          for (const one of batch) {
+            try {
+              one.resolve(await snapshotIn(tx, one.userId, one.request, this.counts, startedAt));
+            } catch (error) {
+              one.reject(error);
+            }
           }
-        }
-        await marked;
-      })
+          await marked;
+        },
+        PASS_START,
+      )
       .catch((error: unknown) => {
         if (this.waiting === batch) this.waiting = undefined;
         // The transaction itself failed: every request not answered yet fails with it.
@@ -305,22 +316,26 @@ export function createStore(given: Engine, parts: StoreParts = {}): Store {
     media: parts.media?.store ?? mediaStore(engine),
     federation: federationStore(engine),
     operator: operatorStore(engine),
-    positions: () => engine.read(['streams', 'events'], (tx) => positionsIn(tx, marks)),
+    positions: () => engine.read(['streams', 'events'], (tx) => positionsIn(tx, marks), PASS_START),
     async positionsWithEvents(after, limit) {
       requirePosition(after, 'after');
       if (!Number.isSafeInteger(limit) || limit < 0) throw invalid('limit must be a non-negative integer');
-      return engine.read(['streams', 'events'], async (tx) => {
-        // Issued together: one round trip to the backend.
-        const [positions, rows] = await Promise.all([
-          positionsIn(tx, marks),
-          tx.query('events', { index: 'stream', lower: [after], lowerOpen: true, limit: limit + 1 }),
-        ]);
-        return {
-          positions,
-          events: rows.slice(0, limit).map(toStoredEvent),
-          complete: rows.length <= limit,
-        };
-      });
+      return engine.read(
+        ['streams', 'events'],
+        async (tx) => {
+          // Issued together: one round trip to the backend.
+          const [positions, rows] = await Promise.all([
+            positionsIn(tx, marks),
+            tx.query('events', { index: 'stream', lower: [after], lowerOpen: true, limit: limit + 1 }),
+          ]);
+          return {
+            positions,
+            events: rows.slice(0, limit).map(toStoredEvent),
+            complete: rows.length <= limit,
+          };
+        },
+        PASS_START,
+      );
     },
     syncSnapshot: (userId, request) => snapshots.read(userId, request),
     onChangedElsewhere: (family, listener) => marks.onMoved(family, listener),

@@ -59,6 +59,8 @@ export interface ReadOptions {
    * it now rather than have the write wait for it (IndexedDB's shared read).
    */
   beforeWrite?: boolean;
+  /** this read sees every write asked for before it, once committed (a write that fails is simply not seen) */
+  afterQueuedWrites?: boolean;
 }
 
 export interface Engine {
@@ -78,4 +80,13 @@ export interface Engine {
 
 export interface WriteOptions {
   committed?(): void;
+  /**
+   * Called once `fn` has resolved and the engine asks to commit, before it is committed: a
+   * read asked from then on with `afterQueuedWrites` sees this write once it is committed,
+   * and nothing of it if it then fails (the write's promise rejects). Only where such a read
+   * sees the write no sooner than it is durable (IndexedDB, whose commit is its durability;
+   * not SQLite's COMMIT before its WAL sync): the homeserver wakes /sync here. Engines that
+   * cannot say may never call it.
+   */
+  committing?(): void;
 }

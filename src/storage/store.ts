@@ -260,10 +260,14 @@ export interface RoomStore {
   /**
    * Persists a batch in order, all or nothing. Events already stored are skipped. Resolves
    * once durable; `options.committed` is called when committed, perhaps before (`Engine.write`).
+   * `options.committing` is called, with what the write will have persisted, when the engine
+   * asks to commit it (`WriteOptions.committing`, not on every engine): reads asked from then
+   * on see it once committed, or nothing of it if it fails (then it may be called again for a
+   * second attempt, or the promise rejects).
    */
   persistEvents(
     inputs: readonly PersistEventInput[],
-    options?: { committed?(): void },
+    options?: { committed?(): void; committing?(persisted: readonly PersistedEvent[]): void },
   ): Promise<PersistedEvent[]>;
   getEvent(eventId: string): Promise<StoredEvent | null>;
   /** The stored redactions that named `eventId` before it was stored (`redactsLater`). */

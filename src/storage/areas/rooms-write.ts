@@ -772,18 +772,21 @@ export function roomWrites(engine: Engine): RoomWrites {
       for (const input of inputs) validate(input);
       const attempt = async (optimistic: boolean) => {
         let run: PersistRun | undefined;
+        const results: PersistedEvent[] = [];
+        const committing = options?.committing;
         try {
-          const results = await engine.write(
+          await engine.write(
             optimistic ? persistScope(inputs) : PERSIST_TABLES,
             async (tx) => {
               run = new PersistRun(tx, cache, optimistic);
               run.readUnreadAhead(inputs);
-              const results: PersistedEvent[] = [];
               for (const input of inputs) results.push(await persistOne(run, input));
               await run.finish();
-              return results;
             },
-            options,
+            {
+              ...(options?.committed ? { committed: options.committed } : {}),
+              ...(committing ? { committing: () => committing(results) } : {}),
+            },
           );
           run?.committed();
           return results;
