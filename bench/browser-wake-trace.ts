@@ -168,7 +168,10 @@ try {
     const sync = seen.filter((e) => e.k === 'fetch' && e.method === 'GET').at(-1);
     const write = txs.find((t) => t.mode === 'readwrite');
     const read = txs.find((t) => t.mode === 'readonly' && (!write || t.start < write.start));
-    const pass = write && txs.find((t) => t.mode === 'readonly' && t.start >= write.end - 0.5);
+    // The woken pass's: the first read made after the write (queued behind it once it asks
+    // to commit, or made after it ended).
+    const pass = write && txs.find((t) => t.mode === 'readonly' && t.start > write.start);
+    const commitAsked = write && seen.find((e) => e.k === 'commit' && e.id === write.id);
     const of = (t: Entry | undefined) => reqs.filter((r) => t && r.id === t.id);
     add('wake (page: send asked → /sync answered)', at(s.woke));
     if (send?.dispatched !== undefined) add('send fetch event dispatched', at(send.dispatched));
@@ -179,10 +182,12 @@ try {
     }
     if (write) {
       add('write transaction created', at(write.start));
+      if (commitAsked) add('write asked to commit', at(commitAsked.start));
       add('write transaction complete', at(write.end));
       add('write rounds', rounds(of(write)));
     }
     if (pass) {
+      add("woken pass's read transaction created", at(pass.start));
       add("woken pass's first answer", Math.min(...of(pass).map((r) => at(r.end))));
       add("woken pass's last answer", Math.max(...of(pass).map((r) => at(r.end))));
       add("woken pass's rounds", rounds(of(pass)));

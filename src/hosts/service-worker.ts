@@ -70,6 +70,18 @@ const CONTROL_CALL_MAX_MS = 4 * 60_000;
 
 const POLICIES: readonly string[] = ['open', 'token', 'closed'];
 
+/**
+ * A JSON answer with its body as a stream. Chromium hands a worker's response whose body is
+ * a string or bytes to the page as a blob, through the browser process; a stream goes
+ * straight down a data pipe. Measured (a ~600-byte answer, fetch → text in the page): p50
+ * 6.3 → 4.4 ms, the same as a body built as a `ReadableStream`. Media keep their `Blob`s.
+ */
+function streamed(response: Response): Response {
+  if (!response.body || !response.headers.get('content-type')?.startsWith('application/json'))
+    return response;
+  return new Response(response.body, response);
+}
+
 export function installHomeserverWorker(options: HomeserverWorkerOptions = {}): BrowserHomeserver {
   const worker = globalThis as unknown as ServiceWorkerGlobalScope;
   const params = new URL(worker.location.href).searchParams;
@@ -120,7 +132,9 @@ export function installHomeserverWorker(options: HomeserverWorkerOptions = {}): 
     const url = new URL(event.request.url);
     if (!origins.has(url.origin) || !isHomeserverPath(url.pathname)) return;
     // The tab is the "client address": rate limits of unauthenticated requests are per tab.
-    event.respondWith(hs.fetch(event.request, { clientAddress: event.clientId || 'service-worker' }));
+    event.respondWith(
+      hs.fetch(event.request, { clientAddress: event.clientId || 'service-worker' }).then(streamed),
+    );
   });
 
   worker.addEventListener('message', (event) => {

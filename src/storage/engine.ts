@@ -60,10 +60,10 @@ export interface ReadOptions {
    */
   beforeWrite?: boolean;
   /**
-   * This read sees every write asked for before it, once committed. Without it an engine may
-   * run a read against the committed state ahead of writes still waiting to start (none of
-   * them is acknowledged yet, so no caller can rely on seeing them): SQLite does, so that the
-   * writes waiting together share one commit.
+   * This read sees every write asked for before it, once committed (a write that fails is
+   * simply not seen). Without it an engine may run a read against the committed state ahead
+   * of writes still waiting to start (none of them is acknowledged yet, so no caller can rely
+   * on seeing them): SQLite does, so that the writes waiting together share one commit.
    */
   afterQueuedWrites?: boolean;
 }
@@ -85,4 +85,13 @@ export interface Engine {
 
 export interface WriteOptions {
   committed?(): void;
+  /**
+   * Called once `fn` has resolved and the engine asks to commit, before it is committed: a
+   * read asked from then on with `afterQueuedWrites` sees this write once it is committed,
+   * and nothing of it if it then fails (the write's promise rejects). Only where such a read
+   * sees the write no sooner than it is durable (IndexedDB, whose commit is its durability;
+   * not SQLite's COMMIT before its WAL sync): the homeserver wakes /sync here. Engines that
+   * cannot say may never call it.
+   */
+  committing?(): void;
 }

@@ -15,6 +15,8 @@ export interface EngineCall {
    */
   began: number;
   ended?: number;
+  /** A write: when the engine asked to commit it (`WriteOptions.committing`), if it said. */
+  committing?: number;
 }
 
 export interface CountingEngine {
@@ -63,7 +65,17 @@ export function countingEngine(engine: Engine): CountingEngine {
       try {
         return kind === 'read'
           ? await engine.read(tables, (tx) => fn(countingTx(tx, call)), options)
-          : await engine.write(tables, (tx) => fn(countingTx(tx, call)), options);
+          : await engine.write(tables, (tx) => fn(countingTx(tx, call)), {
+              ...options,
+              ...(options?.committing
+                ? {
+                    committing: () => {
+                      call.committing = step++;
+                      options.committing?.();
+                    },
+                  }
+                : {}),
+            });
       } finally {
         call.ended = step++;
       }

@@ -65,7 +65,7 @@ import {
   validatePdu,
   verifyEvent,
 } from '../../core/index.ts';
-import type { PersistEventInput, StateBefore, StoredEvent } from '../../storage/store.ts';
+import type { PersistEventInput, PersistedEvent, StateBefore, StoredEvent } from '../../storage/store.ts';
 import type { HomeserverContext } from '../context.ts';
 import { forbidden, MatrixError } from '../errors.ts';
 import { CREATE_STATE_KEY, coreToMatrix, MEMBER_TYPE, POWER_LEVELS_TYPE, REDACTION_TYPE } from './build.ts';
@@ -216,8 +216,10 @@ export interface AcceptOptions {
    * Called once the candidates' write is committed (and what is kept of the room's members
    * forgotten if it moved them), perhaps before it is durable: the room's next event may be
    * built on it then, since its own durability implies this one's (SQLite's WAL is written in
-   * commit order). Nothing is shown meanwhile: /sync is woken and the outbox told only once
-   * the write is durable, and `acceptLocked` resolves only then.
+   * commit order). Nothing is shown meanwhile: the outbox is told only once the write is
+   * durable, `acceptLocked` resolves only then, and /sync is woken either then or when the
+   * write asks to commit on an engine whose reads from then on see it only once committed
+   * and durable (`WriteOptions.committing`).
    */
   committed?(): void;
 }
@@ -316,17 +318,31 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
    * Per room, the joined members and the other servers among them (the outbox destinations of
    * a local event). Read once, then kept until a membership change or a state reset in the
    * room (both happen only here, under the room's lock; out-of-band memberships are never
-   * joins), so a message costs no members read for push or for its destinations.
+   * joins) or until the store finds another store's membership change (below), so a message
+   * costs no members read for push or for its destinations.
    */
   const roomMembers = new Map<string, { joined: readonly string[]; servers: ReadonlySet<string> }>();
+  /**
+   * Another store writing the same database (a second worker or `hearth serve`) may change
+   * memberships too: the store finds that in the snapshot of the next send, and all are dropped.
+   */
+  let membersDropped = 0;
+  store.onChangedElsewhere('members', () => {
+    membersDropped++;
+    roomMembers.clear();
+  });
 
-  function rememberMembers(roomId: string, joined: readonly string[]) {
+  function membersWith(joined: readonly string[]) {
     const servers = new Set<string>();
     for (const userId of joined) {
       const server = serverOf(userId);
       if (server && server !== config.serverName) servers.add(server);
     }
-    const members = { joined, servers };
+    return { joined, servers };
+  }
+
+  function rememberMembers(roomId: string, joined: readonly string[]) {
+    const members = membersWith(joined);
     roomMembers.set(roomId, members);
     return members;
   }
@@ -334,8 +350,10 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
   async function membersOf(roomId: string) {
     const known = roomMembers.get(roomId);
     if (known) return known;
+    const dropped = membersDropped;
     const joined = (await store.rooms.members(roomId, 'join')).map((m) => m.userId);
-    return rememberMembers(roomId, joined);
+    // Kept only if no other store's change was found meanwhile: this read may predate it.
+    return dropped === membersDropped ? rememberMembers(roomId, joined) : membersWith(joined);
   }
 
   async function destinationsOf(roomId: string, event: IdentifiedPdu): Promise<string[]> {
@@ -927,33 +945,43 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
       if (verdicts.some((verdict) => verdict.membershipChanged)) roomMembers.delete(roomId);
       forgetReadAhead(inputs);
     };
-    let persisted: Awaited<ReturnType<typeof store.rooms.persistEvents>>;
+    const users = new Set(
+      inputs
+        .filter((input) => !input.rejected && !input.softFailed)
+        .flatMap((input) => affectedUsers(input.event)),
+    );
+    // /sync is woken as soon as the write asks to commit, where the engine says so: the woken
+    // passes' reads are then queued behind it in the backend and see it once committed (or
+    // nothing of it: a write that fails wakes them for nothing, and they wait again). Else
+    // once it is durable. `notified` is the attempt's list that woke them (a second attempt,
+    // after a failed optimistic one, has its own).
+    let notified: readonly PersistedEvent[] | undefined;
+    const notify = (persisted: readonly PersistedEvent[]) => {
+      notified = persisted;
+      const events = persisted.flatMap((p) =>
+        p.stream !== null && p.stream > 0 && !p.existed
+          ? [{ roomId, eventId: p.eventId, stream: p.stream }]
+          : [],
+      );
+      ctx.notifier.notify({ rooms: [roomId], users, events });
+    };
+    let persisted: PersistedEvent[];
     try {
-      persisted = await store.rooms.persistEvents(
-        inputs,
-        options?.committed
+      persisted = await store.rooms.persistEvents(inputs, {
+        committing: notify,
+        ...(options?.committed
           ? {
               committed: () => {
                 forget();
                 options.committed?.();
               },
             }
-          : undefined,
-      );
+          : {}),
+      });
     } finally {
       forget();
     }
-    const users = new Set(
-      inputs
-        .filter((input) => !input.rejected && !input.softFailed)
-        .flatMap((input) => affectedUsers(input.event)),
-    );
-    const events = persisted.flatMap((p) =>
-      p.stream !== null && p.stream > 0 && !p.existed
-        ? [{ roomId, eventId: p.eventId, stream: p.stream }]
-        : [],
-    );
-    ctx.notifier.notify({ rooms: [roomId], users, events });
+    if (notified !== persisted) notify(persisted);
     const destinations = [...new Set(inputs.flatMap((input) => input.destinations ?? []))];
     if (destinations.length > 0) ctx.federation.outboxWritten?.(destinations);
   }

@@ -8,7 +8,8 @@
  * others, started while nothing else changed, take its answer.
  *
  * Safe to share: shared reads are dropped once the notifier moves (every committed write
- * that a /sync shows is followed by a notify) or after `FRESH_MS`, so a pass sees at worst
+ * that a /sync shows is notified, once committed or as it asks to commit — reads asked from
+ * then on are queued behind it) or after `FRESH_MS`, so a pass sees at worst
  * what it would have read up to `FRESH_MS` earlier — what it then misses, the next pass
  * delivers, and a long-poll waits only for changes after the notifier version it read before
  * its pass. Keys name every input of a read (room, positions, filter), so two passes share a

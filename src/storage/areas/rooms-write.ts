@@ -788,23 +788,23 @@ export function roomWrites(engine: Engine): RoomWrites {
           run?.committed();
           leave();
         };
+        const results: PersistedEvent[] = [];
+        const committing = options?.committing;
         try {
-          const results = await engine.write(
+          await engine.write(
             optimistic ? persistScope(inputs) : PERSIST_TABLES,
             async (tx) => {
               run = new PersistRun(tx, cache, optimistic);
               run.readUnreadAhead(inputs);
-              const results: PersistedEvent[] = [];
               for (const input of inputs) results.push(await persistOne(run, input));
               await run.finish();
-              return results;
             },
             {
-              ...options,
               committed: () => {
                 learn();
                 options?.committed?.();
               },
+              ...(committing ? { committing: () => committing(results) } : {}),
             },
           );
           learn();

@@ -9,7 +9,7 @@
  * so IndexedDB never commits early. (`bare: 'none'` runs both through Dexie instead.)
  */
 import Dexie, { type Collection, type Table, type Transaction } from 'dexie';
-import type { Engine, Key, KeyPart, Range, ReadOptions, Row, Tx } from '../engine.ts';
+import type { Engine, Key, KeyPart, Range, ReadOptions, Row, Tx, WriteOptions } from '../engine.ts';
 import {
   dexieDeclaration,
   type IndexSpec,
@@ -596,12 +596,23 @@ export class IndexedDbEngine implements Engine {
     return trans;
   }
 
+  /**
+   * Every read here is one with `afterQueuedWrites`: its transaction is created after every
+   * write asked before it (the shared read takes no new reads once a write is asked, and a
+   * Dexie-path transaction is created in the order it was asked), and IndexedDB runs a read
+   * transaction only after the readwrite ones created before it whose scope overlaps its own
+   * have finished — committed, or aborted and undone.
+   */
   read<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>, options?: ReadOptions): Promise<T> {
     return this.transaction('readonly', tables, fn, options?.beforeWrite === true);
   }
 
-  write<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.transaction('readwrite', tables, fn);
+  /**
+   * `options.committing` is called once the bare transaction is asked to commit (never on the
+   * Dexie paths, where the read it would start would run in the write's own zone).
+   */
+  write<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>, options?: WriteOptions): Promise<T> {
+    return this.transaction('readwrite', tables, fn, false, options?.committing);
   }
 
   private async transaction<T>(
@@ -609,6 +620,7 @@ export class IndexedDbEngine implements Engine {
     tables: readonly string[],
     fn: (tx: Tx) => Promise<T>,
     beforeWrite = false,
+    committing?: () => void,
   ): Promise<T> {
     if (this.closed) throw new StoreError('CLOSED', 'the store is closed');
     if (this.bare === 'none' || (this.bare === 'writes' && mode === 'readonly')) {
@@ -668,6 +680,9 @@ export class IndexedDbEngine implements Engine {
     }
     // Nothing more is coming: let IndexedDB commit now rather than when it notices.
     trans.commit?.();
+    // Reads asked from here on are queued behind it (`read`), in the backend, with no wait
+    // for its commit to come back here first.
+    committing?.();
     try {
       await finished;
     } catch (error) {

@@ -6,6 +6,7 @@ import { storeConformance } from '../conformance/index.ts';
 import { IndexedDbEngine } from './engine.ts';
 import { createIndexedDbAtVersion, createNewerIndexedDb, newerIndexedDbIntact } from './testing.ts';
 import { abortTests } from './testing-abort.ts';
+import { queuedReadTests } from './testing-queued.ts';
 
 // The page's own IndexedDB, passed in as a host would (the store reads no globals).
 const { indexedDB, IDBKeyRange } = globalThis;
@@ -27,3 +28,5 @@ abortTests(
   (name, bare) => IndexedDbEngine.open({ indexedDB, IDBKeyRange, name: named(name), bare }),
   ['all'],
 );
+
+queuedReadTests('Chromium', (name) => IndexedDbEngine.open({ indexedDB, IDBKeyRange, name: named(name) }));

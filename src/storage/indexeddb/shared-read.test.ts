@@ -6,6 +6,7 @@
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IndexedDbEngine } from './engine.ts';
+import { queuedReadTests } from './testing-queued.ts';
 
 const indexedDB = new IDBFactory();
 let opened: IndexedDbEngine[] = [];
@@ -95,3 +96,5 @@ describe('IndexedDB shared read transaction', () => {
     expect(made.filter((t) => t.mode === 'readonly')).toHaveLength(2);
   });
 });
+
+queuedReadTests('fake-indexeddb', (name) => IndexedDbEngine.open({ indexedDB, IDBKeyRange, name }));
