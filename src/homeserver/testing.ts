@@ -79,3 +79,16 @@ export function manualClock(
     },
   };
 }
+
+/** Two one-time keys and a fallback key (all `signed_curve25519`) for a device, straight into `store`. */
+export async function addTestKeys(store: Store, userId: string, deviceId: string): Promise<void> {
+  await store.e2ee.addOneTimeKeys(userId, deviceId, [
+    { algorithm: 'signed_curve25519', keyId: 'AAAA', key: { key: 'a' } },
+    { algorithm: 'signed_curve25519', keyId: 'AAAB', key: { key: 'b' } },
+  ]);
+  await store.e2ee.putFallbackKey(userId, deviceId, {
+    algorithm: 'signed_curve25519',
+    keyId: 'FFFF',
+    key: { key: 'f' },
+  });
+}

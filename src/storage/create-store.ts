@@ -3,7 +3,14 @@
  * only in the engine they provide (`indexeddb/`, `sqlite/`).
  */
 import { accountStore } from './areas/accounts.ts';
-import { currentPosition, invalid, KeptReads, requirePosition } from './areas/common.ts';
+import {
+  type CacheFamily,
+  CacheMarks,
+  currentPosition,
+  invalid,
+  KeptReads,
+  requirePosition,
+} from './areas/common.ts';
 import { e2eeStore, oneTimeKeyCountsIn, unusedFallbackKeyTypesIn } from './areas/e2ee.ts';
 import { federationStore, mediaStore } from './areas/media-federation.ts';
 import { operatorStore } from './areas/operator.ts';
@@ -12,7 +19,7 @@ import { roomStore } from './areas/rooms.ts';
 import { roomsOfUser, toStoredEvent } from './areas/rooms-read.ts';
 import { PushSettingsCache, userDataStore } from './areas/user-data.ts';
 import { exportBackup, importBackup } from './backup.ts';
-import type { Engine, ReadOptions, Tx } from './engine.ts';
+import type { Engine, ReadOptions, Row, Tx, WriteOptions } from './engine.ts';
 import type { MediaStore, Store, StreamPositions, SyncSnapshot, SyncSnapshotRequest } from './store.ts';
 
 /** Parts a backend may provide instead of the engine-backed ones. */
@@ -35,7 +42,7 @@ export interface StoreParts {
 const PASS_START: ReadOptions = { afterQueuedWrites: true };
 
 /** The tables a sync snapshot reads (all of them for a batch: any request may want the keys). */
-const SNAPSHOT_TABLES = ['room_members', 'notification_counts', 'one_time_keys', 'fallback_keys'];
+const SNAPSHOT_TABLES = ['room_members', 'notification_counts', 'one_time_keys', 'fallback_keys', 'streams'];
 /** Snapshots read in one transaction at most (bounds how long one batch holds the connection). */
 const SNAPSHOTS_PER_READ = 256;
 
@@ -51,22 +58,111 @@ const KEY_TABLES: ReadonlySet<string> = new Set(['one_time_keys', 'fallback_keys
  * Each device's key counts (one-time keys left by algorithm, unused fallback key types), which
  * every /sync answer of the device shows: kept between its passes instead of read at each
  * (issue 13), and dropped, all of them, before and after every write transaction that names
- * `one_time_keys` or `fallback_keys` (`watchKeyWrites`). IndexedDB refuses a transaction the
+ * `one_time_keys` or `fallback_keys` (`markWrites`). IndexedDB refuses a transaction the
  * use of a table it does not name, so every write of them names them (and the conformance
  * suite runs every store write on IndexedDB). Keyed by user and device.
  */
 type KeyCounts = KeptReads<DeviceKeys>;
 const deviceKey = (userId: string, deviceId: string) => `${userId}\u0000${deviceId}`;
 
-/** `engine`, whose write transactions naming a key table drop `counts` before and after them. */
-function watchKeyWrites(engine: Engine, counts: KeyCounts): Engine {
+/** The family whose mark a write of `table` moves (account data: only as `touches` says). */
+const FAMILY_OF_TABLE: ReadonlyMap<string, CacheFamily> = new Map([
+  ['one_time_keys', 'keys'],
+  ['fallback_keys', 'keys'],
+  ['push_rules', 'push'],
+  ['account_data', 'push'],
+  ['room_members', 'members'],
+  ['partial_state_rooms', 'partial_state'],
+]);
+
+const IGNORED_USER_LIST = 'm.ignored_user_list';
+
+/** Whether a write of `table` with these arguments changes what its family's caches hold. */
+function touches(table: string, op: (typeof WRITE_OPERATIONS)[number], arg: unknown): boolean {
+  if (table !== 'account_data') return true;
+  // Of account data, push settings hold only each user's global ignore list.
+  const ignoreList = (row: unknown) => {
+    const { type, room_id } = row as Row;
+    return type === IGNORED_USER_LIST && room_id === '';
+  };
+  switch (op) {
+    case 'put':
+    case 'insert':
+      return ignoreList(arg);
+    case 'putMany':
+      return (arg as Row[]).some(ignoreList);
+    case 'delete':
+      return Array.isArray(arg) && arg[1] === '' && arg[2] === IGNORED_USER_LIST;
+    case 'deleteRange':
+      return true;
+  }
+}
+
+const WRITE_OPERATIONS = ['put', 'putMany', 'insert', 'delete', 'deleteRange'] as const;
+
+/**
+ * `engine`, whose write transactions move the mark of each cache family whose rows they change
+ * (`CacheMarks`), in the same transaction: every area writes through it, so no write is missed
+ * (IndexedDB refuses a transaction the use of a table it does not name, and the conformance
+ * suite runs every store write on IndexedDB). Those naming a key table also drop `counts`
+ * before and after them. A plain message's write names no family's table and is left as is.
+ */
+function markWrites(engine: Engine, counts: KeyCounts, marks: CacheMarks): Engine {
+  const marked = <T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>, options?: WriteOptions) => {
+    let moved: Map<CacheFamily, number> | undefined;
+    const scope = tables.includes('streams') ? tables : [...tables, 'streams'];
+    const written = engine.write(
+      scope,
+      async (tx) => {
+        const families = new Set<CacheFamily>();
+        let before: Promise<Row[]> | undefined;
+        const watched: Tx = {
+          get: (table, key) => tx.get(table, key),
+          getMany: (table, keys) => tx.getMany(table, keys),
+          query: (table, range) => tx.query(table, range),
+          count: (table, range) => tx.count(table, range),
+        } as Tx;
+        for (const op of WRITE_OPERATIONS) {
+          const inner = tx[op] as (table: string, arg: unknown) => Promise<void>;
+          (watched as unknown as Record<string, unknown>)[op] = (table: string, arg: unknown) => {
+            const family = FAMILY_OF_TABLE.get(table);
+            if (family !== undefined && touches(table, op, arg)) {
+              // Issued before the change, in order: it finds the marks as they were. A failing
+              // transaction rejects it unawaited: its failure is the transaction's, reported there.
+              if (!before) {
+                before = marks.marksBefore(tx);
+                before.catch(() => {});
+              }
+              families.add(family);
+            }
+            return inner.call(tx, table, arg);
+          };
+        }
+        const result = await fn(watched);
+        if (before) moved = await marks.move(tx, before, families);
+        return result;
+      },
+      options,
+    );
+    return written.then(
+      (result) => {
+        if (moved) marks.settle(moved);
+        return result;
+      },
+      (error: unknown) => {
+        if (moved) marks.abandon(moved);
+        throw error;
+      },
+    );
+  };
   return {
     kind: engine.kind,
     bytes: engine.bytes,
     read: (tables, fn, options) => engine.read(tables, fn, options),
     write(tables, fn, options) {
-      if (!tables.some((table) => KEY_TABLES.has(table))) return engine.write(tables, fn, options);
-      return counts.writing(undefined, () => engine.write(tables, fn, options));
+      if (!tables.some((table) => FAMILY_OF_TABLE.has(table))) return engine.write(tables, fn, options);
+      if (!tables.some((table) => KEY_TABLES.has(table))) return marked(tables, fn, options);
+      return counts.writing(undefined, () => marked(tables, fn, options));
     },
     close: () => engine.close(),
   };
@@ -80,15 +176,23 @@ async function snapshotIn(
   counts: KeyCounts,
   startedAt: number,
 ) {
-  const known = deviceId === null ? undefined : counts.get(deviceKey(userId, deviceId));
+  let known = deviceId === null ? undefined : counts.get(deviceKey(userId, deviceId));
   const readKeys = deviceId !== null && known === undefined;
   // Requests run in order within the transaction: issue them all, then wait.
-  const [memberships, unread, oneTimeKeyCounts, unusedFallbackKeyTypes] = await Promise.all([
+  let [memberships, unread, oneTimeKeyCounts, unusedFallbackKeyTypes] = await Promise.all([
     roomsOfUser(tx, userId),
     unreadCountsIn(tx, userId, unreadRooms),
     readKeys ? oneTimeKeyCountsIn(tx, userId, deviceId) : undefined,
     readKeys ? unusedFallbackKeyTypesIn(tx, userId, deviceId) : undefined,
   ]);
+  if (known && deviceId !== null && counts.get(deviceKey(userId, deviceId)) === undefined) {
+    // Dropped meanwhile: the marks read ahead of this found another store's key write.
+    known = undefined;
+    [oneTimeKeyCounts, unusedFallbackKeyTypes] = await Promise.all([
+      oneTimeKeyCountsIn(tx, userId, deviceId),
+      unusedFallbackKeyTypesIn(tx, userId, deviceId),
+    ]);
+  }
   const snapshot: SyncSnapshot = { memberships, unread };
   if (known) snapshot.keys = known;
   else if (oneTimeKeyCounts && unusedFallbackKeyTypes && deviceId !== null) {
@@ -114,12 +218,14 @@ interface SnapshotRequest {
 class SnapshotReads {
   private readonly engine: Engine;
   private readonly counts: KeyCounts;
+  private readonly marks: CacheMarks;
   /** Requests waiting for the read that will take them (undefined: none queued). */
   private waiting: SnapshotRequest[] | undefined;
 
-  constructor(engine: Engine, counts: KeyCounts) {
+  constructor(engine: Engine, counts: KeyCounts, marks: CacheMarks) {
     this.engine = engine;
     this.counts = counts;
+    this.marks = marks;
   }
 
   read(userId: string, request: SyncSnapshotRequest): Promise<SyncSnapshot> {
@@ -146,6 +252,10 @@ class SnapshotReads {
         async (tx) => {
           // From here on, later requests wait for the next read.
           if (this.waiting === batch) this.waiting = undefined;
+          // First: the key counts kept are served only if no other store changed keys before this snapshot.
+          const marked = this.marks.readIn(tx);
+          // Awaited after the loop: a failure meanwhile is the transaction's (reported below).
+          marked.catch(() => {});
           for (const one of batch) {
             try {
               one.resolve(await snapshotIn(tx, one.userId, one.request, this.counts, startedAt));
@@ -153,6 +263,7 @@ class SnapshotReads {
               one.reject(error);
             }
           }
+          await marked;
         },
         PASS_START,
       )
@@ -167,10 +278,12 @@ class SnapshotReads {
 const POSITION_STREAMS = ['receipts', 'account_data', 'to_device', 'device_lists', 'partial_state'] as const;
 
 /** Every stream's position, within a transaction over `streams` and `events`. */
-async function positionsIn(tx: Tx): Promise<StreamPositions> {
+async function positionsIn(tx: Tx, marks: CacheMarks): Promise<StreamPositions> {
   // Both issued at once: one round trip to the backend, not two. The counters table holds a
   // row per counter (about ten): one request for all of them costs less than five.
   const [events, rows] = await Promise.all([currentPosition(tx, 'events'), tx.query('streams')]);
+  // Every counter's row: the cache marks among them, so a /sync pass's caches are checked here.
+  marks.observeRows(rows);
   const byName = new Map(rows.map((row) => [row.name as string, row.position as number]));
   const [receipts, accountData, toDevice, deviceLists, partialState] = POSITION_STREAMS.map(
     (name) => byName.get(name) ?? 0,
@@ -189,10 +302,13 @@ export function createStore(given: Engine, parts: StoreParts = {}): Store {
   const pushSettings = new PushSettingsCache();
   const keyCounts: KeyCounts = new KeptReads(KEY_COUNTS_KEPT);
   // Every area writes through it, so no write of a key table is missed.
-  const engine = watchKeyWrites(given, keyCounts);
-  const snapshots = new SnapshotReads(engine, keyCounts);
+  const marks = new CacheMarks();
+  marks.onMoved('push', () => pushSettings.forget());
+  marks.onMoved('keys', () => keyCounts.forget());
+  const engine = markWrites(given, keyCounts, marks);
+  const snapshots = new SnapshotReads(engine, keyCounts, marks);
   return {
-    rooms: roomStore(engine),
+    rooms: roomStore(engine, marks),
     accounts: accountStore(engine),
     userData: userDataStore(engine, pushSettings),
     receipts: receiptStore(engine),
@@ -200,7 +316,7 @@ export function createStore(given: Engine, parts: StoreParts = {}): Store {
     media: parts.media?.store ?? mediaStore(engine),
     federation: federationStore(engine),
     operator: operatorStore(engine),
-    positions: () => engine.read(['streams', 'events'], positionsIn, PASS_START),
+    positions: () => engine.read(['streams', 'events'], (tx) => positionsIn(tx, marks), PASS_START),
     async positionsWithEvents(after, limit) {
       requirePosition(after, 'after');
       if (!Number.isSafeInteger(limit) || limit < 0) throw invalid('limit must be a non-negative integer');
@@ -209,7 +325,7 @@ export function createStore(given: Engine, parts: StoreParts = {}): Store {
         async (tx) => {
           // Issued together: one round trip to the backend.
           const [positions, rows] = await Promise.all([
-            positionsIn(tx),
+            positionsIn(tx, marks),
             tx.query('events', { index: 'stream', lower: [after], lowerOpen: true, limit: limit + 1 }),
           ]);
           return {
@@ -222,6 +338,7 @@ export function createStore(given: Engine, parts: StoreParts = {}): Store {
       );
     },
     syncSnapshot: (userId, request) => snapshots.read(userId, request),
+    onChangedElsewhere: (family, listener) => marks.onMoved(family, listener),
     exportBackup: (options) => exportBackup(engine, { ...options, mediaBytes: parts.media?.fileBlob }),
     async importBackup(backup, options) {
       try {

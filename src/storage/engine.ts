@@ -59,7 +59,12 @@ export interface ReadOptions {
    * it now rather than have the write wait for it (IndexedDB's shared read).
    */
   beforeWrite?: boolean;
-  /** this read sees every write asked for before it, once committed (a write that fails is simply not seen) */
+  /**
+   * This read sees every write asked for before it, once committed (a write that fails is
+   * simply not seen). Without it an engine may run a read against the committed state ahead
+   * of writes still waiting to start (none of them is acknowledged yet, so no caller can rely
+   * on seeing them): SQLite does, so that the writes waiting together share one commit.
+   */
   afterQueuedWrites?: boolean;
 }
 

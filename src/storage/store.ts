@@ -523,8 +523,10 @@ export interface UserDataStore {
   /**
    * What evaluating push for an event needs of each user: their rules (as `pushRules`) and
    * the content of their `m.ignored_user_list`. Kept in a write-through cache that this
-   * store's writes of either invalidate, so a send to a room reads nothing here once its
-   * members are known; the users not cached are read together, in one transaction.
+   * store's writes of either invalidate, and another store's too once a read of the caller's
+   * (a send's snapshot, a /sync pass's positions) has found them (`CacheMarks`), so a send to
+   * a room reads nothing here once its members are known; the users not cached are read
+   * together, in one transaction.
    */
   pushSettings(userIds: readonly string[]): Promise<Map<string, PushSettings>>;
   deletePushRule(userId: string, kind: PushRuleRecord['kind'], ruleId: string): Promise<number | null>;
@@ -967,6 +969,14 @@ export interface Store {
    * their unread counters in `unreadRooms`, and the key counts of `deviceId` (none for null).
    */
   syncSnapshot(userId: string, request: SyncSnapshotRequest): Promise<SyncSnapshot>;
+  /**
+   * Calls `listener` when this store finds that another store on the same database (an old and
+   * a new Service Worker, the page fallback in two tabs, two `hearth serve` on one `--data`)
+   * changed `family` — room memberships, partial-state rooms — so that the homeserver drops what
+   * it keeps of them. Found in the snapshot of a send (`sendSnapshot`, `currentStateEventsAt`)
+   * or a /sync pass (`positions`), before that read returns (areas/common.ts `CacheMarks`).
+   */
+  onChangedElsewhere(family: 'members' | 'partial_state', listener: () => void): () => void;
   /** Every table as one backup file (`backup.ts`), from one consistent snapshot. */
   exportBackup(options: { serverName: string; now?: number }): Promise<Blob>;
   /**

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forbiddenWorkerModules } from '../../scripts/build.ts';
+import { startInPage, withoutServiceWorkers } from './testing-fallback.ts';
 import { type Browser, buildTestSite, launch, type PageGlobals, type TestSite } from './testing-sw.ts';
 
 const PASSWORD = 'correct horse battery staple';
@@ -422,29 +423,12 @@ describe('the Service Worker homeserver in Chromium', () => {
 });
 
 describe('the in-page fallback in a Chromium without Service Workers', () => {
-  let site: TestSite;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    site = await buildTestSite(false);
-    // As in a private window where the browser offers none.
-    browser = await launch(site, { initScript: 'delete Navigator.prototype.serviceWorker;' });
-  }, 120_000);
-  afterAll(async () => {
-    await browser?.close();
-    site?.remove();
-  });
+  const launched = withoutServiceWorkers();
 
   it('runs the homeserver in the page, serves its fetch, and keeps the data across a reload', async () => {
+    const browser = launched();
     const page = await browser.open();
-    const start = (p: Page) =>
-      p.evaluate(async () => {
-        const w = window as unknown as PageGlobals;
-        w.handle = await w.hearth.registerHomeserver({ workerUrl: '/sw.js' });
-        w.mx.useFetch(w.handle.fetch);
-        return { mode: w.handle.mode, reason: w.handle.fallbackReason, hasSw: 'serviceWorker' in navigator };
-      });
-    const first = await start(page);
+    const first = await startInPage(page);
     expect(first).toMatchObject({ mode: 'in-page', hasSw: false });
     expect(first.reason).toMatch(/no Service Workers/);
     const made = await page.evaluate(async (password) => {
@@ -461,7 +445,7 @@ describe('the in-page fallback in a Chromium without Service Workers', () => {
     expect(made.status).toMatchObject({ ready: true, mode: 'in-page' });
     await page.reload();
     await page.waitForFunction(() => 'mx' in window);
-    await start(page);
+    await startInPage(page);
     expect(
       await page.evaluate(
         ({ token, room }) => (window as unknown as PageGlobals).mx.texts(token, room),

@@ -18,6 +18,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 20));
 
+/** Until `done()` holds (checked every millisecond), or 5 s: what a busy machine may take. */
+async function until(done: () => boolean): Promise<void> {
+  const start = Date.now();
+  while (!done() && Date.now() - start < 5000) await new Promise((resolve) => setTimeout(resolve, 1));
+}
+
 describe('sends to one room and the WAL sync', () => {
   it('builds the next event on a committed one, and answers nothing before its sync is done', async () => {
     let holding = false;
@@ -61,8 +67,9 @@ describe('sends to one room and the WAL sync', () => {
       void woken.then(() => {
         wokenYet = true;
       });
-      await tick();
-      // Both committed (the second built on the first), each waiting for its own sync.
+      // Both committed (the second built on the first), each waiting for its own sync: the
+      // first sync is still held, so the second commit did not wait for it.
+      await until(() => held.length === 2);
       expect(held.length).toBe(2);
       const page = await store.rooms.timeline(roomId, { dir: 'b', limit: 2 });
       const [two, one] = page.events.map((stored) => stored.event);

@@ -318,17 +318,31 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
    * Per room, the joined members and the other servers among them (the outbox destinations of
    * a local event). Read once, then kept until a membership change or a state reset in the
    * room (both happen only here, under the room's lock; out-of-band memberships are never
-   * joins), so a message costs no members read for push or for its destinations.
+   * joins) or until the store finds another store's membership change (below), so a message
+   * costs no members read for push or for its destinations.
    */
   const roomMembers = new Map<string, { joined: readonly string[]; servers: ReadonlySet<string> }>();
+  /**
+   * Another store writing the same database (a second worker or `hearth serve`) may change
+   * memberships too: the store finds that in the snapshot of the next send, and all are dropped.
+   */
+  let membersDropped = 0;
+  store.onChangedElsewhere('members', () => {
+    membersDropped++;
+    roomMembers.clear();
+  });
 
-  function rememberMembers(roomId: string, joined: readonly string[]) {
+  function membersWith(joined: readonly string[]) {
     const servers = new Set<string>();
     for (const userId of joined) {
       const server = serverOf(userId);
       if (server && server !== config.serverName) servers.add(server);
     }
-    const members = { joined, servers };
+    return { joined, servers };
+  }
+
+  function rememberMembers(roomId: string, joined: readonly string[]) {
+    const members = membersWith(joined);
     roomMembers.set(roomId, members);
     return members;
   }
@@ -336,8 +350,10 @@ export function createAccept(ctx: HomeserverContext, deps: AcceptDeps): Accept {
   async function membersOf(roomId: string) {
     const known = roomMembers.get(roomId);
     if (known) return known;
+    const dropped = membersDropped;
     const joined = (await store.rooms.members(roomId, 'join')).map((m) => m.userId);
-    return rememberMembers(roomId, joined);
+    // Kept only if no other store's change was found meanwhile: this read may predate it.
+    return dropped === membersDropped ? rememberMembers(roomId, joined) : membersWith(joined);
   }
 
   async function destinationsOf(roomId: string, event: IdentifiedPdu): Promise<string[]> {

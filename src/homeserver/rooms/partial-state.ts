@@ -205,9 +205,18 @@ export function createPartialStateSync(ctx: HomeserverContext, pipeline: EventPi
       })
       .finally(async () => {
         running.delete(room.roomId);
-        if (!(await pipeline.partialState(room.roomId))) {
-          for (const resolve of waiters.get(room.roomId) ?? []) resolve();
-          waiters.delete(room.roomId);
+        try {
+          if (!(await pipeline.partialState(room.roomId))) {
+            for (const resolve of waiters.get(room.roomId) ?? []) resolve();
+            waiters.delete(room.roomId);
+          }
+        } catch (err) {
+          // The store failed or closed meanwhile (the rooms are read again once another store's
+          // change was found): logged, never an unhandled rejection.
+          ctx.logger.error('could not read the partial-state rooms', {
+            roomId: room.roomId,
+            error: String(err),
+          });
         }
       });
     running.set(room.roomId, task);

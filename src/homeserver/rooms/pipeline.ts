@@ -224,6 +224,10 @@ export function createEventPipeline(ctx: HomeserverContext, deps: RoomsDeps = {}
     return partialRooms;
   };
   const partialState = async (roomId: string) => (await partialRoomsNow()).get(roomId);
+  // Read again after another store on the database (a second worker, `hearth serve`) changed them.
+  store.onChangedElsewhere('partial_state', () => {
+    partialRooms = undefined;
+  });
 
   const accept = createAccept(ctx, {
     partialState,

@@ -1,7 +1,7 @@
 /** Helpers shared by the store areas. */
 import { encodeBase64 } from '../../core/base64.ts';
 import { sha256 } from '../../core/crypto.ts';
-import type { Range, Tx } from '../engine.ts';
+import type { Range, Row, Tx } from '../engine.ts';
 import { StoreError } from '../store.ts';
 
 /** Stream counters: `events` is read from the events table, the others kept in `streams`. */
@@ -75,10 +75,16 @@ export function sinceRange(index: string, from: number, to: number): Range {
  * A bounded map of what reads found, kept until a write drops it (the write-through caches of
  * the store: push settings, device key counts). A read calls `begin()` before it starts and
  * `set` with that epoch after: what it found is kept only if no `forget` (a write beginning or
- * ending) came between, so a read that saw the state before a write never outlives it. Past
- * `kept` entries the least recently read is dropped. Writes by another store on the same
- * database are not seen: a store is its database's one writer (the Service Worker, or the
- * `hearth serve` process).
+ * ending, or another store's write found by `CacheMarks`) came between, so a read that saw the
+ * state before a write never outlives it. Past `kept` entries the least recently read is
+ * dropped.
+ *
+ * Another store may write the same database (an old and a new Service Worker during an update,
+ * the in-page fallback in two tabs, two `hearth serve` on one `--data`): every cache is one of
+ * the `CacheFamily`s, whose mark in `streams` each write changing it moves in its own
+ * transaction, and is served only after a read of the caller's (a send's snapshot, a /sync
+ * pass's positions, a sync snapshot) found the marks where this store last left them; a mark
+ * moved by another store drops the family's caches first (`CacheMarks`).
  */
 export class KeptReads<V> {
   private readonly entries = new Map<string, V>();
@@ -126,3 +132,144 @@ export class KeptReads<V> {
     }
   }
 }
+
+/**
+ * What the store's caches hold, by family, each with a change mark: a row `cache:<family>` of
+ * `streams` whose position every write transaction changing the family's rows moves by one
+ * (`create-store.ts` `markWrites`, from the tables and rows each write touches).
+ */
+export type CacheFamily = 'push' | 'keys' | 'members' | 'partial_state';
+export const CACHE_FAMILIES: readonly CacheFamily[] = ['push', 'keys', 'members', 'partial_state'];
+const markName = (family: CacheFamily) => `cache:${family}`;
+/** Every mark row, and nothing else of `streams` (';' follows ':'): one request reads them all. */
+const MARKS: Range = { lower: ['cache:'], upper: ['cache;'], upperOpen: true };
+
+/**
+ * Which families' marks this store has seen where, and who to tell when another store moved
+ * one. A mark is read in the same snapshot as what a cache serves beside it (one more request
+ * issued with the read's others: no round trip of its own); when it is past where this store
+ * last saw it, some other store changed the family and its caches are dropped before the read
+ * returns. This store's own writes move the mark too, and leave it known (`settle`), so they
+ * drop nothing (their own caches drop their entries as before). The first sight of a mark
+ * drops too: caches filled before it were checked against nothing.
+ *
+ * A killed writer leaves nothing to clean up: its mark moved in the transaction that committed
+ * its change, or neither happened.
+ */
+export class CacheMarks {
+  private readonly seen = new Map<CacheFamily, number>();
+  private readonly listeners = new Map<CacheFamily, Set<() => void>>();
+  /**
+   * Marks this store's writes have put and not yet settled: committed perhaps (SQLite's reads
+   * see a commit before its sync acknowledges it), so a read may find them first — they are
+   * this store's own, no other store's.
+   */
+  private readonly own = new Map<CacheFamily, Set<number>>();
+
+  /** Calls `listener` whenever another store is found to have changed `family`. */
+  onMoved(family: CacheFamily, listener: () => void): () => void {
+    let set = this.listeners.get(family);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(family, set);
+    }
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  /** Reads every family's mark in `tx` (over `streams`): issue it with the read's other requests. */
+  async readIn(tx: Tx): Promise<void> {
+    this.observeRows(await tx.query('streams', MARKS));
+  }
+
+  /** The marks among rows of `streams` read for another purpose (every counter's row). */
+  observeRows(rows: readonly Row[]): void {
+    for (const family of CACHE_FAMILIES) {
+      const name = markName(family);
+      this.observe(
+        family,
+        rows.find((row) => row.name === name),
+      );
+    }
+  }
+
+  /**
+   * Within a write transaction over `streams`, before its first change of a family's rows: the
+   * marks as they were (issued now, so a later change in the same transaction, as an import's
+   * wholesale replacement of `streams`, cannot hide them; awaited by `move` only).
+   */
+  marksBefore(tx: Tx): Promise<Row[]> {
+    return tx.query('streams', MARKS);
+  }
+
+  /**
+   * At the end of that write transaction: moves the marks of `families` by one past where
+   * `before` found them; returns what `settle` takes once the transaction has committed.
+   */
+  async move(
+    tx: Tx,
+    before: Promise<Row[]>,
+    families: ReadonlySet<CacheFamily>,
+  ): Promise<Map<CacheFamily, number>> {
+    const rows = await before;
+    // What another store did before this write is found here, as by a read.
+    this.observeRows(rows);
+    const moved = new Map<CacheFamily, number>();
+    const puts: Promise<void>[] = [];
+    for (const family of families) {
+      const name = markName(family);
+      const position = markOf(rows.find((row) => row.name === name)) + 1;
+      moved.set(family, position);
+      let own = this.own.get(family);
+      if (!own) {
+        own = new Set();
+        this.own.set(family, own);
+      }
+      own.add(position);
+      puts.push(tx.put('streams', { name, position }));
+    }
+    await Promise.all(puts);
+    return moved;
+  }
+
+  /** After a write `move` was part of committed: its own move is known, not another store's. */
+  settle(moved: ReadonlyMap<CacheFamily, number>): void {
+    // Only from the mark the write itself found: if a read saw more since, it has dropped already.
+    for (const [family, position] of moved) {
+      this.own.get(family)?.delete(position);
+      if (this.seen.get(family) === position - 1) this.seen.set(family, position);
+    }
+  }
+
+  /**
+   * After a write `move` was part of failed: its marks are not in the database, though a read
+   * may have taken them for this store's (`own`). The family is dropped and its mark learnt
+   * again. (Another store that took the same position between the rollback and this call went
+   * unseen meanwhile: that needs a failed commit, an I/O error, during a concurrent write.)
+   */
+  abandon(moved: ReadonlyMap<CacheFamily, number>): void {
+    for (const [family, position] of moved) {
+      this.own.get(family)?.delete(position);
+      if ((this.seen.get(family) ?? -1) < position) continue;
+      this.seen.delete(family);
+      this.drop(family);
+    }
+  }
+
+  private observe(family: CacheFamily, row: Row | undefined): void {
+    const mark = markOf(row);
+    let seen = this.seen.get(family);
+    if (seen !== undefined && mark <= seen) return;
+    this.seen.set(family, mark);
+    // Moves of this store's own writes, found before they settled, drop nothing.
+    const own = this.own.get(family);
+    while (seen !== undefined && seen < mark && own?.has(seen + 1)) seen++;
+    if (seen !== mark) this.drop(family);
+  }
+
+  private drop(family: CacheFamily): void {
+    for (const listener of this.listeners.get(family) ?? []) listener();
+  }
+}
+
+const markOf = (row: Row | undefined) => (row?.position as number | undefined) ?? 0;

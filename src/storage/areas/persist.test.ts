@@ -16,7 +16,7 @@ import { createStore } from '../create-store.ts';
 import type { Engine, Row } from '../engine.ts';
 import { IndexedDbEngine } from '../indexeddb/engine.ts';
 import { createIndexedDbAtVersion } from '../indexeddb/testing.ts';
-import { createSqliteAtVersion } from '../sqlite/engine.ts';
+import { createSqliteAtVersion, SqliteEngine } from '../sqlite/engine.ts';
 import { nodeSqliteDriver, openSqliteEngine } from '../sqlite/index.ts';
 import type { PersistEventInput, Store } from '../store.ts';
 import { countingEngine } from '../testing-count.ts';
@@ -76,6 +76,42 @@ function storedRow(pdu: IdentifiedPdu, stream: number | null, extra: Row = {}): 
     ...extra,
   };
 }
+
+describe('persistEvents while the previous write waits for its sync (SQLite)', () => {
+  it('remembers a write at its COMMIT: the next event, persisted before that sync is done, reads no counter', async () => {
+    const held: (() => void)[] = [];
+    const engine = await SqliteEngine.open({
+      ...nodeSqliteDriver({ path: join(dir, `held-sync-${++counter}.sqlite`) }),
+      sync: () => new Promise<void>((resolve) => held.push(resolve)),
+    });
+    const counting = countingEngine(engine);
+    const store = createStore(counting.engine);
+    try {
+      const room = new LinearRoom();
+      const setUp = store.rooms.persistEvents([room.create(), room.member(ALICE, 'join')]);
+      while (held.length < 1) await new Promise((resolve) => setTimeout(resolve, 1));
+      held[0]?.();
+      await setUp;
+      // The first message: committed, its sync held, so not acknowledged yet.
+      let committed = false;
+      const first = store.rooms.persistEvents([room.message('one')], { committed: () => (committed = true) });
+      while (!committed) await new Promise((resolve) => setTimeout(resolve, 1));
+      counting.reset();
+      const second = store.rooms.persistEvents([room.message('two')]);
+      while (held.length < 3) await new Promise((resolve) => setTimeout(resolve, 1));
+      const [write] = counting.calls.filter((call) => call.kind === 'write');
+      // Its position and the room's extremities came from the first's commit, not from a read.
+      expect(write?.requests.filter((request) => request.startsWith('events.query'))).toEqual([]);
+      for (const release of held.slice(1)) release();
+      const [[one], [two]] = await Promise.all([first, second]);
+      expect(two?.stream).toBe((one?.stream as number) + 1);
+      expect((await store.rooms.forwardExtremities(ROOM)).map((e) => e.eventId)).toEqual([room.head]);
+    } finally {
+      for (const release of held) release();
+      await store.close();
+    }
+  });
+});
 
 for (const backend of backends) {
   describe(`persistEvents beside other writers — ${backend.name}`, () => {

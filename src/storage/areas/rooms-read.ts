@@ -24,7 +24,7 @@ import type {
   TopoPage,
   TopoToken,
 } from '../store.ts';
-import { invalid, requirePosition, sinceRange } from './common.ts';
+import { type CacheMarks, invalid, requirePosition, sinceRange } from './common.ts';
 import type { EventIndexReads } from './event-index.ts';
 import type { RoomWrites } from './rooms-write.ts';
 import { loadState, StateCache } from './state-groups.ts';
@@ -171,7 +171,10 @@ export async function roomsOfUser(tx: Tx, userId: string, membership?: string): 
 }
 
 /** The reading half of `RoomStore`. */
-export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | keyof EventIndexReads> {
+export function roomReads(
+  engine: Engine,
+  marks?: CacheMarks,
+): Omit<RoomStore, keyof RoomWrites | keyof EventIndexReads> {
   const states = new StateCache();
   /**
    * The event each (room, type, state key) of a send's snapshot last named: a hint of which
@@ -274,8 +277,11 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
     },
 
     async forwardExtremities(roomId) {
-      // Those the room's latest event carries (schema v12).
-      const latest = await engine.read(['events'], (tx) => latestEvent(tx, roomId));
+      // Those the room's latest event carries (schema v12). The cache marks beside: received
+      // events are accepted on this snapshot, their push with the kept members and settings.
+      const [, latest] = await engine.read(['events', 'streams'], (tx) =>
+        Promise.all([marks?.readIn(tx), latestEvent(tx, roomId)]),
+      );
       return extremitiesAfter(latest).map(toPosition);
     },
 
@@ -332,11 +338,13 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
     },
 
     currentStateEventsAt(roomId, keys) {
-      return engine.read(['current_state', 'events'], async (tx) => {
-        // Requests run in order within the transaction: issue them all, then wait.
-        const rows = await Promise.all(
-          keys.map(([type, key]) => tx.get('current_state', [roomId, type, key])),
-        );
+      return engine.read(['current_state', 'events', 'streams'], async (tx) => {
+        // Requests run in order within the transaction: issue them all, then wait. The cache
+        // marks first: a caller's kept members and push settings are checked in this snapshot.
+        const [, rows] = await Promise.all([
+          marks?.readIn(tx),
+          Promise.all(keys.map(([type, key]) => tx.get('current_state', [roomId, type, key]))),
+        ]);
         const ids = rows.filter((row): row is Row => row !== undefined).map((row) => row.event_id as string);
         const events = ids.length > 0 ? await tx.getMany('events', ids) : [];
         return events.filter((row): row is Row => row !== undefined).map(toStoredEvent);
@@ -368,7 +376,7 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
     },
 
     sendSnapshot(roomId, request) {
-      const tables = ['txn_ids', 'current_state', 'events'];
+      const tables = ['txn_ids', 'current_state', 'events', 'streams'];
       if (request.joined) tables.push('room_members');
       // The send writes next: the engine need not keep its read open for more reads.
       const beforeWrite = { beforeWrite: true };
@@ -387,7 +395,10 @@ export function roomReads(engine: Engine): Omit<RoomStore, keyof RoomWrites | ke
                 .filter((id) => id !== undefined),
             ),
           ];
-          const [earlier, stateRows, latest, memberRows, hintedRows] = await Promise.all([
+          // The cache marks first: the send's kept members and push settings are checked in
+          // this snapshot (a change by another store on the database drops them).
+          const [, earlier, stateRows, latest, memberRows, hintedRows] = await Promise.all([
+            marks?.readIn(tx),
             txn ? tx.get('txn_ids', [txn.userId, txn.deviceId, txn.txnId]) : undefined,
             Promise.all(request.keys.map(([type, key]) => tx.get('current_state', [roomId, type, key]))),
             latestEvent(tx, roomId),

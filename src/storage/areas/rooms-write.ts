@@ -770,8 +770,24 @@ export function roomWrites(engine: Engine): RoomWrites {
     async persistEvents(inputs, options) {
       if (!Array.isArray(inputs)) throw invalid('persistEvents takes an array');
       for (const input of inputs) validate(input);
+      // This call counts among the writers under way until its transaction is committed.
+      let underWay = true;
+      const leave = () => {
+        if (underWay) cache.writers -= 1;
+        underWay = false;
+      };
       const attempt = async (optimistic: boolean) => {
         let run: PersistRun | undefined;
+        let learned = false;
+        // What the transaction wrote is remembered as soon as it is committed — on SQLite at its
+        // COMMIT, before the sync that acknowledges it — so the room's next send, built then,
+        // finds the counters trusted instead of reading them again.
+        const learn = () => {
+          if (learned) return;
+          learned = true;
+          run?.committed();
+          leave();
+        };
         const results: PersistedEvent[] = [];
         const committing = options?.committing;
         try {
@@ -784,11 +800,14 @@ export function roomWrites(engine: Engine): RoomWrites {
               await run.finish();
             },
             {
-              ...(options?.committed ? { committed: options.committed } : {}),
+              committed: () => {
+                learn();
+                options?.committed?.();
+              },
               ...(committing ? { committing: () => committing(results) } : {}),
             },
           );
-          run?.committed();
+          learn();
           return results;
         } catch (error) {
           if (optimistic && run && optimismFailed(run, error)) return undefined;
@@ -805,7 +824,7 @@ export function roomWrites(engine: Engine): RoomWrites {
         cache.extremities.clear();
         return (await attempt(false)) as PersistedEvent[];
       } finally {
-        cache.writers -= 1;
+        leave();
       }
     },
 

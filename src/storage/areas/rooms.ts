@@ -10,6 +10,7 @@
  */
 import type { Engine } from '../engine.ts';
 import type { RoomStore } from '../store.ts';
+import type { CacheMarks } from './common.ts';
 import { eventIndexReads } from './event-index.ts';
 import { roomReads } from './rooms-read.ts';
 import { roomWrites } from './rooms-write.ts';
@@ -17,6 +18,7 @@ import { roomWrites } from './rooms-write.ts';
 export { toStoredEvent } from './rooms-read.ts';
 export { roomIdOf } from './rooms-write.ts';
 
-export function roomStore(engine: Engine): RoomStore {
-  return { ...roomReads(engine), ...roomWrites(engine), ...eventIndexReads(engine) };
+/** `marks`: checked by the reads whose snapshot a caller's caches are served beside (`CacheMarks`). */
+export function roomStore(engine: Engine, marks?: CacheMarks): RoomStore {
+  return { ...roomReads(engine, marks), ...roomWrites(engine), ...eventIndexReads(engine) };
 }

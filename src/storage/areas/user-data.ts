@@ -29,7 +29,8 @@ const PUSH_SETTINGS_CACHED = 10_000;
 
 /**
  * `pushSettings`' write-through cache (`KeptReads`): a write of a user's rules or ignore list
- * drops their entry before and after its transaction (`writing`).
+ * drops their entry before and after its transaction (`writing`); another store's write of
+ * them drops every entry once a read finds the `push` mark moved (`CacheMarks`).
  */
 export class PushSettingsCache extends KeptReads<PushSettings> {
   constructor() {

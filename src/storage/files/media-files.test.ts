@@ -4,6 +4,7 @@
  * can stop it, leave no file without a committed row and no row without its file.
  * (The whole Store conformance suite also runs on this media store: `sqlite/sqlite.test.ts`.)
  */
+import { spawnSync } from 'node:child_process';
 import { linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -171,6 +172,30 @@ describe('media files', () => {
       );
       expect(await again.media.getMediaInfo(ORIGIN, 'reserved')).toMatchObject({ pendingUntil: 9 });
       expect(await again.media.getMediaInfo(ORIGIN, 'orphan')).toBeNull();
+    } finally {
+      await again.close();
+    }
+  });
+
+  it("leaves alone the markers of another process still running on the same directory, settles a gone one's", async () => {
+    const { store, path, mediaDir } = await openAt();
+    await store.close();
+    const tmp = join(mediaDir, 'tmp');
+    const final = (id: string) => join(mediaDir, ORIGIN, id.slice(0, 2), id);
+    // Another `hearth serve` mid-upload: its file linked, its row not yet committed.
+    const ended = spawnSync(process.execPath, ['-e', '0']).pid;
+    for (const [id, pid] of [
+      ['running', process.ppid],
+      ['stopped', ended],
+    ] as const) {
+      mkdirSync(join(mediaDir, ORIGIN, id.slice(0, 2)), { recursive: true });
+      writeFileSync(join(tmp, `${ORIGIN}@${id}@${pid}.x`), id);
+      linkSync(join(tmp, `${ORIGIN}@${id}@${pid}.x`), final(id));
+    }
+    const again = await openSqliteStore({ path, mediaDir });
+    try {
+      expect(readdirSync(tmp)).toEqual([`${ORIGIN}@running@${process.ppid}.x`]);
+      expect([...files(mediaDir).keys()]).toEqual(['running']);
     } finally {
       await again.close();
     }

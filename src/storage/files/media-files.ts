@@ -17,6 +17,8 @@
  * leaves a marker. On open, each marker is settled by the row: a committed row keeps its file
  * (the marker goes); no committed row means the final file, if it is the marker's own (same
  * inode), goes with the marker. Nothing is left without a row, and no row without its file.
+ * A marker names the process that made it: one made by another process still running (a second
+ * `hearth serve` on the same `--data`) is its work in progress and is left to it.
  */
 import { randomBytes } from 'node:crypto';
 import { openAsBlob } from 'node:fs';
@@ -57,6 +59,22 @@ async function fsyncDir(path: string): Promise<void> {
   }
 }
 
+/**
+ * Whether a marker's last part (`<pid>.<random>`; older markers have no pid) names another
+ * process that is still running. A pid reused since only leaves a marker for a later start.
+ */
+function madeByAnotherLiveProcess(made: string | undefined): boolean {
+  const pid = Number(made?.slice(0, made.indexOf('.')));
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it runs, as another user.
+    return (err as { code?: unknown }).code === 'EPERM';
+  }
+}
+
 const missing = (err: unknown) => (err as { code?: unknown })?.code === 'ENOENT';
 
 /** Opens (creating) `dir` and settles what a crash left half done, before any other call. */
@@ -68,9 +86,9 @@ export async function openMediaFiles(engine: Engine, dir: string): Promise<Media
   const originDir = (origin: string) => join(dir, encodeURIComponent(origin));
   const fileDir = (origin: string, mediaId: string) => join(originDir(origin), mediaId.slice(0, 2));
   const filePath = (origin: string, mediaId: string) => join(fileDir(origin, mediaId), mediaId);
-  /** `<origin>@<mediaId>@<random>`: `@` is escaped in the origin and absent from IDs. */
+  /** `<origin>@<mediaId>@<pid>.<random>`: `@` is escaped in the origin and absent from IDs. */
   const markerName = (origin: string, mediaId: string) =>
-    `${encodeURIComponent(origin)}@${mediaId}@${randomBytes(9).toString('base64url').replaceAll('@', '_')}`;
+    `${encodeURIComponent(origin)}@${mediaId}@${process.pid}.${randomBytes(9).toString('base64url').replaceAll('@', '_')}`;
 
   function checkId(origin: unknown, mediaId: unknown): void {
     if (typeof origin !== 'string' || origin.length === 0)
@@ -85,7 +103,8 @@ export async function openMediaFiles(engine: Engine, dir: string): Promise<Media
   /** Settles one marker by its row (see the module comment). */
   async function settle(name: string): Promise<void> {
     const marker = join(tmp, name);
-    const [encodedOrigin, mediaId] = name.split('@');
+    const [encodedOrigin, mediaId, made] = name.split('@');
+    if (madeByAnotherLiveProcess(made)) return;
     let origin: string | undefined;
     try {
       origin = decodeURIComponent(encodedOrigin ?? '');

@@ -1,7 +1,8 @@
 /**
  * Group commit in the SQLite engine: write transactions waiting together share one COMMIT,
  * each is resolved only once that COMMIT is done (another connection already sees it), a
- * failing one is undone alone, and the queue's order is what a one-at-a-time queue gives.
+ * failing one is undone alone, writes keep their order, and reads go ahead of waiting writes
+ * (or after them, asked with `afterQueuedWrites`).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StoreError } from '../store.ts';
-import { GROUP_COMMIT_LIMIT, SqliteEngine } from './engine.ts';
+import { GROUP_COMMIT_LIMIT, READS_PER_TURN, SqliteEngine } from './engine.ts';
 import { coalescedSync, nodeSqliteDriver, openSqliteEngine } from './index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hearth-group-commit-'));
@@ -81,21 +82,154 @@ describe('SQLite group commit', () => {
     }
   });
 
-  it('keeps the queue order: a read between writes sees the writes before it and none after', async () => {
+  /** A promise that resolves when `release` is called. */
+  const gate = () => {
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    return { held, release };
+  };
+
+  /** A read that holds the connection until `release` is called, and what it found. */
+  const heldRead = (engine: SqliteEngine) => {
+    const { held, release } = gate();
+    const found = engine.read(['meta'], async (tx) => {
+      const value = (await tx.get('meta', 'x'))?.value;
+      await held;
+      return value;
+    });
+    return { found, release };
+  };
+
+  it('runs a read ahead of the writes waiting to start, against the committed state; the writes keep their order and share a commit', async () => {
     const { engine } = await open();
     try {
       await putMeta(engine, 'x', 0);
+      const busy = heldRead(engine);
       const acks: string[] = [];
       const w1 = putMeta(engine, 'x', 1).then(() => acks.push('w1'));
       const w2 = putMeta(engine, 'x', 2).then(() => acks.push('w2'));
       const read = readMeta(engine, 'x');
       const w3 = putMeta(engine, 'x', 3).then(() => acks.push('w3'));
-      expect(await read).toBe(2);
+      busy.release();
+      expect(await busy.found).toBe(0);
+      // None of the writes had started: the read went first and saw none of them.
+      expect(await read).toBe(0);
       await Promise.all([w1, w2, w3]);
       expect(acks).toEqual(['w1', 'w2', 'w3']);
       expect(await readMeta(engine, 'x')).toBe(3);
-      // w1 and w2 shared a commit; the read ended the group, w3 had its own.
-      expect(engine.commits).toEqual({ transactions: 4, commits: 3 });
+      // The read no longer splits them: the three waiting writes shared one commit.
+      expect(engine.commits).toEqual({ transactions: 4, commits: 2 });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('runs a read asked with afterQueuedWrites only once every write asked before it is committed', async () => {
+    const { engine } = await open();
+    try {
+      await putMeta(engine, 'x', 0);
+      const busy = heldRead(engine);
+      const w1 = putMeta(engine, 'x', 1);
+      const after = engine.read(['meta'], async (tx) => (await tx.get('meta', 'x'))?.value, {
+        afterQueuedWrites: true,
+      });
+      const plain = readMeta(engine, 'x');
+      const failing = engine.write(['meta'], async (tx) => {
+        await tx.put('meta', { name: 'x', value: 'never' });
+        throw new Error('refused');
+      });
+      const w2 = putMeta(engine, 'x', 2);
+      const afterFailure = engine.read(['meta'], async (tx) => (await tx.get('meta', 'x'))?.value, {
+        afterQueuedWrites: true,
+      });
+      busy.release();
+      expect(await plain).toBe(0);
+      expect(await after).toBe(2);
+      // A failed write counts as settled: the read after it does not wait forever.
+      await expect(failing).rejects.toThrow('refused');
+      expect(await afterFailure).toBe(2);
+      await Promise.all([w1, w2]);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('lets a write asked while a group runs join it, past a read waiting; the read then sees it', async () => {
+    const { engine } = await open();
+    try {
+      await putMeta(engine, 'x', 0);
+      const { held, release } = gate();
+      const w1 = engine.write(['meta'], async (tx) => {
+        await tx.put('meta', { name: 'x', value: 1 });
+        await held;
+      });
+      const read = readMeta(engine, 'x');
+      const w2 = putMeta(engine, 'x', 2);
+      release();
+      await Promise.all([w1, w2]);
+      expect(await read).toBe(2);
+      expect(engine.commits).toEqual({ transactions: 3, commits: 2 });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('waits one turn of the event loop before a commit, so writes asked in the next callbacks share it', async () => {
+    const { engine } = await open();
+    try {
+      const first = putMeta(engine, 'a', 1);
+      // Asked from a later callback (setImmediate): after the first write ran, before its commit.
+      const later = await new Promise<Promise<string>[]>((resolve) =>
+        setImmediate(() => resolve([putMeta(engine, 'b', 1), putMeta(engine, 'c', 1)])),
+      );
+      expect(await Promise.all([first, ...later])).toEqual(['a', 'b', 'c']);
+      expect(engine.commits).toEqual({ transactions: 3, commits: 1 });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('runs the reads waiting together in one read transaction; a failing read fails alone', async () => {
+    const path = join(dir, `${++files}.sqlite`);
+    const base = nodeSqliteDriver({ path });
+    const begun: string[] = [];
+    const engine = await SqliteEngine.open({
+      ...base,
+      begin: (mode) => {
+        begun.push(mode);
+        base.begin(mode);
+      },
+    });
+    try {
+      await putMeta(engine, 'x', 1);
+      begun.length = 0;
+      const failing = engine.read(['meta'], async (tx) => {
+        await tx.get('meta', 'x');
+        throw new Error('refused');
+      });
+      const reads = [readMeta(engine, 'x'), failing.catch((e: Error) => e.message), readMeta(engine, 'x')];
+      expect(await Promise.all(reads)).toEqual([1, 'refused', 1]);
+      expect(begun).toEqual(['read']);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it(`gives waiting writes their turn after ${READS_PER_TURN} reads`, async () => {
+    const { engine } = await open();
+    try {
+      await putMeta(engine, 'x', 0);
+      const busy = heldRead(engine);
+      const write = putMeta(engine, 'x', 1);
+      const reads = Array.from({ length: READS_PER_TURN + 1 }, () => readMeta(engine, 'x'));
+      busy.release();
+      await write;
+      const found = await Promise.all(reads);
+      // The held read and the next 63 went ahead of the write; the last waited for its turn.
+      expect(found.slice(0, READS_PER_TURN - 1)).toEqual(Array(READS_PER_TURN - 1).fill(0));
+      expect(found.slice(READS_PER_TURN - 1)).toEqual([1, 1]);
     } finally {
       await engine.close();
     }
