@@ -223,8 +223,11 @@ const SLOW: unique symbol = Symbol('slow');
 /** What is known about one list of keys, in the order an object enumerates them. */
 interface Shape {
   readonly keys: readonly string[];
-  /** The keys in canonical order (code-point order; `keys` itself when already sorted). */
+  /** The top-level keys left out (`canonicalJsonWithout`), or undefined. */
+  readonly omit: ReadonlySet<string> | undefined;
+  /** The keys written, in canonical order (code-point order; `keys` itself when already sorted and none is left out). */
   readonly order: readonly string[];
+  /** Whether `order` is `keys` itself: the object can be written as it is. */
   readonly sorted: boolean;
   /**
    * A copy can be made in `order`: no key is an array index (engines enumerate those first,
@@ -243,19 +246,19 @@ let shapeCount = 0;
 const MAX_SHAPES = 2048;
 const MAX_SHAPES_PER_FIRST_KEY = 16;
 
-function shapeOf(keys: string[]): Shape {
+function shapeOf(keys: string[], omit: ReadonlySet<string> | undefined): Shape {
   const first = keys[0] as string;
   const known = shapes.get(first);
   if (known !== undefined) {
     search: for (let s = 0; s < known.length; s++) {
       const shape = known[s] as Shape;
       const list = shape.keys;
-      if (list.length !== keys.length) continue;
+      if (list.length !== keys.length || shape.omit !== omit) continue;
       for (let i = 1; i < keys.length; i++) if (list[i] !== keys[i]) continue search;
       return shape;
     }
   }
-  const shape = newShape(keys);
+  const shape = newShape(keys, omit);
   if (shapeCount >= MAX_SHAPES) {
     shapes.clear();
     shapeCount = 0;
@@ -268,19 +271,20 @@ function shapeOf(keys: string[]): Shape {
   return shape;
 }
 
-function newShape(keys: string[]): Shape {
+function newShape(keys: string[], omit: ReadonlySet<string> | undefined): Shape {
+  const kept = omit === undefined ? keys : keys.filter((key) => !omit.has(key));
   let highKey = false;
   let copyable = true;
-  for (const key of keys) {
+  for (const key of kept) {
     const c = key.charCodeAt(0);
     if ((c >= 0x30 && c <= 0x39) || key === '__proto__') copyable = false;
     // Only keys holding U+D800 or above can sort differently by UTF-16 unit and by code point.
     for (let i = 0; i < key.length && !highKey; i++) if (key.charCodeAt(i) >= 0xd800) highKey = true;
   }
-  const order = highKey ? keys.slice().sort(compareCodePoints) : keys.slice().sort();
-  let sorted = true;
-  for (let i = 0; i < keys.length; i++) if (order[i] !== keys[i]) sorted = false;
-  return { keys, order: sorted ? keys : order, sorted, copyable };
+  const order = highKey ? kept.slice().sort(compareCodePoints) : kept.slice().sort();
+  let sorted = order.length === keys.length;
+  for (let i = 0; i < order.length && sorted; i++) if (order[i] !== keys[i]) sorted = false;
+  return { keys, omit, order: sorted ? keys : order, sorted, copyable };
 }
 
 /** `value` itself if `JSON.stringify` writes it canonically, else a copy it does; SLOW otherwise. */
@@ -332,15 +336,9 @@ function prepareObject(
   // as destructuring would copy it); anywhere else only plain objects are JSON.
   const foreign = proto !== Object.prototype && proto !== null;
   if (foreign && omit === undefined) return SLOW;
-  let keys = Object.keys(object);
-  let dropped = foreign;
-  if (omit !== undefined) {
-    const kept = keys.filter((key) => !omit.has(key));
-    if (kept.length !== keys.length) dropped = true;
-    keys = kept;
-  }
-  if (keys.length === 0) return dropped ? {} : object;
-  if (keys.length === 1 && !dropped) {
+  const keys = Object.keys(object);
+  if (keys.length === 0) return foreign ? {} : object;
+  if (keys.length === 1 && !foreign && (omit === undefined || !omit.has(keys[0] as string))) {
     const key = keys[0] as string;
     const item = object[key];
     if (typeof item === 'string' || item === undefined) return object;
@@ -352,10 +350,11 @@ function prepareObject(
     copy[key] = ready;
     return copy;
   }
-  const shape = shapeOf(keys);
+  // The shape knows which keys `omit` leaves out: no filtered copy of the key list is made.
+  const shape = shapeOf(keys, omit);
   const order = shape.order;
   let copy: Record<string, unknown> | undefined;
-  if (!shape.sorted || dropped) {
+  if (!shape.sorted || foreign) {
     if (!shape.copyable) return SLOW;
     copy = {};
   }
@@ -383,7 +382,8 @@ export function canonicalJson(value: unknown, options: CanonicalJsonOptions = {}
 /**
  * Canonical JSON of `object` less its top-level keys in `omit` — `canonicalJson` of the
  * object with those keys deleted, without copying it first (what a content hash, a reference
- * hash or a signature covers: an event less `signatures`, `unsigned`, …).
+ * hash or a signature covers: an event less `signatures`, `unsigned`, …). Key orders are
+ * memoised per `omit` set: pass one kept set, not a new one each call.
  */
 export function canonicalJsonWithout(
   object: object,

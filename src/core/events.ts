@@ -74,8 +74,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * signed before this returns, and the promise is made already settled — no turn is waited for.
  */
 export function signEvent(pdu: Pdu, serverName: string, key: SigningKey, version: RoomVersion): Promise<Pdu> {
-  return signThen(pdu, serverName, key, version, (signed) => signed);
+  return signThen(pdu, serverName, key, version, itself);
 }
+
+const itself = (signed: Pdu): Pdu => signed;
 
 /**
  * `identify(await signEvent(pdu, …))` with the redacted event encoded once: from v3 the event
@@ -140,18 +142,12 @@ function hasSignNow(key: SigningKey): key is SigningKeyNow {
  * copy, the caller's to set `signatures` on, since nobody else holds it.
  */
 function hashedWire(pdu: Pdu, version: RoomVersion, sha: string): Pdu {
-  const wire: Record<string, unknown> = {};
-  const dropId = version.eventIdFormat !== 'server';
-  for (const field of Object.keys(pdu)) {
-    if (field === 'event_id' && dropId) continue;
-    const value = field === 'hashes' ? withSha256(pdu.hashes, sha) : pdu[field];
-    // As a spread would copy it: an own `__proto__` stays a property, never the prototype.
-    if (field === '__proto__')
-      Object.defineProperty(wire, field, { value, enumerable: true, writable: true, configurable: true });
-    else wire[field] = value;
-  }
-  if (!Object.hasOwn(wire, 'hashes')) wire.hashes = { sha256: sha };
-  return wire as Pdu;
+  const hashes = withSha256(pdu.hashes, sha);
+  // A spread copies an own `__proto__` as a property, never as the prototype; `hashes`
+  // keeps its place, or comes last when the event had none.
+  if (version.eventIdFormat === 'server' || !Object.hasOwn(pdu, 'event_id')) return { ...pdu, hashes };
+  const { event_id: _dropped, ...wire } = pdu;
+  return { ...wire, hashes } as Pdu;
 }
 
 /** Signs the redacted form of a wire event that has its content hash; returns the event with the signature added. */
@@ -261,7 +257,7 @@ export async function verifyEventSignature(
   opts: VerifyEventOptions = {},
 ): Promise<void> {
   const backend = opts.backend ?? defaultEd25519IfKnown() ?? (await defaultEd25519());
-  await verifySigner(pdu, signedBytesOf(pdu, version), serverName, keys, backend);
+  await verifySigner(pdu, signedBytesOf(pdu, version), serverName, keys, backend).catch(signatureCheckFailed);
 }
 
 /** The event's signed bytes, encoded on first use and then reused for every signer. */
@@ -272,8 +268,8 @@ function signedBytesOf(pdu: Pdu, version: RoomVersion): () => Uint8Array {
 
 /**
  * One server's signatures on the event; the verifications are under way when this
- * returns (see `verifySignatures`). Signatures are never redacted, so the event's own are
- * the redacted event's.
+ * returns (see `verifySignatures`), whose errors `signatureCheckFailed` reports as an event
+ * check's. Signatures are never redacted, so the event's own are the redacted event's.
  */
 function verifySigner(
   pdu: Pdu,
@@ -283,14 +279,12 @@ function verifySigner(
   backend: Ed25519Backend,
 ): Promise<void> {
   const signatures = Object.hasOwn(pdu, 'signatures') ? pdu.signatures : undefined;
-  return verifySignatures(signatures, serverName, keys, signed, backend).catch((err: unknown) => {
-    throw signatureCheckFailed(err);
-  });
+  return verifySignatures(signatures, serverName, keys, signed, backend);
 }
 
 /** A failed signature check as the error an event check reports. */
-function signatureCheckFailed(err: unknown): unknown {
-  return isCoreError(err)
+function signatureCheckFailed(err: unknown): never {
+  throw isCoreError(err)
     ? new CoreError('BAD_SIGNATURE', `event signature check failed: ${err.message}`)
     : err;
 }
@@ -305,7 +299,8 @@ function signatureCheckFailed(err: unknown): unknown {
  * 3. if the content hash does not match, the event is treated as redacted: the result
  *    says so and carries the redacted copy to store instead.
  * Servers are checked one after another, as listed; the content hash is computed while
- * the last signature is verified (WebCrypto verifies off the main thread).
+ * the first signature is verified (WebCrypto verifies off the main thread). Not `async`:
+ * with keys at hand, one step after its verification settles the usual event's check.
  */
 export function verifyEvent<T extends Pdu>(
   pdu: T,
@@ -315,100 +310,71 @@ export function verifyEvent<T extends Pdu>(
 ): Promise<VerifiedEvent<T>> {
   try {
     if (!isObject(pdu)) throw new CoreError('BAD_EVENT', 'an event must be a JSON object');
-    const ts = typeof pdu.origin_server_ts === 'number' ? pdu.origin_server_ts : 0;
-    const required = requiredSigners(pdu, version);
-    // Signatures cover the redacted event (server-server-api.md "Signing Events").
     const given = opts.signedBytes;
-    const event = { pdu, version, signed: given ? () => given : signedBytesOf(pdu, version) };
+    const event: EventUnderCheck<T> = {
+      pdu,
+      version,
+      keysFor,
+      ts: typeof pdu.origin_server_ts === 'number' ? pdu.origin_server_ts : 0,
+      required: requiredSigners(pdu, version),
+      // Signatures cover the redacted event (server-server-api.md "Signing Events").
+      signed: given ? () => given : signedBytesOf(pdu, version),
+    };
     const backend = opts.backend ?? defaultEd25519IfKnown();
-    const server = required[0];
-    if (backend === undefined || required.length !== 1 || server === undefined || isThirdPartyInvite(pdu)) {
-      return verifyInTurns(event, required, keysFor, ts, backend);
-    }
-    // The usual case — one required signer — without an async function's turns: with its
-    // keys at hand, the signature is verifying when this returns, and one step settles it.
-    const found = keysFor(server, ts);
-    return isPromise(found)
-      ? found.then((keys) => verifyBy(event, server, keys, backend))
-      : verifyBy(event, server, found, backend);
+    return backend
+      ? verifyFrom(event, 0, backend)
+      : defaultEd25519().then((found) => verifyFrom(event, 0, found));
   } catch (err) {
     return Promise.reject(err);
   }
 }
 
-/** What `verifyEvent` works on: the event, and its signed bytes once encoded. */
+/** What `verifyEvent` works on: the event, its signed bytes once encoded, and the hash check once made. */
 interface EventUnderCheck<T extends Pdu> {
   pdu: T;
   version: RoomVersion;
+  keysFor: KeysFor;
+  ts: number;
+  required: readonly string[];
   signed: () => Uint8Array;
+  hashMatches?: boolean;
 }
 
-function noKeysFor(server: string): CoreError {
-  return new CoreError(
-    'BAD_SIGNATURE',
-    `no verification keys known for ${server}, which must sign this event`,
-  );
-}
-
-/** `verifyEvent` of an event only `server` must sign, with `server`'s keys. */
-function verifyBy<T extends Pdu>(
+/** The required servers from `required[at]` on, one after another; then the third-party rule and the result. */
+function verifyFrom<T extends Pdu>(
   event: EventUnderCheck<T>,
-  server: string,
-  keys: VerifyKeys | undefined,
+  at: number,
   backend: Ed25519Backend,
 ): Promise<VerifiedEvent<T>> {
-  if (!keys) throw noKeysFor(server);
-  const { pdu, signed } = event;
-  const signatures = Object.hasOwn(pdu, 'signatures') ? pdu.signatures : undefined;
-  const verified = verifySignatures(signatures, server, keys, signed, backend);
-  const hashMatches = checkContentHash(pdu, event.version);
-  return verified.then(
-    () => outcome(event, hashMatches),
-    (err: unknown) => {
-      throw signatureCheckFailed(err);
-    },
-  );
-}
-
-/**
- * `verifyEvent` in the general case: servers are checked one after another, as listed; the
- * content hash is computed while the last signature is verified (WebCrypto verifies off the
- * main thread).
- */
-async function verifyInTurns<T extends Pdu>(
-  event: EventUnderCheck<T>,
-  required: readonly string[],
-  keysFor: KeysFor,
-  ts: number,
-  known: Ed25519Backend | undefined,
-): Promise<VerifiedEvent<T>> {
-  const { pdu, signed } = event;
-  const backend = known ?? (await defaultEd25519());
-  let last: Promise<void> | undefined;
-  for (const server of required) {
-    // No turn is waited for without need: with keys at hand, each verification is under
-    // way before this next awaits.
-    if (last !== undefined) await last;
-    const found = keysFor(server, ts);
-    const keys = isPromise(found) ? await found : found;
-    if (!keys) throw noKeysFor(server);
-    // Awaited before anything else that may throw: at the next server, or below.
-    last = verifySigner(pdu, signed, server, keys, backend);
+  const { pdu, required } = event;
+  const server = required[at];
+  if (server === undefined) {
+    // No server must sign only an invite made from a third-party invite.
+    return verifyAnySigner(pdu, event.signed, event.keysFor, event.ts, backend).then(() => outcome(event));
   }
-  if (isThirdPartyInvite(pdu)) {
-    await last;
-    last = undefined;
-    await verifyAnySigner(pdu, signed, keysFor, ts, backend);
-  }
-  const hashMatches = checkContentHash(pdu, event.version);
-  await last;
-  return outcome(event, hashMatches);
+  const found = event.keysFor(server, event.ts);
+  const then = (keys: VerifyKeys | undefined) => {
+    if (!keys)
+      throw new CoreError(
+        'BAD_SIGNATURE',
+        `no verification keys known for ${server}, which must sign this event`,
+      );
+    const verified = verifySigner(pdu, event.signed, server, keys, backend);
+    event.hashMatches ??= checkContentHash(pdu, event.version);
+    const last = at + 1 === required.length && !isThirdPartyInvite(pdu);
+    return verified.then(
+      () => (last ? outcome(event) : verifyFrom(event, at + 1, backend)),
+      signatureCheckFailed,
+    );
+  };
+  return isPromise(found) ? found.then(then) : then(found);
 }
 
 /** The result of a check whose signatures verified. */
-function outcome<T extends Pdu>(event: EventUnderCheck<T>, hashMatches: boolean): VerifiedEvent<T> {
+function outcome<T extends Pdu>(event: EventUnderCheck<T>): VerifiedEvent<T> {
   const { pdu, version, signed } = event;
-  if (hashMatches) return { redacted: false, pdu, signedBytes: signed() };
+  if (event.hashMatches ?? checkContentHash(pdu, version))
+    return { redacted: false, pdu, signedBytes: signed() };
   return { redacted: true, pdu: redact(pdu, version) as T, signedBytes: signed() };
 }
 
@@ -433,7 +399,7 @@ async function verifyAnySigner(
     // Signatures made with keys we do not know are skipped (server-server-api.md); one
     // made with a known key must verify.
     if (!keys || !knowsAKey(entry, keys)) continue;
-    await verifySigner(pdu, signed, server, keys, backend);
+    await verifySigner(pdu, signed, server, keys, backend).catch(signatureCheckFailed);
     verified++;
   }
   if (verified === 0) {

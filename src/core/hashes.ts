@@ -23,8 +23,12 @@ export const SHA256_BYTES = 32;
 
 /** The canonical JSON rules events of this room version are hashed and signed with. */
 export function canonicalOptions(version: RoomVersion): CanonicalJsonOptions {
-  return { strict: version.strictCanonicalJson };
+  return version.strictCanonicalJson ? STRICT : RELAXED;
 }
+
+/** The two answers of `canonicalOptions`, made once rather than for every hash and signature. */
+const STRICT: CanonicalJsonOptions = Object.freeze({ strict: true });
+const RELAXED: CanonicalJsonOptions = Object.freeze({ strict: false });
 
 /** Top-level keys a content hash leaves out, by whether the event ID is computed (v3+). */
 const NOT_CONTENT_HASHED = new Set(['unsigned', 'signatures', 'hashes']);
