@@ -36,8 +36,8 @@ export interface StoreParts {
 
 /**
  * The reads a /sync pass starts with: woken as a write asks to commit, it must see that write
- * once committed (`WriteOptions.committing`). Every read of both engines does; said here where
- * a pass depends on it.
+ * once committed (`WriteOptions.committing`). Every IndexedDB read does; a SQLite read does
+ * only when asked, since other reads go ahead of writes waiting to start.
  */
 const PASS_START: ReadOptions = { afterQueuedWrites: true };
 
@@ -275,8 +275,6 @@ class SnapshotReads {
   }
 }
 
-const POSITION_STREAMS = ['receipts', 'account_data', 'to_device', 'device_lists', 'partial_state'] as const;
-
 /** Every stream's position, within a transaction over `streams` and `events`. */
 async function positionsIn(tx: Tx, marks: CacheMarks): Promise<StreamPositions> {
   // Both issued at once: one round trip to the backend, not two. The counters table holds a
@@ -285,16 +283,14 @@ async function positionsIn(tx: Tx, marks: CacheMarks): Promise<StreamPositions> 
   // Every counter's row: the cache marks among them, so a /sync pass's caches are checked here.
   marks.observeRows(rows);
   const byName = new Map(rows.map((row) => [row.name as string, row.position as number]));
-  const [receipts, accountData, toDevice, deviceLists, partialState] = POSITION_STREAMS.map(
-    (name) => byName.get(name) ?? 0,
-  );
+  const at = (name: string) => byName.get(name) ?? 0;
   return {
     events,
-    receipts: receipts ?? 0,
-    accountData: accountData ?? 0,
-    toDevice: toDevice ?? 0,
-    deviceLists: deviceLists ?? 0,
-    partialState: partialState ?? 0,
+    receipts: at('receipts'),
+    accountData: at('account_data'),
+    toDevice: at('to_device'),
+    deviceLists: at('device_lists'),
+    partialState: at('partial_state'),
   };
 }
 
