@@ -76,6 +76,16 @@ function datasync(fd: number): Promise<void> {
 const WAL_CHECKPOINT_PAGES = 10_000;
 
 /**
+ * The connection's page cache, in KiB (SQLite's default is 2,000 KiB). Pages are cached as
+ * they are read, up to this. A send to a room of 200 members whose members also sit in a room
+ * of 1,000 writes a notification row and a counter on some 400 pages spread over the tables by
+ * user, and each woken /sync pass reads its user's memberships and counters from pages as
+ * spread: past 2 MB of such pages, each wake read ~450 of them again from the file and the WAL
+ * (issue 13: the scaling table's wake after its 1,000-member sends; 3–4 with this).
+ */
+const PAGE_CACHE_KIB = 32_768;
+
+/**
  * `node:sqlite` as a `SqlDriver`, with a statement cache. In WAL mode with the default
  * `synchronous: 'full'`, SQLite's COMMIT does not wait for the disk (`synchronous=NORMAL`);
  * the driver's `sync` fdatasyncs the WAL file instead, off the event loop, and the engine
@@ -91,6 +101,7 @@ export function nodeSqliteDriver(options: SqliteOptions): SqlDriver {
   db.exec(`PRAGMA synchronous = ${full && !walSync ? 'FULL' : 'NORMAL'}`);
   db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeout ?? 5000))}`);
   if (fileWal) db.exec(`PRAGMA wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
+  db.exec(`PRAGMA cache_size = -${PAGE_CACHE_KIB}`);
   const statements = new Map<string, StatementSync>();
   const prepare = (sql: string) => {
     let statement = statements.get(sql);
