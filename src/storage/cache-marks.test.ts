@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { BOB, ROOM, seedRoom } from './conformance/testing.ts';
 import { openIndexedDbStore } from './indexeddb/index.ts';
 import { openSqliteStore } from './sqlite/index.ts';
 import type { Store } from './store.ts';
@@ -102,6 +103,28 @@ describe.each(Object.entries(databases))('cache marks (%s)', (_name, open) => {
     );
     await a.positions();
     expect(moved).toEqual([]);
+  });
+});
+
+describe.each(Object.entries(databases))('memberships kept by /sync snapshots (%s)', (_name, open) => {
+  it("serves a user's kept memberships only while no store changed any membership", async () => {
+    const [a, b] = await pair(open);
+    const room = await seedRoom(a, 0);
+    const snapshot = async (store: Store) =>
+      (await store.syncSnapshot(BOB, { deviceId: null, unreadRooms: [] })).memberships;
+    expect(await snapshot(a)).toEqual([]);
+    // Another store's join: the very next snapshot of this one shows it.
+    await b.rooms.persistEvents([room.member(BOB, 'join')]);
+    expect(await snapshot(a)).toMatchObject([{ roomId: ROOM, membership: 'join' }]);
+    // Kept again; this store's own leave, then another store's forget: each seen at once.
+    expect(await snapshot(a)).toEqual(await a.rooms.roomsForUser(BOB));
+    await a.rooms.persistEvents([room.member(BOB, 'leave')]);
+    expect(await snapshot(a)).toMatchObject([{ roomId: ROOM, membership: 'leave', forgotten: false }]);
+    await b.rooms.forgetRoom(ROOM, BOB);
+    expect(await snapshot(a)).toMatchObject([{ roomId: ROOM, membership: 'leave', forgotten: true }]);
+    // A snapshot's answer is its own: changing it changes no later one.
+    (await snapshot(a)).length = 0;
+    expect(await snapshot(a)).toHaveLength(1);
   });
 });
 

@@ -20,7 +20,14 @@ import { roomsOfUser, toStoredEvent } from './areas/rooms-read.ts';
 import { PushSettingsCache, userDataStore } from './areas/user-data.ts';
 import { exportBackup, importBackup } from './backup.ts';
 import type { Engine, ReadOptions, Row, Tx, WriteOptions } from './engine.ts';
-import type { MediaStore, Store, StreamPositions, SyncSnapshot, SyncSnapshotRequest } from './store.ts';
+import type {
+  MediaStore,
+  Membership,
+  Store,
+  StreamPositions,
+  SyncSnapshot,
+  SyncSnapshotRequest,
+} from './store.ts';
 
 /** Parts a backend may provide instead of the engine-backed ones. */
 export interface StoreParts {
@@ -168,23 +175,72 @@ function markWrites(engine: Engine, counts: KeyCounts, marks: CacheMarks): Engin
   };
 }
 
-/** One user's sync snapshot, within a transaction; the device's key counts kept in `counts`. */
+/** Users whose memberships are kept; past this the least recently read are dropped. */
+const MEMBERSHIPS_KEPT = 10_000;
+
+/**
+ * Each user's memberships as a sync snapshot read them, with the `members` mark (`CacheMarks`)
+ * of that snapshot: every write transaction changing `room_members`, by this store or another
+ * on the database, moves the mark in the same transaction, so an entry whose mark is the one a
+ * later snapshot reads is exactly what that snapshot would read (issue 13: a wake's passes each
+ * read their user's memberships, on pages spread over the table by user). Checked in the
+ * snapshot itself, not dropped by writes: no write can slip between. Entries are read only.
+ */
+class KeptMemberships {
+  private readonly entries = new Map<string, { mark: number; memberships: readonly Membership[] }>();
+
+  /** The user's memberships if kept at `mark`. */
+  get(userId: string, mark: number): readonly Membership[] | undefined {
+    const found = this.entries.get(userId);
+    if (!found) return undefined;
+    this.entries.delete(userId);
+    if (found.mark !== mark) return undefined;
+    // Least recently read first in insertion order.
+    this.entries.set(userId, found);
+    return found.memberships;
+  }
+
+  /** Whether an entry is kept for the user, at whatever mark (a hint that it may be served). */
+  has(userId: string): boolean {
+    return this.entries.has(userId);
+  }
+
+  set(userId: string, mark: number, memberships: readonly Membership[]): void {
+    this.entries.delete(userId);
+    this.entries.set(userId, { mark, memberships });
+    if (this.entries.size > MEMBERSHIPS_KEPT) this.entries.delete(this.entries.keys().next().value as string);
+  }
+}
+
+/**
+ * One user's sync snapshot, within a transaction whose cache marks are `marks` (issued first);
+ * the device's key counts kept in `counts`, the user's memberships in `kept`.
+ */
 async function snapshotIn(
   tx: Tx,
   userId: string,
   { deviceId, unreadRooms }: SyncSnapshotRequest,
   counts: KeyCounts,
   startedAt: number,
+  kept: KeptMemberships,
+  marks: Promise<ReadonlyMap<CacheFamily, number>>,
 ) {
   let known = deviceId === null ? undefined : counts.get(deviceKey(userId, deviceId));
   const readKeys = deviceId !== null && known === undefined;
+  // Kept ones are checked against the marks, answered before this snapshot's requests.
+  const keptMemberships = kept.has(userId);
   // Requests run in order within the transaction: issue them all, then wait.
-  let [memberships, unread, oneTimeKeyCounts, unusedFallbackKeyTypes] = await Promise.all([
-    roomsOfUser(tx, userId),
+  let [read, unread, oneTimeKeyCounts, unusedFallbackKeyTypes] = await Promise.all([
+    keptMemberships ? undefined : roomsOfUser(tx, userId),
     unreadCountsIn(tx, userId, unreadRooms),
     readKeys ? oneTimeKeyCountsIn(tx, userId, deviceId) : undefined,
     readKeys ? unusedFallbackKeyTypesIn(tx, userId, deviceId) : undefined,
   ]);
+  const mark = (await marks).get('members') ?? 0;
+  const found = read === undefined ? kept.get(userId, mark) : undefined;
+  // Moved since it was kept (or dropped meanwhile): read in this snapshot.
+  const memberships = found ?? read ?? (await roomsOfUser(tx, userId));
+  if (!found) kept.set(userId, mark, memberships);
   if (known && deviceId !== null && counts.get(deviceKey(userId, deviceId)) === undefined) {
     // Dropped meanwhile: the marks read ahead of this found another store's key write.
     known = undefined;
@@ -193,7 +249,7 @@ async function snapshotIn(
       unusedFallbackKeyTypesIn(tx, userId, deviceId),
     ]);
   }
-  const snapshot: SyncSnapshot = { memberships, unread };
+  const snapshot: SyncSnapshot = { memberships: [...memberships], unread };
   if (known) snapshot.keys = known;
   else if (oneTimeKeyCounts && unusedFallbackKeyTypes && deviceId !== null) {
     snapshot.keys = { oneTimeKeyCounts, unusedFallbackKeyTypes };
@@ -219,6 +275,7 @@ class SnapshotReads {
   private readonly engine: Engine;
   private readonly counts: KeyCounts;
   private readonly marks: CacheMarks;
+  private readonly memberships = new KeptMemberships();
   /** Requests waiting for the read that will take them (undefined: none queued). */
   private waiting: SnapshotRequest[] | undefined;
 
@@ -258,7 +315,17 @@ class SnapshotReads {
           marked.catch(() => {});
           for (const one of batch) {
             try {
-              one.resolve(await snapshotIn(tx, one.userId, one.request, this.counts, startedAt));
+              one.resolve(
+                await snapshotIn(
+                  tx,
+                  one.userId,
+                  one.request,
+                  this.counts,
+                  startedAt,
+                  this.memberships,
+                  marked,
+                ),
+              );
             } catch (error) {
               one.reject(error);
             }

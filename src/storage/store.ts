@@ -967,6 +967,8 @@ export interface Store {
   /**
    * What every /sync pass reads of one user, in one read transaction: their memberships,
    * their unread counters in `unreadRooms`, and the key counts of `deviceId` (none for null).
+   * The memberships may be kept from an earlier snapshot that read the same `members` cache
+   * mark (nothing in `room_members` changed between): the same answer, without the read.
    */
   syncSnapshot(userId: string, request: SyncSnapshotRequest): Promise<SyncSnapshot>;
   /**

@@ -177,9 +177,16 @@ export class CacheMarks {
     return () => set.delete(listener);
   }
 
-  /** Reads every family's mark in `tx` (over `streams`): issue it with the read's other requests. */
-  async readIn(tx: Tx): Promise<void> {
-    this.observeRows(await tx.query('streams', MARKS));
+  /**
+   * Reads every family's mark in `tx` (over `streams`): issue it with the read's other requests.
+   * Resolves to the marks found: what a cache may check an entry against in this snapshot.
+   */
+  async readIn(tx: Tx): Promise<ReadonlyMap<CacheFamily, number>> {
+    const rows = await tx.query('streams', MARKS);
+    this.observeRows(rows);
+    return new Map(
+      CACHE_FAMILIES.map((family) => [family, markOf(rows.find((row) => row.name === markName(family)))]),
+    );
   }
 
   /** The marks among rows of `streams` read for another purpose (every counter's row). */
