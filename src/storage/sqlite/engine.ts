@@ -421,7 +421,8 @@ export const READS_PER_TURN = 64;
 /**
  * One connection, one SQL transaction at a time, and **group commit**: the write transactions
  * waiting for the connection run one after the other inside one `BEGIN IMMEDIATE … COMMIT`,
- * each within its own SAVEPOINT, so a failing one is undone alone and the others still commit.
+ * each after the first within its own SAVEPOINT, so a failing one is undone alone and the others
+ * still commit (a failing first is undone by rolling back the whole group, then holding only it).
  * Each is resolved only once the COMMIT that holds it is on disk (after the driver's `sync`,
  * or the COMMIT itself under `synchronous=FULL`): nothing is acknowledged before it is
  * durable, and one sync serves every commit made while the previous one ran.
@@ -594,20 +595,35 @@ export class SqliteEngine implements Engine {
     let waited = false;
     try {
       while (member) {
-        this.driver.exec('SAVEPOINT hearth_write');
-        try {
-          const result = await member.fn(this.tx);
-          this.driver.exec('RELEASE hearth_write');
-          done.push([member, result]);
-        } catch (error) {
-          // Undo this one alone; if SQLite already ended the whole transaction, the group fails.
+        if (member === first) {
+          // The first runs without a SAVEPOINT: were it to fail, the group holds nothing else
+          // yet, and rolling the whole transaction back undoes it alone. A SAVEPOINT costs each
+          // page it changes a copy into the statement journal (a temporary file past 64 KiB:
+          // create, write, unlink at every commit) — for one sender, every send paid it.
           try {
-            this.driver.exec('ROLLBACK TO hearth_write');
-            this.driver.exec('RELEASE hearth_write');
-          } catch {
-            throw error;
+            done.push([first, await first.fn(this.tx)]);
+          } catch (error) {
+            this.driver.rollback();
+            first.reject(mapError(error));
+            // The writes queued behind it start a group of their own.
+            return;
           }
-          failed.push([member, mapError(error)]);
+        } else {
+          this.driver.exec('SAVEPOINT hearth_write');
+          try {
+            const result = await member.fn(this.tx);
+            this.driver.exec('RELEASE hearth_write');
+            done.push([member, result]);
+          } catch (error) {
+            // Undo this one alone; if SQLite already ended the whole transaction, the group fails.
+            try {
+              this.driver.exec('ROLLBACK TO hearth_write');
+              this.driver.exec('RELEASE hearth_write');
+            } catch {
+              throw error;
+            }
+            failed.push([member, mapError(error)]);
+          }
         }
         const size = done.length + failed.length;
         if (size >= GROUP_COMMIT_LIMIT || this.closed) break;

@@ -91,6 +91,11 @@ export function nodeSqliteDriver(options: SqliteOptions): SqlDriver {
   db.exec(`PRAGMA synchronous = ${full && !walSync ? 'FULL' : 'NORMAL'}`);
   db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeout ?? 5000))}`);
   if (fileWal) db.exec(`PRAGMA wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
+  // Temporary files in memory: a group commit's SAVEPOINTs journal the pages they change into
+  // a statement journal, which SQLite otherwise spills past 64 KiB into a file it creates,
+  // writes and unlinks in the committing call. It only ever undoes a part of a transaction not
+  // yet committed, so nothing durable is kept there.
+  db.exec('PRAGMA temp_store = MEMORY');
   const statements = new Map<string, StatementSync>();
   const prepare = (sql: string) => {
     let statement = statements.get(sql);
