@@ -234,7 +234,12 @@ class TableCodec {
     const where = clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
     const order = `ORDER BY ${orderCols.map((c) => `${at(c)} ${dir}`).join(', ')}`;
     const select = `SELECT ${q(this.spec.name)}.* ${from} ${where} ${order}`;
-    return { columns: cols, from, where, order, select, selectLimit: `${select} LIMIT ?` };
+    // `+?`, not `?`: SQLite (3.53 as Node 24 bundles it) plans with the value bound to a bare
+    // LIMIT parameter, so each new binding expires the prepared statement and the next run
+    // compiles it again — parse, plan, code, ~15 µs of every limited query (a send's read of
+    // its room's latest event: ~20 µs instead of ~4). An expression hides the value from the
+    // planner, as SQLite did before; the limit itself is unchanged.
+    return { columns: cols, from, where, order, select, selectLimit: `${select} LIMIT +?` };
   }
 }
 
@@ -245,7 +250,7 @@ interface RangeSql {
   from: string;
   where: string;
   order: string;
-  /** The whole query of the rows, and the same with a `LIMIT ?` parameter after the range's. */
+  /** The whole query of the rows, and the same with a `LIMIT +?` parameter after the range's. */
   select: string;
   selectLimit: string;
 }
@@ -742,10 +747,11 @@ export async function createSqliteAtVersion(
   });
 }
 
-/** The SELECT a query on `table` runs (for plan checks in tests). */
+/** The SELECT a query on `table` runs, with its limit if it has one (for plan checks in tests). */
 export function selectFor(table: string, range: Range): { sql: string; params: SqlValue[] } {
   const codec = codecsAt(SCHEMA_VERSION).get(table);
   if (!codec) throw new StoreError('INVALID', `no table ${table}`);
-  const { select, params } = codec.range(range);
-  return { sql: select, params };
+  const { select, selectLimit, params } = codec.range(range);
+  if (range.limit === undefined) return { sql: select, params };
+  return { sql: selectLimit, params: [...params, range.limit] };
 }
