@@ -614,16 +614,16 @@ export class SqliteEngine implements Engine {
             return;
           }
         } else {
-          this.driver.exec('SAVEPOINT hearth_write');
+          this.driver.run('SAVEPOINT hearth_write', []);
           try {
             const result = await member.fn(this.tx);
-            this.driver.exec('RELEASE hearth_write');
+            this.driver.run('RELEASE hearth_write', []);
             done.push([member, result]);
           } catch (error) {
             // Undo this one alone; if SQLite already ended the whole transaction, the group fails.
             try {
-              this.driver.exec('ROLLBACK TO hearth_write');
-              this.driver.exec('RELEASE hearth_write');
+              this.driver.run('ROLLBACK TO hearth_write', []);
+              this.driver.run('RELEASE hearth_write', []);
             } catch {
               throw error;
             }

@@ -122,10 +122,15 @@ export function nodeSqliteDriver(options: SqliteOptions): SqlDriver {
     run: (sql, params) => {
       prepare(sql).run(...(params as SqlValue[]));
     },
-    begin: (mode) => db.exec(mode === 'write' ? 'BEGIN IMMEDIATE' : 'BEGIN'),
-    commit: () => db.exec('COMMIT'),
+    // Prepared once like every statement here: `exec` compiles its text at each transaction.
+    begin: (mode) => {
+      prepare(mode === 'write' ? 'BEGIN IMMEDIATE' : 'BEGIN').run();
+    },
+    commit: () => {
+      prepare('COMMIT').run();
+    },
     rollback: () => {
-      if (db.isTransaction) db.exec('ROLLBACK');
+      if (db.isTransaction) prepare('ROLLBACK').run();
     },
     close: () => {
       statements.clear();
