@@ -108,7 +108,9 @@ function toFetchRequest(req: IncomingMessage, signal: AbortSignal, origin: strin
   }
   const method = req.method ?? 'GET';
   const url = new URL(req.url ?? '/', origin);
-  if (read instanceof Uint8Array) return new Request(url, { method, headers, signal, body: read });
+  // Node's socket chunks are Buffers over plain ArrayBuffers, never shared memory.
+  if (read instanceof Uint8Array)
+    return new Request(url, { method, headers, signal, body: read as Uint8Array<ArrayBuffer> });
   const hasBody = method !== 'GET' && method !== 'HEAD';
   // A small body that failed to arrive is read by the router as the broken stream it was.
   const body =
