@@ -259,10 +259,13 @@ export async function serveHttp(fetch: FetchLike, options: NodeServerOptions = {
   // Long-polls end by themselves within 25 s; keep idle sockets from holding shutdown.
   server.keepAliveTimeout = 5_000;
   function originOf(headers: IncomingMessage['headers'] | undefined): string {
-    const fallback = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${(server.address() as AddressInfo).port}`;
-    if (!headers?.host) return fallback;
+    // Made only when needed: `server.address()` is a getsockname system call.
+    const fallback = () =>
+      `${scheme}://${host.includes(':') ? `[${host}]` : host}:${(server.address() as AddressInfo).port}`;
+    if (!headers?.host) return fallback();
     // A Host header that is no authority must not make the request unanswerable.
-    return URL.canParse(`${scheme}://${headers.host}`) ? `${scheme}://${headers.host}` : fallback;
+    const origin = `${scheme}://${headers.host}`;
+    return URL.canParse(origin) ? origin : fallback();
   }
   // CONNECT never reaches the request handler: without this, Node closes the socket unanswered.
   server.on('connect', (req: IncomingMessage, socket: Socket) => {
