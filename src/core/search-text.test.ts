@@ -17,7 +17,17 @@ describe('search words', () => {
     const long = 'x'.repeat(MAX_WORD_LENGTH + 1);
     const text = `Hello, World! 42 times: snake_case ${long} e-mail ${'y'.repeat(MAX_WORD_LENGTH)}`;
     expect(searchWords(text)).toEqual(unicodeWords(text));
-    expect(searchWords(text)).toEqual(['hello', 'world', '42', 'times', 'snake', 'case', 'e', 'mail', 'y'.repeat(64)]);
+    expect(searchWords(text)).toEqual([
+      'hello',
+      'world',
+      '42',
+      'times',
+      'snake',
+      'case',
+      'e',
+      'mail',
+      'y'.repeat(64),
+    ]);
   });
 
   it('normalises, lowercases and splits unspaced scripts outside ASCII', () => {
