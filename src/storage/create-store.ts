@@ -109,8 +109,9 @@ const WRITE_OPERATIONS = ['put', 'putMany', 'insert', 'delete', 'deleteRange'] a
  *
  * The marks a move starts from are asked for as the write's first request when its scope names
  * a table every write of which changes a family (all but account data): on IndexedDB their
- * answer is a round trip to the backend before the move can be put, and asked first it comes
- * back while the backend still works through the write's other requests, instead of after them.
+ * answer is a round trip to the backend before the move can be put, and asked first it travels
+ * while the write's other requests are made and handled rather than after them (a join's
+ * persist in Chromium: ~0.2 ms of the ~0.7 ms the marks cost it).
  */
 function markWrites(engine: Engine, counts: KeyCounts, marks: CacheMarks): Engine {
   const marked = <T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>, options?: WriteOptions) => {
