@@ -1,12 +1,13 @@
 /**
  * Where a send → /sync wake through the Service Worker goes (`node bench/browser-wake-trace.ts`;
- * `SAMPLES=n`, `SHOW=n` samples printed request by request, `STACKS=1` with a stack each).
+ * `SAMPLES=n` traced after `WARMUP=n` not, `SHOW=n` samples printed request by request, `STACKS=1` with a stack each).
  * A diagnostic beside bench/browser.ts, not part of `npm run bench`: the worker's IndexedDB
  * and fetch-event calls are wrapped from outside (Playwright's `evaluate` in the worker), in
  * the shipped worker bundle built unminified (readable stacks); each phase is timed on one clock
  * (`performance.timeOrigin + now()`, page and worker alike), relative to the page's send:
  *
- * - the send's fetch event (dispatch lag), its read transaction (requests, commit), its write
+ * - the send's fetch event (dispatch lag), its read transaction (requests, commit), its event
+ *   signed (WebCrypto), its write
  *   transaction (first answer, complete), the woken /sync pass's read transaction (created,
  *   first and last answer), each response resolved in the worker and seen by the page;
  * - per sample: transactions and requests, and how many rounds of requests each waited for
@@ -19,10 +20,12 @@ import { workerBundleConfig } from '../vite.config.ts';
 import { setUpUsers, wakeSamples } from './browser.ts';
 
 const SAMPLES = Number(process.env.SAMPLES ?? 60);
+/** Wakes run before the traced ones, as bench/browser.ts does (state hints, caches, optimised code). */
+const WARMUP = Number(process.env.WARMUP ?? 20);
 const SHOW = Number(process.env.SHOW ?? 1);
 
 interface Entry {
-  k: 'tx' | 'req' | 'commit' | 'fetch';
+  k: 'tx' | 'req' | 'commit' | 'fetch' | 'sign';
   id?: number;
   mode?: string;
   stores?: number;
@@ -105,6 +108,14 @@ function instrument(stacks: boolean) {
       };
     }
   }
+  // WebCrypto's Ed25519 signing: a job on another thread, answered in a later task.
+  const sign = SubtleCrypto.prototype.sign;
+  SubtleCrypto.prototype.sign = function (this: SubtleCrypto, ...a: Parameters<SubtleCrypto['sign']>) {
+    const start = now();
+    const signed = sign.apply(this, a);
+    void signed.then(() => log.push({ k: 'sign', start, end: now() }));
+    return signed;
+  };
   const respondWith = FetchEvent.prototype.respondWith;
   FetchEvent.prototype.respondWith = function (this: FetchEvent, response: Response | Promise<Response>) {
     const start = now();
@@ -142,6 +153,7 @@ try {
   const users = await setUpUsers(page);
   const worker = browser.context.serviceWorkers()[0];
   if (!worker) throw new Error('no Service Worker');
+  await wakeSamples(page, users, WARMUP);
   await worker.evaluate(instrument, process.env.STACKS === '1');
 
   // bench/browser.ts's wakes: a long-poll, then a send; the time until the poll answers with it.
@@ -176,12 +188,24 @@ try {
     add('wake (page: send asked → /sync answered)', at(s.woke));
     if (send?.dispatched !== undefined) add('send fetch event dispatched', at(send.dispatched));
     if (read) {
+      const requests = of(read).sort((a, b) => a.start - b.start);
+      const firstAnswer = Math.min(...requests.map((r) => r.end));
+      const second = requests.find((r) => r.start > firstAnswer);
+      add("send's first read issued", at(requests[0]?.start ?? s.start));
+      add("send's first read answered", at(firstAnswer));
+      if (second) add("send's second round issued", at(second.start));
       add("send's reads answered", Math.max(...of(read).map((r) => at(r.end))));
       add("send's read transaction complete", at(read.end));
       add("send's read rounds", rounds(of(read)));
     }
+    const signing = seen.find((e) => e.k === 'sign');
+    if (signing) {
+      add('event signing asked', at(signing.start));
+      add('event signed', at(signing.end));
+    }
     if (write) {
       add('write transaction created', at(write.start));
+      add("write's first answer", Math.min(...of(write).map((r) => at(r.end))));
       if (commitAsked) add('write asked to commit', at(commitAsked.start));
       add('write transaction complete', at(write.end));
       add('write rounds', rounds(of(write)));
@@ -193,7 +217,10 @@ try {
       add("woken pass's rounds", rounds(of(pass)));
       add("woken pass's requests", of(pass).length);
     }
-    if (send) add('send answered in the worker', at(send.end));
+    if (send) {
+      add('send answered in the worker', at(send.end));
+      add('send: worker answer → page', s.sent - send.end);
+    }
     if (sync) add('/sync answered in the worker', at(sync.end));
     add('/sync: worker answer → page', s.woke - (sync?.end ?? s.woke));
     add('transactions', txs.length);
@@ -211,6 +238,7 @@ try {
             `  tx#${e.id} ${e.mode} over ${e.stores} stores, ${e.requests} requests: +${ms(at(e.start))} → complete +${ms(at(e.end))}`,
           );
         else if (e.k === 'commit') console.log(`    commit tx#${e.id} +${ms(at(e.start))}`);
+        else if (e.k === 'sign') console.log(`  sign +${ms(at(e.start))} → +${ms(at(e.end))}`);
         else
           console.log(
             `    tx#${e.id} ${e.op} ${e.store} +${ms(at(e.start))} → +${ms(at(e.end))}${e.stack ? `  ${e.stack}` : ''}`,
