@@ -36,6 +36,8 @@ interface Entry {
   method?: string;
   url?: string;
   dispatched?: number;
+  /** Milliseconds spent in the IndexedDB call itself (creating the transaction, issuing the request). */
+  made?: number;
   start: number;
   end: number;
 }
@@ -53,10 +55,11 @@ function instrument(stacks: boolean) {
     this: IDBDatabase,
     ...args: Parameters<IDBDatabase['transaction']>
   ) {
+    const start = now();
     const trans = open.apply(this, args);
+    const made = now() - start;
     const info = { id: ++ids, requests: 0 };
     meta.set(trans, info);
-    const start = now();
     const stores = Array.isArray(args[0]) ? args[0].length : 1;
     trans.addEventListener('complete', () =>
       log.push({
@@ -65,6 +68,7 @@ function instrument(stacks: boolean) {
         mode: trans.mode,
         stores,
         requests: info.requests,
+        made,
         start,
         end: now(),
       }),
@@ -89,8 +93,9 @@ function instrument(stacks: boolean) {
         const trans = 'transaction' in this ? this.transaction : (this as IDBIndex).objectStore.transaction;
         const info = meta.get(trans);
         if (info) info.requests++;
-        const request = original.apply(this, a);
         const start = now();
+        const request = original.apply(this, a);
+        const made = now() - start;
         const stack = stacks ? (new Error().stack ?? '').split('\n').slice(3, 10).join(' < ') : undefined;
         const store = this.name;
         request.addEventListener('success', () =>
@@ -99,6 +104,7 @@ function instrument(stacks: boolean) {
             id: info?.id ?? 0,
             op,
             store,
+            made,
             start,
             end: now(),
             ...(stack ? { stack } : {}),
@@ -187,6 +193,7 @@ try {
     const of = (t: Entry | undefined) => reqs.filter((r) => t && r.id === t.id);
     add('wake (page: send asked → /sync answered)', at(s.woke));
     if (send?.dispatched !== undefined) add('send fetch event dispatched', at(send.dispatched));
+    if (send) add("send's respondWith called", at(send.start));
     if (read) {
       const requests = of(read).sort((a, b) => a.start - b.start);
       const firstAnswer = Math.min(...requests.map((r) => r.end));
@@ -224,6 +231,11 @@ try {
     if (sync) add('/sync answered in the worker', at(sync.end));
     add('/sync: worker answer → page', s.woke - (sync?.end ?? s.woke));
     add('transactions', txs.length);
+    // The worker's own time in IndexedDB calls (the calls return before any answer).
+    const inCalls = (list: Entry[]) => list.reduce((sum, e) => sum + (e.made ?? 0), 0);
+    add('ms in transaction() calls', inCalls(txs));
+    add('ms issuing requests', inCalls(reqs));
+    add('requests', reqs.length);
     if (n < SHOW) {
       console.log(
         `\nsample ${n}: wake ${ms(at(s.woke))} ms, send answered in the page at +${ms(at(s.sent))}`,
