@@ -10,6 +10,7 @@
  *   signed (WebCrypto), its write
  *   transaction (first answer, complete), the woken /sync pass's read transaction (created,
  *   first and last answer), each response resolved in the worker and seen by the page;
+ * - the wake as ten steps one after the other, each with its p50 and share of the time;
  * - per sample: transactions and requests, and how many rounds of requests each waited for
  *   (a round: requests issued before an answer to the first of them; approximate, as the
  *   worker's clock ticks in 0.1 ms).
@@ -135,6 +136,31 @@ function instrument(stacks: boolean) {
   };
 }
 
+/** The steps of a wake, one after the other: each ends at the time `steps` holds for it. */
+const STEPS = [
+  'page → worker: the send fetch event dispatched',
+  'routing, token lookup issued (shared read created)',
+  'token lookup answered (auth round)',
+  "handler up to the send's snapshot issued",
+  "snapshot answered (the send's reads round)",
+  'event built and signed, write created',
+  'write: waits on the read, counters read, rows issued, commit asked',
+  'commit: asked → complete',
+  "woken pass's reads (queued behind the write) answered, /sync built",
+  '/sync answer: worker → page (read and parsed)',
+];
+
+/** The send's read transaction's first request, first answer, first request of the next round, last answer. */
+function readRequests(read: Entry | undefined, of: (t: Entry | undefined) => Entry[]) {
+  const requests = of(read).sort((a, b) => a.start - b.start);
+  const first = requests[0];
+  if (!first) return undefined;
+  const firstAnswer = Math.min(...requests.map((r) => r.end));
+  const second = requests.find((r) => r.start > firstAnswer);
+  if (!second) return undefined;
+  return { first, firstAnswer, second, answered: Math.max(...requests.map((r) => r.end)) };
+}
+
 /** Rounds of requests: one issued after an answer to the current round starts the next. */
 function rounds(requests: Entry[]): number {
   let count = 0;
@@ -169,6 +195,8 @@ try {
   )) as Entry[];
 
   const ms = (x: number) => x.toFixed(1);
+  /** Per sample, the times (after the send) at which each step of `STEPS` ends. */
+  const steps: number[][] = [];
   const phases = new Map<string, number[]>();
   const add = (name: string, value: number) => {
     const list = phases.get(name) ?? [];
@@ -192,15 +220,31 @@ try {
     const commitAsked = write && seen.find((e) => e.k === 'commit' && e.id === write.id);
     const of = (t: Entry | undefined) => reqs.filter((r) => t && r.id === t.id);
     add('wake (page: send asked → /sync answered)', at(s.woke));
+    const path = readRequests(read, of);
+    if (send?.dispatched !== undefined && path && write && commitAsked && sync) {
+      steps.push(
+        [
+          send.dispatched,
+          path.first.start,
+          path.firstAnswer,
+          path.second.start,
+          path.answered,
+          write.start,
+          commitAsked.start,
+          write.end,
+          sync.end,
+          s.woke,
+        ].map(at),
+      );
+    }
     if (send?.dispatched !== undefined) add('send fetch event dispatched', at(send.dispatched));
     if (send) add("send's respondWith called", at(send.start));
     if (read) {
-      const requests = of(read).sort((a, b) => a.start - b.start);
-      const firstAnswer = Math.min(...requests.map((r) => r.end));
-      const second = requests.find((r) => r.start > firstAnswer);
-      add("send's first read issued", at(requests[0]?.start ?? s.start));
-      add("send's first read answered", at(firstAnswer));
-      if (second) add("send's second round issued", at(second.start));
+      if (path) {
+        add("send's first read issued", at(path.first.start));
+        add("send's first read answered", at(path.firstAnswer));
+        add("send's second round issued", at(path.second.start));
+      }
       add("send's reads answered", Math.max(...of(read).map((r) => at(r.end))));
       add("send's read transaction complete", at(read.end));
       add("send's read rounds", rounds(of(read)));
@@ -263,6 +307,18 @@ try {
     const sorted = [...values].sort((a, b) => a - b);
     const p = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] as number;
     console.log(`  ${name.padEnd(44)} p50 ${ms(p(0.5)).padStart(6)}   p90 ${ms(p(0.9)).padStart(6)}`);
+  }
+  // Each step's time (from the end of the one before), and its share of the summed wakes.
+  const total = steps.reduce((sum, times) => sum + (times.at(-1) as number), 0);
+  console.log(
+    `\nthe wake step by step (${steps.length} wakes with every step seen): p50 ms, share of the time`,
+  );
+  for (const [i, name] of STEPS.entries()) {
+    const spans = steps.map((times) => (times[i] as number) - (i === 0 ? 0 : (times[i - 1] as number)));
+    const sorted = [...spans].sort((a, b) => a - b);
+    const share = spans.reduce((sum, x) => sum + x, 0) / total;
+    const p50 = sorted[Math.floor(sorted.length / 2)] ?? 0;
+    console.log(`  ${name.padEnd(72)} ${ms(p50).padStart(5)}  ${(share * 100).toFixed(0).padStart(3)}%`);
   }
 } finally {
   await browser.close();
