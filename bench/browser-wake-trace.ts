@@ -7,9 +7,9 @@
  * (`performance.timeOrigin + now()`, page and worker alike), relative to the page's send:
  *
  * - the send's fetch event (dispatch lag), its read transaction (requests, commit), its event
- *   signed (WebCrypto), its write
- *   transaction (first answer, complete), the woken /sync pass's read transaction (created,
- *   first and last answer), each response resolved in the worker and seen by the page;
+ *   signed (WebCrypto), its write transaction (first answer, complete), the woken /sync pass's
+ *   read transaction (created, first and last answer), each response resolved in the worker
+ *   and seen by the page; the worker's own time in IndexedDB calls;
  * - the wake as ten steps one after the other, each with its p50 and share of the time;
  * - per sample: transactions and requests, and how many rounds of requests each waited for
  *   (a round: requests issued before an answer to the first of them; approximate, as the
