@@ -508,6 +508,25 @@ describe('bodies', () => {
     expect(pulled).toBeLessThan((64 * 1024) / 4096 + 4);
   });
 
+  it('answers a refused token before any body error, and without waiting for the body', async () => {
+    const path = '/_matrix/client/v3/rooms/!r:x/send/m.room.message/t';
+    const big = { 'Content-Length': String(10 * 1024 * 1024) };
+    for (const init of [
+      { body: 'not json' },
+      {
+        body: new ReadableStream<Uint8Array>({ pull: (c) => c.enqueue(new Uint8Array(1024)) }),
+        headers: big,
+      },
+    ]) {
+      const unknown = await call(fetch, req('PUT', path, { token: 'nobody', ...init }));
+      expect([unknown.status, unknown.body.errcode]).toEqual([401, 'M_UNKNOWN_TOKEN']);
+    }
+    // A body that never comes: the token is refused all the same.
+    const never = new ReadableStream<Uint8Array>({ pull: () => new Promise(() => {}) });
+    const missing = await call(fetch, req('PUT', path, { body: never }));
+    expect([missing.status, missing.body.errcode]).toEqual([401, 'M_MISSING_TOKEN']);
+  });
+
   it('accepts a body exactly at the limit, refuses one byte more', async () => {
     const { fetch: small } = testRouter({ maxJsonBodyBytes: 100 });
     const pad = (n: number) => `{"k":"${'a'.repeat(n - 8)}"}`;

@@ -499,6 +499,12 @@ export function createRouter(opts: RouterOptions): FetchHandler {
     const { route, params } = match(root, url.pathname, method);
     const e = route.endpoint;
 
+    // A JSON body is read while the token is resolved (each waits on another thread: the
+    // client's upload, the store), and looked at only where it was before: a refused request
+    // answers with the same error, whatever its body.
+    const jsonBody = e.body && !e.rawBody ? readBody(request, e.maxBodyBytes ?? maxJson) : undefined;
+    jsonBody?.catch(() => undefined);
+
     const auth: Auth | null = await authenticate(
       request,
       url,
@@ -534,8 +540,8 @@ export function createRouter(opts: RouterOptions): FetchHandler {
       blob = await readBodyBlob(request, e.maxBodyBytes ?? maxRaw);
     } else if (e.rawBody) {
       bytes = await readBody(request, e.maxBodyBytes ?? maxRaw);
-    } else if (e.body) {
-      const raw = await readBody(request, e.maxBodyBytes ?? maxJson);
+    } else if (jsonBody && e.body) {
+      const raw = await jsonBody;
       body = e.body.parse(parseJsonObject(raw, maxDepth, e.allowEmptyBody === true), '', 'body');
     }
 

@@ -111,10 +111,11 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): unknown
     throw new JsonDecodeError('too-deep', `JSON nests deeper than ${maxDepth} levels`);
   }
   if (!trusted) {
-    // Only an escape can put a lone surrogate in a string of a well-formed text, and keys
+    // Only a `\u` escape can put a lone surrogate in a string of a well-formed text, and keys
     // with escapes went to the exact parser: so the values' strings are looked at, and only
-    // when the text has an escape at all.
-    const strings = rejectSurrogates && first !== -1;
+    // when the text has such an escape at all (`\\u`, an escaped backslash before a `u`,
+    // only makes the walk look needlessly).
+    const strings = rejectSurrogates && first !== -1 && text.indexOf('\\u', first) !== -1;
     if (typeof value === 'object') {
       if (value !== null) checkContainer(value, 1, maxDepth, strings);
     } else if (typeof value === 'string') {

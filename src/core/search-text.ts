@@ -51,8 +51,27 @@ function nfkc(text: string): string {
   }
 }
 
+/** Text of ASCII characters only: most messages, and the fast path of `searchWords`. */
+const ASCII = /^[\0-\x7F]*$/;
+/**
+ * A word of ASCII text, lowercased: exactly what `WORD` finds there (the ASCII letters and digits
+ * are its only letters, marks or digits, and the stand-in's too), with nothing for NFKC to change
+ * and no unspaced script to split. About a third of the general path's time in Node.
+ */
+const ASCII_WORD = /[a-z0-9]+/g;
+
 /** Every word of `text`, in order, repeats included (for ranking and highlights). */
 export function searchWords(text: string): string[] {
+  if (!ASCII.test(text)) return unicodeWords(text);
+  const out: string[] = [];
+  for (const match of text.toLowerCase().match(ASCII_WORD) ?? []) {
+    if (match.length <= MAX_WORD_LENGTH) out.push(match);
+  }
+  return out;
+}
+
+/** `searchWords` for any text (exported for the test that holds the ASCII path to it). */
+export function unicodeWords(text: string): string[] {
   const out: string[] = [];
   for (const [match] of nfkc(text).toLowerCase().matchAll(WORD)) {
     if (!UNSPACED.test(match)) {

@@ -111,6 +111,51 @@ describe('the Node host at the edges of HTTP', () => {
     expect(answer.body.errcode).toBe('M_UNKNOWN');
   });
 
+  it('reads a small declared body whole and answers a one-piece body with its length, unchunked', async () => {
+    const body = '{"not json';
+    const answer = await raw(
+      server.url,
+      request(
+        'POST',
+        '/_matrix/client/v3/login',
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n`,
+      ) + body,
+    );
+    expect(answer.status).toBe(400);
+    expect(answer.body.errcode).toBe('M_NOT_JSON');
+    expect(answer.headers['transfer-encoding']).toBeUndefined();
+    expect(Number(answer.headers['content-length'])).toBe(Buffer.byteLength(JSON.stringify(answer.body)));
+  });
+
+  it('answers a request whose client left before its declared body came as a broken body (400), and goes on', async () => {
+    const logged: { path: string; status: number }[] = [];
+    let seen = () => {};
+    const answered = new Promise<void>((resolve) => {
+      seen = resolve;
+    });
+    const logging = await serveHttp(hs.fetch, {
+      port: 0,
+      onRequest: (entry) => {
+        logged.push(entry);
+        seen();
+      },
+    });
+    try {
+      const { hostname, port } = new URL(logging.url);
+      const socket = connect(Number(port), hostname, () => {
+        socket.write(`${request('POST', '/_matrix/client/v3/login', 'Content-Length: 100\r\n')}{"type":`);
+        setTimeout(() => socket.destroy(), 50);
+      });
+      socket.on('error', () => {});
+      await answered;
+      expect(logged).toMatchObject([{ path: '/_matrix/client/v3/login', status: 400 }]);
+      const answer = await raw(logging.url, request('GET', '/_matrix/client/versions'));
+      expect(answer.status).toBe(200);
+    } finally {
+      await logging.close();
+    }
+  });
+
   it('still answers ordinary requests', async () => {
     const answer = await raw(server.url, request('GET', '/_matrix/client/versions'));
     expect(answer.status).toBe(200);

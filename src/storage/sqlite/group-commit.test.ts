@@ -82,6 +82,30 @@ describe('SQLite group commit', () => {
     }
   });
 
+  it('undoes a failing first write of a group alone (it runs without a savepoint); the writes behind it are stored', async () => {
+    const { engine } = await open();
+    try {
+      await putMeta(engine, 'a', 1);
+      // Queued together: the failing one starts the group, the others wait behind it.
+      const failing = engine.write(['meta'], async (tx) => {
+        await tx.put('meta', { name: 'b', value: 1 });
+        await tx.insert('meta', { name: 'a', value: 2 }); // 'a' exists: CONFLICT
+      });
+      const ok1 = putMeta(engine, 'c', 1);
+      const ok2 = putMeta(engine, 'd', 1);
+      await expect(failing).rejects.toMatchObject({ code: 'CONFLICT' });
+      expect(await Promise.all([ok1, ok2])).toEqual(['c', 'd']);
+      expect(await readMeta(engine, 'a')).toBe(1);
+      expect(await readMeta(engine, 'b')).toBeUndefined();
+      expect(await readMeta(engine, 'c')).toBe(1);
+      expect(await readMeta(engine, 'd')).toBe(1);
+      // The first commit (of 'a'), then one for the two behind the failed one.
+      expect(engine.commits).toEqual({ transactions: 3, commits: 2 });
+    } finally {
+      await engine.close();
+    }
+  });
+
   /** A promise that resolves when `release` is called. */
   const gate = () => {
     let release = () => {};

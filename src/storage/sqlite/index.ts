@@ -102,6 +102,11 @@ export function nodeSqliteDriver(options: SqliteOptions): SqlDriver {
   db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeout ?? 5000))}`);
   if (fileWal) db.exec(`PRAGMA wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
   db.exec(`PRAGMA cache_size = -${PAGE_CACHE_KIB}`);
+  // Temporary files in memory: a group commit's SAVEPOINTs journal the pages they change into
+  // a statement journal, which SQLite otherwise spills past 64 KiB into a file it creates,
+  // writes and unlinks in the committing call. It only ever undoes a part of a transaction not
+  // yet committed, so nothing durable is kept there.
+  db.exec('PRAGMA temp_store = MEMORY');
   const statements = new Map<string, StatementSync>();
   const prepare = (sql: string) => {
     let statement = statements.get(sql);
@@ -128,10 +133,15 @@ export function nodeSqliteDriver(options: SqliteOptions): SqlDriver {
     run: (sql, params) => {
       prepare(sql).run(...(params as SqlValue[]));
     },
-    begin: (mode) => db.exec(mode === 'write' ? 'BEGIN IMMEDIATE' : 'BEGIN'),
-    commit: () => db.exec('COMMIT'),
+    // Prepared once like every statement here: `exec` compiles its text at each transaction.
+    begin: (mode) => {
+      prepare(mode === 'write' ? 'BEGIN IMMEDIATE' : 'BEGIN').run();
+    },
+    commit: () => {
+      prepare('COMMIT').run();
+    },
     rollback: () => {
-      if (db.isTransaction) db.exec('ROLLBACK');
+      if (db.isTransaction) prepare('ROLLBACK').run();
     },
     close: () => {
       statements.clear();

@@ -64,7 +64,7 @@ describe('SQLite query plans', () => {
   it.each(queries)('%s %j is an index search without a sort', (table, range) => {
     const { sql, params } = selectFor(table, range);
     const plan = db
-      .prepare(`EXPLAIN QUERY PLAN ${sql}${range.limit === undefined ? '' : ' LIMIT 1'}`)
+      .prepare(`EXPLAIN QUERY PLAN ${sql}`)
       .all(...params)
       .map((step) => String(step.detail));
     expect(plan.join('; ')).toMatch(/USING (COVERING )?INDEX|USING PRIMARY KEY/);
