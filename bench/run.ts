@@ -81,3 +81,11 @@ if (only === 'edge')
     'edge: workerd, Deno, Bun and the WASI component over loopback, each beside a hello-world handler on the same host',
     await (await import('./edge.ts')).edgeBench(process.argv.slice(3)),
   );
+
+// Every table closes what it opened, yet after a full run something a library keeps (no
+// socket, file or timer of ours is left open then) has held the event loop. The tables are
+// printed: name what Node still counts (stdout's own pipe or terminal aside), and end, rather
+// than leave `npm run bench` hanging.
+const left = process.getActiveResourcesInfo().filter((kind) => kind !== 'TTYWrap' && kind !== 'PipeWrap');
+if (left.length > 0) console.error(`bench: ending with ${left.join(', ')} still open`);
+process.stdout.write('', () => process.exit(0));
