@@ -107,8 +107,22 @@ function load(file) {
 enableCompileCache?.();
 if (stale()) {
   process.stderr.write('hearth: building dist/cli/cli.cjs from the sources (once per change)…\n');
-  const { buildCli } = await import('../scripts/build.ts');
-  await buildCli();
+  // In a process of its own: the bundler's modules and heap (some 250 MB) would otherwise stay
+  // resident for as long as the server this process goes on to run. Its output goes to stderr,
+  // so a command's own output stays alone on stdout.
+  const build = builtin('node:child_process').spawnSync(
+    process.execPath,
+    [`${root}/scripts/build.ts`, 'cli'],
+    {
+      stdio: ['ignore', 2, 2],
+    },
+  );
+  if (build.status !== 0) {
+    process.stderr.write(
+      `hearth: the build failed (${build.error?.message ?? `exit ${build.status ?? build.signal}`})\n`,
+    );
+    process.exit(1);
+  }
 }
 const { cli, saveCache } = load(built);
 // Now, not at exit: a server is usually stopped by a signal, and a killed one writes nothing.

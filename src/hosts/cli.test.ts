@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -100,6 +100,46 @@ describe('hearth serve options', () => {
     expect(built).toBeGreaterThanOrEqual(statSync(join(process.cwd(), 'src/hosts/cli.ts')).mtimeMs);
     expect(run()).toMatch(/^Usage: hearth serve/);
   }, 120_000);
+
+  it.skipIf(!existsSync('/proc/self/status'))(
+    'builds a stale build in a process of its own: the server it then runs does not keep the bundler resident',
+    async () => {
+      // Older than every source: the next start rebuilds first.
+      utimesSync(join(process.cwd(), 'dist/cli/cli.cjs'), new Date(0), new Date(0));
+      const data = mkdtempSync(join(tmpdir(), 'hearth-cli-rebuild-'));
+      const child = spawn(NODE, ['bin/hearth.js', 'serve', '--port', '0', '--data', data], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      try {
+        let out = '';
+        let err = '';
+        child.stderr.on('data', (chunk: Buffer) => {
+          err += chunk.toString();
+        });
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no start within 90 s: ${out}${err}`)), 90_000);
+          child.stdout.on('data', (chunk: Buffer) => {
+            out += chunk.toString();
+            if (out.includes('Point a Matrix client at')) {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+          child.once('exit', () => reject(new Error(`hearth serve exited: ${out}${err}`)));
+        });
+        expect(err).toContain('building dist/cli/cli.cjs');
+        expect(out).not.toContain('Built dist/cli'); // the build's report goes to stderr
+        const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+        const rssMb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024;
+        // ~75 MB serving; ~310 MB when the bundler had run in the same process.
+        expect(rssMb).toBeLessThan(160);
+      } finally {
+        child.kill('SIGKILL');
+        rmSync(data, { recursive: true, force: true });
+      }
+    },
+    120_000,
+  );
 
   it('runs the build from a code cache made after a start, and keeps a cache V8 takes', async () => {
     const dist = join(process.cwd(), 'dist/cli');
