@@ -196,33 +196,10 @@ const MEMBERSHIPS_KEPT = 10_000;
  * on the database, moves the mark in the same transaction, so an entry whose mark is the one a
  * later snapshot reads is exactly what that snapshot would read (issue 13: a wake's passes each
  * read their user's memberships, on pages spread over the table by user). Checked in the
- * snapshot itself, not dropped by writes: no write can slip between. Entries are read only.
+ * snapshot itself against its mark, not dropped by writes (no `forget`: no write can slip
+ * between). Entries are read only.
  */
-class KeptMemberships {
-  private readonly entries = new Map<string, { mark: number; memberships: readonly Membership[] }>();
-
-  /** The user's memberships if kept at `mark`. */
-  get(userId: string, mark: number): readonly Membership[] | undefined {
-    const found = this.entries.get(userId);
-    if (!found) return undefined;
-    this.entries.delete(userId);
-    if (found.mark !== mark) return undefined;
-    // Least recently read first in insertion order.
-    this.entries.set(userId, found);
-    return found.memberships;
-  }
-
-  /** Whether an entry is kept for the user, at whatever mark (a hint that it may be served). */
-  has(userId: string): boolean {
-    return this.entries.has(userId);
-  }
-
-  set(userId: string, mark: number, memberships: readonly Membership[]): void {
-    this.entries.delete(userId);
-    this.entries.set(userId, { mark, memberships });
-    if (this.entries.size > MEMBERSHIPS_KEPT) this.entries.delete(this.entries.keys().next().value as string);
-  }
-}
+type KeptMemberships = KeptReads<{ mark: number; memberships: readonly Membership[] }>;
 
 /**
  * One user's sync snapshot, within a transaction whose cache marks are `marks` (issued first);
@@ -239,20 +216,20 @@ async function snapshotIn(
 ) {
   let known = deviceId === null ? undefined : counts.get(deviceKey(userId, deviceId));
   const readKeys = deviceId !== null && known === undefined;
-  // Kept ones are checked against the marks, answered before this snapshot's requests.
-  const keptMemberships = kept.has(userId);
+  // A kept entry is checked against the marks, answered before this snapshot's requests.
+  const entry = kept.get(userId);
   // Requests run in order within the transaction: issue them all, then wait.
   let [read, unread, oneTimeKeyCounts, unusedFallbackKeyTypes] = await Promise.all([
-    keptMemberships ? undefined : roomsOfUser(tx, userId),
+    entry ? undefined : roomsOfUser(tx, userId),
     unreadCountsIn(tx, userId, unreadRooms),
     readKeys ? oneTimeKeyCountsIn(tx, userId, deviceId) : undefined,
     readKeys ? unusedFallbackKeyTypesIn(tx, userId, deviceId) : undefined,
   ]);
   const mark = (await marks).get('members') ?? 0;
-  const found = read === undefined ? kept.get(userId, mark) : undefined;
-  // Moved since it was kept (or dropped meanwhile): read in this snapshot.
-  const memberships = found ?? read ?? (await roomsOfUser(tx, userId));
-  if (!found) kept.set(userId, mark, memberships);
+  const found = entry?.mark === mark ? entry.memberships : undefined;
+  // Moved since it was kept: read in this snapshot.
+  const memberships = read ?? found ?? (await roomsOfUser(tx, userId));
+  if (!found) kept.set(userId, { mark, memberships }, kept.begin());
   if (known && deviceId !== null && counts.get(deviceKey(userId, deviceId)) === undefined) {
     // Dropped meanwhile: the marks read ahead of this found another store's key write.
     known = undefined;
@@ -287,7 +264,7 @@ class SnapshotReads {
   private readonly engine: Engine;
   private readonly counts: KeyCounts;
   private readonly marks: CacheMarks;
-  private readonly memberships = new KeptMemberships();
+  private readonly memberships: KeptMemberships = new KeptReads(MEMBERSHIPS_KEPT);
   /** Requests waiting for the read that will take them (undefined: none queued). */
   private waiting: SnapshotRequest[] | undefined;
 

@@ -182,22 +182,14 @@ export class CacheMarks {
    * Resolves to the marks found: what a cache may check an entry against in this snapshot.
    */
   async readIn(tx: Tx): Promise<ReadonlyMap<CacheFamily, number>> {
-    const rows = await tx.query('streams', MARKS);
-    this.observeRows(rows);
-    return new Map(
-      CACHE_FAMILIES.map((family) => [family, markOf(rows.find((row) => row.name === markName(family)))]),
-    );
+    return this.observeRows(await tx.query('streams', MARKS));
   }
 
-  /** The marks among rows of `streams` read for another purpose (every counter's row). */
-  observeRows(rows: readonly Row[]): void {
-    for (const family of CACHE_FAMILIES) {
-      const name = markName(family);
-      this.observe(
-        family,
-        rows.find((row) => row.name === name),
-      );
-    }
+  /** The marks among rows of `streams` read for another purpose (every counter's row); returns them. */
+  observeRows(rows: readonly Row[]): ReadonlyMap<CacheFamily, number> {
+    const marks = marksIn(rows);
+    for (const [family, mark] of marks) this.observe(family, mark);
+    return marks;
   }
 
   /**
@@ -218,14 +210,13 @@ export class CacheMarks {
     before: Promise<Row[]>,
     families: ReadonlySet<CacheFamily>,
   ): Promise<Map<CacheFamily, number>> {
-    const rows = await before;
     // What another store did before this write is found here, as by a read.
-    this.observeRows(rows);
+    const found = this.observeRows(await before);
     const moved = new Map<CacheFamily, number>();
     const puts: Promise<void>[] = [];
     for (const family of families) {
       const name = markName(family);
-      const position = markOf(rows.find((row) => row.name === name)) + 1;
+      const position = (found.get(family) as number) + 1;
       moved.set(family, position);
       let own = this.own.get(family);
       if (!own) {
@@ -263,8 +254,7 @@ export class CacheMarks {
     }
   }
 
-  private observe(family: CacheFamily, row: Row | undefined): void {
-    const mark = markOf(row);
+  private observe(family: CacheFamily, mark: number): void {
     let seen = this.seen.get(family);
     if (seen !== undefined && mark <= seen) return;
     this.seen.set(family, mark);
@@ -279,4 +269,12 @@ export class CacheMarks {
   }
 }
 
-const markOf = (row: Row | undefined) => (row?.position as number | undefined) ?? 0;
+/** Every family's mark among rows of `streams` (0 for one never moved). */
+function marksIn(rows: readonly Row[]): Map<CacheFamily, number> {
+  return new Map(
+    CACHE_FAMILIES.map((family) => {
+      const row = rows.find((one) => one.name === markName(family));
+      return [family, (row?.position as number | undefined) ?? 0];
+    }),
+  );
+}
