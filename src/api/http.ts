@@ -10,7 +10,7 @@
  * `toResponse` in one place; a client cannot make this produce a 500.
  */
 import { MAX_JSON_DEPTH } from '../core/canonical-json.ts';
-import { isJsonDecodeError, parseJson } from '../core/json.ts';
+import { isJsonDecodeError, JsonRules, parseJson } from '../core/json.ts';
 import { type Clock, type Logger, systemClock } from '../homeserver/context.ts';
 import { badJson, invalidParam, MatrixError, notJson, tooLarge, unrecognized } from '../homeserver/errors.ts';
 import { type Auth, authenticate, type ResolveToken } from './auth.ts';
@@ -408,6 +408,13 @@ export function limitedBody(request: Request, limit: number): ReadableStream<Uin
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** The rules a request body is read under, made once per depth limit (one router has one). */
+let bodyRules = new JsonRules({ maxDepth: DEFAULT_MAX_JSON_DEPTH, fromUtf8: true });
+function bodyRulesFor(maxDepth: number): JsonRules {
+  if (bodyRules.maxDepth !== maxDepth) bodyRules = new JsonRules({ maxDepth, fromUtf8: true });
+  return bodyRules;
+}
+
 /** Parse a JSON object body: M_NOT_JSON if it is not JSON, M_BAD_JSON if it is not an object. */
 export function parseJsonObject(
   bytes: Uint8Array,
@@ -426,7 +433,7 @@ export function parseJsonObject(
   }
   let value: unknown;
   try {
-    value = parseJson(text, { maxDepth, fromUtf8: true });
+    value = parseJson(text, bodyRulesFor(maxDepth));
   } catch (err) {
     if (!isJsonDecodeError(err)) throw err;
     if (err.reason === 'syntax') throw notJson('Request body is not valid JSON');

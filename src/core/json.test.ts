@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type JsonDecodeReason, parseJson } from './json.ts';
+import { type JsonDecodeReason, jsonHasEscapedKey, parseJson } from './json.ts';
 
 /** Every escape the runtime bug was seen with, as written in JSON text, and what it decodes to. */
 const ESCAPED_KEYS: Array<[string, string]> = [
@@ -291,6 +291,59 @@ describe('parseJson property', () => {
         },
       ),
       { numRuns: 2_000 },
+    );
+  });
+
+  it('sends a text to the exact parser exactly when one of its keys is written with an escape', () => {
+    // A reference reading of the text, one character at a time: each string, whether it
+    // holds a backslash, and whether a colon follows it. Also whether some string starts
+    // with a colon: the scan may then take a value for a key (never the other way round).
+    let colonFirst = false;
+    const reference = (text: string): boolean => {
+      colonFirst = false;
+      let found = false;
+      for (let i = 0; i < text.length; i++) {
+        if (text[i] !== '"') continue;
+        if (text[i + 1] === ':') colonFirst = true;
+        let escaped = false;
+        for (i++; text[i] !== '"'; i++) {
+          if (text[i] === '\\') {
+            escaped = true;
+            i++;
+          }
+        }
+        let j = i + 1;
+        while (' \t\n\r'.includes(text[j] as string)) j++;
+        if (escaped && text[j] === ':') found = true;
+      }
+      return found;
+    };
+    // Strings dense with quotes, colons and backslashes, as keys and as values.
+    const tricky = fc.oneof(
+      key,
+      fc.stringMatching(/^[":\\ a{}[\],]{0,12}$/),
+      fc.constantFrom('say "hi": now', '":"', '\\":', 'C:\\temp', '""""""', 'a"b"c"d"e'),
+    );
+    const { tree } = fc.letrec((tie) => ({
+      tree: fc.oneof(
+        { depthSize: 'small' },
+        tricky,
+        fc.integer(),
+        fc.array(tie('tree'), { maxLength: 4 }),
+        fc.dictionary(tricky, tie('tree'), { maxKeys: 4 }),
+      ),
+    }));
+    fc.assert(
+      fc.property(tree, fc.integer(), (value, seed) => {
+        const text = writeWithEscapes(value, seeded(seed));
+        const expected = reference(text);
+        const scanned = jsonHasEscapedKey(text);
+        // Never a miss: that would leave a misreadable key to the runtime's parser.
+        if (expected) expect(scanned, text).toBe(true);
+        // A false alarm only costs the exact parser's slower read, and needs a colon first.
+        else if (!colonFirst) expect(scanned, text).toBe(false);
+      }),
+      { numRuns: 5_000 },
     );
   });
 

@@ -78,29 +78,55 @@ export const DEFAULT_MAX_JSON_PARSE_DEPTH = 512;
 /** The exact parser's bound for trusted text (it recurses; the fast path has none). */
 const TRUSTED_EXACT_DEPTH = 1024;
 
+/**
+ * `ParseJsonOptions` resolved once, in one fixed shape. A caller that decodes often (the
+ * router, the SQLite store) makes one and passes it on every call: the decoder then reads
+ * its flags without looking into option objects of many shapes, which in a busy process
+ * costs more than the decoder's own checks.
+ */
+export class JsonRules {
+  /** Deepest nesting accepted; ∞ for trusted text. */
+  readonly maxDepth: number;
+  /** Longest text accepted; ∞ when unbounded. */
+  readonly maxLength: number;
+  /** Refuse strings with a lone surrogate (escaped, and raw unless `fromUtf8`). */
+  readonly rejectSurrogates: boolean;
+  /** Also search the text itself for a raw lone surrogate. */
+  readonly searchRaw: boolean;
+  readonly rejectDuplicates: boolean;
+  /** Walk the decoded value for nesting and ±Infinity (every text that is not trusted). */
+  readonly checkValues: boolean;
+
+  constructor(options: ParseJsonOptions = {}) {
+    const trusted = options.trusted === true;
+    this.maxDepth = trusted ? Number.POSITIVE_INFINITY : (options.maxDepth ?? DEFAULT_MAX_JSON_PARSE_DEPTH);
+    this.maxLength = options.maxLength ?? Number.POSITIVE_INFINITY;
+    this.rejectSurrogates = !trusted && options.loneSurrogates !== 'allow';
+    this.searchRaw = this.rejectSurrogates && options.fromUtf8 !== true;
+    this.rejectDuplicates = options.duplicateKeys === 'reject';
+    this.checkValues = !trusted;
+  }
+}
+
+const DEFAULT_RULES = new JsonRules();
+
 /** `text` as a JSON value, exactly as RFC 8259 reads it, on every runtime. Throws `JsonDecodeError`. */
-export function parseJson(text: string, options: ParseJsonOptions = {}): unknown {
-  const trusted = options.trusted === true;
-  const maxDepth = trusted ? Number.POSITIVE_INFINITY : (options.maxDepth ?? DEFAULT_MAX_JSON_PARSE_DEPTH);
-  const rejectSurrogates = !trusted && options.loneSurrogates !== 'allow';
-  if (options.maxLength !== undefined && text.length > options.maxLength) {
-    throw new JsonDecodeError('too-large', `JSON text is longer than ${options.maxLength} characters`);
+export function parseJson(text: string, options?: ParseJsonOptions | JsonRules): unknown {
+  const rules =
+    options === undefined ? DEFAULT_RULES : options instanceof JsonRules ? options : new JsonRules(options);
+  if (text.length > rules.maxLength) {
+    throw new JsonDecodeError('too-large', `JSON text is longer than ${rules.maxLength} characters`);
   }
   // A raw lone surrogate in the text itself (a JS string can hold one; decoded UTF-8 cannot).
-  if (rejectSurrogates && options.fromUtf8 !== true && !isWellFormed(text)) {
+  if (rules.searchRaw && !isWellFormed(text)) {
     throw new JsonDecodeError('lone-surrogate', 'JSON text holds a lone surrogate');
   }
   // Most texts hold no backslash at all: then there is nothing to scan.
   const first = text.indexOf('\\');
-  if ((first !== -1 && hasEscapedKey(text, first)) || options.duplicateKeys === 'reject') {
+  if (rules.rejectDuplicates || (first !== -1 && hasEscapedKey(text, first))) {
     // Recursive: bounded even for trusted text, whose writer nests far less than this.
-    const exactDepth = Number.isFinite(maxDepth) ? maxDepth : TRUSTED_EXACT_DEPTH;
-    return new ExactParser(
-      text,
-      exactDepth,
-      options.duplicateKeys === 'reject',
-      rejectSurrogates,
-    ).parseText();
+    const exactDepth = Number.isFinite(rules.maxDepth) ? rules.maxDepth : TRUSTED_EXACT_DEPTH;
+    return new ExactParser(text, exactDepth, rules.rejectDuplicates, rules.rejectSurrogates).parseText();
   }
   let value: unknown;
   try {
@@ -108,19 +134,19 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): unknown
   } catch (err) {
     // A RangeError is an engine's stack giving out on absurd nesting: too deep, not malformed.
     if (err instanceof SyntaxError) throw new JsonDecodeError('syntax', `not valid JSON: ${err.message}`);
-    throw new JsonDecodeError('too-deep', `JSON nests deeper than ${maxDepth} levels`);
+    throw new JsonDecodeError('too-deep', `JSON nests deeper than ${rules.maxDepth} levels`);
   }
-  if (!trusted) {
-    // Only a `\u` escape can put a lone surrogate in a string of a well-formed text, and keys
-    // with escapes went to the exact parser: so the values' strings are looked at, and only
-    // when the text has such an escape at all (`\\u`, an escaped backslash before a `u`,
-    // only makes the walk look needlessly).
-    const strings = rejectSurrogates && first !== -1 && text.indexOf('\\u', first) !== -1;
+  if (rules.checkValues) {
+    // Only an escape can put a lone surrogate in a string of a well-formed text, and keys with
+    // escapes went to the exact parser: so the values' strings are looked at, and only when
+    // the text has a backslash at all. (Searching the text for `\u` instead costs a restart
+    // at every backslash: far more than the strings' own check on a text full of escapes.)
+    const strings = rules.rejectSurrogates && first !== -1;
     if (typeof value === 'object') {
-      if (value !== null) checkContainer(value, 1, maxDepth, strings);
+      if (value !== null) checkContainer(value, 1, rules.maxDepth, strings);
     } else if (typeof value === 'string') {
       if (strings && !isWellFormed(value)) loneSurrogate();
-    } else if (value === Number.POSITIVE_INFINITY || value === Number.NEGATIVE_INFINITY) nonFinite();
+    } else if (typeof value === 'number' && !Number.isFinite(value)) nonFinite();
   }
   return value;
 }
@@ -128,36 +154,100 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): unknown
 // --- the cheap scan ----------------------------------------------------------------------
 
 const BACKSLASH = 0x5c;
+const QUOTE = 0x22;
 const COLON = 0x3a;
 
 /**
  * Whether some object key of `text` is written with an escape; `first` is the text's first
- * backslash. It visits only the strings that hold one, and in each only the quotes, by
- * single-character searches (V8 runs a two-character search far slower): in valid JSON a
- * backslash stands only inside a string, and a quote inside one is escaped exactly when an
- * odd run of backslashes stands before it (no escape but `\\` holds a backslash after its
- * first character, so a run of backslashes starts where an escape does). A string is a key
- * when a colon follows it. On invalid JSON the answer does not matter: both paths refuse it.
+ * backslash. In valid JSON a backslash stands only inside a string, and a quote is escaped
+ * exactly when an odd run of backslashes stands before it (no escape but `\\` holds a
+ * backslash after its first character, so a run of backslashes starts where an escape does).
+ * It moves by single-character searches (V8 runs a two-character search far slower, and
+ * restarts it at every backslash), visiting only the strings that hold a backslash:
+ *
+ * - from a backslash, the next quote: if it closes the string, the string is a key when a
+ *   colon follows it;
+ * - past a few escaped quotes, the string may hold many more (quoted speech, pasted code):
+ *   instead of one search per quote, `afterNextKey` goes to the next colon that follows a
+ *   key and reads that key back (keys are short), which settles every string between.
+ *
+ * On invalid JSON the answer does not matter: both paths refuse the text.
  */
 function hasEscapedKey(text: string, first: number): boolean {
   let at = first;
   while (at !== -1) {
-    // `at` is a backslash inside a string: find the quote that closes it.
+    // `at` is a backslash inside a string.
     let quote = text.indexOf('"', at + 1);
-    for (;;) {
-      if (quote === -1) return false;
-      let before = quote - 1;
-      while (text.charCodeAt(before) === BACKSLASH) before--;
-      if (((quote - 1 - before) & 1) === 0) break;
+    let escaped = 0;
+    while (quote !== -1 && escapedAt(text, quote) && ++escaped < QUOTES_BEFORE_KEY_SEARCH) {
       quote = text.indexOf('"', quote + 1);
     }
-    let j = quote + 1;
-    let c = text.charCodeAt(j);
-    while (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) c = text.charCodeAt(++j);
-    if (c === COLON) return true;
-    at = text.indexOf('\\', quote + 1);
+    if (quote === -1) return false;
+    let from: number;
+    if (escaped === QUOTES_BEFORE_KEY_SEARCH) {
+      from = afterNextKey(text, quote + 1);
+      if (from === ESCAPED) return true;
+      if (from === -1) return false;
+    } else {
+      let j = quote + 1;
+      let c = text.charCodeAt(j);
+      while (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) c = text.charCodeAt(++j);
+      if (c === COLON) return true;
+      from = quote + 1;
+    }
+    at = text.indexOf('\\', from);
   }
   return false;
+}
+
+/**
+ * Whether some object key of `text`, valid JSON, is written with an escape: the texts the
+ * fast path leaves to the exact parser. (Exported for its property test.)
+ */
+export function jsonHasEscapedKey(text: string): boolean {
+  const first = text.indexOf('\\');
+  return first !== -1 && hasEscapedKey(text, first);
+}
+
+const ESCAPED = -2;
+/** Escaped quotes in one string passed one by one before going to the next key instead. */
+const QUOTES_BEFORE_KEY_SEARCH = 3;
+
+/** Whether the character at `at` has an odd run of backslashes before it. */
+function escapedAt(text: string, at: number): boolean {
+  let before = at - 1;
+  while (text.charCodeAt(before) === BACKSLASH) before--;
+  return ((at - 1 - before) & 1) === 1;
+}
+
+/**
+ * From `from` (inside a string), the first colon that separates a key from its value, and the
+ * key before it: `ESCAPED` if that key holds an escape, else the position after the colon, or
+ * -1 if no key follows. A colon with an unescaped quote before it (white space between)
+ * separates a key, or starts a string (`":)"`): inside a string every quote is escaped. In
+ * the second case the "key" read back is what lies between two strings; it is taken for
+ * escaped only if the string before it ends with an escape — a false alarm that costs the
+ * exact parser's read, never a miss — and the search goes on from inside that string, where
+ * every later backslash is still found.
+ */
+function afterNextKey(text: string, from: number): number {
+  let colon = text.indexOf(':', from);
+  while (colon !== -1) {
+    let end = colon - 1;
+    let c = text.charCodeAt(end);
+    while (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) c = text.charCodeAt(--end);
+    if (c === QUOTE && !escapedAt(text, end)) {
+      // `end` closes a key: read it back to its opening quote.
+      for (let k = end - 1; k >= 0; k--) {
+        c = text.charCodeAt(k);
+        if (c === BACKSLASH) return ESCAPED;
+        if (c === QUOTE) return text.charCodeAt(k - 1) === BACKSLASH ? ESCAPED : colon + 1;
+      }
+      return -1;
+    }
+    colon = text.indexOf(':', colon + 1);
+  }
+  return -1;
 }
 
 function tooDeep(maxDepth: number): never {

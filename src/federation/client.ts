@@ -5,7 +5,7 @@
  */
 import type { JsonObject } from '../core/canonical-json.ts';
 import type { SigningKey } from '../core/crypto.ts';
-import { parseJson } from '../core/json.ts';
+import { JsonRules, parseJson } from '../core/json.ts';
 import { xMatrixAuthorization } from '../core/x-matrix.ts';
 import type { FederationTransport } from '../transport/transport.ts';
 
@@ -124,11 +124,12 @@ export async function readLimited(response: Response, limit: number): Promise<Ui
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const RESPONSE_JSON = new JsonRules({ fromUtf8: true });
 
 /** The body as a JSON object, or undefined when it is not one. */
 function parseObject(bytes: Uint8Array): JsonObject | undefined {
   try {
-    const value: unknown = parseJson(utf8.decode(bytes), { fromUtf8: true });
+    const value: unknown = parseJson(utf8.decode(bytes), RESPONSE_JSON);
     return typeof value === 'object' && value !== null && !Array.isArray(value)
       ? (value as JsonObject)
       : undefined;

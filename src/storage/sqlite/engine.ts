@@ -12,7 +12,7 @@
  * driver's `transaction`.
  */
 
-import { parseJson } from '../../core/json.ts';
+import { JsonRules, parseJson } from '../../core/json.ts';
 import type { Engine, Key, KeyPart, Range, ReadOptions, Row, Tx, WriteOptions } from '../engine.ts';
 import {
   type IndexSpec,
@@ -32,8 +32,9 @@ import { StoreError } from '../store.ts';
  * before, so no rule of today's inputs is re-applied: a row written before lone surrogates were
  * refused still reads.
  */
+const STORED_JSON = new JsonRules({ trusted: true });
 function parseStored(text: string): unknown {
-  return parseJson(text, { trusted: true });
+  return parseJson(text, STORED_JSON);
 }
 
 export type SqlValue = string | number | null | Uint8Array;
