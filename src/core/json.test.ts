@@ -16,8 +16,15 @@ const ESCAPED_KEYS: Array<[string, string]> = [
   ['\\u4e2d', '中'],
   ['\\u0041', 'A'],
   ['\\ud83d\\ude00', '😀'],
+  // Longer keys too: the runtime compares the key's raw characters, as many as it decodes
+  // to, with keys it has seen, so `ab\n` reads as an earlier `ab\\`.
+  ['ab\\n', 'ab\n'],
+  ['ab\\u0041', 'abA'],
+  ['x\\"', 'x"'],
 ];
 const POISON = '{"\\\\":1}';
+/** Keys seen before the cases, each one the raw prefix of a longer case above. */
+const LONGER_POISONS = ['{"ab\\\\":1}', '{"x\\\\":1}'];
 
 function reason(run: () => unknown): JsonDecodeReason | 'accepted' {
   try {
@@ -36,7 +43,7 @@ describe('parseJson against the V8 escaped-key bug (nodejs/node#63785)', () => {
   // the decoder (imported after) then reads the same texts in the same poisoned process.
   const script = `
     const cases = ${JSON.stringify(ESCAPED_KEYS.map(([raw]) => `{"${raw}":1}`))};
-    JSON.parse(${JSON.stringify(POISON)});
+    for (const text of ${JSON.stringify([POISON, ...LONGER_POISONS])}) JSON.parse(text);
     const raw = cases.map((text) => Object.keys(JSON.parse(text))[0]);
     const { parseJson } = await import(${JSON.stringify(new URL('./json.ts', import.meta.url).href)});
     const ours = cases.map((text) => Object.keys(parseJson(text))[0]);
@@ -56,6 +63,7 @@ describe('parseJson against the V8 escaped-key bug (nodejs/node#63785)', () => {
   it.runIf(major === 24 || major === 26)('shows the runtime itself getting it wrong (Node 24/26)', () => {
     // If this ever fails, the runtime was fixed: the fast path is then exact everywhere.
     expect(results.raw.filter((k) => k === '\\').length).toBeGreaterThanOrEqual(5);
+    expect(results.raw.slice(-3)).toEqual(['ab\\', 'ab\\', 'x\\']);
   });
 });
 
