@@ -470,7 +470,26 @@ export function nativeVersion(factory: IDBFactory, name: string): Promise<number
   });
 }
 
-export function declareSchema(db: Dexie, upTo: number = SCHEMA_VERSION): void {
+/**
+ * Declares the schema steps up to `upTo` to Dexie. `installed` is the database's native
+ * version when known: a database already at `upTo`, or none yet, needs no upgrade path, and
+ * then one version holding every table as the steps leave it is what Dexie opens or creates
+ * (it creates a new database from the last version's tables alone, and never runs an
+ * upgrade there). Declaring each step instead costs Dexie several milliseconds of CPU per
+ * step — it rebuilds its whole table API at each — which a Service Worker's cold start pays.
+ */
+export function declareSchema(db: Dexie, upTo: number = SCHEMA_VERSION, installed?: number): void {
+  if (installed === 0 || installed === upTo * NATIVE_VERSION_FACTOR) {
+    const tables: Record<string, string | null> = {};
+    for (const step of SCHEMA) {
+      if (step.version > upTo) break;
+      for (const [name, declaration] of Object.entries(step.tables)) {
+        tables[name] = dexieDeclaration(declaration);
+      }
+    }
+    db.version(upTo).stores(tables);
+    return;
+  }
   for (const step of SCHEMA) {
     if (step.version > upTo) break;
     const tables = Object.fromEntries(
@@ -544,7 +563,7 @@ export class IndexedDbEngine implements Engine {
       // Rows are handed to callers; never share cached objects between calls.
       cache: 'disabled',
     });
-    declareSchema(db);
+    declareSchema(db, SCHEMA_VERSION, found);
     try {
       await db.open();
     } catch (error) {
