@@ -42,27 +42,32 @@ async function nativeSchema(indexedDB: IDBFactory, name: string): Promise<unknow
   }
 }
 
+/**
+ * Two current databases: `steps` declared step by step (as a migration from the first
+ * version would leave it), `latest` made by the engine, which declares the last version alone
+ * when there is no database yet.
+ */
+async function bothWays(): Promise<IDBFactory> {
+  const indexedDB = new IDBFactory();
+  await createIndexedDbAtVersion(indexedDB, IDBKeyRange, 'steps', SCHEMA_VERSION, {
+    meta: [{ name: 'made', value: 'step by step' }],
+  });
+  (await IndexedDbEngine.open({ indexedDB, IDBKeyRange, name: 'latest' })).close();
+  return indexedDB;
+}
+
 describe('declaring the schema to Dexie', () => {
   afterEach(() => vi.restoreAllMocks());
 
   it('creates a new database exactly as the step-by-step declaration does', async () => {
-    const indexedDB = new IDBFactory();
-    await createIndexedDbAtVersion(indexedDB, IDBKeyRange, 'steps', SCHEMA_VERSION, {
-      meta: [{ name: 'made', value: 'step by step' }],
-    });
-    // No database yet: the engine declares the last version alone.
-    (await IndexedDbEngine.open({ indexedDB, IDBKeyRange, name: 'latest' })).close();
+    const indexedDB = await bothWays();
     const steps = await nativeSchema(indexedDB, 'steps');
     expect(steps).toMatchObject({ version: SCHEMA_VERSION * 10 });
     expect(await nativeSchema(indexedDB, 'latest')).toEqual(steps);
   });
 
   it('opens a current database with no schema change, whichever way it was made', async () => {
-    const indexedDB = new IDBFactory();
-    await createIndexedDbAtVersion(indexedDB, IDBKeyRange, 'steps', SCHEMA_VERSION, {
-      meta: [{ name: 'made', value: 'step by step' }],
-    });
-    (await IndexedDbEngine.open({ indexedDB, IDBKeyRange, name: 'latest' })).close();
+    const indexedDB = await bothWays();
     const before = await nativeSchema(indexedDB, 'steps');
     // Dexie warns, and bumps the native version, when what it opens differs from what it was told.
     const warn = vi.spyOn(console, 'warn');
