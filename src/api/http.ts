@@ -408,11 +408,15 @@ export function limitedBody(request: Request, limit: number): ReadableStream<Uin
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** The rules a request body is read under, made once per depth limit (one router has one). */
-let bodyRules = new JsonRules({ maxDepth: DEFAULT_MAX_JSON_DEPTH, fromUtf8: true });
+/** The rules a request body is read under, made once per depth limit (a router has one). */
+const bodyRules = new Map<number, JsonRules>();
 function bodyRulesFor(maxDepth: number): JsonRules {
-  if (bodyRules.maxDepth !== maxDepth) bodyRules = new JsonRules({ maxDepth, fromUtf8: true });
-  return bodyRules;
+  let rules = bodyRules.get(maxDepth);
+  if (!rules) {
+    rules = new JsonRules({ maxDepth, fromUtf8: true });
+    bodyRules.set(maxDepth, rules);
+  }
+  return rules;
 }
 
 /** Parse a JSON object body: M_NOT_JSON if it is not JSON, M_BAD_JSON if it is not an object. */

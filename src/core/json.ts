@@ -191,7 +191,7 @@ function hasEscapedKey(text: string, first: number): boolean {
     } else {
       let j = quote + 1;
       let c = text.charCodeAt(j);
-      while (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) c = text.charCodeAt(++j);
+      while (isJsonSpace(c)) c = text.charCodeAt(++j);
       if (c === COLON) return true;
       from = quote + 1;
     }
@@ -212,6 +212,11 @@ export function jsonHasEscapedKey(text: string): boolean {
 const ESCAPED = -2;
 /** Escaped quotes in one string passed one by one before going to the next key instead. */
 const QUOTES_BEFORE_KEY_SEARCH = 3;
+
+/** JSON's white space (RFC 8259): space, tab, line feed, carriage return. */
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}
 
 /** Whether the character at `at` has an odd run of backslashes before it. */
 function escapedAt(text: string, at: number): boolean {
@@ -235,7 +240,7 @@ function afterNextKey(text: string, from: number): number {
   while (colon !== -1) {
     let end = colon - 1;
     let c = text.charCodeAt(end);
-    while (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) c = text.charCodeAt(--end);
+    while (isJsonSpace(c)) c = text.charCodeAt(--end);
     if (c === QUOTE && !escapedAt(text, end)) {
       // `end` closes a key: read it back to its opening quote.
       for (let k = end - 1; k >= 0; k--) {
@@ -359,7 +364,7 @@ class ExactParser {
     const { text } = this;
     while (this.at < text.length) {
       const c = text.charCodeAt(this.at);
-      if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return;
+      if (!isJsonSpace(c)) return;
       this.at++;
     }
   }

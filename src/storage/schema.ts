@@ -462,16 +462,23 @@ export function parseTable(name: string, declaration: string): TableSpec {
   return { name, key: { ...key, unique: true }, indexes, columns };
 }
 
-/** The tables as they are at `version`. */
-export function tablesAt(version: number): Map<string, TableSpec> {
-  const tables = new Map<string, TableSpec>();
+/** Each table's declaration as the steps up to `version` leave it (dropped tables gone). */
+export function declarationsAt(version: number): Map<string, string> {
+  const declarations = new Map<string, string>();
   for (const step of SCHEMA) {
     if (step.version > version) break;
     for (const [name, declaration] of Object.entries(step.tables)) {
-      if (declaration === null) tables.delete(name);
-      else tables.set(name, parseTable(name, declaration));
+      if (declaration === null) declarations.delete(name);
+      else declarations.set(name, declaration);
     }
   }
+  return declarations;
+}
+
+/** The tables as they are at `version`. */
+export function tablesAt(version: number): Map<string, TableSpec> {
+  const tables = new Map<string, TableSpec>();
+  for (const [name, declaration] of declarationsAt(version)) tables.set(name, parseTable(name, declaration));
   return tables;
 }
 

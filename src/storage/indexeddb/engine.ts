@@ -11,6 +11,7 @@
 import Dexie, { type Collection, type Table, type Transaction } from 'dexie';
 import type { Engine, Key, KeyPart, Range, ReadOptions, Row, Tx, WriteOptions } from '../engine.ts';
 import {
+  declarationsAt,
   dexieDeclaration,
   type IndexSpec,
   SCHEMA,
@@ -481,12 +482,7 @@ export function nativeVersion(factory: IDBFactory, name: string): Promise<number
 export function declareSchema(db: Dexie, upTo: number = SCHEMA_VERSION, installed?: number): void {
   if (installed === 0 || installed === upTo * NATIVE_VERSION_FACTOR) {
     const tables: Record<string, string | null> = {};
-    for (const step of SCHEMA) {
-      if (step.version > upTo) break;
-      for (const [name, declaration] of Object.entries(step.tables)) {
-        tables[name] = dexieDeclaration(declaration);
-      }
-    }
+    for (const [name, declaration] of declarationsAt(upTo)) tables[name] = dexieDeclaration(declaration);
     db.version(upTo).stores(tables);
     return;
   }
