@@ -19,6 +19,17 @@
  * Node maps back to the sources.
  */
 
+// An older Node (a system's Node 20, say) would fail further on with an error about the build
+// or a missing built-in, naming neither the cause nor the fix.
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 12)) {
+  process.stderr.write(
+    `hearth needs Node 22.12 or later; this is Node ${process.versions.node}.\n` +
+      'In a clone, `npm run hearth -- serve …` runs it with the Node 24 that `npm install` brought.\n',
+  );
+  process.exit(1);
+}
+
 // Built-ins through process.getBuiltinModule (Node ≥ 22.3), not `import`: an ES import of a
 // built-in makes its module facade by reading every export, and node:fs's lazy exports then
 // load its streams and fs/promises at every start.

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,6 +100,19 @@ describe('hearth serve options', () => {
     expect(built).toBeGreaterThanOrEqual(statSync(join(process.cwd(), 'src/hosts/cli.ts')).mtimeMs);
     expect(run()).toMatch(/^Usage: hearth serve/);
   }, 120_000);
+
+  it('refuses a Node older than 22.12 with what to run instead, before building anything', () => {
+    // The same Node, told it is the system's Node 20 before the launcher reads its version.
+    const older = 'data:text/javascript,Object.defineProperty(process.versions,"node",{value:"20.20.2"});';
+    const result = spawnSync(NODE, ['--import', older, 'bin/hearth.js', 'serve', '--help'], {
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/^hearth needs Node 22\.12 or later; this is Node 20\.20\.2\.\n/);
+    expect(result.stderr).toContain('npm run hearth -- serve');
+    expect(result.stderr).not.toContain('building');
+  });
 
   it.skipIf(!existsSync('/proc/self/status'))(
     'builds a stale build in a process of its own: the server it then runs does not keep the bundler resident',
