@@ -58,6 +58,20 @@ describe('notifier', () => {
     expect(await n.wait('@a:x', new Set(), n.version, 10)).toBe(false);
   });
 
+  it('wakes every waiter for a change that names everyone, one waiting or one starting late', async () => {
+    const n = createNotifier();
+    const before = n.version;
+    const waiting = n.wait('@a:x', new Set(['!r:x']), before, 5_000);
+    const elsewhere = n.wait('@b:x', new Set(), before, 5_000);
+    n.notify({ everyone: true });
+    expect(await waiting).toBe(true);
+    expect(await elsewhere).toBe(true);
+    expect(await n.wait('@c:x', new Set(), before, 5_000)).toBe(true);
+    // Nothing named in the hint: a woken pass reads what it shows from the store.
+    expect(n.changesSince(before)).toEqual({ rooms: new Set(), events: [] });
+    expect(await n.wait('@c:x', new Set(), n.version, 10)).toBe(false);
+  });
+
   it('ends on abort', async () => {
     const n = createNotifier();
     const ac = new AbortController();

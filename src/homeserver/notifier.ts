@@ -10,6 +10,8 @@
 export interface Change {
   users?: Iterable<string>;
   rooms?: Iterable<string>;
+  /** Wakes every waiter: something changed that cannot be placed (another writer's commit). */
+  everyone?: boolean;
   /** Timeline events the change committed (a hint for woken passes, see `changesSince`). */
   events?: Iterable<ChangedEvent>;
 }
@@ -57,6 +59,7 @@ interface Waiter {
 
 interface Recorded {
   version: number;
+  everyone: boolean;
   users: Set<string>;
   rooms: Set<string>;
   events: ChangedEvent[];
@@ -71,7 +74,7 @@ export function createNotifier(): Notifier {
   const waiters = new Set<Waiter>();
 
   const touches = (change: Recorded, userId: string, rooms: ReadonlySet<string>) => {
-    if (change.users.has(userId)) return true;
+    if (change.everyone || change.users.has(userId)) return true;
     for (const room of change.rooms) if (rooms.has(room)) return true;
     return false;
   };
@@ -83,6 +86,7 @@ export function createNotifier(): Notifier {
     notify(change) {
       const recorded: Recorded = {
         version: ++version,
+        everyone: change.everyone === true,
         users: new Set(change.users),
         rooms: new Set(change.rooms),
         events: [...(change.events ?? [])],

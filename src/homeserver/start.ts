@@ -23,6 +23,7 @@ import {
   type TurnConfig,
   webRandom,
 } from './context.ts';
+import { hearCommitsElsewhere } from './elsewhere.ts';
 import { DEFAULT_MAX_UPLOAD_BYTES } from './media/index.ts';
 import type { Thumbnailer } from './media/thumbnail.ts';
 import { createNotifier } from './notifier.ts';
@@ -153,6 +154,9 @@ export async function startServices(
     signingKey,
     notifier: createNotifier(),
   };
+  // Two homeservers on one database (two `hearth serve` on one `--data`): each one's
+  // long-polls hear of what the other stored. Stops as the store closes.
+  hearCommitsElsewhere(base);
   const connected = options.connect?.(base) ?? {};
   const ctx: HomeserverContext = {
     ...base,

@@ -183,6 +183,7 @@ function markWrites(engine: Engine, counts: KeyCounts, marks: CacheMarks): Engin
       if (!tables.some((table) => KEY_TABLES.has(table))) return marked(tables, fn, options);
       return counts.writing(undefined, () => marked(tables, fn, options));
     },
+    ...(engine.onCommitElsewhere ? { onCommitElsewhere: engine.onCommitElsewhere.bind(engine) } : {}),
     close: () => engine.close(),
   };
 }
@@ -391,6 +392,7 @@ export function createStore(given: Engine, parts: StoreParts = {}): Store {
     },
     syncSnapshot: (userId, request) => snapshots.read(userId, request),
     onChangedElsewhere: (family, listener) => marks.onMoved(family, listener),
+    onCommittedElsewhere: (listener) => engine.onCommitElsewhere?.(listener) ?? (() => {}),
     exportBackup: (options) => exportBackup(engine, { ...options, mediaBytes: parts.media?.fileBlob }),
     async importBackup(backup, options) {
       try {

@@ -80,6 +80,12 @@ export interface Engine {
    * their durability may never call it.
    */
   write<T>(tables: readonly string[], fn: (tx: Tx) => Promise<T>, options?: WriteOptions): Promise<T>;
+  /**
+   * Calls `listener`, soon after, when another connection to the same database (another
+   * process, another store) has committed: nothing of what this engine wrote itself. Engines
+   * with no way to see that (or no other writer possible) leave it out.
+   */
+  onCommitElsewhere?(listener: () => void): () => void;
   close(): Promise<void>;
 }
 

@@ -979,6 +979,13 @@ export interface Store {
    * or a /sync pass (`positions`), before that read returns (areas/common.ts `CacheMarks`).
    */
   onChangedElsewhere(family: 'members' | 'partial_state', listener: () => void): () => void;
+  /**
+   * Calls `listener` soon after another store on the same database committed anything (two
+   * `hearth serve` on one `--data`), found without a read of this store's: so that long-polls
+   * waiting here hear of what the other wrote. Never for this store's own writes; a store that
+   * cannot tell (or can have no other writer) never calls it.
+   */
+  onCommittedElsewhere(listener: () => void): () => void;
   /** Every table as one backup file (`backup.ts`), from one consistent snapshot. */
   exportBackup(options: { serverName: string; now?: number }): Promise<Blob>;
   /**

@@ -425,6 +425,13 @@ export const GROUP_COMMIT_LIMIT = 64;
 export const READS_PER_TURN = 64;
 
 /**
+ * How often a store with listeners looks for other connections' commits (`onCommitElsewhere`):
+ * the longest a long-poll here waits to hear of a message another process stored. One
+ * `PRAGMA data_version` a time, ~2 µs.
+ */
+export const ELSEWHERE_POLL_MS = 200;
+
+/**
  * One connection, one SQL transaction at a time, and **group commit**: the write transactions
  * waiting for the connection run one after the other inside one `BEGIN IMMEDIATE … COMMIT`,
  * each after the first within its own SAVEPOINT, so a failing one is undone alone and the others
@@ -466,6 +473,9 @@ export class SqliteEngine implements Engine {
   private closed = false;
   /** Write transactions committed and commits made (for tests and benchmarks). */
   readonly commits = { transactions: 0, commits: 0 };
+  /** Listeners for other connections' commits, and what watches for them while there are any. */
+  private readonly elsewhere = new Set<() => void>();
+  private watch: { timer: ReturnType<typeof setInterval>; dataVersion: number; missed: boolean } | undefined;
 
   private constructor(driver: SqlDriver) {
     this.driver = driver;
@@ -543,6 +553,7 @@ export class SqliteEngine implements Engine {
       }
     } finally {
       this.running = false;
+      if (this.watch?.missed) this.checkElsewhere();
     }
   }
 
@@ -681,9 +692,61 @@ export class SqliteEngine implements Engine {
     );
   }
 
+  /**
+   * SQLite's `data_version` moves when another connection commits, never for this one's own
+   * commits: read every `ELSEWHERE_POLL_MS` while someone listens, and only while no
+   * transaction of this engine is open (an open read would still show the snapshot before the
+   * other's commit, and a pass woken by it must read after). A host owning its transactions
+   * (a Durable Object) is the one writer of its database: nothing to watch.
+   */
+  onCommitElsewhere(listener: () => void): () => void {
+    if (this.driver.transaction || this.closed) return () => {};
+    this.elsewhere.add(listener);
+    if (!this.watch) {
+      const timer = setInterval(() => this.checkElsewhere(), ELSEWHERE_POLL_MS);
+      // A server waiting for requests is kept alive by its listener, not by this.
+      (timer as { unref?: () => void }).unref?.();
+      this.watch = { timer, dataVersion: this.dataVersion(), missed: false };
+    }
+    return () => {
+      this.elsewhere.delete(listener);
+      if (this.elsewhere.size === 0) this.stopWatching();
+    };
+  }
+
+  private dataVersion(): number {
+    return Number(this.driver.all('PRAGMA data_version', [])[0]?.data_version ?? 0);
+  }
+
+  private checkElsewhere(): void {
+    if (!this.watch || this.closed) return;
+    if (this.running) {
+      // Asked again as the queue empties: a server busy without pause still looks.
+      this.watch.missed = true;
+      return;
+    }
+    this.watch.missed = false;
+    let now: number;
+    try {
+      now = this.dataVersion();
+    } catch {
+      return; // busy or closing: the next tick asks again
+    }
+    if (now === this.watch.dataVersion) return;
+    this.watch.dataVersion = now;
+    for (const listener of [...this.elsewhere]) listener();
+  }
+
+  private stopWatching(): void {
+    if (this.watch) clearInterval(this.watch.timer);
+    this.watch = undefined;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stopWatching();
+    this.elsewhere.clear();
     await this.idle;
     await this.syncing;
     this.driver.close();
