@@ -2,8 +2,9 @@
  * Two homeservers on one database, as during a Service Worker update (old and new worker), with
  * the page fallback in two tabs, or with two `hearth serve` on one `--data`: what one writes,
  * the other's next request sees, though each keeps push settings, key counts and room members
- * in memory between requests (storage/areas/common.ts `CacheMarks`). Real stores: two
- * IndexedDB connections to one fake-indexeddb database, two SQLite connections to one file.
+ * in memory between requests (storage/areas/common.ts `CacheMarks`); and a long-poll on one
+ * is woken by what the other stored (`hearCommitsElsewhere`). Real stores: two IndexedDB
+ * connections to one fake-indexeddb database, two SQLite connections to one file.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -180,5 +181,37 @@ describe.each(Object.entries(databases))('two homeservers on one database (%s)',
     expect((await sync(a)).device_one_time_keys_count).toEqual({ signed_curve25519: 1 });
     await b.e2ee.claimKeys({ [alice.userId]: { [alice.deviceId]: 'signed_curve25519' } });
     expect((await sync(a)).device_one_time_keys_count).toEqual({ signed_curve25519: 0 });
+  });
+
+  it('wakes a long-polling /sync on one for a message sent through the other, and shows it', async () => {
+    const { a, b } = await twoServers(open);
+    const alice = await createTestUser(a, 'alice');
+    const bob = await createTestUser(a, 'bob');
+    const roomId = await room(a, alice, [bob]);
+    const sync = (since?: string, timeoutMs = 0) =>
+      a.sync.sync({
+        userId: alice.userId,
+        deviceId: alice.deviceId,
+        timeoutMs,
+        ...(since ? { since } : {}),
+      }) as Promise<SyncResponse>;
+    const since = (await sync()).next_batch;
+
+    const started = performance.now();
+    const waiting = sync(since, 20_000);
+    // Sent once the long-poll waits (it has nothing to show before).
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const { eventId } = await b.rooms.sendEvent({
+      sender: bob.userId,
+      deviceId: bob.deviceId,
+      txnId: 'through B',
+      roomId,
+      type: 'm.room.message',
+      content: text('stored through the other homeserver'),
+    });
+    const body = await waiting;
+    expect(body.rooms?.join?.[roomId]?.timeline?.events.map((event) => event.event_id)).toContain(eventId);
+    // Woken by the other's commit (SQLite: within a few 200 ms looks), not at the 20 s timeout.
+    expect(performance.now() - started).toBeLessThan(5_000);
   });
 });

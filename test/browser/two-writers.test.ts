@@ -3,7 +3,8 @@
  * of one origin (a browser without Service Workers), each with its own store and caches on the
  * same database — as an old and a new worker are during an update. What one tab's homeserver
  * writes, the other's next request sees (storage/areas/common.ts `CacheMarks`): a logged-out
- * token, a push rule, a new member.
+ * token, a push rule, a new member; and a long-poll on one wakes for a message sent through
+ * the other.
  */
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
@@ -86,6 +87,23 @@ describe('two in-page homeservers on one IndexedDB in Chromium', () => {
     ).toBe(200);
     const refused = await call(b, 'GET', '/_matrix/client/v3/account/whoami', { token: tokens.dave });
     expect(refused).toMatchObject({ status: 401, body: { errcode: 'M_UNKNOWN_TOKEN' } });
+
+    // Erin long-polls through A: carol's message through B wakes it (B's homeserver tells of
+    // its commit on a BroadcastChannel), not its 20 s timeout.
+    const firstSync = await call(a, 'GET', '/_matrix/client/v3/sync?timeout=0', { token: tokens.erin });
+    const since = encodeURIComponent((firstSync.body as { next_batch: string }).next_batch);
+    const started = Date.now();
+    const waiting = call(a, 'GET', `/_matrix/client/v3/sync?since=${since}&timeout=20000`, {
+      token: tokens.erin,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const third = await send(b, 'three');
+    const woken = await waiting;
+    expect(woken.status).toBe(200);
+    type Joined = { rooms?: { join?: Record<string, { timeline: { events: { event_id: string }[] } }> } };
+    const timeline = (woken.body as Joined).rooms?.join?.[room]?.timeline.events ?? [];
+    expect(timeline.map((event) => event.event_id)).toContain(third);
+    expect(Date.now() - started).toBeLessThan(5_000);
     expect(browser.errors).toEqual([]);
   });
 });

@@ -49,6 +49,11 @@ export interface IndexedDbOptions {
  * second tab's in-page homeserver, a worker being replaced) waits no longer than this behind it.
  */
 const SHARED_READ_MS = 20;
+/**
+ * The longest a commit waits to be told to the other connections on the database
+ * (`IndexedDbEngine.tellCommitted`): the first of a run at once, the rest together after this.
+ */
+export const TELL_MS = 100;
 /** Dexie multiplies declared versions by 10 for the native IndexedDB version. */
 const NATIVE_VERSION_FACTOR = 10;
 const MIN_KEY = Number.NEGATIVE_INFINITY;
@@ -530,6 +535,19 @@ export class IndexedDbEngine implements Engine {
    */
   private readonly readers = new Map<IDBTransaction, number>();
   private readonly storeNames: string[];
+  /**
+   * Commits told to the other connections on this database, and theirs heard
+   * (`onCommitElsewhere`): a BroadcastChannel named after it, which reaches the other tabs and
+   * workers of the origin (an old and a new Service Worker, the page fallback in two tabs) and
+   * never its own sender. Made at the first write or listener; none where the runtime has no
+   * BroadcastChannel.
+   */
+  private channel: BroadcastChannel | undefined;
+  private readonly channelName: string;
+  private readonly elsewhere = new Set<() => void>();
+  /** When this engine last told of a commit, and whether a later one is still to be told. */
+  private toldAt = Number.NEGATIVE_INFINITY;
+  private telling = false;
 
   private constructor(db: Dexie, options: IndexedDbOptions) {
     this.db = db;
@@ -541,6 +559,7 @@ export class IndexedDbEngine implements Engine {
     const probe = db.backendDB().transaction('meta').objectStore('meta');
     this.getAllWithDirection = 'getAllRecords' in probe;
     this.storeNames = [...db.backendDB().objectStoreNames];
+    this.channelName = `hearth-commits:${options.name ?? 'hearth'}`;
   }
 
   static async open(options: IndexedDbOptions): Promise<IndexedDbEngine> {
@@ -639,13 +658,16 @@ export class IndexedDbEngine implements Engine {
   ): Promise<T> {
     if (this.closed) throw new StoreError('CLOSED', 'the store is closed');
     if (this.bare === 'none' || (this.bare === 'writes' && mode === 'readonly')) {
+      let result: T;
       try {
-        return await this.db.transaction(mode === 'readonly' ? 'r' : 'rw', tables as string[], (trans) =>
+        result = await this.db.transaction(mode === 'readonly' ? 'r' : 'rw', tables as string[], (trans) =>
           fn(new DexieTx(trans, this.specs)),
         );
       } catch (error) {
         throw mapError(error);
       }
+      if (mode === 'readwrite') this.tellCommitted();
+      return result;
     }
     // Dexie closes the connection when a newer version of the page upgrades the database.
     if (!this.db.isOpen())
@@ -703,11 +725,69 @@ export class IndexedDbEngine implements Engine {
     } catch (error) {
       throw mapError(error);
     }
+    this.tellCommitted();
     return result;
+  }
+
+  /**
+   * Calls `listener` when another connection on this database told of a commit (its
+   * `tellCommitted`), after ending the shared read transaction: a read asked from then on, as
+   * a woken /sync pass's, starts a transaction that sees that commit.
+   */
+  onCommitElsewhere(listener: () => void): () => void {
+    if (this.closed || !this.openChannel()) return () => {};
+    this.elsewhere.add(listener);
+    return () => this.elsewhere.delete(listener);
+  }
+
+  private openChannel(): BroadcastChannel | undefined {
+    if (this.channel || this.closed || typeof BroadcastChannel !== 'function') return this.channel;
+    const channel = new BroadcastChannel(this.channelName);
+    // Node: a channel listening would keep the process alive; the database does not.
+    (channel as { unref?: () => void }).unref?.();
+    channel.onmessage = () => {
+      if (this.closed || this.elsewhere.size === 0) return;
+      this.closeSharedRead();
+      for (const listener of [...this.elsewhere]) listener();
+    };
+    this.channel = channel;
+    return channel;
+  }
+
+  /**
+   * Tells the other connections that this one committed: at once, or — within `TELL_MS` of
+   * the last time — once at the end of that span for all the commits made meanwhile, so that
+   * a run of writes costs one message, not one each.
+   */
+  private tellCommitted(): void {
+    if (this.telling || this.closed) return;
+    const since = performance.now() - this.toldAt;
+    if (since >= TELL_MS) {
+      this.tell();
+      return;
+    }
+    this.telling = true;
+    const timer = setTimeout(() => {
+      this.telling = false;
+      this.tell();
+    }, TELL_MS - since);
+    (timer as { unref?: () => void }).unref?.();
+  }
+
+  private tell(): void {
+    this.toldAt = performance.now();
+    try {
+      this.openChannel()?.postMessage(0);
+    } catch {
+      // Closed meanwhile: nobody here to tell for.
+    }
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    this.elsewhere.clear();
+    this.channel?.close();
+    this.channel = undefined;
     // IndexedDB closes the connection once its running transactions finish.
     this.db.close({ disableAutoOpen: true });
   }
