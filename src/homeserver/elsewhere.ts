@@ -1,11 +1,12 @@
 /**
  * Long-polls hear of what another homeserver on the same database stored (two `hearth serve`
  * on one `--data`): when the store finds another connection's commit (`onCommittedElsewhere`),
- * the timeline events stored since the positions last looked at wake the waiters of their
- * rooms (and a membership's user); anything else that moved — receipts, account data,
- * to-device messages, device lists — or more events than one read takes, wakes every waiter,
- * whose passes read what they show from the store. Without it such a long-poll slept until its
- * timeout, or until this homeserver's own next write to one of its rooms.
+ * the timeline events, receipts and filled partial-state rooms stored since the positions last
+ * looked at wake the waiters of their rooms (and a membership event's user); what is kept per
+ * user — account data, to-device messages, device lists — or more events than one read takes
+ * wakes every waiter, whose passes read what they show from the store. Without it such a
+ * long-poll slept until its timeout, or until this homeserver's own next write to one of its
+ * rooms.
  */
 import type { StreamPositions } from '../storage/store.ts';
 import type { HomeserverContext } from './context.ts';
@@ -28,18 +29,16 @@ export function hearCommitsElsewhere(
     const before = seen ?? (await store.positions());
     const { positions, events, complete } = await store.positionsWithEvents(before.events, EVENTS_READ);
     seen = positions;
-    const elsewhere =
+    // Per user, and not read by position across users: every waiter wakes.
+    if (
       !complete ||
-      positions.receipts !== before.receipts ||
       positions.accountData !== before.accountData ||
       positions.toDevice !== before.toDevice ||
-      positions.deviceLists !== before.deviceLists ||
-      positions.partialState !== before.partialState;
-    if (elsewhere) {
+      positions.deviceLists !== before.deviceLists
+    ) {
       notifier.notify({ everyone: true });
       return;
     }
-    if (events.length === 0) return;
     const rooms = new Set<string>();
     const users = new Set<string>();
     const changed: ChangedEvent[] = [];
@@ -48,7 +47,18 @@ export function hearCommitsElsewhere(
       if (event.type === 'm.room.member' && typeof event.state_key === 'string') users.add(event.state_key);
       if (stream !== null) changed.push({ roomId, eventId: event.event_id, stream });
     }
-    notifier.notify({ rooms, users, events: changed });
+    // Receipts (the commonest of the rest) and filled partial-state rooms, by their rooms.
+    if (positions.receipts !== before.receipts) {
+      for (const receipt of await store.receipts.receiptsSince(before.receipts, positions.receipts)) {
+        rooms.add(receipt.roomId);
+      }
+    }
+    if (positions.partialState !== before.partialState) {
+      for (const roomId of await store.rooms.roomsFilledSince(before.partialState, positions.partialState)) {
+        rooms.add(roomId);
+      }
+    }
+    if (rooms.size > 0 || users.size > 0) notifier.notify({ rooms, users, events: changed });
   };
 
   const found = (): void => {

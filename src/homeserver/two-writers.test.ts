@@ -15,6 +15,7 @@ import { openIndexedDbStore } from '../storage/indexeddb/index.ts';
 import { openSqliteStore } from '../storage/sqlite/index.ts';
 import type { Store } from '../storage/store.ts';
 import { randomString, webRandom } from './context.ts';
+import type { Change } from './notifier.ts';
 import type { Services } from './services.ts';
 import { startServices } from './start.ts';
 import type { SyncResponse } from './sync/index.ts';
@@ -54,9 +55,9 @@ async function twoServers(open: () => Promise<[Store, Store]>) {
   );
   const options = { serverName: SERVER, registration: 'open' as const, passwordIterations: 1000 };
   // One after the other: the second reads the signing seed the first stored.
-  const a = (await startServices(storeA, options)).services;
+  const startedA = await startServices(storeA, options);
   const b = (await startServices(storeB, options)).services;
-  return { a, b, storeA, storeB };
+  return { a: startedA.services, b, storeA, storeB, notifierA: startedA.ctx.notifier };
 }
 
 const text = (body: string) => ({ msgtype: 'm.text', body });
@@ -184,7 +185,13 @@ describe.each(Object.entries(databases))('two homeservers on one database (%s)',
   });
 
   it('wakes a long-polling /sync on one for a message sent through the other, and shows it', async () => {
-    const { a, b } = await twoServers(open);
+    const { a, b, notifierA } = await twoServers(open);
+    const notified: Change[] = [];
+    const notify = notifierA.notify.bind(notifierA);
+    notifierA.notify = (change) => {
+      notified.push(change);
+      notify(change);
+    };
     const alice = await createTestUser(a, 'alice');
     const bob = await createTestUser(a, 'bob');
     const roomId = await room(a, alice, [bob]);
@@ -213,5 +220,22 @@ describe.each(Object.entries(databases))('two homeservers on one database (%s)',
     expect(body.rooms?.join?.[roomId]?.timeline?.events.map((event) => event.event_id)).toContain(eventId);
     // Woken by the other's commit (SQLite: within a few 200 ms looks), not at the 20 s timeout.
     expect(performance.now() - started).toBeLessThan(5_000);
+
+    // A read receipt through B: placed by its room, it wakes alice's next long-poll too.
+    const again = performance.now();
+    const next = sync(body.next_batch, 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await b.receipts.send(bob.userId, roomId, 'm.read', eventId);
+    const receipts = (await next).rooms?.join?.[roomId]?.ephemeral?.events ?? [];
+    expect(receipts).toContainEqual(
+      expect.objectContaining({
+        type: 'm.receipt',
+        content: { [eventId]: { 'm.read': { [bob.userId]: expect.anything() } } },
+      }),
+    );
+    expect(performance.now() - again).toBeLessThan(5_000);
+    // Placed by room: no change heard from B woke every waiter.
+    expect(notified.some((change) => change.everyone)).toBe(false);
+    expect(notified.some((change) => [...(change.rooms ?? [])].includes(roomId))).toBe(true);
   });
 });
