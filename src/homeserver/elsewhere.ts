@@ -28,7 +28,6 @@ export function hearCommitsElsewhere(
   const look = async (): Promise<void> => {
     const before = seen ?? (await store.positions());
     const { positions, events, complete } = await store.positionsWithEvents(before.events, EVENTS_READ);
-    seen = positions;
     // Per user, and not read by position across users: every waiter wakes.
     if (
       !complete ||
@@ -36,6 +35,7 @@ export function hearCommitsElsewhere(
       positions.toDevice !== before.toDevice ||
       positions.deviceLists !== before.deviceLists
     ) {
+      seen = positions;
       notifier.notify({ everyone: true });
       return;
     }
@@ -58,6 +58,8 @@ export function hearCommitsElsewhere(
         rooms.add(roomId);
       }
     }
+    // Moved on only once every read has answered: a failed one is read again at the next look.
+    seen = positions;
     if (rooms.size > 0 || users.size > 0) notifier.notify({ rooms, users, events: changed });
   };
 
